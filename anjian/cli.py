@@ -1,0 +1,139 @@
+"""`anjian` command line: serve, db upgrade, demo, user add, calendar load."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+
+from sqlalchemy import select
+
+
+def _db():
+    from cases.db import get_database
+
+    return get_database()
+
+
+def cmd_db_upgrade(args) -> int:
+    from cases.config import get_settings
+    from cases.migrate import upgrade
+    from cases.reference import load_reference_data
+
+    upgrade(get_settings().effective_database_url, args.revision)
+    with _db().transaction() as s:
+        load_reference_data(s)
+    print("数据库已升级到最新版本")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from cases.clock import now
+    from cases.demo import load_demo
+
+    with _db().transaction() as s:
+        counts = load_demo(s, now=now(), n_cases=args.cases)
+    print(f"演示数据已就绪：{counts['cases']} 个案件；用户 officer / supervisor / admin / enterprise，密码 demo")
+    return 0
+
+
+def cmd_user_add(args) -> int:
+    from cases.clock import now
+    from cases.identifiers import LEVEL_RANK  # noqa: F401
+    from cases.models import Jurisdiction, User
+    from cases.security import hash_password
+
+    password = args.password or getpass.getpass("密码：")
+    if len(password) < 4:
+        print("密码太短", file=sys.stderr)
+        return 2
+    with _db().transaction() as s:
+        if s.get(Jurisdiction, args.jurisdiction) is None:
+            print(f"行政区划代码“{args.jurisdiction}”不存在", file=sys.stderr)
+            return 2
+        if s.scalar(select(User.id).where(User.username == args.username)):
+            print(f"用户名“{args.username}”已存在", file=sys.stderr)
+            return 2
+        s.add(User(username=args.username, display_name=args.name or args.username, role=args.role,
+                   jurisdiction_code=args.jurisdiction, enterprise_id=args.enterprise_id,
+                   password_hash=hash_password(password), active=True, created_at=now(),
+                   email=args.email, phone=args.phone))
+    print(f"已创建用户 {args.username}（{args.role}，{args.jurisdiction}）")
+    return 0
+
+
+def cmd_calendar_load(args) -> int:
+    from cases.calendar_store import read_notice_file
+    from cases.clock import now
+    from cases.deadlines import load_calendar_year
+
+    data = read_notice_file(args.file)
+    try:
+        with _db().transaction() as s:
+            result = load_calendar_year(s, data, loaded_by=args.by, now=now())
+    except ValueError as exc:
+        print(f"载入失败：{exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from anjian.runner import serve
+
+    return serve(with_prefect=not args.no_prefect, host=args.host, port=args.port)
+
+
+def cmd_worker(args) -> int:
+    from workflows.serve import run_worker
+
+    return run_worker(name=args.name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="anjian", description="安监：建设工程安全监管案件系统")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sp = sub.add_parser("serve", help="启动服务（API、Prefect 服务器与定时流程）")
+    sp.add_argument("--host", default=None)
+    sp.add_argument("--port", type=int, default=None)
+    sp.add_argument("--no-prefect", action="store_true", help="只启动 API")
+    sp.set_defaults(func=cmd_serve)
+
+    sp = sub.add_parser("worker", help="启动一个定时器/升级流程工作进程（扩展部署）")
+    sp.add_argument("--name", default=None)
+    sp.set_defaults(func=cmd_worker)
+
+    db = sub.add_parser("db", help="数据库").add_subparsers(dest="db_command", required=True)
+    sp = db.add_parser("upgrade", help="执行数据库迁移并载入基础数据")
+    sp.add_argument("revision", nargs="?", default="head")
+    sp.set_defaults(func=cmd_db_upgrade)
+
+    sp = sub.add_parser("demo", help="载入演示数据（演示用）")
+    sp.add_argument("--cases", type=int, default=200)
+    sp.set_defaults(func=cmd_demo)
+
+    user = sub.add_parser("user", help="用户").add_subparsers(dest="user_command", required=True)
+    sp = user.add_parser("add", help="新增用户")
+    sp.add_argument("username")
+    sp.add_argument("--role", required=True, choices=["officer", "supervisor", "admin", "enterprise"])
+    sp.add_argument("--jurisdiction", required=True, help="行政区划代码，如 320508")
+    sp.add_argument("--name")
+    sp.add_argument("--password")
+    sp.add_argument("--enterprise-id", type=int)
+    sp.add_argument("--email")
+    sp.add_argument("--phone")
+    sp.set_defaults(func=cmd_user_add)
+
+    cal = sub.add_parser("calendar", help="法定节假日").add_subparsers(dest="calendar_command", required=True)
+    sp = cal.add_parser("load", help="载入某年国务院放假安排（YAML/JSON）")
+    sp.add_argument("file")
+    sp.add_argument("--by", default="cli")
+    sp.set_defaults(func=cmd_calendar_load)
+
+    args = p.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""The FastAPI application: JSON API under /api, OpenAPI docs at /docs."""
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+
+from api.errors import install_error_handlers
+from api.routes import auth, cases, machines, reference
+from cases.clock import Clock, get_clock
+from cases.config import Settings, get_settings
+from cases.db import Database, get_database
+from cases.engine import check_definitions, get_registry
+from cases.rules import EFFECTS  # noqa: F401  (registers guards and effects)
+
+
+def create_app(*, database: Database | None = None, clock: Clock | None = None,
+               settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    check_definitions(get_registry())
+    app = FastAPI(
+        title="安监 anjian",
+        description="建设工程安全监管案件系统：隐患、重大事故隐患、事故、危险房屋的闭环管理。",
+        version="0.1.0",
+    )
+    app.state.settings = settings
+    app.state.db = database or get_database()
+    app.state.clock = clock or get_clock()
+    install_error_handlers(app)
+    for module in (auth, cases, machines, reference):
+        app.include_router(module.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz():
+        return {"status": "ok", "now": app.state.clock.now()}
+
+    @app.get("/", include_in_schema=False)
+    def root():
+        return RedirectResponse("/docs")
+
+    return app

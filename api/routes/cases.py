@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Body, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import AppClock, CurrentUser, Db
+from api.errors import domain_error_body
+from api.serialize import case_detail, case_summaries, events_json
+from cases import services
+from cases.errors import ActionNotAllowed, NotFound
+
+router = APIRouter(prefix="/api/cases", tags=["cases"])
+
+
+class CaseCreate(BaseModel):
+    """Common fields; kind-specific fields (see GET /api/state-machines/{kind} → create_fields) go alongside."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"example": {
+        "kind": "hazard", "title": "3号楼外脚手架连墙件缺失", "description": "3号楼12–15层外架连墙件整层缺失",
+        "location": "姑苏区某项目3号楼", "source": "inspection", "category": "scaffolding", "project_id": 1}})
+
+    kind: Literal["hazard", "major_hazard", "accident", "dangerous_building"]
+    title: str
+
+
+class ActionRequest(BaseModel):
+    """``version`` is the case version you saw; the action's fields go alongside it (or under ``fields``)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"example": {
+        "version": 2, "enterprise_id": 1, "severity": "general", "requirements": "立即补设连墙件", "comment": "现场检查发现"}})
+
+    version: int | None = None
+    comment: str | None = None
+    fields: dict[str, Any] | None = Field(default=None, description="字段（也可直接平铺在请求体中）")
+
+
+@router.post("", status_code=201, summary="登记新案件（状态为“已发现”）")
+def create_case(body: CaseCreate, user: CurrentUser, db: Db, clock: AppClock):
+    data = body.model_dump(exclude_none=True)
+    with db.transaction() as s:
+        case = services.create_case(s, user, data, now=clock.now())
+        allowed = services.allowed_actions(s, user, case, now=clock.now())
+        out = case_detail(s, case, allowed)
+    return out
+
+
+@router.get("", summary="案件列表（本辖区及下级）")
+def list_cases(
+    user: CurrentUser, db: Db,
+    kind: str | None = Query(None, description="案件类型，可逗号分隔"),
+    state: str | None = Query(None, description="状态，可逗号分隔"),
+    jurisdiction: str | None = Query(None, description="辖区代码（含下级）"),
+    assignee: str | None = Query(None, description="承办人编号，或 me"),
+    enterprise_id: int | None = None,
+    q: str | None = Query(None, max_length=100, description="全文：编号、标题、描述、地点"),
+    accident_grade: str | None = None,
+    appraisal_grade: str | None = None,
+    open_only: bool = False,
+    sort: str = Query("-created_at", description="排序字段，前缀 - 表示倒序，可逗号分隔"),
+    page: int = Query(1, ge=1),
+    page_size: int = Query(20, ge=1, le=200),
+):
+    assignee_id = None
+    if assignee == "me":
+        assignee_id = user.id
+    elif assignee:
+        if not assignee.isdigit():
+            return JSONResponse({"error": "validation_failed", "message": "assignee：应为用户编号或 me",
+                                 "errors": [{"field": "assignee", "message": "应为用户编号或 me"}]}, status_code=422)
+        assignee_id = int(assignee)
+    with db.session() as s:
+        result = services.list_cases(
+            s, user, sort=sort, page=page, page_size=page_size, kind=kind, state=state, jurisdiction=jurisdiction,
+            assignee_id=assignee_id, enterprise_id=enterprise_id, text=q, accident_grade=accident_grade,
+            appraisal_grade=appraisal_grade, open_only=open_only)
+        items = case_summaries(s, result.items)
+    return {"items": items, "total": result.total, "page": result.page, "page_size": result.page_size}
+
+
+@router.get("/{case_id}", summary="案件详情（含当前用户可执行的操作）")
+def get_case(case_id: int, user: CurrentUser, db: Db, clock: AppClock):
+    with db.session() as s:
+        case = services.get_case(s, user, case_id)
+        return case_detail(s, case, services.allowed_actions(s, user, case, now=clock.now()))
+
+
+@router.get("/{case_id}/events", summary="案件全部历史记录（按顺序）")
+def get_events(case_id: int, user: CurrentUser, db: Db):
+    with db.session() as s:
+        return {"items": events_json(s, services.case_events(s, user, case_id))}
+
+
+@router.post("/{case_id}/actions/{action}", summary="执行操作（须提交看到的版本号）")
+def act(case_id: int, action: str, user: CurrentUser, db: Db, clock: AppClock,
+        body: ActionRequest = Body(default_factory=ActionRequest)):
+    extra = dict(body.model_extra or {})
+    payload = {**extra, **(body.fields or {})}
+    now = clock.now()
+    try:
+        with db.transaction() as s:
+            case, _ = services.perform_action(s, user, case_id, action, payload, version=body.version,
+                                              comment=body.comment, now=now)
+            out = case_detail(s, case, services.allowed_actions(s, user, case, now=now))
+    except ActionNotAllowed as exc:
+        # Say what *is* possible now, for this caller.
+        body_json = domain_error_body(exc)
+        try:
+            with db.session() as s:
+                current = services.get_case(s, user, case_id)
+                body_json["state"] = current.state
+                body_json["version"] = current.version
+                body_json["allowed_actions"] = [a.name for a in services.allowed_actions(s, user, current, now=now)]
+        except NotFound:
+            pass
+        return JSONResponse(body_json, status_code=409)
+    return out

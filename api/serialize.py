@@ -1,0 +1,82 @@
+"""Case and event JSON. Kept in one place so the API, pages and exports agree."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cases.accident import GRADE_LABELS
+from cases.models import Case, CaseEvent, Enterprise, Jurisdiction, User
+from cases.services import definition_of
+from state_machines.loader import ActionSpec
+
+
+def _names(session: Session, model, ids: Iterable[Any], attr: str) -> dict[Any, Any]:
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return {}
+    key = model.__mapper__.primary_key[0]
+    return {row[0]: row[1] for row in session.execute(select(key, getattr(model, attr)).where(key.in_(ids)))}
+
+
+def case_summaries(session: Session, cases: list[Case]) -> list[dict[str, Any]]:
+    jur = _names(session, Jurisdiction, [c.jurisdiction_code for c in cases], "name")
+    ent = _names(session, Enterprise, [c.enterprise_id for c in cases], "name")
+    usr = _names(session, User, [c.assignee_id for c in cases], "display_name")
+    out = []
+    for c in cases:
+        d = definition_of(c)
+        out.append({
+            "id": c.id, "number": c.number, "kind": c.kind, "kind_label": d.label, "title": c.title,
+            "state": c.state, "state_label": d.state(c.state).label, "version": c.version,
+            "jurisdiction": {"code": c.jurisdiction_code, "name": jur.get(c.jurisdiction_code)},
+            "enterprise": {"id": c.enterprise_id, "name": ent.get(c.enterprise_id)} if c.enterprise_id else None,
+            "assignee": {"id": c.assignee_id, "name": usr.get(c.assignee_id)} if c.assignee_id else None,
+            "accident_grade": c.accident_grade, "appraisal_grade": c.appraisal_grade,
+            "found_at": c.found_at, "created_at": c.created_at, "updated_at": c.updated_at, "closed_at": c.closed_at,
+        })
+    return out
+
+
+def action_brief(a: ActionSpec) -> dict[str, Any]:
+    return {"name": a.name, "label": a.label}
+
+
+def case_detail(session: Session, case: Case, allowed: list[ActionSpec]) -> dict[str, Any]:
+    d = definition_of(case)
+    body = case_summaries(session, [case])[0]
+    enterprise = session.get(Enterprise, case.enterprise_id) if case.enterprise_id else None
+    related_names = _names(session, Enterprise, [r.enterprise_id for r in case.related], "name")
+    origin = session.get(Jurisdiction, case.origin_jurisdiction_code)
+    body.update({
+        "machine_version": case.machine_version,
+        "description": case.description, "location": case.location, "source": case.source,
+        "severity": case.severity, "project_id": case.project_id, "building_id": case.building_id,
+        "origin_jurisdiction": {"code": case.origin_jurisdiction_code, "name": origin.name if origin else None},
+        "enterprise": ({"id": enterprise.id, "name": enterprise.name, "credit_code": enterprise.credit_code}
+                       if enterprise else None),
+        "related_enterprises": [{"enterprise_id": r.enterprise_id, "role": r.role,
+                                 "name": related_names.get(r.enterprise_id)} for r in case.related],
+        "details": case.details or {},
+        "accident_grade_label": GRADE_LABELS.get(case.accident_grade or ""),
+        "hazard_item_code": case.hazard_item_code,
+        "rectification_rounds": case.rectification_rounds, "reopen_count": case.reopen_count,
+        "final": d.state(case.state).final,
+        "allowed_actions": [a.name for a in allowed],
+        "actions": [action_brief(a) for a in allowed],
+    })
+    return body
+
+
+def event_json(e: CaseEvent, actor_names: dict[int, str]) -> dict[str, Any]:
+    return {
+        "seq": e.seq, "at": e.at, "action": e.action, "from_state": e.from_state, "to_state": e.to_state,
+        "actor": {"id": e.actor_id, "name": actor_names.get(e.actor_id)} if e.actor_id else {"id": None, "name": "系统"},
+        "payload": e.payload or {}, "comment": e.comment,
+    }
+
+
+def events_json(session: Session, events: list[CaseEvent]) -> list[dict[str, Any]]:
+    names = _names(session, User, [e.actor_id for e in events], "display_name")
+    return [event_json(e, names) for e in events]

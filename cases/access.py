@@ -1,0 +1,42 @@
+"""Who may see and act on what: role and jurisdiction rules, in one place."""
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, false, or_, select
+from sqlalchemy.orm import Session
+
+from cases.errors import Forbidden
+from cases.models import Case, CaseEnterprise, Jurisdiction, User
+
+STAFF_ROLES = ("officer", "supervisor", "admin")
+ROLE_LABELS = {"officer": "监管人员", "supervisor": "督办/审批人员", "admin": "系统管理员", "enterprise": "企业联系人"}
+
+
+def subtree_codes(jurisdiction_code: str):
+    """Subquery: the jurisdiction and everything below it (materialised path prefix)."""
+    root_path = select(Jurisdiction.path).where(Jurisdiction.code == jurisdiction_code).scalar_subquery()
+    return select(Jurisdiction.code).where(Jurisdiction.path.startswith(root_path, autoescape=False))
+
+
+def visible_cases_clause(user: User) -> ColumnElement[bool]:
+    if user.role in STAFF_ROLES:
+        codes = subtree_codes(user.jurisdiction_code)
+        # After 提级 the original county still works the case, so it keeps seeing it.
+        return or_(Case.jurisdiction_code.in_(codes), Case.origin_jurisdiction_code.in_(codes))
+    if user.role == "enterprise" and user.enterprise_id is not None:
+        related = select(CaseEnterprise.case_id).where(CaseEnterprise.enterprise_id == user.enterprise_id)
+        return or_(Case.enterprise_id == user.enterprise_id, Case.id.in_(related))
+    return false()
+
+
+def can_see_case(session: Session, user: User, case: Case) -> bool:
+    return session.scalar(select(Case.id).where(Case.id == case.id, visible_cases_clause(user))) is not None
+
+
+def in_subtree(session: Session, root_code: str, code: str) -> bool:
+    return session.scalar(subtree_codes(root_code).where(Jurisdiction.code == code)) is not None
+
+
+def require_role(user: User, *roles: str) -> None:
+    if user.role not in roles:
+        allowed = "、".join(ROLE_LABELS[r] for r in roles)
+        raise Forbidden(f"此操作仅限{allowed}，当前角色为{ROLE_LABELS.get(user.role, user.role)}")

@@ -1,0 +1,46 @@
+"""Settings from environment variables prefixed ``ANJIAN_`` (pydantic-settings).
+
+Defaults make ``make run`` work on a fresh machine: SQLite and Prefect state under ./var.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ANJIAN_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path("var")
+    database_url: str = ""  # empty: SQLite file under data_dir
+    # Shifts the service's clock, e.g. "+12d", "-3h", "+1d2h30m"; for demos and acceptance runs.
+    clock_offset: str = ""
+    secret_key: str = "dev-insecure-change-me"
+    token_ttl_minutes: int = 12 * 60
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Prefect: empty api url means the embedded server started by `anjian serve`.
+    prefect_api_url: str = ""
+    prefect_port: int = 4200
+    sweep_interval_seconds: int = 10
+    timer_batch_size: int = 500
+    # Authority prefixes for document numbers (文号): JSON mapping jurisdiction code -> prefix.
+    doc_number_prefixes: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'anjian.db').as_posix()}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings_cache() -> None:
+    get_settings.cache_clear()

@@ -1,0 +1,409 @@
+"""Case services: create, act, read, list. One call = one transaction, owned by the caller.
+
+The API and the workflows call these; nothing here knows about HTTP or Prefect.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Iterable
+
+from sqlalchemy import Select, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from cases import clock
+from cases.access import STAFF_ROLES, in_subtree, require_role, visible_cases_clause
+from cases.engine import fire, get_registry, guards_pass
+from cases.errors import ActionNotAllowed, Forbidden, NotFound, StaleVersion, ValidationFailed
+from cases.models import Building, Case, CaseEnterprise, CaseEvent, Jurisdiction, Project, User
+from cases.numbering import format_case_number, next_serial
+from cases.rules import ActionContext, lookup_problem
+from cases.validation import validate_fields
+from state_machines.loader import ActionSpec, FieldSpec, MachineDefinition
+
+SOURCES = {"inspection": "监督检查", "self_check": "企业自查", "public_report": "群众举报",
+           "referral": "上级交办", "survey": "专项排查", "flash_report": "事故快报", "other": "其他"}
+RELATED_ROLES = {"builder": "建设单位", "contractor": "施工单位", "supervisor": "监理单位"}
+
+# Fields every case has at creation, whatever its kind.
+COMMON_CREATE_FIELDS = (
+    FieldSpec("title", "string", "标题", required=True, max_length=200),
+    FieldSpec("description", "text", "情况描述", max_length=8000),
+    FieldSpec("location", "string", "地点", max_length=300),
+    FieldSpec("jurisdiction_code", "jurisdiction", "所属辖区"),
+    FieldSpec("found_at", "datetime", "发现时间"),
+    FieldSpec("source", "enum", "来源", options=SOURCES),
+    FieldSpec("project_id", "integer", "工程项目"),
+    FieldSpec("building_id", "integer", "房屋"),
+    FieldSpec("enterprise_id", "enterprise", "责任单位"),
+    FieldSpec("assignee_id", "user", "承办人"),
+)
+
+# Hooks other domain modules (deadlines, outbox) register to run inside the transition's
+# transaction, after the case row has been updated: fn(session, ctx, event).
+TransitionHook = Callable[[Session, ActionContext, CaseEvent], None]
+CreationHook = Callable[[Session, Case, CaseEvent], None]
+TRANSITION_HOOKS: list[TransitionHook] = []
+CREATION_HOOKS: list[CreationHook] = []
+
+
+@dataclass
+class CasePage:
+    items: list[Case]
+    total: int
+    page: int
+    page_size: int
+
+
+def definition_of(case: Case) -> MachineDefinition:
+    return get_registry().get(case.kind, case.machine_version)
+
+
+def _lookup(session: Session):
+    return lambda kind, value: lookup_problem(session, kind, value)
+
+
+# ---------------------------------------------------------------- create
+
+
+def create_case(session: Session, actor: User, data: dict[str, Any], *, now: datetime | None = None) -> Case:
+    now = now or clock.now()
+    require_role(actor, "officer", "supervisor")
+    kind = data.get("kind")
+    registry = get_registry()
+    if kind not in registry.kinds():
+        raise ValidationFailed([{"field": "kind", "label": "案件类型",
+                                 "message": f"无效的案件类型“{kind}”，可选：" + "、".join(
+                                     f"{k}（{registry.latest(k).label}）" for k in registry.kinds())}])
+    definition = registry.latest(kind)
+    payload = {k: v for k, v in data.items() if k not in ("kind", "related_enterprises")}
+    common_names = {f.name for f in COMMON_CREATE_FIELDS}
+    kind_fields = [f for f in definition.create_fields if f.name not in common_names]
+    values = validate_fields([*COMMON_CREATE_FIELDS, *kind_fields], payload, _lookup(session))
+    errors: list[dict[str, str]] = []
+
+    jurisdiction_code = values.get("jurisdiction_code", actor.jurisdiction_code)
+    if not in_subtree(session, actor.jurisdiction_code, jurisdiction_code):
+        errors.append({"field": "jurisdiction_code", "label": "所属辖区", "message": "不在您的管辖范围内"})
+    if values.get("project_id") is not None:
+        project = session.get(Project, values["project_id"])
+        if project is None:
+            errors.append({"field": "project_id", "label": "工程项目", "message": f"项目（编号{values['project_id']}）不存在"})
+        elif "jurisdiction_code" not in values:
+            jurisdiction_code = project.jurisdiction_code
+    if values.get("building_id") is not None and session.get(Building, values["building_id"]) is None:
+        errors.append({"field": "building_id", "label": "房屋", "message": f"房屋（编号{values['building_id']}）不存在"})
+    if kind == "dangerous_building" and values.get("building_id") is None:
+        errors.append({"field": "building_id", "label": "房屋", "message": "危险房屋案件必须关联房屋"})
+    related = _validate_related(session, data.get("related_enterprises"), errors)
+    if errors:
+        raise ValidationFailed(errors)
+
+    jurisdiction = session.get(Jurisdiction, jurisdiction_code)
+    year = clock.to_local(now).year
+    serial = next_serial(session, jurisdiction.code, definition.number_code, year)
+    found_at = datetime.fromisoformat(values["found_at"]) if "found_at" in values else now
+    details = {f.name: values[f.name] for f in kind_fields if f.name in values and f.store == "details"}
+    case = Case(
+        number=format_case_number(jurisdiction.code, definition.number_code, year, serial),
+        kind=kind, machine_version=definition.version, state=definition.initial,
+        jurisdiction_code=jurisdiction.code, origin_jurisdiction_code=jurisdiction.code,
+        title=values["title"], description=values.get("description", ""), location=values.get("location", ""),
+        source=values.get("source"), project_id=values.get("project_id"), building_id=values.get("building_id"),
+        enterprise_id=values.get("enterprise_id"), assignee_id=values.get("assignee_id"),
+        hazard_item_code=values.get("hazard_item_code"),
+        created_by_id=actor.id, details=details, found_at=found_at, created_at=now, updated_at=now, version=1,
+        rectification_rounds=0, reopen_count=0,
+    )
+    if kind == "accident":
+        from cases.accident import accident_grade
+
+        if any(k in details for k in ("deaths", "serious_injuries", "direct_loss")):
+            case.accident_grade = accident_grade(int(details.get("deaths") or 0),
+                                                 int(details.get("serious_injuries") or 0),
+                                                 float(details.get("direct_loss") or 0))
+    for enterprise_id, role in related:
+        case.related.append(CaseEnterprise(enterprise_id=enterprise_id, role=role))
+    session.add(case)
+    session.flush()
+    event = CaseEvent(case_id=case.id, seq=1, at=now, actor_id=actor.id, action="create", from_state=None,
+                      to_state=case.state, payload={"kind": kind, "values": values, "machine_version": definition.version,
+                                                    "related_enterprises": [{"enterprise_id": e, "role": r} for e, r in related]},
+                      comment=data.get("comment"))
+    session.add(event)
+    session.flush()
+    for hook in CREATION_HOOKS:
+        hook(session, case, event)
+    return case
+
+
+def _validate_related(session: Session, raw: Any, errors: list) -> list[tuple[int, str]]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        errors.append({"field": "related_enterprises", "label": "相关单位", "message": "应为列表"})
+        return []
+    out = []
+    for i, item in enumerate(raw):
+        field = f"related_enterprises[{i}]"
+        if not isinstance(item, dict) or not isinstance(item.get("enterprise_id"), int):
+            errors.append({"field": field, "label": "相关单位", "message": "应包含企业编号 enterprise_id"})
+            continue
+        if item.get("role") not in RELATED_ROLES:
+            errors.append({"field": field, "label": "相关单位",
+                           "message": "角色应为 " + "、".join(f"{k}（{v}）" for k, v in RELATED_ROLES.items())})
+            continue
+        problem = lookup_problem(session, "enterprise", item["enterprise_id"])
+        if problem:
+            errors.append({"field": field, "label": "相关单位", "message": problem})
+            continue
+        out.append((item["enterprise_id"], item["role"]))
+    return sorted(set(out))
+
+
+# ---------------------------------------------------------------- read
+
+
+def get_case(session: Session, actor: User, case_id: int, *, for_update: bool = False) -> Case:
+    stmt = select(Case).where(Case.id == case_id, visible_cases_clause(actor))
+    if for_update:
+        # PostgreSQL: concurrent actions on one case queue here; the loser then sees the new
+        # version and gets a clean 409. SQLite ignores it (its BEGIN IMMEDIATE serialises writers).
+        stmt = stmt.with_for_update(of=Case)
+    case = session.scalars(stmt).first()
+    if case is None:
+        raise NotFound(f"案件（编号{case_id}）不存在或不在您的管辖范围内")
+    if for_update:
+        session.refresh(case)  # the identity map may hold an older version of the row
+    return case
+
+
+def case_events(session: Session, actor: User, case_id: int) -> list[CaseEvent]:
+    get_case(session, actor, case_id)
+    return list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)))
+
+
+def _actor_may(actor: User, case: Case, action: ActionSpec) -> bool:
+    if actor.role not in action.roles:
+        return False
+    if actor.role == "enterprise":
+        return actor.enterprise_id is not None and (
+            case.enterprise_id == actor.enterprise_id
+            or any(r.enterprise_id == actor.enterprise_id for r in case.related))
+    return True
+
+
+def allowed_actions(session: Session, actor: User, case: Case, *, now: datetime | None = None) -> list[ActionSpec]:
+    """Actions this caller can take now: state, role, jurisdiction and state guards considered."""
+    now = now or clock.now()
+    definition = definition_of(case)
+    out = []
+    for action in definition.actions_from(case.state):
+        if not _actor_may(actor, case, action):
+            continue
+        ctx = ActionContext(session=session, case=case, definition=definition, action=action, actor=actor,
+                            now=now, values=None)
+        if guards_pass(ctx):
+            out.append(action)
+    return out
+
+
+# ---------------------------------------------------------------- act
+
+
+def perform_action(
+    session: Session,
+    actor: User | None,
+    case_id: int,
+    action_name: str,
+    payload: dict[str, Any],
+    *,
+    version: int | None,
+    comment: str | None = None,
+    now: datetime | None = None,
+    case: Case | None = None,
+) -> tuple[Case, CaseEvent]:
+    """Validate, fire, and write case + event in the caller's transaction (all or nothing).
+
+    ``actor`` None is the system (the escalation ladder); it bypasses role checks.
+    """
+    now = now or clock.now()
+    if case is None:
+        if actor is None:
+            raise ValueError("system actions must pass the case")
+        case = get_case(session, actor, case_id, for_update=True)
+    definition = definition_of(case)
+    action = definition.action(action_name)
+    if action is None:
+        raise NotFound(f"“{definition.label}”没有名为“{action_name}”的操作",
+                       actions=[a.name for a in definition.actions])
+    if actor is not None and not _actor_may(actor, case, action):
+        raise Forbidden(f"您的角色无权执行“{action.label}”")
+    if version is None:
+        raise ValidationFailed([{"field": "version", "label": "版本号", "message": "必填（请提交您看到的案件版本号）"}])
+    if version != case.version:
+        raise StaleVersion(f"案件已被他人更新（您看到的是第{version}版，当前为第{case.version}版），请刷新后重试",
+                           current_version=case.version, state=case.state)
+    if case.state not in action.sources:
+        raise ActionNotAllowed(
+            f"当前状态“{definition.state(case.state).label}”下不能执行“{action.label}”", state=case.state)
+    if comment is not None and not isinstance(comment, str):
+        raise ValidationFailed([{"field": "comment", "label": "备注", "message": "应为文本"}])
+    if comment is not None and len(comment) > 8000:
+        raise ValidationFailed([{"field": "comment", "label": "备注", "message": "长度不能超过8000个字符"}])
+    if action.comment_required and not (comment or "").strip():
+        raise ValidationFailed([{"field": "comment", "label": "备注", "message": "必填"}])
+    values = validate_fields(action.fields, payload, _lookup(session))
+
+    ctx = ActionContext(session=session, case=case, definition=definition, action=action, actor=actor,
+                        now=now, values=values, comment=comment)
+    for spec in action.fields:
+        if spec.name in values:
+            if spec.store == "case":
+                ctx.changes[spec.name] = values[spec.name]
+            elif spec.store == "details":
+                ctx.details[spec.name] = values[spec.name]
+    fire(ctx)  # transitions: source check + guards; then the effects
+
+    from_state = case.state
+    new_version = case.version + 1
+    result = session.execute(
+        update(Case)
+        .where(Case.id == case.id, Case.version == case.version)
+        .values(**ctx.changes, state=ctx.state, details=ctx.details, version=new_version, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise StaleVersion("案件已被他人更新，请刷新后重试", current_version=None, state=case.state)
+    event = CaseEvent(case_id=case.id, seq=new_version, at=now, actor_id=actor.id if actor else None,
+                      action=action.name, from_state=from_state, to_state=ctx.state,
+                      payload={"values": values, **ctx.event_payload}, comment=comment)
+    session.add(event)
+    session.flush()
+    session.refresh(case)
+    ctx.case = case
+    for hook in TRANSITION_HOOKS:
+        hook(session, ctx, event)
+    return case, event
+
+
+def record_system_event(session: Session, case: Case, action: str, payload: dict[str, Any], *,
+                        now: datetime, comment: str | None = None, changes: dict[str, Any] | None = None) -> CaseEvent:
+    """An event that is not a machine action (a deadline recomputed, a rung fired, 提级).
+
+    It bumps the version like any change, so the log stays gap-free and concurrent officers
+    see a stale version rather than silently overwriting.
+    """
+    new_version = case.version + 1
+    result = session.execute(
+        update(Case).where(Case.id == case.id, Case.version == case.version)
+        .values(version=new_version, updated_at=now, **(changes or {}))
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise StaleVersion("案件已被他人更新", current_version=None, state=case.state)
+    event = CaseEvent(case_id=case.id, seq=new_version, at=now, actor_id=None, action=action,
+                      from_state=case.state, to_state=case.state, payload=payload, comment=comment)
+    session.add(event)
+    session.flush()
+    session.refresh(case)
+    return event
+
+
+# ---------------------------------------------------------------- list
+
+SORTS = {
+    "created_at": Case.created_at, "updated_at": Case.updated_at, "found_at": Case.found_at,
+    "number": Case.number, "state": Case.state, "kind": Case.kind, "title": Case.title,
+}
+
+
+def case_query(
+    actor: User,
+    *,
+    kind: str | None = None,
+    state: str | None = None,
+    jurisdiction: str | None = None,
+    assignee_id: int | None = None,
+    enterprise_id: int | None = None,
+    text: str | None = None,
+    accident_grade: str | None = None,
+    appraisal_grade: str | None = None,
+    open_only: bool = False,
+) -> Select:
+    stmt = select(Case).where(visible_cases_clause(actor))
+    if kind:
+        stmt = stmt.where(Case.kind.in_(kind.split(",")))
+    if state:
+        stmt = stmt.where(Case.state.in_(state.split(",")))
+    if jurisdiction:
+        from cases.access import subtree_codes
+
+        stmt = stmt.where(Case.jurisdiction_code.in_(subtree_codes(jurisdiction)))
+    if assignee_id is not None:
+        stmt = stmt.where(Case.assignee_id == assignee_id)
+    if enterprise_id is not None:
+        related = select(CaseEnterprise.case_id).where(CaseEnterprise.enterprise_id == enterprise_id)
+        stmt = stmt.where(or_(Case.enterprise_id == enterprise_id, Case.id.in_(related)))
+    if text:
+        like = f"%{text.strip()}%"
+        stmt = stmt.where(or_(Case.number.ilike(like), Case.title.ilike(like),
+                              Case.description.ilike(like), Case.location.ilike(like)))
+    if accident_grade:
+        stmt = stmt.where(Case.accident_grade == accident_grade)
+    if appraisal_grade:
+        stmt = stmt.where(Case.appraisal_grade == appraisal_grade)
+    if open_only:
+        stmt = stmt.where(Case.closed_at.is_(None))
+    return stmt
+
+
+def list_cases(session: Session, actor: User, *, sort: str = "-created_at", page: int = 1, page_size: int = 20,
+               **filters: Any) -> CasePage:
+    stmt = case_query(actor, **filters)
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    order = []
+    for key in sort.split(","):
+        desc = key.startswith("-")
+        column = SORTS.get(key.lstrip("-+"))
+        if column is None:
+            raise ValidationFailed([{"field": "sort", "label": "排序",
+                                     "message": f"不支持按“{key}”排序，可选：" + "、".join(SORTS)}])
+        order.append(column.desc() if desc else column.asc())
+    order.append(Case.id.desc())
+    items = list(session.scalars(stmt.order_by(*order).limit(page_size).offset((page - 1) * page_size)))
+    return CasePage(items=items, total=total or 0, page=page, page_size=page_size)
+
+
+# ---------------------------------------------------------------- replay
+
+
+def replay_state(definition_lookup: Callable[[str, int], MachineDefinition], events: Iterable[CaseEvent]) -> tuple[str, str, int]:
+    """Rebuild (kind, state, version) from the event log alone."""
+    kind = state = None
+    version = 0
+    machine_version = None
+    for e in events:
+        if e.seq != version + 1:
+            raise ValueError(f"event log gap before seq {e.seq}")
+        version = e.seq
+        if e.action == "create":
+            kind_from_payload = (e.payload or {}).get("kind")
+            machine_version = (e.payload or {}).get("machine_version")
+            kind = kind_from_payload or kind
+            state = e.to_state
+            continue
+        if e.from_state != state:
+            raise ValueError(f"event {e.seq} starts from {e.from_state}, replayed state is {state}")
+        definition = definition_lookup(kind, machine_version)
+        action = definition.action(e.action)
+        if action is not None:  # a machine action: the machine must allow it (system events keep the state)
+            if state not in action.sources:
+                raise ValueError(f"event {e.seq}: {e.action} is not possible from {state}")
+            if (action.dest or state) != e.to_state:
+                raise ValueError(f"event {e.seq}: {e.action} leads to {action.dest or state}, log says {e.to_state}")
+        reclassified = (e.payload or {}).get("reclassified")
+        if reclassified:
+            kind, machine_version = reclassified["to"], reclassified["machine_version"]
+        state = e.to_state
+    return kind, state, version

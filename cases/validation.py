@@ -1,0 +1,137 @@
+"""Validate action and creation payloads against the field specs of a machine definition.
+
+Every problem is collected (not just the first) and reported per field in Chinese.
+"""
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, timezone
+from typing import Any, Callable, Iterable
+
+from cases.errors import ValidationFailed
+from state_machines.loader import FieldSpec
+
+# Lookups that need the database: return None when fine, else the problem (Chinese).
+Lookup = Callable[[str, Any], "str | None"]
+
+
+def _parse_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        # A bare local time typed by a person is Beijing time.
+        from cases.clock import SHANGHAI
+
+        dt = dt.replace(tzinfo=SHANGHAI)
+    return dt.astimezone(timezone.utc)
+
+
+def coerce_field(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
+    """Return (normalised value, problem). JSON-safe output: dates as ISO strings."""
+    t = spec.type
+    try:
+        if t in ("string", "text"):
+            if not isinstance(value, str):
+                return None, "应为文本"
+            v = value if t == "text" else value.strip()
+            limit = spec.max_length or (200 if t == "string" else 8000)
+            if len(v) > limit:
+                return None, f"长度不能超过{limit}个字符（当前{len(v)}个）"
+            if spec.required and not v.strip():
+                return None, "不能为空"
+            return v, None
+        if t == "integer":
+            if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.strip().lstrip("-").isdigit())):
+                return None, "应为整数"
+            v = int(value)
+        elif t == "number":
+            if isinstance(value, bool):
+                return None, "应为数字"
+            v = float(value)
+            if not math.isfinite(v):
+                return None, "应为有限的数字"
+        elif t == "boolean":
+            if not isinstance(value, bool):
+                return None, "应为是或否（true/false）"
+            if spec.must_be is not None and value != spec.must_be:
+                return None, "必须确认为“是”" if spec.must_be else "必须为“否”"
+            return value, None
+        elif t == "date":
+            d = value if isinstance(value, date) and not isinstance(value, datetime) else date.fromisoformat(str(value))
+            return d.isoformat(), None
+        elif t == "datetime":
+            return _parse_datetime(value).isoformat(), None
+        elif t == "enum":
+            if str(value) not in (spec.options or {}):
+                allowed = "、".join(f"{k}（{v}）" for k, v in (spec.options or {}).items())
+                return None, f"取值“{value}”无效，可选：{allowed}"
+            return str(value), None
+        elif t == "checklist":
+            if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+                return None, "应为选项列表"
+            unknown = [x for x in value if x not in (spec.options or {})]
+            if unknown:
+                return None, f"未知选项“{unknown[0]}”"
+            if spec.require_all:
+                missing = [label for k, label in (spec.options or {}).items() if k not in value]
+                if missing:
+                    return None, "以下各项须全部落实：" + "、".join(missing)
+            return sorted(set(value)), None
+        elif t in ("enterprise", "user"):
+            if isinstance(value, bool) or not isinstance(value, int):
+                return None, "应为编号（整数）"
+            return value, None
+        elif t in ("hazard_item", "jurisdiction"):
+            if not isinstance(value, str) or not value.strip():
+                return None, "应为代码（文本）"
+            return value.strip(), None
+        else:  # pragma: no cover - definitions are validated at load time
+            return None, f"未知字段类型 {t}"
+    except (TypeError, ValueError):
+        names = {"number": "数字", "integer": "整数", "date": "日期（YYYY-MM-DD）", "datetime": "时间（ISO 8601）"}
+        return None, f"应为{names.get(t, t)}"
+    # integer / number ranges
+    if spec.min is not None and v < spec.min:
+        return None, f"不能小于{_fmt(spec.min)}"
+    if spec.max is not None and v > spec.max:
+        return None, f"不能大于{_fmt(spec.max)}"
+    return v, None
+
+
+def _fmt(n: float) -> str:
+    return str(int(n)) if float(n).is_integer() else str(n)
+
+
+def validate_fields(
+    specs: Iterable[FieldSpec],
+    payload: dict[str, Any],
+    lookup: Lookup | None = None,
+    *,
+    allow_extra: Iterable[str] = (),
+) -> dict[str, Any]:
+    """Validate ``payload``; return the normalised values of the declared fields present."""
+    specs = list(specs)
+    errors: list[dict[str, str]] = []
+    known = {s.name for s in specs} | set(allow_extra)
+    for key in payload:
+        if key not in known:
+            errors.append({"field": key, "message": "不是此操作可填写的字段"})
+    out: dict[str, Any] = {}
+    for spec in specs:
+        value = payload.get(spec.name)
+        if value is None or (isinstance(value, str) and not value.strip() and spec.type != "text"):
+            if spec.required:
+                errors.append({"field": spec.name, "label": spec.label, "message": "必填"})
+            continue
+        v, problem = coerce_field(spec, value)
+        if problem is None and lookup is not None and spec.type in ("enterprise", "user", "hazard_item", "jurisdiction"):
+            problem = lookup(spec.type, v)
+        if problem:
+            errors.append({"field": spec.name, "label": spec.label, "message": problem})
+        else:
+            out[spec.name] = v
+    if errors:
+        raise ValidationFailed(errors)
+    return out

@@ -1,0 +1,330 @@
+"""Catalogue of the messages and official documents the system renders.
+
+Every template type is described here once: its name (the key callers use), its Chinese title,
+whether it is a *message* (short text + e-mail) and/or a *document* (printable HTML + PDF), and the
+variables its templates use. ``tests/test_templates.py`` checks that this list matches what the
+template files really reference, so ``docs/templates.md`` and the callers cannot drift from them.
+
+Variables are defined once in ``_VARIABLES`` so that the same name means the same thing in every
+template; a type picks the ones it needs and may mark some optional (with a default).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One template variable.
+
+    ``type`` is informative (for docs and callers). ``item_fields`` lists the keys every element of
+    a list-of-mappings variable must have; the renderer checks them before rendering.
+    """
+
+    name: str
+    type: str
+    description: str
+    required: bool = True
+    default: Any = None
+    item_fields: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class TemplateSpec:
+    name: str
+    title: str  # Chinese title, e.g. 隐患整改通知书
+    description: str  # English, one line: when it is sent
+    is_message: bool
+    is_document: bool
+    variables: tuple[Variable, ...]
+    reply_form: str | None = None  # Chinese title of the attached reply form (回执), if any
+    files: tuple[str, ...] = field(default=())
+
+    @property
+    def required(self) -> list[str]:
+        return [v.name for v in self.variables if v.required]
+
+    @property
+    def optional(self) -> dict[str, Any]:
+        return {v.name: v.default for v in self.variables if not v.required}
+
+    def variable(self, name: str) -> Variable:
+        for v in self.variables:
+            if v.name == name:
+                return v
+        raise KeyError(name)
+
+
+# Template files per form, relative to notifications/templates/<name>/.
+SHORT_FILE = "short.txt.j2"
+SUBJECT_FILE = "subject.txt.j2"
+EMAIL_FILE = "email.html.j2"
+PRINT_FILE = "print.html.j2"
+
+
+def _v(name: str, type_: str, description: str, **kw: Any) -> Variable:
+    return Variable(name=name, type=type_, description=description, **kw)
+
+
+_DIGEST_ITEM_FIELDS: tuple[tuple[str, str], ...] = (
+    ("case_number", "case number"),
+    ("case_title", "case title"),
+    ("kind", "case kind: hazard / major_hazard / accident / dangerous_building"),
+    ("light", "traffic light: red / yellow (green cases are not listed)"),
+    ("due_date", "legal due date (date, Asia/Shanghai)"),
+    ("days_left", "whole days to the due date; 0 = due today, negative = days overdue"),
+    ("assignee_name", "officer or unit in charge"),
+    ("case_url", "link to the case"),
+)
+
+_VARIABLES: dict[str, Variable] = {
+    v.name: v
+    for v in [
+        # --- the case -------------------------------------------------------------------------
+        _v("case_number", "str", "Case number, e.g. 320508-YH-2026-000123."),
+        _v("case_title", "str", "Case title as on the ledger (user text)."),
+        _v("case_url", "str", "Absolute link to the case page."),
+        _v("project_name", "str", "Project name (工程名称)."),
+        _v("location", "str", "Where the problem is: part of the site or building (部位/地点)."),
+        _v("hazard_description", "str", "Description of the hazard or danger (user text, escaped in HTML)."),
+        _v("hazard_catalog_item", "str | None",
+           "Major-hazard catalogue item the hazard matches (edition + item text); None if not classified.",
+           required=False),
+        # --- parties --------------------------------------------------------------------------
+        _v("contractor_name", "str", "施工单位 name (project party role 'contractor')."),
+        _v("contractor_credit_code", "str", "施工单位 统一社会信用代码 (18 characters)."),
+        _v("builder_name", "str", "建设单位 name (project party role 'builder')."),
+        _v("builder_credit_code", "str", "建设单位 统一社会信用代码."),
+        _v("supervision_unit_name", "str", "监理单位 name (project party role 'supervisor')."),
+        _v("supervision_unit_credit_code", "str", "监理单位 统一社会信用代码."),
+        # --- the issuing side -------------------------------------------------------------------
+        _v("issuing_authority", "str", "Authority that issues or sends it, e.g. 苏州市姑苏区住房和城乡建设局."),
+        _v("doc_number", "str", "Official document number (文号), e.g. 姑苏建质改〔2026〕37号."),
+        _v("issued_at", "datetime (aware)",
+           "Issue instant; its Shanghai date is the 成文日期 and it is the PDF creation date."),
+        _v("recipient", "str", "主送: addressee unit(s) of the document, without the trailing colon."),
+        _v("recipient_name", "str", "Person or unit the message is addressed to."),
+        _v("contact_name", "str", "Officer to contact (联系人)."),
+        _v("contact_phone", "str", "Contact phone number."),
+        _v("cc", "list[str]", "抄送 units printed in the document footer; empty for none.",
+           required=False, default=()),
+        # --- legal basis, requirements, deadline ---------------------------------------------
+        _v("legal_basis", "str", "Legal basis text, e.g. 《建设工程安全生产管理条例》第四十三条."),
+        _v("requirements", "list[str]", "Requirements, one sentence each (numbered when rendered)."),
+        _v("deadline_at", "datetime (aware)", "Deadline instant (UTC or any aware datetime)."),
+        _v("due_date", "date", "Legal due date (Asia/Shanghai) of the deadline."),
+        _v("deadline_provisional", "bool",
+           "True when the deadline was computed without a known holiday calendar (printed as 暂定)."),
+        _v("task", "str", "What must be done by the deadline, e.g. 完成隐患整改并报送整改回复单."),
+        _v("days_left", "int", "Whole days left to the due date (0 = due today)."),
+        _v("overdue_days", "int", "Whole days past the due date."),
+        _v("light", "str", "Traffic light: green / yellow / red."),
+        _v("next_measure", "str", "The next escalation measure if nothing happens, e.g. 约谈 or 挂牌督办."),
+        # --- inspections ----------------------------------------------------------------------
+        _v("inspected_at", "datetime (aware)", "When the inspection that found the problem took place."),
+        _v("original_doc_number", "str", "文号 of the rectification notice this document follows up."),
+        _v("reinspected_at", "datetime (aware)", "When the re-inspection (复查) took place."),
+        _v("inspectors", "str", "Names of the officers who re-inspected."),
+        _v("findings", "str", "What the re-inspection found (user text)."),
+        _v("reinspection_passed", "bool", "True: rectification accepted; False: returned for rectification."),
+        _v("rectification_round", "int", "Which re-inspection this is (1 for the first)."),
+        _v("rectification_summary", "str", "What the unit did to rectify (user text)."),
+        _v("verified_at", "datetime (aware)", "When the rectification was verified (复查验收)."),
+        _v("closed_at", "datetime (aware)", "When the case was closed (销号)."),
+        _v("lookback_due_date", "date | None", "Date of the planned 回头看 (look-back), if any.",
+           required=False),
+        # --- stop-work ------------------------------------------------------------------------
+        _v("partial_stop", "bool", "True for 局部停工 (part of the site), False for a full stop."),
+        _v("stop_scope", "str", "Scope of the stop, e.g. 3号楼基坑及周边5米范围内全部施工作业."),
+        _v("stop_from", "datetime (aware)", "When the stop takes effect."),
+        # --- listed supervision and escalation ------------------------------------------------
+        _v("supervised_unit", "str", "督办责任单位: the authority that must follow the case up."),
+        _v("public_posting", "bool", "Whether the listing is published to the public (向社会公开)."),
+        _v("listing_authority", "str | None", "Authority that listed the case (挂牌督办单位); None if not listed.",
+           required=False),
+        _v("issue_summary", "str", "What went wrong, one paragraph (e.g. deadline passed, not rectified)."),
+        _v("original_due_date", "date", "The due date that was missed."),
+        _v("criticized_unit", "str", "Unit or authority criticised (被通报单位)."),
+        _v("criticized_unit_credit_code", "str | None",
+           "统一社会信用代码 of the criticised unit; None for an authority.", required=False),
+        _v("facts", "str", "The facts the criticism rests on (user text)."),
+        _v("credit_deduction", "str | None", "Credit measure text, e.g. 记不良行为记录一次，扣减信用分10分.",
+           required=False),
+        _v("from_authority", "str", "Authority that held the case before escalation."),
+        _v("to_authority", "str", "Authority the case is escalated to (parent jurisdiction)."),
+        _v("rung_name", "str", "Name of the escalation rung, e.g. 提级督办."),
+        _v("reason", "str", "Why the case is escalated."),
+        _v("escalated_at", "datetime (aware)", "When the escalation took effect."),
+        # --- interview ------------------------------------------------------------------------
+        _v("interview_reason", "str", "Why the unit is summoned (约谈事由)."),
+        _v("interview_at", "datetime (aware)", "Start of the interview."),
+        _v("interview_place", "str", "Where the interview takes place."),
+        _v("attendees_required", "str", "Who must attend, e.g. 法定代表人、项目负责人."),
+        _v("materials", "list[str]", "Materials the unit must bring."),
+        # --- accidents ------------------------------------------------------------------------
+        _v("occurred_at", "datetime (aware)", "When the accident happened."),
+        _v("accident_type", "str", "Accident type, e.g. 高处坠落, 坍塌, 物体打击."),
+        _v("accident_grade", "str",
+           "Preliminary grade: general / larger / major / especially_major (or 一般/较大/重大/特别重大)."),
+        _v("deaths", "int", "Number of deaths."),
+        _v("serious_injuries", "int", "Number of serious injuries."),
+        _v("missing_persons", "int", "Number of missing persons."),
+        _v("direct_loss_yuan", "int | Decimal", "Estimated direct economic loss in yuan (printed in 万元)."),
+        _v("sequence", "str", "Brief sequence of events (事故简要经过, user text)."),
+        _v("cause_preliminary", "str", "Preliminary cause (user text)."),
+        _v("measures_taken", "str", "Measures already taken (user text)."),
+        _v("reported_at", "datetime (aware)", "When this report is sent."),
+        # --- dangerous buildings --------------------------------------------------------------
+        _v("building_name", "str", "Building name, e.g. 平江路XX号3幢."),
+        _v("building_address", "str", "Building address."),
+        _v("property_owner", "str", "Owner or user of the building (房屋所有人/使用人)."),
+        _v("appraisal_grade", "str", "Appraisal grade A / B / C / D (JGJ 125-2016)."),
+        _v("appraisal_org", "str", "Appraisal organisation (鉴定机构)."),
+        _v("appraisal_report_number", "str", "Appraisal report number."),
+        _v("appraised_at", "date", "Date of the appraisal report."),
+        _v("handling_option", "str",
+           "observe / treat / stop_use / demolish (or 观察使用/处理使用/停止使用/整体拆除)."),
+        _v("measures", "list[str]", "Safety measures the owner must take."),
+        # --- digest ---------------------------------------------------------------------------
+        _v("jurisdiction_name", "str", "Jurisdiction the digest covers, e.g. 姑苏区."),
+        _v("digest_date", "date", "Date of the digest."),
+        _v("total_open", "int", "Number of open cases in the jurisdiction."),
+        _v("dashboard_url", "str", "Link to the dashboard."),
+        _v("cases", "list[mapping]", "Red and yellow cases; each item has the fields listed below.",
+           item_fields=_DIGEST_ITEM_FIELDS),
+    ]
+}
+
+
+def _pick(*names: str, optional: dict[str, Any] | None = None) -> tuple[Variable, ...]:
+    """Variables by name; ``optional`` turns some into optional ones with the given default."""
+    out = []
+    for n in names:
+        var = _VARIABLES[n]
+        if optional and n in optional:
+            var = replace(var, required=False, default=optional[n])
+        out.append(var)
+    return tuple(out)
+
+
+_CASE = ("case_number", "case_title", "case_url")
+_DOC = ("issuing_authority", "doc_number", "issued_at", "recipient", "contact_name", "contact_phone", "cc")
+_UNITS = ("contractor_name", "contractor_credit_code", "builder_name", "builder_credit_code",
+          "supervision_unit_name", "supervision_unit_credit_code")
+_DEADLINE = ("deadline_at", "due_date", "deadline_provisional")
+
+
+def _spec(name: str, title: str, description: str, *, message: bool = True, document: bool,
+          variables: tuple[Variable, ...], reply_form: str | None = None) -> TemplateSpec:
+    files = [SHORT_FILE, SUBJECT_FILE, EMAIL_FILE] if message else []
+    if document:
+        files.append(PRINT_FILE)
+    return TemplateSpec(name=name, title=title, description=description, is_message=message,
+                        is_document=document, variables=variables, reply_form=reply_form,
+                        files=tuple(files))
+
+
+CATALOG: dict[str, TemplateSpec] = {
+    s.name: s
+    for s in [
+        _spec("reminder", "催办提醒",
+              "Before a deadline (yellow light): reminds the person or unit in charge.",
+              document=False,
+              variables=_pick(*_CASE, "project_name", "recipient_name", "task", *_DEADLINE,
+                              "days_left", "light", "issuing_authority", "contact_name",
+                              "contact_phone")),
+        _spec("overdue_warning", "逾期预警",
+              "A deadline has passed (red light): warns the unit in charge and names the next measure.",
+              document=False,
+              variables=_pick(*_CASE, "project_name", "recipient_name", "task", "deadline_at",
+                              "due_date", "overdue_days", "next_measure", "issuing_authority",
+                              "contact_name", "contact_phone")),
+        _spec("rectification_notice", "隐患整改通知书",
+              "Hazard registered: orders the units to rectify by a deadline (rung 0).",
+              document=True, reply_form="隐患整改回复单",
+              variables=_pick(*_CASE, *_DOC, "project_name", "location", *_UNITS, "inspected_at",
+                              "hazard_description", "legal_basis", "requirements", *_DEADLINE)),
+        _spec("stop_work_order", "责令停工通知书",
+              "Major hazard or grave danger: orders a full or partial stop; work resumes only after review.",
+              document=True, reply_form="停工整改报告暨复工申请表",
+              variables=_pick(*_CASE, *_DOC, "project_name", "location", *_UNITS, "inspected_at",
+                              "hazard_description", "hazard_catalog_item", "partial_stop",
+                              "stop_scope", "stop_from", "legal_basis", "requirements", *_DEADLINE)),
+        _spec("supervision_notice", "挂牌督办通知书",
+              "A case is listed for supervision (挂牌督办) by a higher authority (rung 4).",
+              document=True, reply_form="挂牌督办事项整改情况报告单",
+              variables=_pick(*_CASE, *_DOC, "project_name", "location", "contractor_name",
+                              "contractor_credit_code", "builder_name", "hazard_description",
+                              "hazard_catalog_item", "supervised_unit", "public_posting",
+                              "legal_basis", "requirements", *_DEADLINE)),
+        _spec("supervision_letter", "督办函",
+              "Urges a lower authority or unit whose case is overdue (rung 3).",
+              document=True, reply_form="督办事项办理情况回复单",
+              variables=_pick(*_CASE, *_DOC, "project_name", "issue_summary", "original_due_date",
+                              "overdue_days", "legal_basis", "requirements", *_DEADLINE,
+                              "next_measure")),
+        _spec("interview_notice", "约谈通知书",
+              "Summons a unit's or authority's leaders to an interview (约谈, rung 1 or after overdue supervision).",
+              document=True, reply_form="约谈参加人员回执",
+              variables=_pick(*_CASE, *_DOC, "project_name", "interview_reason", "interview_at",
+                              "interview_place", "attendees_required", "materials", "legal_basis")),
+        _spec("reinspection_opinion", "复查意见书",
+              "Result of a re-inspection: accepted, or returned for rectification with a new deadline.",
+              document=True,
+              variables=_pick(*_CASE, *_DOC, "project_name", "location", "contractor_name",
+                              "hazard_description", "original_doc_number", "reinspected_at",
+                              "inspectors", "findings", "reinspection_passed", "rectification_round",
+                              "requirements", *_DEADLINE,
+                              optional={"requirements": (), "deadline_at": None, "due_date": None,
+                                        "deadline_provisional": None})),
+        _spec("closure_confirmation", "隐患整改销号确认书",
+              "The case is closed (销号) after verification; for listed cases, the listing body agreed.",
+              document=True,
+              variables=_pick(*_CASE, *_DOC, "project_name", "location", "contractor_name",
+                              "hazard_description", "original_doc_number", "rectification_summary",
+                              "verified_at", "closed_at", "listing_authority", "lookback_due_date")),
+        _spec("accident_flash_report", "事故快报",
+              "First report of an accident to the next authority up (1–2 hour clock).",
+              document=True,
+              variables=_pick(*_CASE, *_DOC, "project_name", "location", *_UNITS, "occurred_at",
+                              "accident_type", "accident_grade", "deaths", "serious_injuries",
+                              "missing_persons", "direct_loss_yuan", "sequence", "cause_preliminary",
+                              "measures_taken", "reported_at")),
+        _spec("dangerous_building_notice", "危险房屋通知书",
+              "Tells the owner a building was appraised dangerous (grade C/D), the handling option and measures.",
+              document=True, reply_form="危险房屋通知书送达回执",
+              variables=_pick(*_CASE, *_DOC, "building_name", "building_address", "property_owner",
+                              "appraisal_grade", "appraisal_org", "appraisal_report_number",
+                              "appraised_at", "handling_option", "hazard_description", "measures",
+                              "legal_basis", *_DEADLINE)),
+        _spec("warning_letter", "警示函",
+              "First escalation rung after a missed deadline: warns the unit (rung 1).",
+              document=True,
+              variables=_pick(*_CASE, *_DOC, "project_name", "contractor_name",
+                              "contractor_credit_code", "issue_summary", "legal_basis",
+                              "requirements", *_DEADLINE, "next_measure")),
+        _spec("public_criticism", "通报批评",
+              "Public criticism of a unit or a lower authority (rung 3).",
+              document=True,
+              variables=_pick(*_CASE, *_DOC, "project_name", "criticized_unit",
+                              "criticized_unit_credit_code", "facts", "legal_basis",
+                              "requirements", "credit_deduction", *_DEADLINE)),
+        _spec("escalation_transfer", "提级督办",
+              "The case moves up to the parent jurisdiction's authority (rung 5).",
+              document=False,
+              variables=_pick(*_CASE, "project_name", "recipient_name", "from_authority",
+                              "to_authority", "rung_name", "reason", "escalated_at",
+                              "contact_name", "contact_phone")),
+        _spec("daily_digest", "每日督办汇总",
+              "Daily list for supervisors of overdue (red) and near-due (yellow) cases.",
+              document=False,
+              variables=_pick("recipient_name", "jurisdiction_name", "digest_date", "total_open",
+                              "cases", "dashboard_url")),
+    ]
+}
+
+
+def get_spec(name: str) -> TemplateSpec:
+    """The spec of a template type; raises KeyError if unknown (render.py maps it to UnknownTemplate)."""
+    return CATALOG[name]

@@ -1,0 +1,397 @@
+"""Render messages (short text + e-mail) and official documents (printable HTML + PDF).
+
+Templates live in ``notifications/templates/<type>/`` (see ``catalog.py`` and ``docs/templates.md``).
+Rendering is all-or-nothing: a missing variable raises :class:`TemplateVariableMissing` and no
+partial output is ever returned. HTML forms are autoescaped; text forms are not escaped.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from notifications.catalog import (
+    CATALOG,
+    EMAIL_FILE,
+    PRINT_FILE,
+    SHORT_FILE,
+    SUBJECT_FILE,
+    TemplateSpec,
+)
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+class RenderError(Exception):
+    """Any failure to render a template."""
+
+
+class TemplateVariableMissing(RenderError):
+    """A variable the template needs was not given (or was None for a required one)."""
+
+    def __init__(self, template: str, variable: str, detail: str | None = None) -> None:
+        self.template = template
+        self.variable = variable
+        msg = f"template {template!r}: variable {variable!r} is missing"
+        if detail:
+            msg += f" ({detail})"
+        super().__init__(msg)
+
+
+class UnknownTemplate(RenderError):
+    """No such template type, or the type has no form of the requested kind."""
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    template: str
+    subject: str
+    short_text: str
+    html: str
+
+
+@dataclass(frozen=True)
+class RenderedDocument:
+    template: str
+    title: str
+    html: str
+    pdf: bytes  # b"" when rendered with pdf=False
+    sha256: str  # hex digest of ``pdf``; "" when rendered with pdf=False
+
+
+# --------------------------------------------------------------------------------------------
+# Strict undefined that remembers which variable was missing
+# --------------------------------------------------------------------------------------------
+
+class _UndefinedMessage(str):
+    """The error message of an undefined value, carrying the variable's name."""
+
+    variable: str
+
+
+class _StrictUndefined(StrictUndefined):
+    __slots__ = ()
+
+    @property
+    def _undefined_message(self) -> str:  # type: ignore[override]
+        msg = _UndefinedMessage(super()._undefined_message)
+        name = str(self._undefined_name) if self._undefined_name is not None else "?"
+        if self._undefined_obj is not jinja2.utils.missing:
+            name = f"{type(self._undefined_obj).__name__}.{name}"
+        msg.variable = name
+        return msg
+
+
+class _RequiredValueMissing(RenderError):
+    """Raised by the ``required`` filter; turned into TemplateVariableMissing by the renderer."""
+
+    def __init__(self, variable: str) -> None:
+        self.variable = variable
+        super().__init__(variable)
+
+
+# --------------------------------------------------------------------------------------------
+# Filters
+# --------------------------------------------------------------------------------------------
+
+def _to_shanghai(value: datetime) -> datetime:
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise RenderError(f"naive datetime {value.isoformat()} given; pass an aware (UTC) datetime")
+    return value.astimezone(SHANGHAI)
+
+
+def cn_date(value: date | datetime) -> str:
+    """2026年11月22日 (an aware datetime is taken in Asia/Shanghai)."""
+    if isinstance(value, datetime):
+        value = _to_shanghai(value).date()
+    elif not isinstance(value, date):
+        raise RenderError(f"cn_date expects a date or an aware datetime, got {value!r}")
+    return f"{value.year}年{value.month}月{value.day}日"
+
+
+def cn_datetime(value: datetime) -> str:
+    """2026年11月22日 14时30分, in Asia/Shanghai."""
+    if not isinstance(value, datetime):
+        raise RenderError(f"cn_datetime expects an aware datetime, got {value!r}")
+    local = _to_shanghai(value)
+    return f"{local.year}年{local.month}月{local.day}日 {local.hour:02d}时{local.minute:02d}分"
+
+
+def iso_datetime(value: datetime) -> str:
+    """ISO 8601 in UTC (for PDF metadata)."""
+    return _to_shanghai(value).astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def wan_yuan(value: Any) -> str:
+    """Yuan → 万元 with up to two decimals: 1255000 → 125.5万元."""
+    if isinstance(value, bool):
+        raise RenderError(f"wan_yuan expects an amount in yuan, got {value!r}")
+    try:
+        amount = Decimal(str(value)) / Decimal(10000)
+    except (InvalidOperation, ValueError) as exc:
+        raise RenderError(f"wan_yuan expects an amount in yuan, got {value!r}") from exc
+    amount = amount.quantize(Decimal("0.01"))
+    text = format(amount, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return f"{text}万元"
+
+
+_LIGHTS = {"green": "绿灯", "yellow": "黄灯", "red": "红灯"}
+_LIGHT_COLORS = {"green": "#1a7f37", "yellow": "#b7791f", "red": "#c81e1e"}
+
+
+def light(value: str) -> str:
+    try:
+        return _LIGHTS[value]
+    except KeyError:
+        raise RenderError(f"unknown traffic light {value!r}; expected green, yellow or red") from None
+
+
+def light_color(value: str) -> str:
+    light(value)
+    return _LIGHT_COLORS[value]
+
+
+_GRADES = {
+    "general": "一般", "larger": "较大", "major": "重大", "especially_major": "特别重大",
+    "一般": "一般", "较大": "较大", "重大": "重大", "特别重大": "特别重大",
+}
+
+
+def accident_grade(value: str) -> str:
+    """general/larger/major/especially_major (or the Chinese name, with or without 事故) → 一般事故…"""
+    key = value[:-2] if isinstance(value, str) and value.endswith("事故") else value
+    try:
+        return _GRADES[key] + "事故"
+    except (KeyError, TypeError):
+        raise RenderError(f"unknown accident grade {value!r}") from None
+
+
+_HANDLING = {
+    "observe": "观察使用", "treat": "处理使用", "stop_use": "停止使用", "demolish": "整体拆除",
+}
+
+
+def handling_option(value: str) -> str:
+    if value in _HANDLING:
+        return _HANDLING[value]
+    if value in _HANDLING.values():
+        return value
+    raise RenderError(f"unknown handling option {value!r}")
+
+
+_APPRAISAL = {"A": "A级（非危险房屋）", "B": "B级（非危险房屋）", "C": "C级（局部危房）", "D": "D级（整幢危房）"}
+
+
+def appraisal_grade(value: str) -> str:
+    try:
+        return _APPRAISAL[value]
+    except KeyError:
+        raise RenderError(f"unknown appraisal grade {value!r}; expected A, B, C or D") from None
+
+
+_KINDS = {
+    "hazard": "一般隐患", "major_hazard": "重大隐患", "accident": "事故", "dangerous_building": "危房",
+}
+
+
+def case_kind(value: str) -> str:
+    try:
+        return _KINDS[value]
+    except KeyError:
+        raise RenderError(f"unknown case kind {value!r}") from None
+
+
+_CN_DIGITS = "零一二三四五六七八九"
+
+
+def cn_num(value: int) -> str:
+    """1 → 一, 12 → 十二, 20 → 二十, 99 → 九十九 (used for 一、 and （一） numbering)."""
+    n = int(value)
+    if not 0 < n < 100:
+        return str(n)
+    tens, ones = divmod(n, 10)
+    if tens == 0:
+        return _CN_DIGITS[ones]
+    head = "" if tens == 1 else _CN_DIGITS[tens]
+    return head + "十" + (_CN_DIGITS[ones] if ones else "")
+
+
+def clip(value: str, length: int) -> str:
+    """Shorten user text for short messages: at most ``length`` characters, ending with …"""
+    text = " ".join(str(value).split())
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
+def required(value: Any, name: str) -> Any:
+    """Fail for an optional variable that this branch of the template needs."""
+    if value is None:
+        raise _RequiredValueMissing(name)
+    return value
+
+
+FILTERS = {
+    "cn_date": cn_date,
+    "cn_datetime": cn_datetime,
+    "iso_datetime": iso_datetime,
+    "wan_yuan": wan_yuan,
+    "light": light,
+    "light_color": light_color,
+    "accident_grade": accident_grade,
+    "handling_option": handling_option,
+    "appraisal_grade": appraisal_grade,
+    "case_kind": case_kind,
+    "cn_num": cn_num,
+    "clip": clip,
+    "required": required,
+}
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATE_DIR)),
+        undefined=_StrictUndefined,
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False,
+                                     default=False),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+        auto_reload=False,
+    )
+    env.filters.update(FILTERS)
+    return env
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------
+
+def template_names() -> list[str]:
+    return list(CATALOG)
+
+
+def _spec(template: str) -> TemplateSpec:
+    try:
+        return CATALOG[template]
+    except (KeyError, TypeError):
+        raise UnknownTemplate(f"unknown template {template!r}; known: {', '.join(CATALOG)}") from None
+
+
+def required_variables(template: str) -> list[str]:
+    return _spec(template).required
+
+
+def _check_variables(spec: TemplateSpec, variables: Mapping[str, Any]) -> dict[str, Any]:
+    """Check required variables (None counts as missing) and list items; add optional defaults."""
+    if not isinstance(variables, Mapping):
+        raise RenderError(f"template {spec.name!r}: variables must be a mapping")
+    context = dict(variables)
+    for var in spec.variables:
+        if var.required and context.get(var.name) is None:
+            raise TemplateVariableMissing(spec.name, var.name)
+        if not var.required and context.get(var.name) is None:
+            context[var.name] = var.default
+        if var.item_fields:
+            items = context[var.name]
+            if isinstance(items, (str, bytes, Mapping)) or not hasattr(items, "__iter__"):
+                raise RenderError(f"template {spec.name!r}: {var.name!r} must be a list")
+            for i, item in enumerate(items):
+                if not isinstance(item, Mapping):
+                    raise RenderError(f"template {spec.name!r}: {var.name}[{i}] must be a mapping")
+                for field_name, _ in var.item_fields:
+                    if item.get(field_name) is None:
+                        raise TemplateVariableMissing(spec.name, f"{var.name}[{i}].{field_name}")
+    return context
+
+
+def _render(spec: TemplateSpec, filename: str, context: dict[str, Any]) -> str:
+    try:
+        tmpl = environment().get_template(f"{spec.name}/{filename}")
+        return tmpl.render(context)
+    except jinja2.UndefinedError as exc:
+        name = getattr(exc.message, "variable", None) or "?"
+        raise TemplateVariableMissing(spec.name, name, str(exc.message)) from exc
+    except _RequiredValueMissing as exc:
+        raise TemplateVariableMissing(spec.name, exc.variable, "needed by this branch") from exc
+    except RenderError:
+        raise
+    except jinja2.TemplateNotFound as exc:
+        raise UnknownTemplate(f"template file {exc.name!r} not found") from exc
+    except Exception as exc:  # a filter got a value of the wrong type, etc.
+        raise RenderError(f"template {spec.name!r} ({filename}): {exc}") from exc
+
+
+def _render_block(spec: TemplateSpec, filename: str, block: str, context: dict[str, Any]) -> str:
+    try:
+        tmpl = environment().get_template(f"{spec.name}/{filename}")
+        text = "".join(tmpl.blocks[block](tmpl.new_context(context)))
+    except jinja2.UndefinedError as exc:
+        name = getattr(exc.message, "variable", None) or "?"
+        raise TemplateVariableMissing(spec.name, name, str(exc.message)) from exc
+    except KeyError as exc:
+        raise RenderError(f"template {spec.name!r} ({filename}) has no block {block!r}") from exc
+    return Markup(text).unescape().strip()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+_BLANK_RUNS = re.compile(r"\n{3,}")
+
+
+def render_message(template: str, variables: Mapping[str, Any]) -> RenderedMessage:
+    """Short text (bot/SMS), e-mail subject and e-mail HTML of a template type."""
+    spec = _spec(template)
+    if not spec.is_message:
+        raise UnknownTemplate(f"template {template!r} has no message form")
+    context = _check_variables(spec, variables)
+    short = _BLANK_RUNS.sub("\n\n", _render(spec, SHORT_FILE, context).strip())
+    subject = _one_line(_render(spec, SUBJECT_FILE, context))
+    html = _render(spec, EMAIL_FILE, context)
+    return RenderedMessage(template=template, subject=subject, short_text=short, html=html)
+
+
+def render_document(template: str, variables: Mapping[str, Any], *, pdf: bool = True) -> RenderedDocument:
+    """Printable HTML and (unless ``pdf=False``) the PDF of a document type.
+
+    The PDF is deterministic for the same variables: its creation date comes from ``issued_at``
+    and no random file identifier is written, so ``sha256`` is a stable content hash.
+    """
+    spec = _spec(template)
+    if not spec.is_document:
+        raise UnknownTemplate(f"template {template!r} has no printable document form")
+    context = _check_variables(spec, variables)
+    html = _render(spec, PRINT_FILE, context)
+    title = _render_block(spec, PRINT_FILE, "doc_title", context)
+    if not pdf:
+        return RenderedDocument(template=template, title=title, html=html, pdf=b"", sha256="")
+    data = html_to_pdf(html)
+    return RenderedDocument(template=template, title=title, html=html, pdf=data,
+                            sha256=hashlib.sha256(data).hexdigest())
+
+
+def html_to_pdf(html: str) -> bytes:
+    """Printable HTML → PDF bytes with WeasyPrint (imported lazily: it is slow to import)."""
+    try:
+        import weasyprint
+    except ImportError as exc:  # pragma: no cover - weasyprint is a dependency
+        raise RenderError("weasyprint is not installed; cannot produce PDF") from exc
+    try:
+        return weasyprint.HTML(string=html, base_url=str(TEMPLATE_DIR)).write_pdf()
+    except Exception as exc:
+        raise RenderError(f"PDF rendering failed: {exc}") from exc

@@ -1,0 +1,253 @@
+"""Shared fixtures: every database test runs on SQLite and on PostgreSQL, over real HTTP.
+
+PostgreSQL comes from ANJIAN_TEST_POSTGRES_URL (default: the machine's local server); each
+test session creates its own throw-away database there and drops it at the end.
+Set ANJIAN_TEST_POSTGRES_URL=none to run SQLite only (the run then says so).
+"""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from cases import clock as clock_module
+from cases.clock import Clock
+from cases.config import Settings
+from cases.db import Database
+from cases.migrate import upgrade
+from cases.models import Base, Building, Enterprise, Project, ProjectParty, User
+from cases.reference import load_reference_data
+from cases.security import hash_password, issue_token
+
+PG_URL = os.environ.get("ANJIAN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ENABLED = PG_URL.strip().lower() not in ("", "none", "off")
+BACKENDS = ["sqlite", "postgresql"] if PG_ENABLED else ["sqlite"]
+REFERENCE_TABLES = {"jurisdictions", "hazard_catalog_items", "alembic_version"}
+SECRET = "test-secret-for-anjian-suite-0123456789"
+# A fixed instant on a working Monday morning, Beijing time (2026-11-23 09:00 +08:00).
+T0 = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)
+
+
+def pytest_report_header(config):
+    return f"anjian databases: {', '.join(BACKENDS)}" + ("" if PG_ENABLED else " (PostgreSQL disabled by ANJIAN_TEST_POSTGRES_URL)")
+
+
+def _create_pg_database() -> tuple[str, callable]:
+    import psycopg
+
+    admin = make_url(PG_URL).set(drivername="postgresql")
+    name = f"anjian_test_{uuid.uuid4().hex[:10]}"
+    dsn = admin.render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return admin.set(database=name).render_as_string(hide_password=False), drop
+
+
+def make_test_database(backend: str, tmp_dir) -> tuple[Database, callable]:
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_dir}/anjian-test.db"
+        drop = lambda: None  # noqa: E731
+    else:
+        url, drop = _create_pg_database()
+    upgrade(url)
+    db = Database(url)
+    with db.transaction() as s:
+        load_reference_data(s)
+    return db, drop
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database(request, tmp_path_factory):
+    db, drop = make_test_database(request.param, tmp_path_factory.mktemp(request.param))
+    yield db
+    db.dispose()
+    drop()
+
+
+def wipe(db: Database) -> None:
+    tables = [t for t in reversed(Base.metadata.sorted_tables) if t.name not in REFERENCE_TABLES]
+    with db.transaction() as s:
+        if db.dialect == "postgresql":
+            s.execute(text("TRUNCATE " + ", ".join(f'"{t.name}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for t in tables:
+                s.execute(t.delete())
+
+
+@pytest.fixture(scope="session")
+def test_clock():
+    c = Clock()
+    previous = clock_module._clock
+    clock_module.set_clock(c)
+    yield c
+    clock_module.set_clock(previous)
+
+
+@pytest.fixture
+def clock(test_clock):
+    test_clock.set(T0)
+    yield test_clock
+
+
+@pytest.fixture
+def db(database, clock):
+    """A clean database (reference data kept) for one test."""
+    wipe(database)
+    yield database
+
+
+_PASSWORD_HASH = None
+
+
+def password_hash() -> str:
+    global _PASSWORD_HASH
+    if _PASSWORD_HASH is None:
+        _PASSWORD_HASH = hash_password("secret-pw")
+    return _PASSWORD_HASH
+
+
+@dataclass
+class World:
+    officer: User          # 姑苏区 320508
+    officer_wz: User       # 吴中区 320506 (another county)
+    supervisor: User       # 苏州市 320500
+    province: User         # 江苏省 320000 supervisor
+    admin: User            # 江苏省 320000
+    contact: User          # enterprise contact of e1
+    e1: Enterprise
+    e2: Enterprise
+    p1: Project            # in 320508
+    p2: Project            # in 320506
+    b1: Building           # in 320508
+    b2: Building           # in 320506
+
+
+@pytest.fixture
+def world(db, clock) -> World:
+    now = clock.now()
+    pw = password_hash()
+    with db.transaction() as s:
+        e1 = Enterprise(credit_code="91320508MA1XXXXX0A"[:17] + "0", name="苏州测试建设有限公司", jurisdiction_code="320508",
+                        credit_score=100, created_at=now, contact_name="钱工", contact_phone="13900000000")
+        from cases.identifiers import make_credit_code
+
+        e1.credit_code = make_credit_code("91320508MA1PXXXXX"[:17].replace("X", "1"))
+        e2 = Enterprise(credit_code=make_credit_code("91320506MA1Q22222"), name="吴中第二建筑有限公司",
+                        jurisdiction_code="320506", credit_score=100, created_at=now)
+        s.add_all([e1, e2])
+        s.flush()
+
+        def user(username, role, code, **kw):
+            u = User(username=username, display_name=username, password_hash=pw, role=role, jurisdiction_code=code,
+                     active=True, created_at=now, **kw)
+            s.add(u)
+            s.flush()
+            return u
+
+        supervisor = user("supervisor", "supervisor", "320500", email="sup@example.gov.cn")
+        officer = user("officer", "officer", "320508", supervisor_id=supervisor.id, email="off@example.gov.cn")
+        officer_wz = user("officer_wz", "officer", "320506", supervisor_id=supervisor.id)
+        province = user("province", "supervisor", "320000")
+        admin = user("admin", "admin", "320000")
+        contact = user("contact", "enterprise", "320508", enterprise_id=e1.id, email="contact@example.com")
+        p1 = Project(name="姑苏测试项目", jurisdiction_code="320508", address="平江路1号", created_at=now)
+        p1.parties = [ProjectParty(enterprise_id=e1.id, role="contractor")]
+        p2 = Project(name="吴中测试项目", jurisdiction_code="320506", address="东吴北路2号", created_at=now)
+        p2.parties = [ProjectParty(enterprise_id=e2.id, role="contractor")]
+        b1 = Building(name="平江路5号老公房", jurisdiction_code="320508", address="平江路5号", structure="砖混",
+                      year_built=1978, floors=4, created_at=now)
+        b2 = Building(name="木渎自建房", jurisdiction_code="320506", address="木渎镇3号", structure="砖木",
+                      year_built=1985, floors=3, created_at=now)
+        s.add_all([p1, p2, b1, b2])
+        s.flush()
+        for obj in (p1, p2):
+            s.refresh(obj)
+        s.expunge_all()
+    return World(officer, officer_wz, supervisor, province, admin, contact, e1, e2, p1, p2, b1, b2)
+
+
+# ---------------------------------------------------------------- live HTTP server
+
+
+class LiveServer:
+    def __init__(self, app) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.time() + 15
+        while not self.server.started:
+            if time.time() > deadline:
+                raise RuntimeError("test server did not start")
+            time.sleep(0.02)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(database, test_clock):
+    from api.app import create_app
+
+    settings = Settings(secret_key=SECRET, database_url=database.url)
+    app = create_app(database=database, clock=test_clock, settings=settings)
+    server = LiveServer(app)
+    yield server
+    server.stop()
+
+
+class Api:
+    """A real HTTP client acting as one user."""
+
+    def __init__(self, base_url: str, token: str | None) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=base_url, headers=headers, timeout=30)
+
+    def get(self, path, **kw):
+        return self.http.get(path, **kw)
+
+    def post(self, path, json=None, **kw):
+        return self.http.post(path, json=json, **kw)
+
+    def act(self, case: dict, action: str, **fields):
+        body = {"version": case["version"], **fields}
+        return self.http.post(f"/api/cases/{case['id']}/actions/{action}", json=body)
+
+    def close(self):
+        self.http.close()
+
+
+@pytest.fixture
+def api(live_server, world, clock):
+    """``api(user)`` → an HTTP client logged in as that user (token minted with the app's secret)."""
+    clients = []
+
+    def make(user: User | None) -> Api:
+        token = issue_token(user.id, SECRET, clock.now(), timedelta(hours=12)) if user else None
+        c = Api(live_server.url, token)
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        c.close()

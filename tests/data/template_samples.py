@@ -1,0 +1,415 @@
+"""Realistic sample variables for every template in notifications/catalog.py.
+
+All instants are aware UTC datetimes (as stored); legal dates are Asia/Shanghai dates. The names,
+codes and numbers are made up but shaped like real ones (Suzhou, Gusu district, 2026).
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from decimal import Decimal
+
+
+def utc(y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: int = 0) -> datetime:
+    return datetime(y, mo, d, h, mi, s, tzinfo=timezone.utc)
+
+
+# --- shared facts of the running example ------------------------------------------------------
+
+AUTHORITY = "苏州市姑苏区住房和城乡建设局"
+CITY_AUTHORITY = "苏州市住房和城乡建设局"
+CASE_NUMBER = "320508-YH-2026-000123"
+CASE_URL = "https://anjian.example.gov.cn/cases/320508-YH-2026-000123"
+PROJECT = "平江新城安置房二期工程（3#—6#楼及地下车库）"
+CONTRACTOR = "苏州金阊建设集团有限公司"
+CONTRACTOR_CODE = "91320508MA1MXXK27C"
+BUILDER = "苏州市姑苏区城市更新投资发展有限公司"
+BUILDER_CODE = "91320508MA20A1B3XK"
+SUPERVISION_UNIT = "江苏中衡工程咨询监理有限公司"
+SUPERVISION_UNIT_CODE = "91320500134796522D"
+
+# Deadline: 2026-11-22 end of day in Shanghai (= 15:59:59 UTC).
+DEADLINE_AT = utc(2026, 11, 22, 15, 59, 59)
+DUE_DATE = date(2026, 11, 22)
+
+CASE = {
+    "case_number": CASE_NUMBER,
+    "case_title": "3#楼北侧基坑临边防护缺失、坑边超载堆放",
+    "case_url": CASE_URL,
+}
+
+DOC = {
+    "issuing_authority": AUTHORITY,
+    "issued_at": utc(2026, 11, 12, 7, 30),  # 2026-11-12 15:30 Shanghai
+    "recipient": CONTRACTOR,
+    "contact_name": "张伟",
+    "contact_phone": "0512-65223310",
+    "cc": [BUILDER, SUPERVISION_UNIT, "苏州市姑苏区建设工程质量安全监督站"],
+}
+
+UNITS = {
+    "contractor_name": CONTRACTOR,
+    "contractor_credit_code": CONTRACTOR_CODE,
+    "builder_name": BUILDER,
+    "builder_credit_code": BUILDER_CODE,
+    "supervision_unit_name": SUPERVISION_UNIT,
+    "supervision_unit_credit_code": SUPERVISION_UNIT_CODE,
+}
+
+DEADLINE = {"deadline_at": DEADLINE_AT, "due_date": DUE_DATE, "deadline_provisional": False}
+
+HAZARD = (
+    "1. 3#楼北侧基坑（开挖深度6.2米）东段临边防护栏杆缺失约18米，未设置挡脚板及警示标志；\n"
+    "2. 基坑北侧坑边1米范围内堆放钢筋约12吨，超过专项施工方案规定的地面荷载限值；\n"
+    "3. 基坑监测单位近3日未提交监测数据，项目部未组织巡视检查。"
+)
+
+LEGAL_BASIS = (
+    "《中华人民共和国安全生产法》第四十一条、《建设工程安全生产管理条例》第二十八条"
+    "和第四十三条、《危险性较大的分部分项工程安全管理规定》（住房和城乡建设部令第37号）第十七条"
+)
+
+SAMPLES: dict[str, dict] = {
+    "reminder": {
+        **CASE,
+        "project_name": PROJECT,
+        "recipient_name": "苏州金阊建设集团有限公司 项目经理 王建国",
+        "task": "完成基坑临边防护及坑边堆载隐患整改，并报送《隐患整改回复单》",
+        **DEADLINE,
+        "days_left": 2,
+        "light": "yellow",
+        "issuing_authority": AUTHORITY,
+        "contact_name": "张伟",
+        "contact_phone": "0512-65223310",
+    },
+    "overdue_warning": {
+        **CASE,
+        "project_name": PROJECT,
+        "recipient_name": "苏州金阊建设集团有限公司 项目经理 王建国",
+        "task": "完成基坑临边防护及坑边堆载隐患整改，并报送《隐患整改回复单》",
+        "deadline_at": DEADLINE_AT,
+        "due_date": DUE_DATE,
+        "overdue_days": 3,
+        "next_measure": "发出警示函并约谈企业负责人",
+        "issuing_authority": AUTHORITY,
+        "contact_name": "张伟",
+        "contact_phone": "0512-65223310",
+    },
+    "rectification_notice": {
+        **CASE, **DOC, **UNITS, **DEADLINE,
+        "doc_number": "姑苏建质改〔2026〕37号",
+        "project_name": PROJECT,
+        "location": "3#楼北侧基坑东段",
+        "inspected_at": utc(2026, 11, 12, 2, 30),
+        "hazard_description": HAZARD,
+        "legal_basis": LEGAL_BASIS,
+        "requirements": [
+            "立即在基坑东段恢复设置高度不低于1.2米的防护栏杆及挡脚板，悬挂安全警示标志；",
+            "立即清运坑边超载堆放的钢筋，坑边1米范围内严禁堆载，堆载区域按专项方案设置；",
+            "督促基坑监测单位恢复监测并补报监测数据，监测数据异常时立即停止作业、撤离人员；",
+            "项目负责人组织对全部危大工程开展一次自查，举一反三消除同类隐患。",
+        ],
+    },
+    "stop_work_order": {
+        **CASE, **DOC, **UNITS, **DEADLINE,
+        "case_number": "320508-ZD-2026-000017",
+        "case_title": "5#楼高支模架体未按专项方案搭设",
+        "case_url": "https://anjian.example.gov.cn/cases/320508-ZD-2026-000017",
+        "doc_number": "姑苏建质停〔2026〕9号",
+        "project_name": PROJECT,
+        "location": "5#楼地下车库顶板高支模区域（搭设高度8.6米）",
+        "inspected_at": utc(2026, 11, 18, 1, 40),
+        "hazard_description": (
+            "高支模架体立杆间距1.2米，大于专项施工方案规定的0.9米；"
+            "扫地杆、水平杆及竖向剪刀撑大面积缺失；专项施工方案未经专家论证即组织实施。"
+        ),
+        "hazard_catalog_item": (
+            "《房屋市政工程生产安全重大事故隐患判定标准（2022版）》第七条第（一）项："
+            "模板工程的地基基础承载力和变形不满足设计要求"
+        ),
+        "partial_stop": True,
+        "stop_scope": "5#楼地下车库顶板高支模区域及其下方全部施工作业",
+        "stop_from": utc(2026, 11, 18, 3, 0),
+        "legal_basis": (
+            "《中华人民共和国安全生产法》第六十五条、《建设工程安全生产管理条例》第五十一条、"
+            "《房屋市政工程生产安全重大事故隐患判定标准（2022版）》"
+        ),
+        "requirements": [
+            "立即停止停工范围内的施工作业，撤出作业人员，设置警戒区域并安排专人值守；",
+            "按程序组织高支模专项施工方案专家论证，严格按论证后的方案对架体进行整改；",
+            "整改完成后由施工单位自查、监理单位复查合格，建设单位组织验收；",
+            "整改完毕后提交《停工整改报告暨复工申请表》，经我局复查同意后方可恢复施工。",
+        ],
+        "due_date": date(2026, 11, 28),
+        "deadline_at": utc(2026, 11, 28, 15, 59, 59),
+    },
+    "supervision_notice": {
+        **CASE, **DOC, **DEADLINE,
+        "case_number": "320508-ZD-2026-000017",
+        "case_title": "5#楼高支模架体未按专项方案搭设",
+        "case_url": "https://anjian.example.gov.cn/cases/320508-ZD-2026-000017",
+        "issuing_authority": CITY_AUTHORITY,
+        "doc_number": "苏建质督〔2026〕12号",
+        "recipient": "苏州市姑苏区住房和城乡建设局，苏州金阊建设集团有限公司",
+        "contact_name": "刘芳",
+        "contact_phone": "0512-68616322",
+        "cc": ["苏州市安全生产委员会办公室"],
+        "project_name": PROJECT,
+        "location": "5#楼地下车库顶板高支模区域",
+        "contractor_name": CONTRACTOR,
+        "contractor_credit_code": CONTRACTOR_CODE,
+        "builder_name": BUILDER,
+        "hazard_description": "高支模架体立杆间距、水平杆及剪刀撑设置不符合专项施工方案，方案未经专家论证。",
+        "hazard_catalog_item": "《房屋市政工程生产安全重大事故隐患判定标准（2022版）》第七条第（一）项",
+        "supervised_unit": "苏州市姑苏区住房和城乡建设局",
+        "public_posting": True,
+        "legal_basis": "《中华人民共和国安全生产法》第六十五条、《江苏省房屋市政工程重大事故隐患挂牌督办办法》",
+        "requirements": [
+            "施工单位按“五落实”要求（措施、资金、期限、责任人、应急预案）制定重大事故隐患整改方案；",
+            "姑苏区住房和城乡建设局跟踪督促整改，每周报送整改进展；",
+            "整改完成后，由姑苏区住房和城乡建设局组织核查，并向我局提出摘牌申请。",
+        ],
+        "due_date": date(2026, 12, 18),
+        "deadline_at": utc(2026, 12, 18, 15, 59, 59),
+    },
+    "supervision_letter": {
+        **CASE, **DOC, **DEADLINE,
+        "issuing_authority": CITY_AUTHORITY,
+        "doc_number": "苏建质督函〔2026〕5号",
+        "recipient": "苏州市姑苏区住房和城乡建设局",
+        "contact_name": "刘芳",
+        "contact_phone": "0512-68616322",
+        "cc": [],
+        "project_name": PROJECT,
+        "issue_summary": (
+            "你局于2026年11月12日对平江新城安置房二期工程下达的隐患整改通知书"
+            "（姑苏建质改〔2026〕37号）整改期限已届满，经系统核查该隐患至今未完成整改销号。"
+        ),
+        "original_due_date": DUE_DATE,
+        "overdue_days": 8,
+        "legal_basis": "《中华人民共和国安全生产法》第六十五条",
+        "requirements": [
+            "督促施工单位立即完成整改，整改期间落实安全防范措施；",
+            "查明逾期原因，依法依规对相关责任单位和人员予以处理；",
+            "将督办事项办理情况书面报送我局。",
+        ],
+        "due_date": date(2026, 12, 7),
+        "deadline_at": utc(2026, 12, 7, 15, 59, 59),
+        "next_measure": "对你局分管负责人进行约谈并予以通报",
+    },
+    "interview_notice": {
+        **CASE, **DOC,
+        "doc_number": "姑苏建约〔2026〕4号",
+        "project_name": PROJECT,
+        "interview_reason": (
+            "你单位承建的平江新城安置房二期工程隐患整改逾期未完成，"
+            "且2026年以来该项目累计被下达隐患整改通知书3次"
+        ),
+        "interview_at": utc(2026, 11, 27, 1, 30),  # 09:30 Shanghai
+        "interview_place": "苏州市姑苏区住房和城乡建设局（干将西路1208号）三楼会议室",
+        "attendees_required": "你单位法定代表人（或主要负责人）、分管安全生产负责人、项目负责人及项目专职安全员",
+        "materials": [
+            "隐患整改情况书面报告（加盖单位公章）",
+            "企业安全生产管理制度及项目安全生产责任制落实情况材料",
+            "参加约谈人员身份证明及授权委托书",
+        ],
+        "legal_basis": "《中华人民共和国安全生产法》及《江苏省建筑施工安全生产约谈制度》",
+    },
+    "reinspection_opinion": {
+        **CASE, **DOC,
+        "doc_number": "姑苏建质复〔2026〕52号",
+        "project_name": PROJECT,
+        "location": "3#楼北侧基坑东段",
+        "contractor_name": CONTRACTOR,
+        "hazard_description": HAZARD,
+        "original_doc_number": "姑苏建质改〔2026〕37号",
+        "reinspected_at": utc(2026, 11, 23, 6, 0),
+        "inspectors": "张伟、李明",
+        "findings": (
+            "基坑东段临边防护栏杆已恢复设置，坑边堆载已清运；"
+            "但监测单位补报的监测数据缺少11月15日至17日的沉降观测记录。"
+        ),
+        "reinspection_passed": False,
+        "rectification_round": 1,
+        "requirements": [
+            "督促监测单位补齐缺失的监测数据并对数据变化进行分析说明；",
+            "建立基坑监测数据日报制度，日报经项目负责人签字后存档。",
+        ],
+        "deadline_at": utc(2026, 11, 27, 15, 59, 59),
+        "due_date": date(2026, 11, 27),
+        "deadline_provisional": False,
+    },
+    "closure_confirmation": {
+        **CASE, **DOC,
+        "doc_number": "姑苏建质销〔2026〕41号",
+        "project_name": PROJECT,
+        "location": "3#楼北侧基坑东段",
+        "contractor_name": CONTRACTOR,
+        "hazard_description": HAZARD,
+        "original_doc_number": "姑苏建质改〔2026〕37号",
+        "rectification_summary": (
+            "已恢复设置临边防护栏杆及挡脚板18米，清运坑边堆载钢筋12吨，"
+            "补齐基坑监测数据并建立监测日报制度；监理单位已复查确认。"
+        ),
+        "verified_at": utc(2026, 11, 28, 2, 0),
+        "closed_at": utc(2026, 11, 30, 8, 0),
+        "listing_authority": None,
+        "lookback_due_date": date(2027, 2, 28),
+    },
+    "accident_flash_report": {
+        **CASE, **DOC, **UNITS,
+        "case_number": "320508-SG-2026-000004",
+        "case_title": "平江新城安置房二期工程“11·20”高处坠落事故",
+        "case_url": "https://anjian.example.gov.cn/cases/320508-SG-2026-000004",
+        "doc_number": "姑苏建事快〔2026〕4号",
+        "recipient": CITY_AUTHORITY,
+        "issued_at": utc(2026, 11, 20, 7, 10),
+        "contact_name": "陈静",
+        "contact_phone": "0512-65223306",
+        "cc": ["苏州市姑苏区应急管理局"],
+        "project_name": PROJECT,
+        "location": "4#楼主体结构第17层东侧外脚手架",
+        "occurred_at": utc(2026, 11, 20, 6, 15),  # 14:15 Shanghai
+        "accident_type": "高处坠落",
+        "accident_grade": "general",
+        "deaths": 1,
+        "serious_injuries": 0,
+        "missing_persons": 0,
+        "direct_loss_yuan": Decimal("1350000"),
+        "sequence": (
+            "2026年11月20日14时15分许，架子工刘某（男，46岁）在4#楼第17层东侧拆除外脚手架连墙件时，"
+            "未系挂安全带，从作业层坠落至地面，经现场急救后送苏州市立医院，抢救无效死亡。"
+        ),
+        "cause_preliminary": "作业人员未按规定系挂安全带，拆除作业未设置警戒区域及专人监护（初步判断，待调查认定）。",
+        "measures_taken": (
+            "项目已全面停工，现场已保护并设置警戒；区住建局、应急管理局负责人已赶赴现场；"
+            "已责令施工单位开展全面安全隐患排查。"
+        ),
+        "reported_at": utc(2026, 11, 20, 7, 10),
+    },
+    "dangerous_building_notice": {
+        **CASE, **DOC, **DEADLINE,
+        "case_number": "320508-WF-2026-000031",
+        "case_title": "平江路西侧某弄12号3幢砖木结构住宅承重墙开裂",
+        "case_url": "https://anjian.example.gov.cn/cases/320508-WF-2026-000031",
+        "doc_number": "姑苏建危〔2026〕18号",
+        "recipient": "顾某某（房屋所有人）",
+        "cc": ["苏州市姑苏区平江街道办事处"],
+        "building_name": "平江路西侧某弄12号3幢",
+        "building_address": "苏州市姑苏区平江路西侧某弄12号",
+        "property_owner": "顾某某",
+        "appraisal_grade": "D",
+        "appraisal_org": "苏州市房屋安全鉴定管理处",
+        "appraisal_report_number": "苏房鉴〔2026〕字第0873号",
+        "appraised_at": date(2026, 11, 10),
+        "handling_option": "stop_use",
+        "hazard_description": "北侧承重墙斜向贯通裂缝最大宽度12毫米，二层木楼盖主梁端部腐朽，屋面檩条多处断裂。",
+        "measures": [
+            "立即停止使用该房屋，组织全部居住及使用人员撤离，并妥善安置；",
+            "在房屋周边设置警戒线和危险房屋警示标志，禁止人员进入；",
+            "委托具有资质的单位编制解危方案，按“一房一策”实施整体拆除或加固处理。",
+        ],
+        "legal_basis": "《城市危险房屋管理规定》第九条、第十条和《危险房屋鉴定标准》（JGJ 125-2016）",
+        "deadline_at": utc(2026, 11, 26, 15, 59, 59),
+        "due_date": date(2026, 11, 26),
+        "deadline_provisional": True,
+    },
+    "warning_letter": {
+        **CASE, **DOC, **DEADLINE,
+        "doc_number": "姑苏建警〔2026〕6号",
+        "project_name": PROJECT,
+        "contractor_name": CONTRACTOR,
+        "contractor_credit_code": CONTRACTOR_CODE,
+        "issue_summary": (
+            "我局于2026年11月12日向你单位下达《隐患整改通知书》（姑苏建质改〔2026〕37号），"
+            "要求于2026年11月22日前完成整改。截至目前，你单位仍未完成整改，也未报送整改回复单。"
+        ),
+        "legal_basis": "《中华人民共和国安全生产法》第四十一条、第一百零二条",
+        "requirements": [
+            "立即完成隐患整改，整改期间采取有效的安全防范措施；",
+            "对逾期未整改的原因进行书面说明，并对相关责任人员作出处理。",
+        ],
+        "deadline_at": utc(2026, 11, 28, 15, 59, 59),
+        "due_date": date(2026, 11, 28),
+        "next_measure": "约谈你单位主要负责人，并予以通报批评、记入不良行为记录",
+    },
+    "public_criticism": {
+        **CASE, **DOC, **DEADLINE,
+        "doc_number": "姑苏建通〔2026〕3号",
+        "recipient": "各街道办事处，各建设、施工、监理单位",
+        "project_name": PROJECT,
+        "criticized_unit": CONTRACTOR,
+        "criticized_unit_credit_code": CONTRACTOR_CODE,
+        "facts": (
+            "该单位承建的平江新城安置房二期工程存在基坑临边防护缺失、坑边超载堆放等安全隐患，"
+            "经我局下达整改通知书、警示函后仍逾期未整改，安全生产主体责任落实不到位。"
+        ),
+        "legal_basis": "《中华人民共和国安全生产法》和《江苏省建筑市场信用管理办法》",
+        "requirements": [
+            "被通报单位要深刻吸取教训，立即完成隐患整改，并将整改情况书面报送我局；",
+            "各施工单位要举一反三，立即开展危大工程安全隐患自查自纠。",
+        ],
+        "credit_deduction": "记入建筑市场主体不良行为记录一次，扣减信用分10分",
+        "deadline_at": utc(2026, 12, 10, 15, 59, 59),
+        "due_date": date(2026, 12, 10),
+    },
+    "escalation_transfer": {
+        **CASE,
+        "project_name": PROJECT,
+        "recipient_name": "苏州市住房和城乡建设局 质量安全监管处",
+        "from_authority": AUTHORITY,
+        "to_authority": CITY_AUTHORITY,
+        "rung_name": "提级督办",
+        "reason": "隐患整改逾期30日，经警示函、约谈、通报批评后仍未完成整改",
+        "escalated_at": utc(2026, 12, 22, 1, 0),
+        "contact_name": "张伟",
+        "contact_phone": "0512-65223310",
+    },
+    "daily_digest": {
+        "recipient_name": "赵强",
+        "jurisdiction_name": "姑苏区",
+        "digest_date": date(2026, 11, 25),
+        "total_open": 46,
+        "dashboard_url": "https://anjian.example.gov.cn/dashboard?jurisdiction=320508",
+        "cases": [
+            {"case_number": CASE_NUMBER, "case_title": "3#楼北侧基坑临边防护缺失、坑边超载堆放",
+             "kind": "hazard", "light": "red", "due_date": DUE_DATE, "days_left": -3,
+             "assignee_name": "张伟", "case_url": CASE_URL},
+            {"case_number": "320508-ZD-2026-000017", "case_title": "5#楼高支模架体未按专项方案搭设",
+             "kind": "major_hazard", "light": "red", "due_date": date(2026, 11, 24), "days_left": -1,
+             "assignee_name": "李明",
+             "case_url": "https://anjian.example.gov.cn/cases/320508-ZD-2026-000017"},
+            {"case_number": "320508-WF-2026-000031", "case_title": "平江路西侧某弄12号3幢承重墙开裂",
+             "kind": "dangerous_building", "light": "yellow", "due_date": date(2026, 11, 26),
+             "days_left": 1, "assignee_name": "王芳",
+             "case_url": "https://anjian.example.gov.cn/cases/320508-WF-2026-000031"},
+            {"case_number": "320508-YH-2026-000131", "case_title": "塔吊标准节螺栓松动",
+             "kind": "hazard", "light": "yellow", "due_date": date(2026, 11, 25), "days_left": 0,
+             "assignee_name": "李明",
+             "case_url": "https://anjian.example.gov.cn/cases/320508-YH-2026-000131"},
+        ],
+    },
+}
+
+# Key text each rendering must contain (besides the case number).
+EXPECTED_TEXT: dict[str, list[str]] = {
+    "reminder": ["催办", "2026年11月22日", "黄灯"],
+    "overdue_warning": ["逾期", "3天", "2026年11月22日"],
+    "rectification_notice": ["隐患整改通知书", "姑苏建质改〔2026〕37号", "2026年11月22日"],
+    "stop_work_order": ["责令局部停工通知书", "姑苏建质停〔2026〕9号", "2026年11月28日"],
+    "supervision_notice": ["挂牌督办通知书", "苏建质督〔2026〕12号", "2026年12月18日"],
+    "supervision_letter": ["督办函", "苏建质督函〔2026〕5号", "2026年12月7日"],
+    "interview_notice": ["约谈通知书", "姑苏建约〔2026〕4号", "2026年11月27日"],
+    "reinspection_opinion": ["复查意见书", "姑苏建质复〔2026〕52号", "2026年11月27日"],
+    "closure_confirmation": ["销号", "姑苏建质销〔2026〕41号", "2026年11月30日"],
+    "accident_flash_report": ["事故快报", "姑苏建事快〔2026〕4号", "高处坠落", "135万元"],
+    "dangerous_building_notice": ["危险房屋通知书", "姑苏建危〔2026〕18号", "2026年11月26日"],
+    "warning_letter": ["警示函", "姑苏建警〔2026〕6号", "2026年11月28日"],
+    "public_criticism": ["通报批评", "姑苏建通〔2026〕3号", "2026年12月10日"],
+    "escalation_transfer": ["提级督办", CITY_AUTHORITY],
+    "daily_digest": ["红灯", "黄灯", "2026年11月25日"],
+}
+
+
+def case_number_of(template: str) -> str | None:
+    """The case number a sample must show (None for the digest, which shows several)."""
+    return SAMPLES[template].get("case_number")
