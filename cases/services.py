@@ -113,7 +113,7 @@ def create_case(session: Session, actor: User, data: dict[str, Any], *, now: dat
         enterprise_id=values.get("enterprise_id"), assignee_id=values.get("assignee_id"),
         hazard_item_code=values.get("hazard_item_code"),
         created_by_id=actor.id, details=details, found_at=found_at, created_at=now, updated_at=now, version=1,
-        rectification_rounds=0, reopen_count=0,
+        rectification_rounds=0, reopen_count=0, event_seq=1,
     )
     if kind == "accident":
         from cases.accident import accident_grade
@@ -266,16 +266,17 @@ def perform_action(
     fire(ctx)  # transitions: source check + guards; then the effects
 
     from_state = case.state
-    new_version = case.version + 1
-    result = session.execute(
+    seq = session.execute(
         update(Case)
         .where(Case.id == case.id, Case.version == case.version)
-        .values(**ctx.changes, state=ctx.state, details=ctx.details, version=new_version, updated_at=now)
+        .values(**ctx.changes, state=ctx.state, details=ctx.details, version=case.version + 1,
+                event_seq=Case.event_seq + 1, updated_at=now)
+        .returning(Case.event_seq)
         .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
+    ).scalar()
+    if seq is None:
         raise StaleVersion("案件已被他人更新，请刷新后重试", current_version=None, state=case.state)
-    event = CaseEvent(case_id=case.id, seq=new_version, at=now, actor_id=actor.id if actor else None,
+    event = CaseEvent(case_id=case.id, seq=seq, at=now, actor_id=actor.id if actor else None,
                       action=action.name, from_state=from_state, to_state=ctx.state,
                       payload={"values": values, **ctx.event_payload}, comment=comment)
     session.add(event)
@@ -288,21 +289,22 @@ def perform_action(
 
 
 def record_system_event(session: Session, case: Case, action: str, payload: dict[str, Any], *,
-                        now: datetime, comment: str | None = None, changes: dict[str, Any] | None = None) -> CaseEvent:
-    """An event that is not a machine action (a deadline recomputed, a rung fired, 提级).
+                        now: datetime, comment: str | None = None, changes: dict[str, Any] | None = None,
+                        actor: User | None = None) -> CaseEvent:
+    """An event that is not a machine action (a deadline recomputed, a rung fired, 提级, a listing).
 
-    It bumps the version like any change, so the log stays gap-free and concurrent officers
-    see a stale version rather than silently overwriting.
+    It takes the next event seq; only when it changes case fields (``changes``, e.g. 提级 moves
+    the jurisdiction) does it bump ``version`` so officers' open forms go stale.
     """
-    new_version = case.version + 1
-    result = session.execute(
-        update(Case).where(Case.id == case.id, Case.version == case.version)
-        .values(version=new_version, updated_at=now, **(changes or {}))
+    values: dict[str, Any] = {"event_seq": Case.event_seq + 1, **(changes or {})}
+    if changes:
+        values["version"] = Case.version + 1
+        values["updated_at"] = now
+    seq = session.execute(
+        update(Case).where(Case.id == case.id).values(**values).returning(Case.event_seq)
         .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        raise StaleVersion("案件已被他人更新", current_version=None, state=case.state)
-    event = CaseEvent(case_id=case.id, seq=new_version, at=now, actor_id=None, action=action,
+    ).scalar_one()
+    event = CaseEvent(case_id=case.id, seq=seq, at=now, actor_id=actor.id if actor else None, action=action,
                       from_state=case.state, to_state=case.state, payload=payload, comment=comment)
     session.add(event)
     session.flush()
@@ -379,7 +381,7 @@ def list_cases(session: Session, actor: User, *, sort: str = "-created_at", page
 
 
 def replay_state(definition_lookup: Callable[[str, int], MachineDefinition], events: Iterable[CaseEvent]) -> tuple[str, str, int]:
-    """Rebuild (kind, state, version) from the event log alone."""
+    """Rebuild (kind, state, last seq) from the event log alone."""
     kind = state = None
     version = 0
     machine_version = None

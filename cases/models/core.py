@@ -180,7 +180,11 @@ class Case(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     closed_at: Mapped[Optional[datetime]]
+    # Optimistic lock: bumped by every change an officer could overwrite (state, fields).
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # Last event sequence number. System events (a reminder sent, a rung fired) take a seq
+    # without bumping ``version``, so a reminder never makes an officer's form stale.
+    event_seq: Mapped[int] = mapped_column(Integer, default=1)
 
     related: Mapped[list["CaseEnterprise"]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="CaseEnterprise.id"
@@ -200,7 +204,7 @@ class CaseEnterprise(Base):
 
 
 class CaseEvent(Base):
-    """Append-only history of a case. ``seq`` equals the case version the event produced."""
+    """Append-only history of a case, numbered 1, 2, 3… per case (``cases.event_seq``)."""
 
     __tablename__ = "case_events"
     __table_args__ = (UniqueConstraint("case_id", "seq"),)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 02:37:04.819782
+Create Date: 2026-11-22 02:40:43.013135
 """
 from __future__ import annotations
 
@@ -181,6 +181,7 @@ def upgrade() -> None:
     sa.Column('updated_at', cases.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('closed_at', cases.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('event_seq', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['assignee_id'], ['users.id'], name=op.f('fk_cases_assignee_id_users')),
     sa.ForeignKeyConstraint(['building_id'], ['buildings.id'], name=op.f('fk_cases_building_id_buildings')),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_cases_created_by_id_users')),
