@@ -6,7 +6,8 @@ import uvicorn
 from cases.config import get_settings
 
 
-def serve(*, with_prefect: bool = True, host: str | None = None, port: int | None = None) -> int:
+def serve(*, with_prefect: bool = True, host: str | None = None, port: int | None = None,
+          workers: int = 1, access_log: bool = True) -> int:
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
@@ -17,9 +18,15 @@ def serve(*, with_prefect: bool = True, host: str | None = None, port: int | Non
         supervisor = EmbeddedPrefect(settings)
         supervisor.start()
     try:
-        from api.app import create_app
+        if workers > 1:
+            # Several processes: uvicorn imports the app factory in each worker (each gets its
+            # own engine and pool); Prefect, if embedded, stays in this supervising process.
+            uvicorn.run("api.app:create_app", factory=True, workers=workers, host=host, port=port,
+                        log_level="info", access_log=access_log)
+        else:
+            from api.app import create_app
 
-        uvicorn.run(create_app(), host=host, port=port, log_level="info")
+            uvicorn.run(create_app(), host=host, port=port, log_level="info", access_log=access_log)
     finally:
         if supervisor is not None:
             supervisor.stop()

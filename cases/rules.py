@@ -332,7 +332,9 @@ def grade_accident(ctx: ActionContext) -> None:
         ctx.event_payload["grade"] = {"from": previous, "to": grade,
                                       "label": GRADE_LABELS.get(grade or "", "未达事故等级")}
     # The investigating authority follows the grade (493 Art. 19); a higher grade moves the case up.
-    if grade and grade_rank(grade) > grade_rank(previous):
+    # Checked on every grading, not only when the grade rises: an accident already graded 较大 at
+    # the flash report must still go to the city when it is registered (never moves down).
+    if grade:
         level = ctx.definition.settings.get("investigating_level", {}).get(grade)
         current = ctx.session.get(Jurisdiction, ctx.current("jurisdiction_code"))
         if level and current is not None and LEVEL_RANK.get(current.level, 9) > LEVEL_RANK[level]:
@@ -399,3 +401,42 @@ def lookup_problem(session: Session, kind: str, value: Any) -> str | None:
     if kind == "jurisdiction":
         return None if session.get(Jurisdiction, value) else f"行政区划代码“{value}”不存在"
     return None
+
+
+@guard
+def appraisal_not_running(ctx: ActionContext) -> str | None:
+    if ctx.details.get("technical_appraisal"):
+        return "技术鉴定正在进行中"
+    return None
+
+
+@guard
+def appraisal_running(ctx: ActionContext) -> str | None:
+    if not ctx.details.get("technical_appraisal"):
+        return "没有进行中的技术鉴定"
+    return None
+
+
+@effect
+def start_technical_appraisal(ctx: ActionContext) -> None:
+    v = ctx.values or {}
+    ctx.details["technical_appraisal"] = {"started_at": ctx.now.isoformat(), "subject": v.get("subject"),
+                                          "by": ctx.actor_ref}
+    ctx.details.pop("subject", None)
+
+
+@effect
+def finish_technical_appraisal(ctx: ActionContext) -> None:
+    running = ctx.details.pop("technical_appraisal", None) or {}
+    v = ctx.values or {}
+    ctx.details.setdefault("technical_appraisals", [])
+    ctx.details["technical_appraisals"] = [*ctx.details["technical_appraisals"],
+                                           {**running, "finished_at": ctx.now.isoformat(), "conclusion": v.get("conclusion")}]
+    ctx.details.pop("conclusion", None)
+
+
+@effect
+def record_detailed_report(ctx: ActionContext) -> None:
+    v = ctx.values or {}
+    ctx.details["detailed_report"] = {"text": v.get("detailed_report"), "at": ctx.now.isoformat(), "by": ctx.actor_ref}
+    ctx.details.pop("detailed_report_text", None)

@@ -409,3 +409,7 @@ def replay_state(definition_lookup: Callable[[str, int], MachineDefinition], eve
             kind, machine_version = reclassified["to"], reclassified["machine_version"]
         state = e.to_state
     return kind, state, version
+
+
+# Deadlines and listed supervision ride on every transition (cases.deadlines registers its hooks).
+from cases import deadlines as _deadlines  # noqa: E402,F401

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+import functools
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -243,6 +244,18 @@ def required(value: Any, name: str) -> Any:
     return value
 
 
+def _strict(func):
+    """Let an undefined value reaching a filter fail as undefined (→ TemplateVariableMissing)."""
+
+    @functools.wraps(func)
+    def wrapper(value, *args, **kwargs):
+        if isinstance(value, jinja2.Undefined):
+            value._fail_with_undefined_error()
+        return func(value, *args, **kwargs)
+
+    return wrapper
+
+
 FILTERS = {
     "cn_date": cn_date,
     "cn_datetime": cn_datetime,
@@ -258,6 +271,7 @@ FILTERS = {
     "clip": clip,
     "required": required,
 }
+FILTERS = {name: _strict(func) for name, func in FILTERS.items()}
 
 
 @lru_cache(maxsize=1)

@@ -15,9 +15,18 @@ from cases.models.core import (
     ProjectParty,
     User,
 )
+from cases.models.deadlines import (
+    Deadline,
+    DocumentNumberCounter,
+    OutboxMessage,
+    RungFiring,
+    Supervision,
+    Timer,
+)
 
 __all__ = [
     "Base", "UTCDateTime", "CalendarYear", "Building", "Case", "CaseEnterprise", "CaseEvent", "CaseNumberCounter",
     "Enterprise", "EnterpriseCreditChange", "HazardCatalogItem", "Jurisdiction", "Project",
-    "ProjectParty", "User",
+    "ProjectParty", "User", "Deadline", "DocumentNumberCounter", "OutboxMessage", "RungFiring",
+    "Supervision", "Timer",
 ]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 02:40:43.013135
+Create Date: 2026-11-22 02:45:03.288020
 """
 from __future__ import annotations
 
@@ -34,6 +34,13 @@ def upgrade() -> None:
     sa.Column('year', sa.Integer(), nullable=False),
     sa.Column('last_value', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('jurisdiction_code', 'kind_code', 'year', name=op.f('pk_case_number_counters'))
+    )
+    op.create_table('document_number_counters',
+    sa.Column('authority_code', sa.String(length=12), nullable=False),
+    sa.Column('doc_type', sa.String(length=32), nullable=False),
+    sa.Column('year', sa.Integer(), nullable=False),
+    sa.Column('last_value', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('authority_code', 'doc_type', 'year', name=op.f('pk_document_number_counters'))
     )
     op.create_table('hazard_catalog_items',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -244,11 +251,163 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_enterprise_credit_changes_case_id'), ['case_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_enterprise_credit_changes_enterprise_id'), ['enterprise_id'], unique=False)
 
+    op.create_table('outbox_messages',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('dedupe_key', sa.String(length=200), nullable=False),
+    sa.Column('case_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('template', sa.String(length=48), nullable=False),
+    sa.Column('recipient_user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('recipient_address', sa.String(length=300), nullable=True),
+    sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('variables', sa.JSON(), nullable=False),
+    sa.Column('document_no', sa.String(length=64), nullable=True),
+    sa.Column('urgent', sa.Boolean(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', cases.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('provider_response', sa.Text(), nullable=True),
+    sa.Column('created_at', cases.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', cases.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('read_at', cases.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_outbox_messages_case_id_cases'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['recipient_user_id'], ['users.id'], name=op.f('fk_outbox_messages_recipient_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox_messages')),
+    sa.UniqueConstraint('dedupe_key', name=op.f('uq_outbox_messages_dedupe_key'))
+    )
+    with op.batch_alter_table('outbox_messages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_outbox_messages_case_id'), ['case_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_outbox_messages_recipient_user_id'), ['recipient_user_id'], unique=False)
+        batch_op.create_index('ix_outbox_status_next', ['status', 'next_attempt_at'], unique=False)
+
+    op.create_table('supervisions',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('case_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('listing_jurisdiction_code', sa.String(length=12), nullable=False),
+    sa.Column('supervised_jurisdiction_code', sa.String(length=12), nullable=False),
+    sa.Column('level', sa.String(length=16), nullable=False),
+    sa.Column('notice_no', sa.String(length=64), nullable=False),
+    sa.Column('reason', sa.String(length=32), nullable=False),
+    sa.Column('requirements', sa.Text(), nullable=False),
+    sa.Column('status', sa.String(length=24), nullable=False),
+    sa.Column('listed_at', cases.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('lifted_at', cases.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('lifted_by_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('lift_opinion', sa.Text(), nullable=True),
+    sa.Column('extension_request', sa.JSON(), nullable=True),
+    sa.Column('history', sa.JSON(), nullable=False),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_supervisions_case_id_cases'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['lifted_by_id'], ['users.id'], name=op.f('fk_supervisions_lifted_by_id_users')),
+    sa.ForeignKeyConstraint(['listing_jurisdiction_code'], ['jurisdictions.code'], name=op.f('fk_supervisions_listing_jurisdiction_code_jurisdictions')),
+    sa.ForeignKeyConstraint(['supervised_jurisdiction_code'], ['jurisdictions.code'], name=op.f('fk_supervisions_supervised_jurisdiction_code_jurisdictions')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_supervisions')),
+    sa.UniqueConstraint('notice_no', name=op.f('uq_supervisions_notice_no'))
+    )
+    with op.batch_alter_table('supervisions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_supervisions_case_id'), ['case_id'], unique=False)
+        batch_op.create_index('ix_supervisions_listing_status', ['listing_jurisdiction_code', 'status'], unique=False)
+
+    op.create_table('deadlines',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('case_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('supervision_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('key', sa.String(length=32), nullable=False),
+    sa.Column('label', sa.String(length=64), nullable=False),
+    sa.Column('ladder', sa.String(length=32), nullable=False),
+    sa.Column('policy_version', sa.Integer(), nullable=False),
+    sa.Column('affects_light', sa.Boolean(), nullable=False),
+    sa.Column('start_at', cases.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('amount', sa.Integer(), nullable=False),
+    sa.Column('unit', sa.String(length=16), nullable=False),
+    sa.Column('extensions', sa.JSON(), nullable=False),
+    sa.Column('max_extension', sa.Integer(), nullable=True),
+    sa.Column('pauses', sa.JSON(), nullable=False),
+    sa.Column('due_at', cases.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('due_date', sa.Date(), nullable=True),
+    sa.Column('warn_at', cases.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('provisional', sa.Boolean(), nullable=False),
+    sa.Column('calendar_version', sa.String(length=200), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('created_at', cases.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('closed_at', cases.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_deadlines_case_id_cases'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['supervision_id'], ['supervisions.id'], name=op.f('fk_deadlines_supervision_id_supervisions')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_deadlines'))
+    )
+    with op.batch_alter_table('deadlines', schema=None) as batch_op:
+        batch_op.create_index('ix_deadlines_case_status', ['case_id', 'status'], unique=False)
+        batch_op.create_index('ix_deadlines_open_due', ['status', 'due_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_deadlines_supervision_id'), ['supervision_id'], unique=False)
+
+    op.create_table('rung_firings',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('case_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('deadline_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('rung', sa.String(length=32), nullable=False),
+    sa.Column('label', sa.String(length=64), nullable=False),
+    sa.Column('scheduled_at', cases.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('fired_at', cases.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('worker', sa.String(length=64), nullable=True),
+    sa.Column('effects', sa.JSON(), nullable=False),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_rung_firings_case_id_cases'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['deadline_id'], ['deadlines.id'], name=op.f('fk_rung_firings_deadline_id_deadlines'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_rung_firings')),
+    sa.UniqueConstraint('deadline_id', 'rung', name=op.f('uq_rung_firings_deadline_id_rung'))
+    )
+    with op.batch_alter_table('rung_firings', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_rung_firings_case_id'), ['case_id'], unique=False)
+
+    op.create_table('timers',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('case_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('deadline_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('rung', sa.String(length=32), nullable=False),
+    sa.Column('fire_at', cases.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('created_at', cases.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('fired_at', cases.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_timers_case_id_cases'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['deadline_id'], ['deadlines.id'], name=op.f('fk_timers_deadline_id_deadlines'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_timers')),
+    sa.UniqueConstraint('deadline_id', 'rung', name=op.f('uq_timers_deadline_id_rung'))
+    )
+    with op.batch_alter_table('timers', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_timers_case_id'), ['case_id'], unique=False)
+        batch_op.create_index('ix_timers_pending_fire_at', ['status', 'fire_at'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('timers', schema=None) as batch_op:
+        batch_op.drop_index('ix_timers_pending_fire_at')
+        batch_op.drop_index(batch_op.f('ix_timers_case_id'))
+
+    op.drop_table('timers')
+    with op.batch_alter_table('rung_firings', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_rung_firings_case_id'))
+
+    op.drop_table('rung_firings')
+    with op.batch_alter_table('deadlines', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_deadlines_supervision_id'))
+        batch_op.drop_index('ix_deadlines_open_due')
+        batch_op.drop_index('ix_deadlines_case_status')
+
+    op.drop_table('deadlines')
+    with op.batch_alter_table('supervisions', schema=None) as batch_op:
+        batch_op.drop_index('ix_supervisions_listing_status')
+        batch_op.drop_index(batch_op.f('ix_supervisions_case_id'))
+
+    op.drop_table('supervisions')
+    with op.batch_alter_table('outbox_messages', schema=None) as batch_op:
+        batch_op.drop_index('ix_outbox_status_next')
+        batch_op.drop_index(batch_op.f('ix_outbox_messages_recipient_user_id'))
+        batch_op.drop_index(batch_op.f('ix_outbox_messages_case_id'))
+
+    op.drop_table('outbox_messages')
     with op.batch_alter_table('enterprise_credit_changes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_enterprise_credit_changes_enterprise_id'))
         batch_op.drop_index(batch_op.f('ix_enterprise_credit_changes_case_id'))
@@ -295,6 +454,7 @@ def downgrade() -> None:
 
     op.drop_table('jurisdictions')
     op.drop_table('hazard_catalog_items')
+    op.drop_table('document_number_counters')
     op.drop_table('case_number_counters')
     op.drop_table('calendar_years')
     # ### end Alembic commands ###

@@ -1,7 +1,8 @@
 """Realistic sample variables for every template in notifications/catalog.py.
 
-All instants are aware UTC datetimes (as stored); legal dates are Asia/Shanghai dates. The names,
-codes and numbers are made up but shaped like real ones (Suzhou, Gusu district, 2026).
+All instants are aware UTC datetimes (as stored); legal dates are Asia/Shanghai dates. The names
+and numbers are made up but shaped like real ones (Suzhou, Gusu district, 2026); the credit codes
+carry valid GB 32100 check characters.
 """
 from __future__ import annotations
 
@@ -21,11 +22,11 @@ CASE_NUMBER = "320508-YH-2026-000123"
 CASE_URL = "https://anjian.example.gov.cn/cases/320508-YH-2026-000123"
 PROJECT = "平江新城安置房二期工程（3#—6#楼及地下车库）"
 CONTRACTOR = "苏州金阊建设集团有限公司"
-CONTRACTOR_CODE = "91320508MA1MXXK27C"
+CONTRACTOR_CODE = "91320508MA1MXXK27J"
 BUILDER = "苏州市姑苏区城市更新投资发展有限公司"
-BUILDER_CODE = "91320508MA20A1B3XK"
+BUILDER_CODE = "91320508MA20A1B3XW"
 SUPERVISION_UNIT = "江苏中衡工程咨询监理有限公司"
-SUPERVISION_UNIT_CODE = "91320500134796522D"
+SUPERVISION_UNIT_CODE = "91320500134796522U"
 
 # Deadline: 2026-11-22 end of day in Shanghai (= 15:59:59 UTC).
 DEADLINE_AT = utc(2026, 11, 22, 15, 59, 59)

@@ -1,0 +1,354 @@
+"""Deadlines on cases: opened, met, paused, extended and cancelled by transitions, in the
+transition's own transaction, with their timers. The traffic light is derived from them.
+
+Rules come from ``state_machines/policies/deadlines-vN.yaml``; arithmetic from cases.legal_time.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any, Iterable
+
+from sqlalchemy import and_, case as sql_case, exists, select, update
+from sqlalchemy.orm import Session
+
+from cases import services
+from cases.calendar_store import get_calendar, load_year
+from cases.clock import SHANGHAI
+from cases.legal_time import HolidayCalendar, add_working_days, compute_due
+from cases.models import Case, CaseEvent, Deadline, RungFiring, Timer
+from cases.rules import ActionContext
+from state_machines.policies import DeadlineRule, Policy, Rung, default_policy
+
+OPEN = "open"
+LIGHT_LABELS = {"red": "红灯", "yellow": "黄灯", "green": "绿灯", "none": "无期限"}
+
+_policy: Policy | None = None
+
+
+def get_policy() -> Policy:
+    return _policy or default_policy()
+
+
+def set_policy(policy: Policy | None) -> None:
+    global _policy
+    _policy = policy
+
+
+# ---------------------------------------------------------------- arithmetic
+
+
+def _at_local(d: date, hour: int) -> datetime:
+    return datetime.combine(d, time(hour), tzinfo=SHANGHAI).astimezone(timezone.utc)
+
+
+def rung_fire_at(rung: Rung, deadline: Deadline, calendar: HolidayCalendar, policy: Policy) -> datetime | None:
+    """When a rung of this deadline fires; None when it does not apply (or the clock is stopped)."""
+    if deadline.due_at is None:
+        return None
+    at = rung.at
+    unit = at.get("unit", "calendar_day")
+    hour = policy.reminder_hour
+    if "before_due_hours" in at:
+        return deadline.due_at - timedelta(hours=float(at["before_due_hours"]))
+    if deadline.unit == "hour" and ("before_due" in at or "due_day" in at):
+        return None  # day-based reminders make no sense on an hour clock
+    if "before_due" in at:
+        n = int(at["before_due"])
+        d = add_working_days(deadline.due_date, -n, calendar) if unit == "working_day" else deadline.due_date - timedelta(days=n)
+        return _at_local(d, hour)
+    if at.get("due_day"):
+        return _at_local(deadline.due_date, hour)
+    if "after_due" in at:
+        n = int(at["after_due"])
+        if n == 0:
+            return deadline.due_at
+        if unit == "hour":
+            return deadline.due_at + timedelta(hours=n)
+        d = add_working_days(deadline.due_date, n, calendar) if unit == "working_day" else deadline.due_date + timedelta(days=n)
+        return _at_local(d, hour)
+    raise ValueError(f"rung {rung.rung}: unknown timing {at}")
+
+
+def warn_at_for(deadline: Deadline, calendar: HolidayCalendar, policy: Policy) -> datetime | None:
+    """When the light turns yellow: the ladder's first reminder, else the policy's near-due window."""
+    if deadline.due_at is None or not deadline.affects_light:
+        return None
+    for rung in policy.ladder(deadline.ladder):
+        if rung.is_reminder_before:
+            t = rung_fire_at(rung, deadline, calendar, policy)
+            if t is not None:
+                return t
+    near = policy.near_due
+    if deadline.unit == "hour":
+        return deadline.due_at - timedelta(minutes=30)
+    d = add_working_days(deadline.due_date, -int(near["amount"]), calendar) if near.get("unit") == "working_day" \
+        else deadline.due_date - timedelta(days=int(near["amount"]))
+    return _at_local(d, policy.reminder_hour)
+
+
+def _pause_spans(deadline: Deadline) -> list[tuple[datetime, datetime | None]]:
+    return [(datetime.fromisoformat(p[0]), datetime.fromisoformat(p[1]) if p[1] else None) for p in deadline.pauses or []]
+
+
+def recompute_due(deadline: Deadline, calendar: HolidayCalendar) -> None:
+    result = compute_due(deadline.start_at, deadline.amount, deadline.unit, calendar,
+                         pauses=_pause_spans(deadline), extensions=list(deadline.extensions or []),
+                         max_total_extension=deadline.max_extension)
+    deadline.due_at = result.due_at
+    deadline.due_date = result.due_date
+    deadline.provisional = result.provisional
+    deadline.calendar_version = result.calendar_version
+
+
+# ---------------------------------------------------------------- timers
+
+
+def schedule_timers(session: Session, deadline: Deadline, now: datetime, calendar: HolidayCalendar,
+                    policy: Policy | None = None) -> int:
+    """(Re)create the pending timers of a deadline; rungs that already fired are never re-armed."""
+    policy = policy or get_policy()
+    session.execute(update(Timer).where(Timer.deadline_id == deadline.id, Timer.status == "pending")
+                    .values(status="cancelled").execution_options(synchronize_session=False))
+    session.execute(Timer.__table__.delete().where(Timer.deadline_id == deadline.id, Timer.status == "cancelled"))
+    if deadline.status != OPEN or deadline.due_at is None:
+        return 0
+    fired = set(session.scalars(select(RungFiring.rung).where(RungFiring.deadline_id == deadline.id)))
+    rows = []
+    for rung in policy.ladder(deadline.ladder):
+        if rung.rung in fired:
+            continue
+        fire_at = rung_fire_at(rung, deadline, calendar, policy)
+        if fire_at is None:
+            continue
+        if rung.is_reminder_before and fire_at < now:
+            continue  # a reminder that is already late would mislead; the light shows it
+        rows.append({"case_id": deadline.case_id, "deadline_id": deadline.id, "rung": rung.rung, "fire_at": fire_at,
+                     "status": "pending", "attempts": 0, "created_at": now})
+    if rows:
+        session.execute(Timer.__table__.insert(), rows)
+    return len(rows)
+
+
+def cancel_timers(session: Session, deadline_ids: Iterable[int]) -> None:
+    ids = list(deadline_ids)
+    if ids:
+        session.execute(update(Timer).where(Timer.deadline_id.in_(ids), Timer.status == "pending")
+                        .values(status="cancelled").execution_options(synchronize_session=False))
+
+
+# ---------------------------------------------------------------- open / close
+
+
+def open_deadline(session: Session, *, case: Case, key: str, label: str, ladder: str, start_at: datetime,
+                  amount: int, unit: str, now: datetime, light: bool = True, max_extension: int | None = None,
+                  supervision_id: int | None = None, calendar: HolidayCalendar | None = None) -> Deadline:
+    calendar = calendar or get_calendar(session)
+    policy = get_policy()
+    d = Deadline(case_id=case.id, supervision_id=supervision_id, key=key, label=label, ladder=ladder,
+                 policy_version=policy.version, affects_light=light, start_at=start_at, amount=amount, unit=unit,
+                 extensions=[], max_extension=max_extension, pauses=[], status=OPEN, created_at=now,
+                 calendar_version="")
+    recompute_due(d, calendar)
+    d.warn_at = warn_at_for(d, calendar, policy)
+    session.add(d)
+    session.flush()
+    schedule_timers(session, d, now, calendar, policy)
+    return d
+
+
+def close_deadline(session: Session, deadline: Deadline, status: str, now: datetime) -> None:
+    deadline.status = status
+    deadline.closed_at = now
+    cancel_timers(session, [deadline.id])
+
+
+def open_deadlines(session: Session, case_id: int, key: str | None = None, *, supervision: bool | None = False) -> list[Deadline]:
+    stmt = select(Deadline).where(Deadline.case_id == case_id, Deadline.status == OPEN)
+    if key:
+        stmt = stmt.where(Deadline.key == key)
+    if supervision is False:
+        stmt = stmt.where(Deadline.supervision_id.is_(None))
+    return list(session.scalars(stmt.order_by(Deadline.id)))
+
+
+def deadline_summary(d: Deadline) -> dict[str, Any]:
+    return {"id": d.id, "key": d.key, "label": d.label, "due_at": d.due_at.isoformat() if d.due_at else None,
+            "due_date": d.due_date.isoformat() if d.due_date else None, "provisional": d.provisional,
+            "paused": d.due_at is None}
+
+
+# ---------------------------------------------------------------- hooks
+
+
+def _rule_amount(rule: DeadlineRule, case: Case, values: dict[str, Any]) -> int:
+    a = rule.amount
+    if isinstance(a, int):
+        return a
+    if isinstance(a, dict):
+        if a.get("field") and values.get(a["field"]) is not None:
+            return int(values[a["field"]])
+        by = a.get("by_severity") or {}
+        if case.severity in by:
+            return int(by[case.severity])
+        return int(a.get("default", 15))
+    raise ValueError(f"deadline rule {rule.kind}.{rule.key}: no amount")
+
+
+def _rule_applies(rule: DeadlineRule, case: Case) -> bool:
+    return all(getattr(case, k, None) == v or (case.details or {}).get(k) == v for k, v in rule.when.items())
+
+
+def _start(rule: DeadlineRule, case: Case, values: dict[str, Any], now: datetime) -> tuple[datetime, int]:
+    if rule.due_from_field:
+        due = date.fromisoformat(str(values.get(rule.due_from_field) or (case.details or {}).get(rule.due_from_field)))
+        start_day = now.astimezone(SHANGHAI).date()
+        return now, max(0, (due - start_day).days)
+    start = now
+    if rule.start_from != "action":
+        raw = values.get(rule.start_from) or (case.details or {}).get(rule.start_from)
+        if raw:
+            start = datetime.fromisoformat(str(raw))
+    return start, _rule_amount(rule, case, values)
+
+
+def apply_rules(session: Session, case: Case, action: str, values: dict[str, Any], now: datetime,
+                event: CaseEvent | None, *, became_final: bool) -> list[dict[str, Any]]:
+    """Open, meet, pause, resume, extend and cancel the case's deadlines for one action."""
+    policy = get_policy()
+    calendar = get_calendar(session)
+    changes: list[dict[str, Any]] = []
+    rules = policy.rules_for(case.kind)
+    if became_final:
+        for d in open_deadlines(session, case.id, supervision=None):
+            if d.supervision_id is None:  # a listing stays until the listing authority lifts it
+                close_deadline(session, d, "cancelled", now)
+                changes.append({"deadline": d.label, "change": "cancelled"})
+    for rule in rules:
+        if action in rule.met_on:
+            for d in open_deadlines(session, case.id, rule.key):
+                close_deadline(session, d, "met", now)
+                changes.append({"deadline": d.label, "change": "met"})
+        touched = False
+        for d in open_deadlines(session, case.id, rule.key):
+            if action in rule.pause_on and not any(p[1] is None for p in d.pauses or []):
+                d.pauses = [*(d.pauses or []), [now.isoformat(), None]]
+                touched = True
+                changes.append({"deadline": d.label, "change": "paused"})
+            if action in rule.resume_on and any(p[1] is None for p in d.pauses or []):
+                d.pauses = [[p[0], p[1] or now.isoformat()] for p in d.pauses]
+                touched = True
+                changes.append({"deadline": d.label, "change": "resumed"})
+            if action in rule.extend_on:
+                extra = values.get(rule.extend_on[action])
+                if extra and (values.get("approved") is not False):
+                    d.extensions = [*(d.extensions or []), int(extra)]
+                    touched = True
+                    changes.append({"deadline": d.label, "change": "extended", "by": int(extra)})
+            if touched:
+                recompute_due(d, calendar)
+                d.warn_at = warn_at_for(d, calendar, policy)
+                session.flush()
+                schedule_timers(session, d, now, calendar, policy)
+                changes[-1].update(deadline_summary(d))
+        if action in rule.start_on and _rule_applies(rule, case):
+            for d in open_deadlines(session, case.id, rule.key):
+                close_deadline(session, d, "superseded", now)
+            start, amount = _start(rule, case, values, now)
+            d = open_deadline(session, case=case, key=rule.key, label=rule.label, ladder=rule.ladder, start_at=start,
+                              amount=amount, unit=rule.unit, now=now, light=rule.light,
+                              max_extension=rule.max_extension, calendar=calendar)
+            changes.append({"change": "opened", **deadline_summary(d)})
+    if event is not None and changes:
+        event.payload = {**(event.payload or {}), "deadlines": changes}
+    return changes
+
+
+def _on_transition(session: Session, ctx: ActionContext, event: CaseEvent) -> None:
+    definition = ctx.new_definition or ctx.definition
+    final = definition.state(ctx.case.state).final
+    values = {**(ctx.values or {})}
+    apply_rules(session, ctx.case, ctx.action.name, values, ctx.now, event, became_final=final)
+    from cases import supervision
+
+    supervision.on_transition(session, ctx, event)
+
+
+def _on_create(session: Session, case: Case, event: CaseEvent) -> None:
+    apply_rules(session, case, "create", dict(case.details or {}), case.created_at, event, became_final=False)
+
+
+services.TRANSITION_HOOKS.append(_on_transition)
+services.CREATION_HOOKS.append(_on_create)
+
+
+# ---------------------------------------------------------------- calendar years
+
+
+def load_calendar_year(session: Session, data: dict[str, Any], *, loaded_by: str | None, now: datetime) -> dict[str, Any]:
+    """Load a year's holiday notice and recompute every open deadline that touches that year
+    (provisional ones first of all), with an event on each affected case."""
+    loaded = load_year(session, data, loaded_by, now)
+    calendar = get_calendar(session)
+    policy = get_policy()
+    year = loaded.year
+    affected = 0
+    cases_touched = 0
+    by_case: dict[int, list[dict[str, Any]]] = {}
+    for d in session.scalars(select(Deadline).where(Deadline.status == OPEN)):
+        if not (d.provisional or (d.due_date and d.due_date.year >= year - 1 and str(year) in (d.calendar_version or "")) or
+                (d.due_date and d.due_date.year == year)):
+            continue
+        before = (d.due_at, d.provisional)
+        recompute_due(d, calendar)
+        d.warn_at = warn_at_for(d, calendar, policy)
+        if (d.due_at, d.provisional) != before:
+            affected += 1
+            session.flush()
+            schedule_timers(session, d, now, calendar, policy)
+            by_case.setdefault(d.case_id, []).append({
+                "deadline": d.label, "from": before[0].isoformat() if before[0] else None,
+                **deadline_summary(d)})
+    for case_id, items in by_case.items():
+        case = session.get(Case, case_id)
+        services.record_system_event(session, case, "deadline_recomputed",
+                                     {"year": year, "notice": loaded.notice, "deadlines": items}, now=now,
+                                     comment=f"载入{year}年节假日安排，期限重新计算")
+        cases_touched += 1
+    return {"year": year, "notice": loaded.notice, "deadlines_recomputed": affected, "cases": cases_touched}
+
+
+# ---------------------------------------------------------------- traffic light
+
+
+def light_expression(now: datetime):
+    """SQL CASE giving each case's light from its live deadlines: red / yellow / green / none."""
+    live = and_(Deadline.case_id == Case.id, Deadline.status == OPEN, Deadline.affects_light.is_(True))
+    return sql_case(
+        (exists().where(live, Deadline.due_at <= now), "red"),
+        (exists().where(live, Deadline.warn_at <= now), "yellow"),
+        (exists().where(live), "green"),
+        else_="none",
+    )
+
+
+def next_due_expression():
+    return (select(Deadline.due_at).where(Deadline.case_id == Case.id, Deadline.status == OPEN,
+                                          Deadline.affects_light.is_(True), Deadline.due_at.is_not(None))
+            .order_by(Deadline.due_at).limit(1).correlate(Case).scalar_subquery())
+
+
+def lights_for(session: Session, case_ids: Iterable[int], now: datetime) -> dict[int, str]:
+    ids = list(case_ids)
+    if not ids:
+        return {}
+    return dict(session.execute(select(Case.id, light_expression(now)).where(Case.id.in_(ids))).all())
+
+
+def light_of(deadlines: Iterable[Deadline], now: datetime) -> str:
+    """The same rule in Python, for one case whose deadlines are already loaded."""
+    live = [d for d in deadlines if d.status == OPEN and d.affects_light]
+    if any(d.due_at is not None and d.due_at <= now for d in live):
+        return "red"
+    if any(d.warn_at is not None and d.warn_at <= now for d in live):
+        return "yellow"
+    return "green" if live else "none"

@@ -1,0 +1,109 @@
+"""Writing messages to the outbox, in the caller's transaction, with recipients resolved from roles.
+
+Delivery (rendering, channels, retries, receipts) is the notifications package's job; here we
+only decide *who* gets *what* and make the row, idempotently (``dedupe_key``).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterable
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from cases.models import Case, Jurisdiction, OutboxMessage, User
+
+# Recipient roles the ladder and the services speak of.
+ASSIGNEE = "assignee"
+ASSIGNEE_SUPERVISOR = "assignee_supervisor"
+ENTERPRISE_CONTACT = "enterprise_contact"
+AUTHORITY = "authority"                  # staff of the case's supervising jurisdiction
+LISTING_AUTHORITY = "listing_authority"  # supervisors of the listing jurisdiction
+
+
+def default_channels(user: User) -> list[str]:
+    """Channels for a user when they have set no preference: the in-app inbox, plus email if known."""
+    channels = ["inbox"]
+    if user.email:
+        channels.append("email")
+    return channels
+
+
+# The notifications package may install a preference-aware resolver: fn(session, user, template, urgent).
+channel_resolver = None
+
+
+def channels_for(session: Session, user: User, template: str, urgent: bool) -> list[str]:
+    if channel_resolver is not None:
+        return channel_resolver(session, user, template, urgent)
+    return default_channels(user)
+
+
+def resolve_recipients(session: Session, case: Case, roles: Iterable[str], *,
+                       listing_jurisdiction_code: str | None = None) -> list[User]:
+    out: dict[int, User] = {}
+
+    def add(users: Iterable[User]) -> None:
+        for u in users:
+            if u is not None and u.active:
+                out.setdefault(u.id, u)
+
+    for role in roles:
+        if role == ASSIGNEE and case.assignee_id:
+            add([session.get(User, case.assignee_id)])
+        elif role == ASSIGNEE_SUPERVISOR:
+            assignee = session.get(User, case.assignee_id) if case.assignee_id else None
+            if assignee is not None and assignee.supervisor_id:
+                add([session.get(User, assignee.supervisor_id)])
+            else:
+                add(nearest_supervisors(session, case.jurisdiction_code))
+        elif role == ENTERPRISE_CONTACT and case.enterprise_id:
+            add(session.scalars(select(User).where(User.enterprise_id == case.enterprise_id, User.role == "enterprise",
+                                                   User.active.is_(True))))
+        elif role == AUTHORITY:
+            add(session.scalars(select(User).where(User.jurisdiction_code == case.jurisdiction_code,
+                                                   User.role.in_(("officer", "supervisor")), User.active.is_(True))))
+        elif role == LISTING_AUTHORITY and listing_jurisdiction_code:
+            add(session.scalars(select(User).where(User.jurisdiction_code == listing_jurisdiction_code,
+                                                   User.role == "supervisor", User.active.is_(True))))
+    return list(out.values())
+
+
+def nearest_supervisors(session: Session, jurisdiction_code: str) -> list[User]:
+    """Supervisors of the jurisdiction, else of the nearest ancestor that has any."""
+    code: str | None = jurisdiction_code
+    while code:
+        users = list(session.scalars(select(User).where(User.jurisdiction_code == code, User.role == "supervisor",
+                                                        User.active.is_(True))))
+        if users:
+            return users
+        j = session.get(Jurisdiction, code)
+        code = j.parent_code if j else None
+    return []
+
+
+def enqueue(session: Session, *, case: Case | None, template: str, recipients: Iterable[User], cause: str,
+            variables: dict[str, Any], now: datetime, urgent: bool = False, document_no: str | None = None) -> int:
+    """One row per (recipient, channel); a row whose dedupe key exists already is skipped.
+
+    ``cause`` names what produced the message (e.g. ``rung:17:overdue``): the same cause never
+    produces a second message for the same recipient and channel, however often it is retried.
+    """
+    rows = []
+    for user in recipients:
+        for channel in channels_for(session, user, template, urgent):
+            rows.append({
+                "dedupe_key": f"{cause}:{template}:{user.id}:{channel}",
+                "case_id": case.id if case is not None else None, "template": template,
+                "recipient_user_id": user.id, "recipient_address": user.email if channel == "email" else None,
+                "channel": channel, "variables": {**variables, "recipient_name": user.display_name},
+                "document_no": document_no, "urgent": urgent, "status": "pending", "attempts": 0,
+                "next_attempt_at": now, "created_at": now,
+            })
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    result = session.execute(insert_fn(OutboxMessage).values(rows).on_conflict_do_nothing(index_elements=["dedupe_key"]))
+    return result.rowcount or 0

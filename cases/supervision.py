@@ -1,0 +1,238 @@
+"""挂牌督办: listing a case for supervision by a higher authority, its deadline, extension and lifting."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cases import outbox, services
+from cases.access import in_subtree, require_role, visible_cases_clause
+from cases.clock import to_local
+from cases.config import get_settings
+from cases.docnumbers import issue_document_number
+from cases.errors import ActionNotAllowed, Forbidden, NotFound, ValidationFailed
+from cases.identifiers import LEVEL_LABEL
+from cases.models import Case, CaseEvent, Deadline, Jurisdiction, Supervision, User
+from cases.rules import ActionContext
+
+STATUS_LABELS = {"listed": "督办中", "extension_requested": "延期申请中", "lifted": "已摘牌"}
+REASON_LABELS = {"major_hazard": "重大事故隐患", "overdue": "逾期未整改", "accident": "事故查处"}
+
+
+def parent_jurisdiction(session: Session, code: str) -> Jurisdiction:
+    j = session.get(Jurisdiction, code)
+    if j is not None and j.parent_code:
+        return session.get(Jurisdiction, j.parent_code)
+    return j  # the top of the tree lists its own
+
+
+def active_supervision(session: Session, case_id: int) -> Supervision | None:
+    return session.scalars(select(Supervision).where(Supervision.case_id == case_id, Supervision.status != "lifted")
+                           .order_by(Supervision.id.desc())).first()
+
+
+def list_case(session: Session, case: Case, *, reason: str, requirements: str, start_at: datetime, amount: int,
+              unit: str, now: datetime, listing: Jurisdiction | None = None, letter: bool = False,
+              cause: str | None = None) -> Supervision:
+    from cases.deadlines import deadline_summary, get_policy, open_deadline
+
+    existing = active_supervision(session, case.id)
+    if existing is not None:
+        return existing  # one live listing per case
+    listing = listing or parent_jurisdiction(session, case.jurisdiction_code)
+    year = to_local(now).year
+    overrides = get_settings().doc_number_prefixes
+    notice_no = issue_document_number(session, listing, "supervision_notice", year, overrides)
+    sup = Supervision(case_id=case.id, listing_jurisdiction_code=listing.code,
+                      supervised_jurisdiction_code=case.jurisdiction_code, level=listing.level, notice_no=notice_no,
+                      reason=reason, requirements=requirements, status="listed", listed_at=now, history=[])
+    session.add(sup)
+    session.flush()
+    policy = get_policy()
+    d = open_deadline(session, case=case, key="supervision", label=policy.supervision["label"],
+                      ladder=policy.supervision["ladder"], start_at=start_at, amount=amount, unit=unit, now=now,
+                      supervision_id=sup.id)
+    letter_no = issue_document_number(session, listing, "supervision_letter", year, overrides) if letter else None
+    services.record_system_event(session, case, "listed", {
+        "supervision_id": sup.id, "notice_no": notice_no, "letter_no": letter_no, "listing_jurisdiction": listing.code,
+        "listing_authority": listing.authority_name, "reason": reason, "deadline": deadline_summary(d)},
+        now=now, comment=f"{listing.authority_name}{LEVEL_LABEL.get(listing.level, '')}挂牌督办（{REASON_LABELS.get(reason, reason)}）")
+    variables = notice_variables(session, case, sup, d, listing)
+    recipients = outbox.resolve_recipients(session, case, [outbox.AUTHORITY, outbox.ASSIGNEE, outbox.ENTERPRISE_CONTACT])
+    cause = cause or f"supervision:{sup.id}"
+    outbox.enqueue(session, case=case, template="supervision_notice", recipients=recipients, cause=cause,
+                   variables=variables, now=now, document_no=notice_no)
+    if letter_no:
+        outbox.enqueue(session, case=case, template="supervision_letter",
+                       recipients=outbox.resolve_recipients(session, case, [outbox.AUTHORITY]), cause=cause,
+                       variables={**variables, "doc_number": letter_no}, now=now, document_no=letter_no)
+    return sup
+
+
+def notice_variables(session: Session, case: Case, sup: Supervision, d: Deadline, listing: Jurisdiction) -> dict[str, Any]:
+    supervised = session.get(Jurisdiction, sup.supervised_jurisdiction_code)
+    return {
+        "case_number": case.number, "case_title": case.title, "doc_number": sup.notice_no,
+        "issuing_authority": listing.authority_name, "listing_authority": listing.authority_name,
+        "supervised_unit": supervised.authority_name if supervised else "", "requirements": [sup.requirements],
+        "deadline_at": d.due_at.isoformat() if d.due_at else None,
+        "due_date": d.due_date.isoformat() if d.due_date else None, "deadline_provisional": d.provisional,
+        "reason": REASON_LABELS.get(sup.reason, sup.reason),
+    }
+
+
+def on_transition(session: Session, ctx: ActionContext, event: CaseEvent) -> None:
+    """Major hazards are listed at registration (and when a hazard is reclassified as one)."""
+    case = ctx.case
+    if case.kind == "major_hazard" and ctx.action.name in ("register", "reclassify"):
+        from cases.deadlines import open_deadlines
+
+        rect = open_deadlines(session, case.id, "rectification")
+        if rect:
+            d = rect[-1]
+            sup = list_case(session, case, reason="major_hazard",
+                            requirements="按期完成重大事故隐患整改，经核查合格后申请摘牌销号", start_at=d.start_at,
+                            amount=d.amount, unit=d.unit, now=ctx.now)
+            event.payload = {**(event.payload or {}), "supervision": {"id": sup.id, "notice_no": sup.notice_no}}
+
+
+# ---------------------------------------------------------------- officer actions
+
+
+def get_supervision(session: Session, actor: User, supervision_id: int) -> tuple[Supervision, Case]:
+    sup = session.get(Supervision, supervision_id)
+    if sup is None:
+        raise NotFound(f"督办事项（编号{supervision_id}）不存在")
+    case = session.scalars(select(Case).where(Case.id == sup.case_id, visible_cases_clause(actor))).first()
+    if case is None and not (actor.role != "enterprise" and in_subtree(session, actor.jurisdiction_code, sup.listing_jurisdiction_code)):
+        raise NotFound(f"督办事项（编号{supervision_id}）不存在或不在您的管辖范围内")
+    case = case or session.get(Case, sup.case_id)
+    return sup, case
+
+
+def _listing_authority_member(session: Session, actor: User, sup: Supervision) -> bool:
+    # The listing body itself or an authority above it.
+    return actor.role == "supervisor" and in_subtree(session, actor.jurisdiction_code, sup.listing_jurisdiction_code)
+
+
+def _supervision_deadline(session: Session, sup: Supervision) -> Deadline | None:
+    return session.scalars(select(Deadline).where(Deadline.supervision_id == sup.id, Deadline.status == "open")).first()
+
+
+def request_extension(session: Session, actor: User, supervision_id: int, days: Any, reason: Any, now: datetime) -> Supervision:
+    from cases.deadlines import schedule_timers  # noqa: F401
+
+    sup, case = get_supervision(session, actor, supervision_id)
+    require_role(actor, "officer", "supervisor")
+    errors = []
+    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 60:
+        errors.append({"field": "days", "label": "延期天数", "message": "应为1至60之间的整数"})
+    if not isinstance(reason, str) or not reason.strip():
+        errors.append({"field": "reason", "label": "理由", "message": "必填"})
+    if errors:
+        raise ValidationFailed(errors)
+    if sup.status != "listed":
+        raise ActionNotAllowed(f"督办事项当前状态为“{STATUS_LABELS[sup.status]}”，不能申请延期", state=sup.status)
+    sup.status = "extension_requested"
+    sup.extension_request = {"days": days, "reason": reason, "requested_at": now.isoformat(),
+                             "by": {"id": actor.id, "name": actor.display_name}}
+    d = _supervision_deadline(session, sup)
+    if d is not None:  # the clock stops while the listing body reviews the request
+        _pause(session, d, now)
+    services.record_system_event(session, case, "supervision_extension_requested",
+                                 {"supervision_id": sup.id, "days": days, "reason": reason}, now=now, actor=actor)
+    return sup
+
+
+def decide_extension(session: Session, actor: User, supervision_id: int, approved: Any, days: Any, opinion: Any,
+                     now: datetime) -> Supervision:
+    sup, case = get_supervision(session, actor, supervision_id)
+    if not _listing_authority_member(session, actor, sup):
+        raise Forbidden("只有挂牌督办机关（或其上级）的督办人员可以审批延期")
+    if sup.status != "extension_requested":
+        raise ActionNotAllowed("没有待审批的督办延期申请", state=sup.status)
+    if not isinstance(approved, bool):
+        raise ValidationFailed([{"field": "approved", "label": "是否同意", "message": "应为是或否（true/false）"}])
+    requested = (sup.extension_request or {}).get("days")
+    granted = days if isinstance(days, int) and not isinstance(days, bool) and days > 0 else requested
+    d = _supervision_deadline(session, sup)
+    if d is not None:
+        _resume(session, d, now, extend_by=granted if approved else None)
+    decision = {**(sup.extension_request or {}), "approved": approved, "granted_days": granted if approved else 0,
+                "opinion": opinion, "decided_at": now.isoformat(), "decided_by": {"id": actor.id, "name": actor.display_name}}
+    sup.history = [*(sup.history or []), decision]
+    sup.extension_request = None
+    sup.status = "listed"
+    services.record_system_event(session, case, "supervision_extension_decided",
+                                 {"supervision_id": sup.id, **decision}, now=now, actor=actor)
+    return sup
+
+
+def lift(session: Session, actor: User, supervision_id: int, opinion: Any, now: datetime) -> Supervision:
+    """摘牌: only the listing body, and only once the case's rectification has been verified."""
+    sup, case = get_supervision(session, actor, supervision_id)
+    if not _listing_authority_member(session, actor, sup):
+        raise Forbidden("只有挂牌督办机关（或其上级）的督办人员可以摘牌")
+    if sup.status == "lifted":
+        raise ActionNotAllowed("督办事项已摘牌", state=sup.status)
+    if case.state not in ("verified", "closed"):
+        raise ActionNotAllowed("案件尚未经核查合格，不能摘牌", state=case.state)
+    if not isinstance(opinion, str) or not opinion.strip():
+        raise ValidationFailed([{"field": "opinion", "label": "核查意见", "message": "必填"}])
+    from cases.deadlines import close_deadline
+
+    d = _supervision_deadline(session, sup)
+    if d is not None:
+        close_deadline(session, d, "met", now)
+    sup.status = "lifted"
+    sup.lifted_at = now
+    sup.lifted_by_id = actor.id
+    sup.lift_opinion = opinion
+    services.record_system_event(session, case, "supervision_lifted",
+                                 {"supervision_id": sup.id, "notice_no": sup.notice_no, "opinion": opinion}, now=now,
+                                 actor=actor, comment="挂牌督办机关核查后摘牌")
+    return sup
+
+
+def _pause(session: Session, d: Deadline, now: datetime) -> None:
+    from cases.deadlines import get_calendar, get_policy, recompute_due, schedule_timers, warn_at_for
+
+    if any(p[1] is None for p in d.pauses or []):
+        return
+    d.pauses = [*(d.pauses or []), [now.isoformat(), None]]
+    cal = get_calendar(session)
+    recompute_due(d, cal)
+    d.warn_at = warn_at_for(d, cal, get_policy())
+    session.flush()
+    schedule_timers(session, d, now, cal)
+
+
+def _resume(session: Session, d: Deadline, now: datetime, extend_by: int | None) -> None:
+    from cases.deadlines import get_calendar, get_policy, recompute_due, schedule_timers, warn_at_for
+
+    d.pauses = [[p[0], p[1] or now.isoformat()] for p in d.pauses or []]
+    if extend_by:
+        d.extensions = [*(d.extensions or []), int(extend_by)]
+    cal = get_calendar(session)
+    recompute_due(d, cal)
+    d.warn_at = warn_at_for(d, cal, get_policy())
+    session.flush()
+    schedule_timers(session, d, now, cal)
+
+
+def supervision_json(session: Session, sup: Supervision) -> dict[str, Any]:
+    listing = session.get(Jurisdiction, sup.listing_jurisdiction_code)
+    supervised = session.get(Jurisdiction, sup.supervised_jurisdiction_code)
+    d = session.scalars(select(Deadline).where(Deadline.supervision_id == sup.id).order_by(Deadline.id.desc())).first()
+    return {
+        "id": sup.id, "case_id": sup.case_id, "notice_no": sup.notice_no, "status": sup.status,
+        "status_label": STATUS_LABELS.get(sup.status), "reason": sup.reason, "reason_label": REASON_LABELS.get(sup.reason),
+        "listing_authority": {"code": listing.code, "name": listing.authority_name, "level": listing.level},
+        "supervised_authority": {"code": supervised.code, "name": supervised.authority_name},
+        "requirements": sup.requirements, "listed_at": sup.listed_at, "lifted_at": sup.lifted_at,
+        "lift_opinion": sup.lift_opinion, "extension_request": sup.extension_request, "history": sup.history or [],
+        "deadline": {"due_at": d.due_at, "due_date": d.due_date, "provisional": d.provisional, "status": d.status,
+                     "paused": d.due_at is None} if d else None,
+    }

@@ -1,0 +1,106 @@
+"""Deadline rules and escalation ladders as versioned data (``policies/*-vN.yaml``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+POLICY_DIR = Path(__file__).parent / "policies"
+
+
+@dataclass(frozen=True)
+class DeadlineRule:
+    kind: str
+    key: str
+    label: str
+    unit: str
+    ladder: str
+    start_on: tuple[str, ...] = ()
+    met_on: tuple[str, ...] = ()
+    start_from: str = "action"
+    amount: Any = None
+    due_from_field: str | None = None
+    pause_on: tuple[str, ...] = ()
+    resume_on: tuple[str, ...] = ()
+    extend_on: dict[str, str] = field(default_factory=dict)
+    max_extension: int | None = None
+    when: dict[str, Any] = field(default_factory=dict)
+    light: bool = True
+
+
+@dataclass(frozen=True)
+class Rung:
+    rung: str
+    label: str
+    at: dict[str, Any]
+    effects: tuple[str, ...]
+
+    @property
+    def is_reminder_before(self) -> bool:
+        return "before_due" in self.at or "due_day" in self.at or "before_due_hours" in self.at
+
+
+@dataclass(frozen=True)
+class Policy:
+    version: int
+    rules: dict[str, tuple[DeadlineRule, ...]]
+    ladders: dict[str, tuple[Rung, ...]]
+    near_due: dict[str, Any]
+    reminder_hour: int
+    supervision: dict[str, Any]
+
+    def rules_for(self, kind: str) -> tuple[DeadlineRule, ...]:
+        return self.rules.get(kind, ())
+
+    def rule(self, kind: str, key: str) -> DeadlineRule | None:
+        return next((r for r in self.rules_for(kind) if r.key == key), None)
+
+    def ladder(self, name: str) -> tuple[Rung, ...]:
+        return self.ladders[name]
+
+    def rung(self, ladder: str, rung: str) -> Rung | None:
+        return next((r for r in self.ladders.get(ladder, ()) if r.rung == rung), None)
+
+
+def _tuple(v) -> tuple:
+    if v is None:
+        return ()
+    return tuple(v) if isinstance(v, (list, tuple)) else (v,)
+
+
+def load_policy(version: int = 1, directory: Path = POLICY_DIR) -> Policy:
+    deadlines = yaml.safe_load((directory / f"deadlines-v{version}.yaml").read_text(encoding="utf-8"))
+    escalation = yaml.safe_load((directory / f"escalation-v{version}.yaml").read_text(encoding="utf-8"))
+    ladders = {
+        name: tuple(Rung(r["rung"], r.get("label", r["rung"]), dict(r["at"]), _tuple(r.get("effects")))
+                    for r in rungs)
+        for name, rungs in escalation["ladders"].items()
+    }
+    rules: dict[str, tuple[DeadlineRule, ...]] = {}
+    for kind, by_key in deadlines["kinds"].items():
+        out = []
+        for key, r in by_key.items():
+            if r["ladder"] not in ladders:
+                raise ValueError(f"deadline rule {kind}.{key}: unknown ladder {r['ladder']!r}")
+            out.append(DeadlineRule(
+                kind=kind, key=key, label=r["label"], unit=r["unit"], ladder=r["ladder"],
+                start_on=_tuple(r.get("start_on")), met_on=_tuple(r.get("met_on")),
+                start_from=r.get("start_from", "action"), amount=r.get("amount"),
+                due_from_field=r.get("due_from_field"), pause_on=_tuple(r.get("pause_on")),
+                resume_on=_tuple(r.get("resume_on")), extend_on=dict(r.get("extend_on") or {}),
+                max_extension=r.get("max_extension"), when=dict(r.get("when") or {}),
+                light=bool(r.get("light", True)),
+            ))
+        rules[kind] = tuple(out)
+    if deadlines["supervision"]["ladder"] not in ladders:
+        raise ValueError("supervision ladder unknown")
+    return Policy(version=version, rules=rules, ladders=ladders, near_due=dict(escalation["near_due"]),
+                  reminder_hour=int(escalation.get("reminder_hour", 9)), supervision=dict(deadlines["supervision"]))
+
+
+@lru_cache
+def default_policy() -> Policy:
+    return load_policy(1)

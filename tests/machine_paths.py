@@ -1,0 +1,247 @@
+"""Drive a case of any kind to any state of its machine — over HTTP or through the services.
+
+Payloads are generated from the FieldSpecs of each action (the machine data), with a few
+per-action overrides where a guard needs specific values. Used by the lifecycle, forbidden-action,
+access, concurrency and replay tests.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from cases import services
+from cases.engine import get_registry
+from state_machines.loader import ActionSpec, FieldSpec, MachineDefinition
+
+KINDS = ("hazard", "major_hazard", "accident", "dangerous_building")
+
+# The action sequence (from the initial state) that reaches each state of each machine.
+PATHS: dict[str, dict[str, list[str]]] = {
+    "hazard": {
+        "found": [],
+        "registered": ["register"],
+        "rectifying": ["register", "start_rectification"],
+        "verified": ["register", "start_rectification", "verify"],
+        "closed": ["register", "start_rectification", "verify", "close"],
+        "dismissed": ["dismiss"],
+    },
+    "major_hazard": {
+        "found": [],
+        "registered": ["register"],
+        "rectifying": ["register", "start_rectification"],
+        "verified": ["register", "start_rectification", "apply_review", "verify"],
+        "closed": ["register", "start_rectification", "apply_review", "verify", "close"],
+        "dismissed": ["dismiss"],
+    },
+    "accident": {
+        "found": [],
+        "registered": ["register"],
+        "rectifying": ["register", "start_rectification"],
+        "verified": ["register", "start_rectification", "submit_report", "verify"],
+        "closed": ["register", "start_rectification", "submit_report", "verify", "close"],
+    },
+    "dangerous_building": {
+        "found": [],
+        "registered": ["register"],
+        "rectifying": ["register", "record_evacuation", "start_rectification"],
+        "verified": ["register", "record_evacuation", "start_rectification", "verify"],
+        "closed": ["register", "record_evacuation", "start_rectification", "verify", "close"],
+    },
+}
+
+# Values a guard needs that the generic generator would not choose.
+OVERRIDES: dict[tuple[str, str], dict[str, Any]] = {
+    ("accident", "register"): {"deaths": 1, "serious_injuries": 0, "direct_loss": 0},
+    ("accident", "update_casualties"): {"deaths": 1, "serious_injuries": 0, "direct_loss": 0},
+    ("dangerous_building", "register"): {"appraisal_grade": "D", "handling": "stop_use"},
+    ("dangerous_building", "conclude_safe"): {"appraisal_grade": "A"},
+    ("dangerous_building", "verify"): {"new_grade": "B"},
+}
+
+CHINESE = "现场检查发现问题已按要求处理完毕"
+
+
+def definition(kind: str, version: int | None = None) -> MachineDefinition:
+    r = get_registry()
+    return r.get(kind, version) if version else r.latest(kind)
+
+
+def value_for(spec: FieldSpec, world, clock) -> Any:
+    t = spec.type
+    if t == "enum":
+        return next(iter(spec.options))
+    if t == "checklist":
+        return list(spec.options) if spec.require_all else [next(iter(spec.options))]
+    if t == "boolean":
+        return spec.must_be if spec.must_be is not None else True
+    if t == "integer":
+        v = int(max(spec.min if spec.min is not None else 0, 1))
+        return min(v, int(spec.max)) if spec.max is not None else v
+    if t == "number":
+        v = float(max(spec.min if spec.min is not None else 0, 1))
+        return min(v, float(spec.max)) if spec.max is not None else v
+    if t == "date":
+        return clock.today().isoformat()
+    if t == "datetime":
+        return clock.now().isoformat()
+    if t == "enterprise":
+        return world.e1.id
+    if t == "user":
+        return world.officer.id
+    if t == "hazard_item":
+        return "7.2"
+    if t == "jurisdiction":
+        return "320508"
+    if t in ("string", "text"):
+        text = f"{spec.label}：{CHINESE}"
+        return text[: spec.max_length] if spec.max_length else text
+    raise AssertionError(f"no generator for field type {t}")
+
+
+def action_payload(kind: str, action: str | ActionSpec, world, clock, *, version: int | None = None,
+                   required_only: bool = False, **overrides: Any) -> dict[str, Any]:
+    """Field values for one action (no ``version``/``comment``)."""
+    spec = action if isinstance(action, ActionSpec) else definition(kind, version).action(action)
+    assert spec is not None, f"{kind} has no action {action}"
+    out = {f.name: value_for(f, world, clock) for f in spec.fields if f.required or not required_only}
+    out.update(OVERRIDES.get((kind, spec.name), {}))
+    out.update(overrides)
+    return out
+
+
+def comment_for(spec: ActionSpec) -> str | None:
+    return "备注：已电话通知责任单位" if spec.comment_required else None
+
+
+def actor_for(spec: ActionSpec, world):
+    """The least privileged world user whose role may take the action on a world.e1 case."""
+    if "officer" in spec.roles:
+        return world.officer
+    if "supervisor" in spec.roles:
+        return world.supervisor
+    if "enterprise" in spec.roles:
+        return world.contact
+    raise AssertionError(f"nobody may take {spec.name}")
+
+
+def create_payload(kind: str, world, clock, **extra: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"kind": kind, "title": f"测试{kind}案件", "description": "测试用案件",
+                            "location": "平江路1号", "source": "inspection", "enterprise_id": world.e1.id}
+    if kind == "hazard":
+        base.update(project_id=world.p1.id, category="scaffolding")
+    elif kind == "major_hazard":
+        base.update(project_id=world.p1.id, hazard_item_code="7.2")
+    elif kind == "accident":
+        base.update(project_id=world.p1.id, source="flash_report", occurred_at=clock.now().isoformat(),
+                    accident_type="fall", brief="高处坠落一人")
+    elif kind == "dangerous_building":
+        base.update(building_id=world.b1.id, source="survey", building_use="residential", occupants=6)
+    base.update(extra)
+    return base
+
+
+# ---------------------------------------------------------------- over HTTP
+
+
+class HttpDriver:
+    """Drives cases through the real API; ``api`` is the conftest ``api`` fixture."""
+
+    def __init__(self, api, world, clock) -> None:
+        self.world = world
+        self.clock = clock
+        self._api = api
+        self._clients: dict[int, Any] = {}
+
+    def client(self, user):
+        """A client for ``user``; re-logged-in when the test clock has moved on (tokens expire)."""
+        minted = self._clients.get(user.id)
+        now = self.clock.now()
+        if minted is None or abs(now - minted[0]) > timedelta(hours=1):
+            minted = (now, self._api(user))
+            self._clients[user.id] = minted
+        return minted[1]
+
+    def create(self, kind: str, user=None, **extra: Any) -> dict:
+        r = self.client(user or self.world.officer).post("/api/cases", json=create_payload(kind, self.world, self.clock, **extra))
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def get(self, case: dict, user=None) -> dict:
+        r = self.client(user or self.world.officer).get(f"/api/cases/{case['id']}")
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def events(self, case: dict, user=None) -> list[dict]:
+        r = self.client(user or self.world.officer).get(f"/api/cases/{case['id']}/events")
+        assert r.status_code == 200, r.text
+        return r.json()["items"]
+
+    def try_act(self, case: dict, action: str, user=None, *, fields: dict | None = None, comment: str | None = None,
+                **overrides: Any):
+        """POST the action with generated fields (``fields`` replaces them); returns the response."""
+        d = definition(case["kind"], case.get("machine_version"))
+        spec = d.action(action)
+        if fields is None:
+            fields = action_payload(case["kind"], spec, self.world, self.clock,
+                                    version=case.get("machine_version"), **overrides) if spec else {}
+        body = {"version": case["version"], **fields}
+        if comment is None and spec is not None:
+            comment = comment_for(spec)
+        if comment is not None:
+            body["comment"] = comment
+        if user is None:
+            user = actor_for(spec, self.world) if spec else self.world.officer
+        return self.client(user).post(f"/api/cases/{case['id']}/actions/{action}", json=body)
+
+    def act(self, case: dict, action: str, user=None, **kw: Any) -> dict:
+        r = self.try_act(case, action, user, **kw)
+        assert r.status_code == 200, f"{case['kind']} {case['state']} → {action}: {r.status_code} {r.text}"
+        return r.json()
+
+    def drive(self, kind: str, state: str, **create_extra: Any) -> dict:
+        case = self.create(kind, **create_extra)
+        for action in PATHS[kind][state]:
+            case = self.act(case, action)
+        assert case["state"] == state, case
+        return case
+
+
+# ---------------------------------------------------------------- through the services
+
+
+class ServiceDriver:
+    """Same, but calling ``cases.services`` in one transaction per call (fast; for properties)."""
+
+    def __init__(self, db, world, clock) -> None:
+        self.db = db
+        self.world = world
+        self.clock = clock
+
+    def create(self, kind: str, user=None, **extra: Any) -> int:
+        with self.db.transaction() as s:
+            case = services.create_case(s, user or self.world.officer, create_payload(kind, self.world, self.clock, **extra),
+                                        now=self.clock.now())
+            return case.id
+
+    def act(self, case_id: int, action: str, user=None, *, payload: dict | None = None, version: int | None = None,
+            comment: str | None = None):
+        with self.db.transaction() as s:
+            case = services.get_case(s, self.world.province, case_id)
+            d = services.definition_of(case)
+            spec = d.action(action)
+            if payload is None:
+                payload = action_payload(case.kind, spec, self.world, self.clock, version=case.machine_version) if spec else {}
+            if comment is None and spec is not None:
+                comment = comment_for(spec)
+            if user is None:
+                user = actor_for(spec, self.world) if spec else self.world.officer
+            case, event = services.perform_action(s, user, case_id, action, payload,
+                                                  version=case.version if version is None else version,
+                                                  comment=comment, now=self.clock.now())
+            return case.state
+
+    def drive(self, kind: str, state: str, **create_extra: Any) -> int:
+        case_id = self.create(kind, **create_extra)
+        for action in PATHS[kind][state]:
+            self.act(case_id, action)
+        return case_id
