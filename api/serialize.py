@@ -1,13 +1,15 @@
 """Case and event JSON. Kept in one place so the API, pages and exports agree."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cases.accident import GRADE_LABELS
-from cases.models import Case, CaseEvent, Enterprise, Jurisdiction, User
+from cases import clock
+from cases.models import Case, CaseEvent, Deadline, Enterprise, Jurisdiction, User
 from cases.services import definition_of
 from state_machines.loader import ActionSpec
 
@@ -20,7 +22,10 @@ def _names(session: Session, model, ids: Iterable[Any], attr: str) -> dict[Any, 
     return {row[0]: row[1] for row in session.execute(select(key, getattr(model, attr)).where(key.in_(ids)))}
 
 
-def case_summaries(session: Session, cases: list[Case]) -> list[dict[str, Any]]:
+def case_summaries(session: Session, cases: list[Case], now: datetime | None = None) -> list[dict[str, Any]]:
+    from cases import deadlines as dl
+
+    lights = dl.lights_for(session, [c.id for c in cases], now or clock.now())
     jur = _names(session, Jurisdiction, [c.jurisdiction_code for c in cases], "name")
     ent = _names(session, Enterprise, [c.enterprise_id for c in cases], "name")
     usr = _names(session, User, [c.assignee_id for c in cases], "display_name")
@@ -35,6 +40,7 @@ def case_summaries(session: Session, cases: list[Case]) -> list[dict[str, Any]]:
             "assignee": {"id": c.assignee_id, "name": usr.get(c.assignee_id)} if c.assignee_id else None,
             "accident_grade": c.accident_grade, "appraisal_grade": c.appraisal_grade,
             "found_at": c.found_at, "created_at": c.created_at, "updated_at": c.updated_at, "closed_at": c.closed_at,
+            "light": lights.get(c.id, "none"),
         })
     return out
 
@@ -43,9 +49,20 @@ def action_brief(a: ActionSpec) -> dict[str, Any]:
     return {"name": a.name, "label": a.label}
 
 
-def case_detail(session: Session, case: Case, allowed: list[ActionSpec]) -> dict[str, Any]:
+def case_detail(session: Session, case: Case, allowed: list[ActionSpec], now: datetime | None = None) -> dict[str, Any]:
+    from cases import deadlines as dl
+    from cases.supervision import active_supervision
+
+    now = now or clock.now()
     d = definition_of(case)
-    body = case_summaries(session, [case])[0]
+    body = case_summaries(session, [case], now)[0]
+    open_deadlines = list(session.scalars(select(Deadline).where(Deadline.case_id == case.id, Deadline.status == "open")
+                                          .order_by(Deadline.id)))
+    sup = active_supervision(session, case.id)
+    body["deadlines"] = [{**dl.deadline_summary(x), "light": dl.light_of([x], now) if x.affects_light else None,
+                          "supervision_id": x.supervision_id} for x in open_deadlines]
+    body["supervision"] = ({"id": sup.id, "notice_no": sup.notice_no, "status": sup.status,
+                            "listing_jurisdiction_code": sup.listing_jurisdiction_code} if sup else None)
     enterprise = session.get(Enterprise, case.enterprise_id) if case.enterprise_id else None
     related_names = _names(session, Enterprise, [r.enterprise_id for r in case.related], "name")
     origin = session.get(Jurisdiction, case.origin_jurisdiction_code)

@@ -83,16 +83,27 @@ def create_case(session: Session, actor: User, data: dict[str, Any], *, now: dat
     errors: list[dict[str, str]] = []
 
     jurisdiction_code = values.get("jurisdiction_code", actor.jurisdiction_code)
-    if not in_subtree(session, actor.jurisdiction_code, jurisdiction_code):
-        errors.append({"field": "jurisdiction_code", "label": "所属辖区", "message": "不在您的管辖范围内"})
+    jurisdiction_field = ("jurisdiction_code", "所属辖区")
     if values.get("project_id") is not None:
         project = session.get(Project, values["project_id"])
         if project is None:
             errors.append({"field": "project_id", "label": "工程项目", "message": f"项目（编号{values['project_id']}）不存在"})
         elif "jurisdiction_code" not in values:
             jurisdiction_code = project.jurisdiction_code
-    if values.get("building_id") is not None and session.get(Building, values["building_id"]) is None:
-        errors.append({"field": "building_id", "label": "房屋", "message": f"房屋（编号{values['building_id']}）不存在"})
+            jurisdiction_field = ("project_id", "工程项目")
+    if values.get("building_id") is not None:
+        building = session.get(Building, values["building_id"])
+        if building is None:
+            errors.append({"field": "building_id", "label": "房屋", "message": f"房屋（编号{values['building_id']}）不存在"})
+        elif "jurisdiction_code" not in values and values.get("project_id") is None:
+            jurisdiction_code = building.jurisdiction_code
+            jurisdiction_field = ("building_id", "房屋")
+    # Checked after the project/building decided the jurisdiction: neither may take a case
+    # outside the creator's own jurisdiction.
+    if not in_subtree(session, actor.jurisdiction_code, jurisdiction_code):
+        field, label = jurisdiction_field
+        errors.append({"field": field, "label": label,
+                       "message": "所在辖区不在您的管辖范围内" if field != "jurisdiction_code" else "不在您的管辖范围内"})
     if kind == "dangerous_building" and values.get("building_id") is None:
         errors.append({"field": "building_id", "label": "房屋", "message": "危险房屋案件必须关联房屋"})
     related = _validate_related(session, data.get("related_enterprises"), errors)
@@ -332,8 +343,18 @@ def case_query(
     accident_grade: str | None = None,
     appraisal_grade: str | None = None,
     open_only: bool = False,
+    light: str | None = None,
+    now: datetime | None = None,
 ) -> Select:
     stmt = select(Case).where(visible_cases_clause(actor))
+    if light:
+        from cases.deadlines import light_expression
+
+        lights = light.split(",")
+        unknown = [x for x in lights if x not in ("red", "yellow", "green", "none")]
+        if unknown:
+            raise ValidationFailed([{"field": "light", "label": "红黄绿灯", "message": "可选：red、yellow、green、none"}])
+        stmt = stmt.where(light_expression(now or clock.now()).in_(lights))
     if kind:
         stmt = stmt.where(Case.kind.in_(kind.split(",")))
     if state:

@@ -43,16 +43,16 @@ def test_forbidden_actions_are_refused_and_change_nothing(api, world, clock, kin
     assert checked >= len(d.state_names)
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_unknown_action_is_404(api, world, clock, kind):
+def test_unknown_action_is_404(api, world, clock):
     drv = HttpDriver(api, world, clock)
-    case = drv.create(kind)
-    r = drv.try_act(case, "fly_to_the_moon", fields={})
-    assert r.status_code == 404, r.text
-    body = r.json()
-    assert "fly_to_the_moon" in body["message"]
-    assert set(body["actions"]) == {a.name for a in definition(kind).actions}
-    assert drv.get(case)["version"] == 1 and len(drv.events(case)) == 1
+    for kind in KINDS:
+        case = drv.create(kind)
+        r = drv.try_act(case, "fly_to_the_moon", fields={})
+        assert r.status_code == 404, r.text
+        body = r.json()
+        assert "fly_to_the_moon" in body["message"]
+        assert set(body["actions"]) == {a.name for a in definition(kind).actions}
+        assert drv.get(case)["version"] == 1 and len(drv.events(case)) == 1
     # an unknown case is 404 too
     r = drv.client(world.officer).post("/api/cases/999999/actions/register", json={"version": 1})
     assert r.status_code == 404 and "不存在" in r.json()["message"]

@@ -6,6 +6,7 @@ PDF rendering is the slow part: each document is rendered to PDF once per module
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -13,6 +14,7 @@ from io import BytesIO
 from pathlib import Path
 
 import jinja2
+import pypdf  # dev dependency: reads the text back from the PDFs
 import pytest
 from jinja2 import meta, nodes
 
@@ -34,8 +36,6 @@ from notifications.render import (
     wan_yuan,
 )
 from tests.data.template_samples import EXPECTED_TEXT, SAMPLES
-
-import pypdf  # noqa: E402  (dev dependency: reads the text back from the PDFs)
 
 MESSAGES = [n for n, s in CATALOG.items() if s.is_message]
 DOCUMENTS = [n for n, s in CATALOG.items() if s.is_document]
@@ -234,7 +234,6 @@ def test_pdf(name, tpl_pdfs):
     doc = tpl_pdfs[name]
     variables = SAMPLES[name]
     assert doc.pdf.startswith(b"%PDF-")
-    import hashlib
     assert doc.sha256 == hashlib.sha256(doc.pdf).hexdigest()
     text = pdf_text(doc.pdf)
     for needle in [doc.title, variables["issuing_authority"], variables["doc_number"],
@@ -245,10 +244,21 @@ def test_pdf(name, tpl_pdfs):
     assert reader.metadata.creation_date == variables["issued_at"]
 
 
-def test_pdf_is_deterministic(tpl_pdfs):
+def test_pdf_is_deterministic(tpl_pdfs, monkeypatch):
+    """Same variables → same bytes. With the fontTools fallback that needs SOURCE_DATE_EPOCH
+    (fontTools stamps the current time into fonts), so the test sets it and renders twice."""
+    if render_mod.harfbuzz_subsetting():
+        first = tpl_pdfs["rectification_notice"]
+    else:
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", "1763251200")
+        first = render_document("rectification_notice", sample("rectification_notice"))
+    assert render_mod.pdf_reproducible()
     again = render_document("rectification_notice", sample("rectification_notice"))
-    assert again.sha256 == tpl_pdfs["rectification_notice"].sha256
-    assert again.pdf == tpl_pdfs["rectification_notice"].pdf
+    assert again.sha256 == first.sha256
+    assert again.pdf == first.pdf
+    other = render_document("rectification_notice",
+                            {**sample("rectification_notice"), "doc_number": "姑苏建质改〔2026〕38号"})
+    assert other.sha256 != first.sha256
 
 
 def test_stop_work_order_full_stop_title():

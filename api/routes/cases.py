@@ -59,6 +59,7 @@ def list_cases(
     accident_grade: str | None = None,
     appraisal_grade: str | None = None,
     open_only: bool = False,
+    light: str | None = Query(None, description="red / yellow / green / none，可逗号分隔"),
     sort: str = Query("-created_at", description="排序字段，前缀 - 表示倒序，可逗号分隔"),
     page: int = Query(1, ge=1),
     page_size: int = Query(20, ge=1, le=200),
@@ -75,7 +76,7 @@ def list_cases(
         result = services.list_cases(
             s, user, sort=sort, page=page, page_size=page_size, kind=kind, state=state, jurisdiction=jurisdiction,
             assignee_id=assignee_id, enterprise_id=enterprise_id, text=q, accident_grade=accident_grade,
-            appraisal_grade=appraisal_grade, open_only=open_only)
+            appraisal_grade=appraisal_grade, open_only=open_only, light=light)
         items = case_summaries(s, result.items)
     return {"items": items, "total": result.total, "page": result.page, "page_size": result.page_size}
 

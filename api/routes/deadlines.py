@@ -1,0 +1,227 @@
+"""Deadlines, traffic lights, listed supervision, escalation log, queues and the legal calendar."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from fastapi import APIRouter, Body, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import func, or_, select
+
+from api.deps import AppClock, CurrentUser, Db
+from api.serialize import case_summaries
+from cases import deadlines as dl
+from cases import services, supervision
+from cases.access import STAFF_ROLES, require_role, subtree_codes, visible_cases_clause
+from cases.calendar_store import get_calendar
+from cases.errors import ValidationFailed
+from cases.legal_time import compute_due
+from cases.models import Case, CalendarYear, Deadline, Jurisdiction, RungFiring, Supervision
+
+router = APIRouter(prefix="/api", tags=["deadlines & supervision"])
+
+LIGHT_RANK = {"red": 0, "yellow": 1, "green": 2, "none": 3}
+
+
+def _with_lights(s, cases: list[Case], now: datetime) -> list[dict[str, Any]]:
+    items = case_summaries(s, cases)
+    lights = dl.lights_for(s, [c.id for c in cases], now)
+    due = dict(s.execute(select(Case.id, dl.next_due_expression()).where(Case.id.in_([c.id for c in cases]))).all()) if cases else {}
+    for item in items:
+        item["light"] = lights.get(item["id"], "none")
+        item["light_label"] = dl.LIGHT_LABELS[item["light"]]
+        item["next_due_at"] = due.get(item["id"])
+    return items
+
+
+def _urgency_query(user, now: datetime, **filters):
+    from sqlalchemy import case as sql_case
+
+    light = dl.light_expression(now)
+    rank = sql_case((light == "red", 0), (light == "yellow", 1), (light == "green", 2), else_=3)
+    stmt = services.case_query(user, **filters).where(Case.closed_at.is_(None))
+    return stmt, light, rank
+
+
+@router.get("/queue", summary="我的待办（按紧急程度排序：红灯、黄灯、绿灯，再按到期时间）")
+def my_queue(user: CurrentUser, db: Db, clock: AppClock, page: int = Query(1, ge=1),
+             page_size: int = Query(50, ge=1, le=200)):
+    now = clock.now()
+    with db.session() as s:
+        stmt, light, rank = _urgency_query(user, now)
+        if user.role == "enterprise":
+            pass  # an enterprise contact's queue is every open case of their unit
+        else:
+            stmt = stmt.where(Case.assignee_id == user.id)
+        total = s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+        nd = dl.next_due_expression()
+        rows = list(s.scalars(stmt.order_by(rank, nd.asc().nulls_last(), Case.id).limit(page_size).offset((page - 1) * page_size)))
+        return {"items": _with_lights(s, rows, now), "total": total, "page": page, "page_size": page_size}
+
+
+@router.get("/overdue", summary="逾期案件（红灯，本辖区及下级）")
+def overdue(user: CurrentUser, db: Db, clock: AppClock, kind: str | None = None, jurisdiction: str | None = None,
+            page: int = Query(1, ge=1), page_size: int = Query(50, ge=1, le=200)):
+    now = clock.now()
+    with db.session() as s:
+        stmt, light, _ = _urgency_query(user, now, kind=kind, jurisdiction=jurisdiction)
+        stmt = stmt.where(light == "red")
+        total = s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+        rows = list(s.scalars(stmt.order_by(dl.next_due_expression().asc(), Case.id).limit(page_size).offset((page - 1) * page_size)))
+        return {"items": _with_lights(s, rows, now), "total": total, "page": page, "page_size": page_size}
+
+
+@router.get("/stats/lights", summary="统计：辖区 × 案件类型 × 红黄绿灯")
+def light_counts(user: CurrentUser, db: Db, clock: AppClock, jurisdiction: str | None = None):
+    now = clock.now()
+    light = dl.light_expression(now).label("light")
+    with db.session() as s:
+        stmt = services.case_query(user, jurisdiction=jurisdiction).where(Case.closed_at.is_(None))
+        sub = stmt.with_only_columns(Case.jurisdiction_code, Case.kind, light).subquery()
+        rows = s.execute(select(sub.c.jurisdiction_code, sub.c.kind, sub.c.light, func.count())
+                         .group_by(sub.c.jurisdiction_code, sub.c.kind, sub.c.light)).all()
+        names = dict(s.execute(select(Jurisdiction.code, Jurisdiction.name)).all())
+    table: dict[str, dict[str, Any]] = {}
+    totals = {"red": 0, "yellow": 0, "green": 0, "none": 0}
+    for code, kind, lt, n in rows:
+        row = table.setdefault(code, {"jurisdiction": {"code": code, "name": names.get(code)}, "by_kind": {}})
+        row["by_kind"].setdefault(kind, {"red": 0, "yellow": 0, "green": 0, "none": 0})[lt] = n
+        totals[lt] += n
+    return {"items": sorted(table.values(), key=lambda r: r["jurisdiction"]["code"]), "totals": totals, "at": now}
+
+
+@router.get("/cases/{case_id}/deadlines", summary="案件期限（含历史、暂停与延期）")
+def case_deadlines(case_id: int, user: CurrentUser, db: Db, clock: AppClock):
+    now = clock.now()
+    with db.session() as s:
+        services.get_case(s, user, case_id)
+        rows = list(s.scalars(select(Deadline).where(Deadline.case_id == case_id).order_by(Deadline.id)))
+        return {"light": dl.light_of(rows, now), "items": [deadline_json(d, now) for d in rows]}
+
+
+def deadline_json(d: Deadline, now: datetime) -> dict[str, Any]:
+    return {
+        "id": d.id, "key": d.key, "label": d.label, "status": d.status, "supervision_id": d.supervision_id,
+        "start_at": d.start_at, "amount": d.amount, "unit": d.unit, "extensions": d.extensions or [],
+        "pauses": d.pauses or [], "paused": d.status == "open" and d.due_at is None, "due_at": d.due_at,
+        "due_date": d.due_date, "warn_at": d.warn_at, "provisional": d.provisional,
+        "calendar_version": d.calendar_version, "affects_light": d.affects_light,
+        "light": dl.light_of([d], now) if d.status == "open" else None, "closed_at": d.closed_at,
+    }
+
+
+@router.get("/cases/{case_id}/escalations", summary="案件升级记录（每个期限每级只触发一次）")
+def case_escalations(case_id: int, user: CurrentUser, db: Db):
+    with db.session() as s:
+        services.get_case(s, user, case_id)
+        rows = s.execute(select(RungFiring, Deadline.label, Deadline.key).join(Deadline, Deadline.id == RungFiring.deadline_id)
+                         .where(RungFiring.case_id == case_id).order_by(RungFiring.fired_at, RungFiring.id)).all()
+        return {"items": [{"id": f.id, "deadline_id": f.deadline_id, "deadline": label, "deadline_key": key,
+                           "rung": f.rung, "label": f.label, "scheduled_at": f.scheduled_at, "fired_at": f.fired_at,
+                           "effects": f.effects} for f, label, key in rows]}
+
+
+@router.get("/supervisions", summary="挂牌督办事项（本辖区挂牌或被督办的）")
+def list_supervisions(user: CurrentUser, db: Db, status: str | None = Query(None, description="listed / extension_requested / lifted，可逗号分隔"),
+                      page: int = Query(1, ge=1), page_size: int = Query(50, ge=1, le=200)):
+    require_role(user, *STAFF_ROLES)
+    with db.session() as s:
+        codes = subtree_codes(user.jurisdiction_code)
+        stmt = select(Supervision).where(or_(Supervision.listing_jurisdiction_code.in_(codes),
+                                             Supervision.supervised_jurisdiction_code.in_(codes)))
+        if status:
+            stmt = stmt.where(Supervision.status.in_(status.split(",")))
+        total = s.scalar(select(func.count()).select_from(stmt.subquery()))
+        rows = list(s.scalars(stmt.order_by(Supervision.listed_at.desc(), Supervision.id.desc())
+                              .limit(page_size).offset((page - 1) * page_size)))
+        cases = {c.id: c for c in s.scalars(select(Case).where(Case.id.in_([r.case_id for r in rows])))}
+        items = []
+        for r in rows:
+            j = supervision.supervision_json(s, r)
+            c = cases.get(r.case_id)
+            j["case"] = {"id": c.id, "number": c.number, "title": c.title, "state": c.state} if c else None
+            items.append(j)
+        return {"items": items, "total": total, "page": page, "page_size": page_size}
+
+
+@router.get("/supervisions/{supervision_id}", summary="督办事项详情")
+def get_supervision(supervision_id: int, user: CurrentUser, db: Db):
+    with db.session() as s:
+        sup, _ = supervision.get_supervision(s, user, supervision_id)
+        return supervision.supervision_json(s, sup)
+
+
+class ExtensionIn(BaseModel):
+    days: int = Field(ge=1, le=60, description="申请延期天数（工作日）")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class DecisionIn(BaseModel):
+    approved: bool
+    days: int | None = Field(None, ge=1, le=60)
+    opinion: str | None = Field(None, max_length=2000)
+
+
+class LiftIn(BaseModel):
+    opinion: str = Field(min_length=1, max_length=4000, description="核查意见")
+
+
+@router.post("/supervisions/{supervision_id}/extension", summary="申请督办延期（期限暂停至审批）")
+def supervision_extension(supervision_id: int, body: ExtensionIn, user: CurrentUser, db: Db, clock: AppClock):
+    with db.transaction() as s:
+        sup = supervision.request_extension(s, user, supervision_id, body.days, body.reason, clock.now())
+        return supervision.supervision_json(s, sup)
+
+
+@router.post("/supervisions/{supervision_id}/extension/decision", summary="审批督办延期（挂牌机关）")
+def supervision_decision(supervision_id: int, body: DecisionIn, user: CurrentUser, db: Db, clock: AppClock):
+    with db.transaction() as s:
+        sup = supervision.decide_extension(s, user, supervision_id, body.approved, body.days, body.opinion, clock.now())
+        return supervision.supervision_json(s, sup)
+
+
+@router.post("/supervisions/{supervision_id}/lift", summary="摘牌（挂牌机关核查后）")
+def supervision_lift(supervision_id: int, body: LiftIn, user: CurrentUser, db: Db, clock: AppClock):
+    with db.transaction() as s:
+        sup = supervision.lift(s, user, supervision_id, body.opinion, clock.now())
+        return supervision.supervision_json(s, sup)
+
+
+@router.get("/calendar/deadline", summary="期限预览：到期时间、到期日、是否暂定")
+def preview_deadline(db: Db, clock: AppClock, user: CurrentUser,
+                     amount: int = Query(ge=0, le=3650), unit: Literal["hour", "calendar_day", "working_day"] = Query(...),
+                     start: datetime | None = Query(None, description="起算时间（ISO 8601；无时区按北京时间）；默认现在")):
+    from cases.clock import SHANGHAI
+
+    start = start or clock.now()
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=SHANGHAI)
+    with db.session() as s:
+        cal = get_calendar(s)
+    try:
+        r = compute_due(start.astimezone(timezone.utc), amount, unit, cal)
+    except ValueError as exc:
+        raise ValidationFailed([{"field": "start", "label": "起算时间", "message": str(exc)}]) from None
+    return {"start": start, "amount": amount, "unit": unit, "due_at": r.due_at, "due_date": r.due_date,
+            "provisional": r.provisional, "calendar_version": r.calendar_version}
+
+
+@router.get("/calendar/years", summary="已载入的节假日安排")
+def calendar_years(user: CurrentUser, db: Db):
+    from cases.legal_time import PACKAGE_YEARS
+
+    with db.session() as s:
+        rows = list(s.scalars(select(CalendarYear).order_by(CalendarYear.year)))
+        return {"package_years": sorted(PACKAGE_YEARS), "loaded": [
+            {"year": r.year, "notice": r.notice, "digest": r.digest, "loaded_at": r.loaded_at, "loaded_by": r.loaded_by}
+            for r in rows]}
+
+
+@router.post("/admin/calendar/years", summary="载入某年国务院放假安排（管理员）；重新计算相关期限")
+def load_calendar_year(user: CurrentUser, db: Db, clock: AppClock, notice: dict[str, Any] = Body(...)):
+    require_role(user, "admin")
+    try:
+        with db.transaction() as s:
+            return dl.load_calendar_year(s, notice, loaded_by=user.username, now=clock.now())
+    except ValueError as exc:
+        raise ValidationFailed([{"field": "notice", "label": "放假安排", "message": str(exc)}]) from None
