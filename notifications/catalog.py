@@ -196,6 +196,10 @@ _VARIABLES: dict[str, Variable] = {
     ]
 }
 
+# Public, read-only view of every variable definition (name → Variable), e.g. for callers that
+# coerce stored JSON to the declared types.
+VARIABLES: dict[str, Variable] = _VARIABLES
+
 
 def _pick(*names: str, optional: dict[str, Any] | None = None) -> tuple[Variable, ...]:
     """Variables by name; ``optional`` turns some into optional ones with the given default."""

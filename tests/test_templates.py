@@ -244,6 +244,23 @@ def test_pdf(name, tpl_pdfs):
     assert reader.metadata.creation_date == variables["issued_at"]
 
 
+CJK_FONTS = ("Noto-Serif-CJK", "Noto-Sans-CJK", "Noto-Sans-Mono-CJK", "WenQuanYi")
+
+
+@pytest.mark.parametrize("name", DOCUMENTS)
+def test_pdf_embeds_cjk_fonts_only(name, tpl_pdfs):
+    """Every embedded font is one of the CJK stack: no fallback font, hence no tofu boxes."""
+    reader = pypdf.PdfReader(BytesIO(tpl_pdfs[name].pdf))
+    fonts = {
+        str(font.get_object()["/BaseFont"]).split("+", 1)[-1]
+        for page in reader.pages
+        for font in page["/Resources"]["/Font"].values()
+    }
+    assert fonts, "no fonts embedded"
+    assert all(f.startswith(CJK_FONTS) for f in fonts), fonts
+    assert any(f.startswith("Noto-Serif-CJK") for f in fonts), "body font should be Noto Serif CJK SC"
+
+
 def test_pdf_is_deterministic(tpl_pdfs, monkeypatch):
     """Same variables → same bytes. With the fontTools fallback that needs SOURCE_DATE_EPOCH
     (fontTools stamps the current time into fonts), so the test sets it and renders twice."""

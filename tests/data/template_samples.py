@@ -116,6 +116,7 @@ SAMPLES: dict[str, dict] = {
         "case_title": "5#楼高支模架体未按专项方案搭设",
         "case_url": "https://anjian.example.gov.cn/cases/320508-ZD-2026-000017",
         "doc_number": "姑苏建质停〔2026〕9号",
+        "issued_at": utc(2026, 11, 18, 3, 0),
         "project_name": PROJECT,
         "location": "5#楼地下车库顶板高支模区域（搭设高度8.6米）",
         "inspected_at": utc(2026, 11, 18, 1, 40),
@@ -150,6 +151,7 @@ SAMPLES: dict[str, dict] = {
         "case_url": "https://anjian.example.gov.cn/cases/320508-ZD-2026-000017",
         "issuing_authority": CITY_AUTHORITY,
         "doc_number": "苏建质督〔2026〕12号",
+        "issued_at": utc(2026, 11, 19, 8, 0),
         "recipient": "苏州市姑苏区住房和城乡建设局，苏州金阊建设集团有限公司",
         "contact_name": "刘芳",
         "contact_phone": "0512-68616322",
@@ -176,6 +178,7 @@ SAMPLES: dict[str, dict] = {
         **CASE, **DOC, **DEADLINE,
         "issuing_authority": CITY_AUTHORITY,
         "doc_number": "苏建质督函〔2026〕5号",
+        "issued_at": utc(2026, 11, 30, 2, 0),
         "recipient": "苏州市姑苏区住房和城乡建设局",
         "contact_name": "刘芳",
         "contact_phone": "0512-68616322",
@@ -200,6 +203,7 @@ SAMPLES: dict[str, dict] = {
     "interview_notice": {
         **CASE, **DOC,
         "doc_number": "姑苏建约〔2026〕4号",
+        "issued_at": utc(2026, 11, 24, 2, 0),
         "project_name": PROJECT,
         "interview_reason": (
             "你单位承建的平江新城安置房二期工程隐患整改逾期未完成，"
@@ -218,6 +222,7 @@ SAMPLES: dict[str, dict] = {
     "reinspection_opinion": {
         **CASE, **DOC,
         "doc_number": "姑苏建质复〔2026〕52号",
+        "issued_at": utc(2026, 11, 23, 8, 0),
         "project_name": PROJECT,
         "location": "3#楼北侧基坑东段",
         "contractor_name": CONTRACTOR,
@@ -242,6 +247,7 @@ SAMPLES: dict[str, dict] = {
     "closure_confirmation": {
         **CASE, **DOC,
         "doc_number": "姑苏建质销〔2026〕41号",
+        "issued_at": utc(2026, 11, 30, 8, 0),
         "project_name": PROJECT,
         "location": "3#楼北侧基坑东段",
         "contractor_name": CONTRACTOR,
@@ -317,6 +323,7 @@ SAMPLES: dict[str, dict] = {
     "warning_letter": {
         **CASE, **DOC, **DEADLINE,
         "doc_number": "姑苏建警〔2026〕6号",
+        "issued_at": utc(2026, 11, 25, 2, 0),
         "project_name": PROJECT,
         "contractor_name": CONTRACTOR,
         "contractor_credit_code": CONTRACTOR_CODE,
@@ -336,6 +343,7 @@ SAMPLES: dict[str, dict] = {
     "public_criticism": {
         **CASE, **DOC, **DEADLINE,
         "doc_number": "姑苏建通〔2026〕3号",
+        "issued_at": utc(2026, 12, 2, 2, 0),
         "recipient": "各街道办事处，各建设、施工、监理单位",
         "project_name": PROJECT,
         "criticized_unit": CONTRACTOR,
