@@ -5,7 +5,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from api.errors import install_error_handlers
-from api.routes import auth, cases, deadlines, machines, reference
+from api.routes import auth, cases, deadlines, machines, notifications, reference
 from cases.clock import Clock, get_clock
 from cases.config import Settings, get_settings
 from cases.db import Database, get_database
@@ -26,7 +26,7 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
     app.state.db = database or get_database()
     app.state.clock = clock or get_clock()
     install_error_handlers(app)
-    for module in (auth, cases, deadlines, machines, reference):
+    for module in (auth, cases, deadlines, machines, notifications, reference):
         app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)

@@ -29,6 +29,16 @@ class Settings(BaseSettings):
     timer_batch_size: int = 500
     # Authority prefixes for document numbers (文号): JSON mapping jurisdiction code -> prefix.
     doc_number_prefixes: dict[str, str] = Field(default_factory=dict)
+    # Notification channels (notifications/channels.py); empty = channel not configured.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = "anjian@localhost"
+    smtp_user: str = ""
+    smtp_password: str = ""
+    base_url: str = "http://127.0.0.1:8000"
+    webhook_url: str = ""  # json:// or jsons:// (http(s):// accepted and converted)
+    wecom_webhook_key: str = ""
+    dingtalk_token: str = ""
 
     @property
     def effective_database_url(self) -> str:

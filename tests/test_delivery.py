@@ -1,0 +1,329 @@
+"""Outbox delivery through real channels: SMTP on loopback (aiosmtpd), HTTP receivers on loopback."""
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import socket
+import threading
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import delete, update
+
+from cases.clock import SHANGHAI
+from cases.config import Settings
+from cases.identifiers import make_credit_code
+from cases.models import Enterprise, OutboxMessage, ProjectParty, User
+from notifications import channels, delivery
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _SmtpHandler:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture(scope="module")
+def smtp():
+    handler = _SmtpHandler()
+    ctl = Controller(handler, hostname="127.0.0.1", port=_free_port())
+    ctl.start()
+    yield ctl, handler
+    ctl.stop()
+
+
+class Receiver:
+    """A loopback HTTP server recording every POST; answers with queued status codes (then 200)."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.statuses: list[int] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                payload = b'{"errcode": 0, "errmsg": "ok"}' if status == 200 else b"boom"
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def json(self, i: int) -> dict:
+        return json.loads(self.requests[i]["body"])
+
+
+@pytest.fixture(scope="module")
+def http_receiver():
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+
+
+@pytest.fixture
+def receiver(http_receiver):
+    http_receiver.requests.clear()
+    http_receiver.statuses.clear()
+    return http_receiver
+
+
+@pytest.fixture
+def settings(smtp, http_receiver):
+    ctl, _ = smtp
+    return Settings(smtp_host="127.0.0.1", smtp_port=ctl.port, smtp_from="anjian@test.local",
+                    base_url="http://anjian.test", webhook_url=f"json://127.0.0.1:{http_receiver.port}/hook",
+                    wecom_webhook_key="wecomkey123", dingtalk_token="dingtoken456")
+
+
+@pytest.fixture
+def endpoints(http_receiver):
+    base = f"http://127.0.0.1:{http_receiver.port}"
+    return {"wecom": base + "/cgi-bin/webhook/send?key={key}",
+            "dingtalk": base + "/robot/send?access_token={token}"}
+
+
+@pytest.fixture
+def case(api, world, db, clock, smtp):
+    """A registered hazard on p1 (contractor e1), assignee = officer (with a phone); outbox emptied."""
+    officer = api(world.officer)
+    c = officer.post("/api/cases", json={"kind": "hazard", "title": "3号楼临边防护缺失", "project_id": world.p1.id,
+                                         "description": "3号楼5层临边未设置防护栏杆", "location": "3号楼5层"}).json()
+    c = officer.act(c, "register", enterprise_id=world.e1.id, severity="general", requirements="立即整改").json()
+    with db.transaction() as s:
+        s.execute(update(User).where(User.id == world.officer.id).values(phone="0512-65000000"))
+        s.execute(delete(OutboxMessage))
+        builder = Enterprise(credit_code=make_credit_code("91320508MA1B33333"), name="姑苏城市建设发展有限公司",
+                             jurisdiction_code="320508", credit_score=100, created_at=clock.now())
+        sup = Enterprise(credit_code=make_credit_code("91320508MA1J44444"), name="苏州工程监理咨询有限公司",
+                         jurisdiction_code="320508", credit_score=100, created_at=clock.now())
+        s.add_all([builder, sup])
+        s.flush()
+        s.add_all([ProjectParty(project_id=world.p1.id, enterprise_id=builder.id, role="builder"),
+                   ProjectParty(project_id=world.p1.id, enterprise_id=sup.id, role="supervisor")])
+    smtp[1].messages.clear()
+    return c
+
+
+REMINDER_VARS = {"task": "完成隐患整改", "days_left": 2, "light": "yellow", "deadline_at": "2026-11-30T16:00:00+00:00",
+                 "due_date": "2026-11-30", "deadline_provisional": False}
+
+
+def _row(db, clock, case_id, user, template, channel, variables, *, urgent=False, document_no=None, key=None):
+    with db.transaction() as s:
+        m = OutboxMessage(dedupe_key=key or f"test:{template}:{user.id}:{channel}", case_id=case_id, template=template,
+                          recipient_user_id=user.id, recipient_address=user.email if channel == "email" else None,
+                          channel=channel, variables=variables, document_no=document_no, urgent=urgent,
+                          status="pending", attempts=0, next_attempt_at=clock.now(), created_at=clock.now())
+        s.add(m)
+        s.flush()
+        return m.id
+
+
+def _get(db, msg_id) -> OutboxMessage:
+    with db.session() as s:
+        return s.get(OutboxMessage, msg_id)
+
+
+def test_rectification_notice_email_with_pdf_over_real_smtp(db, world, clock, case, smtp, settings):
+    variables = {"legal_basis": "《建设工程安全生产管理条例》第二十八条",
+                 "requirements": ["立即设置临边防护栏杆", "整改完成后报送整改回复单"]}
+    mid = _row(db, clock, case["id"], world.contact, "rectification_notice", "email", variables,
+               document_no="姑苏建质改〔2026〕1号")
+    counts = delivery.deliver_pending(db, clock.now(), settings=settings)
+    assert counts == {"sent": 1}, _get(db, mid).last_error
+    m = _get(db, mid)
+    assert m.status == "sent" and m.attempts == 1 and m.sent_at == clock.now() and m.provider_response
+    [envelope] = smtp[1].messages
+    assert envelope.rcpt_tos == ["contact@example.com"]
+    mail = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+    assert mail["Subject"] == "【隐患整改通知书】姑苏建质改〔2026〕1号｜姑苏测试项目｜请于2026年11月30日前完成整改"
+    body = mail.get_body(preferencelist=("html",)).get_content()
+    assert "苏州测试建设有限公司" in body and "3号楼5层临边未设置防护栏杆" in body and "立即设置临边防护栏杆" in body
+    [pdf] = [p for p in mail.iter_attachments() if p.get_content_type() == "application/pdf"]
+    assert pdf.get_filename().endswith(".pdf") and "隐患整改通知书" in pdf.get_filename()
+    assert pdf.get_content().startswith(b"%PDF")
+
+
+def test_webhook_gets_json_payload(db, world, clock, case, receiver, settings):
+    mid = _row(db, clock, case["id"], world.officer, "reminder", "webhook", REMINDER_VARS)
+    assert delivery.deliver_pending(db, clock.now(), settings=settings) == {"sent": 1}
+    [req] = receiver.requests
+    assert req["path"] == "/hook"
+    payload = receiver.json(0)
+    assert payload["title"].startswith("【催办提醒】" + case["number"])
+    assert "3号楼临边防护缺失" in payload["message"] and "http://anjian.test/cases/" in payload["message"]
+    assert req["headers"]["X-Anjian-Dedupe-Key"] == _get(db, mid).dedupe_key
+
+
+def test_wecom_and_dingtalk_payloads_to_loopback(db, world, clock, case, receiver, settings, endpoints):
+    _row(db, clock, case["id"], world.officer, "reminder", "wecom", REMINDER_VARS)
+    _row(db, clock, case["id"], world.officer, "reminder", "dingtalk", REMINDER_VARS)
+    assert delivery.deliver_pending(db, clock.now(), settings=settings, endpoints=endpoints) == {"sent": 2}
+    by_path = {r["path"].split("?")[0]: (r["path"], json.loads(r["body"])) for r in receiver.requests}
+    path, body = by_path["/cgi-bin/webhook/send"]
+    assert "key=wecomkey123" in path and body["msgtype"] == "text" and "【催办提醒】" in body["text"]["content"]
+    path, body = by_path["/robot/send"]
+    assert "access_token=dingtoken456" in path and "【催办提醒】" in body["text"]["content"]
+
+
+def test_fails_twice_then_succeeds_one_delivery_three_attempts(db, world, clock, case, receiver, settings):
+    receiver.statuses[:] = [500, 500]
+    mid = _row(db, clock, case["id"], world.officer, "reminder", "webhook", REMINDER_VARS)
+    assert delivery.deliver_pending(db, clock.now(), settings=settings) == {"retry": 1}
+    m = _get(db, mid)
+    assert m.status == "pending" and m.attempts == 1 and "500" in m.last_error
+    assert m.next_attempt_at == clock.now() + timedelta(seconds=30)
+    assert delivery.deliver_pending(db, clock.now(), settings=settings) == {}  # backoff respected
+    clock.advance(timedelta(seconds=30))
+    assert delivery.deliver_pending(db, clock.now(), settings=settings) == {"retry": 1}
+    assert _get(db, mid).next_attempt_at == clock.now() + timedelta(seconds=60)
+    clock.advance(timedelta(seconds=60))
+    assert delivery.deliver_pending(db, clock.now(), settings=settings) == {"sent": 1}
+    m = _get(db, mid)
+    assert m.status == "sent" and m.attempts == 3 and m.last_error is None
+    assert len(receiver.requests) == 3
+    clock.advance(timedelta(hours=1))
+    assert delivery.deliver_pending(db, clock.now(), settings=settings) == {}
+    assert len(receiver.requests) == 3
+
+
+def test_unreachable_channel_fails_after_max_attempts_with_provider_error(db, world, clock, case, settings):
+    dead = Settings(**{**settings.model_dump(), "webhook_url": f"json://127.0.0.1:{_free_port()}/hook"})
+    mid = _row(db, clock, case["id"], world.officer, "reminder", "webhook", REMINDER_VARS)
+    for _ in range(delivery.MAX_ATTEMPTS):
+        delivery.deliver_pending(db, clock.now(), settings=dead)
+        clock.advance(timedelta(hours=1))
+    m = _get(db, mid)
+    assert m.status == "failed" and m.attempts == delivery.MAX_ATTEMPTS and m.last_error.startswith("发送失败")
+
+
+def test_crash_between_sent_and_recorded(db, world, clock, case, receiver, settings):
+    mid = _row(db, clock, case["id"], world.officer, "reminder", "webhook", REMINDER_VARS)
+
+    def crash(msg):
+        raise SystemExit("worker killed")
+
+    with pytest.raises(SystemExit):
+        delivery.deliver_pending(db, clock.now(), settings=settings, crash_hook=crash)
+    assert len(receiver.requests) == 1
+    m = _get(db, mid)
+    assert m.status == "sending" and m.attempts == 1 and m.sent_at is None
+    # Within the lease nobody touches it: no second copy.
+    clock.advance(delivery.LEASE - timedelta(seconds=1))
+    assert delivery.deliver_pending(db, clock.now(), settings=settings) == {}
+    assert len(receiver.requests) == 1
+    # After the lease: at-least-once towards the channel — resent once, with the same dedupe header.
+    clock.advance(timedelta(seconds=1))
+    assert delivery.deliver_pending(db, clock.now(), settings=settings) == {"reclaimed": 1, "sent": 1}
+    assert len(receiver.requests) == 2
+    keys = {r["headers"]["X-Anjian-Dedupe-Key"] for r in receiver.requests}
+    assert keys == {m.dedupe_key}
+    # Exactly once in the database: one row, sent, never again.
+    m = _get(db, mid)
+    assert m.status == "sent" and m.attempts == 2
+    clock.advance(timedelta(days=1))
+    assert delivery.deliver_pending(db, clock.now(), settings=settings) == {}
+    with db.session() as s:
+        assert s.query(OutboxMessage).count() == 1
+
+
+def test_missing_variable_fails_without_sending_visible_and_resendable(api, db, world, clock, case, smtp, settings):
+    mid = _row(db, clock, case["id"], world.contact, "rectification_notice", "email",
+               {"requirements": ["立即整改"]}, document_no="姑苏建质改〔2026〕2号")
+    assert delivery.deliver_pending(db, clock.now(), settings=settings) == {"failed": 1}
+    assert smtp[1].messages == []
+    m = _get(db, mid)
+    assert m.status == "failed" and "legal_basis" in m.last_error and m.last_error.startswith("模板渲染失败")
+    # Visible on the case.
+    items = api(world.officer).get(f"/api/cases/{case['id']}/messages").json()["items"]
+    [item] = [i for i in items if i["id"] == mid]
+    assert item["status"] == "failed" and "legal_basis" in item["last_error"] and item["title"] == "隐患整改通知书"
+    assert api(world.officer_wz).get(f"/api/cases/{case['id']}/messages").status_code == 404
+    # Only admins re-send; same dedupe key, due now.
+    assert api(world.officer).post(f"/api/admin/messages/{mid}/resend").status_code == 403
+    clock.advance(timedelta(minutes=5))
+    r = api(world.admin).post(f"/api/admin/messages/{mid}/resend")
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "pending" and r.json()["dedupe_key"] == m.dedupe_key
+    assert api(world.admin).post(f"/api/admin/messages/{mid}/resend").status_code in (400, 409)
+    with db.transaction() as s:
+        row = s.get(OutboxMessage, mid)
+        row.variables = {**row.variables, "legal_basis": "《建设工程安全生产管理条例》第二十八条"}
+    assert delivery.deliver_pending(db, clock.now(), settings=settings) == {"sent": 1}
+    assert len(smtp[1].messages) == 1
+
+
+def test_quiet_hours_postpone_bots_but_not_urgent(db, world, clock, case, receiver, settings, endpoints):
+    night = datetime(2026, 11, 23, 23, 30, tzinfo=SHANGHAI)
+    clock.set(night)
+    quiet = _row(db, clock, case["id"], world.officer, "reminder", "wecom", REMINDER_VARS)
+    quiet_ding = _row(db, clock, case["id"], world.officer, "reminder", "dingtalk", REMINDER_VARS)
+    urgent = _row(db, clock, case["id"], world.officer, "reminder", "wecom", REMINDER_VARS, urgent=True, key="urgent")
+    mail = _row(db, clock, case["id"], world.officer, "reminder", "email", REMINDER_VARS)
+    counts = delivery.deliver_pending(db, clock.now(), settings=settings, endpoints=endpoints)
+    assert counts == {"postponed": 2, "sent": 2}
+    assert _get(db, urgent).status == "sent" and _get(db, mail).status == "sent"
+    seven = datetime(2026, 11, 24, 7, 0, tzinfo=SHANGHAI)
+    for mid in (quiet, quiet_ding):
+        m = _get(db, mid)
+        assert m.status == "pending" and m.attempts == 0 and m.next_attempt_at == seven
+    assert len(receiver.requests) == 1
+    clock.set(seven)
+    assert delivery.deliver_pending(db, clock.now(), settings=settings, endpoints=endpoints) == {"sent": 2}
+    assert delivery.quiet_until(datetime(2026, 11, 24, 3, 0, tzinfo=SHANGHAI)) == seven
+    assert delivery.quiet_until(datetime(2026, 11, 24, 12, 0, tzinfo=SHANGHAI)) is None
+
+
+def test_inbox_unread_count_and_mark_read(api, db, world, clock, case, settings):
+    a = _row(db, clock, case["id"], world.officer, "reminder", "inbox", REMINDER_VARS)
+    b = _row(db, clock, case["id"], world.officer, "overdue_warning", "inbox",
+             {**REMINDER_VARS, "overdue_days": 1, "next_measure": "挂牌督办"})
+    assert delivery.deliver_pending(db, clock.now(), settings=settings) == {"sent": 2}
+    officer = api(world.officer)
+    inbox = officer.get("/api/inbox").json()
+    assert inbox["unread"] == 2 and inbox["total"] == 2
+    texts = {i["id"]: i for i in inbox["items"]}
+    assert texts[a]["text"].startswith("【催办提醒】") and texts[b]["unread"] is True
+    assert "逾期" in texts[b]["subject"]
+    assert api(world.officer_wz).post(f"/api/inbox/{a}/read").status_code == 404
+    clock.advance(timedelta(minutes=1))
+    r = officer.post(f"/api/inbox/{a}/read")
+    assert r.status_code == 200
+    inbox = officer.get("/api/inbox").json()
+    assert inbox["unread"] == 1 and {i["id"]: i["unread"] for i in inbox["items"]} == {a: False, b: True}
+    assert officer.get("/api/inbox", params={"unread_only": True}).json()["total"] == 1
+    assert api(world.officer_wz).get("/api/inbox").json()["unread"] == 0
+
+
+def test_invalid_channel_configuration_is_refused_in_chinese():
+    with pytest.raises(channels.ChannelConfigError, match="渠道配置无效"):
+        channels.validate_url("webhook", "nosuchscheme://x")
+    with pytest.raises(channels.ChannelConfigError, match="Webhook渠道配置无效"):
+        channels.validate_settings(Settings(webhook_url="bogus://127.0.0.1/hook"))
+    with pytest.raises(channels.ChannelConfigError, match="未配置"):
+        channels.validate_url("wecom", "")
+    assert channels.validate_settings(Settings(smtp_host="127.0.0.1", webhook_url="http://127.0.0.1:9/h",
+                                               wecom_webhook_key="k1", dingtalk_token="t1")) == \
+        ["inbox", "email", "webhook", "wecom", "dingtalk"]
