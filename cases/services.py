@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterable
 
 from sqlalchemy import Select, func, insert, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from cases import clock
 from cases.access import STAFF_ROLES, in_subtree, require_role, visible_cases_clause
@@ -180,12 +181,11 @@ def get_case(session: Session, actor: User, case_id: int, *, for_update: bool = 
     if for_update:
         # PostgreSQL: concurrent actions on one case queue here; the loser then sees the new
         # version and gets a clean 409. SQLite ignores it (its BEGIN IMMEDIATE serialises writers).
-        stmt = stmt.with_for_update(of=Case)
+        # The identity map may hold an older version of the row: the locked row overwrites it.
+        stmt = stmt.with_for_update(of=Case).execution_options(populate_existing=True)
     case = session.scalars(stmt).first()
     if case is None:
         raise NotFound(f"案件（编号{case_id}）不存在或不在您的管辖范围内")
-    if for_update:
-        session.refresh(case)  # the identity map may hold an older version of the row
     return case
 
 
@@ -277,22 +277,27 @@ def perform_action(
     fire(ctx)  # transitions: source check + guards; then the effects
 
     from_state = case.state
-    seq = session.execute(
+    written = {**ctx.changes, "state": ctx.state, "details": ctx.details, "version": case.version + 1,
+               "updated_at": now}
+    row = session.execute(
         update(Case)
         .where(Case.id == case.id, Case.version == case.version)
-        .values(**ctx.changes, state=ctx.state, details=ctx.details, version=case.version + 1,
-                event_seq=Case.event_seq + 1, updated_at=now)
-        .returning(Case.event_seq)
+        .values(**written, event_seq=Case.event_seq + 1)
+        .returning(*(getattr(Case, k) for k in written), Case.event_seq)
         .execution_options(synchronize_session=False)
-    ).scalar()
-    if seq is None:
+    ).first()
+    if row is None:
         raise StaleVersion("案件已被他人更新，请刷新后重试", current_version=None, state=case.state)
+    # The row is locked and only these columns changed: take them from RETURNING instead of
+    # reloading the case (and its related enterprises) with another SELECT.
+    for key, value in zip([*written, "event_seq"], row):
+        set_committed_value(case, key, value)
+    seq = case.event_seq
     event = CaseEvent(case_id=case.id, seq=seq, at=now, actor_id=actor.id if actor else None,
                       action=action.name, from_state=from_state, to_state=ctx.state,
                       payload={"values": values, **ctx.event_payload}, comment=comment)
     session.add(event)
     session.flush()
-    session.refresh(case)
     ctx.case = case
     for hook in TRANSITION_HOOKS:
         hook(session, ctx, event)

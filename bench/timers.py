@@ -1,0 +1,462 @@
+"""Durable timers drained by ``cases.escalation.fire_due_batch``: timers/s, lateness, duplicates —
+on SQLite and PostgreSQL, one worker and two concurrent worker processes — and, beside it, the
+alternative design (one Prefect scheduled flow run per deadline) at a small N.
+
+Workload (per case, all rows bulk-inserted straight into a throw-away migrated database):
+  * one ``rectification`` deadline (ladder ``rectification``) with 3 due timers:
+    ``remind_before`` (effect remind), ``remind_due_day`` (remind), ``overdue``
+    (overdue_warning + warning_letter: a gap-free 文号 and a document message);
+  * one ``reinspection`` deadline (ladder ``internal``) with 2 due timers:
+    ``remind_before`` (remind), ``overdue`` (overdue_warning).
+  So N timers = N/5 cases: 40 % remind_before, 20 % remind_due_day, 40 % overdue (half of those
+  issue a warning letter). No ``listing``/``escalate`` rungs (they take the per-timer path).
+  Recipients: 10 officers (each with a supervisor who has an email), 1 enterprise contact with an
+  email: a remind on a rectification deadline writes 3 outbox rows, an overdue warning 3.
+
+Clock: frozen at (latest fire_at + 1 s). Lateness of a timer = wall-clock seconds from the start of
+the drain to the commit of the batch that fired it (i.e. how long a timer that was due when the
+sweep started waited for its effects to be durable). Reported as p50/p99 over timers.
+
+Duplicates: rung_firings grouped by (deadline_id, rung) having count > 1; outbox_messages grouped
+by dedupe_key having count > 1; plus: every timer fired exactly once, one rung_fired event per
+firing, event seqs per case contiguous (1..cases.event_seq).
+
+    .venv/bin/python bench/timers.py                         # both databases, 100,000 timers
+    .venv/bin/python bench/timers.py --db postgresql --timers 20000 --batch 500
+    .venv/bin/python bench/timers.py --prefect-only --prefect-n 200
+    .venv/bin/python bench/timers.py --no-prefect
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(ROOT))
+
+PG_ADMIN = os.environ.get("ANJIAN_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+NOW0 = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)  # a Monday, 09:00 Beijing time
+TIMERS_PER_CASE = 5
+
+
+# ---------------------------------------------------------------- databases
+
+
+def make_database(backend: str, tmp: Path):
+    from cases.db import Database
+    from cases.migrate import upgrade
+    from cases.reference import load_reference_data
+
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp}/bench-timers-{uuid.uuid4().hex[:6]}.db"
+        drop = lambda: None  # noqa: E731
+    else:
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        admin = make_url(PG_ADMIN).set(drivername="postgresql")
+        name = f"anjian_bench_timers_{uuid.uuid4().hex[:8]}"
+        dsn = admin.render_as_string(hide_password=False)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+        def drop() -> None:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+        url = admin.set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    db = Database(url)
+    with db.transaction() as s:
+        load_reference_data(s)
+    return db, drop
+
+
+def seed(db, n_timers: int) -> dict:
+    """Bulk-insert cases, deadlines and due timers; returns facts about the workload."""
+    from sqlalchemy import insert
+
+    from cases.identifiers import make_credit_code
+    from cases.models import Case, Deadline, Enterprise, Timer, User
+
+    n_cases = max(1, n_timers // TIMERS_PER_CASE)
+    t0 = time.perf_counter()
+    now = NOW0
+    with db.transaction() as s:
+        e = Enterprise(credit_code=make_credit_code("91320508MA1T12345"), name="苏州定时器压测建设有限公司",
+                       jurisdiction_code="320508", credit_score=100, created_at=now)
+        s.add(e)
+        s.flush()
+        sup = User(username="bench_sup", display_name="压测科长", password_hash="x", role="supervisor",
+                   jurisdiction_code="320500", active=True, created_at=now, email="sup@example.gov.cn")
+        s.add(sup)
+        s.flush()
+        officers = []
+        for i in range(10):
+            u = User(username=f"bench_off{i}", display_name=f"压测监督员{i}", password_hash="x", role="officer",
+                     jurisdiction_code="320508", active=True, created_at=now, supervisor_id=sup.id,
+                     email=f"off{i}@example.gov.cn")
+            s.add(u)
+            officers.append(u)
+        s.add(User(username="bench_contact", display_name="企业联系人", password_hash="x", role="enterprise",
+                   jurisdiction_code="320508", enterprise_id=e.id, active=True, created_at=now, email="c@example.com"))
+        s.flush()
+        officer_ids = [u.id for u in officers]
+        enterprise_id = e.id
+
+    chunk = 2000
+    done = 0
+    base_due = now - timedelta(days=1)
+    while done < n_cases:
+        k = min(chunk, n_cases - done)
+        with db.transaction() as s:
+            rows = [{"number": f"320508-YH-2026-{done + i:07d}", "kind": "hazard", "machine_version": 1,
+                     "state": "rectifying", "jurisdiction_code": "320508", "origin_jurisdiction_code": "320508",
+                     "title": f"定时器压测隐患 {done + i}", "description": "", "location": "", "source": "inspection",
+                     "severity": "general", "enterprise_id": enterprise_id, "assignee_id": officer_ids[(done + i) % 10],
+                     "created_by_id": officer_ids[0], "details": {}, "rectification_rounds": 0, "reopen_count": 0,
+                     "found_at": now - timedelta(days=10), "created_at": now - timedelta(days=10),
+                     "updated_at": now - timedelta(days=10), "version": 1, "event_seq": 0} for i in range(k)]
+            case_ids = list(s.scalars(insert(Case).returning(Case.id, sort_by_parameter_order=True), rows))
+            drows = []
+            for j, cid in enumerate(case_ids):
+                due = base_due - timedelta(minutes=(done + j) % 600)
+                common = {"case_id": cid, "policy_version": 1, "affects_light": True, "extensions": [], "pauses": [],
+                          "due_at": due, "due_date": due.date(), "provisional": False, "calendar_version": "bench",
+                          "status": "open", "created_at": now - timedelta(days=10)}
+                drows.append({**common, "key": "rectification", "label": "整改期限", "ladder": "rectification",
+                              "start_at": due - timedelta(days=7), "amount": 7, "unit": "calendar_day", "max_extension": 30})
+                drows.append({**common, "key": "reinspection", "label": "复查期限", "ladder": "internal",
+                              "start_at": due - timedelta(days=3), "amount": 3, "unit": "working_day"})
+            dl = list(s.execute(insert(Deadline).returning(Deadline.id, Deadline.case_id, Deadline.ladder, Deadline.due_at,
+                                                           sort_by_parameter_order=True), drows))
+            trows = []
+            for d in dl:
+                rungs = (("remind_before", -3 * 86400), ("remind_due_day", -1), ("overdue", 0)) \
+                    if d.ladder == "rectification" else (("remind_before", -86400), ("overdue", 0))
+                for rung, off in rungs:
+                    trows.append({"case_id": d.case_id, "deadline_id": d.id, "rung": rung,
+                                  "fire_at": d.due_at + timedelta(seconds=off), "status": "pending", "attempts": 0,
+                                  "created_at": now - timedelta(days=10)})
+            s.execute(insert(Timer), trows)
+        done += k
+    with db.session() as s:
+        from sqlalchemy import func, select
+
+        n = s.scalar(select(func.count()).select_from(Timer))
+        latest = s.scalar(select(func.max(Timer.fire_at)))
+        mix = dict(s.execute(select(Timer.rung, func.count()).group_by(Timer.rung)).all())
+    return {"cases": n_cases, "timers": n, "seed_s": time.perf_counter() - t0, "latest_fire_at": latest, "mix": mix}
+
+
+# ---------------------------------------------------------------- draining
+
+
+def _drain(url: str, now: datetime, batch: int, worker: str, start_wall: float, out=None) -> dict:
+    """Loop fire_due_batch until nothing is due; one (count, commit offset) per batch."""
+    from cases.db import Database
+    from cases.escalation import fire_due_batch
+
+    db = Database(url)
+    batches = []
+    totals = {"fired": 0, "duplicate": 0, "stale": 0, "failed": 0}
+    empty = 0
+    while True:
+        counts = fire_due_batch(db, now, limit=batch, worker=worker)
+        t = time.time() - start_wall
+        if counts["seen"]:
+            batches.append((counts["fired"], t))
+        for k in totals:
+            totals[k] += counts[k]
+        if counts["seen"] == 0:
+            # Another worker may still hold rows locked (skip locked): look again briefly.
+            empty += 1
+            if empty >= 3:
+                break
+            time.sleep(0.05)
+            continue
+        empty = 0
+    db.dispose()
+    result = {"worker": worker, "batches": batches, "totals": totals}
+    if out is not None:
+        out.put(result)
+    return result
+
+
+def _pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
+
+
+def check(db) -> dict:
+    from sqlalchemy import func, select, text
+
+    from cases.models import Case, CaseEvent, OutboxMessage, RungFiring, Timer
+
+    with db.session() as s:
+        dup_firings = s.scalar(select(func.count()).select_from(
+            select(RungFiring.deadline_id, RungFiring.rung).group_by(RungFiring.deadline_id, RungFiring.rung)
+            .having(func.count() > 1).subquery()))
+        dup_outbox = s.scalar(select(func.count()).select_from(
+            select(OutboxMessage.dedupe_key).group_by(OutboxMessage.dedupe_key).having(func.count() > 1).subquery()))
+        firings = s.scalar(select(func.count()).select_from(RungFiring))
+        pending = s.scalar(select(func.count()).select_from(Timer).where(Timer.status != "fired"))
+        events = s.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.action == "rung_fired"))
+        outbox = s.scalar(select(func.count()).select_from(OutboxMessage))
+        # seqs contiguous: per case count == max == min+count-1 == cases.event_seq
+        bad_seq = s.execute(text(
+            "SELECT count(*) FROM cases c LEFT JOIN (SELECT case_id, count(*) n, min(seq) lo, max(seq) hi "
+            "FROM case_events GROUP BY case_id) e ON e.case_id = c.id "
+            "WHERE coalesce(e.n, 0) <> c.event_seq OR coalesce(e.hi, 0) <> c.event_seq OR coalesce(e.lo, 1) <> 1")).scalar()
+        docs = s.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.document_no.is_not(None)))
+        distinct_docs = s.scalar(select(func.count(func.distinct(OutboxMessage.document_no))))
+    return {"duplicate_firings": dup_firings, "duplicate_outbox": dup_outbox, "firings": firings,
+            "timers_not_fired": pending, "rung_fired_events": events, "outbox_rows": outbox,
+            "cases_with_bad_seq": bad_seq, "document_numbers": distinct_docs, "document_messages": docs}
+
+
+def run_timers(backend: str, n: int, batch: int, workers: int, tmp: Path) -> dict:
+    db, drop = make_database(backend, tmp)
+    try:
+        facts = seed(db, n)
+        now = facts["latest_fire_at"] + timedelta(seconds=1)
+        url = db.url
+        db.dispose()
+        start = time.time()
+        if workers == 1:
+            results = [_drain(url, now, batch, "bench-w0", start)]
+        else:
+            ctx = mp.get_context("spawn")
+            q = ctx.Queue()
+            procs = [ctx.Process(target=_drain, args=(url, now, batch, f"bench-w{i}", start, q)) for i in range(workers)]
+            for p in procs:
+                p.start()
+            results = [q.get() for _ in procs]
+            for p in procs:
+                p.join()
+        elapsed = max((b[-1][1] for r in results for b in [r["batches"]] if b), default=0.0)
+        lateness = []
+        for r in results:
+            for fired, t in r["batches"]:
+                lateness.extend([t] * fired)
+        fired = sum(r["totals"]["fired"] for r in results)
+        from cases.db import Database
+
+        db = Database(url)
+        checks = check(db)
+        db.dispose()
+        return {"db": backend, "workers": workers, "batch": batch, **{k: v for k, v in facts.items() if k != "latest_fire_at"},
+                "fired": fired, "seconds": elapsed, "timers_per_s": fired / elapsed if elapsed else 0,
+                "lateness_p50_s": _pct(lateness, 50), "lateness_p99_s": _pct(lateness, 99),
+                "per_worker": {r["worker"]: r["totals"] for r in results}, **checks}
+    finally:
+        drop()
+
+
+# ---------------------------------------------------------------- the Prefect alternative
+
+
+PREFECT_FLOW = r'''
+import os, sys, time
+from prefect import flow
+
+@flow(name="bench-fire-deadline", log_prints=False)
+def fire_deadline(deadline_id: int, rung: str, fire_at: str):
+    # The effect under test is the scheduling, not the work: record the start time.
+    with open(os.environ["BENCH_OUT"], "a") as f:
+        f.write(f"{deadline_id},{rung},{fire_at},{time.time()}\n")
+
+if __name__ == "__main__":
+    fire_deadline.serve(name="per-deadline", limit=int(os.environ.get("BENCH_LIMIT", "10")))
+'''
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_prefect(n: int, exec_window: float, tmp: Path) -> dict:
+    """N deadline rungs as N scheduled flow runs of a served deployment on a real `prefect server start`."""
+    import asyncio
+    import urllib.request
+
+    home = tmp / "prefect-home"
+    home.mkdir(exist_ok=True)
+    port = _free_port()
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
+           "PREFECT_API_URL": f"http://127.0.0.1:{port}/api", "PREFECT_UI_ENABLED": "false"}
+    venv_bin = Path(sys.executable).parent
+    prefect_bin = venv_bin / "prefect"
+    server = subprocess.Popen([str(prefect_bin), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                              env=env, stdout=open(tmp / "prefect-server.log", "w"), stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    served = None
+    out: dict = {"n": n}
+    try:
+        t0 = time.time()
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=1).read()
+                break
+            except Exception:
+                if time.time() - t0 > 90 or server.poll() is not None:
+                    raise RuntimeError("prefect server did not become healthy (see prefect-server.log)")
+                time.sleep(0.5)
+        out["server_healthy_s"] = time.time() - t0
+        flow_file = tmp / "bench_prefect_flow.py"
+        flow_file.write_text(PREFECT_FLOW)
+        record = tmp / "prefect-fired.csv"
+        record.write_text("")
+        served = subprocess.Popen([sys.executable, str(flow_file)], env={**env, "BENCH_OUT": str(record)},
+                                  stdout=open(tmp / "prefect-serve.log", "w"), stderr=subprocess.STDOUT,
+                                  start_new_session=True, cwd=str(tmp))
+        os.environ.update({k: v for k, v in env.items() if k.startswith("PREFECT_")})
+        from prefect.client.orchestration import get_client
+        from prefect.states import Scheduled
+
+        async def wait_deployment():
+            async with get_client() as client:
+                for _ in range(240):
+                    try:
+                        return (await client.read_deployment_by_name("bench-fire-deadline/per-deadline")).id
+                    except Exception:
+                        await asyncio.sleep(0.5)
+                raise RuntimeError("deployment never appeared (see prefect-serve.log)")
+
+        dep_id = asyncio.run(wait_deployment())
+        # All due "now": scheduled_time = now (the same as the timer rows, which are all overdue).
+        base = datetime.now(timezone.utc)
+
+        async def create():
+            async with get_client() as client:
+                t = time.perf_counter()
+                for i in range(n):
+                    at = base + timedelta(milliseconds=i)
+                    await client.create_flow_run_from_deployment(
+                        dep_id, parameters={"deadline_id": i, "rung": "overdue", "fire_at": at.isoformat()},
+                        state=Scheduled(scheduled_time=at))
+                return time.perf_counter() - t
+
+        create_s = asyncio.run(create())
+        created_at = time.time()
+        out["create_s"] = create_s
+        out["create_runs_per_s"] = n / create_s
+        deadline = created_at + exec_window
+        while time.time() < deadline:
+            lines = [l for l in record.read_text().splitlines() if l]
+            if len(lines) >= n:
+                break
+            time.sleep(1)
+        lines = [l.split(",") for l in record.read_text().splitlines() if l]
+        executed = len(lines)
+        out["executed"] = executed
+        out["exec_window_s"] = min(exec_window, time.time() - created_at)
+        if executed:
+            lat = [float(l[3]) - datetime.fromisoformat(l[2]).timestamp() for l in lines]
+            span = max(float(l[3]) for l in lines) - created_at
+            out["exec_runs_per_s"] = executed / max(span, 1e-6)
+            out["lateness_p50_s"] = _pct(lat, 50)
+            out["lateness_p99_s"] = _pct(lat, 99)
+        else:
+            out["exec_runs_per_s"] = 0.0
+    finally:
+        for p in (served, server):
+            if p is not None and p.poll() is None:
+                try:
+                    os.killpg(p.pid, 15)
+                    p.wait(timeout=30)
+                except Exception:
+                    os.killpg(p.pid, 9)
+    return out
+
+
+# ---------------------------------------------------------------- main
+
+
+def fmt(r: dict) -> str:
+    return (f"{r['db']:<10} workers={r['workers']} batch={r['batch']} timers={r['timers']:,} fired={r['fired']:,} "
+            f"in {r['seconds']:.2f}s → {r['timers_per_s']:,.0f} timers/s; lateness p50 {r['lateness_p50_s']:.2f}s "
+            f"p99 {r['lateness_p99_s']:.2f}s; duplicates: firings {r['duplicate_firings']} outbox {r['duplicate_outbox']}; "
+            f"not fired {r['timers_not_fired']}; rung_fired events {r['rung_fired_events']:,}; outbox rows "
+            f"{r['outbox_rows']:,}; bad seq cases {r['cases_with_bad_seq']}; 文号 {r['document_numbers']:,} "
+            f"(seed {r['seed_s']:.1f}s)")
+
+
+def main(argv=None) -> int:
+    from cases.config import get_settings
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    ap.add_argument("--timers", type=int, default=100_000)
+    ap.add_argument("--batch", type=int, default=get_settings().timer_batch_size)
+    ap.add_argument("--workers", type=int, nargs="*", default=None,
+                    help="worker counts (default: 1 on each db, plus 2 on PostgreSQL)")
+    ap.add_argument("--no-prefect", action="store_true")
+    ap.add_argument("--prefect-only", action="store_true")
+    ap.add_argument("--prefect-n", type=int, default=200)
+    ap.add_argument("--prefect-window", type=float, default=120.0, help="seconds to let served runs execute")
+    ap.add_argument("--json", help="write all results to this file")
+    args = ap.parse_args(argv)
+
+    import logging
+    logging.getLogger("anjian.escalation").setLevel(os.environ.get("BENCH_ESCALATION_LOG", "CRITICAL"))
+    tmp = Path(tempfile.mkdtemp(prefix="anjian-bench-timers-"))
+    results: dict = {"timers": [], "prefect": None}
+    print(f"workload: {args.timers:,} due timers over {args.timers // TIMERS_PER_CASE:,} hazard cases; per case a "
+          f"rectification deadline (remind_before, remind_due_day, overdue[+warning letter]) and a reinspection deadline "
+          f"(remind_before, overdue): 40% remind_before, 20% remind_due_day, 40% overdue; batch {args.batch}", flush=True)
+    try:
+        if not args.prefect_only:
+            backends = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+            for backend in backends:
+                counts = args.workers or ([1, 2] if backend == "postgresql" else [1])
+                for w in counts:
+                    r = run_timers(backend, args.timers, args.batch, w, tmp)
+                    results["timers"].append(r)
+                    print(fmt(r), flush=True)
+        if not args.no_prefect:
+            n = args.prefect_n
+            try:
+                p = run_prefect(n, args.prefect_window, tmp)
+                results["prefect"] = p
+                print(f"prefect    one scheduled flow run per deadline, N={n}: create {p['create_runs_per_s']:.1f} runs/s; "
+                      f"executed {p['executed']}/{n} in {p['exec_window_s']:.0f}s → {p['exec_runs_per_s']:.2f} runs/s"
+                      + (f"; lateness p50 {p['lateness_p50_s']:.1f}s p99 {p['lateness_p99_s']:.1f}s" if p["executed"] else ""),
+                      flush=True)
+                pg1 = [r for r in results["timers"] if r["db"] == "postgresql" and r["workers"] == 1]
+                ref = pg1[0] if pg1 else (results["timers"][0] if results["timers"] else None)
+                if ref:
+                    print(f"ratio      durable timers ({ref['db']}, 1 worker) vs Prefect run per deadline: "
+                          f"{ref['timers_per_s'] / p['create_runs_per_s']:,.0f}× the Prefect create rate, "
+                          f"{ref['timers_per_s'] / max(p['exec_runs_per_s'], 1e-9):,.0f}× its execute rate", flush=True)
+            except Exception as exc:
+                print(f"prefect    FAILED: {type(exc).__name__}: {exc} (logs in {tmp})", flush=True)
+                results["prefect"] = {"error": str(exc)}
+    finally:
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2, default=str))
+        if results.get("prefect") is None or "error" not in (results.get("prefect") or {}):
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,495 @@
+"""The Prefect side: the sweep and digest flows as real flow runs, a served schedule that really
+fires, several workers on one database, a worker killed halfway, and Prefect being down.
+
+Exactly-once is the app database's job (unique keys written in the firing's transaction);
+these tests check it holds under what Prefect and operations do: retries, overlapping runs,
+two worker processes, a SIGKILL between commits, an outage followed by catch-up.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from workflows.prefect_env import apply_process_defaults
+
+# Prefect reads its settings from the environment when first imported: quiet it, and keep
+# its state out of ~/.prefect.
+apply_process_defaults()
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="anjian-test-prefect-"))
+
+import httpx  # noqa: E402
+import pytest  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+
+from cases import db as db_module  # noqa: E402
+from cases import services  # noqa: E402
+from cases.config import Settings  # noqa: E402
+from cases.deadlines import open_deadline  # noqa: E402
+from cases.escalation import SimulatedCrash, fire_all_due, fire_due_batch  # noqa: E402
+from cases.identifiers import make_credit_code  # noqa: E402
+from cases.models import (  # noqa: E402
+    Case,
+    CaseEvent,
+    Deadline,
+    Enterprise,
+    OutboxMessage,
+    RungFiring,
+    Supervision,
+    Timer,
+    User,
+)
+from tests.conftest import make_test_database, password_hash  # noqa: E402
+from tests.machine_paths import HttpDriver, action_payload, create_payload  # noqa: E402
+from workflows import flows  # noqa: E402
+
+pytestmark = pytest.mark.prefect
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------- fixtures and helpers
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect API for the session (~9 s to start); flows called in a test are
+    real flow runs against it. Heartbeats off: they add ~1 s to every sync flow run."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield
+
+
+@pytest.fixture
+def app_db(db):
+    """The flows take the app database from cases.db.get_database(): point it at the test's."""
+    previous = db_module._db
+    db_module.set_database(db)
+    yield db
+    db_module.set_database(previous)
+
+
+def register_hazard(db, world, now: datetime, *, days: int = 7, title: str = "脚手架连墙件缺失") -> int:
+    """A hazard created and registered at ``now``: its rectification deadline and timers."""
+    class _Clock:  # action_payload only asks the clock for dates
+        def now(self):
+            return now
+
+        def today(self):
+            return now.date()
+
+    with db.transaction() as s:
+        officer = s.get(User, world.officer.id)
+        case = services.create_case(s, officer, create_payload("hazard", world, _Clock(), title=title), now=now)
+        payload = action_payload("hazard", "register", world, _Clock(), rectification_days=days)
+        services.perform_action(s, officer, case.id, "register", payload, version=case.version, now=now)
+        return case.id
+
+
+def seed_due_timers(db, world, now: datetime, n_cases: int, task_deadlines: int = 6) -> int:
+    """``n_cases`` hazards registered 60 days before ``now`` (4 rectification rungs each) plus
+    ``task_deadlines`` one-rung task deadlines per case: every timer is due at ``now``."""
+    past = now - timedelta(days=60)
+    ids = [register_hazard(db, world, past + timedelta(minutes=i), title=f"批量隐患{i}") for i in range(n_cases)]
+    with db.transaction() as s:
+        for case_id in ids:
+            case = s.get(Case, case_id)
+            for k in range(task_deadlines):
+                open_deadline(s, case=case, key=f"check{k}", label=f"回头看{k}", ladder="task",
+                              start_at=past + timedelta(hours=k), amount=10 + k, unit="calendar_day", now=past,
+                              light=False)
+    with db.session() as s:
+        due = s.scalar(select(func.count()).select_from(Timer).where(Timer.status == "pending", Timer.fire_at <= now))
+    return due
+
+
+def assert_exactly_once(db) -> dict:
+    """Every fired timer has exactly one firing, no (deadline, rung) fired twice, every case's
+    event log is numbered 1..n without gaps, and no outbox message is duplicated."""
+    with db.session() as s:
+        dup_firings = s.execute(select(RungFiring.deadline_id, RungFiring.rung, func.count())
+                                .group_by(RungFiring.deadline_id, RungFiring.rung).having(func.count() > 1)).all()
+        assert dup_firings == []
+        fired = s.scalar(select(func.count()).select_from(Timer).where(Timer.status == "fired"))
+        firings = s.scalar(select(func.count()).select_from(RungFiring))
+        assert firings == fired
+        rung_events = s.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.action == "rung_fired"))
+        assert rung_events == firings
+        for case_id, event_seq in s.execute(select(Case.id, Case.event_seq)):
+            seqs = list(s.scalars(select(CaseEvent.seq).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)))
+            assert seqs == list(range(1, event_seq + 1)), f"case {case_id}: seqs {seqs}"
+        keys = s.scalar(select(func.count()).select_from(OutboxMessage))
+        distinct = s.scalar(select(func.count(func.distinct(OutboxMessage.dedupe_key))))
+        assert keys == distinct
+        # a firing's messages all carry its cause: none from a rung that has no firing row
+        causes = {":".join(k.split(":")[:3]) for k in
+                  s.scalars(select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.like("rung:%")))}
+        firing_causes = {f"rung:{d}:{r}" for d, r in s.execute(select(RungFiring.deadline_id, RungFiring.rung))}
+        assert causes <= firing_causes
+        return {"firings": firings, "messages": keys}
+
+
+def pending_due(db, now: datetime) -> int:
+    with db.session() as s:
+        return s.scalar(select(func.count()).select_from(Timer).where(Timer.status == "pending", Timer.fire_at <= now))
+
+
+def firings_of(db, case_id: int) -> list[tuple[str, str]]:
+    with db.session() as s:
+        rows = s.execute(select(Deadline.ladder, RungFiring.rung).join(Deadline, Deadline.id == RungFiring.deadline_id)
+                         .where(RungFiring.case_id == case_id).order_by(RungFiring.id)).all()
+    return [(ladder, rung) for ladder, rung in rows]
+
+
+# ---------------------------------------------------------------- the sweep as a flow run
+
+
+@pytest.mark.slow
+def test_sweep_flow_walks_the_whole_ladder_once_each(prefect_harness, app_db, world, clock):
+    """Reminders → overdue (警示函) → 挂牌督办 → 督办 reminders → 约谈 → 通报批评 → 提级, each at its
+    time and exactly once, as real flow runs; nothing fires a second before its time."""
+    db = app_db
+    case_id = register_hazard(db, world, clock.now(), days=7)
+    seen: list[tuple[str, str]] = []
+    for _ in range(20):
+        with db.session() as s:
+            next_at = s.scalar(select(func.min(Timer.fire_at)).where(Timer.case_id == case_id, Timer.status == "pending"))
+        if next_at is None:
+            break
+        clock.set(next_at - timedelta(seconds=1))
+        assert flows.sweep_timers()["fired"] == 0
+        clock.set(next_at)
+        result = flows.sweep_timers()
+        assert result["fired"] >= 1 and result["failed"] == 0, result
+        new = firings_of(db, case_id)[len(seen):]
+        seen.extend(new)
+        with db.session() as s:
+            case = s.get(Case, case_id)
+            actions = list(s.scalars(select(CaseEvent.action).where(CaseEvent.case_id == case_id)))
+            templates = set(s.scalars(select(OutboxMessage.template).where(OutboxMessage.case_id == case_id)))
+            for ladder, rung in new:
+                if rung == "overdue" and ladder == "rectification":
+                    assert {"overdue_warning", "warning_letter"} <= templates
+                if rung == "listing":
+                    sup = s.scalars(select(Supervision).where(Supervision.case_id == case_id)).one()
+                    assert sup.listing_jurisdiction_code == "320500" and sup.reason == "overdue"
+                    assert "listed" in actions and {"supervision_notice", "supervision_letter"} <= templates
+                if rung == "interview":
+                    assert "interview_notice" in templates
+                if rung == "criticism":
+                    assert "public_criticism" in templates
+                if rung == "escalate":
+                    assert "escalated" in actions and "escalation_transfer" in templates
+                    assert case.jurisdiction_code == "320500" and case.origin_jurisdiction_code == "320508"
+                if rung != "escalate":
+                    assert case.jurisdiction_code == "320508"
+    assert seen == [("rectification", "remind_before"), ("rectification", "remind_due_day"),
+                    ("rectification", "overdue"), ("rectification", "listing"),
+                    ("supervision", "remind_before"), ("supervision", "overdue"), ("supervision", "interview"),
+                    ("supervision", "criticism"), ("supervision", "escalate")]
+    before = assert_exactly_once(db)
+    clock.advance(timedelta(days=400))
+    assert flows.sweep_timers()["fired"] == 0
+    assert assert_exactly_once(db) == before
+
+
+@pytest.mark.slow
+def test_sweep_task_retries_and_batches(prefect_harness, app_db, world, clock, monkeypatch):
+    """A batch that fails (database gone for a moment) is retried by Prefect; the retry fires
+    what is still due, so nothing fires twice. Many batches run in one flow run."""
+    db = app_db
+    total = seed_due_timers(db, world, clock.now(), n_cases=6, task_deadlines=2)
+    assert total == 36
+    real = flows.fire_due_batch
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            real(*args, **kwargs)  # commits, then the connection "drops" before the answer
+            raise ConnectionError("server closed the connection unexpectedly")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(flows, "fire_due_batch", flaky)
+    result = flows.sweep_timers(batch_size=10)
+    assert result["fired"] + 10 == total  # the batch whose answer was lost is not counted, but fired once
+    assert calls["n"] == 4  # 10, 10 (answer lost), the retry's 10, the last 6
+    assert pending_due(db, clock.now()) == 0
+    assert assert_exactly_once(db)["firings"] == total
+
+
+@pytest.mark.slow
+def test_daily_digest_one_message_per_supervisor_per_day(prefect_harness, app_db, world, clock):
+    db = app_db
+    now = clock.now()
+    red = register_hazard(db, world, now - timedelta(days=10), days=7, title="已逾期的隐患")
+    yellow = register_hazard(db, world, now - timedelta(days=5), days=7, title="临期的隐患")
+    register_hazard(db, world, now, days=30, title="期限还早的隐患")
+    result = flows.daily_digest()
+    assert result == {"supervisors": 2, "messages": 3}  # 苏州市 supervisor: inbox + email; 江苏省: inbox
+    with db.session() as s:
+        rows = list(s.scalars(select(OutboxMessage).where(OutboxMessage.template == "daily_digest")
+                              .order_by(OutboxMessage.id)))
+    by_user = {r.recipient_user_id: r.variables for r in rows}
+    assert set(by_user) == {world.supervisor.id, world.province.id}
+    v = by_user[world.supervisor.id]
+    assert v["digest_date"] == "2026-11-23" and v["jurisdiction_name"] == "苏州市"
+    assert v["total_open"] == 3 and v["counts"] == {"red": 1, "yellow": 1, "green": 1, "none": 0}
+    assert [c["light"] for c in v["cases"]] == ["red", "yellow"]
+    first = v["cases"][0]
+    with db.session() as s:
+        red_case = s.get(Case, red)
+    assert first["case_number"] == red_case.number and first["days_left"] < 0
+    assert first["assignee_name"] == "officer" and first["kind"] == "hazard"
+    assert first["case_url"].endswith(f"/cases/{red}") and v["cases"][1]["case_url"].endswith(f"/cases/{yellow}")
+    assert {"due_date", "case_title"} <= set(first)
+    assert rows[0].case_id is None and rows[0].dedupe_key.startswith("digest:2026-11-23:daily_digest:")
+    # the same day again: nothing new; the next day: a new digest
+    clock.advance(timedelta(hours=3))
+    assert flows.daily_digest()["messages"] == 0
+    clock.advance(timedelta(days=1))
+    assert flows.daily_digest()["messages"] == 3
+
+
+# ---------------------------------------------------------------- several workers, crashes
+
+
+WORKER_SCRIPT = r"""
+import json, sys
+from datetime import datetime
+from cases.db import Database
+from cases.escalation import fire_all_due
+url, name, now, batch = sys.argv[1:5]
+db = Database(url)
+print("ready", flush=True)
+sys.stdin.readline()
+out = fire_all_due(db, datetime.fromisoformat(now), batch_size=int(batch), worker=name)
+print(json.dumps(out), flush=True)
+"""
+
+
+def start_worker(db, name: str, now: datetime, batch: int) -> subprocess.Popen:
+    p = subprocess.Popen([sys.executable, "-c", WORKER_SCRIPT, db.url, name, now.isoformat(), str(batch)],
+                         cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "ready"
+    return p
+
+
+@pytest.mark.slow
+def test_two_worker_processes_fire_every_rung_exactly_once(db, world, clock):
+    """Two OS processes sweep the same database at once (PostgreSQL: SKIP LOCKED splits the
+    batches; SQLite: writers queue): 2,000 due timers over 200 cases, each fired once."""
+    now = clock.now()
+    total = seed_due_timers(db, world, now, n_cases=200, task_deadlines=6)
+    assert total == 2000
+    workers = [start_worker(db, f"w{i}", now, 50) for i in (1, 2)]
+    try:
+        for w in workers:
+            w.stdin.write("go\n")
+            w.stdin.flush()
+        results = [json.loads(w.communicate(timeout=120)[0].strip().splitlines()[-1]) for w in workers]
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+    assert all(w.returncode == 0 for w in workers)
+    assert sum(r["fired"] for r in results) == total
+    assert pending_due(db, now) == 0
+    with db.session() as s:
+        by_worker = dict(s.execute(select(RungFiring.worker, func.count()).group_by(RungFiring.worker)).all())
+    assert set(by_worker) == {"w1", "w2"} and sum(by_worker.values()) == total
+    assert assert_exactly_once(db)["firings"] == total
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_sweep_then_restarted_fires_each_rung_once(prefect_harness, app_db, world, clock):
+    db = app_db
+    now = clock.now()
+    # A batch that raises before its commit leaves no trace.
+    total = seed_due_timers(db, world, now, n_cases=100, task_deadlines=6)
+    with pytest.raises(SimulatedCrash):
+        fire_due_batch(db, now, limit=100, crash_after=60)
+    assert pending_due(db, now) == total
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(RungFiring)) == 0
+    # A worker SIGKILLed between two commits, in the middle of its next batch.
+    w = start_worker(db, "doomed", now, 40)
+    try:
+        w.stdin.write("go\n")
+        w.stdin.flush()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with db.session() as s:
+                if s.scalar(select(func.count()).select_from(RungFiring)):
+                    break
+            time.sleep(0.01)
+        w.send_signal(signal.SIGKILL)
+        w.wait(timeout=10)
+    finally:
+        if w.poll() is None:
+            w.kill()
+    assert w.returncode == -signal.SIGKILL
+    with db.session() as s:
+        fired_before = s.scalar(select(func.count()).select_from(RungFiring))
+    assert 0 < fired_before < total
+    assert_exactly_once(db)
+    # Restarted: the sweep flow finishes the job.
+    result = flows.sweep_timers(batch_size=200)
+    assert result["fired"] == total - fired_before and result["failed"] == 0
+    assert pending_due(db, now) == 0
+    assert assert_exactly_once(db)["firings"] == total
+
+
+@pytest.mark.slow
+def test_prefect_down_officers_work_then_timers_catch_up_in_order(prefect_harness, app_db, api, world, clock,
+                                                                  monkeypatch):
+    """With no Prefect server reachable, officers keep working over HTTP (the API never calls
+    Prefect). When the sweep runs again, the overdue timers fire late, oldest first."""
+    db = app_db
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # nothing listens there
+    drv = HttpDriver(api, world, clock)
+    cases = []
+    for i, days in enumerate((9, 3, 6, 12)):
+        case = drv.create("hazard", title=f"停机期间登记的隐患{i}")
+        case = drv.act(case, "register", rectification_days=days)
+        assert case["state"] == "registered"
+        cases.append(case)
+        clock.advance(timedelta(hours=5))
+    drv.act(cases[0], "start_rectification", world.contact)
+    outage_end = clock.now() + timedelta(days=30)
+    clock.set(outage_end)
+    due = pending_due(db, outage_end)
+    assert due >= 12
+    boundaries: list[int] = []  # the last firing id after each batch (one transaction each)
+    real = flows.fire_due_batch
+
+    def recording(*args, **kwargs):
+        out = real(*args, **kwargs)
+        with db.session() as s:
+            boundaries.append(s.scalar(select(func.max(RungFiring.id))) or 0)
+        return out
+
+    monkeypatch.setattr(flows, "fire_due_batch", recording)
+    result = flows.sweep_timers(batch_size=5)
+    assert result["fired"] == due and result["failed"] == 0 and result["batches"] >= 3
+    with db.session() as s:
+        rows = s.execute(select(RungFiring.id, RungFiring.deadline_id, RungFiring.scheduled_at, RungFiring.fired_at)
+                         .order_by(RungFiring.id)).all()
+    assert all(r.fired_at == outage_end and r.fired_at > r.scheduled_at for r in rows)  # late, not lost
+    # Oldest first: each batch takes the earliest due timers, so no firing of a later batch was
+    # due before one of an earlier batch; and each deadline's rungs fire in their order.
+    batches, lo = [], 0
+    for hi in boundaries:
+        batches.append([r.scheduled_at for r in rows if lo < r.id <= hi])
+        lo = hi
+    batches = [b for b in batches if b]
+    assert len(batches) >= 3
+    for earlier, later in zip(batches, batches[1:]):
+        assert max(earlier) <= min(later)
+    by_deadline: dict[int, list] = {}
+    for r in rows:
+        by_deadline.setdefault(r.deadline_id, []).append(r.scheduled_at)
+    assert all(v == sorted(v) for v in by_deadline.values())
+    assert assert_exactly_once(db)["firings"] == due
+
+
+# ---------------------------------------------------------------- a served schedule really fires
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is gone for our purposes
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def seed_world(db, now: datetime):
+    """Minimal users for a case: officer (姑苏区) under a supervisor (苏州市), an enterprise."""
+    from cases.models import Project
+    from tests.conftest import World
+
+    with db.transaction() as s:
+        e1 = Enterprise(credit_code=make_credit_code("91320508MA1P11111"), name="苏州测试建设有限公司",
+                        jurisdiction_code="320508", credit_score=100, created_at=now)
+        s.add(e1)
+        s.flush()
+        sup = User(username="supervisor", display_name="supervisor", password_hash=password_hash(), role="supervisor",
+                   jurisdiction_code="320500", active=True, created_at=now)
+        s.add(sup)
+        s.flush()
+        officer = User(username="officer", display_name="officer", password_hash=password_hash(), role="officer",
+                       jurisdiction_code="320508", supervisor_id=sup.id, active=True, created_at=now)
+        s.add(officer)
+        p1 = Project(name="姑苏测试项目", jurisdiction_code="320508", address="平江路1号", created_at=now)
+        s.add(p1)
+        s.flush()
+        s.expunge_all()
+    return World(officer, None, sup, None, None, None, e1, None, p1, None, None, None)
+
+
+@pytest.mark.slow
+def test_served_schedule_really_fires(tmp_path, monkeypatch):
+    """A real `prefect server start` and a worker serving `sweep-timers` every 2 s (what
+    `anjian serve` runs, via EmbeddedPrefect): a due timer in a SQLite app database is fired by a
+    scheduled run, and Prefect lists that run as completed. Guards the pins (SQLAlchemy < 2.1,
+    FastAPI < 0.155) without which the server never schedules or never starts."""
+    from workflows.embedded import EmbeddedPrefect
+
+    app_db, _ = make_test_database("sqlite", tmp_path)
+    now = datetime.now(timezone.utc)
+    world = seed_world(app_db, now)
+    case_id = register_hazard(app_db, world, now - timedelta(days=30), days=7)
+    due = pending_due(app_db, now)
+    assert due == 4
+    settings = Settings(data_dir=tmp_path / "data", database_url=app_db.url, prefect_port=_free_port(),
+                        sweep_interval_seconds=2)
+    monkeypatch.setenv("PREFECT_RUNNER_POLL_FREQUENCY", "1")
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    supervisor = EmbeddedPrefect(settings, stop_grace=10)
+    pids: list[int] = []
+    try:
+        assert supervisor.start(wait=90), supervisor.status()
+        pids = supervisor.pids
+        assert len(pids) == 2
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and pending_due(app_db, now):
+            time.sleep(0.5)
+        assert pending_due(app_db, now) == 0, supervisor.status()
+        with app_db.session() as s:
+            workers = set(s.scalars(select(RungFiring.worker).where(RungFiring.case_id == case_id)))
+        assert len(workers) == 1 and next(iter(workers)).startswith("embedded-")
+        assert assert_exactly_once(app_db)["firings"] == due
+        body = {"deployments": {"name": {"any_": ["sweep-timers"]}},
+                "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}}
+        runs = []
+        while time.monotonic() < deadline:
+            runs = httpx.post(f"{supervisor.api_url}/flow_runs/filter", json=body, timeout=10).json()
+            if runs:
+                break
+            time.sleep(0.5)
+        assert runs and all(r["auto_scheduled"] for r in runs)
+        assert (tmp_path / "data" / "prefect" / "prefect.db").exists()  # PREFECT_HOME under ANJIAN_DATA_DIR
+    finally:
+        supervisor.stop()
+        app_db.dispose()
+    assert not [p for p in pids if _alive(p)]
