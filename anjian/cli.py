@@ -88,7 +88,7 @@ def cmd_serve(args) -> int:
 def cmd_worker(args) -> int:
     from workflows.serve import run_worker
 
-    return run_worker(name=args.name)
+    return run_worker(name=args.name, sweep_interval=args.sweep_interval, digest=not args.no_digest)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     sp.set_defaults(func=cmd_serve)
 
     sp = sub.add_parser("worker", help="启动一个定时器/升级流程工作进程（扩展部署）")
-    sp.add_argument("--name", default=None)
+    sp.add_argument("--name", default=None, help="工作进程名称（记录在每次升级触发上）")
+    sp.add_argument("--sweep-interval", type=float, default=None, help="定时器扫描间隔（秒，默认取 ANJIAN_SWEEP_INTERVAL_SECONDS）")
+    sp.add_argument("--no-digest", action="store_true", help="不承担每日督办汇总")
     sp.set_defaults(func=cmd_worker)
 
     db = sub.add_parser("db", help="数据库").add_subparsers(dest="db_command", required=True)

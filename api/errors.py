@@ -4,6 +4,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cases.errors import ActionNotAllowed, DomainError, Forbidden, NotFound, StaleVersion, ValidationFailed
@@ -69,6 +70,14 @@ def install_error_handlers(app: FastAPI) -> None:
             errors.append({"field": field, "message": message or "取值无效"})
         text = "；".join(f"{e['field']}：{e['message']}" for e in errors)
         return JSONResponse({"error": "validation_failed", "message": text, "errors": errors}, status_code=422)
+
+    @app.exception_handler(DataError)
+    @app.exception_handler(OverflowError)
+    async def _out_of_range(_: Request, exc: Exception):
+        # Last line of defence (the fields are checked before): a value the database cannot hold —
+        # an id beyond 64 bits, NUL in text — is the request's fault, not a server error.
+        return JSONResponse({"error": "validation_failed", "message": "提交的数值超出范围或文本含有不允许的字符（如空字符）",
+                             "errors": []}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException):

@@ -350,6 +350,65 @@ def count_events_since(db, since: datetime) -> dict[str, int]:
 # ---------------------------------------------------------------- the server
 
 
+# ---------------------------------------------------------------- CPU accounting (Linux /proc)
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stat(pid: int) -> tuple[int, int, float] | None:
+    """(ppid, pid, cpu seconds) of one process; None if it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2:].split()
+    return int(fields[1]), pid, (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _all_procs() -> list[tuple[int, int, float, str]]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            st = _proc_stat(int(entry.name))
+            if st is not None:
+                try:
+                    comm = (entry / "comm").read_text().strip()
+                except OSError:
+                    comm = ""
+                out.append((*st, comm))
+    return out
+
+
+def cpu_snapshot(server_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by the server's process tree, by PostgreSQL, and by the machine."""
+    procs = _all_procs()
+    children: dict[int, list[int]] = {}
+    for ppid, pid, _, _ in procs:
+        children.setdefault(ppid, []).append(pid)
+    tree, todo = set(), [server_pid]
+    while todo:
+        pid = todo.pop()
+        tree.add(pid)
+        todo.extend(children.get(pid, []))
+    cpu = {pid: (sec, comm) for _, pid, sec, comm in procs}
+    with open("/proc/stat") as f:
+        parts = [int(x) for x in f.readline().split()[1:]]
+    return {"server": sum(cpu[p][0] for p in tree if p in cpu),
+            "postgres": sum(sec for sec, comm in cpu.values() if comm == "postgres"),
+            "machine_busy": (sum(parts) - parts[3] - parts[4]) / _TICK, "machine_total": sum(parts) / _TICK}
+
+
+def background_busy(seconds: float = 2.0) -> float:
+    """Share of the machine's CPU busy while we do nothing (other people's processes)."""
+    with open("/proc/stat") as f:
+        a = [int(x) for x in f.readline().split()[1:]]
+    time.sleep(seconds)
+    with open("/proc/stat") as f:
+        b = [int(x) for x in f.readline().split()[1:]]
+    d = [y - x for x, y in zip(a, b)]
+    return 1 - (d[3] + d[4]) / max(sum(d), 1)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -434,6 +493,10 @@ class Row:
     events: int
     exhausted: bool
     first_bad: list[str]
+    server_cpu_ms: float = 0.0    # server process tree CPU per transition
+    postgres_cpu_ms: float = 0.0  # all postgres processes' CPU per transition (0 on SQLite)
+    machine_busy: float = 0.0     # share of both cores busy during the run
+    background: float = 0.0       # share busy just before the run, server idle (others' load)
 
 
 def bench_database(name: str, args, tmp: Path) -> tuple[dict, list[Row]]:
@@ -477,17 +540,28 @@ def bench_database(name: str, args, tmp: Path) -> tuple[dict, list[Row]]:
                     script = tmp / "walk.lua"
                     script.write_text(lua_script(ids, token, world.enterprise_id, threads=args.threads, window=window,
                                                  rate=rate), encoding="utf-8")
+                    background = background_busy(1.0) if mode != "warmup" else 0.0
                     since = datetime.now(timezone.utc) - timedelta(seconds=1)
+                    before = cpu_snapshot(server.proc.pid)
                     r = run_wrk(server, script, connections=conns, threads=args.threads, duration=duration)
+                    after = cpu_snapshot(server.proc.pid)
                     time.sleep(1.0)  # requests still in flight when wrk stopped finish on the server
                     events = sum(count_events_since(db, since).values())
                     errors = r["err_connect"] + r["err_read"] + r["err_write"] + r["err_timeout"]
                     row = Row(name, workers, mode, conns, r["ok"] / (r["duration_us"] / 1e6), r["p50_us"] / 1e3,
                               r["p99_us"] / 1e3, r["max_us"] / 1e3, r["bad"], errors, r["late"], events,
                               r["exhausted"] > 0, r["first_bad"])
+                    n = max(r["ok"] + r["bad"], 1)
+                    row.server_cpu_ms = 1e3 * (after["server"] - before["server"]) / n
+                    row.postgres_cpu_ms = 1e3 * (after["postgres"] - before["postgres"]) / n if name == "postgresql" else 0.0
+                    row.machine_busy = ((after["machine_busy"] - before["machine_busy"])
+                                        / max(after["machine_total"] - before["machine_total"], 1e-9))
+                    row.background = background
                     print(f"[{name}] workers={workers} {mode:>12} -c {conns:<3} {row.tps:8,.0f} transitions/s  "
                           f"p50 {row.p50_ms:6.2f} ms  p99 {row.p99_ms:6.2f} ms  non-2xx {row.non2xx}  errors {errors}"
-                          f"  late {row.late}  events {events}" + ("  EXHAUSTED: raise --cases" if row.exhausted else ""),
+                          f"  late {row.late}  events {events}  server CPU {row.server_cpu_ms:.2f} ms/req"
+                          f"  postgres CPU {row.postgres_cpu_ms:.2f} ms/req  busy {100 * row.machine_busy:.0f}%"
+                          f"  (background {100 * background:.0f}%)" + ("  EXHAUSTED: raise --cases" if row.exhausted else ""),
                           flush=True)
                     for fb in row.first_bad:
                         print(f"[{name}]   first non-2xx: {fb}", flush=True)
@@ -561,7 +635,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(f"{'database':<11} {'workers':>7} {'mode':<12} {'conns':>5} {'trans/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'max ms':>7} {'non-2xx':>7} {'errors':>6} {'late':>5} {'% of ref':>8}")
+          f"{'max ms':>7} {'non-2xx':>7} {'errors':>6} {'late':>5} {'% of ref':>8} {'srv CPU':>7} {'pg CPU':>6} "
+          f"{'busy':>4} {'bg':>4}")
     for name in names:
         ref = refs[name]
         print(f"{name:<11} {'-':>7} {'reference':<12} {1:>5} {ref['tps']:>9,.0f} {ref['p50_ms']:>7.2f} "
@@ -570,7 +645,10 @@ def main(argv: list[str] | None = None) -> int:
             if r.db == name:
                 print(f"{r.db:<11} {r.workers:>7} {r.mode:<12} {r.connections:>5} {r.tps:>9,.0f} {r.p50_ms:>7.2f} "
                       f"{r.p99_ms:>7.2f} {r.max_ms:>7.1f} {r.non2xx:>7} {r.errors:>6} {r.late:>5} "
-                      f"{100 * r.tps / ref['tps']:>7.1f}%" + ("  EXHAUSTED" if r.exhausted else ""))
+                      f"{100 * r.tps / ref['tps']:>7.1f}% {r.server_cpu_ms:>7.2f} {r.postgres_cpu_ms:>6.2f} "
+                      f"{100 * r.machine_busy:>3.0f}% {100 * r.background:>3.0f}%" + ("  EXHAUSTED" if r.exhausted else ""))
+    print("srv CPU / pg CPU: CPU ms per request of the server's processes / of all postgres processes; "
+          "busy: both cores during the run; bg: busy before the run with the server idle (other people's load)")
     bad = sum(r.non2xx + r.errors for r in rows)
     print(f"\nnon-2xx responses + socket errors over all runs: {bad}")
     if args.save:

@@ -216,6 +216,10 @@ def record_verification(ctx: ActionContext, passed: bool) -> None:
     ctx.details["last_verification"] = record
     # A new completion report is needed after a failed check.
     ctx.details.pop("completion", None)
+    if not passed:
+        # 退回补充调查: likewise a (supplementary) investigation report before approval;
+        # the returned one stays on its submit_report event.
+        ctx.details.pop("investigation_report", None)
     if passed and (ctx.values or {}).get("new_grade"):
         ctx.changes["appraisal_grade"] = ctx.values["new_grade"]
 
@@ -237,6 +241,8 @@ def reopen(ctx: ActionContext) -> None:
     ctx.changes["closed_at"] = None
     ctx.details.pop("last_verification", None)
     ctx.details.pop("completion", None)
+    # A request nobody decided before the case was closed is moot; the new round may ask afresh.
+    ctx.details.pop("extension_request", None)
 
 
 @effect
@@ -371,6 +377,10 @@ def reclassify(ctx: ActionContext, to_kind: str) -> None:
     ctx.changes["kind"] = target.kind
     ctx.changes["machine_version"] = target.version
     ctx.event_payload["reclassified"] = {"from": ctx.case.kind, "to": target.kind, "machine_version": target.version}
+    # The major-hazard cycle starts afresh at registration: a completion report, a check or a
+    # pending extension request made for the ordinary hazard must not satisfy its guards.
+    for key in ("completion", "last_verification", "extension_request"):
+        ctx.details.pop(key, None)
     if ctx.current("assignee_id") is None and ctx.actor is not None:
         ctx.changes["assignee_id"] = ctx.actor.id
     # What major-hazard registration does, it does here too.

@@ -19,7 +19,7 @@ from cases.errors import ActionNotAllowed, Forbidden, NotFound, StaleVersion, Va
 from cases.models import Building, Case, CaseEnterprise, CaseEvent, Jurisdiction, Project, User
 from cases.numbering import format_case_number, next_serial
 from cases.rules import ActionContext, lookup_problem
-from cases.validation import validate_fields
+from cases.validation import MAX_INT, NUL_PROBLEM, validate_fields
 from state_machines.loader import ActionSpec, FieldSpec, MachineDefinition
 
 SOURCES = {"inspection": "监督检查", "self_check": "企业自查", "public_report": "群众举报",
@@ -77,7 +77,7 @@ def create_case(session: Session, actor: User, data: dict[str, Any], *, now: dat
                                  "message": f"无效的案件类型“{kind}”，可选：" + "、".join(
                                      f"{k}（{registry.latest(k).label}）" for k in registry.kinds())}])
     definition = registry.latest(kind)
-    payload = {k: v for k, v in data.items() if k not in ("kind", "related_enterprises")}
+    payload = {k: v for k, v in data.items() if k not in ("kind", "related_enterprises", "comment")}
     common_names = {f.name for f in COMMON_CREATE_FIELDS}
     kind_fields = [f for f in definition.create_fields if f.name not in common_names]
     values = validate_fields([*COMMON_CREATE_FIELDS, *kind_fields], payload, _lookup(session))
@@ -108,6 +108,9 @@ def create_case(session: Session, actor: User, data: dict[str, Any], *, now: dat
     if kind == "dangerous_building" and values.get("building_id") is None:
         errors.append({"field": "building_id", "label": "房屋", "message": "危险房屋案件必须关联房屋"})
     related = _validate_related(session, data.get("related_enterprises"), errors)
+    problem = _comment_problem(data.get("comment"))
+    if problem:
+        errors.append({"field": "comment", "label": "备注", "message": problem})
     if errors:
         raise ValidationFailed(errors)
 
@@ -149,6 +152,18 @@ def create_case(session: Session, actor: User, data: dict[str, Any], *, now: dat
     return case
 
 
+def _comment_problem(comment: Any) -> str | None:
+    if comment is None:
+        return None
+    if not isinstance(comment, str):
+        return "应为文本"
+    if len(comment) > 8000:
+        return "长度不能超过8000个字符"
+    if "\x00" in comment:
+        return NUL_PROBLEM
+    return None
+
+
 def _validate_related(session: Session, raw: Any, errors: list) -> list[tuple[int, str]]:
     if raw is None:
         return []
@@ -160,6 +175,9 @@ def _validate_related(session: Session, raw: Any, errors: list) -> list[tuple[in
         field = f"related_enterprises[{i}]"
         if not isinstance(item, dict) or not isinstance(item.get("enterprise_id"), int):
             errors.append({"field": field, "label": "相关单位", "message": "应包含企业编号 enterprise_id"})
+            continue
+        if abs(item["enterprise_id"]) > MAX_INT:
+            errors.append({"field": field, "label": "相关单位", "message": "企业编号数值超出范围"})
             continue
         if item.get("role") not in RELATED_ROLES:
             errors.append({"field": field, "label": "相关单位",
@@ -177,6 +195,8 @@ def _validate_related(session: Session, raw: Any, errors: list) -> list[tuple[in
 
 
 def get_case(session: Session, actor: User, case_id: int, *, for_update: bool = False) -> Case:
+    if abs(case_id) > MAX_INT:  # would overflow the driver; no such case anyway
+        raise NotFound(f"案件（编号{case_id}）不存在或不在您的管辖范围内")
     stmt = select(Case).where(Case.id == case_id, visible_cases_clause(actor))
     if for_update:
         # PostgreSQL: concurrent actions on one case queue here; the loser then sees the new
@@ -258,10 +278,8 @@ def perform_action(
     if case.state not in action.sources:
         raise ActionNotAllowed(
             f"当前状态“{definition.state(case.state).label}”下不能执行“{action.label}”", state=case.state)
-    if comment is not None and not isinstance(comment, str):
-        raise ValidationFailed([{"field": "comment", "label": "备注", "message": "应为文本"}])
-    if comment is not None and len(comment) > 8000:
-        raise ValidationFailed([{"field": "comment", "label": "备注", "message": "长度不能超过8000个字符"}])
+    if _comment_problem(comment):
+        raise ValidationFailed([{"field": "comment", "label": "备注", "message": _comment_problem(comment)}])
     if action.comment_required and not (comment or "").strip():
         raise ValidationFailed([{"field": "comment", "label": "备注", "message": "必填"}])
     values = validate_fields(action.fields, payload, _lookup(session))
@@ -374,9 +392,10 @@ def case_query(
         related = select(CaseEnterprise.case_id).where(CaseEnterprise.enterprise_id == enterprise_id)
         stmt = stmt.where(or_(Case.enterprise_id == enterprise_id, Case.id.in_(related)))
     if text:
-        like = f"%{text.strip()}%"
-        stmt = stmt.where(or_(Case.number.ilike(like), Case.title.ilike(like),
-                              Case.description.ilike(like), Case.location.ilike(like)))
+        # autoescape: a typed % or _ is searched for literally, not as a LIKE wildcard
+        t = text.strip()
+        stmt = stmt.where(or_(*(c.icontains(t, autoescape=True)
+                                for c in (Case.number, Case.title, Case.description, Case.location))))
     if accident_grade:
         stmt = stmt.where(Case.accident_grade == accident_grade)
     if appraisal_grade:

@@ -14,6 +14,11 @@ from state_machines.loader import FieldSpec
 # Lookups that need the database: return None when fine, else the problem (Chinese).
 Lookup = Callable[[str, Any], "str | None"]
 
+# Integers the databases can hold (BIGINT / SQLite INTEGER); larger ones overflow in the driver.
+MAX_INT = 2**63 - 1
+NUL_PROBLEM = "不能包含空字符（\\u0000）"
+OUT_OF_RANGE = "数值超出范围"
+
 
 def _parse_datetime(value: Any) -> datetime:
     if isinstance(value, datetime):
@@ -35,6 +40,8 @@ def coerce_field(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
         if t in ("string", "text"):
             if not isinstance(value, str):
                 return None, "应为文本"
+            if "\x00" in value:  # PostgreSQL text cannot hold NUL
+                return None, NUL_PROBLEM
             v = value if t == "text" else value.strip()
             limit = spec.max_length or (200 if t == "string" else 8000)
             if len(v) > limit:
@@ -82,10 +89,14 @@ def coerce_field(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
         elif t in ("enterprise", "user"):
             if isinstance(value, bool) or not isinstance(value, int):
                 return None, "应为编号（整数）"
+            if abs(value) > MAX_INT:
+                return None, f"编号{OUT_OF_RANGE}"
             return value, None
         elif t in ("hazard_item", "jurisdiction"):
             if not isinstance(value, str) or not value.strip():
                 return None, "应为代码（文本）"
+            if "\x00" in value:
+                return None, NUL_PROBLEM
             return value.strip(), None
         else:  # pragma: no cover - definitions are validated at load time
             return None, f"未知字段类型 {t}"
@@ -97,6 +108,8 @@ def coerce_field(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
         return None, f"不能小于{_fmt(spec.min)}"
     if spec.max is not None and v > spec.max:
         return None, f"不能大于{_fmt(spec.max)}"
+    if t == "integer" and abs(v) > MAX_INT:
+        return None, OUT_OF_RANGE
     return v, None
 
 

@@ -183,3 +183,10 @@ def test_list_filters_sort_and_pages(api, world, clock):
     assert hz["total"] == 4 and len(hz["items"]) == 3
     assert officer.get("/api/cases", params={"page": 0}).status_code == 422
     assert officer.get("/api/cases", params={"page_size": 1000}).status_code == 422
+
+    # LIKE wildcards typed by a person are searched for literally
+    pct = drv.create("hazard", title="整改完成100%", description="")
+    near = drv.create("hazard", title="整改完成1000处", description="")
+    assert ids(officer.get("/api/cases", params={"q": "100%"})) == [pct["id"]]
+    assert ids(officer.get("/api/cases", params={"q": "成_0"})) == []
+    assert ids(officer.get("/api/cases", params={"q": "完成100"})) == [near["id"], pct["id"]]

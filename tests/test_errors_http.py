@@ -188,3 +188,67 @@ def test_text_is_stored_verbatim(api, world, clock):
     assert r.headers["content-type"].startswith("application/json")
     listed = drv.client(world.officer).get("/api/cases", params={"q": "🚧"}).json()["items"]
     assert [c["title"] for c in listed] == [title]
+
+
+def test_comment_at_creation_goes_on_the_create_event(api, world, clock):
+    drv = HttpDriver(api, world, clock)
+    case = drv.create("hazard", comment="现场检查发现，已拍照取证 📷")
+    events = drv.events(case)
+    assert events[0]["action"] == "create" and events[0]["comment"] == "现场检查发现，已拍照取证 📷"
+    assert "comment" not in events[0]["payload"]["values"]
+    officer = drv.client(world.officer)
+    r = officer.post("/api/cases", json={"kind": "hazard", "title": "x", "comment": 12})
+    assert by_field(r) == {"comment": "应为文本"}
+    r = officer.post("/api/cases", json={"kind": "hazard", "title": "x", "comment": "长" * 8001})
+    assert "8000" in by_field(r)["comment"]
+
+
+def test_out_of_range_numbers_and_nul_characters_are_422_not_500(api, world, clock):
+    """PostgreSQL refuses NUL in text and ids beyond 64 bits; SQLite overflows: say so per field, never 500."""
+    drv = HttpDriver(api, world, clock)
+    officer = drv.client(world.officer)
+    big = 10**20
+    r = officer.post("/api/cases", json={"kind": "hazard", "title": "脚手架\u0000隐患", "description": "x\u0000y",
+                                         "project_id": big, "enterprise_id": big, "assignee_id": -big})
+    errors = by_field(r)
+    assert set(errors) == {"title", "description", "project_id", "enterprise_id", "assignee_id"}
+    assert "空字符" in errors["title"] and "空字符" in errors["description"]
+    assert all("超出范围" in errors[f] for f in ("project_id", "enterprise_id", "assignee_id"))
+    r = officer.post("/api/cases", json={"kind": "hazard", "title": "x", "comment": "备注\u0000",
+                                         "related_enterprises": [{"enterprise_id": big, "role": "builder"}]})
+    errors = by_field(r)
+    assert "超出范围" in errors["related_enterprises[0]"] and "空字符" in errors["comment"]
+    r = officer.post("/api/cases", json={"kind": "dangerous_building", "title": "x", "building_id": big})
+    assert "超出范围" in by_field(r)["building_id"]
+    assert officer.get("/api/cases").json()["total"] == 0
+
+    # ids in paths: simply not found
+    for r in (officer.get(f"/api/cases/{big}"), officer.get(f"/api/cases/{big}/events"),
+              officer.post(f"/api/cases/{big}/actions/register", json={"version": 1})):
+        assert r.status_code == 404, r.text
+    # list parameters
+    for params in ({"enterprise_id": big}, {"assignee": str(big)}, {"assignee": "²"}, {"page": big}):
+        r = officer.get("/api/cases", params=params)
+        assert r.status_code == 422, (params, r.text)
+        assert r.json()["error"] == "validation_failed"
+
+    case = drv.create("hazard")
+    before = snapshot(drv, case)
+    r = drv.try_act(case, "register", enterprise_id=big, rectification_days=big, requirements="整改\u0000")
+    errors = by_field(r)
+    assert "超出范围" in errors["enterprise_id"] and "空字符" in errors["requirements"]
+    assert errors["rectification_days"] == "不能大于90"
+    r = drv.try_act(case, "dismiss", reason="重复\u0000举报")
+    assert "空字符" in by_field(r)["reason"]
+    r = drv.try_act(case, "comment", comment="备注\u0000")
+    assert "空字符" in by_field(r)["comment"]
+    r = drv.try_act(case, "assign", assignee_id=big)
+    assert "超出范围" in by_field(r)["assignee_id"]
+    r = drv.try_act({**case, "version": big}, "dismiss", fields={"reason": "x"})
+    assert r.status_code == 409 and r.json()["current_version"] == case["version"]
+    assert snapshot(drv, case) == before
+
+    # reference data: never a 500 either
+    sup = drv.client(world.supervisor)
+    r = sup.get(f"/api/enterprises/{big}")
+    assert r.status_code in (404, 422) and r.json()["message"], r.text

@@ -237,16 +237,29 @@ def test_accident_life_grading_and_escalation(api, world, clock):
     assert "事故原因未查清不放过" not in err[0]["message"]
     case = drv.act(case, "reject", world.supervisor, opinion="补充调查")
     assert case["rectification_rounds"] == 1
+    # 退回补充调查: approval needs the supplementary report first
+    assert "verify" not in case["allowed_actions"] and "submit_report" in case["allowed_actions"]
+    r = drv.try_act(case, "verify", world.supervisor)
+    assert r.status_code == 409 and "调查报告" in r.json()["message"]
+    case = drv.act(case, "submit_report", world.supervisor, report_summary="补充调查报告")
     case = drv.act(case, "verify", world.supervisor)
     assert case["state"] == "verified" and case["details"]["four_nots"] == sorted(
         ["cause", "responsibility", "measures", "education"])
     case = drv.act(case, "close", world.supervisor)
     assert case["state"] == "closed"
-    events = drv.events(case)
-    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
-    assert [e["action"] for e in events if e["actor"]["id"]] == [
-        "create", "register", "update_casualties", "update_casualties", "start_rectification", "submit_report",
-        "extend_investigation", "reject", "verify", "close"]
+    check_log(drv.events(case), [
+        ("create", None, "found", "officer"),
+        ("register", "found", "registered", "officer"),
+        ("update_casualties", "registered", "registered", "officer"),
+        ("update_casualties", "registered", "registered", "officer"),
+        ("start_rectification", "registered", "rectifying", "supervisor"),
+        ("submit_report", "rectifying", "rectifying", "supervisor"),
+        ("extend_investigation", "rectifying", "rectifying", "supervisor"),
+        ("reject", "rectifying", "rectifying", "supervisor"),
+        ("submit_report", "rectifying", "rectifying", "supervisor"),
+        ("verify", "rectifying", "verified", "supervisor"),
+        ("close", "verified", "closed", "supervisor"),
+    ])
 
 
 def test_accident_graded_larger_at_flash_report_moves_to_city_at_registration(api, world, clock):
@@ -316,3 +329,37 @@ def test_dangerous_building_life(api, world, clock):
     assert safe["state"] == "closed" and safe["final"] and safe["appraisal_grade"] == "A"
     assert safe["details"]["safe_verdict"] == {"grade": "A", "valid_until": "2027-11-22"}
     check_log(drv.events(safe), [("create", None, "found", "officer"), ("conclude_safe", "found", "closed", "officer")])
+
+
+def test_reclassified_case_starts_the_major_hazard_cycle_afresh(api, world, clock):
+    """What the enterprise reported for the ordinary hazard does not count as a major-hazard review application."""
+    drv = HttpDriver(api, world, clock)
+    case = drv.drive("hazard", "rectifying")
+    case = drv.act(case, "request_extension", world.contact, extension_days=5, reason="材料未到")
+    case = drv.act(case, "report_completion", world.contact, completion_report="已整改")
+    case = drv.act(case, "reclassify")
+    case = drv.act(case, "start_rectification")
+    assert case["kind"] == "major_hazard" and case["state"] == "rectifying"
+    assert "verify" not in case["allowed_actions"] and "reject" not in case["allowed_actions"]
+    assert "decide_extension" not in drv.get(case, world.supervisor)["allowed_actions"]
+    assert set(drv.get(case, world.contact)["allowed_actions"]) == {"apply_review", "request_extension", "comment"}
+    r = drv.try_act(case, "verify")
+    assert r.status_code == 409 and "尚未报告整改完成" in r.json()["message"]
+    # the ordinary-hazard history is kept on the events, not lost
+    events = drv.events(case)
+    assert [e["action"] for e in events if e["actor"]["id"]][3:5] == ["request_extension", "report_completion"]
+
+
+def test_reopened_hazard_forgets_an_undecided_extension_request(api, world, clock):
+    drv = HttpDriver(api, world, clock)
+    case = drv.drive("hazard", "rectifying")
+    case = drv.act(case, "request_extension", world.contact, extension_days=5, reason="材料未到")
+    assert "request_extension" not in drv.get(case, world.contact)["allowed_actions"]
+    case = drv.act(case, "verify")  # passed before anyone decided the request: it is moot
+    case = drv.act(case, "close")
+    case = drv.act(case, "reopen", reason="回头看发现反弹")
+    assert "request_extension" in drv.get(case, world.contact)["allowed_actions"]
+    assert "decide_extension" not in drv.get(case, world.supervisor)["allowed_actions"]
+    case = drv.act(case, "request_extension", world.contact, extension_days=3, reason="新的整改需要时间")
+    case = drv.act(case, "decide_extension", world.supervisor, approved=True, approved_days=None)
+    assert case["details"]["extensions"][-1]["approved_days"] == 3  # as requested

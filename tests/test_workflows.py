@@ -77,31 +77,38 @@ def app_db(db):
     db_module.set_database(previous)
 
 
+class _FixedClock:  # action_payload only asks the clock for dates
+    def __init__(self, now: datetime) -> None:
+        self._now = now
+
+    def now(self) -> datetime:
+        return self._now
+
+    def today(self):
+        return self._now.date()
+
+
+def _register(s, world, now: datetime, days: int, title: str) -> Case:
+    officer = s.get(User, world.officer.id)
+    case = services.create_case(s, officer, create_payload("hazard", world, _FixedClock(now), title=title), now=now)
+    payload = action_payload("hazard", "register", world, _FixedClock(now), rectification_days=days)
+    case, _ = services.perform_action(s, officer, case.id, "register", payload, version=case.version, now=now)
+    return case
+
+
 def register_hazard(db, world, now: datetime, *, days: int = 7, title: str = "脚手架连墙件缺失") -> int:
     """A hazard created and registered at ``now``: its rectification deadline and timers."""
-    class _Clock:  # action_payload only asks the clock for dates
-        def now(self):
-            return now
-
-        def today(self):
-            return now.date()
-
     with db.transaction() as s:
-        officer = s.get(User, world.officer.id)
-        case = services.create_case(s, officer, create_payload("hazard", world, _Clock(), title=title), now=now)
-        payload = action_payload("hazard", "register", world, _Clock(), rectification_days=days)
-        services.perform_action(s, officer, case.id, "register", payload, version=case.version, now=now)
-        return case.id
+        return _register(s, world, now, days, title).id
 
 
 def seed_due_timers(db, world, now: datetime, n_cases: int, task_deadlines: int = 6) -> int:
     """``n_cases`` hazards registered 60 days before ``now`` (4 rectification rungs each) plus
     ``task_deadlines`` one-rung task deadlines per case: every timer is due at ``now``."""
     past = now - timedelta(days=60)
-    ids = [register_hazard(db, world, past + timedelta(minutes=i), title=f"批量隐患{i}") for i in range(n_cases)]
     with db.transaction() as s:
-        for case_id in ids:
-            case = s.get(Case, case_id)
+        for i in range(n_cases):
+            case = _register(s, world, past + timedelta(minutes=i), 7, f"批量隐患{i}")
             for k in range(task_deadlines):
                 open_deadline(s, case=case, key=f"check{k}", label=f"回头看{k}", ladder="task",
                               start_at=past + timedelta(hours=k), amount=10 + k, unit="calendar_day", now=past,
@@ -257,6 +264,15 @@ def test_daily_digest_one_message_per_supervisor_per_day(prefect_harness, app_db
     assert flows.daily_digest()["messages"] == 0
     clock.advance(timedelta(days=1))
     assert flows.daily_digest()["messages"] == 3
+    # delivered by the outbox flow (the served sweep does this after each sweep): the in-app inbox
+    # at once; e-mail needs ANJIAN_SMTP_* and is refused without it
+    delivered = flows.deliver_outbox()
+    with db.session() as s:
+        statuses = dict(s.execute(select(OutboxMessage.channel, func.count()).where(
+            OutboxMessage.template == "daily_digest", OutboxMessage.status == "sent").group_by(OutboxMessage.channel)).all())
+        pending = s.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending",
+                                                                                 OutboxMessage.next_attempt_at <= clock.now()))
+    assert statuses.get("inbox") == 4 and delivered.get("sent", 0) >= 4 and pending == 0
 
 
 # ---------------------------------------------------------------- several workers, crashes
@@ -286,10 +302,12 @@ def start_worker(db, name: str, now: datetime, batch: int) -> subprocess.Popen:
 @pytest.mark.slow
 def test_two_worker_processes_fire_every_rung_exactly_once(db, world, clock):
     """Two OS processes sweep the same database at once (PostgreSQL: SKIP LOCKED splits the
-    batches; SQLite: writers queue): 2,000 due timers over 200 cases, each fired once."""
+    batches; SQLite: writers queue): 2,000 due timers over 200 cases (PostgreSQL; 600 over 60
+    on SQLite), each fired exactly once."""
     now = clock.now()
-    total = seed_due_timers(db, world, now, n_cases=200, task_deadlines=6)
-    assert total == 2000
+    n_cases = 200 if db.dialect == "postgresql" else 60  # SQLite: writers queue anyway; keep it short
+    total = seed_due_timers(db, world, now, n_cases=n_cases, task_deadlines=6)
+    assert total == 10 * n_cases
     workers = [start_worker(db, f"w{i}", now, 50) for i in (1, 2)]
     try:
         for w in workers:
@@ -305,7 +323,10 @@ def test_two_worker_processes_fire_every_rung_exactly_once(db, world, clock):
     assert pending_due(db, now) == 0
     with db.session() as s:
         by_worker = dict(s.execute(select(RungFiring.worker, func.count()).group_by(RungFiring.worker)).all())
-    assert set(by_worker) == {"w1", "w2"} and sum(by_worker.values()) == total
+    assert set(by_worker) <= {"w1", "w2"} and sum(by_worker.values()) == total
+    if db.dialect == "postgresql":
+        # SKIP LOCKED splits the work; on SQLite one writer may legitimately drain it all first.
+        assert set(by_worker) == {"w1", "w2"}
     assert assert_exactly_once(db)["firings"] == total
 
 
@@ -314,7 +335,7 @@ def test_worker_killed_mid_sweep_then_restarted_fires_each_rung_once(prefect_har
     db = app_db
     now = clock.now()
     # A batch that raises before its commit leaves no trace.
-    total = seed_due_timers(db, world, now, n_cases=100, task_deadlines=6)
+    total = seed_due_timers(db, world, now, n_cases=60, task_deadlines=6)
     with pytest.raises(SimulatedCrash):
         fire_due_batch(db, now, limit=100, crash_after=60)
     assert pending_due(db, now) == total
@@ -351,10 +372,12 @@ def test_worker_killed_mid_sweep_then_restarted_fires_each_rung_once(prefect_har
 @pytest.mark.slow
 def test_prefect_down_officers_work_then_timers_catch_up_in_order(prefect_harness, app_db, api, world, clock,
                                                                   monkeypatch):
-    """With no Prefect server reachable, officers keep working over HTTP (the API never calls
-    Prefect). When the sweep runs again, the overdue timers fire late, oldest first."""
+    """While Prefect is down officers keep working over HTTP: the API process does not even
+    import Prefect. When the sweep runs again, the overdue timers fire late, oldest first."""
     db = app_db
-    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # nothing listens there
+    probe = subprocess.run([sys.executable, "-c", "import sys, api.app, anjian.runner, workflows.embedded; "
+                            "print('prefect' in sys.modules)"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert probe.stdout.strip() == "False", probe.stderr
     drv = HttpDriver(api, world, clock)
     cases = []
     for i, days in enumerate((9, 3, 6, 12)):
@@ -488,6 +511,15 @@ def test_served_schedule_really_fires(tmp_path, monkeypatch):
                 break
             time.sleep(0.5)
         assert runs and all(r["auto_scheduled"] for r in runs)
+        # the served sweep also delivered what the rungs wrote: in-app inbox rows are sent
+        while time.monotonic() < deadline:
+            with app_db.session() as s:
+                inbox = dict(s.execute(select(OutboxMessage.status, func.count()).where(
+                    OutboxMessage.channel == "inbox").group_by(OutboxMessage.status)).all())
+            if inbox and set(inbox) == {"sent"}:
+                break
+            time.sleep(0.5)
+        assert inbox and set(inbox) == {"sent"}, inbox
         assert (tmp_path / "data" / "prefect" / "prefect.db").exists()  # PREFECT_HOME under ANJIAN_DATA_DIR
     finally:
         supervisor.stop()

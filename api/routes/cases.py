@@ -11,6 +11,7 @@ from api.errors import domain_error_body
 from api.serialize import case_detail, case_summaries, events_json
 from cases import services
 from cases.errors import ActionNotAllowed, NotFound
+from cases.validation import MAX_INT
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
 
@@ -54,21 +55,21 @@ def list_cases(
     state: str | None = Query(None, description="状态，可逗号分隔"),
     jurisdiction: str | None = Query(None, description="辖区代码（含下级）"),
     assignee: str | None = Query(None, description="承办人编号，或 me"),
-    enterprise_id: int | None = None,
+    enterprise_id: int | None = Query(None, le=MAX_INT),
     q: str | None = Query(None, max_length=100, description="全文：编号、标题、描述、地点"),
     accident_grade: str | None = None,
     appraisal_grade: str | None = None,
     open_only: bool = False,
     light: str | None = Query(None, description="red / yellow / green / none，可逗号分隔"),
     sort: str = Query("-created_at", description="排序字段，前缀 - 表示倒序，可逗号分隔"),
-    page: int = Query(1, ge=1),
+    page: int = Query(1, ge=1, le=1_000_000),
     page_size: int = Query(20, ge=1, le=200),
 ):
     assignee_id = None
     if assignee == "me":
         assignee_id = user.id
     elif assignee:
-        if not assignee.isdigit():
+        if not (assignee.isascii() and assignee.isdigit()) or int(assignee) > MAX_INT:
             return JSONResponse({"error": "validation_failed", "message": "assignee：应为用户编号或 me",
                                  "errors": [{"field": "assignee", "message": "应为用户编号或 me"}]}, status_code=422)
         assignee_id = int(assignee)

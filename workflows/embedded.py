@@ -1,0 +1,272 @@
+"""The Prefect that ``anjian serve`` brings along (the ``make run`` default).
+
+Two child processes, kept alive by a supervisor thread:
+
+1. ``prefect server start`` on 127.0.0.1:``ANJIAN_PREFECT_PORT`` with PREFECT_HOME under
+   ``ANJIAN_DATA_DIR/prefect`` (its own SQLite database) — unless ``ANJIAN_PREFECT_API_URL``
+   names an external server (scale-out), in which case none is started;
+2. ``python -m workflows.serve``: the flows served against that API (a Prefect Runner, which
+   starts each scheduled run in a process of its own).
+
+The API never depends on them. If the Prefect server will not start or dies, officers keep
+working; the supervisor restarts it with exponential backoff, and the timers — rows in the app
+database — simply fire late, oldest first, on the first sweep after it is back.
+"""
+from __future__ import annotations
+
+import atexit
+import ctypes
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO
+
+from workflows.prefect_env import api_healthy, local_api_url, prefect_home, server_env, worker_env
+
+log = logging.getLogger("anjian.prefect")
+
+_PR_SET_PDEATHSIG = 1
+try:  # loaded before any fork: the child only makes the call
+    _libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+except OSError:  # pragma: no cover
+    _libc = None
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM if the thread that started us dies (e.g. the
+    ``anjian serve`` process is killed with -9), so no orphan server or runner is left behind."""
+    if _libc is not None:
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def terminate(proc: subprocess.Popen | None, grace: float) -> int | None:
+    """SIGTERM the process, wait up to ``grace`` seconds, then SIGKILL its whole process group
+    (the children it started: flow-run processes, server workers). Returns the exit code."""
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        try:
+            proc.send_signal(signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            log.warning("process %s did not stop within %.0f s; killing it", proc.pid, grace)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # the group is ours alone (start_new_session)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        return proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:  # pragma: no cover
+        return None
+
+
+class Backoff:
+    def __init__(self, initial: float = 1.0, maximum: float = 60.0) -> None:
+        self.initial, self.maximum, self.current = initial, maximum, initial
+
+    def next(self) -> float:
+        delay, self.current = self.current, min(self.current * 2, self.maximum)
+        return delay
+
+    def reset(self) -> None:
+        self.current = self.initial
+
+
+class EmbeddedPrefect:
+    """``start()`` returns at once; a supervisor thread starts and watches the children.
+    ``stop()`` stops them (SIGTERM, wait, then SIGKILL) and is safe to call twice."""
+
+    STABLE_SECONDS = 60.0      # a child that ran this long resets its backoff
+    HEALTH_EVERY = 10.0        # seconds between health checks of a running server
+    UNHEALTHY_LIMIT = 3        # failed checks in a row before the server is restarted
+
+    def __init__(self, settings, *, startup_timeout: float = 90.0, stop_grace: float = 15.0,
+                 python: str | None = None) -> None:
+        self.settings = settings
+        self.external = bool(settings.prefect_api_url)
+        self.port = int(settings.prefect_port)
+        self.api_url = settings.prefect_api_url.rstrip("/") if self.external else local_api_url(self.port)
+        self.home: Path = prefect_home(settings)
+        self.startup_timeout = startup_timeout
+        self.stop_grace = stop_grace
+        self.python = python or sys.executable
+        self.ready = threading.Event()  # set once the server answers and the worker is started
+        self.restarts = {"server": 0, "worker": 0}
+        self._server: subprocess.Popen | None = None
+        self._worker: subprocess.Popen | None = None
+        self._server_log: IO[bytes] | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------ public
+
+    def start(self, wait: float | None = None) -> bool:
+        """Start supervising; with ``wait``, block up to that many seconds until ready."""
+        if self._thread is not None:
+            return self.ready.is_set()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(target=self._supervise, name="anjian-prefect", daemon=True)
+        self._thread.start()
+        atexit.register(self.stop)
+        where = self.api_url if self.external else f"{self.api_url} (embedded, PREFECT_HOME={self.home})"
+        log.info("Prefect: %s", where)
+        print(f"Prefect: {where}", file=sys.stderr, flush=True)
+        if wait:
+            return self.ready.wait(wait)
+        return False
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._lock:  # no child is being spawned now, and none will be
+            worker, server = self._worker, self._server
+        # The worker first, while its server is still there to hear it go.
+        terminate(worker, self.stop_grace)
+        terminate(server, self.stop_grace)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=self.stop_grace + 10)
+        if self._server_log is not None:
+            self._server_log.close()
+            self._server_log = None
+        self.ready.clear()
+
+    def status(self) -> dict:
+        def state(p: subprocess.Popen | None):
+            return None if p is None else {"pid": p.pid, "running": p.poll() is None, "exit_code": p.poll()}
+        return {"api_url": self.api_url, "external": self.external, "server": state(self._server),
+                "worker": state(self._worker), "restarts": dict(self.restarts)}
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in (self._server, self._worker) if p is not None and p.poll() is None]
+
+    # ------------------------------------------------------------ children
+
+    def _spawn(self, args: list[str], env: dict[str, str], stdout) -> subprocess.Popen | None:
+        with self._lock:
+            if self._stop.is_set():
+                return None
+            return subprocess.Popen(args, env=env, stdout=stdout, stderr=subprocess.STDOUT if stdout else None,
+                                    stdin=subprocess.DEVNULL, start_new_session=True,
+                                    preexec_fn=_die_with_parent if _libc is not None else None)
+
+    def _start_server(self) -> subprocess.Popen | None:
+        if self._server_log is None:
+            self._server_log = open(self.home / "server.log", "ab")
+        self._server_log.write(f"\n=== anjian: starting Prefect server {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n".encode())
+        self._server_log.flush()
+        prefect = Path(self.python).with_name("prefect")
+        cmd = [str(prefect)] if prefect.exists() else [self.python, "-m", "prefect"]
+        cmd += ["server", "start", "--host", "127.0.0.1", "--port", str(self.port), "--analytics-off"]
+        proc = self._spawn(cmd, server_env(self.settings), self._server_log)
+        with self._lock:
+            self._server = proc
+        return proc
+
+    def _start_worker(self) -> subprocess.Popen | None:
+        cmd = [self.python, "-m", "workflows.serve", "--name", f"embedded-{socket.gethostname()}",
+               "--sweep-interval", str(self.settings.sweep_interval_seconds), "--wait", "30"]
+        proc = self._spawn(cmd, worker_env(self.settings, self.api_url), None)
+        with self._lock:
+            self._worker = proc
+        return proc
+
+    def _sleep(self, seconds: float) -> bool:
+        """Wait, waking early on stop; True if we should go on."""
+        return not self._stop.wait(seconds)
+
+    # ------------------------------------------------------------ supervisor
+
+    def _ensure_server(self, backoff: Backoff) -> bool:
+        """Start the server and wait until it answers; False when it did not (retry later)."""
+        if not port_free(self.port):
+            if api_healthy(self.api_url):
+                log.error("Prefect: port %s already has a Prefect server that is not ours; set ANJIAN_PREFECT_PORT "
+                          "to a free port or ANJIAN_PREFECT_API_URL to use that server", self.port)
+            else:
+                log.error("Prefect: port %s is in use; set ANJIAN_PREFECT_PORT to a free port", self.port)
+            return False
+        proc = self._start_server()
+        if proc is None:
+            return False
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline and not self._stop.is_set() and proc.poll() is None:
+            if api_healthy(self.api_url, timeout=1.0):
+                return True
+            self._stop.wait(0.25)
+        if not self._stop.is_set():
+            log.error("Prefect server did not become healthy (exit code %s); see %s", proc.poll(),
+                      self.home / "server.log")
+            terminate(proc, 5)
+        return False
+
+    def _supervise(self) -> None:
+        server_backoff, worker_backoff = Backoff(), Backoff()
+        server_since = worker_since = time.monotonic()
+        last_check, unhealthy = 0.0, 0
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if not self.external:
+                    server = self._server
+                    if server is None or server.poll() is not None:
+                        if server is not None:
+                            self.restarts["server"] += 1
+                            log.warning("Prefect server exited (code %s); restarting. Timers fire late, in order, "
+                                        "once it is back.", server.returncode)
+                        self.ready.clear()
+                        terminate(self._worker, 5)  # its runner would only fail against a dead API
+                        with self._lock:
+                            self._worker = None
+                        if not self._ensure_server(server_backoff):
+                            if not self._sleep(server_backoff.next()):
+                                break
+                            continue
+                        server_since, last_check, unhealthy = time.monotonic(), time.monotonic(), 0
+                    elif now - last_check >= self.HEALTH_EVERY:
+                        last_check = now
+                        unhealthy = 0 if api_healthy(self.api_url, timeout=5.0) else unhealthy + 1
+                        if unhealthy >= self.UNHEALTHY_LIMIT:
+                            log.error("Prefect server stopped answering; restarting it")
+                            terminate(server, 5)
+                            continue
+                    if now - server_since >= self.STABLE_SECONDS:
+                        server_backoff.reset()
+                worker = self._worker
+                if worker is None or worker.poll() is not None:
+                    if worker is not None:
+                        self.restarts["worker"] += 1
+                        log.warning("Prefect worker exited (code %s); restarting", worker.returncode)
+                        with self._lock:
+                            self._worker = None
+                        if time.monotonic() - worker_since < self.STABLE_SECONDS:
+                            if not self._sleep(worker_backoff.next()):
+                                break
+                        else:
+                            worker_backoff.reset()
+                    if self._start_worker() is None:
+                        break
+                    worker_since = time.monotonic()
+                    self.ready.set()
+                self._stop.wait(1.0)
+        except Exception:  # the API must outlive any bug here
+            log.exception("Prefect supervisor failed; timers will not fire until anjian serve is restarted")

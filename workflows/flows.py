@@ -1,0 +1,231 @@
+"""Prefect flows: the timer sweep (every rung of every escalation ladder, 回头看, re-appraisal
+and evaluation checks), the supervisors' daily digest, and outbox delivery.
+
+Prefect schedules, retries, distributes and shows these runs; it does not make them correct.
+Exactly-once comes from the app database: a rung fires in the same transaction that marks
+its timer fired and inserts its ``rung_firings`` row (unique per deadline and rung), and a
+message is written to the outbox under a unique ``dedupe_key``. A retried task, two workers
+sweeping at once, or a sweep killed halfway and run again therefore cannot fire anything twice.
+
+"now" comes from ``cases.clock.now()`` (the one clock; ``ANJIAN_CLOCK_OFFSET`` shifts it) and
+the app database from ``cases.db.get_database()``: the flows run in the API process in tests,
+and in a flow-run process spawned by a worker in production.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy import case as sql_case, func, select
+from sqlalchemy.orm import Session
+
+from cases import clock
+from cases.config import get_settings
+from cases.db import get_database
+from cases.escalation import fire_due_batch
+from cases.models import Case, Deadline, Jurisdiction, OutboxMessage, Timer, User
+from workflows.prefect_env import DELIVERY_FLOW, DIGEST_FLOW, SWEEP_FLOW, default_worker_name
+
+log = logging.getLogger("anjian.workflows")
+
+# A sweep stops after this long even if due timers remain: the next scheduled run goes on
+# where it stopped (timers are rows, oldest first), and one run never hogs a worker.
+SWEEP_BUDGET_SECONDS = 50.0
+DIGEST_MAX_CASES = 50
+LIGHTS = ("red", "yellow", "green", "none")
+
+
+# ---------------------------------------------------------------- sweep
+
+
+@task(name="fire-due-batch", retries=2, retry_delay_seconds=2, persist_result=False, cache_policy=NO_CACHE,
+      log_prints=False)
+def fire_batch(limit: int, worker: str, batch_no: int) -> dict[str, int]:
+    """One app transaction: claim up to ``limit`` due timers (oldest first) and fire them.
+
+    A Prefect task per batch, not per timer (a task costs ~6 ms of orchestration). A retry
+    after a failure re-reads what is still due: whatever the failed attempt committed is not
+    due any more, whatever it did not commit was rolled back.
+    """
+    return fire_due_batch(get_database(), clock.now(), limit=limit, worker=worker)
+
+
+def count_due(now: datetime) -> int:
+    with get_database().session() as s:
+        return s.scalar(select(func.count()).select_from(Timer).where(Timer.status == "pending", Timer.fire_at <= now)) or 0
+
+
+@flow(name=SWEEP_FLOW, persist_result=False, log_prints=False)
+def sweep_timers(batch_size: int | None = None, budget_seconds: float = SWEEP_BUDGET_SECONDS,
+                 worker: str | None = None, deliver: bool = False) -> dict[str, Any]:
+    """Fire every due timer, batch after batch, until none is due or the time budget is spent.
+
+    ``deliver`` (set by the served deployment): then deliver the outbox in the same run, so the
+    messages a rung wrote go out at once and each tick costs one flow-run process, not two.
+    """
+    logger = get_run_logger()
+    batch_size = batch_size or get_settings().timer_batch_size
+    worker = worker or default_worker_name()
+    started = time.monotonic()
+    totals: dict[str, Any] = {"fired": 0, "duplicate": 0, "stale": 0, "failed": 0, "seen": 0, "batches": 0}
+    while True:
+        counts = fire_batch(batch_size, worker, totals["batches"])
+        totals["batches"] += 1
+        for key in ("fired", "duplicate", "stale", "failed", "seen"):
+            totals[key] += counts.get(key, 0)
+        if counts["seen"] < batch_size or counts["seen"] == counts["failed"]:
+            break  # nothing more is due (or only timers that keep failing: they wait for the next run)
+        if time.monotonic() - started >= budget_seconds:
+            totals["remaining_due"] = count_due(clock.now())
+            break
+    totals["seconds"] = round(time.monotonic() - started, 3)
+    if totals["failed"]:
+        logger.warning("sweep: %(fired)s fired, %(failed)s failed, %(stale)s stale, %(duplicate)s duplicate "
+                       "in %(batches)s batch(es)", totals)
+    elif totals["seen"]:
+        logger.info("sweep: %(fired)s fired, %(stale)s stale, %(duplicate)s duplicate in %(batches)s batch(es), "
+                    "%(seconds)ss", totals)
+    if totals.get("remaining_due"):
+        logger.warning("sweep: time budget spent with %s timer(s) still due; the next run continues",
+                       totals["remaining_due"])
+    if deliver:
+        totals["delivery"] = _deliver_loop(worker, budget_seconds=max(5.0, budget_seconds - totals["seconds"]))
+    return totals
+
+
+# ---------------------------------------------------------------- daily digest
+
+
+def base_url(settings=None) -> str:
+    """Links in messages: ``ANJIAN_BASE_URL`` (the same base the notifications package uses)."""
+    settings = settings or get_settings()
+    return (getattr(settings, "base_url", "") or "http://127.0.0.1:8000").rstrip("/")
+
+
+def digest_variables(session: Session, user: User, now: datetime, *, url: str | None = None) -> dict[str, Any]:
+    """What one supervisor's digest says: open cases they oversee (their jurisdiction and
+    below, including cases escalated away from it) by light, and the red and yellow ones."""
+    from cases import services
+    from cases.deadlines import light_expression
+
+    url = url or base_url()
+    today = clock.to_local(now).date()
+    light = light_expression(now)
+    live = ((Deadline.case_id == Case.id) & (Deadline.status == "open") & Deadline.affects_light.is_(True)
+            & Deadline.due_at.is_not(None))
+    next_due_at = select(Deadline.due_at).where(live).order_by(Deadline.due_at).limit(1).correlate(Case).scalar_subquery()
+    next_due_date = select(Deadline.due_date).where(live).order_by(Deadline.due_at).limit(1).correlate(Case).scalar_subquery()
+    open_cases = services.case_query(user, open_only=True)  # staff: jurisdiction subtree (cases.access.subtree_codes)
+    sub = open_cases.with_only_columns(
+        Case.id, Case.number, Case.title, Case.kind, Case.assignee_id, light.label("light"),
+        next_due_at.label("due_at"), next_due_date.label("due_date")).subquery()
+
+    counts = {k: 0 for k in LIGHTS}
+    for lt, n in session.execute(select(sub.c.light, func.count()).group_by(sub.c.light)):
+        counts[lt] = n
+    rank = sql_case((sub.c.light == "red", 0), else_=1)
+    rows = session.execute(select(sub).where(sub.c.light.in_(("red", "yellow")))
+                           .order_by(rank, sub.c.due_at, sub.c.id).limit(DIGEST_MAX_CASES)).all()
+    assignee_ids = {r.assignee_id for r in rows if r.assignee_id}
+    names = dict(session.execute(select(User.id, User.display_name).where(User.id.in_(assignee_ids))).all()) if assignee_ids else {}
+    items = []
+    for r in rows:
+        items.append({
+            "case_id": r.id, "case_number": r.number, "case_title": r.title, "kind": r.kind, "light": r.light,
+            "due_date": r.due_date.isoformat() if r.due_date else None,
+            "days_left": (r.due_date - today).days if r.due_date else None,
+            "assignee_name": names.get(r.assignee_id) or "未指派",
+            "case_url": f"{url}/cases/{r.id}",
+        })
+    j = session.get(Jurisdiction, user.jurisdiction_code)
+    return {
+        "jurisdiction_code": user.jurisdiction_code,
+        "jurisdiction_name": j.name if j else user.jurisdiction_code,
+        "digest_date": today.isoformat(),
+        "total_open": sum(counts.values()),
+        "counts": counts,
+        "cases": items,
+        "dashboard_url": f"{url}/dashboard?jurisdiction={user.jurisdiction_code}",
+    }
+
+
+def write_digest(session: Session, user: User, now: datetime) -> int:
+    """Enqueue today's digest for one supervisor (a row per channel); 0 if it was written
+    already today. The outbox's unique dedupe key makes a concurrent second run a no-op too."""
+    from cases import outbox
+
+    cause = f"digest:{clock.to_local(now).date().isoformat()}"
+    mine = OutboxMessage.dedupe_key.startswith(f"{cause}:daily_digest:{user.id}:", autoescape=True)
+
+    def written() -> int:  # counted, not taken from the INSERT's rowcount (-1 on psycopg)
+        return session.scalar(select(func.count()).select_from(OutboxMessage).where(mine)) or 0
+
+    if written():
+        return 0
+    outbox.enqueue(session, case=None, template="daily_digest", recipients=[user], cause=cause,
+                   variables=digest_variables(session, user, now), now=now)
+    return written()
+
+
+@task(name="write-digest", retries=2, retry_delay_seconds=2, persist_result=False, cache_policy=NO_CACHE)
+def digest_for(user_id: int, now: datetime) -> int:
+    with get_database().transaction() as s:
+        user = s.get(User, user_id)
+        if user is None or not user.active:
+            return 0
+        return write_digest(s, user, now)
+
+
+@flow(name=DIGEST_FLOW, persist_result=False, log_prints=False)
+def daily_digest() -> dict[str, int]:
+    """One outbox message (per channel) per active supervisor per Shanghai date."""
+    logger = get_run_logger()
+    now = clock.now()  # one instant, so one Shanghai date, for every supervisor of this run
+    with get_database().session() as s:
+        supervisors = list(s.scalars(select(User.id).where(User.role == "supervisor", User.active.is_(True))
+                                     .order_by(User.id)))
+    written = sum(digest_for(uid, now) for uid in supervisors)
+    result = {"supervisors": len(supervisors), "messages": written}
+    logger.info("daily digest: %(messages)s message(s) for %(supervisors)s supervisor(s)", result)
+    return result
+
+
+# ---------------------------------------------------------------- outbox delivery
+
+
+@task(name="deliver-batch", retries=2, retry_delay_seconds=2, persist_result=False, cache_policy=NO_CACHE)
+def deliver_batch(limit: int, worker: str) -> dict[str, int]:
+    """Claim and deliver up to ``limit`` due outbox rows (notifications.delivery: a claim is
+    committed before anything is sent, so a retry never holds a row twice)."""
+    from notifications.delivery import deliver_pending
+
+    return deliver_pending(get_database(), clock.now(), limit=limit, worker=worker)
+
+
+@flow(name=DELIVERY_FLOW, persist_result=False, log_prints=False)
+def deliver_outbox(limit: int = 100, budget_seconds: float = SWEEP_BUDGET_SECONDS,
+                   worker: str | None = None) -> dict[str, int]:
+    """Deliver what the sweep, the digest and the officers' actions put in the outbox: the in-app
+    inbox at once, e-mail / webhook / 企业微信 / 钉钉 through their channels (docs/notifications.md)."""
+    return _deliver_loop(worker or default_worker_name(), limit=limit, budget_seconds=budget_seconds)
+
+
+def _deliver_loop(worker: str, *, limit: int = 100, budget_seconds: float = SWEEP_BUDGET_SECONDS) -> dict[str, int]:
+    logger = get_run_logger()
+    started = time.monotonic()
+    totals: dict[str, int] = {}
+    while time.monotonic() - started < budget_seconds:
+        counts = deliver_batch(limit, worker)
+        if not counts:
+            break  # nothing was due
+        for key, n in counts.items():
+            totals[key] = totals.get(key, 0) + n
+    if totals.get("failed"):
+        logger.warning("delivery: %s", totals)
+    elif totals:
+        logger.info("delivery: %s", totals)
+    return totals

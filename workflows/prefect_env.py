@@ -1,0 +1,120 @@
+"""Environment for the Prefect processes anjian runs: the embedded server, the workers serving
+the flows, and the flow-run processes they spawn.
+
+Measured facts behind these defaults: shared/notes/prefect.md. Nothing here imports Prefect,
+because Prefect reads most of its settings from the environment when it is first imported.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Mapping
+
+import httpx
+
+# Quiet a Prefect started on a closed network: no telemetry error per start, no INFO chatter
+# every sweep, and no warning when a log record has no flow run to go to.
+QUIET_ENV: dict[str, str] = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
+    "PREFECT_CLI_COLORS": "false",
+}
+
+# Variables that would point a child at another server or database than the one we mean.
+_SERVER_ONLY = ("PREFECT_API_URL", "PREFECT_API_KEY")
+
+SWEEP_FLOW = "sweep-timers"
+SWEEP_DEPLOYMENT = "sweep-timers"
+DIGEST_FLOW = "daily-digest"
+DIGEST_DEPLOYMENT = "daily-digest"
+DELIVERY_FLOW = "deliver-outbox"
+DIGEST_CRON = "0 8 * * *"          # 08:00 every day …
+DIGEST_TIMEZONE = "Asia/Shanghai"  # … Beijing time
+
+
+def apply_process_defaults(env: "os._Environ[str] | dict[str, str] | None" = None) -> None:
+    """Fill in the quiet-down variables where the operator has not set them (call before
+    ``import prefect``: Prefect reads them at import)."""
+    env = os.environ if env is None else env
+    for key, value in QUIET_ENV.items():
+        env.setdefault(key, value)
+
+
+def prefect_home(settings) -> Path:
+    """Prefect's own state (its SQLite database, logs, local result storage) lives under the
+    app's data directory, never in ~/.prefect."""
+    return (Path(settings.data_dir) / "prefect").resolve()
+
+
+def local_api_url(port: int, host: str = "127.0.0.1") -> str:
+    return f"http://{host}:{port}/api"
+
+
+def resolve_api_url(settings, env: Mapping[str, str] | None = None) -> str:
+    """Where a worker finds the Prefect API: PREFECT_API_URL, else ANJIAN_PREFECT_API_URL, else
+    the embedded server's address on this machine (``anjian serve`` on ANJIAN_PREFECT_PORT)."""
+    env = os.environ if env is None else env
+    return (env.get("PREFECT_API_URL") or settings.prefect_api_url or local_api_url(settings.prefect_port)).rstrip("/")
+
+
+def _base_env(settings, base: Mapping[str, str] | None) -> dict[str, str]:
+    """The children see the settings this process runs with (which may have been given in
+    code rather than read from the environment), with absolute paths."""
+    env = dict(os.environ if base is None else base)
+    apply_process_defaults(env)
+    env["PREFECT_HOME"] = str(prefect_home(settings))
+    env["ANJIAN_DATA_DIR"] = str(Path(settings.data_dir).resolve())
+    env["ANJIAN_DATABASE_URL"] = settings.database_url  # "" means SQLite under ANJIAN_DATA_DIR
+    env["ANJIAN_CLOCK_OFFSET"] = settings.clock_offset
+    env["ANJIAN_TIMER_BATCH_SIZE"] = str(settings.timer_batch_size)
+    env["ANJIAN_SWEEP_INTERVAL_SECONDS"] = str(settings.sweep_interval_seconds)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def server_env(settings, *, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment of the embedded ``prefect server start``: SQLite under PREFECT_HOME unless
+    the operator configured PREFECT_SERVER_DATABASE_CONNECTION_URL (or the API_ alias)."""
+    env = _base_env(settings, base)
+    for key in _SERVER_ONLY:
+        env.pop(key, None)
+    return env
+
+
+def worker_env(settings, api_url: str, *, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment of a worker serving the flows (and so of the flow-run processes it spawns)."""
+    env = _base_env(settings, base)
+    env["PREFECT_API_URL"] = api_url
+    return env
+
+
+def default_worker_name() -> str:
+    """Recorded on every rung firing (``rung_firings.worker``): which process fired it."""
+    name = os.environ.get("ANJIAN_WORKER_NAME") or socket.gethostname()
+    return f"{name}:{os.getpid()}"[:64]
+
+
+def api_healthy(api_url: str, timeout: float = 2.0) -> bool:
+    """True when the Prefect API answers ``GET /api/health`` with ``true``."""
+    try:
+        r = httpx.get(f"{api_url.rstrip('/')}/health", timeout=timeout)
+        return r.status_code == 200 and r.json() is True
+    except (httpx.HTTPError, ValueError):
+        return False
+
+
+def wait_until_healthy(api_url: str, timeout: float, *, interval: float = 0.25, alive=None) -> bool:
+    """Poll the health endpoint until it answers, ``timeout`` passes, or ``alive()`` says the
+    process we are waiting for has died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if api_healthy(api_url):
+            return True
+        if alive is not None and not alive():
+            return False
+        time.sleep(interval)
+    return False

@@ -1,0 +1,179 @@
+"""Serve the flows: ``anjian worker`` (scale-out) and ``python -m workflows.serve`` (the child
+process that ``anjian serve`` starts next to its embedded Prefect server).
+
+A worker registers two deployments with the Prefect API and runs what their schedules create:
+
+* ``sweep-timers/sweep-timers`` every ``ANJIAN_SWEEP_INTERVAL_SECONDS`` (default 10 s): fires
+  the due timers, then delivers the outbox (one process per run, so one run does both);
+* ``daily-digest/daily-digest`` at 08:00 Asia/Shanghai.
+
+Any number of workers may serve the same deployments against one Prefect server and one
+PostgreSQL app database: Prefect hands each scheduled run to one of them, and the sweep's
+``SELECT … FOR UPDATE SKIP LOCKED`` plus the unique keys in the app database keep every rung
+exactly-once even when runs overlap. See docs/deployment.md.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+from datetime import datetime, timedelta, timezone
+
+from workflows.prefect_env import (
+    DIGEST_CRON,
+    DIGEST_DEPLOYMENT,
+    DIGEST_TIMEZONE,
+    SWEEP_DEPLOYMENT,
+    SWEEP_FLOW,
+    apply_process_defaults,
+    prefect_home,
+    resolve_api_url,
+    wait_until_healthy,
+)
+
+log = logging.getLogger("anjian.worker")
+
+# Flow runs one worker process runs at once: a sweep and a digest may overlap; more sweeps
+# in one process would only queue on the same database rows.
+RUNNER_LIMIT = 2
+
+
+def build_deployments(*, sweep_interval: float, digest: bool = True) -> list:
+    """The RunnerDeployments this worker serves (entrypoints by module path, so flow-run
+    processes import the installed package whatever their working directory)."""
+    from prefect.deployments.runner import EntrypointType
+    from prefect.schedules import Cron
+
+    from workflows.flows import daily_digest, sweep_timers
+
+    out = [sweep_timers.to_deployment(
+        name=SWEEP_DEPLOYMENT, interval=timedelta(seconds=sweep_interval), parameters={"deliver": True},
+        entrypoint_type=EntrypointType.MODULE_PATH, tags=["anjian"],
+        description="Fire due timers (reminders, overdue warnings, 挂牌督办, 约谈, 通报批评, 提级, 回头看 and other "
+                    "task checks), then deliver the outbox (inbox, e-mail, webhook, 企业微信, 钉钉).")]
+    if digest:
+        out.append(daily_digest.to_deployment(
+            name=DIGEST_DEPLOYMENT, schedule=Cron(DIGEST_CRON, timezone=DIGEST_TIMEZONE),
+            entrypoint_type=EntrypointType.MODULE_PATH, tags=["anjian"],
+            description="每日督办汇总: one outbox message per supervisor per day."))
+    return out
+
+
+def prune_late_sweeps(older_than: timedelta) -> int:
+    """Delete sweep runs that were scheduled while no worker was running and are now late.
+
+    After an outage a runner would start every late run (up to the ~100 the scheduler made
+    in advance), each in its own process. One sweep catches up on all due timers in
+    ``fire_at`` order, so the late runs add nothing; the newest ones are kept.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterDeploymentId,
+        FlowRunFilterExpectedStartTime,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.exceptions import ObjectNotFound
+
+    cutoff = datetime.now(timezone.utc) - older_than
+    deleted = 0
+    with get_client(sync_client=True) as client:
+        try:
+            deployment = client.read_deployment_by_name(f"{SWEEP_FLOW}/{SWEEP_DEPLOYMENT}")
+        except ObjectNotFound:
+            return 0
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            deployment_id=FlowRunFilterDeploymentId(any_=[deployment.id]),
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
+            expected_start_time=FlowRunFilterExpectedStartTime(before_=cutoff)), limit=500)
+        for run in runs:
+            if run.auto_scheduled and run.run_count == 0:
+                try:
+                    client.delete_flow_run(run.id)
+                    deleted += 1
+                except ObjectNotFound:
+                    pass  # another worker pruned or started it
+    return deleted
+
+
+def run_worker(name: str | None = None, *, sweep_interval: float | None = None, digest: bool = True,
+               wait_seconds: float = 120.0) -> int:
+    """Serve the flows until SIGTERM / Ctrl-C. Returns a process exit code.
+
+    Schedules are not paused on shutdown (other workers may be serving them); the runs a
+    schedule made while no worker ran are pruned at the next start (``prune_late_sweeps``).
+    """
+    from cases.config import get_settings
+
+    settings = get_settings()
+    apply_process_defaults()
+    api_url = resolve_api_url(settings)
+    os.environ["PREFECT_API_URL"] = api_url  # before Prefect is imported: it reads it once
+    os.environ.setdefault("PREFECT_HOME", str(prefect_home(settings)))
+    if name:
+        os.environ["ANJIAN_WORKER_NAME"] = name  # inherited by the flow-run processes
+    interval = float(sweep_interval or settings.sweep_interval_seconds)
+
+    if not wait_until_healthy(api_url, wait_seconds):
+        print(f"anjian worker: Prefect API {api_url} did not answer within {wait_seconds:.0f} s", file=sys.stderr)
+        return 1
+
+    deployments = build_deployments(sweep_interval=interval, digest=digest)
+    try:
+        pruned = prune_late_sweeps(timedelta(seconds=max(2 * interval, 30)))
+        if pruned:
+            print(f"anjian worker: dropped {pruned} late sweep run(s) from an outage; one sweep catches up",
+                  file=sys.stderr)
+    except Exception as exc:  # pruning is an optimisation; never a reason not to serve
+        print(f"anjian worker: could not prune late sweep runs: {exc}", file=sys.stderr)
+    runner_name = re.sub(r"[/%]", "-", name) if name else None
+    kwargs = {"name": runner_name} if runner_name else {}
+    print(f"anjian worker{' ' + name if name else ''}: serving {', '.join(d.name for d in deployments)} "
+          f"against {api_url} (sweep every {interval:g} s)", file=sys.stderr, flush=True)
+    serve(*deployments, pause_on_shutdown=False, limit=RUNNER_LIMIT, **kwargs)
+    return 0
+
+
+def serve(*deployments, pause_on_shutdown: bool, limit: int | None, **runner_kwargs) -> None:
+    """``prefect.serve`` without its start banner, and with SIGTERM handled like Ctrl-C.
+
+    Prefect 3.8's Runner answers SIGTERM by calling its async ``stop`` from sync code inside
+    its own event loop (a coroutine never awaited) and ``sys.exit`` from the selector: a page
+    of tracebacks and no orderly shutdown. Raising KeyboardInterrupt instead takes the path
+    Prefect tests: the loop is cancelled, the runner's context exits (pausing the schedules
+    when asked), in-flight runs are stopped, and we return.
+    """
+    import asyncio
+
+    from prefect.runner import Runner
+
+    class _Runner(Runner):
+        def handle_sigterm(self, *args, **kwargs) -> None:
+            raise KeyboardInterrupt
+
+    runner = _Runner(pause_on_shutdown=pause_on_shutdown, limit=limit, **runner_kwargs)
+    for deployment in deployments:
+        runner.add_deployment(deployment)
+    try:
+        asyncio.run(runner.start())
+    except KeyboardInterrupt:
+        print("anjian worker: stopped", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m workflows.serve", description="Serve anjian's Prefect flows.")
+    p.add_argument("--name", default=None, help="worker name (recorded on each rung firing)")
+    p.add_argument("--sweep-interval", type=float, default=None, help="seconds between sweeps (default: settings)")
+    p.add_argument("--no-digest", action="store_true", help="do not serve the daily digest")
+    p.add_argument("--wait", type=float, default=120.0, help="seconds to wait for the Prefect API at start")
+    args = p.parse_args(argv)
+    return run_worker(args.name, sweep_interval=args.sweep_interval, digest=not args.no_digest,
+                      wait_seconds=args.wait)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
