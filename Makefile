@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian packages the tests and PDFs need (CJK fonts; wrk for benchmarks; Chromium for page tests).
+# Debian packages the tests and PDFs need (CJK fonts, HarfBuzz subsetting, poppler; wrk for benchmarks).
 # Installed only when missing and when we may (root); otherwise say what to install.
 system-deps:
 	@bash scripts/system-deps.sh

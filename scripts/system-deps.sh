@@ -4,7 +4,6 @@ set -euo pipefail
 need=()
 fc-list :lang=zh 2>/dev/null | grep -q . || need+=(fonts-noto-cjk)
 command -v wrk >/dev/null || need+=(wrk)
-command -v chromium >/dev/null || need+=(chromium chromium-driver)
 command -v pdftotext >/dev/null || need+=(poppler-utils)
 # WeasyPrint subsets fonts with HarfBuzz when present: <1 s a PDF and byte-identical output,
 # instead of ~15 s with fontTools.
