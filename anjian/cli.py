@@ -1,4 +1,4 @@
-"""`anjian` command line: serve, db upgrade, demo, user add, calendar load."""
+"""`anjian` command line: serve, db upgrade, demo, user add, calendar load, notify test."""
 from __future__ import annotations
 
 import argparse
@@ -91,6 +91,22 @@ def cmd_worker(args) -> int:
     return run_worker(name=args.name, sweep_interval=args.sweep_interval, digest=not args.no_digest)
 
 
+def cmd_notify_test(args) -> int:
+    from cases.clock import now
+    from notifications.channels import CHANNEL_NAMES
+    from notifications.delivery import send_test
+
+    endpoints = {args.channel: args.endpoint} if args.endpoint else None
+    result = send_test(args.channel, now=now(), to=args.to, db=_db(), endpoints=endpoints)
+    label = CHANNEL_NAMES.get(args.channel, args.channel)
+    if result.ok:
+        print(f"测试消息已通过{label}发送成功。")
+        print(f"渠道响应：{result.response}")
+        return 0
+    print(f"测试消息发送失败（{label}）：{result.response}", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="anjian", description="安监：建设工程安全监管案件系统")
     sub = p.add_subparsers(dest="command", required=True)
@@ -135,6 +151,14 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("file")
     sp.add_argument("--by", default="cli")
     sp.set_defaults(func=cmd_calendar_load)
+
+    notify = sub.add_parser("notify", help="通知").add_subparsers(dest="notify_command", required=True)
+    sp = notify.add_parser("test", help="立即通过某个渠道发送一条测试消息（使用实际生效的渠道配置）")
+    sp.add_argument("--channel", required=True, choices=["email", "webhook", "wecom", "dingtalk", "inbox"])
+    sp.add_argument("--to", default=None, help="email：收件邮箱地址；inbox：接收用户的用户名")
+    sp.add_argument("--endpoint", default=None,
+                    help="wecom/dingtalk：改用此接口地址（私有网关），如 http://gw/cgi-bin/webhook/send?key={key}")
+    sp.set_defaults(func=cmd_notify_test)
 
     args = p.parse_args(argv)
     return args.func(args)

@@ -5,12 +5,13 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from api.errors import install_error_handlers
-from api.routes import auth, cases, deadlines, machines, notifications, reference
+from api.routes import auth, cases, deadlines, documents, machines, notifications, reference
 from cases.clock import Clock, get_clock
 from cases.config import Settings, get_settings
 from cases.db import Database, get_database
 from cases.engine import check_definitions, get_registry
 from cases.rules import EFFECTS  # noqa: F401  (registers guards and effects)
+import notifications.preferences as _preferences  # noqa: F401  (installs cases.outbox.channel_resolver)
 
 
 def create_app(*, database: Database | None = None, clock: Clock | None = None,
@@ -26,7 +27,7 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
     app.state.db = database or get_database()
     app.state.clock = clock or get_clock()
     install_error_handlers(app)
-    for module in (auth, cases, deadlines, machines, notifications, reference):
+    for module in (auth, cases, deadlines, documents, machines, notifications, reference):
         app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)

@@ -21,8 +21,17 @@ Duplicates: rung_firings grouped by (deadline_id, rung) having count > 1; outbox
 by dedupe_key having count > 1; plus: every timer fired exactly once, one rung_fired event per
 firing, event seqs per case contiguous (1..cases.event_seq).
 
+Each database is seeded once and every run drains its own copy (PostgreSQL: ``CREATE DATABASE …
+TEMPLATE``, after one ``VACUUM ANALYZE`` as autovacuum would have done on a live database;
+SQLite: a copy of the file), so ``--repeat`` runs and ``--baseline`` runs start from the same
+rows. ``--repeat N`` runs every configuration N times, interleaved, and prints medians.
+``--baseline REV`` also drains, with one worker, with ``cases/escalation.py`` as of git revision
+REV (loaded from ``git show``; the rest of the code is the current one) and prints
+current/baseline ratios.
+
     .venv/bin/python bench/timers.py                         # both databases, 100,000 timers
     .venv/bin/python bench/timers.py --db postgresql --timers 20000 --batch 500
+    .venv/bin/python bench/timers.py --db postgresql --repeat 3 --baseline dcad569 --no-prefect
     .venv/bin/python bench/timers.py --prefect-only --prefect-n 200
     .venv/bin/python bench/timers.py --no-prefect
 """
@@ -55,34 +64,77 @@ TIMERS_PER_CASE = 5
 # ---------------------------------------------------------------- databases
 
 
+def _empty_database(backend: str, tmp: Path) -> tuple[str, callable]:
+    """A new, empty database: (url, drop)."""
+    if backend == "sqlite":
+        path = tmp / f"bench-timers-{uuid.uuid4().hex[:6]}.db"
+
+        def drop_file() -> None:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+        return f"sqlite:///{path}", drop_file
+    return _pg_database(None)
+
+
+def _pg_database(template: str | None) -> tuple[str, callable]:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(PG_ADMIN).set(drivername="postgresql")
+    name = f"anjian_bench_timers_{uuid.uuid4().hex[:8]}"
+    dsn = admin.render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+
+    def drop() -> None:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return admin.set(database=name).render_as_string(hide_password=False), drop
+
+
 def make_database(backend: str, tmp: Path):
     from cases.db import Database
     from cases.migrate import upgrade
     from cases.reference import load_reference_data
 
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp}/bench-timers-{uuid.uuid4().hex[:6]}.db"
-        drop = lambda: None  # noqa: E731
-    else:
-        import psycopg
-        from sqlalchemy.engine import make_url
-
-        admin = make_url(PG_ADMIN).set(drivername="postgresql")
-        name = f"anjian_bench_timers_{uuid.uuid4().hex[:8]}"
-        dsn = admin.render_as_string(hide_password=False)
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-        def drop() -> None:
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-        url = admin.set(database=name).render_as_string(hide_password=False)
+    url, drop = _empty_database(backend, tmp)
     upgrade(url)
     db = Database(url)
     with db.transaction() as s:
         load_reference_data(s)
     return db, drop
+
+
+def settle(backend: str, url: str) -> None:
+    """After seeding, before copying: PostgreSQL VACUUM ANALYZE; SQLite: checkpoint the WAL into
+    the file, so a plain copy of the file is the whole database."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    if backend == "sqlite":
+        import sqlite3
+
+        with sqlite3.connect(u.database) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return
+    import psycopg
+
+    with psycopg.connect(u.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
+def copy_database(backend: str, url: str, tmp: Path) -> tuple[str, callable]:
+    """A copy of a seeded (and settled, disposed) database: (url, drop)."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    if backend == "sqlite":
+        copy_url, drop = _empty_database("sqlite", tmp)
+        shutil.copyfile(u.database, make_url(copy_url).database)
+        return copy_url, drop
+    return _pg_database(u.database)
 
 
 def seed(db, n_timers: int) -> dict:
@@ -165,18 +217,50 @@ def seed(db, n_timers: int) -> dict:
 # ---------------------------------------------------------------- draining
 
 
-def _drain(url: str, now: datetime, batch: int, worker: str, start_wall: float, out=None) -> dict:
-    """Loop fire_due_batch until nothing is due; one (count, commit offset) per batch."""
-    from cases.db import Database
-    from cases.escalation import fire_due_batch
+def load_escalation(path: str | None):
+    """cases.escalation, or the module in ``path`` (a baseline revision's escalation.py)."""
+    if path is None:
+        import cases.escalation
 
+        return cases.escalation
+    import importlib.util
+
+    name = "escalation_baseline"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def baseline_file(rev: str, tmp: Path) -> str:
+    """cases/escalation.py as of git revision ``rev``, written into ``tmp``."""
+    text = subprocess.run(["git", "show", f"{rev}:cases/escalation.py"], cwd=ROOT, capture_output=True, text=True,
+                          check=True).stdout
+    path = tmp / "escalation_baseline.py"
+    path.write_text(text)
+    return str(path)
+
+
+def _drain(url: str, now: datetime, batch: int, worker: str, out=None, impl: str | None = None, barrier=None) -> dict:
+    """Loop fire_due_batch until nothing is due; one (count, wall-clock time of commit) per batch.
+    With ``barrier``: set up (imports, engine) first, then wait there for the other workers."""
+    import logging
+
+    from cases.db import Database
+
+    logging.getLogger("anjian.escalation").setLevel(os.environ.get("BENCH_ESCALATION_LOG", "CRITICAL"))
+    fire_due_batch = load_escalation(impl).fire_due_batch
     db = Database(url)
     batches = []
     totals = {"fired": 0, "duplicate": 0, "stale": 0, "failed": 0}
     empty = 0
+    if barrier is not None:
+        barrier.wait()
     while True:
         counts = fire_due_batch(db, now, limit=batch, worker=worker)
-        t = time.time() - start_wall
+        t = time.time()
         if counts["seen"]:
             batches.append((counts["fired"], t))
         for k in totals:
@@ -230,37 +314,52 @@ def check(db) -> dict:
             "cases_with_bad_seq": bad_seq, "document_numbers": distinct_docs, "document_messages": docs}
 
 
-def run_timers(backend: str, n: int, batch: int, workers: int, tmp: Path) -> dict:
+def seed_template(backend: str, n: int, tmp: Path) -> dict:
+    """Migrate and seed a database once; runs drain copies of it."""
     db, drop = make_database(backend, tmp)
     try:
         facts = seed(db, n)
-        now = facts["latest_fire_at"] + timedelta(seconds=1)
         url = db.url
         db.dispose()
-        start = time.time()
+        settle(backend, url)
+    except BaseException:
+        drop()
+        raise
+    return {"url": url, "drop": drop, **facts}
+
+
+def run_timers(backend: str, template: dict, batch: int, workers: int, tmp: Path, impl: str | None = None) -> dict:
+    url, drop = copy_database(backend, template["url"], tmp)
+    try:
+        facts = {k: v for k, v in template.items() if k not in ("url", "drop", "latest_fire_at")}
+        now = template["latest_fire_at"] + timedelta(seconds=1)
         if workers == 1:
-            results = [_drain(url, now, batch, "bench-w0", start)]
-        else:
+            start = time.time()
+            results = [_drain(url, now, batch, "bench-w0", None, impl)]
+        else:  # the clock starts when every worker process is ready
             ctx = mp.get_context("spawn")
-            q = ctx.Queue()
-            procs = [ctx.Process(target=_drain, args=(url, now, batch, f"bench-w{i}", start, q)) for i in range(workers)]
+            q, barrier = ctx.Queue(), ctx.Barrier(workers + 1)
+            procs = [ctx.Process(target=_drain, args=(url, now, batch, f"bench-w{i}", q, impl, barrier))
+                     for i in range(workers)]
             for p in procs:
                 p.start()
+            barrier.wait()
+            start = time.time()
             results = [q.get() for _ in procs]
             for p in procs:
                 p.join()
-        elapsed = max((b[-1][1] for r in results for b in [r["batches"]] if b), default=0.0)
+        elapsed = max((b[-1][1] - start for r in results for b in [r["batches"]] if b), default=0.0)
         lateness = []
         for r in results:
             for fired, t in r["batches"]:
-                lateness.extend([t] * fired)
+                lateness.extend([t - start] * fired)
         fired = sum(r["totals"]["fired"] for r in results)
         from cases.db import Database
 
         db = Database(url)
         checks = check(db)
         db.dispose()
-        return {"db": backend, "workers": workers, "batch": batch, **{k: v for k, v in facts.items() if k != "latest_fire_at"},
+        return {"db": backend, "impl": "baseline" if impl else "current", "workers": workers, "batch": batch, **facts,
                 "fired": fired, "seconds": elapsed, "timers_per_s": fired / elapsed if elapsed else 0,
                 "lateness_p50_s": _pct(lateness, 50), "lateness_p99_s": _pct(lateness, 99),
                 "per_worker": {r["worker"]: r["totals"] for r in results}, **checks}
@@ -392,12 +491,34 @@ def run_prefect(n: int, exec_window: float, tmp: Path) -> dict:
 
 
 def fmt(r: dict) -> str:
-    return (f"{r['db']:<10} workers={r['workers']} batch={r['batch']} timers={r['timers']:,} fired={r['fired']:,} "
+    return (f"{r['db']:<10} {r['impl']:<8} workers={r['workers']} batch={r['batch']} timers={r['timers']:,} fired={r['fired']:,} "
             f"in {r['seconds']:.2f}s → {r['timers_per_s']:,.0f} timers/s; lateness p50 {r['lateness_p50_s']:.2f}s "
             f"p99 {r['lateness_p99_s']:.2f}s; duplicates: firings {r['duplicate_firings']} outbox {r['duplicate_outbox']}; "
             f"not fired {r['timers_not_fired']}; rung_fired events {r['rung_fired_events']:,}; outbox rows "
             f"{r['outbox_rows']:,}; bad seq cases {r['cases_with_bad_seq']}; 文号 {r['document_numbers']:,} "
             f"(seed {r['seed_s']:.1f}s)")
+
+
+def summarize(rows: list[dict], baseline: str | None) -> list[dict]:
+    """Medians per (database, implementation, workers); prints them and current/baseline ratios."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["db"], r["impl"], r["workers"]), []).append(r)
+    out = []
+    for (db, impl, workers), rs in groups.items():
+        med = {k: statistics.median(r[k] for r in rs) for k in ("timers_per_s", "seconds", "lateness_p50_s", "lateness_p99_s")}
+        bad = sum(r["duplicate_firings"] + r["duplicate_outbox"] + r["timers_not_fired"] + r["cases_with_bad_seq"] for r in rs)
+        out.append({"db": db, "impl": impl, "workers": workers, "runs": len(rs), **med, "problems": bad,
+                    "outbox_per_timer": rs[0]["outbox_rows"] / max(rs[0]["fired"], 1)})
+        print(f"median     {db:<10} {impl:<8} workers={workers} over {len(rs)} run(s): {med['timers_per_s']:,.0f} timers/s "
+              f"({med['seconds']:.1f}s for {rs[0]['fired']:,}); lateness p50 {med['lateness_p50_s']:.1f}s p99 "
+              f"{med['lateness_p99_s']:.1f}s; duplicates/unfired/bad seqs in all runs: {bad}", flush=True)
+    for s in out:
+        base = next((b for b in out if b["impl"] == "baseline" and b["db"] == s["db"] and b["workers"] == s["workers"]), None)
+        if s["impl"] == "current" and base:
+            print(f"ratio      {s['db']:<10} workers={s['workers']}: current / baseline {baseline} = "
+                  f"{s['timers_per_s'] / base['timers_per_s']:.1f}×", flush=True)
+    return out
 
 
 def main(argv=None) -> int:
@@ -413,6 +534,9 @@ def main(argv=None) -> int:
     ap.add_argument("--prefect-only", action="store_true")
     ap.add_argument("--prefect-n", type=int, default=200)
     ap.add_argument("--prefect-window", type=float, default=120.0, help="seconds to let served runs execute")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per configuration (interleaved); medians are printed")
+    ap.add_argument("--baseline", metavar="REV",
+                    help="also drain with cases/escalation.py as of this git revision (one worker)")
     ap.add_argument("--json", help="write all results to this file")
     args = ap.parse_args(argv)
 
@@ -425,13 +549,24 @@ def main(argv=None) -> int:
           f"(remind_before, overdue): 40% remind_before, 20% remind_due_day, 40% overdue; batch {args.batch}", flush=True)
     try:
         if not args.prefect_only:
+            impls = [None] + ([baseline_file(args.baseline, tmp)] if args.baseline else [])
             backends = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
             for backend in backends:
                 counts = args.workers or ([1, 2] if backend == "postgresql" else [1])
-                for w in counts:
-                    r = run_timers(backend, args.timers, args.batch, w, tmp)
-                    results["timers"].append(r)
-                    print(fmt(r), flush=True)
+                template = seed_template(backend, args.timers, tmp)
+                print(f"{backend:<10} seeded {template['timers']:,} timers in {template['seed_s']:.1f}s", flush=True)
+                try:
+                    # the baseline runs with one worker only (its two-worker runs take minutes)
+                    configs = [(impl, w) for w in counts for impl in impls if impl is None or w == 1]
+                    for rep in range(args.repeat):
+                        for impl, w in (configs if rep % 2 == 0 else configs[::-1]):
+                            r = run_timers(backend, template, args.batch, w, tmp, impl)
+                            r["rep"] = rep
+                            results["timers"].append(r)
+                            print(fmt(r), flush=True)
+                finally:
+                    template["drop"]()
+            results["summary"] = summarize(results["timers"], args.baseline)
         if not args.no_prefect:
             n = args.prefect_n
             try:
@@ -441,10 +576,11 @@ def main(argv=None) -> int:
                       f"executed {p['executed']}/{n} in {p['exec_window_s']:.0f}s → {p['exec_runs_per_s']:.2f} runs/s"
                       + (f"; lateness p50 {p['lateness_p50_s']:.1f}s p99 {p['lateness_p99_s']:.1f}s" if p["executed"] else ""),
                       flush=True)
-                pg1 = [r for r in results["timers"] if r["db"] == "postgresql" and r["workers"] == 1]
-                ref = pg1[0] if pg1 else (results["timers"][0] if results["timers"] else None)
+                summary = results.get("summary") or []
+                ref = next((r for r in summary if r["db"] == "postgresql" and r["impl"] == "current" and r["workers"] == 1),
+                           next((r for r in summary if r["impl"] == "current"), None))
                 if ref:
-                    print(f"ratio      durable timers ({ref['db']}, 1 worker) vs Prefect run per deadline: "
+                    print(f"ratio      durable timers ({ref['db']}, 1 worker, median) vs Prefect run per deadline: "
                           f"{ref['timers_per_s'] / p['create_runs_per_s']:,.0f}× the Prefect create rate, "
                           f"{ref['timers_per_s'] / max(p['exec_runs_per_s'], 1e-9):,.0f}× its execute rate", flush=True)
             except Exception as exc:

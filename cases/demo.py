@@ -127,9 +127,10 @@ def load_demo(session: Session, *, now: datetime, n_cases: int = 200, seed: int 
     officers = {"320508": officer}
     for code, name in (("320506", "吴监督（吴中区质安站）"), ("320507", "陈监督（相城区质安站）"), ("320571", "顾监督（园区质安站）"),
                        ("320509", "沈监督（吴江区质安站）"), ("320505", "许监督（虎丘区质安站）"), ("320583", "朱监督（昆山市质安站）")):
-        officers[code] = user(f"officer_{code}", name, "officer", code, supervisor_id=supervisor.id)
-    officers["320102"] = user("officer_nj", "孙监督（玄武区质安站）", "officer", "320102")
-    province_supervisor = user("province", "江苏省住建厅质安处", "supervisor", "320000")
+        officers[code] = user(f"officer_{code}", name, "officer", code, supervisor_id=supervisor.id,
+                              phone=f"0512-6{code[-3:]}0000")
+    officers["320102"] = user("officer_nj", "孙监督（玄武区质安站）", "officer", "320102", phone="025-84000000")
+    province_supervisor = user("province", "江苏省住建厅质安处", "supervisor", "320000", phone="025-51868000")
 
     kinds = ["hazard"] * 55 + ["major_hazard"] * 12 + ["accident"] * 10 + ["dangerous_building"] * 23
     counts = {"cases": 0}
@@ -192,8 +193,7 @@ def _demo_hazard(session, rng, kind, actor, supervisor, enterprise_user, project
             "legal_basis": "《建设工程安全生产管理条例》第二十八条"}, t)
     else:
         case = _run(session, actor, case, "register", {
-            "enterprise_id": contractor_id, "hazard_item_code": item, "stop_work_order_no": f"姑苏建停〔2026〕{rng.randrange(1, 99)}号",
-            "stop_work_scope": rng.choice(["whole", "partial"]),
+            "enterprise_id": contractor_id, "hazard_item_code": item, "stop_work_scope": rng.choice(["whole", "partial"]),
             "requirements": "立即停止施工，撤出作业人员，制定整改方案报监督机构审核。"}, t)
     if target == "registered":
         return

@@ -105,5 +105,7 @@ def enqueue(session: Session, *, case: Case | None, template: str, recipients: I
         return 0
     dialect = session.get_bind().dialect.name
     insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    result = session.execute(insert_fn(OutboxMessage).values(rows).on_conflict_do_nothing(index_elements=["dedupe_key"]))
-    return result.rowcount or 0
+    # RETURNING counts the rows really inserted (psycopg reports -1 as rowcount for this statement).
+    result = session.execute(insert_fn(OutboxMessage).values(rows)
+                             .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(OutboxMessage.id))
+    return len(result.all())

@@ -458,3 +458,4 @@ def replay_state(definition_lookup: Callable[[str, int], MachineDefinition], eve
 
 # Deadlines and listed supervision ride on every transition (cases.deadlines registers its hooks).
 from cases import deadlines as _deadlines  # noqa: E402,F401
+from cases import documents as _documents  # noqa: E402,F401

@@ -193,6 +193,15 @@ _VARIABLES: dict[str, Variable] = {
         _v("dashboard_url", "str", "Link to the dashboard."),
         _v("cases", "list[mapping]", "Red and yellow cases; each item has the fields listed below.",
            item_fields=_DIGEST_ITEM_FIELDS),
+        # --- system alerts (to administrators) ---------------------------------------------------
+        _v("alert_title", "str", "What happened, one line, e.g. 消息模板渲染失败，消息未发送."),
+        _v("alert_detail", "str", "The recorded error or detail (e.g. which template variable is missing)."),
+        _v("raised_at", "datetime (aware)", "When the problem was detected."),
+        _v("failed_message_id", "int | None", "Id of the outbox message concerned; None if not about one message.",
+           required=False),
+        _v("failed_template_title", "str | None", "Chinese title of that message's template, e.g. 隐患整改通知书.",
+           required=False),
+        _v("failed_channel", "str | None", "Channel of that message in Chinese, e.g. 电子邮件.", required=False),
     ]
 }
 
@@ -325,6 +334,12 @@ CATALOG: dict[str, TemplateSpec] = {
               document=False,
               variables=_pick("recipient_name", "jurisdiction_name", "digest_date", "total_open",
                               "cases", "dashboard_url")),
+        _spec("system_alert", "系统告警",
+              "To the province's administrators: a message failed (e.g. a template variable is missing) and needs fixing.",
+              document=False,
+              variables=_pick("recipient_name", "alert_title", "alert_detail", "raised_at", "failed_message_id",
+                              "failed_template_title", "failed_channel", *_CASE,
+                              optional={"case_number": None, "case_title": None, "case_url": None})),
     ]
 }
 

@@ -11,18 +11,30 @@ with a Chinese message (:class:`ChannelConfigError`) by :func:`validate_settings
 apprise's WeCom and DingTalk plugins hard-code the vendor host. ``endpoints`` lets a caller (tests,
 a private gateway) point them elsewhere: ``{"wecom": "http://127.0.0.1:9/cgi-bin/webhook/send?key={key}",
 "dingtalk": "http://127.0.0.1:9/robot/send?access_token={token}"}``; the vendor payload is unchanged.
+
+Administrators can save a channel's configuration in the database (``channel_configs``, API
+``/api/admin/channels/{name}``): :func:`validate_config` checks it at save time (our own checks,
+then apprise) and refuses it with a Chinese message; :func:`load_setup` overlays the saved
+configurations on the environment settings for delivery (a saved configuration replaces that
+channel's environment settings entirely; a disabled one turns the channel off).
 """
 from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
-from dataclasses import dataclass
-from urllib.parse import quote, urlencode
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
 
 import apprise
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from cases.config import Settings
+from cases.models import ChannelConfig
 
 CHANNELS = ("inbox", "email", "webhook", "wecom", "dingtalk")
 BOT_CHANNELS = ("wecom", "dingtalk")  # subject to quiet hours
@@ -32,6 +44,10 @@ CHANNEL_NAMES = {"inbox": "站内信", "email": "电子邮件", "webhook": "Webh
 
 class ChannelConfigError(ValueError):
     """A channel is not configured, or configured with a URL apprise refuses."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass
@@ -154,3 +170,228 @@ def send(channel: str, url: str, *, subject: str, short_text: str, html: str,
                 os.unlink(os.path.join(tmpdir, name))
             os.rmdir(tmpdir)
     return SendResult(ok=ok, response=response[-4000:] or ("accepted" if ok else "failed without details"))
+
+
+# ---------------------------------------------------------------- saved channel configuration
+
+CONFIGURABLE = ("email", "webhook", "wecom", "dingtalk")
+SECRET_MASK = "******"  # what GET shows for a secret; sending it back keeps the stored value
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    name: str
+    label: str
+    kind: str = "str"  # str / int
+    required: bool = False
+    secret: bool = False
+
+
+CONFIG_FIELDS: dict[str, tuple[ConfigField, ...]] = {
+    "email": (ConfigField("host", "SMTP服务器", required=True), ConfigField("port", "SMTP端口", kind="int"),
+              ConfigField("from_address", "发件人地址", required=True), ConfigField("user", "SMTP用户名"),
+              ConfigField("password", "SMTP密码", secret=True)),
+    "webhook": (ConfigField("url", "Webhook地址", required=True),),
+    "wecom": (ConfigField("key", "机器人Key", required=True, secret=True),
+              ConfigField("endpoint", "自定义接口地址")),
+    "dingtalk": (ConfigField("token", "机器人access_token", required=True, secret=True),
+                 ConfigField("secret", "加签密钥", secret=True), ConfigField("endpoint", "自定义接口地址")),
+}
+
+# Environment settings behind each field (what applies while nothing is saved).
+_ENV_FIELDS = {
+    "email": {"host": "smtp_host", "port": "smtp_port", "from_address": "smtp_from", "user": "smtp_user",
+              "password": "smtp_password"},
+    "webhook": {"url": "webhook_url"},
+    "wecom": {"key": "wecom_webhook_key"},
+    "dingtalk": {"token": "dingtalk_token"},
+}
+
+_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+                   r"|^\[[0-9A-Fa-f:.]+\]$")
+_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$|^[^@\s<>]+@localhost$")
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _label(channel: str) -> str:
+    return CHANNEL_NAMES.get(channel, channel)
+
+
+def _http_url(channel: str, key: str, label: str, value: str, schemes=("http", "https")) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ChannelConfigError(f"{_label(channel)}渠道配置无效：{label}应为以 {' 或 '.join(s + '://' for s in schemes)} "
+                                 f"开头、带主机名的地址", key)
+    return value
+
+
+def validate_config(channel: str, values: dict[str, Any] | None, *, enabled: bool = True,
+                    previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Check a channel configuration an administrator wants to save; returns it normalised.
+
+    Our own checks first (fields, types, host names, addresses), then apprise must accept the
+    URL built from it. Raises :class:`ChannelConfigError` with a Chinese message naming the field.
+    A secret sent back as ``SECRET_MASK`` keeps the ``previous`` value. A disabled channel may be
+    saved without settings; whatever it has is still checked.
+    """
+    if channel not in CONFIGURABLE:
+        raise ChannelConfigError(f"未知的通知渠道“{channel}”，可配置的渠道：{'、'.join(CONFIGURABLE)}", "name")
+    values = dict(values or {})
+    fields = {f.name: f for f in CONFIG_FIELDS[channel]}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ChannelConfigError(f"{_label(channel)}渠道配置无效：不支持配置项“{'、'.join(unknown)}”，"
+                                 f"可用的配置项：{'、'.join(fields)}", unknown[0])
+    out: dict[str, Any] = {}
+    for name, f in fields.items():
+        value = values.get(name)
+        if f.secret and value == SECRET_MASK:
+            value = (previous or {}).get(name)
+            if not value:
+                raise ChannelConfigError(f"{_label(channel)}渠道配置无效：请重新填写{f.label}", name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        if f.kind == "int":
+            if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
+                raise ChannelConfigError(f"{_label(channel)}渠道配置无效：{f.label}应为整数", name)
+            value = int(value)
+        elif not isinstance(value, str):
+            raise ChannelConfigError(f"{_label(channel)}渠道配置无效：{f.label}应为文本", name)
+        else:
+            value = value.strip()
+        out[name] = value
+    if not enabled and not out:
+        return out
+    for f in fields.values():
+        if f.required and f.name not in out:
+            raise ChannelConfigError(f"{_label(channel)}渠道配置无效：缺少{f.label}（{f.name}）", f.name)
+    if channel == "email":
+        if not _HOST.match(out["host"]):
+            raise ChannelConfigError(f"电子邮件渠道配置无效：SMTP服务器“{out['host']}”不是合法的主机名或IP地址", "host")
+        if not 1 <= out.get("port", 25) <= 65535:
+            raise ChannelConfigError("电子邮件渠道配置无效：SMTP端口应在1到65535之间", "port")
+        if not _EMAIL.match(out["from_address"]):
+            raise ChannelConfigError(f"电子邮件渠道配置无效：发件人地址“{out['from_address']}”不是合法的电子邮箱", "from_address")
+        if out.get("password") and not out.get("user"):
+            raise ChannelConfigError("电子邮件渠道配置无效：填写了SMTP密码但没有用户名", "user")
+    elif channel == "webhook":
+        _http_url(channel, "url", "Webhook地址", out["url"], ("http", "https", "json", "jsons"))
+    else:
+        key = "key" if channel == "wecom" else "token"
+        if not _TOKEN.match(out[key]):
+            raise ChannelConfigError(f"{_label(channel)}渠道配置无效：{fields[key].label}只能包含字母、数字、下划线和连字符", key)
+        if out.get("secret") and not _TOKEN.match(out["secret"]):
+            raise ChannelConfigError("钉钉群机器人渠道配置无效：加签密钥只能包含字母、数字、下划线和连字符", "secret")
+        if out.get("endpoint"):
+            _http_url(channel, "endpoint", "自定义接口地址", out["endpoint"])
+    setup = overlay(Settings(), {channel: (True, out)})
+    url = channel_url(channel, setup.settings, address="check@example.com")
+    validate_url(channel, url)
+    return out
+
+
+@dataclass
+class ChannelSetup:
+    """What delivery uses: the settings with saved configurations applied, the channels an
+    administrator disabled, and endpoint overrides saved for the bots."""
+
+    settings: Settings
+    disabled: set[str] = field(default_factory=set)
+    endpoints: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)  # channel → database / environment / none
+
+
+def overlay(settings: Settings, configs: dict[str, tuple[bool, dict[str, Any]]]) -> ChannelSetup:
+    """Apply saved configurations (channel → (enabled, values)) over ``settings``."""
+    updates: dict[str, Any] = {}
+    disabled: set[str] = set()
+    endpoints: dict[str, str] = {}
+    for name, (enabled, values) in configs.items():
+        if name not in CONFIGURABLE:
+            continue
+        if not enabled:
+            disabled.add(name)
+            continue
+        if name == "email":
+            updates.update(smtp_host=values.get("host", ""), smtp_port=int(values.get("port") or 25),
+                           smtp_from=values.get("from_address") or settings.smtp_from,
+                           smtp_user=values.get("user", ""), smtp_password=values.get("password", ""))
+        elif name == "webhook":
+            updates["webhook_url"] = values.get("url", "")
+        elif name == "wecom":
+            updates["wecom_webhook_key"] = values.get("key", "")
+        elif name == "dingtalk":
+            token = values.get("token", "")
+            # apprise reads a signing secret from the user part: dingtalk://SECRET@TOKEN
+            updates["dingtalk_token"] = f"{values['secret']}@{token}" if values.get("secret") and token else token
+        if values.get("endpoint"):
+            endpoint = values["endpoint"]
+            if name == "dingtalk" and "{token}" not in endpoint:
+                endpoint += ("&" if "?" in endpoint else "?") + "access_token={token}"
+            endpoints[name] = endpoint
+    sources = {}
+    for name in CONFIGURABLE:
+        if name in configs:
+            sources[name] = "database"
+        else:
+            sources[name] = "environment" if any(getattr(settings, attr) for key, attr in _ENV_FIELDS[name].items()
+                                                 if key not in ("port", "from_address")) else "none"
+    return ChannelSetup(settings=settings.model_copy(update=updates), disabled=disabled, endpoints=endpoints,
+                        sources=sources)
+
+
+def load_setup(session: Session, settings: Settings) -> ChannelSetup:
+    """The environment settings with every saved channel configuration applied."""
+    configs = {c.name: (c.enabled, dict(c.settings or {})) for c in session.scalars(select(ChannelConfig))}
+    return overlay(settings, configs)
+
+
+def env_values(channel: str, settings: Settings) -> dict[str, Any]:
+    """A channel's environment settings, in the field names of a saved configuration."""
+    return {key: getattr(settings, attr) for key, attr in _ENV_FIELDS[channel].items()
+            if getattr(settings, attr) not in ("", None)}
+
+
+def masked(channel: str, values: dict[str, Any]) -> dict[str, Any]:
+    secrets = {f.name for f in CONFIG_FIELDS[channel] if f.secret}
+    return {k: (SECRET_MASK if k in secrets and v else v) for k, v in values.items()}
+
+
+def describe(session: Session, channel: str, settings: Settings) -> dict[str, Any]:
+    """A channel's configuration as administrators see it (secrets masked)."""
+    if channel not in CONFIGURABLE:
+        raise ChannelConfigError(f"未知的通知渠道“{channel}”，可配置的渠道：{'、'.join(CONFIGURABLE)}", "name")
+    row = session.get(ChannelConfig, channel)
+    fields = [{"name": f.name, "label": f.label, "type": f.kind, "required": f.required, "secret": f.secret}
+              for f in CONFIG_FIELDS[channel]]
+    if row is not None:
+        return {"name": channel, "label": _label(channel), "source": "database", "enabled": row.enabled,
+                "settings": masked(channel, dict(row.settings or {})), "fields": fields,
+                "updated_at": row.updated_at, "updated_by_id": row.updated_by_id}
+    env = env_values(channel, settings)
+    configured = any(k in env for k in ("host", "url", "key", "token"))
+    return {"name": channel, "label": _label(channel), "source": "environment" if configured else "none",
+            "enabled": configured, "settings": masked(channel, env) if configured else {}, "fields": fields,
+            "updated_at": None, "updated_by_id": None}
+
+
+def save_config(session: Session, channel: str, values: dict[str, Any] | None, *, enabled: bool, now: datetime,
+                user_id: int | None) -> ChannelConfig:
+    """Validate (raises :class:`ChannelConfigError`) and save a channel's configuration."""
+    row = session.get(ChannelConfig, channel) if channel in CONFIGURABLE else None
+    clean = validate_config(channel, values, enabled=enabled, previous=dict(row.settings or {}) if row else None)
+    if row is None:
+        row = ChannelConfig(name=channel)
+        session.add(row)
+    row.settings, row.enabled, row.updated_at, row.updated_by_id = clean, enabled, now, user_id
+    session.flush()
+    return row
+
+
+def delete_config(session: Session, channel: str) -> bool:
+    row = session.get(ChannelConfig, channel)
+    if row is None:
+        return False
+    session.delete(row)
+    session.flush()
+    return True

@@ -14,21 +14,32 @@ Guarantee (see docs/notifications.md):
   cannot dedupe, so a recipient may see the copy twice.
 * **No duplicates from the cause side:** ``dedupe_key`` (cause, template, recipient, channel) is
   unique, so a retried or re-fired cause never produces a second row.
+
+Every attempt leaves a receipt in ``delivery_attempts`` (written in the claim transaction as
+``sending``, completed in the record transaction), quiet-hour postponements too. A message that
+fails because its template cannot be rendered raises one ``system_alert`` inbox message per
+administrator of the case's province (dedupe key per failed message), in the same transaction
+that marks it failed.
 """
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections import Counter
 from datetime import datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+import notifications.preferences as preferences  # installs cases.outbox.channel_resolver
 from cases.clock import SHANGHAI
 from cases.config import Settings, get_settings
 from cases.db import Database
 from cases.errors import Conflict, NotFound
-from cases.models import OutboxMessage
+from cases.models import Case, DeliveryAttempt, Jurisdiction, OutboxMessage, User
 from notifications import channels
 from notifications.catalog import CATALOG
 from notifications.render import RenderError, render_document, render_message
@@ -59,51 +70,148 @@ def quiet_until(now: datetime) -> datetime | None:
     return end.astimezone(now.tzinfo)
 
 
-def _claim(db: Database, now: datetime, limit: int, counts: Counter) -> list[int]:
+def default_worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:64]
+
+
+def _claim(db: Database, now: datetime, limit: int, counts: Counter, worker: str | None) -> list[tuple[int, int, int]]:
+    """Claim due rows: (message id, attempt number, receipt id) for each. Quiet-hour bot rows are
+    postponed instead (with a ``postponed`` receipt); a ``sending`` row whose lease expired is
+    claimed again and its unfinished receipt marked ``abandoned``."""
     with db.transaction() as s:
         stmt = (select(OutboxMessage)
                 .where(OutboxMessage.status.in_(("pending", "sending")), OutboxMessage.next_attempt_at <= now)
                 .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit))
         if db.dialect == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
-        claimed = []
+        claimed: list[tuple[OutboxMessage, DeliveryAttempt]] = []
         for msg in s.scalars(stmt):
             if msg.channel in channels.BOT_CHANNELS and not msg.urgent:
                 until = quiet_until(now)
-                if until is not None:
+                if until is not None and preferences.quiet_hours_apply(s, msg.recipient_user_id, msg.template):
                     msg.status = "pending"
                     msg.next_attempt_at = until
+                    s.add(DeliveryAttempt(message_id=msg.id, attempt_no=msg.attempts + 1, started_at=now,
+                                          finished_at=now, status="postponed", worker=worker,
+                                          error=f"免打扰时段（22:00—07:00），推迟至{until.astimezone(SHANGHAI):%m月%d日 %H:%M}发送"))
                     counts["postponed"] += 1
                     continue
             if msg.status == "sending":
                 counts["reclaimed"] += 1  # lease expired: the previous worker died mid-delivery
+                s.execute(update(DeliveryAttempt)
+                          .where(DeliveryAttempt.message_id == msg.id, DeliveryAttempt.attempt_no == msg.attempts,
+                                 DeliveryAttempt.status == "sending")
+                          .values(status="abandoned", finished_at=now,
+                                  error="租约到期仍未记录结果（工作进程可能已中断），消息被重新领取"))
             msg.status = "sending"
             msg.attempts += 1
             msg.next_attempt_at = now + LEASE
-            claimed.append((msg.id, msg.attempts))
-        return claimed
+            attempt = DeliveryAttempt(message_id=msg.id, attempt_no=msg.attempts, started_at=now, status="sending",
+                                      worker=worker)
+            s.add(attempt)
+            claimed.append((msg, attempt))
+        s.flush()
+        return [(msg.id, msg.attempts, attempt.id) for msg, attempt in claimed]
 
 
 def _record(db: Database, msg_id: int, attempt: int, now: datetime, *, ok: bool, response: str | None,
-            error: str | None, final: bool = False) -> str:
+            error: str | None, final: bool = False, attempt_id: int | None = None,
+            alert: bool = False) -> str:
     with db.transaction() as s:
         q = select(OutboxMessage).where(OutboxMessage.id == msg_id)
         if db.dialect == "postgresql":
             q = q.with_for_update()
         msg = s.scalars(q).one()
+        receipt = _receipt_row(s, msg_id, attempt, attempt_id)
+        if receipt is not None:
+            receipt.finished_at, receipt.provider_response = now, response
+            receipt.error = None if ok else error
         if msg.status != "sending" or msg.attempts != attempt:
-            return "stale"  # another worker re-claimed it after our lease expired
+            if receipt is not None:  # another worker re-claimed it after our lease expired
+                receipt.status = "stale"
+                receipt.error = (f"{error}；" if error else "") + "结果未记录到消息：租约已过期，消息已被重新领取"
+            return "stale"
         msg.provider_response = response
         if ok:
             msg.status, msg.sent_at, msg.last_error = "sent", now, None
-            return "sent"
-        msg.last_error = error
-        if final or msg.attempts >= MAX_ATTEMPTS:
-            msg.status = "failed"
-            return "failed"
-        msg.status = "pending"
-        msg.next_attempt_at = now + backoff(msg.attempts)
-        return "retry"
+            outcome = "sent"
+        else:
+            msg.last_error = error
+            if final or msg.attempts >= MAX_ATTEMPTS:
+                msg.status = "failed"
+                outcome = "failed"
+                if alert:
+                    enqueue_alert(s, msg, error or "", now)
+            else:
+                msg.status = "pending"
+                msg.next_attempt_at = now + backoff(msg.attempts)
+                outcome = "retry"
+        if receipt is not None:
+            receipt.status = outcome
+        return outcome
+
+
+def _receipt_row(s: Session, msg_id: int, attempt: int, attempt_id: int | None) -> DeliveryAttempt | None:
+    if attempt_id is not None:
+        return s.get(DeliveryAttempt, attempt_id)
+    return s.scalars(select(DeliveryAttempt).where(DeliveryAttempt.message_id == msg_id,
+                                                   DeliveryAttempt.attempt_no == attempt,
+                                                   DeliveryAttempt.status == "sending")
+                     .order_by(DeliveryAttempt.id.desc())).first()
+
+
+# ---------------------------------------------------------------- admin alert
+
+
+ALERT_TEMPLATE = "system_alert"
+
+
+def province_admins(s: Session, jurisdiction_code: str | None) -> list[User]:
+    """Active administrators whose jurisdiction is the given one or one of its ancestors; if the
+    chain has none (or no jurisdiction is known), every active administrator."""
+    codes: list[str] = []
+    code = jurisdiction_code
+    while code and code not in codes:
+        codes.append(code)
+        j = s.get(Jurisdiction, code)
+        code = j.parent_code if j else None
+    base = select(User).where(User.role == "admin", User.active.is_(True)).order_by(User.id)
+    admins = list(s.scalars(base.where(User.jurisdiction_code.in_(codes)))) if codes else []
+    return admins or list(s.scalars(base))
+
+
+def enqueue_alert(s: Session, msg: OutboxMessage, error: str, now: datetime) -> int:
+    """One ``system_alert`` inbox row per administrator of the province about a failed message;
+    the dedupe key (failed message, administrator) makes it once per failed message, however
+    often the message is re-sent and fails again. An alert never alerts about itself."""
+    if msg.template == ALERT_TEMPLATE:
+        return 0
+    code = None
+    if msg.case_id:
+        code = s.scalar(select(Case.jurisdiction_code).where(Case.id == msg.case_id))
+    if code is None and msg.recipient_user_id:
+        code = s.scalar(select(User.jurisdiction_code).where(User.id == msg.recipient_user_id))
+    spec = CATALOG.get(msg.template)
+    variables: dict[str, Any] = {
+        "alert_title": "消息模板渲染失败，消息未发送",
+        "alert_detail": error,
+        "failed_message_id": msg.id,
+        "failed_template_title": spec.title if spec else msg.template,
+        "failed_channel": channels.CHANNEL_NAMES.get(msg.channel, msg.channel),
+        "raised_at": now.isoformat(),
+    }
+    rows = [{
+        "dedupe_key": f"alert:msg{msg.id}:{ALERT_TEMPLATE}:{admin.id}:inbox", "case_id": msg.case_id,
+        "template": ALERT_TEMPLATE, "recipient_user_id": admin.id, "recipient_address": None, "channel": "inbox",
+        "variables": {**variables, "recipient_name": admin.display_name}, "document_no": None, "urgent": False,
+        "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now,
+    } for admin in province_admins(s, code)]
+    if not rows:
+        log.error("outbox %s failed (%s) and there is no administrator to alert", msg.id, error)
+        return 0
+    insert_fn = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+    s.execute(insert_fn(OutboxMessage).values(rows).on_conflict_do_nothing(index_elements=["dedupe_key"]))
+    return len(rows)
 
 
 def _prepare(db: Database, msg_id: int, settings: Settings):
@@ -115,47 +223,82 @@ def _prepare(db: Database, msg_id: int, settings: Settings):
 
 
 def deliver_one(db: Database, msg_id: int, attempt: int, now: datetime, *, settings: Settings,
-                endpoints: dict[str, str] | None = None, crash_hook=None) -> str:
-    msg, variables = _prepare(db, msg_id, settings)
+                endpoints: dict[str, str] | None = None, crash_hook=None, attempt_id: int | None = None,
+                setup: channels.ChannelSetup | None = None) -> str:
+    if setup is None:
+        with db.session() as s:
+            setup = channels.load_setup(s, settings)
+    endpoints = {**setup.endpoints, **(endpoints or {})}
+    msg, variables = _prepare(db, msg_id, setup.settings)
+    record = dict(attempt_id=attempt_id)
     try:
         rendered = render_message(msg.template, variables)
         attachments = None
         spec = CATALOG[msg.template]
         if msg.channel == "email" and spec.is_document:
-            doc = render_document(msg.template, variables)
-            name = f"{doc.title}-{msg.document_no or msg.id}.pdf".replace("/", "_")
-            attachments = {name: doc.pdf}
-    except RenderError as exc:  # never send a half-rendered message
-        return _record(db, msg_id, attempt, now, ok=False, response=None, error=f"模板渲染失败：{exc}", final=True)
+            # A document issued by a transition is attached as stored (rendered once, same bytes
+            # and sha256 as on the case); other numbered messages are rendered from the row.
+            from notifications.documents import stored_pdf_for_message
+
+            stored = stored_pdf_for_message(db, msg, now, setup.settings)
+            if stored is not None:
+                name = f"{stored[0]}-{msg.document_no}.pdf".replace("/", "_")
+                attachments = {name: stored[1]}
+            else:
+                doc = render_document(msg.template, variables)
+                name = f"{doc.title}-{msg.document_no or msg.id}.pdf".replace("/", "_")
+                attachments = {name: doc.pdf}
+    except RenderError as exc:  # never send a half-rendered message; tell the administrators
+        return _record(db, msg_id, attempt, now, ok=False, response=None, error=f"模板渲染失败：{exc}", final=True,
+                       alert=True, **record)
     if msg.channel == "inbox":
         result = channels.SendResult(ok=True, response="inbox")
     else:
         try:
-            url = channels.channel_url(msg.channel, settings, address=msg.recipient_address,
+            if msg.channel in setup.disabled:
+                raise channels.ChannelConfigError(f"{channels.CHANNEL_NAMES.get(msg.channel, msg.channel)}渠道已被管理员停用")
+            url = channels.channel_url(msg.channel, setup.settings, address=msg.recipient_address,
                                        dedupe_key=msg.dedupe_key)
             channels.validate_url(msg.channel, url)
         except channels.ChannelConfigError as exc:
             return _record(db, msg_id, attempt, now, ok=False, response=None, error=f"渠道配置错误：{exc}",
-                           final=True)
+                           final=True, **record)
         result = channels.send(msg.channel, url, subject=rendered.subject, short_text=rendered.short_text,
                                html=rendered.html, attachments=attachments, endpoints=endpoints)
     if crash_hook is not None:
         crash_hook(msg)  # tests: simulate the worker dying after the channel answered
     return _record(db, msg_id, attempt, now, ok=result.ok, response=result.response,
-                   error=None if result.ok else f"发送失败：{result.response}")
+                   error=None if result.ok else f"发送失败：{result.response}", **record)
 
 
 def deliver_pending(db: Database, now: datetime, *, limit: int = 100, worker: str | None = None, crash_hook=None,
                     settings: Settings | None = None, endpoints: dict[str, str] | None = None) -> dict[str, int]:
-    """Deliver due rows; returns counts (sent / retry / failed / postponed / reclaimed / stale)."""
+    """Deliver due rows; returns counts (sent / retry / failed / postponed / reclaimed / stale).
+
+    Channel settings: ``settings`` (default: the environment) with the configurations saved by
+    administrators applied over them (``channels.load_setup``); ``endpoints`` overrides the bots'
+    endpoints (saved ones included)."""
     settings = settings or get_settings()
+    worker = worker or default_worker()
     counts: Counter = Counter()
-    for msg_id, attempt in _claim(db, now, limit, counts):
+    with db.session() as s:
+        setup = channels.load_setup(s, settings)
+    for msg_id, attempt, attempt_id in _claim(db, now, limit, counts, worker):
         outcome = deliver_one(db, msg_id, attempt, now, settings=settings, endpoints=endpoints,
-                              crash_hook=crash_hook)
+                              crash_hook=crash_hook, attempt_id=attempt_id, setup=setup)
         counts[outcome] += 1
         log.info("outbox %s attempt %s → %s (worker %s)", msg_id, attempt, outcome, worker)
     return dict(counts)
+
+
+def attempts_of(session: Session, message_ids: list[int]) -> dict[int, list[DeliveryAttempt]]:
+    """The receipts of some messages, oldest first, by message id."""
+    out: dict[int, list[DeliveryAttempt]] = {i: [] for i in message_ids}
+    if message_ids:
+        for a in session.scalars(select(DeliveryAttempt).where(DeliveryAttempt.message_id.in_(message_ids))
+                                 .order_by(DeliveryAttempt.message_id, DeliveryAttempt.id)):
+            out[a.message_id].append(a)
+    return out
 
 
 def resend(db: Database, message_id: int, now: datetime) -> OutboxMessage:
@@ -172,9 +315,68 @@ def resend(db: Database, message_id: int, now: datetime) -> OutboxMessage:
         return msg
 
 
+def send_test(channel: str, *, now: datetime, to: str | None = None, db: Database | None = None,
+              settings: Settings | None = None, endpoints: dict[str, str] | None = None) -> channels.SendResult:
+    """``anjian notify test``: send a test message (a ``system_alert``) through one channel now,
+    with the configuration delivery would use (environment + saved configurations). ``to``: the
+    e-mail address for ``email``, the username for ``inbox``. Never raises for a channel problem;
+    the result's ``response`` is what to show (Chinese around the provider's own words)."""
+    settings = settings or get_settings()
+    if channel not in channels.CHANNELS:
+        return channels.SendResult(False, f"未知的通知渠道“{channel}”，可选：{'、'.join(channels.CHANNELS)}")
+    label = channels.CHANNEL_NAMES[channel]
+    notes = []
+    setup = channels.overlay(settings, {})
+    if db is not None:
+        try:
+            with db.session() as s:
+                setup = channels.load_setup(s, settings)
+        except Exception as exc:  # noqa: BLE001 - a missing database must not stop an SMTP test
+            if channel == "inbox":
+                return channels.SendResult(False, f"无法连接数据库：{exc}")
+            notes.append(f"（未能读取数据库中保存的渠道配置，按环境变量发送：{type(exc).__name__}）")
+    variables = {"recipient_name": to or "系统管理员", "alert_title": "通知渠道测试（无需处理）",
+                 "alert_detail": f"这是一条由 anjian notify test 通过{label}渠道发送的测试消息，收到即说明该渠道配置可用。",
+                 "raised_at": now}
+    rendered = render_message(ALERT_TEMPLATE, variables)
+    if channel == "inbox":
+        if db is None or not to:
+            return channels.SendResult(False, "站内信测试需要用 --to 指定接收用户的用户名")
+        with db.transaction() as s:
+            user = s.scalar(select(User).where(User.username == to))
+            if user is None:
+                return channels.SendResult(False, f"用户“{to}”不存在")
+            msg = OutboxMessage(dedupe_key=f"test:{now.isoformat()}:{ALERT_TEMPLATE}:{user.id}:inbox", case_id=None,
+                                template=ALERT_TEMPLATE, recipient_user_id=user.id, channel="inbox",
+                                variables={**variables, "recipient_name": user.display_name,
+                                           "raised_at": now.isoformat()},
+                                urgent=False, status="sent", attempts=1, next_attempt_at=now, created_at=now,
+                                sent_at=now, provider_response="inbox")
+            s.add(msg)
+            s.flush()
+            s.add(DeliveryAttempt(message_id=msg.id, attempt_no=1, started_at=now, finished_at=now, status="sent",
+                                  provider_response="inbox", worker=default_worker()))
+            return channels.SendResult(True, f"已写入用户“{to}”的站内信（消息编号{msg.id}）")
+    if channel == "email" and not to:
+        return channels.SendResult(False, "电子邮件测试需要用 --to 指定收件邮箱地址")
+    try:
+        if channel in setup.disabled:
+            raise channels.ChannelConfigError(f"{label}渠道已被管理员停用")
+        url = channels.channel_url(channel, setup.settings, address=to, dedupe_key=f"test:{now.isoformat()}")
+        channels.validate_url(channel, url)
+        result = channels.send(channel, url, subject=rendered.subject, short_text=rendered.short_text,
+                               html=rendered.html, endpoints={**setup.endpoints, **(endpoints or {})})
+    except channels.ChannelConfigError as exc:
+        return channels.SendResult(False, f"渠道配置错误：{exc}")
+    if notes:
+        result = channels.SendResult(result.ok, f"{result.response}\n{''.join(notes)}")
+    return result
+
+
 def mark_read(session: Session, msg: OutboxMessage, now: datetime) -> None:
     if msg.read_at is None:
         msg.read_at = now
 
 
-__all__ = ["deliver_pending", "deliver_one", "resend", "backoff", "quiet_until", "MAX_ATTEMPTS", "LEASE"]
+__all__ = ["deliver_pending", "deliver_one", "resend", "backoff", "quiet_until", "attempts_of", "enqueue_alert",
+           "send_test", "MAX_ATTEMPTS", "LEASE"]

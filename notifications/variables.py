@@ -46,7 +46,11 @@ def case_facts(session: Session, case: Case, settings: Settings | None = None) -
                 if prefix and party.enterprise is not None:
                     out[f"{prefix}_name"] = party.enterprise.name
                     out[f"{prefix}_credit_code"] = party.enterprise.credit_code
-    if case.enterprise_id and "contractor_name" not in out:
+        # A party the project never registered is printed as such, not left to fail the whole notice.
+        for prefix in PARTY_ROLES.values():
+            out.setdefault(f"{prefix}_name", "（未登记）")
+            out.setdefault(f"{prefix}_credit_code", "—")
+    if case.enterprise_id and out.get("contractor_name") in (None, "（未登记）"):
         e = session.get(Enterprise, case.enterprise_id)
         if e is not None:
             out["contractor_name"], out["contractor_credit_code"] = e.name, e.credit_code
@@ -83,6 +87,25 @@ def _coerce(name: str, value: Any) -> Any:
     return value
 
 
+def _derived(merged: dict[str, Any]) -> dict[str, Any]:
+    """Letters about a missed deadline (警示函, 督办函) say what was missed, from the deadline facts."""
+    out: dict[str, Any] = {}
+    due = merged.get("due_date")
+    if due is not None:
+        out["original_due_date"] = due
+    if merged.get("task") and due is not None:
+        days = merged.get("overdue_days")
+        out["issue_summary"] = (f"{merged.get('case_title', '')}的{merged['task']}已于{str(due)[:10]}届满"
+                                + (f"，已逾期{days}日" if days else "") + "，尚未完成。")
+    return out
+
+
+def _coerce_item(value: Any) -> Any:
+    if isinstance(value, dict):  # e.g. the digest's case rows
+        return {k: _coerce(k, v) for k, v in value.items()}
+    return value
+
+
 def build_variables(session: Session, msg: OutboxMessage, settings: Settings | None = None) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     case = session.get(Case, msg.case_id) if msg.case_id else None
@@ -94,9 +117,11 @@ def build_variables(session: Session, msg: OutboxMessage, settings: Settings | N
         if user is not None:
             merged["recipient_name"] = user.display_name
     merged.update({k: v for k, v in (msg.variables or {}).items() if v is not None})
+    for k, v in _derived(merged).items():
+        merged.setdefault(k, v)
     if msg.document_no:
         merged["doc_number"] = msg.document_no
     spec = CATALOG.get(msg.template)
     if spec is not None and "issued_at" in {v.name for v in spec.variables}:
         merged.setdefault("issued_at", msg.created_at)
-    return {k: _coerce(k, v) for k, v in merged.items()}
+    return {k: ([_coerce_item(x) for x in v] if isinstance(v, list) else _coerce(k, v)) for k, v in merged.items()}

@@ -109,7 +109,7 @@ def test_extension_pauses_then_extends(api, world, clock):
 def test_major_hazard_listed_at_registration_and_lifted_by_listing_body(api, world, clock):
     officer = api(world.officer)
     case = officer.post("/api/cases", json={"kind": "major_hazard", "title": "连墙件整层缺失", "project_id": world.p1.id}).json()
-    case = officer.act(case, "register", enterprise_id=world.e1.id, hazard_item_code="7.2", stop_work_order_no="姑苏建停〔2026〕1号",
+    case = officer.act(case, "register", enterprise_id=world.e1.id, hazard_item_code="7.2",
                        stop_work_scope="whole", requirements="停工整改").json()
     assert case["supervision"]["status"] == "listed" and case["supervision"]["listing_jurisdiction_code"] == "320500"
     sup_id = case["supervision"]["id"]
@@ -130,7 +130,7 @@ def test_major_hazard_listed_at_registration_and_lifted_by_listing_body(api, wor
 def test_supervision_extension_request_and_decision(api, world, clock):
     officer = api(world.officer)
     case = officer.post("/api/cases", json={"kind": "major_hazard", "title": "x", "project_id": world.p1.id}).json()
-    case = officer.act(case, "register", enterprise_id=world.e1.id, hazard_item_code="8.5", stop_work_order_no="n",
+    case = officer.act(case, "register", enterprise_id=world.e1.id, hazard_item_code="8.5",
                        stop_work_scope="partial", requirements="r").json()
     sid = case["supervision"]["id"]
     r = officer.post(f"/api/supervisions/{sid}/extension", json={"days": 0, "reason": ""})

@@ -1,23 +1,38 @@
-"""Outbox delivery through real channels: SMTP on loopback (aiosmtpd), HTTP receivers on loopback."""
+"""Outbox delivery through real channels: SMTP on loopback (aiosmtpd), HTTP receivers on loopback;
+receipts per attempt, the admin alert on a template failure, saved channel configuration, and
+``anjian notify test`` run as a real subprocess."""
 from __future__ import annotations
 
 import email
 import email.policy
+from collections import Counter
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
 from cases.clock import SHANGHAI
 from cases.config import Settings
 from cases.identifiers import make_credit_code
-from cases.models import Enterprise, OutboxMessage, ProjectParty, User
-from notifications import channels, delivery
+from cases.models import Base, DeliveryAttempt, Enterprise, OutboxMessage, ProjectParty, User
+from notifications import channels, delivery, preferences
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _tables(database):
+    """Create any table the migrations do not have yet (no-op once they do)."""
+    Base.metadata.create_all(database.engine, checkfirst=True)
 
 
 def _free_port() -> int:
@@ -146,6 +161,12 @@ def _get(db, msg_id) -> OutboxMessage:
         return s.get(OutboxMessage, msg_id)
 
 
+def _attempts(db, msg_id) -> list[DeliveryAttempt]:
+    with db.session() as s:
+        return list(s.scalars(select(DeliveryAttempt).where(DeliveryAttempt.message_id == msg_id)
+                              .order_by(DeliveryAttempt.id)))
+
+
 def test_rectification_notice_email_with_pdf_over_real_smtp(db, world, clock, case, smtp, settings):
     variables = {"legal_basis": "《建设工程安全生产管理条例》第二十八条",
                  "requirements": ["立即设置临边防护栏杆", "整改完成后报送整改回复单"]}
@@ -207,6 +228,32 @@ def test_fails_twice_then_succeeds_one_delivery_three_attempts(db, world, clock,
     clock.advance(timedelta(hours=1))
     assert delivery.deliver_pending(db, clock.now(), settings=settings) == {}
     assert len(receiver.requests) == 3
+    # exactly one delivered message, three recorded attempts
+    with db.session() as s:
+        assert s.query(OutboxMessage).filter_by(status="sent").count() == 1
+    rows = _attempts(db, mid)
+    assert [(a.attempt_no, a.status) for a in rows] == [(1, "retry"), (2, "retry"), (3, "sent")]
+    t0 = clock.now() - timedelta(hours=1, seconds=90)
+    assert [a.started_at for a in rows] == [t0, t0 + timedelta(seconds=30), t0 + timedelta(seconds=90)]
+    assert all(a.finished_at == a.started_at and a.worker for a in rows)
+    assert all("500" in a.error and a.error.startswith("发送失败") and a.provider_response for a in rows[:2])
+    assert rows[2].error is None and rows[2].provider_response
+
+
+def test_receipts_on_the_case_api(api, db, world, clock, case, receiver, settings):
+    receiver.statuses[:] = [500]
+    mid = _row(db, clock, case["id"], world.officer, "reminder", "webhook", REMINDER_VARS)
+    delivery.deliver_pending(db, clock.now(), settings=settings, worker="worker-a")
+    clock.advance(timedelta(seconds=30))
+    delivery.deliver_pending(db, clock.now(), settings=settings, worker="worker-b")
+    items = api(world.officer).get(f"/api/cases/{case['id']}/messages").json()["items"]
+    [item] = [i for i in items if i["id"] == mid]
+    assert item["status"] == "sent" and item["attempts"] == 2
+    receipts = item["receipts"]
+    assert [(r["attempt"], r["status"], r["worker"]) for r in receipts] == [(1, "retry", "worker-a"),
+                                                                          (2, "sent", "worker-b")]
+    assert "500" in receipts[0]["error"] and receipts[1]["error"] is None
+    assert receipts[0]["provider_response"] and receipts[1]["finished_at"]
 
 
 def test_unreachable_channel_fails_after_max_attempts_with_provider_error(db, world, clock, case, settings):
@@ -217,6 +264,11 @@ def test_unreachable_channel_fails_after_max_attempts_with_provider_error(db, wo
         clock.advance(timedelta(hours=1))
     m = _get(db, mid)
     assert m.status == "failed" and m.attempts == delivery.MAX_ATTEMPTS and m.last_error.startswith("发送失败")
+    rows = _attempts(db, mid)
+    assert [a.status for a in rows] == ["retry"] * (delivery.MAX_ATTEMPTS - 1) + ["failed"]
+    assert rows[-1].error == m.last_error
+    with db.session() as s:  # an unreachable channel is not a template problem: no admin alert
+        assert s.query(OutboxMessage).filter_by(template="system_alert").count() == 0
 
 
 def test_crash_between_sent_and_recorded(db, world, clock, case, receiver, settings):
@@ -247,6 +299,24 @@ def test_crash_between_sent_and_recorded(db, world, clock, case, receiver, setti
     assert delivery.deliver_pending(db, clock.now(), settings=settings) == {}
     with db.session() as s:
         assert s.query(OutboxMessage).count() == 1
+    # the receipts say what happened: attempt 1 abandoned (lease expired), attempt 2 sent
+    first, second = _attempts(db, mid)
+    assert (first.attempt_no, first.status, second.attempt_no, second.status) == (1, "abandoned", 2, "sent")
+    assert "租约" in first.error and first.finished_at == first.started_at + delivery.LEASE
+
+
+def test_stale_outcome_is_kept_on_the_receipt_only(db, world, clock, case, receiver, settings):
+    """A worker whose lease expired while it was sending records nothing on the message."""
+    mid = _row(db, clock, case["id"], world.officer, "reminder", "webhook", REMINDER_VARS)
+    claims = delivery._claim(db, clock.now(), 10, Counter(), "slow")
+    [(msg_id, attempt, attempt_id)] = claims
+    clock.advance(delivery.LEASE)
+    assert delivery.deliver_pending(db, clock.now(), settings=settings, worker="fast") == {"reclaimed": 1, "sent": 1}
+    # the slow worker finally answers
+    assert delivery.deliver_one(db, msg_id, attempt, clock.now(), settings=settings, attempt_id=attempt_id) == "stale"
+    m = _get(db, mid)
+    assert m.status == "sent" and m.attempts == 2
+    assert [(a.worker, a.status) for a in _attempts(db, mid)] == [("slow", "stale"), ("fast", "sent")]
 
 
 def test_missing_variable_fails_without_sending_visible_and_resendable(api, db, world, clock, case, smtp, settings):
@@ -271,8 +341,52 @@ def test_missing_variable_fails_without_sending_visible_and_resendable(api, db, 
     with db.transaction() as s:
         row = s.get(OutboxMessage, mid)
         row.variables = {**row.variables, "legal_basis": "《建设工程安全生产管理条例》第二十八条"}
-    assert delivery.deliver_pending(db, clock.now(), settings=settings) == {"sent": 1}
+    counts = delivery.deliver_pending(db, clock.now(), settings=settings)
+    assert counts == {"sent": 2}  # the re-sent notice, and the admin alert written by the failure
     assert len(smtp[1].messages) == 1
+    assert [a.status for a in _attempts(db, mid)] == ["failed", "sent"]
+
+
+def test_template_failure_alerts_the_province_admins_once(api, db, world, clock, case, smtp, settings):
+    with db.transaction() as s:  # an admin of 苏州市 (above 姑苏区) and one of 南京市 (not above it)
+        for username, code in (("admin_sz", "320500"), ("admin_nj", "320100")):
+            s.add(User(username=username, display_name=username, password_hash="x", role="admin",
+                       jurisdiction_code=code, active=True, created_at=clock.now()))
+        admins = {u.username: u.id for u in s.scalars(select(User).where(User.role == "admin"))}
+    mid = _row(db, clock, case["id"], world.contact, "rectification_notice", "email",
+               {"requirements": ["立即整改"]}, document_no="姑苏建质改〔2026〕3号")
+    assert delivery.deliver_pending(db, clock.now(), settings=settings) == {"failed": 1}
+    assert smtp[1].messages == []
+    with db.session() as s:
+        alerts = list(s.scalars(select(OutboxMessage).where(OutboxMessage.template == "system_alert")
+                                .order_by(OutboxMessage.recipient_user_id)))
+    assert {a.recipient_user_id for a in alerts} == {admins["admin"], admins["admin_sz"]}  # not 南京's admin
+    assert all(a.channel == "inbox" and a.case_id == case["id"] and a.status == "pending" for a in alerts)
+    assert alerts[0].variables["failed_message_id"] == mid and "legal_basis" in alerts[0].variables["alert_detail"]
+    # delivered like any inbox message; the admin reads it in the inbox
+    assert delivery.deliver_pending(db, clock.now(), settings=settings) == {"sent": 2}
+    inbox = api(world.admin).get("/api/inbox").json()
+    [item] = [i for i in inbox["items"] if i["template"] == "system_alert"]
+    assert item["title"] == "系统告警" and item["unread"] is True
+    assert "隐患整改通知书" in item["text"] and "legal_basis" in item["text"] and case["number"] in item["text"]
+    assert f"消息编号{mid}" in item["text"] and "【系统告警】" in item["subject"]
+    # visible on the case too, next to the failed message
+    items = api(world.officer).get(f"/api/cases/{case['id']}/messages").json()["items"]
+    assert sorted(i["template"] for i in items) == ["rectification_notice", "system_alert", "system_alert"]
+    # re-sent and failing again: no second alert (once per failed message)
+    assert api(world.admin).post(f"/api/admin/messages/{mid}/resend").status_code == 200
+    assert delivery.deliver_pending(db, clock.now(), settings=settings) == {"failed": 1}
+    with db.session() as s:
+        assert s.query(OutboxMessage).filter_by(template="system_alert").count() == 2
+    assert [a.status for a in _attempts(db, mid)] == ["failed", "failed"]
+
+
+def test_failing_alert_does_not_alert_about_itself(db, world, clock, case, settings):
+    mid = _row(db, clock, case["id"], world.admin, "system_alert", "inbox", {"alert_title": "x"})  # no detail
+    assert delivery.deliver_pending(db, clock.now(), settings=settings) == {"failed": 1}
+    assert "alert_detail" in _get(db, mid).last_error
+    with db.session() as s:
+        assert s.query(OutboxMessage).count() == 1
 
 
 def test_quiet_hours_postpone_bots_but_not_urgent(db, world, clock, case, receiver, settings, endpoints):
@@ -290,10 +404,46 @@ def test_quiet_hours_postpone_bots_but_not_urgent(db, world, clock, case, receiv
         m = _get(db, mid)
         assert m.status == "pending" and m.attempts == 0 and m.next_attempt_at == seven
     assert len(receiver.requests) == 1
+    [postponed] = _attempts(db, quiet)
+    assert postponed.status == "postponed" and postponed.attempt_no == 1 and "免打扰" in postponed.error
     clock.set(seven)
     assert delivery.deliver_pending(db, clock.now(), settings=settings, endpoints=endpoints) == {"sent": 2}
+    assert [a.status for a in _attempts(db, quiet)] == ["postponed", "sent"]
     assert delivery.quiet_until(datetime(2026, 11, 24, 3, 0, tzinfo=SHANGHAI)) == seven
     assert delivery.quiet_until(datetime(2026, 11, 24, 12, 0, tzinfo=SHANGHAI)) is None
+
+
+def test_quiet_hours_lifted_by_the_recipients_preference(db, world, clock, case, receiver, settings, endpoints):
+    clock.set(datetime(2026, 11, 23, 23, 30, tzinfo=SHANGHAI))
+    with db.transaction() as s:
+        preferences.set_role_preferences(s, "officer", [{"template": "reminder", "channels": ["wecom"],
+                                                         "quiet_hours": False}], now=clock.now(), by=None)
+    night_ok = _row(db, clock, case["id"], world.officer, "reminder", "wecom", REMINDER_VARS)
+    other = _row(db, clock, case["id"], world.supervisor, "reminder", "wecom", REMINDER_VARS)
+    assert delivery.deliver_pending(db, clock.now(), settings=settings, endpoints=endpoints) == {"postponed": 1,
+                                                                                                 "sent": 1}
+    assert _get(db, night_ok).status == "sent" and _get(db, other).status == "pending"
+
+
+def test_saved_channel_configuration_is_used_over_the_environment(db, world, clock, case, receiver, settings):
+    dead = Settings(**{**settings.model_dump(), "webhook_url": f"json://127.0.0.1:{_free_port()}/hook",
+                       "wecom_webhook_key": "envkey"})
+    with db.transaction() as s:
+        channels.save_config(s, "webhook", {"url": f"http://127.0.0.1:{receiver.port}/saved"}, enabled=True,
+                             now=clock.now(), user_id=world.admin.id)
+        channels.save_config(s, "wecom", {"key": "savedkey",
+                                          "endpoint": f"http://127.0.0.1:{receiver.port}/gw?key={{key}}"},
+                             enabled=True, now=clock.now(), user_id=world.admin.id)
+        channels.save_config(s, "dingtalk", {}, enabled=False, now=clock.now(), user_id=world.admin.id)
+    hook = _row(db, clock, case["id"], world.officer, "reminder", "webhook", REMINDER_VARS)
+    bot = _row(db, clock, case["id"], world.officer, "reminder", "wecom", REMINDER_VARS)
+    off = _row(db, clock, case["id"], world.officer, "reminder", "dingtalk", REMINDER_VARS)
+    assert delivery.deliver_pending(db, clock.now(), settings=dead) == {"sent": 2, "failed": 1}
+    paths = sorted(r["path"] for r in receiver.requests)
+    assert paths == ["/gw?key=savedkey", "/saved"]
+    assert _get(db, hook).status == "sent" and _get(db, bot).status == "sent"
+    m = _get(db, off)
+    assert m.status == "failed" and m.last_error == "渠道配置错误：钉钉群机器人渠道已被管理员停用"
 
 
 def test_inbox_unread_count_and_mark_read(api, db, world, clock, case, settings):
@@ -327,3 +477,72 @@ def test_invalid_channel_configuration_is_refused_in_chinese():
     assert channels.validate_settings(Settings(smtp_host="127.0.0.1", webhook_url="http://127.0.0.1:9/h",
                                                wecom_webhook_key="k1", dingtalk_token="t1")) == \
         ["inbox", "email", "webhook", "wecom", "dingtalk"]
+
+
+# ---------------------------------------------------------------- anjian notify test (a real subprocess)
+
+
+def _notify(db, *args, **env) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ANJIAN_")}
+    base.update({"ANJIAN_DATABASE_URL": db.url, "PYTHONPATH": str(REPO), **env})
+    return subprocess.run([sys.executable, "-m", "anjian.cli", "notify", "test", *args], cwd=REPO, env=base,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli_notify_test_webhook_success_and_failure(db, world, receiver):
+    url = f"json://127.0.0.1:{receiver.port}/cli"
+    r = _notify(db, "--channel", "webhook", ANJIAN_WEBHOOK_URL=url)
+    assert r.returncode == 0, r.stderr
+    assert "测试消息已通过Webhook发送成功" in r.stdout and "渠道响应：" in r.stdout
+    [req] = receiver.requests
+    assert req["path"] == "/cli" and "通知渠道测试" in receiver.json(0)["title"]
+    receiver.statuses[:] = [500]
+    r = _notify(db, "--channel", "webhook", ANJIAN_WEBHOOK_URL=url)
+    assert r.returncode == 1
+    assert "测试消息发送失败（Webhook）" in r.stderr and "500" in r.stderr
+
+
+def test_cli_notify_test_email_over_real_smtp(db, world, smtp):
+    ctl, handler = smtp
+    handler.messages.clear()
+    r = _notify(db, "--channel", "email", "--to", "duty@example.gov.cn", ANJIAN_SMTP_HOST="127.0.0.1",
+                ANJIAN_SMTP_PORT=str(ctl.port), ANJIAN_SMTP_FROM="anjian@test.local")
+    assert r.returncode == 0, r.stderr
+    [envelope] = handler.messages
+    assert envelope.rcpt_tos == ["duty@example.gov.cn"]
+    mail = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+    assert mail["Subject"].startswith("【系统告警】通知渠道测试")
+    assert "电子邮件渠道发送的测试消息" in mail.get_body(preferencelist=("html",)).get_content()
+    r = _notify(db, "--channel", "email", ANJIAN_SMTP_HOST="127.0.0.1", ANJIAN_SMTP_PORT=str(ctl.port))
+    assert r.returncode == 1 and "--to" in r.stderr
+
+
+def test_cli_notify_test_uses_the_saved_configuration(db, world, clock, receiver):
+    with db.transaction() as s:
+        channels.save_config(s, "wecom", {"key": "clikey", "endpoint": f"http://127.0.0.1:{receiver.port}"
+                                                                       "/cgi-bin/webhook/send?key={key}"},
+                             enabled=True, now=clock.now(), user_id=world.admin.id)
+        channels.save_config(s, "dingtalk", {"token": "t1"}, enabled=False, now=clock.now(), user_id=world.admin.id)
+    r = _notify(db, "--channel", "wecom", ANJIAN_WECOM_WEBHOOK_KEY="envkey")
+    assert r.returncode == 0, r.stderr
+    [req] = receiver.requests
+    assert req["path"] == "/cgi-bin/webhook/send?key=clikey"
+    assert "通知渠道测试" in json.loads(req["body"])["text"]["content"]
+    r = _notify(db, "--channel", "dingtalk", ANJIAN_DINGTALK_TOKEN="envtoken")
+    assert r.returncode == 1 and "钉钉群机器人渠道已被管理员停用" in r.stderr
+
+
+def test_cli_notify_test_inbox_and_bad_configuration(db, world):
+    r = _notify(db, "--channel", "inbox", "--to", "officer")
+    assert r.returncode == 0, r.stderr
+    assert "已写入用户“officer”的站内信" in r.stdout
+    with db.session() as s:
+        [m] = s.scalars(select(OutboxMessage).where(OutboxMessage.recipient_user_id == world.officer.id))
+        [a] = s.scalars(select(DeliveryAttempt).where(DeliveryAttempt.message_id == m.id))
+    assert m.template == "system_alert" and m.status == "sent" and a.status == "sent"
+    r = _notify(db, "--channel", "inbox", "--to", "nobody")
+    assert r.returncode == 1 and "用户“nobody”不存在" in r.stderr
+    r = _notify(db, "--channel", "webhook", ANJIAN_WEBHOOK_URL="bogus://127.0.0.1/hook")
+    assert r.returncode == 1 and "Webhook渠道配置无效" in r.stderr
+    r = _notify(db, "--channel", "wecom")
+    assert r.returncode == 1 and "企业微信群机器人渠道未配置地址" in r.stderr

@@ -143,7 +143,7 @@ def test_major_hazard_life(api, world, clock):
     # only the supervisor may refuse to recognise a major hazard
     assert "dismiss" not in case["allowed_actions"]
     assert "dismiss" in drv.get(case, world.supervisor)["allowed_actions"]
-    case = drv.act(case, "register", stop_work_order_no="姑苏建停〔2026〕3号")
+    case = drv.act(case, "register")
     assert case["state"] == "registered"
     assert sup.get(f"/api/enterprises/{world.e1.id}").json()["credit_score"] == 90
     case = drv.act(case, "start_rectification", funds=12.5)

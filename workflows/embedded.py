@@ -116,6 +116,9 @@ class EmbeddedPrefect:
         self._server_log: IO[bytes] | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        # The children's parent-death signal fires when the thread that started them ends, so the
+        # supervisor thread lives until stop() has stopped them (in the order it chooses).
+        self._released = threading.Event()
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------ public
@@ -142,6 +145,7 @@ class EmbeddedPrefect:
         # The worker first, while its server is still there to hear it go.
         terminate(worker, self.stop_grace)
         terminate(server, self.stop_grace)
+        self._released.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=self.stop_grace + 10)
         if self._server_log is not None:
@@ -161,13 +165,17 @@ class EmbeddedPrefect:
 
     # ------------------------------------------------------------ children
 
-    def _spawn(self, args: list[str], env: dict[str, str], stdout) -> subprocess.Popen | None:
+    def _spawn(self, attr: str, args: list[str], env: dict[str, str], stdout) -> subprocess.Popen | None:
+        """Start a child and record it in one step under the lock, so ``stop()`` either sees it
+        or prevents it."""
         with self._lock:
             if self._stop.is_set():
                 return None
-            return subprocess.Popen(args, env=env, stdout=stdout, stderr=subprocess.STDOUT if stdout else None,
+            proc = subprocess.Popen(args, env=env, stdout=stdout, stderr=subprocess.STDOUT if stdout else None,
                                     stdin=subprocess.DEVNULL, start_new_session=True,
                                     preexec_fn=_die_with_parent if _libc is not None else None)
+            setattr(self, attr, proc)
+            return proc
 
     def _start_server(self) -> subprocess.Popen | None:
         if self._server_log is None:
@@ -177,18 +185,12 @@ class EmbeddedPrefect:
         prefect = Path(self.python).with_name("prefect")
         cmd = [str(prefect)] if prefect.exists() else [self.python, "-m", "prefect"]
         cmd += ["server", "start", "--host", "127.0.0.1", "--port", str(self.port), "--analytics-off"]
-        proc = self._spawn(cmd, server_env(self.settings), self._server_log)
-        with self._lock:
-            self._server = proc
-        return proc
+        return self._spawn("_server", cmd, server_env(self.settings), self._server_log)
 
     def _start_worker(self) -> subprocess.Popen | None:
         cmd = [self.python, "-m", "workflows.serve", "--name", f"embedded-{socket.gethostname()}",
                "--sweep-interval", str(self.settings.sweep_interval_seconds), "--wait", "30"]
-        proc = self._spawn(cmd, worker_env(self.settings, self.api_url), None)
-        with self._lock:
-            self._worker = proc
-        return proc
+        return self._spawn("_worker", cmd, worker_env(self.settings, self.api_url), None)
 
     def _sleep(self, seconds: float) -> bool:
         """Wait, waking early on stop; True if we should go on."""
@@ -269,4 +271,5 @@ class EmbeddedPrefect:
                     self.ready.set()
                 self._stop.wait(1.0)
         except Exception:  # the API must outlive any bug here
-            log.exception("Prefect supervisor failed; timers will not fire until anjian serve is restarted")
+            log.exception("Prefect supervisor failed; Prefect is no longer watched until anjian serve is restarted")
+        self._released.wait()  # see __init__: our exit would SIGTERM the children

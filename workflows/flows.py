@@ -28,6 +28,7 @@ from cases.config import get_settings
 from cases.db import get_database
 from cases.escalation import fire_due_batch
 from cases.models import Case, Deadline, Jurisdiction, OutboxMessage, Timer, User
+import notifications.preferences as _preferences  # noqa: F401  (installs cases.outbox.channel_resolver)
 from workflows.prefect_env import DELIVERY_FLOW, DIGEST_FLOW, SWEEP_FLOW, default_worker_name
 
 log = logging.getLogger("anjian.workflows")
@@ -64,8 +65,9 @@ def sweep_timers(batch_size: int | None = None, budget_seconds: float = SWEEP_BU
                  worker: str | None = None, deliver: bool = False) -> dict[str, Any]:
     """Fire every due timer, batch after batch, until none is due or the time budget is spent.
 
-    ``deliver`` (set by the served deployment): then deliver the outbox in the same run, so the
-    messages a rung wrote go out at once and each tick costs one flow-run process, not two.
+    ``deliver``: then deliver the outbox in the same run. The served deployment leaves it off:
+    ``deliver-outbox`` is served next to the sweep (workflows/serve.py), so a slow or unreachable
+    channel never holds up the timers.
     """
     logger = get_run_logger()
     batch_size = batch_size or get_settings().timer_batch_size

@@ -1,17 +1,19 @@
-"""In-app inbox, a case's messages with their receipts, and admin re-send of a failed message."""
+"""In-app inbox, a case's messages with their receipts (one per delivery attempt), admin re-send
+of a failed message, channel preferences (per user, per role) and channel configuration."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from api.deps import AppClock, AppSettings, CurrentUser, Db
-from cases import services
-from cases.access import require_role
-from cases.errors import NotFound
-from cases.models import OutboxMessage
-from notifications import delivery
+from cases import outbox, services
+from cases.access import ROLE_LABELS, require_role
+from cases.errors import NotFound, ValidationFailed
+from cases.models import DeliveryAttempt, OutboxMessage
+from notifications import channels, delivery, preferences
 from notifications.catalog import CATALOG
 from notifications.render import RenderError, render_message
 from notifications.variables import build_variables
@@ -19,15 +21,23 @@ from notifications.variables import build_variables
 router = APIRouter(prefix="/api", tags=["notifications"])
 
 
-def _receipt(m: OutboxMessage) -> dict[str, Any]:
+def _attempt(a: DeliveryAttempt) -> dict[str, Any]:
+    return {"attempt": a.attempt_no, "status": a.status, "started_at": a.started_at, "finished_at": a.finished_at,
+            "error": a.error, "provider_response": a.provider_response, "worker": a.worker}
+
+
+def _receipt(m: OutboxMessage, attempts: list[DeliveryAttempt] | None = None) -> dict[str, Any]:
     spec = CATALOG.get(m.template)
-    return {
+    out = {
         "id": m.id, "case_id": m.case_id, "template": m.template, "title": spec.title if spec else m.template,
         "channel": m.channel, "recipient_user_id": m.recipient_user_id, "recipient_address": m.recipient_address,
         "document_no": m.document_no, "urgent": m.urgent, "status": m.status, "attempts": m.attempts,
         "next_attempt_at": m.next_attempt_at, "last_error": m.last_error, "provider_response": m.provider_response,
         "created_at": m.created_at, "sent_at": m.sent_at, "read_at": m.read_at, "dedupe_key": m.dedupe_key,
     }
+    if attempts is not None:
+        out["receipts"] = [_attempt(a) for a in attempts]
+    return out
 
 
 @router.get("/inbox", summary="我的站内信：未读数与消息列表（最新在前）")
@@ -71,9 +81,10 @@ def mark_read(message_id: int, user: CurrentUser, db: Db, clock: AppClock):
 def case_messages(case_id: int, user: CurrentUser, db: Db):
     with db.session() as s:
         services.get_case(s, user, case_id)
-        rows = s.scalars(select(OutboxMessage).where(OutboxMessage.case_id == case_id)
-                         .order_by(OutboxMessage.created_at, OutboxMessage.id))
-        return {"items": [_receipt(m) for m in rows]}
+        rows = list(s.scalars(select(OutboxMessage).where(OutboxMessage.case_id == case_id)
+                              .order_by(OutboxMessage.created_at, OutboxMessage.id)))
+        attempts = delivery.attempts_of(s, [m.id for m in rows])
+        return {"items": [_receipt(m, attempts[m.id]) for m in rows]}
 
 
 @router.post("/admin/messages/{message_id}/resend", summary="管理员：重新发送失败的消息（同一去重键）")
@@ -81,3 +92,118 @@ def resend(message_id: int, user: CurrentUser, db: Db, clock: AppClock):
     require_role(user, "admin")
     m = delivery.resend(db, message_id, clock.now())
     return _receipt(m)
+
+
+# ---------------------------------------------------------------- channel preferences
+
+
+class PreferenceItem(BaseModel):
+    template: str = Field("*", description="消息模板名称，* 表示全部消息")
+    channels: list[str] = Field(description="通知渠道：inbox / email / webhook / wecom / dingtalk（站内信始终保留）")
+    quiet_hours: Optional[bool] = Field(None, description="留空：默认（22:00—07:00 不发群机器人消息）；false：夜间也发")
+
+
+class PreferencesBody(BaseModel):
+    preferences: list[PreferenceItem]
+
+
+def _channel_list() -> list[dict[str, str]]:
+    return [{"name": c, "label": channels.CHANNEL_NAMES[c]} for c in channels.CHANNELS]
+
+
+def _my_preferences(s, user) -> dict[str, Any]:
+    return {
+        "user_id": user.id, "role": user.role, "preferences": preferences.user_preferences(s, user),
+        "role_preferences": preferences.role_preferences(s, user.role), "default": outbox.default_channels(user),
+        "effective": preferences.effective(s, user), "channels": _channel_list(),
+        "quiet_hours": {"from": "22:00", "to": "07:00", "channels": list(channels.BOT_CHANNELS)},
+    }
+
+
+@router.get("/me/notification-preferences", summary="我的通知渠道偏好（含按角色与默认规则生效的结果）")
+def my_preferences(user: CurrentUser, db: Db):
+    with db.session() as s:
+        return _my_preferences(s, user)
+
+
+@router.put("/me/notification-preferences", summary="设置我的通知渠道偏好（整体替换）")
+def set_my_preferences(body: PreferencesBody, user: CurrentUser, db: Db, clock: AppClock):
+    with db.transaction() as s:
+        preferences.set_user_preferences(s, user, [i.model_dump() for i in body.preferences], now=clock.now())
+        return _my_preferences(s, user)
+
+
+def _role_preferences(s, role: str) -> dict[str, Any]:
+    return {"role": role, "role_label": ROLE_LABELS[role], "preferences": preferences.role_preferences(s, role),
+            "channels": _channel_list()}
+
+
+@router.get("/admin/role-preferences/{role}", summary="管理员：某角色的通知渠道偏好")
+def role_preferences(role: str, user: CurrentUser, db: Db):
+    require_role(user, "admin")
+    preferences.check_role(role)
+    with db.session() as s:
+        return _role_preferences(s, role)
+
+
+@router.put("/admin/role-preferences/{role}", summary="管理员：设置某角色的通知渠道偏好（整体替换）")
+def set_role_preferences(role: str, body: PreferencesBody, user: CurrentUser, db: Db, clock: AppClock):
+    require_role(user, "admin")
+    with db.transaction() as s:
+        preferences.set_role_preferences(s, role, [i.model_dump() for i in body.preferences], now=clock.now(),
+                                         by=user.id)
+        return _role_preferences(s, role)
+
+
+# ---------------------------------------------------------------- channel configuration
+
+
+class ChannelBody(BaseModel):
+    enabled: bool = True
+    settings: dict[str, Any] = Field(default_factory=dict, description="渠道配置项，见 GET 返回的 fields")
+
+
+def _configurable(name: str) -> None:
+    if name not in channels.CONFIGURABLE:
+        raise NotFound(f"通知渠道“{name}”不存在或无需配置（可配置：{'、'.join(channels.CONFIGURABLE)}）")
+
+
+def _invalid(exc: channels.ChannelConfigError) -> ValidationFailed:
+    field = f"settings.{exc.field}" if exc.field else "settings"
+    return ValidationFailed([{"field": field, "label": "渠道配置", "message": str(exc)}], message=str(exc))
+
+
+@router.get("/admin/channels", summary="管理员：全部通知渠道的配置（密钥已隐藏）")
+def list_channels(user: CurrentUser, db: Db, settings: AppSettings):
+    require_role(user, "admin")
+    with db.session() as s:
+        return {"items": [channels.describe(s, name, settings) for name in channels.CONFIGURABLE]}
+
+
+@router.get("/admin/channels/{name}", summary="管理员：某通知渠道的配置（密钥已隐藏）")
+def get_channel(name: str, user: CurrentUser, db: Db, settings: AppSettings):
+    require_role(user, "admin")
+    _configurable(name)
+    with db.session() as s:
+        return channels.describe(s, name, settings)
+
+
+@router.put("/admin/channels/{name}", summary="管理员：保存通知渠道配置（保存时用 apprise 校验，无效则拒绝）")
+def put_channel(name: str, body: ChannelBody, user: CurrentUser, db: Db, clock: AppClock, settings: AppSettings):
+    require_role(user, "admin")
+    _configurable(name)
+    with db.transaction() as s:
+        try:
+            channels.save_config(s, name, body.settings, enabled=body.enabled, now=clock.now(), user_id=user.id)
+        except channels.ChannelConfigError as exc:
+            raise _invalid(exc) from None
+        return channels.describe(s, name, settings)
+
+
+@router.delete("/admin/channels/{name}", summary="管理员：删除保存的渠道配置（恢复使用环境变量配置）")
+def delete_channel(name: str, user: CurrentUser, db: Db, settings: AppSettings):
+    require_role(user, "admin")
+    _configurable(name)
+    with db.transaction() as s:
+        channels.delete_config(s, name)
+        return channels.describe(s, name, settings)

@@ -23,6 +23,8 @@ from cases.models.deadlines import (
     Supervision,
     Timer,
 )
+from cases.models.notifications import ChannelConfig, DeliveryAttempt, NotificationPreference  # noqa: F401
+from cases.models.documents import Document  # noqa: F401
 
 __all__ = [
     "Base", "UTCDateTime", "CalendarYear", "Building", "Case", "CaseEnterprise", "CaseEvent", "CaseNumberCounter",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 02:45:03.288020
+Create Date: 2026-11-22 04:06:39.687150
 """
 from __future__ import annotations
 
@@ -206,6 +206,34 @@ def upgrade() -> None:
         batch_op.create_index('ix_cases_jurisdiction_kind_state', ['jurisdiction_code', 'kind', 'state'], unique=False)
         batch_op.create_index(batch_op.f('ix_cases_project_id'), ['project_id'], unique=False)
 
+    op.create_table('channel_configs',
+    sa.Column('name', sa.String(length=16), nullable=False),
+    sa.Column('settings', sa.JSON(), nullable=False),
+    sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('updated_at', cases.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_by_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.ForeignKeyConstraint(['updated_by_id'], ['users.id'], name=op.f('fk_channel_configs_updated_by_id_users'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_channel_configs'))
+    )
+    op.create_table('notification_preferences',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('subject', sa.String(length=40), nullable=False),
+    sa.Column('user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('role', sa.String(length=16), nullable=True),
+    sa.Column('template', sa.String(length=48), nullable=False),
+    sa.Column('channels', sa.JSON(), nullable=False),
+    sa.Column('quiet_hours', sa.Boolean(), nullable=True),
+    sa.Column('updated_at', cases.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_by_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.CheckConstraint('(user_id IS NULL AND role IS NOT NULL) OR (user_id IS NOT NULL AND role IS NULL)', name=op.f('ck_notification_preferences_one_subject')),
+    sa.ForeignKeyConstraint(['updated_by_id'], ['users.id'], name=op.f('fk_notification_preferences_updated_by_id_users'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_notification_preferences_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_notification_preferences')),
+    sa.UniqueConstraint('subject', 'template', name=op.f('uq_notification_preferences_subject_template'))
+    )
+    with op.batch_alter_table('notification_preferences', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_notification_preferences_user_id'), ['user_id'], unique=False)
+
     op.create_table('case_enterprises',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('case_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -236,6 +264,32 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_case_events')),
     sa.UniqueConstraint('case_id', 'seq', name=op.f('uq_case_events_case_id_seq'))
     )
+    op.create_table('documents',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('case_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('doc_type', sa.String(length=48), nullable=False),
+    sa.Column('number', sa.String(length=64), nullable=False),
+    sa.Column('title', sa.String(length=64), nullable=False),
+    sa.Column('issuing_jurisdiction_code', sa.String(length=12), nullable=False),
+    sa.Column('variables', sa.JSON(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=True),
+    sa.Column('pdf_path', sa.String(length=200), nullable=True),
+    sa.Column('html_path', sa.String(length=200), nullable=True),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('cause', sa.String(length=100), nullable=False),
+    sa.Column('issued_at', cases.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('rendered_at', cases.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_documents_case_id_cases'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['issuing_jurisdiction_code'], ['jurisdictions.code'], name=op.f('fk_documents_issuing_jurisdiction_code_jurisdictions')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_documents')),
+    sa.UniqueConstraint('case_id', 'cause', 'doc_type', name=op.f('uq_documents_case_id_cause_doc_type')),
+    sa.UniqueConstraint('number', name=op.f('uq_documents_number'))
+    )
+    with op.batch_alter_table('documents', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_documents_case_id'), ['case_id'], unique=False)
+        batch_op.create_index('ix_documents_status_id', ['status', 'id'], unique=False)
+
     op.create_table('enterprise_credit_changes',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('enterprise_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -339,6 +393,22 @@ def upgrade() -> None:
         batch_op.create_index('ix_deadlines_open_due', ['status', 'due_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_deadlines_supervision_id'), ['supervision_id'], unique=False)
 
+    op.create_table('delivery_attempts',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('message_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('attempt_no', sa.Integer(), nullable=False),
+    sa.Column('started_at', cases.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', cases.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('provider_response', sa.Text(), nullable=True),
+    sa.Column('worker', sa.String(length=64), nullable=True),
+    sa.ForeignKeyConstraint(['message_id'], ['outbox_messages.id'], name=op.f('fk_delivery_attempts_message_id_outbox_messages'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_delivery_attempts'))
+    )
+    with op.batch_alter_table('delivery_attempts', schema=None) as batch_op:
+        batch_op.create_index('ix_delivery_attempts_message_attempt', ['message_id', 'attempt_no'], unique=False)
+
     op.create_table('rung_firings',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('case_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -391,6 +461,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_rung_firings_case_id'))
 
     op.drop_table('rung_firings')
+    with op.batch_alter_table('delivery_attempts', schema=None) as batch_op:
+        batch_op.drop_index('ix_delivery_attempts_message_attempt')
+
+    op.drop_table('delivery_attempts')
     with op.batch_alter_table('deadlines', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_deadlines_supervision_id'))
         batch_op.drop_index('ix_deadlines_open_due')
@@ -413,12 +487,22 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_enterprise_credit_changes_case_id'))
 
     op.drop_table('enterprise_credit_changes')
+    with op.batch_alter_table('documents', schema=None) as batch_op:
+        batch_op.drop_index('ix_documents_status_id')
+        batch_op.drop_index(batch_op.f('ix_documents_case_id'))
+
+    op.drop_table('documents')
     op.drop_table('case_events')
     with op.batch_alter_table('case_enterprises', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_case_enterprises_enterprise_id'))
         batch_op.drop_index(batch_op.f('ix_case_enterprises_case_id'))
 
     op.drop_table('case_enterprises')
+    with op.batch_alter_table('notification_preferences', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_notification_preferences_user_id'))
+
+    op.drop_table('notification_preferences')
+    op.drop_table('channel_configs')
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_cases_project_id'))
         batch_op.drop_index('ix_cases_jurisdiction_kind_state')

@@ -397,6 +397,16 @@ SAMPLES: dict[str, dict] = {
              "case_url": "https://anjian.example.gov.cn/cases/320508-YH-2026-000131"},
         ],
     },
+    "system_alert": {
+        **CASE,
+        "recipient_name": "孙磊（江苏省住房和城乡建设厅 系统管理员）",
+        "alert_title": "消息模板渲染失败，消息未发送",
+        "alert_detail": "模板渲染失败：template 'rectification_notice': variable 'legal_basis' is missing",
+        "raised_at": utc(2026, 11, 23, 1, 5),
+        "failed_message_id": 4711,
+        "failed_template_title": "隐患整改通知书",
+        "failed_channel": "电子邮件",
+    },
 }
 
 # Key text each rendering must contain (besides the case number).
@@ -416,6 +426,7 @@ EXPECTED_TEXT: dict[str, list[str]] = {
     "public_criticism": ["通报批评", "姑苏建通〔2026〕3号", "2026年12月10日"],
     "escalation_transfer": ["提级督办", CITY_AUTHORITY],
     "daily_digest": ["红灯", "黄灯", "2026年11月25日"],
+    "system_alert": ["系统告警", "隐患整改通知书", "legal_basis"],
 }
 
 

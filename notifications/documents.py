@@ -1,0 +1,229 @@
+"""Rendering issued documents once: PDF + printable HTML, content-addressed under the data dir.
+
+``render_pending_documents`` takes documents in status ``issued`` (numbered by a transition, see
+:mod:`cases.documents`), builds their variables — the snapshot taken at issue over what the database
+knows (:func:`notifications.variables.build_variables`) — renders them with
+:func:`notifications.render.render_document` and stores
+
+    <data_dir>/documents/<sha256>.pdf    the PDF (sha256 = SHA-256 of these bytes)
+    <data_dir>/documents/<sha256>.html   the printable HTML it was made from
+
+then marks the row ``rendered`` with the hash and the relative paths. Files are written to a
+temporary name and renamed, and an existing file with the right hash is left alone, so a retry or
+two workers rendering the same document at once are harmless; only the first to record wins
+(``status = 'issued'`` is the condition of the update).
+
+A render error (a template variable missing, a filter given a wrong value) marks the document
+``failed`` with the reason, and records a ``document_failed`` event on the case — nothing is
+stored, never a half document. ``rerender`` puts a failed document back in the queue (same
+number) once the data is fixed. Any other error (disk full, …) leaves the document ``issued``
+for the next run.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import uuid
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from cases import services
+from cases.config import Settings, get_settings
+from cases.db import Database
+from cases.documents import ACCIDENT_GRADE_CODES, FAILED, ISSUED, RENDERED
+from cases.errors import ActionNotAllowed, NotFound
+from cases.models import Building, Case, Document, OutboxMessage, User
+from notifications.render import RenderError, TemplateVariableMissing, render_document
+from notifications.variables import _coerce, build_variables
+
+log = logging.getLogger(__name__)
+
+DOCUMENTS_DIR = "documents"
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def data_path(settings: Settings, relative: str) -> Path:
+    return Path(settings.data_dir) / relative
+
+
+def _kind_facts(session: Session, case: Case) -> dict[str, Any]:
+    """Facts some document types need that notifications.variables does not read (lowest precedence)."""
+    out: dict[str, Any] = {}
+    if case.building_id:
+        b = session.get(Building, case.building_id)
+        if b is not None:
+            out.update({"building_name": b.name, "building_address": b.address})
+            if b.owner_name:
+                out.update({"property_owner": b.owner_name, "recipient": b.owner_name})
+    if case.accident_grade:
+        out["accident_grade"] = ACCIDENT_GRADE_CODES.get(case.accident_grade, case.accident_grade)
+    if case.appraisal_grade:
+        out["appraisal_grade"] = case.appraisal_grade
+    if not case.assignee_id and case.created_by_id:  # e.g. a flash report before anyone is assigned
+        creator = session.get(User, case.created_by_id)
+        if creator is not None and creator.role in ("officer", "supervisor"):
+            out["contact_name"] = creator.display_name
+            if creator.phone:
+                out["contact_phone"] = creator.phone
+    return out
+
+
+def document_variables(session: Session, doc: Document, settings: Settings | None = None) -> dict[str, Any]:
+    """Template variables of a document: database facts < case details < the issue snapshot < 文号."""
+    settings = settings or get_settings()
+    # build_variables reads an outbox row; a transient one (never added to the session) carries the
+    # snapshot, the number and the issue instant.
+    row = OutboxMessage(case_id=doc.case_id, template=doc.doc_type, recipient_user_id=None,
+                        variables=dict(doc.variables or {}), document_no=doc.number, created_at=doc.issued_at)
+    merged = build_variables(session, row, settings)
+    case = session.get(Case, doc.case_id)
+    if case is not None:
+        for k, v in _kind_facts(session, case).items():
+            merged.setdefault(k, _coerce(k, v))
+    merged["doc_number"] = doc.number
+    return merged
+
+
+def _write_once(path: Path, data: bytes) -> None:
+    """Write ``data`` at ``path`` atomically, unless the file already holds exactly these bytes."""
+    if path.exists() and path.read_bytes() == data:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _failure_reason(exc: RenderError) -> str:
+    if isinstance(exc, TemplateVariableMissing):
+        return f"文书生成失败：缺少模板变量“{exc.variable}”（{exc}）"
+    return f"文书生成失败：{exc}"
+
+
+def _record_failure(db: Database, doc_id: int, reason: str, now: datetime) -> str:
+    with db.transaction() as s:
+        done = s.execute(update(Document).where(Document.id == doc_id, Document.status == ISSUED)
+                         .values(status=FAILED, error=reason[:4000]).execution_options(synchronize_session=False))
+        if done.rowcount != 1:
+            return "stale"
+        doc = s.get(Document, doc_id)
+        case = s.get(Case, doc.case_id)
+        services.record_system_event(s, case, "document_failed",
+                                     {"document_id": doc.id, "type": doc.doc_type, "number": doc.number,
+                                      "error": reason}, now=now, comment=f"{doc.title}（{doc.number}）生成失败")
+    return "failed"
+
+
+def render_one(db: Database, doc_id: int, now: datetime, *, settings: Settings | None = None) -> str:
+    """Render one issued document. Returns rendered / failed / stale (someone else did) / skipped."""
+    settings = settings or get_settings()
+    with db.session() as s:
+        doc = s.get(Document, doc_id)
+        if doc is None or doc.status != ISSUED:
+            return "skipped"
+        doc_type = doc.doc_type
+        try:
+            variables = document_variables(s, doc, settings)
+        except RenderError as exc:
+            variables, error = None, exc
+    if variables is None:
+        return _record_failure(db, doc_id, _failure_reason(error), now)
+    try:
+        rendered = render_document(doc_type, variables)
+    except RenderError as exc:  # never a half document
+        return _record_failure(db, doc_id, _failure_reason(exc), now)
+    pdf_rel = f"{DOCUMENTS_DIR}/{rendered.sha256}.pdf"
+    html_rel = f"{DOCUMENTS_DIR}/{rendered.sha256}.html"
+    _write_once(data_path(settings, html_rel), rendered.html.encode("utf-8"))
+    _write_once(data_path(settings, pdf_rel), rendered.pdf)
+    with db.transaction() as s:
+        done = s.execute(update(Document).where(Document.id == doc_id, Document.status == ISSUED).values(
+            status=RENDERED, sha256=rendered.sha256, pdf_path=pdf_rel, html_path=html_rel, rendered_at=now,
+            title=(rendered.title or "")[:64] or Document.title, error=None)
+            .execution_options(synchronize_session=False))
+    return "rendered" if done.rowcount == 1 else "stale"
+
+
+def render_pending_documents(db: Database, now: datetime, *, limit: int = 50,
+                             settings: Settings | None = None) -> dict[str, int]:
+    """Render up to ``limit`` issued documents, oldest first; returns counts per outcome."""
+    settings = settings or get_settings()
+    with db.session() as s:
+        ids = list(s.scalars(select(Document.id).where(Document.status == ISSUED).order_by(Document.id).limit(limit)))
+    counts: Counter = Counter()
+    for doc_id in ids:
+        try:
+            counts[render_one(db, doc_id, now, settings=settings)] += 1
+        except Exception:  # e.g. the disk: left issued, retried next run
+            log.exception("document %s: rendering failed", doc_id)
+            counts["error"] += 1
+    return dict(counts)
+
+
+def rerender(db: Database, doc_id: int) -> Document:
+    """Put a failed document back in the queue (same number, same snapshot) once its data is fixed."""
+    with db.transaction() as s:
+        doc = s.get(Document, doc_id)
+        if doc is None:
+            raise NotFound(f"文书（编号{doc_id}）不存在")
+        if doc.status != FAILED:
+            raise ActionNotAllowed(f"只能重新生成失败的文书（当前状态：{doc.status}）", state=doc.status)
+        doc.status, doc.error = ISSUED, None
+        s.flush()
+        s.expunge(doc)
+        return doc
+
+
+def read_stored(doc: Document, settings: Settings, kind: str = "pdf") -> bytes | None:
+    """The stored PDF (checked against its hash) or HTML of a rendered document; None if absent."""
+    if doc.status != RENDERED:
+        return None
+    rel = doc.pdf_path if kind == "pdf" else doc.html_path
+    if not rel:
+        return None
+    path = data_path(settings, rel)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    if kind == "pdf" and sha256_hex(data) != doc.sha256:
+        log.error("document %s: %s does not match its sha256", doc.id, path)
+        return None
+    return data
+
+
+def stored_pdf_for_message(db: Database, msg: OutboxMessage, now: datetime,
+                           settings: Settings | None = None) -> tuple[str, bytes] | None:
+    """(title, PDF bytes) of the stored document a message carries (by 文号), rendering it first if
+    it is still only issued; None when the message's number is no stored document (the caller then
+    renders from the message). Raises RenderError if the document failed or its file is lost."""
+    settings = settings or get_settings()
+    if not msg.document_no:
+        return None
+    with db.session() as s:
+        doc = s.scalars(select(Document).where(Document.number == msg.document_no)).first()
+        if doc is None or doc.doc_type != msg.template:
+            return None
+        doc_id = doc.id
+    if doc.status == ISSUED:
+        render_one(db, doc_id, now, settings=settings)
+        with db.session() as s:
+            doc = s.get(Document, doc_id)
+    if doc.status == FAILED:
+        raise RenderError(f"文书{doc.number}未能生成（{doc.error}）")
+    data = read_stored(doc, settings)
+    if data is None:
+        raise RenderError(f"文书{doc.number}的PDF文件缺失或与登记的SHA-256不符")
+    return doc.title, data

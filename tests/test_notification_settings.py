@@ -1,0 +1,203 @@
+"""Channel preferences (per user, per role) and channel configuration, over the real HTTP API on
+both databases: resolution order, what the outbox writes, validation with Chinese messages."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from cases import outbox
+from cases.config import Settings
+from cases.models import Base, ChannelConfig, OutboxMessage, User
+from notifications import channels, preferences
+
+ME = "/api/me/notification-preferences"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _tables(database):
+    """Create any table the migrations do not have yet (no-op once they do)."""
+    Base.metadata.create_all(database.engine, checkfirst=True)
+
+
+def put(client, path, body):
+    return client.http.put(path, json=body)
+
+
+def enqueue_for(db, clock, user, template="reminder", cause="test"):
+    """What the outbox writes for ``user`` (through cases.outbox, i.e. the installed resolver)."""
+    with db.transaction() as s:
+        u = s.get(User, user.id)
+        outbox.enqueue(s, case=None, template=template, recipients=[u], cause=cause, variables={}, now=clock.now())
+        rows = s.scalars(select(OutboxMessage).where(OutboxMessage.recipient_user_id == user.id,
+                                                     OutboxMessage.dedupe_key.startswith(f"{cause}:")))
+        return sorted(r.channel for r in rows)
+
+
+def test_resolver_is_installed():
+    assert outbox.channel_resolver is preferences.resolve_channels
+
+
+def test_defaults_inbox_plus_email_when_known(api, db, world, clock):
+    r = api(world.officer).get(ME)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["preferences"] == [] and body["default"] == ["inbox", "email"]
+    assert body["effective"]["reminder"] == {"title": "催办提醒", "channels": ["inbox", "email"], "quiet_hours": True,
+                                             "source": "default"}
+    assert "rectification_notice" in body["effective"] and {c["name"] for c in body["channels"]} == set(channels.CHANNELS)
+    assert api(world.officer_wz).get(ME).json()["effective"]["reminder"]["channels"] == ["inbox"]  # no e-mail
+    assert enqueue_for(db, clock, world.officer) == ["email", "inbox"]
+    assert enqueue_for(db, clock, world.officer_wz) == ["inbox"]
+
+
+def test_user_preference_over_role_over_default(api, db, world, clock):
+    admin = api(world.admin)
+    r = put(admin, "/api/admin/role-preferences/officer",
+            {"preferences": [{"template": "*", "channels": ["inbox", "wecom"]},
+                             {"template": "overdue_warning", "channels": ["dingtalk", "email"], "quiet_hours": False}]})
+    assert r.status_code == 200, r.text
+    assert [p["template"] for p in r.json()["preferences"]] == ["*", "overdue_warning"]
+    officer = api(world.officer)
+    eff = officer.get(ME).json()["effective"]
+    assert eff["reminder"]["channels"] == ["inbox", "wecom"] and eff["reminder"]["source"] == "role"
+    assert eff["overdue_warning"] == {"title": "逾期预警", "channels": ["inbox", "email", "dingtalk"],
+                                      "quiet_hours": False, "source": "role"}
+    # officer_wz has no e-mail: the role's e-mail is dropped for them, the inbox always kept
+    assert api(world.officer_wz).get(ME).json()["effective"]["overdue_warning"]["channels"] == ["inbox", "dingtalk"]
+    # the user's own preference wins over the role's, the template-specific one over "*"
+    r = put(officer, ME, {"preferences": [{"template": "*", "channels": ["email"]},
+                                          {"template": "reminder", "channels": ["webhook"]}]})
+    assert r.status_code == 200, r.text
+    eff = r.json()["effective"]
+    assert eff["reminder"]["channels"] == ["inbox", "webhook"] and eff["reminder"]["source"] == "user"
+    assert eff["overdue_warning"]["channels"] == ["inbox", "email"] and eff["overdue_warning"]["source"] == "user"
+    assert r.json()["role_preferences"][0]["channels"] == ["inbox", "wecom"]
+    # the outbox follows the same resolution
+    assert enqueue_for(db, clock, world.officer, "reminder", "c1") == ["inbox", "webhook"]
+    assert enqueue_for(db, clock, world.officer, "overdue_warning", "c2") == ["email", "inbox"]
+    assert enqueue_for(db, clock, world.officer_wz, "reminder", "c3") == ["inbox", "wecom"]
+    assert enqueue_for(db, clock, world.supervisor, "reminder", "c4") == ["email", "inbox"]  # other role: default
+    # replacing with an empty list returns to the role's preferences
+    assert put(officer, ME, {"preferences": []}).json()["effective"]["reminder"]["source"] == "role"
+    with db.session() as s:
+        assert preferences.resolve(s, s.get(User, world.officer.id), "reminder").channels == ["inbox", "wecom"]
+
+
+def test_invalid_preferences_are_refused_in_chinese(api, world):
+    officer = api(world.officer)
+    r = put(officer, ME, {"preferences": [{"template": "*", "channels": ["inbox", "sms"]}]})
+    assert r.status_code == 422
+    assert "无效的通知渠道“sms”" in r.json()["message"] and "wecom" in r.json()["message"]
+    assert r.json()["errors"][0]["field"] == "preferences[0].channels"
+    r = put(officer, ME, {"preferences": [{"template": "no_such", "channels": ["inbox"]}]})
+    assert r.status_code == 422 and "未知的消息模板“no_such”" in r.json()["message"]
+    r = put(officer, ME, {"preferences": [{"channels": []}]})
+    assert r.status_code == 422 and "请至少选择一个通知渠道" in r.json()["message"]
+    r = put(officer, ME, {"preferences": [{"channels": ["inbox"]}, {"template": "*", "channels": ["email"]}]})
+    assert r.status_code == 422 and "重复" in r.json()["message"]
+    r = put(api(world.officer_wz), ME, {"preferences": [{"channels": ["email"]}]})
+    assert r.status_code == 422 and "没有登记电子邮箱" in r.json()["message"]
+    r = put(officer, ME, {"preferences": [{"channels": "inbox"}]})
+    assert r.status_code == 422 and "应为列表" in r.json()["message"]
+    assert officer.get(ME).json()["preferences"] == []  # nothing saved
+
+
+def test_role_preferences_admin_only_and_role_checked(api, world):
+    body = {"preferences": [{"template": "*", "channels": ["inbox"]}]}
+    r = put(api(world.supervisor), "/api/admin/role-preferences/officer", body)
+    assert r.status_code == 403 and "系统管理员" in r.json()["message"]
+    assert api(world.officer).get("/api/admin/role-preferences/officer").status_code == 403
+    admin = api(world.admin)
+    r = put(admin, "/api/admin/role-preferences/boss", body)
+    assert r.status_code == 422 and "未知的角色“boss”" in r.json()["message"]
+    assert admin.get("/api/admin/role-preferences/boss").status_code == 422
+    r = put(admin, "/api/admin/role-preferences/enterprise",
+            {"preferences": [{"template": "*", "channels": ["email", "telegram"]}]})
+    assert r.status_code == 422 and "无效的通知渠道“telegram”" in r.json()["message"]
+    r = admin.get("/api/admin/role-preferences/enterprise")
+    assert r.status_code == 200 and r.json() | {"channels": None} == {
+        "role": "enterprise", "role_label": "企业联系人", "preferences": [], "channels": None}
+
+
+# ---------------------------------------------------------------- channel configuration
+
+
+def test_channel_configuration_saved_validated_and_masked(api, db, world):
+    admin = api(world.admin)
+    r = admin.get("/api/admin/channels")
+    assert r.status_code == 200
+    assert [(c["name"], c["source"]) for c in r.json()["items"]] == [
+        ("email", "none"), ("webhook", "none"), ("wecom", "none"), ("dingtalk", "none")]
+    # refused at save time, with a clear Chinese message naming the field
+    cases = [
+        ("webhook", {"url": "bogus://127.0.0.1/hook"}, "url", "Webhook地址应为以"),
+        ("webhook", {}, "url", "缺少Webhook地址"),
+        ("webhook", {"url": "http://127.0.0.1:9/h", "token": "x"}, "token", "不支持配置项“token”"),
+        ("email", {"host": "smtp.example.com", "from_address": "not-an-address"}, "from_address", "不是合法的电子邮箱"),
+        ("email", {"host": "bad host!", "from_address": "a@b.cn"}, "host", "不是合法的主机名"),
+        ("email", {"host": "smtp.example.com", "port": 99999, "from_address": "a@b.cn"}, "port", "1到65535"),
+        ("email", {"host": "smtp.example.com", "port": "abc", "from_address": "a@b.cn"}, "port", "应为整数"),
+        ("wecom", {"key": "has space"}, "key", "只能包含字母"),
+        ("wecom", {"key": "k1", "endpoint": "ftp://gw/x"}, "endpoint", "自定义接口地址应为以"),
+        ("dingtalk", {"token": ""}, "token", "缺少机器人access_token"),
+    ]
+    for name, settings, field, text in cases:
+        r = put(admin, f"/api/admin/channels/{name}", {"enabled": True, "settings": settings})
+        assert r.status_code == 422, (name, settings, r.text)
+        body = r.json()
+        assert text in body["message"] and "渠道配置无效" in body["message"], body
+        assert body["errors"][0]["field"] == f"settings.{field}", body
+    with db.session() as s:
+        assert s.scalars(select(ChannelConfig)).all() == []
+    # saved when valid; secrets masked when read back; the mask keeps the stored secret
+    r = put(admin, "/api/admin/channels/email", {"settings": {"host": "smtp.example.gov.cn", "port": 465,
+                                                              "from_address": "anjian@example.gov.cn",
+                                                              "user": "anjian", "password": "s3cret"}})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["source"] == "database" and body["enabled"] is True and body["updated_by_id"] == world.admin.id
+    assert body["settings"]["password"] == channels.SECRET_MASK and body["settings"]["port"] == 465
+    r = put(admin, "/api/admin/channels/email", {"settings": {**body["settings"], "port": "587"}})
+    assert r.status_code == 200, r.text
+    with db.session() as s:
+        row = s.get(ChannelConfig, "email")
+        assert row.settings["password"] == "s3cret" and row.settings["port"] == 587
+    r = put(admin, "/api/admin/channels/dingtalk", {"settings": {"token": "t0k", "secret": "SEC123",
+                                                                 "endpoint": "http://gw.example/robot/send"}})
+    assert r.status_code == 200, r.text
+    with db.session() as s:
+        setup = channels.load_setup(s, Settings())
+    assert setup.settings.smtp_port == 587 and setup.settings.dingtalk_token == "SEC123@t0k"
+    assert setup.endpoints == {"dingtalk": "http://gw.example/robot/send?access_token={token}"}
+    assert channels.channel_url("email", setup.settings, address="x@example.com").startswith(
+        "mailto://anjian:s3cret@smtp.example.gov.cn:587?")
+    # disabled without settings is allowed (the channel is off)
+    r = put(admin, "/api/admin/channels/webhook", {"enabled": False})
+    assert r.status_code == 200 and r.json()["enabled"] is False
+    with db.session() as s:
+        assert "webhook" in channels.load_setup(s, Settings()).disabled
+    # deleting returns to the environment
+    r = admin.http.delete("/api/admin/channels/webhook")
+    assert r.status_code == 200 and r.json()["source"] == "none"
+
+
+def test_channel_configuration_admin_only_and_names_checked(api, world):
+    body = {"settings": {"url": "http://127.0.0.1:9/h"}}
+    assert put(api(world.officer), "/api/admin/channels/webhook", body).status_code == 403
+    assert api(world.supervisor).get("/api/admin/channels").status_code == 403
+    admin = api(world.admin)
+    for name in ("inbox", "sms"):
+        r = put(admin, f"/api/admin/channels/{name}", body)
+        assert r.status_code == 404 and "不存在或无需配置" in r.json()["message"]
+    assert admin.get("/api/admin/channels/sms").status_code == 404
+
+
+def test_environment_configuration_is_shown_masked(db):
+    env = Settings(wecom_webhook_key="envkey", webhook_url="http://127.0.0.1:9/h")
+    with db.session() as s:
+        wecom = channels.describe(s, "wecom", env)
+        webhook = channels.describe(s, "webhook", env)
+        email = channels.describe(s, "email", env)
+    assert wecom["source"] == "environment" and wecom["settings"] == {"key": channels.SECRET_MASK}
+    assert webhook["settings"] == {"url": "http://127.0.0.1:9/h"}
+    assert email["source"] == "none" and email["enabled"] is False
