@@ -302,7 +302,7 @@ def _title(doc_type: str) -> str:
 
 
 def issue(session: Session, case: Case, doc_type: str, *, cause: str, now: datetime, snapshot: dict[str, Any],
-          recipients: Iterable, urgent: bool = False) -> Document:
+          recipients: Iterable, urgent: bool = False, issuer: Jurisdiction | None = None) -> Document:
     """Number and record one document and enqueue its messages, in the caller's transaction.
 
     Idempotent per (case, cause, type): a second call returns the document already issued.
@@ -311,8 +311,16 @@ def issue(session: Session, case: Case, doc_type: str, *, cause: str, now: datet
                                                       Document.doc_type == doc_type)).first()
     if existing is not None:
         return existing
-    issuer = session.get(Jurisdiction, case.jurisdiction_code)
+    issuer = issuer or session.get(Jurisdiction, case.jurisdiction_code)
     number = issue_document_number(session, issuer, doc_type, to_local(now).year, get_settings().doc_number_prefixes)
+    return record(session, case, doc_type, number=number, issuer=issuer, cause=cause, now=now, snapshot=snapshot,
+                  recipients=recipients, urgent=urgent)
+
+
+def record(session: Session, case: Case, doc_type: str, *, number: str, issuer: Jurisdiction, cause: str,
+           now: datetime, snapshot: dict[str, Any], recipients: Iterable, urgent: bool = False) -> Document:
+    """Record a document whose 文号 was already taken (e.g. a 挂牌督办通知书, numbered before its
+    supervision row exists) and enqueue its messages."""
     variables = {k: _iso(v) for k, v in {**snapshot, "issued_at": now}.items() if v is not None}
     doc = Document(case_id=case.id, doc_type=doc_type, number=number, title=_title(doc_type),
                    issuing_jurisdiction_code=issuer.code, variables=variables, status=ISSUED, cause=cause,

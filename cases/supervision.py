@@ -59,16 +59,31 @@ def list_case(session: Session, case: Case, *, reason: str, requirements: str, s
         "supervision_id": sup.id, "notice_no": notice_no, "letter_no": letter_no, "listing_jurisdiction": listing.code,
         "listing_authority": listing.authority_name, "reason": reason, "deadline": deadline_summary(d)},
         now=now, comment=f"{listing.authority_name}{LEVEL_LABEL.get(listing.level, '')}挂牌督办（{REASON_LABELS.get(reason, reason)}）")
+    from cases import documents
+
     variables = notice_variables(session, case, sup, d, listing)
-    recipients = outbox.resolve_recipients(session, case, [outbox.AUTHORITY, outbox.ASSIGNEE, outbox.ENTERPRISE_CONTACT])
     cause = cause or f"supervision:{sup.id}"
-    outbox.enqueue(session, case=case, template="supervision_notice", recipients=recipients, cause=cause,
-                   variables=variables, now=now, document_no=notice_no)
+    # Stored as documents (numbered, rendered to PDF with a hash, linked from the case) and sent.
+    documents.record(session, case, "supervision_notice", number=notice_no, issuer=listing, cause=cause, now=now,
+                     snapshot=variables, recipients=outbox.resolve_recipients(
+                         session, case, [outbox.AUTHORITY, outbox.ASSIGNEE, outbox.ENTERPRISE_CONTACT]))
     if letter_no:
-        outbox.enqueue(session, case=case, template="supervision_letter",
-                       recipients=outbox.resolve_recipients(session, case, [outbox.AUTHORITY]), cause=cause,
-                       variables={**variables, "doc_number": letter_no}, now=now, document_no=letter_no)
+        documents.record(session, case, "supervision_letter", number=letter_no, issuer=listing, cause=cause, now=now,
+                         snapshot={**variables, "doc_number": letter_no, **_overdue_facts(session, case, now),
+                                   "next_measure": "约谈"},
+                         recipients=outbox.resolve_recipients(session, case, [outbox.AUTHORITY]))
     return sup
+
+
+def _overdue_facts(session: Session, case: Case, now: datetime) -> dict[str, Any]:
+    """What the 督办函 says was missed: the case's overdue deadline (not the new supervision one)."""
+    d = session.scalars(select(Deadline).where(Deadline.case_id == case.id, Deadline.status == "open",
+                                               Deadline.supervision_id.is_(None), Deadline.due_at <= now)
+                        .order_by(Deadline.due_at)).first()
+    if d is None or d.due_date is None:
+        return {}
+    return {"task": d.label, "original_due_date": d.due_date.isoformat(),
+            "overdue_days": max(0, (to_local(now).date() - d.due_date).days)}
 
 
 def notice_variables(session: Session, case: Case, sup: Supervision, d: Deadline, listing: Jurisdiction) -> dict[str, Any]:
@@ -79,7 +94,8 @@ def notice_variables(session: Session, case: Case, sup: Supervision, d: Deadline
         "supervised_unit": supervised.authority_name if supervised else "", "requirements": [sup.requirements],
         "deadline_at": d.due_at.isoformat() if d.due_at else None,
         "due_date": d.due_date.isoformat() if d.due_date else None, "deadline_provisional": d.provisional,
-        "reason": REASON_LABELS.get(sup.reason, sup.reason),
+        "reason": REASON_LABELS.get(sup.reason, sup.reason), "public_posting": True,
+        "legal_basis": "《中华人民共和国安全生产法》《建设工程安全生产管理条例》及重大事故隐患挂牌督办有关规定",
     }
 
 

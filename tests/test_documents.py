@@ -9,6 +9,7 @@ import re
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from io import BytesIO
 from pathlib import Path
 
@@ -191,9 +192,28 @@ def test_reclassify_issues_stop_work_order(api, drv, db, world, clock, settings)
     assert order.variables["hazard_catalog_item"] == (
         "《房屋市政工程生产安全重大事故隐患判定标准（2022版）》（建质规〔2022〕2号）第七条第（二）项：未设置连墙件或连墙件整层缺失")
     assert order.variables["requirements"] == ["立即撤出作业人员", "按专项方案整改"]
-    assert render_pending_documents(db, clock.now(), settings=settings)["rendered"] == 2
+    # 整改通知书 (register) + 责令停工通知书 + 挂牌督办通知书 (a major hazard is listed at once).
+    assert render_pending_documents(db, clock.now(), settings=settings)["rendered"] == 3
     text = pdf_text(api(world.officer).get(f"/api/documents/{order.id}.pdf").content)
     assert "责令局部停工通知书" in text and "姑苏建质停〔2026〕1号" in text
+
+
+def test_ladder_listing_issues_supervision_notice_and_letter_as_documents(api, drv, db, world, clock, settings):
+    """An overdue case listed by the city: 挂牌督办通知书 and 督办函 are stored, rendered documents."""
+    from cases.escalation import fire_all_due
+
+    complete_project(db, world, clock)
+    case = register_hazard(drv, world)
+    clock.advance(timedelta(days=20))  # far past the 7-day period and the 5 working days before listing
+    fire_all_due(db, clock.now())
+    docs = {d["doc_type"]: d for d in documents(api(world.officer), case)}
+    assert docs["supervision_notice"]["number"] == "苏州建质督〔2026〕1号"
+    assert docs["supervision_letter"]["number"] == "苏州建质督函〔2026〕1号"
+    render_pending_documents(db, clock.now(), settings=settings)
+    letter = doc_row(db, "苏州建质督函〔2026〕1号")
+    assert letter.status == "rendered", letter.error
+    text = pdf_text(api(world.supervisor).get(f"/api/documents/{letter.id}.pdf").content)
+    assert "督办函" in text and "逾期" in text
 
 
 def test_accident_creation_issues_urgent_flash_report_to_the_city(api, drv, db, world, clock, settings):
