@@ -108,6 +108,8 @@ def cmd_notify_test(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Every command that writes messages (demo, calendar load, workers) honours channel preferences.
+    import notifications.preferences  # noqa: F401
     p = argparse.ArgumentParser(prog="anjian", description="安监：建设工程安全监管案件系统")
     sub = p.add_subparsers(dest="command", required=True)
 

@@ -251,6 +251,10 @@ def _drain(url: str, now: datetime, batch: int, worker: str, out=None, impl: str
     from cases.db import Database
 
     logging.getLogger("anjian.escalation").setLevel(os.environ.get("BENCH_ESCALATION_LOG", "CRITICAL"))
+    try:  # as in the sweep flow (workflows/flows.py): channels from the users' preferences
+        import notifications.preferences  # noqa: F401
+    except ImportError:
+        pass
     fire_due_batch = load_escalation(impl).fire_due_batch
     db = Database(url)
     batches = []
@@ -503,20 +507,22 @@ def summarize(rows: list[dict], baseline: str | None) -> list[dict]:
     """Medians per (database, implementation, workers); prints them and current/baseline ratios."""
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault((r["db"], r["impl"], r["workers"]), []).append(r)
+        groups.setdefault((r["db"], r["impl"], r["workers"], r["batch"]), []).append(r)
     out = []
-    for (db, impl, workers), rs in groups.items():
+    for (db, impl, workers, batch), rs in groups.items():
         med = {k: statistics.median(r[k] for r in rs) for k in ("timers_per_s", "seconds", "lateness_p50_s", "lateness_p99_s")}
         bad = sum(r["duplicate_firings"] + r["duplicate_outbox"] + r["timers_not_fired"] + r["cases_with_bad_seq"] for r in rs)
-        out.append({"db": db, "impl": impl, "workers": workers, "runs": len(rs), **med, "problems": bad,
+        out.append({"db": db, "impl": impl, "workers": workers, "batch": batch, "runs": len(rs), **med, "problems": bad,
                     "outbox_per_timer": rs[0]["outbox_rows"] / max(rs[0]["fired"], 1)})
-        print(f"median     {db:<10} {impl:<8} workers={workers} over {len(rs)} run(s): {med['timers_per_s']:,.0f} timers/s "
+        print(f"median     {db:<10} {impl:<8} workers={workers} batch={batch} over {len(rs)} run(s): "
+              f"{med['timers_per_s']:,.0f} timers/s "
               f"({med['seconds']:.1f}s for {rs[0]['fired']:,}); lateness p50 {med['lateness_p50_s']:.1f}s p99 "
               f"{med['lateness_p99_s']:.1f}s; duplicates/unfired/bad seqs in all runs: {bad}", flush=True)
     for s in out:
-        base = next((b for b in out if b["impl"] == "baseline" and b["db"] == s["db"] and b["workers"] == s["workers"]), None)
+        base = next((b for b in out if b["impl"] == "baseline" and b["db"] == s["db"] and b["workers"] == s["workers"]
+                     and b["batch"] == s["batch"]), None)
         if s["impl"] == "current" and base:
-            print(f"ratio      {s['db']:<10} workers={s['workers']}: current / baseline {baseline} = "
+            print(f"ratio      {s['db']:<10} workers={s['workers']} batch={s['batch']}: current / baseline {baseline} = "
                   f"{s['timers_per_s'] / base['timers_per_s']:.1f}×", flush=True)
     return out
 
@@ -527,7 +533,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     ap.add_argument("--timers", type=int, default=100_000)
-    ap.add_argument("--batch", type=int, default=get_settings().timer_batch_size)
+    ap.add_argument("--batch", type=int, nargs="+", default=[get_settings().timer_batch_size],
+                    help="batch size(s); the baseline runs with the first")
     ap.add_argument("--workers", type=int, nargs="*", default=None,
                     help="worker counts (default: 1 on each db, plus 2 on PostgreSQL)")
     ap.add_argument("--no-prefect", action="store_true")
@@ -546,7 +553,7 @@ def main(argv=None) -> int:
     results: dict = {"timers": [], "prefect": None}
     print(f"workload: {args.timers:,} due timers over {args.timers // TIMERS_PER_CASE:,} hazard cases; per case a "
           f"rectification deadline (remind_before, remind_due_day, overdue[+warning letter]) and a reinspection deadline "
-          f"(remind_before, overdue): 40% remind_before, 20% remind_due_day, 40% overdue; batch {args.batch}", flush=True)
+          f"(remind_before, overdue): 40% remind_before, 20% remind_due_day, 40% overdue; batch {', '.join(map(str, args.batch))}", flush=True)
     try:
         if not args.prefect_only:
             impls = [None] + ([baseline_file(args.baseline, tmp)] if args.baseline else [])
@@ -556,11 +563,13 @@ def main(argv=None) -> int:
                 template = seed_template(backend, args.timers, tmp)
                 print(f"{backend:<10} seeded {template['timers']:,} timers in {template['seed_s']:.1f}s", flush=True)
                 try:
-                    # the baseline runs with one worker only (its two-worker runs take minutes)
-                    configs = [(impl, w) for w in counts for impl in impls if impl is None or w == 1]
+                    # the baseline runs with one worker and the first batch size only (its
+                    # two-worker runs take minutes)
+                    configs = [(impl, w, b) for w in counts for b in args.batch for impl in impls
+                               if impl is None or (w == 1 and b == args.batch[0])]
                     for rep in range(args.repeat):
-                        for impl, w in (configs if rep % 2 == 0 else configs[::-1]):
-                            r = run_timers(backend, template, args.batch, w, tmp, impl)
+                        for impl, w, b in (configs if rep % 2 == 0 else configs[::-1]):
+                            r = run_timers(backend, template, b, w, tmp, impl)
                             r["rep"] = rep
                             results["timers"].append(r)
                             print(fmt(r), flush=True)
@@ -577,10 +586,12 @@ def main(argv=None) -> int:
                       + (f"; lateness p50 {p['lateness_p50_s']:.1f}s p99 {p['lateness_p99_s']:.1f}s" if p["executed"] else ""),
                       flush=True)
                 summary = results.get("summary") or []
-                ref = next((r for r in summary if r["db"] == "postgresql" and r["impl"] == "current" and r["workers"] == 1),
+                ref = next((r for r in summary if r["db"] == "postgresql" and r["impl"] == "current" and r["workers"] == 1
+                            and r["batch"] == args.batch[0]),
                            next((r for r in summary if r["impl"] == "current"), None))
                 if ref:
-                    print(f"ratio      durable timers ({ref['db']}, 1 worker, median) vs Prefect run per deadline: "
+                    print(f"ratio      durable timers ({ref['db']}, 1 worker, batch {ref['batch']}, median) vs Prefect run "
+                          f"per deadline: "
                           f"{ref['timers_per_s'] / p['create_runs_per_s']:,.0f}× the Prefect create rate, "
                           f"{ref['timers_per_s'] / max(p['exec_runs_per_s'], 1e-9):,.0f}× its execute rate", flush=True)
             except Exception as exc:

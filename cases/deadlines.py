@@ -104,15 +104,19 @@ def recompute_due(deadline: Deadline, calendar: HolidayCalendar) -> None:
 
 
 def schedule_timers(session: Session, deadline: Deadline, now: datetime, calendar: HolidayCalendar,
-                    policy: Policy | None = None) -> int:
-    """(Re)create the pending timers of a deadline; rungs that already fired are never re-armed."""
+                    policy: Policy | None = None, *, fresh: bool = False) -> int:
+    """(Re)create the pending timers of a deadline; rungs that already fired are never re-armed.
+
+    ``fresh``: the deadline was just created, so it has no timers or firings to look at.
+    """
     policy = policy or get_policy()
-    session.execute(update(Timer).where(Timer.deadline_id == deadline.id, Timer.status == "pending")
-                    .values(status="cancelled").execution_options(synchronize_session=False))
-    session.execute(Timer.__table__.delete().where(Timer.deadline_id == deadline.id, Timer.status == "cancelled"))
+    if not fresh:
+        session.execute(update(Timer).where(Timer.deadline_id == deadline.id, Timer.status == "pending")
+                        .values(status="cancelled").execution_options(synchronize_session=False))
+        session.execute(Timer.__table__.delete().where(Timer.deadline_id == deadline.id, Timer.status == "cancelled"))
     if deadline.status != OPEN or deadline.due_at is None:
         return 0
-    fired = set(session.scalars(select(RungFiring.rung).where(RungFiring.deadline_id == deadline.id)))
+    fired = set() if fresh else set(session.scalars(select(RungFiring.rung).where(RungFiring.deadline_id == deadline.id)))
     rows = []
     for rung in policy.ladder(deadline.ladder):
         if rung.rung in fired:
@@ -152,7 +156,7 @@ def open_deadline(session: Session, *, case: Case, key: str, label: str, ladder:
     d.warn_at = warn_at_for(d, calendar, policy)
     session.add(d)
     session.flush()
-    schedule_timers(session, d, now, calendar, policy)
+    schedule_timers(session, d, now, calendar, policy, fresh=True)
     return d
 
 
@@ -215,21 +219,37 @@ def apply_rules(session: Session, case: Case, action: str, values: dict[str, Any
                 event: CaseEvent | None, *, became_final: bool) -> list[dict[str, Any]]:
     """Open, meet, pause, resume, extend and cancel the case's deadlines for one action."""
     policy = get_policy()
-    calendar = get_calendar(session)
     changes: list[dict[str, Any]] = []
-    rules = policy.rules_for(case.kind)
+    rules = [r for r in policy.rules_for(case.kind)
+             if action in r.met_on or action in r.pause_on or action in r.resume_on or action in r.extend_on
+             or (action in r.start_on and _rule_applies(r, case))]
+    if not rules and not became_final:
+        return changes  # most actions (comments, assignment…) touch no clock: no query at all
+    # One read of the case's open deadlines serves every rule (the hot path of a transition).
+    live = open_deadlines(session, case.id, supervision=None)
+    calendar: HolidayCalendar | None = None
+
+    def cal() -> HolidayCalendar:
+        nonlocal calendar
+        if calendar is None:
+            calendar = get_calendar(session)
+        return calendar
+
+    def live_of(key: str) -> list[Deadline]:
+        return [d for d in live if d.status == OPEN and d.key == key and d.supervision_id is None]
+
     if became_final:
-        for d in open_deadlines(session, case.id, supervision=None):
-            if d.supervision_id is None:  # a listing stays until the listing authority lifts it
+        for d in live:
+            if d.status == OPEN and d.supervision_id is None:  # a listing stays until the listing body lifts it
                 close_deadline(session, d, "cancelled", now)
                 changes.append({"deadline": d.label, "change": "cancelled"})
     for rule in rules:
         if action in rule.met_on:
-            for d in open_deadlines(session, case.id, rule.key):
+            for d in live_of(rule.key):
                 close_deadline(session, d, "met", now)
                 changes.append({"deadline": d.label, "change": "met"})
-        touched = False
-        for d in open_deadlines(session, case.id, rule.key):
+        for d in live_of(rule.key):
+            touched = False
             if action in rule.pause_on and not any(p[1] is None for p in d.pauses or []):
                 d.pauses = [*(d.pauses or []), [now.isoformat(), None]]
                 touched = True
@@ -245,18 +265,18 @@ def apply_rules(session: Session, case: Case, action: str, values: dict[str, Any
                     touched = True
                     changes.append({"deadline": d.label, "change": "extended", "by": int(extra)})
             if touched:
-                recompute_due(d, calendar)
-                d.warn_at = warn_at_for(d, calendar, policy)
+                recompute_due(d, cal())
+                d.warn_at = warn_at_for(d, cal(), policy)
                 session.flush()
-                schedule_timers(session, d, now, calendar, policy)
+                schedule_timers(session, d, now, cal(), policy)
                 changes[-1].update(deadline_summary(d))
         if action in rule.start_on and _rule_applies(rule, case):
-            for d in open_deadlines(session, case.id, rule.key):
+            for d in live_of(rule.key):
                 close_deadline(session, d, "superseded", now)
             start, amount = _start(rule, case, values, now)
             d = open_deadline(session, case=case, key=rule.key, label=rule.label, ladder=rule.ladder, start_at=start,
                               amount=amount, unit=rule.unit, now=now, light=rule.light,
-                              max_extension=rule.max_extension, calendar=calendar)
+                              max_extension=rule.max_extension, calendar=cal())
             changes.append({"change": "opened", **deadline_summary(d)})
     if event is not None and changes:
         event.payload = {**(event.payload or {}), "deadlines": changes}
