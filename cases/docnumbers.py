@@ -21,6 +21,15 @@ DOC_TYPE_CHARS = {
 }
 
 
+# Titles of the documents as printed and listed on the case.
+DOCUMENT_TITLES = {
+    "rectification_notice": "隐患整改通知书", "stop_work_order": "责令停工通知书", "supervision_notice": "挂牌督办通知书",
+    "supervision_letter": "督办函", "interview_notice": "约谈通知书", "warning_letter": "警示函",
+    "public_criticism": "通报批评", "reinspection_opinion": "复查意见书", "closure_confirmation": "隐患整改销号确认书",
+    "accident_flash_report": "事故快报", "dangerous_building_notice": "危险房屋通知书",
+    "escalation_transfer": "提级督办通知",
+}
+
 # 省级简称 (a province's one-character abbreviation used in document numbers).
 PROVINCE_ABBREVIATIONS = {
     "北京市": "京", "天津市": "津", "河北省": "冀", "山西省": "晋", "辽宁省": "辽", "吉林省": "吉", "黑龙江省": "黑",

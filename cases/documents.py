@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 from cases import outbox, services
 from cases.clock import to_local
 from cases.config import get_settings
-from cases.docnumbers import issue_document_number
+from cases.docnumbers import DOCUMENT_TITLES, issue_document_number
+from cases.identifiers import cn_num
 from cases.models import Case, CaseEvent, Deadline, Document, HazardCatalogItem, Jurisdiction, Supervision
 from cases.rules import ActionContext
 
@@ -37,6 +38,29 @@ DEFAULT_LEGAL_BASIS = {
     "stop_work_order": "《中华人民共和国安全生产法》第六十五条、《建设工程安全生产管理条例》第四十三条",
     "dangerous_building_notice": "《城市危险房屋管理规定》和《危险房屋鉴定标准》（JGJ 125-2016）",
 }
+
+_LADDER_BASIS = "《中华人民共和国安全生产法》《建设工程安全生产管理条例》及安全生产督办、约谈有关规定"
+
+
+def ladder_defaults(doc_type: str, snapshot: dict[str, Any]) -> dict[str, Any]:
+    """What the escalation ladder's letters say when the rung gave nothing more specific."""
+    task = snapshot.get("task") or "整改"
+    if doc_type == "warning_letter":
+        return {"legal_basis": DEFAULT_LEGAL_BASIS["rectification_notice"],
+                "requirements": [f"接函后立即完成{task}，并于3个工作日内书面报告整改情况及逾期原因",
+                                 "逾期仍未完成的，将依法挂牌督办"]}
+    if doc_type == "supervision_letter":
+        return {"legal_basis": _LADDER_BASIS,
+                "requirements": [f"督促责任单位限期完成{task}", "按期书面报告督办事项办理情况"]}
+    if doc_type == "interview_notice":
+        return {"legal_basis": _LADDER_BASIS, "attendees_required": "单位主要负责人、分管负责人及项目负责人",
+                "materials": ["督办事项整改情况书面报告", "逾期未完成的原因说明及下一步措施"]}
+    if doc_type == "public_criticism":
+        return {"legal_basis": _LADDER_BASIS,
+                "facts": snapshot.get("issue_summary") or f"{snapshot.get('case_title', '')}挂牌督办事项逾期未完成",
+                "requirements": ["被通报单位深刻反思，限期完成整改", "举一反三，全面排查同类问题"]}
+    return {}
+
 
 # 城市危险房屋管理规定: what each handling option means for the owner, as the notice's measures.
 HANDLING_MEASURES = {
@@ -125,8 +149,6 @@ def _catalog_item_text(session: Session, code: str | None) -> str | None:
                            .order_by(HazardCatalogItem.effective_from.desc())).first()
     if item is None:
         return None
-    from notifications.render import cn_num
-
     where = item.item_code
     article, _, number = item.item_code.partition(".")
     if article.isdigit() and number.isdigit():
@@ -295,10 +317,7 @@ CREATION_DOCUMENTS: dict[str, tuple[str, ...]] = {"accident": ("accident_flash_r
 
 
 def _title(doc_type: str) -> str:
-    from notifications.catalog import CATALOG
-
-    spec = CATALOG.get(doc_type)
-    return spec.title if spec else doc_type
+    return DOCUMENT_TITLES.get(doc_type, doc_type)
 
 
 def issue(session: Session, case: Case, doc_type: str, *, cause: str, now: datetime, snapshot: dict[str, Any],
@@ -321,14 +340,15 @@ def record(session: Session, case: Case, doc_type: str, *, number: str, issuer: 
            now: datetime, snapshot: dict[str, Any], recipients: Iterable, urgent: bool = False) -> Document:
     """Record a document whose 文号 was already taken (e.g. a 挂牌督办通知书, numbered before its
     supervision row exists) and enqueue its messages."""
-    variables = {k: _iso(v) for k, v in {**snapshot, "issued_at": now}.items() if v is not None}
+    variables = {k: _iso(v) for k, v in {**ladder_defaults(doc_type, snapshot), **snapshot, "issued_at": now}.items()
+                 if v is not None}
     doc = Document(case_id=case.id, doc_type=doc_type, number=number, title=_title(doc_type),
                    issuing_jurisdiction_code=issuer.code, variables=variables, status=ISSUED, cause=cause,
                    issued_at=now)
     session.add(doc)
     session.flush()
-    outbox.enqueue(session, case=case, template=doc_type, recipients=list(recipients), cause=cause,
-                   variables=variables, now=now, urgent=urgent, document_no=number)
+    doc.enqueued = outbox.enqueue(session, case=case, template=doc_type, recipients=list(recipients), cause=cause,
+                                  variables=variables, now=now, urgent=urgent, document_no=number)
     return doc
 
 

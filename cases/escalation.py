@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from cases import outbox, services
 from cases.clock import SHANGHAI, to_local
 from cases.config import get_settings
-from cases.docnumbers import authority_prefix, format_document_number, issue_document_number
+from cases.docnumbers import DOCUMENT_TITLES, authority_prefix, format_document_number, issue_document_number
+from cases.documents import ladder_defaults
 from cases.models import Case, Deadline, Jurisdiction, RungFiring, Timer
 from state_machines.policies import Rung
 
@@ -96,13 +97,16 @@ def overdue_warning(f: Firing) -> None:
 
 
 def _document(f: Firing, doc_type: str, template: str, roles: list[str], issuer: Jurisdiction, **extra) -> str:
+    """A numbered letter of the ladder: stored as a document (rendered later, linked from the case) and sent."""
+    from cases import documents
+
     number = issue_document_number(f.session, issuer, doc_type, to_local(f.now).year, get_settings().doc_number_prefixes)
     variables = {**f.variables(), "doc_number": number, "issuing_authority": issuer.authority_name, **extra}
-    n = outbox.enqueue(f.session, case=f.case, template=template, recipients=outbox.resolve_recipients(
-        f.session, f.case, roles, listing_jurisdiction_code=extra.get("listing_jurisdiction_code")),
-        cause=f.cause, variables=variables, now=f.now, document_no=number)
+    doc = documents.record(f.session, f.case, doc_type, number=number, issuer=issuer, cause=f.cause, now=f.now,
+                     snapshot=variables, recipients=outbox.resolve_recipients(
+                         f.session, f.case, roles, listing_jurisdiction_code=extra.get("listing_jurisdiction_code")))
     f.effects.setdefault("documents", []).append({"type": doc_type, "number": number})
-    f.effects["messages"] = f.effects.get("messages", 0) + n
+    f.effects["messages"] = f.effects.get("messages", 0) + doc.enqueued
     return number
 
 
@@ -311,6 +315,8 @@ _OUTBOX_COLS = ("dedupe_key", "case_id", "template", "recipient_user_id", "recip
                 "document_no", "urgent", "status", "attempts", "next_attempt_at", "created_at")
 _FIRING_COLS = ("case_id", "deadline_id", "rung", "label", "scheduled_at", "fired_at", "worker", "effects")
 _EVENT_COLS = ("case_id", "seq", "at", "actor_id", "action", "from_state", "to_state", "comment", "payload")
+_DOCUMENT_COLS = ("case_id", "doc_type", "number", "title", "issuing_jurisdiction_code", "variables", "status", "cause",
+                  "issued_at")
 
 
 def _in(col, ids, dialect: str):
@@ -740,8 +746,10 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
             last = next_document_serial(s, dk[0], dk[1], dk[2], count=doc_requests[dk])
             doc_next[dk] = last - doc_requests[dk] + 1
 
-    # 6. the letters, then the firings (the exactly-once key) and their events
-    firing_rows, event_rows = [], []
+    # 6. the letters (documents and their messages), then the firings (the exactly-once key) and
+    #    their events
+    firing_rows, event_rows, document_rows = [], [], []
+    issued_at = now.isoformat()
     with _OutboxRows(s, dialect, now, db_now) as out:
         for t, rung, c, variables, cause, seq, n, has_messages, overdue, due_at, letters in firings:
             effects: dict[str, Any] = {}
@@ -751,8 +759,14 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
                 doc_next[dk] = serial + 1
                 issuer, prefix = doc_issuer[dk]
                 document_no = format_document_number(prefix, doc_type, year, serial)
-                letter = _dumps({**variables, "doc_number": document_no, "issuing_authority": issuer.authority_name})
+                # Stored like every other document (rendered to PDF later, linked from the case), with
+                # the variables cases.documents.record gives it; its messages carry the same.
+                snapshot = {**variables, "doc_number": document_no, "issuing_authority": issuer.authority_name}
+                letter = _dumps({k: v for k, v in {**ladder_defaults(doc_type, snapshot), **snapshot,
+                                                   "issued_at": issued_at}.items() if v is not None})
                 effects.setdefault("documents", []).append({"type": doc_type, "number": document_no})
+                document_rows.append((c.id, doc_type, document_no, DOCUMENT_TITLES.get(doc_type, doc_type), issuer.code,
+                                      letter, "issued", cause, db_now))
                 n += out.add(cause, c.id, template, ctx.fan_out(c, roles, template, urgent), letter[:-1], document_no,
                              urgent)
             if has_messages:
@@ -765,6 +779,7 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
                        "due_at": due_at, "scheduled_at": t.fire_at.isoformat()}
             event_rows.append((c.id, seq, db_now, None, "rung_fired", c.state, c.state, rung.label,
                                _dumps(payload)[:-1] + ', "effects": ' + fx + "}"))
+    _copy(s, "documents", _DOCUMENT_COLS, document_rows)
     _copy(s, "rung_firings", _FIRING_COLS, firing_rows)
     _copy(s, "case_events", _EVENT_COLS, event_rows)
     counts["fired"] += len(live)

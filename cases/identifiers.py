@@ -49,3 +49,18 @@ def division_level(code: str) -> str:
 
 LEVEL_RANK = {"national": 0, "province": 1, "prefecture": 2, "county": 3, "township": 4}
 LEVEL_LABEL = {"national": "部级", "province": "省级", "prefecture": "市级", "county": "县级", "township": "乡镇级"}
+
+
+_CN_DIGITS = "零一二三四五六七八九"
+
+
+def cn_num(value: int) -> str:
+    """1 → 一, 12 → 十二, 20 → 二十, 99 → 九十九 (article numbers, 一、 and （一） numbering)."""
+    n = int(value)
+    if not 0 < n < 100:
+        return str(n)
+    tens, ones = divmod(n, 10)
+    if tens == 0:
+        return _CN_DIGITS[ones]
+    head = "" if tens == 1 else _CN_DIGITS[tens]
+    return head + "十" + (_CN_DIGITS[ones] if ones else "")

@@ -6,6 +6,8 @@ partial output is ever returned. HTML forms are autoescaped; text forms are not 
 """
 from __future__ import annotations
 
+from cases.identifiers import cn_num  # noqa: F401  (a template filter; shared with case documents)
+
 import hashlib
 import os
 import re
@@ -217,18 +219,6 @@ def case_kind(value: str) -> str:
 
 
 _CN_DIGITS = "零一二三四五六七八九"
-
-
-def cn_num(value: int) -> str:
-    """1 → 一, 12 → 十二, 20 → 二十, 99 → 九十九 (used for 一、 and （一） numbering)."""
-    n = int(value)
-    if not 0 < n < 100:
-        return str(n)
-    tens, ones = divmod(n, 10)
-    if tens == 0:
-        return _CN_DIGITS[ones]
-    head = "" if tens == 1 else _CN_DIGITS[tens]
-    return head + "十" + (_CN_DIGITS[ones] if ones else "")
 
 
 def clip(value: str, length: int) -> str:

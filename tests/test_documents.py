@@ -214,6 +214,20 @@ def test_ladder_listing_issues_supervision_notice_and_letter_as_documents(api, d
     assert letter.status == "rendered", letter.error
     text = pdf_text(api(world.supervisor).get(f"/api/documents/{letter.id}.pdf").content)
     assert "督办函" in text and "逾期" in text
+    # The overdue rung's 警示函 (fired on the bulk path) is a stored document too.
+    assert docs["warning_letter"]["number"] == "姑苏建质警〔2026〕1号"
+    warning = doc_row(db, "姑苏建质警〔2026〕1号")
+    assert warning.status == "rendered", warning.error
+    # The supervision's own ladder: 约谈 and 通报批评 letters from the listing authority (the city).
+    clock.advance(timedelta(days=60))
+    fire_all_due(db, clock.now())
+    docs = {d["doc_type"]: d for d in documents(api(world.supervisor), case)}
+    assert docs["interview_notice"]["number"].startswith("苏州建质约〔")
+    assert docs["public_criticism"]["number"].startswith("苏州建质通〔")
+    render_pending_documents(db, clock.now(), settings=settings)
+    for doc_type in ("interview_notice", "public_criticism"):
+        row = doc_row(db, docs[doc_type]["number"])
+        assert row.status == "rendered", row.error
 
 
 def test_accident_creation_issues_urgent_flash_report_to_the_city(api, drv, db, world, clock, settings):
