@@ -34,6 +34,7 @@ current/baseline ratios.
     .venv/bin/python bench/timers.py --db postgresql --repeat 3 --baseline dcad569 --no-prefect
     .venv/bin/python bench/timers.py --prefect-only --prefect-n 200
     .venv/bin/python bench/timers.py --no-prefect
+    .venv/bin/python bench/timers.py --insert-methods 2200 --repeat 15   # outbox insert: COPY vs json_to_recordset …
 """
 from __future__ import annotations
 
@@ -243,7 +244,52 @@ def baseline_file(rev: str, tmp: Path) -> str:
     return str(path)
 
 
-def _drain(url: str, now: datetime, batch: int, worker: str, out=None, impl: str | None = None, barrier=None) -> dict:
+_DB_TIME: dict | None = None  # while a --breakdown drain runs: seconds in the database, by kind
+
+
+def _breakdown(db) -> dict:
+    """Time spent in the database while draining (``--breakdown``): PostgreSQL — time blocked in
+    psycopg (server work plus round trips), by COPY / statements / commit; SQLite — time in
+    statements (the database runs in-process). The rest of the drain is Python."""
+    import collections
+
+    from sqlalchemy import event
+
+    global _DB_TIME
+    _DB_TIME = collections.Counter()
+    if db.dialect == "postgresql":
+        import psycopg
+
+        if not getattr(psycopg.Connection.wait, "bench_timer", False):
+            real_wait = psycopg.Connection.wait
+
+            def wait(self, gen, *args, **kwargs):
+                if _DB_TIME is None:
+                    return real_wait(self, gen, *args, **kwargs)
+                t = time.perf_counter()
+                try:
+                    return real_wait(self, gen, *args, **kwargs)
+                finally:
+                    name = getattr(gen, "__name__", "")
+                    kind = "COPY" if "copy" in name else "commit" if "commit" in name else "statements"
+                    _DB_TIME[f"db {kind}"] += time.perf_counter() - t
+
+            wait.bench_timer = True
+            psycopg.Connection.wait = wait
+    else:
+        @event.listens_for(db.engine, "before_cursor_execute")
+        def before(conn, cursor, statement, parameters, context, executemany):
+            conn.info["bench_t0"] = time.perf_counter()
+
+        @event.listens_for(db.engine, "after_cursor_execute")
+        def after(conn, cursor, statement, parameters, context, executemany):
+            kind = "inserts" if statement.startswith("INSERT") else "statements"
+            _DB_TIME[f"db {kind}"] += time.perf_counter() - conn.info["bench_t0"]
+    return _DB_TIME
+
+
+def _drain(url: str, now: datetime, batch: int, worker: str, out=None, impl: str | None = None, barrier=None,
+           breakdown: bool = False) -> dict:
     """Loop fire_due_batch until nothing is due; one (count, wall-clock time of commit) per batch.
     With ``barrier``: set up (imports, engine) first, then wait there for the other workers."""
     import logging
@@ -257,13 +303,17 @@ def _drain(url: str, now: datetime, batch: int, worker: str, out=None, impl: str
         pass
     fire_due_batch = load_escalation(impl).fire_due_batch
     db = Database(url)
+    stats = _breakdown(db) if breakdown else None
     batches = []
     totals = {"fired": 0, "duplicate": 0, "stale": 0, "failed": 0}
     empty = 0
     if barrier is not None:
         barrier.wait()
+    busy = 0.0
     while True:
+        t0 = time.perf_counter()
         counts = fire_due_batch(db, now, limit=batch, worker=worker)
+        busy += time.perf_counter() - t0
         t = time.time()
         if counts["seen"]:
             batches.append((counts["fired"], t))
@@ -279,6 +329,10 @@ def _drain(url: str, now: datetime, batch: int, worker: str, out=None, impl: str
         empty = 0
     db.dispose()
     result = {"worker": worker, "batches": batches, "totals": totals}
+    if stats is not None:
+        global _DB_TIME
+        result["breakdown"] = {"total": busy, **stats}
+        _DB_TIME = None
     if out is not None:
         out.put(result)
     return result
@@ -332,14 +386,15 @@ def seed_template(backend: str, n: int, tmp: Path) -> dict:
     return {"url": url, "drop": drop, **facts}
 
 
-def run_timers(backend: str, template: dict, batch: int, workers: int, tmp: Path, impl: str | None = None) -> dict:
+def run_timers(backend: str, template: dict, batch: int, workers: int, tmp: Path, impl: str | None = None,
+               breakdown: bool = False) -> dict:
     url, drop = copy_database(backend, template["url"], tmp)
     try:
         facts = {k: v for k, v in template.items() if k not in ("url", "drop", "latest_fire_at")}
         now = template["latest_fire_at"] + timedelta(seconds=1)
         if workers == 1:
             start = time.time()
-            results = [_drain(url, now, batch, "bench-w0", None, impl)]
+            results = [_drain(url, now, batch, "bench-w0", None, impl, None, breakdown)]
         else:  # the clock starts when every worker process is ready
             ctx = mp.get_context("spawn")
             q, barrier = ctx.Queue(), ctx.Barrier(workers + 1)
@@ -366,9 +421,91 @@ def run_timers(backend: str, template: dict, batch: int, workers: int, tmp: Path
         return {"db": backend, "impl": "baseline" if impl else "current", "workers": workers, "batch": batch, **facts,
                 "fired": fired, "seconds": elapsed, "timers_per_s": fired / elapsed if elapsed else 0,
                 "lateness_p50_s": _pct(lateness, 50), "lateness_p99_s": _pct(lateness, 99),
-                "per_worker": {r["worker"]: r["totals"] for r in results}, **checks}
+                "per_worker": {r["worker"]: r["totals"] for r in results}, **checks,
+                **({"breakdown": results[0]["breakdown"]} if "breakdown" in results[0] else {})}
     finally:
         drop()
+
+
+# ---------------------------------------------------------------- outbox insert methods
+
+
+def run_insert_methods(rows_per_statement: int, reps: int, tmp: Path) -> dict:
+    """The outbox rows of a drained batch, re-keyed, into ``outbox_messages`` (PostgreSQL) by each
+    candidate method, interleaved; one committed transaction per statement. Each timing includes
+    building the method's parameter from the row tuples in Python. Median and min ms."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from cases.db import Database
+    from cases.escalation import _OUTBOX_COLS, fire_due_batch
+
+    template = seed_template("postgresql", max(5000, rows_per_statement), tmp)
+    url, drop = copy_database("postgresql", template["url"], tmp)
+    try:
+        db = Database(url)
+        now = template["latest_fire_at"] + timedelta(seconds=1)
+        while fire_due_batch(db, now, limit=2000)["seen"]:
+            pass
+        db.dispose()
+        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        conn = psycopg.connect(dsn)
+        cols = ", ".join(_OUTBOX_COLS)
+        rows = conn.execute(f"SELECT {cols.replace('variables', 'variables::text')} FROM outbox_messages ORDER BY id "
+                            f"LIMIT %s", (rows_per_statement,)).fetchall()
+        conn.rollback()
+        types = {"dedupe_key": "text", "case_id": "bigint", "template": "text", "recipient_user_id": "bigint",
+                 "recipient_address": "text", "channel": "text", "variables": "json", "document_no": "text",
+                 "urgent": "boolean", "status": "text", "attempts": "integer", "next_attempt_at": "timestamptz",
+                 "created_at": "timestamptz"}
+        key = {"n": 0}
+
+        def keyed():
+            key["n"] += 1
+            return [(f"m{key['n']}:{r[0]}",) + tuple(r[1:]) for r in rows]
+
+        def as_json(rs, kind):
+            parts = []
+            for r in rs:
+                d = {c: (v.isoformat() if isinstance(v, datetime) else v) for c, v in zip(_OUTBOX_COLS, r) if c != "variables"}
+                parts.append(json.dumps(d, ensure_ascii=False)[:-1] + ', "variables": ' + r[6] + "}")
+            record = ", ".join(f"{c} {kind if c == 'variables' else types[c]}" for c in _OUTBOX_COLS)
+            conn.execute(f"INSERT INTO outbox_messages ({cols}) SELECT {cols} FROM {kind}_to_recordset(%s::{kind}) "
+                         f"AS x({record}) ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key",
+                         ("[" + ", ".join(parts) + "]",)).fetchall()
+
+        def unnest(rs):
+            arrays = [list(col) for col in zip(*rs)]
+            sel = ", ".join(f"%s::{types[c]}[]" for c in _OUTBOX_COLS)
+            conn.execute(f"INSERT INTO outbox_messages ({cols}) SELECT * FROM unnest({sel}) "
+                         f"ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key", arrays).fetchall()
+
+        def copy_rows(rs):
+            with conn.cursor().copy(f"COPY outbox_messages ({cols}) FROM STDIN") as cp:
+                for r in rs:
+                    cp.write_row(r)
+
+        methods = {"INSERT … SELECT FROM json_to_recordset(:rows) ON CONFLICT DO NOTHING RETURNING": lambda rs: as_json(rs, "json"),
+                   "INSERT … SELECT FROM jsonb_to_recordset(:rows) ON CONFLICT DO NOTHING RETURNING": lambda rs: as_json(rs, "jsonb"),
+                   "INSERT … SELECT FROM unnest(:arrays) ON CONFLICT DO NOTHING RETURNING": unnest,
+                   "COPY FROM STDIN, psycopg write_row per tuple": copy_rows}
+        times: dict[str, list[float]] = {m: [] for m in methods}
+        for rep in range(reps):
+            for name, fn in (list(methods.items()) if rep % 2 == 0 else list(methods.items())[::-1]):
+                rs = keyed()
+                t = time.perf_counter()
+                fn(rs)
+                conn.commit()
+                times[name].append(time.perf_counter() - t)
+        conn.close()
+    finally:
+        drop()
+        template["drop"]()
+    out = {"rows": len(rows), "reps": reps,
+           "methods": {m: {"median_ms": statistics.median(v) * 1000, "min_ms": min(v) * 1000} for m, v in times.items()}}
+    for m, v in out["methods"].items():
+        print(f"insert     {len(rows):,} outbox rows: {v['median_ms']:7.1f} ms median, {v['min_ms']:6.1f} min  {m}", flush=True)
+    return out
 
 
 # ---------------------------------------------------------------- the Prefect alternative
@@ -503,6 +640,16 @@ def fmt(r: dict) -> str:
             f"(seed {r['seed_s']:.1f}s)")
 
 
+def fmt_breakdown(r: dict) -> str:
+    b = r["breakdown"]
+    db = {k: v for k, v in b.items() if k.startswith("db ")}
+    py = b["total"] - sum(db.values())
+    parts = ", ".join(f"{k[3:]} {v:.1f}s" for k, v in sorted(db.items(), key=lambda kv: -kv[1]))
+    return (f"breakdown  {r['db']:<10} {r['impl']:<8} batch={r['batch']}: {b['total']:.1f}s in fire_due_batch = "
+            f"database {sum(db.values()):.1f}s ({parts}) + Python {py:.1f}s "
+            f"({1e6 * sum(db.values()) / r['fired']:.0f} + {1e6 * py / r['fired']:.0f} µs per timer)")
+
+
 def summarize(rows: list[dict], baseline: str | None) -> list[dict]:
     """Medians per (database, implementation, workers); prints them and current/baseline ratios."""
     groups: dict[tuple, list[dict]] = {}
@@ -544,6 +691,10 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=1, help="runs per configuration (interleaved); medians are printed")
     ap.add_argument("--baseline", metavar="REV",
                     help="also drain with cases/escalation.py as of this git revision (one worker)")
+    ap.add_argument("--insert-methods", type=int, metavar="ROWS",
+                    help="only compare ways of inserting ROWS outbox rows into PostgreSQL (COPY, json_to_recordset, …)")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="one-worker runs: time in the database (by kind) and in Python")
     ap.add_argument("--json", help="write all results to this file")
     args = ap.parse_args(argv)
 
@@ -551,6 +702,14 @@ def main(argv=None) -> int:
     logging.getLogger("anjian.escalation").setLevel(os.environ.get("BENCH_ESCALATION_LOG", "CRITICAL"))
     tmp = Path(tempfile.mkdtemp(prefix="anjian-bench-timers-"))
     results: dict = {"timers": [], "prefect": None}
+    if args.insert_methods:
+        try:
+            results["insert_methods"] = run_insert_methods(args.insert_methods, max(args.repeat, 5), tmp)
+        finally:
+            if args.json:
+                Path(args.json).write_text(json.dumps(results, indent=2, default=str))
+            shutil.rmtree(tmp, ignore_errors=True)
+        return 0
     print(f"workload: {args.timers:,} due timers over {args.timers // TIMERS_PER_CASE:,} hazard cases; per case a "
           f"rectification deadline (remind_before, remind_due_day, overdue[+warning letter]) and a reinspection deadline "
           f"(remind_before, overdue): 40% remind_before, 20% remind_due_day, 40% overdue; batch {', '.join(map(str, args.batch))}", flush=True)
@@ -569,10 +728,12 @@ def main(argv=None) -> int:
                                if impl is None or (w == 1 and b == args.batch[0])]
                     for rep in range(args.repeat):
                         for impl, w, b in (configs if rep % 2 == 0 else configs[::-1]):
-                            r = run_timers(backend, template, b, w, tmp, impl)
+                            r = run_timers(backend, template, b, w, tmp, impl, args.breakdown)
                             r["rep"] = rep
                             results["timers"].append(r)
                             print(fmt(r), flush=True)
+                            if "breakdown" in r:
+                                print(fmt_breakdown(r), flush=True)
                 finally:
                     template["drop"]()
             results["summary"] = summarize(results["timers"], args.baseline)

@@ -246,7 +246,9 @@ def fire_due_batch(db, now: datetime, *, limit: int = 500, worker: str | None = 
     for the whole batch, see ``_fire_bulk``. The others (listing, interview, criticism, 提级) and,
     if a bulk step fails, the whole batch fall back to the per-timer path: a savepoint each, so
     one bad timer is recorded and skipped instead of blocking the queue. Exactly once either way:
-    the ``pending → fired`` claim and the ``rung_firings`` unique key.
+    the ``pending → fired`` claim and the ``rung_firings`` unique key. Timers of a case that
+    another transaction holds (PostgreSQL) are left pending for a later batch: ``seen`` counts
+    them, the other counts do not.
 
     ``crash_after`` exists for the crash test: raise after that many timers, before commit (the
     per-timer path is used then, so "after that many" means what it says).
