@@ -79,20 +79,9 @@ def _empty_database(backend: str, tmp: Path) -> tuple[str, callable]:
 
 
 def _pg_database(template: str | None) -> tuple[str, callable]:
-    import psycopg
-    from sqlalchemy.engine import make_url
+    from cases.db import create_scratch_postgres
 
-    admin = make_url(PG_ADMIN).set(drivername="postgresql")
-    name = f"anjian_bench_timers_{uuid.uuid4().hex[:8]}"
-    dsn = admin.render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
-
-    def drop() -> None:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return admin.set(database=name).render_as_string(hide_password=False), drop
+    return create_scratch_postgres(PG_ADMIN, "anjian_bench_timers", template)
 
 
 def make_database(backend: str, tmp: Path):

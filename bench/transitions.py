@@ -44,7 +44,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -219,20 +218,9 @@ class Target:
 
 
 def make_postgresql(admin_url: str) -> tuple[str, callable]:
-    import psycopg
-    from sqlalchemy.engine import make_url
+    from cases.db import create_scratch_postgres
 
-    admin = make_url(admin_url).set(drivername="postgresql")
-    name = f"anjian_bench_{uuid.uuid4().hex[:10]}"
-    dsn = admin.render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return admin.set(database=name).render_as_string(hide_password=False), drop
+    return create_scratch_postgres(admin_url, "anjian_bench")
 
 
 def reference_postgresql(url: str, seconds: float) -> dict:

@@ -103,6 +103,26 @@ class Database:
         self.engine.dispose()
 
 
+def create_scratch_postgres(admin_url: str, prefix: str = "anjian_tmp",
+                            template: str | None = None) -> tuple[str, "callable"]:
+    """A throw-away PostgreSQL database (tests, benchmarks): returns its URL and a function that drops it."""
+    import uuid
+
+    import psycopg
+
+    admin = make_url(admin_url).set(drivername="postgresql")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    dsn = admin.render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+
+    def drop() -> None:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return admin.set(database=name).render_as_string(hide_password=False), drop
+
+
 _db: Database | None = None
 
 

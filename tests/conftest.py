@@ -10,7 +10,6 @@ import os
 import socket
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -18,12 +17,11 @@ import httpx
 import pytest
 import uvicorn
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from cases import clock as clock_module
 from cases.clock import Clock
 from cases.config import Settings
-from cases.db import Database
+from cases.db import Database, create_scratch_postgres
 from cases.migrate import upgrade
 from cases.models import Base, Building, Enterprise, Project, ProjectParty, User
 from cases.reference import load_reference_data
@@ -43,19 +41,7 @@ def pytest_report_header(config):
 
 
 def _create_pg_database() -> tuple[str, callable]:
-    import psycopg
-
-    admin = make_url(PG_URL).set(drivername="postgresql")
-    name = f"anjian_test_{uuid.uuid4().hex[:10]}"
-    dsn = admin.render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return admin.set(database=name).render_as_string(hide_password=False), drop
+    return create_scratch_postgres(PG_URL, "anjian_test")
 
 
 def make_test_database(backend: str, tmp_dir) -> tuple[Database, callable]:
@@ -179,6 +165,25 @@ def world(db, clock) -> World:
             s.refresh(obj)
         s.expunge_all()
     return World(officer, officer_wz, supervisor, province, admin, contact, e1, e2, p1, p2, b1, b2)
+
+
+def complete_project(db, world, clock, *, phone: str | None = "0512-65000000") -> None:
+    """Builder and supervision unit on p1 and the officer's phone: what a 整改通知书 prints."""
+    from sqlalchemy import update
+
+    from cases.identifiers import make_credit_code
+
+    with db.transaction() as s:
+        if phone:
+            s.execute(update(User).where(User.id == world.officer.id).values(phone=phone))
+        builder = Enterprise(credit_code=make_credit_code("91320508MA1B33333"), name="姑苏城市建设发展有限公司",
+                             jurisdiction_code="320508", credit_score=100, created_at=clock.now())
+        sup = Enterprise(credit_code=make_credit_code("91320508MA1J44444"), name="苏州工程监理咨询有限公司",
+                         jurisdiction_code="320508", credit_score=100, created_at=clock.now())
+        s.add_all([builder, sup])
+        s.flush()
+        s.add_all([ProjectParty(project_id=world.p1.id, enterprise_id=builder.id, role="builder"),
+                   ProjectParty(project_id=world.p1.id, enterprise_id=sup.id, role="supervisor")])
 
 
 # ---------------------------------------------------------------- live HTTP server

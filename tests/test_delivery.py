@@ -17,14 +17,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
 from aiosmtpd.controller import Controller
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 
 from cases.clock import SHANGHAI
 from cases.config import Settings
-from cases.identifiers import make_credit_code
-from cases.models import Base, DeliveryAttempt, Enterprise, OutboxMessage, ProjectParty, User
+from cases.models import Base, DeliveryAttempt, OutboxMessage, User
 from notifications import channels, delivery, preferences
+from tests.conftest import complete_project
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -126,17 +127,9 @@ def case(api, world, db, clock, smtp):
     c = officer.post("/api/cases", json={"kind": "hazard", "title": "3号楼临边防护缺失", "project_id": world.p1.id,
                                          "description": "3号楼5层临边未设置防护栏杆", "location": "3号楼5层"}).json()
     c = officer.act(c, "register", enterprise_id=world.e1.id, severity="general", requirements="立即整改").json()
+    complete_project(db, world, clock)
     with db.transaction() as s:
-        s.execute(update(User).where(User.id == world.officer.id).values(phone="0512-65000000"))
         s.execute(delete(OutboxMessage))
-        builder = Enterprise(credit_code=make_credit_code("91320508MA1B33333"), name="姑苏城市建设发展有限公司",
-                             jurisdiction_code="320508", credit_score=100, created_at=clock.now())
-        sup = Enterprise(credit_code=make_credit_code("91320508MA1J44444"), name="苏州工程监理咨询有限公司",
-                         jurisdiction_code="320508", credit_score=100, created_at=clock.now())
-        s.add_all([builder, sup])
-        s.flush()
-        s.add_all([ProjectParty(project_id=world.p1.id, enterprise_id=builder.id, role="builder"),
-                   ProjectParty(project_id=world.p1.id, enterprise_id=sup.id, role="supervisor")])
     smtp[1].messages.clear()
     return c
 

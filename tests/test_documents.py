@@ -20,12 +20,12 @@ from sqlalchemy import select, update
 
 from cases.config import Settings
 from cases.docnumbers import issue_document_number
-from cases.identifiers import make_credit_code
-from cases.models import Document, DocumentNumberCounter, Enterprise, Jurisdiction, OutboxMessage, ProjectParty, User
+from cases.models import Document, DocumentNumberCounter, Jurisdiction, OutboxMessage, User
 from notifications import delivery
 from notifications.documents import render_pending_documents
 from notifications.render import render_message
 from notifications.variables import build_variables
+from tests.conftest import complete_project
 from tests.machine_paths import HttpDriver
 
 NOTICE_1 = "姑苏建质改〔2026〕1号"
@@ -48,21 +48,6 @@ def settings(live_server, tmp_path):
 @pytest.fixture
 def drv(api, world, clock) -> HttpDriver:
     return HttpDriver(api, world, clock)
-
-
-def complete_project(db, world, clock, *, phone: str | None = "0512-65000000") -> None:
-    """Builder and supervision unit on p1 and the officer's phone: what a 整改通知书 prints."""
-    with db.transaction() as s:
-        if phone:
-            s.execute(update(User).where(User.id == world.officer.id).values(phone=phone))
-        builder = Enterprise(credit_code=make_credit_code("91320508MA1B33333"), name="姑苏城市建设发展有限公司",
-                             jurisdiction_code="320508", credit_score=100, created_at=clock.now())
-        sup = Enterprise(credit_code=make_credit_code("91320508MA1J44444"), name="苏州工程监理咨询有限公司",
-                         jurisdiction_code="320508", credit_score=100, created_at=clock.now())
-        s.add_all([builder, sup])
-        s.flush()
-        s.add_all([ProjectParty(project_id=world.p1.id, enterprise_id=builder.id, role="builder"),
-                   ProjectParty(project_id=world.p1.id, enterprise_id=sup.id, role="supervisor")])
 
 
 def register_hazard(drv: HttpDriver, world, title: str = "3号楼临边防护缺失", **fields) -> dict:
