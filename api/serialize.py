@@ -69,8 +69,8 @@ def case_detail(session: Session, case: Case, allowed: list[ActionSpec], now: da
         if enterprise_ids else {})
     usr = _names(session, User, [case.assignee_id], "display_name")
     body = _summary(case, jur, {}, usr, dl.light_of(open_deadlines, now))
-    body["deadlines"] = [{**dl.deadline_summary(x), "light": dl.light_of([x], now) if x.affects_light else None,
-                          "supervision_id": x.supervision_id} for x in open_deadlines]
+    body["deadlines"] = [{**dl.deadline_summary(x), "light": ("paused" if x.due_at is None else dl.light_of([x], now))
+                          if x.affects_light else None, "supervision_id": x.supervision_id} for x in open_deadlines]
     body["supervision"] = ({"id": sup.id, "notice_no": sup.notice_no, "status": sup.status,
                             "listing_jurisdiction_code": sup.listing_jurisdiction_code} if sup else None)
     enterprise = enterprises.get(case.enterprise_id) if case.enterprise_id else None

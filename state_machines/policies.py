@@ -9,6 +9,9 @@ from typing import Any
 import yaml
 
 POLICY_DIR = Path(__file__).parent / "policies"
+# Whose clock a deadline is: the ladder's reminders and warnings go to that party and up its chain.
+# "authority" is the supervised lower authority of a listing (挂牌督办), set by the listing itself.
+PARTIES = ("enterprise", "officer", "approver", "authority")
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,8 @@ class DeadlineRule:
     max_extension: int | None = None
     when: dict[str, Any] = field(default_factory=dict)
     light: bool = True
+    party: str = "officer"
+    cancel_on: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,11 +97,17 @@ def load_policy(version: int = 1, directory: Path = POLICY_DIR) -> Policy:
                 due_from_field=r.get("due_from_field"), pause_on=_tuple(r.get("pause_on")),
                 resume_on=_tuple(r.get("resume_on")), extend_on=dict(r.get("extend_on") or {}),
                 max_extension=r.get("max_extension"), when=dict(r.get("when") or {}),
-                light=bool(r.get("light", True)),
+                light=bool(r.get("light", True)), party=str(r.get("party", "officer")),
+                cancel_on=_tuple(r.get("cancel_on")),
             ))
+            if out[-1].party not in PARTIES:
+                raise ValueError(f"deadline rule {kind}.{key}: unknown party {out[-1].party!r} (one of {PARTIES})")
         rules[kind] = tuple(out)
     if deadlines["supervision"]["ladder"] not in ladders:
         raise ValueError("supervision ladder unknown")
+    decision = deadlines["supervision"].get("extension_decision")
+    if decision and decision["ladder"] not in ladders:
+        raise ValueError("supervision extension_decision ladder unknown")
     return Policy(version=version, rules=rules, ladders=ladders, near_due=dict(escalation["near_due"]),
                   reminder_hour=int(escalation.get("reminder_hour", 9)), supervision=dict(deadlines["supervision"]))
 
