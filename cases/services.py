@@ -270,9 +270,10 @@ def perform_action(
                        actions=[a.name for a in definition.actions])
     if actor is not None and not _actor_may(actor, case, action):
         raise Forbidden(f"您的角色无权执行“{action.label}”")
-    if version is None:
+    note = action.is_note  # a comment: numbered in the log, but never conflicts with an action
+    if version is None and not note:
         raise ValidationFailed([{"field": "version", "label": "版本号", "message": "必填（请提交您看到的案件版本号）"}])
-    if version != case.version:
+    if version != case.version and not note:
         raise StaleVersion(f"案件已被他人更新（您看到的是第{version}版，当前为第{case.version}版），请刷新后重试",
                            current_version=case.version, state=case.state)
     if case.state not in action.sources:
@@ -297,9 +298,13 @@ def perform_action(
     from_state = case.state
     written = {**ctx.changes, "state": ctx.state, "details": ctx.details, "version": case.version + 1,
                "updated_at": now}
+    guard = [Case.version == case.version]
+    if note:
+        written = {"updated_at": now}
+        guard = []
     row = session.execute(
         update(Case)
-        .where(Case.id == case.id, Case.version == case.version)
+        .where(Case.id == case.id, *guard)
         .values(**written, event_seq=Case.event_seq + 1)
         .returning(*(getattr(Case, k) for k in written), Case.event_seq)
         .execution_options(synchronize_session=False)
