@@ -400,7 +400,8 @@ def case_query(
         # autoescape: a typed % or _ is searched for literally, not as a LIKE wildcard
         t = text.strip()
         stmt = stmt.where(or_(*(c.icontains(t, autoescape=True)
-                                for c in (Case.number, Case.title, Case.description, Case.location))))
+                                for c in (Case.number, Case.previous_numbers, Case.title, Case.description,
+                                          Case.location))))
     if accident_grade:
         stmt = stmt.where(Case.accident_grade == accident_grade)
     if appraisal_grade:
