@@ -16,6 +16,7 @@ from cases import clock
 from cases.access import STAFF_ROLES, in_subtree, require_role, visible_cases_clause
 from cases.engine import fire, get_registry, guards_pass
 from cases.errors import ActionNotAllowed, Forbidden, NotFound, StaleVersion, ValidationFailed
+from cases.labels import SORT_LABELS, describe_options, field_label, options_of
 from cases.models import Building, Case, CaseEnterprise, CaseEvent, Jurisdiction, Project, User
 from cases.numbering import format_case_number, next_serial
 from cases.rules import ActionContext, lookup_problem
@@ -381,11 +382,14 @@ def case_query(
         lights = light.split(",")
         unknown = [x for x in lights if x not in ("red", "yellow", "green", "none")]
         if unknown:
-            raise ValidationFailed([{"field": "light", "label": "红黄绿灯", "message": "可选：red、yellow、green、none"}])
+            raise ValidationFailed([{"field": "light", "label": "红黄绿灯", "message":
+                                     f"取值“{unknown[0]}”无效，{describe_options(options_of('light'))}（可逗号分隔）"}])
         stmt = stmt.where(light_expression(now or clock.now()).in_(lights))
     if kind:
+        _check_options("kind", kind)
         stmt = stmt.where(Case.kind.in_(kind.split(",")))
     if state:
+        _check_options("state", state)
         stmt = stmt.where(Case.state.in_(state.split(",")))
     if jurisdiction:
         from cases.access import subtree_codes
@@ -411,6 +415,15 @@ def case_query(
     return stmt
 
 
+def _check_options(name: str, raw: str) -> None:
+    """A comma-separated filter of known values; an unknown one is named with what is allowed."""
+    options = options_of(name)
+    unknown = [x for x in raw.split(",") if x not in options]
+    if unknown:
+        raise ValidationFailed([{"field": name, "label": field_label(name), "message":
+                                 f"取值“{unknown[0]}”无效，{describe_options(options)}（可逗号分隔）"}])
+
+
 def list_cases(session: Session, actor: User, *, sort: str = "-created_at", page: int = 1, page_size: int = 20,
                **filters: Any) -> CasePage:
     stmt = case_query(actor, **filters)
@@ -420,8 +433,9 @@ def list_cases(session: Session, actor: User, *, sort: str = "-created_at", page
         desc = key.startswith("-")
         column = SORTS.get(key.lstrip("-+"))
         if column is None:
-            raise ValidationFailed([{"field": "sort", "label": "排序",
-                                     "message": f"不支持按“{key}”排序，可选：" + "、".join(SORTS)}])
+            raise ValidationFailed([{"field": "sort", "label": "排序", "message": f"不支持按“{key}”排序，"
+                                     + describe_options({k: SORT_LABELS.get(k, k) for k in SORTS})
+                                     + "（前缀 - 表示倒序，可逗号分隔）"}])
         order.append(column.desc() if desc else column.asc())
     order.append(Case.id.desc())
     items = list(session.scalars(stmt.order_by(*order).limit(page_size).offset((page - 1) * page_size)))
