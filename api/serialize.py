@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from cases.accident import GRADE_LABELS
 from cases import clock
 from cases.models import Case, CaseEvent, Deadline, Enterprise, Jurisdiction, User
+from cases.rules import case_previous_numbers
 from cases.services import definition_of
 from state_machines.loader import ActionSpec
 
@@ -35,7 +36,7 @@ def case_summaries(session: Session, cases: list[Case], now: datetime | None = N
 def _summary(c: Case, jur: dict, ent: dict, usr: dict, light: str) -> dict[str, Any]:
     d = definition_of(c)
     return {
-        "id": c.id, "number": c.number, "kind": c.kind, "kind_label": d.label, "title": c.title,
+        "id": c.id, "number": c.number, "previous_numbers": case_previous_numbers(c), "kind": c.kind, "kind_label": d.label, "title": c.title,
         "state": c.state, "state_label": d.state(c.state).label, "version": c.version,
         "jurisdiction": {"code": c.jurisdiction_code, "name": jur.get(c.jurisdiction_code)},
         "enterprise": {"id": c.enterprise_id, "name": ent.get(c.enterprise_id)} if c.enterprise_id else None,

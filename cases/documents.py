@@ -27,7 +27,7 @@ from cases.config import get_settings
 from cases.docnumbers import DOCUMENT_TITLES, issue_document_number
 from cases.identifiers import cn_num
 from cases.models import Case, CaseEvent, Deadline, Document, HazardCatalogItem, Jurisdiction, Supervision
-from cases.rules import ActionContext
+from cases.rules import ActionContext, case_previous_numbers
 
 ISSUED, RENDERED, FAILED = "issued", "rendered", "failed"
 STATUS_LABELS = {ISSUED: "已签发，待生成", RENDERED: "已生成", FAILED: "生成失败"}
@@ -340,8 +340,10 @@ def record(session: Session, case: Case, doc_type: str, *, number: str, issuer: 
            now: datetime, snapshot: dict[str, Any], recipients: Iterable, urgent: bool = False) -> Document:
     """Record a document whose 文号 was already taken (e.g. a 挂牌督办通知书, numbered before its
     supervision row exists) and enqueue its messages."""
-    variables = {k: _iso(v) for k, v in {**ladder_defaults(doc_type, snapshot), **snapshot, "issued_at": now}.items()
-                 if v is not None}
+    # The case number as it stands at issue (and 原编号 after a reclassification), not at render time.
+    numbers = {"case_number": case.number, "original_case_number": "、".join(case_previous_numbers(case)) or None}
+    variables = {k: _iso(v) for k, v in {**numbers, **ladder_defaults(doc_type, snapshot), **snapshot,
+                                         "issued_at": now}.items() if v is not None}
     doc = Document(case_id=case.id, doc_type=doc_type, number=number, title=_title(doc_type),
                    issuing_jurisdiction_code=issuer.code, variables=variables, status=ISSUED, cause=cause,
                    issued_at=now)

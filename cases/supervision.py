@@ -118,12 +118,14 @@ def on_transition(session: Session, ctx: ActionContext, event: CaseEvent) -> Non
 
 
 def get_supervision(session: Session, actor: User, supervision_id: int) -> tuple[Supervision, Case]:
-    sup = session.get(Supervision, supervision_id)
+    # The same answer whether it does not exist or is not the caller's to see.
+    missing = NotFound(f"督办事项（编号{supervision_id}）不存在或不在您的管辖范围内")
+    sup = session.get(Supervision, supervision_id) if abs(supervision_id) <= 2**31 - 1 else None
     if sup is None:
-        raise NotFound(f"督办事项（编号{supervision_id}）不存在")
+        raise missing
     case = session.scalars(select(Case).where(Case.id == sup.case_id, visible_cases_clause(actor))).first()
     if case is None and not (actor.role != "enterprise" and in_subtree(session, actor.jurisdiction_code, sup.listing_jurisdiction_code)):
-        raise NotFound(f"督办事项（编号{supervision_id}）不存在或不在您的管辖范围内")
+        raise missing
     case = case or session.get(Case, sup.case_id)
     return sup, case
 

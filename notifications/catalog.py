@@ -85,6 +85,8 @@ _VARIABLES: dict[str, Variable] = {
         _v("case_number", "str", "Case number, e.g. 320508-YH-2026-000123."),
         _v("case_title", "str", "Case title as on the ledger (user text)."),
         _v("case_url", "str", "Absolute link to the case page."),
+        _v("original_case_number", "str | None", "原编号: the case's number before it was reclassified "
+           "(e.g. 320508-YH-2026-000007 of a case now 320508-ZD-2026-000001); None if never.", required=False),
         _v("project_name", "str", "Project name (工程名称)."),
         _v("location", "str", "Where the problem is: part of the site or building (部位/地点)."),
         _v("hazard_description", "str", "Description of the hazard or danger (user text, escaped in HTML)."),
@@ -223,6 +225,7 @@ def _pick(*names: str, optional: dict[str, Any] | None = None) -> tuple[Variable
 
 _CASE = ("case_number", "case_title", "case_url")
 _DOC = ("issuing_authority", "doc_number", "issued_at", "recipient", "contact_name", "contact_phone", "cc")
+_DOC = (*_DOC, "original_case_number")  # printed by the layout next to 案件编号 after a reclassification
 _UNITS = ("contractor_name", "contractor_credit_code", "builder_name", "builder_credit_code",
           "supervision_unit_name", "supervision_unit_credit_code")
 _DEADLINE = ("deadline_at", "due_date", "deadline_provisional")
