@@ -38,7 +38,7 @@ from cases.config import Settings, get_settings
 from cases.db import Database
 from cases.documents import ACCIDENT_GRADE_CODES, FAILED, ISSUED, RENDERED
 from cases.errors import ActionNotAllowed, NotFound
-from cases.models import Building, Case, Document, OutboxMessage, User
+from cases.models import Building, Case, Document, Jurisdiction, OutboxMessage, User
 from notifications.catalog import CATALOG
 from notifications.render import RenderError, TemplateVariableMissing, render_document
 from notifications.variables import _coerce, build_variables
@@ -91,6 +91,10 @@ def document_variables(session: Session, doc: Document, settings: Settings | Non
         for k, v in _kind_facts(session, case).items():
             merged.setdefault(k, _coerce(k, v))
     merged["doc_number"] = doc.number
+    # The authority that issued it, whatever the case's jurisdiction became since (提级).
+    issuer = session.get(Jurisdiction, doc.issuing_jurisdiction_code) if doc.issuing_jurisdiction_code else None
+    if issuer is not None and not (doc.variables or {}).get("issuing_authority"):
+        merged["issuing_authority"] = issuer.authority_name
     return merged
 
 

@@ -42,9 +42,15 @@ def dashboard_url(jurisdiction_code: str, settings: Settings | None = None, *, b
 def case_facts(session: Session, case: Case, settings: Settings | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "case_number": case.number, "case_title": case.title, "case_url": case_url(case.id, settings),
-        "location": (case.location or "").strip() or None, "hazard_description": case.description or None,
+        "location": (case.location or "").strip() or None,
+        # an accident recorded from a flash report may carry only its brief (事故简要经过)
+        "hazard_description": case.description or (case.details or {}).get("brief") or None,
         "inspected_at": case.found_at, "case_id": case.id,
     }
+    if case.hazard_item_code:
+        from cases.documents import _catalog_item_text
+
+        out["hazard_catalog_item"] = _catalog_item_text(session, case.hazard_item_code)
     j = session.get(Jurisdiction, case.jurisdiction_code)
     if j is not None:
         out["issuing_authority"] = j.authority_name
@@ -53,8 +59,8 @@ def case_facts(session: Session, case: Case, settings: Settings | None = None) -
         project = session.get(Project, case.project_id)
         if project is not None:
             out["project_name"] = project.name
-            if not out.get("location") and project.address:  # no location typed: the project's address
-                out["location"] = project.address
+            if not out.get("location") and project.address:  # no location typed: the project's site
+                out["location"] = f"{project.address}施工现场"
             for party in project.parties:
                 prefix = PARTY_ROLES.get(party.role)
                 if prefix and party.enterprise is not None:
