@@ -129,7 +129,8 @@ class Scenario:
                 raise SystemExit("rendering failed:\n" + "\n".join(failed))
 
     # ------------------------------------------------------------ the story
-    def run(self) -> None:
+    def run(self, step: timedelta = timedelta(hours=1)) -> None:
+        """The story; ``step`` is how far the clock moves between two sweeps."""
         p, b = self.project.id, self.building.id
         # 1. A hazard of the curtain-wall subcontractor; nobody typed a location.
         h1 = self.create({"kind": "hazard", "title": "3#楼幕墙吊篮安全锁失效、安全绳未独立设置", "project_id": p,
@@ -176,12 +177,12 @@ class Scenario:
                                        "handling": "stop_use"})
 
         # A few days later: h2's completion is reported, rejected once, then verified and closed.
-        self.advance(beijing(2026, 11, 26, 10))
+        self.advance(beijing(2026, 11, 26, 10), step)
         self.act(h2, "report_completion", {"completion_report": "已更换开关箱3台，电缆已穿管保护。"},
                  user=self.contact_a)
         self.act(h2, "reject", {"opinion": "5#楼钢筋加工棚内1台开关箱仍未安装漏电保护器，电缆穿管未到位。",
                                 "inspectors": "张伟、李强"})
-        self.advance(beijing(2026, 11, 30, 10))
+        self.advance(beijing(2026, 11, 30, 10), step)
         self.act(h2, "report_completion", {"completion_report": "已为剩余开关箱安装漏电保护器，电缆全部穿管敷设，"
                                                                 "经项目部和监理单位检查合格。"}, user=self.contact_a)
         self.act(h2, "verify", {"opinion": "开关箱均已做到一机一闸一漏保，电缆穿管保护，整改合格。",
@@ -190,7 +191,7 @@ class Scenario:
 
         # h1 is never rectified: time passes through the sweep — 警示函, listing (挂牌督办通知书,
         # 督办函), then the supervision runs over: 约谈通知书, 通报批评.
-        self.advance(beijing(2027, 2, 10, 18))
+        self.advance(beijing(2027, 2, 10, 18), step)
         self.h1 = h1
 
     # ------------------------------------------------------------ output
