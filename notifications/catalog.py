@@ -187,7 +187,8 @@ _VARIABLES: dict[str, Variable] = {
         _v("occurred_at", "datetime (aware)", "When the accident happened."),
         _v("accident_type", "str", "Accident type, e.g. 高处坠落, 坍塌, 物体打击."),
         _v("accident_grade", "str",
-           "Preliminary grade: general / larger / major / especially_major (or 一般/较大/重大/特别重大)."),
+           "Preliminary grade: general / larger / major / especially_major (or 一般/较大/重大/特别重大); "
+           "pending while no casualty or loss figure is known."),
         _v("deaths", "int", "Number of deaths."),
         _v("serious_injuries", "int", "Number of serious injuries."),
         _v("missing_persons", "int", "Number of missing persons."),

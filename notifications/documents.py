@@ -63,8 +63,9 @@ def _kind_facts(session: Session, case: Case) -> dict[str, Any]:
         b = session.get(Building, case.building_id)
         if b is not None:
             out.update({"building_name": b.name, "building_address": b.address})
-            if b.owner_name:
-                out.update({"property_owner": b.owner_name, "recipient": b.owner_name})
+            # An owner nobody registered is addressed as such (the notice is also posted on the building).
+            owner = b.owner_name or "房屋所有人、使用人"
+            out.update({"property_owner": owner, "recipient": owner})
     if case.accident_grade:
         out["accident_grade"] = ACCIDENT_GRADE_CODES.get(case.accident_grade, case.accident_grade)
     if case.appraisal_grade:

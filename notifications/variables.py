@@ -44,7 +44,7 @@ def case_facts(session: Session, case: Case, settings: Settings | None = None) -
         "case_number": case.number, "case_title": case.title, "case_url": case_url(case.id, settings),
         "location": (case.location or "").strip() or None,
         # an accident recorded from a flash report may carry only its brief (事故简要经过)
-        "hazard_description": case.description or (case.details or {}).get("brief") or None,
+        "hazard_description": case.description or (case.details or {}).get("brief") or case.title or None,
         "inspected_at": case.found_at, "case_id": case.id,
     }
     if case.hazard_item_code:
