@@ -18,7 +18,7 @@ from cases import outbox, services
 from cases.clock import SHANGHAI, to_local
 from cases.config import get_settings
 from cases.docnumbers import DOCUMENT_TITLES, authority_prefix, format_document_number, issue_document_number
-from cases.documents import ladder_defaults
+from cases.documents import ladder_dates, letter_variables
 from cases.models import Case, Deadline, Jurisdiction, RungFiring, Timer
 from state_machines.policies import Rung
 
@@ -178,19 +178,27 @@ def _listing(f: Firing) -> Jurisdiction:
     return f.session.get(Jurisdiction, code)
 
 
+def _supervised_code(f: Firing) -> str:
+    from cases.models import Supervision
+
+    sup = f.session.get(Supervision, f.deadline.supervision_id) if f.deadline.supervision_id else None
+    return sup.supervised_jurisdiction_code if sup else f.case.jurisdiction_code
+
+
 @rung_effect
 def interview(f: Firing) -> None:
+    # Addressed to the supervised authority (catalogue: interview_notice), so sent to its staff;
+    # the interview's time comes from the policy (cases.documents.ladder_dates).
     listing = _listing(f)
-    when = datetime.combine(to_local(f.now).date() + timedelta(days=3), datetime.min.time().replace(hour=9), tzinfo=SHANGHAI)
-    _document(f, "interview_notice", "interview_notice", [outbox.AUTHORITY, outbox.ENTERPRISE_CONTACT], listing,
-              interview_at=when.isoformat(), interview_reason=f"{f.case.number} 挂牌督办事项逾期未完成",
+    _document(f, "interview_notice", "interview_notice", [outbox.AUTHORITY], listing,
+              interview_reason=f"“{f.case.title}”（案件编号：{f.case.number}）挂牌督办事项逾期未完成",
               interview_place=listing.authority_name + "会议室", listing_jurisdiction_code=listing.code)
 
 
 @rung_effect
 def criticism(f: Firing) -> None:
     listing = _listing(f)
-    supervised = f.session.get(Jurisdiction, f.case.jurisdiction_code)
+    supervised = f.session.get(Jurisdiction, _supervised_code(f))
     _document(f, "public_criticism", "public_criticism", [outbox.AUTHORITY, outbox.LISTING_AUTHORITY], listing,
               criticized_unit=supervised.authority_name, listing_jurisdiction_code=listing.code)
 
@@ -808,6 +816,9 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
         for dk in sorted(doc_requests):
             last = next_document_serial(s, dk[0], dk[1], dk[2], count=doc_requests[dk])
             doc_next[dk] = last - doc_requests[dk] + 1
+    # The dates the letters ask for (same for every letter of a type in this batch): read before
+    # the COPY below opens.
+    dates_of = {doc_type: ladder_dates(s, doc_type, now) for doc_type in {dk[1] for dk in doc_requests}}
 
     # 6. the letters (documents and their messages), then the firings (the exactly-once key) and
     #    their events
@@ -825,8 +836,8 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
                 # Stored like every other document (rendered to PDF later, linked from the case), with
                 # the variables cases.documents.record gives it; its messages carry the same.
                 snapshot = {**variables, "doc_number": document_no, "issuing_authority": issuer.authority_name}
-                letter = _dumps({k: v for k, v in {**ladder_defaults(doc_type, snapshot), **snapshot,
-                                                   "issued_at": issued_at}.items() if v is not None})
+                letter = _dumps({k: v for k, v in letter_variables(doc_type, snapshot, dates_of[doc_type],
+                                                                   issued_at).items() if v is not None})
                 effects.setdefault("documents", []).append({"type": doc_type, "number": document_no})
                 document_rows.append((c.id, doc_type, document_no, DOCUMENT_TITLES.get(doc_type, doc_type), issuer.code,
                                       letter, "issued", cause, db_now))

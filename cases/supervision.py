@@ -95,7 +95,8 @@ def notice_variables(session: Session, case: Case, sup: Supervision, d: Deadline
         "deadline_at": d.due_at.isoformat() if d.due_at else None,
         "due_date": d.due_date.isoformat() if d.due_date else None, "deadline_provisional": d.provisional,
         "reason": REASON_LABELS.get(sup.reason, sup.reason), "public_posting": True,
-        "legal_basis": "《中华人民共和国安全生产法》《建设工程安全生产管理条例》及重大事故隐患挂牌督办有关规定",
+        # printed as 根据…的规定: laws by name, not a phrase ending in 规定
+        "legal_basis": "《中华人民共和国安全生产法》《建设工程安全生产管理条例》",
     }
 
 

@@ -56,6 +56,8 @@ class Policy:
     near_due: dict[str, Any]
     reminder_hour: int
     supervision: dict[str, Any]
+    # Dates the ladder's letters ask for, counted from their issue (cases.documents.ladder_dates).
+    letters: dict[str, Any] = field(default_factory=dict)
 
     def rules_for(self, kind: str) -> tuple[DeadlineRule, ...]:
         return self.rules.get(kind, ())
@@ -109,7 +111,8 @@ def load_policy(version: int = 1, directory: Path = POLICY_DIR) -> Policy:
     if decision and decision["ladder"] not in ladders:
         raise ValueError("supervision extension_decision ladder unknown")
     return Policy(version=version, rules=rules, ladders=ladders, near_due=dict(escalation["near_due"]),
-                  reminder_hour=int(escalation.get("reminder_hour", 9)), supervision=dict(deadlines["supervision"]))
+                  reminder_hour=int(escalation.get("reminder_hour", 9)), supervision=dict(deadlines["supervision"]),
+                  letters=dict(escalation.get("letters") or {}))
 
 
 @lru_cache
