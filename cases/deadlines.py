@@ -215,6 +215,23 @@ def _start(rule: DeadlineRule, case: Case, values: dict[str, Any], now: datetime
     return start, _rule_amount(rule, case, values)
 
 
+def is_follow_up(policy: Policy, definition, key: str, supervision_id: int | None = None) -> bool:
+    """Whether a deadline keeps running once its case is in a final state: its rule says
+    ``survives_closure``, or it is opened by an action that ends the case (回头看 on close)."""
+    if supervision_id is not None:
+        return False
+    rule = policy.rule(definition.kind, key)
+    if rule is None:
+        return False
+    if rule.survives_closure:
+        return True
+    for name in rule.start_on:
+        a = definition.action(name)
+        if a is not None and a.dest is not None and definition.state(a.dest).final:
+            return True
+    return False
+
+
 def apply_rules(session: Session, case: Case, action: str, values: dict[str, Any], now: datetime,
                 event: CaseEvent | None, *, became_final: bool) -> list[dict[str, Any]]:
     """Open, meet, pause, resume, extend and cancel the case's deadlines for one action."""
@@ -239,8 +256,12 @@ def apply_rules(session: Session, case: Case, action: str, values: dict[str, Any
         return [d for d in live if d.status == OPEN and d.key == key and d.supervision_id is None]
 
     if became_final:
+        # A final state ends every clock of the case — the supervision's too (a listed case
+        # cannot get here before 摘牌, see rules.supervision_lifted) — and with them every
+        # pending rung; only follow-ups keep running (整改评估; 回头看 opens just below).
+        definition = services.definition_of(case)
         for d in live:
-            if d.status == OPEN and d.supervision_id is None:  # a listing stays until the listing body lifts it
+            if d.status == OPEN and not is_follow_up(policy, definition, d.key, d.supervision_id):
                 close_deadline(session, d, "cancelled", now)
                 changes.append({"deadline": d.label, "change": "cancelled"})
     for rule in rules:
@@ -344,6 +365,7 @@ def light_expression(now: datetime):
     """SQL CASE giving each case's light from its live deadlines: red / yellow / green / none."""
     live = and_(Deadline.case_id == Case.id, Deadline.status == OPEN, Deadline.affects_light.is_(True))
     return sql_case(
+        (Case.closed_at.is_not(None), "none"),  # a closed case has no running clock (follow-ups are tasks)
         (exists().where(live, Deadline.due_at <= now), "red"),
         (exists().where(live, Deadline.warn_at <= now), "yellow"),
         (exists().where(live), "green"),

@@ -198,6 +198,22 @@ def evacuated_if_grade_d(ctx: ActionContext) -> str | None:
     return None
 
 
+@guard
+def supervision_lifted(ctx: ActionContext) -> str | None:
+    """A listed case (挂牌督办 still active) is closed only after the listing body lifts it (摘牌)."""
+    from cases.models import Supervision
+
+    sup = ctx.session.scalars(select(Supervision).where(Supervision.case_id == ctx.case.id,
+                                                        Supervision.status != "lifted")
+                              .order_by(Supervision.id.desc())).first()
+    if sup is None:
+        return None
+    listing = ctx.session.get(Jurisdiction, sup.listing_jurisdiction_code)
+    name = listing.authority_name if listing is not None else "挂牌督办机关"
+    return (f"本案件正由{name}挂牌督办（{sup.notice_no}），须经{name}核查摘牌后方可"
+            f"{ctx.action.label}")
+
+
 # ---------------------------------------------------------------- effects
 
 

@@ -29,6 +29,9 @@ class DeadlineRule:
     max_extension: int | None = None
     when: dict[str, Any] = field(default_factory=dict)
     light: bool = True
+    # A follow-up that keeps running after the case reaches a final state (整改评估 after 结案);
+    # deadlines opened by the final action itself (回头看, 复鉴定) survive without it.
+    survives_closure: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ def load_policy(version: int = 1, directory: Path = POLICY_DIR) -> Policy:
                 due_from_field=r.get("due_from_field"), pause_on=_tuple(r.get("pause_on")),
                 resume_on=_tuple(r.get("resume_on")), extend_on=dict(r.get("extend_on") or {}),
                 max_extension=r.get("max_extension"), when=dict(r.get("when") or {}),
-                light=bool(r.get("light", True)),
+                light=bool(r.get("light", True)), survives_closure=bool(r.get("survives_closure", False)),
             ))
         rules[kind] = tuple(out)
     if deadlines["supervision"]["ladder"] not in ladders:

@@ -162,6 +162,11 @@ def test_major_hazard_life(api, world, clock):
     assert "close" not in drv.get(case, world.officer)["allowed_actions"]
     r = drv.try_act(case, "close", world.officer)
     assert r.status_code == 403 and "无权" in r.json()["message"]
+    # still listed (挂牌督办): the listing body lifts it first
+    r = drv.try_act(case, "close", world.supervisor, publication="已在市住建局网站公示")
+    assert r.status_code == 409 and "摘牌" in r.json()["message"]
+    assert "close" not in drv.get(case, world.supervisor)["allowed_actions"]
+    drv.lift_supervision(case)
     case = drv.act(case, "close", world.supervisor, publication="已在市住建局网站公示")
     assert case["state"] == "closed"
     r = drv.try_act(case, "reopen", world.officer, reason="回头看")
