@@ -386,8 +386,11 @@ def lights_for(session: Session, case_ids: Iterable[int], now: datetime) -> dict
     return dict(session.execute(select(Case.id, light_expression(now)).where(Case.id.in_(ids))).all())
 
 
-def light_of(deadlines: Iterable[Deadline], now: datetime) -> str:
-    """The same rule in Python, for one case whose deadlines are already loaded."""
+def light_of(deadlines: Iterable[Deadline], now: datetime, *, closed: bool = False) -> str:
+    """The same rule in Python, for one case whose deadlines are already loaded
+    (``closed``: the case is in a final state — no light, as in light_expression)."""
+    if closed:
+        return "none"
     live = [d for d in deadlines if d.status == OPEN and d.affects_light]
     if any(d.due_at is not None and d.due_at <= now for d in live):
         return "red"
