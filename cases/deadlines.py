@@ -238,7 +238,7 @@ def apply_rules(session: Session, case: Case, action: str, values: dict[str, Any
     policy = get_policy()
     changes: list[dict[str, Any]] = []
     rules = [r for r in policy.rules_for(case.kind)
-             if action in r.met_on or action in r.pause_on or action in r.resume_on or action in r.extend_on
+             if action in r.met_on or action in r.ends_on or action in r.pause_on or action in r.resume_on or action in r.extend_on
              or (action in r.start_on and _rule_applies(r, case))]
     if not rules and not became_final:
         return changes  # most actions (comments, assignment…) touch no clock: no query at all
@@ -269,6 +269,10 @@ def apply_rules(session: Session, case: Case, action: str, values: dict[str, Any
             for d in live_of(rule.key):
                 close_deadline(session, d, "met", now)
                 changes.append({"deadline": d.label, "change": "met"})
+        if action in rule.ends_on:
+            for d in live_of(rule.key):
+                close_deadline(session, d, "missed", now)
+                changes.append({"deadline": d.label, "change": "missed"})
         for d in live_of(rule.key):
             touched = False
             if action in rule.pause_on and not any(p[1] is None for p in d.pauses or []):

@@ -192,6 +192,21 @@ def handling_fits_grade(ctx: ActionContext) -> str | None:
 
 
 @guard
+def not_yet_evacuated(ctx: ActionContext) -> str | None:
+    done = ctx.details.get("evacuation")
+    if done:
+        at = done.get("evacuated_at") or ""
+        when = ""
+        if at:
+            from cases.clock import to_local
+
+            t = to_local(datetime.fromisoformat(at))
+            when = f"（撤离完成时间{t.year}年{t.month}月{t.day}日 {t:%H:%M}）"
+        return f"已登记停止使用、人员撤离{when}，不能重复登记"
+    return None
+
+
+@guard
 def evacuated_if_grade_d(ctx: ActionContext) -> str | None:
     if ctx.current("appraisal_grade") == "D" and not ctx.details.get("evacuation"):
         return "D级危房须先登记“已停止使用、人员已撤离”，方可开始治理"

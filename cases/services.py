@@ -80,7 +80,7 @@ def create_case(session: Session, actor: User, data: dict[str, Any], *, now: dat
     payload = {k: v for k, v in data.items() if k not in ("kind", "related_enterprises", "comment")}
     common_names = {f.name for f in COMMON_CREATE_FIELDS}
     kind_fields = [f for f in definition.create_fields if f.name not in common_names]
-    values = validate_fields([*COMMON_CREATE_FIELDS, *kind_fields], payload, _lookup(session))
+    values = validate_fields([*COMMON_CREATE_FIELDS, *kind_fields], payload, _lookup(session), now=now)
     errors: list[dict[str, str]] = []
 
     jurisdiction_code = values.get("jurisdiction_code", actor.jurisdiction_code)
@@ -305,7 +305,7 @@ def perform_action(
         raise ValidationFailed([{"field": "comment", "label": "备注", "message": _comment_problem(comment)}])
     if action.comment_required and not (comment or "").strip():
         raise ValidationFailed([{"field": "comment", "label": "备注", "message": "必填"}])
-    values = validate_fields(action.fields, payload, _lookup(session))
+    values = validate_fields(action.fields, payload, _lookup(session), now=now)
 
     ctx = ActionContext(session=session, case=case, definition=definition, action=action, actor=actor,
                         now=now, values=values, comment=comment)

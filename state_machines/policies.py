@@ -20,6 +20,7 @@ class DeadlineRule:
     ladder: str
     start_on: tuple[str, ...] = ()
     met_on: tuple[str, ...] = ()
+    ends_on: tuple[str, ...] = ()  # after these the clock can no longer be met: it ends as "missed"
     start_from: str = "action"
     amount: Any = None
     due_from_field: str | None = None
@@ -90,7 +91,7 @@ def load_policy(version: int = 1, directory: Path = POLICY_DIR) -> Policy:
                 raise ValueError(f"deadline rule {kind}.{key}: unknown ladder {r['ladder']!r}")
             out.append(DeadlineRule(
                 kind=kind, key=key, label=r["label"], unit=r["unit"], ladder=r["ladder"],
-                start_on=_tuple(r.get("start_on")), met_on=_tuple(r.get("met_on")),
+                start_on=_tuple(r.get("start_on")), met_on=_tuple(r.get("met_on")), ends_on=_tuple(r.get("ends_on")),
                 start_from=r.get("start_from", "action"), amount=r.get("amount"),
                 due_from_field=r.get("due_from_field"), pause_on=_tuple(r.get("pause_on")),
                 resume_on=_tuple(r.get("resume_on")), extend_on=dict(r.get("extend_on") or {}),

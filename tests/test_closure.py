@@ -79,3 +79,18 @@ def test_a_closed_case_gets_no_rung_even_if_a_timer_slipped_through(db, world, c
     assert case["id"] not in {c["id"] for c in sup.get("/api/cases", params={"light": "red"}).json()["items"]}
     assert case["id"] not in {c["id"] for c in sup.get("/api/overdue").json()["items"]}
     assert sup.get("/api/stats/lights").json()["totals"]["red"] == 0
+
+
+def test_the_48_hour_report_never_filed_ends_as_missed_at_the_approval(api, world, clock):
+    """A verified accident is not red for a report that can no longer be filed: the clock ends
+    as missed (kept in its history with the overdue rung that fired), a met one is never red."""
+    drv = HttpDriver(api, world, clock)
+    case = drv.drive("accident", "rectifying")
+    clock.advance(timedelta(days=3))  # the 48 hours have run out, nothing filed
+    assert drv.get(case)["light"] == "red"
+    case = drv.act(drv.get(case), "submit_report")
+    case = drv.act(case, "verify")
+    assert case["light"] != "red"
+    items = api(world.officer).get(f"/api/cases/{case['id']}/deadlines").json()["items"]
+    detailed = next(d for d in items if d["key"] == "detailed_report")
+    assert detailed["status"] == "missed" and detailed["light"] is None
