@@ -69,7 +69,7 @@ def case_detail(session: Session, case: Case, allowed: list[ActionSpec], now: da
         select(Enterprise.id, Enterprise.name, Enterprise.credit_code).where(Enterprise.id.in_(enterprise_ids)))}
         if enterprise_ids else {})
     usr = _names(session, User, [case.assignee_id], "display_name")
-    body = _summary(case, jur, {}, usr, dl.light_of(open_deadlines, now))
+    body = _summary(case, jur, {}, usr, dl.light_of(open_deadlines, now, closed=case.closed_at is not None))
     body["deadlines"] = [{**dl.deadline_summary(x), "light": ("paused" if x.due_at is None else dl.light_of([x], now))
                           if x.affects_light else None, "supervision_id": x.supervision_id} for x in open_deadlines]
     body["supervision"] = ({"id": sup.id, "notice_no": sup.notice_no, "status": sup.status,

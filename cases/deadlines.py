@@ -230,14 +230,31 @@ def _start(rule: DeadlineRule, case: Case, values: dict[str, Any], now: datetime
     return start, _rule_amount(rule, case, values)
 
 
+def is_follow_up(policy: Policy, definition, key: str, supervision_id: int | None = None) -> bool:
+    """Whether a deadline keeps running once its case is in a final state: its rule says
+    ``survives_closure``, or it is opened by an action that ends the case (回头看 on close)."""
+    if supervision_id is not None:
+        return False
+    rule = policy.rule(definition.kind, key)
+    if rule is None:
+        return False
+    if rule.survives_closure:
+        return True
+    for name in rule.start_on:
+        a = definition.action(name)
+        if a is not None and a.dest is not None and definition.state(a.dest).final:
+            return True
+    return False
+
+
 def apply_rules(session: Session, case: Case, action: str, values: dict[str, Any], now: datetime,
                 event: CaseEvent | None, *, became_final: bool) -> list[dict[str, Any]]:
     """Open, meet, pause, resume, extend and cancel the case's deadlines for one action."""
     policy = get_policy()
     changes: list[dict[str, Any]] = []
     rules = [r for r in policy.rules_for(case.kind)
-             if action in r.met_on or action in r.pause_on or action in r.resume_on or action in r.extend_on
-             or action in r.cancel_on or (action in r.start_on and _rule_applies(r, case))]
+             if action in r.met_on or action in r.ends_on or action in r.pause_on or action in r.resume_on
+             or action in r.extend_on or action in r.cancel_on or (action in r.start_on and _rule_applies(r, case))]
     if not rules and not became_final:
         return changes  # most actions (comments, assignment…) touch no clock: no query at all
     # One read of the case's open deadlines serves every rule (the hot path of a transition).
@@ -258,8 +275,12 @@ def apply_rules(session: Session, case: Case, action: str, values: dict[str, Any
             close_deadline(session, d, "cancelled", now)
             changes.append({"deadline": d.label, "change": "cancelled"})
     if became_final:
+        # A final state ends every clock of the case — the supervision's too (a listed case
+        # cannot get here before 摘牌, see rules.supervision_lifted) — and with them every
+        # pending rung; only follow-ups keep running (整改评估; 回头看 opens just below).
+        definition = services.definition_of(case)
         for d in live:
-            if d.status == OPEN and d.supervision_id is None:  # a listing stays until the listing body lifts it
+            if d.status == OPEN and not is_follow_up(policy, definition, d.key, d.supervision_id):
                 close_deadline(session, d, "cancelled", now)
                 changes.append({"deadline": d.label, "change": "cancelled"})
     for rule in rules:
@@ -271,6 +292,10 @@ def apply_rules(session: Session, case: Case, action: str, values: dict[str, Any
             for d in live_of(rule.key):
                 close_deadline(session, d, "cancelled", now)
                 changes.append({"deadline": d.label, "change": "cancelled"})
+        if action in rule.ends_on:
+            for d in live_of(rule.key):
+                close_deadline(session, d, "missed", now)
+                changes.append({"deadline": d.label, "change": "missed"})
         for d in live_of(rule.key):
             touched = False
             if action in rule.pause_on and not any(p[1] is None for p in d.pauses or []):
@@ -369,6 +394,7 @@ def light_expression(now: datetime):
     """SQL CASE giving each case's light from its live deadlines: red / yellow / green / none."""
     live = and_(Deadline.case_id == Case.id, Deadline.status == OPEN, Deadline.affects_light.is_(True))
     return sql_case(
+        (Case.closed_at.is_not(None), "none"),  # a closed case has no running clock (follow-ups are tasks)
         (exists().where(live, Deadline.due_at <= now), "red"),
         (exists().where(live, Deadline.warn_at <= now), "yellow"),
         (exists().where(live), "green"),
@@ -389,8 +415,11 @@ def lights_for(session: Session, case_ids: Iterable[int], now: datetime) -> dict
     return dict(session.execute(select(Case.id, light_expression(now)).where(Case.id.in_(ids))).all())
 
 
-def light_of(deadlines: Iterable[Deadline], now: datetime) -> str:
-    """The same rule in Python, for one case whose deadlines are already loaded."""
+def light_of(deadlines: Iterable[Deadline], now: datetime, *, closed: bool = False) -> str:
+    """The same rule in Python, for one case whose deadlines are already loaded
+    (``closed``: the case is in a final state — no light, as in light_expression)."""
+    if closed:
+        return "none"
     live = [d for d in deadlines if d.status == OPEN and d.affects_light]
     if any(d.due_at is not None and d.due_at <= now for d in live):
         return "red"

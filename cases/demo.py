@@ -224,6 +224,11 @@ def _demo_hazard(session, rng, kind, actor, supervisor, enterprise_user, project
         return
     t = _step(t, rng, now)
     if kind == "major_hazard":
+        from cases import supervision
+
+        listed = supervision.active_supervision(session, case.id)
+        if listed is not None:  # 摘牌 by the listing body first, then 销号
+            supervision.lift(session, supervisor, listed.id, "现场核查整改到位，同意摘牌", t)
         _run(session, supervisor, case, "close", {"publication": "已在市住建局网站公示销号结果"}, t)
     else:
         case = _run(session, actor, case, "close", {}, t)

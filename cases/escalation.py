@@ -8,7 +8,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from sqlalchemy import BigInteger, any_, bindparam, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -257,6 +257,29 @@ def due_timers(session: Session, now: datetime, limit: int) -> list[Timer]:
     return list(session.scalars(stmt))
 
 
+def _ended_by_closure(session: Session, case_ids, deadlines) -> set[int]:
+    """Ids of those deadlines whose case is in a final state and which are not follow-ups
+    (``cases.deadlines.is_follow_up``): their rungs must not fire. One query for the cases."""
+    from cases.deadlines import get_policy, is_follow_up
+    from cases.engine import get_registry
+
+    ids = sorted({case_ids} if isinstance(case_ids, int) else set(case_ids))
+    if not ids:
+        return set()
+    dialect = session.get_bind().dialect.name
+    closed = {r.id: r for r in session.execute(select(Case.id, Case.kind, Case.machine_version).where(
+        _in(Case.id, ids, dialect), Case.closed_at.is_not(None)))}
+    if not closed:
+        return set()
+    policy, registry = get_policy(), get_registry()
+    out = set()
+    for d in deadlines:
+        c = closed.get(d.case_id)
+        if c is not None and not is_follow_up(policy, registry.get(c.kind, c.machine_version), d.key, d.supervision_id):
+            out.add(d.id)
+    return out
+
+
 def fire_timer(session: Session, timer: Timer, now: datetime, worker: str | None = None) -> str:
     """Fire one timer inside the caller's transaction. Returns fired / duplicate / stale."""
     from cases.deadlines import get_policy
@@ -268,6 +291,10 @@ def fire_timer(session: Session, timer: Timer, now: datetime, worker: str | None
         return "duplicate"
     if deadline is None or deadline.status != "open":
         session.execute(update(Timer).where(Timer.id == timer.id).values(status="cancelled"))
+        return "stale"
+    if _ended_by_closure(session, timer.case_id, [deadline]):
+        # Second line of defence: closing cancels these; nothing fires on a closed case but its follow-ups.
+        session.execute(update(Timer).where(Timer.id == timer.id).values(status="cancelled", last_error="case closed"))
         return "stale"
     rung = get_policy().rung(deadline.ladder, timer.rung)
     if rung is None:
@@ -370,6 +397,13 @@ _FIRING_COLS = ("case_id", "deadline_id", "rung", "label", "scheduled_at", "fire
 _EVENT_COLS = ("case_id", "seq", "at", "actor_id", "action", "from_state", "to_state", "comment", "payload")
 _DOCUMENT_COLS = ("case_id", "doc_type", "number", "title", "issuing_jurisdiction_code", "variables", "status", "cause",
                   "issued_at")
+
+
+class _DeadlineRef(NamedTuple):
+    id: int
+    case_id: int
+    key: str
+    supervision_id: int | None
 
 
 def _in(col, ids, dialect: str):
@@ -709,13 +743,18 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
             fast.append((t, rung))
     if not fast:
         return slow, counts
+    # A rung of a closed case does nothing (closing cancels them; this is the second line of
+    # defence): counted as stale below, like a rung whose deadline is no longer open.
+    ended = _ended_by_closure(s, [t.case_id for t, rung in fast if t.d_status == "open"],
+                              [_DeadlineRef(t.deadline_id, t.case_id, t.key, t.supervision_id)
+                               for t, rung in fast if t.d_status == "open"])
 
     # 1. cases: locked in id order, event seqs reserved, fields read. PostgreSQL: SKIP LOCKED — a
     #    case another worker's batch (or an officer's transaction) holds is left, with its timers,
     #    for a later batch, instead of this batch waiting for that commit: with two workers,
     #    adjacent batches share many cases (a deadline's due-day and overdue rungs are seconds
     #    apart), and waiting made them take turns.
-    live_all = [(t, rung) for t, rung in fast if t.d_status == "open" and rung is not None]
+    live_all = [(t, rung) for t, rung in fast if t.d_status == "open" and rung is not None and t.deadline_id not in ended]
     per_case: dict[int, int] = {}
     for t, _ in live_all:
         per_case[t.case_id] = per_case.get(t.case_id, 0) + 1
@@ -725,8 +764,8 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
 
     # 2. claim (the rows are ours already: FOR UPDATE in _due_rows on PostgreSQL, the write lock
     #    on SQLite — so every claim must succeed, or the reserved seqs would leave gaps)
-    stale_ids = [t.id for t, _ in fast if t.d_status != "open"]
-    no_rung_ids = [t.id for t, rung in fast if t.d_status == "open" and rung is None]
+    stale_ids = [t.id for t, _ in fast if t.d_status != "open" or t.deadline_id in ended]
+    no_rung_ids = [t.id for t, rung in fast if t.d_status == "open" and rung is None and t.deadline_id not in ended]
     claim_ids = [t.id for t, _ in live] + stale_ids + no_rung_ids
     if not claim_ids:
         return slow, counts

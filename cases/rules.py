@@ -192,10 +192,41 @@ def handling_fits_grade(ctx: ActionContext) -> str | None:
 
 
 @guard
+def not_yet_evacuated(ctx: ActionContext) -> str | None:
+    done = ctx.details.get("evacuation")
+    if done:
+        at = done.get("evacuated_at") or ""
+        when = ""
+        if at:
+            from cases.clock import to_local
+
+            t = to_local(datetime.fromisoformat(at))
+            when = f"（撤离完成时间{t.year}年{t.month}月{t.day}日 {t:%H:%M}）"
+        return f"已登记停止使用、人员撤离{when}，不能重复登记"
+    return None
+
+
+@guard
 def evacuated_if_grade_d(ctx: ActionContext) -> str | None:
     if ctx.current("appraisal_grade") == "D" and not ctx.details.get("evacuation"):
         return "D级危房须先登记“已停止使用、人员已撤离”，方可开始治理"
     return None
+
+
+@guard
+def supervision_lifted(ctx: ActionContext) -> str | None:
+    """A listed case (挂牌督办 still active) is closed only after the listing body lifts it (摘牌)."""
+    from cases.models import Supervision
+
+    sup = ctx.session.scalars(select(Supervision).where(Supervision.case_id == ctx.case.id,
+                                                        Supervision.status != "lifted")
+                              .order_by(Supervision.id.desc())).first()
+    if sup is None:
+        return None
+    listing = ctx.session.get(Jurisdiction, sup.listing_jurisdiction_code)
+    name = listing.authority_name if listing is not None else "挂牌督办机关"
+    return (f"本案件正由{name}挂牌督办（{sup.notice_no}），须经{name}核查摘牌后方可"
+            f"{ctx.action.label}")
 
 
 # ---------------------------------------------------------------- effects

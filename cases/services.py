@@ -81,7 +81,7 @@ def create_case(session: Session, actor: User, data: dict[str, Any], *, now: dat
     payload = {k: v for k, v in data.items() if k not in ("kind", "related_enterprises", "comment")}
     common_names = {f.name for f in COMMON_CREATE_FIELDS}
     kind_fields = [f for f in definition.create_fields if f.name not in common_names]
-    values = validate_fields([*COMMON_CREATE_FIELDS, *kind_fields], payload, _lookup(session))
+    values = validate_fields([*COMMON_CREATE_FIELDS, *kind_fields], payload, _lookup(session), now=now)
     errors: list[dict[str, str]] = []
 
     jurisdiction_code = values.get("jurisdiction_code", actor.jurisdiction_code)
@@ -225,13 +225,33 @@ def _actor_may(actor: User, case: Case, action: ActionSpec) -> bool:
     return True
 
 
+# What a reading authority may still do on a case another authority owns.
+READ_SIDE_ACTIONS = ("comment",)
+
+
+def owner_refusal(session: Session, actor: User | None, case: Case, action: ActionSpec) -> str | None:
+    """Where the grade decides who investigates (accidents: 一般 county, 较大 city, 重大 province —
+    the machine's ``investigating_level``), only the owning authority (or one above it) acts;
+    after 提级 the county keeps reading the case. None when the actor may act, else why not."""
+    if actor is None or actor.role not in STAFF_ROLES or action.name in READ_SIDE_ACTIONS:
+        return None
+    if not definition_of(case).settings.get("investigating_level"):
+        return None
+    if in_subtree(session, actor.jurisdiction_code, case.jurisdiction_code):
+        return None
+    owner = session.get(Jurisdiction, case.jurisdiction_code)
+    mine = session.get(Jurisdiction, actor.jurisdiction_code)
+    return (f"本案件由{owner.authority_name if owner else case.jurisdiction_code}负责调查处理，"
+            f"{mine.authority_name if mine else '您所在单位'}可以查阅，不能执行“{action.label}”")
+
+
 def allowed_actions(session: Session, actor: User, case: Case, *, now: datetime | None = None) -> list[ActionSpec]:
     """Actions this caller can take now: state, role, jurisdiction and state guards considered."""
     now = now or clock.now()
     definition = definition_of(case)
     out = []
     for action in definition.actions_from(case.state):
-        if not _actor_may(actor, case, action):
+        if not _actor_may(actor, case, action) or owner_refusal(session, actor, case, action):
             continue
         ctx = ActionContext(session=session, case=case, definition=definition, action=action, actor=actor,
                             now=now, values=None)
@@ -271,6 +291,9 @@ def perform_action(
                        actions=[a.name for a in definition.actions])
     if actor is not None and not _actor_may(actor, case, action):
         raise Forbidden(f"您的角色无权执行“{action.label}”")
+    refusal = owner_refusal(session, actor, case, action)
+    if refusal:
+        raise Forbidden(refusal)
     note = action.is_note  # a comment: numbered in the log, but never conflicts with an action
     if version is None and not note:
         raise ValidationFailed([{"field": "version", "label": "版本号", "message": "必填（请提交您看到的案件版本号）"}])
@@ -284,7 +307,7 @@ def perform_action(
         raise ValidationFailed([{"field": "comment", "label": "备注", "message": _comment_problem(comment)}])
     if action.comment_required and not (comment or "").strip():
         raise ValidationFailed([{"field": "comment", "label": "备注", "message": "必填"}])
-    values = validate_fields(action.fields, payload, _lookup(session))
+    values = validate_fields(action.fields, payload, _lookup(session), now=now)
 
     ctx = ActionContext(session=session, case=case, definition=definition, action=action, actor=actor,
                         now=now, values=values, comment=comment)

@@ -113,6 +113,21 @@ def coerce_field(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
     return v, None
 
 
+def future_problem(spec: FieldSpec, value: str, now: datetime) -> str | None:
+    """``not_future`` fields: a date after today (Beijing) or an instant after ``now`` is refused."""
+    from cases.clock import SHANGHAI
+
+    local_now = now.astimezone(SHANGHAI)
+    if spec.type == "date":
+        if date.fromisoformat(value) > local_now.date():
+            d = local_now.date()
+            return f"不能晚于今天（{d.year}年{d.month}月{d.day}日）"
+        return None
+    if datetime.fromisoformat(value) > now:
+        return f"不能晚于当前时间（{local_now.year}年{local_now.month}月{local_now.day}日 {local_now:%H:%M}）"
+    return None
+
+
 def _fmt(n: float) -> str:
     return str(int(n)) if float(n).is_integer() else str(n)
 
@@ -123,8 +138,10 @@ def validate_fields(
     lookup: Lookup | None = None,
     *,
     allow_extra: Iterable[str] = (),
+    now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Validate ``payload``; return the normalised values of the declared fields present."""
+    """Validate ``payload``; return the normalised values of the declared fields present.
+    ``now`` (the one clock): ``not_future`` date/datetime fields may not lie after it."""
     specs = list(specs)
     errors: list[dict[str, str]] = []
     known = {s.name for s in specs} | set(allow_extra)
@@ -142,6 +159,8 @@ def validate_fields(
         v, problem = coerce_field(spec, value)
         if problem is None and lookup is not None and spec.type in ("enterprise", "user", "hazard_item", "jurisdiction"):
             problem = lookup(spec.type, v)
+        if problem is None and spec.not_future and now is not None:
+            problem = future_problem(spec, v, now)
         if problem:
             errors.append({"field": spec.name, "label": spec.label, "message": problem})
         else:

@@ -47,6 +47,7 @@ class FieldSpec:
     require_all: bool = False  # checklist: every option must be ticked
     must_be: Any = None  # e.g. boolean that must be true ("已停止使用")
     default: Any = None
+    not_future: bool = False  # date/datetime: a fact already happened (批复日期, 撤离完成时间)
 
     def to_dict(self) -> dict[str, Any]:
         d = {
@@ -60,6 +61,8 @@ class FieldSpec:
             d["require_all"] = True
         if self.must_be is not None:
             d["must_be"] = self.must_be
+        if self.not_future:
+            d["not_future"] = True
         return d
 
 
@@ -158,13 +161,15 @@ def _parse_field(raw: dict[str, Any], where: str) -> FieldSpec:
     options = raw.get("options")
     if raw["type"] in ("enum", "checklist") and not options:
         raise DefinitionError(f"{where}: {raw['name']} needs options")
+    if raw.get("not_future") and raw["type"] not in ("date", "datetime"):
+        raise DefinitionError(f"{where}: not_future applies to date and datetime fields only")
     return FieldSpec(
         name=raw["name"], type=raw["type"], label=raw.get("label", raw["name"]),
         required=bool(raw.get("required", False)), store=store, help=raw.get("help"),
         min=raw.get("min"), max=raw.get("max"), max_length=raw.get("max_length"),
         options={str(k): str(v) for k, v in options.items()} if options else None,
         require_all=bool(raw.get("require_all", False)), must_be=raw.get("must_be"),
-        default=raw.get("default"),
+        default=raw.get("default"), not_future=bool(raw.get("not_future", False)),
     )
 
 

@@ -23,6 +23,7 @@ class DeadlineRule:
     ladder: str
     start_on: tuple[str, ...] = ()
     met_on: tuple[str, ...] = ()
+    ends_on: tuple[str, ...] = ()  # after these the clock can no longer be met: it ends as "missed"
     start_from: str = "action"
     amount: Any = None
     due_from_field: str | None = None
@@ -34,6 +35,9 @@ class DeadlineRule:
     light: bool = True
     party: str = "officer"
     cancel_on: tuple[str, ...] = ()
+    # A follow-up that keeps running after the case reaches a final state (整改评估 after 结案);
+    # deadlines opened by the final action itself (回头看, 复鉴定) survive without it.
+    survives_closure: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,13 +98,13 @@ def load_policy(version: int = 1, directory: Path = POLICY_DIR) -> Policy:
                 raise ValueError(f"deadline rule {kind}.{key}: unknown ladder {r['ladder']!r}")
             out.append(DeadlineRule(
                 kind=kind, key=key, label=r["label"], unit=r["unit"], ladder=r["ladder"],
-                start_on=_tuple(r.get("start_on")), met_on=_tuple(r.get("met_on")),
+                start_on=_tuple(r.get("start_on")), met_on=_tuple(r.get("met_on")), ends_on=_tuple(r.get("ends_on")),
                 start_from=r.get("start_from", "action"), amount=r.get("amount"),
                 due_from_field=r.get("due_from_field"), pause_on=_tuple(r.get("pause_on")),
                 resume_on=_tuple(r.get("resume_on")), extend_on=dict(r.get("extend_on") or {}),
                 max_extension=r.get("max_extension"), when=dict(r.get("when") or {}),
                 light=bool(r.get("light", True)), party=str(r.get("party", "officer")),
-                cancel_on=_tuple(r.get("cancel_on")),
+                cancel_on=_tuple(r.get("cancel_on")), survives_closure=bool(r.get("survives_closure", False)),
             ))
             if out[-1].party not in PARTIES:
                 raise ValueError(f"deadline rule {kind}.{key}: unknown party {out[-1].party!r} (one of {PARTIES})")

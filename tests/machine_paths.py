@@ -198,9 +198,19 @@ class HttpDriver:
         assert r.status_code == 200, f"{case['kind']} {case['state']} → {action}: {r.status_code} {r.text}"
         return r.json()
 
+    def lift_supervision(self, case: dict, user=None) -> None:
+        """摘牌 by the listing body (the city for a county's case), if the case is listed."""
+        sup = self.get(case).get("supervision")
+        if sup and sup["status"] != "lifted":
+            r = self.client(user or self.world.supervisor).post(f"/api/supervisions/{sup['id']}/lift",
+                                                                json={"opinion": "现场核查合格，同意摘牌"})
+            assert r.status_code == 200, r.text
+
     def drive(self, kind: str, state: str, **create_extra: Any) -> dict:
         case = self.create(kind, **create_extra)
         for action in PATHS[kind][state]:
+            if action == "close":  # a listed case closes only after 摘牌
+                self.lift_supervision(case)
             case = self.act(case, action)
         assert case["state"] == state, case
         return case
@@ -240,8 +250,18 @@ class ServiceDriver:
                                                   comment=comment, now=self.clock.now())
             return case.state
 
+    def lift_supervision(self, case_id: int, user=None) -> None:
+        from cases import supervision
+
+        with self.db.transaction() as s:
+            sup = supervision.active_supervision(s, case_id)
+            if sup is not None:
+                supervision.lift(s, user or self.world.supervisor, sup.id, "现场核查合格，同意摘牌", self.clock.now())
+
     def drive(self, kind: str, state: str, **create_extra: Any) -> int:
         case_id = self.create(kind, **create_extra)
         for action in PATHS[kind][state]:
+            if action == "close":  # a listed case closes only after 摘牌
+                self.lift_supervision(case_id)
             self.act(case_id, action)
         return case_id

@@ -164,6 +164,11 @@ def test_major_hazard_life(api, world, clock):
     assert "close" not in drv.get(case, world.officer)["allowed_actions"]
     r = drv.try_act(case, "close", world.officer)
     assert r.status_code == 403 and "无权" in r.json()["message"]
+    # still listed (挂牌督办): the listing body lifts it first
+    r = drv.try_act(case, "close", world.supervisor, publication="已在市住建局网站公示")
+    assert r.status_code == 409 and "摘牌" in r.json()["message"]
+    assert "close" not in drv.get(case, world.supervisor)["allowed_actions"]
+    drv.lift_supervision(case)
     case = drv.act(case, "close", world.supervisor, publication="已在市住建局网站公示")
     assert case["state"] == "closed"
     r = drv.try_act(case, "reopen", world.officer, reason="回头看")
@@ -176,6 +181,7 @@ def test_major_hazard_life(api, world, clock):
         ("reject", "rectifying", "rectifying", "supervisor"),
         ("apply_review", "rectifying", "rectifying", "contact"),
         ("verify", "rectifying", "verified", "supervisor"),
+        ("supervision_lifted", "verified", "verified", "supervisor"),
         ("close", "verified", "closed", "supervisor"),
     ])
     # dismissed by the supervisor
@@ -208,17 +214,20 @@ def test_accident_life_grading_and_escalation(api, world, clock):
     assert last["payload"]["grade"] == {"from": "ordinary", "to": "larger", "label": "较大事故"}
     assert last["payload"]["escalated"]["from"] == "320508"
     assert last["payload"]["escalated"]["to"] == "320500"
-    # the city sees it under its own jurisdiction; the county still works it
+    # the city sees it under its own jurisdiction and acts; the county still reads it
     sup = api(world.supervisor)
     listed = sup.get("/api/cases", params={"jurisdiction": "320500", "kind": "accident"}).json()
     assert [c["id"] for c in listed["items"]] == [case["id"]]
     assert drv.get(case, world.officer)["state"] == "registered"
+    assert drv.get(case, world.officer)["allowed_actions"] == ["comment"]
+    r = drv.try_act(case, "update_casualties", world.officer, deaths=4)
+    assert r.status_code == 403 and "苏州市住房和城乡建设局负责调查处理" in r.json()["message"]
 
     # more than 30 days after the accident: no more re-grading
     clock.advance(timedelta(days=28))
-    assert "update_casualties" not in drv.get(case)["allowed_actions"]
+    assert "update_casualties" not in drv.get(case, world.supervisor)["allowed_actions"]
     before = drv.get(case)
-    r = drv.try_act(case, "update_casualties", deaths=12)
+    r = drv.try_act(case, "update_casualties", world.supervisor, deaths=12)
     assert r.status_code == 409, r.text
     assert "30日" in r.json()["message"] and r.json()["state"] == "registered"
     assert drv.get(case)["version"] == before["version"] and drv.get(case)["accident_grade"] == "larger"

@@ -130,9 +130,9 @@ def light_counts(user: CurrentUser, db: Db, clock: AppClock, jurisdiction: str |
 def case_deadlines(case_id: int, user: CurrentUser, db: Db, clock: AppClock):
     now = clock.now()
     with db.session() as s:
-        services.get_case(s, user, case_id)
+        case = services.get_case(s, user, case_id)
         rows = list(s.scalars(select(Deadline).where(Deadline.case_id == case_id).order_by(Deadline.id)))
-        return {"light": dl.light_of(rows, now), "items": [deadline_json(d, now) for d in rows]}
+        return {"light": dl.light_of(rows, now, closed=case.closed_at is not None), "items": [deadline_json(d, now) for d in rows]}
 
 
 def deadline_json(d: Deadline, now: datetime) -> dict[str, Any]:

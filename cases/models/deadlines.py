@@ -47,7 +47,7 @@ class Deadline(Base):
     warn_at: Mapped[Optional[datetime]]
     provisional: Mapped[bool] = mapped_column(Boolean, default=False)
     calendar_version: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open / met / cancelled / superseded
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open / met / missed / cancelled / superseded
     created_at: Mapped[datetime]
     closed_at: Mapped[Optional[datetime]]
 
