@@ -276,6 +276,52 @@ def test_daily_digest_one_message_per_supervisor_per_day(prefect_harness, app_db
     assert sum(delivered.values()) >= 6 and pending == 0
 
 
+# ---------------------------------------------------------------- document rendering, a job of its own
+
+
+def test_served_deployments_render_documents_next_to_sweep_and_delivery():
+    """What `anjian worker` and `anjian serve` (EmbeddedPrefect → python -m workflows.serve) serve:
+    rendering is a deployment of its own, on the sweep's interval, not a side effect of delivery."""
+    from workflows.serve import build_deployments
+
+    deployments = build_deployments(sweep_interval=7, delivery_interval=30)
+    by_name = {d.name: d for d in deployments}
+    assert set(by_name) == {"sweep-timers", "render-documents", "deliver-outbox", "daily-digest"}
+    render = by_name["render-documents"]
+    assert render.flow_name == "render-documents" and render.entrypoint == "workflows.flows.render_documents"
+    assert [s.schedule.interval for s in render.schedules] == [timedelta(seconds=7)]
+    assert "render-documents" in {d.name for d in build_deployments(sweep_interval=7, digest=False)}
+
+
+@pytest.mark.slow
+def test_render_flow_alone_renders_without_any_delivery(prefect_harness, app_db, world, clock, tmp_path,
+                                                         monkeypatch):
+    """A notice issued by a transition is rendered by one run of the render flow, with no delivery run
+    and without its outbox rows (deleted here: the render never reads them)."""
+    from cases.config import reset_settings_cache
+    from cases.models import DeliveryAttempt, Document
+    from notifications.documents import read_stored
+    from tests.conftest import complete_project
+
+    monkeypatch.setenv("ANJIAN_DATA_DIR", str(tmp_path / "data"))
+    reset_settings_cache()
+    try:
+        complete_project(app_db, world, clock)
+        case_id = register_hazard(app_db, world, clock.now(), days=7)
+        with app_db.transaction() as s:
+            s.execute(OutboxMessage.__table__.delete().where(OutboxMessage.case_id == case_id))
+        assert flows.render_documents() == {"rendered": 1}
+        with app_db.session() as s:
+            [doc] = s.scalars(select(Document).where(Document.case_id == case_id)).all()
+            assert doc.status == "rendered" and doc.render_attempts == 0
+            assert s.scalar(select(func.count()).select_from(DeliveryAttempt)) == 0
+        from cases.config import get_settings
+        assert read_stored(doc, get_settings()).startswith(b"%PDF")
+        assert flows.render_documents() == {}
+    finally:
+        reset_settings_cache()
+
+
 # ---------------------------------------------------------------- several workers, crashes
 
 
