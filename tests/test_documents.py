@@ -388,6 +388,15 @@ class _Smtp:
         return "250 OK"
 
 
+def configure_smtp(db, clock, port: int) -> None:
+    """SMTP saved by an administrator (as PUT /api/admin/channels/email does): e-mail is in use."""
+    from notifications import channels
+
+    with db.transaction() as s:
+        channels.save_config(s, "email", {"host": "127.0.0.1", "port": port, "from_address": "anjian@test.local"},
+                             enabled=True, now=clock.now(), user_id=None)
+
+
 @pytest.fixture
 def smtp():
     with socket.socket() as sock:
@@ -405,6 +414,7 @@ def test_email_attaches_the_stored_pdf_byte_identical(drv, db, world, clock, set
     ctl, handler = smtp
     mail_settings = Settings(**{**settings.model_dump(), "smtp_host": "127.0.0.1", "smtp_port": ctl.port,
                                 "smtp_from": "anjian@test.local"})
+    configure_smtp(db, clock, ctl.port)
     complete_project(db, world, clock)
     register_hazard(drv, world)
     with db.transaction() as s:  # only the document's e-mails
@@ -430,6 +440,7 @@ def test_email_attaches_the_stored_pdf_byte_identical(drv, db, world, clock, set
 def test_an_email_whose_document_failed_is_not_sent(drv, db, world, clock, settings, smtp):
     ctl, handler = smtp
     mail_settings = Settings(**{**settings.model_dump(), "smtp_host": "127.0.0.1", "smtp_port": ctl.port})
+    configure_smtp(db, clock, ctl.port)
     complete_project(db, world, clock, phone=None)
     register_hazard(drv, world)
     with db.transaction() as s:

@@ -33,11 +33,21 @@ def enqueue_for(db, clock, user, template="reminder", cause="test"):
         return sorted(r.channel for r in rows)
 
 
+@pytest.fixture
+def all_channels(db, world, clock):
+    """Every channel configured (saved by an administrator): preferences may name any of them."""
+    with db.transaction() as s:
+        for name, values in (("email", {"host": "smtp.example.gov.cn", "from_address": "anjian@example.gov.cn"}),
+                             ("webhook", {"url": "http://127.0.0.1:9/hook"}), ("wecom", {"key": "wecomkey"}),
+                             ("dingtalk", {"token": "dingtoken"})):
+            channels.save_config(s, name, values, enabled=True, now=clock.now(), user_id=world.admin.id)
+
+
 def test_resolver_is_installed():
     assert outbox.channel_resolver is preferences.resolve_channels
 
 
-def test_defaults_inbox_plus_email_when_known(api, db, world, clock):
+def test_defaults_inbox_plus_email_when_known(api, db, world, clock, all_channels):
     r = api(world.officer).get(ME)
     assert r.status_code == 200, r.text
     body = r.json()
@@ -50,7 +60,7 @@ def test_defaults_inbox_plus_email_when_known(api, db, world, clock):
     assert enqueue_for(db, clock, world.officer_wz) == ["inbox"]
 
 
-def test_user_preference_over_role_over_default(api, db, world, clock):
+def test_user_preference_over_role_over_default(api, db, world, clock, all_channels):
     admin = api(world.admin)
     r = put(admin, "/api/admin/role-preferences/officer",
             {"preferences": [{"template": "*", "channels": ["inbox", "wecom"]},
@@ -83,7 +93,7 @@ def test_user_preference_over_role_over_default(api, db, world, clock):
         assert preferences.resolve(s, s.get(User, world.officer.id), "reminder").channels == ["inbox", "wecom"]
 
 
-def test_invalid_preferences_are_refused_in_chinese(api, world):
+def test_invalid_preferences_are_refused_in_chinese(api, world, all_channels):
     officer = api(world.officer)
     r = put(officer, ME, {"preferences": [{"template": "*", "channels": ["inbox", "sms"]}]})
     assert r.status_code == 422

@@ -172,6 +172,14 @@ def _serve_worker(name: str | None, api_url: str, interval: float, digest: bool)
 
     # A delivery interval in the settings wins; otherwise deliveries follow the sweep's interval.
     settings = get_settings()
+    try:  # a channel nobody configured is not used: say so once, naming the setting
+        from cases.db import get_database
+        from notifications.channels import warn_unconfigured_at_startup
+
+        for name in warn_unconfigured_at_startup(get_database(), settings):
+            print(f"anjian worker: channel {name} not configured, not used", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - never a reason not to serve
+        print(f"anjian worker: could not check the notification channels: {exc}", file=sys.stderr)
     delivery_every = delivery_interval(settings) if getattr(settings, "delivery_interval_seconds", None) else interval
     deployments = build_deployments(sweep_interval=interval, digest=digest, delivery_interval=delivery_every)
     try:
