@@ -245,7 +245,8 @@ def test_daily_digest_one_message_per_supervisor_per_day(prefect_harness, app_db
     yellow = register_hazard(db, world, now - timedelta(days=5), days=7, title="临期的隐患")
     register_hazard(db, world, now, days=30, title="期限还早的隐患")
     result = flows.daily_digest()
-    assert result == {"supervisors": 2, "messages": 3}  # 苏州市 supervisor: inbox + email; 江苏省: inbox
+    # No SMTP configured: inbox only (苏州市's supervisor has an address, but e-mail is not in use).
+    assert result == {"supervisors": 2, "messages": 2}
     with db.session() as s:
         rows = list(s.scalars(select(OutboxMessage).where(OutboxMessage.template == "daily_digest")
                               .order_by(OutboxMessage.id)))
@@ -267,13 +268,13 @@ def test_daily_digest_one_message_per_supervisor_per_day(prefect_harness, app_db
     clock.advance(timedelta(hours=3))
     assert flows.daily_digest()["messages"] == 0
     clock.advance(timedelta(days=1))
-    assert flows.daily_digest()["messages"] == 3
+    assert flows.daily_digest()["messages"] == 2
     # the outbox flow (served as deliver-outbox beside the sweep) takes every due row
     delivered = flows.deliver_outbox()
     with db.session() as s:
         pending = s.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending",
                                                                                  OutboxMessage.next_attempt_at <= clock.now()))
-    assert sum(delivered.values()) >= 6 and pending == 0
+    assert sum(delivered.values()) >= 4 and pending == 0
 
 
 # ---------------------------------------------------------------- document rendering, a job of its own
