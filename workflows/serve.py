@@ -42,9 +42,9 @@ from workflows.prefect_env import (
     wait_until_healthy,
 )
 
-# Flow runs one worker process runs at once: a sweep, a delivery and a digest may overlap; more
-# sweeps or deliveries in one process would only queue on the same database rows.
-RUNNER_LIMIT = 3
+# Flow runs one worker process runs at once: a sweep, a render, a delivery and a digest may overlap;
+# more sweeps, renders or deliveries in one process would only queue on the same database rows.
+RUNNER_LIMIT = 4
 DELIVERY_DEPLOYMENT = "deliver-outbox"
 
 
@@ -176,8 +176,7 @@ def _serve_worker(name: str | None, api_url: str, interval: float, digest: bool)
         from cases.db import get_database
         from notifications.channels import warn_unconfigured_at_startup
 
-        for name in warn_unconfigured_at_startup(get_database(), settings):
-            print(f"anjian worker: channel {name} not configured, not used", file=sys.stderr)
+        warn_unconfigured_at_startup(get_database(), settings)  # logged once (stderr)
     except Exception as exc:  # noqa: BLE001 - never a reason not to serve
         print(f"anjian worker: could not check the notification channels: {exc}", file=sys.stderr)
     delivery_every = delivery_interval(settings) if getattr(settings, "delivery_interval_seconds", None) else interval
