@@ -28,6 +28,10 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
     app.state.db = database or get_database()
     app.state.clock = clock or get_clock()
     install_error_handlers(app)
+    # A channel nobody configured is not used; say so once at start-up, naming the setting.
+    from notifications.channels import warn_unconfigured_at_startup
+
+    warn_unconfigured_at_startup(app.state.db, settings)
     for module in (auth, cases, deadlines, documents, machines, notifications, reference):
         app.include_router(module.router)
 

@@ -459,4 +459,7 @@ def document_json(doc: Document) -> dict[str, Any]:
         "cause": doc.cause, "issued_at": doc.issued_at, "rendered_at": doc.rendered_at,
         "pdf_url": f"/api/documents/{doc.id}.pdf" if rendered else None,
         "html_url": f"/api/documents/{doc.id}.html" if rendered else None,
+        # A failed render can be retried (same 文号) by the case's officers and administrators.
+        "render_attempts": doc.render_attempts or 0, "next_render_at": doc.next_render_at,
+        "retry_url": f"/api/documents/{doc.id}/rerender" if doc.status == FAILED else None,
     }

@@ -367,12 +367,24 @@ def describe(session: Session, channel: str, settings: Settings) -> dict[str, An
     if row is not None:
         return {"name": channel, "label": _label(channel), "source": "database", "enabled": row.enabled,
                 "settings": masked(channel, dict(row.settings or {})), "fields": fields,
-                "updated_at": row.updated_at, "updated_by_id": row.updated_by_id}
+                "updated_at": row.updated_at, "updated_by_id": row.updated_by_id,
+                **_preferences_note(session, channel, row.enabled)}
     env = env_values(channel, settings)
     configured = any(k in env for k in ("host", "url", "key", "token"))
     return {"name": channel, "label": _label(channel), "source": "environment" if configured else "none",
             "enabled": configured, "settings": masked(channel, env) if configured else {}, "fields": fields,
-            "updated_at": None, "updated_by_id": None}
+            "updated_at": None, "updated_by_id": None, **_preferences_note(session, channel, configured)}
+
+
+def _preferences_note(session: Session, channel: str, in_use: bool) -> dict[str, Any]:
+    """How many saved preferences name the channel, and — when it is not in use — a flag saying
+    that those preferences are not followed on it."""
+    from cases.models import NotificationPreference
+
+    n = sum(1 for p in session.scalars(select(NotificationPreference)) if channel in (p.channels or []))
+    warning = (f"有{n}条通知偏好选择了{_label(channel)}，该渠道未配置或已停用，这些偏好暂不通过该渠道发送"
+               if n and not in_use else None)
+    return {"preferences_using": n, "preferences_warning": warning}
 
 
 def save_config(session: Session, channel: str, values: dict[str, Any] | None, *, enabled: bool, now: datetime,
@@ -385,6 +397,7 @@ def save_config(session: Session, channel: str, values: dict[str, Any] | None, *
         session.add(row)
     row.settings, row.enabled, row.updated_at, row.updated_by_id = clean, enabled, now, user_id
     session.flush()
+    session.info.pop(_CONFIGURED_KEY, None)
     return row
 
 
@@ -394,4 +407,64 @@ def delete_config(session: Session, channel: str) -> bool:
         return False
     session.delete(row)
     session.flush()
+    session.info.pop(_CONFIGURED_KEY, None)
     return True
+
+
+# ---------------------------------------------------------------- which channels are in use
+
+# The setting that turns each channel on (environment), named in the start-up warning and in errors.
+CHANNEL_SETTINGS = {"email": "ANJIAN_SMTP_HOST", "webhook": "ANJIAN_WEBHOOK_URL",
+                    "wecom": "ANJIAN_WECOM_WEBHOOK_KEY", "dingtalk": "ANJIAN_DINGTALK_TOKEN"}
+_CONFIGURED_KEY = "anjian.configured_channels"
+_warned = False
+
+
+def configured(setup: ChannelSetup) -> set[str]:
+    """The channels messages can go out on: the inbox, and every channel configured in the environment
+    or saved by an administrator and not disabled. Nothing is written for any other channel."""
+    return {"inbox"} | {name for name in CONFIGURABLE
+                        if setup.sources.get(name, "none") != "none" and name not in setup.disabled}
+
+
+def configured_in(session: Session, settings: Settings | None = None) -> set[str]:
+    """:func:`configured` for the settings in force (``get_settings()`` + saved configurations), cached
+    on the session (one read per transaction; :func:`save_config` / :func:`delete_config` drop it)."""
+    cached = session.info.get(_CONFIGURED_KEY)
+    if cached is None:
+        from cases.config import get_settings
+
+        cached = configured(load_setup(session, settings or get_settings()))
+        session.info[_CONFIGURED_KEY] = cached
+    return cached
+
+
+def not_configured_message(channel: str) -> str:
+    """What a person is told about a channel nobody configured (Chinese, naming the channel)."""
+    return (f"{_label(channel)}渠道尚未配置，不能选择（请系统管理员配置{_label(channel)}渠道："
+            f"环境变量 {CHANNEL_SETTINGS.get(channel, '')} 或“通知渠道配置”）")
+
+
+def warn_unconfigured(active: set[str], *, logger: logging.Logger | None = None, force: bool = False) -> list[str]:
+    """Log once per process which channels are not configured and therefore not used, with the
+    setting that would turn each on. Returns the channels named (empty when all are configured)."""
+    global _warned
+    missing = [name for name in CONFIGURABLE if name not in active]
+    if missing and (force or not _warned):
+        _warned = True
+        (logger or logging.getLogger("anjian.notifications")).warning(
+            "notification channels not configured and not used: %s; messages go to the in-app inbox "
+            "(configure with the environment variable or PUT /api/admin/channels/{name})",
+            ", ".join(f"{name} (set {CHANNEL_SETTINGS[name]})" for name in missing))
+    return missing
+
+
+def warn_unconfigured_at_startup(db, settings: Settings) -> list[str]:
+    """Start-up: the warning above for the settings and saved configurations in force. Never raises
+    (a database not migrated yet only means the saved configurations are not known)."""
+    try:
+        with db.session() as s:
+            active = configured(load_setup(s, settings))
+    except Exception:  # noqa: BLE001
+        active = configured(overlay(settings, {}))
+    return warn_unconfigured(active)

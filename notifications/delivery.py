@@ -151,6 +151,33 @@ def _record(db: Database, msg_id: int, attempt: int, now: datetime, *, ok: bool,
         return outcome
 
 
+def _postpone(db: Database, msg_id: int, attempt: int, now: datetime, until: datetime, reason: str, *,
+              attempt_id: int | None = None) -> str:
+    """Give a claimed message back without counting the attempt: pending again until ``until``,
+    with a ``postponed`` receipt saying why (e.g. its document is not generated yet)."""
+    with db.transaction() as s:
+        msg = s.get(OutboxMessage, msg_id)
+        receipt = _receipt_row(s, msg_id, attempt, attempt_id)
+        if msg.status != "sending" or msg.attempts != attempt:
+            if receipt is not None:
+                receipt.status, receipt.finished_at = "stale", now
+            return "stale"
+        msg.status, msg.attempts, msg.next_attempt_at = "pending", attempt - 1, until
+        if receipt is not None:
+            receipt.status, receipt.finished_at, receipt.error = "postponed", now, reason
+        return "postponed"
+
+
+def resend_for_document(s: Session, document_no: str, now: datetime) -> int:
+    """Messages that failed because the document they carry had not been generated (``DocumentFailed``)
+    become pending again, due now (same dedupe key): the document has been put back in the queue."""
+    result = s.execute(update(OutboxMessage).where(
+        OutboxMessage.document_no == document_no, OutboxMessage.status == "failed",
+        OutboxMessage.last_error.like(f"%文书{document_no}未能生成%"))
+        .values(status="pending", next_attempt_at=now).execution_options(synchronize_session=False))
+    return result.rowcount or 0
+
+
 def _receipt_row(s: Session, msg_id: int, attempt: int, attempt_id: int | None) -> DeliveryAttempt | None:
     if attempt_id is not None:
         return s.get(DeliveryAttempt, attempt_id)
@@ -238,9 +265,15 @@ def deliver_one(db: Database, msg_id: int, attempt: int, now: datetime, *, setti
         if msg.channel == "email" and spec.is_document:
             # A document issued by a transition is attached as stored (rendered once, same bytes
             # and sha256 as on the case); other numbered messages are rendered from the row.
-            from notifications.documents import stored_pdf_for_message
+            from notifications.documents import DocumentFailed, DocumentNotReady, stored_pdf_for_message
 
-            stored = stored_pdf_for_message(db, msg, now, setup.settings)
+            try:
+                stored = stored_pdf_for_message(db, msg, now, setup.settings)
+            except DocumentNotReady as exc:  # the render flow has not made it yet: wait, no attempt counted
+                return _postpone(db, msg_id, attempt, now, exc.until, str(exc), attempt_id=attempt_id)
+            except DocumentFailed as exc:  # alerted once as the document's failure, not per message
+                return _record(db, msg_id, attempt, now, ok=False, response=None, error=f"模板渲染失败：{exc}",
+                               final=True, **record)
             if stored is not None:
                 name = f"{stored[0]}-{msg.document_no}.pdf".replace("/", "_")
                 attachments = {name: stored[1]}

@@ -26,17 +26,19 @@ import logging
 import os
 import uuid
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cases import services
 from cases.config import Settings, get_settings
 from cases.db import Database
-from cases.documents import ACCIDENT_GRADE_CODES, FAILED, ISSUED, RENDERED
+from cases.access import require_role
+from cases.documents import ACCIDENT_GRADE_CODES, FAILED, ISSUED, RENDERED, STATUS_LABELS
 from cases.errors import ActionNotAllowed, NotFound
 from cases.models import Building, Case, Document, Jurisdiction, OutboxMessage, User
 from notifications.catalog import CATALOG
@@ -118,27 +120,92 @@ def _failure_reason(exc: RenderError) -> str:
     return f"文书生成失败：{exc}"
 
 
-def _record_failure(db: Database, doc_id: int, reason: str, now: datetime) -> str:
+# Transient errors (the disk, WeasyPrint running out of something, …): retried by the render flow
+# 1, 2, 4, 8 minutes after each other; the fifth failed attempt marks the document failed.
+MAX_RENDER_ATTEMPTS = 5
+RENDER_BACKOFF_BASE = timedelta(minutes=1)
+
+
+def render_backoff(attempts: int) -> timedelta:
+    return RENDER_BACKOFF_BASE * (2 ** max(0, attempts - 1))
+
+
+def alert_admins(s: Session, doc: Document, reason: str, now: datetime, failure_event_id: int) -> int:
+    """One ``system_alert`` inbox row per administrator of the case's province about a document that
+    failed to render. The dedupe key holds the ``document_failed`` event: once per failure (never per
+    attempt); a retried document that fails again is a new failure and is alerted again."""
+    from notifications.delivery import ALERT_TEMPLATE, province_admins
+
+    case = s.get(Case, doc.case_id)
+    variables = {"alert_title": f"文书生成失败：{doc.title}（{doc.number}）",
+                 "alert_detail": f"{reason}。修正数据后，可在案件的文书列表中重新生成（文号不变）。",
+                 "failed_message_id": None, "failed_template_title": doc.title, "failed_channel": None,
+                 "raised_at": now.isoformat()}
+    rows = [{"dedupe_key": f"alert:doc{doc.id}:ev{failure_event_id}:{ALERT_TEMPLATE}:{admin.id}:inbox",
+             "case_id": doc.case_id, "template": ALERT_TEMPLATE, "recipient_user_id": admin.id,
+             "recipient_address": None, "channel": "inbox",
+             "variables": {**variables, "recipient_name": admin.display_name}, "document_no": None,
+             "urgent": False, "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
+            for admin in province_admins(s, case.jurisdiction_code if case else None)]
+    if not rows:
+        log.error("document %s failed (%s) and there is no administrator to alert", doc.id, reason)
+        return 0
+    insert_fn = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+    s.execute(insert_fn(OutboxMessage).values(rows).on_conflict_do_nothing(index_elements=["dedupe_key"]))
+    return len(rows)
+
+
+def _record_failure(db: Database, doc_id: int, reason: str, now: datetime, *, attempts: int | None = None) -> str:
+    """Mark the document failed (only if it is still issued), record ``document_failed`` on the case
+    and alert the administrators — all in one transaction."""
     with db.transaction() as s:
+        values: dict[str, Any] = {"status": FAILED, "error": reason[:4000], "next_render_at": None}
+        if attempts is not None:
+            values["render_attempts"] = attempts
         done = s.execute(update(Document).where(Document.id == doc_id, Document.status == ISSUED)
-                         .values(status=FAILED, error=reason[:4000]).execution_options(synchronize_session=False))
+                         .values(**values).execution_options(synchronize_session=False))
         if done.rowcount != 1:
             return "stale"
         doc = s.get(Document, doc_id)
         case = s.get(Case, doc.case_id)
-        services.record_system_event(s, case, "document_failed",
-                                     {"document_id": doc.id, "type": doc.doc_type, "number": doc.number,
-                                      "error": reason}, now=now, comment=f"{doc.title}（{doc.number}）生成失败")
+        event = services.record_system_event(
+            s, case, "document_failed", {"document_id": doc.id, "type": doc.doc_type, "number": doc.number,
+                                         "error": reason, "attempts": doc.render_attempts},
+            now=now, comment=f"{doc.title}（{doc.number}）生成失败")
+        alert_admins(s, doc, reason, now, event.id)
     return "failed"
 
 
+def _record_transient(db: Database, doc_id: int, exc: Exception, now: datetime) -> str:
+    """A transient error: try again after a backoff, or — the cap reached — mark it failed."""
+    with db.transaction() as s:
+        doc = s.get(Document, doc_id)
+        if doc is None or doc.status != ISSUED:
+            return "stale"
+        attempts = (doc.render_attempts or 0) + 1
+        detail = f"{type(exc).__name__}: {exc}"
+        if attempts < MAX_RENDER_ATTEMPTS:
+            doc.render_attempts, doc.next_render_at = attempts, now + render_backoff(attempts)
+            doc.error = f"第{attempts}次生成出错（{detail}），将于稍后自动重试"[:4000]
+            log.warning("document %s: render attempt %s failed (%s); retry at %s", doc_id, attempts, detail,
+                        doc.next_render_at)
+            return "retry"
+    log.error("document %s: render failed %s times (%s); marked failed", doc_id, attempts, detail)
+    return _record_failure(db, doc_id, f"文书生成失败：连续{attempts}次出错（{detail}）", now, attempts=attempts)
+
+
 def render_one(db: Database, doc_id: int, now: datetime, *, settings: Settings | None = None) -> str:
-    """Render one issued document. Returns rendered / failed / stale (someone else did) / skipped."""
+    """Render one issued document. Returns rendered / failed / retry (transient error, backoff) /
+    waiting (in its backoff) / stale (someone else did) / skipped (not issued).
+
+    Needs nothing but the ``documents`` row and the case's facts: no outbox row, no delivery."""
     settings = settings or get_settings()
     with db.session() as s:
         doc = s.get(Document, doc_id)
         if doc is None or doc.status != ISSUED:
             return "skipped"
+        if doc.next_render_at is not None and doc.next_render_at > now:
+            return "waiting"
         doc_type = doc.doc_type
         try:
             variables = document_variables(s, doc, settings)
@@ -150,43 +217,80 @@ def render_one(db: Database, doc_id: int, now: datetime, *, settings: Settings |
         rendered = render_document(doc_type, variables)
     except RenderError as exc:  # never a half document
         return _record_failure(db, doc_id, _failure_reason(exc), now)
+    except Exception as exc:  # noqa: BLE001 - e.g. the PDF engine ran out of memory: transient
+        return _record_transient(db, doc_id, exc, now)
     pdf_rel = f"{DOCUMENTS_DIR}/{rendered.sha256}.pdf"
     html_rel = f"{DOCUMENTS_DIR}/{rendered.sha256}.html"
-    _write_once(data_path(settings, html_rel), rendered.html.encode("utf-8"))
-    _write_once(data_path(settings, pdf_rel), rendered.pdf)
+    try:
+        _write_once(data_path(settings, html_rel), rendered.html.encode("utf-8"))
+        _write_once(data_path(settings, pdf_rel), rendered.pdf)
+    except OSError as exc:  # disk full, permissions, …: retried with backoff
+        return _record_transient(db, doc_id, exc, now)
     with db.transaction() as s:
         done = s.execute(update(Document).where(Document.id == doc_id, Document.status == ISSUED).values(
             status=RENDERED, sha256=rendered.sha256, pdf_path=pdf_rel, html_path=html_rel, rendered_at=now,
-            title=(rendered.title or "")[:64] or Document.title, error=None)
+            title=(rendered.title or "")[:64] or Document.title, error=None, next_render_at=None)
             .execution_options(synchronize_session=False))
     return "rendered" if done.rowcount == 1 else "stale"
 
 
+def due_documents(s: Session, now: datetime, limit: int) -> list[int]:
+    """Issued documents whose render is due (not in a backoff), oldest first."""
+    return list(s.scalars(select(Document.id).where(
+        Document.status == ISSUED, or_(Document.next_render_at.is_(None), Document.next_render_at <= now))
+        .order_by(Document.id).limit(limit)))
+
+
 def render_pending_documents(db: Database, now: datetime, *, limit: int = 50,
                              settings: Settings | None = None) -> dict[str, int]:
-    """Render up to ``limit`` issued documents, oldest first; returns counts per outcome."""
+    """Render up to ``limit`` due issued documents, oldest first; returns counts per outcome
+    (rendered / failed / retry / stale; ``error`` for a bug that escaped ``render_one``)."""
     settings = settings or get_settings()
     with db.session() as s:
-        ids = list(s.scalars(select(Document.id).where(Document.status == ISSUED).order_by(Document.id).limit(limit)))
+        ids = due_documents(s, now, limit)
     counts: Counter = Counter()
     for doc_id in ids:
         try:
             counts[render_one(db, doc_id, now, settings=settings)] += 1
-        except Exception:  # e.g. the disk: left issued, retried next run
+        except Exception:  # the database itself: left as it is, retried next run
             log.exception("document %s: rendering failed", doc_id)
             counts["error"] += 1
     return dict(counts)
 
 
-def rerender(db: Database, doc_id: int) -> Document:
-    """Put a failed document back in the queue (same number, same snapshot) once its data is fixed."""
+RETRY_ROLES = ("officer", "supervisor", "admin")
+
+
+def rerender(db: Database, doc_id: int, *, user: User | None = None, now: datetime | None = None) -> Document:
+    """Put a failed document back in the queue (same number, same snapshot) once its data is fixed;
+    the render flow renders it on its next run. With ``user``: the case must be visible to them and
+    they must be staff (the case's officers or an administrator); the request is recorded on the case.
+    E-mails that failed only because this document had not been generated are sent again."""
+    from notifications.delivery import resend_for_document
+
     with db.transaction() as s:
         doc = s.get(Document, doc_id)
+        missing = NotFound(f"文书（编号{doc_id}）不存在或不在您的管辖范围内")
         if doc is None:
-            raise NotFound(f"文书（编号{doc_id}）不存在")
+            raise missing
+        if user is not None:
+            try:
+                case = services.get_case(s, user, doc.case_id)
+            except NotFound:
+                raise missing from None
+            require_role(user, *RETRY_ROLES)
         if doc.status != FAILED:
-            raise ActionNotAllowed(f"只能重新生成失败的文书（当前状态：{doc.status}）", state=doc.status)
-        doc.status, doc.error = ISSUED, None
+            raise ActionNotAllowed(f"只能重新生成失败的文书（当前状态：{STATUS_LABELS.get(doc.status, doc.status)}）",
+                                   state=doc.status)
+        previous_error = doc.error
+        doc.status, doc.error, doc.render_attempts, doc.next_render_at = ISSUED, None, 0, None
+        if user is not None and now is not None:
+            services.record_system_event(s, case, "document_rerender",
+                                         {"document_id": doc.id, "type": doc.doc_type, "number": doc.number,
+                                          "previous_error": previous_error},
+                                         now=now, actor=user, comment=f"{doc.title}（{doc.number}）重新生成")
+        if now is not None:
+            resend_for_document(s, doc.number, now)
         s.flush()
         s.expunge(doc)
         return doc
@@ -210,11 +314,26 @@ def read_stored(doc: Document, settings: Settings, kind: str = "pdf") -> bytes |
     return data
 
 
+class DocumentNotReady(Exception):
+    """The document a message carries is still waiting to be rendered (e.g. in a retry backoff):
+    delivery postpones the message until ``until`` without counting an attempt."""
+
+    def __init__(self, message: str, until: datetime) -> None:
+        super().__init__(message)
+        self.until = until
+
+
+class DocumentFailed(RenderError):
+    """The document a message carries failed to render: the message fails without its own alert
+    (the document's failure was alerted once); re-rendering the document sends it again."""
+
+
 def stored_pdf_for_message(db: Database, msg: OutboxMessage, now: datetime,
                            settings: Settings | None = None) -> tuple[str, bytes] | None:
     """(title, PDF bytes) of the stored document a message carries (by 文号), rendering it first if
-    it is still only issued; None when the message's number is no stored document (the caller then
-    renders from the message). Raises RenderError if the document failed or its file is lost."""
+    it is still only issued and due; None when the message's number is no stored document (the caller
+    then renders from the message). Raises DocumentNotReady while the document waits for a retry,
+    DocumentFailed if it failed, RenderError if its file is lost."""
     settings = settings or get_settings()
     if not msg.document_no:
         return None
@@ -227,8 +346,11 @@ def stored_pdf_for_message(db: Database, msg: OutboxMessage, now: datetime,
         render_one(db, doc_id, now, settings=settings)
         with db.session() as s:
             doc = s.get(Document, doc_id)
+    if doc.status == ISSUED:
+        raise DocumentNotReady(f"文书{doc.number}尚未生成（{doc.error or '等待生成'}），消息推迟发送",
+                               until=max(doc.next_render_at or now, now + timedelta(seconds=30)))
     if doc.status == FAILED:
-        raise RenderError(f"文书{doc.number}未能生成（{doc.error}）")
+        raise DocumentFailed(f"文书{doc.number}未能生成（{doc.error}）")
     data = read_stored(doc, settings)
     if data is None:
         raise RenderError(f"文书{doc.number}的PDF文件缺失或与登记的SHA-256不符")

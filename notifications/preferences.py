@@ -10,7 +10,10 @@ Resolution for (user, template), first match wins:
 5. the default: in-app inbox, plus e-mail if the user has an address (``cases.outbox.default_channels``).
 
 Whatever matched, the in-app inbox is always kept (the system's own record of what it told whom),
-and e-mail is dropped for a user without an address. Importing this module installs the resolver;
+e-mail is dropped for a user without an address, and a channel that is not configured (no SMTP
+server, no webhook URL, …; :func:`notifications.channels.configured_in`) is not used at all: no row
+is written for it. Saving a preference for such a channel is refused (422); a saved preference whose
+channel's configuration was removed later is flagged (``unavailable_channels``, ``warning``). Importing this module installs the resolver;
 ``api/app.py``, ``workflows/flows.py`` and ``notifications/delivery.py`` import it.
 """
 from __future__ import annotations
@@ -27,7 +30,7 @@ from cases.access import ROLE_LABELS
 from cases.errors import ValidationFailed
 from cases.models import NotificationPreference, User
 from notifications.catalog import CATALOG
-from notifications.channels import CHANNEL_NAMES, CHANNELS
+from notifications.channels import CHANNEL_NAMES, CHANNELS, configured_in, not_configured_message
 
 ALL_TEMPLATES = "*"
 ROLES = tuple(ROLE_LABELS)
@@ -70,18 +73,25 @@ def _match(session: Session, user_id: int, role: str, template: str) -> tuple[No
     return None, "default"
 
 
-def _finish(user: User, channels: Iterable[str]) -> list[str]:
-    wanted = set(channels) | {"inbox"}
+def _finish(user: User, channels: Iterable[str], active: set[str]) -> list[str]:
+    wanted = (set(channels) & active) | {"inbox"}
     if not user.email:
         wanted.discard("email")
     return [c for c in CHANNELS if c in wanted]
 
 
+def default_channels(session: Session, user: User) -> list[str]:
+    """The default (no preference matched) as it is applied: configured channels only."""
+    return _finish(user, outbox.default_channels(user), configured_in(session))
+
+
 def resolve(session: Session, user: User, template: str) -> Resolved:
     pref, source = _match(session, user.id, user.role, template)
+    active = configured_in(session)
     if pref is None:
-        return Resolved(channels=_finish(user, outbox.default_channels(user)), quiet_hours=True, source="default")
-    return Resolved(channels=_finish(user, pref.channels or []), quiet_hours=pref.quiet_hours is not False,
+        return Resolved(channels=_finish(user, outbox.default_channels(user), active), quiet_hours=True,
+                        source="default")
+    return Resolved(channels=_finish(user, pref.channels or [], active), quiet_hours=pref.quiet_hours is not False,
                     source=source, template=pref.template)
 
 
@@ -104,12 +114,18 @@ def quiet_hours_apply(session: Session, user_id: int | None, template: str) -> b
 # ---------------------------------------------------------------- reading and saving
 
 
-def _item(p: NotificationPreference) -> dict[str, Any]:
+def _item(p: NotificationPreference, active: set[str]) -> dict[str, Any]:
+    unavailable = [c for c in (p.channels or []) if c not in active]
     return {"template": p.template, "channels": list(p.channels or []), "quiet_hours": p.quiet_hours,
-            "updated_at": p.updated_at, "updated_by_id": p.updated_by_id}
+            "updated_at": p.updated_at, "updated_by_id": p.updated_by_id,
+            # a channel whose configuration was removed after the preference was saved: not used now
+            "unavailable_channels": unavailable,
+            "warning": ("、".join(CHANNEL_NAMES[c] for c in unavailable) + "渠道已不再配置，暂不通过该渠道发送"
+                        if unavailable else None)}
 
 
-def validate_items(items: list[dict[str, Any]], *, user: User | None = None) -> list[dict[str, Any]]:
+def validate_items(items: list[dict[str, Any]], *, user: User | None = None,
+                   active: set[str] | None = None) -> list[dict[str, Any]]:
     """Normalise preference items; raises ValidationFailed (422) with Chinese messages."""
     errors: list[dict[str, str]] = []
     out: list[dict[str, Any]] = []
@@ -132,6 +148,10 @@ def validate_items(items: list[dict[str, Any]], *, user: User | None = None) -> 
         if bad:
             errors.append({"field": f"{where}.channels",
                            "message": f"无效的通知渠道“{'、'.join(map(str, bad))}”，可选渠道：{valid}"})
+            continue
+        off = [c for c in channels if active is not None and c not in active]
+        if off:
+            errors.append({"field": f"{where}.channels", "message": not_configured_message(off[0])})
             continue
         if user is not None and "email" in channels and not user.email:
             errors.append({"field": f"{where}.channels", "message": "您没有登记电子邮箱，不能选择电子邮件渠道"})
@@ -160,24 +180,27 @@ def _replace(session: Session, subject: str, *, user_id: int | None, role: str |
 
 
 def user_preferences(session: Session, user: User) -> list[dict[str, Any]]:
-    return [_item(p) for p in session.scalars(select(NotificationPreference).where(
+    active = configured_in(session)
+    return [_item(p, active) for p in session.scalars(select(NotificationPreference).where(
         NotificationPreference.subject == _subject_user(user.id)).order_by(NotificationPreference.template))]
 
 
 def role_preferences(session: Session, role: str) -> list[dict[str, Any]]:
-    return [_item(p) for p in session.scalars(select(NotificationPreference).where(
+    active = configured_in(session)
+    return [_item(p, active) for p in session.scalars(select(NotificationPreference).where(
         NotificationPreference.subject == _subject_role(role)).order_by(NotificationPreference.template))]
 
 
 def set_user_preferences(session: Session, user: User, items: list[dict[str, Any]], *, now: datetime) -> None:
     _replace(session, _subject_user(user.id), user_id=user.id, role=None,
-             items=validate_items(items, user=user), now=now, by=user.id)
+             items=validate_items(items, user=user, active=configured_in(session)), now=now, by=user.id)
 
 
 def set_role_preferences(session: Session, role: str, items: list[dict[str, Any]], *, now: datetime,
                          by: int | None) -> None:
     check_role(role)
-    _replace(session, _subject_role(role), user_id=None, role=role, items=validate_items(items), now=now, by=by)
+    _replace(session, _subject_role(role), user_id=None, role=role,
+             items=validate_items(items, active=configured_in(session)), now=now, by=by)
 
 
 def check_role(role: str) -> None:

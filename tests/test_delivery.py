@@ -408,7 +408,8 @@ def test_quiet_hours_postpone_bots_but_not_urgent(db, world, clock, case, receiv
 
 def test_quiet_hours_lifted_by_the_recipients_preference(db, world, clock, case, receiver, settings, endpoints):
     clock.set(datetime(2026, 11, 23, 23, 30, tzinfo=SHANGHAI))
-    with db.transaction() as s:
+    with db.transaction() as s:  # a preference may only name a configured channel
+        channels.save_config(s, "wecom", {"key": "wecomkey123"}, enabled=True, now=clock.now(), user_id=None)
         preferences.set_role_preferences(s, "officer", [{"template": "reminder", "channels": ["wecom"],
                                                          "quiet_hours": False}], now=clock.now(), by=None)
     night_ok = _row(db, clock, case["id"], world.officer, "reminder", "wecom", REMINDER_VARS)

@@ -311,6 +311,103 @@ def test_an_action_whose_notice_cannot_be_filled_is_refused_naming_the_field(api
     assert d["number"] == NOTICE_1
 
 
+def alerts(db, number: str) -> list[OutboxMessage]:
+    """The administrators' system alerts about a document."""
+    with db.session() as s:
+        rows = [m for m in s.scalars(select(OutboxMessage).where(OutboxMessage.template == "system_alert"))
+                if number in (m.variables or {}).get("alert_title", "")]
+        s.expunge_all()
+        return rows
+
+
+def test_inbox_only_contact_downloads_the_notice_after_one_render_run_without_delivery(api, drv, db, world,
+                                                                                         clock, settings):
+    """No e-mail anywhere: the render run alone makes the PDF downloadable; nothing is delivered."""
+    with db.transaction() as s:
+        s.execute(update(User).values(email=None))
+    complete_project(db, world, clock)
+    case = register_hazard(drv, world)
+    with db.session() as s:
+        assert {m.channel for m in s.scalars(select(OutboxMessage))} == {"inbox"}
+    assert render_pending_documents(db, clock.now(), settings=settings) == {"rendered": 1}
+    contact = api(world.contact)
+    [item] = documents(contact, case)
+    assert item["status"] == "rendered" and item["number"] == NOTICE_1
+    r = contact.get(item["pdf_url"])
+    assert r.status_code == 200 and NOTICE_1 in pdf_text(r.content)
+    with db.session() as s:  # no delivery ran: every message still waits for it
+        assert {m.status for m in s.scalars(select(OutboxMessage))} == {"pending"}
+
+
+def test_failed_render_shows_reason_on_the_case_alerts_once_and_the_officer_retries_same_number(
+        api, drv, db, world, clock, settings):
+    complete_project(db, world, clock)
+    case = register_hazard(drv, world)
+    with db.transaction() as s:  # the phone is removed between issue and rendering
+        s.execute(update(User).where(User.id == world.officer.id).values(phone=None))
+    assert render_pending_documents(db, clock.now(), settings=settings) == {"failed": 1}
+    officer, contact = api(world.officer), api(world.contact)
+    [item] = documents(officer, case)
+    assert item["status"] == "failed" and item["status_label"] == "生成失败" and "contact_phone" in item["error"]
+    assert item["retry_url"] == f"/api/documents/{item['id']}/rerender"
+    # One alert per administrator of the province, for this failure.
+    [alert] = alerts(db, NOTICE_1)
+    assert alert.recipient_user_id == world.admin.id and alert.case_id == case["id"] and alert.channel == "inbox"
+    assert "contact_phone" in alert.variables["alert_detail"]
+    # The enterprise contact sees the failure but cannot retry; the officer of the case can.
+    assert contact.post(item["retry_url"]).status_code == 403
+    assert api(world.officer_wz).post(item["retry_url"]).status_code == 404
+    r = officer.post(item["retry_url"])  # data not fixed yet: it fails again, a new failure, a new alert
+    assert r.status_code == 200 and r.json()["status"] == "issued" and r.json()["number"] == NOTICE_1
+    assert officer.post(item["retry_url"]).status_code == 409  # only a failed document is retried
+    assert render_pending_documents(db, clock.now(), settings=settings) == {"failed": 1}
+    assert len(alerts(db, NOTICE_1)) == 2
+    with db.transaction() as s:
+        s.execute(update(User).where(User.id == world.officer.id).values(phone="0512-65000000"))
+    assert officer.post(item["retry_url"]).status_code == 200
+    assert render_pending_documents(db, clock.now(), settings=settings) == {"rendered": 1}
+    [item] = documents(officer, case)
+    assert item["status"] == "rendered" and item["number"] == NOTICE_1 and item["error"] is None
+    assert NOTICE_1 in pdf_text(contact.get(item["pdf_url"]).content)
+    actions = [e["action"] for e in drv.events(case)]
+    assert actions.count("document_failed") == 2 and actions.count("document_rerender") == 2
+    with db.session() as s:  # still one number of that type issued
+        assert s.scalar(select(DocumentNumberCounter.last_value).where(
+            DocumentNumberCounter.doc_type == "rectification_notice")) == 1
+
+
+def test_transient_render_errors_retry_with_backoff_then_fail_with_one_alert(api, drv, db, world, clock, settings,
+                                                                            monkeypatch):
+    import notifications.documents as documents_module
+
+    complete_project(db, world, clock)
+    case = register_hazard(drv, world)
+
+    def disk_full(path, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(documents_module, "_write_once", disk_full)
+    waits = []
+    for attempt in range(1, documents_module.MAX_RENDER_ATTEMPTS):
+        assert render_pending_documents(db, clock.now(), settings=settings) == {"retry": 1}
+        doc = doc_row(db, NOTICE_1)
+        assert doc.status == "issued" and doc.render_attempts == attempt and "No space left" in doc.error
+        waits.append(doc.next_render_at - clock.now())
+        assert render_pending_documents(db, clock.now(), settings=settings) == {}  # backing off
+        clock.set(doc.next_render_at)
+    assert waits == [timedelta(minutes=1), timedelta(minutes=2), timedelta(minutes=4), timedelta(minutes=8)]
+    assert alerts(db, NOTICE_1) == []  # attempts are not alerted
+    assert render_pending_documents(db, clock.now(), settings=settings) == {"failed": 1}
+    doc = doc_row(db, NOTICE_1)
+    assert doc.status == "failed" and "连续5次" in doc.error and "No space left" in doc.error
+    assert len(alerts(db, NOTICE_1)) == 1
+    monkeypatch.undo()  # the disk has room again
+    r = api(world.admin).post(f"/api/documents/{doc.id}/rerender")
+    assert r.status_code == 200 and r.json()["render_attempts"] == 0
+    assert render_pending_documents(db, clock.now(), settings=settings) == {"rendered": 1}
+    assert doc_row(db, NOTICE_1).number == NOTICE_1
+
+
 # ---------------------------------------------------------------- e-mail carries the stored PDF
 
 
@@ -321,6 +418,15 @@ class _Smtp:
     async def handle_DATA(self, server, session, envelope):
         self.messages.append(envelope)
         return "250 OK"
+
+
+def configure_smtp(db, clock, port: int) -> None:
+    """SMTP saved by an administrator (as PUT /api/admin/channels/email does): e-mail is in use."""
+    from notifications import channels
+
+    with db.transaction() as s:
+        channels.save_config(s, "email", {"host": "127.0.0.1", "port": port, "from_address": "anjian@test.local"},
+                             enabled=True, now=clock.now(), user_id=None)
 
 
 @pytest.fixture
@@ -340,6 +446,7 @@ def test_email_attaches_the_stored_pdf_byte_identical(drv, db, world, clock, set
     ctl, handler = smtp
     mail_settings = Settings(**{**settings.model_dump(), "smtp_host": "127.0.0.1", "smtp_port": ctl.port,
                                 "smtp_from": "anjian@test.local"})
+    configure_smtp(db, clock, ctl.port)
     complete_project(db, world, clock)
     register_hazard(drv, world)
     with db.transaction() as s:  # only the document's e-mails
@@ -365,6 +472,7 @@ def test_email_attaches_the_stored_pdf_byte_identical(drv, db, world, clock, set
 def test_an_email_whose_document_failed_is_not_sent(drv, db, world, clock, settings, smtp):
     ctl, handler = smtp
     mail_settings = Settings(**{**settings.model_dump(), "smtp_host": "127.0.0.1", "smtp_port": ctl.port})
+    configure_smtp(db, clock, ctl.port)
     complete_project(db, world, clock)
     register_hazard(drv, world)
     with db.transaction() as s:  # the phone is removed between issue and rendering
@@ -376,12 +484,19 @@ def test_an_email_whose_document_failed_is_not_sent(drv, db, world, clock, setti
     with db.transaction() as s:
         s.execute(update(User).where(User.id == world.officer.id).values(phone="0512-65000000"))
     counts = delivery.deliver_pending(db, clock.now(), settings=mail_settings)
-    assert counts.get("failed") == 2 and not counts.get("sent"), counts
+    assert counts == {"failed": 2, "sent": 1}, counts  # sent: the administrator's alert about the document
     assert handler.messages == []
     with db.session() as s:
         errors = s.scalars(select(OutboxMessage.last_error).where(OutboxMessage.channel == "email",
                                                                    OutboxMessage.template == "rectification_notice")).all()
     assert len(errors) == 2 and all(NOTICE_1 in e and "未能生成" in e and "contact_phone" in e for e in errors)
+    assert len(alerts(db, NOTICE_1)) == 1  # the document's failure, not one alert per e-mail
+    # Retried once the data is fixed: the document renders and its e-mails go out after all.
+    doc = doc_row(db, NOTICE_1)
+    assert drv.client(world.officer).post(f"/api/documents/{doc.id}/rerender").status_code == 200
+    assert render_pending_documents(db, clock.now(), settings=mail_settings) == {"rendered": 1}
+    assert delivery.deliver_pending(db, clock.now(), settings=mail_settings) == {"sent": 2}
+    assert len(handler.messages) == 2
 
 
 # ---------------------------------------------------------------- 文号 under concurrency

@@ -33,11 +33,21 @@ def enqueue_for(db, clock, user, template="reminder", cause="test"):
         return sorted(r.channel for r in rows)
 
 
+@pytest.fixture
+def all_channels(db, world, clock):
+    """Every channel configured (saved by an administrator): preferences may name any of them."""
+    with db.transaction() as s:
+        for name, values in (("email", {"host": "smtp.example.gov.cn", "from_address": "anjian@example.gov.cn"}),
+                             ("webhook", {"url": "http://127.0.0.1:9/hook"}), ("wecom", {"key": "wecomkey"}),
+                             ("dingtalk", {"token": "dingtoken"})):
+            channels.save_config(s, name, values, enabled=True, now=clock.now(), user_id=world.admin.id)
+
+
 def test_resolver_is_installed():
     assert outbox.channel_resolver is preferences.resolve_channels
 
 
-def test_defaults_inbox_plus_email_when_known(api, db, world, clock):
+def test_defaults_inbox_plus_email_when_known(api, db, world, clock, all_channels):
     r = api(world.officer).get(ME)
     assert r.status_code == 200, r.text
     body = r.json()
@@ -50,7 +60,7 @@ def test_defaults_inbox_plus_email_when_known(api, db, world, clock):
     assert enqueue_for(db, clock, world.officer_wz) == ["inbox"]
 
 
-def test_user_preference_over_role_over_default(api, db, world, clock):
+def test_user_preference_over_role_over_default(api, db, world, clock, all_channels):
     admin = api(world.admin)
     r = put(admin, "/api/admin/role-preferences/officer",
             {"preferences": [{"template": "*", "channels": ["inbox", "wecom"]},
@@ -83,7 +93,7 @@ def test_user_preference_over_role_over_default(api, db, world, clock):
         assert preferences.resolve(s, s.get(User, world.officer.id), "reminder").channels == ["inbox", "wecom"]
 
 
-def test_invalid_preferences_are_refused_in_chinese(api, world):
+def test_invalid_preferences_are_refused_in_chinese(api, world, all_channels):
     officer = api(world.officer)
     r = put(officer, ME, {"preferences": [{"template": "*", "channels": ["inbox", "sms"]}]})
     assert r.status_code == 422
@@ -201,3 +211,112 @@ def test_environment_configuration_is_shown_masked(db):
     assert wecom["source"] == "environment" and wecom["settings"] == {"key": channels.SECRET_MASK}
     assert webhook["settings"] == {"url": "http://127.0.0.1:9/h"}
     assert email["source"] == "none" and email["enabled"] is False
+
+
+# ---------------------------------------------------------------- a channel nobody configured is not used
+
+
+def _register(api, world) -> dict:
+    officer = api(world.officer)
+    c = officer.post("/api/cases", json={"kind": "hazard", "title": "3号楼临边防护缺失", "project_id": world.p1.id,
+                                         "description": "3号楼5层临边未设置防护栏杆", "location": "3号楼5层"}).json()
+    return officer.act(c, "register", enterprise_id=world.e1.id, severity="general", requirements="立即整改").json()
+
+
+def test_without_smtp_a_transition_writes_no_email_and_nothing_fails(api, db, world, clock):
+    """A fresh `make run`: no SMTP. The contact and the officer have addresses, yet no e-mail row is
+    written, no attempt made, nothing fails."""
+    from cases.models import DeliveryAttempt
+    from notifications import delivery
+
+    from tests.conftest import complete_project
+
+    complete_project(db, world, clock)  # what the notice prints (the officer's phone, the parties)
+    case = _register(api, world)
+    with db.session() as s:
+        rows = list(s.scalars(select(OutboxMessage).where(OutboxMessage.case_id == case["id"])))
+    assert rows and {m.channel for m in rows} == {"inbox"}
+    assert {m.recipient_user_id for m in rows} >= {world.contact.id, world.officer.id}
+    counts = delivery.deliver_pending(db, clock.now())
+    assert counts == {"sent": len(rows)}, counts
+    with db.session() as s:
+        assert set(s.scalars(select(DeliveryAttempt.status))) == {"sent"}
+    body = api(world.officer).get(ME).json()
+    assert body["default"] == ["inbox"] and body["effective"]["reminder"]["channels"] == ["inbox"]
+    assert {c["name"]: c["configured"] for c in body["channels"]} == {
+        "inbox": True, "email": False, "webhook": False, "wecom": False, "dingtalk": False}
+
+
+def test_with_smtp_configured_email_is_used(api, db, world, clock):
+    """SMTP saved by the administrator (aiosmtpd on loopback): the same transition e-mails the notice."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    from notifications import delivery
+
+    class Handler:
+        def __init__(self):
+            self.rcpts = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.rcpts.extend(envelope.rcpt_tos)
+            return "250 OK"
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    handler = Handler()
+    ctl = Controller(handler, hostname="127.0.0.1", port=port)
+    ctl.start()
+    try:
+        r = put(api(world.admin), "/api/admin/channels/email",
+                {"settings": {"host": "127.0.0.1", "port": port, "from_address": "anjian@test.local"}})
+        assert r.status_code == 200, r.text
+        case = _register(api, world)
+        with db.session() as s:
+            mails = list(s.scalars(select(OutboxMessage).where(OutboxMessage.case_id == case["id"],
+                                                               OutboxMessage.channel == "email")))
+        assert {m.recipient_address for m in mails} >= {"contact@example.com"}
+        from tests.conftest import complete_project
+        complete_project(db, world, clock)  # what the notice prints (the officer's phone, the parties)
+        counts = delivery.deliver_pending(db, clock.now())
+        assert not counts.get("failed") and counts.get("sent"), counts
+        assert "contact@example.com" in handler.rcpts
+    finally:
+        ctl.stop()
+
+
+def test_a_preference_for_an_unconfigured_channel_is_refused_then_flagged_when_removed(api, db, world, clock):
+    officer, admin = api(world.officer), api(world.admin)
+    r = put(officer, ME, {"preferences": [{"template": "*", "channels": ["inbox", "email"]}]})
+    assert r.status_code == 422, r.text
+    assert "电子邮件渠道尚未配置" in r.json()["message"] and "ANJIAN_SMTP_HOST" in r.json()["message"]
+    assert r.json()["errors"][0]["field"] == "preferences[0].channels"
+    r = put(admin, "/api/admin/role-preferences/officer", {"preferences": [{"template": "*", "channels": ["wecom"]}]})
+    assert r.status_code == 422 and "企业微信群机器人渠道尚未配置" in r.json()["message"]
+    # Configured: the preference is accepted and followed.
+    assert put(admin, "/api/admin/channels/email",
+               {"settings": {"host": "smtp.example.gov.cn", "from_address": "anjian@example.gov.cn"}}).status_code == 200
+    r = put(officer, ME, {"preferences": [{"template": "*", "channels": ["inbox", "email"]}]})
+    assert r.status_code == 200, r.text
+    assert r.json()["preferences"][0]["unavailable_channels"] == []
+    assert enqueue_for(db, clock, world.officer, "reminder", "before") == ["email", "inbox"]
+    # The configuration removed later: the preference is kept but flagged, and e-mail is not used.
+    r = admin.http.delete("/api/admin/channels/email")
+    assert r.status_code == 200 and r.json()["preferences_using"] == 1 and "暂不通过该渠道发送" in r.json()["preferences_warning"]
+    [pref] = officer.get(ME).json()["preferences"]
+    assert pref["unavailable_channels"] == ["email"] and "电子邮件渠道已不再配置" in pref["warning"]
+    assert enqueue_for(db, clock, world.officer, "reminder", "after") == ["inbox"]
+
+
+def test_unconfigured_channels_are_warned_about_once_at_start_up(db, monkeypatch, caplog):
+    import logging
+
+    monkeypatch.setattr(channels, "_warned", False)
+    with caplog.at_level(logging.WARNING, logger="anjian.notifications"):
+        assert channels.warn_unconfigured_at_startup(db, Settings(webhook_url="http://127.0.0.1:9/h")) == [
+            "email", "wecom", "dingtalk"]
+        channels.warn_unconfigured_at_startup(db, Settings())
+    [record] = [r for r in caplog.records if r.name == "anjian.notifications"]
+    assert "email (set ANJIAN_SMTP_HOST)" in record.getMessage() and "webhook" not in record.getMessage()

@@ -245,7 +245,8 @@ def test_daily_digest_one_message_per_supervisor_per_day(prefect_harness, app_db
     yellow = register_hazard(db, world, now - timedelta(days=5), days=7, title="临期的隐患")
     register_hazard(db, world, now, days=30, title="期限还早的隐患")
     result = flows.daily_digest()
-    assert result == {"supervisors": 2, "messages": 3}  # 苏州市 supervisor: inbox + email; 江苏省: inbox
+    # No SMTP configured: inbox only (苏州市's supervisor has an address, but e-mail is not in use).
+    assert result == {"supervisors": 2, "messages": 2}
     with db.session() as s:
         rows = list(s.scalars(select(OutboxMessage).where(OutboxMessage.template == "daily_digest")
                               .order_by(OutboxMessage.id)))
@@ -267,13 +268,59 @@ def test_daily_digest_one_message_per_supervisor_per_day(prefect_harness, app_db
     clock.advance(timedelta(hours=3))
     assert flows.daily_digest()["messages"] == 0
     clock.advance(timedelta(days=1))
-    assert flows.daily_digest()["messages"] == 3
+    assert flows.daily_digest()["messages"] == 2
     # the outbox flow (served as deliver-outbox beside the sweep) takes every due row
     delivered = flows.deliver_outbox()
     with db.session() as s:
         pending = s.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending",
                                                                                  OutboxMessage.next_attempt_at <= clock.now()))
-    assert sum(delivered.values()) >= 6 and pending == 0
+    assert sum(delivered.values()) >= 4 and pending == 0
+
+
+# ---------------------------------------------------------------- document rendering, a job of its own
+
+
+def test_served_deployments_render_documents_next_to_sweep_and_delivery():
+    """What `anjian worker` and `anjian serve` (EmbeddedPrefect → python -m workflows.serve) serve:
+    rendering is a deployment of its own, on the sweep's interval, not a side effect of delivery."""
+    from workflows.serve import build_deployments
+
+    deployments = build_deployments(sweep_interval=7, delivery_interval=30)
+    by_name = {d.name: d for d in deployments}
+    assert set(by_name) == {"sweep-timers", "render-documents", "deliver-outbox", "daily-digest"}
+    render = by_name["render-documents"]
+    assert render.flow_name == "render-documents" and render.entrypoint == "workflows.flows.render_documents"
+    assert [s.schedule.interval for s in render.schedules] == [timedelta(seconds=7)]
+    assert "render-documents" in {d.name for d in build_deployments(sweep_interval=7, digest=False)}
+
+
+@pytest.mark.slow
+def test_render_flow_alone_renders_without_any_delivery(prefect_harness, app_db, world, clock, tmp_path,
+                                                         monkeypatch):
+    """A notice issued by a transition is rendered by one run of the render flow, with no delivery run
+    and without its outbox rows (deleted here: the render never reads them)."""
+    from cases.config import reset_settings_cache
+    from cases.models import DeliveryAttempt, Document
+    from notifications.documents import read_stored
+    from tests.conftest import complete_project
+
+    monkeypatch.setenv("ANJIAN_DATA_DIR", str(tmp_path / "data"))
+    reset_settings_cache()
+    try:
+        complete_project(app_db, world, clock)
+        case_id = register_hazard(app_db, world, clock.now(), days=7)
+        with app_db.transaction() as s:
+            s.execute(OutboxMessage.__table__.delete().where(OutboxMessage.case_id == case_id))
+        assert flows.render_documents() == {"rendered": 1}
+        with app_db.session() as s:
+            [doc] = s.scalars(select(Document).where(Document.case_id == case_id)).all()
+            assert doc.status == "rendered" and doc.render_attempts == 0
+            assert s.scalar(select(func.count()).select_from(DeliveryAttempt)) == 0
+        from cases.config import get_settings
+        assert read_stored(doc, get_settings()).startswith(b"%PDF")
+        assert flows.render_documents() == {}
+    finally:
+        reset_settings_cache()
 
 
 # ---------------------------------------------------------------- several workers, crashes

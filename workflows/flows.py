@@ -1,5 +1,5 @@
 """Prefect flows: the timer sweep (every rung of every escalation ladder, 回头看, re-appraisal
-and evaluation checks), the supervisors' daily digest, and outbox delivery.
+and evaluation checks), the supervisors' daily digest, document rendering, and outbox delivery.
 
 Prefect schedules, retries, distributes and shows these runs; it does not make them correct.
 Exactly-once comes from the app database: a rung fires in the same transaction that marks
@@ -29,7 +29,7 @@ from cases.db import get_database
 from cases.escalation import fire_due_batch
 from cases.models import Case, Deadline, Jurisdiction, OutboxMessage, Timer, User
 import notifications.preferences as _preferences  # noqa: F401  (installs cases.outbox.channel_resolver)
-from workflows.prefect_env import DELIVERY_FLOW, DIGEST_FLOW, SWEEP_FLOW, default_worker_name
+from workflows.prefect_env import DELIVERY_FLOW, DIGEST_FLOW, RENDER_FLOW, SWEEP_FLOW, default_worker_name
 
 log = logging.getLogger("anjian.workflows")
 
@@ -197,6 +197,40 @@ def daily_digest() -> dict[str, int]:
     result = {"supervisors": len(supervisors), "messages": written}
     logger.info("daily digest: %(messages)s message(s) for %(supervisors)s supervisor(s)", result)
     return result
+
+
+# ---------------------------------------------------------------- document rendering
+
+
+@task(name="render-batch", retries=2, retry_delay_seconds=2, persist_result=False, cache_policy=NO_CACHE)
+def render_batch(limit: int) -> dict[str, int]:
+    """Render up to ``limit`` due issued documents (notifications.documents: a document is marked
+    rendered only if it is still issued, so a retried task or a second worker never renders twice)."""
+    from notifications.documents import render_pending_documents
+
+    return render_pending_documents(get_database(), clock.now(), limit=limit)
+
+
+@flow(name=RENDER_FLOW, persist_result=False, log_prints=False)
+def render_documents(limit: int = 20, budget_seconds: float = SWEEP_BUDGET_SECONDS) -> dict[str, int]:
+    """Render what transitions and rungs issued — PDF and HTML, stored with their SHA-256 — whether or
+    not anyone gets the document by e-mail: an inbox-only recipient downloads it from the case.
+    Transient errors are retried with backoff; a document that cannot be rendered is marked failed
+    on the case and alerted to the administrators once (docs/notifications.md)."""
+    logger = get_run_logger()
+    started = time.monotonic()
+    totals: dict[str, int] = {}
+    while time.monotonic() - started < budget_seconds:
+        counts = render_batch(limit)
+        for key, n in counts.items():
+            totals[key] = totals.get(key, 0) + n
+        if sum(counts.values()) < limit:
+            break  # nothing more is due
+    if totals.get("failed") or totals.get("retry") or totals.get("error"):
+        logger.warning("render: %s", totals)
+    elif totals:
+        logger.info("render: %s", totals)
+    return totals
 
 
 # ---------------------------------------------------------------- outbox delivery

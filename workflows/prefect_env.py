@@ -32,6 +32,8 @@ SWEEP_DEPLOYMENT = "sweep-timers"
 DIGEST_FLOW = "daily-digest"
 DIGEST_DEPLOYMENT = "daily-digest"
 DELIVERY_FLOW = "deliver-outbox"
+RENDER_FLOW = "render-documents"
+RENDER_DEPLOYMENT = "render-documents"
 DIGEST_CRON = "0 8 * * *"          # 08:00 every day …
 DIGEST_TIMEZONE = "Asia/Shanghai"  # … Beijing time
 

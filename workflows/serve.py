@@ -1,10 +1,12 @@
 """Serve the flows: ``anjian worker`` (scale-out) and ``python -m workflows.serve`` (the child
 process that ``anjian serve`` starts next to its embedded Prefect server).
 
-A worker registers three deployments with the Prefect API and runs what their schedules create:
+A worker registers four deployments with the Prefect API and runs what their schedules create:
 
 * ``sweep-timers/sweep-timers`` every ``ANJIAN_SWEEP_INTERVAL_SECONDS`` (default 10 s): fires
   the due timers;
+* ``render-documents/render-documents`` at the same interval: renders every issued document (PDF
+  + HTML, stored with its SHA-256) whether or not it is ever e-mailed, retrying transient errors;
 * ``deliver-outbox/deliver-outbox`` next to it, every ``delivery_interval_seconds`` of the settings
   (the sweep interval when that setting does not exist): delivers the outbox — inbox, e-mail,
   webhook, 企业微信, 钉钉 — with retries and receipts (notifications/delivery.py), so a slow or
@@ -30,6 +32,8 @@ from workflows.prefect_env import (
     DIGEST_CRON,
     DIGEST_DEPLOYMENT,
     DIGEST_TIMEZONE,
+    RENDER_DEPLOYMENT,
+    RENDER_FLOW,
     SWEEP_DEPLOYMENT,
     SWEEP_FLOW,
     apply_process_defaults,
@@ -38,9 +42,9 @@ from workflows.prefect_env import (
     wait_until_healthy,
 )
 
-# Flow runs one worker process runs at once: a sweep, a delivery and a digest may overlap; more
-# sweeps or deliveries in one process would only queue on the same database rows.
-RUNNER_LIMIT = 3
+# Flow runs one worker process runs at once: a sweep, a render, a delivery and a digest may overlap;
+# more sweeps, renders or deliveries in one process would only queue on the same database rows.
+RUNNER_LIMIT = 4
 DELIVERY_DEPLOYMENT = "deliver-outbox"
 
 
@@ -57,7 +61,7 @@ def build_deployments(*, sweep_interval: float, digest: bool = True,
     from prefect.deployments.runner import EntrypointType
     from prefect.schedules import Cron
 
-    from workflows.flows import SWEEP_BUDGET_SECONDS, daily_digest, deliver_outbox, sweep_timers
+    from workflows.flows import SWEEP_BUDGET_SECONDS, daily_digest, deliver_outbox, render_documents, sweep_timers
 
     delivery_every = float(delivery_interval or sweep_interval)
     out = [sweep_timers.to_deployment(
@@ -65,6 +69,13 @@ def build_deployments(*, sweep_interval: float, digest: bool = True,
         entrypoint_type=EntrypointType.MODULE_PATH, tags=["anjian"],
         description="Fire due timers (reminders, overdue warnings, 挂牌督办, 约谈, 通报批评, 提级, 回头看 and other "
                     "task checks); the messages they write go out with deliver-outbox."),
+           render_documents.to_deployment(
+        name=RENDER_DEPLOYMENT, interval=timedelta(seconds=sweep_interval),
+        parameters={"budget_seconds": min(SWEEP_BUDGET_SECONDS, max(5.0, 5 * sweep_interval))},
+        entrypoint_type=EntrypointType.MODULE_PATH, tags=["anjian"],
+        description="Render issued documents (整改通知书, 责令停工通知书, 复查意见书, …) to PDF and HTML once, "
+                    "independent of delivery; transient errors retried with backoff, failures shown on the case "
+                    "and alerted to administrators."),
            deliver_outbox.to_deployment(
         name=DELIVERY_DEPLOYMENT, interval=timedelta(seconds=delivery_every),
         parameters={"budget_seconds": min(SWEEP_BUDGET_SECONDS, max(5.0, 5 * delivery_every))},
@@ -80,8 +91,8 @@ def build_deployments(*, sweep_interval: float, digest: bool = True,
 
 
 def prune_late_sweeps(older_than: timedelta) -> int:
-    """Delete sweep and delivery runs that were scheduled while no worker was running and are
-    now late.
+    """Delete sweep, render and delivery runs that were scheduled while no worker was running and
+    are now late.
 
     After an outage a runner would start every late run (up to the ~100 the scheduler made
     in advance), each in its own process. One sweep catches up on all due timers in
@@ -104,7 +115,8 @@ def prune_late_sweeps(older_than: timedelta) -> int:
     deleted = 0
     with get_client(sync_client=True) as client:
         ids = []
-        for name in (f"{SWEEP_FLOW}/{SWEEP_DEPLOYMENT}", f"{DELIVERY_FLOW}/{DELIVERY_DEPLOYMENT}"):
+        for name in (f"{SWEEP_FLOW}/{SWEEP_DEPLOYMENT}", f"{DELIVERY_FLOW}/{DELIVERY_DEPLOYMENT}",
+                     f"{RENDER_FLOW}/{RENDER_DEPLOYMENT}"):
             try:
                 ids.append(client.read_deployment_by_name(name).id)
             except ObjectNotFound:
@@ -160,6 +172,13 @@ def _serve_worker(name: str | None, api_url: str, interval: float, digest: bool)
 
     # A delivery interval in the settings wins; otherwise deliveries follow the sweep's interval.
     settings = get_settings()
+    try:  # a channel nobody configured is not used: say so once, naming the setting
+        from cases.db import get_database
+        from notifications.channels import warn_unconfigured_at_startup
+
+        warn_unconfigured_at_startup(get_database(), settings)  # logged once (stderr)
+    except Exception as exc:  # noqa: BLE001 - never a reason not to serve
+        print(f"anjian worker: could not check the notification channels: {exc}", file=sys.stderr)
     delivery_every = delivery_interval(settings) if getattr(settings, "delivery_interval_seconds", None) else interval
     deployments = build_deployments(sweep_interval=interval, digest=digest, delivery_interval=delivery_every)
     try:

@@ -7,7 +7,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from api.deps import AppSettings, CurrentUser, Db
+from api.deps import AppClock, AppSettings, CurrentUser, Db
 from cases import services
 from cases.access import require_role
 from cases.documents import FAILED, ISSUED, RENDERED, STATUS_LABELS, case_documents, document_json
@@ -82,7 +82,14 @@ def document_info(doc_id: int, user: CurrentUser, db: Db):
         return document_json(_visible_document(s, user, doc_id))
 
 
+@router.post("/documents/{doc_id}/rerender", summary="重新生成失败的文书（文号不变；案件的执法人员或管理员）")
+def retry_document(doc_id: int, user: CurrentUser, db: Db, clock: AppClock):
+    """Puts a failed document back in the render queue (same number and snapshot) and re-queues the
+    e-mails that failed with it; the render flow renders it on its next run."""
+    return document_json(rerender(db, doc_id, user=user, now=clock.now()))
+
+
 @router.post("/admin/documents/{doc_id}/rerender", summary="管理员：数据修正后重新生成失败的文书（文号不变）")
-def rerender_document(doc_id: int, user: CurrentUser, db: Db):
+def rerender_document(doc_id: int, user: CurrentUser, db: Db, clock: AppClock):
     require_role(user, "admin")
-    return document_json(rerender(db, doc_id))
+    return document_json(rerender(db, doc_id, user=user, now=clock.now()))

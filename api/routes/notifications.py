@@ -111,15 +111,17 @@ class PreferencesBody(BaseModel):
     preferences: list[PreferenceItem]
 
 
-def _channel_list() -> list[dict[str, str]]:
-    return [{"name": c, "label": channels.CHANNEL_NAMES[c]} for c in channels.CHANNELS]
+def _channel_list(s=None) -> list[dict[str, Any]]:
+    active = channels.configured_in(s) if s is not None else set(channels.CHANNELS)
+    return [{"name": c, "label": channels.CHANNEL_NAMES[c], "configured": c in active} for c in channels.CHANNELS]
 
 
 def _my_preferences(s, user) -> dict[str, Any]:
     return {
         "user_id": user.id, "role": user.role, "preferences": preferences.user_preferences(s, user),
-        "role_preferences": preferences.role_preferences(s, user.role), "default": outbox.default_channels(user),
-        "effective": preferences.effective(s, user), "channels": _channel_list(),
+        "role_preferences": preferences.role_preferences(s, user.role),
+        "default": preferences.default_channels(s, user),
+        "effective": preferences.effective(s, user), "channels": _channel_list(s),
         "quiet_hours": {"from": "22:00", "to": "07:00", "channels": list(channels.BOT_CHANNELS)},
     }
 
@@ -139,7 +141,7 @@ def set_my_preferences(body: PreferencesBody, user: CurrentUser, db: Db, clock: 
 
 def _role_preferences(s, role: str) -> dict[str, Any]:
     return {"role": role, "role_label": ROLE_LABELS[role], "preferences": preferences.role_preferences(s, role),
-            "channels": _channel_list()}
+            "channels": _channel_list(s)}
 
 
 @router.get("/admin/role-preferences/{role}", summary="管理员：某角色的通知渠道偏好")

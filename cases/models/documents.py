@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Optional
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cases.models.base import Base
@@ -42,3 +42,6 @@ class Document(Base):
     cause: Mapped[str] = mapped_column(String(100))
     issued_at: Mapped[datetime]
     rendered_at: Mapped[Optional[datetime]]
+    # Transient render errors (disk, …) are retried with backoff: attempts so far, and when next.
+    render_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_render_at: Mapped[Optional[datetime]]
