@@ -197,6 +197,55 @@ def _claim_firing(session: Session, timer: Timer, rung: Rung, now: datetime, wor
     return session.execute(stmt).scalar()
 
 
+def stale_reason(rung: Rung, deadline: Any, now: datetime, policy: Any, calendar: Any = None,
+                 session: Session | None = None) -> str | None:
+    """Why a reminder whose moment has passed is no longer true at ``now`` (then it is skipped,
+    not sent); None when it is still true, and always None for the measures after the due instant.
+
+    A reminder (before_due / due_day / before_due_hours) is true from its own moment until the
+    moment of the next rung of its ladder (for the last reminder: the due instant). After an
+    outage the late sweep therefore sends only the reminder that is true now, and none once the
+    deadline has expired — the overdue rung speaks then. The rule: docs/legal-time.md "Late rungs".
+    ``deadline`` may be an ORM Deadline or a row with ``ladder``, ``due_at``, ``due_date``, ``unit``.
+    """
+    if not rung.is_reminder_before or deadline.due_at is None:
+        return None
+    from cases.clock import to_local
+    from cases.deadlines import rung_fire_at
+
+    def cn(t: datetime) -> str:
+        d = to_local(t).date()
+        return f"{d.year}年{d.month}月{d.day}日"
+
+    due_at = deadline.due_at
+    if now >= due_at:
+        due_date = deadline.due_date or to_local(due_at).date()
+        return (f"期限已于{due_date.year}年{due_date.month}月{due_date.day}日届满，"
+                f"“{rung.label}”已失去意义，未发送（由逾期措施接续）")
+    ladder = policy.ladder(deadline.ladder)
+    later = ladder[[r.rung for r in ladder].index(rung.rung) + 1:] if rung in ladder else ()
+    if later and later[0].is_reminder_before:
+        if calendar is None:
+            from cases.calendar_store import get_calendar
+
+            calendar = get_calendar(session)
+        nxt = rung_fire_at(later[0], deadline, calendar, policy)
+        if nxt is not None and now >= nxt:
+            return f"已到“{later[0].label}”的时间（{cn(nxt)}），“{rung.label}”未发送，改发当前提醒"
+    return None
+
+
+def _skip(session: Session, timer: Timer, deadline: Deadline, case: Case, rung: Rung, now: datetime,
+          reason: str) -> str:
+    """Record a late reminder as skipped (timer status ``skipped``, an event on the case)."""
+    session.execute(update(Timer).where(Timer.id == timer.id).values(status="skipped", last_error=reason))
+    services.record_system_event(session, case, "rung_skipped", {
+        "deadline_id": deadline.id, "deadline": deadline.label, "rung": rung.rung, "rung_label": rung.label,
+        "due_at": deadline.due_at.isoformat() if deadline.due_at else None,
+        "scheduled_at": timer.fire_at.isoformat(), "reason": reason}, now=now, comment=f"{rung.label}未发送：{reason}")
+    return "stale"
+
+
 def due_timers(session: Session, now: datetime, limit: int) -> list[Timer]:
     stmt = (select(Timer).where(Timer.status == "pending", Timer.fire_at <= now)
             .order_by(Timer.fire_at, Timer.id).limit(limit))
@@ -222,6 +271,9 @@ def fire_timer(session: Session, timer: Timer, now: datetime, worker: str | None
     if rung is None:
         session.execute(update(Timer).where(Timer.id == timer.id).values(status="cancelled", last_error="rung not in policy"))
         return "stale"
+    reason = stale_reason(rung, deadline, now, get_policy(), session=session)
+    if reason is not None:
+        return _skip(session, timer, deadline, session.get(Case, timer.case_id), rung, now, reason)
     firing_id = _claim_firing(session, timer, rung, now, worker)
     if firing_id is None:
         return "duplicate"
@@ -605,6 +657,16 @@ def _bump_seqs(s: Session, per_case: dict[int, int], dialect: str) -> dict[int, 
     return {r.id: r for r in s.execute(select(*[ct.c[c] for c in _CASE_COLS]).where(_in(ct.c.id, ids, dialect)))}
 
 
+def _late_reminder(rung: Rung, t: Any, now: datetime, policy: Any, s: Session, cache: dict[tuple, bool]) -> bool:
+    """``stale_reason`` for a bulk row (cached per ladder, rung and due instant: a batch's rows share few)."""
+    if t.due_at is None:
+        return False
+    key = (t.ladder, rung.rung, t.due_at, t.due_date, t.unit)
+    if key not in cache:
+        cache[key] = stale_reason(rung, t, now, policy, session=s) is not None
+    return cache[key]
+
+
 def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tuple[list[int], dict[str, int]]:
     """Fire the batch's simple rungs set-wise; return (timer ids left for the per-timer path, counts).
 
@@ -627,6 +689,7 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
     slow: list[int] = []
     fast: list[tuple[Any, Rung | None]] = []
     rungs: dict[tuple[str, str], Rung | None] = {}
+    stale_cache: dict[tuple, bool] = {}
     for t in due:
         is_open = t.d_status == "open"
         rung = None
@@ -637,6 +700,8 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
             rung = rungs[key]
         if rung is not None and not set(rung.effects) <= BULK_EFFECTS:
             slow.append(t.id)
+        elif rung is not None and rung.is_reminder_before and _late_reminder(rung, t, now, policy, s, stale_cache):
+            slow.append(t.id)  # no longer true: fire_timer records it as skipped, with its reason
         else:
             fast.append((t, rung))
     if not fast:

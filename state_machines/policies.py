@@ -29,6 +29,14 @@ class DeadlineRule:
     max_extension: int | None = None
     when: dict[str, Any] = field(default_factory=dict)
     light: bool = True
+    working_days_up_to: int | None = None  # calendar-day periods of this many days or fewer run in working days
+
+    def unit_for(self, amount: int) -> str:
+        """The unit a period of ``amount`` runs in: a ``calendar_day`` rule with ``working_days_up_to: N``
+        counts periods of N days or fewer in working days (行政强制法 Art. 69: 十日以内期限 = 工作日)."""
+        if self.unit == "calendar_day" and self.working_days_up_to is not None and amount <= self.working_days_up_to:
+            return "working_day"
+        return self.unit
 
 
 @dataclass(frozen=True)
@@ -92,7 +100,7 @@ def load_policy(version: int = 1, directory: Path = POLICY_DIR) -> Policy:
                 due_from_field=r.get("due_from_field"), pause_on=_tuple(r.get("pause_on")),
                 resume_on=_tuple(r.get("resume_on")), extend_on=dict(r.get("extend_on") or {}),
                 max_extension=r.get("max_extension"), when=dict(r.get("when") or {}),
-                light=bool(r.get("light", True)),
+                light=bool(r.get("light", True)), working_days_up_to=r.get("working_days_up_to"),
             ))
         rules[kind] = tuple(out)
     if deadlines["supervision"]["ladder"] not in ladders:
