@@ -139,7 +139,12 @@ def _listing(f: Firing) -> Jurisdiction:
 @rung_effect
 def interview(f: Firing) -> None:
     listing = _listing(f)
-    when = datetime.combine(to_local(f.now).date() + timedelta(days=3), datetime.min.time().replace(hour=9), tzinfo=SHANGHAI)
+    from cases.calendar_store import get_calendar
+    from cases.legal_time import add_working_days
+
+    # The 3rd working day after the letter: never a weekend or a holiday.
+    day = add_working_days(to_local(f.now).date(), 3, get_calendar(f.session))
+    when = datetime.combine(day, datetime.min.time().replace(hour=9), tzinfo=SHANGHAI)
     _document(f, "interview_notice", "interview_notice", [outbox.AUTHORITY, outbox.ENTERPRISE_CONTACT], listing,
               interview_at=when.isoformat(), interview_reason=f"{f.case.number} 挂牌督办事项逾期未完成",
               interview_place=listing.authority_name + "会议室", listing_jurisdiction_code=listing.code)
