@@ -208,7 +208,8 @@ def stale_reason(rung: Rung, deadline: Any, now: datetime, policy: Any, calendar
     not sent); None when it is still true, and always None for the measures after the due instant.
 
     A reminder (before_due / due_day / before_due_hours) is true from its own moment until the
-    moment of the next rung of its ladder (for the last reminder: the due instant). After an
+    moment of the next rung of its ladder (for the last reminder: the due instant); when that next
+    rung is a day-based reminder, until the start of its day. After an
     outage the late sweep therefore sends only the reminder that is true now, and none once the
     deadline has expired — the overdue rung speaks then. The rule: docs/legal-time.md "Late rungs".
     ``deadline`` may be an ORM Deadline or a row with ``ladder``, ``due_at``, ``due_date``, ``unit``.
@@ -235,7 +236,10 @@ def stale_reason(rung: Rung, deadline: Any, now: datetime, policy: Any, calendar
 
             calendar = get_calendar(session)
         nxt = rung_fire_at(later[0], deadline, calendar, policy)
-        if nxt is not None and now >= nxt:
+        # A day-based reminder (09:00 of its day) speaks for that whole day: from its day on, the
+        # earlier reminder is not sent any more.
+        day_based = "before_due_hours" not in later[0].at
+        if nxt is not None and (now >= nxt or (day_based and to_local(now).date() >= to_local(nxt).date())):
             return f"已到“{later[0].label}”的时间（{cn(nxt)}），“{rung.label}”未发送，改发当前提醒"
     return None
 
