@@ -666,14 +666,44 @@ def _bump_seqs(s: Session, per_case: dict[int, int], dialect: str) -> dict[int, 
     return {r.id: r for r in s.execute(select(*[ct.c[c] for c in _CASE_COLS]).where(_in(ct.c.id, ids, dialect)))}
 
 
-def _late_reminder(rung: Rung, t: Any, now: datetime, policy: Any, s: Session, cache: dict[tuple, bool]) -> bool:
+def _late_reminder(rung: Rung, t: Any, now: datetime, policy: Any, s: Session,
+                   cache: dict[tuple, str | None]) -> str | None:
     """``stale_reason`` for a bulk row (cached per ladder, rung and due instant: a batch's rows share few)."""
     if t.due_at is None:
-        return False
+        return None
     key = (t.ladder, rung.rung, t.due_at, t.due_date, t.unit)
     if key not in cache:
-        cache[key] = stale_reason(rung, t, now, policy, session=s) is not None
+        cache[key] = stale_reason(rung, t, now, policy, session=s)
     return cache[key]
+
+
+def _skip_bulk(s: Session, skipped: list, late: dict[int, str], cases: dict[int, Any], next_seq: dict[int, int],
+               now: datetime, dialect: str) -> None:
+    """The bulk path's ``_skip``: late reminders that are no longer true (claimed already) are marked
+    ``skipped`` with their reason, each with its ``rung_skipped`` event (seqs reserved with the batch's)."""
+    tt = Timer.__table__
+    by_reason: dict[str, list[int]] = {}
+    for t, _ in skipped:
+        by_reason.setdefault(late[t.id], []).append(t.id)
+    for reason, ids in by_reason.items():
+        s.execute(update(tt).where(_in(tt.c.id, ids, dialect)).values(status="skipped", last_error=reason))
+    if dialect == "postgresql":
+        db_now = now
+    else:  # executemany bypasses SQLAlchemy's types: store the instant as its SQLite DATETIME does
+        sa_dialect = s.get_bind().dialect
+        db_now = tt.c.fired_at.type.dialect_impl(sa_dialect).bind_processor(sa_dialect)(now)
+    rows = []
+    for t, rung in skipped:
+        c = cases[t.case_id]
+        seq = next_seq[c.id]
+        next_seq[c.id] = seq + 1
+        reason = late[t.id]
+        payload = {"deadline_id": t.deadline_id, "deadline": t.label, "rung": rung.rung, "rung_label": rung.label,
+                   "due_at": t.due_at.isoformat() if t.due_at else None, "scheduled_at": t.fire_at.isoformat(),
+                   "reason": reason}
+        rows.append((c.id, seq, db_now, None, "rung_skipped", c.state, c.state, f"{rung.label}未发送：{reason}",
+                     _dumps(payload)))
+    _copy(s, "case_events", _EVENT_COLS, rows)
 
 
 def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tuple[list[int], dict[str, int]]:
@@ -698,7 +728,8 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
     slow: list[int] = []
     fast: list[tuple[Any, Rung | None]] = []
     rungs: dict[tuple[str, str], Rung | None] = {}
-    stale_cache: dict[tuple, bool] = {}
+    stale_cache: dict[tuple, str | None] = {}
+    late: dict[int, str] = {}  # timer id → why its reminder is no longer true (skipped here, not sent)
     for t in due:
         is_open = t.d_status == "open"
         rung = None
@@ -707,10 +738,13 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
             if key not in rungs:
                 rungs[key] = policy.rung(t.ladder, t.rung)
             rung = rungs[key]
-        if rung is not None and not set(rung.effects) <= BULK_EFFECTS:
+        reason = _late_reminder(rung, t, now, policy, s, stale_cache) \
+            if rung is not None and rung.is_reminder_before else None
+        if reason is not None:
+            late[t.id] = reason
+            fast.append((t, rung))
+        elif rung is not None and not set(rung.effects) <= BULK_EFFECTS:
             slow.append(t.id)
-        elif rung is not None and rung.is_reminder_before and _late_reminder(rung, t, now, policy, s, stale_cache):
-            slow.append(t.id)  # no longer true: fire_timer records it as skipped, with its reason
         else:
             fast.append((t, rung))
     if not fast:
@@ -728,12 +762,14 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
     cases = _bump_seqs(s, per_case, dialect) if per_case else {}
     live = [(t, rung) for t, rung in live_all if t.case_id in cases]
     next_seq = {cid: c.event_seq - per_case[cid] + 1 for cid, c in cases.items()}
+    skipped = [(t, rung) for t, rung in live if t.id in late]
+    live = [(t, rung) for t, rung in live if t.id not in late]
 
     # 2. claim (the rows are ours already: FOR UPDATE in _due_rows on PostgreSQL, the write lock
     #    on SQLite — so every claim must succeed, or the reserved seqs would leave gaps)
     stale_ids = [t.id for t, _ in fast if t.d_status != "open"]
     no_rung_ids = [t.id for t, rung in fast if t.d_status == "open" and rung is None]
-    claim_ids = [t.id for t, _ in live] + stale_ids + no_rung_ids
+    claim_ids = [t.id for t, _ in live] + [t.id for t, _ in skipped] + stale_ids + no_rung_ids
     if not claim_ids:
         return slow, counts
     claimed = s.execute(update(tt).where(_in(tt.c.id, claim_ids, dialect), tt.c.status == "pending")
@@ -746,6 +782,9 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
         s.execute(update(tt).where(_in(tt.c.id, no_rung_ids, dialect)).values(status="cancelled",
                                                                                last_error="rung not in policy"))
     counts["stale"] += len(stale_ids) + len(no_rung_ids)
+    if skipped:
+        _skip_bulk(s, skipped, late, cases, next_seq, now, dialect)
+        counts["stale"] += len(skipped)
     if not live:
         return slow, counts
 

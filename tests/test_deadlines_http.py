@@ -218,3 +218,35 @@ def test_my_queue_sorted_by_urgency(api, world, clock):
     queue = officer.get("/api/queue").json()["items"]
     assert [c["id"] for c in queue][:2] == [fast["id"], slow["id"]]
     assert queue[0]["light"] == "red" and queue[1]["light"] == "green"
+
+
+def test_late_reminders_are_skipped_alike_by_both_firing_paths(api, world, clock, db):
+    """After an outage the bulk path (fire_all_due) and the per-timer path (fire_timer) apply the
+    same rule: the stale reminders are skipped with their reason, the overdue rung fires once."""
+    from cases.escalation import due_timers, fire_timer
+    from cases.models import CaseEvent, Deadline, Timer
+
+    _, bulk = _hazard(api, world, rectification_days=4)        # due Fri 27 Nov
+    _, single = _hazard(api, world, rectification_days=4)
+    clock.set(datetime(2026, 12, 7, 0, 0, tzinfo=timezone.utc))  # ten days later, nothing swept
+    with db.transaction() as s:
+        outcomes = [fire_timer(s, t, clock.now(), "test") for t in due_timers(s, clock.now(), 100)
+                    if t.case_id == single["id"]]
+    assert sorted(outcomes) == ["fired", "fired", "stale", "stale"]  # overdue + listing; two reminders skipped
+    result = fire_all_due(db, clock.now())
+    assert result["fired"] == 2 and result["stale"] == 2
+
+    def story_of(case_id):
+        with db.session() as s:
+            timers = dict(s.execute(select(Timer.rung, Timer.status).join(Deadline, Deadline.id == Timer.deadline_id)
+                                    .where(Timer.case_id == case_id, Deadline.key == "rectification")).all())
+            events = [(e.action, e.payload["rung"], e.payload.get("reason")) for e in s.scalars(
+                select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.action.in_(("rung_fired", "rung_skipped")))
+                .order_by(CaseEvent.seq)) if e.payload["deadline"] == "整改期限"]
+        return timers, events
+
+    assert story_of(bulk["id"]) == story_of(single["id"])
+    timers, events = story_of(bulk["id"])
+    assert timers == {"remind_before": "skipped", "remind_due_day": "skipped", "overdue": "fired", "listing": "fired"}
+    assert [a for a, *_ in events] == ["rung_skipped", "rung_skipped", "rung_fired", "rung_fired"]
+    assert all("2026年11月27日" in reason for a, _, reason in events if a == "rung_skipped")
