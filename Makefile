@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 export ANJIAN_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: run test install system-deps db demo serve bench clean
+.PHONY: run test install system-deps db demo serve bench samples clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ run: demo
 
 test: install system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# One PDF + first-page PNG of every document type from one scenario, into docs/samples/.
+samples: install system-deps
+	PYTHONPATH=$(CURDIR) $(PY) scripts/samples.py --out docs/samples
 
 bench: install system-deps
 	$(PY) bench/transitions.py

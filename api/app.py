@@ -12,6 +12,7 @@ from cases.db import Database, get_database
 from cases.engine import check_definitions, get_registry
 from cases.rules import EFFECTS  # noqa: F401  (registers guards and effects)
 import notifications.preferences as _preferences  # noqa: F401  (installs cases.outbox.channel_resolver)
+import notifications.documents as _documents  # noqa: F401  (installs cases.documents.preflight)
 
 
 def create_app(*, database: Database | None = None, clock: Clock | None = None,

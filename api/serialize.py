@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from cases.accident import GRADE_LABELS
 from cases import clock
 from cases.models import Case, CaseEvent, Deadline, Enterprise, Jurisdiction, User
+from cases.rules import case_previous_numbers
 from cases.services import definition_of
 from state_machines.loader import ActionSpec
 
@@ -35,7 +36,7 @@ def case_summaries(session: Session, cases: list[Case], now: datetime | None = N
 def _summary(c: Case, jur: dict, ent: dict, usr: dict, light: str) -> dict[str, Any]:
     d = definition_of(c)
     return {
-        "id": c.id, "number": c.number, "kind": c.kind, "kind_label": d.label, "title": c.title,
+        "id": c.id, "number": c.number, "previous_numbers": case_previous_numbers(c), "kind": c.kind, "kind_label": d.label, "title": c.title,
         "state": c.state, "state_label": d.state(c.state).label, "version": c.version,
         "jurisdiction": {"code": c.jurisdiction_code, "name": jur.get(c.jurisdiction_code)},
         "enterprise": {"id": c.enterprise_id, "name": ent.get(c.enterprise_id)} if c.enterprise_id else None,
@@ -69,8 +70,8 @@ def case_detail(session: Session, case: Case, allowed: list[ActionSpec], now: da
         if enterprise_ids else {})
     usr = _names(session, User, [case.assignee_id], "display_name")
     body = _summary(case, jur, {}, usr, dl.light_of(open_deadlines, now))
-    body["deadlines"] = [{**dl.deadline_summary(x), "light": dl.light_of([x], now) if x.affects_light else None,
-                          "supervision_id": x.supervision_id} for x in open_deadlines]
+    body["deadlines"] = [{**dl.deadline_summary(x), "light": ("paused" if x.due_at is None else dl.light_of([x], now))
+                          if x.affects_light else None, "supervision_id": x.supervision_id} for x in open_deadlines]
     body["supervision"] = ({"id": sup.id, "notice_no": sup.notice_no, "status": sup.status,
                             "listing_jurisdiction_code": sup.listing_jurisdiction_code} if sup else None)
     enterprise = enterprises.get(case.enterprise_id) if case.enterprise_id else None

@@ -181,7 +181,7 @@ def seed(db, n_timers: int) -> dict:
                           "status": "open", "created_at": now - timedelta(days=10)}
                 drows.append({**common, "key": "rectification", "label": "整改期限", "ladder": "rectification",
                               "start_at": due - timedelta(days=7), "amount": 7, "unit": "calendar_day", "max_extension": 30})
-                drows.append({**common, "key": "reinspection", "label": "复查期限", "ladder": "internal",
+                drows.append({**common, "key": "reinspection", "label": "复查期限", "ladder": "internal", "party": "officer",
                               "start_at": due - timedelta(days=3), "amount": 3, "unit": "working_day"})
             dl = list(s.execute(insert(Deadline).returning(Deadline.id, Deadline.case_id, Deadline.ladder, Deadline.due_at,
                                                            sort_by_parameter_order=True), drows))

@@ -21,6 +21,7 @@ from state_machines.policies import DeadlineRule, Policy, Rung, default_policy
 
 OPEN = "open"
 LIGHT_LABELS = {"red": "红灯", "yellow": "黄灯", "green": "绿灯", "none": "无期限"}
+PARTY_LABELS = {"enterprise": "责任单位", "officer": "承办人", "approver": "审批人", "authority": "被督办机关"}
 
 _policy: Policy | None = None
 
@@ -156,10 +157,12 @@ def cancel_timers(session: Session, deadline_ids: Iterable[int]) -> None:
 
 def open_deadline(session: Session, *, case: Case, key: str, label: str, ladder: str, start_at: datetime,
                   amount: int, unit: str, now: datetime, light: bool = True, max_extension: int | None = None,
-                  supervision_id: int | None = None, calendar: HolidayCalendar | None = None) -> Deadline:
+                  supervision_id: int | None = None, calendar: HolidayCalendar | None = None,
+                  party: str | None = None) -> Deadline:
     calendar = calendar or get_calendar(session)
     policy = get_policy()
-    d = Deadline(case_id=case.id, supervision_id=supervision_id, key=key, label=label, ladder=ladder,
+    party = party or ("authority" if supervision_id else "enterprise")
+    d = Deadline(case_id=case.id, supervision_id=supervision_id, key=key, label=label, ladder=ladder, party=party,
                  policy_version=policy.version, affects_light=light, start_at=start_at, amount=amount, unit=unit,
                  extensions=[], max_extension=max_extension, pauses=[], status=OPEN, created_at=now,
                  calendar_version="")
@@ -186,11 +189,23 @@ def open_deadlines(session: Session, case_id: int, key: str | None = None, *, su
     return list(session.scalars(stmt.order_by(Deadline.id)))
 
 
+def paused_since(d: Deadline) -> datetime | None:
+    """When the running pause of a clock began (None if it runs)."""
+    open_spans = [p for p in d.pauses or [] if p[1] is None]
+    return datetime.fromisoformat(open_spans[-1][0]) if open_spans and d.due_at is None else None
+
+
 def deadline_summary(d: Deadline) -> dict[str, Any]:
-    return {"id": d.id, "key": d.key, "label": d.label, "amount": d.amount, "unit": d.unit,
-            "due_at": d.due_at.isoformat() if d.due_at else None,
-            "due_date": d.due_date.isoformat() if d.due_date else None, "provisional": d.provisional,
-            "paused": d.due_at is None}
+    since = paused_since(d)
+    out = {"id": d.id, "key": d.key, "label": d.label, "amount": d.amount, "unit": d.unit,
+           "due_at": d.due_at.isoformat() if d.due_at else None,
+           "due_date": d.due_date.isoformat() if d.due_date else None, "provisional": d.provisional,
+           "paused": d.due_at is None, "party": d.party, "party_label": PARTY_LABELS.get(d.party, d.party)}
+    if since is not None:
+        day = since.astimezone(SHANGHAI).date()
+        out["paused_since"] = since.isoformat()
+        out["status_label"] = f"暂停（自{day.year}年{day.month}月{day.day}日起，等待延期审批）"
+    return out
 
 
 # ---------------------------------------------------------------- hooks
@@ -234,7 +249,7 @@ def apply_rules(session: Session, case: Case, action: str, values: dict[str, Any
     changes: list[dict[str, Any]] = []
     rules = [r for r in policy.rules_for(case.kind)
              if action in r.met_on or action in r.pause_on or action in r.resume_on or action in r.extend_on
-             or (action in r.start_on and _rule_applies(r, case))]
+             or action in r.cancel_on or (action in r.start_on and _rule_applies(r, case))]
     if not rules and not became_final:
         return changes  # most actions (comments, assignment…) touch no clock: no query at all
     # One read of the case's open deadlines serves every rule (the hot path of a transition).
@@ -250,6 +265,10 @@ def apply_rules(session: Session, case: Case, action: str, values: dict[str, Any
     def live_of(key: str) -> list[Deadline]:
         return [d for d in live if d.status == OPEN and d.key == key and d.supervision_id is None]
 
+    for d in live:  # a clock of the case's former kind (a hazard reclassified as major) has no rule any more
+        if d.status == OPEN and d.supervision_id is None and policy.rule(case.kind, d.key) is None:
+            close_deadline(session, d, "cancelled", now)
+            changes.append({"deadline": d.label, "change": "cancelled"})
     if became_final:
         for d in live:
             if d.status == OPEN and d.supervision_id is None:  # a listing stays until the listing body lifts it
@@ -260,6 +279,10 @@ def apply_rules(session: Session, case: Case, action: str, values: dict[str, Any
             for d in live_of(rule.key):
                 close_deadline(session, d, "met", now)
                 changes.append({"deadline": d.label, "change": "met"})
+        if action in rule.cancel_on:  # the case moved on: the clock is moot
+            for d in live_of(rule.key):
+                close_deadline(session, d, "cancelled", now)
+                changes.append({"deadline": d.label, "change": "cancelled"})
         for d in live_of(rule.key):
             touched = False
             if action in rule.pause_on and not any(p[1] is None for p in d.pauses or []):
@@ -272,6 +295,8 @@ def apply_rules(session: Session, case: Case, action: str, values: dict[str, Any
                 changes.append({"deadline": d.label, "change": "resumed"})
             if action in rule.extend_on:
                 extra = values.get(rule.extend_on[action])
+                if not extra and event is not None:  # approved as requested: the decision names the days
+                    extra = ((event.payload or {}).get("extension") or {}).get("approved_days")
                 if extra and (values.get("approved") is not False):
                     d.extensions = [*(d.extensions or []), int(extra)]
                     touched = True
@@ -288,7 +313,7 @@ def apply_rules(session: Session, case: Case, action: str, values: dict[str, Any
             start, amount = _start(rule, case, values, now)
             d = open_deadline(session, case=case, key=rule.key, label=rule.label, ladder=rule.ladder, start_at=start,
                               amount=amount, unit=rule.unit_for(amount), now=now, light=rule.light,
-                              max_extension=rule.max_extension, calendar=cal())
+                              max_extension=rule.max_extension, calendar=cal(), party=rule.party)
             changes.append({"change": "opened", **deadline_summary(d)})
     if event is not None and changes:
         event.payload = {**(event.payload or {}), "deadlines": changes}

@@ -22,12 +22,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cases import outbox, services
-from cases.clock import to_local
+from cases.clock import SHANGHAI, to_local
 from cases.config import get_settings
 from cases.docnumbers import DOCUMENT_TITLES, issue_document_number
+from cases.errors import ValidationFailed
 from cases.identifiers import cn_num
 from cases.models import Case, CaseEvent, Deadline, Document, HazardCatalogItem, Jurisdiction, Supervision
-from cases.rules import ActionContext
+from cases.rules import ActionContext, case_previous_numbers
 
 ISSUED, RENDERED, FAILED = "issued", "rendered", "failed"
 STATUS_LABELS = {ISSUED: "已签发，待生成", RENDERED: "已生成", FAILED: "生成失败"}
@@ -39,27 +40,62 @@ DEFAULT_LEGAL_BASIS = {
     "dangerous_building_notice": "《城市危险房屋管理规定》和《危险房屋鉴定标准》（JGJ 125-2016）",
 }
 
-_LADDER_BASIS = "《中华人民共和国安全生产法》《建设工程安全生产管理条例》及安全生产督办、约谈有关规定"
+# Printed as 根据…的（有关）规定: a name of laws, never itself ending in 规定.
+_LADDER_BASIS = "《中华人民共和国安全生产法》《建设工程安全生产管理条例》"
 
 
 def ladder_defaults(doc_type: str, snapshot: dict[str, Any]) -> dict[str, Any]:
     """What the escalation ladder's letters say when the rung gave nothing more specific."""
-    task = snapshot.get("task") or "整改"
     if doc_type == "warning_letter":
         return {"legal_basis": DEFAULT_LEGAL_BASIS["rectification_notice"],
-                "requirements": [f"接函后立即完成{task}，并于3个工作日内书面报告整改情况及逾期原因",
-                                 "逾期仍未完成的，将依法挂牌督办"]}
+                "requirements": ["接函后立即组织整改，消除事故隐患；整改期间落实安全防范措施，确保施工安全",
+                                 "查明逾期未完成整改的原因，落实整改责任人"]}
     if doc_type == "supervision_letter":
         return {"legal_basis": _LADDER_BASIS,
-                "requirements": [f"督促责任单位限期完成{task}", "按期书面报告督办事项办理情况"]}
+                "requirements": ["督促责任单位立即完成隐患整改，并组织复查", "查明逾期原因，依法依规追究有关单位责任"]}
     if doc_type == "interview_notice":
-        return {"legal_basis": _LADDER_BASIS, "attendees_required": "单位主要负责人、分管负责人及项目负责人",
+        return {"legal_basis": _LADDER_BASIS, "attendees_required": "单位主要负责人、分管负责人及督办事项承办人员",
                 "materials": ["督办事项整改情况书面报告", "逾期未完成的原因说明及下一步措施"]}
     if doc_type == "public_criticism":
         return {"legal_basis": _LADDER_BASIS,
-                "facts": snapshot.get("issue_summary") or f"{snapshot.get('case_title', '')}挂牌督办事项逾期未完成",
-                "requirements": ["被通报单位深刻反思，限期完成整改", "举一反三，全面排查同类问题"]}
+                "facts": f"“{snapshot.get('case_title', '')}”挂牌督办事项逾期未完成，督办责任落实不到位。",
+                "requirements": ["深刻反思，立即督促责任单位完成整改", "举一反三，全面排查辖区内同类问题"]}
     return {}
+
+
+# Letters of the ladder whose requested date is counted from their own issue (policy ``letters``
+# in escalation-vN.yaml): a letter never asks for something by a date before it was issued —
+# an overdue case's letter asks for completion by a new date, and names the missed one apart.
+LETTER_DATES = {"warning_letter": "complete_within", "public_criticism": "complete_within",
+                "interview_notice": "interview_after"}
+
+
+def ladder_dates(session: Session, doc_type: str, now: datetime) -> dict[str, Any]:
+    """The dates a ladder letter issued at ``now`` asks for (ISO strings), from the policy."""
+    key = LETTER_DATES.get(doc_type)
+    if key is None:
+        return {}
+    from cases.calendar_store import get_calendar
+    from cases.deadlines import get_policy
+    from cases.legal_time import compute_due
+
+    rule = get_policy().letters[key]
+    due = compute_due(now, int(rule["amount"]), rule["unit"], get_calendar(session))
+    if doc_type == "interview_notice":
+        hour, minute = (int(x) for x in str(rule.get("at", "09:30")).split(":"))
+        at = datetime.combine(due.due_date, datetime.min.time().replace(hour=hour, minute=minute), tzinfo=SHANGHAI)
+        return {"interview_at": at.isoformat()}
+    return {"deadline_at": due.due_at.isoformat(), "due_date": due.due_date.isoformat(),
+            "deadline_provisional": bool(due.provisional)}
+
+
+def letter_variables(doc_type: str, snapshot: dict[str, Any], dates: dict[str, Any], issued_at: Any) -> dict[str, Any]:
+    """A ladder letter's stored variables: defaults < the rung's snapshot < the dates it asks for.
+    The deadline the snapshot carries, if replaced by a new date, is kept as the missed one."""
+    out = {**ladder_defaults(doc_type, snapshot), **snapshot}
+    if dates.get("due_date") and out.get("due_date") and not out.get("original_due_date"):
+        out["original_due_date"] = out["due_date"]
+    return {**out, **dates, "issued_at": issued_at}
 
 
 # 城市危险房屋管理规定: what each handling option means for the owner, as the notice's measures.
@@ -252,7 +288,7 @@ def _accident_flash_report(session: Session, case: Case, values: dict[str, Any],
         "reported_at": now.isoformat(),
         "occurred_at": d.get("occurred_at"),
         "accident_type": _field_label(case, "accident_type", d.get("accident_type")),
-        "accident_grade": ACCIDENT_GRADE_CODES.get(case.accident_grade or ""),
+        "accident_grade": ACCIDENT_GRADE_CODES.get(case.accident_grade or "") or "pending",
         "deaths": int(d.get("deaths") or 0),
         "serious_injuries": int(d.get("serious_injuries") or 0),
         "missing_persons": int(d.get("missing_persons") or 0),
@@ -340,8 +376,10 @@ def record(session: Session, case: Case, doc_type: str, *, number: str, issuer: 
            now: datetime, snapshot: dict[str, Any], recipients: Iterable, urgent: bool = False) -> Document:
     """Record a document whose 文号 was already taken (e.g. a 挂牌督办通知书, numbered before its
     supervision row exists) and enqueue its messages."""
-    variables = {k: _iso(v) for k, v in {**ladder_defaults(doc_type, snapshot), **snapshot, "issued_at": now}.items()
-                 if v is not None}
+    # The case number as it stands at issue (and 原编号 after a reclassification), not at render time.
+    numbers = {"case_number": case.number, "original_case_number": "、".join(case_previous_numbers(case)) or None}
+    variables = {k: _iso(v) for k, v in {**numbers, **letter_variables(doc_type, snapshot, ladder_dates(session, doc_type, now),
+                                                                       now)}.items() if v is not None}
     doc = Document(case_id=case.id, doc_type=doc_type, number=number, title=_title(doc_type),
                    issuing_jurisdiction_code=issuer.code, variables=variables, status=ISSUED, cause=cause,
                    issued_at=now)
@@ -352,9 +390,16 @@ def record(session: Session, case: Case, doc_type: str, *, number: str, issuer: 
     return doc
 
 
+# Installed by notifications.documents: fn(session, document) → field errors for what the document
+# cannot be filled with. An action that would issue such a document is refused (422), in its own
+# transaction, instead of leaving a notice that never renders. None (e.g. cases used alone): unchecked.
+preflight: Callable[[Session, Document], list[dict[str, str]]] | None = None
+
+
 def _issue_all(session: Session, case: Case, doc_types: Iterable[str], event: CaseEvent, values: dict[str, Any],
                now: datetime, ctx: ActionContext | None = None) -> None:
     issued = []
+    docs = []
     contact: dict[str, Any] = {}
     if not case.assignee_id:  # e.g. a flash report: the officer who acted (or recorded the case) is the contact
         from cases.models import User
@@ -368,6 +413,13 @@ def _issue_all(session: Session, case: Case, doc_types: Iterable[str], event: Ca
         doc = issue(session, case, doc_type, cause=cause_of(event), now=now, snapshot=snapshot,
                     recipients=recipients, urgent=urgent)
         issued.append({"type": doc_type, "number": doc.number, "id": doc.id})
+        docs.append(doc)
+    if preflight is not None:
+        errors: list[dict[str, str]] = []
+        for doc in docs:
+            errors += [e for e in preflight(session, doc) if e not in errors]
+        if errors:
+            raise ValidationFailed(errors)
     if issued:
         event.payload = {**(event.payload or {}), "documents": issued}
         session.flush()

@@ -41,7 +41,13 @@ class ValidationFailed(DomainError):
     code = "validation_failed"
 
     def __init__(self, errors: list[dict[str, str]], message: str | None = None) -> None:
-        text = message or "；".join(f"{e['label'] if e.get('label') else e['field']}：{e['message']}" for e in errors)
+        from cases.labels import field_label
+
+        # Every error names its field by a Chinese label: the caller's, else the API's table; a
+        # field nobody knows (a typo in the request) is quoted as typed.
+        errors = [e if e.get("label") or not e.get("field") else
+                  {**e, "label": field_label(e["field"]) or f"字段“{e['field']}”"} for e in errors]
+        text = message or "；".join(f"{e.get('label') or '请求'}：{e['message']}" for e in errors)
         super().__init__(text, errors=errors)
         self.errors = errors
 

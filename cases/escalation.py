@@ -18,7 +18,7 @@ from cases import outbox, services
 from cases.clock import SHANGHAI, to_local
 from cases.config import get_settings
 from cases.docnumbers import DOCUMENT_TITLES, authority_prefix, format_document_number, issue_document_number
-from cases.documents import ladder_defaults
+from cases.documents import ladder_dates, letter_variables
 from cases.models import Case, Deadline, Jurisdiction, RungFiring, Timer
 from state_machines.policies import Rung
 
@@ -27,6 +27,37 @@ MAX_ATTEMPTS = 5
 
 NEXT_MEASURE = {"remind_before": "逾期预警", "remind_due_day": "逾期预警", "overdue": "挂牌督办",
                 "listing": "约谈", "interview": "通报批评", "criticism": "提级", "escalate": "提级督办"}
+# What follows on a clock of the authority's own staff (officer, approver): their chain, not the enterprise's.
+NEXT_MEASURE_STAFF = {"remind_before": "逾期预警", "remind_due_day": "逾期预警", "overdue": "报上级主管部门督办",
+                      "supervise": "通报"}
+
+
+def next_measure(rung: str, party: str | None) -> str:
+    table = NEXT_MEASURE_STAFF if party in ("officer", "approver") else NEXT_MEASURE
+    return table.get(rung, "")
+
+
+def ladder_roles(effect: str, party: str | None, ladder: str) -> tuple[str, ...]:
+    """Who a rung's message goes to, by whose clock it is (``Deadline.party``): the same answer
+    for both firing paths. An enterprise hears only of its own clock; an officer's or an
+    approver's clock climbs their own chain."""
+    party = party or "enterprise"
+    if effect == "remind":
+        return {"enterprise": (outbox.ASSIGNEE, outbox.ENTERPRISE_CONTACT), "officer": (outbox.ASSIGNEE,),
+                "approver": (outbox.APPROVERS,), "authority": (outbox.AUTHORITY, outbox.ASSIGNEE)}[party]
+    if effect == "overdue_warning":
+        return {"enterprise": (outbox.ASSIGNEE, outbox.ASSIGNEE_SUPERVISOR),
+                "officer": (outbox.ASSIGNEE, outbox.ASSIGNEE_SUPERVISOR),
+                "approver": (outbox.APPROVERS, outbox.APPROVERS_SUPERVISOR),
+                "authority": (outbox.AUTHORITY, outbox.ASSIGNEE_SUPERVISOR)}[party]
+    if effect == "supervise":  # 督办提醒: the chain above whoever is late
+        return {"enterprise": (outbox.ASSIGNEE_SUPERVISOR,), "officer": (outbox.UPPER_SUPERVISORS,),
+                "approver": (outbox.APPROVERS_SUPERVISOR,), "authority": (outbox.UPPER_SUPERVISORS,)}[party]
+    if effect == "warning_letter":  # a letter to the enterprise only ever about the enterprise's clock
+        return (outbox.ENTERPRISE_CONTACT, outbox.ASSIGNEE) if party == "enterprise" else ()
+    if effect == "task_due":
+        return (outbox.ASSIGNEE,)
+    raise KeyError(effect)
 
 
 @dataclass
@@ -55,7 +86,7 @@ class Firing:
             "due_date": d.due_date.isoformat() if d.due_date else None, "deadline_provisional": d.provisional,
             "days_left": days_left, "overdue_days": max(0, -(days_left or 0)),
             "light": "red" if d.due_at and d.due_at <= self.now else "yellow",
-            "rung": self.rung.rung, "rung_name": self.rung.label, "next_measure": NEXT_MEASURE.get(self.rung.rung, ""),
+            "rung": self.rung.rung, "rung_name": self.rung.label, "next_measure": next_measure(self.rung.rung, d.party),
             "issuing_authority": j.authority_name if j else "",
         }
 
@@ -72,25 +103,34 @@ def _urgent(f: Firing) -> bool:
     return f.deadline.unit == "hour"  # accident and D-grade clocks ignore quiet hours
 
 
+def _party_recipients(f: Firing, effect: str) -> list:
+    """The rung's recipients by whose clock it is (see ``ladder_roles``)."""
+    roles = ladder_roles(effect, f.deadline.party, f.deadline.ladder)
+    listing = _listing(f).code if f.deadline.supervision_id else None
+    return outbox.resolve_recipients(f.session, f.case, roles, listing_jurisdiction_code=listing)
+
+
 @rung_effect
 def remind(f: Firing) -> None:
-    roles = [outbox.ASSIGNEE]
-    if f.deadline.ladder in ("rectification", "supervision"):
-        roles.append(outbox.ENTERPRISE_CONTACT)
-    if f.deadline.supervision_id:
-        roles = [outbox.AUTHORITY, outbox.ASSIGNEE]
-    n = outbox.enqueue(f.session, case=f.case, template="reminder", recipients=outbox.resolve_recipients(f.session, f.case, roles),
+    n = outbox.enqueue(f.session, case=f.case, template="reminder", recipients=_party_recipients(f, "remind"),
                        cause=f.cause, variables=f.variables(), now=f.now, urgent=_urgent(f))
     f.effects["messages"] = f.effects.get("messages", 0) + n
 
 
 @rung_effect
 def overdue_warning(f: Firing) -> None:
-    roles = [outbox.ASSIGNEE, outbox.ASSIGNEE_SUPERVISOR]
-    if f.deadline.supervision_id:
-        roles = [outbox.AUTHORITY, outbox.ASSIGNEE_SUPERVISOR]
     n = outbox.enqueue(f.session, case=f.case, template="overdue_warning",
-                       recipients=outbox.resolve_recipients(f.session, f.case, roles), cause=f.cause,
+                       recipients=_party_recipients(f, "overdue_warning"), cause=f.cause,
+                       variables=f.variables(), now=f.now, urgent=_urgent(f))
+    f.effects["messages"] = f.effects.get("messages", 0) + n
+    f.effects["overdue"] = True
+
+
+@rung_effect
+def supervise(f: Firing) -> None:
+    """督办提醒: the late party's chain is told (an officer's: the supervisors of the level above)."""
+    n = outbox.enqueue(f.session, case=f.case, template="overdue_warning",
+                       recipients=_party_recipients(f, "supervise"), cause=f.cause,
                        variables=f.variables(), now=f.now, urgent=_urgent(f))
     f.effects["messages"] = f.effects.get("messages", 0) + n
     f.effects["overdue"] = True
@@ -112,6 +152,8 @@ def _document(f: Firing, doc_type: str, template: str, roles: list[str], issuer:
 
 @rung_effect
 def warning_letter(f: Firing) -> None:
+    if not ladder_roles("warning_letter", f.deadline.party, f.deadline.ladder):
+        return  # 警示函 goes to an enterprise only for its own clock, never for an officer's delay
     issuer = f.session.get(Jurisdiction, f.case.jurisdiction_code)
     _document(f, "warning_letter", "warning_letter", [outbox.ENTERPRISE_CONTACT, outbox.ASSIGNEE], issuer)
 
@@ -136,24 +178,27 @@ def _listing(f: Firing) -> Jurisdiction:
     return f.session.get(Jurisdiction, code)
 
 
+def _supervised_code(f: Firing) -> str:
+    from cases.models import Supervision
+
+    sup = f.session.get(Supervision, f.deadline.supervision_id) if f.deadline.supervision_id else None
+    return sup.supervised_jurisdiction_code if sup else f.case.jurisdiction_code
+
+
 @rung_effect
 def interview(f: Firing) -> None:
+    # Addressed to the supervised authority (catalogue: interview_notice), so sent to its staff;
+    # the interview's time comes from the policy (cases.documents.ladder_dates).
     listing = _listing(f)
-    from cases.calendar_store import get_calendar
-    from cases.legal_time import add_working_days
-
-    # The 3rd working day after the letter: never a weekend or a holiday.
-    day = add_working_days(to_local(f.now).date(), 3, get_calendar(f.session))
-    when = datetime.combine(day, datetime.min.time().replace(hour=9), tzinfo=SHANGHAI)
-    _document(f, "interview_notice", "interview_notice", [outbox.AUTHORITY, outbox.ENTERPRISE_CONTACT], listing,
-              interview_at=when.isoformat(), interview_reason=f"{f.case.number} 挂牌督办事项逾期未完成",
+    _document(f, "interview_notice", "interview_notice", [outbox.AUTHORITY], listing,
+              interview_reason=f"“{f.case.title}”（案件编号：{f.case.number}）挂牌督办事项逾期未完成",
               interview_place=listing.authority_name + "会议室", listing_jurisdiction_code=listing.code)
 
 
 @rung_effect
 def criticism(f: Firing) -> None:
     listing = _listing(f)
-    supervised = f.session.get(Jurisdiction, f.case.jurisdiction_code)
+    supervised = f.session.get(Jurisdiction, _supervised_code(f))
     _document(f, "public_criticism", "public_criticism", [outbox.AUTHORITY, outbox.LISTING_AUTHORITY], listing,
               criticized_unit=supervised.authority_name, listing_jurisdiction_code=listing.code)
 
@@ -183,8 +228,9 @@ def escalate(f: Firing) -> None:
 @rung_effect
 def task_due(f: Firing) -> None:
     n = outbox.enqueue(f.session, case=f.case, template="reminder",
-                       recipients=outbox.resolve_recipients(f.session, f.case, [outbox.ASSIGNEE]), cause=f.cause,
-                       variables=f.variables(), now=f.now)
+                       recipients=outbox.resolve_recipients(f.session, f.case, ladder_roles("task_due", f.deadline.party,
+                                                                                            f.deadline.ladder)),
+                       cause=f.cause, variables=f.variables(), now=f.now)
     f.effects["messages"] = f.effects.get("messages", 0) + n
 
 
@@ -367,10 +413,10 @@ def fire_due_batch(db, now: datetime, *, limit: int = 500, worker: str | None = 
 # workers: cases are locked ``SKIP LOCKED`` and 文号 counters taken last (see ``_fire_bulk``).
 
 # Effects the bulk path knows how to do set-wise; a rung with any other effect fires one by one.
-BULK_EFFECTS = {"remind", "overdue_warning", "task_due", "warning_letter"}
+BULK_EFFECTS = {"remind", "overdue_warning", "task_due", "warning_letter", "supervise"}
 
 _DEADLINE_COLS = (Deadline.status.label("d_status"), Deadline.ladder, Deadline.label, Deadline.key, Deadline.due_at,
-                  Deadline.due_date, Deadline.provisional, Deadline.supervision_id, Deadline.unit)
+                  Deadline.due_date, Deadline.provisional, Deadline.supervision_id, Deadline.unit, Deadline.party)
 _CASE_COLS = ("id", "event_seq", "number", "title", "state", "jurisdiction_code", "assignee_id", "enterprise_id")
 _USER_COLS = ("id", "username", "display_name", "role", "jurisdiction_code", "enterprise_id", "supervisor_id",
               "email", "active")
@@ -437,6 +483,19 @@ class _BatchContext:
         self.nearest: dict[str, list] = {}
         self.channels: dict[tuple[int, str, bool], list[str]] = {}
         self.fanout: dict[tuple, list[tuple]] = {}
+        self.listings: dict[int, str | None] = {}
+        self.chain: dict[tuple, list] = {}
+
+    def listing_code(self, supervision_id: int | None) -> str | None:
+        """The listing body of a supervision's deadline (its approvers are that body's)."""
+        if not supervision_id:
+            return None
+        if supervision_id not in self.listings:
+            from cases.models import Supervision
+
+            self.listings[supervision_id] = self.s.scalar(select(Supervision.listing_jurisdiction_code)
+                                                          .where(Supervision.id == supervision_id))
+        return self.listings[supervision_id]
 
     def _load(self, stmt) -> None:
         for u in self.s.execute(stmt):
@@ -455,7 +514,7 @@ class _BatchContext:
             self.users[user_id] = self.s.execute(select(*[ut.c[c] for c in _USER_COLS]).where(ut.c.id == user_id)).first()
         return self.users[user_id]
 
-    def recipients(self, case, roles: tuple[str, ...]) -> list:
+    def recipients(self, case, roles: tuple[str, ...], listing: str | None = None) -> list:
         """Same answer as outbox.resolve_recipients, from the caches."""
         from cases.models import User
 
@@ -486,6 +545,15 @@ class _BatchContext:
                     self.authority[code] = list(self.s.scalars(select(User).where(
                         User.jurisdiction_code == code, User.role.in_(("officer", "supervisor")), User.active.is_(True))))
                 add(self.authority[code])
+            elif role in (outbox.APPROVERS, outbox.APPROVERS_SUPERVISOR, outbox.UPPER_SUPERVISORS):
+                key = (role, case.jurisdiction_code, listing)
+                if key not in self.chain:  # the same functions as outbox.resolve_recipients, cached
+                    if role == outbox.UPPER_SUPERVISORS:
+                        self.chain[key] = outbox.upper_supervisors(self.s, case.jurisdiction_code)
+                    else:
+                        fn = outbox.approvers if role == outbox.APPROVERS else outbox.approvers_supervisors
+                        self.chain[key] = fn(self.s, case, listing)
+                add(self.chain[key])
         return list(out.values())
 
     def channels_for(self, user, template: str, urgent: bool) -> list[str]:
@@ -496,15 +564,15 @@ class _BatchContext:
             self.channels[key] = outbox.channels_for(self.s, user, template, urgent)
         return self.channels[key]
 
-    def fan_out(self, case, roles: tuple[str, ...], template: str, urgent: bool) -> list[tuple]:
+    def fan_out(self, case, roles: tuple[str, ...], template: str, urgent: bool, listing: str | None = None) -> list[tuple]:
         """The outbox rows of one message, as pieces: (dedupe-key tail, user id, address, channel,
         variables tail; and as ``COPY`` text: the dedupe-key tail, the middle columns, the variables
         tail). Cached by everything the answer depends on."""
-        key = (case.assignee_id, case.enterprise_id, case.jurisdiction_code, roles, template, urgent)
+        key = (case.assignee_id, case.enterprise_id, case.jurisdiction_code, roles, template, urgent, listing)
         rows = self.fanout.get(key)
         if rows is None:
             rows = []
-            for user in self.recipients(case, roles):
+            for user in self.recipients(case, roles, listing):
                 tail = ', "recipient_name": ' + json.dumps(user.display_name, ensure_ascii=False) + "}"
                 for channel in self.channels_for(user, template, urgent):
                     address = user.email if channel == "email" else None
@@ -516,29 +584,24 @@ class _BatchContext:
         return rows
 
 
-def _plan(rung: Rung, ladder: str, supervised: bool, urgent: bool) -> tuple[list[tuple], bool]:
+def _plan(rung: Rung, ladder: str, supervised: bool, urgent: bool, party: str | None = None) -> tuple[list[tuple], bool]:
     """The messages of a bulk rung: [(template, roles, urgent, doc type)], and whether it is an
-    overdue warning — the same choices as the effect functions above."""
+    overdue warning — the same choices as the effect functions above (``ladder_roles`` by party)."""
     messages = []
     overdue = False
+    party = party or ("authority" if supervised else "enterprise")
     for name in rung.effects:
         if name == "remind":
-            roles = (outbox.ASSIGNEE,)
-            if ladder in ("rectification", "supervision"):
-                roles += (outbox.ENTERPRISE_CONTACT,)
-            if supervised:
-                roles = (outbox.AUTHORITY, outbox.ASSIGNEE)
-            messages.append(("reminder", roles, urgent, None))
-        elif name == "overdue_warning":
-            roles = (outbox.ASSIGNEE, outbox.ASSIGNEE_SUPERVISOR)
-            if supervised:
-                roles = (outbox.AUTHORITY, outbox.ASSIGNEE_SUPERVISOR)
-            messages.append(("overdue_warning", roles, urgent, None))
+            messages.append(("reminder", ladder_roles(name, party, ladder), urgent, None))
+        elif name in ("overdue_warning", "supervise"):
+            messages.append(("overdue_warning", ladder_roles(name, party, ladder), urgent, None))
             overdue = True
         elif name == "task_due":
-            messages.append(("reminder", (outbox.ASSIGNEE,), False, None))
+            messages.append(("reminder", ladder_roles(name, party, ladder), False, None))
         elif name == "warning_letter":
-            messages.append(("warning_letter", (outbox.ENTERPRISE_CONTACT, outbox.ASSIGNEE), False, "warning_letter"))
+            roles = ladder_roles(name, party, ladder)
+            if roles:  # never a letter to the enterprise about another party's clock
+                messages.append(("warning_letter", roles, False, "warning_letter"))
     return messages, overdue
 
 
@@ -798,10 +861,10 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
     planned = []
     for t, rung in live:
         c = cases[t.case_id]
-        key = (t.ladder, rung.rung, t.supervision_id is not None, t.unit == "hour")
+        key = (t.ladder, rung.rung, t.supervision_id is not None, t.unit == "hour", t.party)
         plan = plans.get(key)
         if plan is None:
-            plan = plans[key] = _plan(rung, t.ladder, key[2], key[3])
+            plan = plans[key] = _plan(rung, t.ladder, key[2], key[3], t.party)
         for _, _, _, doc_type in plan[0]:
             if doc_type:
                 dk = (c.jurisdiction_code, doc_type, year)
@@ -822,7 +885,7 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
     for t, rung, c, (messages, _) in planned:  # fill the caches: no queries while the COPY is open
         ctx.jurisdiction(c.jurisdiction_code)
         for template, roles, urgent, _ in messages:
-            ctx.fan_out(c, roles, template, urgent)
+            ctx.fan_out(c, roles, template, urgent, ctx.listing_code(t.supervision_id))
     today = to_local(now).date()
     firings = []
     with _OutboxRows(s, dialect, now, db_now) as out:
@@ -835,7 +898,7 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
                 "deadline_at": due_at, "due_date": t.due_date.isoformat() if t.due_date else None,
                 "deadline_provisional": t.provisional, "days_left": days_left, "overdue_days": max(0, -(days_left or 0)),
                 "light": "red" if t.due_at and t.due_at <= now else "yellow", "rung": rung.rung,
-                "rung_name": rung.label, "next_measure": NEXT_MEASURE.get(rung.rung, ""),
+                "rung_name": rung.label, "next_measure": next_measure(rung.rung, t.party),
                 "issuing_authority": j.authority_name if j else ""}
             cause = f"rung:{t.deadline_id}:{rung.rung}"
             base = _dumps(variables)[:-1]
@@ -846,7 +909,8 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
                 if doc_type:
                     letters.append(msg)
                 else:
-                    n += out.add(cause, c.id, template, ctx.fan_out(c, roles, template, urgent), base, None, urgent)
+                    n += out.add(cause, c.id, template, ctx.fan_out(c, roles, template, urgent, ctx.listing_code(t.supervision_id)),
+                                 base, None, urgent)
             seq = next_seq[c.id]
             next_seq[c.id] = seq + 1
             firings.append((t, rung, c, variables, cause, seq, n, bool(messages), overdue, due_at, letters))
@@ -860,6 +924,9 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
         for dk in sorted(doc_requests):
             last = next_document_serial(s, dk[0], dk[1], dk[2], count=doc_requests[dk])
             doc_next[dk] = last - doc_requests[dk] + 1
+    # The dates the letters ask for (same for every letter of a type in this batch): read before
+    # the COPY below opens.
+    dates_of = {doc_type: ladder_dates(s, doc_type, now) for doc_type in {dk[1] for dk in doc_requests}}
 
     # 6. the letters (documents and their messages), then the firings (the exactly-once key) and
     #    their events
@@ -877,12 +944,13 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
                 # Stored like every other document (rendered to PDF later, linked from the case), with
                 # the variables cases.documents.record gives it; its messages carry the same.
                 snapshot = {**variables, "doc_number": document_no, "issuing_authority": issuer.authority_name}
-                letter = _dumps({k: v for k, v in {**ladder_defaults(doc_type, snapshot), **snapshot,
-                                                   "issued_at": issued_at}.items() if v is not None})
+                letter = _dumps({k: v for k, v in letter_variables(doc_type, snapshot, dates_of[doc_type],
+                                                                   issued_at).items() if v is not None})
                 effects.setdefault("documents", []).append({"type": doc_type, "number": document_no})
                 document_rows.append((c.id, doc_type, document_no, DOCUMENT_TITLES.get(doc_type, doc_type), issuer.code,
                                       letter, "issued", cause, db_now))
-                n += out.add(cause, c.id, template, ctx.fan_out(c, roles, template, urgent), letter[:-1], document_no,
+                n += out.add(cause, c.id, template, ctx.fan_out(c, roles, template, urgent, ctx.listing_code(t.supervision_id)),
+                             letter[:-1], document_no,
                              urgent)
             if has_messages:
                 effects["messages"] = n

@@ -20,6 +20,11 @@ ASSIGNEE_SUPERVISOR = "assignee_supervisor"
 ENTERPRISE_CONTACT = "enterprise_contact"
 AUTHORITY = "authority"                  # staff of the case's supervising jurisdiction
 LISTING_AUTHORITY = "listing_authority"  # supervisors of the listing jurisdiction
+# Whoever decides (an extension request): the supervisors nearest the case's jurisdiction, or for a
+# listing's own request the listing body's supervisors (pass listing_jurisdiction_code).
+APPROVERS = "approvers"
+APPROVERS_SUPERVISOR = "approvers_supervisor"  # the approvers' own supervisor, else the level above
+UPPER_SUPERVISORS = "upper_supervisors"        # supervisors of the level above the case's jurisdiction
 
 
 def default_channels(user: User) -> list[str]:
@@ -67,7 +72,42 @@ def resolve_recipients(session: Session, case: Case, roles: Iterable[str], *,
         elif role == LISTING_AUTHORITY and listing_jurisdiction_code:
             add(session.scalars(select(User).where(User.jurisdiction_code == listing_jurisdiction_code,
                                                    User.role == "supervisor", User.active.is_(True))))
+        elif role == APPROVERS:
+            add(approvers(session, case, listing_jurisdiction_code))
+        elif role == APPROVERS_SUPERVISOR:
+            add(approvers_supervisors(session, case, listing_jurisdiction_code))
+        elif role == UPPER_SUPERVISORS:
+            add(upper_supervisors(session, case.jurisdiction_code))
     return list(out.values())
+
+
+def approvers(session: Session, case: Case, listing_jurisdiction_code: str | None = None) -> list[User]:
+    """Who may decide a request on the case (decide_extension is a supervisor's action in every
+    machine): the listing body's supervisors for a listing, else the supervisors nearest the case."""
+    if listing_jurisdiction_code:
+        return nearest_supervisors(session, listing_jurisdiction_code)
+    return nearest_supervisors(session, case.jurisdiction_code)
+
+
+def approvers_supervisors(session: Session, case: Case, listing_jurisdiction_code: str | None = None) -> list[User]:
+    """Up the approvers' chain: their own supervisor where one is set, else the level above theirs."""
+    found = approvers(session, case, listing_jurisdiction_code)
+    bosses = [session.get(User, u.supervisor_id) for u in found if u.supervisor_id]
+    bosses = [u for u in bosses if u is not None and u.active]
+    if bosses:
+        return bosses
+    codes = {u.jurisdiction_code for u in found} or {listing_jurisdiction_code or case.jurisdiction_code}
+    out: dict[int, User] = {}
+    for code in sorted(codes):
+        for u in upper_supervisors(session, code):
+            out.setdefault(u.id, u)
+    return list(out.values())
+
+
+def upper_supervisors(session: Session, jurisdiction_code: str) -> list[User]:
+    """The nearest supervisors strictly above the jurisdiction (a city's for a district)."""
+    j = session.get(Jurisdiction, jurisdiction_code)
+    return nearest_supervisors(session, j.parent_code) if j is not None and j.parent_code else []
 
 
 def nearest_supervisors(session: Session, jurisdiction_code: str) -> list[User]:

@@ -377,6 +377,17 @@ def reclassify(ctx: ActionContext, to_kind: str) -> None:
     ctx.changes["kind"] = target.kind
     ctx.changes["machine_version"] = target.version
     ctx.event_payload["reclassified"] = {"from": ctx.case.kind, "to": target.kind, "machine_version": target.version}
+    # A number of its new kind (320508-YH-… → 320508-ZD-…); the old one is kept, searchable, 原编号.
+    if target.number_code != ctx.definition.number_code:
+        from cases.clock import to_local
+        from cases.numbering import format_case_number, next_serial
+
+        code, year = ctx.case.origin_jurisdiction_code, to_local(ctx.now).year
+        number = format_case_number(code, target.number_code, year,
+                                    next_serial(ctx.session, code, target.number_code, year))
+        ctx.changes["number"] = number
+        ctx.changes["previous_numbers"] = ",".join([*case_previous_numbers(ctx.case), ctx.case.number])
+        ctx.event_payload["reclassified"].update(number=number, previous_number=ctx.case.number)
     # The major-hazard cycle starts afresh at registration: a completion report, a check or a
     # pending extension request made for the ordinary hazard must not satisfy its guards.
     for key in ("completion", "last_verification", "extension_request"):
@@ -390,6 +401,11 @@ def reclassify(ctx: ActionContext, to_kind: str) -> None:
         deduct_credit(ctx)
     finally:
         ctx.definition = saved
+
+
+def case_previous_numbers(case: Case) -> list[str]:
+    """The numbers a case had before it was reclassified, oldest first."""
+    return [n for n in (case.previous_numbers or "").split(",") if n]
 
 
 def lookup_problem(session: Session, kind: str, value: Any) -> str | None:

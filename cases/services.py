@@ -16,6 +16,7 @@ from cases import clock
 from cases.access import STAFF_ROLES, in_subtree, require_role, visible_cases_clause
 from cases.engine import fire, get_registry, guards_pass
 from cases.errors import ActionNotAllowed, Forbidden, NotFound, StaleVersion, ValidationFailed
+from cases.labels import SORT_LABELS, describe_options, field_label, options_of
 from cases.models import Building, Case, CaseEnterprise, CaseEvent, Jurisdiction, Project, User
 from cases.numbering import format_case_number, next_serial
 from cases.rules import ActionContext, lookup_problem
@@ -270,9 +271,10 @@ def perform_action(
                        actions=[a.name for a in definition.actions])
     if actor is not None and not _actor_may(actor, case, action):
         raise Forbidden(f"您的角色无权执行“{action.label}”")
-    if version is None:
+    note = action.is_note  # a comment: numbered in the log, but never conflicts with an action
+    if version is None and not note:
         raise ValidationFailed([{"field": "version", "label": "版本号", "message": "必填（请提交您看到的案件版本号）"}])
-    if version != case.version:
+    if version != case.version and not note:
         raise StaleVersion(f"案件已被他人更新（您看到的是第{version}版，当前为第{case.version}版），请刷新后重试",
                            current_version=case.version, state=case.state)
     if case.state not in action.sources:
@@ -297,9 +299,13 @@ def perform_action(
     from_state = case.state
     written = {**ctx.changes, "state": ctx.state, "details": ctx.details, "version": case.version + 1,
                "updated_at": now}
+    guard = [Case.version == case.version]
+    if note:
+        written = {"updated_at": now}
+        guard = []
     row = session.execute(
         update(Case)
-        .where(Case.id == case.id, Case.version == case.version)
+        .where(Case.id == case.id, *guard)
         .values(**written, event_seq=Case.event_seq + 1)
         .returning(*(getattr(Case, k) for k in written), Case.event_seq)
         .execution_options(synchronize_session=False)
@@ -376,11 +382,14 @@ def case_query(
         lights = light.split(",")
         unknown = [x for x in lights if x not in ("red", "yellow", "green", "none")]
         if unknown:
-            raise ValidationFailed([{"field": "light", "label": "红黄绿灯", "message": "可选：red、yellow、green、none"}])
+            raise ValidationFailed([{"field": "light", "label": "红黄绿灯", "message":
+                                     f"取值“{unknown[0]}”无效，{describe_options(options_of('light'))}（可逗号分隔）"}])
         stmt = stmt.where(light_expression(now or clock.now()).in_(lights))
     if kind:
+        _check_options("kind", kind)
         stmt = stmt.where(Case.kind.in_(kind.split(",")))
     if state:
+        _check_options("state", state)
         stmt = stmt.where(Case.state.in_(state.split(",")))
     if jurisdiction:
         from cases.access import subtree_codes
@@ -395,7 +404,8 @@ def case_query(
         # autoescape: a typed % or _ is searched for literally, not as a LIKE wildcard
         t = text.strip()
         stmt = stmt.where(or_(*(c.icontains(t, autoescape=True)
-                                for c in (Case.number, Case.title, Case.description, Case.location))))
+                                for c in (Case.number, Case.previous_numbers, Case.title, Case.description,
+                                          Case.location))))
     if accident_grade:
         stmt = stmt.where(Case.accident_grade == accident_grade)
     if appraisal_grade:
@@ -403,6 +413,15 @@ def case_query(
     if open_only:
         stmt = stmt.where(Case.closed_at.is_(None))
     return stmt
+
+
+def _check_options(name: str, raw: str) -> None:
+    """A comma-separated filter of known values; an unknown one is named with what is allowed."""
+    options = options_of(name)
+    unknown = [x for x in raw.split(",") if x not in options]
+    if unknown:
+        raise ValidationFailed([{"field": name, "label": field_label(name), "message":
+                                 f"取值“{unknown[0]}”无效，{describe_options(options)}（可逗号分隔）"}])
 
 
 def list_cases(session: Session, actor: User, *, sort: str = "-created_at", page: int = 1, page_size: int = 20,
@@ -414,8 +433,9 @@ def list_cases(session: Session, actor: User, *, sort: str = "-created_at", page
         desc = key.startswith("-")
         column = SORTS.get(key.lstrip("-+"))
         if column is None:
-            raise ValidationFailed([{"field": "sort", "label": "排序",
-                                     "message": f"不支持按“{key}”排序，可选：" + "、".join(SORTS)}])
+            raise ValidationFailed([{"field": "sort", "label": "排序", "message": f"不支持按“{key}”排序，"
+                                     + describe_options({k: SORT_LABELS.get(k, k) for k in SORTS})
+                                     + "（前缀 - 表示倒序，可逗号分隔）"}])
         order.append(column.desc() if desc else column.asc())
     order.append(Case.id.desc())
     items = list(session.scalars(stmt.order_by(*order).limit(page_size).offset((page - 1) * page_size)))

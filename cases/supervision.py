@@ -95,7 +95,8 @@ def notice_variables(session: Session, case: Case, sup: Supervision, d: Deadline
         "deadline_at": d.due_at.isoformat() if d.due_at else None,
         "due_date": d.due_date.isoformat() if d.due_date else None, "deadline_provisional": d.provisional,
         "reason": REASON_LABELS.get(sup.reason, sup.reason), "public_posting": True,
-        "legal_basis": "《中华人民共和国安全生产法》《建设工程安全生产管理条例》及重大事故隐患挂牌督办有关规定",
+        # printed as 根据…的规定: laws by name, not a phrase ending in 规定
+        "legal_basis": "《中华人民共和国安全生产法》《建设工程安全生产管理条例》",
     }
 
 
@@ -118,12 +119,14 @@ def on_transition(session: Session, ctx: ActionContext, event: CaseEvent) -> Non
 
 
 def get_supervision(session: Session, actor: User, supervision_id: int) -> tuple[Supervision, Case]:
-    sup = session.get(Supervision, supervision_id)
+    # The same answer whether it does not exist or is not the caller's to see.
+    missing = NotFound(f"督办事项（编号{supervision_id}）不存在或不在您的管辖范围内")
+    sup = session.get(Supervision, supervision_id) if abs(supervision_id) <= 2**31 - 1 else None
     if sup is None:
-        raise NotFound(f"督办事项（编号{supervision_id}）不存在")
+        raise missing
     case = session.scalars(select(Case).where(Case.id == sup.case_id, visible_cases_clause(actor))).first()
     if case is None and not (actor.role != "enterprise" and in_subtree(session, actor.jurisdiction_code, sup.listing_jurisdiction_code)):
-        raise NotFound(f"督办事项（编号{supervision_id}）不存在或不在您的管辖范围内")
+        raise missing
     case = case or session.get(Case, sup.case_id)
     return sup, case
 
@@ -134,7 +137,72 @@ def _listing_authority_member(session: Session, actor: User, sup: Supervision) -
 
 
 def _supervision_deadline(session: Session, sup: Supervision) -> Deadline | None:
-    return session.scalars(select(Deadline).where(Deadline.supervision_id == sup.id, Deadline.status == "open")).first()
+    return session.scalars(select(Deadline).where(Deadline.supervision_id == sup.id, Deadline.key == "supervision",
+                                                  Deadline.status == "open")).first()
+
+
+DECISION_KEY = "extension_decision"
+
+
+def _decision_deadline(session: Session, sup: Supervision) -> Deadline | None:
+    """The listing body's clock for deciding the supervision's extension request."""
+    return session.scalars(select(Deadline).where(Deadline.supervision_id == sup.id, Deadline.key == DECISION_KEY,
+                                                  Deadline.status == "open")).first()
+
+
+def _open_decision_clock(session: Session, case: Case, sup: Supervision, now: datetime) -> Deadline | None:
+    from cases.deadlines import get_policy, open_deadline
+
+    cfg = get_policy().supervision.get("extension_decision")
+    if not cfg:
+        return None
+    return open_deadline(session, case=case, key=DECISION_KEY, label=cfg["label"], ladder=cfg["ladder"], start_at=now,
+                         amount=int(cfg["amount"]), unit=cfg["unit"], now=now, supervision_id=sup.id, party="approver")
+
+
+def _cn_date(d) -> str:
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
+def _carry_over(session: Session, case: Case, sup_deadline: Deadline, now: datetime) -> list[Deadline]:
+    """An approved supervision extension moves the case's own 整改期限 with it: each open
+    rectification clock that would end before the supervision's new due date is extended to end
+    on it (the listing body's approval is not capped by the case's own max_extension)."""
+    from cases.deadlines import get_calendar, get_policy, open_deadlines, recompute_due, schedule_timers, warn_at_for
+
+    target = sup_deadline.due_date
+    if target is None:
+        return []
+    cal = get_calendar(session)
+    moved = []
+    for d in open_deadlines(session, case.id, "rectification"):
+        if d.due_date is None or d.due_date >= target:
+            continue  # paused for the case's own request, or already later
+        base, cap = list(d.extensions or []), d.max_extension
+        d.max_extension = None
+
+        def due_with(extra: int):
+            d.extensions = [*base, extra]
+            recompute_due(d, cal)
+            return d.due_date
+
+        hi = 1
+        while due_with(hi) < target and hi < 4096:
+            hi *= 2
+        lo = 1
+        while lo < hi:  # the least extension that reaches the supervision's due date
+            mid = (lo + hi) // 2
+            if due_with(mid) >= target:
+                hi = mid
+            else:
+                lo = mid + 1
+        due_with(lo)
+        d.max_extension = None if cap is None else max(cap, sum(int(x) for x in d.extensions))
+        d.warn_at = warn_at_for(d, cal, get_policy())
+        session.flush()
+        schedule_timers(session, d, now, cal)
+        moved.append(d)
+    return moved
 
 
 def request_extension(session: Session, actor: User, supervision_id: int, days: Any, reason: Any, now: datetime) -> Supervision:
@@ -157,8 +225,13 @@ def request_extension(session: Session, actor: User, supervision_id: int, days: 
     d = _supervision_deadline(session, sup)
     if d is not None:  # the clock stops while the listing body reviews the request
         _pause(session, d, now)
-    services.record_system_event(session, case, "supervision_extension_requested",
-                                 {"supervision_id": sup.id, "days": days, "reason": reason}, now=now, actor=actor)
+    decision = _open_decision_clock(session, case, sup, now)  # … and the listing body's clock to decide runs
+    payload = {"supervision_id": sup.id, "days": days, "reason": reason}
+    if decision is not None:
+        from cases.deadlines import deadline_summary
+
+        payload["decision_deadline"] = deadline_summary(decision)
+    services.record_system_event(session, case, "supervision_extension_requested", payload, now=now, actor=actor)
     return sup
 
 
@@ -173,16 +246,32 @@ def decide_extension(session: Session, actor: User, supervision_id: int, approve
         raise ValidationFailed([{"field": "approved", "label": "是否同意", "message": "应为是或否（true/false）"}])
     requested = (sup.extension_request or {}).get("days")
     granted = days if isinstance(days, int) and not isinstance(days, bool) and days > 0 else requested
+    from cases.deadlines import close_deadline
+
+    clock = _decision_deadline(session, sup)
+    if clock is not None:
+        close_deadline(session, clock, "met", now)
     d = _supervision_deadline(session, sup)
+    moved: list[Deadline] = []
     if d is not None:
         _resume(session, d, now, extend_by=granted if approved else None)
+        if approved:
+            moved = _carry_over(session, case, d, now)
     decision = {**(sup.extension_request or {}), "approved": approved, "granted_days": granted if approved else 0,
                 "opinion": opinion, "decided_at": now.isoformat(), "decided_by": {"id": actor.id, "name": actor.display_name}}
     sup.history = [*(sup.history or []), decision]
     sup.extension_request = None
     sup.status = "listed"
-    services.record_system_event(session, case, "supervision_extension_decided",
-                                 {"supervision_id": sup.id, **decision}, now=now, actor=actor)
+    payload = {"supervision_id": sup.id, **decision}
+    comment = None
+    if approved and d is not None and d.due_date is not None:
+        payload["supervision_due_date"] = d.due_date.isoformat()
+        comment = f"督办延期已批准：督办期限延至{_cn_date(d.due_date)}"
+        if moved:
+            payload["rectification_due_date"] = moved[-1].due_date.isoformat()
+            comment += f"，整改期限同步延至{_cn_date(moved[-1].due_date)}"
+    services.record_system_event(session, case, "supervision_extension_decided", payload, now=now, actor=actor,
+                                 comment=comment)
     return sup
 
 
@@ -202,6 +291,9 @@ def lift(session: Session, actor: User, supervision_id: int, opinion: Any, now: 
     d = _supervision_deadline(session, sup)
     if d is not None:
         close_deadline(session, d, "met", now)
+    clock = _decision_deadline(session, sup)
+    if clock is not None:  # a request nobody decided is moot once the listing is lifted
+        close_deadline(session, clock, "cancelled", now)
     sup.status = "lifted"
     sup.lifted_at = now
     sup.lifted_by_id = actor.id
@@ -241,7 +333,9 @@ def _resume(session: Session, d: Deadline, now: datetime, extend_by: int | None)
 def supervision_json(session: Session, sup: Supervision) -> dict[str, Any]:
     listing = session.get(Jurisdiction, sup.listing_jurisdiction_code)
     supervised = session.get(Jurisdiction, sup.supervised_jurisdiction_code)
-    d = session.scalars(select(Deadline).where(Deadline.supervision_id == sup.id).order_by(Deadline.id.desc())).first()
+    d = session.scalars(select(Deadline).where(Deadline.supervision_id == sup.id, Deadline.key == "supervision")
+                        .order_by(Deadline.id.desc())).first()
+    clock = _decision_deadline(session, sup)
     return {
         "id": sup.id, "case_id": sup.case_id, "notice_no": sup.notice_no, "status": sup.status,
         "status_label": STATUS_LABELS.get(sup.status), "reason": sup.reason, "reason_label": REASON_LABELS.get(sup.reason),
@@ -251,4 +345,6 @@ def supervision_json(session: Session, sup: Supervision) -> dict[str, Any]:
         "lift_opinion": sup.lift_opinion, "extension_request": sup.extension_request, "history": sup.history or [],
         "deadline": {"due_at": d.due_at, "due_date": d.due_date, "provisional": d.provisional, "status": d.status,
                      "paused": d.due_at is None} if d else None,
+        "decision_deadline": {"label": clock.label, "due_at": clock.due_at, "due_date": clock.due_date,
+                              "party": clock.party} if clock else None,
     }

@@ -130,7 +130,8 @@ def validate_fields(
     known = {s.name for s in specs} | set(allow_extra)
     for key in payload:
         if key not in known:
-            errors.append({"field": key, "message": "不是此操作可填写的字段"})
+            allowed = "、".join(s.label for s in specs) or "无"
+            errors.append({"field": key, "label": f"字段“{key}”", "message": f"不是此操作可填写的字段（可填写：{allowed}）"})
     out: dict[str, Any] = {}
     for spec in specs:
         value = payload.get(spec.name)

@@ -40,6 +40,10 @@ class TemplateSpec:
     variables: tuple[Variable, ...]
     reply_form: str | None = None  # Chinese title of the attached reply form (回执), if any
     files: tuple[str, ...] = field(default=())
+    # Documents: who it is addressed to (主送) and who gets a copy (抄送), as parties of the case
+    # (see PARTIES); notifications.variables turns them into ``recipient`` and ``cc``.
+    addressee: str | None = None
+    cc_parties: tuple[str, ...] = ()
 
     @property
     def required(self) -> list[str]:
@@ -55,6 +59,20 @@ class TemplateSpec:
                 return v
         raise KeyError(name)
 
+
+# The parties a document can be addressed or copied to (TemplateSpec.addressee / cc_parties).
+PARTIES = {
+    "responsible_unit": "the case's responsible unit (责任单位, case.enterprise_id); else the 施工单位",
+    "contractor": "the project's 施工单位",
+    "builder": "the project's 建设单位",
+    "supervision_unit": "the project's 监理单位",
+    "supervised_authority": "the authority the case is supervised in (督办责任单位: a listing's supervised "
+                            "jurisdiction, else the case's jurisdiction)",
+    "parent_authority": "the authority one level above the case's jurisdiction (reports up the chain)",
+    "property_owner": "the building's owner or user (房屋所有人/使用人)",
+}
+# Parties a notice to an enterprise is copied to (the addressee itself is never copied).
+_PROJECT_PARTIES = ("contractor", "builder", "supervision_unit")
 
 # Template files per form, relative to notifications/templates/<name>/.
 SHORT_FILE = "short.txt.j2"
@@ -85,6 +103,8 @@ _VARIABLES: dict[str, Variable] = {
         _v("case_number", "str", "Case number, e.g. 320508-YH-2026-000123."),
         _v("case_title", "str", "Case title as on the ledger (user text)."),
         _v("case_url", "str", "Absolute link to the case page."),
+        _v("original_case_number", "str | None", "原编号: the case's number before it was reclassified "
+           "(e.g. 320508-YH-2026-000007 of a case now 320508-ZD-2026-000001); None if never.", required=False),
         _v("project_name", "str", "Project name (工程名称)."),
         _v("location", "str", "Where the problem is: part of the site or building (部位/地点)."),
         _v("hazard_description", "str", "Description of the hazard or danger (user text, escaped in HTML)."),
@@ -92,6 +112,9 @@ _VARIABLES: dict[str, Variable] = {
            "Major-hazard catalogue item the hazard matches (edition + item text); None if not classified.",
            required=False),
         # --- parties --------------------------------------------------------------------------
+        _v("responsible_unit_name", "str",
+           "责任单位: the unit the case holds responsible (case.enterprise_id; else the 施工单位)."),
+        _v("responsible_unit_credit_code", "str", "责任单位 统一社会信用代码."),
         _v("contractor_name", "str", "施工单位 name (project party role 'contractor')."),
         _v("contractor_credit_code", "str", "施工单位 统一社会信用代码 (18 characters)."),
         _v("builder_name", "str", "建设单位 name (project party role 'builder')."),
@@ -166,7 +189,8 @@ _VARIABLES: dict[str, Variable] = {
         _v("occurred_at", "datetime (aware)", "When the accident happened."),
         _v("accident_type", "str", "Accident type, e.g. 高处坠落, 坍塌, 物体打击."),
         _v("accident_grade", "str",
-           "Preliminary grade: general / larger / major / especially_major (or 一般/较大/重大/特别重大)."),
+           "Preliminary grade: general / larger / major / especially_major (or 一般/较大/重大/特别重大); "
+           "pending while no casualty or loss figure is known."),
         _v("deaths", "int", "Number of deaths."),
         _v("serious_injuries", "int", "Number of serious injuries."),
         _v("missing_persons", "int", "Number of missing persons."),
@@ -223,19 +247,23 @@ def _pick(*names: str, optional: dict[str, Any] | None = None) -> tuple[Variable
 
 _CASE = ("case_number", "case_title", "case_url")
 _DOC = ("issuing_authority", "doc_number", "issued_at", "recipient", "contact_name", "contact_phone", "cc")
+_DOC = (*_DOC, "original_case_number")  # printed by the layout next to 案件编号 after a reclassification
 _UNITS = ("contractor_name", "contractor_credit_code", "builder_name", "builder_credit_code",
           "supervision_unit_name", "supervision_unit_credit_code")
 _DEADLINE = ("deadline_at", "due_date", "deadline_provisional")
+_RESPONSIBLE = ("responsible_unit_name", "responsible_unit_credit_code")
 
 
 def _spec(name: str, title: str, description: str, *, message: bool = True, document: bool,
-          variables: tuple[Variable, ...], reply_form: str | None = None) -> TemplateSpec:
+          variables: tuple[Variable, ...], reply_form: str | None = None, addressee: str | None = None,
+          cc: tuple[str, ...] = ()) -> TemplateSpec:
+    assert addressee is None or addressee in PARTIES and set(cc) <= set(PARTIES), name
     files = [SHORT_FILE, SUBJECT_FILE, EMAIL_FILE] if message else []
     if document:
         files.append(PRINT_FILE)
     return TemplateSpec(name=name, title=title, description=description, is_message=message,
                         is_document=document, variables=variables, reply_form=reply_form,
-                        files=tuple(files))
+                        files=tuple(files), addressee=addressee, cc_parties=tuple(cc))
 
 
 CATALOG: dict[str, TemplateSpec] = {
@@ -255,36 +283,38 @@ CATALOG: dict[str, TemplateSpec] = {
                               "contact_name", "contact_phone")),
         _spec("rectification_notice", "隐患整改通知书",
               "Hazard registered: orders the units to rectify by a deadline (rung 0).",
-              document=True, reply_form="隐患整改回复单",
-              variables=_pick(*_CASE, *_DOC, "project_name", "location", *_UNITS, "inspected_at",
+              document=True, reply_form="隐患整改回复单", addressee="responsible_unit", cc=_PROJECT_PARTIES,
+              variables=_pick(*_CASE, *_DOC, "project_name", "location", *_UNITS, *_RESPONSIBLE, "inspected_at",
                               "hazard_description", "legal_basis", "requirements", *_DEADLINE)),
         _spec("stop_work_order", "责令停工通知书",
               "Major hazard or grave danger: orders a full or partial stop; work resumes only after review.",
-              document=True, reply_form="停工整改报告暨复工申请表",
-              variables=_pick(*_CASE, *_DOC, "project_name", "location", *_UNITS, "inspected_at",
+              document=True, reply_form="停工整改报告暨复工申请表", addressee="responsible_unit",
+              cc=_PROJECT_PARTIES,
+              variables=_pick(*_CASE, *_DOC, "project_name", "location", *_UNITS, *_RESPONSIBLE, "inspected_at",
                               "hazard_description", "hazard_catalog_item", "partial_stop",
                               "stop_scope", "stop_from", "legal_basis", "requirements", *_DEADLINE)),
         _spec("supervision_notice", "挂牌督办通知书",
               "A case is listed for supervision (挂牌督办) by a higher authority (rung 4).",
-              document=True, reply_form="挂牌督办事项整改情况报告单",
+              document=True, reply_form="挂牌督办事项整改情况报告单", addressee="supervised_authority",
+              cc=("responsible_unit", *_PROJECT_PARTIES),
               variables=_pick(*_CASE, *_DOC, "project_name", "location", "contractor_name",
-                              "contractor_credit_code", "builder_name", "hazard_description",
+                              *_RESPONSIBLE, "builder_name", "hazard_description",
                               "hazard_catalog_item", "supervised_unit", "public_posting",
                               "legal_basis", "requirements", *_DEADLINE)),
         _spec("supervision_letter", "督办函",
               "Urges a lower authority or unit whose case is overdue (rung 3).",
-              document=True, reply_form="督办事项办理情况回复单",
+              document=True, reply_form="督办事项办理情况回复单", addressee="supervised_authority",
               variables=_pick(*_CASE, *_DOC, "project_name", "issue_summary", "original_due_date",
                               "overdue_days", "legal_basis", "requirements", *_DEADLINE,
                               "next_measure")),
         _spec("interview_notice", "约谈通知书",
               "Summons a unit's or authority's leaders to an interview (约谈, rung 1 or after overdue supervision).",
-              document=True, reply_form="约谈参加人员回执",
+              document=True, reply_form="约谈参加人员回执", addressee="supervised_authority",
               variables=_pick(*_CASE, *_DOC, "project_name", "interview_reason", "interview_at",
                               "interview_place", "attendees_required", "materials", "legal_basis")),
         _spec("reinspection_opinion", "复查意见书",
               "Result of a re-inspection: accepted, or returned for rectification with a new deadline.",
-              document=True,
+              document=True, addressee="responsible_unit", cc=_PROJECT_PARTIES,
               variables=_pick(*_CASE, *_DOC, "project_name", "location", "contractor_name",
                               "hazard_description", "original_doc_number", "reinspected_at",
                               "inspectors", "findings", "reinspection_passed", "rectification_round",
@@ -293,33 +323,32 @@ CATALOG: dict[str, TemplateSpec] = {
                                         "deadline_provisional": None})),
         _spec("closure_confirmation", "隐患整改销号确认书",
               "The case is closed (销号) after verification; for listed cases, the listing body agreed.",
-              document=True,
+              document=True, addressee="responsible_unit", cc=_PROJECT_PARTIES,
               variables=_pick(*_CASE, *_DOC, "project_name", "location", "contractor_name",
                               "hazard_description", "original_doc_number", "rectification_summary",
                               "verified_at", "closed_at", "listing_authority", "lookback_due_date")),
         _spec("accident_flash_report", "事故快报",
               "First report of an accident to the next authority up (1–2 hour clock).",
-              document=True,
+              document=True, addressee="parent_authority",
               variables=_pick(*_CASE, *_DOC, "project_name", "location", *_UNITS, "occurred_at",
                               "accident_type", "accident_grade", "deaths", "serious_injuries",
                               "missing_persons", "direct_loss_yuan", "sequence", "cause_preliminary",
                               "measures_taken", "reported_at")),
         _spec("dangerous_building_notice", "危险房屋通知书",
               "Tells the owner a building was appraised dangerous (grade C/D), the handling option and measures.",
-              document=True, reply_form="危险房屋通知书送达回执",
+              document=True, reply_form="危险房屋通知书送达回执", addressee="property_owner",
               variables=_pick(*_CASE, *_DOC, "building_name", "building_address", "property_owner",
                               "appraisal_grade", "appraisal_org", "appraisal_report_number",
                               "appraised_at", "handling_option", "hazard_description", "measures",
                               "legal_basis", *_DEADLINE)),
         _spec("warning_letter", "警示函",
               "First escalation rung after a missed deadline: warns the unit (rung 1).",
-              document=True,
-              variables=_pick(*_CASE, *_DOC, "project_name", "contractor_name",
-                              "contractor_credit_code", "issue_summary", "legal_basis",
+              document=True, addressee="responsible_unit", cc=_PROJECT_PARTIES,
+              variables=_pick(*_CASE, *_DOC, "project_name", *_RESPONSIBLE, "issue_summary", "legal_basis",
                               "requirements", *_DEADLINE, "next_measure")),
         _spec("public_criticism", "通报批评",
               "Public criticism of a unit or a lower authority (rung 3).",
-              document=True,
+              document=True, addressee="supervised_authority",
               variables=_pick(*_CASE, *_DOC, "project_name", "criticized_unit",
                               "criticized_unit_credit_code", "facts", "legal_basis",
                               "requirements", "credit_deduction", *_DEADLINE)),

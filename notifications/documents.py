@@ -38,7 +38,8 @@ from cases.config import Settings, get_settings
 from cases.db import Database
 from cases.documents import ACCIDENT_GRADE_CODES, FAILED, ISSUED, RENDERED
 from cases.errors import ActionNotAllowed, NotFound
-from cases.models import Building, Case, Document, OutboxMessage, User
+from cases.models import Building, Case, Document, Jurisdiction, OutboxMessage, User
+from notifications.catalog import CATALOG
 from notifications.render import RenderError, TemplateVariableMissing, render_document
 from notifications.variables import _coerce, build_variables
 
@@ -62,8 +63,9 @@ def _kind_facts(session: Session, case: Case) -> dict[str, Any]:
         b = session.get(Building, case.building_id)
         if b is not None:
             out.update({"building_name": b.name, "building_address": b.address})
-            if b.owner_name:
-                out.update({"property_owner": b.owner_name, "recipient": b.owner_name})
+            # An owner nobody registered is addressed as such (the notice is also posted on the building).
+            owner = b.owner_name or "房屋所有人、使用人"
+            out.update({"property_owner": owner, "recipient": owner})
     if case.accident_grade:
         out["accident_grade"] = ACCIDENT_GRADE_CODES.get(case.accident_grade, case.accident_grade)
     if case.appraisal_grade:
@@ -90,6 +92,10 @@ def document_variables(session: Session, doc: Document, settings: Settings | Non
         for k, v in _kind_facts(session, case).items():
             merged.setdefault(k, _coerce(k, v))
     merged["doc_number"] = doc.number
+    # The authority that issued it, whatever the case's jurisdiction became since (提级).
+    issuer = session.get(Jurisdiction, doc.issuing_jurisdiction_code) if doc.issuing_jurisdiction_code else None
+    if issuer is not None and not (doc.variables or {}).get("issuing_authority"):
+        merged["issuing_authority"] = issuer.authority_name
     return merged
 
 
@@ -227,3 +233,50 @@ def stored_pdf_for_message(db: Database, msg: OutboxMessage, now: datetime,
     if data is None:
         raise RenderError(f"文书{doc.number}的PDF文件缺失或与登记的SHA-256不符")
     return doc.title, data
+
+
+# ---------------------------------------------------------------- checked when the action is taken
+
+# What a user supplies for a document variable that can be missing: (field, Chinese label, what to
+# do). A variable not listed is named by the document and the variable.
+FACT_FIELDS: dict[str, tuple[str, str, str]] = {
+    "location": ("location", "地点", "案件未填写地点，所属工程项目或房屋也未登记地址"),
+    "project_name": ("project_id", "工程项目", "案件未关联工程项目"),
+    "hazard_description": ("description", "情况描述", "案件未填写情况描述"),
+    "recipient": ("enterprise_id", "责任单位", "无法确定文书的主送单位"),
+    "responsible_unit_name": ("enterprise_id", "责任单位", "案件未明确责任单位，工程项目也未登记施工单位"),
+    "responsible_unit_credit_code": ("enterprise_id", "责任单位", "责任单位未登记统一社会信用代码"),
+    "contact_name": ("assignee_id", "承办人", "案件未指定承办人"),
+    "contact_phone": ("assignee_id", "承办人联系电话", "承办人未登记联系电话，请先在用户资料中补充"),
+    "building_name": ("building_id", "房屋", "案件未关联房屋"),
+    "building_address": ("building_id", "房屋地址", "房屋未登记地址"),
+    "property_owner": ("building_id", "房屋所有人", "房屋未登记所有人或使用人"),
+    "inspected_at": ("found_at", "发现时间", "案件未记录发现时间"),
+}
+
+
+def check_document(session: Session, doc: Document) -> list[dict[str, str]]:
+    """The variables a just-issued document cannot be filled with, as field errors (empty: it will
+    render). Installed as ``cases.documents.preflight``: an action that would issue a document its
+    data cannot fill is refused (422 naming the field) instead of leaving a notice that never renders."""
+    title = CATALOG[doc.doc_type].title if doc.doc_type in CATALOG else doc.doc_type
+    try:
+        variables = document_variables(session, doc)
+        missing = [v for v in CATALOG[doc.doc_type].required if variables.get(v) is None]
+        if not missing:
+            render_document(doc.doc_type, variables, pdf=False)
+    except TemplateVariableMissing as exc:
+        missing = [exc.variable]
+    except RenderError as exc:
+        return [{"field": "document", "label": title, "message": f"《{title}》无法生成：{exc}"}]
+    errors = []
+    for name in missing:
+        field, label, why = FACT_FIELDS.get(name, (name, f"《{title}》的{name}", "缺少该项内容"))
+        if not any(e["field"] == field and e["label"] == label for e in errors):
+            errors.append({"field": field, "label": label, "message": f"签发《{title}》需要此项：{why}"})
+    return errors
+
+
+import cases.documents as _cases_documents  # noqa: E402
+
+_cases_documents.preflight = check_document

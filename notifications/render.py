@@ -176,6 +176,8 @@ _GRADES = {
 
 def accident_grade(value: str) -> str:
     """general/larger/major/especially_major (or the Chinese name, with or without 事故) → 一般事故…"""
+    if value == "pending":  # a flash report before any casualty or loss figure is known
+        return "待核定"
     key = value[:-2] if isinstance(value, str) and value.endswith("事故") else value
     try:
         return _GRADES[key] + "事故"

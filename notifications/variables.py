@@ -14,24 +14,43 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cases.clock import SHANGHAI
 from cases.config import Settings, get_settings
-from cases.models import Case, Deadline, Enterprise, Jurisdiction, OutboxMessage, Project, User
-from notifications.catalog import CATALOG, _VARIABLES
+from cases.models import Building, Case, Deadline, Enterprise, Jurisdiction, OutboxMessage, Project, Supervision, User
+from notifications.catalog import CATALOG, _VARIABLES, TemplateSpec
 
 PARTY_ROLES = {"contractor": "contractor", "builder": "builder", "supervisor": "supervision_unit"}
+UNREGISTERED = "（未登记）"
 
 
-def case_url(case_id: int, settings: Settings | None = None) -> str:
-    base = (settings or get_settings()).base_url.rstrip("/")
-    return f"{base}/cases/{case_id}"
+def base_url(settings: Settings | None = None) -> str:
+    """The public base URL links in messages start with (``ANJIAN_BASE_URL``)."""
+    return ((settings or get_settings()).base_url or "http://127.0.0.1:8000").rstrip("/")
+
+
+def case_url(case_id: int, settings: Settings | None = None, *, base: str | None = None) -> str:
+    """The one place a link to a case is made (messages, the digest). Until the web case page
+    exists it opens the API resource, which does exist."""
+    return f"{(base or base_url(settings)).rstrip('/')}/api/cases/{case_id}"
+
+
+def dashboard_url(jurisdiction_code: str, settings: Settings | None = None, *, base: str | None = None) -> str:
+    """Link to a jurisdiction's overview: until the web dashboard exists, its overdue list."""
+    return f"{(base or base_url(settings)).rstrip('/')}/api/overdue?jurisdiction={jurisdiction_code}"
 
 
 def case_facts(session: Session, case: Case, settings: Settings | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "case_number": case.number, "case_title": case.title, "case_url": case_url(case.id, settings),
-        "location": case.location or None, "hazard_description": case.description or None,
+        "location": (case.location or "").strip() or None,
+        # an accident recorded from a flash report may carry only its brief (事故简要经过)
+        "hazard_description": case.description or (case.details or {}).get("brief") or case.title or None,
         "inspected_at": case.found_at, "case_id": case.id,
     }
+    if case.hazard_item_code:
+        from cases.documents import _catalog_item_text
+
+        out["hazard_catalog_item"] = _catalog_item_text(session, case.hazard_item_code)
     j = session.get(Jurisdiction, case.jurisdiction_code)
     if j is not None:
         out["issuing_authority"] = j.authority_name
@@ -40,7 +59,8 @@ def case_facts(session: Session, case: Case, settings: Settings | None = None) -
         project = session.get(Project, case.project_id)
         if project is not None:
             out["project_name"] = project.name
-            out.setdefault("location", project.address)
+            if not out.get("location") and project.address:  # no location typed: the project's site
+                out["location"] = f"{project.address}施工现场"
             for party in project.parties:
                 prefix = PARTY_ROLES.get(party.role)
                 if prefix and party.enterprise is not None:
@@ -48,14 +68,21 @@ def case_facts(session: Session, case: Case, settings: Settings | None = None) -
                     out[f"{prefix}_credit_code"] = party.enterprise.credit_code
         # A party the project never registered is printed as such, not left to fail the whole notice.
         for prefix in PARTY_ROLES.values():
-            out.setdefault(f"{prefix}_name", "（未登记）")
+            out.setdefault(f"{prefix}_name", UNREGISTERED)
             out.setdefault(f"{prefix}_credit_code", "—")
-    if case.enterprise_id and out.get("contractor_name") in (None, "（未登记）"):
-        e = session.get(Enterprise, case.enterprise_id)
-        if e is not None:
-            out["contractor_name"], out["contractor_credit_code"] = e.name, e.credit_code
-    if out.get("contractor_name"):
-        out["recipient"] = out["contractor_name"]
+    if case.building_id and not out.get("location"):
+        building = session.get(Building, case.building_id)
+        if building is not None and building.address:
+            out["location"] = building.address
+    responsible = session.get(Enterprise, case.enterprise_id) if case.enterprise_id else None
+    if responsible is not None:
+        out["responsible_unit_name"] = responsible.name
+        out["responsible_unit_credit_code"] = responsible.credit_code
+        if out.get("contractor_name") in (None, UNREGISTERED):  # no project: the unit is who builds
+            out["contractor_name"], out["contractor_credit_code"] = responsible.name, responsible.credit_code
+    elif out.get("contractor_name") not in (None, UNREGISTERED):
+        out["responsible_unit_name"] = out["contractor_name"]
+        out["responsible_unit_credit_code"] = out.get("contractor_credit_code")
     if case.assignee_id:
         officer = session.get(User, case.assignee_id)
         if officer is not None:
@@ -67,6 +94,50 @@ def case_facts(session: Session, case: Case, settings: Settings | None = None) -
         out.update({"deadline_at": deadline.due_at, "due_date": deadline.due_date,
                     "deadline_provisional": deadline.provisional, "task": deadline.label})
     return {k: v for k, v in out.items() if v is not None}
+
+
+def _authority_name(session: Session, code: str | None) -> str | None:
+    j = session.get(Jurisdiction, code) if code else None
+    return j.authority_name if j is not None else None
+
+
+def party_name(session: Session, case: Case, party: str, facts: dict[str, Any]) -> str | None:
+    """The name of one of the parties of ``catalog.PARTIES`` for this case; None if it has none."""
+    if party == "responsible_unit":
+        return facts.get("responsible_unit_name")
+    if party in ("contractor", "builder", "supervision_unit"):
+        name = facts.get(f"{party}_name")
+        return None if name in (None, UNREGISTERED) else name
+    if party == "supervised_authority":
+        sup = session.scalars(select(Supervision).where(Supervision.case_id == case.id)
+                              .order_by(Supervision.id.desc())).first()
+        return _authority_name(session, sup.supervised_jurisdiction_code if sup else case.jurisdiction_code)
+    if party == "parent_authority":
+        j = session.get(Jurisdiction, case.jurisdiction_code)
+        return _authority_name(session, j.parent_code if j is not None and j.parent_code else case.jurisdiction_code)
+    if party == "property_owner":
+        b = session.get(Building, case.building_id) if case.building_id else None
+        if b is not None and b.owner_name:
+            return b.owner_name
+        return facts.get("responsible_unit_name") or "房屋所有人、使用人"
+    raise KeyError(party)
+
+
+def addressing(session: Session, case: Case, spec: TemplateSpec, facts: dict[str, Any]) -> dict[str, Any]:
+    """主送 and 抄送 of a document, from its type's data (``TemplateSpec.addressee`` / ``cc_parties``):
+    the addressee is never also a copy, a party the case does not have is left out."""
+    if spec.addressee is None:
+        return {}
+    recipient = party_name(session, case, spec.addressee, facts)
+    cc: list[str] = []
+    for party in spec.cc_parties:
+        name = party_name(session, case, party, facts)
+        if name and name != recipient and name not in cc:
+            cc.append(name)
+    out: dict[str, Any] = {"cc": cc}
+    if recipient:
+        out["recipient"] = recipient
+    return out
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -87,16 +158,26 @@ def _coerce(name: str, value: Any) -> Any:
     return value
 
 
+def _cn(value: Any) -> str:
+    d = _coerce("due_date", value) if isinstance(value, str) else value
+    if isinstance(d, datetime):
+        d = d.astimezone(SHANGHAI).date()
+    return f"{d.year}年{d.month}月{d.day}日" if isinstance(d, date) else str(value)
+
+
 def _derived(merged: dict[str, Any]) -> dict[str, Any]:
-    """Letters about a missed deadline (警示函, 督办函) say what was missed, from the deadline facts."""
+    """Letters about a missed deadline (警示函, 督办函) say what was missed, from the deadline facts:
+    the missed date is ``original_due_date`` when the letter asks for a new ``due_date``."""
     out: dict[str, Any] = {}
-    due = merged.get("due_date")
-    if due is not None:
-        out["original_due_date"] = due
-    if merged.get("task") and due is not None:
+    missed = merged.get("original_due_date") or merged.get("due_date")
+    if missed is not None:
+        out["original_due_date"] = missed
+    if merged.get("task") and missed is not None:
         days = merged.get("overdue_days")
-        out["issue_summary"] = (f"{merged.get('case_title', '')}的{merged['task']}已于{str(due)[:10]}届满"
-                                + (f"，已逾期{days}日" if days else "") + "，尚未完成。")
+        title = merged.get("case_title")
+        subject = f"“{title}”的{merged['task']}" if title else merged["task"]
+        out["issue_summary"] = (f"{subject}已于{_cn(missed)}届满" + (f"，已逾期{days}日" if days else "")
+                                + "，至今未完成整改。")
     return out
 
 
@@ -109,8 +190,11 @@ def _coerce_item(value: Any) -> Any:
 def build_variables(session: Session, msg: OutboxMessage, settings: Settings | None = None) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     case = session.get(Case, msg.case_id) if msg.case_id else None
+    spec = CATALOG.get(msg.template)
     if case is not None:
         merged.update(case_facts(session, case, settings))
+        if spec is not None:
+            merged.update(addressing(session, case, spec, merged))
         merged.update({k: v for k, v in (case.details or {}).items() if k in _VARIABLES and v is not None})
     if msg.recipient_user_id:
         user = session.get(User, msg.recipient_user_id)
@@ -121,7 +205,6 @@ def build_variables(session: Session, msg: OutboxMessage, settings: Settings | N
         merged.setdefault(k, v)
     if msg.document_no:
         merged["doc_number"] = msg.document_no
-    spec = CATALOG.get(msg.template)
     if spec is not None and "issued_at" in {v.name for v in spec.variables}:
         merged.setdefault("issued_at", msg.created_at)
     return {k: ([_coerce_item(x) for x in v] if isinstance(v, list) else _coerce(k, v)) for k, v in merged.items()}

@@ -88,6 +88,15 @@ class ActionSpec:
     def field(self, name: str) -> FieldSpec | None:
         return next((f for f in self.fields if f.name == name), None)
 
+    @property
+    def is_note(self) -> bool:
+        """A note (添加备注): it stays in its state and changes no field, so it only adds an event.
+
+        The optimistic lock (``Case.version``) protects state and fields; a note neither checks
+        nor bumps it, so a comment never makes someone else's open form stale.
+        """
+        return self.dest is None and not self.fields and not self.effects
+
 
 @dataclass(frozen=True)
 class MachineDefinition:

@@ -9,6 +9,9 @@ from typing import Any
 import yaml
 
 POLICY_DIR = Path(__file__).parent / "policies"
+# Whose clock a deadline is: the ladder's reminders and warnings go to that party and up its chain.
+# "authority" is the supervised lower authority of a listing (挂牌督办), set by the listing itself.
+PARTIES = ("enterprise", "officer", "approver", "authority")
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,8 @@ class DeadlineRule:
     max_extension: int | None = None
     when: dict[str, Any] = field(default_factory=dict)
     light: bool = True
+    party: str = "officer"
+    cancel_on: tuple[str, ...] = ()
     working_days_up_to: int | None = None  # calendar-day periods of this many days or fewer run in working days
 
     def unit_for(self, amount: int) -> str:
@@ -59,6 +64,8 @@ class Policy:
     near_due: dict[str, Any]
     reminder_hour: int
     supervision: dict[str, Any]
+    # Dates the ladder's letters ask for, counted from their issue (cases.documents.ladder_dates).
+    letters: dict[str, Any] = field(default_factory=dict)
 
     def rules_for(self, kind: str) -> tuple[DeadlineRule, ...]:
         return self.rules.get(kind, ())
@@ -100,13 +107,20 @@ def load_policy(version: int = 1, directory: Path = POLICY_DIR) -> Policy:
                 due_from_field=r.get("due_from_field"), pause_on=_tuple(r.get("pause_on")),
                 resume_on=_tuple(r.get("resume_on")), extend_on=dict(r.get("extend_on") or {}),
                 max_extension=r.get("max_extension"), when=dict(r.get("when") or {}),
-                light=bool(r.get("light", True)), working_days_up_to=r.get("working_days_up_to"),
+                light=bool(r.get("light", True)), party=str(r.get("party", "officer")),
+                cancel_on=_tuple(r.get("cancel_on")), working_days_up_to=r.get("working_days_up_to"),
             ))
+            if out[-1].party not in PARTIES:
+                raise ValueError(f"deadline rule {kind}.{key}: unknown party {out[-1].party!r} (one of {PARTIES})")
         rules[kind] = tuple(out)
     if deadlines["supervision"]["ladder"] not in ladders:
         raise ValueError("supervision ladder unknown")
+    decision = deadlines["supervision"].get("extension_decision")
+    if decision and decision["ladder"] not in ladders:
+        raise ValueError("supervision extension_decision ladder unknown")
     return Policy(version=version, rules=rules, ladders=ladders, near_due=dict(escalation["near_due"]),
-                  reminder_hour=int(escalation.get("reminder_hour", 9)), supervision=dict(deadlines["supervision"]))
+                  reminder_hour=int(escalation.get("reminder_hour", 9)), supervision=dict(deadlines["supervision"]),
+                  letters=dict(escalation.get("letters") or {}))
 
 
 @lru_cache

@@ -145,10 +145,12 @@ def world(db, clock) -> World:
             s.flush()
             return u
 
-        supervisor = user("supervisor", "supervisor", "320500", email="sup@example.gov.cn")
-        officer = user("officer", "officer", "320508", supervisor_id=supervisor.id, email="off@example.gov.cn")
-        officer_wz = user("officer_wz", "officer", "320506", supervisor_id=supervisor.id)
-        province = user("province", "supervisor", "320000")
+        # Staff have a phone: every notice prints its contact officer's (cases.documents.preflight).
+        supervisor = user("supervisor", "supervisor", "320500", email="sup@example.gov.cn", phone="0512-68610000")
+        officer = user("officer", "officer", "320508", supervisor_id=supervisor.id, email="off@example.gov.cn",
+                       phone="0512-65000001")
+        officer_wz = user("officer_wz", "officer", "320506", supervisor_id=supervisor.id, phone="0512-66000001")
+        province = user("province", "supervisor", "320000", phone="025-51868000")
         admin = user("admin", "admin", "320000")
         contact = user("contact", "enterprise", "320508", enterprise_id=e1.id, email="contact@example.com")
         p1 = Project(name="姑苏测试项目", jurisdiction_code="320508", address="平江路1号", created_at=now)

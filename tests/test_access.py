@@ -44,7 +44,7 @@ def test_jurisdictions_and_roles(api, world, clock, live_server):
     prov = drv.client(world.province)
     assert set(ids(prov.get("/api/cases"))) == {gusu["id"], wz["id"]}
     assert drv.act(wz, "register", world.supervisor)["state"] == "registered"
-    assert drv.act(gusu, "comment", world.province, comment="省厅关注")["version"] == 2
+    assert drv.act(gusu, "comment", world.province, comment="省厅关注")["version"] == 1  # a note: no new version
     gusu = drv.get(gusu)
 
     # role not permitted: 403 with a Chinese message
@@ -107,10 +107,11 @@ def test_enterprise_contact(api, world, clock):
                        enterprise_id=world.e2.id)
     unassigned = drv.create("hazard", title="尚未确定责任单位", enterprise_id=None)
     contact = drv.client(world.contact)
-    assert set(ids(contact.get("/api/cases"))) == {own["id"], related["id"]}
+    # its own unit's cases only: a related unit does not see another responsible unit's case
+    assert set(ids(contact.get("/api/cases"))) == {own["id"]}
     assert contact.get(f"/api/cases/{other['id']}").status_code == 404
     assert contact.get(f"/api/cases/{unassigned['id']}").status_code == 404
-    assert contact.get(f"/api/cases/{related['id']}").status_code == 200
+    assert contact.get(f"/api/cases/{related['id']}").status_code == 404
     # staff-only actions: 403 with a Chinese message; enterprises cannot open cases
     r = drv.try_act(own, "register", world.contact)
     assert r.status_code == 403 and r.json()["message"] == "您的角色无权执行“登记立案”"

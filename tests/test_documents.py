@@ -255,8 +255,11 @@ def test_dangerous_building_register_issues_notice(api, drv, db, world, clock, s
 
 
 def test_missing_variable_marks_failed_with_reason_visible_on_the_case(api, drv, db, world, clock, settings):
-    complete_project(db, world, clock, phone=None)  # the contact officer has no phone number
+    complete_project(db, world, clock)
     case = register_hazard(drv, world)
+    # The contact officer's phone is removed after the notice was issued, before it is rendered.
+    with db.transaction() as s:
+        s.execute(update(User).where(User.id == world.officer.id).values(phone=None))
     assert render_pending_documents(db, clock.now(), settings=settings) == {"failed": 1}
     doc = doc_row(db, NOTICE_1)
     assert doc.status == "failed" and "contact_phone" in doc.error and doc.error.startswith("文书生成失败")
@@ -279,6 +282,33 @@ def test_missing_variable_marks_failed_with_reason_visible_on_the_case(api, drv,
     assert api(world.admin).post(f"/api/admin/documents/{doc.id}/rerender").status_code == 409
     assert render_pending_documents(db, clock.now(), settings=settings) == {"rendered": 1}
     assert officer.get(f"/api/documents/{doc.id}.pdf").status_code == 200
+
+
+def test_an_action_whose_notice_cannot_be_filled_is_refused_naming_the_field(api, drv, db, world, clock, settings):
+    """Caught when the action is taken (422, Chinese label), never later at render time: no
+    document, no 文号 taken, the case unchanged."""
+    complete_project(db, world, clock)
+    with db.transaction() as s:
+        s.execute(update(User).where(User.id == world.officer.id).values(phone=None))
+    case = drv.create("hazard", title="3号楼临边防护缺失", description="3号楼5层临边未设置防护栏杆", location="3号楼5层")
+    payload = {"enterprise_id": world.e1.id, "severity": "general", "requirements": "立即设置临边防护栏杆"}
+    r = drv.try_act(case, "register", fields=payload)
+    assert r.status_code == 422, r.text
+    assert [(e["field"], e["label"]) for e in r.json()["errors"]] == [("assignee_id", "承办人联系电话")]
+    assert "隐患整改通知书" in r.json()["message"]
+    assert documents(api(world.officer), case) == [] and drv.get(case)["state"] == "found"
+    with db.transaction() as s:
+        s.execute(update(User).where(User.id == world.officer.id).values(phone="0512-65000000"))
+    # No project and no location: nothing says where the hazard is.
+    bare = drv.create("hazard", title="临时用电隐患", description="开关箱无漏保", location="", project_id=None)
+    r = drv.try_act(bare, "register", fields=payload)
+    assert r.status_code == 422, r.text
+    labels = {e["label"] for e in r.json()["errors"]}
+    assert {"地点", "工程项目"} <= labels, r.json()
+    # Once the officer is reachable, the first notice still gets number 1: the refused ones took none.
+    case = drv.act(case, "register", fields=payload)
+    [d] = event_documents(drv, case, "register")
+    assert d["number"] == NOTICE_1
 
 
 # ---------------------------------------------------------------- e-mail carries the stored PDF
@@ -335,8 +365,10 @@ def test_email_attaches_the_stored_pdf_byte_identical(drv, db, world, clock, set
 def test_an_email_whose_document_failed_is_not_sent(drv, db, world, clock, settings, smtp):
     ctl, handler = smtp
     mail_settings = Settings(**{**settings.model_dump(), "smtp_host": "127.0.0.1", "smtp_port": ctl.port})
-    complete_project(db, world, clock, phone=None)
+    complete_project(db, world, clock)
     register_hazard(drv, world)
+    with db.transaction() as s:  # the phone is removed between issue and rendering
+        s.execute(update(User).where(User.id == world.officer.id).values(phone=None))
     with db.transaction() as s:
         s.execute(update(OutboxMessage).where(OutboxMessage.channel != "email").values(status="sent"))
     assert render_pending_documents(db, clock.now(), settings=mail_settings) == {"failed": 1}

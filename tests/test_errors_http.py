@@ -39,7 +39,7 @@ def test_action_validation_names_every_field(api, world, clock):
     assert errors["requirements"] == "应为文本"
     assert errors["rectification_days"] == "应为整数"
     assert errors["assignee_id"] == "承办人须为监管人员"
-    assert errors["colour"] == "不是此操作可填写的字段"
+    assert errors["colour"] == "不是此操作可填写的字段（可填写：责任单位、隐患等级、整改期限（天）、整改要求、法律依据、承办人）"
     r = drv.try_act(case, "register", rectification_days=91, enterprise_id=987654)
     errors = by_field(r)
     assert errors == {"rectification_days": "不能大于90", "enterprise_id": "企业（编号987654）不存在"}
@@ -252,3 +252,72 @@ def test_out_of_range_numbers_and_nul_characters_are_422_not_500(api, world, clo
     sup = drv.client(world.supervisor)
     r = sup.get(f"/api/enterprises/{big}")
     assert r.status_code in (404, 422) and r.json()["message"], r.text
+
+
+# ---------------------------------------------------------------- every error in Chinese, with what is allowed
+
+import re  # noqa: E402
+
+
+def _bad_requests(case_id: int) -> list[tuple]:
+    """(method, path, request kwargs, API field name, Chinese label, what the message must say is allowed)."""
+    bad_json = {"content": b'{"kind": "hazard",\n "title": }', "headers": {"Content-Type": "application/json"}}
+    return [
+        ("post", "/api/cases", {"json": {"kind": "hazard"}}, "title", "标题：必填", "必填"),
+        ("post", "/api/cases", {"json": {"kind": "bogus", "title": "x"}}, "kind", "案件类型：", "major_hazard（重大事故隐患）"),
+        ("post", "/api/cases", bad_json, "0", "请求体不是合法的JSON", "第2行第11列"),
+        ("post", "/api/cases", {"json": [1]}, "body", "请求体：", "JSON对象"),
+        ("get", "/api/cases/abc", {}, "case_id", "案件编号：", "整数"),
+        ("get", "/api/cases", {"params": {"page": 0}}, "page", "页码：", "1至1000000"),
+        ("get", "/api/cases", {"params": {"page": "x"}}, "page", "页码：", "1至1000000"),
+        ("get", "/api/cases", {"params": {"page_size": 1000}}, "page_size", "每页条数：", "1至200"),
+        ("get", "/api/cases", {"params": {"kind": "foo"}}, "kind", "案件类型：", "hazard（一般安全隐患）"),
+        ("get", "/api/cases", {"params": {"state": "foo"}}, "state", "状态：", "rectifying（整改中"),
+        ("get", "/api/cases", {"params": {"light": "blue"}}, "light", "红黄绿灯：", "red（红灯）"),
+        ("get", "/api/cases", {"params": {"sort": "password"}}, "sort", "排序：", "created_at（登记时间）"),
+        ("get", "/api/cases", {"params": {"q": "长" * 101}}, "q", "搜索关键词：", "100个字符"),
+        ("get", "/api/cases", {"params": {"open_only": "maybe"}}, "open_only", "仅看未结案件：", "true/false"),
+        ("get", "/api/cases", {"params": {"assignee": "bob"}}, "assignee", "承办人：", "me"),
+        ("get", "/api/cases", {"params": {"enterprise_id": "e1"}}, "enterprise_id", "企业编号：", "整数"),
+        ("get", "/api/calendar/deadline", {"params": {"amount": 5, "unit": "week"}}, "unit", "期限单位：", "working_day（工作日）"),
+        ("get", "/api/calendar/deadline", {"params": {"unit": "hour"}}, "amount", "期限数值：必填", "必填"),
+        ("get", "/api/calendar/deadline", {"params": {"amount": 9999, "unit": "hour"}}, "amount", "期限数值：", "0至3650"),
+        ("post", f"/api/cases/{case_id}/actions/register", {"json": {"version": "x"}}, "version", "版本号：", "整数"),
+        ("post", f"/api/cases/{case_id}/actions/register", {"json": {"version": 1, "colour": "red"}}, "colour",
+         "字段“colour”：不是此操作可填写的字段", "可填写：责任单位"),
+        ("post", f"/api/cases/{case_id}/actions/register", {"json": {"version": 1, "severity": "huge"}}, "severity",
+         "隐患等级：", "general（一般隐患）"),
+        ("post", "/api/supervisions/1/extension", {}, "body", "请求体：必填", "JSON对象"),
+        ("post", "/api/supervisions/1/extension", {"json": {"days": 0, "reason": "x"}}, "days", "延期天数：", "1至60"),
+        ("get", "/api/documents/abc", {}, "doc_id", "文书编号：", "整数"),
+        ("get", "/api/inbox", {"params": {"page_size": 0}}, "page_size", "每页条数：", "1至200"),
+        ("post", "/api/projects", {"json": {"name": "x", "jurisdiction_code": "320508", "address": "a",
+                                            "parties": [{"enterprise_id": 1, "role": "boss"}]}},
+         "role", "参建单位第1项的角色：", "contractor（施工单位）"),
+        ("post", "/api/enterprises", {"json": {"credit_code": "91320508MA1PXXXXX0", "name": "",
+                                               "jurisdiction_code": "320508"}}, "name", "名称：", "不能为空"),
+    ]
+
+
+def test_every_error_names_the_field_by_its_chinese_label_and_what_is_allowed(api, world, clock):
+    drv = HttpDriver(api, world, clock)
+    case = drv.create("hazard")
+    officer = drv.client(world.officer)
+    for method, path, kw, field, label, allowed in _bad_requests(case["id"]):
+        r = getattr(officer.http, method)(path, **kw)
+        assert r.status_code == 422, (path, kw, r.text)
+        message = r.json()["message"]
+        assert label in message and allowed in message, (path, kw, message)
+        # no API field name leaks into what a person reads (quoting an unknown field as typed aside)
+        ascii_words = set(re.findall(r"[A-Za-z_]+", message.replace(f"“{field}”", "")))
+        assert field not in ascii_words, (path, kw, message)
+        assert not re.match(r"^[\x00-\x7f]+：", message), message
+        for e in r.json()["errors"]:
+            assert e["label"] and not e["label"].isascii(), e
+    # an administrator's form: several fields at once, each by its label
+    r = drv.client(world.admin).post("/api/users", json={"username": "a b", "display_name": "x", "password": "short",
+                                                         "role": "boss", "jurisdiction_code": "320508"})
+    message = r.json()["message"]
+    assert "用户名：" in message and "密码：长度不能少于8个字符" in message
+    assert "角色：取值“boss”无效" in message and "enterprise（企业联系人）" in message
+    assert not {"username", "password", "role"} & set(re.findall(r"[A-Za-z_]+", message))

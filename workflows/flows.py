@@ -103,9 +103,10 @@ def sweep_timers(batch_size: int | None = None, budget_seconds: float = SWEEP_BU
 
 
 def base_url(settings=None) -> str:
-    """Links in messages: ``ANJIAN_BASE_URL`` (the same base the notifications package uses)."""
-    settings = settings or get_settings()
-    return (getattr(settings, "base_url", "") or "http://127.0.0.1:8000").rstrip("/")
+    """Links in messages: ``ANJIAN_BASE_URL``, through the one function the notifications use."""
+    from notifications.variables import base_url as _base_url
+
+    return _base_url(settings)
 
 
 def digest_variables(session: Session, user: User, now: datetime, *, url: str | None = None) -> dict[str, Any]:
@@ -114,7 +115,9 @@ def digest_variables(session: Session, user: User, now: datetime, *, url: str | 
     from cases import services
     from cases.deadlines import light_expression
 
-    url = url or base_url()
+    from notifications import variables as links
+
+    base = url or base_url()
     today = clock.to_local(now).date()
     light = light_expression(now)
     live = ((Deadline.case_id == Case.id) & (Deadline.status == "open") & Deadline.affects_light.is_(True)
@@ -141,7 +144,7 @@ def digest_variables(session: Session, user: User, now: datetime, *, url: str | 
             "due_date": r.due_date.isoformat() if r.due_date else None,
             "days_left": (r.due_date - today).days if r.due_date else None,
             "assignee_name": names.get(r.assignee_id) or "未指派",
-            "case_url": f"{url}/cases/{r.id}",
+            "case_url": links.case_url(r.id, base=base),
         })
     j = session.get(Jurisdiction, user.jurisdiction_code)
     return {
@@ -151,7 +154,7 @@ def digest_variables(session: Session, user: User, now: datetime, *, url: str | 
         "total_open": sum(counts.values()),
         "counts": counts,
         "cases": items,
-        "dashboard_url": f"{url}/dashboard?jurisdiction={user.jurisdiction_code}",
+        "dashboard_url": links.dashboard_url(user.jurisdiction_code, base=base),
     }
 
 

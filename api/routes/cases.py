@@ -10,7 +10,7 @@ from api.deps import AppClock, CurrentUser, Db
 from api.errors import domain_error_body
 from api.serialize import case_detail, case_summaries, events_json
 from cases import services
-from cases.errors import ActionNotAllowed, NotFound
+from cases.errors import ActionNotAllowed, NotFound, ValidationFailed
 from cases.validation import MAX_INT
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
@@ -70,8 +70,8 @@ def list_cases(
         assignee_id = user.id
     elif assignee:
         if not (assignee.isascii() and assignee.isdigit()) or int(assignee) > MAX_INT:
-            return JSONResponse({"error": "validation_failed", "message": "assignee：应为用户编号或 me",
-                                 "errors": [{"field": "assignee", "message": "应为用户编号或 me"}]}, status_code=422)
+            raise ValidationFailed([{"field": "assignee", "label": "承办人",
+                                     "message": "应为用户编号（整数），或 me（我自己）"}])
         assignee_id = int(assignee)
     with db.session() as s:
         result = services.list_cases(

@@ -52,11 +52,47 @@ def my_queue(user: CurrentUser, db: Db, clock: AppClock, page: int = Query(1, ge
         if user.role == "enterprise":
             pass  # an enterprise contact's queue is every open case of their unit
         else:
-            stmt = stmt.where(Case.assignee_id == user.id)
+            # Their own cases, and the cases waiting for their decision (an approver's clock).
+            stmt = stmt.where(or_(Case.assignee_id == user.id, Case.id.in_(_awaiting_decision(s, user))))
         total = s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
         nd = dl.next_due_expression()
         rows = list(s.scalars(stmt.order_by(rank, nd.asc().nulls_last(), Case.id).limit(page_size).offset((page - 1) * page_size)))
-        return {"items": _with_lights(s, rows, now), "total": total, "page": page, "page_size": page_size}
+        items = _with_lights(s, rows, now)
+        clocks = _open_clocks(s, [c.id for c in rows], now)
+        for item in items:
+            item["deadlines"] = clocks.get(item["id"], [])
+        return {"items": items, "total": total, "page": page, "page_size": page_size}
+
+
+def _awaiting_decision(s, user) -> list[int]:
+    """Visible open cases with a running approver's clock (an extension request, a listing's
+    extension request) that this user may decide: the supervisors nearest the case, or of the listing body."""
+    from cases import outbox
+
+    if user.role != "supervisor":
+        return []
+    rows = s.execute(select(Deadline, Supervision.listing_jurisdiction_code).outerjoin(
+        Supervision, Supervision.id == Deadline.supervision_id).where(
+        Deadline.status == "open", Deadline.party == "approver",
+        Deadline.case_id.in_(services.case_query(user).where(Case.closed_at.is_(None)).with_only_columns(Case.id)))).all()
+    out: list[int] = []
+    for d, listing in rows:
+        case = s.get(Case, d.case_id)
+        if any(u.id == user.id for u in outbox.approvers(s, case, listing)):
+            out.append(d.case_id)
+    return out
+
+
+def _open_clocks(s, case_ids: list[int], now: datetime) -> dict[int, list[dict[str, Any]]]:
+    """Each case's running clocks as a queue shows them: whose, until when, light (paused: since when)."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    if not case_ids:
+        return out
+    for d in s.scalars(select(Deadline).where(Deadline.case_id.in_(case_ids), Deadline.status == "open",
+                                              Deadline.affects_light.is_(True)).order_by(Deadline.id)):
+        out.setdefault(d.case_id, []).append({**dl.deadline_summary(d), "supervision_id": d.supervision_id,
+                                              "light": "paused" if d.due_at is None else dl.light_of([d], now)})
+    return out
 
 
 @router.get("/overdue", summary="逾期案件（红灯，本辖区及下级）")
@@ -102,6 +138,7 @@ def case_deadlines(case_id: int, user: CurrentUser, db: Db, clock: AppClock):
 def deadline_json(d: Deadline, now: datetime) -> dict[str, Any]:
     return {
         "id": d.id, "key": d.key, "label": d.label, "status": d.status, "supervision_id": d.supervision_id,
+        "party": d.party, "party_label": dl.PARTY_LABELS.get(d.party, d.party), "paused_since": dl.paused_since(d),
         "start_at": d.start_at, "amount": d.amount, "unit": d.unit, "extensions": d.extensions or [],
         "pauses": d.pauses or [], "paused": d.status == "open" and d.due_at is None, "due_at": d.due_at,
         "due_date": d.due_date, "warn_at": d.warn_at, "provisional": d.provisional,

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 
 from api.deps import AppClock, AppSettings, CurrentUser, Db
 from cases import outbox, services
-from cases.access import ROLE_LABELS, require_role
+from cases.access import ROLE_LABELS, STAFF_ROLES, require_role
 from cases.errors import NotFound, ValidationFailed
-from cases.models import DeliveryAttempt, OutboxMessage
+from cases.models import DeliveryAttempt, OutboxMessage, User
 from notifications import channels, delivery, preferences
 from notifications.catalog import CATALOG
 from notifications.render import RenderError, render_message
@@ -81,8 +81,12 @@ def mark_read(message_id: int, user: CurrentUser, db: Db, clock: AppClock):
 def case_messages(case_id: int, user: CurrentUser, db: Db):
     with db.session() as s:
         services.get_case(s, user, case_id)
-        rows = list(s.scalars(select(OutboxMessage).where(OutboxMessage.case_id == case_id)
-                              .order_by(OutboxMessage.created_at, OutboxMessage.id)))
+        stmt = select(OutboxMessage).where(OutboxMessage.case_id == case_id)
+        if user.role not in STAFF_ROLES:
+            # An enterprise contact sees what was sent to its own unit, not the authorities' traffic.
+            stmt = stmt.where(OutboxMessage.recipient_user_id.in_(
+                select(User.id).where(User.enterprise_id == user.enterprise_id, User.role == "enterprise")))
+        rows = list(s.scalars(stmt.order_by(OutboxMessage.created_at, OutboxMessage.id)))
         attempts = delivery.attempts_of(s, [m.id for m in rows])
         return {"items": [_receipt(m, attempts[m.id]) for m in rows]}
 

@@ -5,15 +5,16 @@ from typing import Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import or_, select
+from sqlalchemy import false, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import AppClock, CurrentUser, Db
-from cases.access import STAFF_ROLES, in_subtree, require_role, subtree_codes
+from cases.access import STAFF_ROLES, in_subtree, require_role, subtree_codes, visible_enterprise_clause
 from cases.errors import NotFound, ValidationFailed
 from cases.identifiers import credit_code_problem
 from cases.models import Building, Enterprise, HazardCatalogItem, Jurisdiction, Project, ProjectParty, User
 from cases.security import hash_password
+from cases.validation import MAX_INT
 
 router = APIRouter(prefix="/api", tags=["reference data"])
 
@@ -62,7 +63,8 @@ def enterprise_json(e: Enterprise) -> dict:
 def list_enterprises(user: CurrentUser, db: Db, q: str | None = Query(None, max_length=100),
                      page: int = Query(1, ge=1), page_size: int = Query(50, ge=1, le=200)):
     with db.session() as s:
-        stmt = select(Enterprise)
+        # An enterprise contact reads its own record only (not others' credit scores or phones).
+        stmt = select(Enterprise).where(visible_enterprise_clause(user))
         if q:
             stmt = stmt.where(or_(Enterprise.name.ilike(f"%{q}%"), Enterprise.credit_code.ilike(f"%{q}%")))
         rows = s.scalars(stmt.order_by(Enterprise.id).limit(page_size).offset((page - 1) * page_size))
@@ -72,9 +74,10 @@ def list_enterprises(user: CurrentUser, db: Db, q: str | None = Query(None, max_
 @router.get("/enterprises/{enterprise_id}", summary="企业详情")
 def get_enterprise(enterprise_id: int, user: CurrentUser, db: Db):
     with db.session() as s:
-        e = s.get(Enterprise, enterprise_id)
-        if e is None:
-            raise NotFound(f"企业（编号{enterprise_id}）不存在")
+        e = (s.scalars(select(Enterprise).where(Enterprise.id == enterprise_id, visible_enterprise_clause(user))).first()
+             if abs(enterprise_id) <= MAX_INT else None)
+        if e is None:  # the same answer whether it does not exist or is another enterprise's
+            raise NotFound(f"企业（编号{enterprise_id}）不存在或您无权查看")
         return enterprise_json(e)
 
 
@@ -116,7 +119,11 @@ def project_json(p: Project) -> dict:
 def list_projects(user: CurrentUser, db: Db, q: str | None = Query(None, max_length=100),
                   page: int = Query(1, ge=1), page_size: int = Query(50, ge=1, le=200)):
     with db.session() as s:
-        stmt = select(Project).where(Project.jurisdiction_code.in_(subtree_codes(user.jurisdiction_code)))
+        if user.role in STAFF_ROLES:
+            stmt = select(Project).where(Project.jurisdiction_code.in_(subtree_codes(user.jurisdiction_code)))
+        else:  # an enterprise contact: the projects its own unit takes part in, wherever they are
+            stmt = select(Project).where(Project.id.in_(select(ProjectParty.project_id)
+                                                        .where(ProjectParty.enterprise_id == user.enterprise_id)))
         if q:
             stmt = stmt.where(or_(Project.name.ilike(f"%{q}%"), Project.address.ilike(f"%{q}%")))
         rows = s.scalars(stmt.order_by(Project.id).limit(page_size).offset((page - 1) * page_size))
@@ -163,6 +170,8 @@ def list_buildings(user: CurrentUser, db: Db, q: str | None = Query(None, max_le
                    page: int = Query(1, ge=1), page_size: int = Query(50, ge=1, le=200)):
     with db.session() as s:
         stmt = select(Building).where(Building.jurisdiction_code.in_(subtree_codes(user.jurisdiction_code)))
+        if user.role not in STAFF_ROLES:
+            stmt = stmt.where(false())  # the building register (owners, phones) is the authorities'
         if q:
             stmt = stmt.where(or_(Building.name.ilike(f"%{q}%"), Building.address.ilike(f"%{q}%")))
         rows = s.scalars(stmt.order_by(Building.id).limit(page_size).offset((page - 1) * page_size))

@@ -149,6 +149,9 @@ class Case(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)  # 320508-YH-2026-000123
+    # Numbers the case had before a reclassification (a hazard found to be a major hazard gets a ZD
+    # number), oldest first, comma-separated: still searchable and printed as 原编号.
+    previous_numbers: Mapped[Optional[str]] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(32))
     machine_version: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(32))

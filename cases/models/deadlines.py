@@ -31,6 +31,8 @@ class Deadline(Base):
     key: Mapped[str] = mapped_column(String(32))  # rectification / reinspection / supervision / ...
     label: Mapped[str] = mapped_column(String(64))
     ladder: Mapped[str] = mapped_column(String(32))
+    # Whose clock it is (enterprise / officer / approver / authority): who its ladder addresses.
+    party: Mapped[str] = mapped_column(String(16), default="enterprise", server_default="enterprise")
     policy_version: Mapped[int] = mapped_column(Integer)
     affects_light: Mapped[bool] = mapped_column(Boolean, default=True)
     start_at: Mapped[datetime]

@@ -54,6 +54,8 @@ UNITS = {
     "builder_credit_code": BUILDER_CODE,
     "supervision_unit_name": SUPERVISION_UNIT,
     "supervision_unit_credit_code": SUPERVISION_UNIT_CODE,
+    "responsible_unit_name": CONTRACTOR,
+    "responsible_unit_credit_code": CONTRACTOR_CODE,
 }
 
 DEADLINE = {"deadline_at": DEADLINE_AT, "due_date": DUE_DATE, "deadline_provisional": False}
@@ -152,14 +154,15 @@ SAMPLES: dict[str, dict] = {
         "issuing_authority": CITY_AUTHORITY,
         "doc_number": "苏建质督〔2026〕12号",
         "issued_at": utc(2026, 11, 19, 8, 0),
-        "recipient": "苏州市姑苏区住房和城乡建设局，苏州金阊建设集团有限公司",
+        "recipient": "苏州市姑苏区住房和城乡建设局",
         "contact_name": "刘芳",
         "contact_phone": "0512-68616322",
         "cc": ["苏州市安全生产委员会办公室"],
         "project_name": PROJECT,
         "location": "5#楼地下车库顶板高支模区域",
         "contractor_name": CONTRACTOR,
-        "contractor_credit_code": CONTRACTOR_CODE,
+        "responsible_unit_name": CONTRACTOR,
+        "responsible_unit_credit_code": CONTRACTOR_CODE,
         "builder_name": BUILDER,
         "hazard_description": "高支模架体立杆间距、水平杆及剪刀撑设置不符合专项施工方案，方案未经专家论证。",
         "hazard_catalog_item": "《房屋市政工程生产安全重大事故隐患判定标准（2022版）》第七条第（一）项",
@@ -325,8 +328,8 @@ SAMPLES: dict[str, dict] = {
         "doc_number": "姑苏建警〔2026〕6号",
         "issued_at": utc(2026, 11, 25, 2, 0),
         "project_name": PROJECT,
-        "contractor_name": CONTRACTOR,
-        "contractor_credit_code": CONTRACTOR_CODE,
+        "responsible_unit_name": CONTRACTOR,
+        "responsible_unit_credit_code": CONTRACTOR_CODE,
         "issue_summary": (
             "我局于2026年11月12日向你单位下达《隐患整改通知书》（姑苏建质改〔2026〕37号），"
             "要求于2026年11月22日前完成整改。截至目前，你单位仍未完成整改，也未报送整改回复单。"
@@ -338,7 +341,7 @@ SAMPLES: dict[str, dict] = {
         ],
         "deadline_at": utc(2026, 11, 28, 15, 59, 59),
         "due_date": date(2026, 11, 28),
-        "next_measure": "约谈你单位主要负责人，并予以通报批评、记入不良行为记录",
+        "next_measure": "约谈",
     },
     "public_criticism": {
         **CASE, **DOC, **DEADLINE,

@@ -1,0 +1,251 @@
+"""One realistic scenario on a throw-away SQLite database, rendered: ``make samples``.
+
+Builds a small slice of 苏州市姑苏区 (a project whose 施工单位 is not the unit held responsible,
+a building, the officers of the district and the city), drives cases through the real services
+and the real sweep (``cases.escalation.fire_due_batch``, the clock moved hour by hour), renders
+every issued document with ``notifications.documents`` and writes one PDF of each document type
+in the catalogue to ``docs/samples/<type>.pdf``, plus a PNG of its first page
+(``pdftoppm -png -r 80 -singlefile``). Read them as their recipients would.
+
+    PYTHONPATH=. python scripts/samples.py [--out docs/samples]
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import select  # noqa: E402
+
+from cases import clock as clock_module  # noqa: E402
+from cases import services  # noqa: E402
+from cases.clock import Clock  # noqa: E402
+from cases.config import Settings  # noqa: E402
+from cases.db import Database  # noqa: E402
+from cases.escalation import fire_due_batch  # noqa: E402
+from cases.identifiers import make_credit_code  # noqa: E402
+from cases.migrate import upgrade  # noqa: E402
+from cases.models import Building, Case, Document, Enterprise, Project, ProjectParty, User  # noqa: E402
+from cases.reference import load_reference_data  # noqa: E402
+from cases.rules import EFFECTS  # noqa: E402,F401  (registers guards and effects)
+import notifications.documents as rendering  # noqa: E402  (also installs cases.documents.preflight)
+import notifications.preferences  # noqa: E402,F401  (installs cases.outbox.channel_resolver)
+from notifications.catalog import CATALOG  # noqa: E402
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+START = datetime(2026, 11, 23, 9, 30, tzinfo=SHANGHAI).astimezone(timezone.utc)  # a Monday morning
+
+
+def beijing(y: int, m: int, d: int, h: int = 9, mi: int = 0) -> datetime:
+    return datetime(y, m, d, h, mi, tzinfo=SHANGHAI).astimezone(timezone.utc)
+
+
+class Scenario:
+    def __init__(self, db: Database, clock: Clock, settings: Settings) -> None:
+        self.db, self.clock, self.settings = db, clock, settings
+
+    # ------------------------------------------------------------ the world
+    def build_world(self) -> None:
+        now = self.clock.now()
+        with self.db.transaction() as s:
+            load_reference_data(s)
+
+            def ent(code: str, name: str, **kw) -> Enterprise:
+                e = Enterprise(credit_code=make_credit_code(code), name=name, jurisdiction_code="320508",
+                               credit_score=100, created_at=now, **kw)
+                s.add(e)
+                return e
+
+            self.contractor = ent("91320500137710235", "苏州二建建筑集团有限公司", contact_name="周建明",
+                                  contact_phone="13962100001")
+            self.subcontractor = ent("91320508MA1N6K2R3", "江苏天成幕墙装饰工程有限公司", contact_name="沈立新",
+                                     contact_phone="13962100002")
+            self.builder = ent("91320508MA20A1B3X", "苏州市姑苏区城市更新投资发展有限公司")
+            self.supervision_unit = ent("91320500134796522", "江苏中衡工程咨询监理有限公司")
+            s.flush()
+
+            def user(username: str, name: str, role: str, code: str, **kw) -> User:
+                u = User(username=username, display_name=name, password_hash="-", role=role, jurisdiction_code=code,
+                         active=True, created_at=now, **kw)
+                s.add(u)
+                s.flush()
+                return u
+
+            self.supervisor = user("city", "刘芳", "supervisor", "320500", phone="0512-68616322")
+            self.officer = user("officer", "张伟", "officer", "320508", phone="0512-65223310",
+                                supervisor_id=self.supervisor.id)
+            self.county_supervisor = user("gusu_chief", "陈国强", "supervisor", "320508", phone="0512-65223300")
+            self.contact_a = user("a_contact", "周建明", "enterprise", "320508", enterprise_id=self.contractor.id)
+            self.contact_b = user("b_contact", "沈立新", "enterprise", "320508", enterprise_id=self.subcontractor.id)
+            self.project = Project(name="平江新城安置房二期工程（3#—6#楼及地下车库）", code="3205082026018",
+                                   jurisdiction_code="320508", address="苏州市姑苏区平江路218号", created_at=now)
+            self.project.parties = [ProjectParty(enterprise_id=self.contractor.id, role="contractor"),
+                                    ProjectParty(enterprise_id=self.builder.id, role="builder"),
+                                    ProjectParty(enterprise_id=self.supervision_unit.id, role="supervisor")]
+            self.building = Building(name="十全街112号沿街住宅楼", jurisdiction_code="320508", address="苏州市姑苏区十全街112号",
+                                     structure="砖混", year_built=1976, floors=4, use="住宅", owner_name="顾某某",
+                                     owner_phone="13906130000", created_at=now)
+            s.add_all([self.project, self.building])
+            s.flush()
+            s.expunge_all()
+
+    # ------------------------------------------------------------ acting
+    def create(self, data: dict) -> int:
+        with self.db.transaction() as s:
+            actor = s.get(User, self.officer.id)
+            return services.create_case(s, actor, data, now=self.clock.now()).id
+
+    def act(self, case_id: int, action: str, payload: dict, user: User | None = None, comment: str | None = None) -> None:
+        with self.db.transaction() as s:
+            actor = s.get(User, (user or self.officer).id)
+            case = s.get(Case, case_id)
+            services.perform_action(s, actor, case_id, action, payload, version=case.version, comment=comment,
+                                    now=self.clock.now())
+
+    def advance(self, until: datetime, step: timedelta = timedelta(hours=1)) -> None:
+        while self.clock.now() < until:
+            self.clock.set(min(self.clock.now() + step, until))
+            while fire_due_batch(self.db, self.clock.now(), limit=500, worker="samples")["seen"] >= 500:
+                pass
+            self.render()  # as the served flows do: a document is rendered when it is issued
+
+    def render(self) -> None:
+        while True:
+            counts = rendering.render_pending_documents(self.db, self.clock.now(), limit=200, settings=self.settings)
+            if not counts:
+                return
+            if set(counts) - {"rendered"}:
+                with self.db.session() as s:
+                    failed = [f"{d.doc_type} {d.number}: {d.error}" for d in
+                              s.scalars(select(Document).where(Document.status != "rendered"))]
+                raise SystemExit("rendering failed:\n" + "\n".join(failed))
+
+    # ------------------------------------------------------------ the story
+    def run(self, step: timedelta = timedelta(hours=1)) -> None:
+        """The story; ``step`` is how far the clock moves between two sweeps."""
+        p, b = self.project.id, self.building.id
+        # 1. A hazard of the curtain-wall subcontractor; nobody typed a location.
+        h1 = self.create({"kind": "hazard", "title": "3#楼幕墙吊篮安全锁失效、安全绳未独立设置", "project_id": p,
+                          "description": "3#楼东立面幕墙施工吊篮（编号DL-07）左侧安全锁失效，"
+                                         "安全绳与工作钢丝绳共用同一挂点，未独立设置；作业人员2人未系挂安全带。",
+                          "source": "inspection", "category": "height"})
+        self.act(h1, "register", {"enterprise_id": self.subcontractor.id, "severity": "general",
+                                  "requirements": "立即停止使用DL-07吊篮，更换安全锁并经检测合格后方可使用\n"
+                                                  "安全绳设置独立挂点，作业人员全程系挂安全带\n"
+                                                  "对全部在用吊篮开展一次专项检查，举一反三"})
+        # 2. A second hazard that goes the whole way: rejected once, then verified and closed.
+        h2 = self.create({"kind": "hazard", "title": "5#楼临时用电未做到一机一闸一漏保", "project_id": p,
+                          "location": "5#楼一层钢筋加工棚", "description": "钢筋加工棚内3台开关箱未做到一机一闸一漏保，"
+                                                                          "电缆沿地面明敷，无防护措施。",
+                          "source": "inspection", "category": "power"})
+        self.act(h2, "register", {"enterprise_id": self.contractor.id, "severity": "general",
+                                  "requirements": "按规范整改开关箱，做到一机一闸一漏保\n电缆架空或穿管保护敷设"})
+        self.act(h2, "start_rectification", {})
+        # 3. A major hazard: stop-work order and listing by the city.
+        m1 = self.create({"kind": "major_hazard", "title": "地下车库高支模架体未按专项方案搭设", "project_id": p,
+                          "location": "地下车库顶板后浇带区域", "hazard_item_code": "4.4",
+                          "description": "地下车库顶板高支模（搭设高度9.2米）立杆间距1.5米，大于专项施工方案规定的0.9米，"
+                                         "水平剪刀撑缺失；专项施工方案未经专家论证。",
+                          "source": "inspection"})
+        self.act(m1, "register", {"enterprise_id": self.contractor.id, "hazard_item_code": "4.4",
+                                  "stop_work_scope": "partial",
+                                  "requirements": "立即停止地下车库顶板区域混凝土浇筑及模板支架作业\n"
+                                                  "重新编制高支模专项施工方案并组织专家论证\n"
+                                                  "按论证通过的方案整改架体，经验收合格后申请复工"})
+        # 4. An accident on the same site: the flash report.
+        self.create({"kind": "accident", "title": "4#楼外脚手架高处坠落事故", "project_id": p,
+                     "location": "4#楼西侧外脚手架第11步", "occurred_at": (self.clock.now() - timedelta(hours=1)).isoformat(),
+                     "accident_type": "fall", "deaths": 1, "serious_injuries": 0, "direct_loss": 1600000,
+                     "brief": "一名架子工在拆除4#楼西侧外脚手架连墙件时，未系挂安全带，从第11步（约32米）坠落，"
+                              "经送医抢救无效死亡。", "source": "flash_report", "enterprise_id": self.contractor.id})
+        # 5. A D-grade building.
+        db_case = self.create({"kind": "dangerous_building", "title": "十全街112号沿街住宅楼房屋安全隐患", "building_id": b,
+                               "description": "底层承重墙多处贯通斜裂缝，最大宽度8毫米；二层楼面预制板支座处松动，"
+                                              "局部下挠明显。", "source": "survey", "building_use": "residential",
+                               "occupants": 14})
+        self.act(db_case, "register", {"appraisal_grade": "D", "appraisal_org": "苏州市房屋安全鉴定中心",
+                                       "appraisal_report_no": "苏房鉴〔2026〕第0231号",
+                                       "appraised_on": (self.clock.now() - timedelta(days=2)).date().isoformat(),
+                                       "handling": "stop_use"})
+
+        # A few days later: h2's completion is reported, rejected once, then verified and closed.
+        self.advance(beijing(2026, 11, 26, 10), step)
+        self.act(h2, "report_completion", {"completion_report": "已更换开关箱3台，电缆已穿管保护。"},
+                 user=self.contact_a)
+        self.act(h2, "reject", {"opinion": "5#楼钢筋加工棚内1台开关箱仍未安装漏电保护器，电缆穿管未到位。",
+                                "inspectors": "张伟、李强"})
+        self.advance(beijing(2026, 11, 30, 10), step)
+        self.act(h2, "report_completion", {"completion_report": "已为剩余开关箱安装漏电保护器，电缆全部穿管敷设，"
+                                                                "经项目部和监理单位检查合格。"}, user=self.contact_a)
+        self.act(h2, "verify", {"opinion": "开关箱均已做到一机一闸一漏保，电缆穿管保护，整改合格。",
+                                "inspectors": "张伟、李强"})
+        self.act(h2, "close", {})
+
+        # h1 is never rectified: time passes through the sweep — 警示函, listing (挂牌督办通知书,
+        # 督办函), then the supervision runs over: 约谈通知书, 通报批评.
+        self.advance(beijing(2027, 2, 10, 18), step)
+        self.h1 = h1
+
+    # ------------------------------------------------------------ output
+    def pick(self) -> dict[str, Document]:
+        """One document of each type: the first issued, except a 复查意见书 that sends the work back
+        (it says more than the one that passes)."""
+        with self.db.session() as s:
+            docs = list(s.scalars(select(Document).order_by(Document.id)))
+            s.expunge_all()
+        out: dict[str, Document] = {}
+        for d in docs:
+            if d.doc_type == "reinspection_opinion" and d.doc_type in out:
+                continue
+            out.setdefault(d.doc_type, d)
+        return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(ROOT / "docs" / "samples"))
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="anjian-samples-") as tmp:
+        url = f"sqlite:///{tmp}/samples.db"
+        upgrade(url)
+        db = Database(url)
+        clock = Clock()
+        clock.set(START)
+        previous = clock_module._clock
+        clock_module.set_clock(clock)
+        try:
+            settings = Settings(data_dir=Path(tmp) / "data", database_url=url)
+            sc = Scenario(db, clock, settings)
+            sc.build_world()
+            sc.run()
+            sc.render()
+            picked = sc.pick()
+        finally:
+            clock_module.set_clock(previous)
+        missing = [t for t, spec in CATALOG.items() if spec.is_document and t not in picked]
+        if missing:
+            raise SystemExit(f"the scenario issued no {', '.join(missing)}")
+        for doc_type, doc in sorted(picked.items()):
+            data = rendering.read_stored(doc, settings, "pdf")
+            pdf = out / f"{doc_type}.pdf"
+            pdf.write_bytes(data)
+            if shutil.which("pdftoppm"):
+                subprocess.run(["pdftoppm", "-png", "-r", "80", "-singlefile", str(pdf), str(out / doc_type)],
+                               check=True)
+            print(f"{doc_type:28s} {doc.number:24s} {pdf.relative_to(ROOT) if pdf.is_relative_to(ROOT) else pdf}")
+        db.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
