@@ -346,7 +346,9 @@ def check(db) -> dict:
         dup_outbox = s.scalar(select(func.count()).select_from(
             select(OutboxMessage.dedupe_key).group_by(OutboxMessage.dedupe_key).having(func.count() > 1).subquery()))
         firings = s.scalar(select(func.count()).select_from(RungFiring))
-        pending = s.scalar(select(func.count()).select_from(Timer).where(Timer.status != "fired"))
+        # Late reminders no longer true are skipped, not fired (docs/legal-time.md "Late rungs").
+        pending = s.scalar(select(func.count()).select_from(Timer).where(Timer.status.not_in(("fired", "skipped"))))
+        skipped = s.scalar(select(func.count()).select_from(Timer).where(Timer.status == "skipped"))
         events = s.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.action == "rung_fired"))
         outbox = s.scalar(select(func.count()).select_from(OutboxMessage))
         # seqs contiguous: per case count == max == min+count-1 == cases.event_seq
@@ -357,7 +359,7 @@ def check(db) -> dict:
         docs = s.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.document_no.is_not(None)))
         distinct_docs = s.scalar(select(func.count(func.distinct(OutboxMessage.document_no))))
     return {"duplicate_firings": dup_firings, "duplicate_outbox": dup_outbox, "firings": firings,
-            "timers_not_fired": pending, "rung_fired_events": events, "outbox_rows": outbox,
+            "timers_not_fired": pending, "timers_skipped": skipped, "rung_fired_events": events, "outbox_rows": outbox,
             "cases_with_bad_seq": bad_seq, "document_numbers": distinct_docs, "document_messages": docs}
 
 

@@ -114,11 +114,25 @@ def schedule_timers(session: Session, deadline: Deadline, now: datetime, calenda
     if not fresh:
         session.execute(update(Timer).where(Timer.deadline_id == deadline.id, Timer.status == "pending")
                         .values(status="cancelled").execution_options(synchronize_session=False))
-        session.execute(Timer.__table__.delete().where(Timer.deadline_id == deadline.id, Timer.status == "cancelled"))
+        # A skipped reminder (cases.escalation.stale_reason) may be armed again for a new due date.
+        session.execute(Timer.__table__.delete().where(Timer.deadline_id == deadline.id,
+                                                       Timer.status.in_(("cancelled", "skipped"))))
+    plan = planned_timers(session, deadline, now, calendar, policy, fresh=fresh)
+    rows = [{"case_id": deadline.case_id, "deadline_id": deadline.id, "rung": rung, "fire_at": fire_at,
+             "status": "pending", "attempts": 0, "created_at": now} for rung, fire_at in plan.items()]
+    if rows:
+        session.execute(Timer.__table__.insert(), rows)
+    return len(rows)
+
+
+def planned_timers(session: Session, deadline: Deadline, now: datetime, calendar: HolidayCalendar,
+                   policy: Policy | None = None, *, fresh: bool = False) -> dict[str, datetime]:
+    """The pending timers a deadline should have now: {rung: fire_at}, in ladder order (nothing written)."""
+    policy = policy or get_policy()
     if deadline.status != OPEN or deadline.due_at is None:
-        return 0
+        return {}
     fired = set() if fresh else set(session.scalars(select(RungFiring.rung).where(RungFiring.deadline_id == deadline.id)))
-    rows = []
+    plan: dict[str, datetime] = {}
     for rung in policy.ladder(deadline.ladder):
         if rung.rung in fired:
             continue
@@ -127,11 +141,8 @@ def schedule_timers(session: Session, deadline: Deadline, now: datetime, calenda
             continue
         if rung.is_reminder_before and fire_at < now:
             continue  # a reminder that is already late would mislead; the light shows it
-        rows.append({"case_id": deadline.case_id, "deadline_id": deadline.id, "rung": rung.rung, "fire_at": fire_at,
-                     "status": "pending", "attempts": 0, "created_at": now})
-    if rows:
-        session.execute(Timer.__table__.insert(), rows)
-    return len(rows)
+        plan[rung.rung] = fire_at
+    return plan
 
 
 def cancel_timers(session: Session, deadline_ids: Iterable[int]) -> None:
@@ -186,7 +197,8 @@ def paused_since(d: Deadline) -> datetime | None:
 
 def deadline_summary(d: Deadline) -> dict[str, Any]:
     since = paused_since(d)
-    out = {"id": d.id, "key": d.key, "label": d.label, "due_at": d.due_at.isoformat() if d.due_at else None,
+    out = {"id": d.id, "key": d.key, "label": d.label, "amount": d.amount, "unit": d.unit,
+           "due_at": d.due_at.isoformat() if d.due_at else None,
            "due_date": d.due_date.isoformat() if d.due_date else None, "provisional": d.provisional,
            "paused": d.due_at is None, "party": d.party, "party_label": PARTY_LABELS.get(d.party, d.party)}
     if since is not None:
@@ -325,7 +337,7 @@ def apply_rules(session: Session, case: Case, action: str, values: dict[str, Any
                 close_deadline(session, d, "superseded", now)
             start, amount = _start(rule, case, values, now)
             d = open_deadline(session, case=case, key=rule.key, label=rule.label, ladder=rule.ladder, start_at=start,
-                              amount=amount, unit=rule.unit, now=now, light=rule.light,
+                              amount=amount, unit=rule.unit_for(amount), now=now, light=rule.light,
                               max_extension=rule.max_extension, calendar=cal(), party=rule.party)
             changes.append({"change": "opened", **deadline_summary(d)})
     if event is not None and changes:
@@ -355,8 +367,12 @@ services.CREATION_HOOKS.append(_on_create)
 
 
 def load_calendar_year(session: Session, data: dict[str, Any], *, loaded_by: str | None, now: datetime) -> dict[str, Any]:
-    """Load a year's holiday notice and recompute every open deadline that touches that year
-    (provisional ones first of all), with an event on each affected case."""
+    """Load a year's holiday notice and recompute every open deadline whose dates may touch that
+    year — its due date and every pending rung (reminders, 约谈/通报/提级 "N working days after
+    due"), also when the due date itself does not move. Rungs that fired stay fired. Each case
+    whose dates moved gets one ``deadline_recomputed`` event listing what moved."""
+    from sqlalchemy import or_
+
     loaded = load_year(session, data, loaded_by, now)
     calendar = get_calendar(session)
     policy = get_policy()
@@ -364,27 +380,45 @@ def load_calendar_year(session: Session, data: dict[str, Any], *, loaded_by: str
     affected = 0
     cases_touched = 0
     by_case: dict[int, list[dict[str, Any]]] = {}
-    for d in session.scalars(select(Deadline).where(Deadline.status == OPEN)):
-        if not (d.provisional or (d.due_date and d.due_date.year >= year - 1 and str(year) in (d.calendar_version or "")) or
-                (d.due_date and d.due_date.year == year)):
-            continue
+    # Rungs run up to ~20 working days (about two months with holidays) after the due date and a
+    # few working days before it, so a deadline can touch the year from well before or after it.
+    window = or_(Deadline.provisional.is_(True),
+                 and_(Deadline.due_date >= date(year - 1, 9, 1),
+                      Deadline.start_at < datetime(year + 1, 3, 1, tzinfo=timezone.utc)))
+    stmt = select(Deadline).where(Deadline.status == OPEN, Deadline.due_at.is_not(None), window).order_by(Deadline.id)
+    for d in session.scalars(stmt):
         before = (d.due_at, d.provisional)
+        old_plan = {t.rung: t.fire_at for t in session.scalars(
+            select(Timer).where(Timer.deadline_id == d.id, Timer.status == "pending"))}
         recompute_due(d, calendar)
         d.warn_at = warn_at_for(d, calendar, policy)
-        if (d.due_at, d.provisional) != before:
+        new_plan = planned_timers(session, d, now, calendar, policy)
+        moved = [{"rung": r, "label": (policy.rung(d.ladder, r).label if policy.rung(d.ladder, r) else r),
+                  "from": old_plan[r].isoformat() if r in old_plan else None,
+                  "to": new_plan[r].isoformat() if r in new_plan else None}
+                 for r in {**old_plan, **new_plan}
+                 if _utc(old_plan.get(r)) != _utc(new_plan.get(r))]
+        if (d.due_at, d.provisional) != before or moved:
             affected += 1
             session.flush()
             schedule_timers(session, d, now, calendar, policy)
             by_case.setdefault(d.case_id, []).append({
                 "deadline": d.label, "from": before[0].isoformat() if before[0] else None,
-                **deadline_summary(d)})
+                **deadline_summary(d), "rungs": moved})
     for case_id, items in by_case.items():
         case = session.get(Case, case_id)
         services.record_system_event(session, case, "deadline_recomputed",
                                      {"year": year, "notice": loaded.notice, "deadlines": items}, now=now,
-                                     comment=f"载入{year}年节假日安排，期限重新计算")
+                                     comment=f"载入{year}年节假日安排，期限及提醒、督办措施时间重新计算")
         cases_touched += 1
     return {"year": year, "notice": loaded.notice, "deadlines_recomputed": affected, "cases": cases_touched}
+
+
+def _utc(t: datetime | None) -> datetime | None:
+    """Instants read back from SQLite are naive UTC; compare them as aware UTC."""
+    if t is None:
+        return None
+    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
 
 
 # ---------------------------------------------------------------- traffic light

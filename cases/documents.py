@@ -165,7 +165,7 @@ def _planned_deadline(session: Session, case: Case, key: str, now: datetime) -> 
     rule = next((r for r in get_policy().rules_for(case.kind) if r.key == key), None)
     if rule is None or not isinstance(rule.amount, int):
         return {}
-    due = compute_due(now, rule.amount, rule.unit, get_calendar(session))
+    due = compute_due(now, rule.amount, rule.unit_for(rule.amount), get_calendar(session))
     return {"deadline_at": due.due_at.isoformat(), "due_date": due.due_date.isoformat(),
             "deadline_provisional": bool(due.provisional)}
 

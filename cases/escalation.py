@@ -248,6 +248,59 @@ def _claim_firing(session: Session, timer: Timer, rung: Rung, now: datetime, wor
     return session.execute(stmt).scalar()
 
 
+def stale_reason(rung: Rung, deadline: Any, now: datetime, policy: Any, calendar: Any = None,
+                 session: Session | None = None) -> str | None:
+    """Why a reminder whose moment has passed is no longer true at ``now`` (then it is skipped,
+    not sent); None when it is still true, and always None for the measures after the due instant.
+
+    A reminder (before_due / due_day / before_due_hours) is true from its own moment until the
+    moment of the next rung of its ladder (for the last reminder: the due instant); when that next
+    rung is a day-based reminder, until the start of its day. After an
+    outage the late sweep therefore sends only the reminder that is true now, and none once the
+    deadline has expired — the overdue rung speaks then. The rule: docs/legal-time.md "Late rungs".
+    ``deadline`` may be an ORM Deadline or a row with ``ladder``, ``due_at``, ``due_date``, ``unit``.
+    """
+    if not rung.is_reminder_before or deadline.due_at is None:
+        return None
+    from cases.clock import to_local
+    from cases.deadlines import rung_fire_at
+
+    def cn(t: datetime) -> str:
+        d = to_local(t).date()
+        return f"{d.year}年{d.month}月{d.day}日"
+
+    due_at = deadline.due_at
+    if now >= due_at:
+        due_date = deadline.due_date or to_local(due_at).date()
+        return (f"期限已于{due_date.year}年{due_date.month}月{due_date.day}日届满，"
+                f"“{rung.label}”已失去意义，未发送（由逾期措施接续）")
+    ladder = policy.ladder(deadline.ladder)
+    later = ladder[[r.rung for r in ladder].index(rung.rung) + 1:] if rung in ladder else ()
+    if later and later[0].is_reminder_before:
+        if calendar is None:
+            from cases.calendar_store import get_calendar
+
+            calendar = get_calendar(session)
+        nxt = rung_fire_at(later[0], deadline, calendar, policy)
+        # A day-based reminder (09:00 of its day) speaks for that whole day: from its day on, the
+        # earlier reminder is not sent any more.
+        day_based = "before_due_hours" not in later[0].at
+        if nxt is not None and (now >= nxt or (day_based and to_local(now).date() >= to_local(nxt).date())):
+            return f"已到“{later[0].label}”的时间（{cn(nxt)}），“{rung.label}”未发送，改发当前提醒"
+    return None
+
+
+def _skip(session: Session, timer: Timer, deadline: Deadline, case: Case, rung: Rung, now: datetime,
+          reason: str) -> str:
+    """Record a late reminder as skipped (timer status ``skipped``, an event on the case)."""
+    session.execute(update(Timer).where(Timer.id == timer.id).values(status="skipped", last_error=reason))
+    services.record_system_event(session, case, "rung_skipped", {
+        "deadline_id": deadline.id, "deadline": deadline.label, "rung": rung.rung, "rung_label": rung.label,
+        "due_at": deadline.due_at.isoformat() if deadline.due_at else None,
+        "scheduled_at": timer.fire_at.isoformat(), "reason": reason}, now=now, comment=f"{rung.label}未发送：{reason}")
+    return "stale"
+
+
 def due_timers(session: Session, now: datetime, limit: int) -> list[Timer]:
     stmt = (select(Timer).where(Timer.status == "pending", Timer.fire_at <= now)
             .order_by(Timer.fire_at, Timer.id).limit(limit))
@@ -300,6 +353,9 @@ def fire_timer(session: Session, timer: Timer, now: datetime, worker: str | None
     if rung is None:
         session.execute(update(Timer).where(Timer.id == timer.id).values(status="cancelled", last_error="rung not in policy"))
         return "stale"
+    reason = stale_reason(rung, deadline, now, get_policy(), session=session)
+    if reason is not None:
+        return _skip(session, timer, deadline, session.get(Case, timer.case_id), rung, now, reason)
     firing_id = _claim_firing(session, timer, rung, now, worker)
     if firing_id is None:
         return "duplicate"
@@ -707,6 +763,46 @@ def _bump_seqs(s: Session, per_case: dict[int, int], dialect: str) -> dict[int, 
     return {r.id: r for r in s.execute(select(*[ct.c[c] for c in _CASE_COLS]).where(_in(ct.c.id, ids, dialect)))}
 
 
+def _late_reminder(rung: Rung, t: Any, now: datetime, policy: Any, s: Session,
+                   cache: dict[tuple, str | None]) -> str | None:
+    """``stale_reason`` for a bulk row (cached per ladder, rung and due instant: a batch's rows share few)."""
+    if t.due_at is None:
+        return None
+    key = (t.ladder, rung.rung, t.due_at, t.due_date, t.unit)
+    if key not in cache:
+        cache[key] = stale_reason(rung, t, now, policy, session=s)
+    return cache[key]
+
+
+def _skip_bulk(s: Session, skipped: list, late: dict[int, str], cases: dict[int, Any], next_seq: dict[int, int],
+               now: datetime, dialect: str) -> None:
+    """The bulk path's ``_skip``: late reminders that are no longer true (claimed already) are marked
+    ``skipped`` with their reason, each with its ``rung_skipped`` event (seqs reserved with the batch's)."""
+    tt = Timer.__table__
+    by_reason: dict[str, list[int]] = {}
+    for t, _ in skipped:
+        by_reason.setdefault(late[t.id], []).append(t.id)
+    for reason, ids in by_reason.items():
+        s.execute(update(tt).where(_in(tt.c.id, ids, dialect)).values(status="skipped", last_error=reason))
+    if dialect == "postgresql":
+        db_now = now
+    else:  # executemany bypasses SQLAlchemy's types: store the instant as its SQLite DATETIME does
+        sa_dialect = s.get_bind().dialect
+        db_now = tt.c.fired_at.type.dialect_impl(sa_dialect).bind_processor(sa_dialect)(now)
+    rows = []
+    for t, rung in skipped:
+        c = cases[t.case_id]
+        seq = next_seq[c.id]
+        next_seq[c.id] = seq + 1
+        reason = late[t.id]
+        payload = {"deadline_id": t.deadline_id, "deadline": t.label, "rung": rung.rung, "rung_label": rung.label,
+                   "due_at": t.due_at.isoformat() if t.due_at else None, "scheduled_at": t.fire_at.isoformat(),
+                   "reason": reason}
+        rows.append((c.id, seq, db_now, None, "rung_skipped", c.state, c.state, f"{rung.label}未发送：{reason}",
+                     _dumps(payload)))
+    _copy(s, "case_events", _EVENT_COLS, rows)
+
+
 def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tuple[list[int], dict[str, int]]:
     """Fire the batch's simple rungs set-wise; return (timer ids left for the per-timer path, counts).
 
@@ -729,6 +825,8 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
     slow: list[int] = []
     fast: list[tuple[Any, Rung | None]] = []
     rungs: dict[tuple[str, str], Rung | None] = {}
+    stale_cache: dict[tuple, str | None] = {}
+    late: dict[int, str] = {}  # timer id → why its reminder is no longer true (skipped here, not sent)
     for t in due:
         is_open = t.d_status == "open"
         rung = None
@@ -737,7 +835,12 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
             if key not in rungs:
                 rungs[key] = policy.rung(t.ladder, t.rung)
             rung = rungs[key]
-        if rung is not None and not set(rung.effects) <= BULK_EFFECTS:
+        reason = _late_reminder(rung, t, now, policy, s, stale_cache) \
+            if rung is not None and rung.is_reminder_before else None
+        if reason is not None:
+            late[t.id] = reason
+            fast.append((t, rung))
+        elif rung is not None and not set(rung.effects) <= BULK_EFFECTS:
             slow.append(t.id)
         else:
             fast.append((t, rung))
@@ -761,12 +864,14 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
     cases = _bump_seqs(s, per_case, dialect) if per_case else {}
     live = [(t, rung) for t, rung in live_all if t.case_id in cases]
     next_seq = {cid: c.event_seq - per_case[cid] + 1 for cid, c in cases.items()}
+    skipped = [(t, rung) for t, rung in live if t.id in late]
+    live = [(t, rung) for t, rung in live if t.id not in late]
 
     # 2. claim (the rows are ours already: FOR UPDATE in _due_rows on PostgreSQL, the write lock
     #    on SQLite — so every claim must succeed, or the reserved seqs would leave gaps)
     stale_ids = [t.id for t, _ in fast if t.d_status != "open" or t.deadline_id in ended]
     no_rung_ids = [t.id for t, rung in fast if t.d_status == "open" and rung is None and t.deadline_id not in ended]
-    claim_ids = [t.id for t, _ in live] + stale_ids + no_rung_ids
+    claim_ids = [t.id for t, _ in live] + [t.id for t, _ in skipped] + stale_ids + no_rung_ids
     if not claim_ids:
         return slow, counts
     claimed = s.execute(update(tt).where(_in(tt.c.id, claim_ids, dialect), tt.c.status == "pending")
@@ -779,6 +884,9 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
         s.execute(update(tt).where(_in(tt.c.id, no_rung_ids, dialect)).values(status="cancelled",
                                                                                last_error="rung not in policy"))
     counts["stale"] += len(stale_ids) + len(no_rung_ids)
+    if skipped:
+        _skip_bulk(s, skipped, late, cases, next_seq, now, dialect)
+        counts["stale"] += len(skipped)
     if not live:
         return slow, counts
 

@@ -38,6 +38,14 @@ class DeadlineRule:
     # A follow-up that keeps running after the case reaches a final state (整改评估 after 结案);
     # deadlines opened by the final action itself (回头看, 复鉴定) survive without it.
     survives_closure: bool = False
+    working_days_up_to: int | None = None  # calendar-day periods of this many days or fewer run in working days
+
+    def unit_for(self, amount: int) -> str:
+        """The unit a period of ``amount`` runs in: a ``calendar_day`` rule with ``working_days_up_to: N``
+        counts periods of N days or fewer in working days (行政强制法 Art. 69: 十日以内期限 = 工作日)."""
+        if self.unit == "calendar_day" and self.working_days_up_to is not None and amount <= self.working_days_up_to:
+            return "working_day"
+        return self.unit
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,7 @@ def load_policy(version: int = 1, directory: Path = POLICY_DIR) -> Policy:
                 max_extension=r.get("max_extension"), when=dict(r.get("when") or {}),
                 light=bool(r.get("light", True)), party=str(r.get("party", "officer")),
                 cancel_on=_tuple(r.get("cancel_on")), survives_closure=bool(r.get("survives_closure", False)),
+                working_days_up_to=r.get("working_days_up_to"),
             ))
             if out[-1].party not in PARTIES:
                 raise ValueError(f"deadline rule {kind}.{key}: unknown party {out[-1].party!r} (one of {PARTIES})")

@@ -24,9 +24,10 @@ def test_registration_sets_legal_deadline_and_green_light(api, world, clock):
     officer, case = _hazard(api, world)
     assert case["light"] == "green"
     [d] = case["deadlines"]
-    # Registered Monday 2026-11-23 09:00 Beijing; 7 calendar days, start day excluded → Mon 30 Nov 24:00.
-    assert d["key"] == "rectification" and d["due_date"] == "2026-11-30"
-    assert d["due_at"].startswith("2026-11-30T16:00:00")
+    # Registered Monday 2026-11-23 09:00 Beijing; a 7-day period is ≤10 days, so working days
+    # (行政强制法 Art. 69), start day excluded → Wed 2 Dec 24:00 (not Mon 30 Nov: calendar days).
+    assert d["key"] == "rectification" and d["due_date"] == "2026-12-02" and d["unit"] == "working_day"
+    assert d["due_at"].startswith("2026-12-02T16:00:00")
     assert d["provisional"] is False
     r = officer.get(f"/api/cases/{case['id']}/events").json()["items"][-1]
     assert r["payload"]["deadlines"][0]["change"] == "opened"
@@ -45,11 +46,11 @@ def test_officer_override_within_limits(api, world):
 def test_light_moves_yellow_then_red_and_ladder_fires_once(api, world, clock, db):
     officer, case = _hazard(api, world)
     supervisor = api(world.supervisor)
-    # 3 working days before 30 Nov is Wed 25 Nov → yellow from 09:00 that day.
-    clock.set(datetime(2026, 11, 25, 2, 0, tzinfo=timezone.utc))
+    # Due Wed 2 Dec (7 working days); 3 working days before is Fri 27 Nov → yellow from 09:00 that day.
+    clock.set(datetime(2026, 11, 27, 2, 0, tzinfo=timezone.utc))
     assert officer.get(f"/api/cases/{case['id']}").json()["light"] == "yellow"
     fire_all_due(db, clock.now())
-    clock.set(datetime(2026, 12, 1, 1, 0, tzinfo=timezone.utc))  # past 30 Nov 24:00 Beijing
+    clock.set(datetime(2026, 12, 3, 1, 0, tzinfo=timezone.utc))  # past 2 Dec 24:00 Beijing
     listed = officer.get("/api/cases", params={"light": "red"}).json()
     assert [c["id"] for c in listed["items"]] == [case["id"]] and listed["items"][0]["light"] == "red"
     assert [c["id"] for c in supervisor.get("/api/overdue").json()["items"]] == [case["id"]]
@@ -58,9 +59,13 @@ def test_light_moves_yellow_then_red_and_ladder_fires_once(api, world, clock, db
     fire_all_due(db, clock.now())
     fire_all_due(db, clock.now())  # a second sweep at the same instant does nothing more
     rungs = [e["rung"] for e in officer.get(f"/api/cases/{case['id']}/escalations").json()["items"]]
-    assert rungs == ["remind_before", "remind_due_day", "overdue"]
-    # 5 working days after the due date (7 Dec) the city lists it: 挂牌督办 with a 督办通知书 number.
-    clock.set(datetime(2026, 12, 7, 2, 0, tzinfo=timezone.utc))
+    # No sweep ran on the due day: its "今日到期" reminder is no longer true the day after, so it is
+    # skipped with its reason (docs/legal-time.md "Late rungs"); the overdue warning speaks instead.
+    assert rungs == ["remind_before", "overdue"]
+    skipped = [e for e in officer.get(f"/api/cases/{case['id']}/events").json()["items"] if e["action"] == "rung_skipped"]
+    assert [e["payload"]["rung"] for e in skipped] == ["remind_due_day"] and "届满" in skipped[0]["payload"]["reason"]
+    # 5 working days after the due date (9 Dec) the city lists it: 挂牌督办 with a 督办通知书 number.
+    clock.set(datetime(2026, 12, 9, 2, 0, tzinfo=timezone.utc))
     fire_all_due(db, clock.now())
     sups = supervisor.get("/api/supervisions").json()["items"]
     assert len(sups) == 1 and sups[0]["listing_authority"]["code"] == "320500"
@@ -102,8 +107,8 @@ def test_extension_pauses_then_extends(api, world, clock):
     case = api(world.supervisor).act(case, "decide_extension", approved=True, approved_days=5).json()
     d = case["deadlines"][0]
     assert not d["paused"]
-    # 7 days + 2 paused days + 5 extension days from 23 Nov → 7 Dec (a Monday).
-    assert d["due_date"] == "2026-12-07"
+    # 7 working days + 2 paused working days + 5 extension days (the period's unit) from 23 Nov → Fri 11 Dec.
+    assert d["due_date"] == "2026-12-11"
 
 
 def test_major_hazard_listed_at_registration_and_lifted_by_listing_body(api, world, clock):
@@ -177,6 +182,15 @@ def test_calendar_preview_and_year_load_recomputes_provisional(api, world, clock
     assert r.status_code == 200 and body["provisional"] is True and body["due_date"] == "2027-01-04"
     bad = officer.get("/api/calendar/deadline", params={"amount": 5, "unit": "fortnight"})
     assert bad.status_code == 422
+    # The preview of a deadline rule applies its unit: a rectification period of ≤10 days runs in
+    # working days, a longer one in calendar days — the dates the case and its notice get.
+    start = "2026-11-23T09:00:00+08:00"
+    r = officer.get("/api/calendar/deadline", params={"start": start, "amount": 7, "rule": "hazard.rectification"}).json()
+    assert (r["unit"], r["due_date"]) == ("working_day", "2026-12-02")
+    r = officer.get("/api/calendar/deadline", params={"start": start, "amount": 15, "rule": "hazard.rectification"}).json()
+    assert (r["unit"], r["due_date"]) == ("calendar_day", "2026-12-08")
+    r = officer.get("/api/calendar/deadline", params={"amount": 7, "rule": "hazard.nothing"})
+    assert r.status_code == 422 and "期限规则" in r.json()["message"]
     # A case whose deadline crosses into 2027 is provisional until the 2027 notice is loaded.
     clock.set(datetime(2026, 12, 28, 2, 0, tzinfo=timezone.utc))
     _, case = _hazard(api, world, rectification_days=5)
@@ -187,8 +201,9 @@ def test_calendar_preview_and_year_load_recomputes_provisional(api, world, clock
     assert r.status_code == 200, r.text
     assert r.json()["deadlines_recomputed"] >= 1
     d = officer.get(f"/api/cases/{case['id']}").json()["deadlines"][0]
-    # 29 Dec + 5 days ends Sat 2 Jan; rolls past Sun 3 Jan and the (test) day off 4 Jan to Tue 5 Jan.
-    assert d["provisional"] is False and d["due_date"] == "2027-01-05"
+    # 5 days ≤ 10: working days. 29, 30, 31 Dec, then past 1 Jan (day off), the weekend and the (test)
+    # day off 4 Jan: Tue 5 and Wed 6 Jan.
+    assert d["provisional"] is False and d["due_date"] == "2027-01-06"
     events = [e["action"] for e in officer.get(f"/api/cases/{case['id']}/events").json()["items"]]
     assert "deadline_recomputed" in events
     r = api(world.admin).post("/api/admin/calendar/years", json={"year": 2027, "notice": "x", "days_off": ["2028-01-01"]})
@@ -203,3 +218,35 @@ def test_my_queue_sorted_by_urgency(api, world, clock):
     queue = officer.get("/api/queue").json()["items"]
     assert [c["id"] for c in queue][:2] == [fast["id"], slow["id"]]
     assert queue[0]["light"] == "red" and queue[1]["light"] == "green"
+
+
+def test_late_reminders_are_skipped_alike_by_both_firing_paths(api, world, clock, db):
+    """After an outage the bulk path (fire_all_due) and the per-timer path (fire_timer) apply the
+    same rule: the stale reminders are skipped with their reason, the overdue rung fires once."""
+    from cases.escalation import due_timers, fire_timer
+    from cases.models import CaseEvent, Deadline, Timer
+
+    _, bulk = _hazard(api, world, rectification_days=4)        # due Fri 27 Nov
+    _, single = _hazard(api, world, rectification_days=4)
+    clock.set(datetime(2026, 12, 7, 0, 0, tzinfo=timezone.utc))  # ten days later, nothing swept
+    with db.transaction() as s:
+        outcomes = [fire_timer(s, t, clock.now(), "test") for t in due_timers(s, clock.now(), 100)
+                    if t.case_id == single["id"]]
+    assert sorted(outcomes) == ["fired", "fired", "stale", "stale"]  # overdue + listing; two reminders skipped
+    result = fire_all_due(db, clock.now())
+    assert result["fired"] == 2 and result["stale"] == 2
+
+    def story_of(case_id):
+        with db.session() as s:
+            timers = dict(s.execute(select(Timer.rung, Timer.status).join(Deadline, Deadline.id == Timer.deadline_id)
+                                    .where(Timer.case_id == case_id, Deadline.key == "rectification")).all())
+            events = [(e.action, e.payload["rung"], e.payload.get("reason")) for e in s.scalars(
+                select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.action.in_(("rung_fired", "rung_skipped")))
+                .order_by(CaseEvent.seq)) if e.payload["deadline"] == "整改期限"]
+        return timers, events
+
+    assert story_of(bulk["id"]) == story_of(single["id"])
+    timers, events = story_of(bulk["id"])
+    assert timers == {"remind_before": "skipped", "remind_due_day": "skipped", "overdue": "fired", "listing": "fired"}
+    assert [a for a, *_ in events] == ["rung_skipped", "rung_skipped", "rung_fired", "rung_fired"]
+    assert all("2026年11月27日" in reason for a, _, reason in events if a == "rung_skipped")

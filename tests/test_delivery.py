@@ -172,7 +172,8 @@ def test_rectification_notice_email_with_pdf_over_real_smtp(db, world, clock, ca
     [envelope] = smtp[1].messages
     assert envelope.rcpt_tos == ["contact@example.com"]
     mail = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
-    assert mail["Subject"] == "【隐患整改通知书】姑苏建质改〔2026〕1号｜姑苏测试项目｜请于2026年11月30日前完成整改"
+    # 7 days from Mon 23 Nov: ≤10 days run in working days → Wed 2 Dec.
+    assert mail["Subject"] == "【隐患整改通知书】姑苏建质改〔2026〕1号｜姑苏测试项目｜请于2026年12月2日前完成整改"
     body = mail.get_body(preferencelist=("html",)).get_content()
     assert "苏州测试建设有限公司" in body and "3号楼5层临边未设置防护栏杆" in body and "立即设置临边防护栏杆" in body
     [pdf] = [p for p in mail.iter_attachments() if p.get_content_type() == "application/pdf"]

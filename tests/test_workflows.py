@@ -108,7 +108,8 @@ def register_hazard(db, world, now: datetime, *, days: int = 7, title: str = "�
 
 def seed_due_timers(db, world, now: datetime, n_cases: int, task_deadlines: int = 6) -> int:
     """``n_cases`` hazards registered 60 days before ``now`` (4 rectification rungs each) plus
-    ``task_deadlines`` one-rung task deadlines per case: every timer is due at ``now``."""
+    ``task_deadlines`` one-rung task deadlines per case: every timer is due at ``now``. Their two
+    reminders are long past true, so the sweep skips them (``skipped_timers``); the rest fire."""
     past = now - timedelta(days=60)
     with db.transaction() as s:
         for i in range(n_cases):
@@ -146,6 +147,12 @@ def assert_exactly_once(db) -> dict:
         firing_causes = {f"rung:{d}:{r}" for d, r in s.execute(select(RungFiring.deadline_id, RungFiring.rung))}
         assert causes <= firing_causes
         return {"firings": firings, "messages": keys}
+
+
+def skipped_timers(db) -> int:
+    """Late reminders the sweep skipped as no longer true (docs/legal-time.md "Late rungs")."""
+    with db.session() as s:
+        return s.scalar(select(func.count()).select_from(Timer).where(Timer.status == "skipped"))
 
 
 def pending_due(db, now: datetime) -> int:
@@ -231,18 +238,22 @@ def test_sweep_task_retries_and_batches(prefect_harness, app_db, world, clock, m
 
     monkeypatch.setattr(flows, "fire_due_batch", flaky)
     result = flows.sweep_timers(batch_size=10)
-    assert result["fired"] + 10 == total  # the batch whose answer was lost is not counted, but fired once
+    # the batch whose answer was lost is not counted, but fired once
+    assert result["fired"] + result["stale"] + 10 == total
     assert calls["n"] == 4  # 10, 10 (answer lost), the retry's 10, the last 6
     assert pending_due(db, clock.now()) == 0
-    assert assert_exactly_once(db)["firings"] == total
+    assert skipped_timers(db) == 12  # the two reminders of each of the six hazards
+    assert assert_exactly_once(db)["firings"] == total - 12
 
 
 @pytest.mark.slow
 def test_daily_digest_one_message_per_supervisor_per_day(prefect_harness, app_db, world, clock):
     db = app_db
     now = clock.now()
-    red = register_hazard(db, world, now - timedelta(days=10), days=7, title="已逾期的隐患")
-    yellow = register_hazard(db, world, now - timedelta(days=5), days=7, title="临期的隐患")
+    # ≤10 days run in working days: 5 from Fri 13 Nov end Fri 20 Nov (overdue); 4 from Wed 18 Nov end
+    # Tue 24 Nov (three working days ahead from Thu 19 Nov: yellow).
+    red = register_hazard(db, world, now - timedelta(days=10), days=5, title="已逾期的隐患")
+    yellow = register_hazard(db, world, now - timedelta(days=5), days=4, title="临期的隐患")
     register_hazard(db, world, now, days=30, title="期限还早的隐患")
     result = flows.daily_digest()
     # No SMTP configured: inbox only (苏州市's supervisor has an address, but e-mail is not in use).
@@ -367,15 +378,17 @@ def test_two_worker_processes_fire_every_rung_exactly_once(db, world, clock):
             if w.poll() is None:
                 w.kill()
     assert all(w.returncode == 0 for w in workers)
-    assert sum(r["fired"] for r in results) == total
+    assert sum(r["fired"] + r["stale"] for r in results) == total
     assert pending_due(db, now) == 0
+    skipped = skipped_timers(db)
+    assert skipped == 2 * n_cases  # each hazard's two reminders, long past true
     with db.session() as s:
         by_worker = dict(s.execute(select(RungFiring.worker, func.count()).group_by(RungFiring.worker)).all())
-    assert set(by_worker) <= {"w1", "w2"} and sum(by_worker.values()) == total
+    assert set(by_worker) <= {"w1", "w2"} and sum(by_worker.values()) == total - skipped
     if db.dialect == "postgresql":
         # SKIP LOCKED splits the work; on SQLite one writer may legitimately drain it all first.
         assert set(by_worker) == {"w1", "w2"}
-    assert assert_exactly_once(db)["firings"] == total
+    assert assert_exactly_once(db)["firings"] == total - skipped
 
 
 @pytest.mark.slow
@@ -408,13 +421,14 @@ def test_worker_killed_mid_sweep_then_restarted_fires_each_rung_once(prefect_har
     assert w.returncode == -signal.SIGKILL
     with db.session() as s:
         fired_before = s.scalar(select(func.count()).select_from(RungFiring))
-    assert 0 < fired_before < total
+    done_before = fired_before + skipped_timers(db)
+    assert 0 < fired_before and done_before < total
     assert_exactly_once(db)
     # Restarted: the sweep flow finishes the job.
     result = flows.sweep_timers(batch_size=200)
-    assert result["fired"] == total - fired_before and result["failed"] == 0
+    assert result["fired"] + result["stale"] == total - done_before and result["failed"] == 0
     assert pending_due(db, now) == 0
-    assert assert_exactly_once(db)["firings"] == total
+    assert assert_exactly_once(db)["firings"] == total - skipped_timers(db)
 
 
 @pytest.mark.slow
@@ -450,7 +464,10 @@ def test_prefect_down_officers_work_then_timers_catch_up_in_order(prefect_harnes
 
     monkeypatch.setattr(flows, "fire_due_batch", recording)
     result = flows.sweep_timers(batch_size=5)
-    assert result["fired"] == due and result["failed"] == 0 and result["batches"] >= 3
+    # Late reminders that are no longer true are skipped (docs/legal-time.md "Late rungs"); the rest fire.
+    skipped = skipped_timers(db)
+    assert result["fired"] + result["stale"] == due and result["fired"] == due - skipped
+    assert result["failed"] == 0 and result["batches"] >= 3
     with db.session() as s:
         rows = s.execute(select(RungFiring.id, RungFiring.deadline_id, RungFiring.scheduled_at, RungFiring.fired_at)
                          .order_by(RungFiring.id)).all()
@@ -469,7 +486,7 @@ def test_prefect_down_officers_work_then_timers_catch_up_in_order(prefect_harnes
     for r in rows:
         by_deadline.setdefault(r.deadline_id, []).append(r.scheduled_at)
     assert all(v == sorted(v) for v in by_deadline.values())
-    assert assert_exactly_once(db)["firings"] == due
+    assert assert_exactly_once(db)["firings"] == due - skipped
 
 
 # ---------------------------------------------------------------- a served schedule really fires
@@ -550,7 +567,9 @@ def test_served_schedule_really_fires(tmp_path, monkeypatch):
         with app_db.session() as s:
             workers = set(s.scalars(select(RungFiring.worker).where(RungFiring.case_id == case_id)))
         assert len(workers) == 1 and next(iter(workers)).startswith("embedded-")
-        assert assert_exactly_once(app_db)["firings"] == due
+        # the two reminders of a deadline 23 days overdue are skipped, not sent (docs/legal-time.md)
+        assert skipped_timers(app_db) == 2
+        assert assert_exactly_once(app_db)["firings"] == due - 2
         body = {"deployments": {"name": {"any_": ["sweep-timers"]}},
                 "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}}
         runs = []
@@ -565,10 +584,10 @@ def test_served_schedule_really_fires(tmp_path, monkeypatch):
             with app_db.session() as s:
                 inbox = dict(s.execute(select(OutboxMessage.template, OutboxMessage.status).where(
                     OutboxMessage.channel == "inbox", OutboxMessage.template.in_(("reminder", "overdue_warning")))).all())
-            if len(inbox) == 2 and set(inbox.values()) <= {"sent", "failed"}:  # not pending / sending
+            if len(inbox) == 1 and set(inbox.values()) <= {"sent", "failed"}:  # not pending / sending
                 break
             time.sleep(0.5)
-        assert inbox == {"reminder": "sent", "overdue_warning": "sent"}, inbox
+        assert inbox == {"overdue_warning": "sent"}, inbox  # the stale reminders were skipped
         assert (tmp_path / "data" / "prefect" / "prefect.db").exists()  # PREFECT_HOME under ANJIAN_DATA_DIR
     finally:
         supervisor.stop()

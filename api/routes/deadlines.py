@@ -226,10 +226,22 @@ def supervision_lift(supervision_id: int, body: LiftIn, user: CurrentUser, db: D
 
 @router.get("/calendar/deadline", summary="期限预览：到期时间、到期日、是否暂定")
 def preview_deadline(db: Db, clock: AppClock, user: CurrentUser,
-                     amount: int = Query(ge=0, le=3650), unit: Literal["hour", "calendar_day", "working_day"] = Query(...),
-                     start: datetime | None = Query(None, description="起算时间（ISO 8601；无时区按北京时间）；默认现在")):
+                     amount: int = Query(ge=0, le=3650),
+                     unit: Literal["hour", "calendar_day", "working_day"] | None = Query(None),
+                     start: datetime | None = Query(None, description="起算时间（ISO 8601；无时区按北京时间）；默认现在"),
+                     rule: str | None = Query(None, description="期限规则（案件类型.期限，如 hazard.rectification）："
+                                                                "按该规则定单位，十日以内的整改期限按工作日计算")):
     from cases.clock import SHANGHAI
 
+    if rule:
+        kind, _, key = rule.partition(".")
+        found = dl.get_policy().rule(kind, key)
+        if found is None:
+            raise ValidationFailed([{"field": "rule", "label": "期限规则", "message": f"没有期限规则“{rule}”"}])
+        unit = found.unit_for(amount)
+    if unit is None:
+        raise ValidationFailed([{"field": "unit", "label": "期限单位",
+                                 "message": "必填：hour（小时）、calendar_day（自然日）或 working_day（工作日）"}])
     start = start or clock.now()
     if start.tzinfo is None:
         start = start.replace(tzinfo=SHANGHAI)

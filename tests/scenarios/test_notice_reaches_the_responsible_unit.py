@@ -76,14 +76,14 @@ def test_notice_reaches_the_responsible_unit_not_the_projects_contractor(story):
     assert "b_contact" in story.notified(case, "rectification_notice")
     assert "contact" not in story.notified(case), "A's contact is told nothing about B's hazard"
 
-    # The 整改期限 passes; the sweep sends B a 警示函.
-    story.advance(days=8, step=timedelta(hours=3))
+    # The 整改期限 (7 days ≤ 10: working days, to Wed 2 December) passes; the sweep sends B a 警示函.
+    story.advance(days=10, step=timedelta(hours=3))
     [warning] = story.document_rows(case, "warning_letter")
     text = story.text_of(warning)
     assert f"{B_NAME}：" in text and f"{world.e1.name}：" not in text
     assert not re.search(r"\d{4}-\d{2}-\d{2}", text), "a date a person reads is a Chinese date"
     assert f"{cn(warning.issued_at)}印发" in text
-    missed = date(2026, 11, 30)
+    missed = date(2026, 12, 2)
     assert f"已于{cn(missed)}届满" in text
     asked = requested_by(text)
     assert asked > missed and asked > to_local(warning.issued_at).date()
