@@ -134,13 +134,22 @@ def load_demo(session: Session, *, now: datetime, n_cases: int = 200, seed: int 
 
     kinds = ["hazard"] * 55 + ["major_hazard"] * 12 + ["accident"] * 10 + ["dangerous_building"] * 23
     counts = {"cases": 0}
+    # The first cases of each kind take every end state in turn (the demo shows every state
+    # whatever the random draws); the rest are drawn at random.
+    cover = {"hazard": ["found", "registered", "rectifying", "verified", "closed", "other"],
+             "major_hazard": ["found", "registered", "rectifying", "verified", "closed"],
+             "accident": ["found", "registered", "rectifying", "verified", "closed"],
+             "dangerous_building": ["found", "safe", "registered", "rectifying", "verified", "closed"]}
+    seen_kind: dict[str, int] = {}
     for i in range(n_cases):
         kind = kinds[i % len(kinds)]
+        k = seen_kind[kind] = seen_kind.get(kind, -1) + 1
+        force = cover[kind][k] if k < len(cover[kind]) else None
         start = now - timedelta(days=rng.uniform(1, 75), hours=rng.uniform(0, 10))
         if kind == "dangerous_building":
             b = buildings[i % len(buildings)]
             actor = officers.get(b.jurisdiction_code, officer)
-            _demo_building(session, rng, actor, supervisor, b, start, now)
+            _demo_building(session, rng, actor, supervisor, b, start, now, force)
         else:
             p = nj if (kind == "hazard" and i % 37 == 0) else projects[i % len(projects)]
             actor = officers.get(p.jurisdiction_code, officer)
@@ -148,9 +157,9 @@ def load_demo(session: Session, *, now: datetime, n_cases: int = 200, seed: int 
             if actor is officer and rng.random() < 0.3:
                 contractor_id = contractor.id  # the demo enterprise user has work to do
             if kind == "accident":
-                _demo_accident(session, rng, actor, supervisor, province_supervisor, p, contractor_id, start, now)
+                _demo_accident(session, rng, actor, supervisor, province_supervisor, p, contractor_id, start, now, force)
             else:
-                _demo_hazard(session, rng, kind, actor, supervisor, enterprise_user, p, contractor_id, start, now)
+                _demo_hazard(session, rng, kind, actor, supervisor, enterprise_user, p, contractor_id, start, now, force)
         counts["cases"] += 1
     session.flush()
     return counts
@@ -166,7 +175,7 @@ def _run(session, actor, case, action, payload, t, comment=None):
     return c
 
 
-def _demo_hazard(session, rng, kind, actor, supervisor, enterprise_user, project, contractor_id, t, now):
+def _demo_hazard(session, rng, kind, actor, supervisor, enterprise_user, project, contractor_id, t, now, force=None):
     category, title, text = rng.choice(_HAZARDS)
     fmt = {"b": rng.randrange(1, 12), "f": rng.randrange(2, 30)}
     data: dict[str, Any] = {
@@ -179,6 +188,7 @@ def _demo_hazard(session, rng, kind, actor, supervisor, enterprise_user, project
         data["category"] = category
     case = services.create_case(session, actor, data, now=t)
     target = rng.choices(["found", "registered", "rectifying", "verified", "closed", "other"], [8, 12, 40, 10, 25, 5])[0]
+    target = force or target
     if target == "found":
         return
     if target == "other" and kind == "hazard":
@@ -217,7 +227,8 @@ def _demo_hazard(session, rng, kind, actor, supervisor, enterprise_user, project
     t = _step(t, rng, now)
     if kind == "major_hazard":
         case = _run(session, actor, case, "apply_review", {"completion_report": "整改完成，申请核查销号。"}, t)
-        case = _run(session, actor, case, "verify", {"opinion": "现场核查整改到位", "resume_work_approved": True}, _step(t, rng, now))
+        t = _step(t, rng, now)  # each step after the one before: a case's history never runs backwards
+        case = _run(session, actor, case, "verify", {"opinion": "现场核查整改到位", "resume_work_approved": True}, t)
     else:
         case = _run(session, actor, case, "verify", {"opinion": "复查整改到位", "inspectors": "李某、王某"}, t)
     if target == "verified":
@@ -236,7 +247,7 @@ def _demo_hazard(session, rng, kind, actor, supervisor, enterprise_user, project
             _run(session, actor, case, "reopen", {"reason": "回头看发现隐患反弹"}, _step(t, rng, now))
 
 
-def _demo_accident(session, rng, actor, supervisor, province, project, contractor_id, t, now):
+def _demo_accident(session, rng, actor, supervisor, province, project, contractor_id, t, now, force=None):
     deaths = rng.choices([0, 1, 2, 3], [3, 6, 2, 1])[0]
     injuries = rng.choice([0, 1, 2, 4]) if deaths == 0 else rng.choice([0, 1])
     kind_name, text = rng.choice([("fall", "高处坠落"), ("collapse", "坍塌"), ("struck", "物体打击"), ("lifting", "起重伤害")])
@@ -247,6 +258,7 @@ def _demo_accident(session, rng, actor, supervisor, province, project, contracto
         "serious_injuries": injuries, "direct_loss": 0, "brief": f"当日上午发生{text}，已送医救治",
     }, now=t)
     target = rng.choices(["found", "registered", "rectifying", "verified", "closed"], [2, 3, 4, 2, 3])[0]
+    target = force or target
     if target == "found":
         return
     t = _step(t, rng, now, 1)
@@ -262,21 +274,24 @@ def _demo_accident(session, rng, actor, supervisor, province, project, contracto
         return
     t = _step(t, rng, now, 10)
     case = _run(session, acting, case, "submit_report", {"report_summary": "事故调查报告：直接原因为安全防护缺失", "penalties": "对施工单位罚款"}, t)
+    approved_on = t.date().isoformat()
+    t = _step(t, rng, now)
     case = _run(session, acting, case, "verify", {
-        "approval_no": f"苏府复〔2026〕{rng.randrange(1, 60)}号", "approved_on": t.date().isoformat(), "penalties_executed": True,
-        "four_nots": ["cause", "responsibility", "measures", "education"]}, _step(t, rng, now))
+        "approval_no": f"苏府复〔2026〕{rng.randrange(1, 60)}号", "approved_on": approved_on, "penalties_executed": True,
+        "four_nots": ["cause", "responsibility", "measures", "education"]}, t)
     if target == "verified":
         return
     _run(session, acting, case, "close", {}, _step(t, rng, now))
 
 
-def _demo_building(session, rng, actor, supervisor, building, t, now):
+def _demo_building(session, rng, actor, supervisor, building, t, now, force=None):
     case = services.create_case(session, actor, {
         "kind": "dangerous_building", "title": f"{building.name}房屋安全隐患", "location": building.address,
         "description": "墙体开裂、楼板下挠，存在安全隐患", "source": "survey", "building_id": building.id,
         "found_at": t.isoformat(), "building_use": "residential", "occupants": rng.randrange(0, 40),
     }, now=t)
     target = rng.choices(["found", "safe", "registered", "rectifying", "verified", "closed"], [3, 3, 4, 6, 2, 4])[0]
+    target = force or target
     if target == "found":
         return
     t = _step(t, rng, now)

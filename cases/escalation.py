@@ -562,6 +562,11 @@ class _BatchContext:
         for role in roles:
             if role == outbox.ASSIGNEE and case.assignee_id:
                 add([self.user(case.assignee_id)])
+            elif role == outbox.ASSIGNEE:  # unassigned: the people who assign it (as outbox.resolve_recipients)
+                code = case.jurisdiction_code
+                if code not in self.nearest:
+                    self.nearest[code] = outbox.nearest_supervisors(self.s, code)
+                add(self.nearest[code])
             elif role == outbox.ASSIGNEE_SUPERVISOR:
                 assignee = self.user(case.assignee_id) if case.assignee_id else None
                 if assignee is not None and assignee.supervisor_id:

@@ -55,8 +55,11 @@ def resolve_recipients(session: Session, case: Case, roles: Iterable[str], *,
                 out.setdefault(u.id, u)
 
     for role in roles:
-        if role == ASSIGNEE and case.assignee_id:
-            add([session.get(User, case.assignee_id)])
+        if role == ASSIGNEE:
+            # An unassigned case (e.g. just taken over by a higher authority) is the business of the
+            # people who assign it: its reminders never go nowhere.
+            add([session.get(User, case.assignee_id)] if case.assignee_id
+                else nearest_supervisors(session, case.jurisdiction_code))
         elif role == ASSIGNEE_SUPERVISOR:
             assignee = session.get(User, case.assignee_id) if case.assignee_id else None
             if assignee is not None and assignee.supervisor_id:

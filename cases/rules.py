@@ -380,6 +380,14 @@ def grade_accident(ctx: ActionContext) -> None:
                 ctx.changes["jurisdiction_code"] = target.code
                 ctx.event_payload["escalated"] = {"from": current.code, "to": target.code,
                                                   "reason": f"{GRADE_LABELS[grade]}由{target.name}负责调查"}
+                # The county officer may no longer act on it: the case waits for the new authority to
+                # assign one of its own (its reminders meanwhile go to that authority's supervisors).
+                assignee_id = ctx.changes.get("assignee_id", ctx.current("assignee_id"))
+                assignee = ctx.session.get(User, assignee_id) if assignee_id else None
+                home = ctx.session.get(Jurisdiction, assignee.jurisdiction_code) if assignee is not None else None
+                if home is not None and not target.path.startswith(home.path):  # not of the target or above it
+                    ctx.changes["assignee_id"] = None
+                    ctx.event_payload["escalated"]["unassigned"] = assignee.id
 
 
 @effect

@@ -3,7 +3,8 @@
 A formwork collapse on a 姑苏区 site kills three workers early on a Monday. The county officer
 sends the flash report and grades it: three deaths make it a 较大事故, which the city
 investigates (国务院令493 Art. 19), so the case moves to 苏州市. The county still reads the
-case but can no longer act on it. The city's officer files the 48-hour detailed report in time,
+case but can no longer act on it, and its officer is no longer the 承办人: until the city assigns
+one of its own, the 48-hour clock's reminder goes to the city's supervisor. The city's officer files the 48-hour detailed report in time,
 investigates, submits the report and records the 批复 (a 批复日期 in the future is refused), then
 closes the case. A year after the 批复 the 整改评估 (安全生产法 Art. 86) still falls due.
 """
@@ -58,11 +59,19 @@ def test_accident_graded_larger_is_taken_over_by_the_city(story, city_officer):
         assert "苏州市住房和城乡建设局负责调查处理" in r.json()["message"]
     assert story.get(case, county)["version"] == seen["version"]
 
+    # taken over: the county officer is no longer its 承办人; until the city assigns one, the
+    # 2-hour report-up clock's reminder goes to the city's supervisors, never to the county officer
+    assert case["assignee"] is None or case["assignee"].get("id") is None, case["assignee"]
+    assert event["payload"]["escalated"]["unassigned"] == county.id
+    story.advance(to=beijing(2026, 11, 25, 7, 10), step=timedelta(minutes=30))  # 20 min before the 48 hours
+    reminders = [m for m in story.messages(case, "reminder") if (m.variables or {}).get("deadline_key") == "detailed_report"]
+    assert reminders, "the 48-hour clock's reminder must go to someone"
+    assert story.notified(case, "reminder") == {"supervisor"}  # 苏州市's supervisor, not 姑苏区's officer
+
     # the city's officer takes the case and reports the details within 48 hours
     case = story.get(case, city_officer)
     assert "start_rectification" in case["allowed_actions"]
     case = story.act(case, "assign", city_officer, fields={"assignee_id": city_officer.id})
-    story.advance(to=beijing(2026, 11, 24, 15))
     case = story.act(story.get(case, city_officer), "submit_detailed_report", city_officer, fields={
         "detailed_report": "事故单位、时间、地点、经过、伤亡、损失、已采取措施、参建各方及原因初判"})
     detailed = _deadline(story, case, "detailed_report", city_officer)
