@@ -66,12 +66,7 @@ def _kind_facts(session: Session, case: Case) -> dict[str, Any]:
         out["accident_grade"] = ACCIDENT_GRADE_CODES.get(case.accident_grade, case.accident_grade)
     if case.appraisal_grade:
         out["appraisal_grade"] = case.appraisal_grade
-    if not case.assignee_id and case.created_by_id:  # e.g. a flash report before anyone is assigned
-        creator = session.get(User, case.created_by_id)
-        if creator is not None and creator.role in ("officer", "supervisor"):
-            out["contact_name"] = creator.display_name
-            if creator.phone:
-                out["contact_phone"] = creator.phone
+    # (Who to contact when nobody is assigned yet is a case fact too: notifications.variables.case_facts.)
     return out
 
 

@@ -95,6 +95,11 @@ def case_facts(session: Session, case: Case, settings: Settings | None = None) -
         if officer is not None:
             out["contact_name"] = officer.display_name
             out["contact_phone"] = officer.phone
+    elif case.created_by_id:  # e.g. a flash report before anyone is assigned: who recorded the case
+        creator = session.get(User, case.created_by_id)
+        if creator is not None and creator.role in ("officer", "supervisor"):
+            out["contact_name"] = creator.display_name
+            out["contact_phone"] = creator.phone
     deadline = session.scalars(select(Deadline).where(Deadline.case_id == case.id, Deadline.status == "open")
                                .order_by(Deadline.due_at.asc().nulls_last(), Deadline.id)).first()
     if deadline is not None:
