@@ -203,6 +203,15 @@ def criticism(f: Firing) -> None:
               criticized_unit=supervised.authority_name, listing_jurisdiction_code=listing.code)
 
 
+def _escalation_reason(f: Firing, variables: dict[str, Any], parent: Jurisdiction) -> str:
+    """Why a case moves up (提级原因): which deadline was missed, since when and by how long."""
+    d = f.deadline
+    missed = f"已于{d.due_date.year}年{d.due_date.month}月{d.due_date.day}日届满" if d.due_date else "已届满"
+    late = f"，逾期{variables['overdue_days']}日" if variables.get("overdue_days") else ""
+    return (f"“{f.case.title}”的{d.label}{missed}{late}仍未完成，"
+            f"按督办升级规定（{f.rung.label}）提级至{parent.authority_name}督办。")
+
+
 @rung_effect
 def escalate(f: Firing) -> None:
     """提级: the case's supervising authority moves to the parent jurisdiction."""
@@ -217,11 +226,14 @@ def escalate(f: Firing) -> None:
                                  comment=f"提级：由{current.authority_name}提级至{parent.authority_name}督办")
     f.session.refresh(f.case)
     f.effects["escalated"] = {"from": current.code, "to": parent.code}
+    variables = f.variables()
     n = outbox.enqueue(f.session, case=f.case, template="escalation_transfer",
                        recipients=outbox.nearest_supervisors(f.session, parent.code)
                        + outbox.resolve_recipients(f.session, f.case, [outbox.ASSIGNEE]),
-                       cause=f.cause, variables={**f.variables(), "from_authority": current.authority_name,
-                                                 "to_authority": parent.authority_name}, now=f.now)
+                       cause=f.cause, variables={**variables, "from_authority": current.authority_name,
+                                                 "to_authority": parent.authority_name,
+                                                 "escalated_at": f.now.isoformat(),
+                                                 "reason": _escalation_reason(f, variables, parent)}, now=f.now)
     f.effects["messages"] = f.effects.get("messages", 0) + n
 
 

@@ -40,7 +40,7 @@ from cases.db import Database
 from cases.access import require_role
 from cases.documents import ACCIDENT_GRADE_CODES, FAILED, ISSUED, RENDERED, STATUS_LABELS
 from cases.errors import ActionNotAllowed, NotFound
-from cases.models import Building, Case, Document, Jurisdiction, OutboxMessage, User
+from cases.models import Case, Document, Jurisdiction, OutboxMessage, User
 from notifications.catalog import CATALOG
 from notifications.render import RenderError, TemplateVariableMissing, render_document
 from notifications.variables import _coerce, build_variables
@@ -61,23 +61,12 @@ def data_path(settings: Settings, relative: str) -> Path:
 def _kind_facts(session: Session, case: Case) -> dict[str, Any]:
     """Facts some document types need that notifications.variables does not read (lowest precedence)."""
     out: dict[str, Any] = {}
-    if case.building_id:
-        b = session.get(Building, case.building_id)
-        if b is not None:
-            out.update({"building_name": b.name, "building_address": b.address})
-            # An owner nobody registered is addressed as such (the notice is also posted on the building).
-            owner = b.owner_name or "房屋所有人、使用人"
-            out.update({"property_owner": owner, "recipient": owner})
+    # (A building's name, address and owner are case facts: notifications.variables.case_facts.)
     if case.accident_grade:
         out["accident_grade"] = ACCIDENT_GRADE_CODES.get(case.accident_grade, case.accident_grade)
     if case.appraisal_grade:
         out["appraisal_grade"] = case.appraisal_grade
-    if not case.assignee_id and case.created_by_id:  # e.g. a flash report before anyone is assigned
-        creator = session.get(User, case.created_by_id)
-        if creator is not None and creator.role in ("officer", "supervisor"):
-            out["contact_name"] = creator.display_name
-            if creator.phone:
-                out["contact_phone"] = creator.phone
+    # (Who to contact when nobody is assigned yet is a case fact too: notifications.variables.case_facts.)
     return out
 
 

@@ -21,6 +21,8 @@ from notifications.catalog import CATALOG, _VARIABLES, TemplateSpec
 
 PARTY_ROLES = {"contractor": "contractor", "builder": "builder", "supervisor": "supervision_unit"}
 UNREGISTERED = "（未登记）"
+# How a building's owner nobody registered is addressed (the notice is also posted on the building).
+OWNER_UNREGISTERED = "房屋所有人、使用人"
 
 
 def base_url(settings: Settings | None = None) -> str:
@@ -70,10 +72,13 @@ def case_facts(session: Session, case: Case, settings: Settings | None = None) -
         for prefix in PARTY_ROLES.values():
             out.setdefault(f"{prefix}_name", UNREGISTERED)
             out.setdefault(f"{prefix}_credit_code", "—")
-    if case.building_id and not out.get("location"):
-        building = session.get(Building, case.building_id)
-        if building is not None and building.address:
-            out["location"] = building.address
+    building = session.get(Building, case.building_id) if case.building_id else None
+    if building is not None:  # a building case names its building (房屋名称、地址、所有人), never a project
+        out["building_name"] = building.name
+        out["building_address"] = (building.address or "").strip() or None
+        out["property_owner"] = building.owner_name or OWNER_UNREGISTERED
+        if not out.get("location") and out["building_address"]:
+            out["location"] = out["building_address"]
     responsible = session.get(Enterprise, case.enterprise_id) if case.enterprise_id else None
     if responsible is not None:
         out["responsible_unit_name"] = responsible.name
@@ -83,11 +88,18 @@ def case_facts(session: Session, case: Case, settings: Settings | None = None) -
     elif out.get("contractor_name") not in (None, UNREGISTERED):
         out["responsible_unit_name"] = out["contractor_name"]
         out["responsible_unit_credit_code"] = out.get("contractor_credit_code")
+    elif building is not None:  # no unit named: the building's owner or user answers for it
+        out["responsible_unit_name"] = out["property_owner"]
     if case.assignee_id:
         officer = session.get(User, case.assignee_id)
         if officer is not None:
             out["contact_name"] = officer.display_name
             out["contact_phone"] = officer.phone
+    elif case.created_by_id:  # e.g. a flash report before anyone is assigned: who recorded the case
+        creator = session.get(User, case.created_by_id)
+        if creator is not None and creator.role in ("officer", "supervisor"):
+            out["contact_name"] = creator.display_name
+            out["contact_phone"] = creator.phone
     deadline = session.scalars(select(Deadline).where(Deadline.case_id == case.id, Deadline.status == "open")
                                .order_by(Deadline.due_at.asc().nulls_last(), Deadline.id)).first()
     if deadline is not None:
@@ -119,7 +131,7 @@ def party_name(session: Session, case: Case, party: str, facts: dict[str, Any]) 
         b = session.get(Building, case.building_id) if case.building_id else None
         if b is not None and b.owner_name:
             return b.owner_name
-        return facts.get("responsible_unit_name") or "房屋所有人、使用人"
+        return facts.get("responsible_unit_name") or OWNER_UNREGISTERED
     raise KeyError(party)
 
 
