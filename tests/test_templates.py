@@ -157,6 +157,10 @@ def test_reminder_shows_deadline_and_light():
                                             "deadline_provisional": True})
     assert "今日到期" in due_today.short_text and "红灯" in due_today.short_text
     assert "暂定" in due_today.short_text
+    # a reminder rendered after its day (a task's rung, a late render) never says 今日到期 of a past day
+    late = render_message("reminder", {**sample("reminder"), "days_left": -11, "light": "red"})
+    for text in (late.subject, late.short_text, late.html):
+        assert "今日到期" not in text and "已逾期11天" in text
 
 
 def test_daily_digest_groups_by_light():
