@@ -87,7 +87,25 @@ def document_variables(session: Session, doc: Document, settings: Settings | Non
     issuer = session.get(Jurisdiction, doc.issuing_jurisdiction_code) if doc.issuing_jurisdiction_code else None
     if issuer is not None and not (doc.variables or {}).get("issuing_authority"):
         merged["issuing_authority"] = issuer.authority_name
+    if issuer is not None and case is not None and not (doc.variables or {}).get("contact_name"):
+        contact = _issuer_contact(session, case, issuer)
+        if contact is not None:
+            merged["contact_name"], merged["contact_phone"] = contact
     return merged
+
+
+def _issuer_contact(session: Session, case: Case, issuer: Jurisdiction) -> tuple[str, str] | None:
+    """The 联系人 of a letter is someone of the authority that signs it: the case's officer when the
+    letter is their bureau's, else (a city's 督办函 or 通报 about a county's case) the issuing
+    bureau's supervisor, then officer, with a phone. None: keep the case's contact."""
+    contact_id = case.assignee_id or case.created_by_id  # as notifications.variables.case_facts
+    contact = session.get(User, contact_id) if contact_id else None
+    if contact is not None and contact.jurisdiction_code == issuer.code:
+        return None
+    staff = session.scalars(select(User).where(
+        User.jurisdiction_code == issuer.code, User.role.in_(("supervisor", "officer")), User.active.is_(True),
+        User.phone.is_not(None)).order_by(User.role.desc(), User.id)).first()  # supervisor before officer
+    return (staff.display_name, staff.phone) if staff is not None else None
 
 
 def _write_once(path: Path, data: bytes) -> None:

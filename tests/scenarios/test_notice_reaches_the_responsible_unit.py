@@ -98,6 +98,7 @@ def test_notice_reaches_the_responsible_unit_not_the_projects_contractor(story):
     assert text.startswith(CITY_BUREAU) and f"{GUSU_BUREAU}：" in text
     assert f"原定期限{cn(missed)}" in text and f"已于{cn(missed)}届满" in text, "one missed date, the same everywhere"
     assert requested_by(text) > to_local(letter.issued_at).date()
+    assert "联系人：supervisor" in text and "联系人：officer" not in text, "the city's letter names the city's contact"
     [listing_notice] = story.document_rows(case, "supervision_notice")
     text = story.text_of(listing_notice)
     assert f"{GUSU_BUREAU}：" in text and f"责任单位为{B_NAME}" in text
