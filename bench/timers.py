@@ -208,7 +208,9 @@ def seed(db, n_timers: int) -> dict:
 
 
 def load_escalation(path: str | None):
-    """cases.escalation, or the module in ``path`` (a baseline revision's escalation.py)."""
+    """cases.escalation, or the module in ``path`` (a baseline revision's escalation.py). Since the bulk
+    path moved to cases/escalation_bulk.py, a baseline's fire_due_batch uses today's bulk module: compare
+    against revisions before that move, or the per-timer path only."""
     if path is None:
         import cases.escalation
 
@@ -429,7 +431,8 @@ def run_insert_methods(rows_per_statement: int, reps: int, tmp: Path) -> dict:
     from sqlalchemy.engine import make_url
 
     from cases.db import Database
-    from cases.escalation import _OUTBOX_COLS, fire_due_batch
+    from cases.escalation import fire_due_batch
+    from cases.escalation_bulk import _OUTBOX_COLS
 
     template = seed_template("postgresql", max(5000, rows_per_statement), tmp)
     url, drop = copy_database("postgresql", template["url"], tmp)
