@@ -227,14 +227,22 @@ def enqueue_alert(s: Session, msg: OutboxMessage, error: str, now: datetime) -> 
         "failed_channel": channels.CHANNEL_NAMES.get(msg.channel, msg.channel),
         "raised_at": now.isoformat(),
     }
+    return insert_admin_alerts(s, f"alert:msg{msg.id}", case_id=msg.case_id, jurisdiction_code=code,
+                               variables=variables, now=now, about=f"outbox {msg.id} failed ({error})")
+
+
+def insert_admin_alerts(s: Session, key: str, *, case_id: int | None, jurisdiction_code: str | None,
+                        variables: dict[str, Any], now: datetime, about: str) -> int:
+    """One ``system_alert`` inbox row per administrator of the province, deduplicated by ``key``
+    (what failed) and administrator; returns how many were written."""
     rows = [{
-        "dedupe_key": f"alert:msg{msg.id}:{ALERT_TEMPLATE}:{admin.id}:inbox", "case_id": msg.case_id,
+        "dedupe_key": f"{key}:{ALERT_TEMPLATE}:{admin.id}:inbox", "case_id": case_id,
         "template": ALERT_TEMPLATE, "recipient_user_id": admin.id, "recipient_address": None, "channel": "inbox",
         "variables": {**variables, "recipient_name": admin.display_name}, "document_no": None, "urgent": False,
         "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now,
-    } for admin in province_admins(s, code)]
+    } for admin in province_admins(s, jurisdiction_code)]
     if not rows:
-        log.error("outbox %s failed (%s) and there is no administrator to alert", msg.id, error)
+        log.error("%s and there is no administrator to alert", about)
         return 0
     insert_fn = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
     s.execute(insert_fn(OutboxMessage).values(rows).on_conflict_do_nothing(index_elements=["dedupe_key"]))

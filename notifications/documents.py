@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cases import services
@@ -141,25 +140,16 @@ def alert_admins(s: Session, doc: Document, reason: str, now: datetime, failure_
     """One ``system_alert`` inbox row per administrator of the case's province about a document that
     failed to render. The dedupe key holds the ``document_failed`` event: once per failure (never per
     attempt); a retried document that fails again is a new failure and is alerted again."""
-    from notifications.delivery import ALERT_TEMPLATE, province_admins
+    from notifications.delivery import insert_admin_alerts
 
     case = s.get(Case, doc.case_id)
     variables = {"alert_title": f"文书生成失败：{doc.title}（{doc.number}）",
                  "alert_detail": f"{reason}。修正数据后，可在案件的文书列表中重新生成（文号不变）。",
                  "failed_message_id": None, "failed_template_title": doc.title, "failed_channel": None,
                  "raised_at": now.isoformat()}
-    rows = [{"dedupe_key": f"alert:doc{doc.id}:ev{failure_event_id}:{ALERT_TEMPLATE}:{admin.id}:inbox",
-             "case_id": doc.case_id, "template": ALERT_TEMPLATE, "recipient_user_id": admin.id,
-             "recipient_address": None, "channel": "inbox",
-             "variables": {**variables, "recipient_name": admin.display_name}, "document_no": None,
-             "urgent": False, "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
-            for admin in province_admins(s, case.jurisdiction_code if case else None)]
-    if not rows:
-        log.error("document %s failed (%s) and there is no administrator to alert", doc.id, reason)
-        return 0
-    insert_fn = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
-    s.execute(insert_fn(OutboxMessage).values(rows).on_conflict_do_nothing(index_elements=["dedupe_key"]))
-    return len(rows)
+    return insert_admin_alerts(s, f"alert:doc{doc.id}:ev{failure_event_id}", case_id=doc.case_id,
+                               jurisdiction_code=case.jurisdiction_code if case else None, variables=variables,
+                               now=now, about=f"document {doc.id} failed ({reason})")
 
 
 def _record_failure(db: Database, doc_id: int, reason: str, now: datetime, *, attempts: int | None = None) -> str:
