@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from cases.accident import GRADE_LABELS, accident_grade, grade_rank
+from cases.clock import to_local
 from cases.errors import ValidationFailed
 from cases.identifiers import LEVEL_RANK
 from cases.models import Case, Enterprise, EnterpriseCreditChange, Jurisdiction, User
@@ -97,6 +98,21 @@ def completion_reported(ctx: ActionContext) -> str | None:
 def no_pending_review(ctx: ActionContext) -> str | None:
     if ctx.details.get("completion"):
         return "已提交核查申请，正在等待核查"
+    return None
+
+
+@guard
+def completion_not_reported(ctx: ActionContext) -> str | None:
+    """Once completion is reported, the officer's 复查期限 runs from that report: a second report
+    would restart it (and give the officer more time). A failed re-inspection clears it."""
+    done = ctx.details.get("completion")
+    if done:
+        try:
+            d = to_local(datetime.fromisoformat(done["reported_at"])).date()
+            when = f"已于{d.year}年{d.month}月{d.day}日"
+        except (KeyError, TypeError, ValueError):
+            when = "已"
+        return f"{when}报告整改完成，正在等待复查，不能重复报告"
     return None
 
 

@@ -47,6 +47,10 @@ def test_the_unit_reports_early_and_the_officer_never_comes(story):
     assert (clock["label"], clock["party"], clock["party_label"], clock["due_date"]) == \
         ("复查期限", "officer", "承办人", "2026-11-30")
     assert case["light"] == "green"
+    # Reporting again would restart the officer's clock: refused, the 复查期限 stands.
+    again = story.try_act(case, "report_completion", world.contact, fields={"completion_report": "补充整改照片"})
+    assert again.status_code == 409 and again.json()["message"].startswith("已于2026年11月25日报告整改完成"), again.text
+    assert story.get(case)["deadlines"][0]["due_date"] == "2026-11-30"
 
     # Friday 27 November, 09:00: one working day left — the officer is reminded, the light is yellow.
     story.advance(to=beijing(2026, 11, 27, 10))
