@@ -145,6 +145,9 @@ _VARIABLES: dict[str, Variable] = {
         _v("overdue_days", "int", "Whole days past the due date."),
         _v("light", "str", "Traffic light: green / yellow / red."),
         _v("next_measure", "str", "The next escalation measure if nothing happens, e.g. 约谈 or 挂牌督办."),
+        _v("rung", "str | None", "Key of the ladder rung that sent the message (e.g. overdue, supervise): a "
+           "督办提醒 (supervise) goes to the late person's superiors and asks them to see it done.",
+           required=False),
         # --- inspections ----------------------------------------------------------------------
         _v("inspected_at", "datetime (aware)", "When the inspection that found the problem took place."),
         _v("original_doc_number", "str", "文号 of the rectification notice this document follows up."),
@@ -285,8 +288,8 @@ CATALOG: dict[str, TemplateSpec] = {
               "A deadline has passed (red light): warns the unit in charge and names the next measure.",
               document=False,
               variables=_pick(*_CASE, *_SITE, "recipient_name", "task", "deadline_at",
-                              "due_date", "overdue_days", "next_measure", "issuing_authority",
-                              "contact_name", "contact_phone", optional=_SITE_OPTIONAL)),
+                              "due_date", "overdue_days", "next_measure", "rung", "issuing_authority",
+                              "contact_name", "contact_phone", optional={**_SITE_OPTIONAL, "rung": None})),
         _spec("rectification_notice", "隐患整改通知书",
               "Hazard registered: orders the units to rectify by a deadline (rung 0).",
               document=True, reply_form="隐患整改回复单", addressee="responsible_unit", cc=_PROJECT_PARTIES,

@@ -81,6 +81,13 @@ def test_the_unit_reports_early_and_the_officer_never_comes(story):
     supervisor_msgs = [m for m in _sent_after(story, case, "supervisor", reported_at) if m.channel == "inbox"]
     assert [(m.template, m.variables["rung"]) for m in supervisor_msgs] == \
         [("overdue_warning", "overdue"), ("overdue_warning", "supervise")]
+    # what the supervisor reads: first the warning, then a 督办提醒 asking them to see it done
+    from notifications.render import render_message
+    from notifications.variables import build_variables
+    with story.db.session() as s:
+        warning, supervise = (render_message(m.template, build_variables(s, m)) for m in supervisor_msgs)
+    assert warning.subject.startswith("【逾期预警】") and "督促" not in warning.short_text
+    assert supervise.subject.startswith("【督办提醒】") and "请督促责任人员立即办理" in supervise.short_text
     assert story.notified(case, "overdue_warning") == {"officer", "supervisor"}
 
     # The light is the officer's clock: red, on the 复查期限, and the case counts as overdue.
