@@ -190,7 +190,10 @@ class EmbeddedPrefect:
     def _start_worker(self) -> subprocess.Popen | None:
         cmd = [self.python, "-m", "workflows.serve", "--name", f"embedded-{socket.gethostname()}",
                "--sweep-interval", str(self.settings.sweep_interval_seconds), "--wait", "30"]
-        return self._spawn("_worker", cmd, worker_env(self.settings, self.api_url), None)
+        # The API process of `anjian serve` has said which channels are not configured: the worker
+        # it supervises (and restarts) does not say it again.
+        env = {**worker_env(self.settings, self.api_url), "ANJIAN_CHANNEL_WARNING_DONE": "1"}
+        return self._spawn("_worker", cmd, env, None)
 
     def _sleep(self, seconds: float) -> bool:
         """Wait, waking early on stop; True if we should go on."""

@@ -170,15 +170,18 @@ def run_worker(name: str | None = None, *, sweep_interval: float | None = None, 
 def _serve_worker(name: str | None, api_url: str, interval: float, digest: bool) -> int:
     from cases.config import get_settings
 
-    # A delivery interval in the settings wins; otherwise deliveries follow the sweep's interval.
     settings = get_settings()
-    try:  # a channel nobody configured is not used: say so once, naming the setting
-        from cases.db import get_database
-        from notifications.channels import warn_unconfigured_at_startup
+    # A channel nobody configured is not used: say so once, naming the setting (unless the
+    # `anjian serve` that supervises this worker said it already).
+    if not os.environ.get("ANJIAN_CHANNEL_WARNING_DONE"):
+        try:
+            from cases.db import get_database
+            from notifications.channels import warn_unconfigured_at_startup
 
-        warn_unconfigured_at_startup(get_database(), settings)  # logged once (stderr)
-    except Exception as exc:  # noqa: BLE001 - never a reason not to serve
-        print(f"anjian worker: could not check the notification channels: {exc}", file=sys.stderr)
+            warn_unconfigured_at_startup(get_database(), settings)
+        except Exception as exc:  # noqa: BLE001 - never a reason not to serve
+            print(f"anjian worker: could not check the notification channels: {exc}", file=sys.stderr)
+    # A delivery interval in the settings wins; otherwise deliveries follow the sweep's interval.
     delivery_every = delivery_interval(settings) if getattr(settings, "delivery_interval_seconds", None) else interval
     deployments = build_deployments(sweep_interval=interval, digest=digest, delivery_interval=delivery_every)
     try:
