@@ -5,6 +5,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from api.errors import install_error_handlers
+from api.security import install_docs, install_security_headers
 from api.routes import auth, cases, deadlines, documents, machines, notifications, reference
 from cases.clock import Clock, get_clock
 from cases.config import Settings, get_settings
@@ -23,17 +24,21 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
         title="安监 anjian",
         description="建设工程安全监管案件系统：隐患、重大事故隐患、事故、危险房屋的闭环管理。",
         version="0.1.0",
+        # Served by install_docs from this app's own files: no CDN, no inline script.
+        docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None,
     )
     app.state.settings = settings
     app.state.db = database or get_database()
     app.state.clock = clock or get_clock()
     install_error_handlers(app)
+    install_security_headers(app)
     # A channel nobody configured is not used; say so once at start-up, naming the setting.
     from notifications.channels import warn_unconfigured_at_startup
 
     warn_unconfigured_at_startup(app.state.db, settings)
     for module in (auth, cases, deadlines, documents, machines, notifications, reference):
         app.include_router(module.router)
+    install_docs(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz():

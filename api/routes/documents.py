@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from api.deps import AppClock, AppSettings, CurrentUser, Db
+from api.security import DOCUMENT_CSP
 from cases import services
 from cases.access import require_role
 from cases.documents import FAILED, ISSUED, RENDERED, STATUS_LABELS, case_documents, document_json
@@ -51,6 +52,8 @@ def _file(request: Request, db, settings, user, doc_id: int, kind: str) -> Respo
     headers = {"ETag": etag, "X-Content-SHA256": digest, "X-Document-SHA256": doc.sha256,
                "X-Document-Number": quote(doc.number), "Cache-Control": "private, max-age=0, must-revalidate",
                "Content-Disposition": f"inline; filename*=UTF-8''{quote(f'{doc.title}-{doc.number}.{kind}')}"}
+    if kind == "html":  # user text inside: sandboxed, it can never run script on this origin
+        headers["Content-Security-Policy"] = DOCUMENT_CSP
     if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
     media = "application/pdf" if kind == "pdf" else "text/html; charset=utf-8"
