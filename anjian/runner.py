@@ -1,14 +1,23 @@
 """`anjian serve`: the API (uvicorn) — and, in the embedded default, Prefect and the served flows."""
 from __future__ import annotations
 
+import sys
+
 import uvicorn
 
 from cases.config import get_settings
+from cases.security import SigningKeyError, resolve_signing_key
 
 
 def serve(*, with_prefect: bool = True, host: str | None = None, port: int | None = None,
           workers: int = 1, access_log: bool = True) -> int:
     settings = get_settings()
+    # Refuse to start — before Prefect or the API binds anything — without a usable signing key.
+    try:
+        resolve_signing_key(settings)
+    except SigningKeyError as exc:
+        print(f"anjian serve：{exc}", file=sys.stderr)
+        return 2
     host = host or settings.host
     port = port or settings.port
     supervisor = None
