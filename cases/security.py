@@ -49,6 +49,7 @@ class SigningKeyError(RuntimeError):
 class SigningKey:
     secret: str = field(repr=False)
     installation_id: str
+    generated: bool = False  # True: the development key of the data dir, not a configured one
 
 
 def _create_once(path: Path, content: str, mode: int) -> str:
@@ -69,6 +70,7 @@ def installation_id(data_dir: Path) -> str:
 
 def resolve_signing_key(settings) -> SigningKey:
     """The installation's key and id, or SigningKeyError saying what to configure."""
+    generated = False
     if settings.secret_key and settings.secret_key_file:
         raise SigningKeyError("ANJIAN_SECRET_KEY 与 ANJIAN_SECRET_KEY_FILE 只能设置其中一个")
     if settings.secret_key_file:
@@ -85,10 +87,11 @@ def resolve_signing_key(settings) -> SigningKey:
             f"或 ANJIAN_SECRET_KEY_FILE（至少 {MIN_KEY_BYTES} 字节的随机值，例如 `openssl rand -hex 32`）")
     else:  # development: a random key, generated once into the data dir and reused
         secret = _create_once(Path(settings.data_dir) / KEY_FILE_NAME, secrets.token_urlsafe(48), 0o600)
-        source = f"{Path(settings.data_dir) / KEY_FILE_NAME}"
+        source, generated = f"{Path(settings.data_dir) / KEY_FILE_NAME}", True
     if len(secret.encode("utf-8")) < MIN_KEY_BYTES:
         raise SigningKeyError(f"令牌签名密钥（{source}）太短：至少需要 {MIN_KEY_BYTES} 字节，拒绝启动")
-    return SigningKey(secret=secret, installation_id=installation_id(settings.data_dir))
+    return SigningKey(secret=secret, installation_id=installation_id(settings.data_dir),
+                      generated=generated)
 
 
 def issue_token(user_id: int, key: SigningKey, now: datetime, ttl: timedelta) -> str:

@@ -6,7 +6,8 @@ import socket
 import stat
 import subprocess
 import sys
-from datetime import timedelta
+import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -159,3 +160,58 @@ def test_a_production_start_with_a_short_key_refuses(tmp_path):
     assert proc.returncode != 0
     assert "太短" in proc.stderr and "ANJIAN_SECRET_KEY" in proc.stderr
     assert not (tmp_path / "data" / "prefect").exists()
+
+
+def test_a_development_serve_generates_the_key_into_the_data_dir_and_reuses_it(tmp_path):
+    """`make run` (anjian demo + anjian serve, ANJIAN_ENV unset): the key is made once, 0600, and
+    tokens minted with it by the first start are accepted by the second."""
+    from cases.db import Database
+    from cases.migrate import upgrade
+    from cases.models import User
+    from cases.reference import load_reference_data
+    from cases.security import hash_password
+
+    data = tmp_path / "data"
+    data.mkdir()
+    url = f"sqlite:///{data / 'anjian.db'}"
+    upgrade(url)
+    db = Database(url)
+    with db.transaction() as s:
+        load_reference_data(s)
+        s.add(User(username="admin", display_name="admin", password_hash=hash_password("demo-password"),
+                   role="admin", jurisdiction_code="320000", active=True, created_at=datetime.now(timezone.utc)))
+    db.dispose()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANJIAN_")}
+    env.update(ANJIAN_DATA_DIR=str(data),
+               PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    seen, token = [], None
+    for start in range(2):
+        port = _free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "anjian.cli", "serve", "--no-prefect", "--port", str(port)],
+                                cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            r = None
+            for _ in range(600):  # up to 60 s
+                try:
+                    r = httpx.get(f"http://127.0.0.1:{port}/api/cases", timeout=2)
+                    break
+                except httpx.TransportError:
+                    assert proc.poll() is None, proc.stderr.read()
+                    time.sleep(0.1)
+            assert r is not None and r.status_code == 401
+            if start == 0:  # log in on the first start ...
+                r = httpx.post(f"http://127.0.0.1:{port}/api/auth/token",
+                               data={"username": "admin", "password": "demo-password"}, timeout=30)
+                assert r.status_code == 200, r.text
+                token = r.json()["access_token"]
+            # ... and the token still works after a restart
+            r = httpx.get(f"http://127.0.0.1:{port}/api/me", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+            assert r.status_code == 200, r.text
+            key_file = data / "secret_key"
+            assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+            seen.append((key_file.read_text(), (data / "installation_id").read_text()))
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=30)
+        assert "开发模式，令牌签名密钥取自" in err
+    assert seen[0] == seen[1]
