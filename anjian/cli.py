@@ -31,6 +31,13 @@ def cmd_demo(args) -> int:
     from cases.clock import now
     from cases.demo import load_demo
 
+    from cases.config import get_settings
+    from cases.security import SigningKeyError, resolve_signing_key
+
+    try:  # a development start: generate the data dir's signing key now (once), for `anjian serve`
+        resolve_signing_key(get_settings())
+    except SigningKeyError as exc:
+        print(f"提示：{exc}", file=sys.stderr)
     with _db().transaction() as s:
         counts = load_demo(s, now=now(), n_cases=args.cases)
     print(f"演示数据已就绪：{counts['cases']} 个案件；用户 officer / supervisor / admin / enterprise，密码 demo")

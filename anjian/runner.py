@@ -1,14 +1,26 @@
 """`anjian serve`: the API (uvicorn) — and, in the embedded default, Prefect and the served flows."""
 from __future__ import annotations
 
+import sys
+
 import uvicorn
 
 from cases.config import get_settings
+from cases.security import KEY_FILE_NAME, SigningKeyError, resolve_signing_key
 
 
 def serve(*, with_prefect: bool = True, host: str | None = None, port: int | None = None,
           workers: int = 1, access_log: bool = True) -> int:
     settings = get_settings()
+    # Refuse to start — before Prefect or the API binds anything — without a usable signing key.
+    try:
+        key = resolve_signing_key(settings)
+    except SigningKeyError as exc:
+        print(f"anjian serve：{exc}", file=sys.stderr)
+        return 2
+    if key.generated:
+        print(f"anjian serve：开发模式，令牌签名密钥取自 {settings.data_dir / KEY_FILE_NAME}（自动生成）；"
+              "生产环境请设置 ANJIAN_ENV=production 与 ANJIAN_SECRET_KEY 或 ANJIAN_SECRET_KEY_FILE", file=sys.stderr)
     host = host or settings.host
     port = port or settings.port
     supervisor = None

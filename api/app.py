@@ -10,6 +10,7 @@ from api.routes import auth, cases, deadlines, documents, machines, notification
 from cases.clock import Clock, get_clock
 from cases.config import Settings, get_settings
 from cases.db import Database, get_database
+from cases.security import resolve_signing_key
 from cases.engine import check_definitions, get_registry
 from cases.rules import EFFECTS  # noqa: F401  (registers guards and effects)
 import notifications.preferences as _preferences  # noqa: F401  (installs cases.outbox.channel_resolver)
@@ -19,6 +20,8 @@ import notifications.documents as _documents  # noqa: F401  (installs cases.docu
 def create_app(*, database: Database | None = None, clock: Clock | None = None,
                settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    # No built-in key: raises SigningKeyError (before anything binds) when none is usable.
+    signing_key = resolve_signing_key(settings)
     check_definitions(get_registry())
     app = FastAPI(
         title="安监 anjian",
@@ -28,6 +31,7 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
         docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None,
     )
     app.state.settings = settings
+    app.state.signing_key = signing_key
     app.state.db = database or get_database()
     app.state.clock = clock or get_clock()
     install_error_handlers(app)

@@ -13,7 +13,7 @@ from cases.clock import Clock
 from cases.config import Settings
 from cases.db import Database
 from cases.models import User
-from cases.security import read_token
+from cases.security import SigningKey, read_token
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
@@ -30,6 +30,10 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def get_signing_key(request: Request) -> SigningKey:
+    return request.app.state.signing_key
+
+
 def current_user(
     request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> User:
@@ -38,7 +42,7 @@ def current_user(
     if not token:
         raise unauthorised
     state = request.app.state
-    user_id = read_token(token, state.settings.secret_key, state.clock.now())
+    user_id = read_token(token, state.signing_key, state.clock.now())
     if user_id is None:
         raise unauthorised
     user = _cached_user(state, user_id)
@@ -94,3 +98,4 @@ CurrentUser = Annotated[User, Depends(current_user)]
 Db = Annotated[Database, Depends(get_db)]
 AppClock = Annotated[Clock, Depends(get_clock)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
+AppSigningKey = Annotated[SigningKey, Depends(get_signing_key)]

@@ -527,7 +527,8 @@ def _create_unmigrated_tables(db, name: str) -> None:
 def bench_database(name: str, args, tmp: Path) -> tuple[dict, list[Row]]:
     from cases.db import Database
     from cases.migrate import upgrade
-    from cases.security import issue_token
+    from cases.config import Settings
+    from cases.security import issue_token, resolve_signing_key
 
     now = datetime.now(timezone.utc)
     if name == "postgresql":
@@ -551,7 +552,8 @@ def bench_database(name: str, args, tmp: Path) -> tuple[dict, list[Row]]:
               flush=True)
         t = create_cases(db, world, 500, now)
         print(f"[{name}] case creation through services: {500 / t:,.0f} cases/s", flush=True)
-        token = issue_token(world.officer_id, SECRET, now, timedelta(hours=12))
+        # The servers below use the same key and data dir, hence the same installation id.
+        token = issue_token(world.officer_id, resolve_signing_key(Settings(secret_key=SECRET, data_dir=tmp)), now, timedelta(hours=12))
         extra = args.server_arg or []
         for workers in args.workers:
             server = Server(url, workers, tmp, extra, args.app_dir)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,7 +19,12 @@ class Settings(BaseSettings):
     database_url: str = ""  # empty: SQLite file under data_dir
     # Shifts the service's clock, e.g. "+12d", "-3h", "+1d2h30m"; for demos and acceptance runs.
     clock_offset: str = ""
-    secret_key: str = "dev-insecure-change-me"
+    # "production": a signing key must be configured (ANJIAN_SECRET_KEY or ANJIAN_SECRET_KEY_FILE);
+    # anything else is a development start, which generates a key once into data_dir/secret_key.
+    env: Literal["development", "production"] = "development"
+    # Signs bearer tokens (at least 32 bytes). No default: see cases.security.resolve_signing_key.
+    secret_key: str = ""
+    secret_key_file: Path | None = None
     token_ttl_minutes: int = 12 * 60
     host: str = "127.0.0.1"
     port: int = 8000

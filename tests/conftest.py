@@ -213,12 +213,13 @@ class LiveServer:
 
 
 @pytest.fixture(scope="session")
-def live_server(database, test_clock):
+def live_server(database, test_clock, tmp_path_factory):
     from api.app import create_app
 
-    settings = Settings(secret_key=SECRET, database_url=database.url)
+    settings = Settings(secret_key=SECRET, database_url=database.url, data_dir=tmp_path_factory.mktemp("data"))
     app = create_app(database=database, clock=test_clock, settings=settings)
     server = LiveServer(app)
+    server.signing_key = app.state.signing_key  # the suite mints its tokens with the app's key
     yield server
     server.stop()
 
@@ -251,7 +252,7 @@ def api(live_server, world, clock):
 
     def make(user: User | None) -> Api:
         # Long-lived: tests move the clock by months.
-        token = issue_token(user.id, SECRET, clock.now(), timedelta(days=3650)) if user else None
+        token = issue_token(user.id, live_server.signing_key, clock.now(), timedelta(days=3650)) if user else None
         c = Api(live_server.url, token)
         clients.append(c)
         return c

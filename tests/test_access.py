@@ -6,7 +6,6 @@ from datetime import timedelta
 import httpx
 
 from cases.security import issue_token
-from tests.conftest import SECRET
 from tests.machine_paths import HttpDriver
 
 
@@ -75,7 +74,7 @@ def test_jurisdictions_and_roles(api, world, clock, live_server):
     finally:
         anon.close()
     # an expired token (the app's clock decides)
-    token = issue_token(world.officer.id, SECRET, clock.now(), timedelta(hours=12))
+    token = issue_token(world.officer.id, live_server.signing_key, clock.now(), timedelta(hours=12))
     with httpx.Client(base_url=live_server.url, headers={"Authorization": f"Bearer {token}"}) as stale:
         assert stale.get("/api/cases").status_code == 200
         clock.advance(timedelta(hours=13))

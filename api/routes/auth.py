@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import select
 
-from api.deps import AppClock, AppSettings, CurrentUser, Db
+from api.deps import AppClock, AppSettings, AppSigningKey, CurrentUser, Db
 from cases.access import ROLE_LABELS
 from cases.models import Jurisdiction, User
 from cases.security import issue_token, verify_password
@@ -16,12 +16,13 @@ router = APIRouter(prefix="/api", tags=["auth"])
 
 
 @router.post("/auth/token", summary="登录（OAuth2 password），返回 bearer token")
-def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], db: Db, clock: AppClock, settings: AppSettings):
+def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], db: Db, clock: AppClock, settings: AppSettings,
+          signing_key: AppSigningKey):
     with db.session() as s:
         user = s.scalar(select(User).where(User.username == form.username))
         if user is None or not user.active or not verify_password(user.password_hash, form.password):
             raise HTTPException(status_code=401, detail="用户名或密码错误", headers={"WWW-Authenticate": "Bearer"})
-        token = issue_token(user.id, settings.secret_key, clock.now(), timedelta(minutes=settings.token_ttl_minutes))
+        token = issue_token(user.id, signing_key, clock.now(), timedelta(minutes=settings.token_ttl_minutes))
     return {"access_token": token, "token_type": "bearer", "expires_in": settings.token_ttl_minutes * 60}
 
 
