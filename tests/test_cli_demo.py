@@ -105,7 +105,8 @@ def test_upgrade_demo_twice_and_user_add(target):
         assert "已创建用户 zhang3" in out.stdout
         with db.session() as s:
             u = s.scalar(select(User).where(User.username == "zhang3"))
-            assert (u.role, u.jurisdiction_code, u.display_name, u.email) == ("officer", "320506", "张三（吴中区质安站）",
+            # display names are NFKC-normalised (cases/identity.py): full-width brackets become ASCII ones
+            assert (u.role, u.jurisdiction_code, u.display_name, u.email) == ("officer", "320506", "张三(吴中区质安站)",
                                                                              "z3@example.gov.cn")
             assert verify_password(u.password_hash, "s3cret-pw-7")
         again = run(target, "user", "add", "zhang3", "--role", "officer", "--jurisdiction", "320506",
