@@ -46,26 +46,28 @@ def cmd_demo(args) -> int:
 
 def cmd_user_add(args) -> int:
     from cases.clock import now
+    from cases.errors import ValidationFailed
     from cases.identifiers import LEVEL_RANK  # noqa: F401
+    from cases.identity import check_new_user
     from cases.models import Jurisdiction, User
     from cases.security import hash_password
 
     password = args.password or getpass.getpass("密码：")
-    if len(password) < 4:
-        print("密码太短", file=sys.stderr)
-        return 2
     with _db().transaction() as s:
         if s.get(Jurisdiction, args.jurisdiction) is None:
             print(f"行政区划代码“{args.jurisdiction}”不存在", file=sys.stderr)
             return 2
-        if s.scalar(select(User.id).where(User.username == args.username)):
-            print(f"用户名“{args.username}”已存在", file=sys.stderr)
+        try:
+            names = check_new_user(s, username=args.username, display_name=args.name or args.username,
+                                   password=password, role=args.role, enterprise_id=args.enterprise_id)
+        except ValidationFailed as exc:
+            print(exc.message, file=sys.stderr)
             return 2
-        s.add(User(username=args.username, display_name=args.name or args.username, role=args.role,
+        s.add(User(username=names["username"], display_name=names["display_name"], role=args.role,
                    jurisdiction_code=args.jurisdiction, enterprise_id=args.enterprise_id,
                    password_hash=hash_password(password), active=True, created_at=now(),
                    email=args.email, phone=args.phone))
-    print(f"已创建用户 {args.username}（{args.role}，{args.jurisdiction}）")
+    print(f"已创建用户 {names['username']}（{args.role}，{args.jurisdiction}）")
     return 0
 
 

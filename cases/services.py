@@ -33,7 +33,7 @@ COMMON_CREATE_FIELDS = (
     FieldSpec("description", "text", "情况描述", max_length=8000),
     FieldSpec("location", "string", "地点", max_length=300),
     FieldSpec("jurisdiction_code", "jurisdiction", "所属辖区"),
-    FieldSpec("found_at", "datetime", "发现时间"),
+    FieldSpec("found_at", "datetime", "发现时间", not_future=True),
     FieldSpec("source", "enum", "来源", options=SOURCES),
     FieldSpec("project_id", "integer", "工程项目"),
     FieldSpec("building_id", "integer", "房屋"),
@@ -59,6 +59,16 @@ class CasePage:
 
 def definition_of(case: Case) -> MachineDefinition:
     return get_registry().get(case.kind, case.machine_version)
+
+
+def assignee_problem(session: Session, assignee_id: int | None, jurisdiction_code: str) -> str | None:
+    """An assignee must see the case: their jurisdiction contains the case's (else it leaves every queue)."""
+    if assignee_id is None:
+        return None
+    assignee = session.get(User, assignee_id)
+    if assignee is None or in_subtree(session, assignee.jurisdiction_code, jurisdiction_code):
+        return None
+    return f"{assignee.display_name}不属于本案所在辖区或其上级机关，无法查看和办理此案件"
 
 
 def _lookup(session: Session):
@@ -106,6 +116,9 @@ def create_case(session: Session, actor: User, data: dict[str, Any], *, now: dat
         field, label = jurisdiction_field
         errors.append({"field": field, "label": label,
                        "message": "所在辖区不在您的管辖范围内" if field != "jurisdiction_code" else "不在您的管辖范围内"})
+    problem = assignee_problem(session, values.get("assignee_id"), jurisdiction_code)
+    if problem:
+        errors.append({"field": "assignee_id", "label": "承办人", "message": problem})
     if kind == "dangerous_building" and values.get("building_id") is None:
         errors.append({"field": "building_id", "label": "房屋", "message": "危险房屋案件必须关联房屋"})
     related = _validate_related(session, data.get("related_enterprises"), errors)
@@ -318,6 +331,11 @@ def perform_action(
             elif spec.store == "details":
                 ctx.details[spec.name] = values[spec.name]
     fire(ctx)  # transitions: source check + guards; then the effects
+    if values.get("assignee_id") is not None and ctx.changes.get("assignee_id") == values["assignee_id"]:
+        problem = assignee_problem(session, values["assignee_id"],
+                                   ctx.changes.get("jurisdiction_code", case.jurisdiction_code))
+        if problem:
+            raise ValidationFailed([{"field": "assignee_id", "label": "承办人", "message": problem}])
 
     from_state = case.state
     written = {**ctx.changes, "state": ctx.state, "details": ctx.details, "version": case.version + 1,

@@ -17,6 +17,9 @@ Lookup = Callable[[str, Any], "str | None"]
 # Integers the databases can hold (BIGINT / SQLite INTEGER); larger ones overflow in the driver.
 MAX_INT = 2**63 - 1
 NUL_PROBLEM = "不能包含空字符（\\u0000）"
+# No date a person enters in this system lies before it (a typo such as 0026-11-26 or 1026-11-26).
+EARLIEST_DATE = date(2000, 1, 1)
+TOO_EARLY = "不能早于2000年1月1日"
 OUT_OF_RANGE = "数值超出范围"
 
 
@@ -67,9 +70,12 @@ def coerce_field(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
             return value, None
         elif t == "date":
             d = value if isinstance(value, date) and not isinstance(value, datetime) else date.fromisoformat(str(value))
-            return d.isoformat(), None
+            return (None, TOO_EARLY) if d < EARLIEST_DATE else (d.isoformat(), None)
         elif t == "datetime":
-            return _parse_datetime(value).isoformat(), None
+            dt = _parse_datetime(value)
+            from cases.clock import SHANGHAI
+
+            return (None, TOO_EARLY) if dt.astimezone(SHANGHAI).date() < EARLIEST_DATE else (dt.isoformat(), None)
         elif t == "enum":
             if str(value) not in (spec.options or {}):
                 allowed = "、".join(f"{k}（{v}）" for k, v in (spec.options or {}).items())
@@ -100,7 +106,7 @@ def coerce_field(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
             return value.strip(), None
         else:  # pragma: no cover - definitions are validated at load time
             return None, f"未知字段类型 {t}"
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # Overflow: 0001-01-01T00:00+08:00 has no UTC instant
         names = {"number": "数字", "integer": "整数", "date": "日期（YYYY-MM-DD）", "datetime": "时间（ISO 8601）"}
         return None, f"应为{names.get(t, t)}"
     # integer / number ranges

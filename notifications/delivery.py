@@ -384,7 +384,7 @@ def send_test(channel: str, *, now: datetime, to: str | None = None, db: Databas
         if db is None or not to:
             return channels.SendResult(False, "站内信测试需要用 --to 指定接收用户的用户名")
         with db.transaction() as s:
-            user = s.scalar(select(User).where(User.username == to))
+            user = s.scalar(select(User).where(User.username == to.strip().lower()))  # stored lower-case
             if user is None:
                 return channels.SendResult(False, f"用户“{to}”不存在")
             msg = OutboxMessage(dedupe_key=f"test:{now.isoformat()}:{ALERT_TEMPLATE}:{user.id}:inbox", case_id=None,

@@ -109,6 +109,15 @@ def action_payload(kind: str, action: str | ActionSpec, world, clock, *, version
     return out
 
 
+def _local_assignee(fields: dict[str, Any], jurisdiction_code: str | None, world) -> dict[str, Any]:
+    """A generated 承办人 must see the case: 吴中区's cases go to its own officer, a case the city or the
+    province took over (提级) to their supervisor — not to 姑苏区's officer."""
+    local = {"320506": world.officer_wz, "320500": world.supervisor, "320000": world.province}.get(jurisdiction_code)
+    if fields.get("assignee_id") == world.officer.id and local is not None:
+        return {**fields, "assignee_id": local.id}
+    return fields
+
+
 def comment_for(spec: ActionSpec) -> str | None:
     return "备注：已电话通知责任单位" if spec.comment_required else None
 
@@ -184,6 +193,8 @@ class HttpDriver:
         if fields is None:
             fields = action_payload(case["kind"], spec, self.world, self.clock,
                                     version=case.get("machine_version"), **overrides) if spec else {}
+            if "assignee_id" not in overrides:
+                fields = _local_assignee(fields, (case.get("jurisdiction") or {}).get("code"), self.world)
         body = {"version": case["version"], **fields}
         if comment is None and spec is not None:
             comment = comment_for(spec)
@@ -241,6 +252,7 @@ class ServiceDriver:
             spec = d.action(action)
             if payload is None:
                 payload = action_payload(case.kind, spec, self.world, self.clock, version=case.machine_version) if spec else {}
+            payload = _local_assignee(payload, case.jurisdiction_code, self.world)
             if comment is None and spec is not None:
                 comment = comment_for(spec)
             if user is None:

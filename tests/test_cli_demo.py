@@ -101,21 +101,22 @@ def test_upgrade_demo_twice_and_user_add(target):
 
         # user add
         out = run(target, "user", "add", "zhang3", "--role", "officer", "--jurisdiction", "320506",
-                  "--name", "张三（吴中区质安站）", "--password", "s3cret-pw", "--email", "z3@example.gov.cn")
+                  "--name", "张三（吴中区质安站）", "--password", "s3cret-pw-7", "--email", "z3@example.gov.cn")
         assert "已创建用户 zhang3" in out.stdout
         with db.session() as s:
             u = s.scalar(select(User).where(User.username == "zhang3"))
-            assert (u.role, u.jurisdiction_code, u.display_name, u.email) == ("officer", "320506", "张三（吴中区质安站）",
+            # display names are NFKC-normalised (cases/identity.py): full-width brackets become ASCII ones
+            assert (u.role, u.jurisdiction_code, u.display_name, u.email) == ("officer", "320506", "张三(吴中区质安站)",
                                                                              "z3@example.gov.cn")
-            assert verify_password(u.password_hash, "s3cret-pw")
+            assert verify_password(u.password_hash, "s3cret-pw-7")
         again = run(target, "user", "add", "zhang3", "--role", "officer", "--jurisdiction", "320506",
-                    "--password", "other-pw", ok=False)
+                    "--password", "other-pw-77", ok=False)
         assert again.returncode == 2 and "已存在" in again.stderr
         bad = run(target, "user", "add", "li4", "--role", "officer", "--jurisdiction", "999999",
-                  "--password", "s3cret-pw", ok=False)
+                  "--password", "s3cret-pw-7", ok=False)
         assert bad.returncode == 2 and "999999" in bad.stderr
         bad = run(target, "user", "add", "li4", "--role", "mayor", "--jurisdiction", "320506",
-                  "--password", "s3cret-pw", ok=False)
+                  "--password", "s3cret-pw-7", ok=False)
         assert bad.returncode == 2
         assert counts(db)[2] == first[2] + 1
     finally:

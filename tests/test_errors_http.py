@@ -318,6 +318,6 @@ def test_every_error_names_the_field_by_its_chinese_label_and_what_is_allowed(ap
     r = drv.client(world.admin).post("/api/users", json={"username": "a b", "display_name": "x", "password": "short",
                                                          "role": "boss", "jurisdiction_code": "320508"})
     message = r.json()["message"]
-    assert "用户名：" in message and "密码：长度不能少于8个字符" in message
+    assert "用户名：" in message and "密码：长度不能少于10个字符" in message
     assert "角色：取值“boss”无效" in message and "enterprise（企业联系人）" in message
     assert not {"username", "password", "role"} & set(re.findall(r"[A-Za-z_]+", message))

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.security import OAuth2PasswordRequestForm
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from api.deps import AppClock, AppSettings, AppSigningKey, CurrentUser, Db
 from cases.access import ROLE_LABELS
@@ -19,7 +19,8 @@ router = APIRouter(prefix="/api", tags=["auth"])
 def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], db: Db, clock: AppClock, settings: AppSettings,
           signing_key: AppSigningKey):
     with db.session() as s:
-        user = s.scalar(select(User).where(User.username == form.username))
+        # Usernames are stored lower-case (cases/identity.py): 'Officer' logs in as 'officer'.
+        user = s.scalar(select(User).where(func.lower(User.username) == form.username.strip().lower()))
         if user is None or not user.active or not verify_password(user.password_hash, form.password):
             raise HTTPException(status_code=401, detail="用户名或密码错误", headers={"WWW-Authenticate": "Bearer"})
         token = issue_token(user.id, signing_key, clock.now(), timedelta(minutes=settings.token_ttl_minutes))

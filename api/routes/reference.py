@@ -12,6 +12,7 @@ from api.deps import AppClock, CurrentUser, Db
 from cases.access import STAFF_ROLES, in_subtree, require_role, subtree_codes, visible_enterprise_clause
 from cases.errors import NotFound, ValidationFailed
 from cases.identifiers import credit_code_problem
+from cases.identity import check_new_user
 from cases.models import Building, Enterprise, HazardCatalogItem, Jurisdiction, Project, ProjectParty, User
 from cases.security import hash_password
 from cases.validation import MAX_INT
@@ -66,7 +67,9 @@ def list_enterprises(user: CurrentUser, db: Db, q: str | None = Query(None, max_
         # An enterprise contact reads its own record only (not others' credit scores or phones).
         stmt = select(Enterprise).where(visible_enterprise_clause(user))
         if q:
-            stmt = stmt.where(or_(Enterprise.name.ilike(f"%{q}%"), Enterprise.credit_code.ilike(f"%{q}%")))
+            # autoescape: a typed % or _ is searched for literally, not as a LIKE wildcard
+            stmt = stmt.where(or_(Enterprise.name.icontains(q, autoescape=True),
+                                  Enterprise.credit_code.icontains(q, autoescape=True)))
         rows = s.scalars(stmt.order_by(Enterprise.id).limit(page_size).offset((page - 1) * page_size))
         return {"items": [enterprise_json(e) for e in rows]}
 
@@ -125,7 +128,9 @@ def list_projects(user: CurrentUser, db: Db, q: str | None = Query(None, max_len
             stmt = select(Project).where(Project.id.in_(select(ProjectParty.project_id)
                                                         .where(ProjectParty.enterprise_id == user.enterprise_id)))
         if q:
-            stmt = stmt.where(or_(Project.name.ilike(f"%{q}%"), Project.address.ilike(f"%{q}%")))
+            # autoescape: a typed % or _ is searched for literally, not as a LIKE wildcard
+            stmt = stmt.where(or_(Project.name.icontains(q, autoescape=True),
+                                  Project.address.icontains(q, autoescape=True)))
         rows = s.scalars(stmt.order_by(Project.id).limit(page_size).offset((page - 1) * page_size))
         return {"items": [project_json(p) for p in rows]}
 
@@ -173,7 +178,9 @@ def list_buildings(user: CurrentUser, db: Db, q: str | None = Query(None, max_le
         if user.role not in STAFF_ROLES:
             stmt = stmt.where(false())  # the building register (owners, phones) is the authorities'
         if q:
-            stmt = stmt.where(or_(Building.name.ilike(f"%{q}%"), Building.address.ilike(f"%{q}%")))
+            # autoescape: a typed % or _ is searched for literally, not as a LIKE wildcard
+            stmt = stmt.where(or_(Building.name.icontains(q, autoescape=True),
+                                  Building.address.icontains(q, autoescape=True)))
         rows = s.scalars(stmt.order_by(Building.id).limit(page_size).offset((page - 1) * page_size))
         return {"items": [building_json(b) for b in rows]}
 
@@ -190,9 +197,10 @@ def create_building(body: BuildingIn, user: CurrentUser, db: Db, clock: AppClock
 
 
 class UserIn(BaseModel):
-    username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
-    display_name: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=8, max_length=200)
+    # The bounds here are cases/identity.py's (so a form's errors come all at once); it checks the rest.
+    username: str = Field(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_.\-]+$")
+    display_name: str = Field(max_length=200)
+    password: str = Field(min_length=10, max_length=200)
     role: Literal["officer", "supervisor", "admin", "enterprise"]
     jurisdiction_code: str
     enterprise_id: int | None = None
@@ -218,17 +226,18 @@ def list_users(user: CurrentUser, db: Db):
 @router.post("/users", status_code=201, summary="新增用户（管理员）")
 def create_user(body: UserIn, user: CurrentUser, db: Db, clock: AppClock):
     require_role(user, "admin")
-    if body.role == "enterprise" and body.enterprise_id is None:
-        raise ValidationFailed([{"field": "enterprise_id", "label": "所属企业", "message": "企业联系人必须关联企业"}])
     try:
         with db.transaction() as s:
             _check_jurisdiction(s, user, body.jurisdiction_code)
-            data = body.model_dump(exclude={"password"})
+            names = check_new_user(s, username=body.username, display_name=body.display_name,
+                                   password=body.password, role=body.role, enterprise_id=body.enterprise_id,
+                                   supervisor_id=body.supervisor_id)
+            data = {**body.model_dump(exclude={"password"}), **names}
             u = User(**data, password_hash=hash_password(body.password), active=True, created_at=clock.now())
             s.add(u)
             s.flush()
             return user_json(u)
-    except IntegrityError:
+    except IntegrityError:  # a concurrent insert of the same name won the race
         raise ValidationFailed([{"field": "username", "label": "用户名", "message": "用户名已存在"}]) from None
 
 
