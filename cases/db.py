@@ -78,9 +78,13 @@ def make_engine(url: str, *, connect_timeout: float = CONNECT_TIMEOUT,
     if u.get_backend_name() == "postgresql":
         # libpq counts whole seconds (at least 2); a server that accepts and never answers is
         # given up after this instead of the TCP timeout (minutes).
-        connect_args.setdefault("connect_timeout", max(2, int(round(connect_timeout))))
-        if statement_timeout:
-            connect_args.setdefault("options", f"-c statement_timeout={int(statement_timeout * 1000)}")
+        # Values the URL or the caller already set win.
+        if "connect_timeout" not in u.query:
+            connect_args.setdefault("connect_timeout", max(2, int(round(connect_timeout))))
+        options = connect_args.get("options") or u.query.get("options") or ""
+        options = options if isinstance(options, str) else " ".join(options)
+        if statement_timeout and "statement_timeout" not in options:
+            connect_args["options"] = f"{options} -c statement_timeout={int(statement_timeout * 1000)}".strip()
     return create_engine(
         url,
         pool_size=kwargs.pop("pool_size", POOL_SIZE),
