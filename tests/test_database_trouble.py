@@ -20,6 +20,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from cases.clock import Clock
 from cases.config import Settings
 from cases.db import Database
 from cases.migrate import upgrade
@@ -45,7 +46,8 @@ def _serve(url: str, before_start=None) -> tuple[LiveServer, Database]:
     if before_start:
         before_start()
     settings = Settings(secret_key=SECRET, database_url=url, db_connect_timeout_seconds=CONNECT_TIMEOUT)
-    return LiveServer(create_app(database=db, settings=settings)), db
+    # its own clock on real time: the tokens below are minted for now, whatever the session's clock says
+    return LiveServer(create_app(database=db, settings=settings, clock=Clock())), db
 
 
 def _free_port() -> int:
