@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
-from api.errors import install_error_handlers
+from api.errors import RETRY_AFTER_SECONDS, install_error_handlers
 from api.security import install_docs, install_security_headers
 from api.routes import auth, cases, deadlines, documents, machines, notifications, reference
 from cases.clock import Clock, get_clock
@@ -44,9 +44,21 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
         app.include_router(module.router)
     install_docs(app)
 
+    # Liveness: the process answers. Async (runs on the event loop, needs no worker thread) and
+    # never touches the database, so it answers while every thread waits on a database.
     @app.get("/healthz", include_in_schema=False)
-    def healthz():
+    async def healthz():
         return {"status": "ok", "now": app.state.clock.now()}
+
+    # Readiness: the parts the service needs, each checked with a bounded wait; 503 naming the
+    # failing ones. Also async: the database check runs on its own thread with a deadline.
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz():
+        from api.readiness import readiness
+
+        body, ready = await readiness(app.state.db, settings)
+        return JSONResponse(body, status_code=200 if ready else 503,
+                            headers=None if ready else {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     @app.get("/", include_in_schema=False)
     def root():

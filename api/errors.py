@@ -1,17 +1,21 @@
 """Turn domain errors and request-validation errors into JSON a person understands (Chinese)."""
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cases.labels import describe_options, field_label, options_of
 from cases.errors import ActionNotAllowed, DomainError, Forbidden, NotFound, StaleVersion, ValidationFailed
+
+log = logging.getLogger("anjian.api")
 
 STATUS = {NotFound: 404, Forbidden: 403, ActionNotAllowed: 409, StaleVersion: 409, ValidationFailed: 422}
 
@@ -165,7 +169,28 @@ def domain_error_body(exc: DomainError) -> dict:
     return body
 
 
+# While the database is away (unreachable, not answering within the connect or statement timeout,
+# pool exhausted): 503 with a message a person understands, and when to try again. The pool pings
+# a connection before use (pool_pre_ping), so the service recovers by itself when it returns.
+DATABASE_UNAVAILABLE = "数据库暂时不可用，请稍后重试"
+RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable_response() -> JSONResponse:
+    return JSONResponse({"error": "database_unavailable", "message": DATABASE_UNAVAILABLE},
+                        status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(PoolTimeout)
+    async def _database_unavailable(request: Request, exc: Exception):
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        log.warning("database unavailable (%s %s): %s: %s", request.method, request.url.path,
+                    type(getattr(exc, "orig", None) or exc).__name__, reason[0] if reason else "")
+        return database_unavailable_response()
+
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError):
         return JSONResponse(domain_error_body(exc), status_code=_status_for(exc))

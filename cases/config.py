@@ -17,6 +17,10 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("var")
     database_url: str = ""  # empty: SQLite file under data_dir
+    # Bounded waits on the database (cases/db.py): connecting (PostgreSQL connect_timeout) and one
+    # statement (PostgreSQL statement_timeout; SQLite's wait for the write lock). 0 = no statement timeout.
+    db_connect_timeout_seconds: float = 5.0
+    db_statement_timeout_seconds: float = 15.0
     # Shifts the service's clock, e.g. "+12d", "-3h", "+1d2h30m"; for demos and acceptance runs.
     clock_offset: str = ""
     # "production": a signing key must be configured (ANJIAN_SECRET_KEY or ANJIAN_SECRET_KEY_FILE);

@@ -19,10 +19,18 @@ def normalise_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
+# Bounded waits while the database is away (settings db_connect_timeout_seconds and
+# db_statement_timeout_seconds override them; 0 turns the statement timeout off): a request fails
+# with 503 instead of holding a worker thread for minutes. A sweep works in small batches, far
+# below 15 s per statement.
+CONNECT_TIMEOUT = 5.0
+STATEMENT_TIMEOUT = 15.0
+
+
+def _sqlite_pragmas(dbapi_conn, _record, busy_ms: int = 15000) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=15000")
+    cur.execute(f"PRAGMA busy_timeout={busy_ms}")
     cur.execute("PRAGMA synchronous=NORMAL")  # durable with WAL at a checkpoint; measured ~2.5x FULL
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
@@ -47,27 +55,42 @@ POOL_SIZE = 32
 MAX_OVERFLOW = 8
 
 
-def make_engine(url: str, **kwargs) -> Engine:
+def make_engine(url: str, *, connect_timeout: float = CONNECT_TIMEOUT,
+                statement_timeout: float = STATEMENT_TIMEOUT, **kwargs) -> Engine:
     url = normalise_url(url)
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+        # SQLite has no server to wait for; its one wait is for the write lock (busy timeout).
+        busy = statement_timeout or STATEMENT_TIMEOUT
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 15, "isolation_level": None},
+            connect_args={"check_same_thread": False, "timeout": busy, "isolation_level": None},
             pool_size=kwargs.pop("pool_size", POOL_SIZE),
             max_overflow=kwargs.pop("max_overflow", MAX_OVERFLOW),
             **kwargs,
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", lambda c, r: _sqlite_pragmas(c, r, int(busy * 1000)))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
+    connect_args = dict(kwargs.pop("connect_args", {}))
+    if u.get_backend_name() == "postgresql":
+        # libpq counts whole seconds (at least 2); a server that accepts and never answers is
+        # given up after this instead of the TCP timeout (minutes).
+        # Values the URL or the caller already set win.
+        if "connect_timeout" not in u.query:
+            connect_args.setdefault("connect_timeout", max(2, int(round(connect_timeout))))
+        options = connect_args.get("options") or u.query.get("options") or ""
+        options = options if isinstance(options, str) else " ".join(options)
+        if statement_timeout and "statement_timeout" not in options:
+            connect_args["options"] = f"{options} -c statement_timeout={int(statement_timeout * 1000)}".strip()
     return create_engine(
         url,
         pool_size=kwargs.pop("pool_size", POOL_SIZE),
         max_overflow=kwargs.pop("max_overflow", MAX_OVERFLOW),
         pool_pre_ping=True,
+        connect_args=connect_args,
         **kwargs,
     )
 
@@ -131,7 +154,9 @@ def get_database() -> Database:
     if _db is None:
         from cases.config import get_settings
 
-        _db = Database(get_settings().effective_database_url)
+        settings = get_settings()
+        _db = Database(settings.effective_database_url, connect_timeout=settings.db_connect_timeout_seconds,
+                       statement_timeout=settings.db_statement_timeout_seconds)
     return _db
 
 

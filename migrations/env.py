@@ -32,7 +32,7 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = make_engine(_url(), pool_size=1, max_overflow=0)
+    engine = make_engine(_url(), pool_size=1, max_overflow=0, statement_timeout=0)  # a migration may run long
     try:
         with engine.connect() as conn:
             _run(conn)
