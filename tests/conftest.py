@@ -224,6 +224,17 @@ def live_server(database, test_clock, tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture
+def fresh_data_settings(live_server, tmp_path):
+    """The live server's settings with a fresh data dir for this test (rendered documents, keys):
+    what the test renders and what the server serves are the same files."""
+    state = live_server.server.config.app.state
+    previous = state.settings
+    state.settings = Settings(**{**previous.model_dump(), "data_dir": tmp_path / "data"})
+    yield state.settings
+    state.settings = previous
+
+
 class Api:
     """A real HTTP client acting as one user."""
 

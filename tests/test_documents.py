@@ -36,13 +36,8 @@ NOTICE_2 = "姑苏建质改〔2026〕2号"
 
 
 @pytest.fixture
-def settings(live_server, tmp_path):
-    """Settings with a fresh data dir, shared with the live API server for this test."""
-    state = live_server.server.config.app.state
-    previous = state.settings
-    state.settings = Settings(**{**previous.model_dump(), "data_dir": tmp_path / "data"})
-    yield state.settings
-    state.settings = previous
+def settings(fresh_data_settings):
+    return fresh_data_settings
 
 
 @pytest.fixture

@@ -162,16 +162,7 @@ def test_swagger_ui_is_started_without_external_validator(anon):
     assert 'data-openapi-url="/openapi.json"' in r.text and anon.get("/openapi.json").status_code == 200
 
 
-@pytest.fixture
-def settings(live_server, tmp_path):
-    state = live_server.server.config.app.state
-    previous = state.settings
-    state.settings = Settings(**{**previous.model_dump(), "data_dir": tmp_path / "data"})
-    yield state.settings
-    state.settings = previous
-
-
-def test_document_html_is_sandboxed(api, db, world, clock, settings):
+def test_document_html_is_sandboxed(api, db, world, clock, fresh_data_settings):
     drv = HttpDriver(api, world, clock)
     officer = api(world.officer)
     case = drv.create("hazard", title="<script>alert(1)</script>临边防护缺失",
@@ -179,7 +170,7 @@ def test_document_html_is_sandboxed(api, db, world, clock, settings):
     drv.act(case, "register", fields={"enterprise_id": world.e1.id, "severity": "general",
                                       "requirements": "立即设置临边防护栏杆"})
     complete_project(db, world, clock)
-    render_pending_documents(db, clock.now(), settings=settings)
+    render_pending_documents(db, clock.now(), settings=fresh_data_settings)
     items = officer.get(f"/api/cases/{case['id']}/documents").json()["items"]
     [doc] = [d for d in items if d["title"] == "隐患整改通知书"]
     r = officer.get(f"/api/documents/{doc['id']}.html")

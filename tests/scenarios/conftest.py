@@ -153,17 +153,7 @@ class Story:
 
 
 @pytest.fixture
-def story_settings(live_server, tmp_path):
-    """Settings with a fresh data dir, shared with the live API server for this story."""
-    state = live_server.server.config.app.state
-    previous = state.settings
-    state.settings = Settings(**{**previous.model_dump(), "data_dir": tmp_path / "data"})
-    yield state.settings
-    state.settings = previous
-
-
-@pytest.fixture
-def story(api, world, clock, db, story_settings) -> Story:
+def story(api, world, clock, db, fresh_data_settings) -> Story:
     """The 姑苏区 world of tests/conftest.py with a complete project (建设、施工、监理 units)."""
     complete_project(db, world, clock)
-    return Story(HttpDriver(api, world, clock), db, world, clock, story_settings)
+    return Story(HttpDriver(api, world, clock), db, world, clock, fresh_data_settings)
