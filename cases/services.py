@@ -14,6 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from cases import clock
 from cases.access import STAFF_ROLES, in_subtree, require_role, visible_cases_clause
+from cases.policy import may_act_for_enterprise
 from cases.engine import fire, get_registry, guards_pass
 from cases.errors import ActionNotAllowed, Forbidden, NotFound, StaleVersion, ValidationFailed
 from cases.labels import SORT_LABELS, describe_options, field_label, options_of
@@ -231,10 +232,8 @@ def case_events(session: Session, actor: User, case_id: int) -> list[CaseEvent]:
 def _actor_may(actor: User, case: Case, action: ActionSpec) -> bool:
     if actor.role not in action.roles:
         return False
-    if actor.role == "enterprise":
-        return actor.enterprise_id is not None and (
-            case.enterprise_id == actor.enterprise_id
-            or any(r.enterprise_id == actor.enterprise_id for r in case.related))
+    if actor.role == "enterprise":  # the responsible unit's contacts only (cases/policy.py)
+        return may_act_for_enterprise(actor, case)
     return True
 
 

@@ -38,7 +38,7 @@ import notifications.preferences as preferences  # installs cases.outbox.channel
 from cases.clock import SHANGHAI
 from cases.config import Settings, get_settings
 from cases.db import Database
-from cases.errors import Conflict, NotFound
+from cases.errors import ActionNotAllowed, NotFound
 from cases.models import Case, DeliveryAttempt, Jurisdiction, OutboxMessage, User
 from notifications import channels
 from notifications.catalog import CATALOG
@@ -342,14 +342,21 @@ def attempts_of(session: Session, message_ids: list[int]) -> dict[int, list[Deli
     return out
 
 
-def resend(db: Database, message_id: int, now: datetime) -> OutboxMessage:
-    """Admin re-send of a failed message: pending again, due now, same dedupe key, attempts kept."""
+def resend(db: Database, message_id: int, now: datetime, *, user: User | None = None) -> OutboxMessage:
+    """Admin re-send of a failed message: pending again, due now, same dedupe key, attempts kept.
+    With ``user``: an admin, and the message one they may act on (cases/policy.py: a case in their
+    subtree; a system alert: the root admin or its recipient); otherwise 404 as if missing."""
+    from cases.policy import message_for_admin
+
     with db.transaction() as s:
-        msg = s.get(OutboxMessage, message_id)
+        if user is not None:
+            msg = message_for_admin(s, user, message_id)
+        else:
+            msg = s.get(OutboxMessage, message_id)
         if msg is None:
             raise NotFound(f"消息（编号{message_id}）不存在")
         if msg.status != "failed":
-            raise Conflict(f"只能重新发送失败的消息（当前状态：{msg.status}）")
+            raise ActionNotAllowed(f"只能重新发送失败的消息（当前状态：{msg.status}）", state=msg.status)  # 409
         msg.status, msg.next_attempt_at = "pending", now
         s.flush()
         s.expunge(msg)

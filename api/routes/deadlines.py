@@ -11,7 +11,7 @@ from sqlalchemy import func, or_, select
 from api.deps import AppClock, CurrentUser, Db
 from api.serialize import case_summaries
 from cases import deadlines as dl
-from cases import services, supervision
+from cases import policy, services, supervision
 from cases.access import STAFF_ROLES, require_role, subtree_codes, visible_cases_clause
 from cases.calendar_store import get_calendar
 from cases.errors import ValidationFailed
@@ -271,6 +271,7 @@ def load_calendar_year(user: CurrentUser, db: Db, clock: AppClock, notice: dict[
     require_role(user, "admin")
     try:
         with db.transaction() as s:
+            policy.require_root_admin(s, user, "节假日安排")  # one legal calendar for the province
             return dl.load_calendar_year(s, notice, loaded_by=user.username, now=clock.now())
     except ValueError as exc:
         raise ValidationFailed([{"field": "notice", "label": "放假安排", "message": str(exc)}]) from None

@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from api.deps import AppClock, AppSettings, CurrentUser, Db
-from cases import outbox, services
-from cases.access import ROLE_LABELS, STAFF_ROLES, require_role
+from cases import outbox, policy, services
+from cases.access import ROLE_LABELS, require_role
 from cases.errors import NotFound, ValidationFailed
 from cases.models import DeliveryAttempt, OutboxMessage, User
 from notifications import channels, delivery, preferences
@@ -81,20 +81,18 @@ def mark_read(message_id: int, user: CurrentUser, db: Db, clock: AppClock):
 def case_messages(case_id: int, user: CurrentUser, db: Db):
     with db.session() as s:
         services.get_case(s, user, case_id)
-        stmt = select(OutboxMessage).where(OutboxMessage.case_id == case_id)
-        if user.role not in STAFF_ROLES:
-            # An enterprise contact sees what was sent to its own unit, not the authorities' traffic.
-            stmt = stmt.where(OutboxMessage.recipient_user_id.in_(
-                select(User.id).where(User.enterprise_id == user.enterprise_id, User.role == "enterprise")))
+        # An enterprise contact sees what was sent to its own unit, not the authorities' traffic,
+        # and no transport detail (cases/policy.py).
+        stmt = select(OutboxMessage).where(OutboxMessage.case_id == case_id, policy.case_messages_clause(user))
         rows = list(s.scalars(stmt.order_by(OutboxMessage.created_at, OutboxMessage.id)))
         attempts = delivery.attempts_of(s, [m.id for m in rows])
-        return {"items": [_receipt(m, attempts[m.id]) for m in rows]}
+        return {"items": [policy.receipt_for(user, _receipt(m, attempts[m.id])) for m in rows]}
 
 
 @router.post("/admin/messages/{message_id}/resend", summary="管理员：重新发送失败的消息（同一去重键）")
 def resend(message_id: int, user: CurrentUser, db: Db, clock: AppClock):
     require_role(user, "admin")
-    m = delivery.resend(db, message_id, clock.now())
+    m = delivery.resend(db, message_id, clock.now(), user=user)  # only messages of cases in their subtree
     return _receipt(m)
 
 
@@ -156,6 +154,7 @@ def role_preferences(role: str, user: CurrentUser, db: Db):
 def set_role_preferences(role: str, body: PreferencesBody, user: CurrentUser, db: Db, clock: AppClock):
     require_role(user, "admin")
     with db.transaction() as s:
+        policy.require_root_admin(s, user, "按角色的通知渠道偏好")
         preferences.set_role_preferences(s, role, [i.model_dump() for i in body.preferences], now=clock.now(),
                                          by=user.id)
         return _role_preferences(s, role)
@@ -167,6 +166,12 @@ def set_role_preferences(role: str, body: PreferencesBody, user: CurrentUser, db
 class ChannelBody(BaseModel):
     enabled: bool = True
     settings: dict[str, Any] = Field(default_factory=dict, description="渠道配置项，见 GET 返回的 fields")
+
+
+def _province_setting(db, user) -> None:
+    # One set of channels for the province: configuring them is the root admin's act (cases/policy.py).
+    with db.session() as s:
+        policy.require_root_admin(s, user, "通知渠道配置")
 
 
 def _configurable(name: str) -> None:
@@ -182,6 +187,7 @@ def _invalid(exc: channels.ChannelConfigError) -> ValidationFailed:
 @router.get("/admin/channels", summary="管理员：全部通知渠道的配置（密钥已隐藏）")
 def list_channels(user: CurrentUser, db: Db, settings: AppSettings):
     require_role(user, "admin")
+    _province_setting(db, user)
     with db.session() as s:
         return {"items": [channels.describe(s, name, settings) for name in channels.CONFIGURABLE]}
 
@@ -189,6 +195,7 @@ def list_channels(user: CurrentUser, db: Db, settings: AppSettings):
 @router.get("/admin/channels/{name}", summary="管理员：某通知渠道的配置（密钥已隐藏）")
 def get_channel(name: str, user: CurrentUser, db: Db, settings: AppSettings):
     require_role(user, "admin")
+    _province_setting(db, user)
     _configurable(name)
     with db.session() as s:
         return channels.describe(s, name, settings)
@@ -197,6 +204,7 @@ def get_channel(name: str, user: CurrentUser, db: Db, settings: AppSettings):
 @router.put("/admin/channels/{name}", summary="管理员：保存通知渠道配置（保存时用 apprise 校验，无效则拒绝）")
 def put_channel(name: str, body: ChannelBody, user: CurrentUser, db: Db, clock: AppClock, settings: AppSettings):
     require_role(user, "admin")
+    _province_setting(db, user)
     _configurable(name)
     with db.transaction() as s:
         try:
@@ -209,6 +217,7 @@ def put_channel(name: str, body: ChannelBody, user: CurrentUser, db: Db, clock: 
 @router.delete("/admin/channels/{name}", summary="管理员：删除保存的渠道配置（恢复使用环境变量配置）")
 def delete_channel(name: str, user: CurrentUser, db: Db, settings: AppSettings):
     require_role(user, "admin")
+    _province_setting(db, user)
     _configurable(name)
     with db.transaction() as s:
         channels.delete_config(s, name)

@@ -9,6 +9,7 @@ from sqlalchemy import false, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import AppClock, CurrentUser, Db
+from cases import policy
 from cases.access import STAFF_ROLES, in_subtree, require_role, subtree_codes, visible_enterprise_clause
 from cases.errors import NotFound, ValidationFailed
 from cases.identifiers import credit_code_problem
@@ -70,8 +71,10 @@ def list_enterprises(user: CurrentUser, db: Db, q: str | None = Query(None, max_
             # autoescape: a typed % or _ is searched for literally, not as a LIKE wildcard
             stmt = stmt.where(or_(Enterprise.name.icontains(q, autoescape=True),
                                   Enterprise.credit_code.icontains(q, autoescape=True)))
-        rows = s.scalars(stmt.order_by(Enterprise.id).limit(page_size).offset((page - 1) * page_size))
-        return {"items": [enterprise_json(e) for e in rows]}
+        rows = list(s.scalars(stmt.order_by(Enterprise.id).limit(page_size).offset((page - 1) * page_size)))
+        # Staff see every enterprise's identity; personal contact data only where they have reason to.
+        details = policy.enterprise_details_visible(s, user, [e.id for e in rows])
+        return {"items": [policy.enterprise_for(enterprise_json(e), e.id in details) for e in rows]}
 
 
 @router.get("/enterprises/{enterprise_id}", summary="企业详情")
@@ -81,7 +84,7 @@ def get_enterprise(enterprise_id: int, user: CurrentUser, db: Db):
              if abs(enterprise_id) <= MAX_INT else None)
         if e is None:  # the same answer whether it does not exist or is another enterprise's
             raise NotFound(f"企业（编号{enterprise_id}）不存在或您无权查看")
-        return enterprise_json(e)
+        return policy.enterprise_for(enterprise_json(e), bool(policy.enterprise_details_visible(s, user, [e.id])))
 
 
 @router.post("/enterprises", status_code=201, summary="新增企业（校验统一社会信用代码）")
@@ -93,7 +96,7 @@ def create_enterprise(body: EnterpriseIn, user: CurrentUser, db: Db, clock: AppC
             e = Enterprise(**body.model_dump(), credit_score=100, created_at=clock.now())
             s.add(e)
             s.flush()
-            return enterprise_json(e)
+            return policy.enterprise_for(enterprise_json(e), True)
     except IntegrityError:
         raise ValidationFailed([{"field": "credit_code", "label": "统一社会信用代码",
                                  "message": "该统一社会信用代码已登记"}]) from None
@@ -228,7 +231,9 @@ def create_user(body: UserIn, user: CurrentUser, db: Db, clock: AppClock):
     require_role(user, "admin")
     try:
         with db.transaction() as s:
-            _check_jurisdiction(s, user, body.jurisdiction_code)
+            # The admin's subtree only, and an enterprise user's enterprise registered in it.
+            policy.check_new_user_scope(s, user, jurisdiction_code=body.jurisdiction_code,
+                                        enterprise_id=body.enterprise_id)
             names = check_new_user(s, username=body.username, display_name=body.display_name,
                                    password=body.password, role=body.role, enterprise_id=body.enterprise_id,
                                    supervisor_id=body.supervisor_id)

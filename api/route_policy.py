@@ -1,0 +1,100 @@
+"""Every route's declared access policy: the resource it serves and who gets through.
+
+One line per route, keyed ``"METHOD /path"`` exactly as FastAPI lists it. ``resource`` names an
+entry of ``cases.policy.RESOURCES`` (the rule in words; the services enforce it). The expectation
+string has one token per actor, in the order of ``ACTORS``, for the scenario that
+tests/test_access_policy.py builds:
+
+- the target case is a 重大事故隐患 in 姑苏区 (320508), registered (so it has a supervision listed by
+  the city, documents and messages); its responsible unit is e1 and e2 is named on it as 监理单位
+  (a related unit); path ids point at that case and its things (``{enterprise_id}`` → e1);
+- the actors: ``anon`` no token; ``ent`` the contact of e1 (responsible unit); ``ent_b`` the
+  contact of e2 (related unit only); ``off`` an officer of 320508 (own county); ``off_wz`` an
+  officer of 吴中区 320506 (another county); ``city`` a supervisor of 苏州市 320500; ``prov`` a
+  supervisor of the province 320000; ``adm`` an admin of 320508; ``adm_wz`` an admin of 320506;
+  ``root`` the admin of the root jurisdiction 320000.
+
+Tokens: ``2`` a 2xx; ``3`` a redirect; ``401`` / ``403`` / ``404`` / ``409`` / ``422`` exactly that status; ``ok``
+"let through": 2xx, 409 or 422 (the answer then depends on the state earlier requests of the same
+route left, e.g. a second extension request; where the test can restore that state before each
+request — RESETS there — the exact token is used).
+
+A new route: add its line here (the test fails until every route of the app has one, and fails
+on lines for routes that no longer exist); if it needs a path id or body the test does not know,
+add it to PATH_IDS / REQUESTS in tests/test_access_policy.py.
+"""
+from __future__ import annotations
+
+ACTORS = ("anon", "ent", "ent_b", "off", "off_wz", "city", "prov", "adm", "adm_wz", "root")
+TOKENS = {"2", "3", "401", "403", "404", "409", "422", "ok"}
+
+# fmt: off
+ROUTES: dict[str, tuple[str, str]] = {
+    # route                                                 resource            anon ent ent_b off off_wz city prov adm adm_wz root
+    "GET /openapi.json":                                     ("public",           "2   2   2   2   2   2   2   2   2   2"),
+    "GET /docs":                                             ("public",           "2   2   2   2   2   2   2   2   2   2"),
+    "GET /redoc":                                            ("public",           "2   2   2   2   2   2   2   2   2   2"),
+    "GET /healthz":                                          ("public",           "2   2   2   2   2   2   2   2   2   2"),
+    "GET /readyz":                                           ("public",           "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok"),
+    "GET /":                                                 ("public",           "3   3   3   3   3   3   3   3   3   3"),
+    "GET /api/state-machines":                               ("public",           "2   2   2   2   2   2   2   2   2   2"),
+    "GET /api/state-machines/{kind}":                        ("public",           "2   2   2   2   2   2   2   2   2   2"),
+    "POST /api/auth/token":                                  ("session",          "2   2   2   2   2   2   2   2   2   2"),
+    "GET /api/me":                                           ("session",          "401 2   2   2   2   2   2   2   2   2"),
+    "POST /api/cases":                                       ("case",             "401 403 403 2   422 2   2   403 403 403"),
+    "GET /api/cases":                                        ("case",             "401 2   2   2   2   2   2   2   2   2"),
+    "GET /api/cases/{case_id}":                              ("case",             "401 2   404 2   404 2   2   2   404 2"),
+    "GET /api/cases/{case_id}/events":                       ("case",             "401 2   404 2   404 2   2   2   404 2"),
+    "POST /api/cases/{case_id}/actions/{action}":            ("case",             "401 2   404 2   404 2   2   403 404 403"),
+    "GET /api/queue":                                        ("queue",            "401 2   2   2   2   2   2   2   2   2"),
+    "GET /api/overdue":                                      ("queue",            "401 2   2   2   2   2   2   2   2   2"),
+    "GET /api/stats/lights":                                 ("queue",            "401 2   2   2   2   2   2   2   2   2"),
+    "GET /api/cases/{case_id}/deadlines":                    ("case",             "401 2   404 2   404 2   2   2   404 2"),
+    "GET /api/cases/{case_id}/escalations":                  ("case",             "401 2   404 2   404 2   2   2   404 2"),
+    "GET /api/supervisions":                                 ("supervision",      "401 403 403 2   2   2   2   2   2   2"),
+    "GET /api/supervisions/{supervision_id}":                ("supervision",      "401 2   404 2   404 2   2   2   404 2"),
+    "POST /api/supervisions/{supervision_id}/extension":     ("supervision",      "401 403 404 ok  404 ok  ok  403 404 403"),
+    "POST /api/supervisions/{supervision_id}/extension/decision": ("supervision", "401 403 404 403 404 ok  ok  403 404 403"),
+    "POST /api/supervisions/{supervision_id}/lift":          ("supervision",      "401 403 404 403 404 ok  ok  403 404 403"),
+    "GET /api/calendar/deadline":                            ("calendar",         "401 2   2   2   2   2   2   2   2   2"),
+    "GET /api/calendar/years":                               ("calendar",         "401 2   2   2   2   2   2   2   2   2"),
+    "POST /api/admin/calendar/years":                        ("calendar",         "401 403 403 403 403 403 403 403 403 422"),
+    "GET /api/cases/{case_id}/documents":                    ("document",         "401 2   404 2   404 2   2   2   404 2"),
+    "GET /api/documents/{doc_id}.pdf":                       ("document",         "401 2   404 2   404 2   2   2   404 2"),
+    "GET /api/documents/{doc_id}.html":                      ("document",         "401 2   404 2   404 2   2   2   404 2"),
+    "GET /api/documents/{doc_id}":                           ("document",         "401 2   404 2   404 2   2   2   404 2"),
+    "POST /api/documents/{doc_id}/rerender":                 ("document",         "401 403 404 2   404 2   2   2   404 2"),
+    "POST /api/admin/documents/{doc_id}/rerender":           ("document",         "401 403 403 403 403 403 403 2   404 2"),
+    "GET /api/inbox":                                        ("inbox",            "401 2   2   2   2   2   2   2   2   2"),
+    "POST /api/inbox/{message_id}/read":                     ("inbox",            "401 2   404 404 404 404 404 404 404 404"),
+    "GET /api/cases/{case_id}/messages":                     ("case.messages",    "401 2   404 2   404 2   2   2   404 2"),
+    "POST /api/admin/messages/{message_id}/resend":          ("message.resend",   "401 403 403 403 403 403 403 2   404 2"),
+    "GET /api/me/notification-preferences":                  ("preferences.own",  "401 2   2   2   2   2   2   2   2   2"),
+    "PUT /api/me/notification-preferences":                  ("preferences.own",  "401 2   2   2   2   2   2   2   2   2"),
+    "GET /api/admin/role-preferences/{role}":                ("preferences.role", "401 403 403 403 403 403 403 2   2   2"),
+    "PUT /api/admin/role-preferences/{role}":                ("preferences.role", "401 403 403 403 403 403 403 403 403 2"),
+    "GET /api/admin/channels":                               ("channels",         "401 403 403 403 403 403 403 403 403 2"),
+    "GET /api/admin/channels/{name}":                        ("channels",         "401 403 403 403 403 403 403 403 403 2"),
+    "PUT /api/admin/channels/{name}":                        ("channels",         "401 403 403 403 403 403 403 403 403 ok"),
+    "DELETE /api/admin/channels/{name}":                     ("channels",         "401 403 403 403 403 403 403 403 403 2"),
+    "GET /api/jurisdictions":                                ("jurisdictions",    "401 2   2   2   2   2   2   2   2   2"),
+    "GET /api/enterprises":                                  ("enterprises",      "401 2   2   2   2   2   2   2   2   2"),
+    "GET /api/enterprises/{enterprise_id}":                  ("enterprises",      "401 2   404 2   2   2   2   2   2   2"),
+    "POST /api/enterprises":                                 ("enterprises",      "401 403 403 2   422 2   2   2   422 2"),
+    "GET /api/projects":                                     ("projects",         "401 2   2   2   2   2   2   2   2   2"),
+    "POST /api/projects":                                    ("projects",         "401 403 403 2   422 2   2   2   422 2"),
+    "GET /api/buildings":                                    ("buildings",        "401 2   2   2   2   2   2   2   2   2"),
+    "POST /api/buildings":                                   ("buildings",        "401 403 403 2   422 2   2   2   422 2"),
+    "GET /api/users":                                        ("users",            "401 403 403 2   2   2   2   2   2   2"),
+    "POST /api/users":                                       ("users",            "401 403 403 403 403 403 403 2   422 2"),
+    "GET /api/hazard-catalog":                               ("reference",        "401 2   2   2   2   2   2   2   2   2"),
+}
+# fmt: on
+
+
+def expectations(route: str) -> dict[str, str]:
+    """``route``'s expected token per actor."""
+    tokens = ROUTES[route][1].split()
+    if len(tokens) != len(ACTORS):
+        raise ValueError(f"{route}: {len(tokens)} tokens for {len(ACTORS)} actors")
+    return dict(zip(ACTORS, tokens))

@@ -1,0 +1,223 @@
+"""Every route × role × jurisdiction, generated from the app's route table (issue 8, item 5).
+
+The routes come from the running app (``fastapi.routing.iter_route_contexts(app.routes)``), not
+from a list written here; the expected outcome of each comes from the declared table in
+``api/route_policy.py`` (one line per route, one token per actor; its docstring describes the
+scenario and the tokens). A route of the app without a line there fails
+``test_every_route_has_a_declared_policy``; a line whose outcome the server does not give fails
+``test_every_route_role_and_jurisdiction`` (all mismatches are listed at once).
+
+Adding a route: add its line to ``api/route_policy.py``; if its path has an id the test does not
+know yet, map the parameter name in ``PATH_IDS`` (or the route in ``ROUTE_IDS``); if it takes a
+body or required query, add a sample in ``REQUESTS`` (a function of the scenario and the actor).
+Static file mounts (``/static/docs``) are not routes with a policy: they serve the docs' assets.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable
+
+import httpx
+import pytest
+from fastapi.routing import iter_route_contexts
+from sqlalchemy import select
+from starlette.routing import Mount
+
+from api.route_policy import ACTORS, ROUTES, TOKENS, expectations
+from cases.identifiers import make_credit_code
+from cases.models import Document, OutboxMessage, User
+from cases.policy import RESOURCES
+from tests.conftest import complete_project, password_hash
+from tests.machine_paths import HttpDriver
+
+
+def app_routes(app) -> list[str]:
+    """``"METHOD /path"`` for every route the app serves (HEAD aside), in the app's order."""
+    out = []
+    for r in iter_route_contexts(app.routes):
+        if isinstance(r.original_route, Mount):
+            continue
+        for method in sorted(r.methods or ()):
+            if method != "HEAD":
+                out.append(f"{method} {r.path}")
+    return out
+
+
+def test_every_route_has_a_declared_policy(live_server):
+    routes = app_routes(live_server.server.config.app)
+    assert len(routes) > 40  # the walk sees the included routers' routes
+    missing = [r for r in routes if r not in ROUTES]
+    stale = [r for r in ROUTES if r not in routes]
+    assert not missing, f"routes without a declared policy (add a line to api/route_policy.py): {missing}"
+    assert not stale, f"api/route_policy.py declares routes the app does not have: {stale}"
+    for route, (resource, _) in ROUTES.items():
+        assert resource in RESOURCES, f"{route}: unknown resource {resource!r} (cases/policy.py RESOURCES)"
+        assert set(expectations(route).values()) <= TOKENS, route
+
+
+# ---------------------------------------------------------------- the scenario
+
+
+class Scenario:
+    """The ids the paths point at, and the extra users (see api/route_policy.py's docstring)."""
+
+    case: dict
+    supervision_id: int
+    doc_id: int
+    failed_doc_id: int
+    failed_message_id: int
+    inbox_message_id: int
+    users: dict[str, User | None]
+
+
+def add_user(db, clock, username: str, role: str, code: str, enterprise_id: int | None = None) -> User:
+    with db.transaction() as s:
+        u = User(username=username, display_name=username, password_hash=password_hash(), role=role,
+                 jurisdiction_code=code, enterprise_id=enterprise_id, active=True, created_at=clock.now())
+        s.add(u)
+        s.flush()
+        s.expunge(u)
+    return u
+
+
+@pytest.fixture
+def scenario(api, db, world, clock, fresh_data_settings) -> Scenario:
+    from notifications.documents import render_pending_documents
+
+    sc = Scenario()
+    drv = HttpDriver(api, world, clock)
+    case = drv.create("major_hazard", title="权限矩阵用重大隐患",
+                      related_enterprises=[{"enterprise_id": world.e2.id, "role": "supervisor"}])
+    sc.case = drv.act(case, "register", rectification_days=5)
+    sc.supervision_id = sc.case["supervision"]["id"]
+    complete_project(db, world, clock)
+    render_pending_documents(db, clock.now(), settings=fresh_data_settings)
+    with db.transaction() as s:
+        docs = list(s.scalars(select(Document).where(Document.case_id == sc.case["id"]).order_by(Document.id)))
+        assert len(docs) >= 2 and all(d.status == "rendered" for d in docs), [(d.status, d.error) for d in docs]
+        sc.doc_id = docs[0].id
+        docs[-1].status, docs[-1].error = "failed", "测试：数据有误"
+        sc.failed_doc_id = docs[-1].id
+        msgs = list(s.scalars(select(OutboxMessage).where(OutboxMessage.case_id == sc.case["id"])
+                              .order_by(OutboxMessage.id)))
+        to_contact = next(m for m in msgs if m.recipient_user_id == world.contact.id and m.channel == "inbox")
+        to_contact.status = "sent"
+        sc.inbox_message_id = to_contact.id
+        failed = next(m for m in msgs if m.id != to_contact.id)
+        failed.status, failed.last_error = "failed", "测试：发送失败"
+        sc.failed_message_id = failed.id
+    sc.users = {
+        "anon": None, "ent": world.contact, "off": world.officer, "off_wz": world.officer_wz,
+        "city": world.supervisor, "prov": world.province, "root": world.admin,
+        "ent_b": add_user(db, clock, "contact_b", "enterprise", "320506", world.e2.id),
+        "adm": add_user(db, clock, "admin_gusu", "admin", "320508"),
+        "adm_wz": add_user(db, clock, "admin_wz", "admin", "320506"),
+    }
+    return sc
+
+
+# Path parameters by name, then by route where one name means different things.
+PATH_IDS: dict[str, Callable[[Scenario, Any], Any]] = {
+    "case_id": lambda sc, w: sc.case["id"],
+    "action": lambda sc, w: "comment",
+    "supervision_id": lambda sc, w: sc.supervision_id,
+    "doc_id": lambda sc, w: sc.doc_id,
+    "message_id": lambda sc, w: sc.inbox_message_id,
+    "kind": lambda sc, w: "major_hazard",
+    "role": lambda sc, w: "officer",
+    "name": lambda sc, w: "webhook",
+    "enterprise_id": lambda sc, w: w.e1.id,
+}
+ROUTE_IDS: dict[str, dict[str, Callable[[Scenario, Any], Any]]] = {
+    "POST /api/documents/{doc_id}/rerender": {"doc_id": lambda sc, w: sc.failed_doc_id},
+    "POST /api/admin/documents/{doc_id}/rerender": {"doc_id": lambda sc, w: sc.failed_doc_id},
+    "POST /api/admin/messages/{message_id}/resend": {"message_id": lambda sc, w: sc.failed_message_id},
+}
+
+_serial = itertools.count(1)
+
+
+def _unique() -> int:
+    return next(_serial)
+
+
+# Bodies and required query parameters (httpx keyword arguments) by route.
+REQUESTS: dict[str, Callable[[Scenario, Any, str], dict[str, Any]]] = {
+    "POST /api/auth/token": lambda sc, w, a: {"data": {
+        "username": (sc.users[a] or w.officer).username, "password": "secret-pw"}},
+    "POST /api/cases": lambda sc, w, a: {"json": {
+        "kind": "hazard", "title": "权限矩阵新建", "description": "测试", "location": "平江路1号",
+        "source": "inspection", "enterprise_id": w.e1.id, "project_id": w.p1.id, "category": "scaffolding"}},
+    "POST /api/cases/{case_id}/actions/{action}": lambda sc, w, a: {"json": {"comment": "权限矩阵备注"}},
+    "POST /api/supervisions/{supervision_id}/extension": lambda sc, w, a: {"json": {"days": 5, "reason": "测试"}},
+    "POST /api/supervisions/{supervision_id}/extension/decision": lambda sc, w, a: {"json": {"approved": True}},
+    "POST /api/supervisions/{supervision_id}/lift": lambda sc, w, a: {"json": {"opinion": "测试"}},
+    "GET /api/calendar/deadline": lambda sc, w, a: {"params": {"amount": 3, "unit": "working_day"}},
+    "POST /api/admin/calendar/years": lambda sc, w, a: {"json": {}},
+    "PUT /api/me/notification-preferences": lambda sc, w, a: {"json": {"preferences": []}},
+    "PUT /api/admin/role-preferences/{role}": lambda sc, w, a: {"json": {"preferences": []}},
+    "PUT /api/admin/channels/{name}": lambda sc, w, a: {"json": {"enabled": False, "settings": {}}},
+    "POST /api/enterprises": lambda sc, w, a: {"json": {
+        "credit_code": make_credit_code(f"91320508MA{_unique():07d}"), "name": f"矩阵企业{_unique()}",
+        "jurisdiction_code": "320508"}},
+    "POST /api/projects": lambda sc, w, a: {"json": {
+        "name": "矩阵项目", "jurisdiction_code": "320508", "address": "平江路9号"}},
+    "POST /api/buildings": lambda sc, w, a: {"json": {
+        "name": "矩阵房屋", "jurisdiction_code": "320508", "address": "平江路9号", "structure": "砖混"}},
+    "POST /api/users": lambda sc, w, a: {"json": {
+        "username": f"matrix{_unique()}", "display_name": f"矩阵用户{_unique()}", "password": "Matrix-pw-2026!",
+        "role": "enterprise", "jurisdiction_code": "320508", "enterprise_id": w.e1.id}},
+}
+
+
+def _fail_document(db, sc: Scenario) -> None:
+    with db.transaction() as s:
+        doc = s.get(Document, sc.failed_doc_id)
+        doc.status, doc.error = "failed", "测试：数据有误"
+
+
+def _fail_message(db, sc: Scenario) -> None:
+    with db.transaction() as s:
+        s.get(OutboxMessage, sc.failed_message_id).status = "failed"
+
+
+# Run before each actor's request, so that every actor meets the same state (a re-send succeeds
+# once; the next actor would otherwise meet a pending message and a 409 whatever its rights).
+RESETS: dict[str, Callable[[Any, Scenario], None]] = {
+    "POST /api/documents/{doc_id}/rerender": _fail_document,
+    "POST /api/admin/documents/{doc_id}/rerender": _fail_document,
+    "POST /api/admin/messages/{message_id}/resend": _fail_message,
+}
+
+
+def _matches(token: str, status: int) -> bool:
+    if token == "2":
+        return 200 <= status < 300
+    if token == "3":
+        return 300 <= status < 400
+    if token == "ok":
+        return 200 <= status < 300 or status in (409, 422)
+    return status == int(token)
+
+
+def test_every_route_role_and_jurisdiction(api, db, world, scenario, live_server):
+    sc = scenario
+    clients = {a: api(u) for a, u in sc.users.items()}
+    mismatches = []
+    for route in app_routes(live_server.server.config.app):
+        if route not in ROUTES:
+            continue  # reported by test_every_route_has_a_declared_policy
+        method, path = route.split(" ", 1)
+        ids = {**PATH_IDS, **ROUTE_IDS.get(route, {})}
+        url = path
+        for name, make in ids.items():
+            url = url.replace("{" + name + "}", str(make(sc, world)))
+        assert "{" not in url, f"{route}: unknown path parameter, add it to PATH_IDS"
+        for actor, token in expectations(route).items():
+            kwargs = REQUESTS[route](sc, world, actor) if route in REQUESTS else {}
+            if route in RESETS:
+                RESETS[route](db, sc)
+            r: httpx.Response = clients[actor].http.request(method, url, follow_redirects=False, **kwargs)
+            if not _matches(token, r.status_code) or r.status_code >= 500:
+                mismatches.append(f"{route} as {actor}: expected {token}, got {r.status_code} {r.text[:160]}")
+    assert not mismatches, "\n" + "\n".join(mismatches)
