@@ -12,7 +12,7 @@ from api.deps import AppClock, AppSettings, CurrentUser, Db
 from cases import outbox, policy, services
 from cases.access import ROLE_LABELS, require_role
 from cases.errors import NotFound, ValidationFailed
-from cases.models import DeliveryAttempt, OutboxMessage, User
+from cases.models import DeliveryAttempt, OutboxMessage
 from notifications import channels, delivery, preferences
 from notifications.catalog import CATALOG
 from notifications.render import RenderError, render_message
