@@ -14,7 +14,10 @@ tests/test_access_policy.py builds:
   supervisor of the province 320000; ``adm`` an admin of 320508; ``adm_wz`` an admin of 320506;
   ``root`` the admin of the root jurisdiction 320000.
 
-Tokens: ``2`` a 2xx; ``3`` a redirect; ``401`` / ``403`` / ``404`` / ``409`` / ``422`` exactly that status; ``ok``
+Tokens: ``2`` a 2xx; for a list route (one the test checks for a target item): ``2+`` a 2xx
+listing the target (the case, its supervision, a message to the officer, a message to e1's
+contact, 姑苏区, e1, the 姑苏区 project and building, the 姑苏区 officer), ``2-`` a 2xx without it;
+``3`` a redirect; ``401`` / ``403`` / ``404`` / ``409`` / ``422`` exactly that status; ``ok``
 "let through": 2xx, 409 or 422 (the answer then depends on the state earlier requests of the same
 route left, e.g. a second extension request; where the test can restore that state before each
 request — RESETS there — the exact token is used).
@@ -26,7 +29,7 @@ add it to PATH_IDS / REQUESTS in tests/test_access_policy.py.
 from __future__ import annotations
 
 ACTORS = ("anon", "ent", "ent_b", "off", "off_wz", "city", "prov", "adm", "adm_wz", "root")
-TOKENS = {"2", "3", "401", "403", "404", "409", "422", "ok"}
+TOKENS = {"2", "2+", "2-", "3", "401", "403", "404", "409", "422", "ok"}
 
 # fmt: off
 ROUTES: dict[str, tuple[str, str]] = {
@@ -42,16 +45,16 @@ ROUTES: dict[str, tuple[str, str]] = {
     "POST /api/auth/token":                                  ("session",          "2   2   2   2   2   2   2   2   2   2"),
     "GET /api/me":                                           ("session",          "401 2   2   2   2   2   2   2   2   2"),
     "POST /api/cases":                                       ("case",             "401 403 403 2   422 2   2   403 403 403"),
-    "GET /api/cases":                                        ("case",             "401 2   2   2   2   2   2   2   2   2"),
+    "GET /api/cases":                                        ("case",             "401 2+  2-  2+  2-  2+  2+  2+  2-  2+"),
     "GET /api/cases/{case_id}":                              ("case",             "401 2   404 2   404 2   2   2   404 2"),
     "GET /api/cases/{case_id}/events":                       ("case",             "401 2   404 2   404 2   2   2   404 2"),
     "POST /api/cases/{case_id}/actions/{action}":            ("case",             "401 2   404 2   404 2   2   403 404 403"),
-    "GET /api/queue":                                        ("queue",            "401 2   2   2   2   2   2   2   2   2"),
+    "GET /api/queue":                                        ("queue",            "401 2+  2-  2+  2-  2-  2-  2-  2-  2-"),
     "GET /api/overdue":                                      ("queue",            "401 2   2   2   2   2   2   2   2   2"),
     "GET /api/stats/lights":                                 ("queue",            "401 2   2   2   2   2   2   2   2   2"),
     "GET /api/cases/{case_id}/deadlines":                    ("case",             "401 2   404 2   404 2   2   2   404 2"),
     "GET /api/cases/{case_id}/escalations":                  ("case",             "401 2   404 2   404 2   2   2   404 2"),
-    "GET /api/supervisions":                                 ("supervision",      "401 403 403 2   2   2   2   2   2   2"),
+    "GET /api/supervisions":                                 ("supervision",      "401 403 403 2+  2-  2+  2+  2+  2-  2+"),
     "GET /api/supervisions/{supervision_id}":                ("supervision",      "401 2   404 2   404 2   2   2   404 2"),
     "POST /api/supervisions/{supervision_id}/extension":     ("supervision",      "401 403 404 ok  404 ok  ok  403 404 403"),
     "POST /api/supervisions/{supervision_id}/extension/decision": ("supervision", "401 403 404 403 404 ok  ok  403 404 403"),
@@ -65,9 +68,9 @@ ROUTES: dict[str, tuple[str, str]] = {
     "GET /api/documents/{doc_id}":                           ("document",         "401 2   404 2   404 2   2   2   404 2"),
     "POST /api/documents/{doc_id}/rerender":                 ("document",         "401 403 404 2   404 2   2   2   404 2"),
     "POST /api/admin/documents/{doc_id}/rerender":           ("document",         "401 403 403 403 403 403 403 2   404 2"),
-    "GET /api/inbox":                                        ("inbox",            "401 2   2   2   2   2   2   2   2   2"),
+    "GET /api/inbox":                                        ("inbox",            "401 2+  2-  2-  2-  2-  2-  2-  2-  2-"),
     "POST /api/inbox/{message_id}/read":                     ("inbox",            "401 2   404 404 404 404 404 404 404 404"),
-    "GET /api/cases/{case_id}/messages":                     ("case.messages",    "401 2   404 2   404 2   2   2   404 2"),
+    "GET /api/cases/{case_id}/messages":                     ("case.messages",    "401 2-  404 2+  404 2+  2+  2+  404 2+"),
     "POST /api/admin/messages/{message_id}/resend":          ("message.resend",   "401 403 403 403 403 403 403 2   404 2"),
     "GET /api/me/notification-preferences":                  ("preferences.own",  "401 2   2   2   2   2   2   2   2   2"),
     "PUT /api/me/notification-preferences":                  ("preferences.own",  "401 2   2   2   2   2   2   2   2   2"),
@@ -77,15 +80,15 @@ ROUTES: dict[str, tuple[str, str]] = {
     "GET /api/admin/channels/{name}":                        ("channels",         "401 403 403 403 403 403 403 403 403 2"),
     "PUT /api/admin/channels/{name}":                        ("channels",         "401 403 403 403 403 403 403 403 403 ok"),
     "DELETE /api/admin/channels/{name}":                     ("channels",         "401 403 403 403 403 403 403 403 403 2"),
-    "GET /api/jurisdictions":                                ("jurisdictions",    "401 2   2   2   2   2   2   2   2   2"),
-    "GET /api/enterprises":                                  ("enterprises",      "401 2   2   2   2   2   2   2   2   2"),
+    "GET /api/jurisdictions":                                ("jurisdictions",    "401 2+  2-  2+  2-  2+  2+  2+  2-  2+"),
+    "GET /api/enterprises":                                  ("enterprises",      "401 2+  2-  2+  2+  2+  2+  2+  2+  2+"),
     "GET /api/enterprises/{enterprise_id}":                  ("enterprises",      "401 2   404 2   2   2   2   2   2   2"),
     "POST /api/enterprises":                                 ("enterprises",      "401 403 403 2   422 2   2   2   422 2"),
-    "GET /api/projects":                                     ("projects",         "401 2   2   2   2   2   2   2   2   2"),
+    "GET /api/projects":                                     ("projects",         "401 2+  2-  2+  2-  2+  2+  2+  2-  2+"),
     "POST /api/projects":                                    ("projects",         "401 403 403 2   422 2   2   2   422 2"),
-    "GET /api/buildings":                                    ("buildings",        "401 2   2   2   2   2   2   2   2   2"),
+    "GET /api/buildings":                                    ("buildings",        "401 2-  2-  2+  2-  2+  2+  2+  2-  2+"),
     "POST /api/buildings":                                   ("buildings",        "401 403 403 2   422 2   2   2   422 2"),
-    "GET /api/users":                                        ("users",            "401 403 403 2   2   2   2   2   2   2"),
+    "GET /api/users":                                        ("users",            "401 403 403 2+  2-  2+  2+  2+  2-  2+"),
     "POST /api/users":                                       ("users",            "401 403 403 403 403 403 403 2   422 2"),
     "GET /api/hazard-catalog":                               ("reference",        "401 2   2   2   2   2   2   2   2   2"),
 }

@@ -52,7 +52,25 @@ def test_every_route_has_a_declared_policy(live_server):
     assert not stale, f"api/route_policy.py declares routes the app does not have: {stale}"
     for route, (resource, _) in ROUTES.items():
         assert resource in RESOURCES, f"{route}: unknown resource {resource!r} (cases/policy.py RESOURCES)"
-        assert set(expectations(route).values()) <= TOKENS, route
+        tokens = set(expectations(route).values())
+        assert tokens <= TOKENS, route
+        # a list route with a target says, per actor, whether the target is listed
+        if route in LIST_TARGETS:
+            assert "2" not in tokens, f"{route}: a list checked for its target: use 2+ / 2-"
+        else:
+            assert not tokens & {"2+", "2-"}, f"{route}: 2+ / 2- need a target in LIST_TARGETS"
+
+
+def test_the_walk_finds_routes_of_included_routers():
+    """A route added on any router reaches the table check (FastAPI nests included routers)."""
+    from fastapi import APIRouter, FastAPI
+
+    inner, outer, app = APIRouter(prefix="/inner"), APIRouter(prefix="/api"), FastAPI()
+    inner.add_api_route("/thing/{thing_id}", lambda thing_id: None, methods=["PATCH"])
+    outer.include_router(inner)
+    app.include_router(outer)
+    assert "PATCH /api/inner/thing/{thing_id}" in app_routes(app)
+    assert "PATCH /api/inner/thing/{thing_id}" not in ROUTES
 
 
 # ---------------------------------------------------------------- the scenario
@@ -67,6 +85,7 @@ class Scenario:
     failed_doc_id: int
     failed_message_id: int
     inbox_message_id: int
+    staff_message_id: int
     users: dict[str, User | None]
 
 
@@ -103,6 +122,7 @@ def scenario(api, db, world, clock, fresh_data_settings) -> Scenario:
         to_contact = next(m for m in msgs if m.recipient_user_id == world.contact.id and m.channel == "inbox")
         to_contact.status = "sent"
         sc.inbox_message_id = to_contact.id
+        sc.staff_message_id = next(m.id for m in msgs if m.recipient_user_id == world.officer.id)
         failed = next(m for m in msgs if m.id != to_contact.id)
         failed.status, failed.last_error = "failed", "测试：发送失败"
         sc.failed_message_id = failed.id
@@ -190,7 +210,28 @@ RESETS: dict[str, Callable[[Any, Scenario], None]] = {
 }
 
 
+# Lists: which item of the scenario a list route is checked for ("2+" it is there, "2-" it is not).
+LIST_TARGETS: dict[str, Callable[[Scenario, Any], tuple[str, Any]]] = {
+    "GET /api/cases": lambda sc, w: ("id", sc.case["id"]),
+    "GET /api/queue": lambda sc, w: ("id", sc.case["id"]),
+    "GET /api/supervisions": lambda sc, w: ("id", sc.supervision_id),
+    "GET /api/cases/{case_id}/messages": lambda sc, w: ("id", sc.staff_message_id),
+    "GET /api/inbox": lambda sc, w: ("id", sc.inbox_message_id),
+    "GET /api/jurisdictions": lambda sc, w: ("code", "320508"),
+    "GET /api/enterprises": lambda sc, w: ("id", w.e1.id),
+    "GET /api/projects": lambda sc, w: ("id", w.p1.id),
+    "GET /api/buildings": lambda sc, w: ("id", w.b1.id),
+    "GET /api/users": lambda sc, w: ("id", w.officer.id),
+}
+
+
+def _lists(response: httpx.Response, key: str, value: Any) -> bool:
+    return any(item.get(key) == value for item in response.json()["items"])
+
+
 def _matches(token: str, status: int) -> bool:
+    if token in ("2+", "2-"):
+        return 200 <= status < 300
     if token == "2":
         return 200 <= status < 300
     if token == "3":
@@ -220,4 +261,8 @@ def test_every_route_role_and_jurisdiction(api, db, world, scenario, live_server
             r: httpx.Response = clients[actor].http.request(method, url, follow_redirects=False, **kwargs)
             if not _matches(token, r.status_code) or r.status_code >= 500:
                 mismatches.append(f"{route} as {actor}: expected {token}, got {r.status_code} {r.text[:160]}")
+            elif token in ("2+", "2-") and _lists(r, *LIST_TARGETS[route](sc, world)) != (token == "2+"):
+                key, value = LIST_TARGETS[route](sc, world)
+                mismatches.append(f"{route} as {actor}: expected {token}: the item with {key}={value} "
+                                  f"{'missing' if token == '2+' else 'listed'}")
     assert not mismatches, "\n" + "\n".join(mismatches)
