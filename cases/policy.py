@@ -102,7 +102,46 @@ def require_root_admin(session: Session, user: User, what: str) -> None:
                         f"（您是{mine.authority_name if mine else user.jurisdiction_code}的系统管理员）")
 
 
+# ---------------------------------------------------------------- reference data (lists)
+
+
+def visible_projects_clause(user: User) -> ColumnElement[bool]:
+    """Staff: projects in their subtree; a contact: the projects its unit takes part in, wherever."""
+    if user.role in STAFF_ROLES:
+        return Project.jurisdiction_code.in_(subtree_codes(user.jurisdiction_code))
+    if user.role == "enterprise" and user.enterprise_id is not None:
+        return Project.id.in_(select(ProjectParty.project_id).where(ProjectParty.enterprise_id == user.enterprise_id))
+    return false()
+
+
+def visible_buildings_clause(user: User) -> ColumnElement[bool]:
+    """The building register (private owners' names and phones) is the authorities': staff, their subtree."""
+    from cases.models import Building
+
+    if user.role in STAFF_ROLES:
+        return Building.jurisdiction_code.in_(subtree_codes(user.jurisdiction_code))
+    return false()
+
+
+def visible_users_clause(user: User) -> ColumnElement[bool]:
+    """Staff read the accounts of their subtree; contacts read none."""
+    if user.role in STAFF_ROLES:
+        return User.jurisdiction_code.in_(subtree_codes(user.jurisdiction_code))
+    return false()
+
+
 # ---------------------------------------------------------------- users
+
+
+def user_for_admin(session: Session, admin: User, user_id: int) -> User:
+    """An account an admin may manage (deactivate, reset …): one in their subtree; else 404 as if missing."""
+    require_role(admin, "admin")
+    missing = NotFound(f"用户（编号{user_id}）不存在或不在您的管辖范围内")
+    target = session.get(User, user_id) if abs(user_id) <= 2**31 - 1 else None
+    if target is None or not in_subtree(session, admin.jurisdiction_code, target.jurisdiction_code):
+        raise missing
+    return target
+
 
 
 def check_new_user_scope(session: Session, admin: User, *, jurisdiction_code: str,

@@ -133,3 +133,22 @@ def test_rerender_only_for_cases_in_the_admins_subtree(api, db, world, clock):
         assert s.get(Document, doc_id).status == "failed"
     r = api(add_user(db, clock, "admin_gusu", "admin", "320508")).post(f"/api/admin/documents/{doc_id}/rerender")
     assert r.status_code == 200 and r.json()["status"] == "issued", r.text
+
+
+def test_an_admin_manages_only_accounts_of_its_subtree(db, world, clock):
+    """``policy.user_for_admin``: what account-management routes (deactivate, reset …) look users up with."""
+    import pytest
+
+    from cases.errors import Forbidden, NotFound
+    from cases.policy import user_for_admin
+
+    gusu = add_user(db, clock, "admin_gusu", "admin", "320508")
+    with db.session() as s:
+        assert user_for_admin(s, gusu, world.officer.id).username == "officer"
+        for other in (world.officer_wz.id, world.supervisor.id, world.admin.id, 2_000_000_000):
+            with pytest.raises(NotFound) as exc:
+                user_for_admin(s, gusu, other)
+            assert exc.value.message == f"用户（编号{other}）不存在或不在您的管辖范围内"
+        assert user_for_admin(s, world.admin, world.officer_wz.id).username == "officer_wz"
+        with pytest.raises(Forbidden):
+            user_for_admin(s, world.officer, world.contact.id)

@@ -5,7 +5,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import false, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import AppClock, CurrentUser, Db
@@ -125,11 +125,7 @@ def project_json(p: Project) -> dict:
 def list_projects(user: CurrentUser, db: Db, q: str | None = Query(None, max_length=100),
                   page: int = Query(1, ge=1), page_size: int = Query(50, ge=1, le=200)):
     with db.session() as s:
-        if user.role in STAFF_ROLES:
-            stmt = select(Project).where(Project.jurisdiction_code.in_(subtree_codes(user.jurisdiction_code)))
-        else:  # an enterprise contact: the projects its own unit takes part in, wherever they are
-            stmt = select(Project).where(Project.id.in_(select(ProjectParty.project_id)
-                                                        .where(ProjectParty.enterprise_id == user.enterprise_id)))
+        stmt = select(Project).where(policy.visible_projects_clause(user))
         if q:
             # autoescape: a typed % or _ is searched for literally, not as a LIKE wildcard
             stmt = stmt.where(or_(Project.name.icontains(q, autoescape=True),
@@ -177,9 +173,7 @@ def building_json(b: Building) -> dict:
 def list_buildings(user: CurrentUser, db: Db, q: str | None = Query(None, max_length=100),
                    page: int = Query(1, ge=1), page_size: int = Query(50, ge=1, le=200)):
     with db.session() as s:
-        stmt = select(Building).where(Building.jurisdiction_code.in_(subtree_codes(user.jurisdiction_code)))
-        if user.role not in STAFF_ROLES:
-            stmt = stmt.where(false())  # the building register (owners, phones) is the authorities'
+        stmt = select(Building).where(policy.visible_buildings_clause(user))  # contacts: none
         if q:
             # autoescape: a typed % or _ is searched for literally, not as a LIKE wildcard
             stmt = stmt.where(or_(Building.name.icontains(q, autoescape=True),
@@ -221,8 +215,7 @@ def user_json(u: User) -> dict:
 def list_users(user: CurrentUser, db: Db):
     require_role(user, *STAFF_ROLES)
     with db.session() as s:
-        rows = s.scalars(select(User).where(User.jurisdiction_code.in_(subtree_codes(user.jurisdiction_code)))
-                         .order_by(User.id))
+        rows = s.scalars(select(User).where(policy.visible_users_clause(user)).order_by(User.id))
         return {"items": [user_json(u) for u in rows]}
 
 
