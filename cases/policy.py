@@ -70,9 +70,11 @@ RESOURCES: dict[str, dict[str, str]] = {
                  "write": "staff, in their subtree"},
     "buildings": {"read": "staff: buildings in their subtree (owners' names and phones); contacts: none",
                   "write": "staff, in their subtree"},
-    "users": {"read": "staff: users in their subtree", "write": "admins: a user in their subtree; an enterprise "
-                                                                 "user's enterprise registered in their subtree"},
+    "users": {"read": "staff: users in their subtree",
+              "write": "admins: create, deactivate, activate a user in their subtree (user_for_admin); an "
+                       "enterprise user's enterprise registered in their subtree"},
     "reference": {"read": "everyone logged in (the published hazard catalogue)"},
+    "security_log": {"read": "admins: entries about users of their subtree"},
 }
 
 

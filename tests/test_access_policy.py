@@ -9,7 +9,11 @@ scenario and the tokens). A route of the app without a line there fails
 
 Adding a route: add its line to ``api/route_policy.py``; if its path has an id the test does not
 know yet, map the parameter name in ``PATH_IDS`` (or the route in ``ROUTE_IDS``); if it takes a
-body or required query, add a sample in ``REQUESTS`` (a function of the scenario and the actor).
+body or required query, add a sample in ``REQUESTS`` (a function of the scenario and the actor);
+if it changes state the next actor must not meet, restore it in ``RESETS``; if it ends the
+caller's session, list it in ``OWN_SESSION_ROUTES``. (The sessions routes of s8/auth already have
+their ids, bodies, resets and session handling here; their lines are in api/route_policy.py,
+commented out until that branch is merged.)
 Static file mounts (``/static/docs``) are not routes with a policy: they serve the docs' assets.
 """
 from __future__ import annotations
@@ -86,6 +90,7 @@ class Scenario:
     failed_message_id: int
     inbox_message_id: int
     staff_message_id: int
+    target_user_id: int  # an officer of 320508 that account-management routes act on
     users: dict[str, User | None]
 
 
@@ -126,6 +131,7 @@ def scenario(api, db, world, clock, fresh_data_settings) -> Scenario:
         failed = next(m for m in msgs if m.id != to_contact.id)
         failed.status, failed.last_error = "failed", "测试：发送失败"
         sc.failed_message_id = failed.id
+    sc.target_user_id = add_user(db, clock, "target_officer", "officer", "320508").id
     sc.users = {
         "anon": None, "ent": world.contact, "off": world.officer, "off_wz": world.officer_wz,
         "city": world.supervisor, "prov": world.province, "root": world.admin,
@@ -147,6 +153,7 @@ PATH_IDS: dict[str, Callable[[Scenario, Any], Any]] = {
     "role": lambda sc, w: "officer",
     "name": lambda sc, w: "webhook",
     "enterprise_id": lambda sc, w: w.e1.id,
+    "user_id": lambda sc, w: sc.target_user_id,
 }
 ROUTE_IDS: dict[str, dict[str, Callable[[Scenario, Any], Any]]] = {
     "POST /api/documents/{doc_id}/rerender": {"doc_id": lambda sc, w: sc.failed_doc_id},
@@ -175,6 +182,7 @@ REQUESTS: dict[str, Callable[[Scenario, Any, str], dict[str, Any]]] = {
     "GET /api/calendar/deadline": lambda sc, w, a: {"params": {"amount": 3, "unit": "working_day"}},
     "POST /api/admin/calendar/years": lambda sc, w, a: {"json": {}},
     "PUT /api/me/notification-preferences": lambda sc, w, a: {"json": {"preferences": []}},
+    "POST /api/me/password": lambda sc, w, a: {"json": {"old_password": "secret-pw", "new_password": "secret-pw"}},
     "PUT /api/admin/role-preferences/{role}": lambda sc, w, a: {"json": {"preferences": []}},
     "PUT /api/admin/channels/{name}": lambda sc, w, a: {"json": {"enabled": False, "settings": {}}},
     "POST /api/enterprises": lambda sc, w, a: {"json": {
@@ -203,7 +211,14 @@ def _fail_message(db, sc: Scenario) -> None:
 
 # Run before each actor's request, so that every actor meets the same state (a re-send succeeds
 # once; the next actor would otherwise meet a pending message and a 409 whatever its rights).
+def _activate_target(db, sc: Scenario) -> None:
+    with db.transaction() as s:
+        s.get(User, sc.target_user_id).active = True
+
+
 RESETS: dict[str, Callable[[Any, Scenario], None]] = {
+    "POST /api/users/{user_id}/deactivate": _activate_target,
+    "POST /api/users/{user_id}/activate": _activate_target,
     "POST /api/documents/{doc_id}/rerender": _fail_document,
     "POST /api/admin/documents/{doc_id}/rerender": _fail_document,
     "POST /api/admin/messages/{message_id}/resend": _fail_message,
@@ -227,6 +242,11 @@ LIST_TARGETS: dict[str, Callable[[Scenario, Any], tuple[str, Any]]] = {
 
 def _lists(response: httpx.Response, key: str, value: Any) -> bool:
     return any(item.get(key) == value for item in response.json()["items"])
+
+
+# Routes that end or replace the caller's session: each request goes out on a token of its own, and
+# the actor's client is logged in again afterwards (its other tokens may have been revoked).
+OWN_SESSION_ROUTES = {"POST /api/auth/logout", "POST /api/me/password"}
 
 
 def _matches(token: str, status: int) -> bool:
@@ -258,7 +278,10 @@ def test_every_route_role_and_jurisdiction(api, db, world, scenario, live_server
             kwargs = REQUESTS[route](sc, world, actor) if route in REQUESTS else {}
             if route in RESETS:
                 RESETS[route](db, sc)
-            r: httpx.Response = clients[actor].http.request(method, url, follow_redirects=False, **kwargs)
+            client = api(sc.users[actor]) if route in OWN_SESSION_ROUTES else clients[actor]
+            r: httpx.Response = client.http.request(method, url, follow_redirects=False, **kwargs)
+            if route in OWN_SESSION_ROUTES:
+                clients[actor] = api(sc.users[actor])
             if not _matches(token, r.status_code) or r.status_code >= 500:
                 mismatches.append(f"{route} as {actor}: expected {token}, got {r.status_code} {r.text[:160]}")
             elif token in ("2+", "2-") and _lists(r, *LIST_TARGETS[route](sc, world)) != (token == "2+"):
