@@ -114,19 +114,19 @@ def check_not_locked(s: Session, username: str, client: str | None, now: datetim
 
 def _failures_since(s: Session, column, value: str, lock_kind: str, now: datetime, policy: LoginPolicy,
                     user_id: int | None) -> int:
+    """Failures within the window, after the last lockout (and, for an account, its last success).
+    "After" by log order (id), which holds also when the clock stands still."""
     since = now - policy.window
-    last_lock = s.scalar(select(func.max(SecurityEvent.at)).where(
-        SecurityEvent.kind == lock_kind, column == value, SecurityEvent.at > since))
-    if last_lock is not None:
-        since = max(since, last_lock)
+    after = s.scalar(select(func.max(SecurityEvent.id)).where(
+        SecurityEvent.kind == lock_kind, column == value, SecurityEvent.at >= since)) or 0
     if user_id is not None and column is SecurityEvent.username:  # a success starts the count again
-        last_ok = s.scalar(select(func.max(SecurityEvent.at)).where(
+        last_ok = s.scalar(select(func.max(SecurityEvent.id)).where(
             SecurityEvent.user_id == user_id, SecurityEvent.kind.in_(("login", "password_changed")),
-            SecurityEvent.at > since))
-        if last_ok is not None:
-            since = max(since, last_ok)
+            SecurityEvent.at >= since)) or 0
+        after = max(after, last_ok)
     return s.scalar(select(func.count()).select_from(SecurityEvent).where(
-        SecurityEvent.kind.in_(_FAILURE_KINDS), column == value, SecurityEvent.at > since)) or 0
+        SecurityEvent.kind.in_(_FAILURE_KINDS), column == value, SecurityEvent.at > since,
+        SecurityEvent.id > after)) or 0
 
 
 def record_failure(s: Session, kind: str, username: str, user_id: int | None, client: str | None,
