@@ -10,7 +10,13 @@ and p95 of /api/cases in both phases and the logins answered per second.
 """
 from __future__ import annotations
 
-import argparse
+import os
+import sys
+
+# bench/transitions.py would shadow the `transitions` package: drop this directory from the path.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+
+import argparse  # noqa: E402
 import statistics
 import tempfile
 import threading
