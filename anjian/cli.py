@@ -1,4 +1,5 @@
-"""`anjian` command line: serve, db upgrade, demo, user add, calendar load, notify test."""
+"""`anjian` command line: serve, db upgrade, demo, user add/deactivate/activate/password, calendar load,
+notify test."""
 from __future__ import annotations
 
 import argparse
@@ -68,6 +69,54 @@ def cmd_user_add(args) -> int:
                    password_hash=hash_password(password), active=True, created_at=now(),
                    email=args.email, phone=args.phone))
     print(f"已创建用户 {names['username']}（{args.role}，{args.jurisdiction}）")
+    return 0
+
+
+def cmd_user_active(args) -> int:
+    """`anjian user deactivate|activate USERNAME`: every token of a deactivated user ends at once."""
+    from cases.clock import now
+    from cases.errors import NotFound
+    from cases.sessions import set_active_by_username
+
+    active = args.user_command == "activate"
+    try:
+        with _db().transaction() as s:
+            user = set_active_by_username(s, args.username, active, now())
+            name = user.username
+    except NotFound as exc:
+        print(exc.message, file=sys.stderr)
+        return 2
+    print(f"已{'启用' if active else '停用'}用户 {name}" + ("" if active else "（其所有登录令牌已失效）"))
+    return 0
+
+
+def _read_new_password() -> str:
+    if not sys.stdin.isatty():  # piped: the first line
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("新密码：")
+    if getpass.getpass("再次输入新密码：") != first:
+        raise ValueError("两次输入的密码不一致")
+    return first
+
+
+def cmd_user_password(args) -> int:
+    """`anjian user password USERNAME`: the new password from the prompt (or the first line of stdin)."""
+    from cases.clock import now
+    from cases.errors import NotFound, ValidationFailed
+    from cases.sessions import set_password_by_username
+
+    try:
+        password = _read_new_password()
+        with _db().transaction() as s:
+            user = set_password_by_username(s, args.username, password, now())
+            name = user.username
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except (NotFound, ValidationFailed) as exc:
+        print(exc.message, file=sys.stderr)
+        return 2
+    print(f"已重置用户 {name} 的密码（其所有登录令牌已失效）")
     return 0
 
 
@@ -156,6 +205,13 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--email")
     sp.add_argument("--phone")
     sp.set_defaults(func=cmd_user_add)
+    for name, text in (("deactivate", "停用用户（其所有登录令牌立即失效）"), ("activate", "重新启用用户")):
+        sp = user.add_parser(name, help=text)
+        sp.add_argument("username")
+        sp.set_defaults(func=cmd_user_active)
+    sp = user.add_parser("password", help="重置用户密码（从提示输入或标准输入第一行读取；其所有登录令牌失效）")
+    sp.add_argument("username")
+    sp.set_defaults(func=cmd_user_password)
 
     cal = sub.add_parser("calendar", help="法定节假日").add_subparsers(dest="calendar_command", required=True)
     sp = cal.add_parser("load", help="载入某年国务院放假安排（YAML/JSON）")

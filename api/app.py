@@ -4,9 +4,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
 
+from api.audit import install_admin_act_log
 from api.errors import RETRY_AFTER_SECONDS, install_error_handlers
+from api.limits import install_body_limits
 from api.security import install_docs, install_security_headers
-from api.routes import auth, cases, deadlines, documents, machines, notifications, reference
+from api.routes import auth, cases, deadlines, documents, machines, notifications, reference, users_admin
 from cases.clock import Clock, get_clock
 from cases.config import Settings, get_settings
 from cases.db import Database, get_database
@@ -35,12 +37,16 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
     app.state.db = database or get_database()
     app.state.clock = clock or get_clock()
     install_error_handlers(app)
+    # Outermost first to innermost: security headers, body size limits (before anything reads a
+    # body, authentication included), the admin-act log, then Starlette's own stack.
+    install_admin_act_log(app)
+    install_body_limits(app)
     install_security_headers(app)
     # A channel nobody configured is not used; say so once at start-up, naming the setting.
     from notifications.channels import warn_unconfigured_at_startup
 
     warn_unconfigured_at_startup(app.state.db, settings)
-    for module in (auth, cases, deadlines, documents, machines, notifications, reference):
+    for module in (auth, cases, deadlines, documents, machines, notifications, reference, users_admin):
         app.include_router(module.router)
     install_docs(app)
 

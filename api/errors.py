@@ -12,6 +12,7 @@ from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.audit import record_denial
 from cases.labels import describe_options, field_label, options_of
 from cases.errors import ActionNotAllowed, DomainError, Forbidden, NotFound, StaleVersion, ValidationFailed
 
@@ -192,8 +193,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return database_unavailable_response()
 
     @app.exception_handler(DomainError)
-    async def _domain(_: Request, exc: DomainError):
-        return JSONResponse(domain_error_body(exc), status_code=_status_for(exc))
+    async def _domain(request: Request, exc: DomainError):
+        status = _status_for(exc)
+        if status == 403:  # permission denials go to the security log (api/audit.py)
+            await record_denial(request, exc.message)
+        return JSONResponse(domain_error_body(exc), status_code=status)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
@@ -210,8 +214,10 @@ def install_error_handlers(app: FastAPI) -> None:
                              "errors": []}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException):
+    async def _http(request: Request, exc: StarletteHTTPException):
         messages = {401: "未登录或登录已过期，请重新登录", 403: "无权访问", 404: "资源不存在", 405: "不支持的请求方法"}
         message = exc.detail if isinstance(exc.detail, str) and not exc.detail.isascii() else messages.get(exc.status_code, str(exc.detail))
+        if exc.status_code == 403:
+            await record_denial(request, message)
         return JSONResponse({"error": f"http_{exc.status_code}", "message": message}, status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))

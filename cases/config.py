@@ -30,6 +30,19 @@ class Settings(BaseSettings):
     secret_key: str = ""
     secret_key_file: Path | None = None
     token_ttl_minutes: int = 12 * 60
+    # Request bodies (api/limits.py): the cap of a JSON/form request, enforced while the body streams
+    # in (413 as soon as it is passed). A route with its own cap (uploads) is named in api/limits.py.
+    max_json_body_bytes: int = 1024 * 1024
+    # Login throttling (cases/sessions.py): this many failures of one account within the window lock
+    # the account for login_lockout_minutes; a client address has its own, higher limit.
+    login_max_failures: int = 5
+    login_max_failures_per_address: int = 30
+    login_window_minutes: int = 15
+    login_lockout_minutes: int = 15
+    # Password hashing (argon2) runs on its own small pool of threads, never on the request threads;
+    # beyond login_hash_queue logins waiting for it, a login is answered 503 at once.
+    login_hash_threads: int = 2
+    login_hash_queue: int = 64
     host: str = "127.0.0.1"
     port: int = 8000
     # Prefect: empty api url means the embedded server started by `anjian serve`.

@@ -32,7 +32,7 @@ FIELD_LABELS: dict[str, str] = {
     "contact_phone": "联系电话", "qualification": "资质", "code": "项目编码", "address": "地址",
     "parties": "参建单位", "structure": "结构类型", "year_built": "建成年份", "floors": "层数", "use": "用途",
     "owner_name": "产权人", "owner_phone": "产权人电话", "username": "用户名", "display_name": "姓名",
-    "password": "密码", "supervisor_id": "上级", "email": "电子邮箱", "phone": "电话",
+    "password": "密码", "old_password": "原密码", "since": "起始时间", "until": "截止时间", "new_password": "新密码", "supervisor_id": "上级", "email": "电子邮箱", "phone": "电话",
     # notifications
     "preferences": "通知偏好", "template": "消息模板", "channels": "通知渠道", "quiet_hours": "夜间免打扰",
     "enabled": "是否启用", "settings": "渠道配置",

@@ -1,11 +1,13 @@
 """Passwords (argon2), bearer tokens (JWT, HS256) and the key that signs them."""
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
+import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import jwt
@@ -19,11 +21,35 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def verify_password(password_hash: str, password: str) -> bool:
+_verifications_lock = threading.Lock()
+_verifications = [0]
+_DUMMY_HASH: list[str] = []
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """True if ``password`` matches. ``password_hash`` None (no such user, or one that may not log in):
+    the password is verified against a dummy hash of the same parameters, so that an unknown user
+    costs the same argon2 work (and time) as a known one; the answer is then always False."""
+    with _verifications_lock:
+        _verifications[0] += 1
+    if password_hash is None:
+        if not _DUMMY_HASH:
+            _DUMMY_HASH.append(_hasher.hash(secrets.token_urlsafe(16)))
+        try:
+            _hasher.verify(_DUMMY_HASH[0], password)
+        except (VerificationError, InvalidHashError):
+            pass
+        return False
     try:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def verification_count() -> int:
+    """How many password verifications this process has run (for tests and bench: every login
+    attempt, known user or not, runs exactly one)."""
+    return _verifications[0]
 
 
 # ---------------------------------------------------------------- the signing key
@@ -94,10 +120,42 @@ def resolve_signing_key(settings) -> SigningKey:
                       generated=generated)
 
 
-def issue_token(user_id: int, key: SigningKey, now: datetime, ttl: timedelta) -> str:
+def issue_token(user_id: int, key: SigningKey, now: datetime, ttl: timedelta, *, epoch: int = 0) -> str:
+    """A bearer token. ``epoch``: the user's ``token_epoch`` now; a password change or deactivation
+    bumps it and so ends every token issued before. ``jti`` makes every token distinct."""
     claims = {"sub": str(user_id), "iss": TOKEN_ISSUER, "aud": TOKEN_AUDIENCE, "iid": key.installation_id,
-              "iat": int(now.timestamp()), "exp": int((now + ttl).timestamp())}
+              "iat": int(now.timestamp()), "exp": int((now + ttl).timestamp()), "jti": uuid.uuid4().hex}
+    if epoch:
+        claims["ep"] = int(epoch)
     return jwt.encode(claims, key.secret, algorithm="HS256")
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: int
+    epoch: int
+    expires_at: datetime
+    token_hash: str  # SHA-256 of the token: the key of its revocation row
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def read_token_claims(token: str, key: SigningKey, now: datetime) -> TokenClaims | None:
+    """The checked claims of a good token (signature, issuer, audience, installation, expiry on the
+    app clock), or None. Whether it was revoked is the database's business (cases.sessions)."""
+    try:
+        claims = jwt.decode(token, key.secret, algorithms=["HS256"], issuer=TOKEN_ISSUER, audience=TOKEN_AUDIENCE,
+                            options={"verify_exp": False, "verify_iat": False, "verify_nbf": False,
+                                     "require": ["sub", "exp", "iss", "aud", "iid"]})
+        if claims["iid"] != key.installation_id or int(claims["exp"]) < now.timestamp():
+            return None
+        return TokenClaims(user_id=int(claims["sub"]), epoch=int(claims.get("ep", 0)),
+                           expires_at=datetime.fromtimestamp(int(claims["exp"]), tz=timezone.utc),
+                           token_hash=token_hash(token))
+    except (jwt.PyJWTError, KeyError, ValueError, TypeError, OverflowError, OSError):
+        return None
 
 
 def read_token(token: str, key: SigningKey, now: datetime) -> int | None:

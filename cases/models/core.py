@@ -127,6 +127,9 @@ class User(Base):
     phone: Mapped[Optional[str]] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    # Bumped by a password change or a deactivation: every token issued before (which carries the
+    # old value) is refused from the next request on (api/deps.py, cases/sessions.py).
+    token_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class CaseNumberCounter(Base):
