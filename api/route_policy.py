@@ -91,12 +91,11 @@ ROUTES: dict[str, tuple[str, str]] = {
     "GET /api/users":                                        ("users",            "401 403 403 2+  2-  2+  2+  2+  2-  2+"),
     "POST /api/users":                                       ("users",            "401 403 403 403 403 403 403 2   422 2"),
     "GET /api/hazard-catalog":                               ("reference",        "401 2   2   2   2   2   2   2   2   2"),
-    # After merging s8/auth (sessions), uncomment:
-    # "POST /api/auth/logout":                                ("session",          "401 2   2   2   2   2   2   2   2   2"),
-    # "POST /api/me/password":                                ("session",          "401 ok  ok  ok  ok  ok  ok  ok  ok  ok"),
-    # "POST /api/users/{user_id}/deactivate":                 ("users",            "401 403 403 403 403 403 403 2   404 2"),
-    # "POST /api/users/{user_id}/activate":                   ("users",            "401 403 403 403 403 403 403 2   404 2"),
-    # "GET /api/admin/security-log":                          ("security_log",     "401 403 403 403 403 403 403 2   2   2"),
+    "POST /api/auth/logout":                                ("session",          "401 2   2   2   2   2   2   2   2   2"),
+    "POST /api/me/password":                                ("session",          "401 ok  ok  ok  ok  ok  ok  ok  ok  ok"),
+    "POST /api/users/{user_id}/deactivate":                 ("users",            "401 403 403 403 403 403 403 2   404 2"),
+    "POST /api/users/{user_id}/activate":                   ("users",            "401 403 403 403 403 403 403 2   404 2"),
+    "GET /api/admin/security-log":                          ("security_log",     "401 403 403 403 403 403 403 2   2   2"),
 }
 # fmt: on
 
