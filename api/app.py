@@ -5,6 +5,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from api.errors import RETRY_AFTER_SECONDS, install_error_handlers
+from api.idempotency import install_idempotency
 from api.security import install_docs, install_security_headers
 from api.routes import auth, cases, deadlines, documents, machines, notifications, reference
 from cases.clock import Clock, get_clock
@@ -36,6 +37,7 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
     app.state.clock = clock or get_clock()
     install_error_handlers(app)
     install_security_headers(app)
+    install_idempotency(app)  # Idempotency-Key on every POST/PUT/PATCH/DELETE under /api
     # A channel nobody configured is not used; say so once at start-up, naming the setting.
     from notifications.channels import warn_unconfigured_at_startup
 

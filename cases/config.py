@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     secret_key: str = ""
     secret_key_file: Path | None = None
     token_ttl_minutes: int = 12 * 60
+    # Idempotency-Key (api/idempotency.py): how long a key's outcome is kept and replayed, and how long
+    # a request waits for an earlier one with the same key that is still running (then 409).
+    idempotency_ttl_hours: float = 24.0
+    idempotency_wait_seconds: float = 10.0
     host: str = "127.0.0.1"
     port: int = 8000
     # Prefect: empty api url means the embedded server started by `anjian serve`.
