@@ -168,8 +168,8 @@ class IdempotencyMiddleware:
                 decision.kind, _in_progress)()
             await answer(scope, receive, send)
             return
-        await self._run(scope, receive, send, state, decision.reservation, body)
         await self._purge(state, ttl)
+        await self._run(scope, receive, send, state, decision.reservation, body)
 
     async def _run(self, scope: Scope, receive: Receive, send: Send, state, res: store.Reservation,
                    body: bytes) -> None:

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import re
 import uuid
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 from sqlalchemy import Engine, delete, event, select, update
 from sqlalchemy.exc import IntegrityError
@@ -111,11 +112,10 @@ def _decide(row: IdempotencyKey | None, *, method: str, path: str, body_sha256: 
         return "mismatch:body"
     if row.response_status is not None:
         return "replay"
-    if row.committed_at is not None:
-        return "unknown"
-    if row.locked_at is None or row.locked_at <= now - timedelta(seconds=LOCK_SECONDS):
-        return "stale"
-    return "in_progress"
+    if row.locked_at is not None and row.locked_at > now - timedelta(seconds=LOCK_SECONDS):
+        return "in_progress"  # running, or committed and about to store its response
+    # The owner is gone: before its effect committed (take over), or after (never run it twice).
+    return "unknown" if row.committed_at is not None else "stale"
 
 
 def _answer(verdict: str, row: IdempotencyKey | None) -> Decision:
@@ -135,7 +135,12 @@ def _find(session: Session, user_id: int, key: str) -> IdempotencyKey | None:
 def reserve(db: Database, *, user_id: int, key: str, method: str, path: str, body_sha256: str,
             now: datetime, ttl: timedelta) -> Decision:
     """Claim ``key`` for this request (``run``), or say what the stored row answers."""
-    args = dict(method=method, path=path, body_sha256=body_sha256, now=now, ttl=ttl)
+    with _bookkeeping():
+        return _reserve(db, user_id, key, dict(method=method, path=path, body_sha256=body_sha256, now=now, ttl=ttl))
+
+
+def _reserve(db: Database, user_id: int, key: str, args: dict[str, Any]) -> Decision:
+    now, method, path, body_sha256 = args["now"], args["method"], args["path"], args["body_sha256"]
     for _ in range(5):
         with db.session() as s:  # most duplicates need no write (and no SQLite write lock)
             row = _find(s, user_id, key)
@@ -171,9 +176,19 @@ def reserve(db: Database, *, user_id: int, key: str, method: str, path: str, bod
     return Decision("in_progress")
 
 
+@contextmanager
+def _bookkeeping() -> Iterator[None]:
+    """The key's own rows are written outside the request's effect: no mark on these commits."""
+    token = current.set(None)
+    try:
+        yield
+    finally:
+        current.reset(token)
+
+
 def complete(db: Database, res: Reservation, *, status: int, headers: list[Any], body: bytes, now: datetime) -> bool:
     """Store the response to replay; False if the key is no longer this request's."""
-    with db.transaction() as s:
+    with _bookkeeping(), db.transaction() as s:
         return s.execute(update(IdempotencyKey).where(
             IdempotencyKey.id == res.id, IdempotencyKey.lock_token == res.token).values(
             response_status=status, response_headers=headers, response_body=body, completed_at=now,
@@ -182,11 +197,11 @@ def complete(db: Database, res: Reservation, *, status: int, headers: list[Any],
 
 def release(db: Database, res: Reservation) -> None:
     """Forget the key of a request whose effect never committed, so that a retry runs it."""
-    with db.transaction() as s:
+    with _bookkeeping(), db.transaction() as s:
         s.execute(delete(IdempotencyKey).where(IdempotencyKey.id == res.id, IdempotencyKey.lock_token == res.token,
                                                IdempotencyKey.committed_at.is_(None)))
 
 
 def purge_expired(db: Database, *, now: datetime, ttl: timedelta) -> int:
-    with db.transaction() as s:
+    with _bookkeeping(), db.transaction() as s:
         return s.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at <= now - ttl)).rowcount

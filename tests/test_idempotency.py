@@ -39,16 +39,16 @@ def test_parallel_identical_creations_make_one_case(api, world, clock, db):
     payload = create_payload("hazard", world, clock)
     clients = [api(world.officer) for _ in range(N)]  # one connection each: really in parallel
     responses = fire_together([
-        (lambda c=c: c.post("/api/cases", json=payload, headers=keyed("create-3号楼-001"))) for c in clients])
-    assert [r.status_code for r in responses] == [201] * N, [(r.status_code, r.text[:200]) for r in responses]
+        (lambda c=c: c.post("/api/cases", json=payload, headers=keyed("create-b3-001"))) for c in clients])
+    assert [r.status_code for r in responses] == [201] * N, [(r.status_code, r.text[:300]) for r in responses if r.status_code != 201]
     assert len({r.content for r in responses}) == 1  # ten identical bodies
     assert count_cases(db) == 1
     replayed = [r.headers.get("idempotent-replayed") for r in responses]
     assert replayed.count(None) == 1 and replayed.count("true") == N - 1
     # a later retry is replayed too, with the same body, and still makes nothing
-    again = clients[0].post("/api/cases", json=payload, headers=keyed("create-3号楼-001".encode().hex()))
+    again = clients[0].post("/api/cases", json=payload, headers=keyed("create-b3-002"))
     assert again.status_code == 201 and count_cases(db) == 2  # (another key: another case)
-    retry = clients[1].post("/api/cases", json=payload, headers=keyed("create-3号楼-001"))
+    retry = clients[1].post("/api/cases", json=payload, headers=keyed("create-b3-001"))
     assert retry.status_code == 201 and retry.content == responses[0].content
     assert retry.headers["idempotent-replayed"] == "true"
     assert retry.headers["content-type"].startswith("application/json")
@@ -77,8 +77,8 @@ def test_same_key_other_body_or_path_is_refused(api, world, clock, db):
 def test_bad_keys_are_refused(api, world, clock, db):
     officer = api(world.officer)
     payload = create_payload("hazard", world, clock)
-    for bad in ("x" * 256, "键", " "):
-        r = officer.post("/api/cases", json=payload, headers={"Idempotency-Key": bad.encode("utf-8").decode("latin-1")})
+    for bad in ("x" * 256, "键", "", "a\tb"):
+        r = officer.post("/api/cases", json=payload, headers={"Idempotency-Key": bad.encode("utf-8")})
         assert r.status_code == 422, (bad, r.text)
         assert r.json()["errors"][0]["label"] == "幂等键（Idempotency-Key）"
     two = officer.post("/api/cases", json=payload, headers=[("Idempotency-Key", "a"), ("Idempotency-Key", "b")])
@@ -96,7 +96,7 @@ def test_keys_are_per_user(api, world, clock, db):
     assert "idempotent-replayed" not in b.headers and a.json()["id"] != b.json()["id"]
     # and another user's body under the same key is no mismatch either
     c = api(world.officer_wz).post("/api/cases", json={**payload, "title": "别的"}, headers=keyed("shared"))
-    assert c.status_code in (201, 422) and c.json().get("error") != "idempotency_key_reused"
+    assert c.json().get("error") != "idempotency_key_reused"
 
 
 def test_replayed_action_does_not_bump_version_twice(api, world, clock, db):
