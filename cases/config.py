@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # a request waits for an earlier one with the same key that is still running (then 409).
     idempotency_ttl_hours: float = 24.0
     idempotency_wait_seconds: float = 10.0
+    # `anjian backup` / `anjian restore` on PostgreSQL: the directory holding pg_dump and pg_restore
+    # (empty: the server's own version under /usr/lib/postgresql/<major>/bin, then PATH; cases/backup.py).
+    pg_bin_dir: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     # Prefect: empty api url means the embedded server started by `anjian serve`.
