@@ -83,6 +83,18 @@ def _outcome_unknown() -> JSONResponse:
                         status_code=409)
 
 
+class _Stored:
+    def __init__(self, response: JSONResponse) -> None:
+        self.start = {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
+        self.body = response.body
+
+
+# What a retry gets when the request committed its effect and then failed with an unhandled error
+# (the 500 itself is made by Starlette's outermost middleware, outside this one).
+_EXECUTED_BUT_FAILED = _Stored(JSONResponse(
+    {"error": "internal_error", "message": "请求已经执行，但生成响应时出错；请查询结果，不要重复提交"}, status_code=500))
+
+
 def _authenticate(request: Request, token: str | None):
     from api.deps import current_user
 
@@ -207,12 +219,16 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, replay_receive, capture)
         except BaseException:
-            if not res.committed:
+            if finished:
+                raise
+            if res.committed:  # the effect happened, the answer was lost: say so to every retry
+                await self._finish(state, res, _EXECUTED_BUT_FAILED.start, _EXECUTED_BUT_FAILED.body)
+            else:
                 await self._release(state, res)
             raise
         finally:
             store.current.reset(token)
-        if not finished and not res.committed:
+        if not finished:
             await self._release(state, res)
 
     async def _finish(self, state, res: store.Reservation, start: Message, body: bytes) -> None:

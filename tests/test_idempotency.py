@@ -234,3 +234,69 @@ def test_a_failed_transaction_leaves_no_mark(db, world, clock):
     store.release(db, res)
     with db.session() as s:
         assert s.get(IdempotencyKey, res.id) is None
+
+
+def test_a_token_that_no_longer_passes_gets_no_replay(api, world, clock, db, live_server):
+    """The middleware authenticates as the routes do before it looks a key up: a deactivated user's
+    (or an expired, revoked token's) retry is a 401, never the stored response."""
+    from api.deps import clear_user_cache
+
+    officer = api(world.officer)
+    payload = create_payload("hazard", world, clock)
+    assert officer.post("/api/cases", json=payload, headers=keyed("before-deactivation")).status_code == 201
+    with db.session() as s:
+        row = s.scalars(select(IdempotencyKey)).one()
+        assert (row.user_id, row.response_status) == (world.officer.id, 201) and row.committed_at is not None
+    with db.transaction() as s:
+        from cases.models import User
+
+        s.execute(update(User).where(User.id == world.officer.id).values(active=False))
+    clear_user_cache(live_server.server.config.app)
+    again = officer.post("/api/cases", json=payload, headers=keyed("before-deactivation"))
+    assert again.status_code == 401 and "idempotent-replayed" not in again.headers
+    assert "id" not in again.json()
+
+
+def test_a_5xx_before_commit_releases_the_key_and_after_commit_is_never_run_again(db, world, clock, tmp_path):
+    """A route of a separate app that fails on purpose: before its transaction commits (the key is
+    released, the retry runs), and after (the retry learns it was executed)."""
+
+    from api.app import create_app
+    from cases.config import Settings
+    from cases.security import issue_token
+    from tests.conftest import SECRET, Api, LiveServer
+
+    app = create_app(database=db, clock=clock,
+                     settings=Settings(secret_key=SECRET, database_url=db.url, data_dir=tmp_path / "data"))
+    calls = {"before": 0, "after": 0}
+
+    @app.post("/api/test-flaky/{when}")
+    def flaky(when: str):
+        calls[when] += 1
+        with db.transaction() as s:
+            s.execute(update(Case).values(title=f"{when}-{calls[when]}"))
+            if when == "before" and calls[when] == 1:
+                raise RuntimeError("fails before its commit")
+        if when == "after":
+            raise RuntimeError("fails after its commit")
+        return {"calls": calls[when]}
+
+    server = LiveServer(app)
+    client = Api(server.url, issue_token(world.officer.id, app.state.signing_key, clock.now(), timedelta(days=1)))
+    client.http.headers["Connection"] = "close"  # uvicorn drops a connection whose request raised
+    try:
+        first = client.post("/api/test-flaky/before", json={}, headers=keyed("flaky-1"))
+        assert first.status_code == 500
+        retry = client.post("/api/test-flaky/before", json={}, headers=keyed("flaky-1"))
+        assert retry.status_code == 200 and retry.json() == {"calls": 2} and calls["before"] == 2
+        assert client.post("/api/test-flaky/before", json={}, headers=keyed("flaky-1")).json() == {"calls": 2}
+        assert calls["before"] == 2
+
+        assert client.post("/api/test-flaky/after", json={}, headers=keyed("flaky-2")).status_code == 500
+        again = client.post("/api/test-flaky/after", json={}, headers=keyed("flaky-2"))
+        assert again.status_code == 500 and again.headers["idempotent-replayed"] == "true"
+        assert "请求已经执行" in again.json()["message"]
+        assert calls["after"] == 1
+    finally:
+        client.close()
+        server.stop()
