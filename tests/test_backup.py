@@ -164,3 +164,23 @@ def test_restore_refuses_a_damaged_or_foreign_archive(db, world, clock, tmp_path
     with pytest.raises(BackupError, match="不能跨数据库类型恢复"):
         restore(other, archive)
     assert data_in_database(target.effective_database_url) == {}  # nothing was written
+
+
+def test_restore_into_a_migrated_database_with_only_reference_data(db, world, clock, tmp_path):
+    """`anjian db upgrade` loads the reference data: such a database still counts as empty."""
+    from tests.conftest import make_test_database
+
+    source = Settings(database_url=db.url, data_dir=tmp_path / "data", secret_key=SECRET)
+    ServiceDriver(db, world, clock).drive("hazard", "registered")
+    before = all_rows(db)
+    archive = tmp_path / "a.tar.gz"
+    backup(source, archive)
+    migrated, drop = make_test_database(db.dialect, tmp_path)
+    try:
+        migrated.dispose()
+        assert data_in_database(migrated.url) == {}
+        restore(Settings(database_url=migrated.url, data_dir=tmp_path / "r"), archive)
+        assert all_rows(migrated) == before
+    finally:
+        migrated.dispose()
+        drop()

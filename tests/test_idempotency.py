@@ -300,3 +300,12 @@ def test_a_5xx_before_commit_releases_the_key_and_after_commit_is_never_run_agai
     finally:
         client.close()
         server.stop()
+
+
+def test_a_keyed_body_is_read_within_a_bound(api, world, clock, db):
+    from api.idempotency import MAX_BODY_BYTES
+
+    big = b'{"kind": "hazard", "title": "' + b"x" * (MAX_BODY_BYTES + 1) + b'"}'
+    r = api(world.officer).post("/api/cases", content=big, headers={**keyed("big"), "Content-Type": "application/json"})
+    assert r.status_code == 413 and "请求体过大" in r.json()["message"]
+    assert count_cases(db) == 0
