@@ -31,10 +31,8 @@ import hashlib
 import io
 import json
 import os
-import re
 import shutil
 import sqlite3
-import subprocess
 import tarfile
 import tempfile
 from datetime import datetime, timezone
@@ -44,8 +42,11 @@ from typing import Any
 from sqlalchemy import func, inspect, select, table
 from sqlalchemy.engine import make_url
 
-from cases.db import make_engine, normalise_url
+from cases.db import make_engine
 from cases.models import Base
+from cases.pg_tools import BackupError, find_pg_tool, pg_conninfo, pg_connect, run_tool
+
+__all__ = ["BackupError", "backup", "restore", "data_in_database", "read_manifest", "find_pg_tool"]
 
 FORMAT = "anjian-backup"
 FORMAT_VERSION = 1
@@ -55,10 +56,6 @@ DATA_PREFIX = "data/"
 DATA_FILES = ("installation_id",)  # besides the documents; keys are deliberately not here
 REFERENCE_TABLES = frozenset({"jurisdictions", "hazard_catalog_items", "alembic_version"})
 DIALECT_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
-
-
-class BackupError(Exception):
-    """Backup or restore refused or failed; the message is for the operator (Chinese)."""
 
 
 def _sha256_file(path: Path) -> str:
@@ -81,73 +78,6 @@ def _sqlite_path(url: str) -> Path:
     if not database or database == ":memory:":
         raise BackupError("内存数据库无法备份或恢复")
     return Path(database).resolve()
-
-
-# ---------------------------------------------------------------- PostgreSQL client tools
-
-_VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)")
-
-
-def _tool_major(path: Path) -> int | None:
-    try:
-        out = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=20).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    m = _VERSION.search(out)
-    return int(m.group(1)) if m else None
-
-
-def find_pg_tool(name: str, min_major: int, pg_bin_dir: Path | None = None) -> tuple[Path, int]:
-    """``pg_dump``/``pg_restore`` of at least ``min_major``: ANJIAN_PG_BIN_DIR if set (only there), else
-    the server's own version in the Debian layout, then PATH, then any installed version, newest first."""
-    if pg_bin_dir:
-        candidates = [Path(pg_bin_dir) / name]
-    else:
-        candidates = [Path(f"/usr/lib/postgresql/{min_major}/bin/{name}")]
-        if shutil.which(name):
-            candidates.append(Path(shutil.which(name)))
-        installed = [Path(p) for pattern in ("/usr/lib/postgresql/*/bin/", "/usr/pgsql-*/bin/", "/usr/local/pgsql/bin/")
-                     for p in sorted(Path("/").glob(pattern.lstrip("/") + name))]
-        candidates += sorted(installed, key=lambda p: [int(x) for x in re.findall(r"\d+", str(p))] or [0], reverse=True)
-    seen: list[str] = []
-    for path in dict.fromkeys(candidates):
-        if not (path.is_file() and os.access(path, os.X_OK)):
-            continue
-        major = _tool_major(path)
-        if major is not None and major >= min_major:
-            return path, major
-        seen.append(f"{path}（{major or '版本未知'}）")
-    found = "；找到的：" + "、".join(seen) if seen else ""
-    raise BackupError(f"找不到版本不低于 PostgreSQL {min_major} 的 {name}{found}。请安装 PostgreSQL {min_major}"
-                      f" 或更新版本的客户端工具，或用 ANJIAN_PG_BIN_DIR 指定其所在目录")
-
-
-def _pg_conninfo(url: str) -> tuple[str, dict[str, str]]:
-    """A libpq URI without the password, and the environment that carries it (not on a command line)."""
-    u = make_url(normalise_url(url))
-    env = dict(os.environ)
-    if u.password:
-        env["PGPASSWORD"] = str(u.password)
-    env.setdefault("PGCONNECT_TIMEOUT", "10")
-    uri = u.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
-    return uri, env
-
-
-def _pg_connect(url: str):
-    import psycopg
-
-    u = make_url(normalise_url(url)).set(drivername="postgresql")
-    try:
-        return psycopg.connect(u.render_as_string(hide_password=False), connect_timeout=10, autocommit=True)
-    except psycopg.OperationalError as exc:
-        raise BackupError(f"无法连接 PostgreSQL 数据库：{str(exc).strip().splitlines()[0]}") from exc
-
-
-def _run(cmd: list[str], env: dict[str, str], what: str) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        detail = (proc.stderr or proc.stdout).strip()[-2000:]
-        raise BackupError(f"{what}失败（退出码 {proc.returncode}）：{detail}")
 
 
 # ---------------------------------------------------------------- reading a snapshot
@@ -185,15 +115,15 @@ def _snapshot_sqlite(url: str, out: Path) -> dict[str, Any]:
 
 
 def _snapshot_postgres(url: str, out: Path, pg_bin_dir: Path | None) -> dict[str, Any]:
-    conn = _pg_connect(url)
+    conn = pg_connect(url)
     try:
         server_major = conn.info.server_version // 10000
         pg_dump, dump_major = find_pg_tool("pg_dump", server_major, pg_bin_dir)
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
-        uri, env = _pg_conninfo(url)
+        uri, env = pg_conninfo(url)
         # The dump and the reads below see the same snapshot, held open by this transaction.
-        _run([str(pg_dump), "--format=custom", f"--snapshot={snapshot}", f"--file={out}", f"--dbname={uri}"],
+        run_tool([str(pg_dump), "--format=custom", f"--snapshot={snapshot}", f"--file={out}", f"--dbname={uri}"],
              env, "pg_dump 导出")
         revision, counts, docs = _counts_and_documents(lambda sql: conn.execute(sql).fetchall(), "postgresql")
         conn.execute("ROLLBACK")
@@ -395,7 +325,7 @@ def _restore_sqlite(url: str, copy: Path) -> None:
 
 
 def _restore_postgres(url: str, dump: Path, manifest: dict[str, Any], pg_bin_dir: Path | None) -> None:
-    conn = _pg_connect(url)
+    conn = pg_connect(url)
     try:
         server_major = conn.info.server_version // 10000
     finally:
@@ -404,9 +334,9 @@ def _restore_postgres(url: str, dump: Path, manifest: dict[str, Any], pg_bin_dir
         raise BackupError(f"备份来自 PostgreSQL {manifest['server_major']}，目标服务器是 {server_major}："
                           "不能恢复到更旧的版本")
     pg_restore, _ = find_pg_tool("pg_restore", max(server_major, manifest.get("pg_dump_major", 0)), pg_bin_dir)
-    uri, env = _pg_conninfo(url)
+    uri, env = pg_conninfo(url)
     # One transaction: a restore that fails leaves the target as it was.
-    _run([str(pg_restore), "--clean", "--if-exists", "--no-owner", "--no-privileges", "--single-transaction",
+    run_tool([str(pg_restore), "--clean", "--if-exists", "--no-owner", "--no-privileges", "--single-transaction",
           "--exit-on-error", f"--dbname={uri}", str(dump)], env, "pg_restore 导入")
 
 
