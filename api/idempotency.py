@@ -34,7 +34,7 @@ import logging
 import time
 from datetime import timedelta
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -103,7 +103,9 @@ def _authenticate(request: Request, token: str | None):
 
     try:
         return current_user(request, token)
-    except HTTPException:
+    except _DATABASE_ERRORS:
+        raise
+    except Exception:  # 401 (HTTPException) or any refusal: the route answers for itself
         return None
 
 

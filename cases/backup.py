@@ -124,7 +124,7 @@ def _snapshot_postgres(url: str, out: Path, pg_bin_dir: Path | None) -> dict[str
         uri, env = pg_conninfo(url)
         # The dump and the reads below see the same snapshot, held open by this transaction.
         run_tool([str(pg_dump), "--format=custom", f"--snapshot={snapshot}", f"--file={out}", f"--dbname={uri}"],
-             env, "pg_dump 导出")
+                 env, "pg_dump 导出")
         revision, counts, docs = _counts_and_documents(lambda sql: conn.execute(sql).fetchall(), "postgresql")
         conn.execute("ROLLBACK")
     finally:
@@ -337,7 +337,7 @@ def _restore_postgres(url: str, dump: Path, manifest: dict[str, Any], pg_bin_dir
     uri, env = pg_conninfo(url)
     # One transaction: a restore that fails leaves the target as it was.
     run_tool([str(pg_restore), "--clean", "--if-exists", "--no-owner", "--no-privileges", "--single-transaction",
-          "--exit-on-error", f"--dbname={uri}", str(dump)], env, "pg_restore 导入")
+              "--exit-on-error", f"--dbname={uri}", str(dump)], env, "pg_restore 导入")
 
 
 def _place(src: Path, dest: Path) -> None:

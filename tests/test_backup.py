@@ -184,3 +184,17 @@ def test_restore_into_a_migrated_database_with_only_reference_data(db, world, cl
     finally:
         migrated.dispose()
         drop()
+
+
+def test_pg_tools_older_than_the_server_are_refused(tmp_path):
+    """ANJIAN_PG_BIN_DIR naming a pg_dump of an older major than the server: refused, naming both."""
+    from cases.backup import find_pg_tool
+
+    old = tmp_path / "bin" / "pg_dump"
+    old.parent.mkdir()
+    old.write_text("#!/bin/sh\necho 'pg_dump (PostgreSQL) 9.6.24'\n")
+    old.chmod(0o755)
+    with pytest.raises(BackupError) as refused:
+        find_pg_tool("pg_dump", 15, old.parent)
+    assert "PostgreSQL 15" in str(refused.value) and "9" in str(refused.value) and "ANJIAN_PG_BIN_DIR" in str(refused.value)
+    assert find_pg_tool("pg_dump", 9, old.parent) == (old, 9)
