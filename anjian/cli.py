@@ -136,6 +136,38 @@ def cmd_calendar_load(args) -> int:
     return 0
 
 
+def cmd_backup(args) -> int:
+    from cases.backup import BackupError, backup
+    from cases.config import get_settings
+
+    try:
+        result = backup(get_settings(), args.file)
+    except BackupError as exc:
+        print(f"备份失败：{exc}", file=sys.stderr)
+        return 2
+    counts = result["counts"]
+    print(f"已备份到 {result['file']}：{counts.get('cases', 0)} 个案件、{counts.get('case_events', 0)} 条记录、"
+          f"{counts.get('documents', 0)} 份文书（{result['files']} 个数据文件）、{counts.get('timers', 0)} 个定时器；"
+          "签名密钥不在备份中，请另行保管")
+    return 0
+
+
+def cmd_restore(args) -> int:
+    from cases.backup import BackupError, restore
+    from cases.config import get_settings
+
+    try:
+        result = restore(get_settings(), args.file, force=args.force)
+    except BackupError as exc:
+        print(f"恢复失败：{exc}", file=sys.stderr)
+        return 2
+    counts = result["counts"]
+    print(f"已从 {args.file}（备份于 {result['created_at']}）恢复：{counts.get('cases', 0)} 个案件、"
+          f"{counts.get('case_events', 0)} 条记录、{counts.get('documents', 0)} 份文书、{counts.get('timers', 0)} 个定时器，"
+          "已逐项核对")
+    return 0
+
+
 def cmd_serve(args) -> int:
     from anjian.runner import serve
 
@@ -189,6 +221,15 @@ def main(argv: list[str] | None = None) -> int:
     sp = db.add_parser("upgrade", help="执行数据库迁移并载入基础数据")
     sp.add_argument("revision", nargs="?", default="head")
     sp.set_defaults(func=cmd_db_upgrade)
+
+    sp = sub.add_parser("backup", help="备份数据库与文书文件到一个归档文件（服务运行时也可执行）")
+    sp.add_argument("file", help="备份文件路径，如 /srv/backup/anjian-20261126.tar.gz")
+    sp.set_defaults(func=cmd_backup)
+
+    sp = sub.add_parser("restore", help="从备份文件恢复到空数据库（先停止服务）")
+    sp.add_argument("file")
+    sp.add_argument("--force", action="store_true", help="目标数据库已有数据时仍然覆盖")
+    sp.set_defaults(func=cmd_restore)
 
     sp = sub.add_parser("demo", help="载入演示数据（演示用）")
     sp.add_argument("--cases", type=int, default=200)

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from api.audit import install_admin_act_log
 from api.errors import RETRY_AFTER_SECONDS, install_error_handlers
 from api.limits import install_body_limits
+from api.idempotency import install_idempotency
 from api.security import install_docs, install_security_headers
 from api.routes import auth, cases, deadlines, documents, machines, notifications, reference, users_admin
 from cases.clock import Clock, get_clock
@@ -42,6 +43,7 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
     install_admin_act_log(app)
     install_body_limits(app)
     install_security_headers(app)
+    install_idempotency(app)  # Idempotency-Key on every POST/PUT/PATCH/DELETE under /api
     # A channel nobody configured is not used; say so once at start-up, naming the setting.
     from notifications.channels import warn_unconfigured_at_startup
 

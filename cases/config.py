@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     # beyond login_hash_queue logins waiting for it, a login is answered 503 at once.
     login_hash_threads: int = 2
     login_hash_queue: int = 64
+    # Idempotency-Key (api/idempotency.py): how long a key's outcome is kept and replayed, and how long
+    # a request waits for an earlier one with the same key that is still running (then 409).
+    idempotency_ttl_hours: float = 24.0
+    idempotency_wait_seconds: float = 10.0
+    # `anjian backup` / `anjian restore` on PostgreSQL: the directory holding pg_dump and pg_restore
+    # (empty: the server's own version under /usr/lib/postgresql/<major>/bin, then PATH; cases/backup.py).
+    pg_bin_dir: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     # Prefect: empty api url means the embedded server started by `anjian serve`.

@@ -26,6 +26,7 @@ from cases.models.deadlines import (
 from cases.models.notifications import ChannelConfig, DeliveryAttempt, NotificationPreference  # noqa: F401
 from cases.models.documents import Document  # noqa: F401
 from cases.models.security import RevokedToken, SecurityEvent  # noqa: F401
+from cases.models.idempotency import IdempotencyKey  # noqa: F401
 
 __all__ = [
     "Base", "UTCDateTime", "CalendarYear", "Building", "Case", "CaseEnterprise", "CaseEvent", "CaseNumberCounter",
