@@ -357,10 +357,18 @@ def validate_config(channel: str, values: dict[str, Any] | None, *, enabled: boo
             _http_url(channel, "endpoint", "自定义接口地址", out["endpoint"])
     setup = overlay(Settings(), {channel: (True, out)})
     url = channel_url(channel, setup.settings, address="check@example.com")
-    validate_url(channel, url)
+    main = {"email": "host", "webhook": "url", "wecom": "key", "dingtalk": "token"}[channel]
+    channel_secrets.install_log_filter()  # apprise logs a token it refuses: masked
+    try:
+        with channel_secrets.sending_secrets([out[f.name] for f in fields.values() if f.secret and f.name in out]
+                                             + _url_secrets(url)):
+            validate_url(channel, url)
+    except ChannelConfigError as exc:
+        exc.field = exc.field or main
+        raise
     if channel == "email" or channel == "webhook" or out.get("endpoint"):  # a host the administrator chose
         plugin = _plugin(channel, url, setup.endpoints)
-        key = {"email": "host", "webhook": "url"}.get(channel, "endpoint")
+        key = main if channel in ("email", "webhook") else "endpoint"
         label = fields[key].label
         try:
             policy_for(settings).check_all(outbound.plugin_targets(channel, plugin))
