@@ -23,8 +23,8 @@ _ATTEMPT = {"sent": SENT, "retry": FAILED, "failed": FAILED, "stale": FAILED, "a
 def _attempt(a: DeliveryAttempt, detailed: bool) -> dict[str, Any]:
     if detailed:
         return {"attempt": a.attempt_no, "status": a.status, "started_at": a.started_at,
-                "finished_at": a.finished_at, "error": redact(a.error), "provider_response": redact(a.provider_response),
-                "worker": a.worker}
+                "finished_at": a.finished_at, "error": redact(a.error),
+                "provider_response": redact(a.provider_response), "worker": a.worker}
     status = _ATTEMPT.get(a.status, PENDING)
     return {"attempt": a.attempt_no, "status": status, "status_label": LABELS[status],
             "at": a.finished_at or a.started_at}
