@@ -159,7 +159,8 @@ def validate_settings(settings: Settings) -> list[str]:
 
 
 def _plugin(channel: str, url: str, endpoints: dict[str, str] | None):
-    plugin = apprise.Apprise.instantiate(url)
+    # async_mode off: the plugin runs in the calling thread, under outbound.guard (a context variable)
+    plugin = apprise.Apprise.instantiate(url, asset=apprise.AppriseAsset(async_mode=False))
     if not plugin:
         validate_url(channel, url)  # raises with the Chinese message
         raise ChannelConfigError(f"{CHANNEL_NAMES.get(channel, channel)}渠道配置无效")
@@ -181,15 +182,25 @@ def send(channel: str, url: str, *, subject: str, short_text: str, html: str,
     forbidden or unresolvable address is refused before anything is sent (``final`` when forbidden).
     """
     plugin = _plugin(channel, url, endpoints)
+    policy = policy or policy_for()
     channel_secrets.install_log_filter()
+    known = _url_secrets(url, plugin)
     try:
-        (policy or policy_for()).check_all(outbound.plugin_targets(channel, plugin))
+        policy.check_all(outbound.plugin_targets(channel, plugin))
     except outbound.OutboundRefused as exc:
-        logging.getLogger("anjian.notifications").warning("outbound %s refused: %s (%s)", channel, exc.reason,
-                                                          channel_secrets.redact(exc.detail, _url_secrets(url, plugin)))
-        return SendResult(ok=False, response=exc.reason, final=not exc.transient)
-    with channel_secrets.sending_secrets(_url_secrets(url, plugin)):
-        return _notify(plugin, channel, subject=subject, short_text=short_text, html=html, attachments=attachments)
+        return _refused(channel, exc, known)
+    # The connection itself is pinned to checked addresses too (a second DNS answer is checked again).
+    with channel_secrets.sending_secrets(known), outbound.guard(policy) as guard:
+        result = _notify(plugin, channel, subject=subject, short_text=short_text, html=html, attachments=attachments)
+    if guard.refused:
+        return _refused(channel, guard.refused[0], known)
+    return result
+
+
+def _refused(channel: str, exc: outbound.OutboundRefused, known: list[str]) -> SendResult:
+    logging.getLogger("anjian.notifications").warning("outbound %s refused: %s (%s)", channel, exc.reason,
+                                                      channel_secrets.redact(exc.detail, known))
+    return SendResult(ok=False, response=exc.reason, final=not exc.transient)
 
 
 def _notify(plugin, channel: str, *, subject: str, short_text: str, html: str,

@@ -18,10 +18,9 @@ Allow-list (``ANJIAN_OUTBOUND_ALLOW``, comma separated) for an intranet gateway:
 
 Nothing is allowed by default, loopback included (``make run`` needs no outbound channel).
 
-The check at send time is what stops DNS rebinding (a name public when saved, private when used).
-A small window remains between the check and the connection the HTTP / SMTP library makes itself
-(it resolves the name again); a resolver that answers differently within that window (TTL 0) is a
-residual risk documented in docs/security.md.
+The check at send time is what stops DNS rebinding (a name public when saved, private when used),
+and :func:`guard` pins the connection itself: while a message is sent, the HTTP and SMTP libraries
+connect only to addresses this policy has checked (a second, different DNS answer is checked too).
 
 ``resolver`` is a seam for tests (a function ``host, port -> list of address strings``); the
 default is :func:`system_resolver`.
@@ -30,6 +29,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -209,3 +209,92 @@ def plugin_targets(channel: str, plugin) -> list[tuple[str, int]]:
     if channel == "webhook":
         return [(str(plugin.host or ""), int(plugin.port or (443 if plugin.secure else 80)))]
     return []
+
+
+# ---------------------------------------------------------------- the connection itself (pinning)
+#
+# The check before a send resolves the name; the HTTP / SMTP library would resolve it again when it
+# connects, and a resolver answering differently the second time (TTL-0 rebinding) could slip an
+# internal address through. While a send runs under ``guard(policy)``, the two places where apprise's
+# libraries open a TCP connection — urllib3's ``create_connection`` (requests) and
+# ``smtplib.SMTP._get_socket`` (SMTP and SMTPS) — resolve the host through the same policy and connect
+# only to the addresses it checked (TLS still verifies the host name). Outside ``guard`` they behave as
+# before: nothing else in the process is affected.
+
+_active: ContextVar["Policy | None"] = ContextVar("anjian_outbound_policy", default=None)
+_refused: ContextVar["list[OutboundRefused] | None"] = ContextVar("anjian_outbound_refused", default=None)
+_installed = False
+
+
+def _guarded_connect(original):
+    def create_connection(address, *args, **kwargs):
+        policy = _active.get()
+        if policy is None:
+            return original(address, *args, **kwargs)
+        host, port = address[0], int(address[1])
+        try:
+            checked = policy.check(host, port)
+        except OutboundRefused as exc:
+            refused = _refused.get()
+            if refused is not None:
+                refused.append(exc)
+            raise OSError(f"outbound connection refused by policy: {exc.reason}") from None
+        if not checked:  # allowed by host name: the operator vouches for whatever it resolves to
+            return original(address, *args, **kwargs)
+        error: OSError | None = None
+        for addr in checked:
+            try:
+                return original((str(addr), port), *args, **kwargs)
+            except OSError as exc:
+                error = exc
+        raise error  # type: ignore[misc]
+
+    create_connection.anjian_guard = True  # type: ignore[attr-defined]
+    return create_connection
+
+
+def install_guard() -> None:
+    """Wrap the libraries' connection functions once (idempotent; inert outside :func:`guard`)."""
+    global _installed
+    if _installed:
+        return
+    import smtplib
+
+    import urllib3.util.connection as u3
+
+    if not getattr(u3.create_connection, "anjian_guard", False):
+        u3.create_connection = _guarded_connect(u3.create_connection)
+    if not getattr(smtplib.SMTP._get_socket, "anjian_guard", False):
+        plain = _guarded_connect(lambda address, timeout, source_address=None:
+                                 socket.create_connection(address, timeout, source_address))
+        original_get_socket = smtplib.SMTP._get_socket
+
+        def _get_socket(self, host, port, timeout):
+            if _active.get() is None:
+                return original_get_socket(self, host, port, timeout)
+            if timeout is not None and not timeout:
+                raise ValueError("Non-blocking socket (timeout=0) is not supported")
+            return plain((host, port), timeout, self.source_address)
+
+        _get_socket.anjian_guard = True  # type: ignore[attr-defined]
+        smtplib.SMTP._get_socket = _get_socket
+    _installed = True
+
+
+class guard:  # noqa: N801 - a context manager
+    """Within the block, every connection apprise's libraries open is checked by ``policy``;
+    ``refused`` lists the refusals (the caller reports them instead of the library's error)."""
+
+    def __init__(self, policy: "Policy") -> None:
+        self.policy = policy
+        self.refused: list[OutboundRefused] = []
+
+    def __enter__(self) -> "guard":
+        install_guard()
+        self._tokens = (_active.set(self.policy), _refused.set(self.refused))
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        _active.reset(self._tokens[0])
+        _refused.reset(self._tokens[1])
+        return False

@@ -246,6 +246,33 @@ def test_dns_rebinding_is_refused_at_send_time(api, db, world, clock, case, list
     assert listener.requests == []
 
 
+def test_a_second_dns_answer_at_connection_time_is_checked_too(db, world, clock, case, listener, smtp_listener):
+    """TTL-0 rebinding: the check before the send sees a public address, the library's own lookup
+    a moment later gets loopback. The connection is pinned to checked addresses, so the second
+    answer is checked as well and nothing arrives (without the pin, both listeners would get it)."""
+    port, smtp = smtp_listener
+    calls: list[str] = []
+
+    def flip(host: str, port_: int) -> list[str]:  # first answer public, then the real one (loopback)
+        calls.append(host)
+        return ["93.184.216.34"] if len(calls) % 2 == 1 else outbound.system_resolver(host, port_)
+
+    previous = outbound.set_resolver(flip)
+    try:
+        env = Settings(channel_key=KEY, webhook_url=f"json://localhost:{listener.port}/hook", smtp_host="localhost",
+                       smtp_port=port, smtp_from="anjian@test.local")
+        hook = _row(db, clock, case["id"], world.officer, "webhook")
+        mail = _row(db, clock, case["id"], world.contact, "email")
+        assert delivery.deliver_pending(db, clock.now(), settings=env) == {"failed": 2}
+    finally:
+        outbound.set_resolver(previous)
+    assert len(calls) == 4  # two lookups per message: the check, then the connection
+    for mid in (hook, mail):
+        m = _msg(db, mid)
+        assert m.status == "failed" and "不允许发送" in m.last_error, m.last_error
+    assert listener.requests == [] and smtp.messages == []
+
+
 # ---------------------------------------------------------------- refused at send time
 
 
