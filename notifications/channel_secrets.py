@@ -30,7 +30,7 @@ import re
 import secrets
 from contextvars import ContextVar
 from pathlib import Path
-from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlsplit, urlunsplit
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -147,6 +147,24 @@ def redact(text: str | None, known: tuple[str, ...] | list[str] = ()) -> str | N
             text = text.replace(quoted, MASK)
     text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
     return _QUERY.sub(lambda m: f"{m['name']}={MASK}", text)
+
+
+def url_secrets(url: str, plugin=None) -> list[str]:
+    """The secret values in a channel URL (password, secret-looking query values) and its apprise
+    plugin (key, token, secret, password), for :func:`redact` while it is used."""
+    found = []
+    try:
+        parts = urlsplit(url)
+        if parts.password:
+            found += [parts.password, unquote(parts.password)]
+        found += [v for k, v in parse_qsl(parts.query) if SECRET_PARAM.search(k)]
+    except ValueError:
+        pass
+    for attr in ("key", "token", "secret", "password"):
+        value = getattr(plugin, attr, None)
+        if isinstance(value, str):
+            found.append(value)
+    return found
 
 
 class RedactingFilter(logging.Filter):

@@ -32,7 +32,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import apprise
 from sqlalchemy import select
@@ -75,34 +75,6 @@ def validate_url(channel: str, url: str) -> str:
 def _redact(url: str) -> str:
     head, sep, rest = url.partition("://")
     return f"{head}{sep}…" if sep and len(rest) > 4 else url
-
-
-def policy_for(settings: Settings | None = None) -> outbound.Policy:
-    """The outbound address policy of ``settings`` (default: the environment's)."""
-    from cases.config import get_settings
-
-    try:
-        return outbound.Policy.from_settings(settings or get_settings())
-    except ValueError as exc:  # a malformed ANJIAN_OUTBOUND_ALLOW: nothing internal is allowed
-        logging.getLogger("anjian.notifications").error("ANJIAN_OUTBOUND_ALLOW ignored: %s", exc)
-        return outbound.Policy()
-
-
-def _url_secrets(url: str, plugin=None) -> list[str]:
-    """The secret values in a channel URL (password, secret-looking query values) and plugin."""
-    found = []
-    try:
-        parts = urlsplit(url)
-        if parts.password:
-            found += [parts.password, unquote(parts.password)]
-        found += [v for k, v in parse_qsl(parts.query) if channel_secrets.SECRET_PARAM.search(k)]
-    except ValueError:
-        pass
-    for attr in ("key", "token", "secret", "password"):
-        value = getattr(plugin, attr, None)
-        if isinstance(value, str):
-            found.append(value)
-    return found
 
 
 def webhook_url(settings: Settings, dedupe_key: str | None = None) -> str:
@@ -182,9 +154,9 @@ def send(channel: str, url: str, *, subject: str, short_text: str, html: str,
     forbidden or unresolvable address is refused before anything is sent (``final`` when forbidden).
     """
     plugin = _plugin(channel, url, endpoints)
-    policy = policy or policy_for()
+    policy = policy or outbound.policy_for()
     channel_secrets.install_log_filter()
-    known = _url_secrets(url, plugin)
+    known = channel_secrets.url_secrets(url, plugin)
     try:
         policy.check_all(outbound.plugin_targets(channel, plugin))
     except outbound.OutboundRefused as exc:
@@ -372,7 +344,7 @@ def validate_config(channel: str, values: dict[str, Any] | None, *, enabled: boo
     channel_secrets.install_log_filter()  # apprise logs a token it refuses: masked
     try:
         with channel_secrets.sending_secrets([out[f.name] for f in fields.values() if f.secret and f.name in out]
-                                             + _url_secrets(url)):
+                                             + channel_secrets.url_secrets(url)):
             validate_url(channel, url)
     except ChannelConfigError as exc:
         exc.field = exc.field or main
@@ -382,7 +354,7 @@ def validate_config(channel: str, values: dict[str, Any] | None, *, enabled: boo
         key = main if channel in ("email", "webhook") else "endpoint"
         label = fields[key].label
         try:
-            policy_for(settings).check_all(outbound.plugin_targets(channel, plugin))
+            outbound.policy_for(settings).check_all(outbound.plugin_targets(channel, plugin))
         except outbound.OutboundRefused as exc:
             raise ChannelConfigError(f"{_label(channel)}渠道配置无效：{label}——{exc.reason}", key) from None
     return out
@@ -626,13 +598,17 @@ def warn_unconfigured_at_startup(db, settings: Settings) -> list[str]:
     """Start-up: the warning above for the settings and saved configurations in force, after
     encrypting plaintext secrets left from before (:func:`encrypt_legacy`). Never raises
     (a database not migrated yet only means the saved configurations are not known)."""
+    logger = logging.getLogger("anjian.notifications")
     try:
         encrypt_legacy(db, settings)
-    except Exception:  # noqa: BLE001
-        logging.getLogger("anjian.notifications").exception("could not encrypt saved channel secrets")
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("saved channel secrets not checked for encryption: %s", exc)
     try:
         with db.session() as s:
-            active = configured(load_setup(s, settings))
+            setup = load_setup(s, settings)
+        for name, error in setup.errors.items():
+            logger.error("channel %s: saved secrets cannot be decrypted (check ANJIAN_CHANNEL_KEY): %s", name, error)
+        active = configured(setup)
     except Exception:  # noqa: BLE001
         active = configured(overlay(settings, {}))
     return warn_unconfigured(active)

@@ -40,7 +40,7 @@ from cases.config import Settings, get_settings
 from cases.db import Database
 from cases.errors import Conflict, NotFound
 from cases.models import Case, DeliveryAttempt, Jurisdiction, OutboxMessage, User
-from notifications import channels
+from notifications import channels, outbound
 from notifications.catalog import CATALOG
 from notifications.render import RenderError, render_document, render_message
 from notifications.variables import build_variables
@@ -263,7 +263,7 @@ def deliver_one(db: Database, msg_id: int, attempt: int, now: datetime, *, setti
     if setup is None:
         with db.session() as s:
             setup = channels.load_setup(s, settings)
-    policy = policy or channels.policy_for(settings)
+    policy = policy or outbound.policy_for(settings)
     endpoints = {**setup.endpoints, **(endpoints or {})}
     msg, variables = _prepare(db, msg_id, setup.settings)
     record = dict(attempt_id=attempt_id)
@@ -328,7 +328,7 @@ def deliver_pending(db: Database, now: datetime, *, limit: int = 100, worker: st
     counts: Counter = Counter()
     with db.session() as s:
         setup = channels.load_setup(s, settings)
-    policy = channels.policy_for(settings)
+    policy = outbound.policy_for(settings)
     for msg_id, attempt, attempt_id in _claim(db, now, limit, counts, worker):
         outcome = deliver_one(db, msg_id, attempt, now, settings=settings, endpoints=endpoints,
                               crash_hook=crash_hook, attempt_id=attempt_id, setup=setup, policy=policy)
@@ -414,7 +414,7 @@ def send_test(channel: str, *, now: datetime, to: str | None = None, db: Databas
         channels.validate_url(channel, url)
         result = channels.send(channel, url, subject=rendered.subject, short_text=rendered.short_text,
                                html=rendered.html, endpoints={**setup.endpoints, **(endpoints or {})},
-                               policy=channels.policy_for(settings))
+                               policy=outbound.policy_for(settings))
     except channels.ChannelConfigError as exc:
         return channels.SendResult(False, f"渠道配置错误：{exc}")
     if notes:

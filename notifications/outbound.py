@@ -298,3 +298,17 @@ class guard:  # noqa: N801 - a context manager
         _active.reset(self._tokens[0])
         _refused.reset(self._tokens[1])
         return False
+
+
+def policy_for(settings=None) -> Policy:
+    """The policy of ``settings`` (default: the environment's). A malformed ANJIAN_OUTBOUND_ALLOW is
+    logged and ignored: nothing internal is allowed then."""
+    import logging
+
+    from cases.config import get_settings
+
+    try:
+        return Policy.from_settings(settings or get_settings())
+    except ValueError as exc:
+        logging.getLogger("anjian.notifications").error("ANJIAN_OUTBOUND_ALLOW ignored: %s", exc)
+        return Policy()
