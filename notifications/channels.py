@@ -577,20 +577,28 @@ def warn_unconfigured(active: set[str], *, logger: logging.Logger | None = None,
 def encrypt_legacy(db, settings: Settings) -> list[str]:
     """Encrypt secrets saved in plaintext before encryption existed (run at start-up); returns the
     channels rewritten. A missing key (production) leaves them as they are, logged."""
-    done = []
+    done: list[str] = []
+
+    def plaintext(row: ChannelConfig) -> bool:
+        names = _encrypted_fields(row.name) if row.name in CONFIGURABLE else set()
+        return any(isinstance((row.settings or {}).get(k), str) and row.settings[k]
+                   and not channel_secrets.is_encrypted(row.settings[k]) for k in names)
+
+    with db.session() as s:  # a read first: no write lock taken at every start for nothing
+        if not any(plaintext(row) for row in s.scalars(select(ChannelConfig))):
+            return done
     with db.transaction() as s:
         for row in s.scalars(select(ChannelConfig)):
-            names = _encrypted_fields(row.name) if row.name in CONFIGURABLE else set()
-            values = dict(row.settings or {})
-            if any(isinstance(values.get(k), str) and values[k] and not channel_secrets.is_encrypted(values[k])
-                   for k in names):
-                try:
-                    row.settings = channel_secrets.encrypt_values(values, names, settings)
-                except channel_secrets.ChannelKeyError as exc:
-                    logging.getLogger("anjian.notifications").error("channel %s secrets left unencrypted: %s",
-                                                                    row.name, exc)
-                    continue
-                done.append(row.name)
+            if not plaintext(row):
+                continue
+            try:
+                row.settings = channel_secrets.encrypt_values(dict(row.settings), _encrypted_fields(row.name),
+                                                              settings)
+            except channel_secrets.ChannelKeyError as exc:
+                logging.getLogger("anjian.notifications").error("channel %s secrets left unencrypted: %s",
+                                                                row.name, exc)
+                continue
+            done.append(row.name)
     return done
 
 

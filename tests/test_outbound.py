@@ -407,6 +407,7 @@ def test_plaintext_rows_keep_working_and_are_encrypted_at_start_up(db, clock):
     with db.session() as s:
         assert channels.load_setup(s, settings).settings.wecom_webhook_key == "legacy-key-1"
     channels.warn_unconfigured_at_startup(db, settings)
+    assert channels.encrypt_legacy(db, settings) == []  # done once: nothing left in plaintext
     with db.session() as s:
         row = s.get(ChannelConfig, "wecom")
         assert "legacy-key-1" not in json.dumps(row.settings) and channel_secrets.is_encrypted(row.settings["key"])
