@@ -69,6 +69,15 @@ class Settings(BaseSettings):
     webhook_url: str = ""  # json:// or jsons:// (http(s):// accepted and converted)
     wecom_webhook_key: str = ""
     dingtalk_token: str = ""
+    # Outbound notification targets on loopback / private / link-local / metadata addresses are
+    # refused (notifications/outbound.py) unless listed here: comma-separated CIDRs or addresses,
+    # optionally with :port ("10.20.0.0/16, 10.1.2.3:8080, [fd12::1]:25"), or host names
+    # ("gw.gov.internal", "gw.gov.internal:8080"). Empty (default): nothing internal is allowed.
+    outbound_allow: str = ""
+    # Encrypts channel secrets saved in the database (notifications/channel_secrets.py): at least
+    # 32 bytes. Empty: development generates data_dir/channel_key; production refuses to save secrets.
+    channel_key: str = ""
+    channel_key_file: Path | None = None
 
     @property
     def effective_database_url(self) -> str:

@@ -17,6 +17,11 @@ Administrators can save a channel's configuration in the database (``channel_con
 then apprise) and refuses it with a Chinese message; :func:`load_setup` overlays the saved
 configurations on the environment settings for delivery (a saved configuration replaces that
 channel's environment settings entirely; a disabled one turns the channel off).
+
+Outbound safety (issue 8): every host a channel connects to is checked after DNS resolution at
+save time and again right before each send (notifications/outbound.py; ``ANJIAN_OUTBOUND_ALLOW``
+for an intranet gateway), and apprise is told not to follow redirects. Saved secrets and URLs are
+encrypted at rest and masked on read, in receipts and in logs (notifications/channel_secrets.py).
 """
 from __future__ import annotations
 
@@ -35,6 +40,7 @@ from sqlalchemy.orm import Session
 
 from cases.config import Settings
 from cases.models import ChannelConfig
+from notifications import channel_secrets, outbound
 
 CHANNELS = ("inbox", "email", "webhook", "wecom", "dingtalk")
 BOT_CHANNELS = ("wecom", "dingtalk")  # subject to quiet hours
@@ -53,7 +59,8 @@ class ChannelConfigError(ValueError):
 @dataclass
 class SendResult:
     ok: bool
-    response: str  # what the provider said (apprise's log of the exchange), kept as the receipt
+    response: str  # what the provider said (apprise's log of the exchange, secrets masked), kept as the receipt
+    final: bool = False  # True: retrying cannot help (the target address is forbidden)
 
 
 def validate_url(channel: str, url: str) -> str:
@@ -124,7 +131,8 @@ def validate_settings(settings: Settings) -> list[str]:
 
 
 def _plugin(channel: str, url: str, endpoints: dict[str, str] | None):
-    plugin = apprise.Apprise.instantiate(url)
+    # async_mode off: the plugin runs in the calling thread, under outbound.guard (a context variable)
+    plugin = apprise.Apprise.instantiate(url, asset=apprise.AppriseAsset(async_mode=False))
     if not plugin:
         validate_url(channel, url)  # raises with the Chinese message
         raise ChannelConfigError(f"{CHANNEL_NAMES.get(channel, channel)}渠道配置无效")
@@ -133,13 +141,42 @@ def _plugin(channel: str, url: str, endpoints: dict[str, str] | None):
         plugin.api_url = override.format(key=plugin.key)
     elif override and channel == "dingtalk":
         plugin.notify_url = override
+    plugin.redirects = False  # a 3xx is a failure: never follow a redirect to an address not checked
     return plugin
 
 
 def send(channel: str, url: str, *, subject: str, short_text: str, html: str,
-         attachments: dict[str, bytes] | None = None, endpoints: dict[str, str] | None = None) -> SendResult:
-    """Send through apprise; never raises for a provider failure (returns ok=False with the log)."""
+         attachments: dict[str, bytes] | None = None, endpoints: dict[str, str] | None = None,
+         policy: outbound.Policy | None = None) -> SendResult:
+    """Send through apprise; never raises for a provider failure (returns ok=False with the log).
+
+    Every target host is checked first (``policy``, default: the environment's allow-list): a
+    forbidden or unresolvable address is refused before anything is sent (``final`` when forbidden).
+    """
     plugin = _plugin(channel, url, endpoints)
+    policy = policy or outbound.policy_for()
+    channel_secrets.install_log_filter()
+    known = channel_secrets.url_secrets(url, plugin)
+    try:
+        policy.check_all(outbound.plugin_targets(channel, plugin))
+    except outbound.OutboundRefused as exc:
+        return _refused(channel, exc, known)
+    # The connection itself is pinned to checked addresses too (a second DNS answer is checked again).
+    with channel_secrets.sending_secrets(known), outbound.guard(policy) as guard:
+        result = _notify(plugin, channel, subject=subject, short_text=short_text, html=html, attachments=attachments)
+    if guard.refused:
+        return _refused(channel, guard.refused[0], known)
+    return result
+
+
+def _refused(channel: str, exc: outbound.OutboundRefused, known: list[str]) -> SendResult:
+    logging.getLogger("anjian.notifications").warning("outbound %s refused: %s (%s)", channel, exc.reason,
+                                                      channel_secrets.redact(exc.detail, known))
+    return SendResult(ok=False, response=exc.reason, final=not exc.transient)
+
+
+def _notify(plugin, channel: str, *, subject: str, short_text: str, html: str,
+            attachments: dict[str, bytes] | None) -> SendResult:
     ap = apprise.Apprise()
     ap.add(plugin)
     tmpdir = None
@@ -163,7 +200,7 @@ def send(channel: str, url: str, *, subject: str, short_text: str, html: str,
             except Exception as exc:  # a plugin bug must not kill the worker
                 ok = False
                 logging.getLogger("apprise").error("exception: %s", exc)
-            response = log.getvalue().strip()
+            response = channel_secrets.redact(log.getvalue().strip())
     finally:
         if tmpdir:
             for name in os.listdir(tmpdir):
@@ -225,14 +262,24 @@ def _http_url(channel: str, key: str, label: str, value: str, schemes=("http", "
     return value
 
 
+# Fields that hold a URL (may carry credentials): encrypted at rest like secrets, shown with mask_url.
+URL_FIELDS = {"url", "endpoint"}
+
+
+def _encrypted_fields(channel: str) -> set[str]:
+    return {f.name for f in CONFIG_FIELDS[channel] if f.secret or f.name in URL_FIELDS}
+
+
 def validate_config(channel: str, values: dict[str, Any] | None, *, enabled: bool = True,
-                    previous: dict[str, Any] | None = None) -> dict[str, Any]:
+                    previous: dict[str, Any] | None = None, settings: Settings | None = None) -> dict[str, Any]:
     """Check a channel configuration an administrator wants to save; returns it normalised.
 
     Our own checks first (fields, types, host names, addresses), then apprise must accept the
-    URL built from it. Raises :class:`ChannelConfigError` with a Chinese message naming the field.
-    A secret sent back as ``SECRET_MASK`` keeps the ``previous`` value. A disabled channel may be
-    saved without settings; whatever it has is still checked.
+    URL built from it, then every host it names must resolve to an allowed address
+    (:mod:`notifications.outbound`, the allow-list of ``settings``). Raises
+    :class:`ChannelConfigError` with a Chinese message naming the field. A secret sent back as
+    ``SECRET_MASK`` (a URL sent back as shown, masked) keeps the ``previous`` value. A disabled
+    channel may be saved without settings; whatever it has is still checked.
     """
     if channel not in CONFIGURABLE:
         raise ChannelConfigError(f"未知的通知渠道“{channel}”，可配置的渠道：{'、'.join(CONFIGURABLE)}", "name")
@@ -249,6 +296,13 @@ def validate_config(channel: str, values: dict[str, Any] | None, *, enabled: boo
             value = (previous or {}).get(name)
             if not value:
                 raise ChannelConfigError(f"{_label(channel)}渠道配置无效：请重新填写{f.label}", name)
+        old = (previous or {}).get(name)
+        if name in URL_FIELDS and isinstance(value, str) and isinstance(old, str) and value != old \
+                and value.strip() == channel_secrets.mask_url(old):
+            value = old  # the masked URL GET showed, sent back unchanged
+        if name in URL_FIELDS and isinstance(value, str) and channel_secrets.MASK in value:
+            raise ChannelConfigError(f"{_label(channel)}渠道配置无效：{f.label}中含有被隐藏的内容（{channel_secrets.MASK}），"
+                                     "请填写完整地址", name)
         if value is None or (isinstance(value, str) and not value.strip()):
             continue
         if f.kind == "int":
@@ -286,7 +340,23 @@ def validate_config(channel: str, values: dict[str, Any] | None, *, enabled: boo
             _http_url(channel, "endpoint", "自定义接口地址", out["endpoint"])
     setup = overlay(Settings(), {channel: (True, out)})
     url = channel_url(channel, setup.settings, address="check@example.com")
-    validate_url(channel, url)
+    main = {"email": "host", "webhook": "url", "wecom": "key", "dingtalk": "token"}[channel]
+    channel_secrets.install_log_filter()  # apprise logs a token it refuses: masked
+    try:
+        with channel_secrets.sending_secrets([out[f.name] for f in fields.values() if f.secret and f.name in out]
+                                             + channel_secrets.url_secrets(url)):
+            validate_url(channel, url)
+    except ChannelConfigError as exc:
+        exc.field = exc.field or main
+        raise
+    if channel == "email" or channel == "webhook" or out.get("endpoint"):  # a host the administrator chose
+        plugin = _plugin(channel, url, setup.endpoints)
+        key = main if channel in ("email", "webhook") else "endpoint"
+        label = fields[key].label
+        try:
+            outbound.policy_for(settings).check_all(outbound.plugin_targets(channel, plugin))
+        except outbound.OutboundRefused as exc:
+            raise ChannelConfigError(f"{_label(channel)}渠道配置无效：{label}——{exc.reason}", key) from None
     return out
 
 
@@ -299,6 +369,7 @@ class ChannelSetup:
     disabled: set[str] = field(default_factory=set)
     endpoints: dict[str, str] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)  # channel → database / environment / none
+    errors: dict[str, str] = field(default_factory=dict)  # channel → why its saved secrets cannot be used
 
 
 def overlay(settings: Settings, configs: dict[str, tuple[bool, dict[str, Any]]]) -> ChannelSetup:
@@ -340,10 +411,23 @@ def overlay(settings: Settings, configs: dict[str, tuple[bool, dict[str, Any]]])
                         sources=sources)
 
 
+def saved_values(row: ChannelConfig, settings: Settings) -> dict[str, Any]:
+    """A saved configuration with its secrets decrypted (raises channel_secrets.ChannelKeyError)."""
+    return channel_secrets.decrypt_values(dict(row.settings or {}), settings, channel_label=_label(row.name))
+
+
 def load_setup(session: Session, settings: Settings) -> ChannelSetup:
-    """The environment settings with every saved channel configuration applied."""
-    configs = {c.name: (c.enabled, dict(c.settings or {})) for c in session.scalars(select(ChannelConfig))}
-    return overlay(settings, configs)
+    """The environment settings with every saved channel configuration applied (secrets decrypted;
+    a channel whose secrets cannot be decrypted is listed in ``errors`` and sends nothing)."""
+    configs, errors = {}, {}
+    for c in session.scalars(select(ChannelConfig)):
+        try:
+            configs[c.name] = (c.enabled, saved_values(c, settings))
+        except channel_secrets.ChannelKeyError as exc:
+            configs[c.name], errors[c.name] = (c.enabled, {}), str(exc)
+    setup = overlay(settings, configs)
+    setup.errors = errors
+    return setup
 
 
 def env_values(channel: str, settings: Settings) -> dict[str, Any]:
@@ -353,8 +437,19 @@ def env_values(channel: str, settings: Settings) -> dict[str, Any]:
 
 
 def masked(channel: str, values: dict[str, Any]) -> dict[str, Any]:
+    """What administrators see: secrets as ``SECRET_MASK``, URLs with password and secret query
+    values hidden (:func:`channel_secrets.mask_url`); a value still encrypted (cannot be
+    decrypted) as ``SECRET_MASK``."""
     secrets = {f.name for f in CONFIG_FIELDS[channel] if f.secret}
-    return {k: (SECRET_MASK if k in secrets and v else v) for k, v in values.items()}
+    out = {}
+    for k, v in values.items():
+        if v and (k in secrets or channel_secrets.is_encrypted(v)):
+            out[k] = SECRET_MASK
+        elif k in URL_FIELDS and isinstance(v, str):
+            out[k] = channel_secrets.mask_url(v)
+        else:
+            out[k] = v
+    return out
 
 
 def describe(session: Session, channel: str, settings: Settings) -> dict[str, Any]:
@@ -365,15 +460,20 @@ def describe(session: Session, channel: str, settings: Settings) -> dict[str, An
     fields = [{"name": f.name, "label": f.label, "type": f.kind, "required": f.required, "secret": f.secret}
               for f in CONFIG_FIELDS[channel]]
     if row is not None:
+        error = None
+        try:
+            values = saved_values(row, settings)
+        except channel_secrets.ChannelKeyError as exc:
+            values, error = dict(row.settings or {}), str(exc)
         return {"name": channel, "label": _label(channel), "source": "database", "enabled": row.enabled,
-                "settings": masked(channel, dict(row.settings or {})), "fields": fields,
+                "settings": masked(channel, values), "fields": fields, "error": error,
                 "updated_at": row.updated_at, "updated_by_id": row.updated_by_id,
                 **_preferences_note(session, channel, row.enabled)}
     env = env_values(channel, settings)
     configured = any(k in env for k in ("host", "url", "key", "token"))
     return {"name": channel, "label": _label(channel), "source": "environment" if configured else "none",
             "enabled": configured, "settings": masked(channel, env) if configured else {}, "fields": fields,
-            "updated_at": None, "updated_by_id": None, **_preferences_note(session, channel, configured)}
+            "error": None, "updated_at": None, "updated_by_id": None, **_preferences_note(session, channel, configured)}
 
 
 def _preferences_note(session: Session, channel: str, in_use: bool) -> dict[str, Any]:
@@ -388,14 +488,28 @@ def _preferences_note(session: Session, channel: str, in_use: bool) -> dict[str,
 
 
 def save_config(session: Session, channel: str, values: dict[str, Any] | None, *, enabled: bool, now: datetime,
-                user_id: int | None) -> ChannelConfig:
-    """Validate (raises :class:`ChannelConfigError`) and save a channel's configuration."""
+                user_id: int | None, settings: Settings | None = None) -> ChannelConfig:
+    """Validate (raises :class:`ChannelConfigError`) and save a channel's configuration, its secrets
+    and URLs encrypted with the channel key of ``settings`` (default: the environment's)."""
+    from cases.config import get_settings
+
+    settings = settings or get_settings()
     row = session.get(ChannelConfig, channel) if channel in CONFIGURABLE else None
-    clean = validate_config(channel, values, enabled=enabled, previous=dict(row.settings or {}) if row else None)
+    previous = None
+    if row is not None:
+        try:
+            previous = saved_values(row, settings)
+        except channel_secrets.ChannelKeyError:
+            previous = None  # unreadable: masked secrets must be entered again
+    clean = validate_config(channel, values, enabled=enabled, previous=previous, settings=settings)
+    try:
+        stored = channel_secrets.encrypt_values(clean, _encrypted_fields(channel), settings)
+    except channel_secrets.ChannelKeyError as exc:
+        raise ChannelConfigError(f"{_label(channel)}渠道配置不能保存：{exc}") from None
     if row is None:
         row = ChannelConfig(name=channel)
         session.add(row)
-    row.settings, row.enabled, row.updated_at, row.updated_by_id = clean, enabled, now, user_id
+    row.settings, row.enabled, row.updated_at, row.updated_by_id = stored, enabled, now, user_id
     session.flush()
     session.info.pop(_CONFIGURED_KEY, None)
     return row
@@ -434,7 +548,8 @@ def configured_in(session: Session, settings: Settings | None = None) -> set[str
     if cached is None:
         from cases.config import get_settings
 
-        cached = configured(load_setup(session, settings or get_settings()))
+        rows = {c.name: (c.enabled, {}) for c in session.scalars(select(ChannelConfig))}  # no secrets needed
+        cached = configured(overlay(settings or get_settings(), rows))
         session.info[_CONFIGURED_KEY] = cached
     return cached
 
@@ -459,12 +574,49 @@ def warn_unconfigured(active: set[str], *, logger: logging.Logger | None = None,
     return missing
 
 
+def encrypt_legacy(db, settings: Settings) -> list[str]:
+    """Encrypt secrets saved in plaintext before encryption existed (run at start-up); returns the
+    channels rewritten. A missing key (production) leaves them as they are, logged."""
+    done: list[str] = []
+
+    def plaintext(row: ChannelConfig) -> bool:
+        names = _encrypted_fields(row.name) if row.name in CONFIGURABLE else set()
+        return any(isinstance((row.settings or {}).get(k), str) and row.settings[k]
+                   and not channel_secrets.is_encrypted(row.settings[k]) for k in names)
+
+    with db.session() as s:  # a read first: no write lock taken at every start for nothing
+        if not any(plaintext(row) for row in s.scalars(select(ChannelConfig))):
+            return done
+    with db.transaction() as s:
+        for row in s.scalars(select(ChannelConfig)):
+            if not plaintext(row):
+                continue
+            try:
+                row.settings = channel_secrets.encrypt_values(dict(row.settings), _encrypted_fields(row.name),
+                                                              settings)
+            except channel_secrets.ChannelKeyError as exc:
+                logging.getLogger("anjian.notifications").error("channel %s secrets left unencrypted: %s",
+                                                                row.name, exc)
+                continue
+            done.append(row.name)
+    return done
+
+
 def warn_unconfigured_at_startup(db, settings: Settings) -> list[str]:
-    """Start-up: the warning above for the settings and saved configurations in force. Never raises
+    """Start-up: the warning above for the settings and saved configurations in force, after
+    encrypting plaintext secrets left from before (:func:`encrypt_legacy`). Never raises
     (a database not migrated yet only means the saved configurations are not known)."""
+    logger = logging.getLogger("anjian.notifications")
+    try:
+        encrypt_legacy(db, settings)
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("saved channel secrets not checked for encryption: %s", exc)
     try:
         with db.session() as s:
-            active = configured(load_setup(s, settings))
+            setup = load_setup(s, settings)
+        for name, error in setup.errors.items():
+            logger.error("channel %s: saved secrets cannot be decrypted (check ANJIAN_CHANNEL_KEY): %s", name, error)
+        active = configured(setup)
     except Exception:  # noqa: BLE001
         active = configured(overlay(settings, {}))
     return warn_unconfigured(active)

@@ -40,7 +40,7 @@ from cases.config import Settings, get_settings
 from cases.db import Database
 from cases.errors import ActionNotAllowed, NotFound
 from cases.models import Case, DeliveryAttempt, Jurisdiction, OutboxMessage, User
-from notifications import channels
+from notifications import channels, outbound
 from notifications.catalog import CATALOG
 from notifications.render import RenderError, render_document, render_message
 from notifications.variables import build_variables
@@ -259,10 +259,11 @@ def _prepare(db: Database, msg_id: int, settings: Settings):
 
 def deliver_one(db: Database, msg_id: int, attempt: int, now: datetime, *, settings: Settings,
                 endpoints: dict[str, str] | None = None, crash_hook=None, attempt_id: int | None = None,
-                setup: channels.ChannelSetup | None = None) -> str:
+                setup: channels.ChannelSetup | None = None, policy=None) -> str:
     if setup is None:
         with db.session() as s:
             setup = channels.load_setup(s, settings)
+    policy = policy or outbound.policy_for(settings)
     endpoints = {**setup.endpoints, **(endpoints or {})}
     msg, variables = _prepare(db, msg_id, setup.settings)
     record = dict(attempt_id=attempt_id)
@@ -295,6 +296,9 @@ def deliver_one(db: Database, msg_id: int, attempt: int, now: datetime, *, setti
     if msg.channel == "inbox":
         result = channels.SendResult(ok=True, response="inbox")
     else:
+        if msg.channel in setup.errors and msg.channel not in setup.disabled:  # saved secrets unreadable: retry later
+            return _record(db, msg_id, attempt, now, ok=False, response=None,
+                           error=f"渠道配置错误：{setup.errors[msg.channel]}", **record)
         try:
             if msg.channel in setup.disabled:
                 raise channels.ChannelConfigError(f"{channels.CHANNEL_NAMES.get(msg.channel, msg.channel)}渠道已被管理员停用")
@@ -305,11 +309,11 @@ def deliver_one(db: Database, msg_id: int, attempt: int, now: datetime, *, setti
             return _record(db, msg_id, attempt, now, ok=False, response=None, error=f"渠道配置错误：{exc}",
                            final=True, **record)
         result = channels.send(msg.channel, url, subject=rendered.subject, short_text=rendered.short_text,
-                               html=rendered.html, attachments=attachments, endpoints=endpoints)
+                               html=rendered.html, attachments=attachments, endpoints=endpoints, policy=policy)
     if crash_hook is not None:
         crash_hook(msg)  # tests: simulate the worker dying after the channel answered
     return _record(db, msg_id, attempt, now, ok=result.ok, response=result.response,
-                   error=None if result.ok else f"发送失败：{result.response}", **record)
+                   error=None if result.ok else f"发送失败：{result.response}", final=result.final, **record)
 
 
 def deliver_pending(db: Database, now: datetime, *, limit: int = 100, worker: str | None = None, crash_hook=None,
@@ -324,9 +328,10 @@ def deliver_pending(db: Database, now: datetime, *, limit: int = 100, worker: st
     counts: Counter = Counter()
     with db.session() as s:
         setup = channels.load_setup(s, settings)
+    policy = outbound.policy_for(settings)
     for msg_id, attempt, attempt_id in _claim(db, now, limit, counts, worker):
         outcome = deliver_one(db, msg_id, attempt, now, settings=settings, endpoints=endpoints,
-                              crash_hook=crash_hook, attempt_id=attempt_id, setup=setup)
+                              crash_hook=crash_hook, attempt_id=attempt_id, setup=setup, policy=policy)
         counts[outcome] += 1
         log.info("outbox %s attempt %s → %s (worker %s)", msg_id, attempt, outcome, worker)
     return dict(counts)
@@ -410,10 +415,13 @@ def send_test(channel: str, *, now: datetime, to: str | None = None, db: Databas
     try:
         if channel in setup.disabled:
             raise channels.ChannelConfigError(f"{label}渠道已被管理员停用")
+        if channel in setup.errors:
+            raise channels.ChannelConfigError(setup.errors[channel])
         url = channels.channel_url(channel, setup.settings, address=to, dedupe_key=f"test:{now.isoformat()}")
         channels.validate_url(channel, url)
         result = channels.send(channel, url, subject=rendered.subject, short_text=rendered.short_text,
-                               html=rendered.html, endpoints={**setup.endpoints, **(endpoints or {})})
+                               html=rendered.html, endpoints={**setup.endpoints, **(endpoints or {})},
+                               policy=outbound.policy_for(settings))
     except channels.ChannelConfigError as exc:
         return channels.SendResult(False, f"渠道配置错误：{exc}")
     if notes:

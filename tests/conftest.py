@@ -235,6 +235,22 @@ def fresh_data_settings(live_server, tmp_path):
     state.settings = previous
 
 
+@pytest.fixture
+def allow_outbound(live_server):
+    """``allow_outbound("127.0.0.1,smtp.example.gov.cn")`` → the live server's settings with that
+    ``ANJIAN_OUTBOUND_ALLOW`` for this test (returned, for direct calls too). Nothing internal is
+    allowed by default; a test whose SMTP server or webhook receiver is on loopback says so here."""
+    state = live_server.server.config.app.state
+    previous = state.settings
+
+    def allow(spec: str = "127.0.0.1") -> Settings:
+        state.settings = Settings(**{**previous.model_dump(), "outbound_allow": spec})
+        return state.settings
+
+    yield allow
+    state.settings = previous
+
+
 class Api:
     """A real HTTP client acting as one user."""
 

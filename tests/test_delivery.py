@@ -28,6 +28,8 @@ from notifications import channels, delivery, preferences
 from tests.conftest import complete_project
 
 REPO = Path(__file__).resolve().parents[1]
+# The SMTP server and HTTP receivers are on loopback: allowed explicitly (nothing internal is by default).
+OUTBOUND = {"outbound_allow": "127.0.0.1", "channel_key": "test-channel-key-0123456789abcdef0123"}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -110,7 +112,7 @@ def settings(smtp, http_receiver):
     ctl, _ = smtp
     return Settings(smtp_host="127.0.0.1", smtp_port=ctl.port, smtp_from="anjian@test.local",
                     base_url="http://anjian.test", webhook_url=f"json://127.0.0.1:{http_receiver.port}/hook",
-                    wecom_webhook_key="wecomkey123", dingtalk_token="dingtoken456")
+                    wecom_webhook_key="wecomkey123", dingtalk_token="dingtoken456", **OUTBOUND)
 
 
 @pytest.fixture
@@ -240,7 +242,7 @@ def test_receipts_on_the_case_api(api, db, world, clock, case, receiver, setting
     delivery.deliver_pending(db, clock.now(), settings=settings, worker="worker-a")
     clock.advance(timedelta(seconds=30))
     delivery.deliver_pending(db, clock.now(), settings=settings, worker="worker-b")
-    items = api(world.officer).get(f"/api/cases/{case['id']}/messages").json()["items"]
+    items = api(world.admin).get(f"/api/cases/{case['id']}/messages").json()["items"]  # details: admins only
     [item] = [i for i in items if i["id"] == mid]
     assert item["status"] == "sent" and item["attempts"] == 2
     receipts = item["receipts"]
@@ -321,7 +323,7 @@ def test_missing_variable_fails_without_sending_visible_and_resendable(api, db, 
     m = _get(db, mid)
     assert m.status == "failed" and "legal_basis" in m.last_error and m.last_error.startswith("模板渲染失败")
     # Visible on the case.
-    items = api(world.officer).get(f"/api/cases/{case['id']}/messages").json()["items"]
+    items = api(world.admin).get(f"/api/cases/{case['id']}/messages").json()["items"]
     [item] = [i for i in items if i["id"] == mid]
     assert item["status"] == "failed" and "legal_basis" in item["last_error"] and item["title"] == "隐患整改通知书"
     assert api(world.officer_wz).get(f"/api/cases/{case['id']}/messages").status_code == 404
@@ -410,7 +412,8 @@ def test_quiet_hours_postpone_bots_but_not_urgent(db, world, clock, case, receiv
 def test_quiet_hours_lifted_by_the_recipients_preference(db, world, clock, case, receiver, settings, endpoints):
     clock.set(datetime(2026, 11, 23, 23, 30, tzinfo=SHANGHAI))
     with db.transaction() as s:  # a preference may only name a configured channel
-        channels.save_config(s, "wecom", {"key": "wecomkey123"}, enabled=True, now=clock.now(), user_id=None)
+        channels.save_config(s, "wecom", {"key": "wecomkey123"}, enabled=True, now=clock.now(), user_id=None,
+                                 settings=settings)
         preferences.set_role_preferences(s, "officer", [{"template": "reminder", "channels": ["wecom"],
                                                          "quiet_hours": False}], now=clock.now(), by=None)
     night_ok = _row(db, clock, case["id"], world.officer, "reminder", "wecom", REMINDER_VARS)
@@ -425,11 +428,12 @@ def test_saved_channel_configuration_is_used_over_the_environment(db, world, clo
                        "wecom_webhook_key": "envkey"})
     with db.transaction() as s:
         channels.save_config(s, "webhook", {"url": f"http://127.0.0.1:{receiver.port}/saved"}, enabled=True,
-                             now=clock.now(), user_id=world.admin.id)
+                             now=clock.now(), user_id=world.admin.id, settings=settings)
         channels.save_config(s, "wecom", {"key": "savedkey",
                                           "endpoint": f"http://127.0.0.1:{receiver.port}/gw?key={{key}}"},
-                             enabled=True, now=clock.now(), user_id=world.admin.id)
-        channels.save_config(s, "dingtalk", {}, enabled=False, now=clock.now(), user_id=world.admin.id)
+                             enabled=True, now=clock.now(), user_id=world.admin.id, settings=settings)
+        channels.save_config(s, "dingtalk", {}, enabled=False, now=clock.now(), user_id=world.admin.id,
+                             settings=settings)
     hook = _row(db, clock, case["id"], world.officer, "reminder", "webhook", REMINDER_VARS)
     bot = _row(db, clock, case["id"], world.officer, "reminder", "wecom", REMINDER_VARS)
     off = _row(db, clock, case["id"], world.officer, "reminder", "dingtalk", REMINDER_VARS)
@@ -479,7 +483,8 @@ def test_invalid_channel_configuration_is_refused_in_chinese():
 
 def _notify(db, *args, **env) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith("ANJIAN_")}
-    base.update({"ANJIAN_DATABASE_URL": db.url, "PYTHONPATH": str(REPO), **env})
+    base.update({"ANJIAN_DATABASE_URL": db.url, "PYTHONPATH": str(REPO),
+                 **{f"ANJIAN_{k.upper()}": v for k, v in OUTBOUND.items()}, **env})
     return subprocess.run([sys.executable, "-m", "anjian.cli", "notify", "test", *args], cwd=REPO, env=base,
                           capture_output=True, text=True, timeout=120)
 
@@ -512,12 +517,13 @@ def test_cli_notify_test_email_over_real_smtp(db, world, smtp):
     assert r.returncode == 1 and "--to" in r.stderr
 
 
-def test_cli_notify_test_uses_the_saved_configuration(db, world, clock, receiver):
+def test_cli_notify_test_uses_the_saved_configuration(db, world, clock, receiver, settings):
     with db.transaction() as s:
         channels.save_config(s, "wecom", {"key": "clikey", "endpoint": f"http://127.0.0.1:{receiver.port}"
                                                                        "/cgi-bin/webhook/send?key={key}"},
-                             enabled=True, now=clock.now(), user_id=world.admin.id)
-        channels.save_config(s, "dingtalk", {"token": "t1"}, enabled=False, now=clock.now(), user_id=world.admin.id)
+                             enabled=True, now=clock.now(), user_id=world.admin.id, settings=settings)
+        channels.save_config(s, "dingtalk", {"token": "t1"}, enabled=False, now=clock.now(), user_id=world.admin.id,
+                             settings=settings)
     r = _notify(db, "--channel", "wecom", ANJIAN_WECOM_WEBHOOK_KEY="envkey")
     assert r.returncode == 0, r.stderr
     [req] = receiver.requests

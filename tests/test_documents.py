@@ -415,13 +415,13 @@ class _Smtp:
         return "250 OK"
 
 
-def configure_smtp(db, clock, port: int) -> None:
+def configure_smtp(db, clock, port: int, settings: Settings) -> None:
     """SMTP saved by an administrator (as PUT /api/admin/channels/email does): e-mail is in use."""
     from notifications import channels
 
     with db.transaction() as s:
         channels.save_config(s, "email", {"host": "127.0.0.1", "port": port, "from_address": "anjian@test.local"},
-                             enabled=True, now=clock.now(), user_id=None)
+                             enabled=True, now=clock.now(), user_id=None, settings=settings)
 
 
 @pytest.fixture
@@ -440,8 +440,8 @@ def smtp():
 def test_email_attaches_the_stored_pdf_byte_identical(drv, db, world, clock, settings, smtp, render_first):
     ctl, handler = smtp
     mail_settings = Settings(**{**settings.model_dump(), "smtp_host": "127.0.0.1", "smtp_port": ctl.port,
-                                "smtp_from": "anjian@test.local"})
-    configure_smtp(db, clock, ctl.port)
+                                "smtp_from": "anjian@test.local", "outbound_allow": "127.0.0.1"})  # SMTP on loopback
+    configure_smtp(db, clock, ctl.port, mail_settings)
     complete_project(db, world, clock)
     register_hazard(drv, world)
     with db.transaction() as s:  # only the document's e-mails
@@ -466,8 +466,9 @@ def test_email_attaches_the_stored_pdf_byte_identical(drv, db, world, clock, set
 
 def test_an_email_whose_document_failed_is_not_sent(drv, db, world, clock, settings, smtp):
     ctl, handler = smtp
-    mail_settings = Settings(**{**settings.model_dump(), "smtp_host": "127.0.0.1", "smtp_port": ctl.port})
-    configure_smtp(db, clock, ctl.port)
+    mail_settings = Settings(**{**settings.model_dump(), "smtp_host": "127.0.0.1", "smtp_port": ctl.port,
+                                "outbound_allow": "127.0.0.1"})  # SMTP on loopback
+    configure_smtp(db, clock, ctl.port, mail_settings)
     complete_project(db, world, clock)
     register_hazard(drv, world)
     with db.transaction() as s:  # the phone is removed between issue and rendering

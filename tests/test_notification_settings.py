@@ -33,14 +33,26 @@ def enqueue_for(db, clock, user, template="reminder", cause="test"):
         return sorted(r.channel for r in rows)
 
 
+# The hosts these tests configure: placeholders that do not resolve here, and a closed loopback port.
+# Outbound targets are checked after DNS resolution (tests/test_outbound.py); these are allowed by name.
+ALLOWED = "127.0.0.1,smtp.example.gov.cn,gw.example,smtp.example.com"
+
+
 @pytest.fixture
-def all_channels(db, world, clock):
+def app_settings(allow_outbound):
+    """The live server's settings, with this module's hosts allowed (ANJIAN_OUTBOUND_ALLOW)."""
+    return allow_outbound(ALLOWED)
+
+
+@pytest.fixture
+def all_channels(db, world, clock, app_settings):
     """Every channel configured (saved by an administrator): preferences may name any of them."""
     with db.transaction() as s:
         for name, values in (("email", {"host": "smtp.example.gov.cn", "from_address": "anjian@example.gov.cn"}),
                              ("webhook", {"url": "http://127.0.0.1:9/hook"}), ("wecom", {"key": "wecomkey"}),
                              ("dingtalk", {"token": "dingtoken"})):
-            channels.save_config(s, name, values, enabled=True, now=clock.now(), user_id=world.admin.id)
+            channels.save_config(s, name, values, enabled=True, now=clock.now(), user_id=world.admin.id,
+                                 settings=app_settings)
 
 
 def test_resolver_is_installed():
@@ -132,7 +144,7 @@ def test_role_preferences_admin_only_and_role_checked(api, world):
 # ---------------------------------------------------------------- channel configuration
 
 
-def test_channel_configuration_saved_validated_and_masked(api, db, world):
+def test_channel_configuration_saved_validated_and_masked(api, db, world, app_settings):
     admin = api(world.admin)
     r = admin.get("/api/admin/channels")
     assert r.status_code == 200
@@ -171,12 +183,13 @@ def test_channel_configuration_saved_validated_and_masked(api, db, world):
     assert r.status_code == 200, r.text
     with db.session() as s:
         row = s.get(ChannelConfig, "email")
-        assert row.settings["password"] == "s3cret" and row.settings["port"] == 587
+        assert "s3cret" not in str(row.settings) and row.settings["port"] == 587  # encrypted at rest
+        assert channels.saved_values(row, app_settings)["password"] == "s3cret"
     r = put(admin, "/api/admin/channels/dingtalk", {"settings": {"token": "t0k", "secret": "SEC123",
                                                                  "endpoint": "http://gw.example/robot/send"}})
     assert r.status_code == 200, r.text
     with db.session() as s:
-        setup = channels.load_setup(s, Settings())
+        setup = channels.load_setup(s, app_settings)
     assert setup.settings.smtp_port == 587 and setup.settings.dingtalk_token == "SEC123@t0k"
     assert setup.endpoints == {"dingtalk": "http://gw.example/robot/send?access_token={token}"}
     assert channels.channel_url("email", setup.settings, address="x@example.com").startswith(
@@ -185,13 +198,13 @@ def test_channel_configuration_saved_validated_and_masked(api, db, world):
     r = put(admin, "/api/admin/channels/webhook", {"enabled": False})
     assert r.status_code == 200 and r.json()["enabled"] is False
     with db.session() as s:
-        assert "webhook" in channels.load_setup(s, Settings()).disabled
+        assert "webhook" in channels.load_setup(s, app_settings).disabled
     # deleting returns to the environment
     r = admin.http.delete("/api/admin/channels/webhook")
     assert r.status_code == 200 and r.json()["source"] == "none"
 
 
-def test_channel_configuration_admin_only_and_names_checked(api, world):
+def test_channel_configuration_admin_only_and_names_checked(api, world, app_settings):
     body = {"settings": {"url": "http://127.0.0.1:9/h"}}
     assert put(api(world.officer), "/api/admin/channels/webhook", body).status_code == 403
     assert api(world.supervisor).get("/api/admin/channels").status_code == 403
@@ -247,7 +260,7 @@ def test_without_smtp_a_transition_writes_no_email_and_nothing_fails(api, db, wo
         "inbox": True, "email": False, "webhook": False, "wecom": False, "dingtalk": False}
 
 
-def test_with_smtp_configured_email_is_used(api, db, world, clock):
+def test_with_smtp_configured_email_is_used(api, db, world, clock, app_settings):
     """SMTP saved by the administrator (aiosmtpd on loopback): the same transition e-mails the notice."""
     import socket
 
@@ -280,14 +293,15 @@ def test_with_smtp_configured_email_is_used(api, db, world, clock):
         assert {m.recipient_address for m in mails} >= {"contact@example.com"}
         from tests.conftest import complete_project
         complete_project(db, world, clock)  # what the notice prints (the officer's phone, the parties)
-        counts = delivery.deliver_pending(db, clock.now())
+        counts = delivery.deliver_pending(db, clock.now(), settings=app_settings)
         assert not counts.get("failed") and counts.get("sent"), counts
         assert "contact@example.com" in handler.rcpts
     finally:
         ctl.stop()
 
 
-def test_a_preference_for_an_unconfigured_channel_is_refused_then_flagged_when_removed(api, db, world, clock):
+def test_a_preference_for_an_unconfigured_channel_is_refused_then_flagged_when_removed(api, db, world, clock,
+                                                                                      app_settings):
     officer, admin = api(world.officer), api(world.admin)
     r = put(officer, ME, {"preferences": [{"template": "*", "channels": ["inbox", "email"]}]})
     assert r.status_code == 422, r.text

@@ -13,7 +13,7 @@ from cases import outbox, policy, services
 from cases.access import ROLE_LABELS, require_role
 from cases.errors import NotFound, ValidationFailed
 from cases.models import DeliveryAttempt, OutboxMessage
-from notifications import channels, delivery, preferences
+from notifications import channels, delivery, preferences, receipts
 from notifications.catalog import CATALOG
 from notifications.render import RenderError, render_message
 from notifications.variables import build_variables
@@ -21,23 +21,8 @@ from notifications.variables import build_variables
 router = APIRouter(prefix="/api", tags=["notifications"])
 
 
-def _attempt(a: DeliveryAttempt) -> dict[str, Any]:
-    return {"attempt": a.attempt_no, "status": a.status, "started_at": a.started_at, "finished_at": a.finished_at,
-            "error": a.error, "provider_response": a.provider_response, "worker": a.worker}
-
-
-def _receipt(m: OutboxMessage, attempts: list[DeliveryAttempt] | None = None) -> dict[str, Any]:
-    spec = CATALOG.get(m.template)
-    out = {
-        "id": m.id, "case_id": m.case_id, "template": m.template, "title": spec.title if spec else m.template,
-        "channel": m.channel, "recipient_user_id": m.recipient_user_id, "recipient_address": m.recipient_address,
-        "document_no": m.document_no, "urgent": m.urgent, "status": m.status, "attempts": m.attempts,
-        "next_attempt_at": m.next_attempt_at, "last_error": m.last_error, "provider_response": m.provider_response,
-        "created_at": m.created_at, "sent_at": m.sent_at, "read_at": m.read_at, "dedupe_key": m.dedupe_key,
-    }
-    if attempts is not None:
-        out["receipts"] = [_attempt(a) for a in attempts]
-    return out
+def _receipt(m: OutboxMessage, attempts: list[DeliveryAttempt] | None = None, *, detailed: bool = True) -> dict[str, Any]:
+    return receipts.view(m, attempts, detailed=detailed)  # transport detail for administrators only
 
 
 @router.get("/inbox", summary="我的站内信：未读数与消息列表（最新在前）")
@@ -86,7 +71,8 @@ def case_messages(case_id: int, user: CurrentUser, db: Db):
         stmt = select(OutboxMessage).where(OutboxMessage.case_id == case_id, policy.case_messages_clause(user))
         rows = list(s.scalars(stmt.order_by(OutboxMessage.created_at, OutboxMessage.id)))
         attempts = delivery.attempts_of(s, [m.id for m in rows])
-        return {"items": [policy.receipt_for(user, _receipt(m, attempts[m.id])) for m in rows]}
+        return {"items": [policy.receipt_for(user, _receipt(m, attempts[m.id], detailed=user.role == "admin"))
+                          for m in rows]}
 
 
 @router.post("/admin/messages/{message_id}/resend", summary="管理员：重新发送失败的消息（同一去重键）")
@@ -208,7 +194,8 @@ def put_channel(name: str, body: ChannelBody, user: CurrentUser, db: Db, clock: 
     _configurable(name)
     with db.transaction() as s:
         try:
-            channels.save_config(s, name, body.settings, enabled=body.enabled, now=clock.now(), user_id=user.id)
+            channels.save_config(s, name, body.settings, enabled=body.enabled, now=clock.now(), user_id=user.id,
+                                 settings=settings)
         except channels.ChannelConfigError as exc:
             raise _invalid(exc) from None
         return channels.describe(s, name, settings)
