@@ -54,7 +54,7 @@ def test_api_killed_mid_stream_every_ack_durable_every_case_replays(backend, tmp
         assert log.unexpected() == {}, log.statuses
         assert_acks_durable(db, log.acks)
         cases = assert_every_case_replays(db)
-        assert cases >= 10
+        assert cases >= 8  # 40 answers, at most five per case
 
         # Restarted on the same database, the service takes new work and the cases stay whole.
         second = ApiProcess(url, tmp_path / "data")

@@ -3,7 +3,7 @@
 What ``anjian serve`` runs (workflows/embedded.py: a real ``prefect server start`` and the served
 flows, sweeping every 2 s here) on a SQLite app database. The server is frozen with SIGSTOP — it
 holds its port and answers nothing, as a hung or partitioned server does — while a hazard
-registered a month ago puts four more timers due, then killed with SIGKILL. The supervisor restarts
+registered a month ago puts four timers due (besides the four of one registered before the start), then killed with SIGKILL. The supervisor restarts
 it; the sweep fires what came due, late, once each (two rungs, the two stale reminders skipped),
 and nothing fires twice though the restarted scheduler may run missed sweeps back to back.
 
@@ -50,19 +50,14 @@ def test_prefect_server_frozen_then_killed_timers_fire_once_when_it_is_back(tmp_
         marks = [("start", time.monotonic())]
         assert supervisor.start(wait=120), supervisor.status()
         marks.append(("ready", time.monotonic()))
-        wait_for(lambda: not pending_due(app_db, datetime.now(timezone.utc)), "the first sweep", timeout=120,
-                 every=0.5)
-        assert_exactly_once(app_db)
-        marks.append(("first sweep", time.monotonic()))
-
-        # Frozen: the port is held, nothing answers. Meanwhile four more timers come due.
+        # Frozen as soon as it is up: the port is held, nothing answers. Meanwhile four more timers come due.
         server_pid = supervisor.status()["server"]["pid"]
         os.killpg(server_pid, signal.SIGSTOP)  # its own session: the server and its children
         marks.append(("frozen", time.monotonic()))
         second = register_hazard(app_db, world, datetime.now(timezone.utc) - timedelta(days=30), days=7,
                                  title="塔吊限位失灵")
         due = pending_due(app_db, datetime.now(timezone.utc))
-        assert due == 4
+        assert due >= 4  # the second hazard's four, and the first's if no sweep ran yet
         time.sleep(6)  # three sweep intervals with the server unreachable
         fired_while_frozen = pending_due(app_db, datetime.now(timezone.utc)) < due
         # Killed (a frozen process takes SIGKILL): the supervisor restarts it and the worker.
@@ -76,7 +71,7 @@ def test_prefect_server_frozen_then_killed_timers_fire_once_when_it_is_back(tmp_
         # Let a few more sweeps run (missed runs included): nothing more fires.
         firings = assert_exactly_once(app_db)["firings"]
         wait_for(lambda: supervisor.ready.is_set(), "the restarted worker", timeout=60)
-        time.sleep(5)
+        time.sleep(4)
         assert assert_exactly_once(app_db)["firings"] == firings == 2 * 4 - skipped_timers(app_db)
         with app_db.session() as s:
             rows = s.execute(select(RungFiring.case_id, RungFiring.scheduled_at, RungFiring.fired_at)
