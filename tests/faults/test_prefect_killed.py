@@ -44,7 +44,7 @@ def test_prefect_server_frozen_then_killed_timers_fire_once_when_it_is_back(tmp_
     # here, so the test waits on the sweep and not on the scheduler's loop.
     monkeypatch.setenv("PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS", "1")
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    supervisor = EmbeddedPrefect(settings, stop_grace=3)  # the worker hung on a dead API ignores SIGTERM
+    supervisor = EmbeddedPrefect(settings, stop_grace=3)  # a worker whose API died is slow to stop
     server_pid = None
     try:
         marks = [("start", time.monotonic())]
