@@ -54,7 +54,8 @@ from cases.config import Settings
 from cases.db import Database
 from notifications.delivery import deliver_pending
 url, now, port, data_dir = sys.argv[1:5]
-settings = Settings(smtp_host="127.0.0.1", smtp_port=int(port), smtp_from="anjian@test.local", data_dir=data_dir)
+settings = Settings(smtp_host="127.0.0.1", smtp_port=int(port), smtp_from="anjian@test.local", data_dir=data_dir,
+                    outbound_allow="127.0.0.1")  # the loopback SMTP server is this test's gateway
 out = deliver_pending(Database(url), datetime.fromisoformat(now), limit=100, worker="doomed", settings=settings)
 print(json.dumps(out), flush=True)
 """
@@ -210,7 +211,7 @@ def test_worker_killed_mid_delivery_sends_nothing_twice_beyond_the_crash_window(
 
     # Run again at once: the claimed rows are leased to the dead worker; nobody sends them yet.
     settings = Settings(smtp_host="127.0.0.1", smtp_port=ctl.port, smtp_from="anjian@test.local",
-                        data_dir=tmp_path / "data")
+                        data_dir=tmp_path / "data", outbound_allow="127.0.0.1")
     assert delivery.deliver_pending(db, now + timedelta(minutes=1), settings=settings, worker="second") == {}
     assert len(smtp.received) == 8
     # After the lease: the rest is sent, once each; the one caught in the window is sent again.
