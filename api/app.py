@@ -5,6 +5,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from api.errors import RETRY_AFTER_SECONDS, install_error_handlers
+from api.openapi_errors import install_error_responses
 from api.security import install_docs, install_security_headers
 from api.routes import auth, cases, deadlines, documents, machines, notifications, reference
 from cases.clock import Clock, get_clock
@@ -42,6 +43,7 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
     warn_unconfigured_at_startup(app.state.db, settings)
     for module in (auth, cases, deadlines, documents, machines, notifications, reference):
         app.include_router(module.router)
+    install_error_responses(app)  # 401/403/404/409/413/422/429/503 declared on every route
     install_docs(app)
 
     # Liveness: the process answers. Async (runs on the event loop, needs no worker thread) and
