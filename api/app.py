@@ -43,7 +43,7 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
     warn_unconfigured_at_startup(app.state.db, settings)
     for module in (auth, cases, deadlines, documents, machines, notifications, reference):
         app.include_router(module.router)
-    install_error_responses(app)  # 401/403/404/409/413/422/429/503 declared on every route
+    install_error_responses(app)  # 400/401/403/404/409/413/422/429/503 declared on every route
     install_docs(app)
 
     # Liveness: the process answers. Async (runs on the event loop, needs no worker thread) and

@@ -5,6 +5,7 @@ The routes declare their success answer; the errors come from the shared handler
 limits, login throttling), and all share one JSON shape. ``install_error_responses`` adds them to
 every operation of the generated schema, from what the operation itself declares:
 
+- 400 where a request body is read and cannot be decoded (not UTF-8 JSON or a form);
 - 401 where the operation needs a bearer token, and on the login form (wrong name or password);
 - 403 where it needs a token (role, jurisdiction);
 - 404 where the path names a resource, or the body may name one (POST/PUT/DELETE);
@@ -54,6 +55,7 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 DESCRIPTIONS = {
+    400: "请求体无法解析（不是UTF-8编码的JSON或表单）",
     401: "未登录、登录已过期或令牌无效（登录时：用户名或密码错误）",
     403: "无权进行此操作（角色或辖区不符）",
     404: "资源不存在，或不在本人可见范围内",
@@ -79,13 +81,13 @@ def error_codes(path: str, method: str, operation: dict[str, Any]) -> list[int]:
     if authenticated:
         codes |= {401, 403}
     if path == _LOGIN:  # names no resource, changes none
-        return [401, 413, 422, 429, 503]
+        return [400, 401, 413, 422, 429, 503]
     if any(p.get("in") == "path" for p in params) or method in _WRITES:
         codes.add(404)
     if method in _WRITES:
         codes.add(409)
     if has_body or method in _WRITES:
-        codes.add(413)
+        codes |= {400, 413}
     if params or has_body:
         codes.add(422)
     if path not in _NO_DATABASE:
