@@ -237,12 +237,14 @@ class Stats:
         self.t0 = time.time()
         self.slowest: list[tuple[float, float, str]] = []  # (seconds, at (s since start), what)
         self.per_minute: dict[int, list[float]] = defaultdict(list)
+        self.per_minute_kind: dict[tuple[int, str], list[float]] = defaultdict(list)
 
     def record(self, kind: str, seconds: float, what: str = "") -> None:
         at = time.time() - self.t0
         with self.lock:
             self.latency[kind].append(seconds)
             self.per_minute[int(at // 60)].append(seconds)
+            self.per_minute_kind[(int(at // 60), kind)].append(seconds)
             if len(self.slowest) < 10 or seconds > self.slowest[0][0]:
                 self.slowest.append((seconds, at, what or kind))
                 self.slowest.sort()
@@ -546,6 +548,10 @@ def report(stats: Stats, samples: list[dict], args, elapsed: float, load_before,
                          f"{1000 * pct(values, 99):.0f} | {1000 * max(values):.0f} |")
     lines.append("p99 per minute of the run (ms): " + ", ".join(
         f"{m + 1}: {1000 * pct(v, 99):.0f}" for m, v in sorted(stats.per_minute.items())))
+    top = [k for k, _ in sorted(stats.latency.items(), key=lambda kv: -len(kv[1]))[:4]]
+    for kind in top + ["inbox"] * ("inbox" not in top):
+        lines.append(f"p50 of {kind} per minute (ms): " + ", ".join(
+            f"{m + 1}: {1000 * pct(v, 50):.0f}" for (m, k), v in sorted(stats.per_minute_kind.items()) if k == kind))
     lines.append("slowest requests (s, at s after start):")
     for seconds, at, what in reversed(stats.slowest):
         lines.append(f"  {seconds:6.2f}  at {at:5.0f}  {what}")
@@ -581,7 +587,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=30)
     p.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
-    p.add_argument("--rate", type=float, default=10, help="operations per second (80 %% reads, 20 %% actions)")
+    p.add_argument("--rate", type=float, default=5, help="operations per second (80 %% reads, 20 %% actions)")
     p.add_argument("--threads", type=int, default=8)
     p.add_argument("--port", type=int, default=18600, help="API port; its Prefect server on +1")
     p.add_argument("--sample-seconds", type=float, default=5)
