@@ -583,6 +583,30 @@ def report(stats: Stats, samples: list[dict], args, elapsed: float, load_before,
     return "\n".join(lines)
 
 
+def log_summary(path: Path) -> str:
+    """Tracebacks in the server's log (API, Prefect server, flow runs), with each distinct exception line."""
+    text = path.read_text("utf-8", "replace")
+    lines = text.splitlines()
+    exceptions: dict[str, int] = defaultdict(int)
+    for i, line in enumerate(lines):
+        if line.startswith("Traceback"):
+            j = i + 1
+            while j < len(lines) and (lines[j].startswith(" ") or not lines[j].strip()):
+                j += 1
+            if j < len(lines):
+                exceptions[lines[j][:200]] += 1
+    out = [f"server log: {text.count('Traceback')} tracebacks ({path})"]
+    out += [f"  {n:4d}× {e}" for e, n in sorted(exceptions.items(), key=lambda kv: -kv[1])[:8]]
+    levels = defaultdict(int)
+    for line in lines:
+        for level in ("ERROR", "CRITICAL", "WARNING"):
+            if f"| {level} " in line or line.startswith(f"{level}:"):
+                levels[level] += 1
+    if levels:
+        out.append("  log lines by level: " + ", ".join(f"{k} {v}" for k, v in sorted(levels.items())))
+    return "\n".join(out)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=30)
@@ -591,7 +615,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=8)
     p.add_argument("--port", type=int, default=18600, help="API port; its Prefect server on +1")
     p.add_argument("--sample-seconds", type=float, default=5)
-    p.add_argument("--warmup", type=float, default=20, help="seconds of load before the first RSS sample counts")
+    p.add_argument("--warmup", type=float, default=45,
+                   help="seconds of load before the first RSS sample counts (Prefect and the flow runner are up)")
     p.add_argument("--max-requests", type=int, default=None, help="stop after this many operations (default: rate × time)")
     p.add_argument("--seed", type=int, default=8)
     p.add_argument("--keep", action="store_true", help="keep the data dir and database")
@@ -640,9 +665,7 @@ def main(argv=None) -> int:
         if proc.poll() is not None:
             stats.error(f"anjian serve exited during the soak ({proc.returncode})")
         print(report(stats, samples, args, elapsed, load_before, load_after, flows, args.db))
-        with open(data_dir / "serve.log", "rb") as f:
-            tracebacks = f.read().decode("utf-8", "replace").count("Traceback")
-        print(f"server log: {tracebacks} tracebacks ({data_dir / 'serve.log'})")
+        print(log_summary(data_dir / "serve.log"))
         return 1 if stats.error_count else 0
     finally:
         if proc is not None:
