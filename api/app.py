@@ -66,7 +66,7 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
     async def readyz():
         from api.readiness import readiness
 
-        body, ready = await readiness(app.state.db, settings)
+        body, ready = await readiness(app.state.db, settings, app.state.clock.now())
         return JSONResponse(body, status_code=200 if ready else 503,
                             headers=None if ready else {"Retry-After": str(RETRY_AFTER_SECONDS)})
 

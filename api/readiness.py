@@ -4,14 +4,18 @@
   deadline of its own so a pool that is exhausted cannot hold the answer);
 - prefect: the Prefect API's /health, only when ANJIAN_PREFECT_API_URL is configured (the embedded
   server of ``anjian serve`` is the worker's business);
-- worker: the worker's last heartbeat. The worker records none yet, so this is reported as
-  ``unknown`` and does not make the service unready.
+- worker: the timer sweep's last heartbeat (cases/heartbeat.py; every sweep run records one).
+  ``ok`` when recent, ``stale`` when older than 6 sweep intervals (at least a minute), ``unknown``
+  when no sweep ever ran against this database. A stale or missing sweep makes the body's status
+  ``degraded`` but keeps the answer 200: the API itself can serve, and a load balancer must not take
+  it out of rotation because timers are late — monitoring alerts on ``degraded`` instead.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import threading
+from datetime import datetime, timezone
 from typing import Any
 
 import httpx
@@ -70,7 +74,26 @@ async def check_prefect(api_url: str) -> dict[str, Any]:
                 "detail": f"{type(exc).__name__}: {exc}"}
 
 
-async def readiness(db: Database, settings: Settings) -> tuple[dict[str, Any], bool]:
+def check_worker(db: Database, settings: Settings, now: datetime) -> dict[str, Any]:
+    from cases.heartbeat import SWEEP, last_beat, stale_after
+
+    try:
+        beat = last_beat(db, SWEEP)
+    except Exception as exc:  # noqa: BLE001 - reported, never raised
+        return {"status": "unknown", "last_heartbeat": None, "message": "无法读取工作进程心跳",
+                "detail": type(exc).__name__}
+    if beat is None:
+        return {"status": "unknown", "last_heartbeat": None, "message": "定时流程从未运行（没有工作进程心跳）"}
+    age = now - beat.last_seen_at
+    info = {"last_heartbeat": beat.last_seen_at.isoformat(), "worker": beat.worker, "age_seconds": round(age.total_seconds())}
+    if age > stale_after(settings.sweep_interval_seconds):
+        minutes = max(1, int(age.total_seconds() // 60))
+        return {"status": "stale", **info, "message": f"定时流程已{minutes}分钟没有运行，期限提醒与督办可能延迟"}
+    return {"status": "ok", **info}
+
+
+async def readiness(db: Database, settings: Settings, now: datetime | None = None) -> tuple[dict[str, Any], bool]:
+    now = now or datetime.now(timezone.utc)
     timeout = (settings.db_connect_timeout_seconds or CONNECT_TIMEOUT) + 2
     checks: dict[str, Any] = {}
     tasks = {"database": check_database(db, timeout)}
@@ -78,9 +101,13 @@ async def readiness(db: Database, settings: Settings) -> tuple[dict[str, Any], b
         tasks["prefect"] = check_prefect(settings.prefect_api_url)
     for name, result in zip(tasks, await asyncio.gather(*tasks.values())):
         checks[name] = result
-    checks["worker"] = {"status": "unknown", "last_heartbeat": None, "message": "工作进程没有心跳记录"}
+    if checks["database"]["status"] == "ok":
+        checks["worker"] = await asyncio.to_thread(check_worker, db, settings, now)
+    else:
+        checks["worker"] = {"status": "unknown", "last_heartbeat": None, "message": "数据库不可用，无法读取工作进程心跳"}
     failing = [name for name, c in checks.items() if c["status"] == "unavailable"]
-    body: dict[str, Any] = {"status": "ok" if not failing else "unavailable", "checks": checks}
+    degraded = [name for name, c in checks.items() if c["status"] in ("stale", "unknown")]
+    body: dict[str, Any] = {"status": "unavailable" if failing else ("degraded" if degraded else "ok"), "checks": checks}
     if failing:
         body["failing"] = failing
         body["message"] = "服务暂不可用：" + "、".join(_LABELS.get(n, n) for n in failing) + "不可用"

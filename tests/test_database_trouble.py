@@ -105,9 +105,9 @@ def test_unreachable_database_gives_503_json_and_readyz_names_it(server_on_close
         assert body["failing"] == ["database"]
         assert body["checks"]["database"]["status"] == "unavailable"
         assert "数据库" in body["message"]
-        # no heartbeat record exists: reported as unknown, not invented
-        assert body["checks"]["worker"] == {"status": "unknown", "last_heartbeat": None,
-                                            "message": "工作进程没有心跳记录"}
+        # the heartbeat lives in the database: unknown while it is away, not invented
+        assert body["checks"]["worker"]["status"] == "unknown"
+        assert body["checks"]["worker"]["last_heartbeat"] is None
         assert "Retry-After" in r.headers
 
 

@@ -247,6 +247,35 @@ def test_sweep_task_retries_and_batches(prefect_harness, app_db, world, clock, m
 
 
 @pytest.mark.slow
+def test_readyz_reports_the_sweep_heartbeat(prefect_harness, app_db, live_server, world, clock):
+    """/readyz: no sweep ever ran → worker unknown (degraded, still 200); after a real sweep flow run
+    → ok with the worker's name; once the sweep has not run for 6 intervals (at least a minute) →
+    stale, with a Chinese message; the next sweep makes it ok again."""
+    import httpx
+
+    def ready() -> tuple[int, dict]:
+        r = httpx.get(f"{live_server.url}/readyz", timeout=30)
+        return r.status_code, r.json()
+
+    status, body = ready()
+    assert (status, body["status"], body["checks"]["worker"]["status"]) == (200, "degraded", "unknown")
+    flows.sweep_timers()
+    status, body = ready()
+    worker = body["checks"]["worker"]
+    assert (status, body["status"], worker["status"]) == (200, "ok", "ok"), body
+    assert worker["worker"] and worker["age_seconds"] <= 1
+    clock.advance(timedelta(minutes=10))
+    status, body = ready()
+    worker = body["checks"]["worker"]
+    assert (status, body["status"], worker["status"]) == (200, "degraded", "stale"), body
+    assert "10分钟没有运行" in worker["message"]
+    flows.deliver_outbox()  # another flow's beat does not stand for the sweep's
+    assert ready()[1]["checks"]["worker"]["status"] == "stale"
+    flows.sweep_timers()
+    assert ready()[1]["checks"]["worker"]["status"] == "ok"
+
+
+@pytest.mark.slow
 def test_daily_digest_one_message_per_supervisor_per_day(prefect_harness, app_db, world, clock):
     db = app_db
     now = clock.now()

@@ -23,7 +23,7 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy import case as sql_case, func, select
 from sqlalchemy.orm import Session
 
-from cases import clock
+from cases import clock, heartbeat
 from cases.config import get_settings
 from cases.db import get_database
 from cases.escalation import fire_due_batch
@@ -96,7 +96,16 @@ def sweep_timers(batch_size: int | None = None, budget_seconds: float = SWEEP_BU
                        totals["remaining_due"])
     if deliver:
         totals["delivery"] = _deliver_loop(worker, budget_seconds=max(5.0, budget_seconds - totals["seconds"]))
+    record_heartbeat(worker, heartbeat.SWEEP)
     return totals
+
+
+def record_heartbeat(worker: str, flow_name: str) -> None:
+    """The flow ran to its end on ``worker`` (cases/heartbeat.py; /readyz reads it). Never fails the run."""
+    try:
+        heartbeat.beat(get_database(), worker, flow_name, clock.now())
+    except Exception:  # noqa: BLE001 - a missing heartbeat shows in /readyz; the sweep's work is done
+        log.warning("could not record the %s heartbeat of %s", flow_name, worker, exc_info=True)
 
 
 # ---------------------------------------------------------------- daily digest
@@ -250,7 +259,10 @@ def deliver_outbox(limit: int = 100, budget_seconds: float = SWEEP_BUDGET_SECOND
                    worker: str | None = None) -> dict[str, int]:
     """Deliver what the sweep, the digest and the officers' actions put in the outbox: the in-app
     inbox at once, e-mail / webhook / 企业微信 / 钉钉 through their channels (docs/notifications.md)."""
-    return _deliver_loop(worker or default_worker_name(), limit=limit, budget_seconds=budget_seconds)
+    worker = worker or default_worker_name()
+    totals = _deliver_loop(worker, limit=limit, budget_seconds=budget_seconds)
+    record_heartbeat(worker, heartbeat.DELIVERY)
+    return totals
 
 
 def _deliver_loop(worker: str, *, limit: int = 100, budget_seconds: float = SWEEP_BUDGET_SECONDS) -> dict[str, int]:

@@ -27,6 +27,7 @@ from cases.models.notifications import ChannelConfig, DeliveryAttempt, Notificat
 from cases.models.documents import Document  # noqa: F401
 from cases.models.security import RevokedToken, SecurityEvent  # noqa: F401
 from cases.models.idempotency import IdempotencyKey  # noqa: F401
+from cases.models.heartbeat import WorkerHeartbeat  # noqa: F401
 
 __all__ = [
     "Base", "UTCDateTime", "CalendarYear", "Building", "Case", "CaseEnterprise", "CaseEvent", "CaseNumberCounter",
