@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import and_, case as sql_case, exists, select, update
+from sqlalchemy import and_, case as sql_case, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from cases import services
@@ -434,6 +434,31 @@ def light_expression(now: datetime):
         (exists().where(live), "green"),
         else_="none",
     )
+
+
+def live_clocks_summary():
+    """Per case with a live clock: the earliest due_at and warn_at of its live (open, light-affecting)
+    deadlines, as a subquery to join — the same light as light_expression, computed once per case
+    in one aggregate instead of three correlated EXISTS per row (bench/scale.py, docs/performance.md
+    "Scale"): red ⟺ min(due_at) <= now, yellow ⟺ min(warn_at) <= now, green ⟺ a row exists."""
+    return (select(Deadline.case_id, func.min(Deadline.due_at).label("due_at"),
+                   func.min(Deadline.warn_at).label("warn_at"))
+            .where(Deadline.status == OPEN, Deadline.affects_light.is_(True))
+            .group_by(Deadline.case_id).subquery("live_clocks"))
+
+
+def light_from_summary(summary, now: datetime):
+    """The light of an open case outer-joined to ``live_clocks_summary()``."""
+    return sql_case((summary.c.due_at <= now, "red"), (summary.c.warn_at <= now, "yellow"),
+                    (summary.c.case_id.is_not(None), "green"), else_="none")
+
+
+def overdue_clocks(now: datetime):
+    """Per red case: its earliest due_at (= its next due, as every live due_at <= now comes before
+    the ones still ahead). Read from the (status, due_at) index range of past-due open clocks only."""
+    return (select(Deadline.case_id, func.min(Deadline.due_at).label("next_due_at"))
+            .where(Deadline.status == OPEN, Deadline.affects_light.is_(True), Deadline.due_at <= now)
+            .group_by(Deadline.case_id).subquery("overdue_clocks"))
 
 
 def next_due_expression():

@@ -100,19 +100,24 @@ def overdue(user: CurrentUser, db: Db, clock: AppClock, kind: str | None = None,
             page: int = Query(1, ge=1), page_size: int = Query(50, ge=1, le=200)):
     now = clock.now()
     with db.session() as s:
-        stmt, light, _ = _urgency_query(user, now, kind=kind, jurisdiction=jurisdiction)
-        stmt = stmt.where(light == "red")
+        # Red = an open case joined to its past-due live clocks (a small index range), not a light
+        # computed for every open case (docs/performance.md "Scale").
+        red = dl.overdue_clocks(now)
+        stmt = (services.case_query(user, kind=kind, jurisdiction=jurisdiction).where(Case.closed_at.is_(None))
+                .join(red, red.c.case_id == Case.id))
         total = s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-        rows = list(s.scalars(stmt.order_by(dl.next_due_expression().asc(), Case.id).limit(page_size).offset((page - 1) * page_size)))
+        rows = list(s.scalars(stmt.order_by(red.c.next_due_at.asc(), Case.id).limit(page_size).offset((page - 1) * page_size)))
         return {"items": _with_lights(s, rows, now), "total": total, "page": page, "page_size": page_size}
 
 
 @router.get("/stats/lights", summary="统计：辖区 × 案件类型 × 红黄绿灯")
 def light_counts(user: CurrentUser, db: Db, clock: AppClock, jurisdiction: str | None = None):
     now = clock.now()
-    light = dl.light_expression(now).label("light")
+    clocks = dl.live_clocks_summary()  # one aggregate joined, not three EXISTS per case
+    light = dl.light_from_summary(clocks, now).label("light")
     with db.session() as s:
-        stmt = services.case_query(user, jurisdiction=jurisdiction).where(Case.closed_at.is_(None))
+        stmt = (services.case_query(user, jurisdiction=jurisdiction).where(Case.closed_at.is_(None))
+                .outerjoin(clocks, clocks.c.case_id == Case.id))
         sub = stmt.with_only_columns(Case.jurisdiction_code, Case.kind, light).subquery()
         rows = s.execute(select(sub.c.jurisdiction_code, sub.c.kind, sub.c.light, func.count())
                          .group_by(sub.c.jurisdiction_code, sub.c.kind, sub.c.light)).all()

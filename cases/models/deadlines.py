@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Optional
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cases.models.base import Base
 from cases.models.core import BigId
+
+
+LIVE = text("status = 'open' AND affects_light")
 
 
 class Deadline(Base):
@@ -23,6 +26,11 @@ class Deadline(Base):
     __table_args__ = (
         Index("ix_deadlines_case_status", "case_id", "status"),
         Index("ix_deadlines_open_due", "status", "due_at"),
+        # Live clocks (the ones that light a case): by case for the light of many cases in one
+        # aggregate, by due time for the overdue list (docs/performance.md "Scale").
+        Index("ix_deadlines_live_case", "case_id", postgresql_where=LIVE, sqlite_where=LIVE,
+              postgresql_include=["due_at", "warn_at"]),
+        Index("ix_deadlines_live_due", "due_at", postgresql_where=LIVE, sqlite_where=LIVE, postgresql_include=["case_id"]),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
