@@ -359,8 +359,7 @@ def _on_create(session: Session, case: Case, event: CaseEvent) -> None:
     apply_rules(session, case, "create", dict(case.details or {}), case.created_at, event, became_final=False)
 
 
-services.TRANSITION_HOOKS.append(_on_transition)
-services.CREATION_HOOKS.append(_on_create)
+services.register_hooks("deadlines", transition=_on_transition, creation=_on_create)
 
 
 # ---------------------------------------------------------------- calendar years

@@ -437,10 +437,9 @@ def _on_create(session: Session, case: Case, event: CaseEvent) -> None:
         _issue_all(session, case, doc_types, event, dict((event.payload or {}).get("values") or {}), case.created_at)
 
 
-# Registered after cases.deadlines' hooks (services imports this module last): the deadlines a
-# transition opens are already there when the snapshot is taken.
-services.TRANSITION_HOOKS.append(_on_transition)
-services.CREATION_HOOKS.append(_on_create)
+# Runs after cases.deadlines' hooks (services.HOOK_ORDER), whatever the import order: the deadlines
+# a transition opens are already there when the snapshot is taken.
+services.register_hooks("documents", transition=_on_transition, creation=_on_create)
 
 
 # ---------------------------------------------------------------- reading

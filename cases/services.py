@@ -48,6 +48,22 @@ TransitionHook = Callable[[Session, ActionContext, CaseEvent], None]
 CreationHook = Callable[[Session, Case, CaseEvent], None]
 TRANSITION_HOOKS: list[TransitionHook] = []
 CREATION_HOOKS: list[CreationHook] = []
+_HOOK_ORDER: dict[Callable, int] = {}
+
+# The order hooks run in, whatever order their modules happen to be imported in: deadlines (and
+# listed supervision) first, so the clocks a transition opens exist when the documents' snapshot
+# is taken and their preflight checks it.
+HOOK_ORDER = {"deadlines": 10, "documents": 20}
+
+
+def register_hooks(name: str, *, transition: TransitionHook, creation: CreationHook) -> None:
+    """Register a domain module's hooks at its place in HOOK_ORDER (idempotent)."""
+    order = HOOK_ORDER[name]
+    for hooks, fn in ((TRANSITION_HOOKS, transition), (CREATION_HOOKS, creation)):
+        if fn not in hooks:
+            hooks.append(fn)
+            _HOOK_ORDER[fn] = order
+        hooks.sort(key=lambda h: _HOOK_ORDER.get(h, 100))
 
 
 @dataclass
