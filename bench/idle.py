@@ -2,8 +2,10 @@
 data, with nobody using it.
 
 Starts ``python -m anjian.cli serve`` from ``--repo`` (default: this checkout) with its own data
-directory (SQLite, ``anjian db upgrade`` + ``anjian demo``) and its own ports, waits ``--settle``
-seconds, then samples the WHOLE process tree of the serving process every ``--every`` seconds for
+directory (SQLite, ``anjian db upgrade`` + ``anjian demo --cases N``) and its own ports, waits
+``--settle`` seconds and then until the demo's backlog is worked off (every issued document
+rendered, no timer and no outbox row due: what ``make run`` does in its first minutes is not
+idling; ``--no-drain`` skips that wait), then samples the WHOLE process tree of the serving process every ``--every`` seconds for
 ``--window`` seconds and prints:
 
 * CPU % of one core: per sample interval (median, mean) — counting processes that started and
@@ -18,6 +20,7 @@ seconds, then samples the WHOLE process tree of the serving process every ``--ev
     .venv/bin/python bench/idle.py                       # 60 s settle, 120 s window
     .venv/bin/python bench/idle.py --window 300          # the issue's 5-minute figure
     .venv/bin/python bench/idle.py --repo /work/main     # another checkout (e.g. before a change)
+    .venv/bin/python bench/idle.py --cases 20            # a smaller demo: a shorter backlog to drain
 
 Ports: ``--port`` (API) and ``--port + 1`` (embedded Prefect), default 18701/18702.
 """
@@ -79,6 +82,27 @@ def tree(root: int) -> dict[int, tuple[int, int]]:
     return out
 
 
+def backlog(url: str) -> dict[str, int]:
+    """Work the flows have not done yet: issued documents, due timers, due outbox rows."""
+    from sqlalchemy import create_engine, text
+
+    url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as c:
+            out = {
+                "documents": c.scalar(text("SELECT count(*) FROM documents WHERE status = 'issued' AND "
+                                           "(next_render_at IS NULL OR next_render_at <= CURRENT_TIMESTAMP)")),
+                "timers": c.scalar(text("SELECT count(*) FROM timers WHERE status = 'pending' AND "
+                                        "fire_at <= CURRENT_TIMESTAMP")),
+                "outbox": c.scalar(text("SELECT count(*) FROM outbox_messages WHERE status IN ('pending', 'sending') "
+                                        "AND next_attempt_at <= CURRENT_TIMESTAMP")),
+            }
+    finally:
+        engine.dispose()
+    return {k: v for k, v in out.items() if v}
+
+
 def run(cmd: list[str], env: dict, cwd: Path) -> None:
     r = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
     if r.returncode:
@@ -95,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=18701, help="API port; the embedded Prefect gets port+1")
     p.add_argument("--database-url", default="", help="app database (default: SQLite in the data dir)")
     p.add_argument("--keep", action="store_true", help="keep the data directory")
+    p.add_argument("--cases", type=int, default=200, help="demo cases (make run: 200)")
+    p.add_argument("--no-drain", dest="drain", action="store_false",
+                   help="do not wait for the demo's backlog (documents, timers, outbox) to be worked off")
+    p.add_argument("--drain-timeout", type=float, default=1800.0)
     args = p.parse_args(argv)
 
     repo = args.repo.resolve()
@@ -105,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                PYTHONUNBUFFERED="1")
     cli = [args.python, "-m", "anjian.cli"]
     run(cli + ["db", "upgrade"], env, repo)
-    run(cli + ["demo"], env, repo)
+    run(cli + ["demo", "--cases", str(args.cases)], env, repo)
     log_path = data / "serve.log"
     log = open(log_path, "wb")
     git = subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%h %s"], capture_output=True, text=True)
@@ -114,6 +142,15 @@ def main(argv: list[str] | None = None) -> int:
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         time.sleep(args.settle)
+        if args.drain:
+            started = time.monotonic()
+            url = args.database_url or f"sqlite:///{data / 'anjian.db'}"
+            while (left := backlog(url)) and time.monotonic() - started < args.drain_timeout:
+                if proc.poll() is not None:
+                    break
+                time.sleep(5)
+            print(f"backlog {'worked off' if not left else f'NOT worked off ({left})'} after "
+                  f"{args.settle + time.monotonic() - started:.0f} s", flush=True)
         if proc.poll() is not None:
             raise SystemExit(f"anjian serve exited ({proc.returncode}); see {log_path}")
         load_start = os.getloadavg()
@@ -156,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
           f"at end {load_end[0]:.2f}/{load_end[1]:.2f}/{load_end[2]:.2f} (2 cores)")
     print(f"CPU % of one core (whole tree): median {statistics.median(cpu):.1f}, mean {total:.1f}, "
           f"max {max(cpu):.1f}")
+    print("CPU % per interval: " + " ".join(f"{c:.0f}" for c in cpu))
     print(f"RSS of the tree: median {statistics.median(rss):.0f} MiB, peak {max(rss):.0f} MiB")
     print(f"processes in the tree: median {statistics.median(nprocs):g}, max {max(nprocs)}; "
           f"distinct pids seen {len(seen)}")
