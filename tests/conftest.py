@@ -125,7 +125,12 @@ class World:
 
 @pytest.fixture
 def world(db, clock) -> World:
-    now = clock.now()
+    return seed_world(db, clock.now())
+
+
+def seed_world(db: Database, now: datetime) -> World:
+    """The world's users, enterprises, projects and buildings, written into ``db`` at ``now``
+    (the ``world`` fixture; tests/faults seeds the databases it starts itself with it too)."""
     pw = password_hash()
     with db.transaction() as s:
         e1 = Enterprise(credit_code="91320508MA1XXXXX0A"[:17] + "0", name="苏州测试建设有限公司", jurisdiction_code="320508",
