@@ -80,6 +80,22 @@ def next_digest_at(after: datetime) -> datetime:
     return moment
 
 
+def release_memory() -> None:
+    """After rendering: WeasyPrint leaves its document trees as cyclic garbage that the collector's
+    thresholds rarely reach (measured: 121 MiB after imports, 571 MiB after rendering 11 documents,
+    177 MiB after ``gc.collect()``, 165 MiB after ``malloc_trim``), so collect it now and hand the
+    freed heap back to the system."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc
+            pass
+
+
 # ---------------------------------------------------------------- the lanes
 
 
@@ -143,6 +159,7 @@ class FlowLoop:
             self._run("sweep-timers", self._sweep)
         if not self._stop.is_set() and documents_due(clock.now()):
             self._run("render-documents", self._render)
+            release_memory()
         if self._digest is not None and not self._stop.is_set() and clock.now() >= self.next_digest:
             self.next_digest = next_digest_at(clock.now())
             self._run("daily-digest", self._digest)
