@@ -179,8 +179,11 @@ def main(argv: list[str] | None = None) -> int:
         proc.wait()
         log.close()
 
-    cpu = [100.0 * (b[1] - a[1]) / CLK_TCK / (b[0] - a[0]) for a, b in zip(samples, samples[1:])]
-    total = 100.0 * (samples[-1][1] - samples[0][1]) / CLK_TCK / (samples[-1][0] - samples[0][0])
+    every = [100.0 * (b[1] - a[1]) / CLK_TCK / (b[0] - a[0]) for a, b in zip(samples, samples[1:])]
+    # A negative interval: a process left the tree unreaped by it (e.g. a restarted server's own
+    # children, reparented to init), taking its CPU time with it. Such intervals are left out.
+    cpu = [c for c in every if c >= 0] or [0.0]
+    total = statistics.fmean(cpu)
     rss = [s[2] / 2**20 for s in samples]
     nprocs = [s[3] for s in samples]
     text = log_path.read_text(errors="replace")
@@ -193,7 +196,9 @@ def main(argv: list[str] | None = None) -> int:
           f"at end {load_end[0]:.2f}/{load_end[1]:.2f}/{load_end[2]:.2f} (2 cores)")
     print(f"CPU % of one core (whole tree): median {statistics.median(cpu):.1f}, mean {total:.1f}, "
           f"max {max(cpu):.1f}")
-    print("CPU % per interval: " + " ".join(f"{c:.0f}" for c in cpu))
+    print("CPU % per interval: " + " ".join(f"{c:.0f}" for c in every)
+          + (f" ({len(every) - len(cpu)} negative interval(s) left out: a process lost from the tree)"
+             if len(cpu) < len(every) else ""))
     print(f"RSS of the tree: median {statistics.median(rss):.0f} MiB, peak {max(rss):.0f} MiB")
     print(f"processes in the tree: median {statistics.median(nprocs):g}, max {max(nprocs)}; "
           f"distinct pids seen {len(seen)}")
