@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 export ANJIAN_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: run test install system-deps db demo serve bench samples clean
+.PHONY: run test install system-deps db demo serve bench soak soak-short audit samples clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,21 @@ samples: install system-deps
 
 bench: install system-deps
 	$(PY) bench/transitions.py
+
+# 80 % reads / 20 % actions against `anjian serve` (API + Prefect + flows) on loopback: errors, p99, RSS.
+# Needs the `bench` extra (psutil; without it RSS is read from /proc).
+soak: install
+	$(PIP) install --quiet -e '.[test,bench]'
+	$(PY) bench/soak.py --minutes 30
+
+soak-short: install
+	$(PIP) install --quiet -e '.[test,bench]'
+	$(PY) bench/soak.py --minutes 2
+
+# pip-audit over the installed environment: fails on a known vulnerability with a fix available;
+# says loudly (and passes) when no vulnerability service is reachable (scripts/audit_deps.py).
+audit: install
+	$(PY) scripts/audit_deps.py
 
 clean:
 	rm -rf var .pytest_cache

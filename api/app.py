@@ -8,6 +8,7 @@ from api.audit import install_admin_act_log
 from api.errors import RETRY_AFTER_SECONDS, install_error_handlers
 from api.limits import install_body_limits
 from api.idempotency import install_idempotency
+from api.openapi_errors import install_error_responses
 from api.security import install_docs, install_security_headers
 from api.routes import auth, cases, deadlines, documents, machines, notifications, reference, users_admin
 from cases.clock import Clock, get_clock
@@ -50,6 +51,7 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
     warn_unconfigured_at_startup(app.state.db, settings)
     for module in (auth, cases, deadlines, documents, machines, notifications, reference, users_admin):
         app.include_router(module.router)
+    install_error_responses(app)  # 400/401/403/404/409/413/422/429/503 declared on every route
     install_docs(app)
 
     # Liveness: the process answers. Async (runs on the event loop, needs no worker thread) and

@@ -215,7 +215,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
-        messages = {401: "未登录或登录已过期，请重新登录", 403: "无权访问", 404: "资源不存在", 405: "不支持的请求方法"}
+        messages = {400: "请求体无法解析：应为UTF-8编码的JSON或表单", 401: "未登录或登录已过期，请重新登录",
+                    403: "无权访问", 404: "资源不存在", 405: "不支持的请求方法"}
         message = exc.detail if isinstance(exc.detail, str) and not exc.detail.isascii() else messages.get(exc.status_code, str(exc.detail))
         if exc.status_code == 403:
             await record_denial(request, message)
