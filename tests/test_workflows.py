@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,7 @@ from cases.models import (  # noqa: E402
     Case,
     CaseEvent,
     Deadline,
+    Document,
     Enterprise,
     OutboxMessage,
     RungFiring,
@@ -320,18 +322,43 @@ def test_daily_digest_one_message_per_supervisor_per_day(prefect_harness, app_db
 # ---------------------------------------------------------------- document rendering, a job of its own
 
 
-def test_served_deployments_render_documents_next_to_sweep_and_delivery():
-    """What `anjian worker` and `anjian serve` (EmbeddedPrefect → python -m workflows.serve) serve:
-    rendering is a deployment of its own, on the sweep's interval, not a side effect of delivery."""
-    from workflows.serve import build_deployments
+def test_served_lanes_check_for_work_exactly_as_the_flows_claim_it(app_db, world, clock):
+    """What `anjian worker` and `anjian serve` run (workflows/loop.py): a lane starts a flow run only
+    when its check finds work, so each check must find work exactly when the flow would claim some —
+    due timers, issued documents to render (rendering is a job of its own, not a side effect of
+    delivery), due outbox rows."""
+    from notifications.delivery import deliver_pending
+    from notifications.documents import render_pending_documents
+    from workflows import loop
 
-    deployments = build_deployments(sweep_interval=7, delivery_interval=30)
-    by_name = {d.name: d for d in deployments}
-    assert set(by_name) == {"sweep-timers", "render-documents", "deliver-outbox", "daily-digest"}
-    render = by_name["render-documents"]
-    assert render.flow_name == "render-documents" and render.entrypoint == "workflows.flows.render_documents"
-    assert [s.schedule.interval for s in render.schedules] == [timedelta(seconds=7)]
-    assert "render-documents" in {d.name for d in build_deployments(sweep_interval=7, digest=False)}
+    db = app_db
+    now = clock.now()
+    assert not (loop.timers_due(now) or loop.documents_due(now) or loop.outbox_due(now))
+    register_hazard(db, world, now - timedelta(days=30), days=7)
+    assert loop.timers_due(now) and loop.documents_due(now)  # the 整改通知书 waits to be rendered
+    assert not loop.timers_due(now - timedelta(days=30))  # nothing was due at registration
+    while fire_due_batch(db, now, limit=2, worker="t")["seen"]:
+        assert loop.timers_due(now) == (pending_due(db, now) > 0)
+    assert not loop.timers_due(now) and loop.outbox_due(now)
+    while render_pending_documents(db, now, limit=1):
+        pass
+    assert not loop.documents_due(now)
+    while deliver_pending(db, now, limit=1, worker="t"):
+        pass
+    assert not loop.outbox_due(now)
+    with db.session() as s:
+        later = s.scalar(select(func.min(OutboxMessage.next_attempt_at)).where(OutboxMessage.status.in_(("pending", "sending"))))
+    if later is not None:  # a message in its backoff is due again at its next attempt, not before
+        assert not loop.outbox_due(later - timedelta(seconds=1)) and loop.outbox_due(later)
+
+
+def test_daily_digest_moment_is_eight_oclock_in_shanghai():
+    from workflows.loop import next_digest_at
+
+    utc = timezone.utc
+    assert next_digest_at(datetime(2026, 11, 26, 23, 59, tzinfo=utc)) == datetime(2026, 11, 27, 0, 0, tzinfo=utc)
+    assert next_digest_at(datetime(2026, 11, 27, 0, 0, tzinfo=utc)) == datetime(2026, 11, 28, 0, 0, tzinfo=utc)
+    assert next_digest_at(datetime(2026, 11, 27, 1, 0, tzinfo=utc)) == datetime(2026, 11, 28, 0, 0, tzinfo=utc)
 
 
 @pytest.mark.slow
@@ -565,12 +592,44 @@ def seed_world(db, now: datetime):
     return World(officer, None, sup, None, None, None, e1, None, p1, None, None, None)
 
 
+def completed_runs(api_url: str, flow: str) -> list[dict]:
+    body = {"flows": {"name": {"any_": [flow]}}, "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}}
+    return httpx.post(f"{api_url}/flow_runs/filter", json=body, timeout=10).json()
+
+
+def count_flow_runs(api_url: str) -> int:
+    return httpx.post(f"{api_url}/flow_runs/count", json={}, timeout=10).json()
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """The live processes below ``pid`` (from /proc): {pid: command line}."""
+    parent = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(f"/proc/{entry.name}/stat").read_text()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            parent[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
+    out, todo = {}, [pid]
+    while todo:
+        p = todo.pop()
+        for child, ppid in parent.items():
+            if ppid == p and child not in out:
+                try:
+                    out[child] = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                except (FileNotFoundError, ProcessLookupError):
+                    out[child] = "?"
+                todo.append(child)
+    return out
+
+
 @pytest.mark.slow
 def test_served_schedule_really_fires(tmp_path, monkeypatch):
-    """A real `prefect server start` and a worker serving `sweep-timers` every 2 s (what
-    `anjian serve` runs, via EmbeddedPrefect): a due timer in a SQLite app database is fired by a
-    scheduled run, and Prefect lists that run as completed. Guards the pins (SQLAlchemy < 2.1,
-    FastAPI < 0.155) without which the server never schedules or never starts."""
+    """A real `prefect server start` and a worker sweeping every 2 s (what `anjian serve` runs, via
+    EmbeddedPrefect): a due timer in a SQLite app database is fired by a sweep flow run, and Prefect
+    lists that run as completed. Guards the pins (SQLAlchemy < 2.1, FastAPI < 0.155) without which
+    the server never starts or never records a run."""
     from workflows.embedded import EmbeddedPrefect
 
     app_db, _ = make_test_database("sqlite", tmp_path)
@@ -581,7 +640,6 @@ def test_served_schedule_really_fires(tmp_path, monkeypatch):
     assert due == 4
     settings = Settings(data_dir=tmp_path / "data", database_url=app_db.url, prefect_port=_free_port(),
                         sweep_interval_seconds=2)
-    monkeypatch.setenv("PREFECT_RUNNER_POLL_FREQUENCY", "1")
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     supervisor = EmbeddedPrefect(settings, stop_grace=10)
     pids: list[int] = []
@@ -599,15 +657,13 @@ def test_served_schedule_really_fires(tmp_path, monkeypatch):
         # the two reminders of a deadline 23 days overdue are skipped, not sent (docs/legal-time.md)
         assert skipped_timers(app_db) == 2
         assert assert_exactly_once(app_db)["firings"] == due - 2
-        body = {"deployments": {"name": {"any_": ["sweep-timers"]}},
-                "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}}
         runs = []
         while time.monotonic() < deadline:
-            runs = httpx.post(f"{supervisor.api_url}/flow_runs/filter", json=body, timeout=10).json()
+            runs = completed_runs(supervisor.api_url, "sweep-timers")
             if runs:
                 break
             time.sleep(0.5)
-        assert runs and all(r["auto_scheduled"] for r in runs)
+        assert runs and all(r["state_type"] == "COMPLETED" for r in runs)
         # the served deliver-outbox sent what the rungs wrote (in-app inbox: no channel needed)
         while time.monotonic() < deadline:
             with app_db.session() as s:
@@ -622,3 +678,59 @@ def test_served_schedule_really_fires(tmp_path, monkeypatch):
         supervisor.stop()
         app_db.dispose()
     assert not [p for p in pids if _alive(p)]
+
+
+@pytest.mark.slow
+def test_served_flow_runs_execute_in_the_worker_process_and_idle_ticks_make_none(tmp_path, monkeypatch):
+    """No process per flow run (issue 9, "Rest"): `anjian serve`'s worker fires the rungs, renders
+    the documents and delivers the messages as Prefect flow runs executed in its own process — the
+    firings name its pid, and it starts no child process while it does so — and once nothing is due,
+    ticks create no flow run at all."""
+    from workflows.embedded import EmbeddedPrefect
+
+    app_db, _ = make_test_database("sqlite", tmp_path)
+    now = datetime.now(timezone.utc)
+    world = seed_world(app_db, now)
+    case_id = register_hazard(app_db, world, now - timedelta(days=30), days=7)
+    settings = Settings(data_dir=tmp_path / "data", database_url=app_db.url, prefect_port=_free_port(),
+                        sweep_interval_seconds=1)
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    supervisor = EmbeddedPrefect(settings, stop_grace=10)
+    children: dict[int, str] = {}
+
+    def settled() -> bool:
+        with app_db.session() as s:
+            waiting = s.scalar(select(func.count()).select_from(OutboxMessage).where(
+                OutboxMessage.status.in_(("pending", "sending")), OutboxMessage.next_attempt_at <= datetime.now(timezone.utc)))
+            unrendered = s.scalar(select(func.count()).select_from(Document).where(Document.status == "issued"))
+        return not pending_due(app_db, datetime.now(timezone.utc)) and not waiting and not unrendered
+
+    try:
+        assert supervisor.start(wait=90), supervisor.status()
+        worker_pid = supervisor.status()["worker"]["pid"]
+        deadline = time.monotonic() + 90
+        # A flow-run process lives for seconds (its imports alone take ~3 s of CPU): sampled every 0.2 s.
+        while time.monotonic() < deadline and not (settled() and completed_runs(supervisor.api_url, "deliver-outbox")):
+            children.update(descendants(worker_pid))
+            time.sleep(0.2)
+        assert settled(), supervisor.status()
+        with app_db.session() as s:
+            workers = set(s.scalars(select(RungFiring.worker).where(RungFiring.case_id == case_id)))
+        assert workers == {f"embedded-{socket.gethostname()}:{worker_pid}"[:64]}
+        for flow in ("sweep-timers", "render-documents", "deliver-outbox"):
+            assert completed_runs(supervisor.api_url, flow), flow
+        # Idle: three sweep ticks and more than three outbox checks later, Prefect has no new run.
+        before = count_flow_runs(supervisor.api_url)
+        idle_until = time.monotonic() + 4
+        while time.monotonic() < idle_until:
+            children.update(descendants(worker_pid))
+            time.sleep(0.2)
+        assert count_flow_runs(supervisor.api_url) == before
+        assert supervisor.status()["worker"]["pid"] == worker_pid and supervisor.restarts == {"server": 0, "worker": 0}
+        # Not one flow-run process (a Python running prefect.engine or the flows). What the worker may
+        # start once is a library's probe (WeasyPrint's cffi looks its libraries up with `ldconfig -p`).
+        assert not [c for c in children.values() if "python" in c or "prefect" in c], children
+        assert len(children) <= 4, children
+    finally:
+        supervisor.stop()
+        app_db.dispose()

@@ -5,8 +5,8 @@ Two child processes, kept alive by a supervisor thread:
 1. ``prefect server start`` on 127.0.0.1:``ANJIAN_PREFECT_PORT`` with PREFECT_HOME under
    ``ANJIAN_DATA_DIR/prefect`` (its own SQLite database) — unless ``ANJIAN_PREFECT_API_URL``
    names an external server (scale-out), in which case none is started;
-2. ``python -m workflows.serve``: the flows served against that API (a Prefect Runner, which
-   starts each scheduled run in a process of its own).
+2. ``python -m workflows.serve``: the worker running the flows against that API, each flow run
+   in-process (workflows/loop.py; no process per run, nothing sent to Prefect on an idle tick).
 
 The API never depends on them. If the Prefect server will not start or dies, officers keep
 working; the supervisor restarts it with exponential backoff, and the timers — rows in the app
@@ -57,7 +57,7 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
 
 def terminate(proc: subprocess.Popen | None, grace: float) -> int | None:
     """SIGTERM the process, wait up to ``grace`` seconds, then SIGKILL its whole process group
-    (the children it started: flow-run processes, server workers). Returns the exit code."""
+    (whatever it started, e.g. the server's own workers). Returns the exit code."""
     if proc is None:
         return None
     if proc.poll() is None:

@@ -78,12 +78,29 @@ def _base_env(settings, base: Mapping[str, str] | None) -> dict[str, str]:
     return env
 
 
+# The embedded server's background services anjian does not use (each is a loop polling the
+# server's database): no deployment schedules (the workers run the flows on their own schedule,
+# workflows/loop.py), no late-run marking, no work pools or workers to watch (foreman), no paused or
+# cancelled runs to expire or clean up, no lost leases to repossess, no automations. Kept: the event
+# persister and the task-run recorder (the UI's task runs and events) and the events vacuum.
+# Each can be switched back on by setting the variable (e.g. ..._TRIGGERS_ENABLED=true for automations).
+UNUSED_SERVER_SERVICES: dict[str, str] = {
+    f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false"
+    for name in ("SCHEDULER", "LATE_RUNS", "FOREMAN", "PAUSE_EXPIRATIONS", "CANCELLATION_CLEANUP",
+                 "REPOSSESSOR", "TRIGGERS")
+}
+
+
 def server_env(settings, *, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """Environment of the embedded ``prefect server start``: SQLite under PREFECT_HOME unless
-    the operator configured PREFECT_SERVER_DATABASE_CONNECTION_URL (or the API_ alias)."""
+    the operator configured PREFECT_SERVER_DATABASE_CONNECTION_URL (or the API_ alias); the
+    services anjian does not use switched off unless the operator set them."""
     env = _base_env(settings, base)
     for key in _SERVER_ONLY:
         env.pop(key, None)
+    for key, value in UNUSED_SERVER_SERVICES.items():
+        if key not in env and key.replace("_SERVER_", "_API_", 1) not in env:
+            env[key] = value
     return env
 
 

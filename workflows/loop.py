@@ -1,0 +1,184 @@
+"""The flows run in-process by one long-lived worker: no process per flow run.
+
+A worker (``anjian worker``, or the child ``python -m workflows.serve`` of ``anjian serve``) imports
+Prefect and the flows once and runs two lanes, each a thread:
+
+* the **sweep lane**, every ``sweep_interval`` seconds: ``sweep-timers`` when a timer is due, then
+  ``render-documents`` when an issued document waits to be rendered, then ``daily-digest`` once at
+  08:00 Asia/Shanghai;
+* the **delivery lane**, every ``delivery_poll`` seconds (1 s by default): ``deliver-outbox`` when
+  an outbox row is due (pending, or a ``sending`` row whose lease expired) — so a message goes out
+  about a second after the transition or rung that wrote it commits, and a slow channel never
+  holds up the timers.
+
+Each of those calls is a Prefect flow run against the configured Prefect API — created, tracked
+with its task runs, retried per task (``retries=2``) and listed in the Prefect UI like any other —
+executed in this process. What a lane does when there is nothing to do is one indexed ``SELECT …
+LIMIT 1`` on the app database: an idle tick creates no flow run, starts no process and sends
+nothing to Prefect. The checks are the very conditions the flows claim work by
+(``Timer.status/fire_at``, ``notifications.documents.due_documents``, the outbox claim in
+``notifications.delivery``), so a tick that skips has nothing a flow run would have done.
+
+Exactly-once stays the app database's job (workflows/flows.py): any number of workers may run
+these lanes against one database; ``SKIP LOCKED`` and unique keys keep every effect single.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from datetime import datetime, timedelta
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_, select
+
+from cases import clock
+from cases.db import get_database
+from cases.models import Document, OutboxMessage, Timer
+from workflows.prefect_env import DIGEST_TIMEZONE
+
+log = logging.getLogger("anjian.workflows.loop")
+
+DELIVERY_POLL_SECONDS = 1.0
+DIGEST_HOUR = 8  # the digest's moment: 08:00 in DIGEST_TIMEZONE (prefect_env.DIGEST_CRON)
+
+
+# ---------------------------------------------------------------- is there work? (one indexed SELECT each)
+
+
+def _exists(stmt) -> bool:
+    with get_database().session() as s:
+        return s.execute(stmt.limit(1)).first() is not None
+
+
+def timers_due(now: datetime) -> bool:
+    return _exists(select(Timer.id).where(Timer.status == "pending", Timer.fire_at <= now))
+
+
+def documents_due(now: datetime) -> bool:
+    from notifications.documents import ISSUED
+
+    return _exists(select(Document.id).where(
+        Document.status == ISSUED, or_(Document.next_render_at.is_(None), Document.next_render_at <= now)))
+
+
+def outbox_due(now: datetime) -> bool:
+    return _exists(select(OutboxMessage.id).where(OutboxMessage.status.in_(("pending", "sending")),
+                                                  OutboxMessage.next_attempt_at <= now))
+
+
+def next_digest_at(after: datetime) -> datetime:
+    """The first 08:00 Asia/Shanghai strictly after ``after`` (what the cron ``0 8 * * *`` in
+    that zone gives)."""
+    tz = ZoneInfo(DIGEST_TIMEZONE)
+    local = after.astimezone(tz)
+    moment = local.replace(hour=DIGEST_HOUR, minute=0, second=0, microsecond=0)
+    if moment <= local:
+        moment = (local + timedelta(days=1)).replace(hour=DIGEST_HOUR, minute=0, second=0, microsecond=0)
+    return moment
+
+
+def release_memory() -> None:
+    """After rendering: WeasyPrint leaves its document trees as cyclic garbage that the collector's
+    thresholds rarely reach (measured: 121 MiB after imports, 571 MiB after rendering 11 documents,
+    177 MiB after ``gc.collect()``, 165 MiB after ``malloc_trim``), so collect it now and hand the
+    freed heap back to the system."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc
+            pass
+
+
+# ---------------------------------------------------------------- the lanes
+
+
+class FlowLoop:
+    """Run the flows in this process until ``stop()``. ``runs`` counts the flow runs each lane
+    started (and ``failures`` those that raised), for tests and logs."""
+
+    def __init__(self, *, sweep_interval: float, delivery_poll: float = DELIVERY_POLL_SECONDS,
+                 digest: bool = True, worker: str | None = None) -> None:
+        from workflows.flows import daily_digest, deliver_outbox, render_documents, sweep_timers, SWEEP_BUDGET_SECONDS
+
+        self.sweep_interval = float(sweep_interval)
+        self.delivery_poll = float(delivery_poll)
+        self.worker = worker
+        budget = min(SWEEP_BUDGET_SECONDS, max(5.0, 5 * self.sweep_interval))
+        self._sweep = lambda: sweep_timers(worker=worker, budget_seconds=budget)
+        self._render = lambda: render_documents(budget_seconds=budget)
+        self._deliver = lambda: deliver_outbox(worker=worker, budget_seconds=budget)
+        self._digest = daily_digest if digest else None
+        self.next_digest = next_digest_at(clock.now()) if digest else None
+        self.runs = {"sweep-timers": 0, "render-documents": 0, "deliver-outbox": 0, "daily-digest": 0}
+        self.failures = dict.fromkeys(self.runs, 0)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------ public
+
+    def start(self) -> None:
+        for name, body, every in (("sweep", self._sweep_tick, self.sweep_interval),
+                                  ("delivery", self._delivery_tick, self.delivery_poll)):
+            t = threading.Thread(target=self._lane, args=(body, every), name=f"anjian-{name}-lane", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Ask the lanes to stop after the flow run in hand; True if they all stopped in time."""
+        self._stop.set()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for t in self._threads:
+            t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in self._threads)
+
+    def wait(self) -> None:
+        """Block until ``stop()`` (from a signal handler or another thread)."""
+        while not self._stop.wait(1.0):
+            pass
+
+    # ------------------------------------------------------------ ticks
+
+    def _run(self, name: str, call: Callable[[], object]) -> None:
+        self.runs[name] += 1
+        try:
+            call()
+        except Exception as exc:  # the flow run failed (after its task retries) or Prefect is unreachable
+            self.failures[name] += 1
+            print(f"anjian worker: {name} failed: {type(exc).__name__}: {exc}"[:500], file=sys.stderr, flush=True)
+
+    def _sweep_tick(self) -> None:
+        now = clock.now()
+        if timers_due(now):
+            self._run("sweep-timers", self._sweep)
+        if not self._stop.is_set() and documents_due(clock.now()):
+            self._run("render-documents", self._render)
+            release_memory()
+        if self._digest is not None and not self._stop.is_set() and clock.now() >= self.next_digest:
+            self.next_digest = next_digest_at(clock.now())
+            self._run("daily-digest", self._digest)
+
+    def _delivery_tick(self) -> None:
+        if outbox_due(clock.now()):
+            self._run("deliver-outbox", self._deliver)
+
+    def _lane(self, body: Callable[[], None], every: float) -> None:
+        # Settings live in a context variable: set them in the lane's own thread. Heartbeats off:
+        # each would add a thread per run and ~1 s to every sync flow run (shared/notes/prefect.md).
+        from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+        with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            while not self._stop.is_set():
+                started = time.monotonic()
+                try:
+                    body()
+                except Exception as exc:  # the app database is unreachable: try again next tick
+                    print(f"anjian worker: tick failed: {type(exc).__name__}: {exc}"[:500], file=sys.stderr,
+                          flush=True)
+                self._stop.wait(max(0.05, every - (time.monotonic() - started)))
