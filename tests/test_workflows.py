@@ -734,3 +734,20 @@ def test_served_flow_runs_execute_in_the_worker_process_and_idle_ticks_make_none
     finally:
         supervisor.stop()
         app_db.dispose()
+
+
+def test_an_idle_sweep_lane_still_beats_without_a_flow_run(app_db, world, clock):
+    """Nothing due creates no flow run, yet /readyz must not call an idle worker stale: the lane
+    records the sweep's heartbeat itself (at most every IDLE_BEAT_SECONDS)."""
+    from cases import heartbeat
+    from workflows.loop import FlowLoop
+
+    loop = FlowLoop(sweep_interval=10, digest=False, worker="idle-test")
+    assert heartbeat.last_beat(app_db, heartbeat.SWEEP) is None
+    loop._sweep_tick()
+    beat = heartbeat.last_beat(app_db, heartbeat.SWEEP)
+    assert beat is not None and beat.worker == "idle-test" and beat.last_seen_at == clock.now()
+    assert loop.runs["sweep-timers"] == 0
+    clock.advance(timedelta(seconds=5))
+    loop._sweep_tick()  # within IDLE_BEAT_SECONDS: no second write
+    assert heartbeat.last_beat(app_db, heartbeat.SWEEP).last_seen_at == beat.last_seen_at

@@ -34,14 +34,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 
-from cases import clock
+from cases import clock, heartbeat
 from cases.db import get_database
 from cases.models import Document, OutboxMessage, Timer
-from workflows.prefect_env import DIGEST_TIMEZONE
+from workflows.prefect_env import DIGEST_TIMEZONE, default_worker_name
 
 log = logging.getLogger("anjian.workflows.loop")
 
 DELIVERY_POLL_SECONDS = 1.0
+IDLE_BEAT_SECONDS = 30.0  # an idle sweep lane's heartbeat (cases/heartbeat.py: stale after >= 60 s)
 DIGEST_HOUR = 8  # the digest's moment: 08:00 in DIGEST_TIMEZONE (prefect_env.DIGEST_CRON)
 
 
@@ -120,6 +121,7 @@ class FlowLoop:
         self.failures = dict.fromkeys(self.runs, 0)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._next_idle_beat = 0.0
 
     # ------------------------------------------------------------ public
 
@@ -156,7 +158,14 @@ class FlowLoop:
     def _sweep_tick(self) -> None:
         now = clock.now()
         if timers_due(now):
-            self._run("sweep-timers", self._sweep)
+            self._run("sweep-timers", self._sweep)  # the flow records the sweep's heartbeat
+        elif time.monotonic() >= self._next_idle_beat:
+            # Nothing due is a sweep done too: /readyz must not call an idle worker stale. At most
+            # every IDLE_BEAT_SECONDS (one UPDATE), well inside the stale bound (cases/heartbeat.py).
+            from workflows.flows import record_heartbeat
+
+            record_heartbeat(self.worker or default_worker_name(), heartbeat.SWEEP)
+            self._next_idle_beat = time.monotonic() + IDLE_BEAT_SECONDS
         if not self._stop.is_set() and documents_due(clock.now()):
             self._run("render-documents", self._render)
             release_memory()
