@@ -8,6 +8,7 @@ from api.audit import install_admin_act_log
 from api.errors import RETRY_AFTER_SECONDS, install_error_handlers
 from api.limits import install_body_limits
 from api.idempotency import install_idempotency
+from api.request_log import install_request_log
 from api.security import install_docs, install_security_headers
 from api.routes import auth, cases, deadlines, documents, machines, notifications, reference, users_admin
 from cases.clock import Clock, get_clock
@@ -44,6 +45,8 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
     install_body_limits(app)
     install_security_headers(app)
     install_idempotency(app)  # Idempotency-Key on every POST/PUT/PATCH/DELETE under /api
+    if settings.effective_request_log:  # outermost: JSON lines instead of uvicorn's access log
+        install_request_log(app)
     # A channel nobody configured is not used; say so once at start-up, naming the setting.
     from notifications.channels import warn_unconfigured_at_startup
 
