@@ -19,7 +19,8 @@ Login is measured the same way (POST /api/auth/token, one argon2 verification pe
 
     .venv/bin/python bench/reads.py                       # SQLite
     .venv/bin/python bench/reads.py --db postgresql --rounds 30
-    .venv/bin/python bench/reads.py --stack httptools/uvloop --compare-stacks
+    .venv/bin/python bench/reads.py --versus /work/main     # before/after, alternating request by request
+    .venv/bin/python bench/reads.py --extra-path DIR --compare-stacks
 """
 from __future__ import annotations
 
@@ -108,11 +109,19 @@ class Client:
             headers["Authorization"] = f"Bearer {token}"
         if ctype:
             headers["Content-Type"] = ctype
-        t0 = time.perf_counter()
-        self.conn.request(method, path, body=body, headers=headers)
-        r = self.conn.getresponse()
-        data = r.read()
-        return r.status, data, (time.perf_counter() - t0) * 1000
+        for attempt in (1, 2):
+            t0 = time.perf_counter()
+            try:
+                self.conn.request(method, path, body=body, headers=headers)
+                r = self.conn.getresponse()
+                data = r.read()
+                return r.status, data, (time.perf_counter() - t0) * 1000
+            except (http.client.RemoteDisconnected, ConnectionError, http.client.CannotSendRequest):
+                # uvicorn closes a keep-alive connection idle for 5 s: reconnect (not timed)
+                self.conn.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def login(self, username: str) -> tuple[str, float]:
         body = urllib.parse.urlencode({"username": username, "password": PASSWORD}).encode()
@@ -203,14 +212,17 @@ while deliver_pending(db, now(), limit=500).get("sent"):
 """
 
 
-def measure(port: int, rounds: int, logins: int) -> dict:
-    client = Client(port)
-    tokens, login_ms = {}, []
-    for u in USERS:
-        tokens[u], _ = client.login(u)
-    for _ in range(logins):  # interleaved with nothing else: argon2 on the password pool
+def measure(ports: list[int], rounds: int, logins: int) -> list[dict]:
+    """One result per server; with several servers (the same database, another copy of the code),
+    every request goes to each in turn: the ratios come from the same moments."""
+    clients = [Client(p) for p in ports]
+    client = clients[0]
+    tokens = {u: client.login(u)[0] for u in USERS}  # same key and installation: good on every server
+    login_ms: list[list[float]] = [[] for _ in clients]
+    for _ in range(logins):
         for u in USERS[:2]:
-            login_ms.append(client.login(u)[1])
+            for i, c in enumerate(clients):
+                login_ms[i].append(c.login(u)[1])
     status, data, _ = client.call("GET", "/openapi.json")
     spec = json.loads(data)
     routes = sorted(p for p, ops in spec["paths"].items() if p.startswith("/api") and "get" in ops)
@@ -221,16 +233,18 @@ def measure(port: int, rounds: int, logins: int) -> dict:
             url = fill(client, tokens[u], p, cache)
             if url is not None:
                 plan.append((p, u, url))
-    times: dict[tuple[str, str], list[float]] = {(p, u): [] for p, u, _ in plan}
-    statuses: dict[tuple[str, str], int] = {}
+    results = [{"times": {(p, u): [] for p, u, _ in plan}, "statuses": {}, "login": login_ms[i]}
+               for i in range(len(clients))]
     for (p, u, url) in plan:  # warm-up
-        client.call("GET", url, tokens[u])
+        for c in clients:
+            c.call("GET", url, tokens[u])
     for _ in range(rounds):
         for (p, u, url) in plan:
-            st, _, ms = client.call("GET", url, tokens[u])
-            times[(p, u)].append(ms)
-            statuses[(p, u)] = st
-    return {"times": times, "statuses": statuses, "login": login_ms}
+            for c, res in zip(clients, results):
+                st, _, ms = c.call("GET", url, tokens[u])
+                res["times"][(p, u)].append(ms)
+                res["statuses"][(p, u)] = st
+    return results
 
 
 def report(title: str, res: dict) -> None:
@@ -249,6 +263,22 @@ def report(title: str, res: dict) -> None:
     print(f"routes over 50 ms p95: {len(over)} of {len(worst)}")
 
 
+def report_versus(title: str, this: dict, other: dict, other_name: str) -> None:
+    print(f"\n== {title}: this code vs {other_name}, interleaved (load average {loadavg()})")
+    print(f"{'route':40} {'user':10} {'st':>3} {'p50':>7} {'p95':>7} | {'p50':>7} {'p95':>7} | {'p50 ratio':>9}")
+    ratios = []
+    for key, xs in sorted(this["times"].items()):
+        ys = other["times"][key]
+        r = statistics.median(xs) / statistics.median(ys)
+        ratios.append(r)
+        print(f"{key[0]:40} {key[1]:10} {this['statuses'][key]:>3} {statistics.median(xs):7.1f} {percentile(xs, .95):7.1f}"
+              f" | {statistics.median(ys):7.1f} {percentile(ys, .95):7.1f} | {r:9.2f}")
+    lx, ly = this["login"], other["login"]
+    print(f"{'login':40} {'':10} {'':>3} {statistics.median(lx):7.1f} {percentile(lx, .95):7.1f}"
+          f" | {statistics.median(ly):7.1f} {percentile(ly, .95):7.1f} | {statistics.median(lx) / statistics.median(ly):9.2f}")
+    print(f"median of the per-route p50 ratios: {statistics.median(ratios):.2f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="sqlite")
@@ -260,6 +290,9 @@ def main() -> int:
     ap.add_argument("--compare-stacks", action="store_true",
                     help="also run h11/asyncio and httptools/uvloop servers side by side, interleaved, on /api/cases")
     ap.add_argument("--app-dir", default=str(ROOT), help="serve another copy of the code (e.g. /work/main for a 'before')")
+    ap.add_argument("--versus", default=None,
+                    help="also serve this copy of the code (e.g. /work/main) on the same database; requests alternate")
+    ap.add_argument("--only-stacks", action="store_true", help="only the side-by-side comparison of uvicorn stacks")
     ap.add_argument("--extra-path", default=None, help="extra sys.path entry for the server (e.g. uvloop/httptools)")
     args = ap.parse_args()
     print(f"bench/reads.py  cpus={os.cpu_count()}  load average {loadavg()}")
@@ -271,12 +304,22 @@ def main() -> int:
             t0 = time.monotonic()
             env, dropme = prepare_db(kind, work, args.pg_url, args.app_dir)
             print(f"[{kind}] demo data loaded in {time.monotonic() - t0:.1f} s")
-            port = free_port(args.port, args.port + 50)
-            server = Server(env, port, work, args.stack, args.extra_path)
+            port = free_port(args.port, args.port + 40)
+            if args.only_stacks:
+                compare_stacks(env, work, args)
+                continue
+            servers = [Server(env, port, work, args.stack, args.extra_path)]
             try:
-                report(f"{kind}, stack {args.stack}, {args.rounds} interleaved rounds", measure(port, args.rounds, args.logins))
+                if args.versus:
+                    other_env = dict(env, PYTHONPATH=str(Path(args.versus).resolve()))
+                    servers.append(Server(other_env, free_port(port + 1, args.port + 40), work, args.stack, args.extra_path))
+                results = measure([s.port for s in servers], args.rounds, args.logins)
+                report(f"{kind}, stack {args.stack}, {args.rounds} interleaved rounds", results[0])
+                if args.versus:
+                    report_versus(kind, results[0], results[1], args.versus)
             finally:
-                server.stop()
+                for server in servers:
+                    server.stop()
             if args.compare_stacks:
                 compare_stacks(env, work, args)
         finally:
@@ -293,7 +336,7 @@ def compare_stacks(env: dict[str, str], work: Path, args) -> None:
     servers, clients, tokens = [], [], []
     try:
         for i, st in enumerate(stacks):
-            port = free_port(args.port + 50 + i * 10, args.port + 60 + i * 10)
+            port = free_port(args.port + 40 + i * 5, args.port + 45 + i * 5)
             servers.append(Server(env, port, work, st, args.extra_path))
             c = Client(port)
             clients.append(c)

@@ -177,3 +177,17 @@ def test_request_log_writes_one_json_line_per_request(database, test_clock, tmp_
     assert [(x["method"], x["path"], x["status"]) for x in lines] == [("GET", "/healthz", 200), ("GET", "/api/me", 401)]
     assert all(isinstance(x["ms"], float) and "ts" in x for x in lines)
     assert "secret-search" not in json.dumps(lines)  # the query string is not logged
+
+
+def test_default_json_response_is_the_same_json(api, world, live_server):
+    """orjson renders the API's JSON (api/responses.py): the same bytes as Starlette's JSONResponse."""
+    from starlette.responses import JSONResponse
+
+    from api.responses import OrjsonResponse
+
+    body = {"名称": "姑苏区", "n": 1, "x": [1.5, None, True, -0.25], "nested": {"a": "b\"c"}, "e": "", "big": 2**53}
+    assert OrjsonResponse(body).body == JSONResponse(body).body
+    assert live_server.server.config.app.router.default_response_class is OrjsonResponse
+    r = api(world.officer).get("/api/me")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    assert r.json()["username"] == "officer"
