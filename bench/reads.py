@@ -279,6 +279,31 @@ def report_versus(title: str, this: dict, other: dict, other_name: str) -> None:
     print(f"median of the per-route p50 ratios: {statistics.median(ratios):.2f}")
 
 
+def argon2_costs(n: int = 5) -> None:
+    """CPU and wall time of one verification: argon2-cffi's default against the parameters chosen
+    (cases/security.py), interleaved."""
+    from argon2 import PasswordHasher
+
+    from cases.security import PASSWORD_MEMORY_KIB, PASSWORD_PARALLELISM, PASSWORD_TIME_COST
+
+    hashers = {"default m=64MiB t=3 p=4": PasswordHasher(),
+               f"chosen m={PASSWORD_MEMORY_KIB // 1024}MiB t={PASSWORD_TIME_COST} p={PASSWORD_PARALLELISM}":
+                   PasswordHasher(time_cost=PASSWORD_TIME_COST, memory_cost=PASSWORD_MEMORY_KIB,
+                                  parallelism=PASSWORD_PARALLELISM)}
+    hashes = {k: h.hash("bench-password") for k, h in hashers.items()}
+    cpu: dict[str, list[float]] = {k: [] for k in hashers}
+    wall: dict[str, list[float]] = {k: [] for k in hashers}
+    for _ in range(n):
+        for k, h in hashers.items():
+            c0, w0 = time.process_time(), time.perf_counter()
+            h.verify(hashes[k], "bench-password")
+            cpu[k].append((time.process_time() - c0) * 1000)
+            wall[k].append((time.perf_counter() - w0) * 1000)
+    print(f"argon2 verification (load average {loadavg()}), median of {n}:")
+    for k in hashers:
+        print(f"  {k:28} CPU {statistics.median(cpu[k]):7.1f} ms   wall {statistics.median(wall[k]):7.1f} ms")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="sqlite")
@@ -296,6 +321,7 @@ def main() -> int:
     ap.add_argument("--extra-path", default=None, help="extra sys.path entry for the server (e.g. uvloop/httptools)")
     args = ap.parse_args()
     print(f"bench/reads.py  cpus={os.cpu_count()}  load average {loadavg()}")
+    argon2_costs()
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     for kind in kinds:
         work = Path(tempfile.mkdtemp(prefix="anjian-reads-"))
