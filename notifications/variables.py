@@ -148,14 +148,14 @@ def _prefetched(session: Session) -> Prefetched | None:
 
 def prefetch(session: Session, messages: list[OutboxMessage]) -> None:
     """Load what ``build_variables`` reads for these messages in a fixed number of statements."""
+    if not messages:
+        return
     pre = session.info.setdefault(_PREFETCH_KEY, Prefetched())
     case_ids = {m.case_id for m in messages if m.case_id} - pre.case_ids
     user_ids = {m.recipient_user_id for m in messages if m.recipient_user_id}
     keep = pre.rows.extend
     cases = list(session.scalars(select(Case).where(Case.id.in_(case_ids)))) if case_ids else []
     keep(cases)
-    if not any(isinstance(r, Jurisdiction) for r in pre.rows):
-        keep(session.scalars(select(Jurisdiction)).all())  # a few hundred rows: parents and authorities
     project_ids = {c.project_id for c in cases if c.project_id}
     if project_ids:  # parties (and their enterprises) come with them: Project.parties is selectin
         keep(session.scalars(select(Project).where(Project.id.in_(project_ids))).all())
@@ -175,6 +175,15 @@ def prefetch(session: Session, messages: list[OutboxMessage]) -> None:
         for sup in session.scalars(select(Supervision).where(Supervision.case_id.in_(case_ids))
                                    .order_by(Supervision.case_id, Supervision.id.desc())):
             pre.last_supervision.setdefault(sup.case_id, sup)
+    # The cases' jurisdictions, the supervised ones, and their parents (addressing names them).
+    codes = {c.jurisdiction_code for c in cases} | {x.supervised_jurisdiction_code for x in pre.last_supervision.values()}
+    for _ in range(2):
+        codes = {c for c in codes if c} - {r.code for r in pre.rows if isinstance(r, Jurisdiction)}
+        if not codes:
+            break
+        places = session.scalars(select(Jurisdiction).where(Jurisdiction.code.in_(codes))).all()
+        keep(places)
+        codes = {j.parent_code for j in places}
     pre.case_ids |= case_ids
 
 
