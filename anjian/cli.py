@@ -172,7 +172,7 @@ def cmd_serve(args) -> int:
     from anjian.runner import serve
 
     return serve(with_prefect=not args.no_prefect, host=args.host, port=args.port, workers=args.workers,
-                 access_log=not args.no_access_log)
+                 access_log=False if args.no_access_log else None)
 
 
 def cmd_worker(args) -> int:
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--port", type=int, default=None)
     sp.add_argument("--no-prefect", action="store_true", help="只启动 API")
     sp.add_argument("--workers", type=int, default=1, help="API 工作进程数（默认 1）")
-    sp.add_argument("--no-access-log", action="store_true", help="不记录每个请求的访问日志")
+    sp.add_argument("--no-access-log", action="store_true", help="不记录每个请求的访问日志（生产模式默认不记录，改为结构化请求日志）")
     sp.set_defaults(func=cmd_serve)
 
     sp = sub.add_parser("worker", help="启动一个定时器/升级流程工作进程（扩展部署）")

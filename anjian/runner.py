@@ -10,8 +10,12 @@ from cases.security import KEY_FILE_NAME, SigningKeyError, resolve_signing_key
 
 
 def serve(*, with_prefect: bool = True, host: str | None = None, port: int | None = None,
-          workers: int = 1, access_log: bool = True) -> int:
+          workers: int = 1, access_log: bool | None = None) -> int:
     settings = get_settings()
+    # uvicorn's access log: on in development, off in production (the structured request log of
+    # api/request_log.py instead); ANJIAN_ACCESS_LOG or --no-access-log decide otherwise.
+    access_log = settings.effective_access_log if access_log is None else access_log
+    stack = {} if settings.uvicorn_stack == "auto" else dict(zip(("http", "loop"), settings.uvicorn_stack.split("/")))
     # Refuse to start — before Prefect or the API binds anything — without a usable signing key.
     try:
         key = resolve_signing_key(settings)
@@ -34,11 +38,11 @@ def serve(*, with_prefect: bool = True, host: str | None = None, port: int | Non
             # Several processes: uvicorn imports the app factory in each worker (each gets its
             # own engine and pool); Prefect, if embedded, stays in this supervising process.
             uvicorn.run("api.app:create_app", factory=True, workers=workers, host=host, port=port,
-                        log_level="info", access_log=access_log)
+                        log_level="info", access_log=access_log, **stack)
         else:
             from api.app import create_app
 
-            uvicorn.run(create_app(), host=host, port=port, log_level="info", access_log=access_log)
+            uvicorn.run(create_app(), host=host, port=port, log_level="info", access_log=access_log, **stack)
     finally:
         if supervisor is not None:
             supervisor.stop()

@@ -9,6 +9,8 @@ from api.errors import RETRY_AFTER_SECONDS, install_error_handlers
 from api.limits import install_body_limits
 from api.idempotency import install_idempotency
 from api.openapi_errors import install_error_responses
+from api.request_log import install_request_log
+from api.responses import OrjsonResponse
 from api.security import install_docs, install_security_headers
 from api.routes import auth, cases, deadlines, documents, machines, notifications, reference, users_admin
 from cases.clock import Clock, get_clock
@@ -33,6 +35,7 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
         version="0.1.0",
         # Served by install_docs from this app's own files: no CDN, no inline script.
         docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None,
+        default_response_class=OrjsonResponse,  # orjson for the final dumps (api/responses.py)
     )
     app.state.settings = settings
     app.state.signing_key = signing_key
@@ -45,6 +48,8 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
     install_body_limits(app)
     install_security_headers(app)
     install_idempotency(app)  # Idempotency-Key on every POST/PUT/PATCH/DELETE under /api
+    if settings.effective_request_log:  # outermost: JSON lines instead of uvicorn's access log
+        install_request_log(app)
     # A channel nobody configured is not used; say so once at start-up, naming the setting.
     from notifications.channels import warn_unconfigured_at_startup
 

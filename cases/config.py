@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     pg_bin_dir: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8000
+    # uvicorn's per-request access log (plain text) and the structured request log (JSON lines,
+    # api/request_log.py). Unset: access log in development, structured log in production.
+    access_log: bool | None = None
+    request_log: bool | None = None
+    # uvicorn's HTTP parser and event loop: "auto" takes httptools and uvloop when installed
+    # (they are dependencies: measured faster here, docs/performance.md "Reads"), else h11/asyncio.
+    uvicorn_stack: Literal["auto", "h11/asyncio", "httptools/uvloop"] = "auto"
     # Prefect: empty api url means the embedded server started by `anjian serve`.
     prefect_api_url: str = ""
     prefect_port: int = 4200
@@ -78,6 +85,14 @@ class Settings(BaseSettings):
     # 32 bytes. Empty: development generates data_dir/channel_key; production refuses to save secrets.
     channel_key: str = ""
     channel_key_file: Path | None = None
+
+    @property
+    def effective_access_log(self) -> bool:
+        return self.access_log if self.access_log is not None else self.env != "production"
+
+    @property
+    def effective_request_log(self) -> bool:
+        return self.request_log if self.request_log is not None else self.env == "production"
 
     @property
     def effective_database_url(self) -> str:

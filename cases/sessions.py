@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from cases.access import in_subtree, require_role
@@ -30,7 +30,7 @@ from cases.clock import SHANGHAI
 from cases.errors import NotFound, ValidationFailed
 from cases.models import User
 from cases.models.security import RevokedToken, SecurityEvent
-from cases.security import TokenClaims, hash_password, verify_password
+from cases.security import TokenClaims, hash_password, needs_rehash, verify_password
 
 KIND_LABELS = {
     "login": "登录成功",
@@ -161,11 +161,17 @@ def authenticate(db, username: str, password: str, client: str | None, now: date
         found = None if user is None else (user.id, user.password_hash, user.active, user.token_epoch)
     # Exactly one verification on every path: a dummy hash for an unknown or deactivated user.
     ok = verify_password(found[1] if found and found[2] else None, password)
+    # A hash of older parameters is replaced now that the password is known (one more argon2 hash,
+    # on this same pool thread; the token epoch does not change: the password is the same).
+    rehashed = hash_password(password) if ok and needs_rehash(found[1]) else None
     with db.transaction() as s:
         if not ok:
             reason = "用户不存在" if found is None else ("账号已停用" if not found[2] else "密码错误")
             record_failure(s, "login_failed", name, found and found[0], client, now, policy, reason)
         else:
+            if rehashed is not None:  # only if nobody changed the password meanwhile
+                s.execute(update(User).where(User.id == found[0], User.password_hash == found[1])
+                          .values(password_hash=rehashed))
             log_event(s, now, "login", user_id=found[0], username=name, client=client)
     if not ok:
         raise LoginFailed()

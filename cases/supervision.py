@@ -331,11 +331,31 @@ def _resume(session: Session, d: Deadline, now: datetime, extend_by: int | None)
 
 
 def supervision_json(session: Session, sup: Supervision) -> dict[str, Any]:
-    listing = session.get(Jurisdiction, sup.listing_jurisdiction_code)
-    supervised = session.get(Jurisdiction, sup.supervised_jurisdiction_code)
-    d = session.scalars(select(Deadline).where(Deadline.supervision_id == sup.id, Deadline.key == "supervision")
-                        .order_by(Deadline.id.desc())).first()
-    clock = _decision_deadline(session, sup)
+    return supervisions_json(session, [sup])[0]
+
+
+def supervisions_json(session: Session, sups: list[Supervision]) -> list[dict[str, Any]]:
+    """Several supervisions in a fixed number of statements (two), however many there are: their
+    authorities and their clocks (the supervision's latest deadline, the open decision clock)."""
+    if not sups:
+        return []
+    codes = {x.listing_jurisdiction_code for x in sups} | {x.supervised_jurisdiction_code for x in sups}
+    places = {j.code: j for j in session.scalars(select(Jurisdiction).where(Jurisdiction.code.in_(codes)))}
+    latest: dict[int, Deadline] = {}
+    decision: dict[int, Deadline] = {}
+    for d in session.scalars(select(Deadline).where(Deadline.supervision_id.in_([x.id for x in sups]),
+                                                    Deadline.key.in_(("supervision", DECISION_KEY)))
+                             .order_by(Deadline.id.desc())):
+        if d.key == "supervision":
+            latest.setdefault(d.supervision_id, d)
+        elif d.status == "open":
+            decision.setdefault(d.supervision_id, d)
+    return [_supervision_json(x, places[x.listing_jurisdiction_code], places[x.supervised_jurisdiction_code],
+                              latest.get(x.id), decision.get(x.id)) for x in sups]
+
+
+def _supervision_json(sup: Supervision, listing: Jurisdiction, supervised: Jurisdiction, d: Deadline | None,
+                      clock: Deadline | None) -> dict[str, Any]:
     return {
         "id": sup.id, "case_id": sup.case_id, "notice_no": sup.notice_no, "status": sup.status,
         "status_label": STATUS_LABELS.get(sup.status), "reason": sup.reason, "reason_label": REASON_LABELS.get(sup.reason),

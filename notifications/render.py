@@ -355,16 +355,17 @@ def _one_line(text: str) -> str:
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
 
-def render_message(template: str, variables: Mapping[str, Any]) -> RenderedMessage:
-    """Short text (bot/SMS), e-mail subject and e-mail HTML of a template type."""
+def render_message(template: str, variables: Mapping[str, Any], *, html: bool = True) -> RenderedMessage:
+    """Short text (bot/SMS), e-mail subject and e-mail HTML of a template type (``html=False``:
+    without the e-mail HTML, left empty — a list that shows subject and text only)."""
     spec = _spec(template)
     if not spec.is_message:
         raise UnknownTemplate(f"template {template!r} has no message form")
     context = _check_variables(spec, variables)
     short = _BLANK_RUNS.sub("\n\n", _render(spec, SHORT_FILE, context).strip())
     subject = _one_line(_render(spec, SUBJECT_FILE, context))
-    html = _render(spec, EMAIL_FILE, context)
-    return RenderedMessage(template=template, subject=subject, short_text=short, html=html)
+    body = _render(spec, EMAIL_FILE, context) if html else ""
+    return RenderedMessage(template=template, subject=subject, short_text=short, html=body)
 
 
 def render_document(template: str, variables: Mapping[str, Any], *, pdf: bool = True) -> RenderedDocument:

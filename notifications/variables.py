@@ -8,6 +8,7 @@ catalogue declares (stored JSON has ISO strings for instants and dates).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -52,7 +53,13 @@ def case_facts(session: Session, case: Case, settings: Settings | None = None) -
     if case.hazard_item_code:
         from cases.documents import _catalog_item_text
 
-        out["hazard_catalog_item"] = _catalog_item_text(session, case.hazard_item_code)
+        pre = _prefetched(session)
+        if pre is not None and case.hazard_item_code in pre.catalog_text:
+            out["hazard_catalog_item"] = pre.catalog_text[case.hazard_item_code]
+        else:
+            out["hazard_catalog_item"] = text = _catalog_item_text(session, case.hazard_item_code)
+            if pre is not None:
+                pre.catalog_text[case.hazard_item_code] = text
     j = session.get(Jurisdiction, case.jurisdiction_code)
     if j is not None:
         out["issuing_authority"] = j.authority_name
@@ -100,12 +107,84 @@ def case_facts(session: Session, case: Case, settings: Settings | None = None) -
         if creator is not None and creator.role in ("officer", "supervisor"):
             out["contact_name"] = creator.display_name
             out["contact_phone"] = creator.phone
-    deadline = session.scalars(select(Deadline).where(Deadline.case_id == case.id, Deadline.status == "open")
-                               .order_by(Deadline.due_at.asc().nulls_last(), Deadline.id)).first()
+    pre = _prefetched(session)
+    if pre is not None and case.id in pre.case_ids:
+        deadline = pre.open_deadline.get(case.id)
+    else:
+        deadline = session.scalars(select(Deadline).where(Deadline.case_id == case.id, Deadline.status == "open")
+                                   .order_by(Deadline.due_at.asc().nulls_last(), Deadline.id)).first()
     if deadline is not None:
         out.update({"deadline_at": deadline.due_at, "due_date": deadline.due_date,
                     "deadline_provisional": deadline.provisional, "task": deadline.label})
     return {k: v for k, v in out.items() if v is not None}
+
+
+# ---------------------------------------------------------------- many messages at once
+#
+# A list of messages (the in-app inbox) builds the variables of each: read one by one that is a
+# dozen SELECTs per message (its case, jurisdiction, project and parties, building, enterprise,
+# users, open deadline, ...). ``prefetch`` reads them for the whole page in a fixed number of
+# statements, whatever the page holds: the rows land in the session's identity map (where
+# ``Session.get`` finds them without a query) and the per-case answers of the two non-key queries
+# (open deadline, last supervision) in ``session.info``. Scoped to that one session: nothing is
+# kept between requests.
+
+_PREFETCH_KEY = "anjian.variables.prefetched"
+
+
+@dataclass
+class Prefetched:
+    case_ids: set[int] = field(default_factory=set)
+    open_deadline: dict[int, Deadline] = field(default_factory=dict)
+    last_supervision: dict[int, Supervision] = field(default_factory=dict)
+    catalog_text: dict[str, str | None] = field(default_factory=dict)
+    # The identity map holds rows weakly: these references keep the prefetched ones in it.
+    rows: list[Any] = field(default_factory=list)
+
+
+def _prefetched(session: Session) -> Prefetched | None:
+    return session.info.get(_PREFETCH_KEY)
+
+
+def prefetch(session: Session, messages: list[OutboxMessage]) -> None:
+    """Load what ``build_variables`` reads for these messages in a fixed number of statements."""
+    if not messages:
+        return
+    pre = session.info.setdefault(_PREFETCH_KEY, Prefetched())
+    case_ids = {m.case_id for m in messages if m.case_id} - pre.case_ids
+    user_ids = {m.recipient_user_id for m in messages if m.recipient_user_id}
+    keep = pre.rows.extend
+    cases = list(session.scalars(select(Case).where(Case.id.in_(case_ids)))) if case_ids else []
+    keep(cases)
+    project_ids = {c.project_id for c in cases if c.project_id}
+    if project_ids:  # parties (and their enterprises) come with them: Project.parties is selectin
+        keep(session.scalars(select(Project).where(Project.id.in_(project_ids))).all())
+    building_ids = {c.building_id for c in cases if c.building_id}
+    if building_ids:
+        keep(session.scalars(select(Building).where(Building.id.in_(building_ids))).all())
+    enterprise_ids = {c.enterprise_id for c in cases if c.enterprise_id}
+    if enterprise_ids:
+        keep(session.scalars(select(Enterprise).where(Enterprise.id.in_(enterprise_ids))).all())
+    user_ids |= {c.assignee_id for c in cases if c.assignee_id} | {c.created_by_id for c in cases if c.created_by_id}
+    if user_ids:
+        keep(session.scalars(select(User).where(User.id.in_(user_ids))).all())
+    if case_ids:
+        for d in session.scalars(select(Deadline).where(Deadline.case_id.in_(case_ids), Deadline.status == "open")
+                                 .order_by(Deadline.case_id, Deadline.due_at.asc().nulls_last(), Deadline.id)):
+            pre.open_deadline.setdefault(d.case_id, d)
+        for sup in session.scalars(select(Supervision).where(Supervision.case_id.in_(case_ids))
+                                   .order_by(Supervision.case_id, Supervision.id.desc())):
+            pre.last_supervision.setdefault(sup.case_id, sup)
+    # The cases' jurisdictions, the supervised ones, and their parents (addressing names them).
+    codes = {c.jurisdiction_code for c in cases} | {x.supervised_jurisdiction_code for x in pre.last_supervision.values()}
+    for _ in range(2):
+        codes = {c for c in codes if c} - {r.code for r in pre.rows if isinstance(r, Jurisdiction)}
+        if not codes:
+            break
+        places = session.scalars(select(Jurisdiction).where(Jurisdiction.code.in_(codes))).all()
+        keep(places)
+        codes = {j.parent_code for j in places}
+    pre.case_ids |= case_ids
 
 
 def _authority_name(session: Session, code: str | None) -> str | None:
@@ -121,8 +200,12 @@ def party_name(session: Session, case: Case, party: str, facts: dict[str, Any]) 
         name = facts.get(f"{party}_name")
         return None if name in (None, UNREGISTERED) else name
     if party == "supervised_authority":
-        sup = session.scalars(select(Supervision).where(Supervision.case_id == case.id)
-                              .order_by(Supervision.id.desc())).first()
+        pre = _prefetched(session)
+        if pre is not None and case.id in pre.case_ids:
+            sup = pre.last_supervision.get(case.id)
+        else:
+            sup = session.scalars(select(Supervision).where(Supervision.case_id == case.id)
+                                  .order_by(Supervision.id.desc())).first()
         return _authority_name(session, sup.supervised_jurisdiction_code if sup else case.jurisdiction_code)
     if party == "parent_authority":
         j = session.get(Jurisdiction, case.jurisdiction_code)

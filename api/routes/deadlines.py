@@ -24,11 +24,9 @@ LIGHT_RANK = {"red": 0, "yellow": 1, "green": 2, "none": 3}
 
 
 def _with_lights(s, cases: list[Case], now: datetime) -> list[dict[str, Any]]:
-    items = case_summaries(s, cases)
-    lights = dl.lights_for(s, [c.id for c in cases], now)
+    items = case_summaries(s, cases, now)  # computes the lights at ``now`` (one statement for the page)
     due = dict(s.execute(select(Case.id, dl.next_due_expression()).where(Case.id.in_([c.id for c in cases]))).all()) if cases else {}
     for item in items:
-        item["light"] = lights.get(item["id"], "none")
         item["light_label"] = dl.LIGHT_LABELS[item["light"]]
         item["next_due_at"] = due.get(item["id"])
     return items
@@ -176,13 +174,13 @@ def list_supervisions(user: CurrentUser, db: Db, status: str | None = Query(None
         total = s.scalar(select(func.count()).select_from(stmt.subquery()))
         rows = list(s.scalars(stmt.order_by(Supervision.listed_at.desc(), Supervision.id.desc())
                               .limit(page_size).offset((page - 1) * page_size)))
-        cases = {c.id: c for c in s.scalars(select(Case).where(Case.id.in_([r.case_id for r in rows])))}
-        items = []
-        for r in rows:
-            j = supervision.supervision_json(s, r)
+        # Only the four columns shown (a whole Case would also load its related units).
+        cases = {c.id: c for c in s.execute(select(Case.id, Case.number, Case.title, Case.state)
+                                            .where(Case.id.in_([r.case_id for r in rows])))}
+        items = supervision.supervisions_json(s, rows)  # two statements for the page, not four per row
+        for r, j in zip(rows, items):
             c = cases.get(r.case_id)
             j["case"] = {"id": c.id, "number": c.number, "title": c.title, "state": c.state} if c else None
-            items.append(j)
         return {"items": items, "total": total, "page": page, "page_size": page_size}
 
 
