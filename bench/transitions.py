@@ -6,8 +6,10 @@ temporary directory — nothing is written into the repository unless --save):
 1. migrates it, loads the reference data, adds one officer, one enterprise, one project;
 2. measures the reference: a tight single-connection loop of
    ``UPDATE bench_ref SET v = v + 1 WHERE id = ?; COMMIT`` (psycopg / sqlite3, same pragmas as the app);
-3. for each worker count, starts ``anjian serve --no-prefect --workers N`` as a separate process and
-   drives hazards through register → start_rectification → verify → close with ``wrk`` and a
+3. for each worker count, serves the app as ``anjian serve --no-prefect --workers N`` does, plus the
+   no-op route of bench/noop_server.py (``python -m uvicorn bench.noop_server:create_app --factory``),
+   as a separate process; mode ``noop`` measures the no-op POST ceiling with the same script, then
+   ``max`` drives hazards through register → start_rectification → verify → close with ``wrk`` and a
    generated Lua script (see ``LUA``: a case's next action is sent only after the 2xx answer to
    its previous one was read; the versions are known in advance):
    - ``max``: as fast as ``-c`` connections go;
