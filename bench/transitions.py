@@ -6,8 +6,10 @@ temporary directory — nothing is written into the repository unless --save):
 1. migrates it, loads the reference data, adds one officer, one enterprise, one project;
 2. measures the reference: a tight single-connection loop of
    ``UPDATE bench_ref SET v = v + 1 WHERE id = ?; COMMIT`` (psycopg / sqlite3, same pragmas as the app);
-3. for each worker count, starts ``anjian serve --no-prefect --workers N`` as a separate process and
-   drives hazards through register → start_rectification → verify → close with ``wrk`` and a
+3. for each worker count, serves the app as ``anjian serve --no-prefect --workers N`` does, plus the
+   no-op route of bench/noop_server.py (``python -m uvicorn bench.noop_server:create_app --factory``),
+   as a separate process; mode ``noop`` measures the no-op POST ceiling with the same script, then
+   ``max`` drives hazards through register → start_rectification → verify → close with ``wrk`` and a
    generated Lua script (see ``LUA``: a case's next action is sent only after the 2xx answer to
    its previous one was read; the versions are known in advance):
    - ``max``: as fast as ``-c`` connections go;
@@ -91,6 +93,7 @@ local IDS = {@IDS@}
 local TOKEN = "@TOKEN@"
 local THREADS = @THREADS@
 local RATE = @RATE@
+local PREFIX = "@PREFIX@"   -- /api/cases/ (transitions) or /bench/noop/cases/ (the no-op ceiling)
 local ACTIONS = {
   {"register", '{"version":%d,"enterprise_id":@ENTERPRISE@,"severity":"general","requirements":"立即停止相关部位作业，整改到位后书面回复"}'},
   {"start_rectification", '{"version":%d}'},
@@ -157,7 +160,7 @@ function request()
   end
   in_flight[id] = phase
   local a = ACTIONS[phase + 1]
-  return wrk.format("POST", "/api/cases/" .. id .. "/actions/" .. a[1], nil, string.format(a[2], phase + 1))
+  return wrk.format("POST", PREFIX .. id .. "/actions/" .. a[1], nil, string.format(a[2], phase + 1))
 end
 
 function response(status, headers, body)
@@ -200,8 +203,9 @@ end
 """
 
 
-def lua_script(ids: list[int], token: str, enterprise_id: int, *, threads: int, rate: float) -> str:
+def lua_script(ids: list[int], token: str, enterprise_id: int, *, threads: int, rate: float, noop: bool = False) -> str:
     return (LUA.replace("@IDS@", ",".join(map(str, ids))).replace("@TOKEN@", token)
+            .replace("@PREFIX@", "/bench/noop/cases/" if noop else "/api/cases/")
             .replace("@THREADS@", str(threads))
             .replace("@RATE@", repr(float(rate))).replace("@ENTERPRISE@", str(enterprise_id)))
 
@@ -294,7 +298,8 @@ def setup_world(db, now: datetime) -> World:
         s.add(e)
         s.flush()
         u = User(username="bench_officer", display_name="压测监督员", password_hash=hash_password("bench"),
-                 role="officer", jurisdiction_code="320508", active=True, created_at=now)
+                 role="officer", jurisdiction_code="320508", active=True, created_at=now,
+                 phone="0512-65000001")  # every notice prints its contact officer's phone (else 422)
         p = Project(name="压测项目", jurisdiction_code="320508", address="平江路1号", created_at=now)
         p.parties = [ProjectParty(enterprise_id=e.id, role="contractor")]
         s.add_all([u, p])
@@ -429,11 +434,15 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "ANJIAN_DATABASE_URL": url, "ANJIAN_SECRET_KEY": SECRET,
                "ANJIAN_DATA_DIR": str(tmp), "ANJIAN_CLOCK_OFFSET": ""}
-        if app_dir:  # serve another copy of the code (A/B against a baseline tree); same venv
-            env["PYTHONPATH"] = os.pathsep.join([str(Path(app_dir).resolve()), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-        anjian = Path(sys.executable).parent / "anjian"
-        cmd = [str(anjian) if anjian.exists() else sys.executable, *([] if anjian.exists() else ["-m", "anjian.cli"]),
-               "serve", "--no-prefect", "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
+        # The app (api.app:create_app, what `anjian serve --no-prefect` serves) plus the no-op route
+        # of bench/noop_server.py, through uvicorn's CLI as `anjian serve` runs it (factory,
+        # --workers N, log level info, access log on unless --server-arg=--no-access-log).
+        # --app-dir serves another copy of the code (A/B against a baseline tree; same venv): it
+        # comes first on the path; bench.noop_server is found in this tree either way.
+        paths = [str(Path(app_dir).resolve())] if app_dir else []
+        env["PYTHONPATH"] = os.pathsep.join([*paths, str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        cmd = [sys.executable, "-m", "uvicorn", "bench.noop_server:create_app", "--factory",
+               "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers), "--log-level", "info",
                *extra]
         self.cmd = cmd
         self.log_path = tmp / f"server-{self.port}.log"
@@ -559,14 +568,18 @@ def bench_database(name: str, args, tmp: Path) -> tuple[dict, list[Row]]:
             server = Server(url, workers, tmp, extra, args.app_dir)
             try:
                 plans = [("warmup", args.connections[0], 0.0, args.warmup)] if args.warmup > 0 else []
-                if "max" in args.modes:
-                    plans += [("max", c, 0.0, args.duration) for c in args.connections]
+                for c in args.connections:  # the no-op ceiling and the transitions, alternating
+                    if "noop" in args.modes:
+                        plans.append(("noop max", c, 0.0, args.duration))
+                    if "max" in args.modes:
+                        plans.append(("max", c, 0.0, args.duration))
                 if "fixed" in args.modes:
                     plans += [(f"fixed {rate:g}/s", args.fixed_connections, rate, args.duration) for rate in args.rate]
                 for mode, conns, rate, duration in plans:
                     ids = fresh_cases(db, world, args.cases, now)
                     script = tmp / "walk.lua"
-                    script.write_text(lua_script(ids, token, world.enterprise_id, threads=args.threads, rate=rate), encoding="utf-8")
+                    script.write_text(lua_script(ids, token, world.enterprise_id, threads=args.threads, rate=rate,
+                                                 noop=mode.startswith("noop")), encoding="utf-8")
                     background = background_busy(1.0) if mode != "warmup" else 0.0
                     since = datetime.now(timezone.utc) - timedelta(seconds=1)
                     before = cpu_snapshot(server.proc.pid, pg_database)
@@ -588,7 +601,7 @@ def bench_database(name: str, args, tmp: Path) -> tuple[dict, list[Row]]:
                           f"p50 {row.p50_ms:6.2f} ms  p99 {row.p99_ms:6.2f} ms  non-2xx {row.non2xx}  errors {errors}"
                           f"  late {row.late}  events {events}  server CPU {row.server_cpu_ms:.2f} ms/req"
                           f"  postgres CPU {row.postgres_cpu_ms:.2f} ms/req  busy {100 * row.machine_busy:.0f}%"
-                          f"  (background {100 * background:.0f}%)" + ("  EXHAUSTED: raise --cases" if row.exhausted else ""),
+                          f"  (background {100 * background:.0f}%, load {os.getloadavg()[0]:.1f})" + ("  EXHAUSTED: raise --cases" if row.exhausted else ""),
                           flush=True)
                     for fb in row.first_bad:
                         print(f"[{name}]   first non-2xx: {fb}", flush=True)
@@ -616,7 +629,8 @@ def machine_facts() -> str:
     except OSError:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, Python {sys.version.split()[0]}"
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, Python {sys.version.split()[0]}, load average {load}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -630,7 +644,8 @@ def main(argv: list[str] | None = None) -> int:
                    "(default 16)")
     p.add_argument("--fixed-connections", type=int, default=32, help="wrk connections for the fixed-rate run")
     p.add_argument("--rate", default="500", help="requests/s of the fixed-rate run(s), comma separated (default 500)")
-    p.add_argument("--modes", default="max,fixed", help="max, fixed or both (default max,fixed)")
+    p.add_argument("--modes", default="noop,max,fixed",
+                   help="noop (the no-op POST ceiling of the same server), max, fixed; comma separated (default all three)")
     p.add_argument("--threads", type=int, default=1, help="wrk threads (default 1: the server needs the cores)")
     p.add_argument("--ref-seconds", type=float, default=5, help="seconds of the reference UPDATE loop")
     p.add_argument("--pg-url", default=os.environ.get("ANJIAN_BENCH_POSTGRES_URL",
@@ -666,18 +681,23 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(f"{'database':<11} {'workers':>7} {'mode':<12} {'conns':>5} {'trans/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'max ms':>7} {'non-2xx':>7} {'errors':>6} {'late':>5} {'% of ref':>8} {'srv CPU':>7} {'pg CPU':>6} "
-          f"{'busy':>4} {'bg':>4}")
+          f"{'max ms':>7} {'non-2xx':>7} {'errors':>6} {'late':>5} {'% of ref':>8} {'% noop':>6} {'srv CPU':>7} "
+          f"{'pg CPU':>6} {'busy':>4} {'bg':>4}")
     for name in names:
         ref = refs[name]
         print(f"{name:<11} {'-':>7} {'reference':<12} {1:>5} {ref['tps']:>9,.0f} {ref['p50_ms']:>7.2f} "
               f"{ref['p99_ms']:>7.2f} {'':>7} {'':>7} {'':>6} {'':>5} {'100%':>8}")
         for r in rows:
             if r.db == name:
+                noop = [x.tps for x in rows if x.db == name and x.workers == r.workers and x.mode == "noop max"
+                        and x.connections == r.connections]
+                of_noop = f"{100 * r.tps / noop[0]:>5.1f}%" if noop and noop[0] and r.mode == "max" else f"{'':>6}"
                 print(f"{r.db:<11} {r.workers:>7} {r.mode:<12} {r.connections:>5} {r.tps:>9,.0f} {r.p50_ms:>7.2f} "
                       f"{r.p99_ms:>7.2f} {r.max_ms:>7.1f} {r.non2xx:>7} {r.errors:>6} {r.late:>5} "
-                      f"{100 * r.tps / ref['tps']:>7.1f}% {r.server_cpu_ms:>7.2f} {r.postgres_cpu_ms:>6.2f} "
+                      f"{100 * r.tps / ref['tps']:>7.1f}% {of_noop} {r.server_cpu_ms:>7.2f} {r.postgres_cpu_ms:>6.2f} "
                       f"{100 * r.machine_busy:>3.0f}% {100 * r.background:>3.0f}%" + ("  EXHAUSTED" if r.exhausted else ""))
+    print("% noop: transitions/s over the no-op POST rate of the same server and connections, measured just before; "
+          f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("srv CPU / pg CPU: CPU ms per request of the server's processes / of the postgres backends serving it; "
           "busy: both cores during the run; bg: busy before the run with the server idle (other people's load)")
     bad = sum(r.non2xx + r.errors for r in rows)

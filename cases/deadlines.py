@@ -341,7 +341,7 @@ def apply_rules(session: Session, case: Case, action: str, values: dict[str, Any
                               max_extension=rule.max_extension, calendar=cal(), party=rule.party)
             changes.append({"change": "opened", **deadline_summary(d)})
     if event is not None and changes:
-        event.payload = {**(event.payload or {}), "deadlines": changes}
+        services.add_to_event_payload(event, deadlines=changes)
     return changes
 
 

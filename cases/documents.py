@@ -400,6 +400,9 @@ def _issue_all(session: Session, case: Case, doc_types: Iterable[str], event: Ca
                now: datetime, ctx: ActionContext | None = None) -> None:
     issued = []
     docs = []
+    # The issuing authority, referenced until the end: numbering, the preflight's facts and the
+    # contact all read it, and the session's identity map keeps objects only while referenced.
+    issuer = session.get(Jurisdiction, case.jurisdiction_code)
     contact: dict[str, Any] = {}
     if not case.assignee_id:  # e.g. a flash report: the officer who acted (or recorded the case) is the contact
         from cases.models import User
@@ -411,7 +414,7 @@ def _issue_all(session: Session, case: Case, doc_types: Iterable[str], event: Ca
         snapshot, recipients, urgent = SNAPSHOTS[doc_type](session, case, values, now, ctx=ctx)
         snapshot = {**contact, **snapshot}
         doc = issue(session, case, doc_type, cause=cause_of(event), now=now, snapshot=snapshot,
-                    recipients=recipients, urgent=urgent)
+                    recipients=recipients, urgent=urgent, issuer=issuer)
         issued.append({"type": doc_type, "number": doc.number, "id": doc.id})
         docs.append(doc)
     if preflight is not None:
@@ -421,8 +424,7 @@ def _issue_all(session: Session, case: Case, doc_types: Iterable[str], event: Ca
         if errors:
             raise ValidationFailed(errors)
     if issued:
-        event.payload = {**(event.payload or {}), "documents": issued}
-        session.flush()
+        services.add_to_event_payload(event, documents=issued)
 
 
 def _on_transition(session: Session, ctx: ActionContext, event: CaseEvent) -> None:

@@ -18,7 +18,7 @@ from cases.policy import may_act_for_enterprise
 from cases.engine import fire, get_registry, guards_pass
 from cases.errors import ActionNotAllowed, Forbidden, NotFound, StaleVersion, ValidationFailed
 from cases.labels import SORT_LABELS, describe_options, field_label, options_of
-from cases.models import Building, Case, CaseEnterprise, CaseEvent, Jurisdiction, Project, User
+from cases.models import Building, Case, CaseEnterprise, CaseEvent, Enterprise, Jurisdiction, Project, User
 from cases.numbering import format_case_number, next_serial
 from cases.rules import ActionContext, lookup_problem
 from cases.validation import MAX_INT, NUL_PROBLEM, validate_fields
@@ -66,6 +66,31 @@ def register_hooks(name: str, *, transition: TransitionHook, creation: CreationH
         hooks.sort(key=lambda h: _HOOK_ORDER.get(h, 100))
 
 
+def add_to_event_payload(event: CaseEvent, **items: Any) -> None:
+    """How a hook adds to the payload of the event it was handed (deadlines, documents).
+
+    While :func:`run_hooks` runs, the additions are collected and written once after the last
+    hook — one ``UPDATE case_events`` per action instead of one per hook (the event row is
+    inserted before the hooks: they need its id). Outside it they are set at once."""
+    pending = getattr(event, "_payload_pending", None)
+    if pending is not None:
+        pending.update(items)
+    else:
+        event.payload = {**(event.payload or {}), **items}
+
+
+def run_hooks(session: Session, hooks: list, subject: Any, event: CaseEvent) -> None:
+    event._payload_pending = {}
+    try:
+        for hook in hooks:
+            hook(session, subject, event)
+    finally:
+        pending = event.__dict__.pop("_payload_pending", None)
+    if pending:
+        event.payload = {**(event.payload or {}), **pending}
+        session.flush()
+
+
 @dataclass
 class CasePage:
     items: list[Case]
@@ -88,8 +113,21 @@ def assignee_problem(session: Session, assignee_id: int | None, jurisdiction_cod
     return f"{assignee.display_name}不属于本案所在辖区或其上级机关，无法查看和办理此案件"
 
 
-def _lookup(session: Session):
-    return lambda kind, value: lookup_problem(session, kind, value)
+_KEPT_KINDS = {"enterprise": Enterprise, "user": User}
+
+
+def _lookup(session: Session, kept: list | None = None):
+    """The reference check of validate_fields. With ``kept``, the enterprise or user it loads is
+    kept referenced there: the session's identity map holds objects weakly, and the transition's
+    later reads of the same row (the assignee check, the document's recipients and facts) are then
+    answered from it instead of another SELECT each."""
+    def check(kind: str, value: Any) -> str | None:
+        model = _KEPT_KINDS.get(kind) if kept is not None else None
+        if model is not None and isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_INT:
+            kept.append(session.get(model, value))
+        return lookup_problem(session, kind, value)
+
+    return check
 
 
 # ---------------------------------------------------------------- create
@@ -108,7 +146,8 @@ def create_case(session: Session, actor: User, data: dict[str, Any], *, now: dat
     payload = {k: v for k, v in data.items() if k not in ("kind", "related_enterprises", "comment")}
     common_names = {f.name for f in COMMON_CREATE_FIELDS}
     kind_fields = [f for f in definition.create_fields if f.name not in common_names]
-    values = validate_fields([*COMMON_CREATE_FIELDS, *kind_fields], payload, _lookup(session), now=now)
+    kept: list = []  # referenced until the hooks are done (see _lookup)
+    values = validate_fields([*COMMON_CREATE_FIELDS, *kind_fields], payload, _lookup(session, kept), now=now)
     errors: list[dict[str, str]] = []
 
     jurisdiction_code = values.get("jurisdiction_code", actor.jurisdiction_code)
@@ -178,8 +217,7 @@ def create_case(session: Session, actor: User, data: dict[str, Any], *, now: dat
                       comment=data.get("comment"))
     session.add(event)
     session.flush()
-    for hook in CREATION_HOOKS:
-        hook(session, case, event)
+    run_hooks(session, CREATION_HOOKS, case, event)
     return case
 
 
@@ -335,7 +373,8 @@ def perform_action(
         raise ValidationFailed([{"field": "comment", "label": "备注", "message": _comment_problem(comment)}])
     if action.comment_required and not (comment or "").strip():
         raise ValidationFailed([{"field": "comment", "label": "备注", "message": "必填"}])
-    values = validate_fields(action.fields, payload, _lookup(session), now=now)
+    kept: list = []  # referenced until the hooks are done (see _lookup)
+    values = validate_fields(action.fields, payload, _lookup(session, kept), now=now)
 
     ctx = ActionContext(session=session, case=case, definition=definition, action=action, actor=actor,
                         now=now, values=values, comment=comment)
@@ -379,8 +418,7 @@ def perform_action(
     session.add(event)
     session.flush()
     ctx.case = case
-    for hook in TRANSITION_HOOKS:
-        hook(session, ctx, event)
+    run_hooks(session, TRANSITION_HOOKS, ctx, event)
     return case, event
 
 

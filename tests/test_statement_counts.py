@@ -1,0 +1,106 @@
+"""SQL statements per action over real HTTP: a structural ceiling, so the transition path stays lean.
+
+Every statement the app's engine sends while one request is served is counted (a
+``before_cursor_execute`` listener on the engine; an ``executemany`` counts once — it is one
+call — and BEGIN/COMMIT/ROLLBACK are not statements here). The live server serves one request at
+a time in these tests, so what is counted between the request and its answer is that request's:
+the user check, the transition, its hooks (deadlines, timers, documents, messages) and the case
+page it answers with. Figures and their history: docs/performance.md "Transitions".
+
+``ANJIAN_DUMP_STATEMENTS=1`` prints every statement of every counted request (to find the round
+trips that need not be there).
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event
+
+from tests.conftest import complete_project
+from tests.machine_paths import HttpDriver
+
+# Ceilings per request (both databases). Lower them when the path gets leaner; never raise
+# one without saying why in docs/performance.md.
+CEILINGS = {
+    "create": 17,
+    "register": 34,             # opens the rectification deadline and its timers; 整改通知书 issued
+    "start_rectification": 10,
+    "report_completion": 17,    # rectification deadline met, re-inspection deadline opened
+    "verify": 31,               # 复查意见书 issued; re-inspection deadline met
+    "close": 35,                # 销号确认书 issued; 回头看 opened
+}
+
+
+class Counter:
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.statements: list[str] = []
+        self.parameters: list = []
+        self.on = False
+
+    def __call__(self, conn, cursor, statement, parameters, context, executemany):
+        # SQLite's BEGIN / BEGIN IMMEDIATE go through the cursor; PostgreSQL's through the driver.
+        # Neither is counted, so the two databases compare.
+        if self.on and not statement.lstrip().upper().startswith("BEGIN"):
+            self.statements.append(statement)
+            self.parameters.append(parameters)
+
+    @contextmanager
+    def counting(self):
+        self.statements = []
+        self.parameters = []
+        self.on = True
+        try:
+            yield self
+        finally:
+            self.on = False
+
+
+@pytest.fixture
+def counter(live_server, database):
+    c = Counter(database.engine)
+    event.listen(database.engine, "before_cursor_execute", c)
+    yield c
+    event.remove(database.engine, "before_cursor_execute", c)
+
+
+def _report(name: str, dialect: str, statements: list[tuple[str, object]]) -> None:
+    print(f"\n{dialect:10} {name:22} {len(statements):3} statements (ceiling {CEILINGS[name]})")
+    if os.environ.get("ANJIAN_DUMP_STATEMENTS"):
+        for i, (s, params) in enumerate(statements, 1):
+            print(f"    {i:2}. {' '.join(s.split())[:400]}\n        {str(params)[:300]}")
+
+
+def test_statements_per_action_of_a_hazard_walk(api, world, clock, database, counter):
+    complete_project(database, world, clock)
+    drv = HttpDriver(api, world, clock)
+    # Tokens are minted and the clients opened before counting (not the server's work).
+    for user in (world.officer, world.contact):
+        drv.client(user)
+    counts = {}
+    with counter.counting() as c:
+        case = drv.create("hazard")
+    counts["create"] = list(zip(c.statements, c.parameters))
+    steps = [
+        ("register", world.officer, {"severity": "serious", "rectification_days": 10,
+                                     "requirements": "补设连墙件并验收"}),
+        ("start_rectification", world.contact, {}),
+        ("report_completion", world.contact, {"completion_report": "已补设连墙件"}),
+        ("verify", world.officer, {}),
+        ("close", world.officer, {}),
+    ]
+    for action, user, fields in steps:
+        with counter.counting() as c:
+            r = drv.try_act(case, action, user, **fields)
+        assert r.status_code == 200, r.text
+        case = r.json()
+        counts[action] = list(zip(c.statements, c.parameters))
+    assert case["state"] == "closed"
+    for name, statements in counts.items():
+        _report(name, database.dialect, statements)
+    over = {k: (len(v), CEILINGS[k]) for k, v in counts.items() if len(v) > CEILINGS[k]}
+    assert not over, f"statements per request above the ceiling (count, ceiling): {over}"
+    # The counter sees the request's statements at all (a listener on the wrong engine would count 0).
+    assert all(len(v) >= 3 for v in counts.values())
