@@ -5,7 +5,7 @@
 - prefect: the Prefect API's /health, only when ANJIAN_PREFECT_API_URL is configured (the embedded
   server of ``anjian serve`` is the worker's business);
 - worker: the timer sweep's last heartbeat (cases/heartbeat.py; every sweep run records one).
-  ``ok`` when recent, ``stale`` when older than 6 sweep intervals (at least a minute), ``unknown``
+  ``ok`` when recent, ``stale`` when older than 6 sweep intervals (at least 3 minutes), ``unknown``
   when no sweep ever ran against this database. A stale or missing sweep makes the body's status
   ``degraded`` but keeps the answer 200: the API itself can serve, and a load balancer must not take
   it out of rotation because timers are late — monitoring alerts on ``degraded`` instead.

@@ -17,7 +17,7 @@ DELIVERY = "delivery"
 
 # A sweep that has not run for this many intervals (and at least STALE_FLOOR) is stale.
 STALE_INTERVALS = 6
-STALE_FLOOR = timedelta(seconds=60)
+STALE_FLOOR = timedelta(minutes=3)  # a lane busy with a backlog (sweep, then render: up to 50 s each) is not dead
 
 
 def beat(db: Database, worker: str, flow: str, now: datetime) -> None:

@@ -251,7 +251,7 @@ def test_sweep_task_retries_and_batches(prefect_harness, app_db, world, clock, m
 @pytest.mark.slow
 def test_readyz_reports_the_sweep_heartbeat(prefect_harness, app_db, live_server, world, clock):
     """/readyz: no sweep ever ran → worker unknown (degraded, still 200); after a real sweep flow run
-    → ok with the worker's name; once the sweep has not run for 6 intervals (at least a minute) →
+    → ok with the worker's name; once the sweep has not run for 6 intervals (at least 3 minutes) →
     stale, with a Chinese message; the next sweep makes it ok again."""
     import httpx
 

@@ -42,7 +42,7 @@ from workflows.prefect_env import DIGEST_TIMEZONE, default_worker_name
 log = logging.getLogger("anjian.workflows.loop")
 
 DELIVERY_POLL_SECONDS = 1.0
-IDLE_BEAT_SECONDS = 30.0  # an idle sweep lane's heartbeat (cases/heartbeat.py: stale after >= 60 s)
+IDLE_BEAT_SECONDS = 30.0  # an idle sweep lane's heartbeat (cases/heartbeat.py: stale after >= 3 min)
 DIGEST_HOUR = 8  # the digest's moment: 08:00 in DIGEST_TIMEZONE (prefect_env.DIGEST_CRON)
 
 
