@@ -53,18 +53,22 @@ class AdminActLog:
         if scope["type"] != "http" or scope["method"] not in MUTATING:
             await self.app(scope, receive, send)
             return
-        status = 0
+        status, replayed = 0, False
 
         async def watch(message: Message) -> None:
-            nonlocal status
+            nonlocal status, replayed
             if message["type"] == "http.response.start":
                 status = message["status"]
+                # A replay of a stored Idempotency-Key response (api/idempotency.py) did nothing: the
+                # act was logged when it was done.
+                replayed = any(k.lower() == b"idempotent-replayed" for k, _ in message.get("headers", ()))
             await send(message)
 
         await self.app(scope, receive, watch)
         state = scope.get("state") or {}
         user = state.get("user")
-        if user is None or user.role != "admin" or not 200 <= status < 400 or state.get("security_logged"):
+        if (user is None or user.role != "admin" or not 200 <= status < 400 or replayed
+                or state.get("security_logged")):
             return
         params = scope.get("path_params") or {}
         target = json.dumps(params, ensure_ascii=False, default=str) if params else None

@@ -280,9 +280,6 @@ class Api:
 @pytest.fixture
 def api(live_server, world, clock):
     """``api(user)`` → an HTTP client logged in as that user (token minted with the app's secret)."""
-    # Each test's database starts again at user id 1: a user cached (api/deps.py) by the previous test
-    # under the same id (another role or jurisdiction) must not stand in for this test's user.
-    live_server.server.config.app.state.user_cache = {}
     clients = []
 
     def make(user: User | None) -> Api:

@@ -238,3 +238,16 @@ def test_cli_deactivate_activate_and_password(live_server, api, world, db):
     with db.session() as s:
         kinds = set(s.scalars(select(SecurityEvent.kind)))
     assert {"deactivated", "activated", "password_changed"} <= kinds
+
+
+def test_a_replayed_admin_act_is_logged_once(api, world):
+    """An admin's request retried with the same Idempotency-Key is answered from the stored response
+    (api/idempotency.py) and did nothing the second time: one admin_act entry, not two."""
+    admin = api(world.admin)
+    body = {"username": "twice", "display_name": "重试同事", "password": NEW_PW, "role": "officer",
+            "jurisdiction_code": "320508"}
+    first = admin.post("/api/users", json=body, headers={"Idempotency-Key": "create-twice"})
+    again = admin.post("/api/users", json=body, headers={"Idempotency-Key": "create-twice"})
+    assert first.status_code == again.status_code == 201 and again.headers.get("idempotent-replayed") == "true"
+    acts = [e for e in _log(admin, kind="admin_act")["items"] if e["path"] == "/api/users"]
+    assert len(acts) == 1
