@@ -594,11 +594,11 @@ def seed_world(db, now: datetime):
 
 def completed_runs(api_url: str, flow: str) -> list[dict]:
     body = {"flows": {"name": {"any_": [flow]}}, "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}}
-    return httpx.post(f"{api_url}/flow_runs/filter", json=body, timeout=10).json()
+    return httpx.post(f"{api_url}/flow_runs/filter", json=body, timeout=60).json()
 
 
 def count_flow_runs(api_url: str) -> int:
-    return httpx.post(f"{api_url}/flow_runs/count", json={}, timeout=10).json()
+    return httpx.post(f"{api_url}/flow_runs/count", json={}, timeout=60).json()
 
 
 def descendants(pid: int) -> dict[int, str]:
