@@ -44,6 +44,15 @@ sys.path.insert(0, str(ROOT))
 NOW = datetime(2026, 11, 26, 2, 0, tzinfo=timezone.utc)
 
 
+# Cases whose stored clock summary (migration 0005_clocksum) differs from their live deadlines.
+MISMATCHES = """
+SELECT count(*) FROM cases c LEFT JOIN (
+  SELECT case_id, min(due_at) AS due_at, min(warn_at) AS warn_at FROM deadlines
+   WHERE status = 'open' AND affects_light GROUP BY case_id) l ON l.case_id = c.id
+ WHERE c.clock_due_at IS DISTINCT FROM l.due_at OR c.clock_warn_at IS DISTINCT FROM l.warn_at
+    OR c.clock_live IS DISTINCT FROM (l.case_id IS NOT NULL)"""
+
+
 def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -117,6 +126,10 @@ class Scale:
             self.built = generate(conn, self.n, now=NOW, officers=self.officers, enterprises=self.enterprises,
                                   open_ratio=open_ratio)
         self.times["copy"] = time.perf_counter() - t0
+        with psycopg.connect(dsn) as conn:  # the COPYed clock summaries agree with the deadlines rows
+            self.summary_mismatches = conn.execute(MISMATCHES).fetchone()[0]
+        if self.summary_mismatches:
+            raise SystemExit(f"{self.name}: {self.summary_mismatches} cases whose clock summary disagrees with deadlines")
         t0 = time.perf_counter()
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")

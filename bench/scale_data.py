@@ -106,11 +106,11 @@ def generate(conn, n: int, *, now: datetime, officers: dict[str, list[int]], ent
             appraisal = rnd.choice("CD") if kind == "dangerous_building" else "\\N"
             title = f"{TITLES[case_id % len(TITLES)]}（{case_id}）"
             updated = closed_at or (created + timedelta(seconds=rnd.uniform(0, (now - created).total_seconds())))
-            cases.append(
+            case_line = (
                 f"{case_id}\t{number}\t{kind}\t1\t{state}\t{county}\t{county}\t{title}\t现场检查发现\t{county}某工地"
                 f"\t{SOURCES[case_id % 4]}\t{severity}\t{enterprise}\t{assignee}\t{assignee}\t{{}}\t{appraisal}"
                 f"\t{ts(created)}\t{ts(created)}\t{ts(updated)}\t{ts(closed_at) if closed_at else chr(92) + 'N'}"
-                f"\t{n_events}\t{n_events}\t0\t0\n")
+                f"\t{n_events}\t{n_events}\t0\t0")
             # Events: the path to the state, comments in between, verify/close at the end for closed cases.
             span = ((closed_at or now) - created).total_seconds()
             steps = [("create", "\\N", "found")]
@@ -145,12 +145,14 @@ def generate(conn, n: int, *, now: datetime, officers: dict[str, list[int]], ent
                 deadlines.append(f"{deadline_id}\t{case_id}\trectification\t整改期限\trectification\tenterprise\tTrue"
                                  f"\t{ts(created)}\t10\tcalendar_day\t{ts(due)}\t{due.date()}\t{ts(due - timedelta(days=2))}"
                                  f"\tmet\t{ts(created)}\t{ts(closed_at)}{DL_FIXED}")
+                cases.append(f"{case_line}\t\\N\t\\N\tf\n")  # no live clock (migration 0005_clocksum)
                 continue
             out.open_cases += 1
             r = rnd.random()
             light = "red" if r < 0.12 else "yellow" if r < 0.25 else "green"
             out.lights[light] += 1
             n_clocks = 2 if rnd.random() < 0.2 else 1
+            live: list[tuple[datetime, datetime]] = []
             for k in range(n_clocks):
                 deadline_id += 1
                 if k == 0 and light == "red":
@@ -160,6 +162,7 @@ def generate(conn, n: int, *, now: datetime, officers: dict[str, list[int]], ent
                 else:
                     due = now + timedelta(seconds=rnd.uniform(3 * 86400, 60 * 86400))
                 warn = due - timedelta(days=2) - timedelta(seconds=1)
+                live.append((due, warn))
                 dkey, label, ladder, party = CLOCK[state] if k == 0 else ("reinspection", "复查期限", "officer", "officer")
                 start = max(created, due - timedelta(days=15))
                 deadlines.append(f"{deadline_id}\t{case_id}\t{dkey}\t{label}\t{ladder}\t{party}\tTrue\t{ts(start)}"
@@ -169,10 +172,12 @@ def generate(conn, n: int, *, now: datetime, officers: dict[str, list[int]], ent
                     fired = at <= now
                     timers.append(f"{timer_id}\t{case_id}\t{deadline_id}\t{rung}\t{ts(at)}\t{'fired' if fired else 'pending'}"
                                   f"\t{ts(start)}\t{ts(at) if fired else chr(92) + 'N'}\t0\n")
+            # The case's clock summary, as the deadlines trigger would keep it (COPY runs with triggers off).
+            cases.append(f"{case_line}\t{ts(min(d for d, _ in live))}\t{ts(min(w for _, w in live))}\tt\n")
         _copy(cur, "cases (id, number, kind, machine_version, state, jurisdiction_code, origin_jurisdiction_code, title,"
                    " description, location, source, severity, enterprise_id, assignee_id, created_by_id, details,"
                    " appraisal_grade, found_at, created_at, updated_at, closed_at, version, event_seq, rectification_rounds,"
-                   " reopen_count)", cases)
+                   " reopen_count, clock_due_at, clock_warn_at, clock_live)", cases)
         _copy(cur, "case_events (id, case_id, seq, at, actor_id, action, from_state, to_state, payload, comment)", events)
         _copy(cur, "deadlines (id, case_id, key, label, ladder, party, affects_light, start_at, amount, unit,"
                    " due_at, due_date, warn_at, status, created_at, closed_at, policy_version, extensions, pauses,"

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -152,6 +153,11 @@ class Case(Base):
         # Open cases with what visibility and the light counts read: index-only at 1 M cases
         # (docs/performance.md "Scale").
         Index("ix_cases_open", "id", postgresql_where=text("closed_at IS NULL"), sqlite_where=text("closed_at IS NULL"),
+              postgresql_include=["jurisdiction_code", "origin_jurisdiction_code", "kind",
+                                  "clock_due_at", "clock_warn_at", "clock_live"]),
+        # Open cases by their earliest live due: the overdue list's page 1 is a range of it with LIMIT.
+        Index("ix_cases_open_clock_due", "clock_due_at", "id", postgresql_where=text("closed_at IS NULL"),
+              sqlite_where=text("closed_at IS NULL"),
               postgresql_include=["jurisdiction_code", "origin_jurisdiction_code", "kind"]),
     )
 
@@ -196,6 +202,13 @@ class Case(Base):
     # Last event sequence number. System events (a reminder sent, a rung fired) take a seq
     # without bumping ``version``, so a reminder never makes an officer's form stale.
     event_seq: Mapped[int] = mapped_column(Integer, default=1)
+    # The case's clock summary — the earliest due_at and warn_at of its live clocks (deadlines open
+    # and affects_light) and whether it has one. Written only by the database: a trigger on
+    # deadlines keeps them equal to the deadlines rows (migration 0005_clocksum); read by the
+    # light, the next due date, the overdue list, the queue and the counts (cases.deadlines).
+    clock_due_at: Mapped[Optional[datetime]]
+    clock_warn_at: Mapped[Optional[datetime]]
+    clock_live: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     related: Mapped[list["CaseEnterprise"]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="CaseEnterprise.id"
