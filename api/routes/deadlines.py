@@ -25,7 +25,7 @@ LIGHT_RANK = {"red": 0, "yellow": 1, "green": 2, "none": 3}
 
 def _with_lights(s, cases: list[Case], now: datetime) -> list[dict[str, Any]]:
     items = case_summaries(s, cases, now)  # computes the lights at ``now`` (one statement for the page)
-    due = dict(s.execute(select(Case.id, dl.next_due_expression()).where(Case.id.in_([c.id for c in cases]))).all()) if cases else {}
+    due = {c.id: c.clock_due_at for c in cases}  # the next due is on the case row (Case.clock_due_at)
     for item in items:
         item["light_label"] = dl.LIGHT_LABELS[item["light"]]
         item["next_due_at"] = due.get(item["id"])
@@ -53,7 +53,7 @@ def my_queue(user: CurrentUser, db: Db, clock: AppClock, page: int = Query(1, ge
             # Their own cases, and the cases waiting for their decision (an approver's clock).
             stmt = stmt.where(or_(Case.assignee_id == user.id, Case.id.in_(_awaiting_decision(s, user))))
         total = s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-        nd = dl.next_due_expression()
+        nd = dl.next_due_expression()  # the case row's clock summary: no sub-query per case
         rows = list(s.scalars(stmt.order_by(rank, nd.asc().nulls_last(), Case.id).limit(page_size).offset((page - 1) * page_size)))
         items = _with_lights(s, rows, now)
         clocks = _open_clocks(s, [c.id for c in rows], now)
@@ -98,24 +98,22 @@ def overdue(user: CurrentUser, db: Db, clock: AppClock, kind: str | None = None,
             page: int = Query(1, ge=1), page_size: int = Query(50, ge=1, le=200)):
     now = clock.now()
     with db.session() as s:
-        # Red = an open case joined to its past-due live clocks (a small index range), not a light
-        # computed for every open case (docs/performance.md "Scale").
-        red = dl.overdue_clocks(now)
-        stmt = (services.case_query(user, kind=kind, jurisdiction=jurisdiction).where(Case.closed_at.is_(None))
-                .join(red, red.c.case_id == Case.id))
+        # Red = an open case whose earliest live due (on the case row) has passed; the page is a range
+        # of ix_cases_open_clock_due read in due order with LIMIT (docs/performance.md "Scale").
+        stmt = (services.case_query(user, kind=kind, jurisdiction=jurisdiction)
+                .where(Case.closed_at.is_(None), Case.clock_due_at <= now))
         total = s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-        rows = list(s.scalars(stmt.order_by(red.c.next_due_at.asc(), Case.id).limit(page_size).offset((page - 1) * page_size)))
+        rows = list(s.scalars(stmt.order_by(Case.clock_due_at.asc(), Case.id).limit(page_size).offset((page - 1) * page_size)))
         return {"items": _with_lights(s, rows, now), "total": total, "page": page, "page_size": page_size}
 
 
 @router.get("/stats/lights", summary="统计：辖区 × 案件类型 × 红黄绿灯")
 def light_counts(user: CurrentUser, db: Db, clock: AppClock, jurisdiction: str | None = None):
     now = clock.now()
-    clocks = dl.live_clocks_summary()  # one aggregate joined, not three EXISTS per case
-    light = dl.light_from_summary(clocks, now).label("light")
+    # The open visible cases with the light from their row's clock summary: index-only on ix_cases_open.
+    light = dl.open_light_expression(now).label("light")
     with db.session() as s:
-        stmt = (services.case_query(user, jurisdiction=jurisdiction).where(Case.closed_at.is_(None))
-                .outerjoin(clocks, clocks.c.case_id == Case.id))
+        stmt = services.case_query(user, jurisdiction=jurisdiction).where(Case.closed_at.is_(None))
         sub = stmt.with_only_columns(Case.jurisdiction_code, Case.kind, light).subquery()
         rows = s.execute(select(sub.c.jurisdiction_code, sub.c.kind, sub.c.light, func.count())
                          .group_by(sub.c.jurisdiction_code, sub.c.kind, sub.c.light)).all()
