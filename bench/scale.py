@@ -37,7 +37,10 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+# ``--code DIR`` (read before anything is imported): time another checkout's routes on the same
+# databases — an A/B of two trees interleaved pass by pass (docs/performance.md "Scale").
+ROOT = Path(sys.argv[sys.argv.index("--code") + 1]).resolve() if "--code" in sys.argv \
+    else Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
 
@@ -60,11 +63,11 @@ def load() -> str:
 class Scale:
     """One scratch database of ``n`` cases and the people the measurements act as."""
 
-    def __init__(self, admin_url: str, n: int, open_ratio: float) -> None:
+    def __init__(self, admin_url: str, n: int, open_ratio: float, prefix: str = "anjian_scale") -> None:
         from cases.db import Database, create_scratch_postgres
 
         self.n = n
-        self.url, self.drop = create_scratch_postgres(admin_url, prefix=f"anjian_scale_{n}")
+        self.url, self.drop = create_scratch_postgres(admin_url, prefix=f"{prefix}_{n}")
         self.name = self.url.rsplit("/", 1)[1]
         t0 = time.perf_counter()
         from cases.migrate import upgrade
@@ -135,6 +138,28 @@ class Scale:
             conn.execute("VACUUM ANALYZE")
             self.size = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()[0]
         self.times["vacuum analyze"] = time.perf_counter() - t0
+
+    @classmethod
+    def attach(cls, admin_url: str, name: str) -> "Scale":
+        """A database built by an earlier run with ``--keep`` (``--reuse``): nothing is built or dropped."""
+        from sqlalchemy import func, select
+        from sqlalchemy.engine import make_url
+
+        from cases.db import Database
+        from cases.models import Case, Enterprise, User
+
+        self = cls.__new__(cls)
+        self.url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        self.name, self.drop, self.times, self.built = name, (lambda: None), {}, None
+        self.db = Database(self.url)
+        with self.db.session() as s:
+            self.n = s.scalar(select(func.count()).select_from(Case))
+            ids = dict(s.execute(select(User.username, User.id).where(
+                User.username.in_(("sup_320000", "sup_320500", "off_320508_0")))).all())
+            self.province_id, self.suzhou_id, self.officer_id = ids["sup_320000"], ids["sup_320500"], ids["off_320508_0"]
+            self.enterprises = {"320508": list(s.scalars(select(Enterprise.id).where(
+                Enterprise.jurisdiction_code == "320508").order_by(Enterprise.id)))}
+        return self
 
     def users(self):
         from cases.models import User
@@ -234,8 +259,16 @@ def main() -> int:
                                                           "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
     ap.add_argument("--explain", action="store_true", help="EXPLAIN (ANALYZE, BUFFERS) on the largest database")
     ap.add_argument("--keep", action="store_true", help="keep the databases (their names are printed)")
+    ap.add_argument("--reuse", help="databases kept by an earlier run (names, comma-separated, smallest first): "
+                                    "measure them instead of building")
+    ap.add_argument("--code", help="the checkout whose routes are timed (default: this one)")
+    ap.add_argument("--dump", help="append the raw samples as one JSON line per size to this file (with --label)")
+    ap.add_argument("--label", default="", help="what --dump records the samples as (e.g. before / after)")
+    ap.add_argument("--db-prefix", default="anjian_scale", help="name prefix of the scratch databases")
     args = ap.parse_args()
     sizes = [10_000, 100_000] if args.quick else [int(x) for x in args.cases.split(",")]
+    if args.reuse:
+        sizes = args.reuse.split(",")
 
     from cases.clock import Clock
 
@@ -246,7 +279,11 @@ def main() -> int:
     try:
         for n in sizes:
             t0 = time.perf_counter()
-            sc = Scale(args.admin_url, n, args.open_ratio)
+            if args.reuse:
+                scales.append(Scale.attach(args.admin_url, n))
+                print(f"\nreusing {n}: {scales[-1].n:,} cases; code {ROOT}")
+                continue
+            sc = Scale(args.admin_url, n, args.open_ratio, args.db_prefix)
             scales.append(sc)
             b = sc.built
             print(f"\nbuilt {sc.name}: {b.cases:,} cases ({b.open_cases:,} open: red {b.lights['red']:,} yellow "
@@ -267,6 +304,13 @@ def main() -> int:
                     if r >= 3:
                         sc.samples[name].append((time.perf_counter() - t0) * 1e3)
         print(f"done; load average {load()}\n")
+        if args.dump:
+            import json
+
+            with open(args.dump, "a") as f:
+                for sc in scales:
+                    f.write(json.dumps({"label": args.label, "db": sc.name, "n": sc.n, "load": load(),
+                                        "samples": sc.samples}) + "\n")
         small, big = scales[0], scales[-1]
         head = "".join(f" | {sc.n:>9,} p50 | {sc.n:>9,} p95" for sc in scales)
         print(f"{'operation (ms)':<28}{head} | p50 ratio")
@@ -282,7 +326,7 @@ def main() -> int:
     finally:
         for sc in scales:
             sc.db.dispose()
-            if args.keep:
+            if args.keep or args.reuse:
                 print(f"kept {sc.name}")
             else:
                 sc.drop()

@@ -84,7 +84,13 @@ def make_engine(url: str, *, connect_timeout: float = CONNECT_TIMEOUT,
         options = connect_args.get("options") or u.query.get("options") or ""
         options = options if isinstance(options, str) else " ".join(options)
         if statement_timeout and "statement_timeout" not in options:
-            connect_args["options"] = f"{options} -c statement_timeout={int(statement_timeout * 1000)}".strip()
+            options = f"{options} -c statement_timeout={int(statement_timeout * 1000)}".strip()
+        # Short OLTP statements: PostgreSQL's JIT compiles any plan above jit_above_cost (a count over
+        # the open cases of a province at 1 M cases) for ~100 ms that the statement never wins back
+        # (docs/performance.md "Scale"). A URL or caller that names jit decides instead.
+        if "jit" not in options:
+            options = f"{options} -c jit=off".strip()
+        connect_args["options"] = options
     return create_engine(
         url,
         pool_size=kwargs.pop("pool_size", POOL_SIZE),

@@ -28,11 +28,11 @@ CASES = {
 }
 
 
-def make_cases(db, world, now) -> dict[str, int]:
+def make_cases(db, world, now, series: str = "9") -> dict[str, int]:
     ids = {}
     with db.transaction() as s:
         for i, (name, (closed, clocks)) in enumerate(CASES.items()):
-            c = Case(number=f"320508-YH-2026-9{i:05d}", kind="hazard", machine_version=1, state="closed" if closed else "rectifying",
+            c = Case(number=f"320508-YH-2026-{series}{i:05d}", kind="hazard", machine_version=1, state="closed" if closed else "rectifying",
                      jurisdiction_code="320508", origin_jurisdiction_code="320508", title=name, description="", location="",
                      created_by_id=world.officer.id, assignee_id=world.officer.id, details={}, found_at=now,
                      created_at=now, updated_at=now, closed_at=now if closed else None)
@@ -78,3 +78,39 @@ def test_overdue_clocks_are_the_red_cases_with_their_next_due(db, world, clock):
     assert set(got) == {ids["red"], ids["paused and red"], ids["red twice"]}
     assert got == expected
     assert got[ids["red twice"]] == now - 5 * H
+
+
+def test_light_counts_by_index_ranges_equal_the_plain_count(db, world, clock):
+    """cases.light_stats (two disjoint index-range parts, FILTER counts) gives the counts of the plain
+    shape — visible open cases grouped by the light computed from deadlines — for every kind of user,
+    with cases moved up by 提级 (origin ≠ jurisdiction) and a jurisdiction filter."""
+    from sqlalchemy import func, update
+
+    from cases import services
+    from cases.light_stats import light_count_rows
+
+    now = clock.now()
+    ids = make_cases(db, world, now)
+    more = make_cases(db, world, now - 30 * H, series="8")  # a second set, then spread over other jurisdictions
+    with db.transaction() as s:
+        for i, case_id in enumerate(more.values()):
+            jc, oc = [("320506", "320506"), ("320500", "320508"), ("320000", "320506"), ("320500", "320506"),
+                      ("320508", "320508")][i % 5]
+            s.execute(update(Case).where(Case.id == case_id).values(
+                jurisdiction_code=jc, origin_jurisdiction_code=oc,
+                enterprise_id=world.e1.id if i % 2 else None))
+    assert ids
+    users = (world.officer, world.officer_wz, world.supervisor, world.province, world.admin, world.contact)
+    for user in users:
+        for jurisdiction in (None, "320508", "320500"):
+            with db.session() as s:
+                light = dl.computed_light_expression(now).label("light")
+                sub = (services.case_query(user, jurisdiction=jurisdiction).where(Case.closed_at.is_(None))
+                       .with_only_columns(Case.jurisdiction_code, Case.kind, light).subquery())
+                expected = sorted(tuple(r) for r in s.execute(
+                    select(sub.c.jurisdiction_code, sub.c.kind, sub.c.light, func.count())
+                    .group_by(sub.c.jurisdiction_code, sub.c.kind, sub.c.light)))
+                got = sorted(light_count_rows(s, user, now, jurisdiction=jurisdiction))
+            assert got == expected, (user.username, jurisdiction)
+    with db.session() as s:  # the moved cases are counted for the county they came from
+        assert sum(n for code, *_, n in light_count_rows(s, world.officer_wz, now) if code != "320506") > 0

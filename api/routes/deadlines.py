@@ -14,6 +14,7 @@ from cases import deadlines as dl
 from cases import policy, services, supervision
 from cases.access import STAFF_ROLES, require_role, subtree_codes, visible_cases_clause
 from cases.calendar_store import get_calendar
+from cases.light_stats import light_count_rows
 from cases.errors import ValidationFailed
 from cases.legal_time import compute_due
 from cases.models import Case, CalendarYear, Deadline, Jurisdiction, RungFiring, Supervision
@@ -110,13 +111,9 @@ def overdue(user: CurrentUser, db: Db, clock: AppClock, kind: str | None = None,
 @router.get("/stats/lights", summary="统计：辖区 × 案件类型 × 红黄绿灯")
 def light_counts(user: CurrentUser, db: Db, clock: AppClock, jurisdiction: str | None = None):
     now = clock.now()
-    # The open visible cases with the light from their row's clock summary: index-only on ix_cases_open.
-    light = dl.open_light_expression(now).label("light")
     with db.session() as s:
-        stmt = services.case_query(user, jurisdiction=jurisdiction).where(Case.closed_at.is_(None))
-        sub = stmt.with_only_columns(Case.jurisdiction_code, Case.kind, light).subquery()
-        rows = s.execute(select(sub.c.jurisdiction_code, sub.c.kind, sub.c.light, func.count())
-                         .group_by(sub.c.jurisdiction_code, sub.c.kind, sub.c.light)).all()
+        # From the case rows' clock summaries, as index ranges per visible jurisdiction (cases/light_stats.py).
+        rows = light_count_rows(s, user, now, jurisdiction=jurisdiction)
         names = dict(s.execute(select(Jurisdiction.code, Jurisdiction.name)).all())
     table: dict[str, dict[str, Any]] = {}
     totals = {"red": 0, "yellow": 0, "green": 0, "none": 0}

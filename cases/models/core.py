@@ -152,9 +152,15 @@ class Case(Base):
         Index("ix_cases_assignee_state", "assignee_id", "state"),
         # Open cases with what visibility and the light counts read: index-only at 1 M cases
         # (docs/performance.md "Scale").
-        Index("ix_cases_open", "id", postgresql_where=text("closed_at IS NULL"), sqlite_where=text("closed_at IS NULL"),
-              postgresql_include=["jurisdiction_code", "origin_jurisdiction_code", "kind",
-                                  "clock_due_at", "clock_warn_at", "clock_live"]),
+        # Open cases by jurisdiction and kind with their clock summary: the light counts of a subtree
+        # are index-only ranges of it (cases/light_stats.py)...
+        Index("ix_cases_open", "jurisdiction_code", "kind", postgresql_where=text("closed_at IS NULL"),
+              sqlite_where=text("closed_at IS NULL"), postgresql_include=["clock_due_at", "clock_warn_at", "clock_live"]),
+        # ... plus the few open cases moved up by 提级, found by their origin.
+        Index("ix_cases_open_moved", "origin_jurisdiction_code",
+              postgresql_where=text("closed_at IS NULL AND origin_jurisdiction_code <> jurisdiction_code"),
+              sqlite_where=text("closed_at IS NULL AND origin_jurisdiction_code <> jurisdiction_code"),
+              postgresql_include=["jurisdiction_code", "kind", "clock_due_at", "clock_warn_at", "clock_live"]),
         # Open cases by their earliest live due: the overdue list's page 1 is a range of it with LIMIT.
         Index("ix_cases_open_clock_due", "clock_due_at", "id", postgresql_where=text("closed_at IS NULL"),
               sqlite_where=text("closed_at IS NULL"),
