@@ -10,7 +10,8 @@ that each is an index range instead of a filter over every open case (docs/perfo
 2. cases moved up by 提级 whose origin is in the subtree and whose jurisdiction is not (origin ≠
    jurisdiction): the small partial index ``ix_cases_open_moved`` (origin_jurisdiction_code).
 
-Each part is aggregated with ``count(*) FILTER (…)`` per light, and the two are added up in Python.
+For a user whose subtree is every jurisdiction (the province) the parts are one: all open cases,
+one ordered index-only scan. Each part is aggregated with ``count(*) FILTER (…)`` per light, and the two are added up in Python.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from cases import services
 from cases.access import STAFF_ROLES, subtree_codes
-from cases.models import Case, User
+from cases.models import Case, Jurisdiction, User
 
 LIGHTS = ("red", "yellow", "green", "none")
 
@@ -48,14 +49,22 @@ def light_count_rows(session: Session, user: User, now: datetime, *, jurisdictio
         base = select(Case).where(open_case)
         if jurisdiction:
             base = base.where(Case.jurisdiction_code.in_(subtree_codes(jurisdiction)))
+        elif not session.scalar(select(Jurisdiction.code).where(Jurisdiction.code.not_in(mine)).limit(1)):
+            # The user's subtree is every jurisdiction (the province): every case is visible, and the
+            # count is one ordered index-only scan of ix_cases_open without a per-row membership test.
+            return _rows(session.execute(_aggregate(base, now)))
         inside = base.where(Case.jurisdiction_code.in_(mine))
         moved = base.where(Case.origin_jurisdiction_code != Case.jurisdiction_code,  # ix_cases_open_moved
                            Case.origin_jurisdiction_code.in_(mine), Case.jurisdiction_code.not_in(mine))
         stmt = union_all(_aggregate(inside, now), _aggregate(moved, now))
     else:
         stmt = _aggregate(services.case_query(user, jurisdiction=jurisdiction).where(open_case), now)
+    return _rows(session.execute(stmt))
+
+
+def _rows(result) -> list[tuple[str, str, str, int]]:
     totals: dict[tuple[str, str], list[int]] = {}
-    for code, kind, red, yellow, green, n in session.execute(stmt):
+    for code, kind, red, yellow, green, n in result:
         acc = totals.setdefault((code, kind), [0, 0, 0, 0])
         for i, v in enumerate((red, yellow, green, n - red - yellow - green)):
             acc[i] += v
