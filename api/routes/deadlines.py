@@ -14,9 +14,9 @@ from cases import deadlines as dl
 from cases import policy, services, supervision
 from cases.access import STAFF_ROLES, require_role, subtree_codes, visible_cases_clause
 from cases.calendar_store import get_calendar
-from cases.light_stats import light_count_rows
 from cases.errors import ValidationFailed
 from cases.legal_time import compute_due
+from cases.light_stats import light_count_rows
 from cases.models import Case, CalendarYear, Deadline, Jurisdiction, RungFiring, Supervision
 
 router = APIRouter(prefix="/api", tags=["deadlines & supervision"])
