@@ -185,3 +185,47 @@ def test_summary_follows_each_kind_of_write(db, world, clock):
         s.execute(delete(Case).where(Case.id == case_id))
     with db.session() as s:
         assert s.execute(dl.summary_mismatches()).all() == []
+
+
+def test_concurrent_clock_writes_on_one_case_keep_the_summary(db, world, clock):
+    """Two transactions close the two clocks of one case at the same time; the first one's change
+    leaves the stored summary as it was. The trigger makes the second wait for the first (the case row's
+    lock) and then computes from what the first committed: no clock left, no light."""
+    import threading
+    import time
+
+    now = clock.now()
+    case_id = ServiceDriver(db, world, clock).create("hazard")
+    base = dict(case_id=case_id, key="rectification", label="整改期限", ladder="rectification", policy_version=1,
+                start_at=now, amount=7, unit="calendar_day", extensions=[], pauses=[], provisional=False,
+                calendar_version="t", created_at=now, affects_light=True, status="open")
+    with db.transaction() as s:
+        s.execute(delete(Deadline).where(Deadline.case_id == case_id))
+        later = Deadline(**base, due_at=now + timedelta(days=5), warn_at=now + timedelta(days=3))
+        earliest = Deadline(**base, due_at=now + timedelta(days=2), warn_at=now + timedelta(days=1))
+        s.add_all([later, earliest])
+        s.flush()
+        later_id, earliest_id = later.id, earliest.id
+    first = db.engine.connect()
+    tx = first.begin()
+    first.execute(update(Deadline).where(Deadline.id == later_id).values(status="met"))  # summary unchanged
+    errors: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            with db.transaction() as s:
+                s.execute(update(Deadline).where(Deadline.id == earliest_id).values(status="met"))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    worker = threading.Thread(target=second)
+    worker.start()
+    time.sleep(1.0)  # let the second transaction reach the case row (it waits there; not a timed assertion)
+    tx.commit()
+    first.close()
+    worker.join(60)
+    assert not worker.is_alive() and errors == []
+    with db.session() as s:
+        assert s.execute(dl.summary_mismatches()).all() == []
+        assert tuple(s.execute(select(Case.clock_due_at, Case.clock_warn_at, Case.clock_live)
+                               .where(Case.id == case_id)).one()) == (None, None, False)

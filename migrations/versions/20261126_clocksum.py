@@ -36,6 +36,10 @@ PG_FUNCTIONS = f"""
 CREATE OR REPLACE FUNCTION anjian_refresh_case_clocks(cid bigint) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE d timestamptz; w timestamptz; n bigint;
 BEGIN
+  -- The case row's lock first: two transactions writing clocks of one case take turns here, and the
+  -- aggregate below (a new snapshot under READ COMMITTED) then sees the other's committed clocks.
+  -- A transition holds this lock already (it locks its case before touching clocks).
+  PERFORM 1 FROM cases WHERE id = cid FOR UPDATE;
   SELECT min(due_at), min(warn_at), count(*) INTO d, w, n FROM deadlines
    WHERE case_id = cid AND {LIVE};
   UPDATE cases SET clock_due_at = d, clock_warn_at = w, clock_live = n > 0
