@@ -195,3 +195,28 @@ def test_an_upload_marks_clocks_it_cannot_touch_current(db, world, clock):
         d = s.get(Deadline, deadline_id)
         assert (d.calendar_gen, d.due_at) == (1, due)
     assert repair_calendar(db, clock.now())["deadlines"] == 0
+
+
+def test_the_worker_sees_a_stale_deadline_as_sweep_work(db, world, clock):
+    """The sweep lane runs the sweep flow when a deadline is stale even if no timer is due, and the
+    flow's first step repairs it."""
+    from cases import db as db_module
+    from workflows import loop
+    from workflows.flows import repair_calendar_task
+
+    case_id, stale = _stale_world(db, world, clock)
+    previous = db_module._db
+    db_module.set_database(db)
+    try:
+        assert not loop.calendar_stale()
+        with db.transaction() as s:
+            load_calendar_year(s, NOTICE_2027, loaded_by="admin", now=clock.now())
+        with db.transaction() as s:
+            open_deadline(s, case=s.get(Case, case_id), key="rectification", label="整改期限",
+                          ladder="rectification", start_at=T0, amount=AMOUNT, unit="calendar_day",
+                          now=clock.now(), calendar=stale)
+        assert loop.calendar_stale() and not loop.timers_due(clock.now())
+        assert repair_calendar_task() == 1
+        assert not loop.calendar_stale()
+    finally:
+        db_module.set_database(previous)
