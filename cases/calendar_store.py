@@ -112,6 +112,8 @@ _CHANGED = "anjian_calendar_changed"
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a SAVEPOINT released: the upload is not committed yet
     generation = session.info.pop(_CHANGED, None)
     if generation is None:
         return
@@ -125,6 +127,8 @@ def _after_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a SAVEPOINT rolled back; the outer transaction decides
     if session.info.pop(_CHANGED, None) is not None:
         with _cache_lock:
             _cache.pop(_engine(session), None)

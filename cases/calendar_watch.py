@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 CHANNEL = "anjian_calendar"
 # The listener waits this long per poll for a notification (then checks that it should go on).
 POLL_SECONDS = 2.0
+# The first caller waits at most this long for the listener's first LISTEN (a few ms normally), so
+# a process does not start with a query per transition; after that it never waits.
+READY_WAIT_SECONDS = 1.0
 RECONNECT_MAX_SECONDS = 30.0
 
 
@@ -101,6 +104,7 @@ class ListenWatch(_LocalWatch):
         self.seen = 0
         self.connected = False
         self._stop = threading.Event()
+        self.ready = threading.Event()
         self._engine_ref = weakref.ref(engine)
         self._thread = threading.Thread(target=self._run, name="anjian-calendar-listen", daemon=True)
         self._thread.start()
@@ -129,6 +133,7 @@ class ListenWatch(_LocalWatch):
                     with self._lock:
                         self.epoch += 1  # whatever was cached before LISTEN may have missed a change
                     self.connected = True
+                    self.ready.set()
                     delay, warned = 0.5, False
                     while self._alive():
                         for _ in conn.notifies(timeout=POLL_SECONDS):
@@ -141,6 +146,7 @@ class ListenWatch(_LocalWatch):
                     warned = True
             finally:
                 self.connected = False
+            self.ready.set()  # not connected, but nobody should wait for it any longer
             if self._stop.wait(delay):
                 break
             delay = min(delay * 2, RECONNECT_MAX_SECONDS)
@@ -171,6 +177,8 @@ def watch_for(engine: Engine) -> _LocalWatch:
             w = _make(engine)
             _watches[engine] = w
             event.listen(engine, "engine_disposed", _on_dispose)
+    if isinstance(w, ListenWatch) and not w.ready.is_set():
+        w.ready.wait(READY_WAIT_SECONDS)
     return w
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import and_, case as sql_case, exists, func, select, update
+from sqlalchemy import and_, case as sql_case, event, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from cases import services
@@ -171,6 +171,9 @@ def open_deadline(session: Session, *, case: Case, key: str, label: str, ladder:
     d.warn_at = warn_at_for(d, calendar, policy)
     session.add(d)
     session.flush()
+    held = session.info.get(_HELD, {}).get(case.id)
+    if held is not None:
+        held.append(d)
     schedule_timers(session, d, now, calendar, policy, fresh=True)
     return d
 
@@ -188,6 +191,31 @@ def open_deadlines(session: Session, case_id: int, key: str | None = None, *, su
     if supervision is False:
         stmt = stmt.where(Deadline.supervision_id.is_(None))
     return list(session.scalars(stmt.order_by(Deadline.id)))
+
+
+# The case's open deadlines as the transition's deadlines hook read them, plus the ones it opened,
+# held (strong references) until the transaction ends: the case page the action answers with
+# lists them without reading them again. Every deadline is opened through open_deadline.
+_HELD = "anjian_open_deadlines"
+
+
+def hold_open_deadlines(session: Session, case_id: int, deadlines: Iterable[Deadline]) -> None:
+    session.info.setdefault(_HELD, {})[case_id] = list(deadlines)
+
+
+def held_open_deadlines(session: Session, case_id: int) -> list[Deadline] | None:
+    """The case's open deadlines if this transaction holds them all (else None: query them)."""
+    held = session.info.get(_HELD, {}).get(case_id)
+    if held is None:
+        return None
+    return sorted((d for d in held if d.status == OPEN), key=lambda d: d.id)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _release_held(session: Session) -> None:
+    if not session.in_nested_transaction():  # a SAVEPOINT's end is not the transaction's
+        session.info.pop(_HELD, None)
 
 
 def paused_since(d: Deadline) -> datetime | None:
@@ -272,6 +300,7 @@ def apply_rules(session: Session, case: Case, action: str, values: dict[str, Any
         return changes  # most actions (comments, assignment…) touch no clock: no query at all
     # One read of the case's open deadlines serves every rule (the hot path of a transition).
     live = open_deadlines(session, case.id, supervision=None)
+    hold_open_deadlines(session, case.id, live)
     calendar: HolidayCalendar | None = None
 
     def cal() -> HolidayCalendar:

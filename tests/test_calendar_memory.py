@@ -220,3 +220,25 @@ def test_the_worker_sees_a_stale_deadline_as_sweep_work(db, world, clock):
         assert not loop.calendar_stale()
     finally:
         db_module.set_database(previous)
+
+
+def test_a_savepoint_inside_the_upload_does_not_announce_it_early(db, world, clock):
+    """The upload is announced when its transaction commits, not when a SAVEPOINT inside it is
+    released (SQLAlchemy calls after_commit for both)."""
+    other = Database(db.url)
+    try:
+        wait_for_watch(other.engine)
+        with other.session() as s:
+            assert get_calendar(s).generation == 0
+        token = calendar_watch.watch_for(db.engine).token()
+        with db.transaction() as s:
+            load_calendar_year(s, NOTICE_2027, loaded_by="admin", now=clock.now())
+            with s.begin_nested():
+                pass
+            assert calendar_watch.watch_for(db.engine).token() == token  # not yet
+            time.sleep(0.3 if db.dialect == "postgresql" else 0)
+            with other.session() as o:
+                assert get_calendar(o).generation == 0
+        assert calendar_watch.watch_for(db.engine).token() != token
+    finally:
+        other.dispose()
