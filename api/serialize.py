@@ -51,24 +51,32 @@ def action_brief(a: ActionSpec) -> dict[str, Any]:
     return {"name": a.name, "label": a.label}
 
 
-def case_detail(session: Session, case: Case, allowed: list[ActionSpec], now: datetime | None = None) -> dict[str, Any]:
+def case_detail(session: Session, case: Case, allowed: list[ActionSpec], now: datetime | None = None, *,
+                actor: User | None = None) -> dict[str, Any]:
     """One case in full. It answers every action, so it asks the database as little as it can:
-    the light comes from the open deadlines it lists anyway (light_of is lights_for in Python),
-    both jurisdictions' names from one query, the enterprise and the related ones from one."""
+    the light comes from the open deadlines it lists anyway (light_of is lights_for in Python) —
+    not read again when the transition's deadlines hook holds them — jurisdiction names from the
+    process's reference cache, the enterprise and the related ones from one query, the assignee's
+    name from ``actor`` (the request's user) when it is them."""
     from cases import deadlines as dl
+    from cases.jurisdiction_cache import jurisdiction_facts
     from cases.supervision import active_supervision
 
     now = now or clock.now()
     d = definition_of(case)
-    open_deadlines = list(session.scalars(select(Deadline).where(Deadline.case_id == case.id, Deadline.status == "open")
-                                          .order_by(Deadline.id)))
+    open_deadlines = dl.held_open_deadlines(session, case.id)
+    if open_deadlines is None:
+        open_deadlines = list(session.scalars(select(Deadline).where(Deadline.case_id == case.id,
+                                                                     Deadline.status == "open").order_by(Deadline.id)))
     sup = active_supervision(session, case.id)
-    jur = _names(session, Jurisdiction, [case.jurisdiction_code, case.origin_jurisdiction_code], "name")
+    jur = {code: f.name for code, f in jurisdiction_facts(
+        session, [case.jurisdiction_code, case.origin_jurisdiction_code]).items()}
     enterprise_ids = {case.enterprise_id, *(r.enterprise_id for r in case.related)} - {None}
     enterprises = ({row.id: row for row in session.execute(
         select(Enterprise.id, Enterprise.name, Enterprise.credit_code).where(Enterprise.id.in_(enterprise_ids)))}
         if enterprise_ids else {})
-    usr = _names(session, User, [case.assignee_id], "display_name")
+    usr = ({actor.id: actor.display_name} if actor is not None and case.assignee_id == actor.id
+           else _names(session, User, [case.assignee_id], "display_name"))
     body = _summary(case, jur, {}, usr, dl.light_of(open_deadlines, now, closed=case.closed_at is not None))
     body["deadlines"] = [{**dl.deadline_summary(x), "light": ("paused" if x.due_at is None else dl.light_of([x], now))
                           if x.affects_light else None, "supervision_id": x.supervision_id} for x in open_deadlines]

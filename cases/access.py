@@ -50,7 +50,13 @@ def visible_enterprise_clause(user: User) -> ColumnElement[bool]:
 
 
 def in_subtree(session: Session, root_code: str, code: str) -> bool:
-    return session.scalar(subtree_codes(root_code).where(Jurisdiction.code == code)) is not None
+    """``code`` is ``root_code`` or below it: the materialised paths, held per process
+    (cases.jurisdiction_cache) — the same test as ``subtree_codes`` without a query."""
+    from cases.jurisdiction_cache import jurisdiction_facts
+
+    facts = jurisdiction_facts(session, (root_code, code))
+    root, node = facts.get(root_code), facts.get(code)
+    return root is not None and node is not None and node.path.startswith(root.path)
 
 
 def require_role(user: User, *roles: str) -> None:

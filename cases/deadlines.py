@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import and_, case as sql_case, exists, func, or_, select, update
+from sqlalchemy import and_, case as sql_case, event, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from cases import services
@@ -99,6 +99,7 @@ def recompute_due(deadline: Deadline, calendar: HolidayCalendar) -> None:
     deadline.due_date = result.due_date
     deadline.provisional = result.provisional
     deadline.calendar_version = result.calendar_version
+    deadline.calendar_gen = calendar.generation
 
 
 # ---------------------------------------------------------------- timers
@@ -170,6 +171,9 @@ def open_deadline(session: Session, *, case: Case, key: str, label: str, ladder:
     d.warn_at = warn_at_for(d, calendar, policy)
     session.add(d)
     session.flush()
+    held = session.info.get(_HELD, {}).get(case.id)
+    if held is not None:
+        held.append(d)
     schedule_timers(session, d, now, calendar, policy, fresh=True)
     return d
 
@@ -187,6 +191,31 @@ def open_deadlines(session: Session, case_id: int, key: str | None = None, *, su
     if supervision is False:
         stmt = stmt.where(Deadline.supervision_id.is_(None))
     return list(session.scalars(stmt.order_by(Deadline.id)))
+
+
+# The case's open deadlines as the transition's deadlines hook read them, plus the ones it opened,
+# held (strong references) until the transaction ends: the case page the action answers with
+# lists them without reading them again. Every deadline is opened through open_deadline.
+_HELD = "anjian_open_deadlines"
+
+
+def hold_open_deadlines(session: Session, case_id: int, deadlines: Iterable[Deadline]) -> None:
+    session.info.setdefault(_HELD, {})[case_id] = list(deadlines)
+
+
+def held_open_deadlines(session: Session, case_id: int) -> list[Deadline] | None:
+    """The case's open deadlines if this transaction holds them all (else None: query them)."""
+    held = session.info.get(_HELD, {}).get(case_id)
+    if held is None:
+        return None
+    return sorted((d for d in held if d.status == OPEN), key=lambda d: d.id)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _release_held(session: Session) -> None:
+    if not session.in_nested_transaction():  # a SAVEPOINT's end is not the transaction's
+        session.info.pop(_HELD, None)
 
 
 def paused_since(d: Deadline) -> datetime | None:
@@ -271,6 +300,7 @@ def apply_rules(session: Session, case: Case, action: str, values: dict[str, Any
         return changes  # most actions (comments, assignment…) touch no clock: no query at all
     # One read of the case's open deadlines serves every rule (the hot path of a transition).
     live = open_deadlines(session, case.id, supervision=None)
+    hold_open_deadlines(session, case.id, live)
     calendar: HolidayCalendar | None = None
 
     def cal() -> HolidayCalendar:
@@ -373,11 +403,10 @@ def load_calendar_year(session: Session, data: dict[str, Any], *, loaded_by: str
     from sqlalchemy import or_
 
     loaded = load_year(session, data, loaded_by, now)
-    calendar = get_calendar(session)
+    calendar = get_calendar(session)  # this transaction's own view, generation included
     policy = get_policy()
     year = loaded.year
     affected = 0
-    cases_touched = 0
     by_case: dict[int, list[dict[str, Any]]] = {}
     # Rungs run up to ~20 working days (about two months with holidays) after the due date and a
     # few working days before it, so a deadline can touch the year from well before or after it.
@@ -386,31 +415,53 @@ def load_calendar_year(session: Session, data: dict[str, Any], *, loaded_by: str
                       Deadline.start_at < datetime(year + 1, 3, 1, tzinfo=timezone.utc)))
     stmt = select(Deadline).where(Deadline.status == OPEN, Deadline.due_at.is_not(None), window).order_by(Deadline.id)
     for d in session.scalars(stmt):
-        before = (d.due_at, d.provisional)
-        old_plan = {t.rung: t.fire_at for t in session.scalars(
-            select(Timer).where(Timer.deadline_id == d.id, Timer.status == "pending"))}
-        recompute_due(d, calendar)
-        d.warn_at = warn_at_for(d, calendar, policy)
-        new_plan = planned_timers(session, d, now, calendar, policy)
-        moved = [{"rung": r, "label": (policy.rung(d.ladder, r).label if policy.rung(d.ladder, r) else r),
-                  "from": old_plan[r].isoformat() if r in old_plan else None,
-                  "to": new_plan[r].isoformat() if r in new_plan else None}
-                 for r in {**old_plan, **new_plan}
-                 if _utc(old_plan.get(r)) != _utc(new_plan.get(r))]
-        if (d.due_at, d.provisional) != before or moved:
+        item = recompute_for_calendar(session, d, calendar, policy, now)
+        if item is not None:
             affected += 1
-            session.flush()
-            schedule_timers(session, d, now, calendar, policy)
-            by_case.setdefault(d.case_id, []).append({
-                "deadline": d.label, "from": before[0].isoformat() if before[0] else None,
-                **deadline_summary(d), "rungs": moved})
+            by_case.setdefault(d.case_id, []).append(item)
+    session.flush()
+    # The other open clocks cannot touch the year: they are current as they are. Only those of the
+    # previous generation — one stamped older, or one a process with the old calendar writes in
+    # the window after the SELECT above, stays old and the sweep repairs it (cases.calendar_repair).
+    session.execute(update(Deadline).where(
+        Deadline.status == OPEN, Deadline.calendar_gen == calendar.generation - 1,
+        or_(Deadline.due_at.is_(None), ~window)).values(calendar_gen=calendar.generation)
+        .execution_options(synchronize_session=False))
+    record_recomputed(session, by_case, year=year, notice=loaded.notice, now=now)
+    return {"year": year, "notice": loaded.notice, "deadlines_recomputed": affected, "cases": len(by_case)}
+
+
+def recompute_for_calendar(session: Session, d: Deadline, calendar: HolidayCalendar, policy: Policy,
+                           now: datetime) -> dict[str, Any] | None:
+    """Recompute an open deadline and its pending rungs with ``calendar``; rungs that fired stay
+    fired. Returns what moved (an item of a ``deadline_recomputed`` event), None if nothing did."""
+    before = (d.due_at, d.provisional)
+    old_plan = {t.rung: t.fire_at for t in session.scalars(
+        select(Timer).where(Timer.deadline_id == d.id, Timer.status == "pending"))}
+    recompute_due(d, calendar)
+    d.warn_at = warn_at_for(d, calendar, policy)
+    new_plan = planned_timers(session, d, now, calendar, policy)
+    moved = [{"rung": r, "label": (policy.rung(d.ladder, r).label if policy.rung(d.ladder, r) else r),
+              "from": old_plan[r].isoformat() if r in old_plan else None,
+              "to": new_plan[r].isoformat() if r in new_plan else None}
+             for r in {**old_plan, **new_plan}
+             if _utc(old_plan.get(r)) != _utc(new_plan.get(r))]
+    if (_utc(d.due_at), d.provisional) == (_utc(before[0]), before[1]) and not moved:
+        return None
+    session.flush()
+    schedule_timers(session, d, now, calendar, policy)
+    return {"deadline": d.label, "from": before[0].isoformat() if before[0] else None,
+            **deadline_summary(d), "rungs": moved}
+
+
+def record_recomputed(session: Session, by_case: dict[int, list[dict[str, Any]]], *, year: int, notice: str,
+                      now: datetime) -> None:
+    """One ``deadline_recomputed`` event per case whose dates moved."""
     for case_id, items in by_case.items():
         case = session.get(Case, case_id)
         services.record_system_event(session, case, "deadline_recomputed",
-                                     {"year": year, "notice": loaded.notice, "deadlines": items}, now=now,
+                                     {"year": year, "notice": notice, "deadlines": items}, now=now,
                                      comment=f"载入{year}年节假日安排，期限及提醒、督办措施时间重新计算")
-        cases_touched += 1
-    return {"year": year, "notice": loaded.notice, "deadlines_recomputed": affected, "cases": cases_touched}
 
 
 def _utc(t: datetime | None) -> datetime | None:

@@ -133,9 +133,9 @@ class HolidayCalendar:
     between threads and cheap to query.
     """
 
-    __slots__ = ("_loaded", "_names")
+    __slots__ = ("_loaded", "_names", "generation")
 
-    def __init__(self, loaded_years: Mapping[int, LoadedYear] | None = None) -> None:
+    def __init__(self, loaded_years: Mapping[int, LoadedYear] | None = None, *, generation: int = 0) -> None:
         loaded = dict(loaded_years or {})
         for year, ly in loaded.items():
             if ly.year != year:
@@ -145,6 +145,8 @@ class HolidayCalendar:
             names.update(ly.names())
         object.__setattr__(self, "_loaded", MappingProxyType(loaded))
         object.__setattr__(self, "_names", MappingProxyType(names))
+        # The calendar generation (cases.calendar_store) this was built from; stamped on deadlines.
+        object.__setattr__(self, "generation", generation)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("HolidayCalendar is immutable")

@@ -19,6 +19,7 @@ import uvicorn
 from sqlalchemy import text
 
 from cases import clock as clock_module
+from cases.calendar_store import clear_calendar_cache
 from cases.clock import Clock
 from cases.config import Settings
 from cases.db import Database, create_scratch_postgres
@@ -66,6 +67,9 @@ def database(request, tmp_path_factory):
 
 
 def wipe(db: Database) -> None:
+    # The calendar's generation row goes with the rest: forget what this process holds in memory
+    # (in production only an upload changes calendar_years, and it bumps the generation).
+    clear_calendar_cache()
     tables = [t for t in reversed(Base.metadata.sorted_tables) if t.name not in REFERENCE_TABLES]
     with db.transaction() as s:
         if db.dialect == "postgresql":

@@ -34,7 +34,7 @@ from cases.legal_time import (
     parse_year_notice,
 )
 from cases.models.base import Base
-from cases.models.calendar import CalendarYear
+from cases.models.calendar import CalendarState, CalendarYear
 
 DATA = Path(__file__).parent / "data" / "calendar"
 UTC = timezone.utc
@@ -421,7 +421,7 @@ def test_weekend_day_off_is_allowed() -> None:
 @pytest.fixture
 def lt_session():
     engine = create_engine("sqlite://")
-    Base.metadata.create_all(engine, tables=[CalendarYear.__table__])
+    Base.metadata.create_all(engine, tables=[CalendarYear.__table__, CalendarState.__table__])
     clear_calendar_cache()
     with Session(engine) as session:
         yield session

@@ -24,12 +24,12 @@ from tests.machine_paths import HttpDriver
 # Ceilings per request (both databases). Lower them when the path gets leaner; never raise
 # one without saying why in docs/performance.md.
 CEILINGS = {
-    "create": 17,
-    "register": 34,             # opens the rectification deadline and its timers; 整改通知书 issued
-    "start_rectification": 10,
-    "report_completion": 17,    # rectification deadline met, re-inspection deadline opened
-    "verify": 31,               # 复查意见书 issued; re-inspection deadline met
-    "close": 35,                # 销号确认书 issued; 回头看 opened
+    "create": 16,
+    "register": 30,             # opens the rectification deadline and its timers (+2: the first calendar load); 整改通知书 issued
+    "start_rectification": 9,
+    "report_completion": 14,    # rectification deadline met, re-inspection deadline opened
+    "verify": 28,               # 复查意见书 issued; re-inspection deadline met
+    "close": 31,                # 销号确认书 issued; 回头看 opened
 }
 
 

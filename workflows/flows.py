@@ -55,6 +55,24 @@ def fire_batch(limit: int, worker: str, batch_no: int) -> dict[str, int]:
     return fire_due_batch(get_database(), clock.now(), limit=limit, worker=worker)
 
 
+def repair_calendar_task() -> int:
+    """First in every sweep: deadlines a process computed with a calendar older than the last
+    upload are recomputed (cases.calendar_repair), so their timers fire on the right dates.
+    Never fails the sweep: what is not repaired now is repaired by the next one."""
+    from cases.calendar_repair import BATCH, repair_calendar
+
+    total = 0
+    try:
+        while True:
+            result = repair_calendar(get_database(), clock.now())
+            total += result["deadlines"]
+            if result["deadlines"] < BATCH:
+                return total
+    except Exception:  # noqa: BLE001
+        log.warning("sweep: the calendar repair failed; the next sweep tries again", exc_info=True)
+        return total
+
+
 def count_due(now: datetime) -> int:
     with get_database().session() as s:
         return s.scalar(select(func.count()).select_from(Timer).where(Timer.status == "pending", Timer.fire_at <= now)) or 0
@@ -74,6 +92,9 @@ def sweep_timers(batch_size: int | None = None, budget_seconds: float = SWEEP_BU
     worker = worker or default_worker_name()
     started = time.monotonic()
     totals: dict[str, Any] = {"fired": 0, "duplicate": 0, "stale": 0, "failed": 0, "seen": 0, "batches": 0}
+    repaired = repair_calendar_task()
+    if repaired:
+        totals["calendar_repaired"] = repaired
     while True:
         counts = fire_batch(batch_size, worker, totals["batches"])
         totals["batches"] += 1

@@ -36,7 +36,7 @@ from sqlalchemy import or_, select
 
 from cases import clock, heartbeat
 from cases.db import get_database
-from cases.models import Document, OutboxMessage, Timer
+from cases.models import CalendarState, Deadline, Document, OutboxMessage, Timer
 from workflows.prefect_env import DIGEST_TIMEZONE, default_worker_name
 
 log = logging.getLogger("anjian.workflows.loop")
@@ -56,6 +56,13 @@ def _exists(stmt) -> bool:
 
 def timers_due(now: datetime) -> bool:
     return _exists(select(Timer.id).where(Timer.status == "pending", Timer.fire_at <= now))
+
+
+def calendar_stale() -> bool:
+    """An open deadline computed with a calendar older than the last upload (cases/calendar_repair.py):
+    the sweep flow repairs it first."""
+    current = select(CalendarState.generation).where(CalendarState.id == 1).scalar_subquery()
+    return _exists(select(Deadline.id).where(Deadline.status == "open", Deadline.calendar_gen < current))
 
 
 def documents_due(now: datetime) -> bool:
@@ -157,7 +164,7 @@ class FlowLoop:
 
     def _sweep_tick(self) -> None:
         now = clock.now()
-        if timers_due(now):
+        if timers_due(now) or calendar_stale():
             self._run("sweep-timers", self._sweep)  # the flow records the sweep's heartbeat
         elif time.monotonic() >= self._next_idle_beat:
             # Nothing due is a sweep done too: /readyz must not call an idle worker stale. At most

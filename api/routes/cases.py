@@ -44,7 +44,7 @@ def create_case(body: CaseCreate, user: CurrentUser, db: Db, clock: AppClock):
     with db.transaction() as s:
         case = services.create_case(s, user, data, now=clock.now())
         allowed = services.allowed_actions(s, user, case, now=clock.now())
-        out = case_detail(s, case, allowed)
+        out = case_detail(s, case, allowed, actor=user)
     return out
 
 
@@ -86,7 +86,7 @@ def list_cases(
 def get_case(case_id: int, user: CurrentUser, db: Db, clock: AppClock):
     with db.session() as s:
         case = services.get_case(s, user, case_id)
-        return case_detail(s, case, services.allowed_actions(s, user, case, now=clock.now()))
+        return case_detail(s, case, services.allowed_actions(s, user, case, now=clock.now()), actor=user)
 
 
 @router.get("/{case_id}/events", summary="案件全部历史记录（按顺序）")
@@ -105,7 +105,7 @@ def act(case_id: int, action: str, user: CurrentUser, db: Db, clock: AppClock,
         with db.transaction() as s:
             case, _ = services.perform_action(s, user, case_id, action, payload, version=body.version,
                                               comment=body.comment, now=now)
-            out = case_detail(s, case, services.allowed_actions(s, user, case, now=now))
+            out = case_detail(s, case, services.allowed_actions(s, user, case, now=now), actor=user)
     except ActionNotAllowed as exc:
         # Say what *is* possible now, for this caller.
         body_json = domain_error_body(exc)

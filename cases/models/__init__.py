@@ -1,6 +1,6 @@
 """All tables. Importing this package registers every model on ``Base.metadata``."""
 from cases.models.base import Base, UTCDateTime
-from cases.models.calendar import CalendarYear
+from cases.models.calendar import CalendarState, CalendarYear
 from cases.models.core import (
     Building,
     Case,
@@ -30,7 +30,7 @@ from cases.models.idempotency import IdempotencyKey  # noqa: F401
 from cases.models.heartbeat import WorkerHeartbeat  # noqa: F401
 
 __all__ = [
-    "Base", "UTCDateTime", "CalendarYear", "Building", "Case", "CaseEnterprise", "CaseEvent", "CaseNumberCounter",
+    "Base", "UTCDateTime", "CalendarState", "CalendarYear", "Building", "Case", "CaseEnterprise", "CaseEvent", "CaseNumberCounter",
     "Enterprise", "EnterpriseCreditChange", "HazardCatalogItem", "Jurisdiction", "Project",
     "ProjectParty", "User", "Deadline", "DocumentNumberCounter", "OutboxMessage", "RungFiring",
     "Supervision", "Timer",

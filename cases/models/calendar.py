@@ -25,3 +25,18 @@ class CalendarYear(Base):
     digest: Mapped[str] = mapped_column(String(64))  # sha256 hex of the computation-relevant data
     loaded_at: Mapped[datetime]
     loaded_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class CalendarState(Base):
+    """One row (id 1): the calendar generation, bumped in the transaction of every upload.
+
+    Processes hold the calendar in memory tagged with the generation they read, and every
+    deadline stores the generation that computed it (``deadlines.calendar_gen``): the sweep
+    recomputes open deadlines of an older generation (cases.calendar_repair). A missing row
+    reads as generation 0.
+    """
+
+    __tablename__ = "calendar_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(Integer)

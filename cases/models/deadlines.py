@@ -13,6 +13,7 @@ from cases.models.core import BigId
 
 
 LIVE = text("status = 'open' AND affects_light")
+OPEN_CLOCK = text("status = 'open'")
 
 
 class Deadline(Base):
@@ -31,6 +32,8 @@ class Deadline(Base):
         Index("ix_deadlines_live_case", "case_id", postgresql_where=LIVE, sqlite_where=LIVE,
               postgresql_include=["due_at", "warn_at"]),
         Index("ix_deadlines_live_due", "due_at", postgresql_where=LIVE, sqlite_where=LIVE, postgresql_include=["case_id"]),
+        # Open clocks computed with an older calendar generation: what the sweep repairs.
+        Index("ix_deadlines_open_calendar_gen", "calendar_gen", postgresql_where=OPEN_CLOCK, sqlite_where=OPEN_CLOCK),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -55,6 +58,8 @@ class Deadline(Base):
     warn_at: Mapped[Optional[datetime]]
     provisional: Mapped[bool] = mapped_column(Boolean, default=False)
     calendar_version: Mapped[str] = mapped_column(String(200))
+    # The calendar generation (calendar_state) that computed due_at and the timers.
+    calendar_gen: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     status: Mapped[str] = mapped_column(String(16), default="open")  # open / met / missed / cancelled / superseded
     created_at: Mapped[datetime]
     closed_at: Mapped[Optional[datetime]]

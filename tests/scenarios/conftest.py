@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import select
 
 from cases.config import Settings
+from cases.calendar_repair import repair_calendar
 from cases.escalation import fire_due_batch
 from cases.models import Document, OutboxMessage, User
 from notifications.delivery import deliver_pending
@@ -75,6 +76,7 @@ class Story:
         """One round of the served flows at the current instant."""
         now = self.clock.now()
         fired: dict[str, int] = {}
+        repair_calendar(self.db, now)  # as sweep_timers does first
         while True:
             counts = fire_due_batch(self.db, now, limit=500, worker="story")
             for k, v in counts.items():
