@@ -145,6 +145,21 @@ def _deadline_vars(d: Deadline | None) -> dict[str, Any]:
             "deadline_provisional": bool(d.provisional)}
 
 
+def _event_deadline(opened: dict[str, dict[str, Any]] | None, *keys: str) -> dict[str, Any]:
+    """The deadline the event itself opened (its payload's ``deadlines``), as snapshot variables."""
+    for key in keys:
+        d = (opened or {}).get(key)
+        if d and d.get("due_at"):
+            return {"deadline_at": d["due_at"], "due_date": d.get("due_date"),
+                    "deadline_provisional": bool(d.get("provisional"))}
+    return {}
+
+
+def _deadline(session: Session, case: Case, opened: dict[str, dict[str, Any]] | None, *keys: str) -> dict[str, Any]:
+    """As of the event: the deadline it opened, else the one open now (an older clock it left running)."""
+    return _event_deadline(opened, *keys) or _deadline_vars(_open_deadline(session, case.id, *keys))
+
+
 def _open_deadline(session: Session, case_id: int, *keys: str) -> Deadline | None:
     for key in keys:
         d = session.scalars(select(Deadline).where(Deadline.case_id == case_id, Deadline.key == key,
@@ -200,11 +215,14 @@ def _field_label(case: Case, name: str, value: Any) -> Any:
     return value
 
 
-def _rectification_summary(session: Session, case: Case) -> str | None:
-    """What the unit reported it did: the latest completion report, else the verification opinion."""
-    events = session.scalars(select(CaseEvent).where(
-        CaseEvent.case_id == case.id, CaseEvent.action.in_(("report_completion", "apply_review")))
-        .order_by(CaseEvent.seq.desc()))
+def _rectification_summary(session: Session, case: Case, before_seq: int | None = None) -> str | None:
+    """What the unit reported it did: the latest completion report (up to the event), else the
+    verification opinion."""
+    stmt = select(CaseEvent).where(CaseEvent.case_id == case.id,
+                                   CaseEvent.action.in_(("report_completion", "apply_review")))
+    if before_seq is not None:
+        stmt = stmt.where(CaseEvent.seq <= before_seq)
+    events = session.scalars(stmt.order_by(CaseEvent.seq.desc()))
     for e in events:
         report = ((e.payload or {}).get("values") or {}).get("completion_report")
         if report:
@@ -218,14 +236,16 @@ def _rectification_summary(session: Session, case: Case) -> str | None:
 Plan = tuple[dict[str, Any], list, bool]
 
 
-def _rectification_notice(session: Session, case: Case, values: dict[str, Any], now: datetime, **_: Any) -> Plan:
+def _rectification_notice(session: Session, case: Case, values: dict[str, Any], now: datetime, *,
+                          opened: dict | None = None, **_: Any) -> Plan:
     snap = {"requirements": _lines(values.get("requirements") or (case.details or {}).get("requirements")),
             "legal_basis": values.get("legal_basis") or DEFAULT_LEGAL_BASIS["rectification_notice"],
-            **_deadline_vars(_open_deadline(session, case.id, "rectification"))}
+            **_deadline(session, case, opened, "rectification")}
     return snap, outbox.resolve_recipients(session, case, ENTERPRISE_AND_ASSIGNEE), False
 
 
-def _stop_work_order(session: Session, case: Case, values: dict[str, Any], now: datetime, **_: Any) -> Plan:
+def _stop_work_order(session: Session, case: Case, values: dict[str, Any], now: datetime, *,
+                     opened: dict | None = None, **_: Any) -> Plan:
     details = case.details or {}
     partial = (values.get("stop_work_scope") or details.get("stop_work_scope")) == "partial"
     place = case.location or "隐患所在部位"
@@ -237,13 +257,13 @@ def _stop_work_order(session: Session, case: Case, values: dict[str, Any], now: 
         "stop_scope": f"{place}及其影响范围内的施工作业" if partial else "该工程全部施工作业",
         "stop_from": now.isoformat(),
         "hazard_catalog_item": _catalog_item_text(session, values.get("hazard_item_code") or case.hazard_item_code),
-        **_deadline_vars(_open_deadline(session, case.id, "rectification")),
+        **_deadline(session, case, opened, "rectification"),
     }
     return snap, outbox.resolve_recipients(session, case, ENTERPRISE_AND_ASSIGNEE), False
 
 
 def _reinspection_opinion(session: Session, case: Case, values: dict[str, Any], now: datetime, *,
-                          ctx: ActionContext | None = None, **_: Any) -> Plan:
+                          ctx: Any = None, opened: dict | None = None, **_: Any) -> Plan:
     passed = ctx is not None and ctx.action.name == "verify"
     # rectification_rounds counts failed re-inspections: a reject has already counted itself.
     round_ = case.rectification_rounds if not passed else case.rectification_rounds + 1
@@ -258,23 +278,24 @@ def _reinspection_opinion(session: Session, case: Case, values: dict[str, Any], 
     }
     if not passed:
         snap["requirements"] = _lines((case.details or {}).get("requirements")) or _lines(values.get("opinion"))
-        snap.update(_deadline_vars(_open_deadline(session, case.id, "rectification")))
+        snap.update(_deadline(session, case, opened, "rectification"))
     return snap, outbox.resolve_recipients(session, case, ENTERPRISE_AND_ASSIGNEE), False
 
 
-def _closure_confirmation(session: Session, case: Case, values: dict[str, Any], now: datetime, **_: Any) -> Plan:
+def _closure_confirmation(session: Session, case: Case, values: dict[str, Any], now: datetime, *,
+                          opened: dict | None = None, seq: int | None = None, **_: Any) -> Plan:
     last = (case.details or {}).get("last_verification") or {}
     sup = session.scalars(select(Supervision).where(Supervision.case_id == case.id)
                           .order_by(Supervision.id.desc())).first()
     listing = session.get(Jurisdiction, sup.listing_jurisdiction_code) if sup else None
-    lookback = _open_deadline(session, case.id, "lookback")
+    lookback = _deadline(session, case, opened, "lookback")
     snap = {
         "original_doc_number": _original_doc_number(session, case),
-        "rectification_summary": _rectification_summary(session, case),
+        "rectification_summary": _rectification_summary(session, case, seq),
         "verified_at": last.get("at"),
         "closed_at": now.isoformat(),
         "listing_authority": listing.authority_name if listing else None,
-        "lookback_due_date": lookback.due_date.isoformat() if lookback and lookback.due_date else None,
+        "lookback_due_date": lookback.get("due_date"),
     }
     roles = [*ENTERPRISE_AND_ASSIGNEE, outbox.LISTING_AUTHORITY]
     recipients = outbox.resolve_recipients(session, case, roles,
@@ -302,7 +323,8 @@ def _accident_flash_report(session: Session, case: Case, values: dict[str, Any],
     return snap, outbox.nearest_supervisors(session, parent), True
 
 
-def _dangerous_building_notice(session: Session, case: Case, values: dict[str, Any], now: datetime, **_: Any) -> Plan:
+def _dangerous_building_notice(session: Session, case: Case, values: dict[str, Any], now: datetime, *,
+                               opened: dict | None = None, **_: Any) -> Plan:
     from cases.models import Building
 
     handling = values.get("handling")
@@ -319,7 +341,7 @@ def _dangerous_building_notice(session: Session, case: Case, values: dict[str, A
     if building is not None and building.owner_name:
         snap["recipient"] = building.owner_name
     # D grade: the 24-hour stop-use clock; otherwise the 治理期限 the rule will give.
-    snap.update(_deadline_vars(_open_deadline(session, case.id, "stop_use", "rectification"))
+    snap.update(_deadline(session, case, opened, "stop_use", "rectification")
                 or _planned_deadline(session, case, "rectification", now))
     return snap, outbox.resolve_recipients(session, case, ENTERPRISE_AND_ASSIGNEE), False
 
@@ -390,65 +412,95 @@ def record(session: Session, case: Case, doc_type: str, *, number: str, issuer: 
     return doc
 
 
-# Installed by notifications.documents: fn(session, document) → field errors for what the document
-# cannot be filled with. An action that would issue such a document is refused (422), in its own
-# transaction, instead of leaving a notice that never renders. None (e.g. cases used alone): unchecked.
-preflight: Callable[[Session, Document], list[dict[str, str]]] | None = None
+# Installed by notifications.documents: fn(session, case, doc_type, contact) → field errors for the
+# facts of the case the document cannot be filled with (a missing builder, a contact phone, …). An
+# action that would issue such a document is refused (422), in its own transaction, before anything
+# is written, instead of leaving a notice that never renders. None (cases used alone): unchecked.
+preflight: Callable[[Session, Case, str, dict[str, Any]], list[dict[str, str]]] | None = None
+
+# The case's columns a document's snapshot reads, kept on the event as they were at it: the
+# documents are derived after commit (cases/derive.py), when the case may have moved on.
+CASE_FACTS = ("number", "previous_numbers", "kind", "machine_version", "state", "jurisdiction_code", "title",
+              "description", "location", "details", "rectification_rounds", "assignee_id", "enterprise_id",
+              "project_id", "building_id", "hazard_item_code", "appraisal_grade", "accident_grade",
+              "created_by_id")
 
 
-def _issue_all(session: Session, case: Case, doc_types: Iterable[str], event: CaseEvent, values: dict[str, Any],
-               now: datetime, ctx: ActionContext | None = None) -> None:
-    issued = []
-    docs = []
-    # The issuing authority, referenced until the end: numbering, the preflight's facts and the
-    # contact all read it, and the session's identity map keeps objects only while referenced.
-    issuer = session.get(Jurisdiction, case.jurisdiction_code)
-    contact: dict[str, Any] = {}
-    if not case.assignee_id:  # e.g. a flash report: the officer who acted (or recorded the case) is the contact
-        from cases.models import User
+def _contact(session: Session, case: Case, actor: Any) -> dict[str, Any]:
+    """The 联系人 of a document of a case nobody is assigned to (e.g. a flash report): the officer
+    who acted (or recorded the case)."""
+    if case.assignee_id:
+        return {}
+    from cases.models import User
 
-        who = ctx.actor if ctx is not None and ctx.actor is not None else session.get(User, case.created_by_id)
-        if who is not None and who.role in ("officer", "supervisor"):
-            contact = {"contact_name": who.display_name, "contact_phone": who.phone}
-    for doc_type in doc_types:
-        snapshot, recipients, urgent = SNAPSHOTS[doc_type](session, case, values, now, ctx=ctx)
-        snapshot = {**contact, **snapshot}
-        doc = issue(session, case, doc_type, cause=cause_of(event), now=now, snapshot=snapshot,
-                    recipients=recipients, urgent=urgent, issuer=issuer)
-        issued.append({"type": doc_type, "number": doc.number, "id": doc.id})
-        docs.append(doc)
+    who = actor if actor is not None else session.get(User, case.created_by_id)
+    if who is not None and who.role in ("officer", "supervisor"):
+        return {"contact_name": who.display_name, "contact_phone": who.phone}
+    return {}
+
+
+def mark_due(session: Session, case: Case, doc_types: Iterable[str], event: CaseEvent, actor: Any = None) -> None:
+    """In the action's transaction: refuse if a document's facts are missing (422), else mark the
+    event as having documents due — with what they need that could change later — and have them
+    derived after commit. Nothing numbered, no recipient read, no message written here."""
+    doc_types = list(doc_types)
+    contact = _contact(session, case, actor)
     if preflight is not None:
         errors: list[dict[str, str]] = []
-        for doc in docs:
-            errors += [e for e in preflight(session, doc) if e not in errors]
+        for doc_type in doc_types:
+            errors += [e for e in preflight(session, case, doc_type, contact) if e not in errors]
         if errors:
             raise ValidationFailed(errors)
-    if issued:
-        services.add_to_event_payload(event, documents=issued)
+    event.derive_due = True  # written with the payload below: the one UPDATE of the event after its hooks
+    facts = {k: _iso(getattr(case, k)) for k in CASE_FACTS}
+    services.add_to_event_payload(event, documents_due=[{"type": t, "title": _title(t)} for t in doc_types],
+                                  at_event={**facts, "contact": contact})
+    from cases import derive
+
+    derive.schedule(session, case.id)
 
 
 def _on_transition(session: Session, ctx: ActionContext, event: CaseEvent) -> None:
     doc_types = TRANSITION_DOCUMENTS.get((ctx.definition.kind, ctx.action.name))
     if doc_types:
-        _issue_all(session, ctx.case, doc_types, event, dict(ctx.values or {}), ctx.now, ctx)
+        mark_due(session, ctx.case, doc_types, event, ctx.actor)
 
 
 def _on_create(session: Session, case: Case, event: CaseEvent) -> None:
     doc_types = CREATION_DOCUMENTS.get(case.kind)
     if doc_types:
-        _issue_all(session, case, doc_types, event, dict((event.payload or {}).get("values") or {}), case.created_at)
+        mark_due(session, case, doc_types, event)
 
 
 # Runs after cases.deadlines' hooks (services.HOOK_ORDER), whatever the import order: the deadlines
-# a transition opens are already there when the snapshot is taken.
+# a transition opens are in the event's payload when the documents are derived from it.
 services.register_hooks("documents", transition=_on_transition, creation=_on_create)
 
 
 # ---------------------------------------------------------------- reading
 
 
+ISSUING = "issuing"
+ISSUING_LABEL = "生成中"
+
+
 def case_documents(session: Session, case_id: int) -> list[Document]:
     return list(session.scalars(select(Document).where(Document.case_id == case_id).order_by(Document.id)))
+
+
+def issuing_json(event: CaseEvent) -> list[dict[str, Any]]:
+    """The documents an event has due and not yet issued (derived after commit): 生成中."""
+    return [{"id": None, "case_id": event.case_id, "doc_type": d["type"], "title": d.get("title") or _title(d["type"]),
+             "number": None, "status": ISSUING, "status_label": ISSUING_LABEL, "cause": cause_of(event),
+             "issued_at": None, "pdf_url": None, "html_url": None}
+            for d in (event.payload or {}).get("documents_due") or []]
+
+
+def issuing_documents(session: Session, case_id: int) -> list[dict[str, Any]]:
+    """The case's documents that are due and not yet issued (one indexed read)."""
+    events = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.derive_due.is_not(None))
+                             .order_by(CaseEvent.seq))
+    return [d for e in events for d in issuing_json(e)]
 
 
 def document_json(doc: Document) -> dict[str, Any]:
