@@ -32,6 +32,7 @@ from typing import Any, Iterator
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from cases import clock
 from cases.db import AFTER_COMMIT, Database
 from cases.models import Case, CaseEvent, User
 
@@ -139,7 +140,8 @@ def derive_event(session: Session, event: CaseEvent) -> list[dict[str, Any]]:
         doc = documents.issue(session, case, doc_type, cause=documents.cause_of(event), now=event.at,
                               snapshot=snapshot, recipients=recipients, urgent=urgent, issuer=issuer)
         issued.append({"type": doc_type, "number": doc.number, "id": doc.id})
-    event.payload = {**payload, "documents": issued}
+    # When they were derived (wall clock): bench/transitions.py reports the lag behind the event.
+    event.payload = {**payload, "documents": issued, "documents_derived_at": clock.now().isoformat()}
     event.derive_due = None
     session.flush()
     return issued
