@@ -384,6 +384,9 @@ def check_document(session: Session, case: Case, doc_type: str, contact: dict[st
     supplies); the rest of the document — its 文号, the snapshot of the action, its recipients — is
     derived after commit (cases/derive.py) from what the code computes, and is not rendered here."""
     title = CATALOG[doc_type].title if doc_type in CATALOG else doc_type
+    # Referenced until the end: the facts and the issuer read the same jurisdiction (the session's
+    # identity map keeps objects only while referenced).
+    issuer = session.get(Jurisdiction, case.jurisdiction_code)  # noqa: F841
     # A transient document (never added): the facts are read as the render will read them.
     doc = Document(case_id=case.id, doc_type=doc_type, number="", issuing_jurisdiction_code=case.jurisdiction_code,
                    variables=dict(contact), issued_at=None)

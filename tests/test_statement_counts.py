@@ -28,11 +28,11 @@ CEILINGS = {
     "create": 17,
     # The documents (文号, snapshot, recipients, messages) are derived after commit (cases/derive.py,
     # counted apart); the request keeps the preflight of the facts they need and marks the event.
-    "register": 24,             # opens the rectification deadline and its timers; 整改通知书 due
+    "register": 23,             # opens the rectification deadline and its timers; 整改通知书 due
     "start_rectification": 10,
     "report_completion": 17,    # rectification deadline met, re-inspection deadline opened
-    "verify": 22,               # 复查意见书 due; re-inspection deadline met
-    "close": 23,                # 销号确认书 due; 回头看 opened
+    "verify": 21,               # 复查意见书 due; re-inspection deadline met
+    "close": 22,                # 销号确认书 due; 回头看 opened
 }
 
 
