@@ -208,3 +208,26 @@ def test_the_case_shows_the_notice_as_issuing_until_it_is_derived(api, db, ready
                                 if d["status"] == "issued"], "the notice derived by the API process")
     assert [d["doc_type"] for d in issued] == ["rectification_notice"]
     assert officer.get(f"/api/cases/{case['id']}").json()["documents_issuing"] == []
+
+
+from tests.test_workflows import app_db, prefect_harness  # noqa: E402,F401  (a Prefect API, the flows' database)
+
+
+def test_the_worker_lane_derives_what_a_crashed_process_left_as_a_flow_run(prefect_harness, app_db, ready, clock,
+                                                                           monkeypatch):
+    """The sweep lane's check finds the pending event, the ``derive-documents`` flow run issues it;
+    the next tick finds nothing and starts no flow run."""
+    import workflows.loop as loop_module
+    from workflows.loop import FlowLoop
+
+    monkeypatch.setattr(loop_module, "documents_due", lambda now: False)  # rendering is not this test's
+    case_id, event_id = _registered_but_not_derived(app_db, ready, clock)
+    loop = FlowLoop(sweep_interval=10, digest=False, worker="derive-test")
+    loop._sweep_tick()
+    assert loop.runs["derive-documents"] == 1 and loop.failures["derive-documents"] == 0
+    state = _state(app_db, case_id)
+    assert state["docs"] == [("rectification_notice", "姑苏建质改〔2026〕1号", f"action:{event_id}")]
+    assert state["pending"] == 0 and state["messages"]
+    loop._sweep_tick()
+    assert loop.runs["derive-documents"] == 1
+    assert _state(app_db, case_id) == state
