@@ -140,8 +140,10 @@ def derive_event(session: Session, event: CaseEvent) -> list[dict[str, Any]]:
         doc = documents.issue(session, case, doc_type, cause=documents.cause_of(event), now=event.at,
                               snapshot=snapshot, recipients=recipients, urgent=urgent, issuer=issuer)
         issued.append({"type": doc_type, "number": doc.number, "id": doc.id})
-    # When they were derived (wall clock): bench/transitions.py reports the lag behind the event.
-    event.payload = {**payload, "documents": issued, "documents_derived_at": clock.now().isoformat()}
+    # ``at_event`` has served (the documents' variables keep what they used); when they were derived
+    # (wall clock): bench/transitions.py reports the lag behind the event.
+    kept = {k: v for k, v in payload.items() if k != "at_event"}
+    event.payload = {**kept, "documents": issued, "documents_derived_at": clock.now().isoformat()}
     event.derive_due = None
     session.flush()
     return issued
