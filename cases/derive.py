@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from cases import clock
 from cases.db import AFTER_COMMIT, Database
-from cases.models import Case, CaseEvent, User
+from cases.models import Case, CaseEvent, Jurisdiction, User
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,7 @@ def derive_event(session: Session, event: CaseEvent) -> list[dict[str, Any]]:
     """Issue the event's due documents, record them on the event and clear its flag (caller's
     transaction). Idempotent: a document already issued for (case, cause, type) is not issued again."""
     from cases import documents
+    from cases.doc_snapshots import SNAPSHOTS
 
     payload = dict(event.payload or {})
     due = [d["type"] for d in payload.get("documents_due") or []]
@@ -129,13 +130,11 @@ def derive_event(session: Session, event: CaseEvent) -> list[dict[str, Any]]:
     ctx = SimpleNamespace(action=SimpleNamespace(name=event.action), actor=actor)
     opened = {d["key"]: d for d in payload.get("deadlines") or [] if d.get("key") and d.get("change") == "opened"}
     values = dict(payload.get("values") or {})
-    from cases.models import Jurisdiction
-
     issuer = session.get(Jurisdiction, case.jurisdiction_code)
     issued = []
     for doc_type in due:
-        snapshot, recipients, urgent = documents.SNAPSHOTS[doc_type](session, case, values, event.at, ctx=ctx,
-                                                                    opened=opened, seq=event.seq)
+        snapshot, recipients, urgent = SNAPSHOTS[doc_type](session, case, values, event.at, ctx=ctx,
+                                                           opened=opened, seq=event.seq)
         snapshot = {**(at_event.get("contact") or {}), **snapshot}
         doc = documents.issue(session, case, doc_type, cause=documents.cause_of(event), now=event.at,
                               snapshot=snapshot, recipients=recipients, urgent=urgent, issuer=issuer)
