@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cases.accident import GRADE_LABELS
+from cases.documents import issuing_documents
 from cases import clock
 from cases.models import Case, CaseEvent, Deadline, Enterprise, Jurisdiction, User
 from cases.rules import case_previous_numbers
@@ -52,7 +53,7 @@ def action_brief(a: ActionSpec) -> dict[str, Any]:
 
 
 def case_detail(session: Session, case: Case, allowed: list[ActionSpec], now: datetime | None = None, *,
-                actor: User | None = None) -> dict[str, Any]:
+                actor: User | None = None, issuing: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """One case in full. It answers every action, so it asks the database as little as it can:
     the light comes from the open deadlines it lists anyway (light_of is lights_for in Python) —
     not read again when the transition's deadlines hook holds them — jurisdiction names from the
@@ -100,6 +101,9 @@ def case_detail(session: Session, case: Case, allowed: list[ActionSpec], now: da
         "final": d.state(case.state).final,
         "allowed_actions": [a.name for a in allowed],
         "actions": [action_brief(a) for a in allowed],
+        # Documents of a step that are due and not yet issued (derived after commit): 生成中.
+        # ``issuing`` given: the caller knows (the action's own event); else one indexed read.
+        "documents_issuing": issuing if issuing is not None else issuing_documents(session, case.id),
     })
     return body
 

@@ -357,6 +357,33 @@ def count_events_since(db, since: datetime) -> dict[str, int]:
         return {a: c for a, c in rows}
 
 
+def derivation_lag(db, since: datetime) -> tuple[int, list[float]]:
+    """The derived work behind the events since ``since`` (cases/derive.py): how many events still
+    have documents due, and per derived event the lag in ms from the event to its documents being
+    issued (``documents_derived_at`` in its payload). A tree that issues inline reports (0, [])."""
+    from sqlalchemy import func, inspect, select
+
+    from cases.models import CaseEvent
+
+    with db.session() as s:
+        if "derive_due" not in {c["name"] for c in inspect(s.connection()).get_columns("case_events")}:
+            return 0, []
+        pending = s.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.derive_due.is_not(None))) or 0
+        lags = []
+        for at, payload in s.execute(select(CaseEvent.at, CaseEvent.payload).where(CaseEvent.at >= since)):
+            derived = (payload or {}).get("documents_derived_at")
+            if derived:
+                lags.append((datetime.fromisoformat(derived) - at).total_seconds() * 1e3)
+    return pending, lags
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
 # ---------------------------------------------------------------- the server
 
 
@@ -516,6 +543,10 @@ class Row:
     postgres_cpu_ms: float = 0.0  # CPU per request of the postgres backends of this database (0 on SQLite)
     machine_busy: float = 0.0     # share of both cores busy during the run
     background: float = 0.0       # share busy just before the run, server idle (others' load)
+    pending_end: int = 0          # events whose documents were still due 1 s after wrk stopped
+    drained_s: float | None = None  # then how long until none was due (None: not within 60 s)
+    lag_p50_ms: float | None = None  # event → its documents issued (derived after commit)
+    lag_p99_ms: float | None = None
 
 
 def _create_unmigrated_tables(db, name: str) -> None:
@@ -597,11 +628,25 @@ def bench_database(name: str, args, tmp: Path) -> tuple[dict, list[Row]]:
                     row.machine_busy = ((after["machine_busy"] - before["machine_busy"])
                                         / max(after["machine_total"] - before["machine_total"], 1e-9))
                     row.background = background
+                    row.pending_end, _ = derivation_lag(db, since)
+                    drain_started = time.monotonic()
+                    pending = row.pending_end
+                    while pending and time.monotonic() - drain_started < 60:
+                        time.sleep(0.2)
+                        pending, _ = derivation_lag(db, since)
+                    row.drained_s = None if pending else time.monotonic() - drain_started
+                    _, lags = derivation_lag(db, since)
+                    row.lag_p50_ms, row.lag_p99_ms = _pct(lags, 0.5), _pct(lags, 0.99)
+                    lag = (f"  derived: pending {row.pending_end} at the end, drained in "
+                           + (f"{row.drained_s:.1f} s" if row.drained_s is not None else "> 60 s")
+                           + (f", lag p50 {row.lag_p50_ms:.0f} ms p99 {row.lag_p99_ms:.0f} ms ({len(lags)} events)"
+                              if lags else ", no derived events"))
                     print(f"[{name}] workers={workers} {mode:>12} -c {conns:<3} {row.tps:8,.0f} transitions/s  "
                           f"p50 {row.p50_ms:6.2f} ms  p99 {row.p99_ms:6.2f} ms  non-2xx {row.non2xx}  errors {errors}"
                           f"  late {row.late}  events {events}  server CPU {row.server_cpu_ms:.2f} ms/req"
                           f"  postgres CPU {row.postgres_cpu_ms:.2f} ms/req  busy {100 * row.machine_busy:.0f}%"
-                          f"  (background {100 * background:.0f}%, load {os.getloadavg()[0]:.1f})" + ("  EXHAUSTED: raise --cases" if row.exhausted else ""),
+                          f"  (background {100 * background:.0f}%, load {os.getloadavg()[0]:.1f})" + lag
+                          + ("  EXHAUSTED: raise --cases" if row.exhausted else ""),
                           flush=True)
                     for fb in row.first_bad:
                         print(f"[{name}]   first non-2xx: {fb}", flush=True)
@@ -682,7 +727,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"{'database':<11} {'workers':>7} {'mode':<12} {'conns':>5} {'trans/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
           f"{'max ms':>7} {'non-2xx':>7} {'errors':>6} {'late':>5} {'% of ref':>8} {'% noop':>6} {'srv CPU':>7} "
-          f"{'pg CPU':>6} {'busy':>4} {'bg':>4}")
+          f"{'pg CPU':>6} {'busy':>4} {'bg':>4} {'pending':>7} {'lag p50':>7} {'lag p99':>7}")
     for name in names:
         ref = refs[name]
         print(f"{name:<11} {'-':>7} {'reference':<12} {1:>5} {ref['tps']:>9,.0f} {ref['p50_ms']:>7.2f} "
@@ -695,11 +740,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{r.db:<11} {r.workers:>7} {r.mode:<12} {r.connections:>5} {r.tps:>9,.0f} {r.p50_ms:>7.2f} "
                       f"{r.p99_ms:>7.2f} {r.max_ms:>7.1f} {r.non2xx:>7} {r.errors:>6} {r.late:>5} "
                       f"{100 * r.tps / ref['tps']:>7.1f}% {of_noop} {r.server_cpu_ms:>7.2f} {r.postgres_cpu_ms:>6.2f} "
-                      f"{100 * r.machine_busy:>3.0f}% {100 * r.background:>3.0f}%" + ("  EXHAUSTED" if r.exhausted else ""))
+                      f"{100 * r.machine_busy:>3.0f}% {100 * r.background:>3.0f}% {r.pending_end:>7} "
+                      + (f"{r.lag_p50_ms:>7.0f} {r.lag_p99_ms:>7.0f}" if r.lag_p50_ms is not None else f"{'–':>7} {'–':>7}")
+                      + ("  EXHAUSTED" if r.exhausted else ""))
     print("% noop: transitions/s over the no-op POST rate of the same server and connections, measured just before; "
           f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("srv CPU / pg CPU: CPU ms per request of the server's processes / of the postgres backends serving it; "
           "busy: both cores during the run; bg: busy before the run with the server idle (other people's load)")
+    print("pending: events whose documents (文号, recipients, messages; cases/derive.py) were still due 1 s after the "
+          "run; lag p50/p99 ms: from an event to its documents being issued (– : issued inside the request)")
     bad = sum(r.non2xx + r.errors for r in rows)
     print(f"\nnon-2xx responses + socket errors over all runs: {bad}")
     if args.save:

@@ -101,6 +101,10 @@ def make_engine(url: str, *, connect_timeout: float = CONNECT_TIMEOUT,
     )
 
 
+# session.info key: {name: fn(database)} run once after the transaction commits (never after a rollback).
+AFTER_COMMIT = "anjian_after_commit"
+
+
 class Database:
     """One engine + session factory; the API and the flows each hold one."""
 
@@ -123,10 +127,14 @@ class Database:
         """A session whose work commits on success and rolls back on any error."""
         token = _write_intent.set(True)
         try:
-            with self.session_factory() as s, s.begin():
-                yield s
+            with self.session_factory() as s:
+                with s.begin():
+                    yield s
+                after = s.info.pop(AFTER_COMMIT, None)
         finally:
             _write_intent.reset(token)
+        for fn in (after or {}).values():  # committed: work derived from it (cases/derive.py)
+            fn(self)
 
     def dispose(self) -> None:
         self.engine.dispose()

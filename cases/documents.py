@@ -1,13 +1,16 @@
-"""Documents (文书) issued by transitions: numbered and recorded in the transition's transaction.
+"""Documents (文书) of actions and ladder rungs: which documents a step issues, how one is numbered
+and recorded, and how they are read.
 
-A transition that produces a document (see ``TRANSITION_DOCUMENTS`` / ``CREATION_DOCUMENTS``)
-gets, inside its own transaction: a ``documents`` row with a gap-free 文号
+An action or a creation whose step produces documents (``TRANSITION_DOCUMENTS`` /
+``CREATION_DOCUMENTS``) only checks and marks them in its own transaction (:func:`mark_due`): the
+preflight of the facts they need (422 naming the field) and the event's ``derive_due`` mark with
+``documents_due`` and ``at_event``. They are derived after commit by :mod:`cases.derive`, which calls
+:func:`issue` per document: a ``documents`` row with a gap-free 文号
 (:func:`cases.docnumbers.issue_document_number`, the issuing authority being the case's
-jurisdiction), a snapshot of the variables the template needs that belong to this action (the
-action's values, the deadline it opened, the re-inspection round, …), an outbox message per
-recipient and channel (template = the document type, ``document_no`` = the number) and
-``{"documents": [{type, number}]}`` in the event's payload. If the transition rolls back, all of
-it — the number included — rolls back with it.
+jurisdiction), the snapshot of the action (:mod:`cases.doc_snapshots`), an outbox message per
+recipient and channel (template = the document type, ``document_no`` = the number), exactly once per
+(case, cause, type). The sweep's rungs (cases/escalation.py, cases/supervision.py) still issue their
+letters with :func:`issue` / :func:`record` inside the rung's own transaction.
 
 Rendering (PDF + HTML, content hash, storage) happens later, once, in
 :mod:`notifications.documents`; facts that are not the action's (project, parties, contact
@@ -26,19 +29,16 @@ from cases.clock import SHANGHAI, to_local
 from cases.config import get_settings
 from cases.docnumbers import DOCUMENT_TITLES, issue_document_number
 from cases.errors import ValidationFailed
-from cases.identifiers import cn_num
-from cases.models import Case, CaseEvent, Deadline, Document, HazardCatalogItem, Jurisdiction, Supervision
+from cases.models import Case, CaseEvent, Document, Jurisdiction
 from cases.rules import ActionContext, case_previous_numbers
 
 ISSUED, RENDERED, FAILED = "issued", "rendered", "failed"
 STATUS_LABELS = {ISSUED: "已签发，待生成", RENDERED: "已生成", FAILED: "生成失败"}
 
-# Used when the officer gave none (the action's legal_basis field is optional or absent).
-DEFAULT_LEGAL_BASIS = {
-    "rectification_notice": "《中华人民共和国安全生产法》第六十五条、《建设工程安全生产管理条例》第四十三条",
-    "stop_work_order": "《中华人民共和国安全生产法》第六十五条、《建设工程安全生产管理条例》第四十三条",
-    "dangerous_building_notice": "《城市危险房屋管理规定》和《危险房屋鉴定标准》（JGJ 125-2016）",
-}
+# The snapshot of each document type (cases/doc_snapshots.py), re-exported where they were.
+from cases.doc_snapshots import (  # noqa: E402,F401
+    ACCIDENT_GRADE_CODES, DEFAULT_LEGAL_BASIS, HANDLING_MEASURES, SNAPSHOTS, _catalog_item_text,
+)
 
 # Printed as 根据…的（有关）规定: a name of laws, never itself ending in 规定.
 _LADDER_BASIS = "《中华人民共和国安全生产法》《建设工程安全生产管理条例》"
@@ -98,240 +98,16 @@ def letter_variables(doc_type: str, snapshot: dict[str, Any], dates: dict[str, A
     return {**out, **dates, "issued_at": issued_at}
 
 
-# 城市危险房屋管理规定: what each handling option means for the owner, as the notice's measures.
-HANDLING_MEASURES = {
-    "observe": ["加强日常检查和观察，发现房屋危险情况加剧的，立即停止使用并报告；",
-                "按鉴定机构的建议定期委托复查鉴定。"],
-    "treat": ["委托具有相应资质的单位编制并实施解危（加固）处理方案，及时排除危险；",
-              "处理完成前，在危险部位设置警示标志并采取临时安全防护措施，禁止人员在危险部位停留。"],
-    "stop_use": ["立即停止使用该房屋，组织全部居住及使用人员撤离，并妥善安置；",
-                 "在房屋周边设置警戒线和危险房屋警示标志，禁止人员进入；",
-                 "委托具有资质的单位编制解危方案，实施加固处理或者拆除。"],
-    "demolish": ["立即停止使用该房屋，组织全部居住及使用人员撤离，并妥善安置；",
-                 "在房屋周边设置警戒线和危险房屋警示标志，禁止人员进入；",
-                 "依法委托具有资质的单位实施整体拆除。"],
-}
-
-# The catalogue's accident grades (render filter) for the case's grade codes.
-ACCIDENT_GRADE_CODES = {"ordinary": "general", "larger": "larger", "major": "major",
-                        "especially_major": "especially_major"}
-
-ENTERPRISE_AND_ASSIGNEE = (outbox.ENTERPRISE_CONTACT, outbox.ASSIGNEE)
+from cases.doc_snapshots import ENTERPRISE_AND_ASSIGNEE  # noqa: E402,F401  (re-exported)
 
 
 def cause_of(event: CaseEvent) -> str:
     return f"action:{event.id}"
 
 
-# ---------------------------------------------------------------- helpers
-
-
-def _lines(text: Any) -> list[str]:
-    if text is None:
-        return []
-    if isinstance(text, (list, tuple)):
-        return [str(x).strip() for x in text if str(x).strip()]
-    return [line.strip() for line in str(text).splitlines() if line.strip()]
-
-
 def _iso(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
-
-def _deadline_vars(d: Deadline | None) -> dict[str, Any]:
-    if d is None or d.due_at is None:
-        return {}
-    return {"deadline_at": d.due_at.isoformat(), "due_date": d.due_date.isoformat() if d.due_date else None,
-            "deadline_provisional": bool(d.provisional)}
-
-
-def _open_deadline(session: Session, case_id: int, *keys: str) -> Deadline | None:
-    for key in keys:
-        d = session.scalars(select(Deadline).where(Deadline.case_id == case_id, Deadline.key == key,
-                                                   Deadline.status == "open", Deadline.supervision_id.is_(None))
-                            .order_by(Deadline.id.desc())).first()
-        if d is not None:
-            return d
-    return None
-
-
-def _planned_deadline(session: Session, case: Case, key: str, now: datetime) -> dict[str, Any]:
-    """The due date a deadline rule would give if it started now (for a notice issued before the
-    deadline itself is opened, e.g. a C-grade building's 治理期限)."""
-    from cases.calendar_store import get_calendar
-    from cases.deadlines import get_policy
-    from cases.legal_time import compute_due
-
-    rule = next((r for r in get_policy().rules_for(case.kind) if r.key == key), None)
-    if rule is None or not isinstance(rule.amount, int):
-        return {}
-    due = compute_due(now, rule.amount, rule.unit_for(rule.amount), get_calendar(session))
-    return {"deadline_at": due.due_at.isoformat(), "due_date": due.due_date.isoformat(),
-            "deadline_provisional": bool(due.provisional)}
-
-
-def _original_doc_number(session: Session, case: Case) -> str | None:
-    """The notice the re-inspection or closure follows up: the latest 整改通知书 / 责令停工通知书."""
-    number = session.scalar(select(Document.number).where(
-        Document.case_id == case.id, Document.doc_type.in_(("rectification_notice", "stop_work_order")))
-        .order_by(Document.id.desc()).limit(1))
-    return number
-
-
-def _catalog_item_text(session: Session, code: str | None) -> str | None:
-    if not code:
-        return None
-    item = session.scalars(select(HazardCatalogItem).where(HazardCatalogItem.item_code == code)
-                           .order_by(HazardCatalogItem.effective_from.desc())).first()
-    if item is None:
-        return None
-    where = item.item_code
-    article, _, number = item.item_code.partition(".")
-    if article.isdigit() and number.isdigit():
-        where = f"第{cn_num(int(article))}条第（{cn_num(int(number))}）项"
-    return f"《房屋市政工程生产安全重大事故隐患判定标准（{item.edition}版）》（{item.document}）{where}：{item.text}"
-
-
-def _field_label(case: Case, name: str, value: Any) -> Any:
-    definition = services.definition_of(case)
-    for spec in (*definition.create_fields, *(f for a in definition.actions for f in a.fields)):
-        if spec.name == name and spec.options and value in spec.options:
-            return spec.options[value]
-    return value
-
-
-def _rectification_summary(session: Session, case: Case) -> str | None:
-    """What the unit reported it did: the latest completion report, else the verification opinion."""
-    events = session.scalars(select(CaseEvent).where(
-        CaseEvent.case_id == case.id, CaseEvent.action.in_(("report_completion", "apply_review")))
-        .order_by(CaseEvent.seq.desc()))
-    for e in events:
-        report = ((e.payload or {}).get("values") or {}).get("completion_report")
-        if report:
-            return report
-    return ((case.details or {}).get("last_verification") or {}).get("opinion")
-
-
-# ---------------------------------------------------------------- snapshots per document type
-# Each returns (snapshot, recipients roles or users, urgent). Snapshot values are JSON (ISO strings).
-
-Plan = tuple[dict[str, Any], list, bool]
-
-
-def _rectification_notice(session: Session, case: Case, values: dict[str, Any], now: datetime, **_: Any) -> Plan:
-    snap = {"requirements": _lines(values.get("requirements") or (case.details or {}).get("requirements")),
-            "legal_basis": values.get("legal_basis") or DEFAULT_LEGAL_BASIS["rectification_notice"],
-            **_deadline_vars(_open_deadline(session, case.id, "rectification"))}
-    return snap, outbox.resolve_recipients(session, case, ENTERPRISE_AND_ASSIGNEE), False
-
-
-def _stop_work_order(session: Session, case: Case, values: dict[str, Any], now: datetime, **_: Any) -> Plan:
-    details = case.details or {}
-    partial = (values.get("stop_work_scope") or details.get("stop_work_scope")) == "partial"
-    place = case.location or "隐患所在部位"
-    snap = {
-        "requirements": _lines(values.get("requirements") or details.get("requirements")),
-        "legal_basis": (values.get("legal_basis") or details.get("legal_basis")
-                        or DEFAULT_LEGAL_BASIS["stop_work_order"]),
-        "partial_stop": partial,
-        "stop_scope": f"{place}及其影响范围内的施工作业" if partial else "该工程全部施工作业",
-        "stop_from": now.isoformat(),
-        "hazard_catalog_item": _catalog_item_text(session, values.get("hazard_item_code") or case.hazard_item_code),
-        **_deadline_vars(_open_deadline(session, case.id, "rectification")),
-    }
-    return snap, outbox.resolve_recipients(session, case, ENTERPRISE_AND_ASSIGNEE), False
-
-
-def _reinspection_opinion(session: Session, case: Case, values: dict[str, Any], now: datetime, *,
-                          ctx: ActionContext | None = None, **_: Any) -> Plan:
-    passed = ctx is not None and ctx.action.name == "verify"
-    # rectification_rounds counts failed re-inspections: a reject has already counted itself.
-    round_ = case.rectification_rounds if not passed else case.rectification_rounds + 1
-    actor = ctx.actor.display_name if ctx is not None and ctx.actor is not None else None
-    snap = {
-        "original_doc_number": _original_doc_number(session, case),
-        "reinspected_at": now.isoformat(),
-        "inspectors": values.get("inspectors") or actor,
-        "findings": values.get("opinion"),
-        "reinspection_passed": passed,
-        "rectification_round": max(1, round_),
-    }
-    if not passed:
-        snap["requirements"] = _lines((case.details or {}).get("requirements")) or _lines(values.get("opinion"))
-        snap.update(_deadline_vars(_open_deadline(session, case.id, "rectification")))
-    return snap, outbox.resolve_recipients(session, case, ENTERPRISE_AND_ASSIGNEE), False
-
-
-def _closure_confirmation(session: Session, case: Case, values: dict[str, Any], now: datetime, **_: Any) -> Plan:
-    last = (case.details or {}).get("last_verification") or {}
-    sup = session.scalars(select(Supervision).where(Supervision.case_id == case.id)
-                          .order_by(Supervision.id.desc())).first()
-    listing = session.get(Jurisdiction, sup.listing_jurisdiction_code) if sup else None
-    lookback = _open_deadline(session, case.id, "lookback")
-    snap = {
-        "original_doc_number": _original_doc_number(session, case),
-        "rectification_summary": _rectification_summary(session, case),
-        "verified_at": last.get("at"),
-        "closed_at": now.isoformat(),
-        "listing_authority": listing.authority_name if listing else None,
-        "lookback_due_date": lookback.due_date.isoformat() if lookback and lookback.due_date else None,
-    }
-    roles = [*ENTERPRISE_AND_ASSIGNEE, outbox.LISTING_AUTHORITY]
-    recipients = outbox.resolve_recipients(session, case, roles,
-                                           listing_jurisdiction_code=listing.code if listing else None)
-    return snap, recipients, False
-
-
-def _accident_flash_report(session: Session, case: Case, values: dict[str, Any], now: datetime, **_: Any) -> Plan:
-    d = case.details or {}
-    snap = {
-        "reported_at": now.isoformat(),
-        "occurred_at": d.get("occurred_at"),
-        "accident_type": _field_label(case, "accident_type", d.get("accident_type")),
-        "accident_grade": ACCIDENT_GRADE_CODES.get(case.accident_grade or "") or "pending",
-        "deaths": int(d.get("deaths") or 0),
-        "serious_injuries": int(d.get("serious_injuries") or 0),
-        "missing_persons": int(d.get("missing_persons") or 0),
-        "direct_loss_yuan": d.get("direct_loss") or 0,
-        "sequence": d.get("brief") or case.description or case.title,
-        "cause_preliminary": d.get("cause") or "正在调查，待续报",
-        "measures_taken": d.get("measures_taken") or "待续报",
-    }
-    j = session.get(Jurisdiction, case.jurisdiction_code)
-    parent = j.parent_code if j is not None and j.parent_code else case.jurisdiction_code
-    return snap, outbox.nearest_supervisors(session, parent), True
-
-
-def _dangerous_building_notice(session: Session, case: Case, values: dict[str, Any], now: datetime, **_: Any) -> Plan:
-    from cases.models import Building
-
-    handling = values.get("handling")
-    snap = {
-        "appraisal_grade": values.get("appraisal_grade") or case.appraisal_grade,
-        "appraisal_org": values.get("appraisal_org"),
-        "appraisal_report_number": values.get("appraisal_report_no"),
-        "appraised_at": values.get("appraised_on"),
-        "handling_option": handling,
-        "measures": HANDLING_MEASURES.get(handling, []),
-        "legal_basis": values.get("legal_basis") or DEFAULT_LEGAL_BASIS["dangerous_building_notice"],
-    }
-    building = session.get(Building, case.building_id) if case.building_id else None
-    if building is not None and building.owner_name:
-        snap["recipient"] = building.owner_name
-    # D grade: the 24-hour stop-use clock; otherwise the 治理期限 the rule will give.
-    snap.update(_deadline_vars(_open_deadline(session, case.id, "stop_use", "rectification"))
-                or _planned_deadline(session, case, "rectification", now))
-    return snap, outbox.resolve_recipients(session, case, ENTERPRISE_AND_ASSIGNEE), False
-
-
-SNAPSHOTS: dict[str, Callable[..., Plan]] = {
-    "rectification_notice": _rectification_notice,
-    "stop_work_order": _stop_work_order,
-    "reinspection_opinion": _reinspection_opinion,
-    "closure_confirmation": _closure_confirmation,
-    "accident_flash_report": _accident_flash_report,
-    "dangerous_building_notice": _dangerous_building_notice,
-}
 
 # (kind before the action, action) → document types it issues.
 TRANSITION_DOCUMENTS: dict[tuple[str, str], tuple[str, ...]] = {
@@ -390,65 +166,95 @@ def record(session: Session, case: Case, doc_type: str, *, number: str, issuer: 
     return doc
 
 
-# Installed by notifications.documents: fn(session, document) → field errors for what the document
-# cannot be filled with. An action that would issue such a document is refused (422), in its own
-# transaction, instead of leaving a notice that never renders. None (e.g. cases used alone): unchecked.
-preflight: Callable[[Session, Document], list[dict[str, str]]] | None = None
+# Installed by notifications.documents: fn(session, case, doc_type, contact) → field errors for the
+# facts of the case the document cannot be filled with (a missing builder, a contact phone, …). An
+# action that would issue such a document is refused (422), in its own transaction, before anything
+# is written, instead of leaving a notice that never renders. None (cases used alone): unchecked.
+preflight: Callable[[Session, Case, str, dict[str, Any]], list[dict[str, str]]] | None = None
+
+# The case's columns a document's snapshot reads, kept on the event as they were at it: the
+# documents are derived after commit (cases/derive.py), when the case may have moved on.
+CASE_FACTS = ("number", "previous_numbers", "kind", "machine_version", "state", "jurisdiction_code", "title",
+              "description", "location", "details", "rectification_rounds", "assignee_id", "enterprise_id",
+              "project_id", "building_id", "hazard_item_code", "appraisal_grade", "accident_grade",
+              "created_by_id")
 
 
-def _issue_all(session: Session, case: Case, doc_types: Iterable[str], event: CaseEvent, values: dict[str, Any],
-               now: datetime, ctx: ActionContext | None = None) -> None:
-    issued = []
-    docs = []
-    # The issuing authority, referenced until the end: numbering, the preflight's facts and the
-    # contact all read it, and the session's identity map keeps objects only while referenced.
-    issuer = session.get(Jurisdiction, case.jurisdiction_code)
-    contact: dict[str, Any] = {}
-    if not case.assignee_id:  # e.g. a flash report: the officer who acted (or recorded the case) is the contact
-        from cases.models import User
+def _contact(session: Session, case: Case, actor: Any) -> dict[str, Any]:
+    """The 联系人 of a document of a case nobody is assigned to (e.g. a flash report): the officer
+    who acted (or recorded the case)."""
+    if case.assignee_id:
+        return {}
+    from cases.models import User
 
-        who = ctx.actor if ctx is not None and ctx.actor is not None else session.get(User, case.created_by_id)
-        if who is not None and who.role in ("officer", "supervisor"):
-            contact = {"contact_name": who.display_name, "contact_phone": who.phone}
-    for doc_type in doc_types:
-        snapshot, recipients, urgent = SNAPSHOTS[doc_type](session, case, values, now, ctx=ctx)
-        snapshot = {**contact, **snapshot}
-        doc = issue(session, case, doc_type, cause=cause_of(event), now=now, snapshot=snapshot,
-                    recipients=recipients, urgent=urgent, issuer=issuer)
-        issued.append({"type": doc_type, "number": doc.number, "id": doc.id})
-        docs.append(doc)
+    who = actor if actor is not None else session.get(User, case.created_by_id)
+    if who is not None and who.role in ("officer", "supervisor"):
+        return {"contact_name": who.display_name, "contact_phone": who.phone}
+    return {}
+
+
+def mark_due(session: Session, case: Case, doc_types: Iterable[str], event: CaseEvent, actor: Any = None) -> None:
+    """In the action's transaction: refuse if a document's facts are missing (422), else mark the
+    event as having documents due — with what they need that could change later — and have them
+    derived after commit. Nothing numbered, no recipient read, no message written here."""
+    doc_types = list(doc_types)
+    contact = _contact(session, case, actor)
     if preflight is not None:
         errors: list[dict[str, str]] = []
-        for doc in docs:
-            errors += [e for e in preflight(session, doc) if e not in errors]
+        for doc_type in doc_types:
+            errors += [e for e in preflight(session, case, doc_type, contact) if e not in errors]
         if errors:
             raise ValidationFailed(errors)
-    if issued:
-        services.add_to_event_payload(event, documents=issued)
+    event.derive_due = True  # written with the payload below: the one UPDATE of the event after its hooks
+    facts = {k: _iso(getattr(case, k)) for k in CASE_FACTS}
+    services.add_to_event_payload(event, documents_due=[{"type": t, "title": _title(t)} for t in doc_types],
+                                  at_event={**facts, "contact": contact})
+    from cases import derive
+
+    derive.schedule(session, case.id)
 
 
 def _on_transition(session: Session, ctx: ActionContext, event: CaseEvent) -> None:
     doc_types = TRANSITION_DOCUMENTS.get((ctx.definition.kind, ctx.action.name))
     if doc_types:
-        _issue_all(session, ctx.case, doc_types, event, dict(ctx.values or {}), ctx.now, ctx)
+        mark_due(session, ctx.case, doc_types, event, ctx.actor)
 
 
 def _on_create(session: Session, case: Case, event: CaseEvent) -> None:
     doc_types = CREATION_DOCUMENTS.get(case.kind)
     if doc_types:
-        _issue_all(session, case, doc_types, event, dict((event.payload or {}).get("values") or {}), case.created_at)
+        mark_due(session, case, doc_types, event)
 
 
 # Runs after cases.deadlines' hooks (services.HOOK_ORDER), whatever the import order: the deadlines
-# a transition opens are already there when the snapshot is taken.
+# a transition opens are in the event's payload when the documents are derived from it.
 services.register_hooks("documents", transition=_on_transition, creation=_on_create)
 
 
 # ---------------------------------------------------------------- reading
 
 
+ISSUING = "issuing"
+ISSUING_LABEL = "生成中"
+
+
 def case_documents(session: Session, case_id: int) -> list[Document]:
     return list(session.scalars(select(Document).where(Document.case_id == case_id).order_by(Document.id)))
+
+
+def issuing_json(event: CaseEvent) -> list[dict[str, Any]]:
+    """The documents an event has due and not yet issued (derived after commit): 生成中."""
+    return [{"id": None, "case_id": event.case_id, "doc_type": d["type"], "title": d.get("title") or _title(d["type"]),
+             "number": None, "status": ISSUING, "status_label": ISSUING_LABEL, "cause": cause_of(event),
+             "issued_at": None, "pdf_url": None, "html_url": None}
+            for d in (event.payload or {}).get("documents_due") or []]
+
+
+def issuing_documents(session: Session, case_id: int) -> list[dict[str, Any]]:
+    """The case's documents that are due and not yet issued (one indexed read)."""
+    events = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.derive_due.is_not(None))
+                             .order_by(CaseEvent.seq))
+    return [d for e in events for d in issuing_json(e)]
 
 
 def document_json(doc: Document) -> dict[str, Any]:

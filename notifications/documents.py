@@ -374,20 +374,31 @@ FACT_FIELDS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def check_document(session: Session, doc: Document) -> list[dict[str, str]]:
-    """The variables a just-issued document cannot be filled with, as field errors (empty: it will
-    render). Installed as ``cases.documents.preflight``: an action that would issue a document its
-    data cannot fill is refused (422 naming the field) instead of leaving a notice that never renders."""
-    title = CATALOG[doc.doc_type].title if doc.doc_type in CATALOG else doc.doc_type
+def check_document(session: Session, case: Case, doc_type: str, contact: dict[str, Any]) -> list[dict[str, str]]:
+    """The facts of the case a document of ``doc_type`` cannot be filled with, as field errors
+    (empty: it can be issued). Installed as ``cases.documents.preflight`` and run in the action's
+    transaction, before the state changes: an action whose document its data cannot fill is refused
+    (422 naming the field) instead of leaving a notice that never renders.
+
+    Only the facts that can be missing are checked (``FACT_FIELDS``: the database's, which a user
+    supplies); the rest of the document — its 文号, the snapshot of the action, its recipients — is
+    derived after commit (cases/derive.py) from what the code computes, and is not rendered here."""
+    title = CATALOG[doc_type].title if doc_type in CATALOG else doc_type
+    # Referenced until the end: the facts and the issuer read the same jurisdiction (the session's
+    # identity map keeps objects only while referenced).
+    issuer = session.get(Jurisdiction, case.jurisdiction_code)  # noqa: F841
+    # A transient document (never added): the facts are read as the render will read them.
+    doc = Document(case_id=case.id, doc_type=doc_type, number="", issuing_jurisdiction_code=case.jurisdiction_code,
+                   variables=dict(contact), issued_at=None)
     try:
         variables = document_variables(session, doc)
-        missing = [v for v in CATALOG[doc.doc_type].required if variables.get(v) is None]
-        if not missing:
-            render_document(doc.doc_type, variables, pdf=False)
     except TemplateVariableMissing as exc:
         missing = [exc.variable]
     except RenderError as exc:
         return [{"field": "document", "label": title, "message": f"《{title}》无法生成：{exc}"}]
+    else:
+        required = CATALOG[doc_type].required if doc_type in CATALOG else []
+        missing = [v for v in required if v in FACT_FIELDS and variables.get(v) is None]
     errors = []
     for name in missing:
         field, label, why = FACT_FIELDS.get(name, (name, f"《{title}》的{name}", "缺少该项内容"))

@@ -227,6 +227,10 @@ def live_server(database, test_clock, tmp_path_factory):
 
     settings = Settings(secret_key=SECRET, database_url=database.url, data_dir=tmp_path_factory.mktemp("data"))
     app = create_app(database=database, clock=test_clock, settings=settings)
+    # The documents an action has due are derived before the answer, not in a background task after
+    # it (cases/derive.py): a test reads them right after the action. tests/test_derive.py turns it
+    # off to check the background path and 生成中.
+    app.state.derive_before_response = True
     server = LiveServer(app)
     server.signing_key = app.state.signing_key  # the suite mints its tokens with the app's key
     yield server

@@ -36,6 +36,7 @@ from sqlalchemy import or_, select
 
 from cases import clock, heartbeat
 from cases.db import get_database
+from cases.derive import derivations_due
 from cases.models import CalendarState, Deadline, Document, OutboxMessage, Timer
 from workflows.prefect_env import DIGEST_TIMEZONE, default_worker_name
 
@@ -121,10 +122,14 @@ class FlowLoop:
         budget = min(SWEEP_BUDGET_SECONDS, max(5.0, 5 * self.sweep_interval))
         self._sweep = lambda: sweep_timers(worker=worker, budget_seconds=budget)
         self._render = lambda: render_documents(budget_seconds=budget)
+        from workflows.derive_flow import derive_documents
+
+        self._derive = lambda: derive_documents(budget_seconds=budget)
         self._deliver = lambda: deliver_outbox(worker=worker, budget_seconds=budget)
         self._digest = daily_digest if digest else None
         self.next_digest = next_digest_at(clock.now()) if digest else None
-        self.runs = {"sweep-timers": 0, "render-documents": 0, "deliver-outbox": 0, "daily-digest": 0}
+        self.runs = {"sweep-timers": 0, "derive-documents": 0, "render-documents": 0, "deliver-outbox": 0,
+                     "daily-digest": 0}
         self.failures = dict.fromkeys(self.runs, 0)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -173,6 +178,8 @@ class FlowLoop:
 
             record_heartbeat(self.worker or default_worker_name(), heartbeat.SWEEP)
             self._next_idle_beat = time.monotonic() + IDLE_BEAT_SECONDS
+        if not self._stop.is_set() and derivations_due(get_database()):  # documents an API process left (cases/derive.py)
+            self._run("derive-documents", self._derive)
         if not self._stop.is_set() and documents_due(clock.now()):
             self._run("render-documents", self._render)
             release_memory()

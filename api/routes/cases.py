@@ -2,14 +2,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, BackgroundTasks, Body, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import AppClock, CurrentUser, Db
 from api.errors import domain_error_body
 from api.serialize import case_detail, case_summaries, events_json
-from cases import services
+from cases import derive, services
+from cases.documents import CREATION_DOCUMENTS, issuing_json
 from cases.errors import ActionNotAllowed, NotFound, ValidationFailed
 from cases.validation import MAX_INT
 
@@ -38,13 +39,29 @@ class ActionRequest(BaseModel):
     fields: dict[str, Any] | None = Field(default=None, description="字段（也可直接平铺在请求体中）")
 
 
+def _derive_after(request: Request, background: BackgroundTasks, items: list) -> None:
+    """The documents the committed action has due (cases/derive.py): derived after the response
+    (a background task), or before it where the app says so (``app.state.derive_before_response``,
+    the test suite's live server: deterministic reads right after an action)."""
+    if not items:
+        return
+    if getattr(request.app.state, "derive_before_response", False):
+        derive.run_deferred(items)
+    else:
+        background.add_task(derive.run_deferred, list(items))
+
+
 @router.post("", status_code=201, summary="登记新案件（状态为“已发现”）")
-def create_case(body: CaseCreate, user: CurrentUser, db: Db, clock: AppClock):
+def create_case(body: CaseCreate, user: CurrentUser, db: Db, clock: AppClock, request: Request,
+                background: BackgroundTasks):
     data = body.model_dump(exclude_none=True)
-    with db.transaction() as s:
-        case = services.create_case(s, user, data, now=clock.now())
-        allowed = services.allowed_actions(s, user, case, now=clock.now())
-        out = case_detail(s, case, allowed, actor=user)
+    with derive.deferred() as pending:
+        with db.transaction() as s:
+            case = services.create_case(s, user, data, now=clock.now())
+            allowed = services.allowed_actions(s, user, case, now=clock.now())
+            out = case_detail(s, case, allowed, actor=user,
+                              issuing=None if CREATION_DOCUMENTS.get(case.kind) else [])
+    _derive_after(request, background, pending)
     return out
 
 
@@ -96,16 +113,20 @@ def get_events(case_id: int, user: CurrentUser, db: Db):
 
 
 @router.post("/{case_id}/actions/{action}", summary="执行操作（须提交看到的版本号）")
-def act(case_id: int, action: str, user: CurrentUser, db: Db, clock: AppClock,
-        body: ActionRequest = Body(default_factory=ActionRequest)):
+def act(case_id: int, action: str, user: CurrentUser, db: Db, clock: AppClock, request: Request,
+        background: BackgroundTasks, body: ActionRequest = Body(default_factory=ActionRequest)):
     extra = dict(body.model_extra or {})
     payload = {**extra, **(body.fields or {})}
     now = clock.now()
     try:
-        with db.transaction() as s:
-            case, _ = services.perform_action(s, user, case_id, action, payload, version=body.version,
-                                              comment=body.comment, now=now)
-            out = case_detail(s, case, services.allowed_actions(s, user, case, now=now), actor=user)
+        with derive.deferred() as pending:
+            with db.transaction() as s:
+                case, event = services.perform_action(s, user, case_id, action, payload, version=body.version,
+                                                      comment=body.comment, now=now)
+                # This action's documents are 生成中 (GET /api/cases/{id} lists every event's still due).
+                out = case_detail(s, case, services.allowed_actions(s, user, case, now=now), actor=user,
+                                  issuing=issuing_json(event))
+        _derive_after(request, background, pending)
     except ActionNotAllowed as exc:
         # Say what *is* possible now, for this caller.
         body_json = domain_error_body(exc)

@@ -11,7 +11,7 @@ from api.deps import AppClock, AppSettings, CurrentUser, Db
 from api.security import DOCUMENT_CSP
 from cases import services
 from cases.access import require_role
-from cases.documents import FAILED, ISSUED, RENDERED, STATUS_LABELS, case_documents, document_json
+from cases.documents import FAILED, ISSUED, RENDERED, STATUS_LABELS, case_documents, document_json, issuing_documents
 from cases.errors import NotFound
 from cases.models import Document
 from cases.validation import MAX_INT
@@ -64,7 +64,8 @@ def _file(request: Request, db, settings, user, doc_id: int, kind: str) -> Respo
 def list_case_documents(case_id: int, user: CurrentUser, db: Db):
     with db.session() as s:
         services.get_case(s, user, case_id)
-        return {"items": [document_json(d) for d in case_documents(s, case_id)]}
+        # Issued documents, then those an event has due and not yet issued (status issuing, 生成中).
+        return {"items": [*(document_json(d) for d in case_documents(s, case_id)), *issuing_documents(s, case_id)]}
 
 
 @router.get("/documents/{doc_id}.pdf", summary="下载文书PDF（ETag 为其SHA-256；生成前为404）",

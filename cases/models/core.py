@@ -237,7 +237,12 @@ class CaseEvent(Base):
     """Append-only history of a case, numbered 1, 2, 3… per case (``cases.event_seq``)."""
 
     __tablename__ = "case_events"
-    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+    __table_args__ = (
+        UniqueConstraint("case_id", "seq"),
+        # Events whose documents (文号, recipients, messages) are still to be derived (cases/derive.py).
+        Index("ix_case_events_derive_due", "case_id", postgresql_where=text("derive_due IS NOT NULL"),
+              sqlite_where=text("derive_due IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
@@ -249,6 +254,9 @@ class CaseEvent(Base):
     to_state: Mapped[Optional[str]] = mapped_column(String(32))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     comment: Mapped[Optional[str]] = mapped_column(Text)
+    # True while the event's documents are due (set with the event, cleared by the derivation that
+    # issues them, in one transaction); NULL otherwise, so the partial index holds only the pending.
+    derive_due: Mapped[Optional[bool]] = mapped_column(Boolean)
 
 
 class HazardCatalogItem(Base):

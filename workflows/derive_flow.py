@@ -1,0 +1,44 @@
+"""The worker's fallback for documents derived after commit (cases/derive.py).
+
+The process that commits an action derives its documents right after the commit; what is left —
+that process died between its commit and the derivation, or the derivation failed — is found by
+the sweep lane's one indexed check (:func:`cases.derive.derivations_due`, the partial index
+``ix_case_events_derive_due``) and derived by the ``derive-documents`` flow run, in this process.
+Exactly once by the keys in cases/derive.py, however many workers and API processes race.
+"""
+from __future__ import annotations
+
+import time
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from cases.db import get_database
+
+DERIVE_FLOW = "derive-documents"
+DERIVE_BUDGET_SECONDS = 50.0
+
+
+@task(name="derive-batch", retries=2, retry_delay_seconds=2, persist_result=False, cache_policy=NO_CACHE)
+def derive_batch(limit: int) -> dict[str, int]:
+    """Derive up to ``limit`` cases' pending events (each case one transaction; a retry re-reads
+    what is still pending)."""
+    from cases.derive import derive_pending
+
+    return derive_pending(get_database(), limit=limit)
+
+
+@flow(name=DERIVE_FLOW, persist_result=False, log_prints=False)
+def derive_documents(limit: int = 50, budget_seconds: float = DERIVE_BUDGET_SECONDS) -> dict[str, int]:
+    """Issue the documents (文号, snapshot, recipients, messages) of events nobody derived yet."""
+    logger = get_run_logger()
+    started = time.monotonic()
+    totals: dict[str, int] = {}
+    while time.monotonic() - started < budget_seconds:
+        counts = derive_batch(limit)
+        for key, n in counts.items():
+            totals[key] = totals.get(key, 0) + n
+        if counts.get("cases", 0) + counts.get("busy", 0) + counts.get("errors", 0) < limit or not counts.get("cases"):
+            break  # nothing more, or only what others hold
+    if totals.get("events"):
+        logger.info("derive: %s", totals)
+    return totals
