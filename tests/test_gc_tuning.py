@@ -9,6 +9,8 @@ from api import gc_tuning
 
 
 def test_settle_freezes_start_up_then_warm_up_collections_then_stops():
+    was_enabled = gc.isenabled()
+    gc.disable()  # only the collections below (the live server's threads allocate meanwhile)
     try:
         frozen = gc_tuning.settle(warmup_full_collections=2)
         assert frozen > 1000 and gc.get_freeze_count() == frozen
@@ -33,6 +35,8 @@ def test_settle_freezes_start_up_then_warm_up_collections_then_stops():
         if gc_tuning._after_full_collection in gc.callbacks:
             gc.callbacks.remove(gc_tuning._after_full_collection)
         gc.unfreeze()
+        if was_enabled:
+            gc.enable()
 
 
 def test_served_app_is_settled(monkeypatch):

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
+from api import responses
 from api.deps import AppClock, AppSettings, CurrentUser, Db
 from cases import outbox, policy, services
 from cases.access import ROLE_LABELS, require_role
@@ -50,7 +51,8 @@ def inbox(user: CurrentUser, db: Db, settings: AppSettings, unread_only: bool = 
             except RenderError as exc:
                 item["subject"], item["text"] = item["title"], f"（消息内容无法显示：{exc}）"
             items.append(item)
-        return {"unread": unread, "total": total, "items": items, "page": page, "page_size": page_size}
+        return responses.fast_json({"unread": unread, "total": total, "items": items, "page": page,
+                                    "page_size": page_size})
 
 
 @router.post("/inbox/{message_id}/read", summary="标记站内信为已读")
