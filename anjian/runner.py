@@ -37,12 +37,12 @@ def serve(*, with_prefect: bool = True, host: str | None = None, port: int | Non
         if workers > 1:
             # Several processes: uvicorn imports the app factory in each worker (each gets its
             # own engine and pool); Prefect, if embedded, stays in this supervising process.
-            uvicorn.run("api.app:create_app", factory=True, workers=workers, host=host, port=port,
+            uvicorn.run("api.app:create_served_app", factory=True, workers=workers, host=host, port=port,
                         log_level="info", access_log=access_log, **stack)
         else:
-            from api.app import create_app
+            from api.app import create_served_app
 
-            uvicorn.run(create_app(), host=host, port=port, log_level="info", access_log=access_log, **stack)
+            uvicorn.run(create_served_app(), host=host, port=port, log_level="info", access_log=access_log, **stack)
     finally:
         if supervisor is not None:
             supervisor.stop()

@@ -80,3 +80,13 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
         return RedirectResponse("/docs")
 
     return app
+
+
+def create_served_app() -> FastAPI:
+    """The app as ``anjian serve`` runs it: built, then the long-lived objects frozen out of the
+    garbage collector's full passes (api/gc_tuning.py; not for tests, which build many apps)."""
+    from api.gc_tuning import settle
+
+    app = create_app()
+    settle()
+    return app

@@ -238,9 +238,12 @@ def measure(ports: list[int], rounds: int, logins: int) -> list[dict]:
     for (p, u, url) in plan:  # warm-up
         for c in clients:
             c.call("GET", url, tokens[u])
-    for _ in range(rounds):
+    for r in range(rounds):
+        pairs = list(zip(clients, results))
+        if r % 2:  # every other round the other server goes first: no order bias between them
+            pairs.reverse()
         for (p, u, url) in plan:
-            for c, res in zip(clients, results):
+            for c, res in pairs:
                 st, _, ms = c.call("GET", url, tokens[u])
                 res["times"][(p, u)].append(ms)
                 res["statuses"][(p, u)] = st

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Callable, Iterable
 
 from sqlalchemy import Select, func, insert, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from cases import clock
@@ -532,7 +532,9 @@ def list_cases(session: Session, actor: User, *, sort: str = "-created_at", page
                                      + "（前缀 - 表示倒序，可逗号分隔）"}])
         order.append(column.desc() if desc else column.asc())
     order.append(Case.id.desc())
-    items = list(session.scalars(stmt.order_by(*order).limit(page_size).offset((page - 1) * page_size)))
+    # A page lists summaries: the related units (selectin by default) load only if someone asks.
+    items = list(session.scalars(stmt.order_by(*order).limit(page_size).offset((page - 1) * page_size)
+                                 .options(lazyload(Case.related))))
     return CasePage(items=items, total=total or 0, page=page, page_size=page_size)
 
 

@@ -8,6 +8,7 @@ catalogue declares (stored JSON has ISO strings for instants and dates).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
@@ -235,13 +236,21 @@ def addressing(session: Session, case: Case, spec: TemplateSpec, facts: dict[str
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def _kind(declared: str) -> str:
+    """The base type of a declared variable type ("datetime | None" → "datetime"): parsed once."""
+    return "list[str]" if declared.startswith("list[str]") else declared.split(" ")[0].split("|")[0].strip()
+
+
 def _coerce(name: str, value: Any) -> Any:
     var = _VARIABLES.get(name)
     if var is None or not isinstance(value, str):
         return value
-    if var.type.startswith("list[str]"):
+    kind = _kind(var.type)
+    if kind == "list[str]":
         return [line for line in (x.strip() for x in value.splitlines()) if line]
-    kind = var.type.split(" ")[0].split("|")[0].strip()
+    if kind not in ("datetime", "date"):
+        return value
     try:
         if kind == "datetime":
             dt = datetime.fromisoformat(value)

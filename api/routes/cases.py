@@ -6,6 +6,7 @@ from fastapi import APIRouter, BackgroundTasks, Body, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from api import responses
 from api.deps import AppClock, CurrentUser, Db
 from api.errors import domain_error_body
 from api.serialize import case_detail, case_summaries, events_json
@@ -96,20 +97,21 @@ def list_cases(
             assignee_id=assignee_id, enterprise_id=enterprise_id, text=q, accident_grade=accident_grade,
             appraisal_grade=appraisal_grade, open_only=open_only, light=light)
         items = case_summaries(s, result.items)
-    return {"items": items, "total": result.total, "page": result.page, "page_size": result.page_size}
+    return responses.fast_json({"items": items, "total": result.total, "page": result.page, "page_size": result.page_size})
 
 
 @router.get("/{case_id}", summary="案件详情（含当前用户可执行的操作）")
 def get_case(case_id: int, user: CurrentUser, db: Db, clock: AppClock):
     with db.session() as s:
         case = services.get_case(s, user, case_id)
-        return case_detail(s, case, services.allowed_actions(s, user, case, now=clock.now()), actor=user)
+        return responses.fast_json(case_detail(s, case, services.allowed_actions(s, user, case, now=clock.now()),
+                                               actor=user))
 
 
 @router.get("/{case_id}/events", summary="案件全部历史记录（按顺序）")
 def get_events(case_id: int, user: CurrentUser, db: Db):
     with db.session() as s:
-        return {"items": events_json(s, services.case_events(s, user, case_id))}
+        return responses.fast_json({"items": events_json(s, services.case_events(s, user, case_id))})
 
 
 @router.post("/{case_id}/actions/{action}", summary="执行操作（须提交看到的版本号）")

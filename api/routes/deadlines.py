@@ -7,7 +7,9 @@ from typing import Any, Literal
 from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import lazyload
 
+from api import responses
 from api.deps import AppClock, CurrentUser, Db
 from api.serialize import case_summaries
 from cases import deadlines as dl
@@ -55,12 +57,13 @@ def my_queue(user: CurrentUser, db: Db, clock: AppClock, page: int = Query(1, ge
             stmt = stmt.where(or_(Case.assignee_id == user.id, Case.id.in_(_awaiting_decision(s, user))))
         total = s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
         nd = dl.next_due_expression()  # the case row's clock summary: no sub-query per case
-        rows = list(s.scalars(stmt.order_by(rank, nd.asc().nulls_last(), Case.id).limit(page_size).offset((page - 1) * page_size)))
+        rows = list(s.scalars(stmt.order_by(rank, nd.asc().nulls_last(), Case.id).limit(page_size).offset((page - 1) * page_size)
+                              .options(lazyload(Case.related))))  # summaries: no related units
         items = _with_lights(s, rows, now)
         clocks = _open_clocks(s, [c.id for c in rows], now)
         for item in items:
             item["deadlines"] = clocks.get(item["id"], [])
-        return {"items": items, "total": total, "page": page, "page_size": page_size}
+        return responses.fast_json({"items": items, "total": total, "page": page, "page_size": page_size})
 
 
 def _awaiting_decision(s, user) -> list[int]:
@@ -104,8 +107,10 @@ def overdue(user: CurrentUser, db: Db, clock: AppClock, kind: str | None = None,
         stmt = (services.case_query(user, kind=kind, jurisdiction=jurisdiction)
                 .where(Case.closed_at.is_(None), Case.clock_due_at <= now))
         total = s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-        rows = list(s.scalars(stmt.order_by(Case.clock_due_at.asc(), Case.id).limit(page_size).offset((page - 1) * page_size)))
-        return {"items": _with_lights(s, rows, now), "total": total, "page": page, "page_size": page_size}
+        rows = list(s.scalars(stmt.order_by(Case.clock_due_at.asc(), Case.id).limit(page_size).offset((page - 1) * page_size)
+                              .options(lazyload(Case.related))))  # summaries: no related units
+        return responses.fast_json({"items": _with_lights(s, rows, now), "total": total, "page": page,
+                                    "page_size": page_size})
 
 
 @router.get("/stats/lights", summary="统计：辖区 × 案件类型 × 红黄绿灯")
@@ -121,7 +126,8 @@ def light_counts(user: CurrentUser, db: Db, clock: AppClock, jurisdiction: str |
         row = table.setdefault(code, {"jurisdiction": {"code": code, "name": names.get(code)}, "by_kind": {}})
         row["by_kind"].setdefault(kind, {"red": 0, "yellow": 0, "green": 0, "none": 0})[lt] = n
         totals[lt] += n
-    return {"items": sorted(table.values(), key=lambda r: r["jurisdiction"]["code"]), "totals": totals, "at": now}
+    return responses.fast_json({"items": sorted(table.values(), key=lambda r: r["jurisdiction"]["code"]),
+                                "totals": totals, "at": now})
 
 
 @router.get("/cases/{case_id}/deadlines", summary="案件期限（含历史、暂停与延期）")
@@ -176,7 +182,7 @@ def list_supervisions(user: CurrentUser, db: Db, status: str | None = Query(None
         for r, j in zip(rows, items):
             c = cases.get(r.case_id)
             j["case"] = {"id": c.id, "number": c.number, "title": c.title, "state": c.state} if c else None
-        return {"items": items, "total": total, "page": page, "page_size": page_size}
+        return responses.fast_json({"items": items, "total": total, "page": page, "page_size": page_size})
 
 
 @router.get("/supervisions/{supervision_id}", summary="督办事项详情")

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
+from api import responses
 from api.deps import AppClock, AppSettings, CurrentUser, Db
 from cases import outbox, policy, services
 from cases.access import ROLE_LABELS, require_role
@@ -31,10 +32,12 @@ def inbox(user: CurrentUser, db: Db, settings: AppSettings, unread_only: bool = 
     with db.session() as s:
         base = select(OutboxMessage).where(OutboxMessage.recipient_user_id == user.id,
                                            OutboxMessage.channel == "inbox", OutboxMessage.status == "sent")
-        unread = s.scalar(select(func.count()).select_from(
-            base.where(OutboxMessage.read_at.is_(None)).subquery()))
+        # Both counts in one statement: all of the user's messages, and the unread among them.
+        counted = base.with_only_columns(func.count(), func.count(OutboxMessage.id).filter(OutboxMessage.read_at.is_(None)))
+        total, unread = s.execute(counted).one()
         stmt = base.where(OutboxMessage.read_at.is_(None)) if unread_only else base
-        total = s.scalar(select(func.count()).select_from(stmt.subquery()))
+        if unread_only:
+            total = unread
         rows = list(s.scalars(stmt.order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
                               .limit(page_size).offset((page - 1) * page_size)))
         prefetch(s, rows)  # a fixed number of SELECTs for the whole page, not a dozen per message
@@ -50,7 +53,8 @@ def inbox(user: CurrentUser, db: Db, settings: AppSettings, unread_only: bool = 
             except RenderError as exc:
                 item["subject"], item["text"] = item["title"], f"（消息内容无法显示：{exc}）"
             items.append(item)
-        return {"unread": unread, "total": total, "items": items, "page": page, "page_size": page_size}
+        return responses.fast_json({"unread": unread, "total": total, "items": items, "page": page,
+                                    "page_size": page_size})
 
 
 @router.post("/inbox/{message_id}/read", summary="标记站内信为已读")

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
+from api import responses
 from api.deps import AppClock, CurrentUser, Db
 from cases import policy
 from cases.access import STAFF_ROLES, in_subtree, require_role, subtree_codes, visible_enterprise_clause
@@ -33,8 +34,8 @@ def jurisdictions(user: CurrentUser, db: Db):
     with db.session() as s:
         rows = s.scalars(select(Jurisdiction).where(Jurisdiction.code.in_(subtree_codes(user.jurisdiction_code)))
                          .order_by(Jurisdiction.path))
-        return {"items": [{"code": j.code, "name": j.name, "parent_code": j.parent_code, "level": j.level,
-                           "authority_name": j.authority_name} for j in rows]}
+        return responses.fast_json({"items": [{"code": j.code, "name": j.name, "parent_code": j.parent_code,
+                                               "level": j.level, "authority_name": j.authority_name} for j in rows]})
 
 
 class EnterpriseIn(BaseModel):
@@ -74,7 +75,7 @@ def list_enterprises(user: CurrentUser, db: Db, q: str | None = Query(None, max_
         rows = list(s.scalars(stmt.order_by(Enterprise.id).limit(page_size).offset((page - 1) * page_size)))
         # Staff see every enterprise's identity; personal contact data only where they have reason to.
         details = policy.enterprise_details_visible(s, user, [e.id for e in rows])
-        return {"items": [policy.enterprise_for(enterprise_json(e), e.id in details) for e in rows]}
+        return responses.fast_json({"items": [policy.enterprise_for(enterprise_json(e), e.id in details) for e in rows]})
 
 
 @router.get("/enterprises/{enterprise_id}", summary="企业详情")
@@ -131,7 +132,7 @@ def list_projects(user: CurrentUser, db: Db, q: str | None = Query(None, max_len
             stmt = stmt.where(or_(Project.name.icontains(q, autoescape=True),
                                   Project.address.icontains(q, autoescape=True)))
         rows = s.scalars(stmt.order_by(Project.id).limit(page_size).offset((page - 1) * page_size))
-        return {"items": [project_json(p) for p in rows]}
+        return responses.fast_json({"items": [project_json(p) for p in rows]})
 
 
 @router.post("/projects", status_code=201, summary="新增工程项目")
@@ -179,7 +180,7 @@ def list_buildings(user: CurrentUser, db: Db, q: str | None = Query(None, max_le
             stmt = stmt.where(or_(Building.name.icontains(q, autoescape=True),
                                   Building.address.icontains(q, autoescape=True)))
         rows = s.scalars(stmt.order_by(Building.id).limit(page_size).offset((page - 1) * page_size))
-        return {"items": [building_json(b) for b in rows]}
+        return responses.fast_json({"items": [building_json(b) for b in rows]})
 
 
 @router.post("/buildings", status_code=201, summary="新增房屋")
@@ -245,6 +246,7 @@ def hazard_catalog(user: CurrentUser, db: Db, edition: str | None = None):
         stmt = select(HazardCatalogItem).order_by(HazardCatalogItem.id)
         if edition:
             stmt = stmt.where(HazardCatalogItem.edition == edition)
-        return {"items": [{"edition": i.edition, "document": i.document, "category_code": i.category_code,
-                           "category_name": i.category_name, "item_code": i.item_code, "text": i.text,
-                           "confirmed": i.confirmed} for i in s.scalars(stmt)]}
+        return responses.fast_json({"items": [
+            {"edition": i.edition, "document": i.document, "category_code": i.category_code,
+             "category_name": i.category_name, "item_code": i.item_code, "text": i.text, "confirmed": i.confirmed}
+            for i in s.scalars(stmt)]})

@@ -6,6 +6,7 @@ from typing import Optional
 
 from fastapi import APIRouter, Query, Request
 
+from api import responses
 from api.deps import AppClock, CurrentUser, Db
 from api.routes.auth import client_address
 from cases.security_log import KIND_LABELS, read_log
@@ -44,4 +45,5 @@ def security_log(user: CurrentUser, db: Db,
                  until: Optional[datetime] = Query(None, description="截止时间（不含）"),
                  page: int = Query(1, ge=1, le=100000), page_size: int = Query(50, ge=1, le=200)):
     with db.session() as s:
-        return read_log(s, user, user_id=user_id, kind=kind, since=since, until=until, page=page, page_size=page_size)
+        return responses.fast_json(read_log(s, user, user_id=user_id, kind=kind, since=since, until=until, page=page,
+                                            page_size=page_size))
