@@ -31,7 +31,9 @@ def serve(*, with_prefect: bool = True, host: str | None = None, port: int | Non
     if with_prefect:
         from workflows.embedded import EmbeddedPrefect
 
-        supervisor = EmbeddedPrefect(settings)
+        # One uvicorn process: the flows' lanes run as threads of it (one interpreter, one set of
+        # imports, delivery woken by the commit). Several: a worker process next to them.
+        supervisor = EmbeddedPrefect(settings, in_process_flows=workers <= 1)
         supervisor.start()
     try:
         if workers > 1:

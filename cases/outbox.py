@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from cases import wakeup
 from cases.models import Case, Jurisdiction, OutboxMessage, User
 
 # Recipient roles the ladder and the services speak of.
@@ -151,4 +152,7 @@ def enqueue(session: Session, *, case: Case | None, template: str, recipients: I
     # RETURNING counts the rows really inserted (psycopg reports -1 as rowcount for this statement).
     result = session.execute(insert_fn(OutboxMessage).values(rows)
                              .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(OutboxMessage.id))
-    return len(result.all())
+    inserted = len(result.all())
+    if inserted:
+        wakeup.outbox_written(session)  # its commit wakes the delivery lane of this process
+    return inserted

@@ -100,7 +100,7 @@ class EmbeddedPrefect:
     UNHEALTHY_LIMIT = 3        # failed checks in a row before the server is restarted
 
     def __init__(self, settings, *, startup_timeout: float = 90.0, stop_grace: float = 15.0,
-                 python: str | None = None) -> None:
+                 python: str | None = None, in_process_flows: bool = False) -> None:
         self.settings = settings
         self.external = bool(settings.prefect_api_url)
         self.port = int(settings.prefect_port)
@@ -113,6 +113,10 @@ class EmbeddedPrefect:
         self.restarts = {"server": 0, "worker": 0}
         self._server: subprocess.Popen | None = None
         self._worker: subprocess.Popen | None = None
+        # in_process_flows: the lanes run as threads of this process (the API's, under `anjian
+        # serve` with one uvicorn process) instead of a `python -m workflows.serve` child.
+        self.in_process = in_process_flows
+        self._loop = None  # workflows.loop.FlowLoop once started (in-process mode)
         self._server_log: IO[bytes] | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -141,8 +145,10 @@ class EmbeddedPrefect:
     def stop(self) -> None:
         self._stop.set()
         with self._lock:  # no child is being spawned now, and none will be
-            worker, server = self._worker, self._server
+            worker, server, loop = self._worker, self._server, self._loop
         # The worker first, while its server is still there to hear it go.
+        if loop is not None:
+            loop.stop(self.stop_grace)
         terminate(worker, self.stop_grace)
         terminate(server, self.stop_grace)
         self._released.set()
@@ -156,8 +162,13 @@ class EmbeddedPrefect:
     def status(self) -> dict:
         def state(p: subprocess.Popen | None):
             return None if p is None else {"pid": p.pid, "running": p.poll() is None, "exit_code": p.poll()}
+        worker = state(self._worker)
+        if self.in_process:
+            loop = self._loop
+            worker = None if loop is None else {"pid": os.getpid(), "in_process": True,
+                                                "running": any(t.is_alive() for t in loop._threads)}
         return {"api_url": self.api_url, "external": self.external, "server": state(self._server),
-                "worker": state(self._worker), "restarts": dict(self.restarts)}
+                "worker": worker, "restarts": dict(self.restarts)}
 
     @property
     def pids(self) -> list[int]:
@@ -194,6 +205,41 @@ class EmbeddedPrefect:
         # it supervises (and restarts) does not say it again.
         env = {**worker_env(self.settings, self.api_url), "ANJIAN_CHANNEL_WARNING_DONE": "1"}
         return self._spawn("_worker", cmd, env, None)
+
+    def _start_loop(self):
+        """In-process mode: run the flows' lanes as threads of this process (once; they pause while
+        the server is not ready and go on when it is back). Returns the FlowLoop, None if stopping."""
+        from workflows.prefect_env import apply_process_defaults
+
+        with self._lock:
+            if self._stop.is_set():
+                return None
+            if "prefect" not in sys.modules:
+                # Prefect reads these when first imported (where the operator has not set them).
+                apply_process_defaults()
+                os.environ.setdefault("PREFECT_API_URL", self.api_url)
+                os.environ.setdefault("PREFECT_HOME", str(self.home))
+            from workflows.loop import FlowLoop, import_prefect_quietly
+            from workflows.serve import delivery_poll
+
+            import_prefect_quietly()
+            worker = f"embedded-{socket.gethostname()}:{os.getpid()}"[:64]  # recorded on each rung firing
+            self._loop = FlowLoop(sweep_interval=self.settings.sweep_interval_seconds,
+                                  delivery_poll=delivery_poll(self.settings), worker=worker,
+                                  api_url=self.api_url, gate=self.ready.is_set)
+            self._loop.start()
+        try:
+            from workflows.serve import retire_old_deployments
+
+            from prefect.settings import PREFECT_API_URL, temporary_settings
+
+            with temporary_settings({PREFECT_API_URL: self.api_url}):
+                retire_old_deployments()
+        except Exception as exc:  # never a reason not to serve
+            log.warning("could not look for old deployments: %s", exc)
+        print(f"Prefect flows: sweep-timers, render-documents, deliver-outbox, daily-digest run in this process "
+              f"(pid {os.getpid()}) against {self.api_url}", file=sys.stderr, flush=True)
+        return self._loop
 
     def _sleep(self, seconds: float) -> bool:
         """Wait, waking early on stop; True if we should go on."""
@@ -256,6 +302,12 @@ class EmbeddedPrefect:
                             continue
                     if now - server_since >= self.STABLE_SECONDS:
                         server_backoff.reset()
+                if self.in_process:
+                    if self._loop is None and self._start_loop() is None:
+                        break
+                    self.ready.set()
+                    self._stop.wait(1.0)
+                    continue
                 worker = self._worker
                 if worker is None or worker.poll() is not None:
                     if worker is not None:
