@@ -7,13 +7,15 @@ import socket
 import time
 from datetime import datetime, timedelta, timezone
 
+import psycopg
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from cases import outbox, wakeup
 from cases.config import Settings
 from cases.models import OutboxMessage, RungFiring, User
-from tests.conftest import make_test_database
+from tests.conftest import BACKENDS, make_test_database
 from tests.test_workflows import (  # noqa: F401  (prefect_harness, app_db: fixtures)
     _free_port, app_db, assert_exactly_once, completed_runs, descendants, pending_due, prefect_harness,
     register_hazard, seed_world, skipped_timers)
@@ -51,18 +53,50 @@ def test_a_commit_that_writes_to_the_outbox_wakes_the_deliverers_a_rollback_does
         wakeup.remove_outbox_waker(waker)
 
 
+def test_prefect_database_next_to_the_apps_on_postgresql_only():
+    from workflows.prefect_env import prefect_database_url, server_env
+
+    pg = Settings(database_url="postgresql://anjian:pw@db.example:5433/cases?sslmode=require")
+    assert prefect_database_url(pg) == "postgresql+asyncpg://anjian:pw@db.example:5433/cases_prefect"
+    assert prefect_database_url(Settings(database_url="")) is None
+    assert prefect_database_url(Settings(database_url="sqlite:////tmp/x.db")) is None
+    env = server_env(pg, base={}, database_url=prefect_database_url(pg))
+    assert env["PREFECT_SERVER_DATABASE_CONNECTION_URL"].endswith("/cases_prefect")
+    mine = "postgresql+asyncpg://other@h/p"  # the operator's choice wins
+    assert server_env(pg, base={"PREFECT_API_DATABASE_CONNECTION_URL": mine},
+                      database_url=prefect_database_url(pg)).get("PREFECT_SERVER_DATABASE_CONNECTION_URL") is None
+    assert "PREFECT_SERVER_DATABASE_CONNECTION_URL" not in server_env(Settings(database_url=""), base={})
+
+
 @pytest.mark.slow
-def test_serve_runs_the_lanes_in_its_own_process_and_a_commit_wakes_delivery(tmp_path, monkeypatch, request):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_serve_runs_the_lanes_in_its_own_process_and_a_commit_wakes_delivery(backend, tmp_path, monkeypatch,
+                                                                              request):
     """One process less (issue 9, "Rest"): the rungs fire and the messages go out as Prefect flow
     runs executed by threads of the process that started the embedded server — no worker child —
     and with the outbox poll set to an hour, a message enqueued later is still delivered: the
-    commit woke the lane."""
+    commit woke the lane. On PostgreSQL the Prefect server keeps its state in its own database
+    next to the app's (created at start), on SQLite in PREFECT_HOME."""
+    from cases import clock as clock_module
     from cases import db as db_module
     from workflows.embedded import EmbeddedPrefect
+    from workflows.prefect_env import PREFECT_DATABASE_SUFFIX
 
-    from cases import clock as clock_module
+    for key in ("PREFECT_SERVER_DATABASE_CONNECTION_URL", "PREFECT_API_DATABASE_CONNECTION_URL"):
+        monkeypatch.delenv(key, raising=False)
+    app_db, drop = make_test_database(backend, tmp_path)
+    request.addfinalizer(drop)
+    prefect_db = None
+    if backend == "postgresql":
+        prefect_db = make_url(app_db.url).database + PREFECT_DATABASE_SUFFIX
+        admin = make_url(app_db.url).set(drivername="postgresql", database="postgres").render_as_string(
+            hide_password=False)
 
-    app_db, _ = make_test_database("sqlite", tmp_path)
+        def drop_prefect_db() -> None:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{prefect_db}" WITH (FORCE)')
+
+        request.addfinalizer(drop_prefect_db)
     previous, previous_clock = db_module._db, clock_module._clock
     db_module.set_database(app_db)  # the lanes run here: they take this process's database and clock
     clock_module.set_clock(clock_module.Clock())  # the wall clock (a test before may have frozen its own)
@@ -112,6 +146,13 @@ def test_serve_runs_the_lanes_in_its_own_process_and_a_commit_wakes_delivery(tmp
                                                                                        "deliver-outbox")
         assert not [c for c in descendants(os.getpid()).values() if "workflows.serve" in c]
         assert supervisor.restarts == {"server": 0, "worker": 0}
+        if prefect_db is not None:  # the runs are in Prefect's own PostgreSQL database, no SQLite file
+            with psycopg.connect(make_url(app_db.url).set(drivername="postgresql", database=prefect_db)
+                                 .render_as_string(hide_password=False)) as conn:
+                assert conn.execute("SELECT count(*) FROM flow_run").fetchone()[0] >= 2
+            assert not (tmp_path / "data" / "prefect" / "prefect.db").exists()
+        else:
+            assert (tmp_path / "data" / "prefect" / "prefect.db").exists()
     finally:
         supervisor.stop()
         app_db.dispose()

@@ -79,6 +79,39 @@ def terminate(proc: subprocess.Popen | None, grace: float) -> int | None:
         return None
 
 
+def drain_prefect_services(timeout: float) -> None:
+    """Send what the in-process flow runs left queued (their logs and events) while the server is
+    still up: at interpreter exit Prefect would otherwise retry sending it to a stopped server."""
+    if "prefect" not in sys.modules:
+        return
+    try:
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        for service in (APILogWorker, EventsWorker):
+            service.drain_all(timeout=timeout, at_exit=False)
+    except Exception as exc:  # noqa: BLE001 - stopping goes on
+        log.warning("could not drain Prefect's log and event queues: %s", exc)
+
+
+def ensure_postgres_database(url: str) -> bool:
+    """Create the database ``url`` names on its server if it does not exist (connecting to the
+    server's ``postgres`` database as the same user). True if it was created."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    admin = u.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (u.database,)).fetchone():
+            return False
+        try:
+            conn.execute(f'CREATE DATABASE "{u.database}"')
+        except psycopg.errors.DuplicateDatabase:  # created meanwhile by another process
+            return False
+    return True
+
+
 class Backoff:
     def __init__(self, initial: float = 1.0, maximum: float = 60.0) -> None:
         self.initial, self.maximum, self.current = initial, maximum, initial
@@ -97,7 +130,9 @@ class EmbeddedPrefect:
 
     STABLE_SECONDS = 60.0      # a child that ran this long resets its backoff
     HEALTH_EVERY = 10.0        # seconds between health checks of a running server
-    UNHEALTHY_LIMIT = 3        # failed checks in a row before the server is restarted
+    # Failed checks in a row before the server is restarted: a server that is alive but slow (a loaded
+    # machine, a big SQLite write) is not restarted for that — about 2 minutes without an answer.
+    UNHEALTHY_LIMIT = 6
 
     def __init__(self, settings, *, startup_timeout: float = 90.0, stop_grace: float = 15.0,
                  python: str | None = None, in_process_flows: bool = False) -> None:
@@ -149,6 +184,7 @@ class EmbeddedPrefect:
         # The worker first, while its server is still there to hear it go.
         if loop is not None:
             loop.stop(self.stop_grace)
+            drain_prefect_services(5.0)
         terminate(worker, self.stop_grace)
         terminate(server, self.stop_grace)
         self._released.set()
@@ -196,7 +232,27 @@ class EmbeddedPrefect:
         prefect = Path(self.python).with_name("prefect")
         cmd = [str(prefect)] if prefect.exists() else [self.python, "-m", "prefect"]
         cmd += ["server", "start", "--host", "127.0.0.1", "--port", str(self.port), "--analytics-off"]
-        return self._spawn("_server", cmd, server_env(self.settings), self._server_log)
+        return self._spawn("_server", cmd, server_env(self.settings, database_url=self._server_database()),
+                           self._server_log)
+
+    def _server_database(self) -> str | None:
+        """On PostgreSQL, the server's own database next to the app's (created if missing); None
+        (SQLite under PREFECT_HOME) on SQLite, when the operator chose one, or when it cannot be
+        created (said in the log)."""
+        from workflows.prefect_env import operator_database_url, prefect_database_url
+
+        url = prefect_database_url(self.settings)
+        if url is None or operator_database_url(os.environ):
+            return None
+        try:
+            ensure_postgres_database(url)
+        except Exception as exc:  # no CREATEDB right, server away: Prefect still runs, on SQLite
+            log.error("Prefect: could not create its PostgreSQL database (%s: %s); using SQLite under %s. Create it "
+                      "or set PREFECT_SERVER_DATABASE_CONNECTION_URL.", type(exc).__name__, exc, self.home)
+            print(f"Prefect: could not create its PostgreSQL database ({type(exc).__name__}); using SQLite",
+                  file=sys.stderr, flush=True)
+            return None
+        return url
 
     def _start_worker(self) -> subprocess.Popen | None:
         cmd = [self.python, "-m", "workflows.serve", "--name", f"embedded-{socket.gethostname()}",
@@ -295,7 +351,7 @@ class EmbeddedPrefect:
                         server_since, last_check, unhealthy = time.monotonic(), time.monotonic(), 0
                     elif now - last_check >= self.HEALTH_EVERY:
                         last_check = now
-                        unhealthy = 0 if api_healthy(self.api_url, timeout=5.0) else unhealthy + 1
+                        unhealthy = 0 if api_healthy(self.api_url, timeout=10.0) else unhealthy + 1
                         if unhealthy >= self.UNHEALTHY_LIMIT:
                             log.error("Prefect server stopped answering; restarting it")
                             terminate(server, 5)
