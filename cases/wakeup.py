@@ -5,8 +5,9 @@ commits, every callback registered here (``add_outbox_waker``) is called — in 
 after the commit, so the row is visible to whoever the callback wakes. Under ``anjian serve`` the
 delivery lane runs in the API process (workflows/loop.py) and registers its wake-up here: a message
 leaves within milliseconds of the transition that wrote it, not at the next poll. A rolled-back
-transaction wakes nobody. Delivery in another process still polls (the fallback): nothing here is
-needed for correctness — a wake-up only shortens the wait, and the claim (``SKIP LOCKED``) keeps
+transaction wakes nobody. Delivery in another process is woken by PostgreSQL ``NOTIFY`` (below),
+and on SQLite by its poll (the fallback, always on): nothing here is
+needed for correctness — a wake-up only shortens the wait (a lost one costs one poll interval), and the claim (``SKIP LOCKED``) keeps
 delivery exactly-once however many deliverers wake.
 
 Nothing here imports the workflows or notifications packages (cases/ never does): they register.
@@ -17,12 +18,13 @@ import logging
 import threading
 from typing import Callable
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 log = logging.getLogger("anjian.wakeup")
 
 _FLAG = "anjian_outbox_written"
+CHANNEL = "anjian_outbox"  # PostgreSQL NOTIFY channel: "an outbox row was committed"
 _wakers: list[Callable[[], None]] = []
 _lock = threading.Lock()
 
@@ -40,7 +42,12 @@ def remove_outbox_waker(fn: Callable[[], None]) -> None:
 
 
 def outbox_written(session: Session) -> None:
-    """Call in the transaction that wrote outbox rows: its commit wakes the deliverers."""
+    """Call in the transaction that wrote outbox rows: its commit wakes the deliverers — those of
+    this process directly; on PostgreSQL, when no deliverer runs in this process (e.g. the API
+    processes of ``anjian serve --workers N``), those of other processes by ``NOTIFY`` (sent by the
+    server at commit only, nothing on rollback; workers ``LISTEN``, workflows/loop.py)."""
+    if not session.info.get(_FLAG) and not _wakers and session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"NOTIFY {CHANNEL}"))
     session.info[_FLAG] = True
 
 

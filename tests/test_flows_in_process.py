@@ -108,7 +108,7 @@ def test_serve_runs_the_lanes_in_its_own_process_and_a_commit_wakes_delivery(bac
     settings = Settings(data_dir=tmp_path / "data", database_url=app_db.url, prefect_port=_free_port(),
                         sweep_interval_seconds=1, delivery_interval_seconds=3600)
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    supervisor = EmbeddedPrefect(settings, stop_grace=10, in_process_flows=True)
+    supervisor = EmbeddedPrefect(settings, stop_grace=30, in_process_flows=True)  # a loaded machine: runs are slow
     try:
         assert supervisor.start(wait=90), supervisor.status()
         assert len(supervisor.pids) == 1  # the server only
@@ -157,3 +157,37 @@ def test_serve_runs_the_lanes_in_its_own_process_and_a_commit_wakes_delivery(bac
         supervisor.stop()
         app_db.dispose()
     assert supervisor.status()["worker"]["running"] is False
+
+
+def test_on_postgresql_a_worker_elsewhere_is_woken_by_notify_at_commit_only(app_db, world):
+    """Across processes (``anjian worker``, ``anjian serve --workers N``): a process with no
+    deliverer of its own NOTIFYs at the commit of an outbox write, and a worker's lanes LISTEN.
+    The lanes here never tick (gate closed): only the listener is exercised."""
+    import threading
+
+    from workflows.loop import FlowLoop
+
+    woke = threading.Event()
+    loop = FlowLoop(sweep_interval=3600, delivery_poll=3600, digest=False, worker="listen-test",
+                    gate=lambda: False)
+    loop.wake = woke.set  # what the listener calls
+    loop.start()
+    wakeup.remove_outbox_waker(loop.wake)  # as if the lanes ran in another process
+    try:
+        listeners = [t for t in loop._threads if t.name == "anjian-outbox-listen"]
+        if app_db.dialect != "postgresql":  # SQLite: no listener, the workers elsewhere poll
+            assert not listeners
+            return
+        assert len(listeners) == 1
+        time.sleep(1.0)  # the listener is connected
+        woke.clear()
+        with pytest.raises(RuntimeError):
+            with app_db.transaction() as s:
+                outbox.enqueue(s, case=None, template="reminder", recipients=[s.get(User, world.officer.id)],
+                               cause="notify:rolled-back", variables={}, now=datetime.now(timezone.utc))
+                raise RuntimeError("rolled back")
+        assert not woke.wait(3.0)  # a rolled-back write notifies nobody
+        assert _enqueue(app_db, world.officer.id, "notify:1") >= 1
+        assert woke.wait(10.0)
+    finally:
+        assert loop.stop(10)

@@ -70,6 +70,12 @@ def outbox_due(now: datetime) -> bool:
                                                   OutboxMessage.next_attempt_at <= now))
 
 
+def wakeup_channel() -> str:
+    from cases.wakeup import CHANNEL
+
+    return CHANNEL
+
+
 def next_digest_at(after: datetime) -> datetime:
     """The first 08:00 Asia/Shanghai strictly after ``after`` (what the cron ``0 8 * * *`` in
     that zone gives)."""
@@ -162,6 +168,11 @@ class FlowLoop:
             t.start()
             self._threads.append(t)
         wakeup.add_outbox_waker(self.wake)
+        db = get_database()
+        if db.dialect == "postgresql":
+            t = threading.Thread(target=self._listen, args=(db.url,), name="anjian-outbox-listen", daemon=True)
+            t.start()
+            self._threads.append(t)
 
     def wake(self) -> None:
         """Check the outbox now (called after a commit that wrote to it)."""
@@ -183,6 +194,25 @@ class FlowLoop:
         """Block until ``stop()`` (from a signal handler or another thread)."""
         while not self._stop.wait(1.0):
             pass
+
+    def _listen(self, url: str) -> None:
+        """PostgreSQL: ``LISTEN`` for commits of other processes that wrote to the outbox
+        (cases/wakeup.py) and wake the delivery lane; reconnect after an error. The poll goes on
+        regardless (the fallback)."""
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+                    conn.execute(f"LISTEN {wakeup_channel()}")
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=2.0, stop_after=1):
+                            self.wake()
+            except Exception as exc:  # the database is away: poll meanwhile, listen again later
+                log.warning("outbox LISTEN failed (%s: %s); polling only, retrying in 10 s", type(exc).__name__, exc)
+                self._stop.wait(10.0)
 
     # ------------------------------------------------------------ ticks
 
