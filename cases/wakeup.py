@@ -18,7 +18,7 @@ import logging
 import threading
 from typing import Callable
 
-from sqlalchemy import event, text
+from sqlalchemy import event, func
 from sqlalchemy.orm import Session
 
 log = logging.getLogger("anjian.wakeup")
@@ -42,13 +42,18 @@ def remove_outbox_waker(fn: Callable[[], None]) -> None:
 
 
 def outbox_written(session: Session) -> None:
-    """Call in the transaction that wrote outbox rows: its commit wakes the deliverers — those of
-    this process directly; on PostgreSQL, when no deliverer runs in this process (e.g. the API
-    processes of ``anjian serve --workers N``), those of other processes by ``NOTIFY`` (sent by the
-    server at commit only, nothing on rollback; workers ``LISTEN``, workflows/loop.py)."""
-    if not session.info.get(_FLAG) and not _wakers and session.get_bind().dialect.name == "postgresql":
-        session.execute(text(f"NOTIFY {CHANNEL}"))
+    """Call in the transaction that wrote outbox rows: its commit wakes this process's deliverers."""
     session.info[_FLAG] = True
+
+
+def notify_column(session: Session):
+    """On PostgreSQL, when no deliverer runs in this process (e.g. the API processes of ``anjian
+    serve --workers N``): a ``pg_notify`` to add to the outbox INSERT's RETURNING, so the workers
+    elsewhere (``LISTEN``, workflows/loop.py) are woken by the server at commit — nothing on
+    rollback, and no statement of its own (duplicates within a transaction are sent once). Else None."""
+    if _wakers or session.get_bind().dialect.name != "postgresql":
+        return None
+    return func.pg_notify(CHANNEL, "")
 
 
 @event.listens_for(Session, "after_commit")
