@@ -19,8 +19,7 @@ What it does:
 Printed, per channel, p50/p99/max of **commit → delivered**: the moment the HTTP answer to the
 transition was read (the commit happened before it) to the message's arrival at the loopback
 receiver (the webhook matched by its X-Anjian-Dedupe-Key, the e-mail by recipient and case number)
-— both wait for the notice to be rendered (the e-mail attaches its PDF, the webhook links it), so
-this includes ``render-documents``; and of
+— the e-mail attaches the notice's PDF, so it waits for ``render-documents`` too; and of
 **timer moment → fired** (``rung_firings.fired_at`` − ``timers.fire_at``; the goal allows 1 s plus
 the sweep interval; ``fired_at`` is the sweep's start) and **fired → delivered** for the rung's own
 messages. Also what the receivers
@@ -307,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"received: {len(inbox.mails)} mails on the loopback SMTP server, {len(inbox.hooks)} webhook POSTs")
     for channel, xs in sorted(by_channel.items()):
         print("commit → delivered, " + summary(channel, xs)
-              + " (a 整改通知书 message: waits for the notice to be rendered)")
+              + (" (attaches the 整改通知书's PDF: waits for it to be rendered)" if channel == "email" else ""))
     print("timer moment → fired, " + summary(f"{len(moved)} timers moved", timer_lat)
           + f" (goal: ≤ 1 s + the sweep interval = {1 + args.sweep_interval} s)")
     for channel, xs in sorted(rung_lat.items()):
