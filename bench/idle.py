@@ -117,6 +117,20 @@ def backlog(url: str) -> dict[str, int]:
     return {k: v for k, v in out.items() if v}
 
 
+def stop_serve(proc: subprocess.Popen, grace: float = 40.0) -> None:
+    """SIGTERM ``anjian serve``, wait up to ``grace`` s, then SIGKILL its whole process group."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
 def run(cmd: list[str], env: dict, cwd: Path) -> None:
     r = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
     if r.returncode:
@@ -185,16 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         load_end = os.getloadavg()
         per_process = [m for pid in sorted(tree(proc.pid)) if (m := memory(pid)) is not None]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
+        stop_serve(proc)
         log.close()
 
     every = [100.0 * (b[1] - a[1]) / CLK_TCK / (b[0] - a[0]) for a, b in zip(samples, samples[1:])]

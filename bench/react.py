@@ -34,7 +34,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -172,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from sqlalchemy import create_engine, text
 
+    from bench.idle import stop_serve
+
     repo = args.repo.resolve()
     data = Path(tempfile.mkdtemp(prefix="anjian-react-"))
     url = args.database_url or f"sqlite:///{data / 'anjian.db'}"
@@ -255,15 +256,7 @@ def main(argv: list[str] | None = None) -> int:
                                    "rung_firings f ON f.deadline_id = t.deadline_id AND f.rung = t.rung "
                                    "WHERE t.id IN (%s)" % (",".join(map(str, moved)) or "0"))).all()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        stop_serve(proc)
         log.close()
         engine.dispose()
         smtp.stop()
