@@ -1,15 +1,17 @@
-"""The flows run in-process by one long-lived worker: no process per flow run.
+"""The flows run in-process by long-lived lanes: no process per flow run.
 
-A worker (``anjian worker``, or the child ``python -m workflows.serve`` of ``anjian serve``) imports
-Prefect and the flows once and runs two lanes, each a thread:
+The lanes run in the API process under ``anjian serve`` (workflows/embedded.py), or in a worker
+(``anjian worker``, or the child ``python -m workflows.serve`` of ``anjian serve --workers N``),
+which imports Prefect and the flows once. Two lanes, each a thread:
 
 * the **sweep lane**, every ``sweep_interval`` seconds: ``sweep-timers`` when a timer is due, then
   ``render-documents`` when an issued document waits to be rendered, then ``daily-digest`` once at
   08:00 Asia/Shanghai;
-* the **delivery lane**, every ``delivery_poll`` seconds (1 s by default): ``deliver-outbox`` when
-  an outbox row is due (pending, or a ``sending`` row whose lease expired) — so a message goes out
-  about a second after the transition or rung that wrote it commits, and a slow channel never
-  holds up the timers.
+* the **delivery lane**: ``deliver-outbox`` when an outbox row is due (pending, or a ``sending`` row
+  whose lease expired), checked as soon as a transaction that wrote to the outbox commits — in this
+  process (cases/wakeup.py), or on PostgreSQL in another (``LISTEN``/``NOTIFY``) — and every
+  ``delivery_poll`` seconds (1 s by default) as the fallback; a slow channel never holds up the
+  timers.
 
 Each of those calls is a Prefect flow run against the configured Prefect API — created, tracked
 with its task runs, retried per task (``retries=2``) and listed in the Prefect UI like any other —
