@@ -1,12 +1,26 @@
 """`anjian serve`: the API (uvicorn) — and, in the embedded default, Prefect and the served flows."""
 from __future__ import annotations
 
+import ctypes
+import os
 import sys
 
 import uvicorn
 
 from cases.config import get_settings
 from cases.security import KEY_FILE_NAME, SigningKeyError, resolve_signing_key
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """glibc gives each thread that allocates its own malloc arena (up to 8 per core), and freed
+    memory stays in them: with the lanes' threads in the API process that is RSS for nothing
+    (measured: docs/performance.md "Idle"). Same as MALLOC_ARENA_MAX=2, which, if set, wins."""
+    if not sys.platform.startswith("linux") or os.environ.get("MALLOC_ARENA_MAX"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # M_ARENA_MAX
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def serve(*, with_prefect: bool = True, host: str | None = None, port: int | None = None,
@@ -31,7 +45,11 @@ def serve(*, with_prefect: bool = True, host: str | None = None, port: int | Non
     if with_prefect:
         from workflows.embedded import EmbeddedPrefect
 
-        supervisor = EmbeddedPrefect(settings)
+        # One uvicorn process: the flows' lanes run as threads of it (one interpreter, one set of
+        # imports, delivery woken by the commit). Several: a worker process next to them.
+        supervisor = EmbeddedPrefect(settings, in_process_flows=workers <= 1)
+        if workers <= 1:
+            limit_malloc_arenas()
         supervisor.start()
     try:
         if workers > 1:

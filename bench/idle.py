@@ -82,6 +82,20 @@ def tree(root: int) -> dict[int, tuple[int, int]]:
     return out
 
 
+def memory(pid: int) -> tuple[str, float, float] | None:
+    """(short command line, RSS MiB, USS MiB) of a live process: USS = its private pages
+    (/proc/PID/smaps_rollup Private_Clean + Private_Dirty), what it would free by exiting."""
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        roll = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    kb = {line.split(":")[0]: int(line.split()[1]) for line in roll.splitlines()[1:] if line.endswith("kB")}
+    words = [c.decode(errors="replace") for c in cmd if c]
+    short = " ".join(Path(words[0]).name if i == 0 else w for i, w in enumerate(words[:6]))
+    return short[:70], kb.get("Rss", 0) / 1024, (kb.get("Private_Clean", 0) + kb.get("Private_Dirty", 0)) / 1024
+
+
 def backlog(url: str) -> dict[str, int]:
     """Work the flows have not done yet: issued documents, due timers, due outbox rows."""
     from sqlalchemy import create_engine, text
@@ -101,6 +115,20 @@ def backlog(url: str) -> dict[str, int]:
     finally:
         engine.dispose()
     return {k: v for k, v in out.items() if v}
+
+
+def stop_serve(proc: subprocess.Popen, grace: float = 40.0) -> None:
+    """SIGTERM ``anjian serve``, wait up to ``grace`` s, then SIGKILL its whole process group."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
 
 
 def run(cmd: list[str], env: dict, cwd: Path) -> None:
@@ -123,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-drain", dest="drain", action="store_false",
                    help="do not wait for the demo's backlog (documents, timers, outbox) to be worked off")
     p.add_argument("--drain-timeout", type=float, default=1800.0)
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra environment for anjian serve (e.g. MALLOC_ARENA_MAX=2); repeatable")
     args = p.parse_args(argv)
 
     repo = args.repo.resolve()
@@ -131,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     env.update(PYTHONPATH=str(repo), ANJIAN_DATA_DIR=str(data), ANJIAN_PORT=str(args.port),
                ANJIAN_PREFECT_PORT=str(args.port + 1), ANJIAN_DATABASE_URL=args.database_url,
                PYTHONUNBUFFERED="1")
+    env.update(dict(kv.split("=", 1) for kv in args.env))
     cli = [args.python, "-m", "anjian.cli"]
     run(cli + ["db", "upgrade"], env, repo)
     run(cli + ["demo", "--cases", str(args.cases)], env, repo)
@@ -166,17 +197,9 @@ def main(argv: list[str] | None = None) -> int:
                 break
             time.sleep(min(args.every, max(0.0, deadline - t)))
         load_end = os.getloadavg()
+        per_process = [m for pid in sorted(tree(proc.pid)) if (m := memory(pid)) is not None]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
+        stop_serve(proc)
         log.close()
 
     every = [100.0 * (b[1] - a[1]) / CLK_TCK / (b[0] - a[0]) for a, b in zip(samples, samples[1:])]
@@ -200,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
           + (f" ({len(every) - len(cpu)} negative interval(s) left out: a process lost from the tree)"
              if len(cpu) < len(every) else ""))
     print(f"RSS of the tree: median {statistics.median(rss):.0f} MiB, peak {max(rss):.0f} MiB")
+    for cmd, rss_mib, uss_mib in per_process:
+        print(f"  at the end: RSS {rss_mib:6.0f} MiB, USS {uss_mib:6.0f} MiB  {cmd}")
     print(f"processes in the tree: median {statistics.median(nprocs):g}, max {max(nprocs)}; "
           f"distinct pids seen {len(seen)}")
     print(f"Prefect restarts in the serve log: {sum(v for k, v in restarts.items() if k != 'late runs dropped')} "

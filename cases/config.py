@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     prefect_api_url: str = ""
     prefect_port: int = 4200
     sweep_interval_seconds: int = 10
+    # The delivery lane's poll of the outbox (the fallback: a commit that writes to the outbox in the
+    # process running the lanes wakes it at once, cases/wakeup.py).
+    delivery_interval_seconds: float = 1.0
     timer_batch_size: int = 500
     # Authority prefixes for document numbers (文号): JSON mapping jurisdiction code -> prefix.
     doc_number_prefixes: dict[str, str] = Field(default_factory=dict)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from cases import wakeup
 from cases.models import Case, Jurisdiction, OutboxMessage, User
 
 # Recipient roles the ladder and the services speak of.
@@ -149,6 +150,11 @@ def enqueue(session: Session, *, case: Case | None, template: str, recipients: I
     dialect = session.get_bind().dialect.name
     insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # RETURNING counts the rows really inserted (psycopg reports -1 as rowcount for this statement).
+    notify = wakeup.notify_column(session)  # PostgreSQL, deliverers in other processes: wake them at commit
+    returning = (OutboxMessage.id,) if notify is None else (OutboxMessage.id, notify)
     result = session.execute(insert_fn(OutboxMessage).values(rows)
-                             .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(OutboxMessage.id))
-    return len(result.all())
+                             .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(*returning))
+    inserted = len(result.all())
+    if inserted:
+        wakeup.outbox_written(session)  # its commit wakes the delivery lane of this process
+    return inserted

@@ -79,6 +79,39 @@ def terminate(proc: subprocess.Popen | None, grace: float) -> int | None:
         return None
 
 
+def drain_prefect_services(timeout: float) -> None:
+    """Send what the in-process flow runs left queued (their logs and events) while the server is
+    still up: at interpreter exit Prefect would otherwise retry sending it to a stopped server."""
+    if "prefect" not in sys.modules:
+        return
+    try:
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        for service in (APILogWorker, EventsWorker):
+            service.drain_all(timeout=timeout, at_exit=False)
+    except Exception as exc:  # noqa: BLE001 - stopping goes on
+        log.warning("could not drain Prefect's log and event queues: %s", exc)
+
+
+def ensure_postgres_database(url: str) -> bool:
+    """Create the database ``url`` names on its server if it does not exist (connecting to the
+    server's ``postgres`` database as the same user). True if it was created."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    admin = u.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (u.database,)).fetchone():
+            return False
+        try:
+            conn.execute(f'CREATE DATABASE "{u.database}"')
+        except psycopg.errors.DuplicateDatabase:  # created meanwhile by another process
+            return False
+    return True
+
+
 class Backoff:
     def __init__(self, initial: float = 1.0, maximum: float = 60.0) -> None:
         self.initial, self.maximum, self.current = initial, maximum, initial
@@ -97,10 +130,12 @@ class EmbeddedPrefect:
 
     STABLE_SECONDS = 60.0      # a child that ran this long resets its backoff
     HEALTH_EVERY = 10.0        # seconds between health checks of a running server
-    UNHEALTHY_LIMIT = 3        # failed checks in a row before the server is restarted
+    # Failed checks in a row before the server is restarted: a server that is alive but slow (a loaded
+    # machine, a big SQLite write) is not restarted for that — about 2 minutes without an answer.
+    UNHEALTHY_LIMIT = 6
 
     def __init__(self, settings, *, startup_timeout: float = 90.0, stop_grace: float = 15.0,
-                 python: str | None = None) -> None:
+                 python: str | None = None, in_process_flows: bool = False) -> None:
         self.settings = settings
         self.external = bool(settings.prefect_api_url)
         self.port = int(settings.prefect_port)
@@ -113,6 +148,10 @@ class EmbeddedPrefect:
         self.restarts = {"server": 0, "worker": 0}
         self._server: subprocess.Popen | None = None
         self._worker: subprocess.Popen | None = None
+        # in_process_flows: the lanes run as threads of this process (the API's, under `anjian
+        # serve` with one uvicorn process) instead of a `python -m workflows.serve` child.
+        self.in_process = in_process_flows
+        self._loop = None  # workflows.loop.FlowLoop once started (in-process mode)
         self._server_log: IO[bytes] | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -141,8 +180,11 @@ class EmbeddedPrefect:
     def stop(self) -> None:
         self._stop.set()
         with self._lock:  # no child is being spawned now, and none will be
-            worker, server = self._worker, self._server
+            worker, server, loop = self._worker, self._server, self._loop
         # The worker first, while its server is still there to hear it go.
+        if loop is not None:
+            loop.stop(self.stop_grace)
+            drain_prefect_services(5.0)
         terminate(worker, self.stop_grace)
         terminate(server, self.stop_grace)
         self._released.set()
@@ -156,8 +198,13 @@ class EmbeddedPrefect:
     def status(self) -> dict:
         def state(p: subprocess.Popen | None):
             return None if p is None else {"pid": p.pid, "running": p.poll() is None, "exit_code": p.poll()}
+        worker = state(self._worker)
+        if self.in_process:
+            loop = self._loop
+            worker = None if loop is None else {"pid": os.getpid(), "in_process": True,
+                                                "running": any(t.is_alive() for t in loop._threads)}
         return {"api_url": self.api_url, "external": self.external, "server": state(self._server),
-                "worker": state(self._worker), "restarts": dict(self.restarts)}
+                "worker": worker, "restarts": dict(self.restarts)}
 
     @property
     def pids(self) -> list[int]:
@@ -185,7 +232,27 @@ class EmbeddedPrefect:
         prefect = Path(self.python).with_name("prefect")
         cmd = [str(prefect)] if prefect.exists() else [self.python, "-m", "prefect"]
         cmd += ["server", "start", "--host", "127.0.0.1", "--port", str(self.port), "--analytics-off"]
-        return self._spawn("_server", cmd, server_env(self.settings), self._server_log)
+        return self._spawn("_server", cmd, server_env(self.settings, database_url=self._server_database()),
+                           self._server_log)
+
+    def _server_database(self) -> str | None:
+        """On PostgreSQL, the server's own database next to the app's (created if missing); None
+        (SQLite under PREFECT_HOME) on SQLite, when the operator chose one, or when it cannot be
+        created (said in the log)."""
+        from workflows.prefect_env import operator_database_url, prefect_database_url
+
+        url = prefect_database_url(self.settings)
+        if url is None or operator_database_url(os.environ):
+            return None
+        try:
+            ensure_postgres_database(url)
+        except Exception as exc:  # no CREATEDB right, server away: Prefect still runs, on SQLite
+            log.error("Prefect: could not create its PostgreSQL database (%s: %s); using SQLite under %s. Create it "
+                      "or set PREFECT_SERVER_DATABASE_CONNECTION_URL.", type(exc).__name__, exc, self.home)
+            print(f"Prefect: could not create its PostgreSQL database ({type(exc).__name__}); using SQLite",
+                  file=sys.stderr, flush=True)
+            return None
+        return url
 
     def _start_worker(self) -> subprocess.Popen | None:
         cmd = [self.python, "-m", "workflows.serve", "--name", f"embedded-{socket.gethostname()}",
@@ -194,6 +261,41 @@ class EmbeddedPrefect:
         # it supervises (and restarts) does not say it again.
         env = {**worker_env(self.settings, self.api_url), "ANJIAN_CHANNEL_WARNING_DONE": "1"}
         return self._spawn("_worker", cmd, env, None)
+
+    def _start_loop(self):
+        """In-process mode: run the flows' lanes as threads of this process (once; they pause while
+        the server is not ready and go on when it is back). Returns the FlowLoop, None if stopping."""
+        from workflows.prefect_env import apply_process_defaults
+
+        with self._lock:
+            if self._stop.is_set():
+                return None
+            if "prefect" not in sys.modules:
+                # Prefect reads these when first imported (where the operator has not set them).
+                apply_process_defaults()
+                os.environ.setdefault("PREFECT_API_URL", self.api_url)
+                os.environ.setdefault("PREFECT_HOME", str(self.home))
+            from workflows.loop import FlowLoop, import_prefect_quietly
+            from workflows.serve import delivery_poll
+
+            import_prefect_quietly()
+            worker = f"embedded-{socket.gethostname()}:{os.getpid()}"[:64]  # recorded on each rung firing
+            self._loop = FlowLoop(sweep_interval=self.settings.sweep_interval_seconds,
+                                  delivery_poll=delivery_poll(self.settings), worker=worker,
+                                  api_url=self.api_url, gate=self.ready.is_set)
+            self._loop.start()
+        try:
+            from workflows.serve import retire_old_deployments
+
+            from prefect.settings import PREFECT_API_URL, temporary_settings
+
+            with temporary_settings({PREFECT_API_URL: self.api_url}):
+                retire_old_deployments()
+        except Exception as exc:  # never a reason not to serve
+            log.warning("could not look for old deployments: %s", exc)
+        print(f"Prefect flows: sweep-timers, render-documents, deliver-outbox, daily-digest run in this process "
+              f"(pid {os.getpid()}) against {self.api_url}", file=sys.stderr, flush=True)
+        return self._loop
 
     def _sleep(self, seconds: float) -> bool:
         """Wait, waking early on stop; True if we should go on."""
@@ -249,13 +351,19 @@ class EmbeddedPrefect:
                         server_since, last_check, unhealthy = time.monotonic(), time.monotonic(), 0
                     elif now - last_check >= self.HEALTH_EVERY:
                         last_check = now
-                        unhealthy = 0 if api_healthy(self.api_url, timeout=5.0) else unhealthy + 1
+                        unhealthy = 0 if api_healthy(self.api_url, timeout=10.0) else unhealthy + 1
                         if unhealthy >= self.UNHEALTHY_LIMIT:
                             log.error("Prefect server stopped answering; restarting it")
                             terminate(server, 5)
                             continue
                     if now - server_since >= self.STABLE_SECONDS:
                         server_backoff.reset()
+                if self.in_process:
+                    if self._loop is None and self._start_loop() is None:
+                        break
+                    self.ready.set()
+                    self._stop.wait(1.0)
+                    continue
                 worker = self._worker
                 if worker is None or worker.poll() is not None:
                     if worker is not None:

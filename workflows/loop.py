@@ -1,15 +1,17 @@
-"""The flows run in-process by one long-lived worker: no process per flow run.
+"""The flows run in-process by long-lived lanes: no process per flow run.
 
-A worker (``anjian worker``, or the child ``python -m workflows.serve`` of ``anjian serve``) imports
-Prefect and the flows once and runs two lanes, each a thread:
+The lanes run in the API process under ``anjian serve`` (workflows/embedded.py), or in a worker
+(``anjian worker``, or the child ``python -m workflows.serve`` of ``anjian serve --workers N``),
+which imports Prefect and the flows once. Two lanes, each a thread:
 
 * the **sweep lane**, every ``sweep_interval`` seconds: ``sweep-timers`` when a timer is due, then
   ``render-documents`` when an issued document waits to be rendered, then ``daily-digest`` once at
   08:00 Asia/Shanghai;
-* the **delivery lane**, every ``delivery_poll`` seconds (1 s by default): ``deliver-outbox`` when
-  an outbox row is due (pending, or a ``sending`` row whose lease expired) — so a message goes out
-  about a second after the transition or rung that wrote it commits, and a slow channel never
-  holds up the timers.
+* the **delivery lane**: ``deliver-outbox`` when an outbox row is due (pending, or a ``sending`` row
+  whose lease expired), checked as soon as a transaction that wrote to the outbox commits — in this
+  process (cases/wakeup.py), or on PostgreSQL in another (``LISTEN``/``NOTIFY``) — and every
+  ``delivery_poll`` seconds (1 s by default) as the fallback; a slow channel never holds up the
+  timers.
 
 Each of those calls is a Prefect flow run against the configured Prefect API — created, tracked
 with its task runs, retried per task (``retries=2``) and listed in the Prefect UI like any other —
@@ -78,6 +80,12 @@ def outbox_due(now: datetime) -> bool:
                                                   OutboxMessage.next_attempt_at <= now))
 
 
+def wakeup_channel() -> str:
+    from cases.wakeup import CHANNEL
+
+    return CHANNEL
+
+
 def next_digest_at(after: datetime) -> datetime:
     """The first 08:00 Asia/Shanghai strictly after ``after`` (what the cron ``0 8 * * *`` in
     that zone gives)."""
@@ -105,6 +113,27 @@ def release_memory() -> None:
             pass
 
 
+# Loggers of the process that runs the lanes which Prefect's logging setup (run on its first
+# import) would take over: uvicorn's (level WARNING, Prefect's handler) when the lanes run in the API.
+_KEPT_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "fastapi")
+
+
+def import_prefect_quietly() -> None:
+    """Import Prefect and the flows, keeping the level, handlers and propagation of the host's
+    uvicorn/fastapi loggers as they were (Prefect's dictConfig reconfigures them)."""
+    kept = {}
+    for name in _KEPT_LOGGERS:
+        lg = logging.getLogger(name)
+        kept[name] = (lg.level, list(lg.handlers), lg.propagate, lg.disabled)
+    import workflows.flows  # noqa: F401  (imports prefect and sets up its logging)
+
+    for name, (level, handlers, propagate, disabled) in kept.items():
+        lg = logging.getLogger(name)
+        lg.setLevel(level)
+        lg.handlers[:] = handlers
+        lg.propagate, lg.disabled = propagate, disabled
+
+
 # ---------------------------------------------------------------- the lanes
 
 
@@ -113,12 +142,15 @@ class FlowLoop:
     started (and ``failures`` those that raised), for tests and logs."""
 
     def __init__(self, *, sweep_interval: float, delivery_poll: float = DELIVERY_POLL_SECONDS,
-                 digest: bool = True, worker: str | None = None) -> None:
+                 digest: bool = True, worker: str | None = None, api_url: str | None = None,
+                 gate: Callable[[], bool] | None = None) -> None:
         from workflows.flows import daily_digest, deliver_outbox, render_documents, sweep_timers, SWEEP_BUDGET_SECONDS
 
         self.sweep_interval = float(sweep_interval)
         self.delivery_poll = float(delivery_poll)
         self.worker = worker
+        self.api_url = api_url  # the Prefect API of the lanes' flow runs (else Prefect's own setting)
+        self.gate = gate        # ticks skip while it says False (e.g. the embedded server restarting)
         budget = min(SWEEP_BUDGET_SECONDS, max(5.0, 5 * self.sweep_interval))
         self._sweep = lambda: sweep_timers(worker=worker, budget_seconds=budget)
         self._render = lambda: render_documents(budget_seconds=budget)
@@ -132,21 +164,41 @@ class FlowLoop:
                      "daily-digest": 0}
         self.failures = dict.fromkeys(self.runs, 0)
         self._stop = threading.Event()
+        # Set by wake() — a commit that wrote to the outbox in this process (cases/wakeup.py) — so
+        # the delivery lane checks at once instead of at its next poll.
+        self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
         self._next_idle_beat = 0.0
 
     # ------------------------------------------------------------ public
 
     def start(self) -> None:
-        for name, body, every in (("sweep", self._sweep_tick, self.sweep_interval),
-                                  ("delivery", self._delivery_tick, self.delivery_poll)):
-            t = threading.Thread(target=self._lane, args=(body, every), name=f"anjian-{name}-lane", daemon=True)
+        from cases import wakeup
+
+        for name, body, every, wake in (("sweep", self._sweep_tick, self.sweep_interval, None),
+                                        ("delivery", self._delivery_tick, self.delivery_poll, self._wake)):
+            t = threading.Thread(target=self._lane, args=(body, every, wake), name=f"anjian-{name}-lane",
+                                 daemon=True)
+            t.start()
+            self._threads.append(t)
+        wakeup.add_outbox_waker(self.wake)
+        db = get_database()
+        if db.dialect == "postgresql":
+            t = threading.Thread(target=self._listen, args=(db.url,), name="anjian-outbox-listen", daemon=True)
             t.start()
             self._threads.append(t)
 
+    def wake(self) -> None:
+        """Check the outbox now (called after a commit that wrote to it)."""
+        self._wake.set()
+
     def stop(self, timeout: float | None = None) -> bool:
         """Ask the lanes to stop after the flow run in hand; True if they all stopped in time."""
+        from cases import wakeup
+
+        wakeup.remove_outbox_waker(self.wake)
         self._stop.set()
+        self._wake.set()
         deadline = None if timeout is None else time.monotonic() + timeout
         for t in self._threads:
             t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
@@ -156,6 +208,25 @@ class FlowLoop:
         """Block until ``stop()`` (from a signal handler or another thread)."""
         while not self._stop.wait(1.0):
             pass
+
+    def _listen(self, url: str) -> None:
+        """PostgreSQL: ``LISTEN`` for commits of other processes that wrote to the outbox
+        (cases/wakeup.py) and wake the delivery lane; reconnect after an error. The poll goes on
+        regardless (the fallback)."""
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+                    conn.execute(f"LISTEN {wakeup_channel()}")
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=2.0, stop_after=1):
+                            self.wake()
+            except Exception as exc:  # the database is away: poll meanwhile, listen again later
+                log.warning("outbox LISTEN failed (%s: %s); polling only, retrying in 10 s", type(exc).__name__, exc)
+                self._stop.wait(10.0)
 
     # ------------------------------------------------------------ ticks
 
@@ -191,17 +262,24 @@ class FlowLoop:
         if outbox_due(clock.now()):
             self._run("deliver-outbox", self._deliver)
 
-    def _lane(self, body: Callable[[], None], every: float) -> None:
+    def _lane(self, body: Callable[[], None], every: float, wake: threading.Event | None) -> None:
         # Settings live in a context variable: set them in the lane's own thread. Heartbeats off:
         # each would add a thread per run and ~1 s to every sync flow run (shared/notes/prefect.md).
-        from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+        from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-        with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        overrides = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+        if self.api_url:
+            overrides[PREFECT_API_URL] = self.api_url
+        sleeper = wake or self._stop  # stop() sets both
+        with temporary_settings(overrides):
             while not self._stop.is_set():
                 started = time.monotonic()
+                if wake is not None:
+                    wake.clear()  # a commit from now on wakes the next wait
                 try:
-                    body()
+                    if self.gate is None or self.gate():
+                        body()
                 except Exception as exc:  # the app database is unreachable: try again next tick
                     print(f"anjian worker: tick failed: {type(exc).__name__}: {exc}"[:500], file=sys.stderr,
                           flush=True)
-                self._stop.wait(max(0.05, every - (time.monotonic() - started)))
+                sleeper.wait(max(0.05, every - (time.monotonic() - started)))

@@ -91,13 +91,38 @@ UNUSED_SERVER_SERVICES: dict[str, str] = {
 }
 
 
-def server_env(settings, *, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment of the embedded ``prefect server start``: SQLite under PREFECT_HOME unless
-    the operator configured PREFECT_SERVER_DATABASE_CONNECTION_URL (or the API_ alias); the
+PREFECT_DATABASE_SUFFIX = "_prefect"
+_DB_URL_KEYS = ("PREFECT_SERVER_DATABASE_CONNECTION_URL", "PREFECT_API_DATABASE_CONNECTION_URL")
+
+
+def prefect_database_url(settings) -> str | None:
+    """The embedded server's own database when the app runs on PostgreSQL: a database named
+    ``<app database>_prefect`` on the same server, same user (asyncpg, Prefect's driver); None on
+    SQLite (Prefect then keeps its SQLite file under PREFECT_HOME). The app URL's query options
+    (psycopg's) are not passed on: set PREFECT_SERVER_DATABASE_CONNECTION_URL for anything else."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.effective_database_url)
+    if url.get_backend_name() != "postgresql" or not url.database:
+        return None
+    return url.set(drivername="postgresql+asyncpg", database=url.database + PREFECT_DATABASE_SUFFIX,
+                   query={}).render_as_string(hide_password=False)
+
+
+def operator_database_url(env: Mapping[str, str]) -> str | None:
+    return next((env[k] for k in _DB_URL_KEYS if env.get(k)), None)
+
+
+def server_env(settings, *, base: Mapping[str, str] | None = None, database_url: str | None = None) -> dict[str, str]:
+    """Environment of the embedded ``prefect server start``: its database is the one the operator
+    configured (PREFECT_SERVER_DATABASE_CONNECTION_URL or the API_ alias), else ``database_url``
+    (``prefect_database_url``: PostgreSQL next to the app's), else SQLite under PREFECT_HOME; the
     services anjian does not use switched off unless the operator set them."""
     env = _base_env(settings, base)
     for key in _SERVER_ONLY:
         env.pop(key, None)
+    if database_url and not operator_database_url(env):
+        env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database_url
     for key, value in UNUSED_SERVER_SERVICES.items():
         if key not in env and key.replace("_SERVER_", "_API_", 1) not in env:
             env[key] = value

@@ -1,5 +1,6 @@
 """Run the flows: ``anjian worker`` (scale-out) and ``python -m workflows.serve`` (the child
-process that ``anjian serve`` starts next to its embedded Prefect server).
+process that ``anjian serve --workers N`` starts next to its embedded Prefect server; with one API
+process the lanes run in it instead, workflows/embedded.py).
 
 A worker imports Prefect and the flows once and runs them in-process, on a schedule of its own
 (workflows/loop.py): every ``ANJIAN_SWEEP_INTERVAL_SECONDS`` (default 10 s) ``sweep-timers`` when a

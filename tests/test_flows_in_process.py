@@ -1,0 +1,193 @@
+"""`anjian serve` with one API process runs the flows' lanes as threads of that process
+(EmbeddedPrefect(in_process_flows=True)), and a commit that writes to the outbox wakes delivery."""
+from __future__ import annotations
+
+import os
+import socket
+import time
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
+from cases import outbox, wakeup
+from cases.config import Settings
+from cases.models import OutboxMessage, RungFiring, User
+from tests.conftest import BACKENDS, make_test_database
+from tests.test_workflows import (  # noqa: F401  (prefect_harness, app_db: fixtures)
+    _free_port, app_db, assert_exactly_once, completed_runs, descendants, pending_due, prefect_harness,
+    register_hazard, seed_world, skipped_timers)
+
+
+def _enqueue(db, user_id: int, cause: str) -> int:
+    with db.transaction() as s:
+        user = s.get(User, user_id)
+        return outbox.enqueue(s, case=None, template="reminder", recipients=[user], cause=cause,
+                              variables={}, now=datetime.now(timezone.utc))
+
+
+def test_a_commit_that_writes_to_the_outbox_wakes_the_deliverers_a_rollback_does_not(app_db, world):
+    woken: list[int] = []
+    waker = lambda: woken.append(1)  # noqa: E731
+    wakeup.add_outbox_waker(waker)
+    try:
+        officer = world.officer.id
+        assert _enqueue(app_db, officer, "wake:1") >= 1
+        assert woken == [1]
+        assert _enqueue(app_db, officer, "wake:1") == 0  # nothing new written: nobody woken
+        assert woken == [1]
+        with pytest.raises(RuntimeError):
+            with app_db.transaction() as s:
+                outbox.enqueue(s, case=None, template="reminder", recipients=[s.get(User, officer)],
+                               cause="wake:2", variables={}, now=datetime.now(timezone.utc))
+                raise RuntimeError("rolled back")
+        assert woken == [1]
+        with app_db.transaction() as s:  # a later commit of the same kind of session wakes nobody
+            s.get(User, officer)
+        assert woken == [1]
+        with app_db.session() as s:
+            assert not s.scalars(select(OutboxMessage).where(OutboxMessage.dedupe_key.like("wake:2:%"))).all()
+    finally:
+        wakeup.remove_outbox_waker(waker)
+
+
+def test_prefect_database_next_to_the_apps_on_postgresql_only():
+    from workflows.prefect_env import prefect_database_url, server_env
+
+    pg = Settings(database_url="postgresql://anjian:pw@db.example:5433/cases?sslmode=require")
+    assert prefect_database_url(pg) == "postgresql+asyncpg://anjian:pw@db.example:5433/cases_prefect"
+    assert prefect_database_url(Settings(database_url="")) is None
+    assert prefect_database_url(Settings(database_url="sqlite:////tmp/x.db")) is None
+    env = server_env(pg, base={}, database_url=prefect_database_url(pg))
+    assert env["PREFECT_SERVER_DATABASE_CONNECTION_URL"].endswith("/cases_prefect")
+    mine = "postgresql+asyncpg://other@h/p"  # the operator's choice wins
+    assert server_env(pg, base={"PREFECT_API_DATABASE_CONNECTION_URL": mine},
+                      database_url=prefect_database_url(pg)).get("PREFECT_SERVER_DATABASE_CONNECTION_URL") is None
+    assert "PREFECT_SERVER_DATABASE_CONNECTION_URL" not in server_env(Settings(database_url=""), base={})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_serve_runs_the_lanes_in_its_own_process_and_a_commit_wakes_delivery(backend, tmp_path, monkeypatch,
+                                                                              request):
+    """One process less (issue 9, "Rest"): the rungs fire and the messages go out as Prefect flow
+    runs executed by threads of the process that started the embedded server — no worker child —
+    and with the outbox poll set to an hour, a message enqueued later is still delivered: the
+    commit woke the lane. On PostgreSQL the Prefect server keeps its state in its own database
+    next to the app's (created at start), on SQLite in PREFECT_HOME."""
+    from cases import clock as clock_module
+    from cases import db as db_module
+    from workflows.embedded import EmbeddedPrefect
+    from workflows.prefect_env import PREFECT_DATABASE_SUFFIX
+
+    for key in ("PREFECT_SERVER_DATABASE_CONNECTION_URL", "PREFECT_API_DATABASE_CONNECTION_URL"):
+        monkeypatch.delenv(key, raising=False)
+    app_db, drop = make_test_database(backend, tmp_path)
+    request.addfinalizer(drop)
+    prefect_db = None
+    if backend == "postgresql":
+        prefect_db = make_url(app_db.url).database + PREFECT_DATABASE_SUFFIX
+        admin = make_url(app_db.url).set(drivername="postgresql", database="postgres").render_as_string(
+            hide_password=False)
+
+        def drop_prefect_db() -> None:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{prefect_db}" WITH (FORCE)')
+
+        request.addfinalizer(drop_prefect_db)
+    previous, previous_clock = db_module._db, clock_module._clock
+    db_module.set_database(app_db)  # the lanes run here: they take this process's database and clock
+    clock_module.set_clock(clock_module.Clock())  # the wall clock (a test before may have frozen its own)
+    request.addfinalizer(lambda: (db_module.set_database(previous), clock_module.set_clock(previous_clock)))
+    now = datetime.now(timezone.utc)
+    world = seed_world(app_db, now)
+    case_id = register_hazard(app_db, world, now - timedelta(days=30), days=7)
+    due = pending_due(app_db, now)
+    settings = Settings(data_dir=tmp_path / "data", database_url=app_db.url, prefect_port=_free_port(),
+                        sweep_interval_seconds=1, delivery_interval_seconds=3600)
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    supervisor = EmbeddedPrefect(settings, stop_grace=30, in_process_flows=True)  # a loaded machine: runs are slow
+    try:
+        assert supervisor.start(wait=90), supervisor.status()
+        assert len(supervisor.pids) == 1  # the server only
+        status = supervisor.status()["worker"]
+        assert status["in_process"] and status["pid"] == os.getpid()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and pending_due(app_db, now):
+            time.sleep(0.3)
+        assert pending_due(app_db, now) == 0, supervisor.status()
+        with app_db.session() as s:
+            workers = set(s.scalars(select(RungFiring.worker).where(RungFiring.case_id == case_id)))
+        assert workers == {f"embedded-{socket.gethostname()}:{os.getpid()}"[:64]}
+        assert skipped_timers(app_db) == 2 and assert_exactly_once(app_db)["firings"] == due - 2
+
+        def status_of(prefix: str) -> set[str]:
+            with app_db.session() as s:
+                return set(s.scalars(select(OutboxMessage.status).where(OutboxMessage.dedupe_key.like(prefix))))
+
+        # The sweep's own messages: its commit woke the lane (the poll is an hour).
+        while time.monotonic() < deadline and status_of("rung:%") - {"sent", "failed", "skipped"}:
+            time.sleep(0.3)
+        assert status_of("rung:%") and not status_of("rung:%") - {"sent", "failed", "skipped"}
+        with app_db.session() as s:
+            officer = s.scalar(select(User.id).where(User.role == "officer").limit(1))
+        assert _enqueue(app_db, officer, "later") >= 1
+        def attempted() -> bool:  # sent, or failed on its content: either way the lane took it
+            with app_db.session() as s:
+                rows = s.execute(select(OutboxMessage.attempts).where(OutboxMessage.dedupe_key.like("later:%"))).all()
+            return bool(rows) and all(a >= 1 for (a,) in rows)
+
+        while time.monotonic() < deadline and not attempted():
+            time.sleep(0.2)
+        assert attempted()
+        assert completed_runs(supervisor.api_url, "sweep-timers") and completed_runs(supervisor.api_url,
+                                                                                       "deliver-outbox")
+        assert not [c for c in descendants(os.getpid()).values() if "workflows.serve" in c]
+        assert supervisor.restarts == {"server": 0, "worker": 0}
+        if prefect_db is not None:  # the runs are in Prefect's own PostgreSQL database, no SQLite file
+            with psycopg.connect(make_url(app_db.url).set(drivername="postgresql", database=prefect_db)
+                                 .render_as_string(hide_password=False)) as conn:
+                assert conn.execute("SELECT count(*) FROM flow_run").fetchone()[0] >= 2
+            assert not (tmp_path / "data" / "prefect" / "prefect.db").exists()
+        else:
+            assert (tmp_path / "data" / "prefect" / "prefect.db").exists()
+    finally:
+        supervisor.stop()
+        app_db.dispose()
+    assert supervisor.status()["worker"]["running"] is False
+
+
+def test_on_postgresql_a_worker_elsewhere_is_woken_by_notify_at_commit_only(app_db, world):
+    """Across processes (``anjian worker``, ``anjian serve --workers N``): a process with no
+    deliverer of its own NOTIFYs at the commit of an outbox write, and a worker's lanes LISTEN.
+    The lanes here never tick (gate closed): only the listener is exercised."""
+    import threading
+
+    from workflows.loop import FlowLoop
+
+    woke = threading.Event()
+    loop = FlowLoop(sweep_interval=3600, delivery_poll=3600, digest=False, worker="listen-test",
+                    gate=lambda: False)
+    loop.wake = woke.set  # what the listener calls
+    loop.start()
+    wakeup.remove_outbox_waker(loop.wake)  # as if the lanes ran in another process
+    try:
+        listeners = [t for t in loop._threads if t.name == "anjian-outbox-listen"]
+        if app_db.dialect != "postgresql":  # SQLite: no listener, the workers elsewhere poll
+            assert not listeners
+            return
+        assert len(listeners) == 1
+        time.sleep(1.0)  # the listener is connected
+        woke.clear()
+        with pytest.raises(RuntimeError):
+            with app_db.transaction() as s:
+                outbox.enqueue(s, case=None, template="reminder", recipients=[s.get(User, world.officer.id)],
+                               cause="notify:rolled-back", variables={}, now=datetime.now(timezone.utc))
+                raise RuntimeError("rolled back")
+        assert not woke.wait(3.0)  # a rolled-back write notifies nobody
+        assert _enqueue(app_db, world.officer.id, "notify:1") >= 1
+        assert woke.wait(10.0)
+    finally:
+        assert loop.stop(10)
