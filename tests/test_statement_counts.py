@@ -28,11 +28,11 @@ CEILINGS = {
     "create": 16,
     # The documents (文号, snapshot, recipients, messages) are derived after commit (cases/derive.py,
     # counted apart); the request keeps the preflight of the facts they need and marks the event.
-    "register": 23,             # opens the rectification deadline and its timers; 整改通知书 due
+    "register": 19,             # opens the rectification deadline and its timers; 整改通知书 due
     "start_rectification": 9,
     "report_completion": 14,    # rectification deadline met, re-inspection deadline opened
-    "verify": 21,               # 复查意见书 due; re-inspection deadline met
-    "close": 22,                # 销号确认书 due; 回头看 opened
+    "verify": 18,               # 复查意见书 due; re-inspection deadline met
+    "close": 18,                # 销号确认书 due; 回头看 opened
 }
 
 
