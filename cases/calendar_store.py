@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
-from sqlalchemy import event, select, text as sql_text, update
+from sqlalchemy import event, select, text as sql_text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -89,14 +89,15 @@ def bump_generation(session: Session) -> int:
     Until the transaction ends, ``get_calendar`` in this session builds the calendar from what the
     session sees without caching it; after the commit every process rebuilds (cases.calendar_watch).
     """
-    generation = session.execute(
-        update(CalendarState).where(CalendarState.id == 1)
-        .values(generation=CalendarState.generation + 1).returning(CalendarState.generation)
-    ).scalar()
-    if generation is None:  # no row (a database emptied by hand): start again at 1
-        session.add(CalendarState(id=1, generation=1))
-        session.flush()
-        generation = 1
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    # The row appears with the first upload (an empty database has none: generation 0).
+    stmt = insert(CalendarState).values(id=1, generation=1)
+    stmt = stmt.on_conflict_do_update(index_elements=[CalendarState.id],
+                                      set_={"generation": CalendarState.generation + 1})
+    generation = session.execute(stmt.returning(CalendarState.generation)).scalar_one()
     session.info[_CHANGED] = generation
     with _cache_lock:
         _cache.pop(_engine(session), None)
