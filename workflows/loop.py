@@ -105,7 +105,15 @@ def release_memory() -> None:
     import ctypes
     import gc
 
+    # The served API process freezes its long-lived objects (api/gc_tuning.py); a render that was
+    # in flight during one of those freezes would stay frozen for good: collect with them thawed,
+    # then freeze again what is still alive (the long-lived objects, cheaply out of later passes).
+    frozen = gc.get_freeze_count()
+    if frozen:
+        gc.unfreeze()
     gc.collect()
+    if frozen:
+        gc.freeze()
     if sys.platform.startswith("linux"):
         try:
             ctypes.CDLL("libc.so.6").malloc_trim(0)
