@@ -11,14 +11,14 @@ from sqlalchemy import select
 
 
 def _db():
-    from cases.db import get_database
+    from cases.platform.db import get_database
 
     return get_database()
 
 
 def cmd_db_upgrade(args) -> int:
-    from cases.config import get_settings
-    from cases.migrate import upgrade
+    from cases.platform.config import get_settings
+    from cases.platform.migrate import upgrade
     from cases.reference import load_reference_data
 
     upgrade(get_settings().effective_database_url, args.revision)
@@ -29,11 +29,11 @@ def cmd_db_upgrade(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from cases.clock import now
+    from cases.platform.clock import now
     from cases.demo import load_demo
 
-    from cases.config import get_settings
-    from cases.security import SigningKeyError, resolve_signing_key
+    from cases.platform.config import get_settings
+    from cases.platform.security import SigningKeyError, resolve_signing_key
 
     try:  # a development start: generate the data dir's signing key now (once), for `anjian serve`
         resolve_signing_key(get_settings())
@@ -46,12 +46,12 @@ def cmd_demo(args) -> int:
 
 
 def cmd_user_add(args) -> int:
-    from cases.clock import now
-    from cases.errors import ValidationFailed
-    from cases.identifiers import LEVEL_RANK  # noqa: F401
-    from cases.identity import check_new_user
+    from cases.platform.clock import now
+    from cases.platform.errors import ValidationFailed
+    from cases.ledger.identifiers import LEVEL_RANK  # noqa: F401
+    from cases.platform.identity import check_new_user
     from cases.models import Jurisdiction, User
-    from cases.security import hash_password
+    from cases.platform.security import hash_password
 
     password = args.password or getpass.getpass("密码：")
     with _db().transaction() as s:
@@ -74,9 +74,9 @@ def cmd_user_add(args) -> int:
 
 def cmd_user_active(args) -> int:
     """`anjian user deactivate|activate USERNAME`: every token of a deactivated user ends at once."""
-    from cases.clock import now
-    from cases.errors import NotFound
-    from cases.sessions import set_active_by_username
+    from cases.platform.clock import now
+    from cases.platform.errors import NotFound
+    from cases.platform.sessions import set_active_by_username
 
     active = args.user_command == "activate"
     try:
@@ -101,9 +101,9 @@ def _read_new_password() -> str:
 
 def cmd_user_password(args) -> int:
     """`anjian user password USERNAME`: the new password from the prompt (or the first line of stdin)."""
-    from cases.clock import now
-    from cases.errors import NotFound, ValidationFailed
-    from cases.sessions import set_password_by_username
+    from cases.platform.clock import now
+    from cases.platform.errors import NotFound, ValidationFailed
+    from cases.platform.sessions import set_password_by_username
 
     try:
         password = _read_new_password()
@@ -121,9 +121,9 @@ def cmd_user_password(args) -> int:
 
 
 def cmd_calendar_load(args) -> int:
-    from cases.calendar_store import read_notice_file
-    from cases.clock import now
-    from cases.deadlines import load_calendar_year
+    from cases.clocks.calendar_store import read_notice_file
+    from cases.platform.clock import now
+    from cases.clocks.deadlines import load_calendar_year
 
     data = read_notice_file(args.file)
     try:
@@ -137,8 +137,8 @@ def cmd_calendar_load(args) -> int:
 
 
 def cmd_backup(args) -> int:
-    from cases.backup import BackupError, backup
-    from cases.config import get_settings
+    from cases.platform.backup import BackupError, backup
+    from cases.platform.config import get_settings
 
     try:
         result = backup(get_settings(), args.file)
@@ -153,8 +153,8 @@ def cmd_backup(args) -> int:
 
 
 def cmd_restore(args) -> int:
-    from cases.backup import BackupError, restore
-    from cases.config import get_settings
+    from cases.platform.backup import BackupError, restore
+    from cases.platform.config import get_settings
 
     try:
         result = restore(get_settings(), args.file, force=args.force)
@@ -182,7 +182,7 @@ def cmd_worker(args) -> int:
 
 
 def cmd_notify_test(args) -> int:
-    from cases.clock import now
+    from cases.platform.clock import now
     from notifications.channels import CHANNEL_NAMES
     from notifications.delivery import send_test
 

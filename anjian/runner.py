@@ -7,8 +7,8 @@ import sys
 
 import uvicorn
 
-from cases.config import get_settings
-from cases.security import KEY_FILE_NAME, SigningKeyError, resolve_signing_key
+from cases.platform.config import get_settings
+from cases.platform.security import KEY_FILE_NAME, SigningKeyError, resolve_signing_key
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:

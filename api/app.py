@@ -13,14 +13,14 @@ from api.request_log import install_request_log
 from api.responses import OrjsonResponse
 from api.security import install_docs, install_security_headers
 from api.routes import auth, cases, deadlines, documents, machines, notifications, reference, users_admin
-from cases.clock import Clock, get_clock
-from cases.config import Settings, get_settings
-from cases.db import Database, get_database
-from cases.security import resolve_signing_key
-from cases.engine import check_definitions, get_registry
-from cases.rules import EFFECTS  # noqa: F401  (registers guards and effects)
-import notifications.preferences as _preferences  # noqa: F401  (installs cases.outbox.channel_resolver)
-import notifications.documents as _documents  # noqa: F401  (installs cases.documents.preflight)
+from cases.platform.clock import Clock, get_clock
+from cases.platform.config import Settings, get_settings
+from cases.platform.db import Database, get_database
+from cases.platform.security import resolve_signing_key
+from cases.ledger.engine import check_definitions, get_registry
+from cases.ledger.rules import EFFECTS  # noqa: F401  (registers guards and effects)
+import notifications.preferences as _preferences  # noqa: F401  (installs cases.issuance.outbox.channel_resolver)
+import notifications.documents as _documents  # noqa: F401  (installs cases.issuance.documents.preflight)
 
 
 def create_app(*, database: Database | None = None, clock: Clock | None = None,

@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cases.security_log import log_admin_act, log_permission_denied
+from cases.platform.security_log import log_admin_act, log_permission_denied
 
 log = logging.getLogger("anjian.api")
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}

@@ -6,12 +6,12 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordBearer
 
-from cases.clock import Clock
-from cases.config import Settings
-from cases.db import Database
+from cases.platform.clock import Clock
+from cases.platform.config import Settings
+from cases.platform.db import Database
 from cases.models import User
-from cases.security import SigningKey, read_token_claims
-from cases.sessions import token_user
+from cases.platform.security import SigningKey, read_token_claims
+from cases.platform.sessions import token_user
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
@@ -35,7 +35,7 @@ def get_signing_key(request: Request) -> SigningKey:
 def current_user(
     request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> User:
-    """The token's user, checked against the database on every request (cases.sessions.token_user):
+    """The token's user, checked against the database on every request (cases.platform.sessions.token_user):
     a logout, password change or deactivation takes effect on the next request, in every worker
     process. Cost: one SELECT by primary key (users, and revoked_tokens by primary key) per request;
     there is deliberately no per-process user cache (it would let a revoked token live on)."""

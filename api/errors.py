@@ -13,8 +13,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.audit import record_denial
-from cases.labels import describe_options, field_label, options_of
-from cases.errors import ActionNotAllowed, DomainError, Forbidden, NotFound, StaleVersion, ValidationFailed
+from cases.ledger.labels import describe_options, field_label, options_of
+from cases.platform.errors import ActionNotAllowed, DomainError, Forbidden, NotFound, StaleVersion, ValidationFailed
 
 log = logging.getLogger("anjian.api")
 

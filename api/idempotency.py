@@ -24,7 +24,7 @@ authenticate passes through untouched and the route answers 401. Login (/api/aut
 covered: it has no user yet and no effect worth replaying (a replayed token would be a copy of a
 credential).
 
-The rows and the transactional rule (the key's mark commits with the effect): ``cases/idempotency.py``.
+The rows and the transactional rule (the key's mark commits with the effect): ``cases/platform/idempotency.py``.
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import database_unavailable_response
-from cases import idempotency as store
+from cases.platform import idempotency as store
 
 log = logging.getLogger("anjian.api.idempotency")
 

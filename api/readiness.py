@@ -4,7 +4,7 @@
   deadline of its own so a pool that is exhausted cannot hold the answer);
 - prefect: the Prefect API's /health, only when ANJIAN_PREFECT_API_URL is configured (the embedded
   server of ``anjian serve`` is the worker's business);
-- worker: the timer sweep's last heartbeat (cases/heartbeat.py; every sweep run records one).
+- worker: the timer sweep's last heartbeat (cases/platform/heartbeat.py; every sweep run records one).
   ``ok`` when recent, ``stale`` when older than 6 sweep intervals (at least 3 minutes), ``unknown``
   when no sweep ever ran against this database. A stale or missing sweep makes the body's status
   ``degraded`` but keeps the answer 200: the API itself can serve, and a load balancer must not take
@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
-from cases.config import Settings
-from cases.db import CONNECT_TIMEOUT, Database
+from cases.platform.config import Settings
+from cases.platform.db import CONNECT_TIMEOUT, Database
 
 log = logging.getLogger("anjian.api")
 
@@ -75,7 +75,7 @@ async def check_prefect(api_url: str) -> dict[str, Any]:
 
 
 def check_worker(db: Database, settings: Settings, now: datetime) -> dict[str, Any]:
-    from cases.heartbeat import SWEEP, last_beat, stale_after
+    from cases.platform.heartbeat import SWEEP, last_beat, stale_after
 
     try:
         beat = last_beat(db, SWEEP)

@@ -1,7 +1,7 @@
 """Every route's declared access policy: the resource it serves and who gets through.
 
 One line per route, keyed ``"METHOD /path"`` exactly as FastAPI lists it. ``resource`` names an
-entry of ``cases.policy.RESOURCES`` (the rule in words; the services enforce it). The expectation
+entry of ``cases.ledger.policy.RESOURCES`` (the rule in words; the services enforce it). The expectation
 string has one token per actor, in the order of ``ACTORS``, for the scenario that
 tests/test_access_policy.py builds:
 

@@ -7,12 +7,12 @@ from typing import Any, Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cases.accident import GRADE_LABELS
-from cases.documents import issuing_documents
-from cases import clock
+from cases.ledger.accident import GRADE_LABELS
+from cases.issuance.documents import issuing_documents
+from cases.platform import clock
 from cases.models import Case, CaseEvent, Deadline, Enterprise, Jurisdiction, User
-from cases.rules import case_previous_numbers
-from cases.services import definition_of
+from cases.ledger.rules import case_previous_numbers
+from cases.ledger.services import definition_of
 from state_machines.loader import ActionSpec
 
 
@@ -25,7 +25,7 @@ def _names(session: Session, model, ids: Iterable[Any], attr: str) -> dict[Any, 
 
 
 def case_summaries(session: Session, cases: list[Case], now: datetime | None = None) -> list[dict[str, Any]]:
-    from cases import deadlines as dl
+    from cases.clocks import deadlines as dl
 
     lights = dl.lights_for(session, [c.id for c in cases], now or clock.now())
     jur = _names(session, Jurisdiction, [c.jurisdiction_code for c in cases], "name")
@@ -59,9 +59,9 @@ def case_detail(session: Session, case: Case, allowed: list[ActionSpec], now: da
     not read again when the transition's deadlines hook holds them — jurisdiction names from the
     process's reference cache, the enterprise and the related ones from one query, the assignee's
     name from ``actor`` (the request's user) when it is them."""
-    from cases import deadlines as dl
-    from cases.jurisdiction_cache import jurisdiction_facts
-    from cases.supervision import active_supervision
+    from cases.clocks import deadlines as dl
+    from cases.ledger.jurisdiction_cache import jurisdiction_facts
+    from cases.clocks.supervision import active_supervision
 
     now = now or clock.now()
     d = definition_of(case)

@@ -28,13 +28,13 @@ import httpx
 import uvicorn
 
 from api.app import create_app
-from cases.clock import Clock
-from cases.config import Settings
-from cases.db import Database
-from cases.migrate import upgrade
+from cases.platform.clock import Clock
+from cases.platform.config import Settings
+from cases.platform.db import Database
+from cases.platform.migrate import upgrade
 from cases.models import User
 from cases.reference import load_reference_data
-from cases.security import hash_password, issue_token
+from cases.platform.security import hash_password, issue_token
 
 
 def _measure(url: str, token: str, samples: int) -> list[float]:

@@ -114,7 +114,7 @@ def start_receivers(inbox: Inbox) -> tuple[object, ThreadingHTTPServer, int, int
 
 def seed(url: str, cases: int) -> tuple[int, int, list[int]]:
     """The bench world and ``cases`` hazards in state found; returns (officer, enterprise, case ids)."""
-    from cases.db import Database
+    from cases.platform.db import Database
     from cases.models import NotificationPreference, User
     from bench.transitions import create_cases, setup_world
 
@@ -189,8 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     if r.returncode:
         raise SystemExit(r.stdout + r.stderr)
     officer_id, enterprise_id, ids = seed(url, args.cases)
-    from cases.config import Settings
-    from cases.security import issue_token, resolve_signing_key
+    from cases.platform.config import Settings
+    from cases.platform.security import issue_token, resolve_signing_key
 
     token = issue_token(officer_id, resolve_signing_key(Settings(secret_key=SECRET, data_dir=data)),
                         datetime.now(timezone.utc), timedelta(hours=12))

@@ -203,8 +203,8 @@ def prepare_db(kind: str, work: Path, pg_url: str, app_dir: str) -> tuple[dict[s
 # inbox shows only delivered messages; unconfigured channels fall back to it).
 DELIVER = """
 import notifications.preferences
-from cases.clock import now
-from cases.db import get_database
+from cases.platform.clock import now
+from cases.platform.db import get_database
 from notifications.delivery import deliver_pending
 db = get_database()
 while deliver_pending(db, now(), limit=500).get("sent"):
@@ -284,10 +284,10 @@ def report_versus(title: str, this: dict, other: dict, other_name: str) -> None:
 
 def argon2_costs(n: int = 5) -> None:
     """CPU and wall time of one verification: argon2-cffi's default against the parameters chosen
-    (cases/security.py), interleaved."""
+    (cases/platform/security.py), interleaved."""
     from argon2 import PasswordHasher
 
-    from cases.security import PASSWORD_MEMORY_KIB, PASSWORD_PARALLELISM, PASSWORD_TIME_COST
+    from cases.platform.security import PASSWORD_MEMORY_KIB, PASSWORD_PARALLELISM, PASSWORD_TIME_COST
 
     hashers = {"default m=64MiB t=3 p=4": PasswordHasher(),
                f"chosen m={PASSWORD_MEMORY_KIB // 1024}MiB t={PASSWORD_TIME_COST} p={PASSWORD_PARALLELISM}":

@@ -3,7 +3,7 @@
 For each size (``--cases 10000,1000000``; ``--quick``: 10 000 and 100 000):
 
 1. a scratch database ``anjian_scale_<size>_<random>`` on the server (``--admin-url``), migrated with
-   the project's migrations (cases/migrate.py), the reference data loaded (cases/reference.py), staff
+   the project's migrations (cases/platform/migrate.py), the reference data loaded (cases/reference.py), staff
    added (three officers and a supervisor per county, a supervisor per prefecture and one for the
    province) and 20 enterprises per county;
 2. the cases, ~10 events each, their deadlines and timers COPYed in (bench/scale_data.py describes
@@ -64,13 +64,13 @@ class Scale:
     """One scratch database of ``n`` cases and the people the measurements act as."""
 
     def __init__(self, admin_url: str, n: int, open_ratio: float, prefix: str = "anjian_scale") -> None:
-        from cases.db import Database, create_scratch_postgres
+        from cases.platform.db import Database, create_scratch_postgres
 
         self.n = n
         self.url, self.drop = create_scratch_postgres(admin_url, prefix=f"{prefix}_{n}")
         self.name = self.url.rsplit("/", 1)[1]
         t0 = time.perf_counter()
-        from cases.migrate import upgrade
+        from cases.platform.migrate import upgrade
 
         upgrade(self.url)
         self.db = Database(self.url)
@@ -79,7 +79,7 @@ class Scale:
         self._bulk(open_ratio)
 
     def _people(self) -> None:
-        from cases.identifiers import make_credit_code
+        from cases.ledger.identifiers import make_credit_code
         from cases.models import Enterprise, Jurisdiction, User
         from cases.reference import load_reference_data
         from bench.scale_data import counties
@@ -145,7 +145,7 @@ class Scale:
         from sqlalchemy import func, select
         from sqlalchemy.engine import make_url
 
-        from cases.db import Database
+        from cases.platform.db import Database
         from cases.models import Case, Enterprise, User
 
         self = cls.__new__(cls)
@@ -173,7 +173,7 @@ class Scale:
 
     def fresh_hazards(self, k: int) -> list[int]:
         """k hazards in state found (created through the services layer) for the transition runs."""
-        from cases import services
+        from cases.ledger import services
         from cases.models import User
 
         with self.db.transaction() as s:
@@ -186,7 +186,7 @@ def operations(sc: Scale, users, clock):
     """name -> zero-argument callable, each one request's worth of work."""
     from api.routes.cases import list_cases
     from api.routes.deadlines import light_counts, my_queue, overdue
-    from cases import services
+    from cases.ledger import services
     from cases.models import User
 
     fresh = iter(sc.fresh_hazards(sc.rounds))
@@ -270,7 +270,7 @@ def main() -> int:
     if args.reuse:
         sizes = args.reuse.split(",")
 
-    from cases.clock import Clock
+    from cases.platform.clock import Clock
 
     clock = Clock()
     clock.set(NOW)

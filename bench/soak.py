@@ -259,7 +259,7 @@ class Load:
 
     def _act_on(self, user: str, case: dict) -> None:
         from tests.machine_paths import OVERRIDES, comment_for, value_for
-        from cases.engine import get_registry
+        from cases.ledger.engine import get_registry
 
         kind = case["kind"]
         options = [a for a in case.get("allowed_actions", [])
@@ -451,7 +451,7 @@ def main(argv=None) -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="anjian-soak-"))
     drop = None
     if args.db == "postgresql":
-        from cases.db import create_scratch_postgres
+        from cases.platform.db import create_scratch_postgres
 
         db_url, drop = create_scratch_postgres(PG_ADMIN, "anjian_soak")
     else:

@@ -1,4 +1,4 @@
-"""Durable timers drained by ``cases.escalation.fire_due_batch``: timers/s, lateness, duplicates —
+"""Durable timers drained by ``cases.clocks.escalation.fire_due_batch``: timers/s, lateness, duplicates —
 on SQLite and PostgreSQL, one worker and two concurrent worker processes — and, beside it, the
 alternative design (one Prefect scheduled flow run per deadline) at a small N.
 
@@ -25,7 +25,7 @@ Each database is seeded once and every run drains its own copy (PostgreSQL: ``CR
 TEMPLATE``, after one ``VACUUM ANALYZE`` as autovacuum would have done on a live database;
 SQLite: a copy of the file), so ``--repeat`` runs and ``--baseline`` runs start from the same
 rows. ``--repeat N`` runs every configuration N times, interleaved, and prints medians.
-``--baseline REV`` also drains, with one worker, with ``cases/escalation.py`` as of git revision
+``--baseline REV`` also drains, with one worker, with ``cases/clocks/escalation.py`` as of git revision
 REV (loaded from ``git show``; the rest of the code is the current one) and prints
 current/baseline ratios.
 
@@ -79,14 +79,14 @@ def _empty_database(backend: str, tmp: Path) -> tuple[str, callable]:
 
 
 def _pg_database(template: str | None) -> tuple[str, callable]:
-    from cases.db import create_scratch_postgres
+    from cases.platform.db import create_scratch_postgres
 
     return create_scratch_postgres(PG_ADMIN, "anjian_bench_timers", template)
 
 
 def make_database(backend: str, tmp: Path):
-    from cases.db import Database
-    from cases.migrate import upgrade
+    from cases.platform.db import Database
+    from cases.platform.migrate import upgrade
     from cases.reference import load_reference_data
 
     url, drop = _empty_database(backend, tmp)
@@ -131,7 +131,7 @@ def seed(db, n_timers: int) -> dict:
     """Bulk-insert cases, deadlines and due timers; returns facts about the workload."""
     from sqlalchemy import insert
 
-    from cases.identifiers import make_credit_code
+    from cases.ledger.identifiers import make_credit_code
     from cases.models import Case, Deadline, Enterprise, Timer, User
 
     n_cases = max(1, n_timers // TIMERS_PER_CASE)
@@ -208,13 +208,13 @@ def seed(db, n_timers: int) -> dict:
 
 
 def load_escalation(path: str | None):
-    """cases.escalation, or the module in ``path`` (a baseline revision's escalation.py). Since the bulk
-    path moved to cases/escalation_bulk.py, a baseline's fire_due_batch uses today's bulk module: compare
+    """cases.clocks.escalation, or the module in ``path`` (a baseline revision's escalation.py). Since the bulk
+    path moved to cases/clocks/escalation_bulk.py, a baseline's fire_due_batch uses today's bulk module: compare
     against revisions before that move, or the per-timer path only."""
     if path is None:
-        import cases.escalation
+        import cases.clocks.escalation
 
-        return cases.escalation
+        return cases.clocks.escalation
     import importlib.util
 
     name = "escalation_baseline"
@@ -227,8 +227,8 @@ def load_escalation(path: str | None):
 
 
 def baseline_file(rev: str, tmp: Path) -> str:
-    """cases/escalation.py as of git revision ``rev``, written into ``tmp``."""
-    text = subprocess.run(["git", "show", f"{rev}:cases/escalation.py"], cwd=ROOT, capture_output=True, text=True,
+    """cases/clocks/escalation.py as of git revision ``rev``, written into ``tmp``."""
+    text = subprocess.run(["git", "show", f"{rev}:cases/clocks/escalation.py"], cwd=ROOT, capture_output=True, text=True,
                           check=True).stdout
     path = tmp / "escalation_baseline.py"
     path.write_text(text)
@@ -285,7 +285,7 @@ def _drain(url: str, now: datetime, batch: int, worker: str, out=None, impl: str
     With ``barrier``: set up (imports, engine) first, then wait there for the other workers."""
     import logging
 
-    from cases.db import Database
+    from cases.platform.db import Database
 
     logging.getLogger("anjian.escalation").setLevel(os.environ.get("BENCH_ESCALATION_LOG", "CRITICAL"))
     try:  # as in the sweep flow (workflows/flows.py): channels from the users' preferences
@@ -406,7 +406,7 @@ def run_timers(backend: str, template: dict, batch: int, workers: int, tmp: Path
             for fired, t in r["batches"]:
                 lateness.extend([t - start] * fired)
         fired = sum(r["totals"]["fired"] for r in results)
-        from cases.db import Database
+        from cases.platform.db import Database
 
         db = Database(url)
         checks = check(db)
@@ -430,9 +430,9 @@ def run_insert_methods(rows_per_statement: int, reps: int, tmp: Path) -> dict:
     import psycopg
     from sqlalchemy.engine import make_url
 
-    from cases.db import Database
-    from cases.escalation import fire_due_batch
-    from cases.escalation_bulk import _OUTBOX_COLS
+    from cases.platform.db import Database
+    from cases.clocks.escalation import fire_due_batch
+    from cases.clocks.escalation_bulk import _OUTBOX_COLS
 
     template = seed_template("postgresql", max(5000, rows_per_statement), tmp)
     url, drop = copy_database("postgresql", template["url"], tmp)
@@ -669,7 +669,7 @@ def summarize(rows: list[dict], baseline: str | None) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    from cases.config import get_settings
+    from cases.platform.config import get_settings
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
@@ -684,7 +684,7 @@ def main(argv=None) -> int:
     ap.add_argument("--prefect-window", type=float, default=120.0, help="seconds to let served runs execute")
     ap.add_argument("--repeat", type=int, default=1, help="runs per configuration (interleaved); medians are printed")
     ap.add_argument("--baseline", metavar="REV",
-                    help="also drain with cases/escalation.py as of this git revision (one worker)")
+                    help="also drain with cases/clocks/escalation.py as of this git revision (one worker)")
     ap.add_argument("--insert-methods", type=int, metavar="ROWS",
                     help="only compare ways of inserting ROWS outbox rows into PostgreSQL (COPY, json_to_recordset, …)")
     ap.add_argument("--breakdown", action="store_true",

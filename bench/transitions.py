@@ -222,7 +222,7 @@ class Target:
 
 
 def make_postgresql(admin_url: str) -> tuple[str, callable]:
-    from cases.db import create_scratch_postgres
+    from cases.platform.db import create_scratch_postgres
 
     return create_scratch_postgres(admin_url, "anjian_bench")
 
@@ -286,10 +286,10 @@ class World:
 
 
 def setup_world(db, now: datetime) -> World:
-    from cases.identifiers import make_credit_code
+    from cases.ledger.identifiers import make_credit_code
     from cases.models import Enterprise, Project, ProjectParty, User
     from cases.reference import load_reference_data
-    from cases.security import hash_password
+    from cases.platform.security import hash_password
 
     with db.transaction() as s:
         load_reference_data(s)
@@ -309,7 +309,7 @@ def setup_world(db, now: datetime) -> World:
 
 def create_cases(db, world: World, n: int, now: datetime) -> float:
     """n hazards in state `found`, through the services layer; returns seconds taken."""
-    from cases import services
+    from cases.ledger import services
     from cases.models import User
 
     t0 = time.perf_counter()
@@ -358,7 +358,7 @@ def count_events_since(db, since: datetime) -> dict[str, int]:
 
 
 def derivation_lag(db, since: datetime) -> tuple[int, list[float]]:
-    """The derived work behind the events since ``since`` (cases/derive.py): how many events still
+    """The derived work behind the events since ``since`` (cases/issuance/derive.py): how many events still
     have documents due, and per derived event the lag in ms from the event to its documents being
     issued (``documents_derived_at`` in its payload). A tree that issues inline reports (0, [])."""
     from sqlalchemy import func, inspect, select
@@ -565,10 +565,10 @@ def _create_unmigrated_tables(db, name: str) -> None:
 
 
 def bench_database(name: str, args, tmp: Path) -> tuple[dict, list[Row]]:
-    from cases.db import Database
-    from cases.migrate import upgrade
-    from cases.config import Settings
-    from cases.security import issue_token, resolve_signing_key
+    from cases.platform.db import Database
+    from cases.platform.migrate import upgrade
+    from cases.platform.config import Settings
+    from cases.platform.security import issue_token, resolve_signing_key
 
     now = datetime.now(timezone.utc)
     if name == "postgresql":
@@ -747,7 +747,7 @@ def main(argv: list[str] | None = None) -> int:
           f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("srv CPU / pg CPU: CPU ms per request of the server's processes / of the postgres backends serving it; "
           "busy: both cores during the run; bg: busy before the run with the server idle (other people's load)")
-    print("pending: events whose documents (文号, recipients, messages; cases/derive.py) were still due 1 s after the "
+    print("pending: events whose documents (文号, recipients, messages; cases/issuance/derive.py) were still due 1 s after the "
           "run; lag p50/p99 ms: from an event to its documents being issued (– : issued inside the request)")
     bad = sum(r.non2xx + r.errors for r in rows)
     print(f"\nnon-2xx responses + socket errors over all runs: {bad}")

@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cases import services
-from cases.identifiers import make_credit_code
+from cases.ledger import services
+from cases.ledger.identifiers import make_credit_code
 from cases.models import Building, Case, Enterprise, Project, ProjectParty, User
 from cases.reference import load_reference_data
-from cases.security import hash_password
+from cases.platform.security import hash_password
 
 DEMO_PASSWORD = "demo"
 SUZHOU_DISTRICTS = ["320508", "320505", "320506", "320507", "320509", "320571", "320583"]
@@ -235,7 +235,7 @@ def _demo_hazard(session, rng, kind, actor, supervisor, enterprise_user, project
         return
     t = _step(t, rng, now)
     if kind == "major_hazard":
-        from cases import supervision
+        from cases.clocks import supervision
 
         listed = supervision.active_supervision(session, case.id)
         if listed is not None:  # 摘牌 by the listing body first, then 销号

@@ -9,7 +9,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cases.identifiers import division_level
+from cases.ledger.identifiers import division_level
 from cases.models import HazardCatalogItem, Jurisdiction
 
 DATA_DIR = Path(__file__).parent / "data"

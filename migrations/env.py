@@ -5,8 +5,8 @@ from logging.config import fileConfig
 
 from alembic import context
 
-from cases.config import get_settings
-from cases.db import make_engine, normalise_url
+from cases.platform.config import get_settings
+from cases.platform.db import make_engine, normalise_url
 from cases.models import Base
 
 config = context.config

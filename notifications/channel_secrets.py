@@ -7,7 +7,7 @@ URLs (which may carry ``user:password@`` or ``?token=``) are stored as ``enc:v1:
 * ``ANJIAN_CHANNEL_KEY`` (any string of at least 32 bytes, e.g. ``openssl rand -hex 32``) or
   ``ANJIAN_CHANNEL_KEY_FILE`` (a file holding it); the Fernet key is the SHA-256 of it;
 * else, in development, a random key generated once into ``<data_dir>/channel_key`` (mode 0600),
-  as the token signing key is (cases/security.py);
+  as the token signing key is (cases/platform/security.py);
 * in production (``ANJIAN_ENV=production``) without a configured key the service starts (the inbox
   needs no key) but refuses to save a channel configuration, and saved secrets cannot be read:
   :class:`ChannelKeyError` says what to configure.
@@ -47,7 +47,7 @@ class ChannelKeyError(RuntimeError):
 
 
 def _create_once(path: Path, content: str) -> str:
-    from cases.security import _create_once as create  # the signing key's helper: exclusive create
+    from cases.platform.security import _create_once as create  # the signing key's helper: exclusive create
 
     return create(path, content, 0o600)
 

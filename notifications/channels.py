@@ -38,7 +38,7 @@ import apprise
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cases.config import Settings
+from cases.platform.config import Settings
 from cases.models import ChannelConfig
 from notifications import channel_secrets, outbound
 
@@ -491,7 +491,7 @@ def save_config(session: Session, channel: str, values: dict[str, Any] | None, *
                 user_id: int | None, settings: Settings | None = None) -> ChannelConfig:
     """Validate (raises :class:`ChannelConfigError`) and save a channel's configuration, its secrets
     and URLs encrypted with the channel key of ``settings`` (default: the environment's)."""
-    from cases.config import get_settings
+    from cases.platform.config import get_settings
 
     settings = settings or get_settings()
     row = session.get(ChannelConfig, channel) if channel in CONFIGURABLE else None
@@ -546,7 +546,7 @@ def configured_in(session: Session, settings: Settings | None = None) -> set[str
     on the session (one read per transaction; :func:`save_config` / :func:`delete_config` drop it)."""
     cached = session.info.get(_CONFIGURED_KEY)
     if cached is None:
-        from cases.config import get_settings
+        from cases.platform.config import get_settings
 
         rows = {c.name: (c.enabled, {}) for c in session.scalars(select(ChannelConfig))}  # no secrets needed
         cached = configured(overlay(settings or get_settings(), rows))

@@ -34,11 +34,11 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-import notifications.preferences as preferences  # installs cases.outbox.channel_resolver
-from cases.clock import SHANGHAI
-from cases.config import Settings, get_settings
-from cases.db import Database
-from cases.errors import ActionNotAllowed, NotFound
+import notifications.preferences as preferences  # installs cases.issuance.outbox.channel_resolver
+from cases.platform.clock import SHANGHAI
+from cases.platform.config import Settings, get_settings
+from cases.platform.db import Database
+from cases.platform.errors import ActionNotAllowed, NotFound
 from cases.models import Case, DeliveryAttempt, Jurisdiction, OutboxMessage, User
 from notifications import channels, outbound
 from notifications.catalog import CATALOG
@@ -349,9 +349,9 @@ def attempts_of(session: Session, message_ids: list[int]) -> dict[int, list[Deli
 
 def resend(db: Database, message_id: int, now: datetime, *, user: User | None = None) -> OutboxMessage:
     """Admin re-send of a failed message: pending again, due now, same dedupe key, attempts kept.
-    With ``user``: an admin, and the message one they may act on (cases/policy.py: a case in their
+    With ``user``: an admin, and the message one they may act on (cases/ledger/policy.py: a case in their
     subtree; a system alert: the root admin or its recipient); otherwise 404 as if missing."""
-    from cases.policy import message_for_admin
+    from cases.ledger.policy import message_for_admin
 
     with db.transaction() as s:
         if user is not None:

@@ -1,7 +1,7 @@
 """Rendering issued documents once: PDF + printable HTML, content-addressed under the data dir.
 
 ``render_pending_documents`` takes documents in status ``issued`` (numbered by a transition, see
-:mod:`cases.documents`), builds their variables — the snapshot taken at issue over what the database
+:mod:`cases.issuance.documents`), builds their variables — the snapshot taken at issue over what the database
 knows (:func:`notifications.variables.build_variables`) — renders them with
 :func:`notifications.render.render_document` and stores
 
@@ -33,12 +33,12 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from cases import services
-from cases.config import Settings, get_settings
-from cases.db import Database
-from cases.access import require_role
-from cases.documents import ACCIDENT_GRADE_CODES, FAILED, ISSUED, RENDERED, STATUS_LABELS
-from cases.errors import ActionNotAllowed, NotFound
+from cases.ledger import services
+from cases.platform.config import Settings, get_settings
+from cases.platform.db import Database
+from cases.ledger.access import require_role
+from cases.issuance.documents import ACCIDENT_GRADE_CODES, FAILED, ISSUED, RENDERED, STATUS_LABELS
+from cases.platform.errors import ActionNotAllowed, NotFound
 from cases.models import Case, Document, Jurisdiction, OutboxMessage, User
 from notifications.catalog import CATALOG
 from notifications.render import RenderError, TemplateVariableMissing, render_document
@@ -376,13 +376,13 @@ FACT_FIELDS: dict[str, tuple[str, str, str]] = {
 
 def check_document(session: Session, case: Case, doc_type: str, contact: dict[str, Any]) -> list[dict[str, str]]:
     """The facts of the case a document of ``doc_type`` cannot be filled with, as field errors
-    (empty: it can be issued). Installed as ``cases.documents.preflight`` and run in the action's
+    (empty: it can be issued). Installed as ``cases.issuance.documents.preflight`` and run in the action's
     transaction, before the state changes: an action whose document its data cannot fill is refused
     (422 naming the field) instead of leaving a notice that never renders.
 
     Only the facts that can be missing are checked (``FACT_FIELDS``: the database's, which a user
     supplies); the rest of the document — its 文号, the snapshot of the action, its recipients — is
-    derived after commit (cases/derive.py) from what the code computes, and is not rendered here."""
+    derived after commit (cases/issuance/derive.py) from what the code computes, and is not rendered here."""
     title = CATALOG[doc_type].title if doc_type in CATALOG else doc_type
     # Referenced until the end: the facts and the issuer read the same jurisdiction (the session's
     # identity map keeps objects only while referenced).
@@ -407,6 +407,6 @@ def check_document(session: Session, case: Case, doc_type: str, contact: dict[st
     return errors
 
 
-import cases.documents as _cases_documents  # noqa: E402
+import cases.issuance.documents as _cases_documents  # noqa: E402
 
 _cases_documents.preflight = check_document

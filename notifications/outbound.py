@@ -305,7 +305,7 @@ def policy_for(settings=None) -> Policy:
     logged and ignored: nothing internal is allowed then."""
     import logging
 
-    from cases.config import get_settings
+    from cases.platform.config import get_settings
 
     try:
         return Policy.from_settings(settings or get_settings())

@@ -1,4 +1,4 @@
-"""Channel preferences per user and per role, installed as ``cases.outbox.channel_resolver``.
+"""Channel preferences per user and per role, installed as ``cases.issuance.outbox.channel_resolver``.
 
 A preference says on which channels a user (or every user of a role) gets a template (a catalogue
 name, or ``*`` for all), and may lift the quiet hours for that recipient's bot messages.
@@ -7,7 +7,7 @@ Resolution for (user, template), first match wins:
 
 1. the user's preference for the template, 2. the user's ``*`` preference,
 3. the role's preference for the template, 4. the role's ``*`` preference,
-5. the default: in-app inbox, plus e-mail if the user has an address (``cases.outbox.default_channels``).
+5. the default: in-app inbox, plus e-mail if the user has an address (``cases.issuance.outbox.default_channels``).
 
 Whatever matched, the in-app inbox is always kept (the system's own record of what it told whom),
 e-mail is dropped for a user without an address, and a channel that is not configured (no SMTP
@@ -25,9 +25,9 @@ from typing import Any, Iterable
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from cases import outbox
-from cases.access import ROLE_LABELS
-from cases.errors import ValidationFailed
+from cases.issuance import outbox
+from cases.ledger.access import ROLE_LABELS
+from cases.platform.errors import ValidationFailed
 from cases.models import NotificationPreference, User
 from notifications.catalog import CATALOG
 from notifications.channels import CHANNEL_NAMES, CHANNELS, configured_in, not_configured_message
@@ -96,7 +96,7 @@ def resolve(session: Session, user: User, template: str) -> Resolved:
 
 
 def resolve_channels(session: Session, user: User, template: str, urgent: bool) -> list[str]:
-    """``cases.outbox.channel_resolver``: the channels ``user`` gets ``template`` on."""
+    """``cases.issuance.outbox.channel_resolver``: the channels ``user`` gets ``template`` on."""
     return resolve(session, user, template).channels
 
 

@@ -6,7 +6,7 @@ partial output is ever returned. HTML forms are autoescaped; text forms are not 
 """
 from __future__ import annotations
 
-from cases.identifiers import cn_num  # noqa: F401  (a template filter; shared with case documents)
+from cases.ledger.identifiers import cn_num  # noqa: F401  (a template filter; shared with case documents)
 
 import hashlib
 import os

@@ -1,6 +1,6 @@
 """The full template variables of an outbox row: what the database knows, then what the row stored.
 
-Rungs store only a subset of what templates need (see ``cases/escalation.py``); the rest (project,
+Rungs store only a subset of what templates need (see ``cases/clocks/escalation.py``); the rest (project,
 parties with 统一社会信用代码, authority, contact officer, deadline) is read here at delivery time.
 Precedence, lowest first: database facts < ``case.details`` entries named like catalogue variables
 < the row's stored ``variables`` < ``document_no``. Values are then coerced to the types the
@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cases.clock import SHANGHAI
-from cases.config import Settings, get_settings
+from cases.platform.clock import SHANGHAI
+from cases.platform.config import Settings, get_settings
 from cases.models import Building, Case, Deadline, Enterprise, Jurisdiction, OutboxMessage, Project, Supervision, User
 from notifications.catalog import CATALOG, _VARIABLES, TemplateSpec
 
@@ -52,7 +52,7 @@ def case_facts(session: Session, case: Case, settings: Settings | None = None) -
         "inspected_at": case.found_at, "case_id": case.id,
     }
     if case.hazard_item_code:
-        from cases.documents import _catalog_item_text
+        from cases.issuance.documents import _catalog_item_text
 
         pre = _prefetched(session)
         if pre is not None and case.hazard_item_code in pre.catalog_text:

@@ -2,7 +2,7 @@
 
 Builds a small slice of 苏州市姑苏区 (a project whose 施工单位 is not the unit held responsible,
 a building, the officers of the district and the city), drives cases through the real services
-and the real sweep (``cases.escalation.fire_due_batch``, the clock moved hour by hour), renders
+and the real sweep (``cases.clocks.escalation.fire_due_batch``, the clock moved hour by hour), renders
 every issued document with ``notifications.documents`` and writes one PDF of each document type
 in the catalogue to ``docs/samples/<type>.pdf``, plus a PNG of its first page
 (``pdftoppm -png -r 80 -singlefile``). Read them as their recipients would.
@@ -25,19 +25,19 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import select  # noqa: E402
 
-from cases import clock as clock_module  # noqa: E402
-from cases import services  # noqa: E402
-from cases.clock import Clock  # noqa: E402
-from cases.config import Settings  # noqa: E402
-from cases.db import Database  # noqa: E402
-from cases.escalation import fire_due_batch  # noqa: E402
-from cases.identifiers import make_credit_code  # noqa: E402
-from cases.migrate import upgrade  # noqa: E402
+from cases.platform import clock as clock_module  # noqa: E402
+from cases.ledger import services  # noqa: E402
+from cases.platform.clock import Clock  # noqa: E402
+from cases.platform.config import Settings  # noqa: E402
+from cases.platform.db import Database  # noqa: E402
+from cases.clocks.escalation import fire_due_batch  # noqa: E402
+from cases.ledger.identifiers import make_credit_code  # noqa: E402
+from cases.platform.migrate import upgrade  # noqa: E402
 from cases.models import Building, Case, Document, Enterprise, Project, ProjectParty, User  # noqa: E402
 from cases.reference import load_reference_data  # noqa: E402
-from cases.rules import EFFECTS  # noqa: E402,F401  (registers guards and effects)
-import notifications.documents as rendering  # noqa: E402  (also installs cases.documents.preflight)
-import notifications.preferences  # noqa: E402,F401  (installs cases.outbox.channel_resolver)
+from cases.ledger.rules import EFFECTS  # noqa: E402,F401  (registers guards and effects)
+import notifications.documents as rendering  # noqa: E402  (also installs cases.issuance.documents.preflight)
+import notifications.preferences  # noqa: E402,F401  (installs cases.issuance.outbox.channel_resolver)
 from notifications.catalog import CATALOG  # noqa: E402
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

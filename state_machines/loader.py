@@ -1,7 +1,7 @@
 """Load the case-kind state machines from versioned YAML data.
 
 A definition lives in ``definitions/<kind>/v<N>.yaml``. Definitions are data only:
-guards and effects are referenced by name and implemented in ``cases.rules``.
+guards and effects are referenced by name and implemented in ``cases.ledger.rules``.
 A case records the version it started on and keeps it for life.
 """
 from __future__ import annotations

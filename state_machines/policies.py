@@ -68,7 +68,7 @@ class Policy:
     near_due: dict[str, Any]
     reminder_hour: int
     supervision: dict[str, Any]
-    # Dates the ladder's letters ask for, counted from their issue (cases.documents.ladder_dates).
+    # Dates the ladder's letters ask for, counted from their issue (cases.issuance.documents.ladder_dates).
     letters: dict[str, Any] = field(default_factory=dict)
 
     def rules_for(self, kind: str) -> tuple[DeadlineRule, ...]:

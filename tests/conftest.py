@@ -18,15 +18,15 @@ import pytest
 import uvicorn
 from sqlalchemy import text
 
-from cases import clock as clock_module
-from cases.calendar_store import clear_calendar_cache
-from cases.clock import Clock
-from cases.config import Settings
-from cases.db import Database, create_scratch_postgres
-from cases.migrate import upgrade
+from cases.platform import clock as clock_module
+from cases.clocks.calendar_store import clear_calendar_cache
+from cases.platform.clock import Clock
+from cases.platform.config import Settings
+from cases.platform.db import Database, create_scratch_postgres
+from cases.platform.migrate import upgrade
 from cases.models import Base, Building, Enterprise, Project, ProjectParty, User
 from cases.reference import load_reference_data
-from cases.security import hash_password, issue_token
+from cases.platform.security import hash_password, issue_token
 
 PG_URL = os.environ.get("ANJIAN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_ENABLED = PG_URL.strip().lower() not in ("", "none", "off")
@@ -139,7 +139,7 @@ def seed_world(db: Database, now: datetime) -> World:
     with db.transaction() as s:
         e1 = Enterprise(credit_code="91320508MA1XXXXX0A"[:17] + "0", name="苏州测试建设有限公司", jurisdiction_code="320508",
                         credit_score=100, created_at=now, contact_name="钱工", contact_phone="13900000000")
-        from cases.identifiers import make_credit_code
+        from cases.ledger.identifiers import make_credit_code
 
         e1.credit_code = make_credit_code("91320508MA1PXXXXX"[:17].replace("X", "1"))
         e2 = Enterprise(credit_code=make_credit_code("91320506MA1Q22222"), name="吴中第二建筑有限公司",
@@ -154,7 +154,7 @@ def seed_world(db: Database, now: datetime) -> World:
             s.flush()
             return u
 
-        # Staff have a phone: every notice prints its contact officer's (cases.documents.preflight).
+        # Staff have a phone: every notice prints its contact officer's (cases.issuance.documents.preflight).
         supervisor = user("supervisor", "supervisor", "320500", email="sup@example.gov.cn", phone="0512-68610000")
         officer = user("officer", "officer", "320508", supervisor_id=supervisor.id, email="off@example.gov.cn",
                        phone="0512-65000001")
@@ -182,7 +182,7 @@ def complete_project(db, world, clock, *, phone: str | None = "0512-65000000") -
     """Builder and supervision unit on p1 and the officer's phone: what a 整改通知书 prints."""
     from sqlalchemy import update
 
-    from cases.identifiers import make_credit_code
+    from cases.ledger.identifiers import make_credit_code
 
     with db.transaction() as s:
         if phone:
@@ -228,7 +228,7 @@ def live_server(database, test_clock, tmp_path_factory):
     settings = Settings(secret_key=SECRET, database_url=database.url, data_dir=tmp_path_factory.mktemp("data"))
     app = create_app(database=database, clock=test_clock, settings=settings)
     # The documents an action has due are derived before the answer, not in a background task after
-    # it (cases/derive.py): a test reads them right after the action. tests/test_derive.py turns it
+    # it (cases/issuance/derive.py): a test reads them right after the action. tests/test_derive.py turns it
     # off to check the background path and 生成中.
     app.state.derive_before_response = True
     server = LiveServer(app)

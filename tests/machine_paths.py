@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from cases import services
-from cases.engine import get_registry
+from cases.ledger import services
+from cases.ledger.engine import get_registry
 from state_machines.loader import ActionSpec, FieldSpec, MachineDefinition
 
 KINDS = ("hazard", "major_hazard", "accident", "dangerous_building")
@@ -231,7 +231,7 @@ class HttpDriver:
 
 
 class ServiceDriver:
-    """Same, but calling ``cases.services`` in one transaction per call (fast; for properties)."""
+    """Same, but calling ``cases.ledger.services`` in one transaction per call (fast; for properties)."""
 
     def __init__(self, db, world, clock) -> None:
         self.db = db
@@ -263,7 +263,7 @@ class ServiceDriver:
             return case.state
 
     def lift_supervision(self, case_id: int, user=None) -> None:
-        from cases import supervision
+        from cases.clocks import supervision
 
         with self.db.transaction() as s:
             sup = supervision.active_supervision(s, case_id)

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import httpx
 
-from cases.security import issue_token
+from cases.platform.security import issue_token
 from tests.machine_paths import HttpDriver
 
 

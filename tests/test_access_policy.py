@@ -28,9 +28,9 @@ from sqlalchemy import select
 from starlette.routing import Mount
 
 from api.route_policy import ACTORS, ROUTES, TOKENS, expectations
-from cases.identifiers import make_credit_code
+from cases.ledger.identifiers import make_credit_code
 from cases.models import Document, OutboxMessage, User
-from cases.policy import RESOURCES
+from cases.ledger.policy import RESOURCES
 from tests.conftest import complete_project, password_hash
 from tests.machine_paths import HttpDriver
 
@@ -55,7 +55,7 @@ def test_every_route_has_a_declared_policy(live_server):
     assert not missing, f"routes without a declared policy (add a line to api/route_policy.py): {missing}"
     assert not stale, f"api/route_policy.py declares routes the app does not have: {stale}"
     for route, (resource, _) in ROUTES.items():
-        assert resource in RESOURCES, f"{route}: unknown resource {resource!r} (cases/policy.py RESOURCES)"
+        assert resource in RESOURCES, f"{route}: unknown resource {resource!r} (cases/ledger/policy.py RESOURCES)"
         tokens = set(expectations(route).values())
         assert tokens <= TOKENS, route
         # a list route with a target says, per actor, whether the target is listed

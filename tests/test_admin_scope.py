@@ -139,8 +139,8 @@ def test_an_admin_manages_only_accounts_of_its_subtree(db, world, clock):
     """``policy.user_for_admin``: what account-management routes (deactivate, reset …) look users up with."""
     import pytest
 
-    from cases.errors import Forbidden, NotFound
-    from cases.policy import user_for_admin
+    from cases.platform.errors import Forbidden, NotFound
+    from cases.ledger.policy import user_for_admin
 
     gusu = add_user(db, clock, "admin_gusu", "admin", "320508")
     with db.session() as s:

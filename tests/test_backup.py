@@ -1,4 +1,4 @@
-"""`anjian backup` / `anjian restore` (cases/backup.py) on SQLite and PostgreSQL: a world with cases, events,
+"""`anjian backup` / `anjian restore` (cases/platform/backup.py) on SQLite and PostgreSQL: a world with cases, events,
 rendered documents, timers and fired rungs is backed up while open, restored into an EMPTY database and
 a fresh data dir, and compared row by row and file by file."""
 from __future__ import annotations
@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from cases import services
-from cases.backup import BackupError, backup, data_in_database, restore
-from cases.config import Settings
-from cases.db import Database, create_scratch_postgres
-from cases.escalation import fire_due_batch
+from cases.ledger import services
+from cases.platform.backup import BackupError, backup, data_in_database, restore
+from cases.platform.config import Settings
+from cases.platform.db import Database, create_scratch_postgres
+from cases.clocks.escalation import fire_due_batch
 from cases.models import Base, Case, CaseEvent, Document, Timer
 from notifications.documents import render_pending_documents
 from tests.conftest import PG_URL, SECRET, complete_project
@@ -188,7 +188,7 @@ def test_restore_into_a_migrated_database_with_only_reference_data(db, world, cl
 
 def test_pg_tools_older_than_the_server_are_refused(tmp_path):
     """ANJIAN_PG_BIN_DIR naming a pg_dump of an older major than the server: refused, naming both."""
-    from cases.backup import find_pg_tool
+    from cases.platform.backup import find_pg_tool
 
     old = tmp_path / "bin" / "pg_dump"
     old.parent.mkdir()

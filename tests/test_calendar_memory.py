@@ -11,12 +11,12 @@ from pathlib import Path
 
 from sqlalchemy import event, select
 
-from cases import calendar_watch
-from cases.calendar_repair import repair_calendar
-from cases.calendar_store import get_calendar, read_notice_file
-from cases.db import Database
-from cases.deadlines import get_policy, load_calendar_year, open_deadline, planned_timers
-from cases.legal_time import compute_due
+from cases.clocks import calendar_watch
+from cases.clocks.calendar_repair import repair_calendar
+from cases.clocks.calendar_store import get_calendar, read_notice_file
+from cases.platform.db import Database
+from cases.clocks.deadlines import get_policy, load_calendar_year, open_deadline, planned_timers
+from cases.clocks.legal_time import compute_due
 from cases.models import Case, CaseEvent, Deadline, Timer
 from tests.conftest import T0, complete_project
 from tests.machine_paths import HttpDriver, ServiceDriver
@@ -200,7 +200,7 @@ def test_an_upload_marks_clocks_it_cannot_touch_current(db, world, clock):
 def test_the_worker_sees_a_stale_deadline_as_sweep_work(db, world, clock):
     """The sweep lane runs the sweep flow when a deadline is stale even if no timer is due, and the
     flow's first step repairs it."""
-    from cases import db as db_module
+    from cases.platform import db as db_module
     from workflows import loop
     from workflows.flows import repair_calendar_task
 

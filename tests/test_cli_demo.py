@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from cases import services
-from cases.db import Database
-from cases.engine import get_registry
+from cases.ledger import services
+from cases.platform.db import Database
+from cases.ledger.engine import get_registry
 from cases.models import Case, CaseEvent, Enterprise, User
-from cases.security import verify_password
+from cases.platform.security import verify_password
 from tests.conftest import BACKENDS, _create_pg_database
 
 ANJIAN = Path(sys.executable).parent / "anjian"
@@ -105,7 +105,7 @@ def test_upgrade_demo_twice_and_user_add(target):
         assert "已创建用户 zhang3" in out.stdout
         with db.session() as s:
             u = s.scalar(select(User).where(User.username == "zhang3"))
-            # display names are NFKC-normalised (cases/identity.py): full-width brackets become ASCII ones
+            # display names are NFKC-normalised (cases/platform/identity.py): full-width brackets become ASCII ones
             assert (u.role, u.jurisdiction_code, u.display_name, u.email) == ("officer", "320506", "张三(吴中区质安站)",
                                                                              "z3@example.gov.cn")
             assert verify_password(u.password_hash, "s3cret-pw-7")

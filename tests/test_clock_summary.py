@@ -14,10 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select, update
 
-from cases import deadlines as dl
-from cases import services, supervision
-from cases.errors import ActionNotAllowed, Forbidden, ValidationFailed
-from cases.escalation import fire_all_due
+from cases.clocks import deadlines as dl
+from cases.ledger import services
+from cases.clocks import supervision
+from cases.platform.errors import ActionNotAllowed, Forbidden, ValidationFailed
+from cases.clocks.escalation import fire_all_due
 from cases.models import Case, Deadline
 from tests.machine_paths import KINDS, ServiceDriver, action_payload
 

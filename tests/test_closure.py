@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from cases import escalation
+from cases.clocks import escalation
 from cases.models import Case, CaseEvent, Deadline, Document, RungFiring, Timer
 from tests.machine_paths import HttpDriver, ServiceDriver
 

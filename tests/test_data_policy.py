@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from cases import services
+from cases.ledger import services
 from cases.models import Case, DeliveryAttempt, OutboxMessage
-from cases.policy import ENTERPRISE_PERSONAL_FIELDS
+from cases.ledger.policy import ENTERPRISE_PERSONAL_FIELDS
 from tests.machine_paths import HttpDriver
 from tests.test_access_policy import add_user
 

@@ -22,13 +22,13 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from cases.clock import Clock
-from cases.config import Settings
-from cases.db import Database
-from cases.migrate import upgrade
+from cases.platform.clock import Clock
+from cases.platform.config import Settings
+from cases.platform.db import Database
+from cases.platform.migrate import upgrade
 from cases.models import User
 from cases.reference import load_reference_data
-from cases.security import issue_token, resolve_signing_key
+from cases.platform.security import issue_token, resolve_signing_key
 from tests.conftest import BACKENDS, PG_ENABLED, PG_URL, SECRET, LiveServer
 
 CONNECT_TIMEOUT = 2  # libpq's minimum

@@ -21,8 +21,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import delete, select
 
-from cases.clock import SHANGHAI
-from cases.config import Settings
+from cases.platform.clock import SHANGHAI
+from cases.platform.config import Settings
 from cases.models import Base, DeliveryAttempt, OutboxMessage, User
 from notifications import channels, delivery, preferences
 from tests.conftest import complete_project

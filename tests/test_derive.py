@@ -1,4 +1,4 @@
-"""Documents derived after commit (cases/derive.py): the action commits the state change and marks
+"""Documents derived after commit (cases/issuance/derive.py): the action commits the state change and marks
 its event; the 文号, snapshot, recipients and messages are derived afterwards — by the process that
 committed (after its response) or by the worker — exactly once, as of the event."""
 from __future__ import annotations
@@ -9,7 +9,8 @@ import time
 import pytest
 from sqlalchemy import func, select, update
 
-from cases import derive, services
+from cases.issuance import derive
+from cases.ledger import services
 from cases.models import Case, CaseEvent, Document, DocumentNumberCounter, OutboxMessage, User
 from tests.conftest import complete_project
 from tests.machine_paths import HttpDriver, create_payload
@@ -148,7 +149,7 @@ def test_preflight_still_refuses_before_the_state_changes_with_nothing_written(d
         s.execute(update(User).where(User.id == world.officer.id).values(phone=None))
         case = services.create_case(s, world.officer, create_payload("hazard", world, clock), now=clock.now())
         case_id = case.id
-    from cases.errors import ValidationFailed
+    from cases.platform.errors import ValidationFailed
     import notifications.documents  # noqa: F401  (installs the preflight)
 
     with pytest.raises(ValidationFailed) as refused:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from cases.clock import to_local
-from cases.config import Settings
+from cases.platform.clock import to_local
+from cases.platform.config import Settings
 from cases.models import Case, Document, Enterprise
 from notifications.catalog import CATALOG
 from notifications.documents import read_stored

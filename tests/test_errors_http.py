@@ -1,7 +1,7 @@
 """Errors a person can act on: 422 per field and why, 409 with the current version, nothing half-written."""
 from __future__ import annotations
 
-from cases.identifiers import credit_code_check_char, make_credit_code
+from cases.ledger.identifiers import credit_code_check_char, make_credit_code
 from tests.machine_paths import HttpDriver
 
 

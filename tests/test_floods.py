@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from api import limits
-from cases.config import Settings
-from cases.security import verification_count
+from cases.platform.config import Settings
+from cases.platform.security import verification_count
 from tests.conftest import LiveServer
 
 MB = 1024 * 1024

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from cases import outbox, wakeup
-from cases.config import Settings
+from cases.issuance import outbox, wakeup
+from cases.platform.config import Settings
 from cases.models import OutboxMessage, RungFiring, User
 from tests.conftest import BACKENDS, make_test_database
 from tests.test_workflows import (  # noqa: F401  (prefect_harness, app_db: fixtures)
@@ -77,8 +77,8 @@ def test_serve_runs_the_lanes_in_its_own_process_and_a_commit_wakes_delivery(bac
     and with the outbox poll set to an hour, a message enqueued later is still delivered: the
     commit woke the lane. On PostgreSQL the Prefect server keeps its state in its own database
     next to the app's (created at start), on SQLite in PREFECT_HOME."""
-    from cases import clock as clock_module
-    from cases import db as db_module
+    from cases.platform import clock as clock_module
+    from cases.platform import db as db_module
     from workflows.embedded import EmbeddedPrefect
     from workflows.prefect_env import PREFECT_DATABASE_SUFFIX
 

@@ -1,5 +1,5 @@
 """The transition hooks run deadlines first, documents second, whatever module a process imports
-first: with cases.deadlines imported before cases.services, documents used to run first, and every
+first: with cases.clocks.deadlines imported before cases.ledger.services, documents used to run first, and every
 整改通知书's preflight then missed the clock the same transition opened (a 422 on register)."""
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("first", ["cases.deadlines", "cases.documents", "cases.services", "api.app"])
+@pytest.mark.parametrize("first", ["cases.clocks.deadlines", "cases.issuance.documents", "cases.ledger.services", "api.app"])
 def test_hooks_run_in_their_declared_order_whatever_is_imported_first(first):
-    code = (f"import {first}\nfrom cases import services\n"
+    code = (f"import {first}\nfrom cases.ledger import services\n"
             "print(' '.join(h.__module__ for h in services.TRANSITION_HOOKS))\n"
             "print(' '.join(h.__module__ for h in services.CREATION_HOOKS))\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines() == ["cases.deadlines cases.documents"] * 2
+    assert out.stdout.splitlines() == ["cases.clocks.deadlines cases.issuance.documents"] * 2

@@ -1,4 +1,4 @@
-"""Idempotency-Key over real HTTP, on SQLite and PostgreSQL (api/idempotency.py, cases/idempotency.py)."""
+"""Idempotency-Key over real HTTP, on SQLite and PostgreSQL (api/idempotency.py, cases/platform/idempotency.py)."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from cases import idempotency as store
+from cases.platform import idempotency as store
 from cases.models import Case, CaseEvent, IdempotencyKey
 from tests.machine_paths import HttpDriver, action_payload, create_payload
 
@@ -260,8 +260,8 @@ def test_a_5xx_before_commit_releases_the_key_and_after_commit_is_never_run_agai
     released, the retry runs), and after (the retry learns it was executed)."""
 
     from api.app import create_app
-    from cases.config import Settings
-    from cases.security import issue_token
+    from cases.platform.config import Settings
+    from cases.platform.security import issue_token
     from tests.conftest import SECRET, Api, LiveServer
 
     app = create_app(database=db, clock=clock,

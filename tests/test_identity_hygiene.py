@@ -7,7 +7,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from cases.identifiers import make_credit_code
+from cases.ledger.identifiers import make_credit_code
 from cases.models import Enterprise
 from tests.test_cli_demo import run, target  # noqa: F401  (the CLI fixture: a fresh database per backend)
 

@@ -17,15 +17,15 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from cases.calendar_store import (
+from cases.clocks.calendar_store import (
     clear_calendar_cache,
     get_calendar,
     load_calendar,
     load_year,
     read_notice_file,
 )
-from cases.clock import SHANGHAI
-from cases.legal_time import (
+from cases.platform.clock import SHANGHAI
+from cases.clocks.legal_time import (
     PACKAGE_VERSION,
     HolidayCalendar,
     add_working_days,

@@ -2,7 +2,7 @@
 exists; the case messages and the daily digest make them with the same function."""
 from __future__ import annotations
 
-from cases.config import Settings
+from cases.platform.config import Settings
 from notifications import variables as links
 from tests.machine_paths import HttpDriver
 from workflows import flows

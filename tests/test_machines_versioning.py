@@ -6,8 +6,8 @@ import copy
 import pytest
 import yaml
 
-from cases import engine
-from cases.engine import check_definitions, set_registry
+from cases.ledger import engine
+from cases.ledger.engine import check_definitions, set_registry
 from state_machines.loader import (
     DEFINITIONS_DIR,
     ROLES,

@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from cases.db import make_engine
-from cases.migrate import downgrade, upgrade
+from cases.platform.db import make_engine
+from cases.platform.migrate import downgrade, upgrade
 from cases.models import Base
 from tests.conftest import BACKENDS, _create_pg_database
 
@@ -60,6 +60,6 @@ def test_upgrade_downgrade_upgrade_and_models_match(fresh_url):
         engine.dispose()
     from alembic.script import ScriptDirectory
 
-    from cases.migrate import alembic_config
+    from cases.platform.migrate import alembic_config
 
     assert head == [ScriptDirectory.from_config(alembic_config()).get_current_head()]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from cases import outbox
-from cases.config import Settings
+from cases.issuance import outbox
+from cases.platform.config import Settings
 from cases.models import Base, ChannelConfig, OutboxMessage, User
 from notifications import channels, preferences
 
@@ -24,7 +24,7 @@ def put(client, path, body):
 
 
 def enqueue_for(db, clock, user, template="reminder", cause="test"):
-    """What the outbox writes for ``user`` (through cases.outbox, i.e. the installed resolver)."""
+    """What the outbox writes for ``user`` (through cases.issuance.outbox, i.e. the installed resolver)."""
     with db.transaction() as s:
         u = s.get(User, user.id)
         outbox.enqueue(s, case=None, template=template, recipients=[u], cause=cause, variables={}, now=clock.now())

@@ -23,7 +23,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import delete, select, text
 
-from cases.config import Settings
+from cases.platform.config import Settings
 from cases.models import ChannelConfig, DeliveryAttempt, OutboxMessage
 from notifications import channel_secrets, channels, delivery, outbound
 

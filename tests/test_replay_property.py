@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from cases import services
-from cases.engine import get_registry
-from cases.errors import ActionNotAllowed, Forbidden
+from cases.ledger import services
+from cases.ledger.engine import get_registry
+from cases.platform.errors import ActionNotAllowed, Forbidden
 from cases.models import Case, CaseEvent, Enterprise
 from tests.machine_paths import KINDS, ServiceDriver, action_payload, actor_for
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from cases import deadlines as dl
+from cases.clocks import deadlines as dl
 from cases.models import Case, Deadline
 
 H = timedelta(hours=1)
@@ -81,13 +81,13 @@ def test_overdue_clocks_are_the_red_cases_with_their_next_due(db, world, clock):
 
 
 def test_light_counts_by_index_ranges_equal_the_plain_count(db, world, clock):
-    """cases.light_stats (two disjoint index-range parts, FILTER counts) gives the counts of the plain
+    """cases.ledger.light_stats (two disjoint index-range parts, FILTER counts) gives the counts of the plain
     shape — visible open cases grouped by the light computed from deadlines — for every kind of user,
     with cases moved up by 提级 (origin ≠ jurisdiction) and a jurisdiction filter."""
     from sqlalchemy import func, update
 
-    from cases import services
-    from cases.light_stats import light_count_rows
+    from cases.ledger import services
+    from cases.ledger.light_stats import light_count_rows
 
     now = clock.now()
     ids = make_cases(db, world, now)

@@ -35,7 +35,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from cases.security import issue_token
+from cases.platform.security import issue_token
 from tests.conftest import complete_project
 from tests.machine_paths import HttpDriver
 

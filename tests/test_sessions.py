@@ -13,10 +13,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from cases.config import Settings
+from cases.platform.config import Settings
 from cases.models import User
 from cases.models.security import SecurityEvent
-from cases.security import verify_password
+from cases.platform.security import verify_password
 from tests.conftest import SECRET, LiveServer
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,8 +14,8 @@ import httpx
 import jwt
 import pytest
 
-from cases.config import Settings
-from cases.security import (
+from cases.platform.config import Settings
+from cases.platform.security import (
     MIN_KEY_BYTES,
     TOKEN_AUDIENCE,
     TOKEN_ISSUER,
@@ -165,11 +165,11 @@ def test_a_production_start_with_a_short_key_refuses(tmp_path):
 def test_a_development_serve_generates_the_key_into_the_data_dir_and_reuses_it(tmp_path):
     """`make run` (anjian demo + anjian serve, ANJIAN_ENV unset): the key is made once, 0600, and
     tokens minted with it by the first start are accepted by the second."""
-    from cases.db import Database
-    from cases.migrate import upgrade
+    from cases.platform.db import Database
+    from cases.platform.migrate import upgrade
     from cases.models import User
     from cases.reference import load_reference_data
-    from cases.security import hash_password
+    from cases.platform.security import hash_password
 
     data = tmp_path / "data"
     data.mkdir()

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import event
 
-from cases import derive
+from cases.issuance import derive
 from tests.conftest import complete_project
 from tests.machine_paths import HttpDriver
 
@@ -26,7 +26,7 @@ from tests.machine_paths import HttpDriver
 # one without saying why in docs/performance.md.
 CEILINGS = {
     "create": 16,
-    # The documents (文号, snapshot, recipients, messages) are derived after commit (cases/derive.py,
+    # The documents (文号, snapshot, recipients, messages) are derived after commit (cases/issuance/derive.py,
     # counted apart); the request keeps the preflight of the facts they need and marks the event.
     "register": 19,             # opens the rectification deadline and its timers; 整改通知书 due
     "start_rectification": 9,

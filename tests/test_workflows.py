@@ -33,12 +33,12 @@ import httpx  # noqa: E402
 import pytest  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from cases import db as db_module  # noqa: E402
-from cases import services  # noqa: E402
-from cases.config import Settings  # noqa: E402
-from cases.deadlines import open_deadline  # noqa: E402
-from cases.escalation import SimulatedCrash, fire_due_batch  # noqa: E402
-from cases.identifiers import make_credit_code  # noqa: E402
+from cases.platform import db as db_module  # noqa: E402
+from cases.ledger import services  # noqa: E402
+from cases.platform.config import Settings  # noqa: E402
+from cases.clocks.deadlines import open_deadline  # noqa: E402
+from cases.clocks.escalation import SimulatedCrash, fire_due_batch  # noqa: E402
+from cases.ledger.identifiers import make_credit_code  # noqa: E402
 from cases.models import (  # noqa: E402
     Case,
     CaseEvent,
@@ -76,7 +76,7 @@ def prefect_harness():
 
 @pytest.fixture
 def app_db(db):
-    """The flows take the app database from cases.db.get_database(): point it at the test's."""
+    """The flows take the app database from cases.platform.db.get_database(): point it at the test's."""
     previous = db_module._db
     db_module.set_database(db)
     yield db
@@ -366,7 +366,7 @@ def test_render_flow_alone_renders_without_any_delivery(prefect_harness, app_db,
                                                          monkeypatch):
     """A notice issued by a transition is rendered by one run of the render flow, with no delivery run
     and without its outbox rows (deleted here: the render never reads them)."""
-    from cases.config import reset_settings_cache
+    from cases.platform.config import reset_settings_cache
     from cases.models import DeliveryAttempt, Document
     from notifications.documents import read_stored
     from tests.conftest import complete_project
@@ -383,7 +383,7 @@ def test_render_flow_alone_renders_without_any_delivery(prefect_harness, app_db,
             [doc] = s.scalars(select(Document).where(Document.case_id == case_id)).all()
             assert doc.status == "rendered" and doc.render_attempts == 0
             assert s.scalar(select(func.count()).select_from(DeliveryAttempt)) == 0
-        from cases.config import get_settings
+        from cases.platform.config import get_settings
         assert read_stored(doc, get_settings()).startswith(b"%PDF")
         assert flows.render_documents() == {}
     finally:
@@ -396,8 +396,8 @@ def test_render_flow_alone_renders_without_any_delivery(prefect_harness, app_db,
 WORKER_SCRIPT = r"""
 import json, sys
 from datetime import datetime
-from cases.db import Database
-from cases.escalation import fire_all_due
+from cases.platform.db import Database
+from cases.clocks.escalation import fire_all_due
 url, name, now, batch = sys.argv[1:5]
 db = Database(url)
 print("ready", flush=True)
@@ -743,7 +743,7 @@ def test_served_flow_runs_execute_in_the_worker_process_and_idle_ticks_make_none
 def test_an_idle_sweep_lane_still_beats_without_a_flow_run(app_db, world, clock):
     """Nothing due creates no flow run, yet /readyz must not call an idle worker stale: the lane
     records the sweep's heartbeat itself (at most every IDLE_BEAT_SECONDS)."""
-    from cases import heartbeat
+    from cases.platform import heartbeat
     from workflows.loop import FlowLoop
 
     loop = FlowLoop(sweep_interval=10, digest=False, worker="idle-test")

@@ -1,10 +1,10 @@
-"""The worker's fallback for documents derived after commit (cases/derive.py).
+"""The worker's fallback for documents derived after commit (cases/issuance/derive.py).
 
 The process that commits an action derives its documents right after the commit; what is left —
 that process died between its commit and the derivation, or the derivation failed — is found by
-the sweep lane's one indexed check (:func:`cases.derive.derivations_due`, the partial index
+the sweep lane's one indexed check (:func:`cases.issuance.derive.derivations_due`, the partial index
 ``ix_case_events_derive_due``) and derived by the ``derive-documents`` flow run, in this process.
-Exactly once by the keys in cases/derive.py, however many workers and API processes race.
+Exactly once by the keys in cases/issuance/derive.py, however many workers and API processes race.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import time
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from cases.db import get_database
+from cases.platform.db import get_database
 
 DERIVE_FLOW = "derive-documents"
 DERIVE_BUDGET_SECONDS = 50.0
@@ -22,7 +22,7 @@ DERIVE_BUDGET_SECONDS = 50.0
 def derive_batch(limit: int) -> dict[str, int]:
     """Derive up to ``limit`` cases' pending events (each case one transaction; a retry re-reads
     what is still pending)."""
-    from cases.derive import derive_pending
+    from cases.issuance.derive import derive_pending
 
     return derive_pending(get_database(), limit=limit)
 

@@ -7,8 +7,8 @@ its timer fired and inserts its ``rung_firings`` row (unique per deadline and ru
 message is written to the outbox under a unique ``dedupe_key``. A retried task, two workers
 sweeping at once, or a sweep killed halfway and run again therefore cannot fire anything twice.
 
-"now" comes from ``cases.clock.now()`` (the one clock; ``ANJIAN_CLOCK_OFFSET`` shifts it) and
-the app database from ``cases.db.get_database()``: the flows run in the API process in tests,
+"now" comes from ``cases.platform.clock.now()`` (the one clock; ``ANJIAN_CLOCK_OFFSET`` shifts it) and
+the app database from ``cases.platform.db.get_database()``: the flows run in the API process in tests,
 and in a flow-run process spawned by a worker in production.
 """
 from __future__ import annotations
@@ -23,12 +23,12 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy import case as sql_case, func, select
 from sqlalchemy.orm import Session
 
-from cases import clock, heartbeat
-from cases.config import get_settings
-from cases.db import get_database
-from cases.escalation import fire_due_batch
+from cases.platform import clock, heartbeat
+from cases.platform.config import get_settings
+from cases.platform.db import get_database
+from cases.clocks.escalation import fire_due_batch
 from cases.models import Case, Deadline, Jurisdiction, OutboxMessage, Timer, User
-import notifications.preferences as _preferences  # noqa: F401  (installs cases.outbox.channel_resolver)
+import notifications.preferences as _preferences  # noqa: F401  (installs cases.issuance.outbox.channel_resolver)
 from workflows.prefect_env import DELIVERY_FLOW, DIGEST_FLOW, RENDER_FLOW, SWEEP_FLOW, default_worker_name
 
 log = logging.getLogger("anjian.workflows")
@@ -57,9 +57,9 @@ def fire_batch(limit: int, worker: str, batch_no: int) -> dict[str, int]:
 
 def repair_calendar_task() -> int:
     """First in every sweep: deadlines a process computed with a calendar older than the last
-    upload are recomputed (cases.calendar_repair), so their timers fire on the right dates.
+    upload are recomputed (cases.clocks.calendar_repair), so their timers fire on the right dates.
     Never fails the sweep: what is not repaired now is repaired by the next one."""
-    from cases.calendar_repair import BATCH, repair_calendar
+    from cases.clocks.calendar_repair import BATCH, repair_calendar
 
     total = 0
     try:
@@ -122,7 +122,7 @@ def sweep_timers(batch_size: int | None = None, budget_seconds: float = SWEEP_BU
 
 
 def record_heartbeat(worker: str, flow_name: str) -> None:
-    """The flow ran to its end on ``worker`` (cases/heartbeat.py; /readyz reads it). Never fails the run."""
+    """The flow ran to its end on ``worker`` (cases/platform/heartbeat.py; /readyz reads it). Never fails the run."""
     try:
         heartbeat.beat(get_database(), worker, flow_name, clock.now())
     except Exception:  # noqa: BLE001 - a missing heartbeat shows in /readyz; the sweep's work is done
@@ -142,8 +142,8 @@ def base_url(settings=None) -> str:
 def digest_variables(session: Session, user: User, now: datetime, *, url: str | None = None) -> dict[str, Any]:
     """What one supervisor's digest says: open cases they oversee (their jurisdiction and
     below, including cases escalated away from it) by light, and the red and yellow ones."""
-    from cases import services
-    from cases.deadlines import light_expression
+    from cases.ledger import services
+    from cases.clocks.deadlines import light_expression
 
     from notifications import variables as links
 
@@ -154,7 +154,7 @@ def digest_variables(session: Session, user: User, now: datetime, *, url: str | 
             & Deadline.due_at.is_not(None))
     next_due_at = select(Deadline.due_at).where(live).order_by(Deadline.due_at).limit(1).correlate(Case).scalar_subquery()
     next_due_date = select(Deadline.due_date).where(live).order_by(Deadline.due_at).limit(1).correlate(Case).scalar_subquery()
-    open_cases = services.case_query(user, open_only=True)  # staff: jurisdiction subtree (cases.access.subtree_codes)
+    open_cases = services.case_query(user, open_only=True)  # staff: jurisdiction subtree (cases.ledger.access.subtree_codes)
     sub = open_cases.with_only_columns(
         Case.id, Case.number, Case.title, Case.kind, Case.assignee_id, light.label("light"),
         next_due_at.label("due_at"), next_due_date.label("due_date")).subquery()
@@ -191,7 +191,7 @@ def digest_variables(session: Session, user: User, now: datetime, *, url: str | 
 def write_digest(session: Session, user: User, now: datetime) -> int:
     """Enqueue today's digest for one supervisor (a row per channel); 0 if it was written
     already today. The outbox's unique dedupe key makes a concurrent second run a no-op too."""
-    from cases import outbox
+    from cases.issuance import outbox
 
     cause = f"digest:{clock.to_local(now).date().isoformat()}"
     mine = OutboxMessage.dedupe_key.startswith(f"{cause}:daily_digest:{user.id}:", autoescape=True)

@@ -9,7 +9,7 @@ which imports Prefect and the flows once. Two lanes, each a thread:
   08:00 Asia/Shanghai;
 * the **delivery lane**: ``deliver-outbox`` when an outbox row is due (pending, or a ``sending`` row
   whose lease expired), checked as soon as a transaction that wrote to the outbox commits — in this
-  process (cases/wakeup.py), or on PostgreSQL in another (``LISTEN``/``NOTIFY``) — and every
+  process (cases/issuance/wakeup.py), or on PostgreSQL in another (``LISTEN``/``NOTIFY``) — and every
   ``delivery_poll`` seconds (1 s by default) as the fallback; a slow channel never holds up the
   timers.
 
@@ -36,16 +36,16 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 
-from cases import clock, heartbeat
-from cases.db import get_database
-from cases.derive import derivations_due
+from cases.platform import clock, heartbeat
+from cases.platform.db import get_database
+from cases.issuance.derive import derivations_due
 from cases.models import CalendarState, Deadline, Document, OutboxMessage, Timer
 from workflows.prefect_env import DIGEST_TIMEZONE, default_worker_name
 
 log = logging.getLogger("anjian.workflows.loop")
 
 DELIVERY_POLL_SECONDS = 1.0
-IDLE_BEAT_SECONDS = 30.0  # an idle sweep lane's heartbeat (cases/heartbeat.py: stale after >= 3 min)
+IDLE_BEAT_SECONDS = 30.0  # an idle sweep lane's heartbeat (cases/platform/heartbeat.py: stale after >= 3 min)
 DIGEST_HOUR = 8  # the digest's moment: 08:00 in DIGEST_TIMEZONE (prefect_env.DIGEST_CRON)
 
 
@@ -62,7 +62,7 @@ def timers_due(now: datetime) -> bool:
 
 
 def calendar_stale() -> bool:
-    """An open deadline computed with a calendar older than the last upload (cases/calendar_repair.py):
+    """An open deadline computed with a calendar older than the last upload (cases/clocks/calendar_repair.py):
     the sweep flow repairs it first."""
     current = select(CalendarState.generation).where(CalendarState.id == 1).scalar_subquery()
     return _exists(select(Deadline.id).where(Deadline.status == "open", Deadline.calendar_gen < current))
@@ -81,7 +81,7 @@ def outbox_due(now: datetime) -> bool:
 
 
 def wakeup_channel() -> str:
-    from cases.wakeup import CHANNEL
+    from cases.issuance.wakeup import CHANNEL
 
     return CHANNEL
 
@@ -172,7 +172,7 @@ class FlowLoop:
                      "daily-digest": 0}
         self.failures = dict.fromkeys(self.runs, 0)
         self._stop = threading.Event()
-        # Set by wake() — a commit that wrote to the outbox in this process (cases/wakeup.py) — so
+        # Set by wake() — a commit that wrote to the outbox in this process (cases/issuance/wakeup.py) — so
         # the delivery lane checks at once instead of at its next poll.
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -181,7 +181,7 @@ class FlowLoop:
     # ------------------------------------------------------------ public
 
     def start(self) -> None:
-        from cases import wakeup
+        from cases.issuance import wakeup
 
         for name, body, every, wake in (("sweep", self._sweep_tick, self.sweep_interval, None),
                                         ("delivery", self._delivery_tick, self.delivery_poll, self._wake)):
@@ -202,7 +202,7 @@ class FlowLoop:
 
     def stop(self, timeout: float | None = None) -> bool:
         """Ask the lanes to stop after the flow run in hand; True if they all stopped in time."""
-        from cases import wakeup
+        from cases.issuance import wakeup
 
         wakeup.remove_outbox_waker(self.wake)
         self._stop.set()
@@ -219,7 +219,7 @@ class FlowLoop:
 
     def _listen(self, url: str) -> None:
         """PostgreSQL: ``LISTEN`` for commits of other processes that wrote to the outbox
-        (cases/wakeup.py) and wake the delivery lane; reconnect after an error. The poll goes on
+        (cases/issuance/wakeup.py) and wake the delivery lane; reconnect after an error. The poll goes on
         regardless (the fallback)."""
         import psycopg
         from sqlalchemy.engine import make_url
@@ -252,12 +252,12 @@ class FlowLoop:
             self._run("sweep-timers", self._sweep)  # the flow records the sweep's heartbeat
         elif time.monotonic() >= self._next_idle_beat:
             # Nothing due is a sweep done too: /readyz must not call an idle worker stale. At most
-            # every IDLE_BEAT_SECONDS (one UPDATE), well inside the stale bound (cases/heartbeat.py).
+            # every IDLE_BEAT_SECONDS (one UPDATE), well inside the stale bound (cases/platform/heartbeat.py).
             from workflows.flows import record_heartbeat
 
             record_heartbeat(self.worker or default_worker_name(), heartbeat.SWEEP)
             self._next_idle_beat = time.monotonic() + IDLE_BEAT_SECONDS
-        if not self._stop.is_set() and derivations_due(get_database()):  # documents an API process left (cases/derive.py)
+        if not self._stop.is_set() and derivations_due(get_database()):  # documents an API process left (cases/issuance/derive.py)
             self._run("derive-documents", self._derive)
         if not self._stop.is_set() and documents_due(clock.now()):
             self._run("render-documents", self._render)

@@ -70,7 +70,7 @@ def retire_old_deployments() -> int:
 def run_worker(name: str | None = None, *, sweep_interval: float | None = None, digest: bool = True,
                wait_seconds: float = 120.0) -> int:
     """Run the flows until SIGTERM / Ctrl-C. Returns a process exit code."""
-    from cases.config import get_settings
+    from cases.platform.config import get_settings
 
     settings = get_settings()
     apply_process_defaults()
@@ -92,14 +92,14 @@ def run_worker(name: str | None = None, *, sweep_interval: float | None = None, 
 
 
 def _serve_worker(name: str | None, api_url: str, interval: float, digest: bool) -> int:
-    from cases.config import get_settings
+    from cases.platform.config import get_settings
 
     settings = get_settings()
     # A channel nobody configured is not used: say so once, naming the setting (unless the
     # `anjian serve` that supervises this worker said it already).
     if not os.environ.get("ANJIAN_CHANNEL_WARNING_DONE"):
         try:
-            from cases.db import get_database
+            from cases.platform.db import get_database
             from notifications.channels import warn_unconfigured_at_startup
 
             warn_unconfigured_at_startup(get_database(), settings)

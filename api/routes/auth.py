@@ -1,4 +1,4 @@
-"""Login, logout, the current user and their password (cases/sessions.py does the work).
+"""Login, logout, the current user and their password (cases/platform/sessions.py does the work).
 
 Login and password change are async: their argon2 work runs on the password pool (api/hashing.py),
 never on the thread pool that serves the other routes."""
@@ -14,10 +14,10 @@ from pydantic import BaseModel, Field
 
 from api.deps import AppClock, CurrentUser, Db
 from api.hashing import PasswordPoolBusy, busy_response, password_pool
-from cases.access import ROLE_LABELS
+from cases.ledger.access import ROLE_LABELS
 from cases.models import Jurisdiction
-from cases.security import issue_token
-from cases.sessions import LoginFailed, LoginLocked, LoginPolicy, authenticate, change_password, revoke_token
+from cases.platform.security import issue_token
+from cases.platform.sessions import LoginFailed, LoginLocked, LoginPolicy, authenticate, change_password, revoke_token
 
 router = APIRouter(prefix="/api", tags=["auth"])
 

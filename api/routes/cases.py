@@ -10,10 +10,11 @@ from api import responses
 from api.deps import AppClock, CurrentUser, Db
 from api.errors import domain_error_body
 from api.serialize import case_detail, case_summaries, events_json
-from cases import derive, services
-from cases.documents import CREATION_DOCUMENTS, issuing_json
-from cases.errors import ActionNotAllowed, NotFound, ValidationFailed
-from cases.validation import MAX_INT
+from cases.issuance import derive
+from cases.ledger import services
+from cases.issuance.documents import CREATION_DOCUMENTS, issuing_json
+from cases.platform.errors import ActionNotAllowed, NotFound, ValidationFailed
+from cases.ledger.validation import MAX_INT
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
 
@@ -41,7 +42,7 @@ class ActionRequest(BaseModel):
 
 
 def _derive_after(request: Request, background: BackgroundTasks, items: list) -> None:
-    """The documents the committed action has due (cases/derive.py): derived after the response
+    """The documents the committed action has due (cases/issuance/derive.py): derived after the response
     (a background task), or before it where the app says so (``app.state.derive_before_response``,
     the test suite's live server: deterministic reads right after an action)."""
     if not items:

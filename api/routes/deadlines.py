@@ -12,13 +12,14 @@ from sqlalchemy.orm import lazyload
 from api import responses
 from api.deps import AppClock, CurrentUser, Db
 from api.serialize import case_summaries
-from cases import deadlines as dl
-from cases import policy, services, supervision
-from cases.access import STAFF_ROLES, require_role, subtree_codes, visible_cases_clause
-from cases.calendar_store import get_calendar
-from cases.errors import ValidationFailed
-from cases.legal_time import compute_due
-from cases.light_stats import light_count_rows
+from cases.clocks import deadlines as dl
+from cases.ledger import policy, services
+from cases.clocks import supervision
+from cases.ledger.access import STAFF_ROLES, require_role, subtree_codes, visible_cases_clause
+from cases.clocks.calendar_store import get_calendar
+from cases.platform.errors import ValidationFailed
+from cases.clocks.legal_time import compute_due
+from cases.ledger.light_stats import light_count_rows
 from cases.models import Case, CalendarYear, Deadline, Jurisdiction, RungFiring, Supervision
 
 router = APIRouter(prefix="/api", tags=["deadlines & supervision"])
@@ -69,7 +70,7 @@ def my_queue(user: CurrentUser, db: Db, clock: AppClock, page: int = Query(1, ge
 def _awaiting_decision(s, user) -> list[int]:
     """Visible open cases with a running approver's clock (an extension request, a listing's
     extension request) that this user may decide: the supervisors nearest the case, or of the listing body."""
-    from cases import outbox
+    from cases.issuance import outbox
 
     if user.role != "supervisor":
         return []
@@ -117,7 +118,7 @@ def overdue(user: CurrentUser, db: Db, clock: AppClock, kind: str | None = None,
 def light_counts(user: CurrentUser, db: Db, clock: AppClock, jurisdiction: str | None = None):
     now = clock.now()
     with db.session() as s:
-        # From the case rows' clock summaries, as index ranges per visible jurisdiction (cases/light_stats.py).
+        # From the case rows' clock summaries, as index ranges per visible jurisdiction (cases/ledger/light_stats.py).
         rows = light_count_rows(s, user, now, jurisdiction=jurisdiction)
         names = dict(s.execute(select(Jurisdiction.code, Jurisdiction.name)).all())
     table: dict[str, dict[str, Any]] = {}
@@ -235,7 +236,7 @@ def preview_deadline(db: Db, clock: AppClock, user: CurrentUser,
                      start: datetime | None = Query(None, description="起算时间（ISO 8601；无时区按北京时间）；默认现在"),
                      rule: str | None = Query(None, description="期限规则（案件类型.期限，如 hazard.rectification）："
                                                                 "按该规则定单位，十日以内的整改期限按工作日计算")):
-    from cases.clock import SHANGHAI
+    from cases.platform.clock import SHANGHAI
 
     if rule:
         kind, _, key = rule.partition(".")
@@ -261,7 +262,7 @@ def preview_deadline(db: Db, clock: AppClock, user: CurrentUser,
 
 @router.get("/calendar/years", summary="已载入的节假日安排")
 def calendar_years(user: CurrentUser, db: Db):
-    from cases.legal_time import PACKAGE_YEARS
+    from cases.clocks.legal_time import PACKAGE_YEARS
 
     with db.session() as s:
         rows = list(s.scalars(select(CalendarYear).order_by(CalendarYear.year)))

@@ -9,12 +9,12 @@ from fastapi.responses import Response
 
 from api.deps import AppClock, AppSettings, CurrentUser, Db
 from api.security import DOCUMENT_CSP
-from cases import services
-from cases.access import require_role
-from cases.documents import FAILED, ISSUED, RENDERED, STATUS_LABELS, case_documents, document_json, issuing_documents
-from cases.errors import NotFound
+from cases.ledger import services
+from cases.ledger.access import require_role
+from cases.issuance.documents import FAILED, ISSUED, RENDERED, STATUS_LABELS, case_documents, document_json, issuing_documents
+from cases.platform.errors import NotFound
 from cases.models import Document
-from cases.validation import MAX_INT
+from cases.ledger.validation import MAX_INT
 from notifications.documents import read_stored, rerender
 
 router = APIRouter(prefix="/api", tags=["documents"])

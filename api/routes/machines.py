@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from cases.engine import get_registry
-from cases.errors import NotFound
+from cases.ledger.engine import get_registry
+from cases.platform.errors import NotFound
 from state_machines.loader import MachineDefinition
 
 router = APIRouter(prefix="/api/state-machines", tags=["state machines"])

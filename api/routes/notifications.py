@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 
 from api import responses
 from api.deps import AppClock, AppSettings, CurrentUser, Db
-from cases import outbox, policy, services
-from cases.access import ROLE_LABELS, require_role
-from cases.errors import NotFound, ValidationFailed
+from cases.issuance import outbox
+from cases.ledger import policy, services
+from cases.ledger.access import ROLE_LABELS, require_role
+from cases.platform.errors import NotFound, ValidationFailed
 from cases.models import DeliveryAttempt, OutboxMessage
 from notifications import channels, delivery, preferences, receipts
 from notifications.catalog import CATALOG
@@ -72,7 +73,7 @@ def case_messages(case_id: int, user: CurrentUser, db: Db):
     with db.session() as s:
         services.get_case(s, user, case_id)
         # An enterprise contact sees what was sent to its own unit, not the authorities' traffic,
-        # and no transport detail (cases/policy.py).
+        # and no transport detail (cases/ledger/policy.py).
         stmt = select(OutboxMessage).where(OutboxMessage.case_id == case_id, policy.case_messages_clause(user))
         rows = list(s.scalars(stmt.order_by(OutboxMessage.created_at, OutboxMessage.id)))
         attempts = delivery.attempts_of(s, [m.id for m in rows])
@@ -160,7 +161,7 @@ class ChannelBody(BaseModel):
 
 
 def _province_setting(db, user) -> None:
-    # One set of channels for the province: configuring them is the root admin's act (cases/policy.py).
+    # One set of channels for the province: configuring them is the root admin's act (cases/ledger/policy.py).
     with db.session() as s:
         policy.require_root_admin(s, user, "通知渠道配置")
 

@@ -10,14 +10,14 @@ from sqlalchemy.exc import IntegrityError
 
 from api import responses
 from api.deps import AppClock, CurrentUser, Db
-from cases import policy
-from cases.access import STAFF_ROLES, in_subtree, require_role, subtree_codes, visible_enterprise_clause
-from cases.errors import NotFound, ValidationFailed
-from cases.identifiers import credit_code_problem
-from cases.identity import check_new_user
+from cases.ledger import policy
+from cases.ledger.access import STAFF_ROLES, in_subtree, require_role, subtree_codes, visible_enterprise_clause
+from cases.platform.errors import NotFound, ValidationFailed
+from cases.ledger.identifiers import credit_code_problem
+from cases.platform.identity import check_new_user
 from cases.models import Building, Enterprise, HazardCatalogItem, Jurisdiction, Project, ProjectParty, User
-from cases.security import hash_password
-from cases.validation import MAX_INT
+from cases.platform.security import hash_password
+from cases.ledger.validation import MAX_INT
 
 router = APIRouter(prefix="/api", tags=["reference data"])
 
@@ -195,7 +195,7 @@ def create_building(body: BuildingIn, user: CurrentUser, db: Db, clock: AppClock
 
 
 class UserIn(BaseModel):
-    # The bounds here are cases/identity.py's (so a form's errors come all at once); it checks the rest.
+    # The bounds here are cases/platform/identity.py's (so a form's errors come all at once); it checks the rest.
     username: str = Field(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_.\-]+$")
     display_name: str = Field(max_length=200)
     password: str = Field(min_length=10, max_length=200)

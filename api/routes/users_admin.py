@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Request
 from api import responses
 from api.deps import AppClock, CurrentUser, Db
 from api.routes.auth import client_address
-from cases.security_log import KIND_LABELS, read_log
-from cases.sessions import admin_set_active
+from cases.platform.security_log import KIND_LABELS, read_log
+from cases.platform.sessions import admin_set_active
 
 router = APIRouter(prefix="/api", tags=["admin"])
 

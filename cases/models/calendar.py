@@ -21,7 +21,7 @@ class CalendarYear(Base):
 
     year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     notice: Mapped[str] = mapped_column(String(200))  # 通知文号, e.g. 国办发明电〔2026〕N号
-    data: Mapped[dict]  # normalised notice, see cases.legal_time.LoadedYear.to_data
+    data: Mapped[dict]  # normalised notice, see cases.clocks.legal_time.LoadedYear.to_data
     digest: Mapped[str] = mapped_column(String(64))  # sha256 hex of the computation-relevant data
     loaded_at: Mapped[datetime]
     loaded_by: Mapped[str | None] = mapped_column(String(100))
@@ -32,7 +32,7 @@ class CalendarState(Base):
 
     Processes hold the calendar in memory tagged with the generation they read, and every
     deadline stores the generation that computed it (``deadlines.calendar_gen``): the sweep
-    recomputes open deadlines of an older generation (cases.calendar_repair). A missing row
+    recomputes open deadlines of an older generation (cases.clocks.calendar_repair). A missing row
     reads as generation 0.
     """
 

@@ -130,7 +130,7 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
     # Bumped by a password change or a deactivation: every token issued before (which carries the
-    # old value) is refused from the next request on (api/deps.py, cases/sessions.py).
+    # old value) is refused from the next request on (api/deps.py, cases/platform/sessions.py).
     token_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
@@ -153,7 +153,7 @@ class Case(Base):
         # Open cases with what visibility and the light counts read: index-only at 1 M cases
         # (docs/performance.md "Scale").
         # Open cases by jurisdiction and kind with their clock summary: the light counts of a subtree
-        # are index-only ranges of it (cases/light_stats.py)...
+        # are index-only ranges of it (cases/ledger/light_stats.py)...
         Index("ix_cases_open", "jurisdiction_code", "kind", postgresql_where=text("closed_at IS NULL"),
               sqlite_where=text("closed_at IS NULL"), postgresql_include=["clock_due_at", "clock_warn_at", "clock_live"]),
         # ... plus the few open cases moved up by 提级, found by their origin.
@@ -211,7 +211,7 @@ class Case(Base):
     # The case's clock summary — the earliest due_at and warn_at of its live clocks (deadlines open
     # and affects_light) and whether it has one. Written only by the database: a trigger on
     # deadlines keeps them equal to the deadlines rows (migration 0005_clocksum); read by the
-    # light, the next due date, the overdue list, the queue and the counts (cases.deadlines).
+    # light, the next due date, the overdue list, the queue and the counts (cases.clocks.deadlines).
     clock_due_at: Mapped[Optional[datetime]]
     clock_warn_at: Mapped[Optional[datetime]]
     clock_live: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
@@ -239,7 +239,7 @@ class CaseEvent(Base):
     __tablename__ = "case_events"
     __table_args__ = (
         UniqueConstraint("case_id", "seq"),
-        # Events whose documents (文号, recipients, messages) are still to be derived (cases/derive.py).
+        # Events whose documents (文号, recipients, messages) are still to be derived (cases/issuance/derive.py).
         Index("ix_case_events_derive_due", "case_id", postgresql_where=text("derive_due IS NOT NULL"),
               sqlite_where=text("derive_due IS NOT NULL")),
     )

@@ -19,7 +19,7 @@ OPEN_CLOCK = text("status = 'open'")
 class Deadline(Base):
     """A legal or policy clock on a case (or on a listed supervision).
 
-    ``due_at`` is derived from (start, amount, unit, pauses, extensions) by cases.legal_time and
+    ``due_at`` is derived from (start, amount, unit, pauses, extensions) by cases.clocks.legal_time and
     stored with the calendar version that computed it; it is None while the clock is paused.
     """
 

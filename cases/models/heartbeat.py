@@ -1,4 +1,4 @@
-"""Worker heartbeats: each served flow records when it last ran (cases/heartbeat.py, /readyz)."""
+"""Worker heartbeats: each served flow records when it last ran (cases/platform/heartbeat.py, /readyz)."""
 from __future__ import annotations
 
 from datetime import datetime

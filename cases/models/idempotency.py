@@ -1,5 +1,5 @@
 """Idempotency keys: the first outcome of a request a client sent with ``Idempotency-Key``
-(cases/idempotency.py, api/idempotency.py, docs/guarantees.md "Idempotent requests")."""
+(cases/platform/idempotency.py, api/idempotency.py, docs/guarantees.md "Idempotent requests")."""
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,6 +1,6 @@
 """Sessions and the security log: revoked tokens, and one row per security-relevant event
 (logins, failures, lockouts, logouts, password changes, deactivations, permission denials,
-admin acts). Login throttling counts failures in this log (cases/sessions.py)."""
+admin acts). Login throttling counts failures in this log (cases/platform/sessions.py)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -26,7 +26,7 @@ class RevokedToken(Base):
 
 
 class SecurityEvent(Base):
-    """One entry of the security log (``kind``: see cases.sessions.KIND_LABELS).
+    """One entry of the security log (``kind``: see cases.platform.sessions.KIND_LABELS).
 
     ``user_id`` is the account concerned (None for a login name that does not exist, or an address
     lockout); ``username`` the login name as typed (failures), ``client`` the client address;

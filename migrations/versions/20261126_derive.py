@@ -1,4 +1,4 @@
-"""case_events.derive_due: documents derived after commit (cases/derive.py), pending ones indexed
+"""case_events.derive_due: documents derived after commit (cases/issuance/derive.py), pending ones indexed
 
 Revision ID: 0007_derive
 Revises: 0006_calendar

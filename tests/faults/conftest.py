@@ -25,15 +25,15 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from cases import services
-from cases.clock import Clock
-from cases.config import Settings
-from cases.db import Database
-from cases.engine import get_registry
-from cases.migrate import upgrade
+from cases.ledger import services
+from cases.platform.clock import Clock
+from cases.platform.config import Settings
+from cases.platform.db import Database
+from cases.ledger.engine import get_registry
+from cases.platform.migrate import upgrade
 from cases.models import Case, CaseEvent
 from cases.reference import load_reference_data
-from cases.security import issue_token, resolve_signing_key
+from cases.platform.security import issue_token, resolve_signing_key
 from tests.conftest import SECRET, Api, seed_world
 from tests.machine_paths import PATHS, HttpDriver
 

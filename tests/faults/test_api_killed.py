@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from cases.db import Database
+from cases.platform.db import Database
 from tests.conftest import BACKENDS
 from tests.faults.conftest import (
     ActionStream,
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 def _scratch(backend: str, tmp_path) -> tuple[str, callable]:
     if backend == "sqlite":
         return f"sqlite:///{tmp_path}/anjian.db", lambda: None
-    from cases.db import create_scratch_postgres
+    from cases.platform.db import create_scratch_postgres
     from tests.conftest import PG_URL
 
     return create_scratch_postgres(PG_URL, "anjian_test_faults")

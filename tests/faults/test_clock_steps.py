@@ -1,7 +1,7 @@
 """The clock stepped forward and back (a bad NTP source, an operator fixing the time by hand).
 
 Told through the scenario stage (tests/scenarios/conftest.py ``story``: the real API, the sweep
-as the served flows run it, the one injectable clock of cases/clock.py). The promise: a rung fires
+as the served flows run it, the one injectable clock of cases/platform/clock.py). The promise: a rung fires
 only once its moment has come by the clock the service runs on — never early — and a rung that
 fired never fires again, however often the clock passes its moment; messages and documents follow
 their rung (one set per firing).

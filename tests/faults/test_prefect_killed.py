@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from cases.config import Settings
+from cases.platform.config import Settings
 from cases.models import RungFiring
 from tests.conftest import make_test_database
 from tests.faults.conftest import free_port, wait_for

@@ -28,7 +28,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
-from cases.config import Settings
+from cases.platform.config import Settings
 from cases.models import CaseEvent, DeliveryAttempt, Document, OutboxMessage, RungFiring, Timer, User
 from notifications import delivery
 from tests.conftest import password_hash
@@ -39,8 +39,8 @@ pytestmark = pytest.mark.slow
 SWEEP_SCRIPT = r"""
 import json, sys
 from datetime import datetime
-from cases.db import Database
-from cases.escalation import fire_all_due
+from cases.platform.db import Database
+from cases.clocks.escalation import fire_all_due
 url, name, now, batch = sys.argv[1:5]
 out = fire_all_due(Database(url), datetime.fromisoformat(now), batch_size=int(batch), worker=name)
 print(json.dumps(out), flush=True)
@@ -50,8 +50,8 @@ DELIVERY_SCRIPT = r"""
 import json, sys
 from datetime import datetime
 import notifications.preferences
-from cases.config import Settings
-from cases.db import Database
+from cases.platform.config import Settings
+from cases.platform.db import Database
 from notifications.delivery import deliver_pending
 url, now, port, data_dir = sys.argv[1:5]
 settings = Settings(smtp_host="127.0.0.1", smtp_port=int(port), smtp_from="anjian@test.local", data_dir=data_dir,
@@ -184,7 +184,7 @@ def test_worker_killed_mid_delivery_sends_nothing_twice_beyond_the_crash_window(
         s.flush()
         variables = {"alert_title": "测试告警", "alert_detail": "工作进程中断演练", "raised_at": now.isoformat(),
                      "failed_template_title": "整改通知书", "failed_channel": "email"}
-        for i, person in enumerate(people):  # as cases.outbox.enqueue writes them, e-mail configured
+        for i, person in enumerate(people):  # as cases.issuance.outbox.enqueue writes them, e-mail configured
             for channel in ("inbox", "email"):
                 s.add(OutboxMessage(dedupe_key=f"fault:{i}:system_alert:{person.id}:{channel}", case_id=None,
                                     template="system_alert", recipient_user_id=person.id,

@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-from cases.clock import to_local
-from cases.identifiers import make_credit_code
+from cases.platform.clock import to_local
+from cases.ledger.identifiers import make_credit_code
 from cases.models import Enterprise, User
 from tests.conftest import password_hash
 from tests.scenarios.conftest import cn

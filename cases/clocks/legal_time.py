@@ -1,0 +1,576 @@
+"""Legal deadline arithmetic in Asia/Shanghai on the Chinese statutory calendar.
+
+Pure functions, no I/O: the database side (loaded State Council notices) lives in
+``cases.clocks.calendar_store``. The rules are documented in ``docs/legal-time.md``.
+
+Vocabulary:
+
+* instants are timezone-aware ``datetime`` values, normalised to UTC;
+* legal dates are Asia/Shanghai dates (``date``);
+* a *day off* is a statutory holiday or a weekend day that is not a make-up working
+  day (调休上班); a *working day* is every other day.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from types import MappingProxyType
+from typing import Any, Iterable, Mapping, Protocol, Sequence
+
+import chinese_calendar
+
+from cases.platform.clock import SHANGHAI
+
+UNITS: tuple[str, ...] = ("hour", "calendar_day", "working_day")
+PACKAGE_VERSION = f"chinesecalendar-{chinese_calendar.__version__}"
+
+_DAY = timedelta(days=1)
+_WEEKDAY_ZH = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
+_UNIT_ZH = {"hour": "小时", "calendar_day": "自然日", "working_day": "工作日"}
+# Chinese display names of the package's (English) holiday labels.
+_HOLIDAY_ZH = {h.value: h.chinese for h in chinese_calendar.Holiday}
+
+
+def _probe_package_years() -> frozenset[int]:
+    """Years the installed package has data for.
+
+    Probed rather than read from package internals: ``is_workday`` raises
+    ``NotImplementedError`` outside its range (1.11.0: 2004–2026 inclusive), and a
+    newer release may widen that range.
+    """
+    years = set()
+    for year in range(1900, 2201):
+        try:
+            chinese_calendar.is_workday(date(year, 1, 1))
+        except NotImplementedError:
+            continue
+        years.add(year)
+    return frozenset(years)
+
+
+PACKAGE_YEARS: frozenset[int] = _probe_package_years()
+
+
+# ---------------------------------------------------------------------------
+# Calendar data
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HolidayRange:
+    """A named holiday period from a notice (display only; its dates are in ``days_off``)."""
+
+    name: str
+    start: date
+    end: date
+
+
+@dataclass(frozen=True)
+class LoadedYear:
+    """One year's holiday arrangement as published by the State Council (国务院办公厅通知)."""
+
+    year: int
+    days_off: frozenset[date]
+    workdays: frozenset[date]
+    notice: str
+    digest: str
+    holidays: tuple[HolidayRange, ...] = ()
+    source: str | None = None
+
+    def names(self) -> dict[date, str]:
+        out: dict[date, str] = {}
+        for h in self.holidays:
+            d = h.start
+            while d <= h.end:
+                out.setdefault(d, h.name)
+                d += _DAY
+        return out
+
+    def to_data(self) -> dict[str, Any]:
+        """The normalised notice (JSON-safe); ``parse_year_notice`` round-trips it."""
+        data: dict[str, Any] = {
+            "year": self.year,
+            "notice": self.notice,
+            "days_off": sorted(d.isoformat() for d in self.days_off),
+            "workdays": sorted(d.isoformat() for d in self.workdays),
+            "holidays": [
+                {"name": h.name, "start": h.start.isoformat(), "end": h.end.isoformat()}
+                for h in self.holidays
+            ],
+        }
+        if self.source:
+            data["source"] = self.source
+        return data
+
+
+@dataclass(frozen=True)
+class DayInfo:
+    working: bool
+    provisional: bool  # True when the year is unknown and only weekends were applied
+    name: str | None  # holiday name (for a make-up working day: the holiday it belongs to)
+    kind: str  # "workday" | "weekend" | "holiday" | "makeup_workday"
+
+
+class WorkingDayOracle(Protocol):
+    def is_working_day(self, d: date) -> bool: ...
+
+
+def _check_date(d: object) -> date:
+    # A datetime is a date subclass; its .date() is not necessarily the Shanghai date,
+    # so refuse it instead of silently using the wrong day.
+    if isinstance(d, datetime) or not isinstance(d, date):
+        raise TypeError(f"expected a datetime.date, got {type(d).__name__}")
+    return d
+
+
+class HolidayCalendar:
+    """Working-day oracle: loaded notices, else the ``chinese_calendar`` package, else weekends.
+
+    Immutable after construction (plain dict/frozenset reads), hence safe to share
+    between threads and cheap to query.
+    """
+
+    __slots__ = ("_loaded", "_names", "generation")
+
+    def __init__(self, loaded_years: Mapping[int, LoadedYear] | None = None, *, generation: int = 0) -> None:
+        loaded = dict(loaded_years or {})
+        for year, ly in loaded.items():
+            if ly.year != year:
+                raise ValueError(f"loaded_years key {year} does not match LoadedYear.year {ly.year}")
+        names: dict[date, str] = {}
+        for ly in loaded.values():
+            names.update(ly.names())
+        object.__setattr__(self, "_loaded", MappingProxyType(loaded))
+        object.__setattr__(self, "_names", MappingProxyType(names))
+        # The calendar generation (cases.clocks.calendar_store) this was built from; stamped on deadlines.
+        object.__setattr__(self, "generation", generation)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("HolidayCalendar is immutable")
+
+    def __repr__(self) -> str:
+        return f"HolidayCalendar(loaded={sorted(self._loaded)})"
+
+    @property
+    def loaded_years(self) -> Mapping[int, LoadedYear]:
+        return self._loaded
+
+    def is_known_year(self, year: int) -> bool:
+        return year in self._loaded or year in PACKAGE_YEARS
+
+    def is_working_day(self, d: date) -> bool:
+        return self.day_info(d).working
+
+    def is_day_off(self, d: date) -> bool:
+        return not self.day_info(d).working
+
+    def day_info(self, d: date) -> DayInfo:
+        d = _check_date(d)
+        weekend = d.weekday() >= 5
+        loaded = self._loaded.get(d.year)
+        if loaded is not None:  # loaded data wins over the package, so an admin can correct it
+            if d in loaded.workdays:
+                return DayInfo(True, False, self._names.get(d), "makeup_workday")
+            if d in loaded.days_off:
+                return DayInfo(False, False, self._names.get(d), "holiday")
+        elif d.year in PACKAGE_YEARS:
+            # Same logic as chinese_calendar.get_holiday_detail, read from its public
+            # tables: the function re-validates the year range on every call (slow).
+            label = chinese_calendar.workdays.get(d)
+            if label is not None:
+                kind = "makeup_workday" if weekend else "workday"
+                return DayInfo(True, False, _HOLIDAY_ZH.get(label, label), kind)
+            label = chinese_calendar.holidays.get(d)
+            if label is not None:
+                return DayInfo(False, False, _HOLIDAY_ZH.get(label, label), "holiday")
+        else:
+            return DayInfo(not weekend, True, None, "weekend" if weekend else "workday")
+        return DayInfo(not weekend, False, None, "weekend" if weekend else "workday")
+
+    def calendar_version(self, years: Iterable[int]) -> str:
+        """Identify the data used for ``years`` (deterministic, order-independent).
+
+        Package years are covered by the package version; loaded years add their
+        digest prefix; unknown years add ``:weekends`` (provisional rule).
+        """
+        parts = [PACKAGE_VERSION]
+        for year in sorted(set(years)):
+            loaded = self._loaded.get(year)
+            if loaded is not None:
+                parts.append(f"+{year}:{loaded.digest[:12]}")
+            elif year not in PACKAGE_YEARS:
+                parts.append(f"+{year}:weekends")
+        return "".join(parts)
+
+
+# ---------------------------------------------------------------------------
+# Year notices
+# ---------------------------------------------------------------------------
+
+_ALLOWED_KEYS = frozenset({"year", "notice", "days_off", "workdays", "holidays", "source"})
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_FIELD_ZH = {"days_off": "放假日期 days_off", "workdays": "调休上班日期 workdays", "holidays": "节日 holidays"}
+
+
+def _parse_date(value: object, where: str) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value  # YAML turns unquoted 2027-01-01 into a date already
+    if isinstance(value, str) and _ISO_DATE.match(value.strip()):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"{where}中无法识别的日期 {value!r}（应为 YYYY-MM-DD）")
+
+
+def _in_year(d: date, year: int, where: str) -> date:
+    if d.year != year:
+        raise ValueError(
+            f"{where}中的 {d.isoformat()} 不在 {year} 年内；"
+            f"跨年的放假或调休日期请登记在该日期所属年份的放假安排中"
+        )
+    return d
+
+
+def _date_list(value: object, key: str, year: int) -> set[date]:
+    if value is None:
+        return set()
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise ValueError(f"{_FIELD_ZH[key]} 必须是日期列表")
+    return {_in_year(_parse_date(v, _FIELD_ZH[key]), year, _FIELD_ZH[key]) for v in value}
+
+
+def _digest(year: int, days_off: Iterable[date], workdays: Iterable[date]) -> str:
+    # Only what changes a deadline is hashed, so fixing a holiday name or the notice
+    # number does not change the calendar version of past computations.
+    payload = {
+        "year": year,
+        "days_off": sorted(d.isoformat() for d in days_off),
+        "workdays": sorted(d.isoformat() for d in workdays),
+    }
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(blob.encode("ascii")).hexdigest()
+
+
+def parse_year_notice(data: Mapping[str, Any]) -> LoadedYear:
+    """Validate and normalise one year's holiday notice (dict from YAML or JSON).
+
+    Raises ``ValueError`` with a Chinese message naming the offending value.
+    """
+    if not isinstance(data, Mapping):
+        raise ValueError("放假安排必须是一个对象（YAML/JSON 字典）")
+    unknown = sorted(str(k) for k in data if k not in _ALLOWED_KEYS)
+    if unknown:
+        raise ValueError(f"放假安排中有无法识别的字段：{'、'.join(unknown)}")
+
+    year = data.get("year")
+    if isinstance(year, bool) or not isinstance(year, int):
+        raise ValueError("放假安排缺少有效的年份 year（整数）")
+    if not 1900 <= year <= 2200:
+        raise ValueError(f"年份 {year} 超出支持范围（1900–2200）")
+    notice = data.get("notice")
+    if not isinstance(notice, str) or not notice.strip():
+        raise ValueError("放假安排缺少通知文号 notice")
+    source = data.get("source")
+    if source is not None and not isinstance(source, str):
+        raise ValueError("来源 source 必须是文本")
+
+    days_off = _date_list(data.get("days_off"), "days_off", year)
+    workdays = _date_list(data.get("workdays"), "workdays", year)
+
+    ranges: list[HolidayRange] = []
+    raw_holidays = data.get("holidays") or []
+    if not isinstance(raw_holidays, (list, tuple)):
+        raise ValueError("节日 holidays 必须是列表")
+    named: dict[date, str] = {}
+    for item in raw_holidays:
+        if not isinstance(item, Mapping):
+            raise ValueError("节日 holidays 的每一项必须包含 name、start、end")
+        name = item.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError("节日 holidays 的每一项必须有名称 name")
+        name = name.strip()
+        where = f"节日“{name}”"
+        start = _in_year(_parse_date(item.get("start"), where), year, where)
+        end = _in_year(_parse_date(item.get("end", item.get("start")), where), year, where)
+        if end < start:
+            raise ValueError(f"{where}的结束日期 {end.isoformat()} 早于开始日期 {start.isoformat()}")
+        d = start
+        while d <= end:
+            if named.get(d, name) != name:
+                raise ValueError(f"{d.isoformat()} 同时属于节日“{named[d]}”和“{name}”")
+            named[d] = name
+            days_off.add(d)
+            d += _DAY
+        ranges.append(HolidayRange(name, start, end))
+
+    clash = sorted(days_off & workdays)
+    if clash:
+        raise ValueError(f"{clash[0].isoformat()} 同时出现在放假日期和调休上班日期中")
+    for d in sorted(workdays):
+        if d.weekday() < 5:
+            raise ValueError(
+                f"{d.isoformat()} 是{_WEEKDAY_ZH[d.weekday()]}，本来就是工作日，"
+                f"不能列为调休上班日（调休上班日只能是星期六或星期日）"
+            )
+    if not days_off:
+        raise ValueError(f"{year} 年的放假安排中没有任何放假日期（days_off 或 holidays）")
+
+    ranges.sort(key=lambda h: (h.start, h.end, h.name))
+    return LoadedYear(
+        year=year,
+        days_off=frozenset(days_off),
+        workdays=frozenset(workdays),
+        notice=notice.strip(),
+        digest=_digest(year, days_off, workdays),
+        holidays=tuple(ranges),
+        source=source,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Deadlines
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DueResult:
+    due_at: datetime | None  # UTC; None while the clock is stopped by an open pause
+    due_date: date | None  # day-based: the last day; hour: the Shanghai date of due_at
+    provisional: bool  # an unknown year was computed with weekends only
+    calendar_version: str
+    paused: bool
+
+
+class _Probe:
+    """Per-call view of a calendar that records which years were consulted."""
+
+    def __init__(self, calendar: HolidayCalendar) -> None:
+        self.calendar = calendar
+        self.years: set[int] = set()
+
+    def is_working_day(self, d: date) -> bool:
+        self.years.add(d.year)
+        return self.calendar.is_working_day(d)
+
+    @property
+    def provisional(self) -> bool:
+        return any(not self.calendar.is_known_year(y) for y in self.years)
+
+    def version(self) -> str:
+        return self.calendar.calendar_version(self.years)
+
+
+def end_of_day_utc(d: date) -> datetime:
+    """24:00 of Shanghai date ``d`` (= 00:00 of the next day) as a UTC instant."""
+    return datetime.combine(d + _DAY, time(0), tzinfo=SHANGHAI).astimezone(timezone.utc)
+
+
+def shanghai_date(instant: datetime) -> date:
+    return _aware_utc(instant, "instant").astimezone(SHANGHAI).date()
+
+
+def _aware_utc(value: object, what: str) -> datetime:
+    if not isinstance(value, datetime):
+        raise TypeError(f"{what} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{what} must be timezone-aware")
+    return value.astimezone(timezone.utc)
+
+
+def _first_working_from(d: date, calendar: WorkingDayOracle) -> date:
+    while not calendar.is_working_day(d):
+        d += _DAY
+    return d
+
+
+def add_working_days(d: date, n: int, calendar: WorkingDayOracle) -> date:
+    """The n-th working day after ``d`` (``d`` itself is not counted).
+
+    n == 0 gives ``d`` if it is a working day, else the first working day after it;
+    n < 0 counts backwards (the |n|-th working day before ``d``).
+    """
+    d = _check_date(d)
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError("n must be an int")
+    try:
+        if n == 0:
+            return _first_working_from(d, calendar)
+        step = _DAY if n > 0 else -_DAY
+        remaining = abs(n)
+        while remaining:
+            d += step
+            if calendar.is_working_day(d):
+                remaining -= 1
+        return d
+    except OverflowError:
+        raise ValueError("期限超出可计算的日期范围") from None
+
+
+def _check_amount(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{what}必须是整数")
+    if value < 0:
+        raise ValueError(f"{what}不得为负数")
+    return value
+
+
+def _extension_total(extensions: Sequence[int], unit: str, cap: int | None) -> int:
+    total = sum(_check_amount(e, "延期数值") for e in extensions)
+    if cap is not None:
+        _check_amount(cap, "延期上限")
+        if total > cap:
+            if unit == "hour":
+                raise ValueError(f"延期总时长不得超过 {cap} 小时（合计 {total} 小时）")
+            if unit == "working_day":
+                raise ValueError(f"延期总天数不得超过 {cap} 个工作日（合计 {total} 个工作日）")
+            raise ValueError(f"延期总天数不得超过 {cap} 天（合计 {total} 天）")
+    return total
+
+
+def _merge_pauses(
+    pauses: Iterable[Sequence[datetime | None]], start: datetime
+) -> list[tuple[datetime, datetime | None]]:
+    """Union of the pause intervals, clipped to ``start``, sorted.
+
+    Merging happens only here, for the arithmetic: callers keep their list of pauses
+    as recorded, and overlapping records must not stop the clock twice.
+    """
+    spans: list[tuple[datetime, datetime | None]] = []
+    for item in pauses:
+        try:
+            raw_start, raw_end = item
+        except (TypeError, ValueError):
+            raise ValueError("每个暂停时段必须是（开始时间, 结束时间或 None）") from None
+        ps = _aware_utc(raw_start, "pause start")
+        pe = None if raw_end is None else _aware_utc(raw_end, "pause end")
+        if pe is not None and pe < ps:
+            raise ValueError("暂停时段的结束时间不能早于开始时间")
+        if pe is not None and pe <= start:
+            continue  # entirely before the clock started
+        spans.append((max(ps, start), pe))
+    spans.sort(key=lambda s: s[0])
+    merged: list[tuple[datetime, datetime | None]] = []
+    for ps, pe in spans:
+        if merged:
+            last_s, last_e = merged[-1]
+            if last_e is None:
+                break  # an open pause swallows everything after it
+            if ps <= last_e:
+                merged[-1] = (last_s, None if pe is None else max(last_e, pe))
+                continue
+        merged.append((ps, pe))
+    return [(s, e) for s, e in merged if e is None or e > s]
+
+
+def _countable_overlap(
+    ps: datetime, pe: datetime, start_day: date, unit: str, probe: _Probe
+) -> timedelta:
+    """Time of [ps, pe) lying on days the period counts: after the start day, and for
+    working_day only on working days."""
+    total = timedelta(0)
+    d = max(ps.astimezone(SHANGHAI).date(), start_day + _DAY)
+    last = pe.astimezone(SHANGHAI).date()
+    while d <= last:
+        day_start = end_of_day_utc(d - _DAY)
+        day_end = end_of_day_utc(d)
+        lo, hi = max(ps, day_start), min(pe, day_end)
+        if hi > lo and (unit == "calendar_day" or probe.is_working_day(d)):
+            total += hi - lo
+        d += _DAY
+    return total
+
+
+def _whole_days(span: timedelta) -> int:
+    q, r = divmod(span, _DAY)
+    return q + (1 if r else 0)
+
+
+def compute_due(
+    start: datetime,
+    amount: int,
+    unit: str,
+    calendar: HolidayCalendar,
+    *,
+    pauses: Iterable[Sequence[datetime | None]] = (),
+    extensions: Sequence[int] = (),
+    max_total_extension: int | None = None,
+) -> DueResult:
+    """Due instant of a deadline of ``amount`` (+ ``extensions``) ``unit`` from ``start``.
+
+    See docs/legal-time.md for the rules (start day excluded, 24:00 end, roll-over of
+    calendar-day periods, pauses).
+    """
+    if unit not in UNITS:
+        raise ValueError(f"不支持的期限单位 {unit!r}，应为 hour（小时）、calendar_day（自然日）或 working_day（工作日）")
+    _check_amount(amount, "期限数值")
+    start_utc = _aware_utc(start, "start")
+    total = amount + _extension_total(extensions, unit, max_total_extension)
+    spans = _merge_pauses(pauses, start_utc)
+    probe = _Probe(calendar)
+
+    def result(due_at: datetime | None, due_date: date | None) -> DueResult:
+        return DueResult(
+            due_at=due_at,
+            due_date=due_date,
+            provisional=probe.provisional,
+            calendar_version=probe.version(),
+            paused=due_at is None,
+        )
+
+    try:
+        if unit == "hour":
+            # Clock hours: the running period is consumed up to each pause, then resumes.
+            t, remaining = start_utc, timedelta(hours=total)
+            for ps, pe in spans:
+                if ps >= t + remaining:
+                    break  # pause began at/after expiry: it cannot revive the deadline
+                remaining -= ps - t
+                if pe is None:
+                    return result(None, None)
+                t = pe
+            due_at = t + remaining
+            return result(due_at, due_at.astimezone(SHANGHAI).date())
+
+        start_day = start_utc.astimezone(SHANGHAI).date()
+
+        def last_day(units: int) -> date:
+            if unit == "working_day":
+                return add_working_days(start_day, units, probe)
+            # Calendar days: a period ending on a day off runs to the next working day.
+            return _first_working_from(start_day + timedelta(days=units), probe)
+
+        due_date = last_day(total)
+        due_at = end_of_day_utc(due_date)
+        credit = timedelta(0)
+        for ps, pe in spans:
+            if ps >= due_at:
+                break
+            if pe is None:
+                return result(None, None)
+            credit += _countable_overlap(ps, pe, start_day, unit, probe)
+            due_date = last_day(total + _whole_days(credit))
+            due_at = end_of_day_utc(due_date)
+        return result(due_at, due_date)
+    except OverflowError:
+        raise ValueError("期限超出可计算的日期范围") from None
+
+
+__all__ = [
+    "PACKAGE_VERSION",
+    "PACKAGE_YEARS",
+    "UNITS",
+    "DayInfo",
+    "DueResult",
+    "HolidayCalendar",
+    "HolidayRange",
+    "LoadedYear",
+    "add_working_days",
+    "compute_due",
+    "end_of_day_utc",
+    "parse_year_notice",
+    "shanghai_date",
+]

@@ -1,0 +1,212 @@
+"""Documents derived after commit from the event log: 文号, snapshot, recipients, messages.
+
+An action or a creation whose step issues documents (``cases.issuance.documents.TRANSITION_DOCUMENTS`` /
+``CREATION_DOCUMENTS``) does, in its own transaction, only what must be atomic with the state
+change plus a cheap check: the preflight (422 when a fact the document needs is missing), and the
+event row marked ``derive_due`` with ``documents_due`` (type, title) and ``at_event`` (the case's
+columns the documents read, as they were at the event) in its payload. Everything else is derived
+here, after commit, per event in event order, exactly once:
+
+* :func:`derive_event` issues each due document (:func:`cases.issuance.documents.issue`: the 文号, the
+  snapshot as of the event, recipients, outbox rows), records ``documents`` on the event's payload
+  and clears ``derive_due`` — all in one transaction. The keys that make a second run a no-op:
+  ``documents (case_id, cause, doc_type)`` (cause = ``action:<event id>``), the outbox's
+  ``dedupe_key`` (cause, template, recipient, channel), and the flag itself, re-read under the lock.
+* :func:`derive_case` derives one case's pending events, oldest first, holding a per-case lock
+  (PostgreSQL: a transaction-scoped advisory lock plus ``FOR UPDATE SKIP LOCKED`` on the events;
+  SQLite: its single writer) so a case's documents are issued in the order of its events.
+* Who calls it: the process that committed the event, right after the commit (the
+  ``db.transaction()`` after-commit hook :func:`schedule` installs; the API defers it to a
+  background task after the response, see :func:`deferred`), and the worker's sweep lane
+  (``workflows/derive_flow.py``) for whatever is left — a crash between the commit and the
+  derivation loses nothing: the flag and the partial index ``ix_case_events_derive_due`` remain.
+"""
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from contextvars import ContextVar
+from types import SimpleNamespace
+from typing import Any, Iterator
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from cases.platform import clock
+from cases.platform.db import AFTER_COMMIT, Database
+from cases.models import Case, CaseEvent, Jurisdiction, User
+
+log = logging.getLogger(__name__)
+
+# Set while a derivation runs in this thread (the statement-count test tells its statements apart).
+deriving: ContextVar[bool] = ContextVar("anjian_deriving", default=False)
+# A list: derivations scheduled by commits in this context are collected instead of run (the API
+# hands them to a background task after the response). None: run right after the commit.
+_deferred: ContextVar[list | None] = ContextVar("anjian_derive_deferred", default=None)
+# False: committed events are left for the worker (tests simulate a crash after the commit).
+_enabled: ContextVar[bool] = ContextVar("anjian_derive_enabled", default=True)
+
+_CASES_KEY = "anjian_derive_cases"
+ADVISORY_CLASS = 9117  # pg advisory lock namespace: (ADVISORY_CLASS, case id)
+
+
+# ---------------------------------------------------------------- after commit
+
+
+def schedule(session: Session, case_id: int) -> None:
+    """Derive the case's pending events once the caller's transaction has committed."""
+    cases = session.info.setdefault(_CASES_KEY, set())
+    cases.add(case_id)
+    session.info.setdefault(AFTER_COMMIT, {})["derive"] = lambda db: _after_commit(db, sorted(cases))
+
+
+def _after_commit(db: Database, case_ids: list[int]) -> None:
+    if not _enabled.get():
+        return
+    deferred = _deferred.get()
+    if deferred is not None:
+        deferred.extend((db, c) for c in case_ids if (db, c) not in deferred)
+        return
+    run(db, case_ids)
+
+
+def run(db: Database, case_ids: list[int]) -> None:
+    """Derive these cases' pending events now; an error is logged and left to the worker's lane."""
+    for case_id in case_ids:
+        try:
+            derive_case(db, case_id)
+        except Exception:  # noqa: BLE001 - the flag stays set: the worker derives it later
+            log.exception("case %s: deriving its documents failed; left to the worker", case_id)
+
+
+def run_deferred(items: list[tuple[Database, int]]) -> None:
+    for db, case_id in items:
+        run(db, [case_id])
+
+
+@contextmanager
+def deferred() -> Iterator[list[tuple[Database, int]]]:
+    """Collect the derivations the commits inside schedule, to run them later (a background task)."""
+    items: list[tuple[Database, int]] = []
+    token = _deferred.set(items)
+    try:
+        yield items
+    finally:
+        _deferred.reset(token)
+
+
+@contextmanager
+def paused() -> Iterator[None]:
+    """Commits inside derive nothing themselves (as if the process died right after committing)."""
+    token = _enabled.set(False)
+    try:
+        yield
+    finally:
+        _enabled.reset(token)
+
+
+# ---------------------------------------------------------------- deriving
+
+
+def _case_as_of(event: CaseEvent) -> Case:
+    """A transient Case holding the columns the documents read, as they were at the event (never
+    added to a session)."""
+    facts = dict((event.payload or {}).get("at_event") or {})
+    facts.pop("contact", None)
+    return Case(id=event.case_id, **facts)
+
+
+def derive_event(session: Session, event: CaseEvent) -> list[dict[str, Any]]:
+    """Issue the event's due documents, record them on the event and clear its flag (caller's
+    transaction). Idempotent: a document already issued for (case, cause, type) is not issued again."""
+    from cases.issuance import documents
+    from cases.issuance.doc_snapshots import SNAPSHOTS
+
+    payload = dict(event.payload or {})
+    due = [d["type"] for d in payload.get("documents_due") or []]
+    at_event = payload.get("at_event") or {}
+    case = _case_as_of(event)
+    actor = session.get(User, event.actor_id) if event.actor_id else None
+    ctx = SimpleNamespace(action=SimpleNamespace(name=event.action), actor=actor)
+    opened = {d["key"]: d for d in payload.get("deadlines") or [] if d.get("key") and d.get("change") == "opened"}
+    values = dict(payload.get("values") or {})
+    issuer = session.get(Jurisdiction, case.jurisdiction_code)
+    issued = []
+    for doc_type in due:
+        snapshot, recipients, urgent = SNAPSHOTS[doc_type](session, case, values, event.at, ctx=ctx,
+                                                           opened=opened, seq=event.seq)
+        snapshot = {**(at_event.get("contact") or {}), **snapshot}
+        doc = documents.issue(session, case, doc_type, cause=documents.cause_of(event), now=event.at,
+                              snapshot=snapshot, recipients=recipients, urgent=urgent, issuer=issuer)
+        issued.append({"type": doc_type, "number": doc.number, "id": doc.id})
+    # ``at_event`` has served (the documents' variables keep what they used); when they were derived
+    # (wall clock): bench/transitions.py reports the lag behind the event.
+    kept = {k: v for k, v in payload.items() if k != "at_event"}
+    event.payload = {**kept, "documents": issued, "documents_derived_at": clock.now().isoformat()}
+    event.derive_due = None
+    session.flush()
+    return issued
+
+
+def _lock_case(session: Session, case_id: int, wait: bool) -> bool:
+    if session.get_bind().dialect.name != "postgresql":
+        return True  # SQLite: the write transaction (BEGIN IMMEDIATE) is the lock
+    if wait:
+        session.execute(text("SELECT pg_advisory_xact_lock(:c, :k)"), {"c": ADVISORY_CLASS, "k": case_id})
+        return True
+    return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:c, :k)"), {"c": ADVISORY_CLASS, "k": case_id}))
+
+
+def derive_case(db: Database, case_id: int, *, wait: bool = True) -> int:
+    """Derive one case's pending events in event order, in one transaction; returns how many.
+    ``wait`` False: give up at once if another deriver holds the case (the worker's lane)."""
+    token = deriving.set(True)
+    try:
+        with db.transaction() as s:
+            if not _lock_case(s, case_id, wait):
+                return 0
+            stmt = (select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.derive_due.is_not(None))
+                    .order_by(CaseEvent.seq))
+            if s.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            events = list(s.scalars(stmt))
+            for event in events:
+                derive_event(s, event)
+            return len(events)
+    finally:
+        deriving.reset(token)
+
+
+def pending_cases(session: Session, limit: int) -> list[int]:
+    """Cases with events whose documents are due, the longest waiting first (the partial index)."""
+    first = func.min(CaseEvent.id)
+    return list(session.scalars(select(CaseEvent.case_id).where(CaseEvent.derive_due.is_not(None))
+                                .group_by(CaseEvent.case_id).order_by(first).limit(limit)))
+
+
+def derivations_due(db: Database) -> bool:
+    """Is any event's documents still to be derived? One indexed ``SELECT … LIMIT 1`` (the worker's tick)."""
+    with db.session() as s:
+        return s.execute(select(CaseEvent.id).where(CaseEvent.derive_due.is_not(None)).limit(1)).first() is not None
+
+
+def pending_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.derive_due.is_not(None))) or 0
+
+
+def derive_pending(db: Database, *, limit: int = 100) -> dict[str, int]:
+    """The worker's pass: derive up to ``limit`` cases' pending events, each case in its own
+    transaction; a case another deriver holds is skipped (it is being done)."""
+    with db.session() as s:
+        case_ids = pending_cases(s, limit)
+    counts = {"cases": 0, "events": 0, "busy": 0, "errors": 0}
+    for case_id in case_ids:
+        try:
+            n = derive_case(db, case_id, wait=False)
+        except Exception:  # noqa: BLE001 - left pending, retried next pass
+            log.exception("case %s: deriving its documents failed", case_id)
+            counts["errors"] += 1
+            continue
+        counts["cases" if n else "busy"] += 1
+        counts["events"] += n
+    return counts

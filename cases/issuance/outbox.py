@@ -1,0 +1,160 @@
+"""Writing messages to the outbox, in the caller's transaction, with recipients resolved from roles.
+
+Delivery (rendering, channels, retries, receipts) is the notifications package's job; here we
+only decide *who* gets *what* and make the row, idempotently (``dedupe_key``).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterable
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from cases.issuance import wakeup
+from cases.models import Case, Jurisdiction, OutboxMessage, User
+
+# Recipient roles the ladder and the services speak of.
+ASSIGNEE = "assignee"
+ASSIGNEE_SUPERVISOR = "assignee_supervisor"
+ENTERPRISE_CONTACT = "enterprise_contact"
+AUTHORITY = "authority"                  # staff of the case's supervising jurisdiction
+LISTING_AUTHORITY = "listing_authority"  # supervisors of the listing jurisdiction
+# Whoever decides (an extension request): the supervisors nearest the case's jurisdiction, or for a
+# listing's own request the listing body's supervisors (pass listing_jurisdiction_code).
+APPROVERS = "approvers"
+APPROVERS_SUPERVISOR = "approvers_supervisor"  # the approvers' own supervisor, else the level above
+UPPER_SUPERVISORS = "upper_supervisors"        # supervisors of the level above the case's jurisdiction
+
+
+def default_channels(user: User) -> list[str]:
+    """Channels for a user when they have set no preference: the in-app inbox, plus email if known."""
+    channels = ["inbox"]
+    if user.email:
+        channels.append("email")
+    return channels
+
+
+# The notifications package may install a preference-aware resolver: fn(session, user, template, urgent).
+channel_resolver = None
+
+
+def channels_for(session: Session, user: User, template: str, urgent: bool) -> list[str]:
+    if channel_resolver is not None:
+        return channel_resolver(session, user, template, urgent)
+    return default_channels(user)
+
+
+def resolve_recipients(session: Session, case: Case, roles: Iterable[str], *,
+                       listing_jurisdiction_code: str | None = None) -> list[User]:
+    out: dict[int, User] = {}
+
+    def add(users: Iterable[User]) -> None:
+        for u in users:
+            if u is not None and u.active:
+                out.setdefault(u.id, u)
+
+    for role in roles:
+        if role == ASSIGNEE:
+            # An unassigned case (e.g. just taken over by a higher authority) is the business of the
+            # people who assign it: its reminders never go nowhere.
+            add([session.get(User, case.assignee_id)] if case.assignee_id
+                else nearest_supervisors(session, case.jurisdiction_code))
+        elif role == ASSIGNEE_SUPERVISOR:
+            assignee = session.get(User, case.assignee_id) if case.assignee_id else None
+            if assignee is not None and assignee.supervisor_id:
+                add([session.get(User, assignee.supervisor_id)])
+            else:
+                add(nearest_supervisors(session, case.jurisdiction_code))
+        elif role == ENTERPRISE_CONTACT and case.enterprise_id:
+            add(session.scalars(select(User).where(User.enterprise_id == case.enterprise_id, User.role == "enterprise",
+                                                   User.active.is_(True))))
+        elif role == AUTHORITY:
+            add(session.scalars(select(User).where(User.jurisdiction_code == case.jurisdiction_code,
+                                                   User.role.in_(("officer", "supervisor")), User.active.is_(True))))
+        elif role == LISTING_AUTHORITY and listing_jurisdiction_code:
+            add(session.scalars(select(User).where(User.jurisdiction_code == listing_jurisdiction_code,
+                                                   User.role == "supervisor", User.active.is_(True))))
+        elif role == APPROVERS:
+            add(approvers(session, case, listing_jurisdiction_code))
+        elif role == APPROVERS_SUPERVISOR:
+            add(approvers_supervisors(session, case, listing_jurisdiction_code))
+        elif role == UPPER_SUPERVISORS:
+            add(upper_supervisors(session, case.jurisdiction_code))
+    return list(out.values())
+
+
+def approvers(session: Session, case: Case, listing_jurisdiction_code: str | None = None) -> list[User]:
+    """Who may decide a request on the case (decide_extension is a supervisor's action in every
+    machine): the listing body's supervisors for a listing, else the supervisors nearest the case."""
+    if listing_jurisdiction_code:
+        return nearest_supervisors(session, listing_jurisdiction_code)
+    return nearest_supervisors(session, case.jurisdiction_code)
+
+
+def approvers_supervisors(session: Session, case: Case, listing_jurisdiction_code: str | None = None) -> list[User]:
+    """Up the approvers' chain: their own supervisor where one is set, else the level above theirs."""
+    found = approvers(session, case, listing_jurisdiction_code)
+    bosses = [session.get(User, u.supervisor_id) for u in found if u.supervisor_id]
+    bosses = [u for u in bosses if u is not None and u.active]
+    if bosses:
+        return bosses
+    codes = {u.jurisdiction_code for u in found} or {listing_jurisdiction_code or case.jurisdiction_code}
+    out: dict[int, User] = {}
+    for code in sorted(codes):
+        for u in upper_supervisors(session, code):
+            out.setdefault(u.id, u)
+    return list(out.values())
+
+
+def upper_supervisors(session: Session, jurisdiction_code: str) -> list[User]:
+    """The nearest supervisors strictly above the jurisdiction (a city's for a district)."""
+    j = session.get(Jurisdiction, jurisdiction_code)
+    return nearest_supervisors(session, j.parent_code) if j is not None and j.parent_code else []
+
+
+def nearest_supervisors(session: Session, jurisdiction_code: str) -> list[User]:
+    """Supervisors of the jurisdiction, else of the nearest ancestor that has any."""
+    code: str | None = jurisdiction_code
+    while code:
+        users = list(session.scalars(select(User).where(User.jurisdiction_code == code, User.role == "supervisor",
+                                                        User.active.is_(True))))
+        if users:
+            return users
+        j = session.get(Jurisdiction, code)
+        code = j.parent_code if j else None
+    return []
+
+
+def enqueue(session: Session, *, case: Case | None, template: str, recipients: Iterable[User], cause: str,
+            variables: dict[str, Any], now: datetime, urgent: bool = False, document_no: str | None = None) -> int:
+    """One row per (recipient, channel); a row whose dedupe key exists already is skipped.
+
+    ``cause`` names what produced the message (e.g. ``rung:17:overdue``): the same cause never
+    produces a second message for the same recipient and channel, however often it is retried.
+    """
+    rows = []
+    for user in recipients:
+        for channel in channels_for(session, user, template, urgent):
+            rows.append({
+                "dedupe_key": f"{cause}:{template}:{user.id}:{channel}",
+                "case_id": case.id if case is not None else None, "template": template,
+                "recipient_user_id": user.id, "recipient_address": user.email if channel == "email" else None,
+                "channel": channel, "variables": {**variables, "recipient_name": user.display_name},
+                "document_no": document_no, "urgent": urgent, "status": "pending", "attempts": 0,
+                "next_attempt_at": now, "created_at": now,
+            })
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # RETURNING counts the rows really inserted (psycopg reports -1 as rowcount for this statement).
+    notify = wakeup.notify_column(session)  # PostgreSQL, deliverers in other processes: wake them at commit
+    returning = (OutboxMessage.id,) if notify is None else (OutboxMessage.id, notify)
+    result = session.execute(insert_fn(OutboxMessage).values(rows)
+                             .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(*returning))
+    inserted = len(result.all())
+    if inserted:
+        wakeup.outbox_written(session)  # its commit wakes the delivery lane of this process
+    return inserted

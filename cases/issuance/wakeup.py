@@ -1,0 +1,71 @@
+"""Wake the outbox's deliverer when a transaction that wrote to the outbox commits.
+
+``cases.issuance.outbox.enqueue`` marks its session (``outbox_written``); when that session's transaction
+commits, every callback registered here (``add_outbox_waker``) is called — in this process, right
+after the commit, so the row is visible to whoever the callback wakes. Under ``anjian serve`` the
+delivery lane runs in the API process (workflows/loop.py) and registers its wake-up here: a message
+leaves within milliseconds of the transition that wrote it, not at the next poll. A rolled-back
+transaction wakes nobody. Delivery in another process is woken by PostgreSQL ``NOTIFY`` (below),
+and on SQLite by its poll (the fallback, always on): nothing here is
+needed for correctness — a wake-up only shortens the wait (a lost one costs one poll interval), and the claim (``SKIP LOCKED``) keeps
+delivery exactly-once however many deliverers wake.
+
+Nothing here imports the workflows or notifications packages (cases/ never does): they register.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable
+
+from sqlalchemy import event, func
+from sqlalchemy.orm import Session
+
+log = logging.getLogger("anjian.wakeup")
+
+_FLAG = "anjian_outbox_written"
+CHANNEL = "anjian_outbox"  # PostgreSQL NOTIFY channel: "an outbox row was committed"
+_wakers: list[Callable[[], None]] = []
+_lock = threading.Lock()
+
+
+def add_outbox_waker(fn: Callable[[], None]) -> None:
+    with _lock:
+        if fn not in _wakers:
+            _wakers.append(fn)
+
+
+def remove_outbox_waker(fn: Callable[[], None]) -> None:
+    with _lock:
+        if fn in _wakers:
+            _wakers.remove(fn)
+
+
+def outbox_written(session: Session) -> None:
+    """Call in the transaction that wrote outbox rows: its commit wakes this process's deliverers."""
+    session.info[_FLAG] = True
+
+
+def notify_column(session: Session):
+    """On PostgreSQL, when no deliverer runs in this process (e.g. the API processes of ``anjian
+    serve --workers N``): a ``pg_notify`` to add to the outbox INSERT's RETURNING, so the workers
+    elsewhere (``LISTEN``, workflows/loop.py) are woken by the server at commit — nothing on
+    rollback, and no statement of its own (duplicates within a transaction are sent once). Else None."""
+    if _wakers or session.get_bind().dialect.name != "postgresql":
+        return None
+    return func.pg_notify(CHANNEL, "")
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    if session.info.pop(_FLAG, False):
+        for fn in list(_wakers):
+            try:
+                fn()
+            except Exception:  # a wake-up never fails the request whose transaction committed
+                log.exception("outbox wake-up failed")
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_FLAG, None)

@@ -1,0 +1,113 @@
+"""Binds the versioned machine data to `transitions` and fires actions.
+
+One shared model-less ``transitions.Machine`` per (kind, version), fired on a per-request
+context object: no Machine per case, nothing kept between requests (see
+shared/notes/state-machines.md for why).
+"""
+from __future__ import annotations
+
+import threading
+
+from transitions import Machine, MachineError
+
+from cases.platform.errors import ActionNotAllowed
+from cases.ledger.rules import EFFECTS, GUARDS, ActionContext
+from state_machines.loader import MachineDefinition, MachineRegistry, default_registry
+
+_registry: MachineRegistry | None = None
+_machines: dict[tuple[str, int, str], Machine] = {}
+_lock = threading.Lock()
+
+
+def get_registry() -> MachineRegistry:
+    return _registry or default_registry()
+
+
+def set_registry(registry: MachineRegistry | None) -> None:
+    """Swap the definitions (tests publish a v2 this way)."""
+    global _registry
+    with _lock:
+        _registry = registry
+        _machines.clear()
+
+
+def check_definitions(registry: MachineRegistry) -> None:
+    """Every guard and effect a definition names must exist: fail at start-up, not mid-request."""
+    for d in registry.all():
+        for a in d.actions:
+            for g in a.guards:
+                if g not in GUARDS:
+                    raise ValueError(f"{d.kind} v{d.version}: action {a.name} names unknown guard {g!r}")
+            for e in a.effects:
+                if e["name"] not in EFFECTS:
+                    raise ValueError(f"{d.kind} v{d.version}: action {a.name} names unknown effect {e['name']!r}")
+
+
+def _condition(guard_name: str):
+    guard = GUARDS[guard_name]
+
+    def check(event) -> bool:
+        ctx: ActionContext = event.model
+        reason = guard(ctx)
+        if reason:
+            ctx.refusals.append(reason)
+            return False
+        return True
+
+    check.__name__ = f"guard_{guard_name}"
+    return check
+
+
+def machine_for(definition: MachineDefinition) -> Machine:
+    key = (definition.kind, definition.version, definition.digest)
+    m = _machines.get(key)
+    if m is None:
+        with _lock:
+            m = _machines.get(key)
+            if m is None:
+                m = Machine(
+                    model=None,
+                    states=list(definition.state_names),
+                    initial=definition.initial,
+                    transitions=[
+                        {
+                            "trigger": a.name,
+                            "source": list(a.sources),
+                            "dest": a.dest,  # None → internal transition, the state stays
+                            "conditions": [_condition(g) for g in a.guards],
+                        }
+                        for a in definition.actions
+                    ],
+                    auto_transitions=False,
+                    send_event=True,
+                )
+                _machines[key] = m
+    return m
+
+
+def fire(ctx: ActionContext) -> None:
+    """Run the action's transition (guards included), then its effects. Raises ActionNotAllowed."""
+    machine = machine_for(ctx.definition)
+    try:
+        ok = machine.events[ctx.action.name].trigger(ctx)
+    except MachineError:
+        raise ActionNotAllowed(
+            f"当前状态“{ctx.definition.state(ctx.case.state).label}”下不能执行“{ctx.action.label}”",
+            state=ctx.case.state,
+        ) from None
+    if not ok:
+        raise ActionNotAllowed(
+            ctx.refusals[0] if ctx.refusals else f"不满足“{ctx.action.label}”的条件",
+            state=ctx.case.state, reasons=list(ctx.refusals),
+        )
+    for spec in ctx.action.effects:
+        params = {k: v for k, v in spec.items() if k != "name"}
+        EFFECTS[spec["name"]](ctx, **params)
+
+
+def guards_pass(ctx: ActionContext) -> bool:
+    """For listing allowed actions: state guards only (values are not known yet)."""
+    for g in ctx.action.guards:
+        if GUARDS[g](ctx):
+            return False
+    return True

@@ -1,0 +1,114 @@
+"""Chinese labels of the API's own parameters and body fields, and of their allowed options.
+
+Error messages name a field by its label, never by its API name ("页码：不能小于1", not
+"page：数值过小"). Fields of actions and of case creation take their label from the machine's field
+specs (``FieldSpec.label``); everything else — path, query and the bodies of the reference,
+supervision, calendar and notification endpoints — takes it from this one table.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+FIELD_LABELS: dict[str, str] = {
+    # paths
+    "case_id": "案件编号", "doc_id": "文书编号", "supervision_id": "督办事项编号", "enterprise_id": "企业编号",
+    "message_id": "消息编号", "action": "操作", "role": "角色", "name": "名称",
+    # list and search parameters
+    "page": "页码", "page_size": "每页条数", "kind": "案件类型", "state": "状态", "light": "红黄绿灯",
+    "q": "搜索关键词", "sort": "排序", "jurisdiction": "辖区", "assignee": "承办人",
+    "accident_grade": "事故等级", "appraisal_grade": "鉴定等级", "open_only": "仅看未结案件",
+    "unread_only": "仅看未读", "status": "状态", "edition": "标准版本", "version": "版本号",
+    # calendar
+    "amount": "期限数值", "unit": "期限单位", "start": "起算时间", "notice": "放假安排",
+    # case creation and actions (their own fields are labelled by the machine's field specs)
+    "title": "标题", "description": "情况描述", "location": "地点", "jurisdiction_code": "所属辖区",
+    "found_at": "发现时间", "source": "来源", "project_id": "工程项目", "building_id": "房屋",
+    "assignee_id": "承办人", "comment": "备注", "fields": "字段", "related_enterprises": "相关单位",
+    # supervision
+    "days": "延期天数", "reason": "理由", "approved": "是否批准", "opinion": "意见",
+    # reference data
+    "credit_code": "统一社会信用代码", "legal_representative": "法定代表人", "contact_name": "联系人",
+    "contact_phone": "联系电话", "qualification": "资质", "code": "项目编码", "address": "地址",
+    "parties": "参建单位", "structure": "结构类型", "year_built": "建成年份", "floors": "层数", "use": "用途",
+    "owner_name": "产权人", "owner_phone": "产权人电话", "username": "用户名", "display_name": "姓名",
+    "password": "密码", "old_password": "原密码", "since": "起始时间", "until": "截止时间", "new_password": "新密码", "supervisor_id": "上级", "email": "电子邮箱", "phone": "电话",
+    # notifications
+    "preferences": "通知偏好", "template": "消息模板", "channels": "通知渠道", "quiet_hours": "夜间免打扰",
+    "enabled": "是否启用", "settings": "渠道配置",
+    # the body as a whole
+    "body": "请求体",
+}
+
+# Allowed options of the API's own enumerations, by field path (indices dropped): value → label.
+_UNIT_LABELS = {"hour": "小时", "calendar_day": "自然日", "working_day": "工作日"}
+_LIGHT_LABELS = {"red": "红灯", "yellow": "黄灯", "green": "绿灯", "none": "无期限"}
+_PARTY_ROLES = {"builder": "建设单位", "contractor": "施工单位", "supervisor": "监理单位"}
+_USER_ROLES = {"officer": "监管人员", "supervisor": "督办/审批人员", "admin": "系统管理员", "enterprise": "企业联系人"}
+SORT_LABELS = {"created_at": "登记时间", "updated_at": "更新时间", "found_at": "发现时间", "number": "案件编号",
+               "state": "状态", "kind": "案件类型", "title": "标题"}
+
+
+def _kind_labels() -> dict[str, str]:
+    from cases.ledger.engine import get_registry
+
+    r = get_registry()
+    return {k: r.latest(k).label for k in r.kinds()}
+
+
+def _state_labels() -> dict[str, str]:
+    from cases.ledger.engine import get_registry
+
+    out: dict[str, list[str]] = {}
+    r = get_registry()
+    for kind in r.kinds():  # a state's label may differ by kind (found: 已发现 / 已快报)
+        for s in r.latest(kind).states:
+            labels = out.setdefault(s.name, [])
+            if s.label not in labels:
+                labels.append(s.label)
+    return {name: "/".join(labels) for name, labels in out.items()}
+
+
+OPTION_LABELS: dict[str, Any] = {
+    "kind": _kind_labels, "state": _state_labels, "unit": _UNIT_LABELS, "light": _LIGHT_LABELS,
+    "role": _USER_ROLES, "parties.role": _PARTY_ROLES, "related_enterprises.role": _PARTY_ROLES,
+    "sort": SORT_LABELS,
+}
+
+_TOKEN = re.compile(r"[^.\[\]]+")
+
+
+def _tokens(path: str | list | tuple) -> list[str | int]:
+    raw = [str(p) for p in path] if isinstance(path, (list, tuple)) else _TOKEN.findall(str(path))
+    return [int(t) if t.isdigit() else t for t in raw]
+
+
+def field_label(path: str | list | tuple) -> str | None:
+    """Chinese label of a field path: ``page`` → 页码, ``parties.0.role`` → 参建单位第1项的角色."""
+    out = ""
+    for tok in _tokens(path):
+        if isinstance(tok, int):
+            if not out:
+                return None
+            out += f"第{tok + 1}项"
+            continue
+        label = FIELD_LABELS.get(tok)
+        if label is None:
+            return None
+        out += ("的" if out else "") + label
+    return out or None
+
+
+def options_of(path: str | list | tuple) -> dict[str, str] | None:
+    """Allowed options (value → label) of an enumerated field, if it is one of the API's own."""
+    names = [t for t in _tokens(path) if isinstance(t, str)]
+    for key in (".".join(names[-2:]), names[-1] if names else ""):
+        found = OPTION_LABELS.get(key)
+        if found is not None:
+            return found() if callable(found) else found
+    return None
+
+
+def describe_options(options: dict[str, str]) -> str:
+    """可选：hazard（一般隐患）、major_hazard（重大事故隐患）…"""
+    return "可选：" + "、".join(f"{k}（{v}）" for k, v in options.items())

@@ -1,0 +1,577 @@
+"""Case services: create, act, read, list. One call = one transaction, owned by the caller.
+
+The API and the workflows call these; nothing here knows about HTTP or Prefect.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Iterable
+
+from sqlalchemy import Select, func, insert, or_, select, update
+from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm.attributes import set_committed_value
+
+from cases.platform import clock
+from cases.ledger.access import STAFF_ROLES, in_subtree, require_role, visible_cases_clause
+from cases.ledger.policy import may_act_for_enterprise
+from cases.ledger.engine import fire, get_registry, guards_pass
+from cases.platform.errors import ActionNotAllowed, Forbidden, NotFound, StaleVersion, ValidationFailed
+from cases.ledger.labels import SORT_LABELS, describe_options, field_label, options_of
+from cases.models import Building, Case, CaseEnterprise, CaseEvent, Enterprise, Jurisdiction, Project, User
+from cases.ledger.numbering import format_case_number, next_serial
+from cases.ledger.rules import ActionContext, lookup_problem
+from cases.ledger.validation import MAX_INT, NUL_PROBLEM, validate_fields
+from state_machines.loader import ActionSpec, FieldSpec, MachineDefinition
+
+SOURCES = {"inspection": "监督检查", "self_check": "企业自查", "public_report": "群众举报",
+           "referral": "上级交办", "survey": "专项排查", "flash_report": "事故快报", "other": "其他"}
+RELATED_ROLES = {"builder": "建设单位", "contractor": "施工单位", "supervisor": "监理单位"}
+
+# Fields every case has at creation, whatever its kind.
+COMMON_CREATE_FIELDS = (
+    FieldSpec("title", "string", "标题", required=True, max_length=200),
+    FieldSpec("description", "text", "情况描述", max_length=8000),
+    FieldSpec("location", "string", "地点", max_length=300),
+    FieldSpec("jurisdiction_code", "jurisdiction", "所属辖区"),
+    FieldSpec("found_at", "datetime", "发现时间", not_future=True),
+    FieldSpec("source", "enum", "来源", options=SOURCES),
+    FieldSpec("project_id", "integer", "工程项目"),
+    FieldSpec("building_id", "integer", "房屋"),
+    FieldSpec("enterprise_id", "enterprise", "责任单位"),
+    FieldSpec("assignee_id", "user", "承办人"),
+)
+
+# Hooks other domain modules (deadlines, outbox) register to run inside the transition's
+# transaction, after the case row has been updated: fn(session, ctx, event).
+TransitionHook = Callable[[Session, ActionContext, CaseEvent], None]
+CreationHook = Callable[[Session, Case, CaseEvent], None]
+TRANSITION_HOOKS: list[TransitionHook] = []
+CREATION_HOOKS: list[CreationHook] = []
+_HOOK_ORDER: dict[Callable, int] = {}
+
+# The order hooks run in, whatever order their modules happen to be imported in: deadlines (and
+# listed supervision) first, so the clocks a transition opens exist when the documents' snapshot
+# is taken and their preflight checks it.
+HOOK_ORDER = {"deadlines": 10, "documents": 20}
+
+
+def register_hooks(name: str, *, transition: TransitionHook, creation: CreationHook) -> None:
+    """Register a domain module's hooks at its place in HOOK_ORDER (idempotent)."""
+    order = HOOK_ORDER[name]
+    for hooks, fn in ((TRANSITION_HOOKS, transition), (CREATION_HOOKS, creation)):
+        if fn not in hooks:
+            hooks.append(fn)
+            _HOOK_ORDER[fn] = order
+        hooks.sort(key=lambda h: _HOOK_ORDER.get(h, 100))
+
+
+def add_to_event_payload(event: CaseEvent, **items: Any) -> None:
+    """How a hook adds to the payload of the event it was handed (deadlines, documents).
+
+    While :func:`run_hooks` runs, the additions are collected and written once after the last
+    hook — one ``UPDATE case_events`` per action instead of one per hook (the event row is
+    inserted before the hooks: they need its id). Outside it they are set at once."""
+    pending = getattr(event, "_payload_pending", None)
+    if pending is not None:
+        pending.update(items)
+    else:
+        event.payload = {**(event.payload or {}), **items}
+
+
+def run_hooks(session: Session, hooks: list, subject: Any, event: CaseEvent) -> None:
+    event._payload_pending = {}
+    try:
+        for hook in hooks:
+            hook(session, subject, event)
+    finally:
+        pending = event.__dict__.pop("_payload_pending", None)
+    if pending:
+        event.payload = {**(event.payload or {}), **pending}
+        session.flush()
+
+
+@dataclass
+class CasePage:
+    items: list[Case]
+    total: int
+    page: int
+    page_size: int
+
+
+def definition_of(case: Case) -> MachineDefinition:
+    return get_registry().get(case.kind, case.machine_version)
+
+
+def assignee_problem(session: Session, assignee_id: int | None, jurisdiction_code: str) -> str | None:
+    """An assignee must see the case: their jurisdiction contains the case's (else it leaves every queue)."""
+    if assignee_id is None:
+        return None
+    assignee = session.get(User, assignee_id)
+    if assignee is None or in_subtree(session, assignee.jurisdiction_code, jurisdiction_code):
+        return None
+    return f"{assignee.display_name}不属于本案所在辖区或其上级机关，无法查看和办理此案件"
+
+
+_KEPT_KINDS = {"enterprise": Enterprise, "user": User}
+
+
+def _lookup(session: Session, kept: list | None = None):
+    """The reference check of validate_fields. With ``kept``, the enterprise or user it loads is
+    kept referenced there: the session's identity map holds objects weakly, and the transition's
+    later reads of the same row (the assignee check, the document's recipients and facts) are then
+    answered from it instead of another SELECT each."""
+    def check(kind: str, value: Any) -> str | None:
+        model = _KEPT_KINDS.get(kind) if kept is not None else None
+        if model is not None and isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_INT:
+            kept.append(session.get(model, value))
+        return lookup_problem(session, kind, value)
+
+    return check
+
+
+# ---------------------------------------------------------------- create
+
+
+def create_case(session: Session, actor: User, data: dict[str, Any], *, now: datetime | None = None) -> Case:
+    now = now or clock.now()
+    require_role(actor, "officer", "supervisor")
+    kind = data.get("kind")
+    registry = get_registry()
+    if kind not in registry.kinds():
+        raise ValidationFailed([{"field": "kind", "label": "案件类型",
+                                 "message": f"无效的案件类型“{kind}”，可选：" + "、".join(
+                                     f"{k}（{registry.latest(k).label}）" for k in registry.kinds())}])
+    definition = registry.latest(kind)
+    payload = {k: v for k, v in data.items() if k not in ("kind", "related_enterprises", "comment")}
+    common_names = {f.name for f in COMMON_CREATE_FIELDS}
+    kind_fields = [f for f in definition.create_fields if f.name not in common_names]
+    kept: list = []  # referenced until the hooks are done (see _lookup)
+    values = validate_fields([*COMMON_CREATE_FIELDS, *kind_fields], payload, _lookup(session, kept), now=now)
+    errors: list[dict[str, str]] = []
+
+    jurisdiction_code = values.get("jurisdiction_code", actor.jurisdiction_code)
+    jurisdiction_field = ("jurisdiction_code", "所属辖区")
+    if values.get("project_id") is not None:
+        project = session.get(Project, values["project_id"])
+        if project is None:
+            errors.append({"field": "project_id", "label": "工程项目", "message": f"项目（编号{values['project_id']}）不存在"})
+        elif "jurisdiction_code" not in values:
+            jurisdiction_code = project.jurisdiction_code
+            jurisdiction_field = ("project_id", "工程项目")
+    if values.get("building_id") is not None:
+        building = session.get(Building, values["building_id"])
+        if building is None:
+            errors.append({"field": "building_id", "label": "房屋", "message": f"房屋（编号{values['building_id']}）不存在"})
+        elif "jurisdiction_code" not in values and values.get("project_id") is None:
+            jurisdiction_code = building.jurisdiction_code
+            jurisdiction_field = ("building_id", "房屋")
+    # Checked after the project/building decided the jurisdiction: neither may take a case
+    # outside the creator's own jurisdiction.
+    if not in_subtree(session, actor.jurisdiction_code, jurisdiction_code):
+        field, label = jurisdiction_field
+        errors.append({"field": field, "label": label,
+                       "message": "所在辖区不在您的管辖范围内" if field != "jurisdiction_code" else "不在您的管辖范围内"})
+    problem = assignee_problem(session, values.get("assignee_id"), jurisdiction_code)
+    if problem:
+        errors.append({"field": "assignee_id", "label": "承办人", "message": problem})
+    if kind == "dangerous_building" and values.get("building_id") is None:
+        errors.append({"field": "building_id", "label": "房屋", "message": "危险房屋案件必须关联房屋"})
+    related = _validate_related(session, data.get("related_enterprises"), errors)
+    problem = _comment_problem(data.get("comment"))
+    if problem:
+        errors.append({"field": "comment", "label": "备注", "message": problem})
+    if errors:
+        raise ValidationFailed(errors)
+
+    jurisdiction = session.get(Jurisdiction, jurisdiction_code)
+    year = clock.to_local(now).year
+    serial = next_serial(session, jurisdiction.code, definition.number_code, year)
+    found_at = datetime.fromisoformat(values["found_at"]) if "found_at" in values else now
+    details = {f.name: values[f.name] for f in kind_fields if f.name in values and f.store == "details"}
+    case = Case(
+        number=format_case_number(jurisdiction.code, definition.number_code, year, serial),
+        kind=kind, machine_version=definition.version, state=definition.initial,
+        jurisdiction_code=jurisdiction.code, origin_jurisdiction_code=jurisdiction.code,
+        title=values["title"], description=values.get("description", ""), location=values.get("location", ""),
+        source=values.get("source"), project_id=values.get("project_id"), building_id=values.get("building_id"),
+        enterprise_id=values.get("enterprise_id"), assignee_id=values.get("assignee_id"),
+        hazard_item_code=values.get("hazard_item_code"),
+        created_by_id=actor.id, details=details, found_at=found_at, created_at=now, updated_at=now, version=1,
+        rectification_rounds=0, reopen_count=0, event_seq=1,
+    )
+    if kind == "accident":
+        from cases.ledger.accident import accident_grade
+
+        if any(k in details for k in ("deaths", "serious_injuries", "direct_loss")):
+            case.accident_grade = accident_grade(int(details.get("deaths") or 0),
+                                                 int(details.get("serious_injuries") or 0),
+                                                 float(details.get("direct_loss") or 0))
+    for enterprise_id, role in related:
+        case.related.append(CaseEnterprise(enterprise_id=enterprise_id, role=role))
+    session.add(case)
+    session.flush()
+    event = CaseEvent(case_id=case.id, seq=1, at=now, actor_id=actor.id, action="create", from_state=None,
+                      to_state=case.state, payload={"kind": kind, "values": values, "machine_version": definition.version,
+                                                    "related_enterprises": [{"enterprise_id": e, "role": r} for e, r in related]},
+                      comment=data.get("comment"))
+    session.add(event)
+    session.flush()
+    run_hooks(session, CREATION_HOOKS, case, event)
+    return case
+
+
+def _comment_problem(comment: Any) -> str | None:
+    if comment is None:
+        return None
+    if not isinstance(comment, str):
+        return "应为文本"
+    if len(comment) > 8000:
+        return "长度不能超过8000个字符"
+    if "\x00" in comment:
+        return NUL_PROBLEM
+    return None
+
+
+def _validate_related(session: Session, raw: Any, errors: list) -> list[tuple[int, str]]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        errors.append({"field": "related_enterprises", "label": "相关单位", "message": "应为列表"})
+        return []
+    out = []
+    for i, item in enumerate(raw):
+        field = f"related_enterprises[{i}]"
+        if not isinstance(item, dict) or not isinstance(item.get("enterprise_id"), int):
+            errors.append({"field": field, "label": "相关单位", "message": "应包含企业编号 enterprise_id"})
+            continue
+        if abs(item["enterprise_id"]) > MAX_INT:
+            errors.append({"field": field, "label": "相关单位", "message": "企业编号数值超出范围"})
+            continue
+        if item.get("role") not in RELATED_ROLES:
+            errors.append({"field": field, "label": "相关单位",
+                           "message": "角色应为 " + "、".join(f"{k}（{v}）" for k, v in RELATED_ROLES.items())})
+            continue
+        problem = lookup_problem(session, "enterprise", item["enterprise_id"])
+        if problem:
+            errors.append({"field": field, "label": "相关单位", "message": problem})
+            continue
+        out.append((item["enterprise_id"], item["role"]))
+    return sorted(set(out))
+
+
+# ---------------------------------------------------------------- read
+
+
+def get_case(session: Session, actor: User, case_id: int, *, for_update: bool = False) -> Case:
+    if abs(case_id) > MAX_INT:  # would overflow the driver; no such case anyway
+        raise NotFound(f"案件（编号{case_id}）不存在或不在您的管辖范围内")
+    stmt = select(Case).where(Case.id == case_id, visible_cases_clause(actor))
+    if for_update:
+        # PostgreSQL: concurrent actions on one case queue here; the loser then sees the new
+        # version and gets a clean 409. SQLite ignores it (its BEGIN IMMEDIATE serialises writers).
+        # The identity map may hold an older version of the row: the locked row overwrites it.
+        stmt = stmt.with_for_update(of=Case).execution_options(populate_existing=True)
+    case = session.scalars(stmt).first()
+    if case is None:
+        raise NotFound(f"案件（编号{case_id}）不存在或不在您的管辖范围内")
+    return case
+
+
+def case_events(session: Session, actor: User, case_id: int) -> list[CaseEvent]:
+    get_case(session, actor, case_id)
+    return list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)))
+
+
+def _actor_may(actor: User, case: Case, action: ActionSpec) -> bool:
+    if actor.role not in action.roles:
+        return False
+    if actor.role == "enterprise":  # the responsible unit's contacts only (cases/ledger/policy.py)
+        return may_act_for_enterprise(actor, case)
+    return True
+
+
+# What a reading authority may still do on a case another authority owns.
+READ_SIDE_ACTIONS = ("comment",)
+
+
+def owner_refusal(session: Session, actor: User | None, case: Case, action: ActionSpec) -> str | None:
+    """Where the grade decides who investigates (accidents: 一般 county, 较大 city, 重大 province —
+    the machine's ``investigating_level``), only the owning authority (or one above it) acts;
+    after 提级 the county keeps reading the case. None when the actor may act, else why not."""
+    if actor is None or actor.role not in STAFF_ROLES or action.name in READ_SIDE_ACTIONS:
+        return None
+    if not definition_of(case).settings.get("investigating_level"):
+        return None
+    if in_subtree(session, actor.jurisdiction_code, case.jurisdiction_code):
+        return None
+    owner = session.get(Jurisdiction, case.jurisdiction_code)
+    mine = session.get(Jurisdiction, actor.jurisdiction_code)
+    return (f"本案件由{owner.authority_name if owner else case.jurisdiction_code}负责调查处理，"
+            f"{mine.authority_name if mine else '您所在单位'}可以查阅，不能执行“{action.label}”")
+
+
+def allowed_actions(session: Session, actor: User, case: Case, *, now: datetime | None = None) -> list[ActionSpec]:
+    """Actions this caller can take now: state, role, jurisdiction and state guards considered."""
+    now = now or clock.now()
+    definition = definition_of(case)
+    out = []
+    for action in definition.actions_from(case.state):
+        if not _actor_may(actor, case, action) or owner_refusal(session, actor, case, action):
+            continue
+        ctx = ActionContext(session=session, case=case, definition=definition, action=action, actor=actor,
+                            now=now, values=None)
+        if guards_pass(ctx):
+            out.append(action)
+    return out
+
+
+# ---------------------------------------------------------------- act
+
+
+def perform_action(
+    session: Session,
+    actor: User | None,
+    case_id: int,
+    action_name: str,
+    payload: dict[str, Any],
+    *,
+    version: int | None,
+    comment: str | None = None,
+    now: datetime | None = None,
+    case: Case | None = None,
+) -> tuple[Case, CaseEvent]:
+    """Validate, fire, and write case + event in the caller's transaction (all or nothing).
+
+    ``actor`` None is the system (the escalation ladder); it bypasses role checks.
+    """
+    now = now or clock.now()
+    if case is None:
+        if actor is None:
+            raise ValueError("system actions must pass the case")
+        case = get_case(session, actor, case_id, for_update=True)
+    definition = definition_of(case)
+    action = definition.action(action_name)
+    if action is None:
+        raise NotFound(f"“{definition.label}”没有名为“{action_name}”的操作",
+                       actions=[a.name for a in definition.actions])
+    if actor is not None and not _actor_may(actor, case, action):
+        raise Forbidden(f"您的角色无权执行“{action.label}”")
+    refusal = owner_refusal(session, actor, case, action)
+    if refusal:
+        raise Forbidden(refusal)
+    note = action.is_note  # a comment: numbered in the log, but never conflicts with an action
+    if version is None and not note:
+        raise ValidationFailed([{"field": "version", "label": "版本号", "message": "必填（请提交您看到的案件版本号）"}])
+    if version != case.version and not note:
+        raise StaleVersion(f"案件已被他人更新（您看到的是第{version}版，当前为第{case.version}版），请刷新后重试",
+                           current_version=case.version, state=case.state)
+    if case.state not in action.sources:
+        raise ActionNotAllowed(
+            f"当前状态“{definition.state(case.state).label}”下不能执行“{action.label}”", state=case.state)
+    if _comment_problem(comment):
+        raise ValidationFailed([{"field": "comment", "label": "备注", "message": _comment_problem(comment)}])
+    if action.comment_required and not (comment or "").strip():
+        raise ValidationFailed([{"field": "comment", "label": "备注", "message": "必填"}])
+    kept: list = []  # referenced until the hooks are done (see _lookup)
+    values = validate_fields(action.fields, payload, _lookup(session, kept), now=now)
+
+    ctx = ActionContext(session=session, case=case, definition=definition, action=action, actor=actor,
+                        now=now, values=values, comment=comment)
+    for spec in action.fields:
+        if spec.name in values:
+            if spec.store == "case":
+                ctx.changes[spec.name] = values[spec.name]
+            elif spec.store == "details":
+                ctx.details[spec.name] = values[spec.name]
+    fire(ctx)  # transitions: source check + guards; then the effects
+    if values.get("assignee_id") is not None and ctx.changes.get("assignee_id") == values["assignee_id"]:
+        problem = assignee_problem(session, values["assignee_id"],
+                                   ctx.changes.get("jurisdiction_code", case.jurisdiction_code))
+        if problem:
+            raise ValidationFailed([{"field": "assignee_id", "label": "承办人", "message": problem}])
+
+    from_state = case.state
+    written = {**ctx.changes, "state": ctx.state, "details": ctx.details, "version": case.version + 1,
+               "updated_at": now}
+    guard = [Case.version == case.version]
+    if note:
+        written = {"updated_at": now}
+        guard = []
+    row = session.execute(
+        update(Case)
+        .where(Case.id == case.id, *guard)
+        .values(**written, event_seq=Case.event_seq + 1)
+        .returning(*(getattr(Case, k) for k in written), Case.event_seq)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
+        raise StaleVersion("案件已被他人更新，请刷新后重试", current_version=None, state=case.state)
+    # The row is locked and only these columns changed: take them from RETURNING instead of
+    # reloading the case (and its related enterprises) with another SELECT.
+    for key, value in zip([*written, "event_seq"], row):
+        set_committed_value(case, key, value)
+    seq = case.event_seq
+    event = CaseEvent(case_id=case.id, seq=seq, at=now, actor_id=actor.id if actor else None,
+                      action=action.name, from_state=from_state, to_state=ctx.state,
+                      payload={"values": values, **ctx.event_payload}, comment=comment)
+    session.add(event)
+    session.flush()
+    ctx.case = case
+    run_hooks(session, TRANSITION_HOOKS, ctx, event)
+    return case, event
+
+
+def record_system_event(session: Session, case: Case, action: str, payload: dict[str, Any], *,
+                        now: datetime, comment: str | None = None, changes: dict[str, Any] | None = None,
+                        actor: User | None = None) -> CaseEvent:
+    """An event that is not a machine action (a deadline recomputed, a rung fired, 提级, a listing).
+
+    It takes the next event seq; only when it changes case fields (``changes``, e.g. 提级 moves
+    the jurisdiction) does it bump ``version`` so officers' open forms go stale.
+    """
+    values: dict[str, Any] = {"event_seq": Case.event_seq + 1, **(changes or {})}
+    if changes:
+        values["version"] = Case.version + 1
+        values["updated_at"] = now
+    seq = session.execute(
+        update(Case).where(Case.id == case.id).values(**values).returning(Case.event_seq)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    event = CaseEvent(case_id=case.id, seq=seq, at=now, actor_id=actor.id if actor else None, action=action,
+                      from_state=case.state, to_state=case.state, payload=payload, comment=comment)
+    session.add(event)
+    session.flush()
+    session.refresh(case)
+    return event
+
+
+# ---------------------------------------------------------------- list
+
+SORTS = {
+    "created_at": Case.created_at, "updated_at": Case.updated_at, "found_at": Case.found_at,
+    "number": Case.number, "state": Case.state, "kind": Case.kind, "title": Case.title,
+}
+
+
+def case_query(
+    actor: User,
+    *,
+    kind: str | None = None,
+    state: str | None = None,
+    jurisdiction: str | None = None,
+    assignee_id: int | None = None,
+    enterprise_id: int | None = None,
+    text: str | None = None,
+    accident_grade: str | None = None,
+    appraisal_grade: str | None = None,
+    open_only: bool = False,
+    light: str | None = None,
+    now: datetime | None = None,
+) -> Select:
+    stmt = select(Case).where(visible_cases_clause(actor))
+    if light:
+        from cases.clocks.deadlines import light_expression
+
+        lights = light.split(",")
+        unknown = [x for x in lights if x not in ("red", "yellow", "green", "none")]
+        if unknown:
+            raise ValidationFailed([{"field": "light", "label": "红黄绿灯", "message":
+                                     f"取值“{unknown[0]}”无效，{describe_options(options_of('light'))}（可逗号分隔）"}])
+        stmt = stmt.where(light_expression(now or clock.now()).in_(lights))
+    if kind:
+        _check_options("kind", kind)
+        stmt = stmt.where(Case.kind.in_(kind.split(",")))
+    if state:
+        _check_options("state", state)
+        stmt = stmt.where(Case.state.in_(state.split(",")))
+    if jurisdiction:
+        from cases.ledger.access import subtree_codes
+
+        stmt = stmt.where(Case.jurisdiction_code.in_(subtree_codes(jurisdiction)))
+    if assignee_id is not None:
+        stmt = stmt.where(Case.assignee_id == assignee_id)
+    if enterprise_id is not None:
+        related = select(CaseEnterprise.case_id).where(CaseEnterprise.enterprise_id == enterprise_id)
+        stmt = stmt.where(or_(Case.enterprise_id == enterprise_id, Case.id.in_(related)))
+    if text:
+        # autoescape: a typed % or _ is searched for literally, not as a LIKE wildcard
+        t = text.strip()
+        stmt = stmt.where(or_(*(c.icontains(t, autoescape=True)
+                                for c in (Case.number, Case.previous_numbers, Case.title, Case.description,
+                                          Case.location))))
+    if accident_grade:
+        stmt = stmt.where(Case.accident_grade == accident_grade)
+    if appraisal_grade:
+        stmt = stmt.where(Case.appraisal_grade == appraisal_grade)
+    if open_only:
+        stmt = stmt.where(Case.closed_at.is_(None))
+    return stmt
+
+
+def _check_options(name: str, raw: str) -> None:
+    """A comma-separated filter of known values; an unknown one is named with what is allowed."""
+    options = options_of(name)
+    unknown = [x for x in raw.split(",") if x not in options]
+    if unknown:
+        raise ValidationFailed([{"field": name, "label": field_label(name), "message":
+                                 f"取值“{unknown[0]}”无效，{describe_options(options)}（可逗号分隔）"}])
+
+
+def list_cases(session: Session, actor: User, *, sort: str = "-created_at", page: int = 1, page_size: int = 20,
+               **filters: Any) -> CasePage:
+    stmt = case_query(actor, **filters)
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    order = []
+    for key in sort.split(","):
+        desc = key.startswith("-")
+        column = SORTS.get(key.lstrip("-+"))
+        if column is None:
+            raise ValidationFailed([{"field": "sort", "label": "排序", "message": f"不支持按“{key}”排序，"
+                                     + describe_options({k: SORT_LABELS.get(k, k) for k in SORTS})
+                                     + "（前缀 - 表示倒序，可逗号分隔）"}])
+        order.append(column.desc() if desc else column.asc())
+    order.append(Case.id.desc())
+    # A page lists summaries: the related units (selectin by default) load only if someone asks.
+    items = list(session.scalars(stmt.order_by(*order).limit(page_size).offset((page - 1) * page_size)
+                                 .options(lazyload(Case.related))))
+    return CasePage(items=items, total=total or 0, page=page, page_size=page_size)
+
+
+# ---------------------------------------------------------------- replay
+
+
+def replay_state(definition_lookup: Callable[[str, int], MachineDefinition], events: Iterable[CaseEvent]) -> tuple[str, str, int]:
+    """Rebuild (kind, state, last seq) from the event log alone."""
+    kind = state = None
+    version = 0
+    machine_version = None
+    for e in events:
+        if e.seq != version + 1:
+            raise ValueError(f"event log gap before seq {e.seq}")
+        version = e.seq
+        if e.action == "create":
+            kind_from_payload = (e.payload or {}).get("kind")
+            machine_version = (e.payload or {}).get("machine_version")
+            kind = kind_from_payload or kind
+            state = e.to_state
+            continue
+        if e.from_state != state:
+            raise ValueError(f"event {e.seq} starts from {e.from_state}, replayed state is {state}")
+        definition = definition_lookup(kind, machine_version)
+        action = definition.action(e.action)
+        if action is not None:  # a machine action: the machine must allow it (system events keep the state)
+            if state not in action.sources:
+                raise ValueError(f"event {e.seq}: {e.action} is not possible from {state}")
+            if (action.dest or state) != e.to_state:
+                raise ValueError(f"event {e.seq}: {e.action} leads to {action.dest or state}, log says {e.to_state}")
+        reclassified = (e.payload or {}).get("reclassified")
+        if reclassified:
+            kind, machine_version = reclassified["to"], reclassified["machine_version"]
+        state = e.to_state
+    return kind, state, version
+
+
+# Deadlines and listed supervision ride on every transition (cases.clocks.deadlines registers its hooks).
+from cases.clocks import deadlines as _deadlines  # noqa: E402,F401
+from cases.issuance import documents as _documents  # noqa: E402,F401

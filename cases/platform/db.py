@@ -1,0 +1,179 @@
+"""Engine and sessions. SQLite is the embedded default (WAL, busy timeout); PostgreSQL is first class."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def normalise_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL whatever driver the URL names (or none)."""
+    u = make_url(url)
+    if u.get_backend_name() == "postgresql" and u.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
+        u = u.set(drivername="postgresql+psycopg")
+    return u.render_as_string(hide_password=False)
+
+
+# Bounded waits while the database is away (settings db_connect_timeout_seconds and
+# db_statement_timeout_seconds override them; 0 turns the statement timeout off): a request fails
+# with 503 instead of holding a worker thread for minutes. A sweep works in small batches, far
+# below 15 s per statement.
+CONNECT_TIMEOUT = 5.0
+STATEMENT_TIMEOUT = 15.0
+
+
+def _sqlite_pragmas(dbapi_conn, _record, busy_ms: int = 15000) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute(f"PRAGMA busy_timeout={busy_ms}")
+    cur.execute("PRAGMA synchronous=NORMAL")  # durable with WAL at a checkpoint; measured ~2.5x FULL
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+# Set by Database.transaction(): the work will write.
+_write_intent: ContextVar[bool] = ContextVar("anjian_write_intent", default=False)
+
+
+def _sqlite_begin(conn) -> None:
+    # A writer takes the write lock at BEGIN so writers queue on busy_timeout instead of one
+    # failing later with "database is locked" when it upgrades a read transaction; readers
+    # use a deferred BEGIN and never wait for writers (WAL).
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
+
+
+# Pool: the API runs sync endpoints on anyio's thread pool (40 threads), each holding a connection
+# for its transaction. A pool smaller than that made every request above pool_size open a fresh
+# connection and close it afterwards ("overflow"): measured at 0.4 new PostgreSQL backends per
+# request at 32 concurrent requests. Connections are opened lazily, so an idle process keeps few.
+POOL_SIZE = 32
+MAX_OVERFLOW = 8
+
+
+def make_engine(url: str, *, connect_timeout: float = CONNECT_TIMEOUT,
+                statement_timeout: float = STATEMENT_TIMEOUT, **kwargs) -> Engine:
+    url = normalise_url(url)
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        if u.database and u.database != ":memory:":
+            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+        # SQLite has no server to wait for; its one wait is for the write lock (busy timeout).
+        busy = statement_timeout or STATEMENT_TIMEOUT
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": busy, "isolation_level": None},
+            pool_size=kwargs.pop("pool_size", POOL_SIZE),
+            max_overflow=kwargs.pop("max_overflow", MAX_OVERFLOW),
+            **kwargs,
+        )
+        event.listen(engine, "connect", lambda c, r: _sqlite_pragmas(c, r, int(busy * 1000)))
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    connect_args = dict(kwargs.pop("connect_args", {}))
+    if u.get_backend_name() == "postgresql":
+        # libpq counts whole seconds (at least 2); a server that accepts and never answers is
+        # given up after this instead of the TCP timeout (minutes).
+        # Values the URL or the caller already set win.
+        if "connect_timeout" not in u.query:
+            connect_args.setdefault("connect_timeout", max(2, int(round(connect_timeout))))
+        options = connect_args.get("options") or u.query.get("options") or ""
+        options = options if isinstance(options, str) else " ".join(options)
+        if statement_timeout and "statement_timeout" not in options:
+            options = f"{options} -c statement_timeout={int(statement_timeout * 1000)}".strip()
+        # Short OLTP statements: PostgreSQL's JIT compiles any plan above jit_above_cost (a count over
+        # the open cases of a province at 1 M cases) for ~100 ms that the statement never wins back
+        # (docs/performance.md "Scale"). A URL or caller that names jit decides instead.
+        if "jit" not in options:
+            options = f"{options} -c jit=off".strip()
+        connect_args["options"] = options
+    return create_engine(
+        url,
+        pool_size=kwargs.pop("pool_size", POOL_SIZE),
+        max_overflow=kwargs.pop("max_overflow", MAX_OVERFLOW),
+        pool_pre_ping=True,
+        connect_args=connect_args,
+        **kwargs,
+    )
+
+
+# session.info key: {name: fn(database)} run once after the transaction commits (never after a rollback).
+AFTER_COMMIT = "anjian_after_commit"
+
+
+class Database:
+    """One engine + session factory; the API and the flows each hold one."""
+
+    def __init__(self, url: str, **engine_kwargs) -> None:
+        self.url = normalise_url(url)
+        self.engine = make_engine(self.url, **engine_kwargs)
+        self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self.session_factory() as s:
+            yield s
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session whose work commits on success and rolls back on any error."""
+        token = _write_intent.set(True)
+        try:
+            with self.session_factory() as s:
+                with s.begin():
+                    yield s
+                after = s.info.pop(AFTER_COMMIT, None)
+        finally:
+            _write_intent.reset(token)
+        for fn in (after or {}).values():  # committed: work derived from it (cases/issuance/derive.py)
+            fn(self)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def create_scratch_postgres(admin_url: str, prefix: str = "anjian_tmp",
+                            template: str | None = None) -> tuple[str, "callable"]:
+    """A throw-away PostgreSQL database (tests, benchmarks): returns its URL and a function that drops it."""
+    import uuid
+
+    import psycopg
+
+    admin = make_url(admin_url).set(drivername="postgresql")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    dsn = admin.render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+
+    def drop() -> None:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return admin.set(database=name).render_as_string(hide_password=False), drop
+
+
+_db: Database | None = None
+
+
+def get_database() -> Database:
+    global _db
+    if _db is None:
+        from cases.platform.config import get_settings
+
+        settings = get_settings()
+        _db = Database(settings.effective_database_url, connect_timeout=settings.db_connect_timeout_seconds,
+                       statement_timeout=settings.db_statement_timeout_seconds)
+    return _db
+
+
+def set_database(db: Database | None) -> None:
+    global _db
+    _db = db
