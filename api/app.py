@@ -51,7 +51,7 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
     if settings.effective_request_log:  # outermost: JSON lines instead of uvicorn's access log
         install_request_log(app)
     # A channel nobody configured is not used; say so once at start-up, naming the setting.
-    from notifications.channels import warn_unconfigured_at_startup
+    from notifications.channel_usage import warn_unconfigured_at_startup
 
     warn_unconfigured_at_startup(app.state.db, settings)
     for module in (auth, cases, deadlines, documents, machines, notifications, reference, users_admin):

@@ -41,6 +41,7 @@ from cases.platform.db import Database
 from cases.platform.errors import ActionNotAllowed, NotFound
 from cases.models import Case, DeliveryAttempt, Jurisdiction, OutboxMessage, User
 from notifications import channels, outbound
+from notifications import channel_config
 from notifications.catalog import CATALOG
 from notifications.render import RenderError, render_document, render_message
 from notifications.variables import build_variables
@@ -259,10 +260,10 @@ def _prepare(db: Database, msg_id: int, settings: Settings):
 
 def deliver_one(db: Database, msg_id: int, attempt: int, now: datetime, *, settings: Settings,
                 endpoints: dict[str, str] | None = None, crash_hook=None, attempt_id: int | None = None,
-                setup: channels.ChannelSetup | None = None, policy=None) -> str:
+                setup: channel_config.ChannelSetup | None = None, policy=None) -> str:
     if setup is None:
         with db.session() as s:
-            setup = channels.load_setup(s, settings)
+            setup = channel_config.load_setup(s, settings)
     policy = policy or outbound.policy_for(settings)
     endpoints = {**setup.endpoints, **(endpoints or {})}
     msg, variables = _prepare(db, msg_id, setup.settings)
@@ -321,13 +322,13 @@ def deliver_pending(db: Database, now: datetime, *, limit: int = 100, worker: st
     """Deliver due rows; returns counts (sent / retry / failed / postponed / reclaimed / stale).
 
     Channel settings: ``settings`` (default: the environment) with the configurations saved by
-    administrators applied over them (``channels.load_setup``); ``endpoints`` overrides the bots'
+    administrators applied over them (``channel_config.load_setup``); ``endpoints`` overrides the bots'
     endpoints (saved ones included)."""
     settings = settings or get_settings()
     worker = worker or default_worker()
     counts: Counter = Counter()
     with db.session() as s:
-        setup = channels.load_setup(s, settings)
+        setup = channel_config.load_setup(s, settings)
     policy = outbound.policy_for(settings)
     for msg_id, attempt, attempt_id in _claim(db, now, limit, counts, worker):
         outcome = deliver_one(db, msg_id, attempt, now, settings=settings, endpoints=endpoints,
@@ -379,11 +380,11 @@ def send_test(channel: str, *, now: datetime, to: str | None = None, db: Databas
         return channels.SendResult(False, f"未知的通知渠道“{channel}”，可选：{'、'.join(channels.CHANNELS)}")
     label = channels.CHANNEL_NAMES[channel]
     notes = []
-    setup = channels.overlay(settings, {})
+    setup = channel_config.overlay(settings, {})
     if db is not None:
         try:
             with db.session() as s:
-                setup = channels.load_setup(s, settings)
+                setup = channel_config.load_setup(s, settings)
         except Exception as exc:  # noqa: BLE001 - a missing database must not stop an SMTP test
             if channel == "inbox":
                 return channels.SendResult(False, f"无法连接数据库：{exc}")

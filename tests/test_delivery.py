@@ -25,6 +25,7 @@ from cases.platform.clock import SHANGHAI
 from cases.platform.config import Settings
 from cases.models import Base, DeliveryAttempt, OutboxMessage, User
 from notifications import channels, delivery, preferences
+from notifications import channel_config
 from tests.conftest import complete_project
 
 REPO = Path(__file__).resolve().parents[1]
@@ -412,7 +413,7 @@ def test_quiet_hours_postpone_bots_but_not_urgent(db, world, clock, case, receiv
 def test_quiet_hours_lifted_by_the_recipients_preference(db, world, clock, case, receiver, settings, endpoints):
     clock.set(datetime(2026, 11, 23, 23, 30, tzinfo=SHANGHAI))
     with db.transaction() as s:  # a preference may only name a configured channel
-        channels.save_config(s, "wecom", {"key": "wecomkey123"}, enabled=True, now=clock.now(), user_id=None,
+        channel_config.save_config(s, "wecom", {"key": "wecomkey123"}, enabled=True, now=clock.now(), user_id=None,
                                  settings=settings)
         preferences.set_role_preferences(s, "officer", [{"template": "reminder", "channels": ["wecom"],
                                                          "quiet_hours": False}], now=clock.now(), by=None)
@@ -427,12 +428,12 @@ def test_saved_channel_configuration_is_used_over_the_environment(db, world, clo
     dead = Settings(**{**settings.model_dump(), "webhook_url": f"json://127.0.0.1:{_free_port()}/hook",
                        "wecom_webhook_key": "envkey"})
     with db.transaction() as s:
-        channels.save_config(s, "webhook", {"url": f"http://127.0.0.1:{receiver.port}/saved"}, enabled=True,
+        channel_config.save_config(s, "webhook", {"url": f"http://127.0.0.1:{receiver.port}/saved"}, enabled=True,
                              now=clock.now(), user_id=world.admin.id, settings=settings)
-        channels.save_config(s, "wecom", {"key": "savedkey",
+        channel_config.save_config(s, "wecom", {"key": "savedkey",
                                           "endpoint": f"http://127.0.0.1:{receiver.port}/gw?key={{key}}"},
                              enabled=True, now=clock.now(), user_id=world.admin.id, settings=settings)
-        channels.save_config(s, "dingtalk", {}, enabled=False, now=clock.now(), user_id=world.admin.id,
+        channel_config.save_config(s, "dingtalk", {}, enabled=False, now=clock.now(), user_id=world.admin.id,
                              settings=settings)
     hook = _row(db, clock, case["id"], world.officer, "reminder", "webhook", REMINDER_VARS)
     bot = _row(db, clock, case["id"], world.officer, "reminder", "wecom", REMINDER_VARS)
@@ -519,10 +520,10 @@ def test_cli_notify_test_email_over_real_smtp(db, world, smtp):
 
 def test_cli_notify_test_uses_the_saved_configuration(db, world, clock, receiver, settings):
     with db.transaction() as s:
-        channels.save_config(s, "wecom", {"key": "clikey", "endpoint": f"http://127.0.0.1:{receiver.port}"
+        channel_config.save_config(s, "wecom", {"key": "clikey", "endpoint": f"http://127.0.0.1:{receiver.port}"
                                                                        "/cgi-bin/webhook/send?key={key}"},
                              enabled=True, now=clock.now(), user_id=world.admin.id, settings=settings)
-        channels.save_config(s, "dingtalk", {"token": "t1"}, enabled=False, now=clock.now(), user_id=world.admin.id,
+        channel_config.save_config(s, "dingtalk", {"token": "t1"}, enabled=False, now=clock.now(), user_id=world.admin.id,
                              settings=settings)
     r = _notify(db, "--channel", "wecom", ANJIAN_WECOM_WEBHOOK_KEY="envkey")
     assert r.returncode == 0, r.stderr

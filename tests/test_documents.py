@@ -417,10 +417,10 @@ class _Smtp:
 
 def configure_smtp(db, clock, port: int, settings: Settings) -> None:
     """SMTP saved by an administrator (as PUT /api/admin/channels/email does): e-mail is in use."""
-    from notifications import channels
+    from notifications import channel_config
 
     with db.transaction() as s:
-        channels.save_config(s, "email", {"host": "127.0.0.1", "port": port, "from_address": "anjian@test.local"},
+        channel_config.save_config(s, "email", {"host": "127.0.0.1", "port": port, "from_address": "anjian@test.local"},
                              enabled=True, now=clock.now(), user_id=None, settings=settings)
 
 

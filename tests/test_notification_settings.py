@@ -9,6 +9,8 @@ from cases.issuance import outbox
 from cases.platform.config import Settings
 from cases.models import Base, ChannelConfig, OutboxMessage, User
 from notifications import channels, preferences
+from notifications import channel_config
+from notifications import channel_usage
 
 ME = "/api/me/notification-preferences"
 
@@ -51,7 +53,7 @@ def all_channels(db, world, clock, app_settings):
         for name, values in (("email", {"host": "smtp.example.gov.cn", "from_address": "anjian@example.gov.cn"}),
                              ("webhook", {"url": "http://127.0.0.1:9/hook"}), ("wecom", {"key": "wecomkey"}),
                              ("dingtalk", {"token": "dingtoken"})):
-            channels.save_config(s, name, values, enabled=True, now=clock.now(), user_id=world.admin.id,
+            channel_config.save_config(s, name, values, enabled=True, now=clock.now(), user_id=world.admin.id,
                                  settings=app_settings)
 
 
@@ -178,18 +180,18 @@ def test_channel_configuration_saved_validated_and_masked(api, db, world, app_se
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["source"] == "database" and body["enabled"] is True and body["updated_by_id"] == world.admin.id
-    assert body["settings"]["password"] == channels.SECRET_MASK and body["settings"]["port"] == 465
+    assert body["settings"]["password"] == channel_config.SECRET_MASK and body["settings"]["port"] == 465
     r = put(admin, "/api/admin/channels/email", {"settings": {**body["settings"], "port": "587"}})
     assert r.status_code == 200, r.text
     with db.session() as s:
         row = s.get(ChannelConfig, "email")
         assert "s3cret" not in str(row.settings) and row.settings["port"] == 587  # encrypted at rest
-        assert channels.saved_values(row, app_settings)["password"] == "s3cret"
+        assert channel_config.saved_values(row, app_settings)["password"] == "s3cret"
     r = put(admin, "/api/admin/channels/dingtalk", {"settings": {"token": "t0k", "secret": "SEC123",
                                                                  "endpoint": "http://gw.example/robot/send"}})
     assert r.status_code == 200, r.text
     with db.session() as s:
-        setup = channels.load_setup(s, app_settings)
+        setup = channel_config.load_setup(s, app_settings)
     assert setup.settings.smtp_port == 587 and setup.settings.dingtalk_token == "SEC123@t0k"
     assert setup.endpoints == {"dingtalk": "http://gw.example/robot/send?access_token={token}"}
     assert channels.channel_url("email", setup.settings, address="x@example.com").startswith(
@@ -198,7 +200,7 @@ def test_channel_configuration_saved_validated_and_masked(api, db, world, app_se
     r = put(admin, "/api/admin/channels/webhook", {"enabled": False})
     assert r.status_code == 200 and r.json()["enabled"] is False
     with db.session() as s:
-        assert "webhook" in channels.load_setup(s, app_settings).disabled
+        assert "webhook" in channel_config.load_setup(s, app_settings).disabled
     # deleting returns to the environment
     r = admin.http.delete("/api/admin/channels/webhook")
     assert r.status_code == 200 and r.json()["source"] == "none"
@@ -218,10 +220,10 @@ def test_channel_configuration_admin_only_and_names_checked(api, world, app_sett
 def test_environment_configuration_is_shown_masked(db):
     env = Settings(wecom_webhook_key="envkey", webhook_url="http://127.0.0.1:9/h")
     with db.session() as s:
-        wecom = channels.describe(s, "wecom", env)
-        webhook = channels.describe(s, "webhook", env)
-        email = channels.describe(s, "email", env)
-    assert wecom["source"] == "environment" and wecom["settings"] == {"key": channels.SECRET_MASK}
+        wecom = channel_config.describe(s, "wecom", env)
+        webhook = channel_config.describe(s, "webhook", env)
+        email = channel_config.describe(s, "email", env)
+    assert wecom["source"] == "environment" and wecom["settings"] == {"key": channel_config.SECRET_MASK}
     assert webhook["settings"] == {"url": "http://127.0.0.1:9/h"}
     assert email["source"] == "none" and email["enabled"] is False
 
@@ -327,10 +329,10 @@ def test_a_preference_for_an_unconfigured_channel_is_refused_then_flagged_when_r
 def test_unconfigured_channels_are_warned_about_once_at_start_up(db, monkeypatch, caplog):
     import logging
 
-    monkeypatch.setattr(channels, "_warned", False)
+    monkeypatch.setattr(channel_usage, "_warned", False)
     with caplog.at_level(logging.WARNING, logger="anjian.notifications"):
-        assert channels.warn_unconfigured_at_startup(db, Settings(webhook_url="http://127.0.0.1:9/h")) == [
+        assert channel_usage.warn_unconfigured_at_startup(db, Settings(webhook_url="http://127.0.0.1:9/h")) == [
             "email", "wecom", "dingtalk"]
-        channels.warn_unconfigured_at_startup(db, Settings())
+        channel_usage.warn_unconfigured_at_startup(db, Settings())
     [record] = [r for r in caplog.records if r.name == "anjian.notifications"]
     assert "email (set ANJIAN_SMTP_HOST)" in record.getMessage() and "webhook" not in record.getMessage()

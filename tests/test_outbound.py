@@ -26,6 +26,8 @@ from sqlalchemy import delete, select, text
 from cases.platform.config import Settings
 from cases.models import ChannelConfig, DeliveryAttempt, OutboxMessage
 from notifications import channel_secrets, channels, delivery, outbound
+from notifications import channel_config
+from notifications import channel_usage
 
 KEY = "outbound-test-channel-key-0123456789abcdef"
 REMINDER = {"task": "完成隐患整改", "days_left": 2, "light": "yellow", "deadline_at": "2026-11-30T16:00:00+00:00",
@@ -357,12 +359,12 @@ def test_secrets_are_masked_when_read_and_kept_when_sent_back(api, db, world, al
     r = _put(admin, "webhook", {"url": shown_webhook["url"].replace("team=safety", "team=other")})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "settings.url"
     with db.session() as s:
-        assert channels.saved_values(s.get(ChannelConfig, "webhook"), settings)["url"] == url
+        assert channel_config.saved_values(s.get(ChannelConfig, "webhook"), settings)["url"] == url
     # Environment configuration is masked the same way.
     assert admin.http.delete("/api/admin/channels/webhook").status_code == 200
     env = Settings(webhook_url="https://u:envpass@hooks.example.com/x?access_token=envtok", dingtalk_token="dtok")
     with db.session() as s:
-        text_ = json.dumps(channels.describe(s, "webhook", env), default=str)
+        text_ = json.dumps(channel_config.describe(s, "webhook", env), default=str)
         assert "envpass" not in text_ and "envtok" not in text_ and "hooks.example.com" in text_
 
 
@@ -390,7 +392,7 @@ def test_secrets_are_encrypted_at_rest_and_a_wrong_key_is_reported(api, db, worl
     assert admin.get("/api/admin/channels").status_code == 200
     assert api(world.officer).get(f"/api/cases/{case['id']}").status_code == 200
     r = _put(admin, "email", {"host": "127.0.0.1", "from_address": "a@b.cn", "user": "u",
-                              "password": channels.SECRET_MASK})
+                              "password": channel_config.SECRET_MASK})
     assert r.status_code == 422 and "请重新填写SMTP密码" in r.json()["message"]
     listener.requests.clear()
     with db.transaction() as s:
@@ -405,23 +407,23 @@ def test_plaintext_rows_keep_working_and_are_encrypted_at_start_up(db, clock):
     with db.transaction() as s:  # as saved before encryption existed
         s.add(ChannelConfig(name="wecom", enabled=True, settings={"key": "legacy-key-1"}, updated_at=clock.now()))
     with db.session() as s:
-        assert channels.load_setup(s, settings).settings.wecom_webhook_key == "legacy-key-1"
-    channels.warn_unconfigured_at_startup(db, settings)
-    assert channels.encrypt_legacy(db, settings) == []  # done once: nothing left in plaintext
+        assert channel_config.load_setup(s, settings).settings.wecom_webhook_key == "legacy-key-1"
+    channel_usage.warn_unconfigured_at_startup(db, settings)
+    assert channel_usage.encrypt_legacy(db, settings) == []  # done once: nothing left in plaintext
     with db.session() as s:
         row = s.get(ChannelConfig, "wecom")
         assert "legacy-key-1" not in json.dumps(row.settings) and channel_secrets.is_encrypted(row.settings["key"])
-        assert channels.load_setup(s, settings).settings.wecom_webhook_key == "legacy-key-1"
+        assert channel_config.load_setup(s, settings).settings.wecom_webhook_key == "legacy-key-1"
 
 
 def test_production_without_a_channel_key_refuses_to_save_secrets(db, clock, tmp_path):
     prod = Settings(env="production", data_dir=tmp_path, outbound_allow="127.0.0.1")
     with db.transaction() as s, pytest.raises(channels.ChannelConfigError, match="ANJIAN_CHANNEL_KEY"):
-        channels.save_config(s, "wecom", {"key": "k1"}, enabled=True, now=clock.now(), user_id=None, settings=prod)
+        channel_config.save_config(s, "wecom", {"key": "k1"}, enabled=True, now=clock.now(), user_id=None, settings=prod)
     assert not (tmp_path / channel_secrets.KEY_FILE_NAME).exists()
     dev = Settings(data_dir=tmp_path)
     with db.transaction() as s:
-        channels.save_config(s, "wecom", {"key": "k1"}, enabled=True, now=clock.now(), user_id=None, settings=dev)
+        channel_config.save_config(s, "wecom", {"key": "k1"}, enabled=True, now=clock.now(), user_id=None, settings=dev)
     key_file = tmp_path / channel_secrets.KEY_FILE_NAME
     assert key_file.stat().st_mode & 0o777 == 0o600
 

@@ -10,12 +10,13 @@ from sqlalchemy import func, select
 
 from api import responses
 from api.deps import AppClock, AppSettings, CurrentUser, Db
-from cases.issuance import outbox
 from cases.ledger import policy, services
 from cases.ledger.access import ROLE_LABELS, require_role
 from cases.platform.errors import NotFound, ValidationFailed
 from cases.models import DeliveryAttempt, OutboxMessage
 from notifications import channels, delivery, preferences, receipts
+from notifications import channel_config
+from notifications import channel_usage
 from notifications.catalog import CATALOG
 from notifications.render import RenderError, render_message
 from notifications.variables import build_variables, prefetch
@@ -102,7 +103,7 @@ class PreferencesBody(BaseModel):
 
 
 def _channel_list(s=None) -> list[dict[str, Any]]:
-    active = channels.configured_in(s) if s is not None else set(channels.CHANNELS)
+    active = channel_usage.configured_in(s) if s is not None else set(channels.CHANNELS)
     return [{"name": c, "label": channels.CHANNEL_NAMES[c], "configured": c in active} for c in channels.CHANNELS]
 
 
@@ -167,8 +168,8 @@ def _province_setting(db, user) -> None:
 
 
 def _configurable(name: str) -> None:
-    if name not in channels.CONFIGURABLE:
-        raise NotFound(f"通知渠道“{name}”不存在或无需配置（可配置：{'、'.join(channels.CONFIGURABLE)}）")
+    if name not in channel_config.CONFIGURABLE:
+        raise NotFound(f"通知渠道“{name}”不存在或无需配置（可配置：{'、'.join(channel_config.CONFIGURABLE)}）")
 
 
 def _invalid(exc: channels.ChannelConfigError) -> ValidationFailed:
@@ -181,7 +182,7 @@ def list_channels(user: CurrentUser, db: Db, settings: AppSettings):
     require_role(user, "admin")
     _province_setting(db, user)
     with db.session() as s:
-        return {"items": [channels.describe(s, name, settings) for name in channels.CONFIGURABLE]}
+        return {"items": [channel_config.describe(s, name, settings) for name in channel_config.CONFIGURABLE]}
 
 
 @router.get("/admin/channels/{name}", summary="管理员：某通知渠道的配置（密钥已隐藏）")
@@ -190,7 +191,7 @@ def get_channel(name: str, user: CurrentUser, db: Db, settings: AppSettings):
     _province_setting(db, user)
     _configurable(name)
     with db.session() as s:
-        return channels.describe(s, name, settings)
+        return channel_config.describe(s, name, settings)
 
 
 @router.put("/admin/channels/{name}", summary="管理员：保存通知渠道配置（保存时用 apprise 校验，无效则拒绝）")
@@ -200,11 +201,11 @@ def put_channel(name: str, body: ChannelBody, user: CurrentUser, db: Db, clock: 
     _configurable(name)
     with db.transaction() as s:
         try:
-            channels.save_config(s, name, body.settings, enabled=body.enabled, now=clock.now(), user_id=user.id,
+            channel_config.save_config(s, name, body.settings, enabled=body.enabled, now=clock.now(), user_id=user.id,
                                  settings=settings)
         except channels.ChannelConfigError as exc:
             raise _invalid(exc) from None
-        return channels.describe(s, name, settings)
+        return channel_config.describe(s, name, settings)
 
 
 @router.delete("/admin/channels/{name}", summary="管理员：删除保存的渠道配置（恢复使用环境变量配置）")
@@ -213,5 +214,5 @@ def delete_channel(name: str, user: CurrentUser, db: Db, settings: AppSettings):
     _province_setting(db, user)
     _configurable(name)
     with db.transaction() as s:
-        channels.delete_config(s, name)
-        return channels.describe(s, name, settings)
+        channel_config.delete_config(s, name)
+        return channel_config.describe(s, name, settings)
