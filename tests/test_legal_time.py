@@ -31,8 +31,8 @@ from cases.clocks.legal_time import (
     add_working_days,
     compute_due,
     end_of_day_utc,
-    parse_year_notice,
 )
+from cases.clocks.year_notice import parse_year_notice
 from cases.models.base import Base
 from cases.models.calendar import CalendarState, CalendarYear
 

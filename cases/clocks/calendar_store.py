@@ -22,7 +22,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from cases.clocks import calendar_watch
-from cases.clocks.legal_time import HolidayCalendar, LoadedYear, parse_year_notice
+from cases.clocks.legal_time import HolidayCalendar, LoadedYear
+from cases.clocks.year_notice import parse_year_notice
 from cases.models.calendar import CalendarState, CalendarYear
 
 log = logging.getLogger(__name__)

@@ -7,20 +7,20 @@ and whenever a bulk step fails. Both paths must give the same answer: same recip
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from cases.issuance import outbox
 from cases.platform.clock import to_local
 from cases.platform.config import get_settings
 from cases.issuance.docnumbers import DOCUMENT_TITLES, authority_prefix, format_document_number
 from cases.issuance.documents import ladder_dates, letter_variables
+from cases.clocks.bulk_recipients import BatchContext
+from cases.clocks.bulk_rows import OutboxRows, bump_seqs, copy_rows, dumps
 from cases.clocks.escalation import _ended_by_closure, _in, ladder_roles, next_measure, stale_reason
-from cases.models import Case, Deadline, Jurisdiction, Timer
+from cases.models import Deadline, Jurisdiction, Timer
 from state_machines.policies import Rung
 
 # ---------------------------------------------------------------- the bulk path
@@ -42,11 +42,6 @@ BULK_EFFECTS = {"remind", "overdue_warning", "task_due", "warning_letter", "supe
 
 _DEADLINE_COLS = (Deadline.status.label("d_status"), Deadline.ladder, Deadline.label, Deadline.key, Deadline.due_at,
                   Deadline.due_date, Deadline.provisional, Deadline.supervision_id, Deadline.unit, Deadline.party)
-_CASE_COLS = ("id", "event_seq", "number", "title", "state", "jurisdiction_code", "assignee_id", "enterprise_id")
-_USER_COLS = ("id", "username", "display_name", "role", "jurisdiction_code", "enterprise_id", "supervisor_id",
-              "email", "active")
-_OUTBOX_COLS = ("dedupe_key", "case_id", "template", "recipient_user_id", "recipient_address", "channel", "variables",
-                "document_no", "urgent", "status", "attempts", "next_attempt_at", "created_at")
 _FIRING_COLS = ("case_id", "deadline_id", "rung", "label", "scheduled_at", "fired_at", "worker", "effects")
 _EVENT_COLS = ("case_id", "seq", "at", "actor_id", "action", "from_state", "to_state", "comment", "payload")
 _DOCUMENT_COLS = ("case_id", "doc_type", "number", "title", "issuing_jurisdiction_code", "variables", "status", "cause",
@@ -80,139 +75,6 @@ def _load_timers(s: Session, ids: list[int]) -> list[Timer]:
     return [by_id[i] for i in ids if i in by_id]
 
 
-class _BatchContext:
-    """Per-batch caches: jurisdictions, users (plain rows), recipients and channels."""
-
-    def __init__(self, session: Session, cases: dict[int, Any], dialect: str) -> None:
-        from cases.models import User
-
-        self.s = session
-        ut = User.__table__
-        cols = [ut.c[c] for c in _USER_COLS]
-        self.jurisdictions: dict[str, Jurisdiction | None] = {}
-        self.users: dict[int, Any] = {}
-        ids = {c.assignee_id for c in cases.values() if c.assignee_id}
-        if ids:
-            self._load(select(*cols).where(_in(ut.c.id, sorted(ids), dialect)))
-        sup_ids = {u.supervisor_id for u in self.users.values() if u.supervisor_id} - set(self.users)
-        if sup_ids:
-            self._load(select(*cols).where(_in(ut.c.id, sorted(sup_ids), dialect)))
-        self.contacts: dict[int, list] = {}
-        ents = sorted({c.enterprise_id for c in cases.values() if c.enterprise_id})
-        if ents:
-            for u in session.execute(select(*cols).where(_in(ut.c.enterprise_id, ents, dialect), ut.c.role == "enterprise",
-                                                         ut.c.active.is_(True)).order_by(ut.c.id)):
-                self.contacts.setdefault(u.enterprise_id, []).append(u)
-        self.authority: dict[str, list] = {}
-        self.nearest: dict[str, list] = {}
-        self.channels: dict[tuple[int, str, bool], list[str]] = {}
-        self.fanout: dict[tuple, list[tuple]] = {}
-        self.listings: dict[int, str | None] = {}
-        self.chain: dict[tuple, list] = {}
-
-    def listing_code(self, supervision_id: int | None) -> str | None:
-        """The listing body of a supervision's deadline (its approvers are that body's)."""
-        if not supervision_id:
-            return None
-        if supervision_id not in self.listings:
-            from cases.models import Supervision
-
-            self.listings[supervision_id] = self.s.scalar(select(Supervision.listing_jurisdiction_code)
-                                                          .where(Supervision.id == supervision_id))
-        return self.listings[supervision_id]
-
-    def _load(self, stmt) -> None:
-        for u in self.s.execute(stmt):
-            self.users[u.id] = u
-
-    def jurisdiction(self, code: str) -> Jurisdiction | None:
-        if code not in self.jurisdictions:
-            self.jurisdictions[code] = self.s.get(Jurisdiction, code)
-        return self.jurisdictions[code]
-
-    def user(self, user_id: int):
-        if user_id not in self.users:
-            from cases.models import User
-
-            ut = User.__table__
-            self.users[user_id] = self.s.execute(select(*[ut.c[c] for c in _USER_COLS]).where(ut.c.id == user_id)).first()
-        return self.users[user_id]
-
-    def recipients(self, case, roles: tuple[str, ...], listing: str | None = None) -> list:
-        """Same answer as outbox.resolve_recipients, from the caches."""
-        from cases.models import User
-
-        out: dict[int, Any] = {}
-
-        def add(users) -> None:
-            for u in users:
-                if u is not None and u.active:
-                    out.setdefault(u.id, u)
-
-        for role in roles:
-            if role == outbox.ASSIGNEE and case.assignee_id:
-                add([self.user(case.assignee_id)])
-            elif role == outbox.ASSIGNEE:  # unassigned: the people who assign it (as outbox.resolve_recipients)
-                code = case.jurisdiction_code
-                if code not in self.nearest:
-                    self.nearest[code] = outbox.nearest_supervisors(self.s, code)
-                add(self.nearest[code])
-            elif role == outbox.ASSIGNEE_SUPERVISOR:
-                assignee = self.user(case.assignee_id) if case.assignee_id else None
-                if assignee is not None and assignee.supervisor_id:
-                    add([self.user(assignee.supervisor_id)])
-                else:
-                    code = case.jurisdiction_code
-                    if code not in self.nearest:
-                        self.nearest[code] = outbox.nearest_supervisors(self.s, code)
-                    add(self.nearest[code])
-            elif role == outbox.ENTERPRISE_CONTACT and case.enterprise_id:
-                add(self.contacts.get(case.enterprise_id, []))
-            elif role == outbox.AUTHORITY:
-                code = case.jurisdiction_code
-                if code not in self.authority:
-                    self.authority[code] = list(self.s.scalars(select(User).where(
-                        User.jurisdiction_code == code, User.role.in_(("officer", "supervisor")), User.active.is_(True))))
-                add(self.authority[code])
-            elif role in (outbox.APPROVERS, outbox.APPROVERS_SUPERVISOR, outbox.UPPER_SUPERVISORS):
-                key = (role, case.jurisdiction_code, listing)
-                if key not in self.chain:  # the same functions as outbox.resolve_recipients, cached
-                    if role == outbox.UPPER_SUPERVISORS:
-                        self.chain[key] = outbox.upper_supervisors(self.s, case.jurisdiction_code)
-                    else:
-                        fn = outbox.approvers if role == outbox.APPROVERS else outbox.approvers_supervisors
-                        self.chain[key] = fn(self.s, case, listing)
-                add(self.chain[key])
-        return list(out.values())
-
-    def channels_for(self, user, template: str, urgent: bool) -> list[str]:
-        key = (user.id, template, urgent)
-        if key not in self.channels:
-            # Users are plain rows here; resolvers read id, role and email (cases.issuance.outbox,
-            # notifications.preferences).
-            self.channels[key] = outbox.channels_for(self.s, user, template, urgent)
-        return self.channels[key]
-
-    def fan_out(self, case, roles: tuple[str, ...], template: str, urgent: bool, listing: str | None = None) -> list[tuple]:
-        """The outbox rows of one message, as pieces: (dedupe-key tail, user id, address, channel,
-        variables tail; and as ``COPY`` text: the dedupe-key tail, the middle columns, the variables
-        tail). Cached by everything the answer depends on."""
-        key = (case.assignee_id, case.enterprise_id, case.jurisdiction_code, roles, template, urgent, listing)
-        rows = self.fanout.get(key)
-        if rows is None:
-            rows = []
-            for user in self.recipients(case, roles, listing):
-                tail = ', "recipient_name": ' + json.dumps(user.display_name, ensure_ascii=False) + "}"
-                for channel in self.channels_for(user, template, urgent):
-                    address = user.email if channel == "email" else None
-                    dedupe_tail = f":{template}:{user.id}:{channel}"
-                    mid = f"\t{_copy_text(template)}\t{user.id}\t{_copy_text(address)}\t{_copy_text(channel)}\t"
-                    rows.append((dedupe_tail, user.id, address, channel, tail,
-                                 _copy_text(dedupe_tail), mid, _copy_text(tail)))
-            self.fanout[key] = rows
-        return rows
-
-
 def _plan(rung: Rung, ladder: str, supervised: bool, urgent: bool, party: str | None = None) -> tuple[list[tuple], bool]:
     """The messages of a bulk rung: [(template, roles, urgent, doc type)], and whether it is an
     overdue warning — the same choices as the effect functions above (``ladder_roles`` by party)."""
@@ -232,130 +94,6 @@ def _plan(rung: Rung, ladder: str, supervised: bool, urgent: bool, party: str | 
             if roles:  # never a letter to the enterprise about another party's clock
                 messages.append(("warning_letter", roles, False, "warning_letter"))
     return messages, overdue
-
-
-def _dumps(v) -> str:
-    return json.dumps(v, ensure_ascii=False)
-
-
-def _copy_text(v: str | None) -> str:
-    """A text value as a ``COPY … FROM STDIN`` (text format) field. (Not ``str.translate``: ten
-    times slower on the variables JSON, which as JSON has no raw tab or newline anyway.)"""
-    if v is None:
-        return "\\N"
-    if "\\" in v:
-        v = v.replace("\\", "\\\\")
-    if "\t" in v:
-        v = v.replace("\t", "\\t")
-    if "\n" in v:
-        v = v.replace("\n", "\\n")
-    if "\r" in v:
-        v = v.replace("\r", "\\r")
-    return v
-
-
-def _copy(s: Session, table: str, cols: tuple[str, ...], rows: list[tuple]) -> None:
-    """Rows into a table: ``COPY … FROM STDIN`` on PostgreSQL, executemany on SQLite. No
-    conflict handling: a duplicate key raises (and the batch goes to the per-timer path)."""
-    if not rows:
-        return
-    conn = s.connection()
-    if conn.dialect.name == "postgresql":
-        raw = conn.connection.dbapi_connection
-        with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as cp:
-            for row in rows:
-                cp.write_row(row)
-    else:
-        conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", rows)
-
-
-class _OutboxRows:
-    """A batch's outbox rows, the bulk of its data (≈4 per timer, each with its variables JSON).
-
-    PostgreSQL: ``COPY`` text lines glued from per-firing and per-recipient pieces, sent while
-    the rows are being built (the server inserts one chunk while Python builds the next — so
-    nothing in between may query the database). SQLite: tuples for one executemany."""
-
-    CHUNK = 256
-
-    def __init__(self, s: Session, dialect: str, now: datetime, db_now) -> None:
-        self.s = s
-        self.pg = dialect == "postgresql"
-        self.db_now = db_now
-        self.rows: list = []
-        self._stack = None
-        self._copy = None
-        stamp = now.isoformat()
-        self._tail = f"\tpending\t0\t{stamp}\t{stamp}\n"
-
-    def __enter__(self) -> "_OutboxRows":
-        return self
-
-    def _open(self) -> None:
-        from contextlib import ExitStack
-
-        self._stack = ExitStack()
-        cur = self._stack.enter_context(self.s.connection().connection.dbapi_connection.cursor())
-        self._copy = self._stack.enter_context(cur.copy(f"COPY outbox_messages ({', '.join(_OUTBOX_COLS)}) FROM STDIN"))
-
-    def __exit__(self, *exc) -> None:
-        if self.pg:
-            if self.rows and exc[0] is None:
-                if self._copy is None:
-                    self._open()
-                self._copy.write("".join(self.rows))
-            self.rows = []
-            if self._stack is not None:
-                self._stack.__exit__(*exc)
-        elif exc[0] is None and self.rows:
-            _copy(self.s, "outbox_messages", _OUTBOX_COLS, self.rows)
-
-    def add(self, cause: str, case_id: int, template: str, fan: list[tuple], variables: str,
-            document_no: str | None, urgent: bool) -> int:
-        """One message to its recipients: ``variables`` is its JSON without the closing brace."""
-        rows = self.rows
-        if self.pg:
-            cause, head = _copy_text(cause), f"\t{case_id}"
-            variables = _copy_text(variables)
-            end = f"\t{_copy_text(document_no)}\t{'t' if urgent else 'f'}{self._tail}"
-            for _, _, _, _, _, tail, mid, name in fan:
-                rows.append(cause + tail + head + mid + variables + name + end)
-            if len(rows) >= self.CHUNK:
-                if self._copy is None:
-                    self._open()
-                self._copy.write("".join(rows))
-                self.rows = []
-        else:
-            db_now = self.db_now
-            for tail, uid, address, channel, name, _, _, _ in fan:
-                rows.append((cause + tail, case_id, template, uid, address, channel, variables + name, document_no,
-                             urgent, "pending", 0, db_now, db_now))
-        return len(fan)
-
-
-_PG_BUMP_SEQS = text(
-    # Lock the cases in id order, skipping those locked elsewhere; take each locked case's event
-    # seqs in one bump and read what the messages need — one statement.
-    "WITH l AS (SELECT id FROM cases WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED), "
-    "k AS (SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:ns AS integer[])) AS k(id, n)) "
-    "UPDATE cases AS c SET event_seq = c.event_seq + k.n FROM l JOIN k ON k.id = l.id WHERE c.id = l.id "
-    f"RETURNING {', '.join('c.' + c for c in _CASE_COLS)}")
-
-
-def _bump_seqs(s: Session, per_case: dict[int, int], dialect: str) -> dict[int, Any]:
-    """Reserve ``per_case[id]`` event seqs per case; the cases' fields as rows (``event_seq`` is
-    the last seq reserved). PostgreSQL: only the cases it could lock without waiting."""
-    ids = sorted(per_case)
-    if dialect == "postgresql":
-        rows = s.execute(_PG_BUMP_SEQS, {"ids": ids, "ns": [per_case[i] for i in ids]})
-        return {r.id: r for r in rows}
-    ct = Case.__table__
-    by_n: dict[int, list[int]] = {}
-    for cid in ids:
-        by_n.setdefault(per_case[cid], []).append(cid)
-    for n, group in sorted(by_n.items()):
-        s.execute(update(ct).where(_in(ct.c.id, group, dialect)).values(event_seq=ct.c.event_seq + n))
-    return {r.id: r for r in s.execute(select(*[ct.c[c] for c in _CASE_COLS]).where(_in(ct.c.id, ids, dialect)))}
 
 
 def _late_reminder(rung: Rung, t: Any, now: datetime, policy: Any, s: Session,
@@ -394,8 +132,8 @@ def _skip_bulk(s: Session, skipped: list, late: dict[int, str], cases: dict[int,
                    "due_at": t.due_at.isoformat() if t.due_at else None, "scheduled_at": t.fire_at.isoformat(),
                    "reason": reason}
         rows.append((c.id, seq, db_now, None, "rung_skipped", c.state, c.state, f"{rung.label}未发送：{reason}",
-                     _dumps(payload)))
-    _copy(s, "case_events", _EVENT_COLS, rows)
+                     dumps(payload)))
+    copy_rows(s, "case_events", _EVENT_COLS, rows)
 
 
 def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tuple[list[int], dict[str, int]]:
@@ -456,7 +194,7 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
     per_case: dict[int, int] = {}
     for t, _ in live_all:
         per_case[t.case_id] = per_case.get(t.case_id, 0) + 1
-    cases = _bump_seqs(s, per_case, dialect) if per_case else {}
+    cases = bump_seqs(s, per_case, dialect) if per_case else {}
     live = [(t, rung) for t, rung in live_all if t.case_id in cases]
     next_seq = {cid: c.event_seq - per_case[cid] + 1 for cid, c in cases.items()}
     skipped = [(t, rung) for t, rung in live if t.id in late]
@@ -485,7 +223,7 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
     if not live:
         return slow, counts
 
-    ctx = _BatchContext(s, cases, dialect)
+    ctx = BatchContext(s, cases, dialect)
 
     # 3. plan: messages per firing; 文号 requests per (issuer, type, year)
     settings = get_settings()
@@ -522,7 +260,7 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
             ctx.fan_out(c, roles, template, urgent, ctx.listing_code(t.supervision_id))
     today = to_local(now).date()
     firings = []
-    with _OutboxRows(s, dialect, now, db_now) as out:
+    with OutboxRows(s, dialect, now, db_now) as out:
         for t, rung, c, (messages, overdue) in planned:
             j = ctx.jurisdiction(c.jurisdiction_code)
             days_left = (t.due_date - today).days if t.due_date else None
@@ -535,7 +273,7 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
                 "rung_name": rung.label, "next_measure": next_measure(rung.rung, t.party),
                 "issuing_authority": j.authority_name if j else ""}
             cause = f"rung:{t.deadline_id}:{rung.rung}"
-            base = _dumps(variables)[:-1]
+            base = dumps(variables)[:-1]
             n = 0
             letters = []
             for msg in messages:
@@ -566,7 +304,7 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
     #    their events
     firing_rows, event_rows, document_rows = [], [], []
     issued_at = now.isoformat()
-    with _OutboxRows(s, dialect, now, db_now) as out:
+    with OutboxRows(s, dialect, now, db_now) as out:
         for t, rung, c, variables, cause, seq, n, has_messages, overdue, due_at, letters in firings:
             effects: dict[str, Any] = {}
             for template, roles, urgent, doc_type in letters:
@@ -578,7 +316,7 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
                 # Stored like every other document (rendered to PDF later, linked from the case), with
                 # the variables cases.issuance.documents.record gives it; its messages carry the same.
                 snapshot = {**variables, "doc_number": document_no, "issuing_authority": issuer.authority_name}
-                letter = _dumps({k: v for k, v in letter_variables(doc_type, snapshot, dates_of[doc_type],
+                letter = dumps({k: v for k, v in letter_variables(doc_type, snapshot, dates_of[doc_type],
                                                                    issued_at).items() if v is not None})
                 effects.setdefault("documents", []).append({"type": doc_type, "number": document_no})
                 document_rows.append((c.id, doc_type, document_no, DOCUMENT_TITLES.get(doc_type, doc_type), issuer.code,
@@ -590,14 +328,14 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
                 effects["messages"] = n
             if overdue:
                 effects["overdue"] = True
-            fx = _dumps(effects)
+            fx = dumps(effects)
             firing_rows.append((t.case_id, t.deadline_id, rung.rung, rung.label, db_time(t.fire_at), db_now, worker, fx))
             payload = {"deadline_id": t.deadline_id, "deadline": t.label, "rung": rung.rung, "rung_label": rung.label,
                        "due_at": due_at, "scheduled_at": t.fire_at.isoformat()}
             event_rows.append((c.id, seq, db_now, None, "rung_fired", c.state, c.state, rung.label,
-                               _dumps(payload)[:-1] + ', "effects": ' + fx + "}"))
-    _copy(s, "documents", _DOCUMENT_COLS, document_rows)
-    _copy(s, "rung_firings", _FIRING_COLS, firing_rows)
-    _copy(s, "case_events", _EVENT_COLS, event_rows)
+                               dumps(payload)[:-1] + ', "effects": ' + fx + "}"))
+    copy_rows(s, "documents", _DOCUMENT_COLS, document_rows)
+    copy_rows(s, "rung_firings", _FIRING_COLS, firing_rows)
+    copy_rows(s, "case_events", _EVENT_COLS, event_rows)
     counts["fired"] += len(live)
     return slow, counts
