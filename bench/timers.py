@@ -1,4 +1,4 @@
-"""Durable timers drained by ``cases.clocks.escalation.fire_due_batch``: timers/s, lateness, duplicates —
+"""Durable timers drained by ``cases.clocks.sweep.fire_due_batch``: timers/s, lateness, duplicates —
 on SQLite and PostgreSQL, one worker and two concurrent worker processes — and, beside it, the
 alternative design (one Prefect scheduled flow run per deadline) at a small N.
 
@@ -25,7 +25,7 @@ Each database is seeded once and every run drains its own copy (PostgreSQL: ``CR
 TEMPLATE``, after one ``VACUUM ANALYZE`` as autovacuum would have done on a live database;
 SQLite: a copy of the file), so ``--repeat`` runs and ``--baseline`` runs start from the same
 rows. ``--repeat N`` runs every configuration N times, interleaved, and prints medians.
-``--baseline REV`` also drains, with one worker, with ``cases/clocks/escalation.py`` as of git revision
+``--baseline REV`` also drains, with one worker, with the sweep module (``cases/clocks/sweep.py``) as of git revision
 REV (loaded from ``git show``; the rest of the code is the current one) and prints
 current/baseline ratios.
 
@@ -208,13 +208,14 @@ def seed(db, n_timers: int) -> dict:
 
 
 def load_escalation(path: str | None):
-    """cases.clocks.escalation, or the module in ``path`` (a baseline revision's escalation.py). Since the bulk
-    path moved to cases/clocks/escalation_bulk.py, a baseline's fire_due_batch uses today's bulk module: compare
+    """cases.clocks.sweep (the sweep: fire_timer, fire_due_batch), or the module in ``path`` (a baseline
+    revision's sweep.py, or its escalation.py before the sweep moved out of it). Since the bulk path moved
+    to cases/clocks/escalation_bulk.py, a baseline's fire_due_batch uses today's bulk module: compare
     against revisions before that move, or the per-timer path only."""
     if path is None:
-        import cases.clocks.escalation
+        import cases.clocks.sweep
 
-        return cases.clocks.escalation
+        return cases.clocks.sweep
     import importlib.util
 
     name = "escalation_baseline"
@@ -227,9 +228,15 @@ def load_escalation(path: str | None):
 
 
 def baseline_file(rev: str, tmp: Path) -> str:
-    """cases/clocks/escalation.py as of git revision ``rev``, written into ``tmp``."""
-    text = subprocess.run(["git", "show", f"{rev}:cases/clocks/escalation.py"], cwd=ROOT, capture_output=True, text=True,
-                          check=True).stdout
+    """The sweep's module as of git revision ``rev`` (cases/clocks/sweep.py; before the layout split
+    cases/escalation.py), written into ``tmp``."""
+    for rel in ("cases/clocks/sweep.py", "cases/escalation.py"):
+        shown = subprocess.run(["git", "show", f"{rev}:{rel}"], cwd=ROOT, capture_output=True, text=True)
+        if shown.returncode == 0:
+            text = shown.stdout
+            break
+    else:
+        raise SystemExit(f"no sweep module at {rev}")
     path = tmp / "escalation_baseline.py"
     path.write_text(text)
     return str(path)
@@ -339,7 +346,7 @@ def _pct(values: list[float], p: float) -> float:
 def check(db) -> dict:
     from sqlalchemy import func, select, text
 
-    from cases.models import Case, CaseEvent, OutboxMessage, RungFiring, Timer
+    from cases.models import CaseEvent, OutboxMessage, RungFiring, Timer
 
     with db.session() as s:
         dup_firings = s.scalar(select(func.count()).select_from(
@@ -431,7 +438,7 @@ def run_insert_methods(rows_per_statement: int, reps: int, tmp: Path) -> dict:
     from sqlalchemy.engine import make_url
 
     from cases.platform.db import Database
-    from cases.clocks.escalation import fire_due_batch
+    from cases.clocks.sweep import fire_due_batch
     from cases.clocks.escalation_bulk import _OUTBOX_COLS
 
     template = seed_template("postgresql", max(5000, rows_per_statement), tmp)
@@ -684,7 +691,7 @@ def main(argv=None) -> int:
     ap.add_argument("--prefect-window", type=float, default=120.0, help="seconds to let served runs execute")
     ap.add_argument("--repeat", type=int, default=1, help="runs per configuration (interleaved); medians are printed")
     ap.add_argument("--baseline", metavar="REV",
-                    help="also drain with cases/clocks/escalation.py as of this git revision (one worker)")
+                    help="also drain with the sweep module as of this git revision (one worker)")
     ap.add_argument("--insert-methods", type=int, metavar="ROWS",
                     help="only compare ways of inserting ROWS outbox rows into PostgreSQL (COPY, json_to_recordset, …)")
     ap.add_argument("--breakdown", action="store_true",

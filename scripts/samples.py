@@ -2,7 +2,7 @@
 
 Builds a small slice of 苏州市姑苏区 (a project whose 施工单位 is not the unit held responsible,
 a building, the officers of the district and the city), drives cases through the real services
-and the real sweep (``cases.clocks.escalation.fire_due_batch``, the clock moved hour by hour), renders
+and the real sweep (``cases.clocks.sweep.fire_due_batch``, the clock moved hour by hour), renders
 every issued document with ``notifications.documents`` and writes one PDF of each document type
 in the catalogue to ``docs/samples/<type>.pdf``, plus a PNG of its first page
 (``pdftoppm -png -r 80 -singlefile``). Read them as their recipients would.

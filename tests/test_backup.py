@@ -18,7 +18,7 @@ from cases.ledger import services
 from cases.platform.backup import BackupError, backup, data_in_database, restore
 from cases.platform.config import Settings
 from cases.platform.db import Database, create_scratch_postgres
-from cases.clocks.escalation import fire_due_batch
+from cases.clocks.sweep import fire_due_batch
 from cases.models import Base, Case, CaseEvent, Document, Timer
 from notifications.documents import render_pending_documents
 from tests.conftest import PG_URL, SECRET, complete_project

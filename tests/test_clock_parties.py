@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from cases.clocks import supervision
-from cases.clocks.escalation import fire_due_batch, fire_timer
+from cases.clocks.sweep import fire_due_batch, fire_timer
 from cases.models import Case, Deadline, OutboxMessage, Timer, User
 from tests.machine_paths import ServiceDriver
 

@@ -18,7 +18,7 @@ from cases.clocks import deadlines as dl
 from cases.ledger import services
 from cases.clocks import supervision
 from cases.platform.errors import ActionNotAllowed, Forbidden, ValidationFailed
-from cases.clocks.escalation import fire_all_due
+from cases.clocks.sweep import fire_all_due
 from cases.models import Case, Deadline
 from tests.machine_paths import KINDS, ServiceDriver, action_payload
 

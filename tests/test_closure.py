@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from cases.clocks import escalation
+
+from cases.clocks import sweep
 from cases.models import Case, CaseEvent, Deadline, Document, RungFiring, Timer
 from tests.machine_paths import HttpDriver, ServiceDriver
 
@@ -59,12 +60,12 @@ def test_a_closed_case_gets_no_rung_even_if_a_timer_slipped_through(db, world, c
         events_before = s.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == case["id"]))
     clock.advance(timedelta(days=90))
     if path == "bulk":
-        counts = escalation.fire_all_due(db, clock.now())
+        counts = sweep.fire_all_due(db, clock.now())
     else:
         counts = {"fired": 0, "stale": 0}
         with db.transaction() as s:
-            for t in escalation.due_timers(s, clock.now(), 1000):
-                outcome = escalation.fire_timer(s, t, clock.now())
+            for t in sweep.due_timers(s, clock.now(), 1000):
+                outcome = sweep.fire_timer(s, t, clock.now())
                 counts[outcome] = counts.get(outcome, 0) + 1
     assert counts["fired"] == 0 and counts["stale"] > 0
     assert _pending(db, case["id"]) == []

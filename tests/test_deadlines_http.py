@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
-from cases.clocks.escalation import fire_all_due
+from cases.clocks.sweep import fire_all_due
 from cases.models import OutboxMessage, RungFiring
 from tests.conftest import T0
 
@@ -223,7 +223,7 @@ def test_my_queue_sorted_by_urgency(api, world, clock):
 def test_late_reminders_are_skipped_alike_by_both_firing_paths(api, world, clock, db):
     """After an outage the bulk path (fire_all_due) and the per-timer path (fire_timer) apply the
     same rule: the stale reminders are skipped with their reason, the overdue rung fires once."""
-    from cases.clocks.escalation import due_timers, fire_timer
+    from cases.clocks.sweep import due_timers, fire_timer
     from cases.models import CaseEvent, Deadline, Timer
 
     _, bulk = _hazard(api, world, rectification_days=4)        # due Fri 27 Nov

@@ -180,7 +180,7 @@ def test_reclassify_issues_stop_work_order(api, drv, db, world, clock, settings)
 
 def test_ladder_listing_issues_supervision_notice_and_letter_as_documents(api, drv, db, world, clock, settings):
     """An overdue case listed by the city: 挂牌督办通知书 and 督办函 are stored, rendered documents."""
-    from cases.clocks.escalation import fire_all_due
+    from cases.clocks.sweep import fire_all_due
 
     complete_project(db, world, clock)
     case = register_hazard(drv, world)

@@ -37,7 +37,8 @@ from cases.platform import db as db_module  # noqa: E402
 from cases.ledger import services  # noqa: E402
 from cases.platform.config import Settings  # noqa: E402
 from cases.clocks.deadlines import open_deadline  # noqa: E402
-from cases.clocks.escalation import SimulatedCrash, fire_due_batch  # noqa: E402
+from cases.clocks.escalation import fire_due_batch  # noqa: E402
+from cases.clocks.sweep import SimulatedCrash
 from cases.ledger.identifiers import make_credit_code  # noqa: E402
 from cases.models import (  # noqa: E402
     Case,
@@ -397,7 +398,7 @@ WORKER_SCRIPT = r"""
 import json, sys
 from datetime import datetime
 from cases.platform.db import Database
-from cases.clocks.escalation import fire_all_due
+from cases.clocks.sweep import fire_all_due
 url, name, now, batch = sys.argv[1:5]
 db = Database(url)
 print("ready", flush=True)

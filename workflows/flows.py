@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from cases.platform import clock, heartbeat
 from cases.platform.config import get_settings
 from cases.platform.db import get_database
-from cases.clocks.escalation import fire_due_batch
+from cases.clocks.sweep import fire_due_batch
 from cases.models import Case, Deadline, Jurisdiction, OutboxMessage, Timer, User
 import notifications.preferences as _preferences  # noqa: F401  (installs cases.issuance.outbox.channel_resolver)
 from workflows.prefect_env import DELIVERY_FLOW, DIGEST_FLOW, RENDER_FLOW, SWEEP_FLOW, default_worker_name

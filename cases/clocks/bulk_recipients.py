@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from cases.issuance import outbox
 from cases.clocks.bulk_rows import copy_text
-from cases.clocks.escalation import _in
+from cases.clocks.sweep import _in
 from cases.models import Jurisdiction
 
 USER_COLS = ("id", "username", "display_name", "role", "jurisdiction_code", "enterprise_id", "supervisor_id",

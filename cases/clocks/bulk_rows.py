@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from cases.clocks.escalation import _in
+from cases.clocks.sweep import _in
 from cases.models import Case
 
 CASE_COLS = ("id", "event_seq", "number", "title", "state", "jurisdiction_code", "assignee_id", "enterprise_id")

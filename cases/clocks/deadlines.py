@@ -115,7 +115,7 @@ def schedule_timers(session: Session, deadline: Deadline, now: datetime, calenda
     if not fresh:
         session.execute(update(Timer).where(Timer.deadline_id == deadline.id, Timer.status == "pending")
                         .values(status="cancelled").execution_options(synchronize_session=False))
-        # A skipped reminder (cases.clocks.escalation.stale_reason) may be armed again for a new due date.
+        # A skipped reminder (cases.clocks.sweep.stale_reason) may be armed again for a new due date.
         session.execute(Timer.__table__.delete().where(Timer.deadline_id == deadline.id,
                                                        Timer.status.in_(("cancelled", "skipped"))))
     plan = planned_timers(session, deadline, now, calendar, policy, fresh=fresh)

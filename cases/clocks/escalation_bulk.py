@@ -1,7 +1,7 @@
 """The bulk firing path: a whole batch of due timers whose rungs only send messages and warning
 letters (reminders, overdue warnings, task reminders, 警示函, 督办提醒 — nearly all of them) fired
-with a handful of set-based statements. ``cases.clocks.escalation.fire_due_batch`` calls ``_fire_bulk``
-first and falls back to the per-timer path (``cases.clocks.escalation.fire_timer``) for the other rungs
+with a handful of set-based statements. ``cases.clocks.sweep.fire_due_batch`` calls ``_fire_bulk``
+first and falls back to the per-timer path (``cases.clocks.sweep.fire_timer``) for the other rungs
 and whenever a bulk step fails. Both paths must give the same answer: same recipients
 (``ladder_roles``), same staleness rule (``stale_reason``), same closure rule (``_ended_by_closure``).
 """
@@ -19,7 +19,8 @@ from cases.issuance.docnumbers import DOCUMENT_TITLES, authority_prefix, format_
 from cases.issuance.documents import ladder_dates, letter_variables
 from cases.clocks.bulk_recipients import BatchContext
 from cases.clocks.bulk_rows import OutboxRows, bump_seqs, copy_rows, dumps
-from cases.clocks.escalation import _ended_by_closure, _in, ladder_roles, next_measure, stale_reason
+from cases.clocks.escalation import ladder_roles, next_measure
+from cases.clocks.sweep import _ended_by_closure, _in, stale_reason
 from cases.models import Deadline, Jurisdiction, Timer
 from state_machines.policies import Rung
 

@@ -40,7 +40,7 @@ SWEEP_SCRIPT = r"""
 import json, sys
 from datetime import datetime
 from cases.platform.db import Database
-from cases.clocks.escalation import fire_all_due
+from cases.clocks.sweep import fire_all_due
 url, name, now, batch = sys.argv[1:5]
 out = fire_all_due(Database(url), datetime.fromisoformat(now), batch_size=int(batch), worker=name)
 print(json.dumps(out), flush=True)

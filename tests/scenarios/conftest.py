@@ -3,7 +3,7 @@
 A story is told through the real API (``story.act`` as the officer, the supervisor or the
 enterprise contact), and time passes through the real sweep: ``story.advance`` moves the one
 clock step by step and at every step does what the served flows do — fire every due timer
-(``cases.clocks.escalation.fire_due_batch``, the body of the sweep flow's task), render every issued
+(``cases.clocks.sweep.fire_due_batch``, the body of the sweep flow's task), render every issued
 document (``notifications.documents.render_pending_documents``) and deliver the outbox
 (``notifications.delivery.deliver_pending``; the in-app inbox at once). Assertions then read
 what a person would read: the documents' text, the events, the lights, who was notified.
@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from cases.platform.config import Settings
 from cases.clocks.calendar_repair import repair_calendar
-from cases.clocks.escalation import fire_due_batch
+from cases.clocks.sweep import fire_due_batch
 from cases.models import Document, OutboxMessage, User
 from notifications.delivery import deliver_pending
 from notifications.documents import read_stored, render_pending_documents
