@@ -140,7 +140,7 @@ def alert_admins(s: Session, doc: Document, reason: str, now: datetime, failure_
     """One ``system_alert`` inbox row per administrator of the case's province about a document that
     failed to render. The dedupe key holds the ``document_failed`` event: once per failure (never per
     attempt); a retried document that fails again is a new failure and is alerted again."""
-    from notifications.delivery import insert_admin_alerts
+    from notifications.alerts import insert_admin_alerts
 
     case = s.get(Case, doc.case_id)
     variables = {"alert_title": f"文书生成失败：{doc.title}（{doc.number}）",

@@ -19,22 +19,11 @@ import pytest
 from jinja2 import meta, nodes
 
 from notifications import render as render_mod
+
+from notifications import filters
 from notifications.catalog import CATALOG
-from notifications.render import (
-    RenderedDocument,
-    RenderError,
-    TemplateVariableMissing,
-    UnknownTemplate,
-    cn_date,
-    cn_datetime,
-    cn_num,
-    light,
-    render_document,
-    render_message,
-    required_variables,
-    template_names,
-    wan_yuan,
-)
+from notifications.render import RenderedDocument, RenderError, TemplateVariableMissing, UnknownTemplate, cn_num, render_document, render_message, required_variables, template_names
+from notifications.filters import cn_date, cn_datetime, light, wan_yuan
 from tests.data.template_samples import EXPECTED_TEXT, SAMPLES
 
 MESSAGES = [n for n, s in CATALOG.items() if s.is_message]
@@ -474,7 +463,7 @@ def test_light_and_numbers():
 
 
 def test_accident_grade_names():
-    f = render_mod.accident_grade
+    f = filters.accident_grade
     assert f("general") == "一般事故" and f("较大") == "较大事故" and f("重大事故") == "重大事故"
     assert f("especially_major") == "特别重大事故"
     with pytest.raises(RenderError):
