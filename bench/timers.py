@@ -439,7 +439,7 @@ def run_insert_methods(rows_per_statement: int, reps: int, tmp: Path) -> dict:
 
     from cases.platform.db import Database
     from cases.clocks.sweep import fire_due_batch
-    from cases.clocks.escalation_bulk import _OUTBOX_COLS
+    from cases.clocks.bulk_rows import OUTBOX_COLS as _OUTBOX_COLS
 
     template = seed_template("postgresql", max(5000, rows_per_statement), tmp)
     url, drop = copy_database("postgresql", template["url"], tmp)

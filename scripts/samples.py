@@ -30,7 +30,7 @@ from cases.ledger import services  # noqa: E402
 from cases.platform.clock import Clock  # noqa: E402
 from cases.platform.config import Settings  # noqa: E402
 from cases.platform.db import Database  # noqa: E402
-from cases.clocks.escalation import fire_due_batch  # noqa: E402
+from cases.clocks.sweep import fire_due_batch  # noqa: E402
 from cases.ledger.identifiers import make_credit_code  # noqa: E402
 from cases.platform.migrate import upgrade  # noqa: E402
 from cases.models import Building, Case, Document, Enterprise, Project, ProjectParty, User  # noqa: E402

@@ -37,7 +37,7 @@ from cases.platform import db as db_module  # noqa: E402
 from cases.ledger import services  # noqa: E402
 from cases.platform.config import Settings  # noqa: E402
 from cases.clocks.deadlines import open_deadline  # noqa: E402
-from cases.clocks.escalation import fire_due_batch  # noqa: E402
+from cases.clocks.sweep import fire_due_batch  # noqa: E402
 from cases.clocks.sweep import SimulatedCrash
 from cases.ledger.identifiers import make_credit_code  # noqa: E402
 from cases.models import (  # noqa: E402
