@@ -6,8 +6,10 @@ depend on the time is: the **open cases per (jurisdiction, kind)** are counted o
 of ``case_open_counts`` appended by triggers on ``cases`` (migration 0008_counts) and summed here; only
 the minority whose light is not green is counted from index ranges per jurisdiction —
 
-- red: ``clock_due_at <= now`` (``ix_cases_open_j_due``),
-- yellow: ``clock_warn_at <= now`` and not red (``ix_cases_open_j_warn``),
+- past warn, ``clock_warn_at <= now`` (``ix_cases_open_j_warn``, INCLUDE clock_due_at): red when also
+  ``clock_due_at <= now``, else yellow;
+- red without a past warn — due before warn, or no warn — from the partial ``ix_cases_open_due_first``
+  (normally almost empty: a warn comes before its due);
 - none: open without a live clock (the partial ``ix_cases_open_unclocked``),
 
 and green = open − red − yellow − none (a case with a due or warn date has a live clock).
@@ -27,6 +29,7 @@ from sqlalchemy.orm import Session
 from cases import services
 from cases.access import STAFF_ROLES, subtree_codes
 from cases.models import Case, CaseOpenCount, User
+from cases.models.core import DUE_FIRST
 
 LIGHTS = ("red", "yellow", "green", "none")
 
@@ -57,19 +60,21 @@ def _counted(scope: list, now: datetime) -> list:
         opened = opened.where(CaseOpenCount.jurisdiction_code.in_(codes))
     opened = opened.group_by(CaseOpenCount.jurisdiction_code, CaseOpenCount.kind)
 
-    def part(cond, slot: int):
-        cols = [zero] * 5
-        cols[slot] = func.count()
-        stmt = select(Case.jurisdiction_code, Case.kind, *cols).where(Case.closed_at.is_(None), cond)
+    def part(cond, *cols):
+        stmt = select(Case.jurisdiction_code, Case.kind, *cols, *[zero] * (5 - len(cols))).where(cond)
         for codes in scope:
             stmt = stmt.where(Case.jurisdiction_code.in_(codes))
         return stmt.group_by(Case.jurisdiction_code, Case.kind)
 
-    due, warn = Case.clock_due_at, Case.clock_warn_at
+    due, warn, open_case = Case.clock_due_at, Case.clock_warn_at, Case.closed_at.is_(None)
     return [opened,
-            part(due <= now, 0),
-            part(and_(warn <= now, or_(due.is_(None), due > now)), 1),
-            part(~Case.clock_live, 2)]
+            # past warn: red when also past due, else yellow (ix_cases_open_j_warn)
+            part(and_(open_case, warn <= now), func.count().filter(due <= now),
+                 func.count().filter(or_(due.is_(None), due > now))),
+            # red, not past warn: due before warn (or no warn) — few (ix_cases_open_due_first)
+            part(and_(text(DUE_FIRST), due <= now, or_(warn.is_(None), warn > now)), func.count()),
+            # no live clock (ix_cases_open_unclocked)
+            part(and_(open_case, ~Case.clock_live), zero, zero, func.count())]
 
 
 def light_count_rows(session: Session, user: User, now: datetime, *, jurisdiction: str | None = None):

@@ -145,6 +145,12 @@ class CaseNumberCounter(Base):
     last_value: Mapped[int] = mapped_column(Integer, default=0)
 
 
+# An open case whose earliest due comes before its earliest warn (or that has no warn): red without
+# having been yellow — the only red cases outside the past-warn range (ix_cases_open_due_first).
+DUE_FIRST = ("closed_at IS NULL AND clock_due_at IS NOT NULL"
+             " AND (clock_warn_at IS NULL OR clock_warn_at > clock_due_at)")
+
+
 class Case(Base):
     __tablename__ = "cases"
     __table_args__ = (
@@ -166,15 +172,16 @@ class Case(Base):
               sqlite_where=text("closed_at IS NULL"),
               postgresql_include=["jurisdiction_code", "origin_jurisdiction_code", "kind"]),
         # The time-dependent minority of the counts (cases/light_stats.py, migration 0008_counts): per
-        # jurisdiction, a range of the red (past due) and of the past-warn cases, and the open cases
-        # without a live clock; the rest of the open cases is counted on write (CaseOpenCount).
-        Index("ix_cases_open_j_due", "jurisdiction_code", "clock_due_at", postgresql_where=text("closed_at IS NULL"),
-              sqlite_where=text("closed_at IS NULL"), postgresql_include=["kind"]),
+        # jurisdiction, a range of the past-warn cases (yellow, and red when also past due), the few
+        # whose due comes before their warn (red without a past warn) and the open cases without a
+        # live clock; the rest of the open cases is counted on write (CaseOpenCount).
         Index("ix_cases_open_j_warn", "jurisdiction_code", "clock_warn_at", postgresql_where=text("closed_at IS NULL"),
               sqlite_where=text("closed_at IS NULL"), postgresql_include=["kind", "clock_due_at"]),
         Index("ix_cases_open_unclocked", "jurisdiction_code", "kind",
               postgresql_where=text("closed_at IS NULL AND NOT clock_live"),
               sqlite_where=text("closed_at IS NULL AND NOT clock_live")),
+        Index("ix_cases_open_due_first", "jurisdiction_code", "clock_due_at",
+              postgresql_where=text(DUE_FIRST), sqlite_where=text(DUE_FIRST), postgresql_include=["kind", "clock_warn_at"]),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -1,7 +1,7 @@
 """Open cases per (jurisdiction, kind) counted on write: ``case_open_counts``, signed rows appended by
 triggers on ``cases`` (INSERT, DELETE, UPDATE OF closed_at / jurisdiction_code / kind; SQLite and
 PostgreSQL) and summed on read, backfilled here; and the indexes that count the time-dependent
-minority — red, past warn, no live clock — per jurisdiction (cases/light_stats.py,
+minority — past warn, red before warn, no live clock — per jurisdiction (cases/light_stats.py,
 docs/performance.md "Session 11 — counts").
 
 Revision ID: 0008_counts
@@ -20,6 +20,9 @@ depends_on = None
 
 OPEN_CASE = sa.text("closed_at IS NULL")
 UNCLOCKED = sa.text("closed_at IS NULL AND NOT clock_live")
+# Red without a past warn: due before warn, or no warn.
+DUE_FIRST = sa.text("closed_at IS NULL AND clock_due_at IS NOT NULL"
+                    " AND (clock_warn_at IS NULL OR clock_warn_at > clock_due_at)")
 
 # A case counts in (jurisdiction_code, kind) while closed_at IS NULL. An UPDATE matters only when the
 # case opens or closes, or moves (提级, 移交) or changes kind while open.
@@ -77,12 +80,12 @@ def upgrade() -> None:
         sa.Column("n", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_case_open_counts")),
     )
-    op.create_index("ix_cases_open_j_due", "cases", ["jurisdiction_code", "clock_due_at"], postgresql_where=OPEN_CASE,
-                    sqlite_where=OPEN_CASE, postgresql_include=["kind"])
     op.create_index("ix_cases_open_j_warn", "cases", ["jurisdiction_code", "clock_warn_at"], postgresql_where=OPEN_CASE,
                     sqlite_where=OPEN_CASE, postgresql_include=["kind", "clock_due_at"])
     op.create_index("ix_cases_open_unclocked", "cases", ["jurisdiction_code", "kind"], postgresql_where=UNCLOCKED,
                     sqlite_where=UNCLOCKED)
+    op.create_index("ix_cases_open_due_first", "cases", ["jurisdiction_code", "clock_due_at"], postgresql_where=DUE_FIRST,
+                    sqlite_where=DUE_FIRST, postgresql_include=["kind", "clock_warn_at"])
     # The triggers first, then the backfill, in this migration's transaction: on PostgreSQL CREATE
     # TRIGGER locks out writers of cases until it commits, so no case opens or closes in between.
     if op.get_bind().dialect.name == "postgresql":
@@ -103,5 +106,5 @@ def downgrade() -> None:
         op.execute("DROP FUNCTION IF EXISTS anjian_cases_open_counts()")
     op.drop_index("ix_cases_open_unclocked", table_name="cases")
     op.drop_index("ix_cases_open_j_warn", table_name="cases")
-    op.drop_index("ix_cases_open_j_due", table_name="cases")
+    op.drop_index("ix_cases_open_due_first", table_name="cases")
     op.drop_table("case_open_counts")
