@@ -6,8 +6,9 @@ depend on the time is: the **open cases per (jurisdiction, kind)** are counted o
 of ``case_open_counts`` appended by triggers on ``cases`` (migration 0008_counts) and summed here; only
 the minority whose light is not green is counted from index ranges per jurisdiction —
 
-- past warn, ``clock_warn_at <= now`` (``ix_cases_open_j_warn``, INCLUDE clock_due_at): red when also
-  ``clock_due_at <= now``, else yellow;
+- past warn, ``clock_warn_at <= now`` (``ix_cases_open_j_warn`` (jurisdiction_code, kind, clock_warn_at)
+  INCLUDE clock_due_at; on PostgreSQL one LATERAL aggregate per (jurisdiction, kind) group of
+  ``case_open_counts``): red when also ``clock_due_at <= now``, else yellow;
 - red without a past warn — due before warn, or no warn — from the partial ``ix_cases_open_due_first``
   (normally almost empty: a warn comes before its due);
 - none: open without a live clock (the partial ``ix_cases_open_unclocked``),
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, func, literal_column, or_, select, text, union_all
+from sqlalchemy import and_, func, literal_column, or_, select, text, true, union_all
 from sqlalchemy.orm import Session
 
 from cases import services
@@ -50,15 +51,14 @@ def _aggregate(stmt, now: datetime):
         .group_by(Case.jurisdiction_code, Case.kind))
 
 
-def _counted(scope: list, now: datetime) -> list:
+def _counted(scope: list, now: datetime, dialect: str) -> list:
     """The parts for the cases whose jurisdiction is in every subquery of ``scope``: open counted on
     write, red / yellow / none from index ranges."""
     zero = literal_column("0")
-    opened = select(CaseOpenCount.jurisdiction_code, CaseOpenCount.kind, zero, zero, zero,
-                    func.sum(CaseOpenCount.n), func.count())
-    for codes in scope:
-        opened = opened.where(CaseOpenCount.jurisdiction_code.in_(codes))
-    opened = opened.group_by(CaseOpenCount.jurisdiction_code, CaseOpenCount.kind)
+    in_scope = [CaseOpenCount.jurisdiction_code.in_(codes) for codes in scope]
+    opened = (select(CaseOpenCount.jurisdiction_code, CaseOpenCount.kind, zero, zero, zero,
+                     func.sum(CaseOpenCount.n), func.count())
+              .where(*in_scope).group_by(CaseOpenCount.jurisdiction_code, CaseOpenCount.kind))
 
     def part(cond, *cols):
         stmt = select(Case.jurisdiction_code, Case.kind, *cols, *[zero] * (5 - len(cols))).where(cond)
@@ -67,10 +67,23 @@ def _counted(scope: list, now: datetime) -> list:
         return stmt.group_by(Case.jurisdiction_code, Case.kind)
 
     due, warn, open_case = Case.clock_due_at, Case.clock_warn_at, Case.closed_at.is_(None)
+    red, yellow = func.count().filter(due <= now), func.count().filter(or_(due.is_(None), due > now))
+    if dialect == "postgresql":
+        # past warn: one aggregate per (jurisdiction, kind) that has open cases — the groups of
+        # case_open_counts — over its range of ix_cases_open_j_warn (jurisdiction_code, kind,
+        # clock_warn_at): no hash aggregate over the ~75 k entries at 1 M (1.5–2× faster than grouping)
+        groups = (select(CaseOpenCount.jurisdiction_code, CaseOpenCount.kind).where(*in_scope).distinct()
+                  .subquery("g"))
+        counts = (select(red.label("red"), yellow.label("yellow"))
+                  .where(Case.jurisdiction_code == groups.c.jurisdiction_code, Case.kind == groups.c.kind,
+                         open_case, warn <= now).lateral("w"))
+        past_warn = select(groups.c.jurisdiction_code, groups.c.kind, counts.c.red, counts.c.yellow, zero, zero,
+                           zero).select_from(groups.join(counts, true()))
+    else:
+        past_warn = part(and_(open_case, warn <= now), red, yellow)  # SQLite has no LATERAL
     return [opened,
             # past warn: red when also past due, else yellow (ix_cases_open_j_warn)
-            part(and_(open_case, warn <= now), func.count().filter(due <= now),
-                 func.count().filter(or_(due.is_(None), due > now))),
+            past_warn,
             # red, not past warn: due before warn (or no warn) — few (ix_cases_open_due_first)
             part(and_(text(DUE_FIRST), due <= now, or_(warn.is_(None), warn > now)), func.count()),
             # no live clock (ix_cases_open_unclocked)
@@ -87,7 +100,7 @@ def light_count_rows(session: Session, user: User, now: datetime, *, jurisdictio
                                    Case.origin_jurisdiction_code.in_(mine), Case.jurisdiction_code.not_in(mine))
         if jurisdiction:
             moved = moved.where(Case.jurisdiction_code.in_(subtree_codes(jurisdiction)))
-        stmt = union_all(*_counted(scope, now), _aggregate(moved, now))
+        stmt = union_all(*_counted(scope, now, session.get_bind().dialect.name), _aggregate(moved, now))
     else:
         stmt = _aggregate(services.case_query(user, jurisdiction=jurisdiction).where(open_case), now)
     return _rows(session, session.execute(stmt))

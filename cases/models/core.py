@@ -175,8 +175,8 @@ class Case(Base):
         # jurisdiction, a range of the past-warn cases (yellow, and red when also past due), the few
         # whose due comes before their warn (red without a past warn) and the open cases without a
         # live clock; the rest of the open cases is counted on write (CaseOpenCount).
-        Index("ix_cases_open_j_warn", "jurisdiction_code", "clock_warn_at", postgresql_where=text("closed_at IS NULL"),
-              sqlite_where=text("closed_at IS NULL"), postgresql_include=["kind", "clock_due_at"]),
+        Index("ix_cases_open_j_warn", "jurisdiction_code", "kind", "clock_warn_at", postgresql_where=text("closed_at IS NULL"),
+              sqlite_where=text("closed_at IS NULL"), postgresql_include=["clock_due_at"]),
         Index("ix_cases_open_unclocked", "jurisdiction_code", "kind",
               postgresql_where=text("closed_at IS NULL AND NOT clock_live"),
               sqlite_where=text("closed_at IS NULL AND NOT clock_live")),

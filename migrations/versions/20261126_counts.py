@@ -80,8 +80,8 @@ def upgrade() -> None:
         sa.Column("n", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_case_open_counts")),
     )
-    op.create_index("ix_cases_open_j_warn", "cases", ["jurisdiction_code", "clock_warn_at"], postgresql_where=OPEN_CASE,
-                    sqlite_where=OPEN_CASE, postgresql_include=["kind", "clock_due_at"])
+    op.create_index("ix_cases_open_j_warn", "cases", ["jurisdiction_code", "kind", "clock_warn_at"],
+                    postgresql_where=OPEN_CASE, sqlite_where=OPEN_CASE, postgresql_include=["clock_due_at"])
     op.create_index("ix_cases_open_unclocked", "cases", ["jurisdiction_code", "kind"], postgresql_where=UNCLOCKED,
                     sqlite_where=UNCLOCKED)
     op.create_index("ix_cases_open_due_first", "cases", ["jurisdiction_code", "clock_due_at"], postgresql_where=DUE_FIRST,
