@@ -117,11 +117,12 @@ def test_the_counts_route_folds_when_the_rows_pile_up(db, world, clock, monkeypa
 
 
 def test_concurrent_writers_lose_no_count(db, world, clock):
-    """Transactions creating and dismissing cases of one (jurisdiction, kind) at once, with folds in
-    between: the sum is exact (PostgreSQL runs them concurrently; SQLite takes turns)."""
+    """Transactions creating and dismissing cases of one (jurisdiction, kind) at once, with two threads
+    folding in between: the sum is exact (PostgreSQL runs them concurrently; SQLite takes turns)."""
     drv = ServiceDriver(db, world, clock)
     writers = 4
     errors: list[BaseException] = []
+    lock, left = threading.Lock(), [writers]
 
     def write(i: int) -> None:
         try:
@@ -132,17 +133,25 @@ def test_concurrent_writers_lose_no_count(db, world, clock):
                     drv.act(case_id, "dismiss")
         except BaseException as exc:  # noqa: BLE001 — reported below
             errors.append(exc)
+        finally:
+            with lock:
+                left[0] -= 1
+                if not left[0]:
+                    done.set()
+
+    done = threading.Event()
 
     def fold() -> None:
         try:
             start.wait()
-            for _ in range(6):
+            while not done.is_set():  # until every writer is done
                 with db.transaction() as s:
                     fold_open_counts(s)
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
-    threads = [threading.Thread(target=write, args=(i,)) for i in range(writers)] + [threading.Thread(target=fold)]
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(writers)] + \
+        [threading.Thread(target=fold) for _ in range(2)]  # two folds may run at once too
     start = threading.Barrier(len(threads))
     for t in threads:
         t.start()
