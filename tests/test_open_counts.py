@@ -9,9 +9,9 @@ import threading
 
 from sqlalchemy import delete, func, select, text
 
-from cases import deadlines as dl
-from cases import services
-from cases.light_stats import fold_open_counts, light_count_rows
+from cases.clocks import deadlines as dl
+from cases.ledger import services
+from cases.ledger.light_stats import fold_open_counts, light_count_rows
 from cases.models import Case, CaseOpenCount
 from tests.machine_paths import ServiceDriver, action_payload
 
@@ -68,7 +68,7 @@ def test_open_counts_follow_the_case_life_cycle(db, world, clock):
     check(db, world, now, "dismissed")
 
     d = drv.create("hazard")
-    with db.transaction() as s:  # 提级 as the sweep's rung does it (cases.escalation.escalate)
+    with db.transaction() as s:  # 提级 as the sweep's rung does it (cases.clocks.escalation.escalate)
         case = s.get(Case, d)
         services.record_system_event(s, case, "escalated", {"from": "320508", "to": "320500"}, now=now,
                                      changes={"jurisdiction_code": "320500"}, comment="提级")
@@ -101,7 +101,7 @@ def test_open_counts_follow_the_case_life_cycle(db, world, clock):
 def test_the_counts_route_folds_when_the_rows_pile_up(db, world, clock, monkeypatch):
     """GET /api/stats/lights collapses the signed rows once there are many, and its figures do not move."""
     from api.routes.deadlines import light_counts
-    from cases import light_stats
+    from cases.ledger import light_stats
 
     drv = ServiceDriver(db, world, clock)
     ids = [drv.create("hazard") for _ in range(4)]
@@ -166,8 +166,8 @@ def test_upgrade_backfills_the_counts(tmp_path):
     """Migrating a database that already has open and closed cases (0007 → 0008) counts them."""
     from datetime import datetime, timezone
 
-    from cases.db import Database
-    from cases.migrate import downgrade, upgrade
+    from cases.platform.db import Database
+    from cases.platform.migrate import downgrade, upgrade
     from cases.reference import load_reference_data
     from tests.conftest import BACKENDS, _create_pg_database, seed_world
 

@@ -25,7 +25,7 @@ CASES = {
     "yellow and green": (False, [("open", True, 96 * H, 48 * H), ("open", True, 24 * H, -H)]),
     "red twice": (False, [("open", True, -5 * H, -30 * H), ("open", True, -2 * H, -30 * H), ("open", True, 9 * H, 2 * H)]),
     "closed with a red clock": (True, [("open", True, -H, -25 * H)]),
-    # red without a past warn (cases.light_stats counts them from ix_cases_open_due_first)
+    # red without a past warn (cases.ledger.light_stats counts them from ix_cases_open_due_first)
     "red, no warn": (False, [("open", True, -H, None)]),
     "red before its warn": (False, [("open", True, -H, 5 * H)]),
     "yellow, no due": (False, [("open", True, None, -H)]),

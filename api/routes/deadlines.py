@@ -12,13 +12,14 @@ from sqlalchemy.orm import lazyload
 from api import responses
 from api.deps import AppClock, CurrentUser, Db
 from api.serialize import case_summaries
-from cases import deadlines as dl
-from cases import policy, services, supervision
-from cases.access import STAFF_ROLES, require_role, subtree_codes, visible_cases_clause
-from cases.calendar_store import get_calendar
-from cases.errors import ValidationFailed
-from cases.legal_time import compute_due
-from cases.light_stats import fold_due, fold_open_counts, light_count_rows
+from cases.clocks import deadlines as dl
+from cases.ledger import policy, services
+from cases.clocks import supervision
+from cases.ledger.access import STAFF_ROLES, require_role, subtree_codes, visible_cases_clause
+from cases.clocks.calendar_store import get_calendar
+from cases.platform.errors import ValidationFailed
+from cases.clocks.legal_time import compute_due
+from cases.ledger.light_stats import fold_due, fold_open_counts, light_count_rows
 from cases.models import Case, CalendarYear, Deadline, Jurisdiction, RungFiring, Supervision
 
 router = APIRouter(prefix="/api", tags=["deadlines & supervision"])

@@ -15,7 +15,7 @@ the minority whose light is not green is counted from index ranges per jurisdict
 
 and green = open − red − yellow − none (a case with a due or warn date has a live clock).
 
-Staff see the cases whose jurisdiction OR origin is in their subtree (cases.access); the two are read
+Staff see the cases whose jurisdiction OR origin is in their subtree (cases.ledger.access); the two are read
 as disjoint parts: jurisdiction in the subtree (the above), plus the few cases moved up by 提级 whose
 origin is in the subtree and whose jurisdiction is not, counted in full from the small partial index
 ``ix_cases_open_moved``. Everything is one statement; the parts are added up in Python.
@@ -27,8 +27,8 @@ from datetime import datetime
 from sqlalchemy import and_, func, literal_column, or_, select, text, true, union_all
 from sqlalchemy.orm import Session
 
-from cases import services
-from cases.access import STAFF_ROLES, subtree_codes
+from cases.ledger import services
+from cases.ledger.access import STAFF_ROLES, subtree_codes
 from cases.models import Case, CaseOpenCount, User
 from cases.models.core import DUE_FIRST
 

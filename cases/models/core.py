@@ -171,7 +171,7 @@ class Case(Base):
         Index("ix_cases_open_clock_due", "clock_due_at", "id", postgresql_where=text("closed_at IS NULL"),
               sqlite_where=text("closed_at IS NULL"),
               postgresql_include=["jurisdiction_code", "origin_jurisdiction_code", "kind"]),
-        # The time-dependent minority of the counts (cases/light_stats.py, migration 0008_counts): per
+        # The time-dependent minority of the counts (cases/ledger/light_stats.py, migration 0008_counts): per
         # jurisdiction, a range of the past-warn cases (yellow, and red when also past due), the few
         # whose due comes before their warn (red without a past warn) and the open cases without a
         # live clock; the rest of the open cases is counted on write (CaseOpenCount).
@@ -243,7 +243,7 @@ class CaseOpenCount(Base):
     (jurisdiction, kind) — created, reopened, moved there by 提级/移交, reclassified — and -1 when it
     leaves one. Written only by the database (triggers on ``cases``, migration 0008_counts), appended
     and never updated, so concurrent transitions never wait on a shared counter row;
-    ``cases.light_stats.fold_open_counts`` collapses the rows to one per (jurisdiction, kind)."""
+    ``cases.ledger.light_stats.fold_open_counts`` collapses the rows to one per (jurisdiction, kind)."""
 
     __tablename__ = "case_open_counts"
 
