@@ -199,6 +199,10 @@ def _copy(cur, target: str, lines: list[str]) -> None:
 
 
 def _finish(cur, out: Built) -> None:
+    # The open counts, as the triggers on cases would have appended them (COPY runs with triggers off).
+    if cur.execute("SELECT to_regclass('case_open_counts')").fetchone()[0]:
+        cur.execute("INSERT INTO case_open_counts (jurisdiction_code, kind, n) SELECT jurisdiction_code, kind, count(*)"
+                    " FROM cases WHERE closed_at IS NULL GROUP BY jurisdiction_code, kind")
     for table in ("cases", "case_events", "deadlines", "timers"):
         cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
     with cur.copy("COPY case_number_counters (jurisdiction_code, kind_code, year, last_value) FROM STDIN") as cp:

@@ -25,6 +25,10 @@ CASES = {
     "yellow and green": (False, [("open", True, 96 * H, 48 * H), ("open", True, 24 * H, -H)]),
     "red twice": (False, [("open", True, -5 * H, -30 * H), ("open", True, -2 * H, -30 * H), ("open", True, 9 * H, 2 * H)]),
     "closed with a red clock": (True, [("open", True, -H, -25 * H)]),
+    # red without a past warn (cases.ledger.light_stats counts them from ix_cases_open_due_first)
+    "red, no warn": (False, [("open", True, -H, None)]),
+    "red before its warn": (False, [("open", True, -H, 5 * H)]),
+    "yellow, no due": (False, [("open", True, None, -H)]),
 }
 
 
@@ -62,6 +66,7 @@ def test_light_from_summary_matches_light_expression(db, world, clock):
         "no clock": "none", "green": "green", "yellow": "yellow", "red": "red", "paused": "green",
         "paused and red": "red", "red, not lighting": "none", "red but met": "green", "yellow and green": "yellow",
         "red twice": "red", "closed with a red clock": None,  # closed cases are not counted at all
+        "red, no warn": "red", "red before its warn": "red", "yellow, no due": "yellow",
     }
     assert {i: lt for i, lt in expected.items() if i in got} == got
 
@@ -75,7 +80,7 @@ def test_overdue_clocks_are_the_red_cases_with_their_next_due(db, world, clock):
                              .where(Case.id.in_(ids.values()), Case.closed_at.is_(None))).all())
         expected = dict(s.execute(select(Case.id, dl.next_due_expression()).where(
             Case.id.in_(ids.values()), dl.light_expression(now) == "red")).all())
-    assert set(got) == {ids["red"], ids["paused and red"], ids["red twice"]}
+    assert set(got) == {ids["red"], ids["paused and red"], ids["red twice"], ids["red, no warn"], ids["red before its warn"]}
     assert got == expected
     assert got[ids["red twice"]] == now - 5 * H
 

@@ -7,6 +7,7 @@ from cases.models.core import (
     CaseEnterprise,
     CaseEvent,
     CaseNumberCounter,
+    CaseOpenCount,
     Enterprise,
     EnterpriseCreditChange,
     HazardCatalogItem,
@@ -30,7 +31,7 @@ from cases.models.idempotency import IdempotencyKey  # noqa: F401
 from cases.models.heartbeat import WorkerHeartbeat  # noqa: F401
 
 __all__ = [
-    "Base", "UTCDateTime", "CalendarState", "CalendarYear", "Building", "Case", "CaseEnterprise", "CaseEvent", "CaseNumberCounter",
+    "Base", "UTCDateTime", "CalendarState", "CalendarYear", "Building", "Case", "CaseEnterprise", "CaseEvent", "CaseNumberCounter", "CaseOpenCount",
     "Enterprise", "EnterpriseCreditChange", "HazardCatalogItem", "Jurisdiction", "Project",
     "ProjectParty", "User", "Deadline", "DocumentNumberCounter", "OutboxMessage", "RungFiring",
     "Supervision", "Timer",

@@ -145,6 +145,12 @@ class CaseNumberCounter(Base):
     last_value: Mapped[int] = mapped_column(Integer, default=0)
 
 
+# An open case whose earliest due comes before its earliest warn (or that has no warn): red without
+# having been yellow — the only red cases outside the past-warn range (ix_cases_open_due_first).
+DUE_FIRST = ("closed_at IS NULL AND clock_due_at IS NOT NULL"
+             " AND (clock_warn_at IS NULL OR clock_warn_at > clock_due_at)")
+
+
 class Case(Base):
     __tablename__ = "cases"
     __table_args__ = (
@@ -165,6 +171,17 @@ class Case(Base):
         Index("ix_cases_open_clock_due", "clock_due_at", "id", postgresql_where=text("closed_at IS NULL"),
               sqlite_where=text("closed_at IS NULL"),
               postgresql_include=["jurisdiction_code", "origin_jurisdiction_code", "kind"]),
+        # The time-dependent minority of the counts (cases/ledger/light_stats.py, migration 0008_counts): per
+        # jurisdiction, a range of the past-warn cases (yellow, and red when also past due), the few
+        # whose due comes before their warn (red without a past warn) and the open cases without a
+        # live clock; the rest of the open cases is counted on write (CaseOpenCount).
+        Index("ix_cases_open_j_warn", "jurisdiction_code", "kind", "clock_warn_at", postgresql_where=text("closed_at IS NULL"),
+              sqlite_where=text("closed_at IS NULL"), postgresql_include=["clock_due_at"]),
+        Index("ix_cases_open_unclocked", "jurisdiction_code", "kind",
+              postgresql_where=text("closed_at IS NULL AND NOT clock_live"),
+              sqlite_where=text("closed_at IS NULL AND NOT clock_live")),
+        Index("ix_cases_open_due_first", "jurisdiction_code", "clock_due_at",
+              postgresql_where=text(DUE_FIRST), sqlite_where=text(DUE_FIRST), postgresql_include=["kind", "clock_warn_at"]),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -219,6 +236,21 @@ class Case(Base):
     related: Mapped[list["CaseEnterprise"]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="CaseEnterprise.id"
     )
+
+
+class CaseOpenCount(Base):
+    """Open cases per (jurisdiction, kind), as signed rows summed on read: +1 when a case opens in a
+    (jurisdiction, kind) — created, reopened, moved there by 提级/移交, reclassified — and -1 when it
+    leaves one. Written only by the database (triggers on ``cases``, migration 0008_counts), appended
+    and never updated, so concurrent transitions never wait on a shared counter row;
+    ``cases.ledger.light_stats.fold_open_counts`` collapses the rows to one per (jurisdiction, kind)."""
+
+    __tablename__ = "case_open_counts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    jurisdiction_code: Mapped[str] = mapped_column(String(12))
+    kind: Mapped[str] = mapped_column(String(32))
+    n: Mapped[int] = mapped_column(Integer)
 
 
 class CaseEnterprise(Base):
