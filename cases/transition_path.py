@@ -1,0 +1,113 @@
+"""The request's transition path: lock, checks, the state machine, the case UPDATE, the hooks, the
+event INSERT — in the caller's transaction. ``cases.services.perform_action`` is this function.
+
+Kept lean (docs/performance.md "Session 11 — lean"; tests/test_statement_counts.py): the case row
+is locked with one SELECT, the event is written once after its hooks (one INSERT carrying the final
+payload and ``derive_due``), and the columns the UPDATE wrote come back from its RETURNING.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from cases import clock, services
+from cases.engine import fire
+from cases.errors import ActionNotAllowed, Forbidden, NotFound, StaleVersion, ValidationFailed
+from cases.models import Case, CaseEvent, User
+from cases.rules import ActionContext
+from cases.validation import validate_fields
+
+
+def perform_action(
+    session: Session,
+    actor: User | None,
+    case_id: int,
+    action_name: str,
+    payload: dict[str, Any],
+    *,
+    version: int | None,
+    comment: str | None = None,
+    now: datetime | None = None,
+    case: Case | None = None,
+) -> tuple[Case, CaseEvent]:
+    """Validate, fire, and write case + event in the caller's transaction (all or nothing).
+
+    ``actor`` None is the system (the escalation ladder); it bypasses role checks.
+    """
+    now = now or clock.now()
+    if case is None:
+        if actor is None:
+            raise ValueError("system actions must pass the case")
+        case = services.get_case(session, actor, case_id, for_update=True)
+    definition = services.definition_of(case)
+    action = definition.action(action_name)
+    if action is None:
+        raise NotFound(f"“{definition.label}”没有名为“{action_name}”的操作",
+                       actions=[a.name for a in definition.actions])
+    if actor is not None and not services._actor_may(actor, case, action):
+        raise Forbidden(f"您的角色无权执行“{action.label}”")
+    refusal = services.owner_refusal(session, actor, case, action)
+    if refusal:
+        raise Forbidden(refusal)
+    note = action.is_note  # a comment: numbered in the log, but never conflicts with an action
+    if version is None and not note:
+        raise ValidationFailed([{"field": "version", "label": "版本号", "message": "必填（请提交您看到的案件版本号）"}])
+    if version != case.version and not note:
+        raise StaleVersion(f"案件已被他人更新（您看到的是第{version}版，当前为第{case.version}版），请刷新后重试",
+                           current_version=case.version, state=case.state)
+    if case.state not in action.sources:
+        raise ActionNotAllowed(
+            f"当前状态“{definition.state(case.state).label}”下不能执行“{action.label}”", state=case.state)
+    if services._comment_problem(comment):
+        raise ValidationFailed([{"field": "comment", "label": "备注", "message": services._comment_problem(comment)}])
+    if action.comment_required and not (comment or "").strip():
+        raise ValidationFailed([{"field": "comment", "label": "备注", "message": "必填"}])
+    kept: list = []  # referenced until the hooks are done (see _lookup)
+    values = validate_fields(action.fields, payload, services._lookup(session, kept), now=now)
+
+    ctx = ActionContext(session=session, case=case, definition=definition, action=action, actor=actor,
+                        now=now, values=values, comment=comment)
+    for spec in action.fields:
+        if spec.name in values:
+            if spec.store == "case":
+                ctx.changes[spec.name] = values[spec.name]
+            elif spec.store == "details":
+                ctx.details[spec.name] = values[spec.name]
+    fire(ctx)  # transitions: source check + guards; then the effects
+    if values.get("assignee_id") is not None and ctx.changes.get("assignee_id") == values["assignee_id"]:
+        problem = services.assignee_problem(session, values["assignee_id"],
+                                   ctx.changes.get("jurisdiction_code", case.jurisdiction_code))
+        if problem:
+            raise ValidationFailed([{"field": "assignee_id", "label": "承办人", "message": problem}])
+
+    from_state = case.state
+    written = {**ctx.changes, "state": ctx.state, "details": ctx.details, "version": case.version + 1,
+               "updated_at": now}
+    guard = [Case.version == case.version]
+    if note:
+        written = {"updated_at": now}
+        guard = []
+    row = session.execute(
+        update(Case)
+        .where(Case.id == case.id, *guard)
+        .values(**written, event_seq=Case.event_seq + 1)
+        .returning(*(getattr(Case, k) for k in written), Case.event_seq)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
+        raise StaleVersion("案件已被他人更新，请刷新后重试", current_version=None, state=case.state)
+    # The row is locked and only these columns changed: take them from RETURNING instead of
+    # reloading the case (and its related enterprises) with another SELECT.
+    for key, value in zip([*written, "event_seq"], row):
+        set_committed_value(case, key, value)
+    seq = case.event_seq
+    event = CaseEvent(case_id=case.id, seq=seq, at=now, actor_id=actor.id if actor else None,
+                      action=action.name, from_state=from_state, to_state=ctx.state,
+                      payload={"values": values, **ctx.event_payload}, comment=comment)
+    ctx.case = case
+    services.run_hooks(session, services.TRANSITION_HOOKS, ctx, event)
+    return case, event
