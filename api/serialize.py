@@ -4,13 +4,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, String, cast, null, select, union_all
 from sqlalchemy.orm import Session
 
 from cases.accident import GRADE_LABELS
 from cases.documents import issuing_documents
 from cases import clock
-from cases.models import Case, CaseEvent, Deadline, Enterprise, Jurisdiction, User
+from cases.models import Case, CaseEnterprise, CaseEvent, Deadline, Enterprise, Jurisdiction, User
 from cases.rules import case_previous_numbers
 from cases.services import definition_of
 from state_machines.loader import ActionSpec
@@ -52,6 +52,28 @@ def action_brief(a: ActionSpec) -> dict[str, Any]:
     return {"name": a.name, "label": a.label}
 
 
+def _enterprises(session: Session, case: Case) -> tuple[dict[int, Any], list[tuple[int, str]]]:
+    """The responsible unit and the related ones (names, credit codes) and the related (id, role)
+    pairs in order: one statement. The locked case of a transition is read without its related
+    rows (cases.services.get_case); they come here with the names (UNION ALL, both indexed)."""
+    if "related" in case.__dict__:  # loaded already (a new case, a case page read with them)
+        related = [(r.enterprise_id, r.role) for r in case.related]
+        ids = {case.enterprise_id, *(e for e, _ in related)} - {None}
+        return ({row.id: row for row in session.execute(
+            select(Enterprise.id, Enterprise.name, Enterprise.credit_code).where(Enterprise.id.in_(ids)))}
+            if ids else {}), related
+    stmt = (select(CaseEnterprise.id.label("rid"), Enterprise.id, Enterprise.name, Enterprise.credit_code,
+                   CaseEnterprise.role)
+            .join(Enterprise, Enterprise.id == CaseEnterprise.enterprise_id).where(CaseEnterprise.case_id == case.id))
+    if case.enterprise_id is not None:
+        stmt = union_all(stmt, select(cast(null(), BigInteger), Enterprise.id, Enterprise.name, Enterprise.credit_code,
+                                      cast(null(), String)).where(Enterprise.id == case.enterprise_id))
+    rows = session.execute(stmt).all()
+    enterprises = {row[1]: row for row in rows}
+    related = [(row[1], row[4]) for row in sorted((r for r in rows if r[0] is not None), key=lambda r: r[0])]
+    return enterprises, related
+
+
 def case_detail(session: Session, case: Case, allowed: list[ActionSpec], now: datetime | None = None, *,
                 actor: User | None = None, issuing: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """One case in full. It answers every action, so it asks the database as little as it can:
@@ -72,10 +94,7 @@ def case_detail(session: Session, case: Case, allowed: list[ActionSpec], now: da
     sup = active_supervision(session, case.id)
     jur = {code: f.name for code, f in jurisdiction_facts(
         session, [case.jurisdiction_code, case.origin_jurisdiction_code]).items()}
-    enterprise_ids = {case.enterprise_id, *(r.enterprise_id for r in case.related)} - {None}
-    enterprises = ({row.id: row for row in session.execute(
-        select(Enterprise.id, Enterprise.name, Enterprise.credit_code).where(Enterprise.id.in_(enterprise_ids)))}
-        if enterprise_ids else {})
+    enterprises, related = _enterprises(session, case)
     usr = ({actor.id: actor.display_name} if actor is not None and case.assignee_id == actor.id
            else _names(session, User, [case.assignee_id], "display_name"))
     body = _summary(case, jur, {}, usr, dl.light_of(open_deadlines, now, closed=case.closed_at is not None))
@@ -91,9 +110,9 @@ def case_detail(session: Session, case: Case, allowed: list[ActionSpec], now: da
         "origin_jurisdiction": {"code": case.origin_jurisdiction_code, "name": jur.get(case.origin_jurisdiction_code)},
         "enterprise": ({"id": enterprise.id, "name": enterprise.name, "credit_code": enterprise.credit_code}
                        if enterprise else None),
-        "related_enterprises": [{"enterprise_id": r.enterprise_id, "role": r.role,
-                                 "name": enterprises[r.enterprise_id].name if r.enterprise_id in enterprises else None}
-                                for r in case.related],
+        "related_enterprises": [{"enterprise_id": enterprise_id, "role": role,
+                                 "name": enterprises[enterprise_id].name if enterprise_id in enterprises else None}
+                                for enterprise_id, role in related],
         "details": case.details or {},
         "accident_grade_label": GRADE_LABELS.get(case.accident_grade or ""),
         "hazard_item_code": case.hazard_item_code,

@@ -281,7 +281,8 @@ def _validate_related(session: Session, raw: Any, errors: list) -> list[tuple[in
 def get_case(session: Session, actor: User, case_id: int, *, for_update: bool = False) -> Case:
     if abs(case_id) > MAX_INT:  # would overflow the driver; no such case anyway
         raise NotFound(f"案件（编号{case_id}）不存在或不在您的管辖范围内")
-    stmt = select(Case).where(Case.id == case_id, visible_cases_clause(actor))
+    # The related units load when asked (the case page reads them with the enterprises' names).
+    stmt = select(Case).where(Case.id == case_id, visible_cases_clause(actor)).options(lazyload(Case.related))
     if for_update:
         # PostgreSQL: concurrent actions on one case queue here; the loser then sees the new
         # version and gets a clean 409. SQLite ignores it (its BEGIN IMMEDIATE serialises writers).
