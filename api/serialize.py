@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from cases.accident import GRADE_LABELS
 from cases.documents import issuing_documents
-from cases import clock
+from cases import case_hints, clock
 from cases.models import Case, CaseEnterprise, CaseEvent, Deadline, Enterprise, Jurisdiction, User
 from cases.rules import case_previous_numbers
 from cases.services import definition_of
@@ -62,6 +62,13 @@ def _enterprises(session: Session, case: Case) -> tuple[dict[int, Any], list[tup
         return ({row.id: row for row in session.execute(
             select(Enterprise.id, Enterprise.name, Enterprise.credit_code).where(Enterprise.id.in_(ids)))}
             if ids else {}), related
+    if case_hints.no_related(session, case.id):  # the transition's locked read: none
+        held = (session.identity_map.get(session.identity_key(Enterprise, case.enterprise_id))
+                if case.enterprise_id is not None else None)
+        if held is not None or case.enterprise_id is None:
+            return ({held.id: held} if held is not None else {}), []
+        return {row.id: row for row in session.execute(select(Enterprise.id, Enterprise.name, Enterprise.credit_code)
+                                                       .where(Enterprise.id == case.enterprise_id))}, []
     stmt = (select(CaseEnterprise.id.label("rid"), Enterprise.id, Enterprise.name, Enterprise.credit_code,
                    CaseEnterprise.role)
             .join(Enterprise, Enterprise.id == CaseEnterprise.enterprise_id).where(CaseEnterprise.case_id == case.id))

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable
 from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session, lazyload
 
-from cases import clock, supervision_hint
+from cases import case_hints, clock
 from cases.access import STAFF_ROLES, in_subtree, require_role, visible_cases_clause
 from cases.policy import may_act_for_enterprise
 from cases.engine import get_registry, guards_pass
@@ -287,12 +287,12 @@ def get_case(session: Session, actor: User, case_id: int, *, for_update: bool = 
         # PostgreSQL: concurrent actions on one case queue here; the loser then sees the new
         # version and gets a clean 409. SQLite ignores it (its BEGIN IMMEDIATE serialises writers).
         # The identity map may hold an older version of the row: the locked row overwrites it.
-        # With it, whether the case has a live supervision (the answer then need not ask).
+        # With it, whether the case has a live supervision and related units (cases/case_hints.py).
         stmt = stmt.with_for_update(of=Case).execution_options(populate_existing=True)
-        row = session.execute(stmt.add_columns(supervision_hint.LIVE_SUPERVISION)).first()
+        row = session.execute(stmt.add_columns(case_hints.LIVE_SUPERVISION, case_hints.RELATED_UNITS)).first()
         case = row[0] if row is not None else None
         if case is not None:
-            supervision_hint.note(session, case.id, row[1])
+            case_hints.note(session, case.id, row[1], row[2])
     else:
         case = session.scalars(stmt).first()
     if case is None:

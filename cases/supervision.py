@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cases import outbox, services, supervision_hint
+from cases import case_hints, outbox, services
 from cases.access import in_subtree, require_role, visible_cases_clause
 from cases.clock import to_local
 from cases.config import get_settings
@@ -29,7 +29,7 @@ def parent_jurisdiction(session: Session, code: str) -> Jurisdiction:
 
 
 def active_supervision(session: Session, case_id: int) -> Supervision | None:
-    if supervision_hint.none_live(session, case_id):  # the transition's locked read said none
+    if case_hints.none_live(session, case_id):  # the transition's locked read said none
         return None
     return session.scalars(select(Supervision).where(Supervision.case_id == case_id, Supervision.status != "lifted")
                            .order_by(Supervision.id.desc())).first()

@@ -10,16 +10,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
-from sqlalchemy.orm import Session
+from sqlalchemy import literal, select, update
+from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from cases import clock, services
+from cases import case_hints, clock, services
 from cases.engine import fire
 from cases.errors import ActionNotAllowed, Forbidden, NotFound, StaleVersion, ValidationFailed
-from cases.models import Case, CaseEvent, User
+from cases.models import Case, CaseEvent, Enterprise, Project, User
 from cases.rules import ActionContext
-from cases.validation import validate_fields
+from cases.validation import MAX_INT, validate_fields
+from state_machines.loader import ActionSpec
 
 
 def perform_action(
@@ -66,7 +67,8 @@ def perform_action(
         raise ValidationFailed([{"field": "comment", "label": "备注", "message": services._comment_problem(comment)}])
     if action.comment_required and not (comment or "").strip():
         raise ValidationFailed([{"field": "comment", "label": "备注", "message": "必填"}])
-    kept: list = []  # referenced until the hooks are done (see _lookup)
+    kept = case_hints.kept_rows(session)  # referenced until the transaction ends (see _lookup)
+    prefetch_rows(session, case, definition.kind, action, payload, kept)
     values = validate_fields(action.fields, payload, services._lookup(session, kept), now=now)
 
     ctx = ActionContext(session=session, case=case, definition=definition, action=action, actor=actor,
@@ -111,3 +113,37 @@ def perform_action(
     ctx.case = case
     services.run_hooks(session, services.TRANSITION_HOOKS, ctx, event)
     return case, event
+
+
+def prefetch_rows(session: Session, case: Case, kind: str, action: ActionSpec, payload: dict[str, Any],
+                  kept: list) -> None:
+    """Read in one statement the rows the action will look up by key one at a time: the enterprise and
+    the user its payload names (the reference checks, the assignee check, the documents' facts) and,
+    when it issues a document, the case's project with its parties (the preflight). They land in the
+    session's identity map, where those lookups find them; ``kept`` holds them (it holds weakly).
+    Fewer than two such rows: nothing to fold, each lookup reads its own as before."""
+    from cases import documents
+
+    wanted: list[tuple[type, int]] = []
+    for spec in action.fields:
+        model = _REFERENCE_MODELS.get(spec.type)
+        value = payload.get(spec.name)
+        if (model is not None and isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_INT
+                and all(m is not model for m, _ in wanted)):
+            wanted.append((model, value))
+    if (case.project_id is not None and documents.preflight is not None
+            and (kind, action.name) in documents.TRANSITION_DOCUMENTS):
+        wanted.append((Project, case.project_id))
+    wanted = [(m, i) for m, i in wanted if session.identity_map.get(session.identity_key(m, i)) is None]
+    if len(wanted) < 2:
+        return
+    stmt = select(*(m for m, _ in wanted)).select_from(select(literal(1).label("one")).subquery())
+    for model, ident in wanted:
+        stmt = stmt.outerjoin(model, model.id == ident)
+    if any(m is Project for m, _ in wanted):
+        stmt = stmt.options(joinedload(Project.parties))  # each party's enterprise is joined by default
+    for row in session.execute(stmt).unique().all():  # all rows: they fill the parties collection
+        kept.extend(x for x in row if x is not None)
+
+
+_REFERENCE_MODELS = {"enterprise": Enterprise, "user": User}

@@ -1,5 +1,10 @@
-""""No live supervision": what the transition's locked read of a case says, so its answer need not ask.
+"""What the transition's locked read of a case says besides the row, so its answer need not ask.
 
+**No related units**: the read carries whether the case has ``case_enterprises`` rows (an indexed
+EXISTS); the case page (api/serialize.py) then reads no related rows, and no enterprise name when
+the responsible unit is already in the session (the action's reference check read it).
+
+**No live supervision**:
 ``cases.services.get_case(for_update=True)`` reads, with the case row, whether the case has a
 supervision that is not lifted (an indexed EXISTS in the same statement). When it has none, the
 case page the action answers with (``cases.supervision.active_supervision``) skips its SELECT —
@@ -14,20 +19,42 @@ from itertools import chain
 from sqlalchemy import event, exists
 from sqlalchemy.orm import Session, object_session
 
-from cases.models import Case, Supervision
+from cases.models import Case, CaseEnterprise, Supervision
 
 _KEY = "anjian_no_live_supervision"
+_NO_RELATED = "anjian_no_related_units"
 
 # Correlated to the case row of the statement it is added to.
 LIVE_SUPERVISION = exists().where(Supervision.case_id == Case.id, Supervision.status != "lifted")
 
 
-def note(session: Session, case_id: int, live: bool) -> None:
-    cases = session.info.setdefault(_KEY, set())
-    if live:
-        cases.discard(case_id)
-    else:
-        cases.add(case_id)
+RELATED_UNITS = exists().where(CaseEnterprise.case_id == Case.id)
+
+
+def note(session: Session, case_id: int, live: bool, related: bool) -> None:
+    for key, present in ((_KEY, live), (_NO_RELATED, related)):
+        cases = session.info.setdefault(key, set())
+        if present:
+            cases.discard(case_id)
+        else:
+            cases.add(case_id)
+
+
+_KEPT = "anjian_transition_rows"
+
+
+def kept_rows(session: Session) -> list:
+    """A list the transition keeps the rows it read by key in until its transaction ends (the
+    identity map holds them weakly): the answer finds them there too (the responsible unit's name)."""
+    return session.info.setdefault(_KEPT, [])
+
+
+def no_related(session: Session, case_id: int) -> bool:
+    """True only if the locked read saw no related unit and this transaction added none (only
+    create_case adds them, through Case.related)."""
+    if case_id not in session.info.get(_NO_RELATED, ()):
+        return False
+    return not any(isinstance(obj, CaseEnterprise) for obj in session.new)
 
 
 def none_live(session: Session, case_id: int) -> bool:
@@ -54,3 +81,5 @@ def _written(mapper, connection, target: Supervision) -> None:
 def _forget(session: Session) -> None:
     if not session.in_nested_transaction():
         session.info.pop(_KEY, None)
+        session.info.pop(_NO_RELATED, None)
+        session.info.pop(_KEPT, None)
