@@ -102,7 +102,10 @@ def case_detail(session: Session, case: Case, allowed: list[ActionSpec], now: da
     jur = {code: f.name for code, f in jurisdiction_facts(
         session, [case.jurisdiction_code, case.origin_jurisdiction_code]).items()}
     enterprises, related = _enterprises(session, case)
+    held = (session.identity_map.get(session.identity_key(User, case.assignee_id))
+            if case.assignee_id is not None else None)  # a transition read it (cases/transition_path.py)
     usr = ({actor.id: actor.display_name} if actor is not None and case.assignee_id == actor.id
+           else {held.id: held.display_name} if held is not None
            else _names(session, User, [case.assignee_id], "display_name"))
     body = _summary(case, jur, {}, usr, dl.light_of(open_deadlines, now, closed=case.closed_at is not None))
     body["deadlines"] = [{**dl.deadline_summary(x), "light": ("paused" if x.due_at is None else dl.light_of([x], now))

@@ -4,11 +4,10 @@
 EXISTS); the case page (api/serialize.py) then reads no related rows, and no enterprise name when
 the responsible unit is already in the session (the action's reference check read it).
 
-**No live supervision**:
-``cases.services.get_case(for_update=True)`` reads, with the case row, whether the case has a
-supervision that is not lifted (an indexed EXISTS in the same statement). When it has none, the
-case page the action answers with (``cases.supervision.active_supervision``) skips its SELECT —
-unless this transaction wrote a supervision of the case (listing a major hazard at registration):
+**No supervision**: ``cases.services.get_case(for_update=True)`` reads, with the case row,
+whether the case has a supervision at all (live or lifted; an indexed EXISTS in the same statement).
+When it has none, the case page (``cases.supervision.active_supervision``) and a document's
+addressing (``notifications.variables.party_name``) skip their SELECT — unless this transaction wrote a supervision of the case (listing a major hazard at registration):
 any Supervision pending in the session, or flushed since, for that case voids the hint. The hint
 lives in ``session.info`` until the transaction ends.
 """
@@ -21,18 +20,18 @@ from sqlalchemy.orm import Session, object_session
 
 from cases.models import Case, CaseEnterprise, Supervision
 
-_KEY = "anjian_no_live_supervision"
+_KEY = "anjian_no_supervision"
 _NO_RELATED = "anjian_no_related_units"
 
-# Correlated to the case row of the statement it is added to.
-LIVE_SUPERVISION = exists().where(Supervision.case_id == Case.id, Supervision.status != "lifted")
+# Correlated to the case row of the statement they are added to.
+SUPERVISIONS = exists().where(Supervision.case_id == Case.id)
 
 
 RELATED_UNITS = exists().where(CaseEnterprise.case_id == Case.id)
 
 
-def note(session: Session, case_id: int, live: bool, related: bool) -> None:
-    for key, present in ((_KEY, live), (_NO_RELATED, related)):
+def note(session: Session, case_id: int, supervised: bool, related: bool) -> None:
+    for key, present in ((_KEY, supervised), (_NO_RELATED, related)):
         cases = session.info.setdefault(key, set())
         if present:
             cases.discard(case_id)
@@ -57,8 +56,9 @@ def no_related(session: Session, case_id: int) -> bool:
     return not any(isinstance(obj, CaseEnterprise) for obj in session.new)
 
 
-def none_live(session: Session, case_id: int) -> bool:
-    """True only if the locked read saw no live supervision and this transaction wrote none since."""
+def no_supervision(session: Session, case_id: int) -> bool:
+    """True only if the locked read saw no supervision of the case (live or lifted) and this
+    transaction wrote none since."""
     if case_id not in session.info.get(_KEY, ()):
         return False
     for obj in chain(session.new, session.dirty, session.deleted):
@@ -80,6 +80,5 @@ def _written(mapper, connection, target: Supervision) -> None:
 @event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
     if not session.in_nested_transaction():
-        session.info.pop(_KEY, None)
-        session.info.pop(_NO_RELATED, None)
-        session.info.pop(_KEPT, None)
+        for key in (_KEY, _NO_RELATED, _KEPT):
+            session.info.pop(key, None)

@@ -287,9 +287,9 @@ def get_case(session: Session, actor: User, case_id: int, *, for_update: bool = 
         # PostgreSQL: concurrent actions on one case queue here; the loser then sees the new
         # version and gets a clean 409. SQLite ignores it (its BEGIN IMMEDIATE serialises writers).
         # The identity map may hold an older version of the row: the locked row overwrites it.
-        # With it, whether the case has a live supervision and related units (cases/case_hints.py).
+        # With it, whether the case has supervisions and related units (cases/case_hints.py).
         stmt = stmt.with_for_update(of=Case).execution_options(populate_existing=True)
-        row = session.execute(stmt.add_columns(case_hints.LIVE_SUPERVISION, case_hints.RELATED_UNITS)).first()
+        row = session.execute(stmt.add_columns(case_hints.SUPERVISIONS, case_hints.RELATED_UNITS)).first()
         case = row[0] if row is not None else None
         if case is not None:
             case_hints.note(session, case.id, row[1], row[2])

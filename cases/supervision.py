@@ -29,7 +29,7 @@ def parent_jurisdiction(session: Session, code: str) -> Jurisdiction:
 
 
 def active_supervision(session: Session, case_id: int) -> Supervision | None:
-    if case_hints.none_live(session, case_id):  # the transition's locked read said none
+    if case_hints.no_supervision(session, case_id):  # the transition's locked read said none
         return None
     return session.scalars(select(Supervision).where(Supervision.case_id == case_id, Supervision.status != "lifted")
                            .order_by(Supervision.id.desc())).first()

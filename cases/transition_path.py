@@ -118,8 +118,9 @@ def perform_action(
 def prefetch_rows(session: Session, case: Case, kind: str, action: ActionSpec, payload: dict[str, Any],
                   kept: list) -> None:
     """Read in one statement the rows the action will look up by key one at a time: the enterprise and
-    the user its payload names (the reference checks, the assignee check, the documents' facts) and,
-    when it issues a document, the case's project with its parties (the preflight). They land in the
+    the user its payload names (the reference checks, the assignee check, the documents' facts) or
+    else the case's (the answer's names), and, when it issues a document, the case's project with
+    its parties (the preflight). They land in the
     session's identity map, where those lookups find them; ``kept`` holds them (it holds weakly).
     Fewer than two such rows: nothing to fold, each lookup reads its own as before."""
     from cases import documents
@@ -131,6 +132,11 @@ def prefetch_rows(session: Session, case: Case, kind: str, action: ActionSpec, p
         if (model is not None and isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_INT
                 and all(m is not model for m, _ in wanted)):
             wanted.append((model, value))
+    # The case's responsible unit and assignee as they will be after the action (the answer names
+    # them; a document's facts read them), unless the payload names others.
+    for model, ident in ((Enterprise, case.enterprise_id), (User, case.assignee_id)):
+        if ident is not None and all(m is not model for m, _ in wanted):
+            wanted.append((model, ident))
     if (case.project_id is not None and documents.preflight is not None
             and (kind, action.name) in documents.TRANSITION_DOCUMENTS):
         wanted.append((Project, case.project_id))

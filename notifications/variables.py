@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from cases.clock import SHANGHAI
 from cases.config import Settings, get_settings
+from cases import case_hints
 from cases.deadlines import held_open_deadlines
 from cases.models import Building, Case, Deadline, Enterprise, Jurisdiction, OutboxMessage, Project, Supervision, User
 from notifications.catalog import CATALOG, _VARIABLES, TemplateSpec
@@ -210,6 +211,8 @@ def party_name(session: Session, case: Case, party: str, facts: dict[str, Any]) 
         pre = _prefetched(session)
         if pre is not None and case.id in pre.case_ids:
             sup = pre.last_supervision.get(case.id)
+        elif case_hints.no_supervision(session, case.id):  # a transition's locked read: none
+            sup = None
         else:
             sup = session.scalars(select(Supervision).where(Supervision.case_id == case.id)
                                   .order_by(Supervision.id.desc())).first()
