@@ -7,10 +7,11 @@ payload and ``derive_due``), and the columns the UPDATE wrote come back from its
 """
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import literal, select, update
+from sqlalchemy import bindparam, literal, select, update
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -143,13 +144,21 @@ def prefetch_rows(session: Session, case: Case, kind: str, action: ActionSpec, p
     wanted = [(m, i) for m, i in wanted if session.identity_map.get(session.identity_key(m, i)) is None]
     if len(wanted) < 2:
         return
-    stmt = select(*(m for m, _ in wanted)).select_from(select(literal(1).label("one")).subquery())
-    for model, ident in wanted:
-        stmt = stmt.outerjoin(model, model.id == ident)
-    if any(m is Project for m, _ in wanted):
-        stmt = stmt.options(joinedload(Project.parties))  # each party's enterprise is joined by default
-    for row in session.execute(stmt).unique().all():  # all rows: they fill the parties collection
+    models = tuple(m for m, _ in wanted)
+    params = {f"id{n}": ident for n, (_, ident) in enumerate(wanted)}
+    for row in session.execute(_prefetch_statement(models), params).unique().all():  # all rows: the parties
         kept.extend(x for x in row if x is not None)
 
 
 _REFERENCE_MODELS = {"enterprise": Enterprise, "user": User}
+
+
+@functools.lru_cache(maxsize=None)
+def _prefetch_statement(models: tuple[type, ...]):
+    """One statement per combination of tables, built once (its cache key is computed once too)."""
+    stmt = select(*models).select_from(select(literal(1).label("one")).subquery())
+    for n, model in enumerate(models):
+        stmt = stmt.outerjoin(model, model.id == bindparam(f"id{n}"))
+    if Project in models:
+        stmt = stmt.options(joinedload(Project.parties))  # each party's enterprise is joined by default
+    return stmt
