@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable
 from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session, lazyload
 
-from cases import case_hints, clock
+from cases import clock
 from cases.access import STAFF_ROLES, in_subtree, require_role, visible_cases_clause
 from cases.policy import may_act_for_enterprise
 from cases.engine import get_registry, guards_pass
@@ -281,20 +281,14 @@ def _validate_related(session: Session, raw: Any, errors: list) -> list[tuple[in
 def get_case(session: Session, actor: User, case_id: int, *, for_update: bool = False) -> Case:
     if abs(case_id) > MAX_INT:  # would overflow the driver; no such case anyway
         raise NotFound(f"案件（编号{case_id}）不存在或不在您的管辖范围内")
-    # The related units load when asked (the case page reads them with the enterprises' names).
-    stmt = select(Case).where(Case.id == case_id, visible_cases_clause(actor)).options(lazyload(Case.related))
-    if for_update:
-        # PostgreSQL: concurrent actions on one case queue here; the loser then sees the new
-        # version and gets a clean 409. SQLite ignores it (its BEGIN IMMEDIATE serialises writers).
-        # The identity map may hold an older version of the row: the locked row overwrites it.
-        # With it, whether the case has supervisions and related units (cases/case_hints.py).
-        stmt = stmt.with_for_update(of=Case).execution_options(populate_existing=True)
-        row = session.execute(stmt.add_columns(case_hints.SUPERVISIONS, case_hints.RELATED_UNITS)).first()
-        case = row[0] if row is not None else None
-        if case is not None:
-            case_hints.note(session, case.id, row[1], row[2])
+    if for_update:  # the transition's read: cases/transition_path.py
+        from cases.transition_path import locked_case
+
+        case = locked_case(session, actor, case_id)
     else:
-        case = session.scalars(stmt).first()
+        # The related units load when asked (the case page reads them with the enterprises' names).
+        case = session.scalars(select(Case).where(Case.id == case_id, visible_cases_clause(actor))
+                               .options(lazyload(Case.related))).first()
     if case is None:
         raise NotFound(f"案件（编号{case_id}）不存在或不在您的管辖范围内")
     return case

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, literal, select, update
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from cases import case_hints, clock, services
+from cases.access import visible_cases_clause
 from cases.engine import fire
 from cases.errors import ActionNotAllowed, Forbidden, NotFound, StaleVersion, ValidationFailed
 from cases.models import Case, CaseEvent, Enterprise, Project, User
@@ -114,6 +116,30 @@ def perform_action(
     ctx.case = case
     services.run_hooks(session, services.TRANSITION_HOOKS, ctx, event)
     return case, event
+
+
+def locked_case(session: Session, actor: User, case_id: int) -> Case | None:
+    """The case row, locked, if ``actor`` may see it. PostgreSQL: concurrent actions on one case
+    queue here; the loser then sees the new version and gets a clean 409. SQLite ignores FOR UPDATE
+    (its BEGIN IMMEDIATE serialises writers). The identity map may hold an older version of the row:
+    the locked row overwrites it. With it, whether the case has supervisions and related units
+    (cases/case_hints.py); the related rows themselves load only when asked."""
+    row = session.execute(_locked_statement(actor.role, actor.jurisdiction_code, actor.enterprise_id),
+                          {"case_id": case_id}).first()
+    if row is None:
+        return None
+    case_hints.note(session, row[0].id, row[1], row[2])
+    return row[0]
+
+
+@functools.lru_cache(maxsize=1024)
+def _locked_statement(role: str, jurisdiction_code: str | None, enterprise_id: int | None):
+    """Built once per visibility (what ``visible_cases_clause`` reads of the user), not per request."""
+    who = SimpleNamespace(role=role, jurisdiction_code=jurisdiction_code, enterprise_id=enterprise_id)
+    return (select(Case, case_hints.SUPERVISIONS, case_hints.RELATED_UNITS)
+            .where(Case.id == bindparam("case_id"), visible_cases_clause(who))
+            .options(lazyload(Case.related)).with_for_update(of=Case)
+            .execution_options(populate_existing=True))
 
 
 def prefetch_rows(session: Session, case: Case, kind: str, action: ActionSpec, payload: dict[str, Any],
