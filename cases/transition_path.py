@@ -147,9 +147,9 @@ def prefetch_rows(session: Session, case: Case, kind: str, action: ActionSpec, p
     """Read in one statement the rows the action will look up by key one at a time: the enterprise and
     the user its payload names (the reference checks, the assignee check, the documents' facts) or
     else the case's (the answer's names), and, when it issues a document, the case's project with
-    its parties (the preflight). They land in the
-    session's identity map, where those lookups find them; ``kept`` holds them (it holds weakly).
-    Fewer than two such rows: nothing to fold, each lookup reads its own as before."""
+    its parties (the preflight). They land in the session's identity map, where those lookups find
+    them; ``kept`` holds them (the map holds weakly). Fewer than two such rows: nothing to fold,
+    each lookup reads its own as before."""
     from cases import documents
 
     wanted: list[tuple[type, int]] = []
