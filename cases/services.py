@@ -18,6 +18,7 @@ from cases.engine import get_registry, guards_pass
 from cases.errors import NotFound, ValidationFailed
 from cases.labels import SORT_LABELS, describe_options, field_label, options_of
 from cases.models import Building, Case, CaseEnterprise, CaseEvent, Enterprise, Jurisdiction, Project, User
+from cases.jurisdiction_cache import jurisdiction_rows
 from cases.numbering import format_case_number, next_serial
 from cases.rules import ActionContext, lookup_problem
 from cases.validation import MAX_INT, NUL_PROBLEM, validate_fields
@@ -170,7 +171,7 @@ def create_case(session: Session, actor: User, data: dict[str, Any], *, now: dat
     jurisdiction_code = values.get("jurisdiction_code", actor.jurisdiction_code)
     jurisdiction_field = ("jurisdiction_code", "所属辖区")
     if values.get("project_id") is not None:
-        project = session.get(Project, values["project_id"])
+        project = session.get(Project, values["project_id"], options=[lazyload(Project.parties)])  # row only
         if project is None:
             errors.append({"field": "project_id", "label": "工程项目", "message": f"项目（编号{values['project_id']}）不存在"})
         elif "jurisdiction_code" not in values:
@@ -201,7 +202,7 @@ def create_case(session: Session, actor: User, data: dict[str, Any], *, now: dat
     if errors:
         raise ValidationFailed(errors)
 
-    jurisdiction = session.get(Jurisdiction, jurisdiction_code)
+    jurisdiction = jurisdiction_rows(session, [jurisdiction_code])[jurisdiction_code]  # reference cache
     year = clock.to_local(now).year
     serial = next_serial(session, jurisdiction.code, definition.number_code, year)
     found_at = datetime.fromisoformat(values["found_at"]) if "found_at" in values else now
