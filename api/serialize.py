@@ -7,12 +7,13 @@ from typing import Any, Iterable
 from sqlalchemy import BigInteger, String, cast, null, select, union_all
 from sqlalchemy.orm import Session
 
-from cases.accident import GRADE_LABELS
-from cases.documents import issuing_documents
-from cases import case_hints, clock
+from cases.ledger.accident import GRADE_LABELS
+from cases.issuance.documents import issuing_documents
+from cases.ledger import case_hints
+from cases.platform import clock
 from cases.models import Case, CaseEnterprise, CaseEvent, Deadline, Enterprise, Jurisdiction, User
-from cases.rules import case_previous_numbers
-from cases.services import definition_of
+from cases.ledger.rules import case_previous_numbers
+from cases.ledger.services import definition_of
 from state_machines.loader import ActionSpec
 
 
@@ -55,7 +56,7 @@ def action_brief(a: ActionSpec) -> dict[str, Any]:
 def _enterprises(session: Session, case: Case) -> tuple[dict[int, Any], list[tuple[int, str]]]:
     """The responsible unit and the related ones (names, credit codes) and the related (id, role)
     pairs in order: one statement. The locked case of a transition is read without its related
-    rows (cases.services.get_case); they come here with the names (UNION ALL, both indexed)."""
+    rows (cases.ledger.services.get_case); they come here with the names (UNION ALL, both indexed)."""
     if "related" in case.__dict__:  # loaded already (a new case, a case page read with them)
         related = [(r.enterprise_id, r.role) for r in case.related]
         ids = {case.enterprise_id, *(e for e, _ in related)} - {None}
@@ -103,7 +104,7 @@ def case_detail(session: Session, case: Case, allowed: list[ActionSpec], now: da
         session, [case.jurisdiction_code, case.origin_jurisdiction_code]).items()}
     enterprises, related = _enterprises(session, case)
     held = (session.identity_map.get(session.identity_key(User, case.assignee_id))
-            if case.assignee_id is not None else None)  # a transition read it (cases/transition_path.py)
+            if case.assignee_id is not None else None)  # a transition read it (cases/ledger/transition_path.py)
     usr = ({actor.id: actor.display_name} if actor is not None and case.assignee_id == actor.id
            else {held.id: held.display_name} if held is not None
            else _names(session, User, [case.assignee_id], "display_name"))

@@ -52,10 +52,11 @@ def main() -> int:
     import api.app  # noqa: F401  (the served app's imports: the documents' preflight, rules, preferences)
     import cases
     from api.serialize import case_detail
-    from cases import derive, services
-    from cases.db import Database, create_scratch_postgres
-    from cases.documents import issuing_json
-    from cases.migrate import upgrade
+    from cases.issuance import derive
+    from cases.ledger import services
+    from cases.platform.db import Database, create_scratch_postgres
+    from cases.issuance.documents import issuing_json
+    from cases.platform.migrate import upgrade
     from cases.models import User
     from sqlalchemy import event
 

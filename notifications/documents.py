@@ -387,7 +387,7 @@ def check_document(session: Session, case: Case, doc_type: str, contact: dict[st
     # Referenced until the end: the facts and the issuer read the same jurisdiction (the session's
     # identity map keeps objects only while referenced).
     # From the process's reference cache (jurisdictions never change): no query on a transition.
-    from cases.jurisdiction_cache import jurisdiction_rows
+    from cases.ledger.jurisdiction_cache import jurisdiction_rows
 
     held = jurisdiction_rows(session, [case.jurisdiction_code])
     issuer = held.get(case.jurisdiction_code)

@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from cases.clock import SHANGHAI
-from cases.config import Settings, get_settings
-from cases import case_hints
-from cases.deadlines import held_open_deadlines
+from cases.platform.clock import SHANGHAI
+from cases.platform.config import Settings, get_settings
+from cases.ledger import case_hints
+from cases.clocks.deadlines import held_open_deadlines
 from cases.models import Building, Case, Deadline, Enterprise, Jurisdiction, OutboxMessage, Project, Supervision, User
 from notifications.catalog import CATALOG, _VARIABLES, TemplateSpec
 

@@ -26,7 +26,7 @@ from tests.machine_paths import HttpDriver
 # one without saying why in docs/performance.md.
 CEILINGS = {
     "create": 9,
-    # The documents (文号, snapshot, recipients, messages) are derived after commit (cases/derive.py,
+    # The documents (文号, snapshot, recipients, messages) are derived after commit (cases/issuance/derive.py,
     # counted apart); the request keeps the preflight of the facts they need and marks the event.
     # register: user; case FOR UPDATE (+ whether it has supervisions, related units); enterprise +
     # assignee + project with parties in one read; case UPDATE; open deadlines; deadline INSERT;
@@ -100,7 +100,7 @@ def test_statements_per_action_of_a_hazard_walk(api, world, clock, database, cou
         ("close", world.officer, {}),
     ]
     # A served app counts its statements after its first requests: the calendar is held in memory
-    # (cases/calendar_store.py, invalidated by calendar_watch), jurisdictions in the process's
+    # (cases/clocks/calendar_store.py, invalidated by calendar_watch), jurisdictions in the process's
     # reference cache, the year's case-number counter row exists. The suite wipes the database (and
     # the calendar) before each test, so one case walks the same path uncounted first.
     warm = drv.create("hazard")

@@ -1,5 +1,5 @@
 """An action's answer is the case page as GET shows it, whatever the lean transition path skipped
-reading (cases/transition_path.py prefetch, cases/case_hints.py: related units, supervision, names)."""
+reading (cases/ledger/transition_path.py prefetch, cases/ledger/case_hints.py: related units, supervision, names)."""
 from __future__ import annotations
 
 from sqlalchemy import select

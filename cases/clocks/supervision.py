@@ -7,13 +7,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cases import case_hints, outbox, services
-from cases.access import in_subtree, require_role, visible_cases_clause
-from cases.clock import to_local
-from cases.config import get_settings
-from cases.docnumbers import issue_document_number
-from cases.errors import ActionNotAllowed, Forbidden, NotFound, ValidationFailed
-from cases.identifiers import LEVEL_LABEL
+from cases.ledger import case_hints, services
+from cases.issuance import outbox
+from cases.ledger.access import in_subtree, require_role, visible_cases_clause
+from cases.platform.clock import to_local
+from cases.platform.config import get_settings
+from cases.issuance.docnumbers import issue_document_number
+from cases.platform.errors import ActionNotAllowed, Forbidden, NotFound, ValidationFailed
+from cases.ledger.identifiers import LEVEL_LABEL
 from cases.models import Case, CaseEvent, Deadline, Jurisdiction, Supervision, User
 from cases.ledger.rules import ActionContext
 

@@ -232,7 +232,7 @@ def evacuated_if_grade_d(ctx: ActionContext) -> str | None:
 @guard
 def supervision_lifted(ctx: ActionContext) -> str | None:
     """A listed case (挂牌督办 still active) is closed only after the listing body lifts it (摘牌)."""
-    from cases.supervision import active_supervision  # no query when the transition's read saw none
+    from cases.clocks.supervision import active_supervision  # no query when the transition's read saw none
 
     sup = active_supervision(ctx.session, ctx.case.id)
     if sup is None:

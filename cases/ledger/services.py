@@ -11,17 +11,17 @@ from typing import Any, Callable, Iterable
 from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session, lazyload
 
-from cases import clock
-from cases.access import STAFF_ROLES, in_subtree, require_role, visible_cases_clause
-from cases.policy import may_act_for_enterprise
-from cases.engine import get_registry, guards_pass
-from cases.errors import NotFound, ValidationFailed
-from cases.labels import SORT_LABELS, describe_options, field_label, options_of
+from cases.platform import clock
+from cases.ledger.access import STAFF_ROLES, in_subtree, require_role, visible_cases_clause
+from cases.ledger.policy import may_act_for_enterprise
+from cases.ledger.engine import get_registry, guards_pass
+from cases.platform.errors import NotFound, ValidationFailed
+from cases.ledger.labels import SORT_LABELS, describe_options, field_label, options_of
 from cases.models import Building, Case, CaseEnterprise, CaseEvent, Enterprise, Jurisdiction, Project, User
-from cases.jurisdiction_cache import jurisdiction_rows
-from cases.numbering import format_case_number, next_serial
-from cases.rules import ActionContext, lookup_problem
-from cases.validation import MAX_INT, NUL_PROBLEM, validate_fields
+from cases.ledger.jurisdiction_cache import jurisdiction_rows
+from cases.ledger.numbering import format_case_number, next_serial
+from cases.ledger.rules import ActionContext, lookup_problem
+from cases.ledger.validation import MAX_INT, NUL_PROBLEM, validate_fields
 from state_machines.loader import ActionSpec, FieldSpec, MachineDefinition
 
 SOURCES = {"inspection": "监督检查", "self_check": "企业自查", "public_report": "群众举报",
@@ -282,8 +282,8 @@ def _validate_related(session: Session, raw: Any, errors: list) -> list[tuple[in
 def get_case(session: Session, actor: User, case_id: int, *, for_update: bool = False) -> Case:
     if abs(case_id) > MAX_INT:  # would overflow the driver; no such case anyway
         raise NotFound(f"案件（编号{case_id}）不存在或不在您的管辖范围内")
-    if for_update:  # the transition's read: cases/transition_path.py
-        from cases.transition_path import locked_case
+    if for_update:  # the transition's read: cases/ledger/transition_path.py
+        from cases.ledger.transition_path import locked_case
 
         case = locked_case(session, actor, case_id)
     else:
@@ -497,7 +497,7 @@ def replay_state(definition_lookup: Callable[[str, int], MachineDefinition], eve
     return kind, state, version
 
 
-# Deadlines and listed supervision ride on every transition (cases.deadlines registers its hooks).
-from cases.transition_path import perform_action  # noqa: E402,F401  (the hot path, its own module)
-from cases import deadlines as _deadlines  # noqa: E402,F401
-from cases import documents as _documents  # noqa: E402,F401
+# Deadlines and listed supervision ride on every transition (cases.clocks.deadlines registers its hooks).
+from cases.ledger.transition_path import perform_action  # noqa: E402,F401  (the hot path, its own module)
+from cases.clocks import deadlines as _deadlines  # noqa: E402,F401
+from cases.issuance import documents as _documents  # noqa: E402,F401

@@ -1,5 +1,5 @@
 """The request's transition path: lock, checks, the state machine, the case UPDATE, the hooks, the
-event INSERT — in the caller's transaction. ``cases.services.perform_action`` is this function.
+event INSERT — in the caller's transaction. ``cases.ledger.services.perform_action`` is this function.
 
 Kept lean (docs/performance.md "Session 11 — lean"; tests/test_statement_counts.py): the case row
 is locked with one SELECT, the event is written once after its hooks (one INSERT carrying the final
@@ -16,13 +16,14 @@ from sqlalchemy import bindparam, literal, select, update
 from sqlalchemy.orm import Session, joinedload, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from cases import case_hints, clock, services
-from cases.access import visible_cases_clause
-from cases.engine import fire
-from cases.errors import ActionNotAllowed, Forbidden, NotFound, StaleVersion, ValidationFailed
+from cases.ledger import case_hints, services
+from cases.platform import clock
+from cases.ledger.access import visible_cases_clause
+from cases.ledger.engine import fire
+from cases.platform.errors import ActionNotAllowed, Forbidden, NotFound, StaleVersion, ValidationFailed
 from cases.models import Case, CaseEvent, Enterprise, Project, User
-from cases.rules import ActionContext
-from cases.validation import MAX_INT, validate_fields
+from cases.ledger.rules import ActionContext
+from cases.ledger.validation import MAX_INT, validate_fields
 from state_machines.loader import ActionSpec
 
 
@@ -123,7 +124,7 @@ def locked_case(session: Session, actor: User, case_id: int) -> Case | None:
     queue here; the loser then sees the new version and gets a clean 409. SQLite ignores FOR UPDATE
     (its BEGIN IMMEDIATE serialises writers). The identity map may hold an older version of the row:
     the locked row overwrites it. With it, whether the case has supervisions and related units
-    (cases/case_hints.py); the related rows themselves load only when asked."""
+    (cases/ledger/case_hints.py); the related rows themselves load only when asked."""
     row = session.execute(_locked_statement(actor.role, actor.jurisdiction_code, actor.enterprise_id),
                           {"case_id": case_id}).first()
     if row is None:
@@ -150,7 +151,7 @@ def prefetch_rows(session: Session, case: Case, kind: str, action: ActionSpec, p
     its parties (the preflight). They land in the session's identity map, where those lookups find
     them; ``kept`` holds them (the map holds weakly). Fewer than two such rows: nothing to fold,
     each lookup reads its own as before."""
-    from cases import documents
+    from cases.issuance import documents
 
     wanted: list[tuple[type, int]] = []
     for spec in action.fields:
