@@ -4,13 +4,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, String, cast, null, select, union_all
 from sqlalchemy.orm import Session
 
 from cases.ledger.accident import GRADE_LABELS
 from cases.issuance.documents import issuing_documents
+from cases.ledger import case_hints
 from cases.platform import clock
-from cases.models import Case, CaseEvent, Deadline, Enterprise, Jurisdiction, User
+from cases.models import Case, CaseEnterprise, CaseEvent, Deadline, Enterprise, Jurisdiction, User
 from cases.ledger.rules import case_previous_numbers
 from cases.ledger.services import definition_of
 from state_machines.loader import ActionSpec
@@ -52,6 +53,35 @@ def action_brief(a: ActionSpec) -> dict[str, Any]:
     return {"name": a.name, "label": a.label}
 
 
+def _enterprises(session: Session, case: Case) -> tuple[dict[int, Any], list[tuple[int, str]]]:
+    """The responsible unit and the related ones (names, credit codes) and the related (id, role)
+    pairs in order: one statement. The locked case of a transition is read without its related
+    rows (cases.ledger.services.get_case); they come here with the names (UNION ALL, both indexed)."""
+    if "related" in case.__dict__:  # loaded already (a new case, a case page read with them)
+        related = [(r.enterprise_id, r.role) for r in case.related]
+        ids = {case.enterprise_id, *(e for e, _ in related)} - {None}
+        return ({row.id: row for row in session.execute(
+            select(Enterprise.id, Enterprise.name, Enterprise.credit_code).where(Enterprise.id.in_(ids)))}
+            if ids else {}), related
+    if case_hints.no_related(session, case.id):  # the transition's locked read: none
+        held = (session.identity_map.get(session.identity_key(Enterprise, case.enterprise_id))
+                if case.enterprise_id is not None else None)
+        if held is not None or case.enterprise_id is None:
+            return ({held.id: held} if held is not None else {}), []
+        return {row.id: row for row in session.execute(select(Enterprise.id, Enterprise.name, Enterprise.credit_code)
+                                                       .where(Enterprise.id == case.enterprise_id))}, []
+    stmt = (select(CaseEnterprise.id.label("rid"), Enterprise.id, Enterprise.name, Enterprise.credit_code,
+                   CaseEnterprise.role)
+            .join(Enterprise, Enterprise.id == CaseEnterprise.enterprise_id).where(CaseEnterprise.case_id == case.id))
+    if case.enterprise_id is not None:
+        stmt = union_all(stmt, select(cast(null(), BigInteger), Enterprise.id, Enterprise.name, Enterprise.credit_code,
+                                      cast(null(), String)).where(Enterprise.id == case.enterprise_id))
+    rows = session.execute(stmt).all()
+    enterprises = {row[1]: row for row in rows}
+    related = [(row[1], row[4]) for row in sorted((r for r in rows if r[0] is not None), key=lambda r: r[0])]
+    return enterprises, related
+
+
 def case_detail(session: Session, case: Case, allowed: list[ActionSpec], now: datetime | None = None, *,
                 actor: User | None = None, issuing: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """One case in full. It answers every action, so it asks the database as little as it can:
@@ -72,11 +102,11 @@ def case_detail(session: Session, case: Case, allowed: list[ActionSpec], now: da
     sup = active_supervision(session, case.id)
     jur = {code: f.name for code, f in jurisdiction_facts(
         session, [case.jurisdiction_code, case.origin_jurisdiction_code]).items()}
-    enterprise_ids = {case.enterprise_id, *(r.enterprise_id for r in case.related)} - {None}
-    enterprises = ({row.id: row for row in session.execute(
-        select(Enterprise.id, Enterprise.name, Enterprise.credit_code).where(Enterprise.id.in_(enterprise_ids)))}
-        if enterprise_ids else {})
+    enterprises, related = _enterprises(session, case)
+    held = (session.identity_map.get(session.identity_key(User, case.assignee_id))
+            if case.assignee_id is not None else None)  # a transition read it (cases/ledger/transition_path.py)
     usr = ({actor.id: actor.display_name} if actor is not None and case.assignee_id == actor.id
+           else {held.id: held.display_name} if held is not None
            else _names(session, User, [case.assignee_id], "display_name"))
     body = _summary(case, jur, {}, usr, dl.light_of(open_deadlines, now, closed=case.closed_at is not None))
     body["deadlines"] = [{**dl.deadline_summary(x), "light": ("paused" if x.due_at is None else dl.light_of([x], now))
@@ -91,9 +121,9 @@ def case_detail(session: Session, case: Case, allowed: list[ActionSpec], now: da
         "origin_jurisdiction": {"code": case.origin_jurisdiction_code, "name": jur.get(case.origin_jurisdiction_code)},
         "enterprise": ({"id": enterprise.id, "name": enterprise.name, "credit_code": enterprise.credit_code}
                        if enterprise else None),
-        "related_enterprises": [{"enterprise_id": r.enterprise_id, "role": r.role,
-                                 "name": enterprises[r.enterprise_id].name if r.enterprise_id in enterprises else None}
-                                for r in case.related],
+        "related_enterprises": [{"enterprise_id": enterprise_id, "role": role,
+                                 "name": enterprises[enterprise_id].name if enterprise_id in enterprises else None}
+                                for enterprise_id, role in related],
         "details": case.details or {},
         "accident_grade_label": GRADE_LABELS.get(case.accident_grade or ""),
         "hazard_item_code": case.hazard_item_code,

@@ -386,7 +386,12 @@ def check_document(session: Session, case: Case, doc_type: str, contact: dict[st
     title = CATALOG[doc_type].title if doc_type in CATALOG else doc_type
     # Referenced until the end: the facts and the issuer read the same jurisdiction (the session's
     # identity map keeps objects only while referenced).
-    issuer = session.get(Jurisdiction, case.jurisdiction_code)  # noqa: F841
+    # From the process's reference cache (jurisdictions never change): no query on a transition.
+    from cases.ledger.jurisdiction_cache import jurisdiction_rows
+
+    held = jurisdiction_rows(session, [case.jurisdiction_code])
+    issuer = held.get(case.jurisdiction_code)
+    parents = jurisdiction_rows(session, [issuer.parent_code] if issuer is not None else [])  # noqa: F841
     # A transient document (never added): the facts are read as the render will read them.
     doc = Document(case_id=case.id, doc_type=doc_type, number="", issuing_jurisdiction_code=case.jurisdiction_code,
                    variables=dict(contact), issued_at=None)

@@ -14,13 +14,16 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from cases.platform.clock import SHANGHAI
 from cases.platform.config import Settings, get_settings
+from cases.ledger import case_hints
+from cases.clocks.deadlines import held_open_deadlines
 from cases.models import Building, Case, Deadline, Enterprise, Jurisdiction, OutboxMessage, Project, Supervision, User
 from notifications.catalog import CATALOG, _VARIABLES, TemplateSpec
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 PARTY_ROLES = {"contractor": "contractor", "builder": "builder", "supervisor": "supervision_unit"}
 UNREGISTERED = "（未登记）"
 # How a building's owner nobody registered is addressed (the notice is also posted on the building).
@@ -66,7 +69,8 @@ def case_facts(session: Session, case: Case, settings: Settings | None = None) -
         out["issuing_authority"] = j.authority_name
         out["jurisdiction_name"] = j.name
     if case.project_id:
-        project = session.get(Project, case.project_id)
+        # The parties (and their enterprises) in the same statement (Project.parties is selectin).
+        project = session.get(Project, case.project_id, options=[joinedload(Project.parties)])
         if project is not None:
             out["project_name"] = project.name
             if not out.get("location") and project.address:  # no location typed: the project's site
@@ -109,8 +113,11 @@ def case_facts(session: Session, case: Case, settings: Settings | None = None) -
             out["contact_name"] = creator.display_name
             out["contact_phone"] = creator.phone
     pre = _prefetched(session)
+    held = held_open_deadlines(session, case.id)  # a transition's deadlines hook holds them all
     if pre is not None and case.id in pre.case_ids:
         deadline = pre.open_deadline.get(case.id)
+    elif held is not None:
+        deadline = min(held, key=lambda d: (d.due_at is None, d.due_at or _EPOCH, d.id), default=None)
     else:
         deadline = session.scalars(select(Deadline).where(Deadline.case_id == case.id, Deadline.status == "open")
                                    .order_by(Deadline.due_at.asc().nulls_last(), Deadline.id)).first()
@@ -204,6 +211,8 @@ def party_name(session: Session, case: Case, party: str, facts: dict[str, Any]) 
         pre = _prefetched(session)
         if pre is not None and case.id in pre.case_ids:
             sup = pre.last_supervision.get(case.id)
+        elif case_hints.no_supervision(session, case.id):  # a transition's locked read: none
+            sup = None
         else:
             sup = session.scalars(select(Supervision).where(Supervision.case_id == case.id)
                                   .order_by(Supervision.id.desc())).first()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import and_, case as sql_case, event, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, case as sql_case, event, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from cases.ledger import services
@@ -184,7 +184,13 @@ def close_deadline(session: Session, deadline: Deadline, status: str, now: datet
     cancel_timers(session, [deadline.id])
 
 
+# The transition's read of all the case's open deadlines, built once (bound by case id).
+_ALL_OPEN = select(Deadline).where(Deadline.case_id == bindparam("case_id"), Deadline.status == OPEN).order_by(Deadline.id)
+
+
 def open_deadlines(session: Session, case_id: int, key: str | None = None, *, supervision: bool | None = False) -> list[Deadline]:
+    if key is None and supervision is None:
+        return list(session.scalars(_ALL_OPEN, {"case_id": case_id}))
     stmt = select(Deadline).where(Deadline.case_id == case_id, Deadline.status == OPEN)
     if key:
         stmt = stmt.where(Deadline.key == key)

@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cases.ledger import case_hints, services
 from cases.issuance import outbox
-from cases.ledger import services
 from cases.ledger.access import in_subtree, require_role, visible_cases_clause
 from cases.platform.clock import to_local
 from cases.platform.config import get_settings
@@ -30,6 +30,8 @@ def parent_jurisdiction(session: Session, code: str) -> Jurisdiction:
 
 
 def active_supervision(session: Session, case_id: int) -> Supervision | None:
+    if case_hints.no_supervision(session, case_id):  # the transition's locked read said none
+        return None
     return session.scalars(select(Supervision).where(Supervision.case_id == case_id, Supervision.status != "lifted")
                            .order_by(Supervision.id.desc())).first()
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 
 from cases.ledger.accident import accident_grade
 from cases.platform.clock import to_local
@@ -168,11 +167,9 @@ def evacuated_if_grade_d(ctx: ActionContext) -> str | None:
 @guard
 def supervision_lifted(ctx: ActionContext) -> str | None:
     """A listed case (挂牌督办 still active) is closed only after the listing body lifts it (摘牌)."""
-    from cases.models import Supervision
+    from cases.clocks.supervision import active_supervision  # no query when the transition's read saw none
 
-    sup = ctx.session.scalars(select(Supervision).where(Supervision.case_id == ctx.case.id,
-                                                        Supervision.status != "lifted")
-                              .order_by(Supervision.id.desc())).first()
+    sup = active_supervision(ctx.session, ctx.case.id)
     if sup is None:
         return None
     listing = ctx.session.get(Jurisdiction, sup.listing_jurisdiction_code)

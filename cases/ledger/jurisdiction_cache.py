@@ -50,6 +50,41 @@ def jurisdiction_facts(session: Session, codes: Iterable[str | None]) -> dict[st
     return out
 
 
+# Whole rows, for code that wants the ORM object (the documents' preflight, the facts of a letter).
+_rows: "weakref.WeakKeyDictionary[Engine, dict[str, dict]]" = weakref.WeakKeyDictionary()
+_COLUMNS = tuple(c.key for c in Jurisdiction.__mapper__.column_attrs)
+
+
+def jurisdiction_rows(session: Session, codes: Iterable[str | None]) -> dict[str, Jurisdiction]:
+    """{code: Jurisdiction} in this session, without a query for a code this process has read
+    before: the object is built from the held row and attached as if loaded (make_transient_to_detached),
+    so ``session.get(Jurisdiction, code)`` finds it while the caller keeps a reference."""
+    from sqlalchemy.orm import make_transient_to_detached
+
+    wanted = {c for c in codes if c}
+    engine = _engine(session)
+    out: dict[str, Jurisdiction] = {}
+    with _lock:
+        held = dict(_rows.get(engine, {}))
+    for code in wanted:
+        j = session.identity_map.get(session.identity_key(Jurisdiction, code))
+        if j is not None:
+            out[code] = j
+        elif code in held:
+            j = Jurisdiction(**held[code])
+            make_transient_to_detached(j)
+            session.add(j)
+            out[code] = j
+    missing = wanted - out.keys()
+    if missing:
+        for j in session.scalars(select(Jurisdiction).where(Jurisdiction.code.in_(sorted(missing)))):
+            out[j.code] = j
+            with _lock:
+                _rows.setdefault(engine, {})[j.code] = {k: getattr(j, k) for k in _COLUMNS}
+    return out
+
+
 def clear_jurisdiction_cache() -> None:
     with _lock:
         _cache.clear()
+        _rows.clear()

@@ -8,17 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import Select, func, insert, or_, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session, lazyload
-from sqlalchemy.orm.attributes import set_committed_value
 
 from cases.platform import clock
 from cases.ledger.access import STAFF_ROLES, in_subtree, require_role, visible_cases_clause
 from cases.ledger.policy import may_act_for_enterprise
-from cases.ledger.engine import fire, get_registry, guards_pass
-from cases.platform.errors import ActionNotAllowed, Forbidden, NotFound, StaleVersion, ValidationFailed
+from cases.ledger.engine import get_registry, guards_pass
+from cases.platform.errors import NotFound, ValidationFailed
 from cases.ledger.labels import SORT_LABELS, describe_options, field_label, options_of
 from cases.models import Building, Case, CaseEnterprise, CaseEvent, Enterprise, Jurisdiction, Project, User
+from cases.ledger.jurisdiction_cache import jurisdiction_rows
 from cases.ledger.numbering import format_case_number, next_serial
 from cases.ledger.rules import ActionContext, lookup_problem
 from cases.ledger.validation import MAX_INT, NUL_PROBLEM, validate_fields
@@ -69,9 +69,8 @@ def register_hooks(name: str, *, transition: TransitionHook, creation: CreationH
 def add_to_event_payload(event: CaseEvent, **items: Any) -> None:
     """How a hook adds to the payload of the event it was handed (deadlines, documents).
 
-    While :func:`run_hooks` runs, the additions are collected and written once after the last
-    hook — one ``UPDATE case_events`` per action instead of one per hook (the event row is
-    inserted before the hooks: they need its id). Outside it they are set at once."""
+    While :func:`run_hooks` runs, the additions are collected and written with the event after the
+    last hook (one INSERT, no UPDATE). Outside it they are set at once."""
     pending = getattr(event, "_payload_pending", None)
     if pending is not None:
         pending.update(items)
@@ -79,15 +78,34 @@ def add_to_event_payload(event: CaseEvent, **items: Any) -> None:
         event.payload = {**(event.payload or {}), **items}
 
 
+_UNWRITTEN = "anjian_event_unwritten"
+
+
 def run_hooks(session: Session, hooks: list, subject: Any, event: CaseEvent) -> None:
+    """Run the hooks, then write the event: one INSERT with its final payload and ``derive_due``
+    (the hooks need no event id). Written earlier only if a hook records an event of its own
+    (:func:`write_unwritten_event`: the rows keep their seq order) — then updated after."""
+    if event not in session:
+        session.info[_UNWRITTEN] = event
     event._payload_pending = {}
     try:
         for hook in hooks:
             hook(session, subject, event)
     finally:
         pending = event.__dict__.pop("_payload_pending", None)
+        session.info.pop(_UNWRITTEN, None)
     if pending:
         event.payload = {**(event.payload or {}), **pending}
+    if event not in session:
+        session.add(event)
+    session.flush()
+
+
+def write_unwritten_event(session: Session) -> None:
+    """Insert the event whose hooks are running, if not yet (before another event of its case)."""
+    event = session.info.pop(_UNWRITTEN, None)
+    if event is not None:
+        session.add(event)
         session.flush()
 
 
@@ -153,7 +171,7 @@ def create_case(session: Session, actor: User, data: dict[str, Any], *, now: dat
     jurisdiction_code = values.get("jurisdiction_code", actor.jurisdiction_code)
     jurisdiction_field = ("jurisdiction_code", "所属辖区")
     if values.get("project_id") is not None:
-        project = session.get(Project, values["project_id"])
+        project = session.get(Project, values["project_id"], options=[lazyload(Project.parties)])  # row only
         if project is None:
             errors.append({"field": "project_id", "label": "工程项目", "message": f"项目（编号{values['project_id']}）不存在"})
         elif "jurisdiction_code" not in values:
@@ -184,7 +202,7 @@ def create_case(session: Session, actor: User, data: dict[str, Any], *, now: dat
     if errors:
         raise ValidationFailed(errors)
 
-    jurisdiction = session.get(Jurisdiction, jurisdiction_code)
+    jurisdiction = jurisdiction_rows(session, [jurisdiction_code])[jurisdiction_code]  # reference cache
     year = clock.to_local(now).year
     serial = next_serial(session, jurisdiction.code, definition.number_code, year)
     found_at = datetime.fromisoformat(values["found_at"]) if "found_at" in values else now
@@ -215,8 +233,6 @@ def create_case(session: Session, actor: User, data: dict[str, Any], *, now: dat
                       to_state=case.state, payload={"kind": kind, "values": values, "machine_version": definition.version,
                                                     "related_enterprises": [{"enterprise_id": e, "role": r} for e, r in related]},
                       comment=data.get("comment"))
-    session.add(event)
-    session.flush()
     run_hooks(session, CREATION_HOOKS, case, event)
     return case
 
@@ -266,13 +282,14 @@ def _validate_related(session: Session, raw: Any, errors: list) -> list[tuple[in
 def get_case(session: Session, actor: User, case_id: int, *, for_update: bool = False) -> Case:
     if abs(case_id) > MAX_INT:  # would overflow the driver; no such case anyway
         raise NotFound(f"案件（编号{case_id}）不存在或不在您的管辖范围内")
-    stmt = select(Case).where(Case.id == case_id, visible_cases_clause(actor))
-    if for_update:
-        # PostgreSQL: concurrent actions on one case queue here; the loser then sees the new
-        # version and gets a clean 409. SQLite ignores it (its BEGIN IMMEDIATE serialises writers).
-        # The identity map may hold an older version of the row: the locked row overwrites it.
-        stmt = stmt.with_for_update(of=Case).execution_options(populate_existing=True)
-    case = session.scalars(stmt).first()
+    if for_update:  # the transition's read: cases/ledger/transition_path.py
+        from cases.ledger.transition_path import locked_case
+
+        case = locked_case(session, actor, case_id)
+    else:
+        # The related units load when asked (the case page reads them with the enterprises' names).
+        case = session.scalars(select(Case).where(Case.id == case_id, visible_cases_clause(actor))
+                               .options(lazyload(Case.related))).first()
     if case is None:
         raise NotFound(f"案件（编号{case_id}）不存在或不在您的管辖范围内")
     return case
@@ -329,99 +346,6 @@ def allowed_actions(session: Session, actor: User, case: Case, *, now: datetime 
 # ---------------------------------------------------------------- act
 
 
-def perform_action(
-    session: Session,
-    actor: User | None,
-    case_id: int,
-    action_name: str,
-    payload: dict[str, Any],
-    *,
-    version: int | None,
-    comment: str | None = None,
-    now: datetime | None = None,
-    case: Case | None = None,
-) -> tuple[Case, CaseEvent]:
-    """Validate, fire, and write case + event in the caller's transaction (all or nothing).
-
-    ``actor`` None is the system (the escalation ladder); it bypasses role checks.
-    """
-    now = now or clock.now()
-    if case is None:
-        if actor is None:
-            raise ValueError("system actions must pass the case")
-        case = get_case(session, actor, case_id, for_update=True)
-    definition = definition_of(case)
-    action = definition.action(action_name)
-    if action is None:
-        raise NotFound(f"“{definition.label}”没有名为“{action_name}”的操作",
-                       actions=[a.name for a in definition.actions])
-    if actor is not None and not _actor_may(actor, case, action):
-        raise Forbidden(f"您的角色无权执行“{action.label}”")
-    refusal = owner_refusal(session, actor, case, action)
-    if refusal:
-        raise Forbidden(refusal)
-    note = action.is_note  # a comment: numbered in the log, but never conflicts with an action
-    if version is None and not note:
-        raise ValidationFailed([{"field": "version", "label": "版本号", "message": "必填（请提交您看到的案件版本号）"}])
-    if version != case.version and not note:
-        raise StaleVersion(f"案件已被他人更新（您看到的是第{version}版，当前为第{case.version}版），请刷新后重试",
-                           current_version=case.version, state=case.state)
-    if case.state not in action.sources:
-        raise ActionNotAllowed(
-            f"当前状态“{definition.state(case.state).label}”下不能执行“{action.label}”", state=case.state)
-    if _comment_problem(comment):
-        raise ValidationFailed([{"field": "comment", "label": "备注", "message": _comment_problem(comment)}])
-    if action.comment_required and not (comment or "").strip():
-        raise ValidationFailed([{"field": "comment", "label": "备注", "message": "必填"}])
-    kept: list = []  # referenced until the hooks are done (see _lookup)
-    values = validate_fields(action.fields, payload, _lookup(session, kept), now=now)
-
-    ctx = ActionContext(session=session, case=case, definition=definition, action=action, actor=actor,
-                        now=now, values=values, comment=comment)
-    for spec in action.fields:
-        if spec.name in values:
-            if spec.store == "case":
-                ctx.changes[spec.name] = values[spec.name]
-            elif spec.store == "details":
-                ctx.details[spec.name] = values[spec.name]
-    fire(ctx)  # transitions: source check + guards; then the effects
-    if values.get("assignee_id") is not None and ctx.changes.get("assignee_id") == values["assignee_id"]:
-        problem = assignee_problem(session, values["assignee_id"],
-                                   ctx.changes.get("jurisdiction_code", case.jurisdiction_code))
-        if problem:
-            raise ValidationFailed([{"field": "assignee_id", "label": "承办人", "message": problem}])
-
-    from_state = case.state
-    written = {**ctx.changes, "state": ctx.state, "details": ctx.details, "version": case.version + 1,
-               "updated_at": now}
-    guard = [Case.version == case.version]
-    if note:
-        written = {"updated_at": now}
-        guard = []
-    row = session.execute(
-        update(Case)
-        .where(Case.id == case.id, *guard)
-        .values(**written, event_seq=Case.event_seq + 1)
-        .returning(*(getattr(Case, k) for k in written), Case.event_seq)
-        .execution_options(synchronize_session=False)
-    ).first()
-    if row is None:
-        raise StaleVersion("案件已被他人更新，请刷新后重试", current_version=None, state=case.state)
-    # The row is locked and only these columns changed: take them from RETURNING instead of
-    # reloading the case (and its related enterprises) with another SELECT.
-    for key, value in zip([*written, "event_seq"], row):
-        set_committed_value(case, key, value)
-    seq = case.event_seq
-    event = CaseEvent(case_id=case.id, seq=seq, at=now, actor_id=actor.id if actor else None,
-                      action=action.name, from_state=from_state, to_state=ctx.state,
-                      payload={"values": values, **ctx.event_payload}, comment=comment)
-    session.add(event)
-    session.flush()
-    ctx.case = case
-    run_hooks(session, TRANSITION_HOOKS, ctx, event)
-    return case, event
-
-
 def record_system_event(session: Session, case: Case, action: str, payload: dict[str, Any], *,
                         now: datetime, comment: str | None = None, changes: dict[str, Any] | None = None,
                         actor: User | None = None) -> CaseEvent:
@@ -430,6 +354,7 @@ def record_system_event(session: Session, case: Case, action: str, payload: dict
     It takes the next event seq; only when it changes case fields (``changes``, e.g. 提级 moves
     the jurisdiction) does it bump ``version`` so officers' open forms go stale.
     """
+    write_unwritten_event(session)
     values: dict[str, Any] = {"event_seq": Case.event_seq + 1, **(changes or {})}
     if changes:
         values["version"] = Case.version + 1
@@ -573,5 +498,6 @@ def replay_state(definition_lookup: Callable[[str, int], MachineDefinition], eve
 
 
 # Deadlines and listed supervision ride on every transition (cases.clocks.deadlines registers its hooks).
+from cases.ledger.transition_path import perform_action  # noqa: E402,F401  (the hot path, its own module)
 from cases.clocks import deadlines as _deadlines  # noqa: E402,F401
 from cases.issuance import documents as _documents  # noqa: E402,F401
