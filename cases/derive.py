@@ -15,11 +15,13 @@ here, after commit, per event in event order, exactly once:
 * :func:`derive_case` derives one case's pending events, oldest first, holding a per-case lock
   (PostgreSQL: a transaction-scoped advisory lock plus ``FOR UPDATE SKIP LOCKED`` on the events;
   SQLite: its single writer) so a case's documents are issued in the order of its events.
-* Who calls it: the process that committed the event, right after the commit (the
-  ``db.transaction()`` after-commit hook :func:`schedule` installs; the API defers it to a
-  background task after the response, see :func:`deferred`), and the worker's sweep lane
-  (``workflows/derive_flow.py``) for whatever is left — a crash between the commit and the
-  derivation loses nothing: the flag and the partial index ``ix_case_events_derive_due`` remain.
+* Who calls it: the served API never does — it collects what its commits scheduled
+  (:func:`deferred`) and wakes its derive process (workflows/derive_launcher.py,
+  workflows/derive_worker.py: a separate process, :func:`derive_pending` in batches); an app built
+  for tests runs it in a background task (or before answering); any other caller of
+  ``db.transaction()`` right after its commit (the hook :func:`schedule` installs); the worker's
+  sweep lane (``workflows/derive_flow.py``) for whatever is left — a crash between the commit and
+  the derivation loses nothing: the flag and the partial index ``ix_case_events_derive_due`` remain.
 """
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ import time
 
 log = logging.getLogger("anjian.derive_worker")
 
-IDLE_SECONDS = 120.0   # kept warm this long after its last work (a fresh start costs seconds of imports)
+IDLE_SECONDS = 60.0    # kept warm this long after its last work (a fresh start costs seconds of imports)
 MAX_ITEMS = 2000       # recycled after this many events + documents
 NICE = 10
 PASS_BUDGET_SECONDS = 20.0
