@@ -113,3 +113,37 @@ def test_the_derive_process_exits_when_its_parent_goes(db, ready, clock, tmp_pat
     proc = launcher._proc
     launcher.stop(grace=60.0)
     assert proc.poll() == 0
+
+
+def test_batches_of_cases_in_one_transaction_race_other_derivers_exactly_once(db, ready, clock):
+    """The derive process's pass (PostgreSQL: several cases per transaction) against another batch
+    pass and an API process deriving case by case: every notice once, 文号 without a gap."""
+    import threading
+
+    world = ready
+    cases = [_registered_but_not_derived(db, world, clock)[0] for _ in range(12)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(3)
+
+    def run(body) -> None:
+        try:
+            barrier.wait(timeout=30)
+            body()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    bodies = [lambda: derive.derive_pending(db, batch=5), lambda: derive.derive_pending(db, batch=4),
+              lambda: [derive.derive_case(db, c) for c in reversed(cases)]]
+    threads = [threading.Thread(target=run, args=(b,)) for b in bodies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    states = [_state(db, c) for c in cases]
+    assert all(len(st["docs"]) == 1 and st["pending"] == 0 for st in states), states
+    numbers = sorted(int(n.split("〕")[1].rstrip("号")) for st in states for (_, n, _) in st["docs"])
+    assert numbers == list(range(1, len(cases) + 1))
+    with db.session() as s:
+        assert s.execute(select(OutboxMessage.dedupe_key).group_by(OutboxMessage.dedupe_key)
+                         .having(func.count() > 1)).all() == []

@@ -73,7 +73,7 @@ class Pass:
 
     def _derive(self) -> int:
         from cases.db import get_database
-        from cases.derive import derive_pending
+        from cases.derive import PG_BATCH_CASES, derive_pending
 
         if self.use_prefect:
             from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
@@ -84,7 +84,7 @@ class Pass:
             return int(totals.get("events", 0))
         total, started = 0, time.monotonic()
         while time.monotonic() - started < PASS_BUDGET_SECONDS:
-            counts = derive_pending(get_database(), limit=50)
+            counts = derive_pending(get_database(), limit=50, batch=PG_BATCH_CASES)
             total += counts["events"]
             if not counts["cases"]:
                 break
