@@ -30,12 +30,7 @@ POLL_SECONDS = 15.0
 class DeriveLauncher:
     def __init__(self, env: Mapping[str, str] | None = None, *, poll_seconds: float = POLL_SECONDS,
                  render: bool = False, python: str = sys.executable, due=None) -> None:
-        self.env = dict(os.environ if env is None else env)
-        if self.env.get("ANJIAN_DERIVE_PREFECT_API_URL") and not self.env.get("PREFECT_API_URL"):
-            self.env["PREFECT_API_URL"] = self.env["ANJIAN_DERIVE_PREFECT_API_URL"]
-        if render:
-            self.env["ANJIAN_DERIVE_RENDER"] = "1"
-        self.env.setdefault("PYTHONUNBUFFERED", "1")
+        self.configure(env, render=render)
         self.poll_seconds = float(poll_seconds)
         self.python = python
         self._due = due  # () -> bool: is work pending? (default: cases.derive.derivations_due)
@@ -53,6 +48,16 @@ class DeriveLauncher:
             self._thread = threading.Thread(target=self._run, name="anjian-derive-launcher", daemon=True)
             self._thread.start()
         return self
+
+    def configure(self, env: Mapping[str, str] | None = None, *, render: bool = False) -> None:
+        """The environment of the derive processes started from now on (one running goes on)."""
+        env = dict(os.environ if env is None else env)
+        if env.get("ANJIAN_DERIVE_PREFECT_API_URL") and not env.get("PREFECT_API_URL"):
+            env["PREFECT_API_URL"] = env["ANJIAN_DERIVE_PREFECT_API_URL"]
+        if render:
+            env["ANJIAN_DERIVE_RENDER"] = "1"
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        self.env = env
 
     def wake(self) -> None:
         """Work was committed: have the derive process look (started if needed). Cheap, never blocks."""
@@ -168,15 +173,16 @@ def shared_launcher(env: Mapping[str, str] | None = None, **kwargs) -> DeriveLau
         return _launcher
 
 
-def configure_shared_launcher(env: Mapping[str, str] | None = None, **kwargs) -> DeriveLauncher:
-    """Replace this process's launcher (``anjian serve`` with its lanes in-process: render too,
-    and the Prefect API of its embedded server)."""
+def configure_shared_launcher(env: Mapping[str, str] | None = None, *, render: bool = False) -> DeriveLauncher:
+    """Set what this process's derive processes get from now on (``anjian serve`` with its lanes
+    in-process: render too, against its embedded Prefect server once it answers)."""
     global _launcher
     with _launcher_lock:
-        old, _launcher = _launcher, DeriveLauncher(env, **kwargs).start()
-    if old is not None:
-        old.stop()
-    return _launcher
+        if _launcher is None:
+            _launcher = DeriveLauncher(env, render=render).start()
+        else:
+            _launcher.configure(env, render=render)
+        return _launcher
 
 
 def current_launcher() -> DeriveLauncher | None:
