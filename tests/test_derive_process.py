@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from cases import derive
+from cases.issuance import derive
 from cases.models import Document, OutboxMessage
 from tests.machine_paths import HttpDriver
 from tests.test_derive import _registered_but_not_derived, _state, _wait_for, ready  # noqa: F401

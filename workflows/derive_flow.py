@@ -1,10 +1,10 @@
-"""The ``derive-documents`` flow: documents derived after commit (cases/derive.py).
+"""The ``derive-documents`` flow: documents derived after commit (cases/issuance/derive.py).
 
 Run by the derive process (workflows/derive_worker.py) that the served API wakes after its commits,
 one flow run per pass; and by a worker's sweep lane for what is left — a process died between its
 commit and the derivation, or the derivation failed — found by its one indexed check
-(:func:`cases.derive.derivations_due`, the partial index ``ix_case_events_derive_due``).
-Exactly once by the keys in cases/derive.py, however many workers and API processes race.
+(:func:`cases.issuance.derive.derivations_due`, the partial index ``ix_case_events_derive_due``).
+Exactly once by the keys in cases/issuance/derive.py, however many workers and API processes race.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ DERIVE_BUDGET_SECONDS = 50.0
 def derive_batch(limit: int) -> dict[str, int]:
     """Derive up to ``limit`` cases' pending events (on PostgreSQL a few cases per transaction,
     on SQLite one; a retry re-reads what is still pending)."""
-    from cases.derive import PG_BATCH_CASES, derive_pending
+    from cases.issuance.derive import PG_BATCH_CASES, derive_pending
 
     return derive_pending(get_database(), limit=limit, batch=PG_BATCH_CASES)
 

@@ -6,7 +6,7 @@ process if none is running (a fresh ``python -m workflows.derive_worker``, niced
 byte to its stdin; the derive process works off every pending event in batches and stays warm
 for ``ANJIAN_DERIVE_IDLE_SECONDS`` after its last work, so a busy period pays the start-up (the
 imports: ~1.5 s of CPU without Prefect, ~4 s with it) once. Its ``o`` lines ("outbox rows
-committed") wake this process's deliverer (cases/wakeup.py).
+committed") wake this process's deliverer (cases/issuance/wakeup.py).
 
 Without a wake — a commit by another process, a derive process killed mid-batch — the launcher
 checks every ``poll_seconds`` whether an event is still due (one indexed ``SELECT … LIMIT 1``, the
@@ -33,7 +33,7 @@ class DeriveLauncher:
         self.configure(env, render=render)
         self.poll_seconds = float(poll_seconds)
         self.python = python
-        self._due = due  # () -> bool: is work pending? (default: cases.derive.derivations_due)
+        self._due = due  # () -> bool: is work pending? (default: cases.issuance.derive.derivations_due)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._proc: subprocess.Popen | None = None
@@ -94,8 +94,8 @@ class DeriveLauncher:
         try:
             if self._due is not None:
                 return bool(self._due())
-            from cases.db import get_database
-            from cases.derive import derivations_due
+            from cases.platform.db import get_database
+            from cases.issuance.derive import derivations_due
 
             return derivations_due(get_database())
         except Exception as exc:  # noqa: BLE001 - the database is away: the next poll
@@ -152,7 +152,7 @@ class DeriveLauncher:
     @staticmethod
     def _read(proc: subprocess.Popen) -> None:
         """The derive process's ``o`` lines: outbox rows committed — wake this process's deliverers."""
-        from cases import wakeup
+        from cases.issuance import wakeup
 
         for line in proc.stdout:
             if line.strip() == b"o":

@@ -1,8 +1,8 @@
-"""The derive process: documents derived after commit (cases/derive.py), out of the API process.
+"""The derive process: documents derived after commit (cases/issuance/derive.py), out of the API process.
 
 ``python -m workflows.derive_worker`` is started on demand by the API process that committed an
 event with documents due (workflows/derive_launcher.py) and works off the pending events in
-batches: the 文号, the snapshot, recipients and outbox rows (:func:`cases.derive.derive_pending`),
+batches: the 文号, the snapshot, recipients and outbox rows (:func:`cases.issuance.derive.derive_pending`),
 then — where the launcher asks for it (``ANJIAN_DERIVE_RENDER=1``: under ``anjian serve``, whose
 lanes run in the API process) — the PDFs of what it issued (``render-documents``), so WeasyPrint's
 heap never lives in the API process. With a Prefect API configured (``PREFECT_API_URL``) every
@@ -17,7 +17,7 @@ exits after ``ANJIAN_DERIVE_IDLE_SECONDS`` without work or after ``ANJIAN_DERIVE
 events and documents (recycled: the heap goes back to the system); the launcher starts the next
 one at the next commit. Killed at any point it loses nothing: the event's ``derive_due`` flag and
 the partial index stay until the transaction that derived it commits, and the unique keys make a
-second derivation a no-op (cases/derive.py).
+second derivation a no-op (cases/issuance/derive.py).
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ class Pass:
             from workflows.loop import import_prefect_quietly
 
             import_prefect_quietly()
-        from cases import wakeup
+        from cases.issuance import wakeup
 
         # A registered waker: the outbox INSERTs of this process carry no pg_notify (notify_column),
         # the pass says it once, after the documents are rendered (the e-mail attaches the PDF).
@@ -72,8 +72,8 @@ class Pass:
         return done
 
     def _derive(self) -> int:
-        from cases.db import get_database
-        from cases.derive import PG_BATCH_CASES, derive_pending
+        from cases.platform.db import get_database
+        from cases.issuance.derive import PG_BATCH_CASES, derive_pending
 
         if self.use_prefect:
             from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
@@ -91,7 +91,7 @@ class Pass:
         return total
 
     def _render(self) -> int:
-        from cases import clock
+        from cases.platform import clock
         from workflows.loop import documents_due, release_memory
 
         if not documents_due(clock.now()):
@@ -104,7 +104,7 @@ class Pass:
                 totals = render_documents(budget_seconds=PASS_BUDGET_SECONDS) or {}
         else:
             from notifications.documents import render_pending_documents
-            from cases.db import get_database
+            from cases.platform.db import get_database
 
             totals = render_pending_documents(get_database(), clock.now(), limit=20)
         release_memory()
@@ -119,12 +119,12 @@ def _announce_outbox() -> None:
         sys.stdout.flush()
     except (BrokenPipeError, ValueError):  # the parent is gone
         pass
-    from cases.db import get_database
+    from cases.platform.db import get_database
 
     db = get_database()
     if db.dialect == "postgresql":
         from sqlalchemy import text
-        from cases.wakeup import CHANNEL
+        from cases.issuance.wakeup import CHANNEL
 
         try:
             with db.transaction() as s:
@@ -157,7 +157,7 @@ def main() -> int:
     idle = _env_float("ANJIAN_DERIVE_IDLE_SECONDS", IDLE_SECONDS)
     max_items = int(_env_float("ANJIAN_DERIVE_MAX_ITEMS", MAX_ITEMS))
     # What the API process installs at import (api/app.py): guards and effects, channel resolver.
-    from cases.rules import EFFECTS  # noqa: F401
+    from cases.ledger.rules import EFFECTS  # noqa: F401
     import notifications.preferences  # noqa: F401
     import notifications.documents  # noqa: F401
 

@@ -264,7 +264,7 @@ class FlowLoop:
             if not self._stop.is_set() and (derivations_due(get_database()) or documents_due(clock.now())):
                 self.offload()  # the derive process runs derive-documents / render-documents
         else:
-            if not self._stop.is_set() and derivations_due(get_database()):  # documents an API process left (cases/derive.py)
+            if not self._stop.is_set() and derivations_due(get_database()):  # documents an API process left (cases/issuance/derive.py)
                 self._run("derive-documents", self._derive)
             if not self._stop.is_set() and documents_due(clock.now()):
                 self._run("render-documents", self._render)

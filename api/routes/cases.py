@@ -42,7 +42,7 @@ class ActionRequest(BaseModel):
 
 
 def _derive_after(request: Request, background: BackgroundTasks, items: list) -> None:
-    """The documents the committed action has due (cases/derive.py): derived before the response
+    """The documents the committed action has due (cases/issuance/derive.py): derived before the response
     where the app says so (``app.state.derive_before_response``, the test suite's live server:
     deterministic reads right after an action); else by the derive process, woken here
     (``app.state.derive_waker``, the served app: workflows/derive_launcher.py — nothing rendered or
