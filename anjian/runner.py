@@ -42,6 +42,15 @@ def serve(*, with_prefect: bool = True, host: str | None = None, port: int | Non
     host = host or settings.host
     port = port or settings.port
     supervisor = None
+    # The derive process each API process starts (workflows/derive_launcher.py): its passes are flow
+    # runs against the embedded or configured Prefect API (ANJIAN_PREFECT_API_URL: e.g. --no-prefect
+    # next to `anjian worker`s); with --no-prefect and none configured, plain calls.
+    if with_prefect or settings.prefect_api_url:
+        from workflows.prefect_env import resolve_api_url
+
+        os.environ.setdefault("ANJIAN_DERIVE_PREFECT_API_URL", resolve_api_url(settings))
+    else:
+        os.environ["ANJIAN_DERIVE_PREFECT"] = "0"
     if with_prefect:
         from workflows.embedded import EmbeddedPrefect
 

@@ -88,5 +88,10 @@ def create_served_app() -> FastAPI:
     from api.gc_tuning import settle
 
     app = create_app()
+    # Documents due after a commit are derived by a separate, on-demand derive process.
+    from workflows.derive_launcher import shared_launcher, wake
+
+    shared_launcher()
+    app.state.derive_waker = wake
     settle()
     return app

@@ -8,7 +8,9 @@ revocation check (``api.deps.current_user``: one SELECT), a pydantic body — an
 compared with, measured on the same server process in the same run.
 
 Served with ``python -m uvicorn bench.noop_server:create_app --factory`` (the repository root, or
-a baseline copy of it, on PYTHONPATH), as ``anjian serve --no-prefect`` serves ``api.app:create_app``.
+a baseline copy of it, on PYTHONPATH), as ``anjian serve --no-prefect`` serves the app:
+``api.app:create_served_app`` (where the tree has it; it starts the derive process's launcher in
+trees that have one, workflows/derive_launcher.py), else ``api.app:create_app``.
 """
 from fastapi import Body, FastAPI
 from pydantic import BaseModel, ConfigDict
@@ -24,9 +26,9 @@ class NoopBody(BaseModel):
 
 
 def create_app() -> FastAPI:
-    from api.app import create_app as create_real_app
+    import api.app
 
-    app = create_real_app()
+    app = getattr(api.app, "create_served_app", api.app.create_app)()
 
     @app.post(NOOP_PREFIX + "/{case_id}/actions/{action}", include_in_schema=False)
     def noop(case_id: int, action: str, user: CurrentUser, body: NoopBody = Body(default_factory=NoopBody)) -> dict:

@@ -430,9 +430,13 @@ def cpu_snapshot(server_pid: int, pg_database: str | None = None) -> dict[str, f
         tree.add(pid)
         todo.extend(children.get(pid, []))
     cpu = {pid: (sec, comm) for _, pid, sec, comm in procs}
+    derive = {p for p in tree if p in cpu and "workflows.derive_worker" in cpu[p][1]}
     with open("/proc/stat") as f:
         parts = [int(x) for x in f.readline().split()[1:]]
-    return {"server": sum(cpu[p][0] for p in tree if p in cpu),
+    # The derive process (workflows/derive_worker.py, a child of the API process) apart: "server"
+    # is what the request path costs, "derive" what the documents derived after commit cost.
+    return {"server": sum(cpu[p][0] for p in tree if p in cpu and p not in derive),
+            "derive": sum(cpu[p][0] for p in derive), "derive_by_pid": {p: cpu[p][0] for p in derive},
             "postgres": sum(sec for sec, cmd in cpu.values()
                             if pg_database and cmd.startswith("postgres:") and f" {pg_database} " in cmd),
             "machine_busy": (sum(parts) - parts[3] - parts[4]) / _TICK, "machine_total": sum(parts) / _TICK}
@@ -456,8 +460,9 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, url: str, workers: int, tmp: Path, extra: list[str], app_dir: str | None = None) -> None:
-        self.port = free_port()
+    def __init__(self, url: str, workers: int, tmp: Path, extra: list[str], app_dir: str | None = None,
+                 port: int | None = None) -> None:
+        self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "ANJIAN_DATABASE_URL": url, "ANJIAN_SECRET_KEY": SECRET,
                "ANJIAN_DATA_DIR": str(tmp), "ANJIAN_CLOCK_OFFSET": ""}
@@ -539,7 +544,8 @@ class Row:
     events: int
     exhausted: bool
     first_bad: list[str]
-    server_cpu_ms: float = 0.0    # server process tree CPU per request
+    server_cpu_ms: float = 0.0    # server process tree CPU per request (the derive process apart)
+    derive_cpu_ms: float = 0.0    # the derive process's CPU per request, measured until drained
     postgres_cpu_ms: float = 0.0  # CPU per request of the postgres backends of this database (0 on SQLite)
     machine_busy: float = 0.0     # share of both cores busy during the run
     background: float = 0.0       # share busy just before the run, server idle (others' load)
@@ -596,7 +602,7 @@ def bench_database(name: str, args, tmp: Path) -> tuple[dict, list[Row]]:
         token = issue_token(world.officer_id, resolve_signing_key(Settings(secret_key=SECRET, data_dir=tmp)), now, timedelta(hours=12))
         extra = args.server_arg or []
         for workers in args.workers:
-            server = Server(url, workers, tmp, extra, args.app_dir)
+            server = Server(url, workers, tmp, extra, args.app_dir, args.port)
             try:
                 plans = [("warmup", args.connections[0], 0.0, args.warmup)] if args.warmup > 0 else []
                 for c in args.connections:  # the no-op ceiling and the transitions, alternating
@@ -635,6 +641,10 @@ def bench_database(name: str, args, tmp: Path) -> tuple[dict, list[Row]]:
                         time.sleep(0.2)
                         pending, _ = derivation_lag(db, since)
                     row.drained_s = None if pending else time.monotonic() - drain_started
+                    drained = cpu_snapshot(server.proc.pid, pg_database)
+                    # A derive process that exited meanwhile (idle, recycled) took its CPU seconds along.
+                    row.derive_cpu_ms = 1e3 * sum(sec - before["derive_by_pid"].get(pid, 0.0)
+                                                  for pid, sec in drained["derive_by_pid"].items()) / n
                     _, lags = derivation_lag(db, since)
                     row.lag_p50_ms, row.lag_p99_ms = _pct(lags, 0.5), _pct(lags, 0.99)
                     lag = (f"  derived: pending {row.pending_end} at the end, drained in "
@@ -644,6 +654,7 @@ def bench_database(name: str, args, tmp: Path) -> tuple[dict, list[Row]]:
                     print(f"[{name}] workers={workers} {mode:>12} -c {conns:<3} {row.tps:8,.0f} transitions/s  "
                           f"p50 {row.p50_ms:6.2f} ms  p99 {row.p99_ms:6.2f} ms  non-2xx {row.non2xx}  errors {errors}"
                           f"  late {row.late}  events {events}  server CPU {row.server_cpu_ms:.2f} ms/req"
+                          f"  derive CPU {row.derive_cpu_ms:.2f} ms/req"
                           f"  postgres CPU {row.postgres_cpu_ms:.2f} ms/req  busy {100 * row.machine_busy:.0f}%"
                           f"  (background {100 * background:.0f}%, load {os.getloadavg()[0]:.1f})" + lag
                           + ("  EXHAUSTED: raise --cases" if row.exhausted else ""),
@@ -700,6 +711,7 @@ def main(argv: list[str] | None = None) -> int:
                    "e.g. --server-arg=--no-access-log")
     p.add_argument("--app-dir", help="serve the code of this directory instead (a baseline copy of the repo, "
                    "for before/after runs; the database is still set up by this checkout)")
+    p.add_argument("--port", type=int, default=None, help="the server's port (default: a free one)")
     p.add_argument("--save", action="store_true", help="also write the results as JSON under var/bench/")
     p.add_argument("--keep", action="store_true", help="keep the throw-away PostgreSQL database")
     args = p.parse_args(argv)
@@ -727,7 +739,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"{'database':<11} {'workers':>7} {'mode':<12} {'conns':>5} {'trans/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
           f"{'max ms':>7} {'non-2xx':>7} {'errors':>6} {'late':>5} {'% of ref':>8} {'% noop':>6} {'srv CPU':>7} "
-          f"{'pg CPU':>6} {'busy':>4} {'bg':>4} {'pending':>7} {'lag p50':>7} {'lag p99':>7}")
+          f"{'pg CPU':>6} {'drv CPU':>7} {'busy':>4} {'bg':>4} {'pending':>7} {'lag p50':>7} {'lag p99':>7}")
     for name in names:
         ref = refs[name]
         print(f"{name:<11} {'-':>7} {'reference':<12} {1:>5} {ref['tps']:>9,.0f} {ref['p50_ms']:>7.2f} "
@@ -740,12 +752,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{r.db:<11} {r.workers:>7} {r.mode:<12} {r.connections:>5} {r.tps:>9,.0f} {r.p50_ms:>7.2f} "
                       f"{r.p99_ms:>7.2f} {r.max_ms:>7.1f} {r.non2xx:>7} {r.errors:>6} {r.late:>5} "
                       f"{100 * r.tps / ref['tps']:>7.1f}% {of_noop} {r.server_cpu_ms:>7.2f} {r.postgres_cpu_ms:>6.2f} "
-                      f"{100 * r.machine_busy:>3.0f}% {100 * r.background:>3.0f}% {r.pending_end:>7} "
+                      f"{r.derive_cpu_ms:>7.2f} {100 * r.machine_busy:>3.0f}% {100 * r.background:>3.0f}% {r.pending_end:>7} "
                       + (f"{r.lag_p50_ms:>7.0f} {r.lag_p99_ms:>7.0f}" if r.lag_p50_ms is not None else f"{'–':>7} {'–':>7}")
                       + ("  EXHAUSTED" if r.exhausted else ""))
     print("% noop: transitions/s over the no-op POST rate of the same server and connections, measured just before; "
           f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print("srv CPU / pg CPU: CPU ms per request of the server's processes / of the postgres backends serving it; "
+    print("srv CPU / pg CPU / drv CPU: CPU ms per request of the server's processes / of the postgres backends "
+          "serving it / of the derive process (workflows/derive_worker.py, until drained); "
           "busy: both cores during the run; bg: busy before the run with the server idle (other people's load)")
     print("pending: events whose documents (文号, recipients, messages; cases/issuance/derive.py) were still due 1 s after the "
           "run; lag p50/p99 ms: from an event to its documents being issued (– : issued inside the request)")

@@ -1,9 +1,9 @@
-"""The worker's fallback for documents derived after commit (cases/issuance/derive.py).
+"""The ``derive-documents`` flow: documents derived after commit (cases/issuance/derive.py).
 
-The process that commits an action derives its documents right after the commit; what is left —
-that process died between its commit and the derivation, or the derivation failed — is found by
-the sweep lane's one indexed check (:func:`cases.issuance.derive.derivations_due`, the partial index
-``ix_case_events_derive_due``) and derived by the ``derive-documents`` flow run, in this process.
+Run by the derive process (workflows/derive_worker.py) that the served API wakes after its commits,
+one flow run per pass; and by a worker's sweep lane for what is left — a process died between its
+commit and the derivation, or the derivation failed — found by its one indexed check
+(:func:`cases.issuance.derive.derivations_due`, the partial index ``ix_case_events_derive_due``).
 Exactly once by the keys in cases/issuance/derive.py, however many workers and API processes race.
 """
 from __future__ import annotations
@@ -20,11 +20,11 @@ DERIVE_BUDGET_SECONDS = 50.0
 
 @task(name="derive-batch", retries=2, retry_delay_seconds=2, persist_result=False, cache_policy=NO_CACHE)
 def derive_batch(limit: int) -> dict[str, int]:
-    """Derive up to ``limit`` cases' pending events (each case one transaction; a retry re-reads
-    what is still pending)."""
-    from cases.issuance.derive import derive_pending
+    """Derive up to ``limit`` cases' pending events (on PostgreSQL a few cases per transaction,
+    on SQLite one; a retry re-reads what is still pending)."""
+    from cases.issuance.derive import PG_BATCH_CASES, derive_pending
 
-    return derive_pending(get_database(), limit=limit)
+    return derive_pending(get_database(), limit=limit, batch=PG_BATCH_CASES)
 
 
 @flow(name=DERIVE_FLOW, persist_result=False, log_prints=False)

@@ -278,11 +278,17 @@ class EmbeddedPrefect:
             from workflows.loop import FlowLoop, import_prefect_quietly
             from workflows.serve import delivery_poll
 
+            from workflows.derive_launcher import configure_shared_launcher
+
             import_prefect_quietly()
             worker = f"embedded-{socket.gethostname()}:{os.getpid()}"[:64]  # recorded on each rung firing
+            # Documents are derived and rendered by the derive process (workflows/derive_worker.py),
+            # each pass a flow run against this server: WeasyPrint's heap never lives in the API.
+            launcher = configure_shared_launcher(worker_env(self.settings, self.api_url), render=True)
+            launcher.wake()  # started with the service (what a restart left; warm for the first commits)
             self._loop = FlowLoop(sweep_interval=self.settings.sweep_interval_seconds,
                                   delivery_poll=delivery_poll(self.settings), worker=worker,
-                                  api_url=self.api_url, gate=self.ready.is_set)
+                                  api_url=self.api_url, gate=self.ready.is_set, offload=launcher.wake)
             self._loop.start()
         try:
             from workflows.serve import retire_old_deployments

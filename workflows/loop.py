@@ -151,7 +151,7 @@ class FlowLoop:
 
     def __init__(self, *, sweep_interval: float, delivery_poll: float = DELIVERY_POLL_SECONDS,
                  digest: bool = True, worker: str | None = None, api_url: str | None = None,
-                 gate: Callable[[], bool] | None = None) -> None:
+                 gate: Callable[[], bool] | None = None, offload: Callable[[], None] | None = None) -> None:
         from workflows.flows import daily_digest, deliver_outbox, render_documents, sweep_timers, SWEEP_BUDGET_SECONDS
 
         self.sweep_interval = float(sweep_interval)
@@ -159,6 +159,9 @@ class FlowLoop:
         self.worker = worker
         self.api_url = api_url  # the Prefect API of the lanes' flow runs (else Prefect's own setting)
         self.gate = gate        # ticks skip while it says False (e.g. the embedded server restarting)
+        # Set (the API process's lanes): derivation and rendering are the derive process's
+        # (workflows/derive_launcher.py); the sweep lane only wakes it when its check finds work.
+        self.offload = offload
         budget = min(SWEEP_BUDGET_SECONDS, max(5.0, 5 * self.sweep_interval))
         self._sweep = lambda: sweep_timers(worker=worker, budget_seconds=budget)
         self._render = lambda: render_documents(budget_seconds=budget)
@@ -257,11 +260,15 @@ class FlowLoop:
 
             record_heartbeat(self.worker or default_worker_name(), heartbeat.SWEEP)
             self._next_idle_beat = time.monotonic() + IDLE_BEAT_SECONDS
-        if not self._stop.is_set() and derivations_due(get_database()):  # documents an API process left (cases/issuance/derive.py)
-            self._run("derive-documents", self._derive)
-        if not self._stop.is_set() and documents_due(clock.now()):
-            self._run("render-documents", self._render)
-            release_memory()
+        if self.offload is not None:
+            if not self._stop.is_set() and (derivations_due(get_database()) or documents_due(clock.now())):
+                self.offload()  # the derive process runs derive-documents / render-documents
+        else:
+            if not self._stop.is_set() and derivations_due(get_database()):  # documents an API process left (cases/issuance/derive.py)
+                self._run("derive-documents", self._derive)
+            if not self._stop.is_set() and documents_due(clock.now()):
+                self._run("render-documents", self._render)
+                release_memory()
         if self._digest is not None and not self._stop.is_set() and clock.now() >= self.next_digest:
             self.next_digest = next_digest_at(clock.now())
             self._run("daily-digest", self._digest)

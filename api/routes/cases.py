@@ -42,13 +42,18 @@ class ActionRequest(BaseModel):
 
 
 def _derive_after(request: Request, background: BackgroundTasks, items: list) -> None:
-    """The documents the committed action has due (cases/issuance/derive.py): derived after the response
-    (a background task), or before it where the app says so (``app.state.derive_before_response``,
-    the test suite's live server: deterministic reads right after an action)."""
+    """The documents the committed action has due (cases/issuance/derive.py): derived before the response
+    where the app says so (``app.state.derive_before_response``, the test suite's live server:
+    deterministic reads right after an action); else by the derive process, woken here
+    (``app.state.derive_waker``, the served app: workflows/derive_launcher.py — nothing rendered or
+    numbered in this process); else (an app built for tests) in a background task after the response."""
     if not items:
         return
-    if getattr(request.app.state, "derive_before_response", False):
+    state = request.app.state
+    if getattr(state, "derive_before_response", False):
         derive.run_deferred(items)
+    elif getattr(state, "derive_waker", None) is not None:
+        state.derive_waker()
     else:
         background.add_task(derive.run_deferred, list(items))
 

@@ -15,11 +15,13 @@ here, after commit, per event in event order, exactly once:
 * :func:`derive_case` derives one case's pending events, oldest first, holding a per-case lock
   (PostgreSQL: a transaction-scoped advisory lock plus ``FOR UPDATE SKIP LOCKED`` on the events;
   SQLite: its single writer) so a case's documents are issued in the order of its events.
-* Who calls it: the process that committed the event, right after the commit (the
-  ``db.transaction()`` after-commit hook :func:`schedule` installs; the API defers it to a
-  background task after the response, see :func:`deferred`), and the worker's sweep lane
-  (``workflows/derive_flow.py``) for whatever is left — a crash between the commit and the
-  derivation loses nothing: the flag and the partial index ``ix_case_events_derive_due`` remain.
+* Who calls it: the served API never does — it collects what its commits scheduled
+  (:func:`deferred`) and wakes its derive process (workflows/derive_launcher.py,
+  workflows/derive_worker.py: a separate process, :func:`derive_pending` in batches); an app built
+  for tests runs it in a background task (or before answering); any other caller of
+  ``db.transaction()`` right after its commit (the hook :func:`schedule` installs); the worker's
+  sweep lane (``workflows/derive_flow.py``) for whatever is left — a crash between the commit and
+  the derivation loses nothing: the flag and the partial index ``ix_case_events_derive_due`` remain.
 """
 from __future__ import annotations
 
@@ -157,22 +159,51 @@ def _lock_case(session: Session, case_id: int, wait: bool) -> bool:
     return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:c, :k)"), {"c": ADVISORY_CLASS, "k": case_id}))
 
 
+def _derive_locked(s: Session, case_id: int, wait: bool) -> int | None:
+    """The case's pending events derived in the caller's transaction; None if another holds it."""
+    if not _lock_case(s, case_id, wait):
+        return None
+    stmt = (select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.derive_due.is_not(None))
+            .order_by(CaseEvent.seq))
+    if s.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    events = list(s.scalars(stmt))
+    for event in events:
+        derive_event(s, event)
+    return len(events)
+
+
 def derive_case(db: Database, case_id: int, *, wait: bool = True) -> int:
     """Derive one case's pending events in event order, in one transaction; returns how many.
     ``wait`` False: give up at once if another deriver holds the case (the worker's lane)."""
     token = deriving.set(True)
     try:
         with db.transaction() as s:
-            if not _lock_case(s, case_id, wait):
-                return 0
-            stmt = (select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.derive_due.is_not(None))
-                    .order_by(CaseEvent.seq))
-            if s.get_bind().dialect.name == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True)
-            events = list(s.scalars(stmt))
-            for event in events:
-                derive_event(s, event)
-            return len(events)
+            return _derive_locked(s, case_id, wait) or 0
+    finally:
+        deriving.reset(token)
+
+
+# PostgreSQL: this many cases derived in one transaction (one commit, and the 文号 counter row of an
+# issuing authority locked once per batch instead of once per case). SQLite: one case per
+# transaction — its writer lock would hold the requests' writes up for the whole batch.
+PG_BATCH_CASES = 10
+
+
+def derive_cases(db: Database, case_ids: list[int]) -> tuple[int, int]:
+    """Derive these cases' pending events in one transaction, skipping a case another deriver holds;
+    returns (cases derived, events derived). An error rolls the batch back (the caller retries case
+    by case)."""
+    token = deriving.set(True)
+    cases = events = 0
+    try:
+        with db.transaction() as s:
+            for case_id in case_ids:
+                n = _derive_locked(s, case_id, wait=False)
+                if n:
+                    cases += 1
+                    events += n
+        return cases, events
     finally:
         deriving.reset(token)
 
@@ -194,12 +225,26 @@ def pending_count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.derive_due.is_not(None))) or 0
 
 
-def derive_pending(db: Database, *, limit: int = 100) -> dict[str, int]:
+def derive_pending(db: Database, *, limit: int = 100, batch: int = 1) -> dict[str, int]:
     """The worker's pass: derive up to ``limit`` cases' pending events, each case in its own
-    transaction; a case another deriver holds is skipped (it is being done)."""
+    transaction — on PostgreSQL ``batch`` cases per transaction (the derive process) — ; a case
+    another deriver holds is skipped (it is being done)."""
     with db.session() as s:
         case_ids = pending_cases(s, limit)
     counts = {"cases": 0, "events": 0, "busy": 0, "errors": 0}
+    singles = []
+    if db.dialect == "postgresql" and batch > 1:
+        for i in range(0, len(case_ids), batch):
+            chunk = case_ids[i:i + batch]
+            try:
+                cases, events = derive_cases(db, chunk)
+            except Exception:  # noqa: BLE001 - rolled back: case by case, the failing one logged
+                singles += chunk
+                continue
+            counts["cases"] += cases
+            counts["busy"] += len(chunk) - cases
+            counts["events"] += events
+        case_ids = singles
     for case_id in case_ids:
         try:
             n = derive_case(db, case_id, wait=False)

@@ -56,14 +56,20 @@ def notify_column(session: Session):
     return func.pg_notify(CHANNEL, "")
 
 
+def wake_outbox() -> None:
+    """Wake this process's deliverers: outbox rows were committed (here, or by a child process that
+    says so — the derive process, workflows/derive_launcher.py)."""
+    for fn in list(_wakers):
+        try:
+            fn()
+        except Exception:  # a wake-up never fails the request whose transaction committed
+            log.exception("outbox wake-up failed")
+
+
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
     if session.info.pop(_FLAG, False):
-        for fn in list(_wakers):
-            try:
-                fn()
-            except Exception:  # a wake-up never fails the request whose transaction committed
-                log.exception("outbox wake-up failed")
+        wake_outbox()
 
 
 @event.listens_for(Session, "after_rollback")

@@ -1,0 +1,149 @@
+"""The derive process (workflows/derive_worker.py, started by workflows/derive_launcher.py): a
+separate, on-demand process derives the documents a commit left due — woken by the commit, gone
+when idle, started again by the next commit; killed mid-batch it loses nothing and nothing is
+issued twice."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from cases.issuance import derive
+from cases.models import Document, OutboxMessage
+from tests.machine_paths import HttpDriver
+from tests.test_derive import _registered_but_not_derived, _state, _wait_for, ready  # noqa: F401
+from workflows.derive_launcher import DeriveLauncher
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _launcher(db, tmp_path, *, idle: float = 3.0, poll: float = 3600.0) -> DeriveLauncher:
+    """A launcher whose derive process works on the test's database (no Prefect: plain passes)."""
+    env = {**os.environ, "ANJIAN_DATABASE_URL": db.url, "ANJIAN_DATA_DIR": str(tmp_path),
+           "ANJIAN_DERIVE_PREFECT": "0", "ANJIAN_DERIVE_IDLE_SECONDS": str(idle),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env.pop("PREFECT_API_URL", None)
+    env.pop("ANJIAN_DERIVE_PREFECT_API_URL", None)
+    return DeriveLauncher(env, poll_seconds=poll, due=lambda: derive.derivations_due(db))
+
+
+def _pending(db, case_id: int) -> int:
+    return _state(db, case_id)["pending"]
+
+
+def test_woken_by_a_commit_exits_when_idle_and_restarts_on_the_next(api, db, ready, clock, live_server, tmp_path):
+    world = ready
+    launcher = _launcher(db, tmp_path, idle=2.0)
+    state = live_server.server.config.app.state
+    state.derive_before_response, state.derive_waker = False, launcher.wake
+    try:
+        launcher.start()
+        assert launcher.started == 0  # nothing pending at start: no process
+        drv = HttpDriver(api, world, clock)
+        first = drv.create("hazard")
+        drv.act(first, "register", enterprise_id=world.e1.id, severity="general",
+                rectification_days=10, requirements="立即设置临边防护栏杆")
+        _wait_for(lambda: _pending(db, first["id"]) == 0, "the derive process derives the registered notice")
+        assert launcher.started == 1
+        child = launcher._proc
+        assert child is not None and child.pid != os.getpid()
+        # Idle for ANJIAN_DERIVE_IDLE_SECONDS: it exits by itself, cleanly.
+        _wait_for(lambda: child.poll() is not None, "the idle derive process exits")
+        assert child.returncode == 0 and launcher.pid() is None
+        second = drv.create("hazard")
+        drv.act(second, "register", enterprise_id=world.e1.id, severity="general",
+                rectification_days=10, requirements="立即设置临边防护栏杆")
+        _wait_for(lambda: _pending(db, second["id"]) == 0, "a new derive process derives the next notice")
+        assert launcher.started == 2
+        numbers = sorted(n for c in (first, second) for (_, n, _) in _state(db, c["id"])["docs"])
+        assert numbers == ["姑苏建质改〔2026〕1号", "姑苏建质改〔2026〕2号"]
+    finally:
+        state.derive_before_response, state.derive_waker = True, None
+        launcher.stop()
+
+
+def test_killed_mid_batch_loses_nothing_and_issues_nothing_twice(db, ready, clock, tmp_path):
+    world = ready
+    cases = [_registered_but_not_derived(db, world, clock)[0] for _ in range(30)]
+    launcher = _launcher(db, tmp_path)
+    try:
+        launcher.start()  # its first check finds the pending events and starts the derive process
+        _wait_for(lambda: launcher.pid() is not None, "the launcher starts the derive process")
+        pid = launcher.pid()
+
+        def issued() -> int:
+            with db.session() as s:
+                return s.scalar(select(func.count()).select_from(Document))
+
+        _wait_for(lambda: issued() > 0, "the derive process issues a first document")
+        os.kill(pid, signal.SIGKILL)
+        _wait_for(lambda: launcher._proc.poll() is not None, "the killed derive process is gone")
+        print(f"killed after {issued()} of {len(cases)} documents")
+        # The next wake (a commit, the launcher's poll or the sweep lane's check) starts another.
+        launcher.wake()
+        _wait_for(lambda: all(_pending(db, c) == 0 for c in cases), "a fresh derive process derives the rest")
+        assert launcher.started == 2
+    finally:
+        launcher.stop()
+    states = [_state(db, c) for c in cases]
+    assert all(len(st["docs"]) == 1 for st in states), [st["docs"] for st in states]
+    numbers = sorted((int(n.split("〕")[1].rstrip("号")) for st in states for (_, n, _) in st["docs"]))
+    assert numbers == list(range(1, len(cases) + 1))  # no 文号 taken twice, none lost
+    assert all(st["messages"] == states[0]["messages"] and st["messages"] for st in states)
+    with db.session() as s:
+        per_key = s.execute(select(OutboxMessage.dedupe_key, func.count()).group_by(OutboxMessage.dedupe_key)
+                            .having(func.count() > 1)).all()
+        assert per_key == []
+        assert s.scalar(select(func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.template == "rectification_notice")) == len(cases) * len(states[0]["messages"])
+
+
+@pytest.mark.parametrize("parent_gone", [True])
+def test_the_derive_process_exits_when_its_parent_goes(db, ready, clock, tmp_path, parent_gone):
+    """stdin closed (the API process died or stopped): it finishes what it has and exits."""
+    world = ready
+    case_id, _ = _registered_but_not_derived(db, world, clock)
+    launcher = _launcher(db, tmp_path, idle=3600.0)
+    launcher.start()
+    _wait_for(lambda: _pending(db, case_id) == 0, "the derive process derives the pending notice")
+    proc = launcher._proc
+    launcher.stop(grace=60.0)
+    assert proc.poll() == 0
+
+
+def test_batches_of_cases_in_one_transaction_race_other_derivers_exactly_once(db, ready, clock):
+    """The derive process's pass (PostgreSQL: several cases per transaction) against another batch
+    pass and an API process deriving case by case: every notice once, 文号 without a gap."""
+    import threading
+
+    world = ready
+    cases = [_registered_but_not_derived(db, world, clock)[0] for _ in range(12)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(3)
+
+    def run(body) -> None:
+        try:
+            barrier.wait(timeout=30)
+            body()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    bodies = [lambda: derive.derive_pending(db, batch=5), lambda: derive.derive_pending(db, batch=4),
+              lambda: [derive.derive_case(db, c) for c in reversed(cases)]]
+    threads = [threading.Thread(target=run, args=(b,)) for b in bodies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    states = [_state(db, c) for c in cases]
+    assert all(len(st["docs"]) == 1 and st["pending"] == 0 for st in states), states
+    numbers = sorted(int(n.split("〕")[1].rstrip("号")) for st in states for (_, n, _) in st["docs"])
+    assert numbers == list(range(1, len(cases) + 1))
+    with db.session() as s:
+        assert s.execute(select(OutboxMessage.dedupe_key).group_by(OutboxMessage.dedupe_key)
+                         .having(func.count() > 1)).all() == []

@@ -1,0 +1,194 @@
+"""The API process's side of the derive process (workflows/derive_worker.py).
+
+A request that committed an event with documents due calls :meth:`DeriveLauncher.wake` — it sets
+an event and returns (no I/O on the request's thread). The launcher's thread then starts the derive
+process if none is running (a fresh ``python -m workflows.derive_worker``, niced) and writes one
+byte to its stdin; the derive process works off every pending event in batches and stays warm
+for ``ANJIAN_DERIVE_IDLE_SECONDS`` after its last work, so a busy period pays the start-up (the
+imports: ~1.5 s of CPU without Prefect, ~4 s with it) once. Its ``o`` lines ("outbox rows
+committed") wake this process's deliverer (cases/issuance/wakeup.py).
+
+Without a wake — a commit by another process, a derive process killed mid-batch — the launcher
+checks every ``poll_seconds`` whether an event is still due (one indexed ``SELECT … LIMIT 1``, the
+partial index) and starts the derive process for it; under ``anjian serve`` the sweep lane's
+check wakes it too (workflows/loop.py). Nothing here renders or derives in the API process.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+from typing import Mapping
+
+log = logging.getLogger("anjian.derive")
+
+POLL_SECONDS = 15.0
+
+
+class DeriveLauncher:
+    def __init__(self, env: Mapping[str, str] | None = None, *, poll_seconds: float = POLL_SECONDS,
+                 render: bool = False, python: str = sys.executable, due=None) -> None:
+        self.configure(env, render=render)
+        self.poll_seconds = float(poll_seconds)
+        self.python = python
+        self._due = due  # () -> bool: is work pending? (default: cases.issuance.derive.derivations_due)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._proc: subprocess.Popen | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.started = 0  # derive processes started (tests, logs)
+
+    # ------------------------------------------------------------ public
+
+    def start(self) -> "DeriveLauncher":
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="anjian-derive-launcher", daemon=True)
+            self._thread.start()
+        return self
+
+    def configure(self, env: Mapping[str, str] | None = None, *, render: bool = False) -> None:
+        """The environment of the derive processes started from now on (one running goes on)."""
+        env = dict(os.environ if env is None else env)
+        if env.get("ANJIAN_DERIVE_PREFECT_API_URL") and not env.get("PREFECT_API_URL"):
+            env["PREFECT_API_URL"] = env["ANJIAN_DERIVE_PREFECT_API_URL"]
+        if render:
+            env["ANJIAN_DERIVE_RENDER"] = "1"
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        self.env = env
+
+    def wake(self) -> None:
+        """Work was committed: have the derive process look (started if needed). Cheap, never blocks."""
+        self._wake.set()
+
+    def pid(self) -> int | None:
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    def stop(self, grace: float = 15.0) -> None:
+        """Stop launching; the derive process finishes the batch in hand (stdin closed) or is killed."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with self._lock:
+            proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            log.warning("derive process %s did not stop within %.0f s; killing it", proc.pid, grace)
+            proc.kill()
+            proc.wait(timeout=5)
+
+    # ------------------------------------------------------------ the thread
+
+    def _work_due(self) -> bool:
+        try:
+            if self._due is not None:
+                return bool(self._due())
+            from cases.platform.db import get_database
+            from cases.issuance.derive import derivations_due
+
+            return derivations_due(get_database())
+        except Exception as exc:  # noqa: BLE001 - the database is away: the next poll
+            log.warning("derive launcher: could not check for pending work: %s", exc)
+            return False
+
+    def _run(self) -> None:
+        first = True
+        while not self._stop.is_set():
+            woke = self._wake.wait(0 if first else self.poll_seconds)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            if not woke and self.pid() is not None:
+                continue  # a live derive process polls nothing: it was woken for what is pending
+            if woke or self._work_due():
+                self._signal()
+            first = False
+
+    def _signal(self) -> None:
+        for _ in range(2):
+            proc = self._ensure()
+            if proc is None:
+                return
+            try:
+                os.write(proc.stdin.fileno(), b"w")
+                return
+            except BlockingIOError:  # its pipe is full of wakes: it has plenty to look at
+                return
+            except (BrokenPipeError, OSError, ValueError):  # it just exited (idle or recycled): start the next
+                with self._lock:
+                    if self._proc is proc:
+                        self._proc = None
+                proc.wait()
+
+    def _ensure(self) -> subprocess.Popen | None:
+        with self._lock:
+            if self._proc is not None and self._proc.poll() is None:
+                return self._proc
+            if self._stop.is_set():
+                return None
+            try:
+                proc = subprocess.Popen([self.python, "-m", "workflows.derive_worker"], env=self.env,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+            except OSError as exc:
+                log.error("could not start the derive process: %s", exc)
+                return None
+            os.set_blocking(proc.stdin.fileno(), False)
+            self._proc = proc
+            self.started += 1
+        threading.Thread(target=self._read, args=(proc,), name="anjian-derive-out", daemon=True).start()
+        return proc
+
+    @staticmethod
+    def _read(proc: subprocess.Popen) -> None:
+        """The derive process's ``o`` lines: outbox rows committed — wake this process's deliverers."""
+        from cases.issuance import wakeup
+
+        for line in proc.stdout:
+            if line.strip() == b"o":
+                wakeup.wake_outbox()
+        proc.wait()
+
+
+_launcher: DeriveLauncher | None = None
+_launcher_lock = threading.Lock()
+
+
+def shared_launcher(env: Mapping[str, str] | None = None, **kwargs) -> DeriveLauncher:
+    """This process's one launcher (started on first use)."""
+    global _launcher
+    with _launcher_lock:
+        if _launcher is None:
+            _launcher = DeriveLauncher(env, **kwargs).start()
+        return _launcher
+
+
+def configure_shared_launcher(env: Mapping[str, str] | None = None, *, render: bool = False) -> DeriveLauncher:
+    """Set what this process's derive processes get from now on (``anjian serve`` with its lanes
+    in-process: render too, against its embedded Prefect server once it answers)."""
+    global _launcher
+    with _launcher_lock:
+        if _launcher is None:
+            _launcher = DeriveLauncher(env, render=render).start()
+        else:
+            _launcher.configure(env, render=render)
+        return _launcher
+
+
+def current_launcher() -> DeriveLauncher | None:
+    return _launcher
+
+
+def wake() -> None:
+    """Wake this process's launcher (started on first use): what the API calls after a commit."""
+    (_launcher or shared_launcher()).wake()

@@ -1,0 +1,193 @@
+"""The derive process: documents derived after commit (cases/issuance/derive.py), out of the API process.
+
+``python -m workflows.derive_worker`` is started on demand by the API process that committed an
+event with documents due (workflows/derive_launcher.py) and works off the pending events in
+batches: the 文号, the snapshot, recipients and outbox rows (:func:`cases.issuance.derive.derive_pending`),
+then — where the launcher asks for it (``ANJIAN_DERIVE_RENDER=1``: under ``anjian serve``, whose
+lanes run in the API process) — the PDFs of what it issued (``render-documents``), so WeasyPrint's
+heap never lives in the API process. With a Prefect API configured (``PREFECT_API_URL``) every
+pass is a Prefect flow run (``derive-documents``, ``render-documents``: task retries, listed in the
+UI); without one (``anjian serve --no-prefect``) the same functions are called plainly.
+
+Its protocol with the launcher is two pipes: any byte on stdin is "a commit left work", EOF is
+"your parent is gone, finish the batch in hand and exit"; a line ``o`` on stdout is "outbox rows
+were committed" (the parent wakes its in-process deliverer; on PostgreSQL the child also sends the
+``NOTIFY`` other processes listen to). It runs niced (the kernel serves the requests first) and
+exits after ``ANJIAN_DERIVE_IDLE_SECONDS`` without work or after ``ANJIAN_DERIVE_MAX_ITEMS``
+events and documents (recycled: the heap goes back to the system); the launcher starts the next
+one at the next commit. Killed at any point it loses nothing: the event's ``derive_due`` flag and
+the partial index stay until the transaction that derived it commits, and the unique keys make a
+second derivation a no-op (cases/issuance/derive.py).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import select
+import sys
+import time
+
+log = logging.getLogger("anjian.derive_worker")
+
+IDLE_SECONDS = 60.0    # kept warm this long after its last work (a fresh start costs seconds of imports)
+MAX_ITEMS = 2000       # recycled after this many events + documents
+NICE = 10
+PASS_BUDGET_SECONDS = 20.0
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name) or default)
+    except ValueError:
+        return default
+
+
+class Pass:
+    """One pass: derive what is pending, then render what is due (each a flow run with Prefect)."""
+
+    def __init__(self, *, use_prefect: bool, render: bool) -> None:
+        self.use_prefect, self.render = use_prefect, render
+        self.outbox_written = False
+        if use_prefect:
+            from workflows.loop import import_prefect_quietly
+
+            import_prefect_quietly()
+        from cases.issuance import wakeup
+
+        # A registered waker: the outbox INSERTs of this process carry no pg_notify (notify_column),
+        # the pass says it once, after the documents are rendered (the e-mail attaches the PDF).
+        wakeup.add_outbox_waker(self._outbox_committed)
+
+    def _outbox_committed(self) -> None:
+        self.outbox_written = True
+
+    def run(self) -> int:
+        """Returns how many events were derived plus documents rendered."""
+        done = self._derive()
+        if self.render:
+            done += self._render()
+        if self.outbox_written:
+            self.outbox_written = False
+            _announce_outbox()
+        return done
+
+    def _derive(self) -> int:
+        from cases.platform.db import get_database
+        from cases.issuance.derive import PG_BATCH_CASES, derive_pending
+
+        if self.use_prefect:
+            from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+            from workflows.derive_flow import derive_documents
+
+            with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+                totals = derive_documents(budget_seconds=PASS_BUDGET_SECONDS) or {}
+            return int(totals.get("events", 0))
+        total, started = 0, time.monotonic()
+        while time.monotonic() - started < PASS_BUDGET_SECONDS:
+            counts = derive_pending(get_database(), limit=50, batch=PG_BATCH_CASES)
+            total += counts["events"]
+            if not counts["cases"]:
+                break
+        return total
+
+    def _render(self) -> int:
+        from cases.platform import clock
+        from workflows.loop import documents_due, release_memory
+
+        if not documents_due(clock.now()):
+            return 0
+        if self.use_prefect:
+            from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+            from workflows.flows import render_documents
+
+            with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+                totals = render_documents(budget_seconds=PASS_BUDGET_SECONDS) or {}
+        else:
+            from notifications.documents import render_pending_documents
+            from cases.platform.db import get_database
+
+            totals = render_pending_documents(get_database(), clock.now(), limit=20)
+        release_memory()
+        return int(totals.get("rendered", 0)) + int(totals.get("failed", 0))
+
+
+def _announce_outbox() -> None:
+    """Outbox rows were committed: tell the parent (its in-process deliverer) and, on PostgreSQL,
+    the deliverers of other processes (``NOTIFY``)."""
+    try:
+        sys.stdout.write("o\n")
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):  # the parent is gone
+        pass
+    from cases.platform.db import get_database
+
+    db = get_database()
+    if db.dialect == "postgresql":
+        from sqlalchemy import text
+        from cases.issuance.wakeup import CHANNEL
+
+        try:
+            with db.transaction() as s:
+                s.execute(text("SELECT pg_notify(:c, '')"), {"c": CHANNEL})
+        except Exception:  # noqa: BLE001 - the deliverers' poll is the fallback
+            log.exception("outbox NOTIFY failed")
+
+
+def _wait_for_wake(fd: int, timeout: float) -> str:
+    """'wake' (bytes arrived, all drained), 'idle' (timeout) or 'eof' (the parent is gone)."""
+    ready, _, _ = select.select([fd], [], [], timeout)
+    if not ready:
+        return "idle"
+    got = os.read(fd, 65536)
+    if not got:
+        return "eof"
+    while select.select([fd], [], [], 0)[0]:  # drain: one pass serves every wake so far
+        more = os.read(fd, 65536)
+        if not more:
+            return "eof"
+    return "wake"
+
+
+def main() -> int:
+    try:
+        os.nice(int(os.environ.get("ANJIAN_DERIVE_NICE") or NICE))
+    except (OSError, ValueError):
+        pass
+    logging.basicConfig(level=logging.WARNING, format="anjian derive: %(levelname)s %(name)s: %(message)s")
+    idle = _env_float("ANJIAN_DERIVE_IDLE_SECONDS", IDLE_SECONDS)
+    max_items = int(_env_float("ANJIAN_DERIVE_MAX_ITEMS", MAX_ITEMS))
+    # What the API process installs at import (api/app.py): guards and effects, channel resolver.
+    from cases.ledger.rules import EFFECTS  # noqa: F401
+    import notifications.preferences  # noqa: F401
+    import notifications.documents  # noqa: F401
+
+    use_prefect = bool(os.environ.get("PREFECT_API_URL")) and os.environ.get("ANJIAN_DERIVE_PREFECT", "1") != "0"
+    work = Pass(use_prefect=use_prefect, render=os.environ.get("ANJIAN_DERIVE_RENDER") == "1")
+    fd = sys.stdin.fileno()
+    done, parent_gone = 0, False
+    while True:
+        try:
+            n = work.run()
+        except Exception as exc:  # noqa: BLE001 - the flow failed after its retries: left pending
+            print(f"anjian derive: pass failed: {type(exc).__name__}: {exc}"[:500], file=sys.stderr, flush=True)
+            n = 0
+            time.sleep(1.0)
+        done += n
+        if parent_gone or done >= max_items:
+            break
+        if n:
+            state = _wait_for_wake(fd, 0)  # consume the wakes this pass served; go on at once
+        else:
+            state = _wait_for_wake(fd, idle)
+            if state == "idle":
+                break
+        parent_gone = state == "eof"
+    if use_prefect:
+        from workflows.embedded import drain_prefect_services
+
+        drain_prefect_services(5.0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
