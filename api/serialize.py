@@ -26,9 +26,9 @@ def _names(session: Session, model, ids: Iterable[Any], attr: str) -> dict[Any, 
 
 
 def case_summaries(session: Session, cases: list[Case], now: datetime | None = None) -> list[dict[str, Any]]:
-    from cases.clocks import deadlines as dl
+    from cases.clocks.lights import lights_for
 
-    lights = dl.lights_for(session, [c.id for c in cases], now or clock.now())
+    lights = lights_for(session, [c.id for c in cases], now or clock.now())
     jur = _names(session, Jurisdiction, [c.jurisdiction_code for c in cases], "name")
     ent = _names(session, Enterprise, [c.enterprise_id for c in cases], "name")
     usr = _names(session, User, [c.assignee_id for c in cases], "display_name")
@@ -90,6 +90,7 @@ def case_detail(session: Session, case: Case, allowed: list[ActionSpec], now: da
     process's reference cache, the enterprise and the related ones from one query, the assignee's
     name from ``actor`` (the request's user) when it is them."""
     from cases.clocks import deadlines as dl
+    from cases.clocks.lights import light_of
     from cases.ledger.jurisdiction_cache import jurisdiction_facts
     from cases.clocks.supervision import active_supervision
 
@@ -108,8 +109,8 @@ def case_detail(session: Session, case: Case, allowed: list[ActionSpec], now: da
     usr = ({actor.id: actor.display_name} if actor is not None and case.assignee_id == actor.id
            else {held.id: held.display_name} if held is not None
            else _names(session, User, [case.assignee_id], "display_name"))
-    body = _summary(case, jur, {}, usr, dl.light_of(open_deadlines, now, closed=case.closed_at is not None))
-    body["deadlines"] = [{**dl.deadline_summary(x), "light": ("paused" if x.due_at is None else dl.light_of([x], now))
+    body = _summary(case, jur, {}, usr, light_of(open_deadlines, now, closed=case.closed_at is not None))
+    body["deadlines"] = [{**dl.deadline_summary(x), "light": ("paused" if x.due_at is None else light_of([x], now))
                           if x.affects_light else None, "supervision_id": x.supervision_id} for x in open_deadlines]
     body["supervision"] = ({"id": sup.id, "notice_no": sup.notice_no, "status": sup.status,
                             "listing_jurisdiction_code": sup.listing_jurisdiction_code} if sup else None)

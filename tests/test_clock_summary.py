@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, select, update
 
 from cases.clocks import deadlines as dl
+
+from cases.clocks import lights
 from cases.ledger import services
 from cases.clocks import supervision
 from cases.platform.errors import ActionNotAllowed, Forbidden, ValidationFailed
@@ -25,17 +27,17 @@ from tests.machine_paths import KINDS, ServiceDriver, action_payload
 
 def check(db, now) -> None:
     with db.session() as s:
-        assert s.execute(dl.summary_mismatches()).all() == []
-        stored = dict(s.execute(select(Case.id, dl.light_expression(now))).all())
-        computed = dict(s.execute(select(Case.id, dl.computed_light_expression(now))).all())
+        assert s.execute(lights.summary_mismatches()).all() == []
+        stored = dict(s.execute(select(Case.id, lights.light_expression(now))).all())
+        computed = dict(s.execute(select(Case.id, lights.computed_light_expression(now))).all())
         assert stored == computed
-        due = dict(s.execute(select(Case.id, dl.next_due_expression())).all())
-        assert due == dict(s.execute(select(Case.id, dl.computed_next_due_expression())).all())
+        due = dict(s.execute(select(Case.id, lights.next_due_expression())).all())
+        assert due == dict(s.execute(select(Case.id, lights.computed_next_due_expression())).all())
         clocks: dict[int, list[Deadline]] = {}
         for d in s.scalars(select(Deadline)):
             clocks.setdefault(d.case_id, []).append(d)
         for case in s.scalars(select(Case)):
-            assert dl.light_of(clocks.get(case.id, []), now, closed=case.closed_at is not None) == stored[case.id]
+            assert lights.light_of(clocks.get(case.id, []), now, closed=case.closed_at is not None) == stored[case.id]
 
 
 def _act(db, world, clock, drv, case_id, data) -> None:
@@ -180,12 +182,12 @@ def test_summary_follows_each_kind_of_write(db, world, clock):
     with db.transaction() as s:  # a clock moved to another case updates both
         s.execute(update(Deadline).where(Deadline.case_id == other).values(case_id=case_id))
     with db.session() as s:
-        assert s.execute(dl.summary_mismatches()).all() == []
+        assert s.execute(lights.summary_mismatches()).all() == []
         assert s.get(Case, other).clock_live is False and s.get(Case, case_id).clock_live is True
     with db.transaction() as s:  # deleting a case cascades to its clocks without tripping the trigger
         s.execute(delete(Case).where(Case.id == case_id))
     with db.session() as s:
-        assert s.execute(dl.summary_mismatches()).all() == []
+        assert s.execute(lights.summary_mismatches()).all() == []
 
 
 def test_concurrent_clock_writes_on_one_case_keep_the_summary(db, world, clock):
@@ -227,6 +229,6 @@ def test_concurrent_clock_writes_on_one_case_keep_the_summary(db, world, clock):
     worker.join(60)
     assert not worker.is_alive() and errors == []
     with db.session() as s:
-        assert s.execute(dl.summary_mismatches()).all() == []
+        assert s.execute(lights.summary_mismatches()).all() == []
         assert tuple(s.execute(select(Case.clock_due_at, Case.clock_warn_at, Case.clock_live)
                                .where(Case.id == case_id)).one()) == (None, None, False)

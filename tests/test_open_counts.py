@@ -9,8 +9,10 @@ import threading
 
 from sqlalchemy import delete, func, select, text
 
-from cases.clocks import deadlines as dl
+
+from cases.clocks import lights
 from cases.ledger import services
+from cases.ledger import case_lists
 from cases.ledger.light_stats import fold_open_counts, light_count_rows
 from cases.models import Case, CaseOpenCount
 from tests.machine_paths import ServiceDriver, action_payload
@@ -29,8 +31,8 @@ def actual(s) -> dict[tuple[str, str], int]:
 
 
 def plain_light_counts(s, user, now, jurisdiction=None) -> list[tuple]:
-    light = dl.computed_light_expression(now).label("light")
-    sub = (services.case_query(user, jurisdiction=jurisdiction).where(Case.closed_at.is_(None))
+    light = lights.computed_light_expression(now).label("light")
+    sub = (case_lists.case_query(user, jurisdiction=jurisdiction).where(Case.closed_at.is_(None))
            .with_only_columns(Case.jurisdiction_code, Case.kind, light).subquery())
     return sorted(tuple(r) for r in s.execute(
         select(sub.c.jurisdiction_code, sub.c.kind, sub.c.light, func.count())

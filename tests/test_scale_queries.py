@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from cases.clocks import deadlines as dl
+
+from cases.clocks import lights
 from cases.models import Case, Deadline
 
 H = timedelta(hours=1)
@@ -55,10 +56,10 @@ def make_cases(db, world, now, series: str = "9") -> dict[str, int]:
 def test_light_from_summary_matches_light_expression(db, world, clock):
     now = clock.now()
     ids = make_cases(db, world, now)
-    clocks = dl.live_clocks_summary()
+    clocks = lights.live_clocks_summary()
     with db.session() as s:
-        expected = dict(s.execute(select(Case.id, dl.light_expression(now)).where(Case.id.in_(ids.values()))).all())
-        got = dict(s.execute(select(Case.id, dl.light_from_summary(clocks, now))
+        expected = dict(s.execute(select(Case.id, lights.light_expression(now)).where(Case.id.in_(ids.values()))).all())
+        got = dict(s.execute(select(Case.id, lights.light_from_summary(clocks, now))
                              .outerjoin(clocks, clocks.c.case_id == Case.id)
                              .where(Case.id.in_(ids.values()), Case.closed_at.is_(None))).all())
     by_name = {name: got.get(i) for name, i in ids.items()}
@@ -74,12 +75,12 @@ def test_light_from_summary_matches_light_expression(db, world, clock):
 def test_overdue_clocks_are_the_red_cases_with_their_next_due(db, world, clock):
     now = clock.now()
     ids = make_cases(db, world, now)
-    red = dl.overdue_clocks(now)
+    red = lights.overdue_clocks(now)
     with db.session() as s:
         got = dict(s.execute(select(Case.id, red.c.next_due_at).join(red, red.c.case_id == Case.id)
                              .where(Case.id.in_(ids.values()), Case.closed_at.is_(None))).all())
-        expected = dict(s.execute(select(Case.id, dl.next_due_expression()).where(
-            Case.id.in_(ids.values()), dl.light_expression(now) == "red")).all())
+        expected = dict(s.execute(select(Case.id, lights.next_due_expression()).where(
+            Case.id.in_(ids.values()), lights.light_expression(now) == "red")).all())
     assert set(got) == {ids["red"], ids["paused and red"], ids["red twice"], ids["red, no warn"], ids["red before its warn"]}
     assert got == expected
     assert got[ids["red twice"]] == now - 5 * H
@@ -91,7 +92,8 @@ def test_light_counts_by_index_ranges_equal_the_plain_count(db, world, clock):
     with cases moved up by 提级 (origin ≠ jurisdiction) and a jurisdiction filter."""
     from sqlalchemy import func, update
 
-    from cases.ledger import services
+
+    from cases.ledger import case_lists
     from cases.ledger.light_stats import light_count_rows
 
     now = clock.now()
@@ -109,8 +111,8 @@ def test_light_counts_by_index_ranges_equal_the_plain_count(db, world, clock):
     for user in users:
         for jurisdiction in (None, "320508", "320500"):
             with db.session() as s:
-                light = dl.computed_light_expression(now).label("light")
-                sub = (services.case_query(user, jurisdiction=jurisdiction).where(Case.closed_at.is_(None))
+                light = lights.computed_light_expression(now).label("light")
+                sub = (case_lists.case_query(user, jurisdiction=jurisdiction).where(Case.closed_at.is_(None))
                        .with_only_columns(Case.jurisdiction_code, Case.kind, light).subquery())
                 expected = sorted(tuple(r) for r in s.execute(
                     select(sub.c.jurisdiction_code, sub.c.kind, sub.c.light, func.count())

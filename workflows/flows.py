@@ -142,8 +142,8 @@ def base_url(settings=None) -> str:
 def digest_variables(session: Session, user: User, now: datetime, *, url: str | None = None) -> dict[str, Any]:
     """What one supervisor's digest says: open cases they oversee (their jurisdiction and
     below, including cases escalated away from it) by light, and the red and yellow ones."""
-    from cases.ledger import services
-    from cases.clocks.deadlines import light_expression
+    from cases.ledger import case_lists
+    from cases.clocks.lights import light_expression
 
     from notifications import variables as links
 
@@ -154,7 +154,7 @@ def digest_variables(session: Session, user: User, now: datetime, *, url: str | 
             & Deadline.due_at.is_not(None))
     next_due_at = select(Deadline.due_at).where(live).order_by(Deadline.due_at).limit(1).correlate(Case).scalar_subquery()
     next_due_date = select(Deadline.due_date).where(live).order_by(Deadline.due_at).limit(1).correlate(Case).scalar_subquery()
-    open_cases = services.case_query(user, open_only=True)  # staff: jurisdiction subtree (cases.ledger.access.subtree_codes)
+    open_cases = case_lists.case_query(user, open_only=True)  # staff: jurisdiction subtree (cases.ledger.access.subtree_codes)
     sub = open_cases.with_only_columns(
         Case.id, Case.number, Case.title, Case.kind, Case.assignee_id, light.label("light"),
         next_due_at.label("due_at"), next_due_date.label("due_date")).subquery()

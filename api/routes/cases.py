@@ -12,6 +12,7 @@ from api.errors import domain_error_body
 from api.serialize import case_detail, case_summaries, events_json
 from cases.issuance import derive
 from cases.ledger import services
+from cases.ledger import case_lists
 from cases.issuance.documents import CREATION_DOCUMENTS, issuing_json
 from cases.platform.errors import ActionNotAllowed, NotFound, ValidationFailed
 from cases.ledger.validation import MAX_INT
@@ -98,7 +99,7 @@ def list_cases(
                                      "message": "应为用户编号（整数），或 me（我自己）"}])
         assignee_id = int(assignee)
     with db.session() as s:
-        result = services.list_cases(
+        result = case_lists.list_cases(
             s, user, sort=sort, page=page, page_size=page_size, kind=kind, state=state, jurisdiction=jurisdiction,
             assignee_id=assignee_id, enterprise_id=enterprise_id, text=q, accident_grade=accident_grade,
             appraisal_grade=appraisal_grade, open_only=open_only, light=light)

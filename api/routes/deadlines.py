@@ -13,9 +13,11 @@ from api import responses
 from api.deps import AppClock, CurrentUser, Db
 from api.serialize import case_summaries
 from cases.clocks import deadlines as dl
+from cases.clocks import lights
 from cases.ledger import policy, services
+from cases.ledger import case_lists
 from cases.clocks import supervision
-from cases.ledger.access import STAFF_ROLES, require_role, subtree_codes, visible_cases_clause
+from cases.ledger.access import STAFF_ROLES, require_role, subtree_codes
 from cases.clocks.calendar_store import get_calendar
 from cases.platform.errors import ValidationFailed
 from cases.clocks.legal_time import compute_due
@@ -39,9 +41,9 @@ def _with_lights(s, cases: list[Case], now: datetime) -> list[dict[str, Any]]:
 def _urgency_query(user, now: datetime, **filters):
     from sqlalchemy import case as sql_case
 
-    light = dl.light_expression(now)
+    light = lights.light_expression(now)
     rank = sql_case((light == "red", 0), (light == "yellow", 1), (light == "green", 2), else_=3)
-    stmt = services.case_query(user, **filters).where(Case.closed_at.is_(None))
+    stmt = case_lists.case_query(user, **filters).where(Case.closed_at.is_(None))
     return stmt, light, rank
 
 
@@ -57,7 +59,7 @@ def my_queue(user: CurrentUser, db: Db, clock: AppClock, page: int = Query(1, ge
             # Their own cases, and the cases waiting for their decision (an approver's clock).
             stmt = stmt.where(or_(Case.assignee_id == user.id, Case.id.in_(_awaiting_decision(s, user))))
         total = s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-        nd = dl.next_due_expression()  # the case row's clock summary: no sub-query per case
+        nd = lights.next_due_expression()  # the case row's clock summary: no sub-query per case
         rows = list(s.scalars(stmt.order_by(rank, nd.asc().nulls_last(), Case.id).limit(page_size).offset((page - 1) * page_size)
                               .options(lazyload(Case.related))))  # summaries: no related units
         items = _with_lights(s, rows, now)
@@ -77,7 +79,7 @@ def _awaiting_decision(s, user) -> list[int]:
     rows = s.execute(select(Deadline, Supervision.listing_jurisdiction_code).outerjoin(
         Supervision, Supervision.id == Deadline.supervision_id).where(
         Deadline.status == "open", Deadline.party == "approver",
-        Deadline.case_id.in_(services.case_query(user).where(Case.closed_at.is_(None)).with_only_columns(Case.id)))).all()
+        Deadline.case_id.in_(case_lists.case_query(user).where(Case.closed_at.is_(None)).with_only_columns(Case.id)))).all()
     out: list[int] = []
     for d, listing in rows:
         case = s.get(Case, d.case_id)
@@ -94,7 +96,7 @@ def _open_clocks(s, case_ids: list[int], now: datetime) -> dict[int, list[dict[s
     for d in s.scalars(select(Deadline).where(Deadline.case_id.in_(case_ids), Deadline.status == "open",
                                               Deadline.affects_light.is_(True)).order_by(Deadline.id)):
         out.setdefault(d.case_id, []).append({**dl.deadline_summary(d), "supervision_id": d.supervision_id,
-                                              "light": "paused" if d.due_at is None else dl.light_of([d], now)})
+                                              "light": "paused" if d.due_at is None else lights.light_of([d], now)})
     return out
 
 
@@ -105,7 +107,7 @@ def overdue(user: CurrentUser, db: Db, clock: AppClock, kind: str | None = None,
     with db.session() as s:
         # Red = an open case whose earliest live due (on the case row) has passed; the page is a range
         # of ix_cases_open_clock_due read in due order with LIMIT (docs/performance.md "Scale").
-        stmt = (services.case_query(user, kind=kind, jurisdiction=jurisdiction)
+        stmt = (case_lists.case_query(user, kind=kind, jurisdiction=jurisdiction)
                 .where(Case.closed_at.is_(None), Case.clock_due_at <= now))
         total = s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
         rows = list(s.scalars(stmt.order_by(Case.clock_due_at.asc(), Case.id).limit(page_size).offset((page - 1) * page_size)
@@ -141,7 +143,7 @@ def case_deadlines(case_id: int, user: CurrentUser, db: Db, clock: AppClock):
     with db.session() as s:
         case = services.get_case(s, user, case_id)
         rows = list(s.scalars(select(Deadline).where(Deadline.case_id == case_id).order_by(Deadline.id)))
-        return {"light": dl.light_of(rows, now, closed=case.closed_at is not None), "items": [deadline_json(d, now) for d in rows]}
+        return {"light": lights.light_of(rows, now, closed=case.closed_at is not None), "items": [deadline_json(d, now) for d in rows]}
 
 
 def deadline_json(d: Deadline, now: datetime) -> dict[str, Any]:
@@ -152,7 +154,7 @@ def deadline_json(d: Deadline, now: datetime) -> dict[str, Any]:
         "pauses": d.pauses or [], "paused": d.status == "open" and d.due_at is None, "due_at": d.due_at,
         "due_date": d.due_date, "warn_at": d.warn_at, "provisional": d.provisional,
         "calendar_version": d.calendar_version, "affects_light": d.affects_light,
-        "light": dl.light_of([d], now) if d.status == "open" else None, "closed_at": d.closed_at,
+        "light": lights.light_of([d], now) if d.status == "open" else None, "closed_at": d.closed_at,
     }
 
 

@@ -27,7 +27,8 @@ from datetime import datetime
 from sqlalchemy import and_, func, literal_column, or_, select, text, true, union_all
 from sqlalchemy.orm import Session
 
-from cases.ledger import services
+
+from cases.ledger import case_lists
 from cases.ledger.access import STAFF_ROLES, subtree_codes
 from cases.models import Case, CaseOpenCount, User
 from cases.models.core import DUE_FIRST
@@ -102,7 +103,7 @@ def light_count_rows(session: Session, user: User, now: datetime, *, jurisdictio
             moved = moved.where(Case.jurisdiction_code.in_(subtree_codes(jurisdiction)))
         stmt = union_all(*_counted(scope, now, session.get_bind().dialect.name), _aggregate(moved, now))
     else:
-        stmt = _aggregate(services.case_query(user, jurisdiction=jurisdiction).where(open_case), now)
+        stmt = _aggregate(case_lists.case_query(user, jurisdiction=jurisdiction).where(open_case), now)
     return _rows(session, session.execute(stmt))
 
 

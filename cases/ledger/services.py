@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, lazyload
 
 from cases.platform import clock
@@ -16,7 +16,6 @@ from cases.ledger.access import STAFF_ROLES, in_subtree, require_role, visible_c
 from cases.ledger.policy import may_act_for_enterprise
 from cases.ledger.engine import get_registry, guards_pass
 from cases.platform.errors import NotFound, ValidationFailed
-from cases.ledger.labels import SORT_LABELS, describe_options, field_label, options_of
 from cases.models import Building, Case, CaseEnterprise, CaseEvent, Enterprise, Jurisdiction, Project, User
 from cases.ledger.jurisdiction_cache import jurisdiction_rows
 from cases.ledger.numbering import format_case_number, next_serial
@@ -369,98 +368,6 @@ def record_system_event(session: Session, case: Case, action: str, payload: dict
     session.flush()
     session.refresh(case)
     return event
-
-
-# ---------------------------------------------------------------- list
-
-SORTS = {
-    "created_at": Case.created_at, "updated_at": Case.updated_at, "found_at": Case.found_at,
-    "number": Case.number, "state": Case.state, "kind": Case.kind, "title": Case.title,
-}
-
-
-def case_query(
-    actor: User,
-    *,
-    kind: str | None = None,
-    state: str | None = None,
-    jurisdiction: str | None = None,
-    assignee_id: int | None = None,
-    enterprise_id: int | None = None,
-    text: str | None = None,
-    accident_grade: str | None = None,
-    appraisal_grade: str | None = None,
-    open_only: bool = False,
-    light: str | None = None,
-    now: datetime | None = None,
-) -> Select:
-    stmt = select(Case).where(visible_cases_clause(actor))
-    if light:
-        from cases.clocks.deadlines import light_expression
-
-        lights = light.split(",")
-        unknown = [x for x in lights if x not in ("red", "yellow", "green", "none")]
-        if unknown:
-            raise ValidationFailed([{"field": "light", "label": "红黄绿灯", "message":
-                                     f"取值“{unknown[0]}”无效，{describe_options(options_of('light'))}（可逗号分隔）"}])
-        stmt = stmt.where(light_expression(now or clock.now()).in_(lights))
-    if kind:
-        _check_options("kind", kind)
-        stmt = stmt.where(Case.kind.in_(kind.split(",")))
-    if state:
-        _check_options("state", state)
-        stmt = stmt.where(Case.state.in_(state.split(",")))
-    if jurisdiction:
-        from cases.ledger.access import subtree_codes
-
-        stmt = stmt.where(Case.jurisdiction_code.in_(subtree_codes(jurisdiction)))
-    if assignee_id is not None:
-        stmt = stmt.where(Case.assignee_id == assignee_id)
-    if enterprise_id is not None:
-        related = select(CaseEnterprise.case_id).where(CaseEnterprise.enterprise_id == enterprise_id)
-        stmt = stmt.where(or_(Case.enterprise_id == enterprise_id, Case.id.in_(related)))
-    if text:
-        # autoescape: a typed % or _ is searched for literally, not as a LIKE wildcard
-        t = text.strip()
-        stmt = stmt.where(or_(*(c.icontains(t, autoescape=True)
-                                for c in (Case.number, Case.previous_numbers, Case.title, Case.description,
-                                          Case.location))))
-    if accident_grade:
-        stmt = stmt.where(Case.accident_grade == accident_grade)
-    if appraisal_grade:
-        stmt = stmt.where(Case.appraisal_grade == appraisal_grade)
-    if open_only:
-        stmt = stmt.where(Case.closed_at.is_(None))
-    return stmt
-
-
-def _check_options(name: str, raw: str) -> None:
-    """A comma-separated filter of known values; an unknown one is named with what is allowed."""
-    options = options_of(name)
-    unknown = [x for x in raw.split(",") if x not in options]
-    if unknown:
-        raise ValidationFailed([{"field": name, "label": field_label(name), "message":
-                                 f"取值“{unknown[0]}”无效，{describe_options(options)}（可逗号分隔）"}])
-
-
-def list_cases(session: Session, actor: User, *, sort: str = "-created_at", page: int = 1, page_size: int = 20,
-               **filters: Any) -> CasePage:
-    stmt = case_query(actor, **filters)
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    order = []
-    for key in sort.split(","):
-        desc = key.startswith("-")
-        column = SORTS.get(key.lstrip("-+"))
-        if column is None:
-            raise ValidationFailed([{"field": "sort", "label": "排序", "message": f"不支持按“{key}”排序，"
-                                     + describe_options({k: SORT_LABELS.get(k, k) for k in SORTS})
-                                     + "（前缀 - 表示倒序，可逗号分隔）"}])
-        order.append(column.desc() if desc else column.asc())
-    order.append(Case.id.desc())
-    # A page lists summaries: the related units (selectin by default) load only if someone asks.
-    items = list(session.scalars(stmt.order_by(*order).limit(page_size).offset((page - 1) * page_size)
-                                 .options(lazyload(Case.related))))
-    return CasePage(items=items, total=total or 0, page=page, page_size=page_size)
 
 
 # ---------------------------------------------------------------- replay
