@@ -18,12 +18,21 @@ import pypdf  # dev dependency: reads the text back from the PDFs
 import pytest
 from jinja2 import meta, nodes
 
-from notifications import render as render_mod
-
+from cases.ledger.identifiers import cn_num
 from notifications import filters
+from notifications import render as render_mod
 from notifications.catalog import CATALOG
-from notifications.render import RenderedDocument, RenderError, TemplateVariableMissing, UnknownTemplate, cn_num, render_document, render_message, required_variables, template_names
 from notifications.filters import cn_date, cn_datetime, light, wan_yuan
+from notifications.render import (
+    RenderedDocument,
+    RenderError,
+    TemplateVariableMissing,
+    UnknownTemplate,
+    render_document,
+    render_message,
+    required_variables,
+    template_names,
+)
 from tests.data.template_samples import EXPECTED_TEXT, SAMPLES
 
 MESSAGES = [n for n, s in CATALOG.items() if s.is_message]
