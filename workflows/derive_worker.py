@@ -73,8 +73,10 @@ class Pass:
 
     def _derive(self) -> int:
         from cases.platform.db import get_database
-        from cases.issuance.derive import PG_BATCH_CASES, derive_pending
+        from cases.issuance.derive import PG_BATCH_CASES, derivations_due, derive_pending
 
+        if not derivations_due(get_database()):
+            return 0  # one indexed SELECT: no empty flow run
         if self.use_prefect:
             from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
             from workflows.derive_flow import derive_documents
