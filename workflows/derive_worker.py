@@ -13,7 +13,7 @@ Its protocol with the launcher is two pipes: any byte on stdin is "a commit left
 "your parent is gone, finish the batch in hand and exit"; a line ``o`` on stdout is "outbox rows
 were committed" (the parent wakes its in-process deliverer; on PostgreSQL the child also sends the
 ``NOTIFY`` other processes listen to). It runs niced (the kernel serves the requests first) and
-exits after ``ANJIAN_DERIVE_IDLE_SECONDS`` without work or after ``ANJIAN_DERIVE_MAX_ITEMS``
+exits after ``ANJIAN_DERIVE_IDLE_SECONDS`` (Settings.derive_idle_seconds) without work or after ``ANJIAN_DERIVE_MAX_ITEMS``
 events and documents (recycled: the heap goes back to the system); the launcher starts the next
 one at the next commit. Killed at any point it loses nothing: the event's ``derive_due`` flag and
 the partial index stay until the transaction that derived it commits, and the unique keys make a
@@ -29,17 +29,7 @@ import time
 
 log = logging.getLogger("anjian.derive_worker")
 
-IDLE_SECONDS = 60.0    # kept warm this long after its last work (a fresh start costs seconds of imports)
-MAX_ITEMS = 2000       # recycled after this many events + documents
-NICE = 10
 PASS_BUDGET_SECONDS = 20.0
-
-
-def _env_float(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name) or default)
-    except ValueError:
-        return default
 
 
 class Pass:
@@ -151,20 +141,23 @@ def _wait_for_wake(fd: int, timeout: float) -> str:
 
 
 def main() -> int:
+    from cases.platform.config import Settings
+
+    settings = Settings()  # ANJIAN_DERIVE_* from the environment the launcher gave this process
     try:
-        os.nice(int(os.environ.get("ANJIAN_DERIVE_NICE") or NICE))
-    except (OSError, ValueError):
+        os.nice(settings.derive_nice)
+    except OSError:
         pass
     logging.basicConfig(level=logging.WARNING, format="anjian derive: %(levelname)s %(name)s: %(message)s")
-    idle = _env_float("ANJIAN_DERIVE_IDLE_SECONDS", IDLE_SECONDS)
-    max_items = int(_env_float("ANJIAN_DERIVE_MAX_ITEMS", MAX_ITEMS))
+    idle = settings.derive_idle_seconds
+    max_items = settings.derive_max_items
     # What the API process installs at import (api/app.py): guards and effects, channel resolver.
     from cases.ledger.rules import EFFECTS  # noqa: F401
     import notifications.preferences  # noqa: F401
     import notifications.documents  # noqa: F401
 
-    use_prefect = bool(os.environ.get("PREFECT_API_URL")) and os.environ.get("ANJIAN_DERIVE_PREFECT", "1") != "0"
-    work = Pass(use_prefect=use_prefect, render=os.environ.get("ANJIAN_DERIVE_RENDER") == "1")
+    use_prefect = bool(os.environ.get("PREFECT_API_URL")) and settings.derive_prefect
+    work = Pass(use_prefect=use_prefect, render=settings.derive_render)
     fd = sys.stdin.fileno()
     done, parent_gone = 0, False
     while True:

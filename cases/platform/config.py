@@ -67,6 +67,16 @@ class Settings(BaseSettings):
     # process running the lanes wakes it at once, cases/issuance/wakeup.py).
     delivery_interval_seconds: float = 1.0
     timer_batch_size: int = 500
+    # The derive process (workflows/derive_worker.py): documents, recipients and messages derived after
+    # commit, out of the API process. Kept warm this long after its last work; recycled after this many
+    # events + documents (gives WeasyPrint's heap back); its nice level; its passes as Prefect flow runs
+    # (at derive_prefect_api_url, which `anjian serve` sets; else PREFECT_API_URL); rendering too.
+    derive_idle_seconds: float = 60.0
+    derive_max_items: int = 2000
+    derive_nice: int = 10
+    derive_prefect: bool = True
+    derive_prefect_api_url: str = ""
+    derive_render: bool = False
     # Authority prefixes for document numbers (文号): JSON mapping jurisdiction code -> prefix.
     doc_number_prefixes: dict[str, str] = Field(default_factory=dict)
     # Notification channels (notifications/channels.py); empty = channel not configured.
