@@ -1,4 +1,5 @@
-"""Alerts to the province's administrators when a message or a document cannot be delivered or rendered (template system_alert)."""
+"""Alerts to the province's administrators when a message or a document cannot be delivered or
+rendered (template system_alert)."""
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,4 +1,5 @@
-"""Saved channel configuration: the fields each channel takes, their validation, secrets masked and encrypted, the environment's values as the fallback (the admin API and the delivery's setup)."""
+"""Saved channel configuration: the fields each channel takes, their validation, secrets masked and
+encrypted, the environment's values as the fallback (the admin API and the delivery's setup)."""
 from __future__ import annotations
 
 import re

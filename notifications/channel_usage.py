@@ -1,4 +1,5 @@
-"""Which notification channels are in use (environment or saved configuration), and the warnings when one is not configured."""
+"""Which notification channels are in use (environment or saved configuration), and the warnings
+when one is not configured."""
 from __future__ import annotations
 
 import logging

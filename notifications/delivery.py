@@ -38,8 +38,7 @@ from cases.platform.config import Settings, get_settings
 from cases.platform.db import Database
 from cases.platform.errors import ActionNotAllowed, NotFound
 from cases.models import DeliveryAttempt, OutboxMessage, User
-from notifications import channels, outbound
-from notifications import channel_config
+from notifications import channel_config, channels, outbound
 from notifications.catalog import CATALOG
 from notifications.alerts import ALERT_TEMPLATE, enqueue_alert
 from notifications.render import RenderError, render_document, render_message

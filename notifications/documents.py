@@ -384,14 +384,14 @@ def check_document(session: Session, case: Case, doc_type: str, contact: dict[st
     supplies); the rest of the document — its 文号, the snapshot of the action, its recipients — is
     derived after commit (cases/issuance/derive.py) from what the code computes, and is not rendered here."""
     title = CATALOG[doc_type].title if doc_type in CATALOG else doc_type
-    # Referenced until the end: the facts and the issuer read the same jurisdiction (the session's
-    # identity map keeps objects only while referenced).
-    # From the process's reference cache (jurisdictions never change): no query on a transition.
+    # The issuer and its parent from the process's reference cache (jurisdictions never change): no
+    # query on a transition. Both stay referenced until the end, so the facts read below find them in
+    # the session (its identity map keeps objects only while referenced).
     from cases.ledger.jurisdiction_cache import jurisdiction_rows
 
     held = jurisdiction_rows(session, [case.jurisdiction_code])
     issuer = held.get(case.jurisdiction_code)
-    parents = jurisdiction_rows(session, [issuer.parent_code] if issuer is not None else [])  # noqa: F841
+    parent = jurisdiction_rows(session, [issuer.parent_code] if issuer is not None else [])  # noqa: F841  (kept)
     # A transient document (never added): the facts are read as the render will read them.
     doc = Document(case_id=case.id, doc_type=doc_type, number="", issuing_jurisdiction_code=case.jurisdiction_code,
                    variables=dict(contact), issued_at=None)

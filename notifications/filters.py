@@ -1,4 +1,6 @@
-"""Jinja filters of the message and document templates: Chinese dates (2026年11月30日) in Asia/Shanghai, amounts in 万元, the labels of lights, grades and kinds; strict: a missing value fails the render instead of printing nothing."""
+"""Jinja filters of the message and document templates: Chinese dates (2026年11月30日) in
+Asia/Shanghai, amounts in 万元, the labels of lights, grades and kinds; strict: a missing value fails
+the render instead of printing nothing."""
 from __future__ import annotations
 
 from cases.ledger.identifiers import cn_num  # noqa: F401  (a template filter; shared with case documents)

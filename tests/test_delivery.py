@@ -24,8 +24,7 @@ from sqlalchemy import delete, select
 from cases.platform.clock import SHANGHAI
 from cases.platform.config import Settings
 from cases.models import Base, DeliveryAttempt, OutboxMessage, User
-from notifications import channels, delivery, preferences
-from notifications import channel_config
+from notifications import channel_config, channels, delivery, preferences
 from tests.conftest import complete_project
 
 REPO = Path(__file__).resolve().parents[1]

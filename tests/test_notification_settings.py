@@ -8,9 +8,7 @@ from sqlalchemy import select
 from cases.issuance import outbox
 from cases.platform.config import Settings
 from cases.models import Base, ChannelConfig, OutboxMessage, User
-from notifications import channels, preferences
-from notifications import channel_config
-from notifications import channel_usage
+from notifications import channel_config, channel_usage, channels, preferences
 
 ME = "/api/me/notification-preferences"
 

@@ -25,9 +25,7 @@ from sqlalchemy import delete, select, text
 
 from cases.platform.config import Settings
 from cases.models import ChannelConfig, DeliveryAttempt, OutboxMessage
-from notifications import channel_secrets, channels, delivery, outbound
-from notifications import channel_config
-from notifications import channel_usage
+from notifications import channel_config, channel_secrets, channel_usage, channels, delivery, outbound
 
 KEY = "outbound-test-channel-key-0123456789abcdef"
 REMINDER = {"task": "完成隐患整改", "days_left": 2, "light": "yellow", "deadline_at": "2026-11-30T16:00:00+00:00",

@@ -14,9 +14,7 @@ from cases.ledger import policy, services
 from cases.ledger.access import ROLE_LABELS, require_role
 from cases.platform.errors import NotFound, ValidationFailed
 from cases.models import DeliveryAttempt, OutboxMessage
-from notifications import channels, delivery, preferences, receipts
-from notifications import channel_config
-from notifications import channel_usage
+from notifications import channel_config, channel_usage, channels, delivery, preferences, receipts
 from notifications.catalog import CATALOG
 from notifications.render import RenderError, render_message
 from notifications.variables import build_variables, prefetch

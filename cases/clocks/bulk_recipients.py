@@ -1,4 +1,5 @@
-"""Per-batch caches of the bulk sweep (cases/clocks/escalation_bulk.py): the jurisdictions, users, enterprise contacts, recipients and channels a batch of rungs needs, each loaded once."""
+"""Per-batch caches of the bulk sweep (cases/clocks/escalation_bulk.py): the jurisdictions, users,
+enterprise contacts, recipients and channels a batch of rungs needs, each loaded once."""
 from __future__ import annotations
 
 import json

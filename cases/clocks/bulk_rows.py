@@ -1,4 +1,6 @@
-"""Writing many rows at once for the bulk sweep (cases/clocks/escalation_bulk.py): COPY on PostgreSQL and executemany on SQLite, the outbox rows a batch sends with their dedupe keys, and the event sequence numbers bumped per case."""
+"""Writing many rows at once for the bulk sweep (cases/clocks/escalation_bulk.py): COPY on
+PostgreSQL and executemany on SQLite, the outbox rows a batch sends with their dedupe keys, and the
+event sequence numbers bumped per case."""
 from __future__ import annotations
 
 import json

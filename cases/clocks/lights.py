@@ -1,4 +1,5 @@
-"""The traffic light of a case (红灯/黄灯/绿灯) from its live clocks: as SQL expressions over the clock summary kept on the case row, and in Python from loaded deadlines."""
+"""The traffic light of a case (红灯/黄灯/绿灯) from its live clocks: as SQL expressions over the clock
+summary kept on the case row, and in Python from loaded deadlines."""
 from __future__ import annotations
 
 from datetime import datetime

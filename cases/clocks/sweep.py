@@ -1,4 +1,6 @@
-"""The sweep: due timers claimed and fired exactly once (one by one, or in batches through cases/clocks/escalation_bulk.py), stale rungs skipped with their reason, a closed case never escalated. What each rung does is cases/clocks/escalation.py."""
+"""The sweep: due timers claimed and fired exactly once (one by one, or in batches through
+cases/clocks/escalation_bulk.py), stale rungs skipped with their reason, a closed case never
+escalated. What each rung does is cases/clocks/escalation.py."""
 from __future__ import annotations
 
 from datetime import datetime

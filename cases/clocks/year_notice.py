@@ -1,4 +1,5 @@
-"""Parsing and checking a year's holiday notice (国务院办公厅关于某年部分节假日安排的通知) loaded by an administrator: dates, 调休 workdays, digest."""
+"""Parsing and checking a year's holiday notice (国务院办公厅关于某年部分节假日安排的通知) loaded by an administrator:
+dates, 调休 workdays, digest."""
 from __future__ import annotations
 
 import hashlib

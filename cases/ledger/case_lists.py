@@ -1,4 +1,5 @@
-"""Lists of cases: the filters every list and the ledger share (case_query), their checked options and sorts, and one page of a user's visible cases."""
+"""Lists of cases: the filters every list and the ledger share (case_query), their checked options
+and sorts, and one page of a user's visible cases."""
 from __future__ import annotations
 
 from datetime import datetime

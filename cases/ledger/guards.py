@@ -1,4 +1,5 @@
-"""Guards named by the machine data: a guard returns None when the action may go on, or the Chinese reason it may not (shown to the user, 409)."""
+"""Guards named by the machine data: a guard returns None when the action may go on, or the Chinese
+reason it may not (shown to the user, 409)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
