@@ -29,7 +29,7 @@ import socket
 from collections import Counter
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, not_, select, update
 from sqlalchemy.orm import Session
 
 import notifications.preferences as preferences  # installs cases.issuance.outbox.channel_resolver
@@ -69,6 +69,36 @@ def quiet_until(now: datetime) -> datetime | None:
     return end.astimezone(now.tzinfo)
 
 
+# False (the default): an e-mail whose document is still only issued is rendered by the deliverer
+# (render_one). True: this process leaves rendering to another (``anjian serve``: the derive process,
+# workflows/derive_launcher.py — WeasyPrint's heap never enters the API process); such an e-mail is not
+# claimed until its document is rendered or failed, and the renderer's commit wakes delivery
+# (notifications/documents.py), so the message waits for the render, not for a postponement.
+_rendering_elsewhere = False
+
+
+def render_elsewhere(on: bool = True) -> None:
+    """Say whether documents are rendered by another process (see ``_rendering_elsewhere``)."""
+    global _rendering_elsewhere
+    _rendering_elsewhere = bool(on)
+
+
+def deliverable(now: datetime):
+    """The WHERE clause of a message that is due: pending (or its lease expired) and, when rendering
+    happens elsewhere, not an e-mail waiting for its document's render."""
+    due = and_(OutboxMessage.status.in_(("pending", "sending")), OutboxMessage.next_attempt_at <= now)
+    if not _rendering_elsewhere:
+        return due
+    from cases.issuance.documents import ISSUED
+    from cases.models import Document
+
+    unrendered = (select(Document.id).where(Document.number == OutboxMessage.document_no,
+                                            Document.doc_type == OutboxMessage.template,
+                                            Document.status == ISSUED).exists())
+    waiting = and_(OutboxMessage.channel == "email", OutboxMessage.document_no.is_not(None), unrendered)
+    return and_(due, not_(waiting))
+
+
 def default_worker() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"[:64]
 
@@ -78,8 +108,7 @@ def _claim(db: Database, now: datetime, limit: int, counts: Counter, worker: str
     postponed instead (with a ``postponed`` receipt); a ``sending`` row whose lease expired is
     claimed again and its unfinished receipt marked ``abandoned``."""
     with db.transaction() as s:
-        stmt = (select(OutboxMessage)
-                .where(OutboxMessage.status.in_(("pending", "sending")), OutboxMessage.next_attempt_at <= now)
+        stmt = (select(OutboxMessage).where(deliverable(now))
                 .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit))
         if db.dialect == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)

@@ -37,6 +37,7 @@ from cases.ledger import services
 from cases.platform.config import Settings, get_settings
 from cases.platform.db import Database
 from cases.ledger.access import require_role
+from cases.issuance import wakeup
 from cases.issuance.documents import ACCIDENT_GRADE_CODES, FAILED, ISSUED, RENDERED, STATUS_LABELS
 from cases.platform.errors import ActionNotAllowed, NotFound
 from cases.models import Case, Document, Jurisdiction, OutboxMessage, User
@@ -163,6 +164,7 @@ def _record_failure(db: Database, doc_id: int, reason: str, now: datetime, *, at
                          .values(**values).execution_options(synchronize_session=False))
         if done.rowcount != 1:
             return "stale"
+        wakeup.outbox_written(s)  # e-mails held for it (notifications/delivery.py) now fail: wake delivery
         doc = s.get(Document, doc_id)
         case = s.get(Case, doc.case_id)
         event = services.record_system_event(
@@ -228,6 +230,8 @@ def render_one(db: Database, doc_id: int, now: datetime, *, settings: Settings |
             status=RENDERED, sha256=rendered.sha256, pdf_path=pdf_rel, html_path=html_rel, rendered_at=now,
             title=(rendered.title or "")[:64] or Document.title, error=None, next_render_at=None)
             .execution_options(synchronize_session=False))
+        if done.rowcount == 1:
+            wakeup.outbox_written(s)  # e-mails held for it (notifications/delivery.py) can go now
     return "rendered" if done.rowcount == 1 else "stale"
 
 

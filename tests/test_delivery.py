@@ -547,3 +547,79 @@ def test_cli_notify_test_inbox_and_bad_configuration(db, world):
     assert r.returncode == 1 and "Webhook渠道配置无效" in r.stderr
     r = _notify(db, "--channel", "wecom")
     assert r.returncode == 1 and "企业微信群机器人渠道未配置地址" in r.stderr
+
+
+def _issued_document(db, case_id):
+    from cases.models import Document
+
+    with db.session() as s:
+        doc = s.scalars(select(Document).where(Document.case_id == case_id, Document.status == "issued")
+                        .order_by(Document.id)).first()
+        assert doc is not None, "registering the hazard issues a notice, rendered later"
+        s.expunge(doc)
+        return doc
+
+
+def _due(db, clock) -> bool:
+    """What the delivery lane's check asks (workflows/loop.py outbox_due), on this database."""
+    with db.session() as s:
+        return s.execute(select(OutboxMessage.id).where(delivery.deliverable(clock.now())).limit(1)).first() is not None
+
+
+@pytest.fixture
+def rendering_elsewhere():
+    """This process leaves rendering to another (as ``anjian serve`` does: the derive process)."""
+    delivery.render_elsewhere(True)
+    yield
+    delivery.render_elsewhere(False)
+
+
+def test_email_waits_for_its_document_render_while_the_webhook_goes(db, world, clock, case, smtp, receiver, settings,
+                                                                      rendering_elsewhere):
+    from cases.issuance import wakeup
+    from notifications.documents import render_one
+
+    doc = _issued_document(db, case["id"])
+    variables = {"legal_basis": "《建设工程安全生产管理条例》第二十八条", "requirements": ["立即设置临边防护栏杆"]}
+    mail_id = _row(db, clock, case["id"], world.contact, doc.doc_type, "email", variables, document_no=doc.number)
+    hook_id = _row(db, clock, case["id"], world.contact, doc.doc_type, "webhook", variables, document_no=doc.number)
+    assert delivery.deliver_pending(db, clock.now(), settings=settings) == {"sent": 1}, _get(db, hook_id).last_error
+    assert _get(db, hook_id).status == "sent" and len(receiver.requests) == 1
+    # The e-mail is not claimed while its PDF is not rendered: no attempt, no receipt, nothing due.
+    m = _get(db, mail_id)
+    assert (m.status, m.attempts, _attempts(db, mail_id)) == ("pending", 0, [])
+    assert not _due(db, clock) and smtp[1].messages == []
+    woken = []
+    wakeup.add_outbox_waker(lambda: woken.append(1))
+    try:
+        assert render_one(db, doc.id, clock.now(), settings=settings) == "rendered"
+    finally:
+        wakeup._wakers.clear()
+    assert woken, "the render's commit wakes the deliverer"
+    assert _due(db, clock)
+    assert delivery.deliver_pending(db, clock.now(), settings=settings) == {"sent": 1}
+    [envelope] = smtp[1].messages
+    mail = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+    [pdf] = [p for p in mail.iter_attachments() if p.get_content_type() == "application/pdf"]
+    import hashlib
+    from cases.models import Document
+
+    with db.session() as s:
+        stored = s.get(Document, doc.id)
+        assert stored.status == "rendered" and hashlib.sha256(pdf.get_content()).hexdigest() == stored.sha256
+
+
+def test_email_of_a_document_that_failed_is_claimed_and_fails(db, world, clock, case, smtp, settings,
+                                                             rendering_elsewhere):
+    from notifications.documents import _record_failure
+
+    doc = _issued_document(db, case["id"])
+    variables = {"legal_basis": "《建设工程安全生产管理条例》第二十八条", "requirements": ["立即设置临边防护栏杆"]}
+    mail_id = _row(db, clock, case["id"], world.contact, doc.doc_type, "email", variables, document_no=doc.number)
+    assert delivery.deliver_pending(db, clock.now(), settings=settings) == {}
+    assert _record_failure(db, doc.id, "文书生成失败：测试", clock.now()) == "failed"
+    counts = delivery.deliver_pending(db, clock.now(), settings=settings)
+    m = _get(db, mail_id)
+    # (the other one sent: the administrators' inbox alert about the document, raised once)
+    assert counts == {"failed": 1, "sent": 1} and m.status == "failed" and f"文书{doc.number}未能生成" in m.last_error
+    assert smtp[1].messages == []

@@ -44,22 +44,32 @@ class Pass:
             import_prefect_quietly()
         from cases.issuance import wakeup
 
-        # A registered waker: the outbox INSERTs of this process carry no pg_notify (notify_column),
-        # the pass says it once, after the documents are rendered (the e-mail attaches the PDF).
+        # A registered waker: the outbox INSERTs of this process carry no pg_notify (notify_column);
+        # the pass says it once after deriving and once after rendering (a render wakes held e-mails).
         wakeup.add_outbox_waker(self._outbox_committed)
 
     def _outbox_committed(self) -> None:
+        # The parent's deliverer is told at once (one line on a pipe); other processes' deliverers
+        # by one NOTIFY per pass (_announce).
         self.outbox_written = True
+        _tell_parent()
 
     def run(self) -> int:
         """Returns how many events were derived plus documents rendered."""
         done = self._derive()
+        # Announced before rendering: messages without a PDF (webhook, SMS, inbox) leave now; an
+        # e-mail carrying a document is not claimed until it is rendered (notifications/delivery.py),
+        # and the render's commit is announced in turn.
+        self._announce()
         if self.render:
             done += self._render()
+            self._announce()
+        return done
+
+    def _announce(self) -> None:
         if self.outbox_written:
             self.outbox_written = False
             _announce_outbox()
-        return done
 
     def _derive(self) -> int:
         from cases.platform.db import get_database
@@ -103,14 +113,18 @@ class Pass:
         return int(totals.get("rendered", 0)) + int(totals.get("failed", 0))
 
 
-def _announce_outbox() -> None:
-    """Outbox rows were committed: tell the parent (its in-process deliverer) and, on PostgreSQL,
-    the deliverers of other processes (``NOTIFY``)."""
+def _tell_parent() -> None:
     try:
         sys.stdout.write("o\n")
         sys.stdout.flush()
     except (BrokenPipeError, ValueError):  # the parent is gone
         pass
+
+
+def _announce_outbox() -> None:
+    """Outbox rows were committed: tell the parent (its in-process deliverer) and, on PostgreSQL,
+    the deliverers of other processes (``NOTIFY``)."""
+    _tell_parent()
     from cases.platform.db import get_database
 
     db = get_database()

@@ -76,8 +76,9 @@ def documents_due(now: datetime) -> bool:
 
 
 def outbox_due(now: datetime) -> bool:
-    return _exists(select(OutboxMessage.id).where(OutboxMessage.status.in_(("pending", "sending")),
-                                                  OutboxMessage.next_attempt_at <= now))
+    from notifications.delivery import deliverable
+
+    return _exists(select(OutboxMessage.id).where(deliverable(now)))
 
 
 def wakeup_channel() -> str:
@@ -193,6 +194,10 @@ class FlowLoop:
             t.start()
             self._threads.append(t)
         wakeup.add_outbox_waker(self.wake)
+        if self.offload is not None:
+            from notifications.delivery import render_elsewhere
+
+            render_elsewhere(True)  # an e-mail waits for the derive process's render, never renders here
         db = get_database()
         if db.dialect == "postgresql":
             t = threading.Thread(target=self._listen, args=(db.url,), name="anjian-outbox-listen", daemon=True)
@@ -208,6 +213,10 @@ class FlowLoop:
         from cases.issuance import wakeup
 
         wakeup.remove_outbox_waker(self.wake)
+        if self.offload is not None:
+            from notifications.delivery import render_elsewhere
+
+            render_elsewhere(False)
         self._stop.set()
         self._wake.set()
         deadline = None if timeout is None else time.monotonic() + timeout
