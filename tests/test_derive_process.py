@@ -21,14 +21,15 @@ from workflows.derive_launcher import DeriveLauncher
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _launcher(db, tmp_path, *, idle: float = 3.0, poll: float = 3600.0) -> DeriveLauncher:
+def _launcher(db, tmp_path, *, idle: float = 3.0, poll: float = 3600.0, inline_cases: int = 0) -> DeriveLauncher:
     """A launcher whose derive process works on the test's database (no Prefect: plain passes)."""
     env = {**os.environ, "ANJIAN_DATABASE_URL": db.url, "ANJIAN_DATA_DIR": str(tmp_path),
            "ANJIAN_DERIVE_PREFECT": "0", "ANJIAN_DERIVE_IDLE_SECONDS": str(idle),
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     env.pop("PREFECT_API_URL", None)
     env.pop("ANJIAN_DERIVE_PREFECT_API_URL", None)
-    return DeriveLauncher(env, poll_seconds=poll, due=lambda: derive.derivations_due(db))
+    return DeriveLauncher(env, poll_seconds=poll, due=lambda: derive.derivations_due(db), inline_cases=inline_cases,
+                          database=db)
 
 
 def _pending(db, case_id: int) -> int:
@@ -59,6 +60,36 @@ def test_woken_by_a_commit_exits_when_idle_and_restarts_on_the_next(api, db, rea
                 rectification_days=10, requirements="立即设置临边防护栏杆")
         _wait_for(lambda: _pending(db, second["id"]) == 0, "a new derive process derives the next notice")
         assert launcher.started == 2
+        numbers = sorted(n for c in (first, second) for (_, n, _) in _state(db, c["id"])["docs"])
+        assert numbers == ["姑苏建质改〔2026〕1号", "姑苏建质改〔2026〕2号"]
+    finally:
+        state.derive_before_response, state.derive_waker = True, None
+        launcher.stop()
+
+
+def test_after_a_quiet_spell_the_api_process_derives_first_and_the_process_takes_over(api, db, ready, clock,
+                                                                                     live_server, tmp_path):
+    """No derive process running: the launcher's thread derives the first commits itself (the
+    webhook need not wait for a process to start) and starts the process anyway (rendering, the
+    rest); while it runs, the process derives everything."""
+    world = ready
+    launcher = _launcher(db, tmp_path, idle=30.0, inline_cases=5)
+    state = live_server.server.config.app.state
+    state.derive_before_response, state.derive_waker = False, launcher.wake
+    try:
+        launcher.start()
+        drv = HttpDriver(api, world, clock)
+        first = drv.create("hazard")
+        drv.act(first, "register", enterprise_id=world.e1.id, severity="general",
+                rectification_days=10, requirements="立即设置临边防护栏杆")
+        _wait_for(lambda: _pending(db, first["id"]) == 0, "the first notice is derived")
+        _wait_for(lambda: launcher.pid() is not None, "the derive process is started all the same")
+        assert launcher.inline_derived == 1 and launcher.started == 1
+        second = drv.create("hazard")
+        drv.act(second, "register", enterprise_id=world.e1.id, severity="general",
+                rectification_days=10, requirements="立即设置临边防护栏杆")
+        _wait_for(lambda: _pending(db, second["id"]) == 0, "the running process derives the next notice")
+        assert launcher.inline_derived == 1 and launcher.started == 1
         numbers = sorted(n for c in (first, second) for (_, n, _) in _state(db, c["id"])["docs"])
         assert numbers == ["姑苏建质改〔2026〕1号", "姑苏建质改〔2026〕2号"]
     finally:
@@ -147,3 +178,31 @@ def test_batches_of_cases_in_one_transaction_race_other_derivers_exactly_once(db
     with db.session() as s:
         assert s.execute(select(OutboxMessage.dedupe_key).group_by(OutboxMessage.dedupe_key)
                          .having(func.count() > 1)).all() == []
+
+
+def test_a_new_environment_replaces_the_running_process(db, ready, clock, tmp_path):
+    """``anjian serve`` learns its Prefect server after the first commits may have started a derive
+    process without rendering: configuring the launcher anew ends that one (it finishes its batch)
+    and the next is started with the new environment — otherwise a process that is woken by every
+    sweep would never idle out and the documents would never be rendered."""
+    world = ready
+    _registered_but_not_derived(db, world, clock)
+    launcher = _launcher(db, tmp_path, idle=30.0)
+    try:
+        launcher.start()
+        _wait_for(lambda: launcher.pid() is not None, "the pending event starts a derive process")
+        old = launcher._proc
+        launcher.configure({**launcher.env, "ANJIAN_DERIVE_IDLE_SECONDS": "31"}, render=True)
+        _wait_for(lambda: old.poll() is not None, "the process of the old environment exits")
+        assert old.returncode == 0
+        launcher.wake()
+        _wait_for(lambda: launcher.pid() is not None, "a process with the new environment is started")
+        assert launcher._proc is not old and launcher.started == 2
+        assert launcher.env["ANJIAN_DERIVE_RENDER"] == "1" and launcher.env["ANJIAN_DERIVE_IDLE_SECONDS"] == "31"
+        # Unchanged environment: the running process is kept.
+        current = launcher._proc
+        launcher.configure(dict(launcher.env), render=True)
+        time.sleep(0.5)
+        assert current.poll() is None and launcher._proc is current
+    finally:
+        launcher.stop()

@@ -2,8 +2,9 @@
 
 A request that committed an event with documents due calls :meth:`DeriveLauncher.wake` — it sets
 an event and returns (no I/O on the request's thread). The launcher's thread then starts the derive
-process if none is running (a fresh ``python -m workflows.derive_worker``, niced) and writes one
-byte to its stdin; the derive process works off every pending event in batches and stays warm
+process if none is running (a fresh ``python -m workflows.derive_worker``, niced) — having first
+derived up to ``ANJIAN_DERIVE_INLINE_CASES`` cases itself, so a webhook or SMS after a quiet spell
+does not wait the ~1 s the process takes to start — and writes one byte to its stdin; the derive process works off every pending event in batches and stays warm
 for ``ANJIAN_DERIVE_IDLE_SECONDS`` after its last work, so a busy period pays the start-up (the
 imports: ~1.5 s of CPU without Prefect, ~4 s with it) once. Its ``o`` lines ("outbox rows
 committed") wake this process's deliverer (cases/issuance/wakeup.py).
@@ -11,7 +12,8 @@ committed") wake this process's deliverer (cases/issuance/wakeup.py).
 Without a wake — a commit by another process, a derive process killed mid-batch — the launcher
 checks every ``poll_seconds`` whether an event is still due (one indexed ``SELECT … LIMIT 1``, the
 partial index) and starts the derive process for it; under ``anjian serve`` the sweep lane's
-check wakes it too (workflows/loop.py). Nothing here renders or derives in the API process.
+check wakes it too (workflows/loop.py). Nothing is rendered in the API process, and nothing is
+derived there while a derive process runs (under load it takes all of it: its own core, niced).
 """
 from __future__ import annotations
 
@@ -29,16 +31,23 @@ POLL_SECONDS = 15.0
 
 class DeriveLauncher:
     def __init__(self, env: Mapping[str, str] | None = None, *, poll_seconds: float = POLL_SECONDS,
-                 render: bool = False, python: str = sys.executable, due=None) -> None:
+                 render: bool = False, python: str = sys.executable, due=None, inline_cases: int = 0,
+                 database=None) -> None:
+        self._proc: subprocess.Popen | None = None
+        self._lock = threading.Lock()
         self.configure(env, render=render)
         self.poll_seconds = float(poll_seconds)
+        # > 0: woken while no derive process runs, this thread first derives up to this many cases
+        # itself (ANJIAN_DERIVE_INLINE_CASES), so the first messages after a quiet spell do not wait
+        # ~1 s for a process to start; the process is still started for the rest and the rendering.
+        self.inline_cases = int(inline_cases)
+        self.inline_derived = 0  # events derived on this thread (tests, logs)
+        self._database = database  # default: cases.platform.db.get_database()
         self.python = python
         self._due = due  # () -> bool: is work pending? (default: cases.issuance.derive.derivations_due)
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._proc: subprocess.Popen | None = None
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
         self.started = 0  # derive processes started (tests, logs)
 
     # ------------------------------------------------------------ public
@@ -57,7 +66,21 @@ class DeriveLauncher:
         if render:
             env["ANJIAN_DERIVE_RENDER"] = "1"
         env.setdefault("PYTHONUNBUFFERED", "1")
-        self.env = env
+        with self._lock:
+            changed = getattr(self, "env", env) != env
+            self.env = env
+            proc = self._proc if changed else None
+            if proc is not None:
+                self._proc = None
+        if proc is not None:
+            # A process started with the old environment (e.g. before ``anjian serve`` knew its
+            # Prefect server: no rendering) finishes its batch and exits; the next one gets the new.
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+            if hasattr(self, "_wake"):
+                self._wake.set()
 
     def wake(self) -> None:
         """Work was committed: have the derive process look (started if needed). Cheap, never blocks."""
@@ -112,8 +135,23 @@ class DeriveLauncher:
             if not woke and self.pid() is not None:
                 continue  # a live derive process polls nothing: it was woken for what is pending
             if woke or self._work_due():
+                if self.inline_cases > 0 and self.pid() is None:
+                    self._derive_inline()
                 self._signal()
             first = False
+
+    def _derive_inline(self) -> None:
+        """A few cases' documents derived on this thread (no rendering: the e-mails that attach a
+        PDF wait for the derive process's render, notifications/delivery.py); their commits wake
+        this process's deliverer. Errors leave the events pending for the derive process."""
+        try:
+            from cases.platform.db import get_database
+            from cases.issuance.derive import derive_pending
+
+            db = self._database or get_database()
+            self.inline_derived += derive_pending(db, limit=self.inline_cases)["events"]
+        except Exception as exc:  # noqa: BLE001 - the derive process will find them still due
+            log.warning("derive launcher: deriving in the API process failed: %s", exc)
 
     def _signal(self) -> None:
         for _ in range(2):
@@ -169,8 +207,15 @@ def shared_launcher(env: Mapping[str, str] | None = None, **kwargs) -> DeriveLau
     global _launcher
     with _launcher_lock:
         if _launcher is None:
+            kwargs.setdefault("inline_cases", _inline_cases())
             _launcher = DeriveLauncher(env, **kwargs).start()
         return _launcher
+
+
+def _inline_cases() -> int:
+    from cases.platform.config import get_settings
+
+    return get_settings().derive_inline_cases
 
 
 def configure_shared_launcher(env: Mapping[str, str] | None = None, *, render: bool = False) -> DeriveLauncher:
@@ -179,7 +224,7 @@ def configure_shared_launcher(env: Mapping[str, str] | None = None, *, render: b
     global _launcher
     with _launcher_lock:
         if _launcher is None:
-            _launcher = DeriveLauncher(env, render=render).start()
+            _launcher = DeriveLauncher(env, render=render, inline_cases=_inline_cases()).start()
         else:
             _launcher.configure(env, render=render)
         return _launcher

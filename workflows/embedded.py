@@ -284,8 +284,9 @@ class EmbeddedPrefect:
             worker = f"embedded-{socket.gethostname()}:{os.getpid()}"[:64]  # recorded on each rung firing
             # Documents are derived and rendered by the derive process (workflows/derive_worker.py),
             # each pass a flow run against this server: WeasyPrint's heap never lives in the API.
+            # A derive process left from before (no rendering) is replaced; none is started while
+            # nothing is due (its thread checks at once; the sweep lane's check after that).
             launcher = configure_shared_launcher(worker_env(self.settings, self.api_url), render=True)
-            launcher.wake()  # started with the service (what a restart left; warm for the first commits)
             self._loop = FlowLoop(sweep_interval=self.settings.sweep_interval_seconds,
                                   delivery_poll=delivery_poll(self.settings), worker=worker,
                                   api_url=self.api_url, gate=self.ready.is_set, offload=launcher.wake)

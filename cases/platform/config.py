@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     derive_prefect: bool = True
     derive_prefect_api_url: str = ""
     derive_render: bool = False
+    # Woken while no derive process runs, the API process derives up to this many cases itself
+    # (never renders): the first messages after a quiet spell do not wait for a process to start.
+    derive_inline_cases: int = Field(default=5, ge=0)
     # Authority prefixes for document numbers (文号): JSON mapping jurisdiction code -> prefix.
     doc_number_prefixes: dict[str, str] = Field(default_factory=dict)
     # Notification channels (notifications/channels.py); empty = channel not configured.
