@@ -9,12 +9,12 @@ from datetime import datetime, timedelta, timezone
 
 import psycopg
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from cases.issuance import outbox, wakeup
 from cases.platform.config import Settings
-from cases.models import OutboxMessage, RungFiring, User
+from cases.models import Case, OutboxMessage, RungFiring, User
 from tests.conftest import BACKENDS, make_test_database
 from tests.test_workflows import (  # noqa: F401  (prefect_harness, app_db: fixtures)
     _free_port, app_db, assert_exactly_once, completed_runs, descendants, pending_due, prefect_harness,
@@ -191,3 +191,52 @@ def test_on_postgresql_a_worker_elsewhere_is_woken_by_notify_at_commit_only(app_
         assert woke.wait(10.0)
     finally:
         assert loop.stop(10)
+
+
+def test_a_stalled_prefect_server_delays_no_rung_and_no_message(app_db, world):
+    """The Prefect server accepts connections and answers nothing (its event loop stuck, as seen
+    with its SQLite database locked): the lanes ask its health check first and, getting no answer
+    within PROBE_SECONDS, fire the due rungs and deliver the outbox without a flow run — the same
+    claims, so still exactly once."""
+    from tests.test_delivery import REMINDER_VARS
+    from tests.test_workflows import seed_due_timers
+    from workflows.loop import FlowLoop, prefect_answers
+
+    stalled = socket.socket()
+    stalled.bind(("127.0.0.1", 0))
+    stalled.listen(64)  # connections complete in the backlog; nothing is ever read or answered
+    url = f"http://127.0.0.1:{stalled.getsockname()[1]}/api"
+    assert not prefect_answers(url, timeout=0.5)
+    from cases.platform import clock as clock_module
+
+    now = clock_module.now()  # the lanes' clock (the suite's, when it sets one)
+    seed_due_timers(app_db, world, now, 1, task_deadlines=0)
+    due = pending_due(app_db, now)
+    assert due > 0
+    loop = FlowLoop(sweep_interval=1, delivery_poll=1, digest=False, worker="stall-test", api_url=url)
+    loop.start()
+    try:
+        case_id = register_hazard(app_db, world, now, title="塔吊附着装置松动")
+        with app_db.transaction() as s:
+            assert outbox.enqueue(s, case=s.get(Case, case_id), template="reminder", recipients=[s.get(User, world.officer.id)],
+                                  cause="stall:1", variables=REMINDER_VARS, now=now) >= 1
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with app_db.session() as s:
+                statuses = set(s.scalars(select(OutboxMessage.status).where(OutboxMessage.dedupe_key.like("stall:1:%"))))
+            if statuses == {"sent"} and pending_due(app_db, now) == 0:
+                break
+            time.sleep(0.5)
+        with app_db.session() as s:
+            errors = set(s.scalars(select(OutboxMessage.last_error).where(OutboxMessage.dedupe_key.like("stall:1:%"))))
+        assert statuses == {"sent"}, (statuses, errors)
+        assert pending_due(app_db, now) == 0
+        assert loop.plain_runs["deliver-outbox"] >= 1 and loop.plain_runs["sweep-timers"] >= 1
+        assert loop.failures["deliver-outbox"] == 0 and loop.failures["sweep-timers"] == 0
+        with app_db.session() as s:
+            fired = s.scalar(select(func.count()).select_from(RungFiring))
+        assert fired >= 1
+    finally:
+        assert loop.stop(15)
+        stalled.close()
+    assert_exactly_once(app_db)

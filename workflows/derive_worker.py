@@ -37,6 +37,7 @@ class Pass:
 
     def __init__(self, *, use_prefect: bool, render: bool) -> None:
         self.use_prefect, self.render = use_prefect, render
+        self.flows = use_prefect
         self.outbox_written = False
         if use_prefect:
             from workflows.loop import import_prefect_quietly
@@ -56,6 +57,9 @@ class Pass:
 
     def run(self) -> int:
         """Returns how many events were derived plus documents rendered."""
+        # A Prefect server that does not answer its health check (stalled: docs/performance.md)
+        # holds nothing up: this pass runs without flow runs.
+        self.flows = self.use_prefect and _prefect_answers()
         done = self._derive()
         # Announced before rendering: messages without a PDF (webhook, SMS, inbox) leave now; an
         # e-mail carrying a document is not claimed until it is rendered (notifications/delivery.py),
@@ -77,7 +81,7 @@ class Pass:
 
         if not derivations_due(get_database()):
             return 0  # one indexed SELECT: no empty flow run
-        if self.use_prefect:
+        if self.flows:
             from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
             from workflows.derive_flow import derive_documents
 
@@ -98,7 +102,7 @@ class Pass:
 
         if not documents_due(clock.now()):
             return 0
-        if self.use_prefect:
+        if self.flows:
             from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
             from workflows.flows import render_documents
 
@@ -111,6 +115,12 @@ class Pass:
             totals = render_pending_documents(get_database(), clock.now(), limit=20)
         release_memory()
         return int(totals.get("rendered", 0)) + int(totals.get("failed", 0))
+
+
+def _prefect_answers() -> bool:
+    from workflows.loop import prefect_answers
+
+    return prefect_answers()
 
 
 def _tell_parent() -> None:

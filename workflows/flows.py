@@ -301,3 +301,60 @@ def _deliver_loop(worker: str, *, limit: int = 100, budget_seconds: float = SWEE
     elif totals:
         logger.info("delivery: %s", totals)
     return totals
+
+
+# ---------------------------------------------------------------- without a flow run (Prefect not answering)
+
+
+def sweep_plainly(worker: str, budget_seconds: float = SWEEP_BUDGET_SECONDS) -> dict[str, Any]:
+    """What ``sweep-timers`` does, called directly: the lanes' fallback while the Prefect API does not
+    answer (workflows/loop.py). Same claims, same exactly-once; no flow run, no task retries (what
+    fails stays due for the next sweep)."""
+    from cases.clocks.sweep import fire_due_batch
+
+    started = time.monotonic()
+    batch_size = get_settings().timer_batch_size
+    totals: dict[str, Any] = {"fired": 0, "duplicate": 0, "stale": 0, "failed": 0, "seen": 0, "batches": 0}
+    repair_calendar_task()
+    while True:
+        counts = fire_due_batch(get_database(), clock.now(), limit=batch_size, worker=worker)
+        totals["batches"] += 1
+        for key in ("fired", "duplicate", "stale", "failed", "seen"):
+            totals[key] += counts.get(key, 0)
+        if counts.get("seen", 0) < batch_size or counts.get("seen") == counts.get("failed"):
+            break
+        if time.monotonic() - started >= budget_seconds:
+            break
+    record_heartbeat(worker, heartbeat.SWEEP)
+    return totals
+
+
+def deliver_plainly(worker: str, budget_seconds: float = SWEEP_BUDGET_SECONDS, limit: int = 100) -> dict[str, int]:
+    """What ``deliver-outbox`` does, called directly (the lanes' fallback, as ``sweep_plainly``)."""
+    from notifications.delivery import deliver_pending
+
+    started = time.monotonic()
+    totals: dict[str, int] = {}
+    while time.monotonic() - started < budget_seconds:
+        counts = deliver_pending(get_database(), clock.now(), limit=limit, worker=worker)
+        if not counts:
+            break
+        for key, n in counts.items():
+            totals[key] = totals.get(key, 0) + n
+    record_heartbeat(worker, heartbeat.DELIVERY)
+    return totals
+
+
+def render_plainly(budget_seconds: float = SWEEP_BUDGET_SECONDS, limit: int = 20) -> dict[str, int]:
+    """What ``render-documents`` does, called directly (the lanes' fallback, as ``sweep_plainly``)."""
+    from notifications.documents import render_pending_documents
+
+    started = time.monotonic()
+    totals: dict[str, int] = {}
+    while time.monotonic() - started < budget_seconds:
+        counts = render_pending_documents(get_database(), clock.now(), limit=limit)
+        for key, n in counts.items():
+            totals[key] = totals.get(key, 0) + n
+        if sum(counts.values()) < limit:
+            break
+    return totals

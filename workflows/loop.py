@@ -21,6 +21,12 @@ nothing to Prefect. The checks are the very conditions the flows claim work by
 (``Timer.status/fire_at``, ``notifications.documents.due_documents``, the outbox claim in
 ``notifications.delivery``), so a tick that skips has nothing a flow run would have done.
 
+Before each of those runs the lane asks the Prefect API's health check (``prefect_answers``, 2 s):
+a Prefect server that does not answer (seen stalled for up to a minute with its SQLite database
+locked) would hold the run in Prefect's client for a minute and more, so the lane then does the same
+work without a flow run (``workflows.flows.sweep_plainly`` / ``deliver_plainly`` / ``render_plainly``,
+``derive_pending``) and says so on stderr once a minute; the digest always waits for Prefect.
+
 Exactly-once stays the app database's job (workflows/flows.py): any number of workers may run
 these lanes against one database; ``SKIP LOCKED`` and unique keys keep every effect single.
 """
@@ -47,6 +53,30 @@ log = logging.getLogger("anjian.workflows.loop")
 DELIVERY_POLL_SECONDS = 1.0
 IDLE_BEAT_SECONDS = 30.0  # an idle sweep lane's heartbeat (cases/platform/heartbeat.py: stale after >= 3 min)
 DIGEST_HOUR = 8  # the digest's moment: 08:00 in DIGEST_TIMEZONE (prefect_env.DIGEST_CRON)
+
+
+# ---------------------------------------------------------------- is Prefect there?
+
+PROBE_SECONDS = 2.0
+
+
+def prefect_answers(api_url: str | None = None, timeout: float = PROBE_SECONDS) -> bool:
+    """Does the Prefect API answer ``GET /health`` within ``timeout``? Asked before each sweep and
+    delivery run: Prefect's client waits up to a minute and retries when the server stalls (seen
+    with its SQLite database locked, docs/performance.md), and the lanes must not wait with it."""
+    import urllib.request
+
+    if not api_url:
+        from prefect.settings import PREFECT_API_URL
+
+        api_url = PREFECT_API_URL.value()
+    if not api_url:
+        return True  # no server configured: Prefect runs its own (nothing to probe)
+    try:
+        with urllib.request.urlopen(api_url.rstrip("/") + "/health", timeout=timeout) as response:
+            return 200 <= response.status < 300
+    except (OSError, ValueError):
+        return False
 
 
 # ---------------------------------------------------------------- is there work? (one indexed SELECT each)
@@ -170,6 +200,18 @@ class FlowLoop:
 
         self._derive = lambda: derive_documents(budget_seconds=budget)
         self._deliver = lambda: deliver_outbox(worker=worker, budget_seconds=budget)
+        # The same work without a flow run, while the Prefect API does not answer (prefect_answers):
+        # a stalled Prefect server delays no rung and no message (exactly-once is the database's).
+        from cases.issuance.derive import derive_pending
+        from workflows.flows import deliver_plainly, render_plainly, sweep_plainly
+
+        plain_worker = worker or default_worker_name()
+        self._plain = {"sweep-timers": lambda: sweep_plainly(plain_worker, budget),
+                       "deliver-outbox": lambda: deliver_plainly(plain_worker, budget),
+                       "render-documents": lambda: render_plainly(budget),
+                       "derive-documents": lambda: derive_pending(get_database(), limit=50)}
+        self.plain_runs = dict.fromkeys(self._plain, 0)
+        self._next_plain_warning = 0.0
         self._digest = daily_digest if digest else None
         self.next_digest = next_digest_at(clock.now()) if digest else None
         self.runs = {"sweep-timers": 0, "derive-documents": 0, "render-documents": 0, "deliver-outbox": 0,
@@ -252,6 +294,14 @@ class FlowLoop:
 
     def _run(self, name: str, call: Callable[[], object]) -> None:
         self.runs[name] += 1
+        plain = self._plain.get(name)
+        if plain is not None and not prefect_answers(self.api_url):
+            self.plain_runs[name] += 1
+            if time.monotonic() >= self._next_plain_warning:
+                self._next_plain_warning = time.monotonic() + 60.0
+                print(f"anjian worker: the Prefect API did not answer its health check within {PROBE_SECONDS:.0f} s; "
+                      f"{name} runs without a flow run until it does", file=sys.stderr, flush=True)
+            call = plain
         try:
             call()
         except Exception as exc:  # the flow run failed (after its task retries) or Prefect is unreachable
