@@ -112,7 +112,16 @@ class Pass:
             from notifications.documents import render_pending_documents
             from cases.platform.db import get_database
 
-            totals = render_pending_documents(get_database(), clock.now(), limit=20)
+            # As render-documents does, without importing Prefect (workflows/flows.py): batches of
+            # 5, the renderer's garbage collected after each.
+            totals, started = {}, time.monotonic()
+            while time.monotonic() - started < PASS_BUDGET_SECONDS:
+                counts = render_pending_documents(get_database(), clock.now(), limit=5)
+                release_memory()
+                for key, n in counts.items():
+                    totals[key] = totals.get(key, 0) + n
+                if sum(counts.values()) < 5:
+                    break
         release_memory()
         return int(totals.get("rendered", 0)) + int(totals.get("failed", 0))
 
