@@ -46,6 +46,8 @@ ROUTES: dict[str, tuple[str, str]] = {
     "GET /api/me":                                           ("session",          "401 2   2   2   2   2   2   2   2   2"),
     "POST /api/cases":                                       ("case",             "401 403 403 2   422 2   2   403 403 403"),
     "GET /api/cases":                                        ("case",             "401 2+  2-  2+  2-  2+  2+  2+  2-  2+"),
+    "GET /api/cases/export.xlsx":                            ("case",             "401 2   2   2   2   2   2   2   2   2"),
+    "GET /api/cases/export.csv":                             ("case",             "401 2   2   2   2   2   2   2   2   2"),
     "GET /api/cases/{case_id}":                              ("case",             "401 2   404 2   404 2   2   2   404 2"),
     "GET /api/cases/{case_id}/events":                       ("case",             "401 2   404 2   404 2   2   2   404 2"),
     "POST /api/cases/{case_id}/actions/{action}":            ("case",             "401 2   404 2   404 2   2   403 404 403"),

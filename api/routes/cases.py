@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Body, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, BackgroundTasks, Body, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api import responses
+from api import exports, responses
 from api.deps import AppClock, CurrentUser, Db
 from api.errors import domain_error_body
 from api.serialize import case_detail, case_summaries, events_json
@@ -73,9 +73,11 @@ def create_case(body: CaseCreate, user: CurrentUser, db: Db, clock: AppClock, re
     return out
 
 
-@router.get("", summary="案件列表（本辖区及下级）")
-def list_cases(
-    user: CurrentUser, db: Db,
+_DATE_HELP = "（YYYY-MM-DD，北京时间，含当日）"
+
+
+def case_filters(
+    user: CurrentUser,
     kind: str | None = Query(None, description="案件类型，可逗号分隔"),
     state: str | None = Query(None, description="状态，可逗号分隔"),
     jurisdiction: str | None = Query(None, description="辖区代码（含下级）"),
@@ -86,10 +88,14 @@ def list_cases(
     appraisal_grade: str | None = None,
     open_only: bool = False,
     light: str | None = Query(None, description="red / yellow / green / none，可逗号分隔"),
-    sort: str = Query("-created_at", description="排序字段，前缀 - 表示倒序，可逗号分隔"),
-    page: int = Query(1, ge=1, le=1_000_000),
-    page_size: int = Query(20, ge=1, le=200),
-):
+    found_from: str | None = Query(None, description="发现日期起" + _DATE_HELP),
+    found_to: str | None = Query(None, description="发现日期止" + _DATE_HELP),
+    due_from: str | None = Query(None, description="整改期限（当前最早到期的期限）起" + _DATE_HELP),
+    due_to: str | None = Query(None, description="整改期限止" + _DATE_HELP),
+    closed_from: str | None = Query(None, description="结案日期起" + _DATE_HELP),
+    closed_to: str | None = Query(None, description="结案日期止" + _DATE_HELP),
+) -> dict[str, Any]:
+    """The filters of the case list, shared by its exports (cases.ledger.case_lists.case_query)."""
     assignee_id = None
     if assignee == "me":
         assignee_id = user.id
@@ -98,13 +104,40 @@ def list_cases(
             raise ValidationFailed([{"field": "assignee", "label": "承办人",
                                      "message": "应为用户编号（整数），或 me（我自己）"}])
         assignee_id = int(assignee)
+    return dict(kind=kind, state=state, jurisdiction=jurisdiction, assignee_id=assignee_id,
+                enterprise_id=enterprise_id, text=q, accident_grade=accident_grade, appraisal_grade=appraisal_grade,
+                open_only=open_only, light=light, found_from=found_from, found_to=found_to, due_from=due_from,
+                due_to=due_to, closed_from=closed_from, closed_to=closed_to)
+
+
+CaseFilters = Annotated[dict[str, Any], Depends(case_filters)]
+_SORT = Query("-created_at", description="排序字段，前缀 - 表示倒序，可逗号分隔")
+
+
+@router.get("", summary="案件列表（本辖区及下级）")
+def list_cases(
+    user: CurrentUser, db: Db, filters: CaseFilters,
+    sort: str = _SORT,
+    page: int = Query(1, ge=1, le=1_000_000),
+    page_size: int = Query(20, ge=1, le=200),
+):
     with db.session() as s:
-        result = case_lists.list_cases(
-            s, user, sort=sort, page=page, page_size=page_size, kind=kind, state=state, jurisdiction=jurisdiction,
-            assignee_id=assignee_id, enterprise_id=enterprise_id, text=q, accident_grade=accident_grade,
-            appraisal_grade=appraisal_grade, open_only=open_only, light=light)
+        result = case_lists.list_cases(s, user, sort=sort, page=page, page_size=page_size, **filters)
         items = case_summaries(s, result.items)
     return responses.fast_json({"items": items, "total": result.total, "page": result.page, "page_size": result.page_size})
+
+
+# Before /{case_id}: "export.xlsx" is not a case id.
+@router.get("/export.xlsx", summary="导出台账（Excel，与案件列表相同的筛选和排序，不分页）",
+            response_class=Response, responses={200: {"content": {exports.XLSX_MEDIA: {}}}})
+def export_xlsx(user: CurrentUser, db: Db, clock: AppClock, filters: CaseFilters, sort: str = _SORT):
+    return exports.xlsx_response(db, user, now=clock.now(), today=clock.today(), sort=sort, filters=filters)
+
+
+@router.get("/export.csv", summary="导出台账（CSV，UTF-8 带BOM，与案件列表相同的筛选和排序，不分页）",
+            response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+def export_csv(user: CurrentUser, db: Db, clock: AppClock, filters: CaseFilters, sort: str = _SORT):
+    return exports.csv_response(db, user, now=clock.now(), today=clock.today(), sort=sort, filters=filters)
 
 
 @router.get("/{case_id}", summary="案件详情（含当前用户可执行的操作）")

@@ -2,13 +2,15 @@
 and sorts, and one page of a user's visible cases."""
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session, lazyload
 
 from cases.platform import clock
+from cases.platform.clock import SHANGHAI
 from cases.ledger.access import visible_cases_clause
 from cases.platform.errors import ValidationFailed
 from cases.ledger.labels import SORT_LABELS, describe_options, field_label, options_of
@@ -37,9 +39,23 @@ def case_query(
     appraisal_grade: str | None = None,
     open_only: bool = False,
     light: str | None = None,
+    found_from: date | str | None = None,
+    found_to: date | str | None = None,
+    due_from: date | str | None = None,
+    due_to: date | str | None = None,
+    closed_from: date | str | None = None,
+    closed_to: date | str | None = None,
     now: datetime | None = None,
 ) -> Select:
+    """The visible cases matching the filters (every list, the ledger and its exports). The date
+    ranges are legal dates (Asia/Shanghai), both ends inclusive: ``found_*`` on 发现时间
+    (``Case.found_at``), ``closed_*`` on 结案时间 (``Case.closed_at``), ``due_*`` on the case's
+    current due date — the earliest due of its live clocks (``Case.clock_due_at``; a closed case or
+    one whose clocks are all paused has none, so a due range never selects it): see ``due_date_of``."""
     stmt = select(Case).where(visible_cases_clause(actor))
+    for clause in date_range_clauses(found_from=found_from, found_to=found_to, due_from=due_from, due_to=due_to,
+                                     closed_from=closed_from, closed_to=closed_to):
+        stmt = stmt.where(clause)
     if light:
         from cases.clocks.lights import light_expression
 
@@ -79,6 +95,81 @@ def case_query(
     return stmt
 
 
+# ---------------------------------------------------------------- date ranges
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+DATE_RANGES = {"found": Case.found_at, "due": Case.clock_due_at, "closed": Case.closed_at}
+
+
+def day_start(d: date) -> datetime:
+    """00:00 of Shanghai date ``d`` as a UTC instant."""
+    return datetime.combine(d, time(0), tzinfo=SHANGHAI).astimezone(timezone.utc)
+
+
+def due_date_of(due_at: datetime | None) -> date | None:
+    """The legal due date of a due instant. A day-based deadline is due at 24:00 of its last day
+    (= 00:00 of the next, cases/clocks/legal_time.py ``end_of_day_utc``), so the due date of an
+    instant ``t`` is the Shanghai day ``D`` with day_start(D) < t <= day_start(D + 1)."""
+    if due_at is None:
+        return None
+    return (due_at - timedelta(microseconds=1)).astimezone(SHANGHAI).date()
+
+
+def legal_date(name: str, raw: date | str | None) -> date | None:
+    """A filter's ``YYYY-MM-DD`` (a legal date) or a 422 naming the field by its label."""
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, date) and not isinstance(raw, datetime):
+        value = raw
+    else:
+        text = str(raw).strip()
+        value = None
+        if _DATE.fullmatch(text):
+            try:
+                value = date.fromisoformat(text)
+            except ValueError:
+                value = None
+        if value is None:
+            raise ValidationFailed([{"field": name, "label": field_label(name),
+                                     "message": f"应为日期（YYYY-MM-DD，如 2026-11-23），收到“{text[:20]}”"}])
+    if not 1900 <= value.year <= 2100:
+        raise ValidationFailed([{"field": name, "label": field_label(name), "message": "年份应在1900至2100之间"}])
+    return value
+
+
+def date_range_clauses(**ranges: date | str | None) -> list[ColumnElement[bool]]:
+    """``found_from=…, due_to=…`` → WHERE clauses on the instants (inclusive Shanghai dates);
+    every bad value is named at once, and a range whose start is after its end too."""
+    errors: list[dict[str, str]] = []
+    values: dict[str, date | None] = {}
+    for name, raw in ranges.items():
+        try:
+            values[name] = legal_date(name, raw)
+        except ValidationFailed as exc:
+            errors.extend(exc.errors)
+            values[name] = None
+    clauses = []
+    for key, column in DATE_RANGES.items():
+        lo, hi = values.get(f"{key}_from"), values.get(f"{key}_to")
+        if lo is not None and hi is not None and lo > hi:
+            errors.append({"field": f"{key}_to", "label": field_label(f"{key}_to"),
+                           "message": f"不能早于{field_label(f'{key}_from')}（{lo.isoformat()}）"})
+            continue
+        if key == "due":  # due at 24:00 of D belongs to D: the day is (start of D, start of D+1]
+            if lo is not None:
+                clauses.append(column > day_start(lo))
+            if hi is not None:
+                clauses.append(column <= day_start(hi + timedelta(days=1)))
+        else:  # an instant during D: [start of D, start of D+1)
+            if lo is not None:
+                clauses.append(column >= day_start(lo))
+            if hi is not None:
+                clauses.append(column < day_start(hi + timedelta(days=1)))
+    if errors:
+        raise ValidationFailed(errors)
+    return clauses
+
+
 def _check_options(name: str, raw: str) -> None:
     """A comma-separated filter of known values; an unknown one is named with what is allowed."""
     options = options_of(name)
@@ -92,6 +183,15 @@ def list_cases(session: Session, actor: User, *, sort: str = "-created_at", page
                **filters: Any) -> CasePage:
     stmt = case_query(actor, **filters)
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    order = sort_order(sort)
+    # A page lists summaries: the related units (selectin by default) load only if someone asks.
+    items = list(session.scalars(stmt.order_by(*order).limit(page_size).offset((page - 1) * page_size)
+                                 .options(lazyload(Case.related))))
+    return CasePage(items=items, total=total or 0, page=page, page_size=page_size)
+
+
+def sort_order(sort: str) -> list:
+    """``-created_at,number`` → ORDER BY clauses (ties broken by id, newest first) or a 422."""
     order = []
     for key in sort.split(","):
         desc = key.startswith("-")
@@ -102,7 +202,4 @@ def list_cases(session: Session, actor: User, *, sort: str = "-created_at", page
                                      + "（前缀 - 表示倒序，可逗号分隔）"}])
         order.append(column.desc() if desc else column.asc())
     order.append(Case.id.desc())
-    # A page lists summaries: the related units (selectin by default) load only if someone asks.
-    items = list(session.scalars(stmt.order_by(*order).limit(page_size).offset((page - 1) * page_size)
-                                 .options(lazyload(Case.related))))
-    return CasePage(items=items, total=total or 0, page=page, page_size=page_size)
+    return order

@@ -18,7 +18,9 @@ FIELD_LABELS: dict[str, str] = {
     "page": "页码", "page_size": "每页条数", "kind": "案件类型", "state": "状态", "light": "红黄绿灯",
     "q": "搜索关键词", "sort": "排序", "jurisdiction": "辖区", "assignee": "承办人",
     "accident_grade": "事故等级", "appraisal_grade": "鉴定等级", "open_only": "仅看未结案件",
-    "unread_only": "仅看未读", "status": "状态", "edition": "标准版本", "version": "版本号",
+    "unread_only": "仅看未读",
+    "found_from": "发现日期（起）", "found_to": "发现日期（止）", "due_from": "整改期限（起）", "due_to": "整改期限（止）",
+    "closed_from": "结案日期（起）", "closed_to": "结案日期（止）", "status": "状态", "edition": "标准版本", "version": "版本号",
     # calendar
     "amount": "期限数值", "unit": "期限单位", "start": "起算时间", "notice": "放假安排",
     # case creation and actions (their own fields are labelled by the machine's field specs)
