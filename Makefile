@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 export ANJIAN_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: run test install system-deps db demo serve bench soak soak-short audit samples clean
+.PHONY: run test install system-deps db demo serve bench soak soak-short audit samples screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ test: install system-deps
 # One PDF + first-page PNG of every document type from one scenario, into docs/samples/.
 samples: install system-deps
 	PYTHONPATH=$(CURDIR) $(PY) scripts/samples.py --out docs/samples
+
+# The main pages at desktop and phone width, into docs/screenshots/ (Debian's Chromium, demo data).
+screenshots: install system-deps
+	PYTHONPATH=$(CURDIR) $(PY) scripts/screenshots.py --out docs/screenshots
 
 bench: install system-deps
 	$(PY) bench/transitions.py

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse
 
 from api.audit import install_admin_act_log
 from api.errors import RETRY_AFTER_SECONDS, install_error_handlers
@@ -75,10 +75,10 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
         return JSONResponse(body, status_code=200 if ready else 503,
                             headers=None if ready else {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
-    @app.get("/", include_in_schema=False)
-    def root():
-        return RedirectResponse("/docs")
+    # The pages for people (api/pages/): after the docs, so /static/docs keeps its own mount.
+    from api.pages import install_pages
 
+    install_pages(app)
     return app
 
 

@@ -182,6 +182,19 @@ def database_unavailable_response() -> JSONResponse:
                         status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
+def _page_request(request: Request) -> bool:
+    """A page for a person (api/pages/), not the API: its errors are pages too."""
+    from api.pages.common import is_page
+
+    return is_page(request)
+
+
+def _page_error(request: Request, status: int, message: str):
+    from api.pages.common import error_page
+
+    return error_page(request, status, message)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
@@ -197,12 +210,16 @@ def install_error_handlers(app: FastAPI) -> None:
         status = _status_for(exc)
         if status == 403:  # permission denials go to the security log (api/audit.py)
             await record_denial(request, exc.message)
+        if _page_request(request):
+            return _page_error(request, status, exc.message)
         return JSONResponse(domain_error_body(exc), status_code=status)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
         errors = [request_error(request, exc, err) for err in exc.errors()]
         text = "；".join(e.pop("text", None) or f"{e['label']}：{e['message']}" for e in errors)
+        if _page_request(request):
+            return _page_error(request, 422, text)
         return JSONResponse({"error": "validation_failed", "message": text, "errors": errors}, status_code=422)
 
     @app.exception_handler(DataError)
@@ -220,5 +237,7 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) and not exc.detail.isascii() else messages.get(exc.status_code, str(exc.detail))
         if exc.status_code == 403:
             await record_denial(request, message)
+        if _page_request(request):
+            return _page_error(request, exc.status_code, message)
         return JSONResponse({"error": f"http_{exc.status_code}", "message": message}, status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))

@@ -39,7 +39,12 @@ ROUTES: dict[str, tuple[str, str]] = {
     "GET /redoc":                                            ("public",           "2   2   2   2   2   2   2   2   2   2"),
     "GET /healthz":                                          ("public",           "2   2   2   2   2   2   2   2   2   2"),
     "GET /readyz":                                           ("public",           "ok  ok  ok  ok  ok  ok  ok  ok  ok  ok"),
-    "GET /":                                                 ("public",           "3   3   3   3   3   3   3   3   3   3"),
+    # Pages (api/pages/): a session cookie, not a bearer token — without one a page redirects to /login
+    # and a form post is refused (no CSRF field); tests/pages/ check them with real sessions.
+    "GET /":                                                 ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "GET /login":                                            ("page",             "2   2   2   2   2   2   2   2   2   2"),
+    "POST /login":                                           ("page",             "403 403 403 403 403 403 403 403 403 403"),
+    "POST /logout":                                          ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "GET /api/state-machines":                               ("public",           "2   2   2   2   2   2   2   2   2   2"),
     "GET /api/state-machines/{kind}":                        ("public",           "2   2   2   2   2   2   2   2   2   2"),
     "POST /api/auth/token":                                  ("session",          "2   2   2   2   2   2   2   2   2   2"),

@@ -8,6 +8,8 @@ command -v pdftotext >/dev/null || need+=(poppler-utils)
 # WeasyPrint subsets fonts with HarfBuzz when present: <1 s a PDF and byte-identical output,
 # instead of ~15 s with fontTools.
 ldconfig -p 2>/dev/null | grep -q libharfbuzz-subset || need+=(libharfbuzz-subset0)
+# The page tests drive Debian's Chromium headless through Playwright (it never downloads a browser).
+command -v chromium >/dev/null || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "installing: ${need[*]}"

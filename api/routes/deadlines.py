@@ -52,21 +52,27 @@ def my_queue(user: CurrentUser, db: Db, clock: AppClock, page: int = Query(1, ge
              page_size: int = Query(50, ge=1, le=200)):
     now = clock.now()
     with db.session() as s:
-        stmt, light, rank = _urgency_query(user, now)
-        if user.role == "enterprise":
-            pass  # an enterprise contact's queue is every open case of their unit
-        else:
-            # Their own cases, and the cases waiting for their decision (an approver's clock).
-            stmt = stmt.where(or_(Case.assignee_id == user.id, Case.id.in_(_awaiting_decision(s, user))))
-        total = s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-        nd = lights.next_due_expression()  # the case row's clock summary: no sub-query per case
-        rows = list(s.scalars(stmt.order_by(rank, nd.asc().nulls_last(), Case.id).limit(page_size).offset((page - 1) * page_size)
-                              .options(lazyload(Case.related))))  # summaries: no related units
-        items = _with_lights(s, rows, now)
-        clocks = _open_clocks(s, [c.id for c in rows], now)
-        for item in items:
-            item["deadlines"] = clocks.get(item["id"], [])
-        return responses.fast_json({"items": items, "total": total, "page": page, "page_size": page_size})
+        return responses.fast_json(queue_page(s, user, now, page=page, page_size=page_size))
+
+
+def queue_page(s, user, now: datetime, *, page: int = 1, page_size: int = 50, **filters) -> dict[str, Any]:
+    """The user's queue (most urgent first) as the API and the workbench show it; ``filters`` are
+    ``case_lists.case_query``'s (kind, state, text …)."""
+    stmt, light, rank = _urgency_query(user, now, **filters)
+    if user.role == "enterprise":
+        pass  # an enterprise contact's queue is every open case of their unit
+    else:
+        # Their own cases, and the cases waiting for their decision (an approver's clock).
+        stmt = stmt.where(or_(Case.assignee_id == user.id, Case.id.in_(_awaiting_decision(s, user))))
+    total = s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    nd = lights.next_due_expression()  # the case row's clock summary: no sub-query per case
+    rows = list(s.scalars(stmt.order_by(rank, nd.asc().nulls_last(), Case.id).limit(page_size).offset((page - 1) * page_size)
+                          .options(lazyload(Case.related))))  # summaries: no related units
+    items = _with_lights(s, rows, now)
+    clocks = _open_clocks(s, [c.id for c in rows], now)
+    for item in items:
+        item["deadlines"] = clocks.get(item["id"], [])
+    return {"items": items, "total": total, "page": page, "page_size": page_size}
 
 
 def _awaiting_decision(s, user) -> list[int]:

@@ -38,6 +38,9 @@ from cases.models import Case, CaseEnterprise, Enterprise, Jurisdiction, OutboxM
 # table (api/route_policy.py) points each route at one of these, docs/security.md quotes them.
 RESOURCES: dict[str, dict[str, str]] = {
     "public": {"read": "anyone, without a token (health, docs, state-machine definitions)"},
+    "page": {"read": "the pages for people (api/pages/): the session cookie's user; each page reads through the "
+                     "same services and checks as the API route it mirrors",
+             "write": "a form post needs the session and its CSRF field; then the same checks as the API"},
     "session": {"read": "the logged-in user, about themselves", "write": "anyone may try to log in"},
     "case": {"read": "staff: cases in their subtree (or originally theirs, after 提级); a contact: cases whose "
                      "responsible unit is its unit",

@@ -1,0 +1,21 @@
+"""The pages people work in: server-rendered HTML (Jinja2) in the same app as the JSON API.
+
+The pages live at ``/`` (the API stays at ``/api``, its docs at ``/docs``). They call the same
+services in ``cases/`` as the API and keep no second copy of a rule: labels, fields and actions come
+from the machine data, visibility from ``cases.ledger.access``/``policy``. Every page works without
+JavaScript; ``/static/app.js`` only adds conveniences (search as you type in pickers).
+
+One module per page family, each with its own ``router``; ``common`` holds what they share: the
+session cookie, CSRF, the template environment and its filters, ``render`` and ``redirect``.
+"""
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+
+def install_pages(app: FastAPI) -> None:
+    from api.pages import auth, common, home
+
+    common.install(app)
+    for module in (auth, home):
+        app.include_router(module.router)
