@@ -14,8 +14,8 @@ from fastapi import FastAPI
 
 
 def install_pages(app: FastAPI) -> None:
-    from api.pages import auth, common, home
+    from api.pages import auth, common, home, ledger
 
     common.install(app)
-    for module in (auth, home):
+    for module in (auth, home, ledger):
         app.include_router(module.router)

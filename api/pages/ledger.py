@@ -1,0 +1,123 @@
+"""The ledger page (台账, ``/ledger``): every filter of ``GET /api/cases`` plus the three date ranges,
+a paginated table, and the two exports of exactly that selection — ``/ledger/export.xlsx`` and
+``/ledger/export.csv``, the API's export code (api/exports.py) behind the session cookie."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlalchemy import select
+from urllib.parse import urlencode
+
+from api import exports
+from api.pages.common import PageUser, render
+from api.serialize import case_summaries
+from cases.ledger import case_lists
+from cases.ledger.access import STAFF_ROLES, subtree_codes
+from cases.ledger.case_lists import due_date_of
+from cases.ledger.labels import SORT_LABELS, field_label, options_of
+from cases.ledger.validation import MAX_INT
+from cases.models import Enterprise, Jurisdiction, User
+from cases.platform.errors import ValidationFailed
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 50
+TEXT_PARAMS = ("kind", "state", "jurisdiction", "light", "q", "found_from", "found_to", "due_from", "due_to",
+               "closed_from", "closed_to", "enterprise_id", "assignee", "sort")
+DATE_RANGES = (("found", "发现日期"), ("due", "整改期限"), ("closed", "结案日期"))
+SORTS = {"-created_at": "登记时间（新→旧）", "created_at": "登记时间（旧→新）", "-found_at": "发现时间（新→旧）",
+         "found_at": "发现时间（旧→新）", "number": "案件编号", "-updated_at": "最近更新"}
+
+
+def _form(request: Request) -> dict[str, str]:
+    """What the GET form sent: blank fields are no filter (a form sends every field)."""
+    params = request.query_params
+    values = {name: (params.get(name) or "").strip()[:100] for name in TEXT_PARAMS}
+    values["open_only"] = "1" if params.get("open_only") in ("1", "true", "on") else ""
+    return values
+
+
+def _filters(form: dict[str, str], user: User) -> tuple[dict[str, Any], str]:
+    """The form's values as ``case_query`` filters and the sort; a bad value is a 422 naming it."""
+    errors = []
+    enterprise_id = None
+    if form["enterprise_id"]:
+        raw = form["enterprise_id"]
+        if raw.isascii() and raw.isdigit() and int(raw) <= MAX_INT:
+            enterprise_id = int(raw)
+        else:
+            errors.append({"field": "enterprise_id", "label": "责任单位", "message": "应为企业编号（整数）"})
+    assignee_id = None
+    if form["assignee"] == "me":
+        assignee_id = user.id
+    elif form["assignee"]:
+        errors.append({"field": "assignee", "label": field_label("assignee"), "message": "只能选择“我承办的”"})
+    if errors:
+        raise ValidationFailed(errors)
+    filters = dict(kind=form["kind"] or None, state=form["state"] or None, jurisdiction=form["jurisdiction"] or None,
+                   light=form["light"] or None, text=form["q"] or None, enterprise_id=enterprise_id,
+                   assignee_id=assignee_id, open_only=bool(form["open_only"]),
+                   **{f"{key}_{end}": form[f"{key}_{end}"] or None for key, _ in DATE_RANGES for end in ("from", "to")})
+    return filters, form["sort"] or "-created_at"
+
+
+def _choices(request: Request, user: User) -> dict[str, Any]:
+    """The selects' options: kinds and states (labels from the machine data), lights, the
+    jurisdictions of the user's subtree, and for a staff user whose subtree has few, the enterprises."""
+    out: dict[str, Any] = {"kinds": options_of("kind"), "states": options_of("state"), "lights": options_of("light"),
+                           "sorts": SORTS, "jurisdictions": [], "staff": user.role in STAFF_ROLES}
+    if user.role in STAFF_ROLES:
+        with request.app.state.db.session() as s:
+            out["jurisdictions"] = s.execute(
+                select(Jurisdiction.code, Jurisdiction.name, Jurisdiction.level)
+                .where(Jurisdiction.code.in_(subtree_codes(user.jurisdiction_code)))
+                .order_by(Jurisdiction.path).limit(400)).all()
+    return out
+
+
+def _export_query(request: Request) -> str:
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "page" and v != ""]
+    return urlencode(params)
+
+
+@router.get("/ledger")
+def ledger_page(request: Request, user: PageUser):
+    form = _form(request)
+    page_raw = request.query_params.get("page") or "1"
+    page = int(page_raw) if page_raw.isascii() and page_raw.isdigit() and 0 < int(page_raw) <= 100_000 else 1
+    ctx: dict[str, Any] = {"form": form, "rows": [], "total": 0, "page": page, "pages": 0, "errors": [],
+                           "export_query": _export_query(request), "enterprise_name": None,
+                           "date_ranges": DATE_RANGES, **_choices(request, user)}
+    status = 200
+    try:
+        filters, sort = _filters(form, user)
+        with request.app.state.db.session() as s:
+            result = case_lists.list_cases(s, user, sort=sort, page=page, page_size=PAGE_SIZE, **filters)
+            summaries = case_summaries(s, result.items)
+            ctx["rows"] = [{**summary, "due_date": due_date_of(case.clock_due_at) if case.closed_at is None else None}
+                           for case, summary in zip(result.items, summaries)]
+            if filters["enterprise_id"] is not None:
+                ctx["enterprise_name"] = s.scalar(select(Enterprise.name).where(Enterprise.id == filters["enterprise_id"]))
+        ctx["total"] = result.total
+        ctx["pages"] = (result.total + PAGE_SIZE - 1) // PAGE_SIZE
+    except ValidationFailed as exc:  # shown next to the form, which keeps what was typed
+        ctx["errors"] = exc.errors
+        status = 422
+    return render(request, "ledger.html", user=user, status_code=status, **ctx)
+
+
+@router.get("/ledger/export.xlsx")
+def ledger_xlsx(request: Request, user: PageUser):
+    filters, sort = _filters(_form(request), user)
+    clock = request.app.state.clock
+    return exports.xlsx_response(request.app.state.db, user, now=clock.now(), today=clock.today(), sort=sort,
+                                 filters=filters)
+
+
+@router.get("/ledger/export.csv")
+def ledger_csv(request: Request, user: PageUser):
+    filters, sort = _filters(_form(request), user)
+    clock = request.app.state.clock
+    return exports.csv_response(request.app.state.db, user, now=clock.now(), today=clock.today(), sort=sort,
+                                filters=filters)
