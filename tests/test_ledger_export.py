@@ -84,9 +84,13 @@ def test_date_ranges_are_inclusive_shanghai_dates(api, world, db, clock):
     b = _create(off, world, clock, title="乙", found_at="2026-11-20T16:00:00+00:00")  # 11-21 00:00:00
     c = _create(off, world, clock, title="丙", found_at="2026-11-21T15:59:59+00:00")  # 11-21 23:59:59
     d = _create(off, world, clock, title="丁", found_at="2026-11-21T16:00:00+00:00")  # 11-22 00:00:00
+    # just before midnight UTC: the UTC date is the 19th, the legal date the 20th
+    e = _create(off, world, clock, title="戊", found_at="2026-11-19T23:30:00+00:00")  # 11-20 07:30
     assert _ids(off, "found_from=2026-11-21&found_to=2026-11-21") == {b["id"], c["id"]}
     assert _ids(off, "found_from=2026-11-21") == {b["id"], c["id"], d["id"]}
-    assert _ids(off, "found_to=2026-11-20") == {a["id"]}
+    assert _ids(off, "found_to=2026-11-20") == {a["id"], e["id"]}
+    assert _ids(off, "found_from=2026-11-20&found_to=2026-11-20") == {a["id"], e["id"]}
+    assert _ids(off, "found_to=2026-11-19") == set()
     assert _ids(off, "found_from=2026-11-22&found_to=2026-11-30") == {d["id"]}
 
     # 整改期限: day-based clocks are due at 24:00 of the last day, which belongs to that day
@@ -98,7 +102,7 @@ def test_date_ranges_are_inclusive_shanghai_dates(api, world, db, clock):
     assert _ids(off, "due_to=2026-11-26") == {d["id"]}
     assert _ids(off, "due_from=2026-11-28") == {c["id"]}
     got = {x["id"]: x for x in off.get("/api/cases?page_size=200").json()["items"]}
-    assert len(got) == 4
+    assert len(got) == 5
 
     # 结案日期
     _close(db, c["id"], datetime(2026, 11, 22, 15, 59, 59, tzinfo=UTC))  # 11-22 23:59:59

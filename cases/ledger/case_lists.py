@@ -156,6 +156,10 @@ def date_range_clauses(**ranges: date | str | None) -> list[ColumnElement[bool]]
                            "message": f"不能早于{field_label(f'{key}_from')}（{lo.isoformat()}）"})
             continue
         if key == "due":  # due at 24:00 of D belongs to D: the day is (start of D, start of D+1]
+            if lo is not None or hi is not None:
+                # Only an open case has a current due date; said here, PostgreSQL can also use the
+                # partial index of open cases by their due instant (ix_cases_open_clock_due).
+                clauses.append(Case.closed_at.is_(None))
             if lo is not None:
                 clauses.append(column > day_start(lo))
             if hi is not None:
