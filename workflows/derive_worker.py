@@ -135,9 +135,8 @@ def _tell_parent() -> None:
 
 
 def _announce_outbox() -> None:
-    """Outbox rows were committed: tell the parent (its in-process deliverer) and, on PostgreSQL,
-    the deliverers of other processes (``NOTIFY``)."""
-    _tell_parent()
+    """Outbox rows were committed: on PostgreSQL, wake the deliverers of other processes (one
+    ``NOTIFY`` per pass). The parent was told at each commit already (``_outbox_committed``)."""
     from cases.platform.db import get_database
 
     db = get_database()
