@@ -25,7 +25,7 @@ Before each of those runs the lane asks the Prefect API's health check (``prefec
 a Prefect server that does not answer (seen stalled for up to a minute with its SQLite database
 locked) would hold the run in Prefect's client for a minute and more, so the lane then does the same
 work without a flow run (the flows' own batch loops, workflows/passes.py: ``sweep_plainly`` /
-``deliver_plainly`` / ``render_plainly``; ``derive_pending``) and says so on stderr once a minute; the
+``deliver_plainly`` / ``render_plainly`` / ``derive_plainly``) and says so on stderr once a minute; the
 digest always waits for Prefect.
 
 Exactly-once stays the app database's job (workflows/flows.py): any number of workers may run
@@ -204,14 +204,13 @@ class FlowLoop:
         self._deliver = lambda: deliver_outbox(worker=worker, budget_seconds=budget)
         # The same work without a flow run, while the Prefect API does not answer (prefect_answers):
         # a stalled Prefect server delays no rung and no message (exactly-once is the database's).
-        from cases.issuance.derive import derive_pending
-        from workflows.passes import deliver_plainly, render_plainly, sweep_plainly
+        from workflows.passes import deliver_plainly, derive_plainly, render_plainly, sweep_plainly
 
         plain_worker = worker or default_worker_name()
         self._plain = {"sweep-timers": lambda: sweep_plainly(plain_worker, budget),
                        "deliver-outbox": lambda: deliver_plainly(plain_worker, budget),
                        "render-documents": lambda: render_plainly(budget),
-                       "derive-documents": lambda: derive_pending(get_database(), limit=50)}
+                       "derive-documents": lambda: derive_plainly(budget)}
         self.plain_runs = dict.fromkeys(self._plain, 0)
         self._next_plain_warning = 0.0
         self._digest = daily_digest if digest else None
