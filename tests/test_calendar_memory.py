@@ -202,7 +202,7 @@ def test_the_worker_sees_a_stale_deadline_as_sweep_work(db, world, clock):
     flow's first step repairs it."""
     from cases.platform import db as db_module
     from workflows import loop
-    from workflows.flows import repair_calendar_task
+    from workflows.passes import repair_calendar_task
 
     case_id, stale = _stale_world(db, world, clock)
     previous = db_module._db

@@ -759,3 +759,29 @@ def test_an_idle_sweep_lane_still_beats_without_a_flow_run(app_db, world, clock)
     clock.advance(timedelta(seconds=5))
     loop._sweep_tick()  # within IDLE_BEAT_SECONDS: no second write
     assert heartbeat.last_beat(app_db, heartbeat.SWEEP).last_seen_at == beat.last_seen_at
+
+
+def test_without_prefect_the_plain_passes_derive_and_render_a_backlog_in_batches(app_db, world, clock, monkeypatch,
+                                                                                 tmp_path):
+    """The Prefect-free passes (workflows/passes.py: what the lanes and the derive process run when
+    Prefect does not answer) derive the documents of 7 registrations, then render them 5 at a time,
+    the renderer's garbage collected after each batch."""
+    from cases.models import Document
+    from cases.platform import config
+    from workflows import passes
+
+    monkeypatch.setenv("ANJIAN_DATA_DIR", str(tmp_path))
+    config.get_settings.cache_clear()  # the renderer writes under this test's data dir
+    ids = [register_hazard(app_db, world, clock.now(), title=f"积压隐患{i}") for i in range(7)]
+    passes.derive_plainly(budget_seconds=120)
+    with app_db.session() as s:
+        docs = s.scalars(select(Document).where(Document.case_id.in_(ids))).all()
+    assert len(docs) == 7 and {d.status for d in docs} == {"issued"}
+    collected = []
+    real = passes.collect_render_garbage
+    monkeypatch.setattr(passes, "collect_render_garbage", lambda: (collected.append(1), real())[1])
+    rendered = passes.render_plainly(budget_seconds=300, limit=5)
+    with app_db.session() as s:
+        assert {d.status for d in s.scalars(select(Document).where(Document.case_id.in_(ids)))} == {"rendered"}
+    assert len(collected) == 2, (collected, rendered)  # a full batch of 5, then the last 2
+    config.get_settings.cache_clear()

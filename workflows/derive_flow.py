@@ -8,11 +8,10 @@ Exactly once by the keys in cases/issuance/derive.py, however many workers and A
 """
 from __future__ import annotations
 
-import time
-
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from cases.platform.db import get_database
+
+from workflows.passes import DERIVE_BATCH, derive_now, derive_pass
 
 DERIVE_FLOW = "derive-documents"
 DERIVE_BUDGET_SECONDS = 50.0
@@ -22,23 +21,10 @@ DERIVE_BUDGET_SECONDS = 50.0
 def derive_batch(limit: int) -> dict[str, int]:
     """Derive up to ``limit`` cases' pending events (on PostgreSQL a few cases per transaction,
     on SQLite one; a retry re-reads what is still pending)."""
-    from cases.issuance.derive import PG_BATCH_CASES, derive_pending
-
-    return derive_pending(get_database(), limit=limit, batch=PG_BATCH_CASES)
+    return derive_now(limit)
 
 
 @flow(name=DERIVE_FLOW, persist_result=False, log_prints=False)
-def derive_documents(limit: int = 50, budget_seconds: float = DERIVE_BUDGET_SECONDS) -> dict[str, int]:
+def derive_documents(limit: int = DERIVE_BATCH, budget_seconds: float = DERIVE_BUDGET_SECONDS) -> dict[str, int]:
     """Issue the documents (文号, snapshot, recipients, messages) of events nobody derived yet."""
-    logger = get_run_logger()
-    started = time.monotonic()
-    totals: dict[str, int] = {}
-    while time.monotonic() - started < budget_seconds:
-        counts = derive_batch(limit)
-        for key, n in counts.items():
-            totals[key] = totals.get(key, 0) + n
-        if counts.get("cases", 0) + counts.get("busy", 0) + counts.get("errors", 0) < limit or not counts.get("cases"):
-            break  # nothing more, or only what others hold
-    if totals.get("events"):
-        logger.info("derive: %s", totals)
-    return totals
+    return derive_pass(derive_batch, limit=limit, budget_seconds=budget_seconds, logger=get_run_logger())

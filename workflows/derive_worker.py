@@ -7,7 +7,8 @@ then — where the launcher asks for it (``ANJIAN_DERIVE_RENDER=1``: under ``anj
 lanes run in the API process) — the PDFs of what it issued (``render-documents``), so WeasyPrint's
 heap never lives in the API process. With a Prefect API configured (``PREFECT_API_URL``) every
 pass is a Prefect flow run (``derive-documents``, ``render-documents``: task retries, listed in the
-UI); without one (``anjian serve --no-prefect``) the same functions are called plainly.
+UI); without one (``anjian serve --no-prefect``) the same batch loops run without a flow run
+(workflows/passes.py).
 
 Its protocol with the launcher is two pipes: any byte on stdin is "a commit left work", EOF is
 "your parent is gone, finish the batch in hand and exit"; a line ``o`` on stdout is "outbox rows
@@ -77,24 +78,19 @@ class Pass:
 
     def _derive(self) -> int:
         from cases.platform.db import get_database
-        from cases.issuance.derive import PG_BATCH_CASES, derivations_due, derive_pending
+        from cases.issuance.derive import derivations_due
 
         if not derivations_due(get_database()):
             return 0  # one indexed SELECT: no empty flow run
         if self.flows:
-            from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
             from workflows.derive_flow import derive_documents
 
-            with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-                totals = derive_documents(budget_seconds=PASS_BUDGET_SECONDS) or {}
-            return int(totals.get("events", 0))
-        total, started = 0, time.monotonic()
-        while time.monotonic() - started < PASS_BUDGET_SECONDS:
-            counts = derive_pending(get_database(), limit=50, batch=PG_BATCH_CASES)
-            total += counts["events"]
-            if not counts["cases"]:
-                break
-        return total
+            totals = _as_flow_run(derive_documents, budget_seconds=PASS_BUDGET_SECONDS)
+        else:
+            from workflows.passes import derive_plainly
+
+            totals = derive_plainly(budget_seconds=PASS_BUDGET_SECONDS)
+        return int(totals.get("events", 0))
 
     def _render(self) -> int:
         from cases.platform import clock
@@ -103,27 +99,25 @@ class Pass:
         if not documents_due(clock.now()):
             return 0
         if self.flows:
-            from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
             from workflows.flows import render_documents
 
-            with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-                totals = render_documents(budget_seconds=PASS_BUDGET_SECONDS) or {}
+            totals = _as_flow_run(render_documents, budget_seconds=PASS_BUDGET_SECONDS)
         else:
-            from notifications.documents import render_pending_documents
-            from cases.platform.db import get_database
+            from workflows.passes import render_plainly
 
-            # As render-documents does, without importing Prefect (workflows/flows.py): batches of
-            # 5, the renderer's garbage collected after each.
-            totals, started = {}, time.monotonic()
-            while time.monotonic() - started < PASS_BUDGET_SECONDS:
-                counts = render_pending_documents(get_database(), clock.now(), limit=5)
-                release_memory()
-                for key, n in counts.items():
-                    totals[key] = totals.get(key, 0) + n
-                if sum(counts.values()) < 5:
-                    break
+            # As render-documents does (its batches, the renderer's garbage collected after each),
+            # without importing Prefect.
+            totals = render_plainly(budget_seconds=PASS_BUDGET_SECONDS)
         release_memory()
         return int(totals.get("rendered", 0)) + int(totals.get("failed", 0))
+
+
+def _as_flow_run(flow, **kwargs) -> dict:
+    """Call ``flow`` (a flow run), with Prefect's per-run heartbeat thread off (shared/notes/prefect.md)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        return flow(**kwargs) or {}
 
 
 def _prefect_answers() -> bool:
@@ -141,9 +135,8 @@ def _tell_parent() -> None:
 
 
 def _announce_outbox() -> None:
-    """Outbox rows were committed: tell the parent (its in-process deliverer) and, on PostgreSQL,
-    the deliverers of other processes (``NOTIFY``)."""
-    _tell_parent()
+    """Outbox rows were committed: on PostgreSQL, wake the deliverers of other processes (one
+    ``NOTIFY`` per pass). The parent was told at each commit already (``_outbox_committed``)."""
     from cases.platform.db import get_database
 
     db = get_database()

@@ -10,11 +10,13 @@ sweeping at once, or a sweep killed halfway and run again therefore cannot fire 
 "now" comes from ``cases.platform.clock.now()`` (the one clock; ``ANJIAN_CLOCK_OFFSET`` shifts it) and
 the app database from ``cases.platform.db.get_database()``: the flows run in the API process in tests,
 and in a flow-run process spawned by a worker in production.
+
+The batch loops themselves are workflows/passes.py (Prefect-free, shared with the lanes' fallback and
+the derive process): each flow here hands its pass its Prefect task, so every batch is a task run
+with its retries inside the flow run.
 """
 from __future__ import annotations
 
-import logging
-import time
 from datetime import datetime
 from typing import Any
 
@@ -24,18 +26,14 @@ from sqlalchemy import case as sql_case, func, select
 from sqlalchemy.orm import Session
 
 from cases.platform import clock, heartbeat
-from cases.platform.config import get_settings
 from cases.platform.db import get_database
 from cases.clocks.sweep import fire_due_batch
-from cases.models import Case, Deadline, Jurisdiction, OutboxMessage, Timer, User
+from cases.models import Case, Deadline, Jurisdiction, OutboxMessage, User
 import notifications.preferences as _preferences  # noqa: F401  (installs cases.issuance.outbox.channel_resolver)
+from workflows.passes import (DELIVERY_BATCH, RENDER_BATCH, SWEEP_BUDGET_SECONDS, deliver_now, delivery_pass,
+                              record_heartbeat, render_now, render_pass, sweep_pass)
 from workflows.prefect_env import DELIVERY_FLOW, DIGEST_FLOW, RENDER_FLOW, SWEEP_FLOW, default_worker_name
 
-log = logging.getLogger("anjian.workflows")
-
-# A sweep stops after this long even if due timers remain: the next scheduled run goes on
-# where it stopped (timers are rows, oldest first), and one run never hogs a worker.
-SWEEP_BUDGET_SECONDS = 50.0
 DIGEST_MAX_CASES = 50
 LIGHTS = ("red", "yellow", "green", "none")
 
@@ -55,29 +53,6 @@ def fire_batch(limit: int, worker: str, batch_no: int) -> dict[str, int]:
     return fire_due_batch(get_database(), clock.now(), limit=limit, worker=worker)
 
 
-def repair_calendar_task() -> int:
-    """First in every sweep: deadlines a process computed with a calendar older than the last
-    upload are recomputed (cases.clocks.calendar_repair), so their timers fire on the right dates.
-    Never fails the sweep: what is not repaired now is repaired by the next one."""
-    from cases.clocks.calendar_repair import BATCH, repair_calendar
-
-    total = 0
-    try:
-        while True:
-            result = repair_calendar(get_database(), clock.now())
-            total += result["deadlines"]
-            if result["deadlines"] < BATCH:
-                return total
-    except Exception:  # noqa: BLE001
-        log.warning("sweep: the calendar repair failed; the next sweep tries again", exc_info=True)
-        return total
-
-
-def count_due(now: datetime) -> int:
-    with get_database().session() as s:
-        return s.scalar(select(func.count()).select_from(Timer).where(Timer.status == "pending", Timer.fire_at <= now)) or 0
-
-
 @flow(name=SWEEP_FLOW, persist_result=False, log_prints=False)
 def sweep_timers(batch_size: int | None = None, budget_seconds: float = SWEEP_BUDGET_SECONDS,
                  worker: str | None = None, deliver: bool = False) -> dict[str, Any]:
@@ -87,46 +62,14 @@ def sweep_timers(batch_size: int | None = None, budget_seconds: float = SWEEP_BU
     ``deliver-outbox`` is served next to the sweep (workflows/serve.py), so a slow or unreachable
     channel never holds up the timers.
     """
-    logger = get_run_logger()
-    batch_size = batch_size or get_settings().timer_batch_size
     worker = worker or default_worker_name()
-    started = time.monotonic()
-    totals: dict[str, Any] = {"fired": 0, "duplicate": 0, "stale": 0, "failed": 0, "seen": 0, "batches": 0}
-    repaired = repair_calendar_task()
-    if repaired:
-        totals["calendar_repaired"] = repaired
-    while True:
-        counts = fire_batch(batch_size, worker, totals["batches"])
-        totals["batches"] += 1
-        for key in ("fired", "duplicate", "stale", "failed", "seen"):
-            totals[key] += counts.get(key, 0)
-        if counts["seen"] < batch_size or counts["seen"] == counts["failed"]:
-            break  # nothing more is due (or only timers that keep failing: they wait for the next run)
-        if time.monotonic() - started >= budget_seconds:
-            totals["remaining_due"] = count_due(clock.now())
-            break
-    totals["seconds"] = round(time.monotonic() - started, 3)
-    if totals["failed"]:
-        logger.warning("sweep: %(fired)s fired, %(failed)s failed, %(stale)s stale, %(duplicate)s duplicate "
-                       "in %(batches)s batch(es)", totals)
-    elif totals["seen"]:
-        logger.info("sweep: %(fired)s fired, %(stale)s stale, %(duplicate)s duplicate in %(batches)s batch(es), "
-                    "%(seconds)ss", totals)
-    if totals.get("remaining_due"):
-        logger.warning("sweep: time budget spent with %s timer(s) still due; the next run continues",
-                       totals["remaining_due"])
+    totals = sweep_pass(lambda limit, batch_no: fire_batch(limit, worker, batch_no), batch_size=batch_size,
+                        budget_seconds=budget_seconds, logger=get_run_logger())
     if deliver:
-        totals["delivery"] = _deliver_loop(worker, budget_seconds=max(5.0, budget_seconds - totals["seconds"]))
+        totals["delivery"] = delivery_pass(lambda limit: deliver_batch(limit, worker), logger=get_run_logger(),
+                                           budget_seconds=max(5.0, budget_seconds - totals["seconds"]))
     record_heartbeat(worker, heartbeat.SWEEP)
     return totals
-
-
-def record_heartbeat(worker: str, flow_name: str) -> None:
-    """The flow ran to its end on ``worker`` (cases/platform/heartbeat.py; /readyz reads it). Never fails the run."""
-    try:
-        heartbeat.beat(get_database(), worker, flow_name, clock.now())
-    except Exception:  # noqa: BLE001 - a missing heartbeat shows in /readyz; the sweep's work is done
-        log.warning("could not record the %s heartbeat of %s", flow_name, worker, exc_info=True)
 
 
 # ---------------------------------------------------------------- daily digest
@@ -231,25 +174,12 @@ def daily_digest() -> dict[str, int]:
 
 # ---------------------------------------------------------------- document rendering
 
-RENDER_BATCH = 5  # documents per task; the renderer's garbage is collected after each
-
 
 @task(name="render-batch", retries=2, retry_delay_seconds=2, persist_result=False, cache_policy=NO_CACHE)
 def render_batch(limit: int) -> dict[str, int]:
     """Render up to ``limit`` due issued documents (notifications.documents: a document is marked
     rendered only if it is still issued, so a retried task or a second worker never renders twice)."""
-    from notifications.documents import render_pending_documents
-
-    return render_pending_documents(get_database(), clock.now(), limit=limit)
-
-
-def _collect_render_garbage() -> None:
-    """After each batch, not only after the run: WeasyPrint leaves ~40 MiB of cyclic garbage per
-    document, and a run rendering a backlog for its whole budget grew the derive process past 1 GiB
-    (seen with `make run`'s 200-case demo) before the collection at the end."""
-    from workflows.loop import release_memory
-
-    release_memory()
+    return render_now(limit)
 
 
 @flow(name=RENDER_FLOW, persist_result=False, log_prints=False)
@@ -258,21 +188,7 @@ def render_documents(limit: int = RENDER_BATCH, budget_seconds: float = SWEEP_BU
     not anyone gets the document by e-mail: an inbox-only recipient downloads it from the case.
     Transient errors are retried with backoff; a document that cannot be rendered is marked failed
     on the case and alerted to the administrators once (docs/notifications.md)."""
-    logger = get_run_logger()
-    started = time.monotonic()
-    totals: dict[str, int] = {}
-    while time.monotonic() - started < budget_seconds:
-        counts = render_batch(limit)
-        _collect_render_garbage()
-        for key, n in counts.items():
-            totals[key] = totals.get(key, 0) + n
-        if sum(counts.values()) < limit:
-            break  # nothing more is due
-    if totals.get("failed") or totals.get("retry") or totals.get("error"):
-        logger.warning("render: %s", totals)
-    elif totals:
-        logger.info("render: %s", totals)
-    return totals
+    return render_pass(render_batch, limit=limit, budget_seconds=budget_seconds, logger=get_run_logger())
 
 
 # ---------------------------------------------------------------- outbox delivery
@@ -282,92 +198,16 @@ def render_documents(limit: int = RENDER_BATCH, budget_seconds: float = SWEEP_BU
 def deliver_batch(limit: int, worker: str) -> dict[str, int]:
     """Claim and deliver up to ``limit`` due outbox rows (notifications.delivery: a claim is
     committed before anything is sent, so a retry never holds a row twice)."""
-    from notifications.delivery import deliver_pending
-
-    return deliver_pending(get_database(), clock.now(), limit=limit, worker=worker)
+    return deliver_now(limit, worker)
 
 
 @flow(name=DELIVERY_FLOW, persist_result=False, log_prints=False)
-def deliver_outbox(limit: int = 100, budget_seconds: float = SWEEP_BUDGET_SECONDS,
+def deliver_outbox(limit: int = DELIVERY_BATCH, budget_seconds: float = SWEEP_BUDGET_SECONDS,
                    worker: str | None = None) -> dict[str, int]:
     """Deliver what the sweep, the digest and the officers' actions put in the outbox: the in-app
     inbox at once, e-mail / webhook / 企业微信 / 钉钉 through their channels (docs/notifications.md)."""
     worker = worker or default_worker_name()
-    totals = _deliver_loop(worker, limit=limit, budget_seconds=budget_seconds)
+    totals = delivery_pass(lambda n: deliver_batch(n, worker), limit=limit, budget_seconds=budget_seconds,
+                           logger=get_run_logger())
     record_heartbeat(worker, heartbeat.DELIVERY)
-    return totals
-
-
-def _deliver_loop(worker: str, *, limit: int = 100, budget_seconds: float = SWEEP_BUDGET_SECONDS) -> dict[str, int]:
-    logger = get_run_logger()
-    started = time.monotonic()
-    totals: dict[str, int] = {}
-    while time.monotonic() - started < budget_seconds:
-        counts = deliver_batch(limit, worker)
-        if not counts:
-            break  # nothing was due
-        for key, n in counts.items():
-            totals[key] = totals.get(key, 0) + n
-    if totals.get("failed"):
-        logger.warning("delivery: %s", totals)
-    elif totals:
-        logger.info("delivery: %s", totals)
-    return totals
-
-
-# ---------------------------------------------------------------- without a flow run (Prefect not answering)
-
-
-def sweep_plainly(worker: str, budget_seconds: float = SWEEP_BUDGET_SECONDS) -> dict[str, Any]:
-    """What ``sweep-timers`` does, called directly: the lanes' fallback while the Prefect API does not
-    answer (workflows/loop.py). Same claims, same exactly-once; no flow run, no task retries (what
-    fails stays due for the next sweep)."""
-    from cases.clocks.sweep import fire_due_batch
-
-    started = time.monotonic()
-    batch_size = get_settings().timer_batch_size
-    totals: dict[str, Any] = {"fired": 0, "duplicate": 0, "stale": 0, "failed": 0, "seen": 0, "batches": 0}
-    repair_calendar_task()
-    while True:
-        counts = fire_due_batch(get_database(), clock.now(), limit=batch_size, worker=worker)
-        totals["batches"] += 1
-        for key in ("fired", "duplicate", "stale", "failed", "seen"):
-            totals[key] += counts.get(key, 0)
-        if counts.get("seen", 0) < batch_size or counts.get("seen") == counts.get("failed"):
-            break
-        if time.monotonic() - started >= budget_seconds:
-            break
-    record_heartbeat(worker, heartbeat.SWEEP)
-    return totals
-
-
-def deliver_plainly(worker: str, budget_seconds: float = SWEEP_BUDGET_SECONDS, limit: int = 100) -> dict[str, int]:
-    """What ``deliver-outbox`` does, called directly (the lanes' fallback, as ``sweep_plainly``)."""
-    from notifications.delivery import deliver_pending
-
-    started = time.monotonic()
-    totals: dict[str, int] = {}
-    while time.monotonic() - started < budget_seconds:
-        counts = deliver_pending(get_database(), clock.now(), limit=limit, worker=worker)
-        if not counts:
-            break
-        for key, n in counts.items():
-            totals[key] = totals.get(key, 0) + n
-    record_heartbeat(worker, heartbeat.DELIVERY)
-    return totals
-
-
-def render_plainly(budget_seconds: float = SWEEP_BUDGET_SECONDS, limit: int = RENDER_BATCH) -> dict[str, int]:
-    """What ``render-documents`` does, called directly (the lanes' fallback, as ``sweep_plainly``)."""
-    from notifications.documents import render_pending_documents
-
-    started = time.monotonic()
-    totals: dict[str, int] = {}
-    while time.monotonic() - started < budget_seconds:
-        counts = render_pending_documents(get_database(), clock.now(), limit=limit)
-        _collect_render_garbage()
-        for key, n in counts.items():
-            totals[key] = totals.get(key, 0) + n
-        if sum(counts.values()) < limit:
-            break
     return totals

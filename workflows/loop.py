@@ -24,8 +24,9 @@ nothing to Prefect. The checks are the very conditions the flows claim work by
 Before each of those runs the lane asks the Prefect API's health check (``prefect_answers``, 2 s):
 a Prefect server that does not answer (seen stalled for up to a minute with its SQLite database
 locked) would hold the run in Prefect's client for a minute and more, so the lane then does the same
-work without a flow run (``workflows.flows.sweep_plainly`` / ``deliver_plainly`` / ``render_plainly``,
-``derive_pending``) and says so on stderr once a minute; the digest always waits for Prefect.
+work without a flow run (the flows' own batch loops, workflows/passes.py: ``sweep_plainly`` /
+``deliver_plainly`` / ``render_plainly`` / ``derive_plainly``) and says so on stderr once a minute; the
+digest always waits for Prefect.
 
 Exactly-once stays the app database's job (workflows/flows.py): any number of workers may run
 these lanes against one database; ``SKIP LOCKED`` and unique keys keep every effect single.
@@ -183,7 +184,8 @@ class FlowLoop:
     def __init__(self, *, sweep_interval: float, delivery_poll: float = DELIVERY_POLL_SECONDS,
                  digest: bool = True, worker: str | None = None, api_url: str | None = None,
                  gate: Callable[[], bool] | None = None, offload: Callable[[], None] | None = None) -> None:
-        from workflows.flows import daily_digest, deliver_outbox, render_documents, sweep_timers, SWEEP_BUDGET_SECONDS
+        from workflows.flows import daily_digest, deliver_outbox, render_documents, sweep_timers
+        from workflows.passes import SWEEP_BUDGET_SECONDS
 
         self.sweep_interval = float(sweep_interval)
         self.delivery_poll = float(delivery_poll)
@@ -202,14 +204,13 @@ class FlowLoop:
         self._deliver = lambda: deliver_outbox(worker=worker, budget_seconds=budget)
         # The same work without a flow run, while the Prefect API does not answer (prefect_answers):
         # a stalled Prefect server delays no rung and no message (exactly-once is the database's).
-        from cases.issuance.derive import derive_pending
-        from workflows.flows import deliver_plainly, render_plainly, sweep_plainly
+        from workflows.passes import deliver_plainly, derive_plainly, render_plainly, sweep_plainly
 
         plain_worker = worker or default_worker_name()
         self._plain = {"sweep-timers": lambda: sweep_plainly(plain_worker, budget),
                        "deliver-outbox": lambda: deliver_plainly(plain_worker, budget),
                        "render-documents": lambda: render_plainly(budget),
-                       "derive-documents": lambda: derive_pending(get_database(), limit=50)}
+                       "derive-documents": lambda: derive_plainly(budget)}
         self.plain_runs = dict.fromkeys(self._plain, 0)
         self._next_plain_warning = 0.0
         self._digest = daily_digest if digest else None
@@ -315,7 +316,7 @@ class FlowLoop:
         elif time.monotonic() >= self._next_idle_beat:
             # Nothing due is a sweep done too: /readyz must not call an idle worker stale. At most
             # every IDLE_BEAT_SECONDS (one UPDATE), well inside the stale bound (cases/platform/heartbeat.py).
-            from workflows.flows import record_heartbeat
+            from workflows.passes import record_heartbeat
 
             record_heartbeat(self.worker or default_worker_name(), heartbeat.SWEEP)
             self._next_idle_beat = time.monotonic() + IDLE_BEAT_SECONDS
