@@ -124,6 +124,8 @@ def main() -> int:
         ("cockpit (province)", "province", "/cockpit"),
         ("overdue p1 (province)", "province", "/cockpit/overdue"),
         ("supervisions (city)", "city", "/cockpit/supervisions"),
+        ("escalation log (city)", "city", "/cockpit/escalations"),
+        ("ranking and trend (city)", "city", "/cockpit/performance"),
         ("ledger filtered (city)", "city", f"/ledger?{ledger_q}"),
         ("ledger all (province)", "province", "/ledger"),
         ("export.xlsx first byte (city)", "city", f"/ledger/export.xlsx?{ledger_q}"),

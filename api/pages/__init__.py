@@ -14,8 +14,8 @@ from fastapi import FastAPI
 
 
 def install_pages(app: FastAPI) -> None:
-    from api.pages import auth, common, home, ledger
+    from api.pages import auth, cockpit, common, home, ledger
 
     common.install(app)
-    for module in (auth, home, ledger):
+    for module in (auth, home, ledger, cockpit):
         app.include_router(module.router)

@@ -16,12 +16,12 @@ from cases.clocks import deadlines as dl
 from cases.clocks import lights
 from cases.ledger import policy, services
 from cases.ledger import case_lists
-from cases.clocks import supervision
-from cases.ledger.access import STAFF_ROLES, require_role, subtree_codes
+from cases.clocks import supervision, supervision_board
+from cases.ledger.access import STAFF_ROLES, require_role
 from cases.clocks.calendar_store import get_calendar
 from cases.platform.errors import ValidationFailed
 from cases.clocks.legal_time import compute_due
-from cases.ledger.light_stats import fold_due, fold_open_counts, light_count_rows
+from cases.ledger.light_stats import fold_due, fold_open_counts, light_count_rows, light_table
 from cases.models import Case, CalendarYear, Deadline, Jurisdiction, RungFiring, Supervision
 
 router = APIRouter(prefix="/api", tags=["deadlines & supervision"])
@@ -111,20 +111,33 @@ def overdue(user: CurrentUser, db: Db, clock: AppClock, kind: str | None = None,
             page: int = Query(1, ge=1), page_size: int = Query(50, ge=1, le=200)):
     now = clock.now()
     with db.session() as s:
-        # Red = an open case whose earliest live due (on the case row) has passed; the page is a range
-        # of ix_cases_open_clock_due read in due order with LIMIT (docs/performance.md "Scale").
-        stmt = (case_lists.case_query(user, kind=kind, jurisdiction=jurisdiction)
-                .where(Case.closed_at.is_(None), Case.clock_due_at <= now))
-        total = s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-        rows = list(s.scalars(stmt.order_by(Case.clock_due_at.asc(), Case.id).limit(page_size).offset((page - 1) * page_size)
-                              .options(lazyload(Case.related))))  # summaries: no related units
-        return responses.fast_json({"items": _with_lights(s, rows, now), "total": total, "page": page,
-                                    "page_size": page_size})
+        return responses.fast_json(overdue_page(s, user, now, kind=kind, jurisdiction=jurisdiction, page=page,
+                                                page_size=page_size))
+
+
+def overdue_page(s, user, now: datetime, *, kind: str | None = None, jurisdiction: str | None = None, page: int = 1,
+                 page_size: int = 50) -> dict[str, Any]:
+    """One page of the overdue list as the API and the cockpit (/cockpit/overdue) show it, longest overdue first."""
+    # Red = an open case whose earliest live due (on the case row) has passed; the page is a range
+    # of ix_cases_open_clock_due read in due order with LIMIT (docs/performance.md "Scale").
+    stmt = (case_lists.case_query(user, kind=kind, jurisdiction=jurisdiction)
+            .where(Case.closed_at.is_(None), Case.clock_due_at <= now))
+    total = s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = list(s.scalars(stmt.order_by(Case.clock_due_at.asc(), Case.id).limit(page_size).offset((page - 1) * page_size)
+                          .options(lazyload(Case.related))))  # summaries: no related units
+    return {"items": _with_lights(s, rows, now), "total": total, "page": page, "page_size": page_size}
 
 
 @router.get("/stats/lights", summary="统计：辖区 × 案件类型 × 红黄绿灯")
 def light_counts(user: CurrentUser, db: Db, clock: AppClock, jurisdiction: str | None = None):
     now = clock.now()
+    rows, names = read_light_counts(db, user, now, jurisdiction=jurisdiction)
+    return responses.fast_json({**light_table(rows, names), "at": now})
+
+
+def read_light_counts(db, user, now: datetime, *, jurisdiction: str | None = None):
+    """(``light_count_rows``, {code: name}) for the API's counts and the cockpit; folds the open
+    counts afterwards when the read saw many signed rows."""
     with db.session() as s:
         # From the case rows' clock summaries, as index ranges per visible jurisdiction (cases/ledger/light_stats.py).
         rows = light_count_rows(s, user, now, jurisdiction=jurisdiction)
@@ -133,14 +146,7 @@ def light_counts(user: CurrentUser, db: Db, clock: AppClock, jurisdiction: str |
     if fold:  # the open counts carry many signed rows since the last fold: collapse them (cheap, rare)
         with db.transaction() as s:
             fold_open_counts(s)
-    table: dict[str, dict[str, Any]] = {}
-    totals = {"red": 0, "yellow": 0, "green": 0, "none": 0}
-    for code, kind, lt, n in rows:
-        row = table.setdefault(code, {"jurisdiction": {"code": code, "name": names.get(code)}, "by_kind": {}})
-        row["by_kind"].setdefault(kind, {"red": 0, "yellow": 0, "green": 0, "none": 0})[lt] = n
-        totals[lt] += n
-    return responses.fast_json({"items": sorted(table.values(), key=lambda r: r["jurisdiction"]["code"]),
-                                "totals": totals, "at": now})
+    return rows, names
 
 
 @router.get("/cases/{case_id}/deadlines", summary="案件期限（含历史、暂停与延期）")
@@ -178,24 +184,32 @@ def case_escalations(case_id: int, user: CurrentUser, db: Db):
 @router.get("/supervisions", summary="挂牌督办事项（本辖区挂牌或被督办的）")
 def list_supervisions(user: CurrentUser, db: Db, status: str | None = Query(None, description="listed / extension_requested / lifted，可逗号分隔"),
                       page: int = Query(1, ge=1), page_size: int = Query(50, ge=1, le=200)):
-    require_role(user, *STAFF_ROLES)
     with db.session() as s:
-        codes = subtree_codes(user.jurisdiction_code)
-        stmt = select(Supervision).where(or_(Supervision.listing_jurisdiction_code.in_(codes),
-                                             Supervision.supervised_jurisdiction_code.in_(codes)))
-        if status:
-            stmt = stmt.where(Supervision.status.in_(status.split(",")))
-        total = s.scalar(select(func.count()).select_from(stmt.subquery()))
-        rows = list(s.scalars(stmt.order_by(Supervision.listed_at.desc(), Supervision.id.desc())
-                              .limit(page_size).offset((page - 1) * page_size)))
-        # Only the four columns shown (a whole Case would also load its related units).
-        cases = {c.id: c for c in s.execute(select(Case.id, Case.number, Case.title, Case.state)
-                                            .where(Case.id.in_([r.case_id for r in rows])))}
-        items = supervision.supervisions_json(s, rows)  # two statements for the page, not four per row
-        for r, j in zip(rows, items):
-            c = cases.get(r.case_id)
-            j["case"] = {"id": c.id, "number": c.number, "title": c.title, "state": c.state} if c else None
-        return responses.fast_json({"items": items, "total": total, "page": page, "page_size": page_size})
+        return responses.fast_json(supervisions_page(s, user, status=status, page=page, page_size=page_size))
+
+
+def supervisions_page(s, user, *, status: str | None = None, clock_stage: str | None = None,
+                      now: datetime | None = None, page: int = 1, page_size: int = 50) -> dict[str, Any]:
+    """One page of the supervisions the user's subtree listed or is supervised in (the API and the
+    cockpit's board). ``clock_stage`` (the board): ``due`` — the 督办期限 is running and past its warn
+    instant, ``overdue`` — past its due instant, both of listings not yet lifted."""
+    require_role(user, *STAFF_ROLES)
+    stmt = supervision_board.visible_supervisions(user)
+    if status:
+        stmt = stmt.where(Supervision.status.in_(status.split(",")))
+    if clock_stage:
+        stmt = stmt.where(supervision_board.clock_stage_clause(clock_stage, now))
+    total = s.scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = list(s.scalars(stmt.order_by(Supervision.listed_at.desc(), Supervision.id.desc())
+                          .limit(page_size).offset((page - 1) * page_size)))
+    # Only the four columns shown (a whole Case would also load its related units).
+    cases = {c.id: c for c in s.execute(select(Case.id, Case.number, Case.title, Case.state)
+                                        .where(Case.id.in_([r.case_id for r in rows])))}
+    items = supervision.supervisions_json(s, rows)  # two statements for the page, not four per row
+    for r, j in zip(rows, items):
+        c = cases.get(r.case_id)
+        j["case"] = {"id": c.id, "number": c.number, "title": c.title, "state": c.state} if c else None
+    return {"items": items, "total": total, "page": page, "page_size": page_size}
 
 
 @router.get("/supervisions/{supervision_id}", summary="督办事项详情")

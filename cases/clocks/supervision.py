@@ -135,8 +135,13 @@ def get_supervision(session: Session, actor: User, supervision_id: int) -> tuple
 
 
 def _listing_authority_member(session: Session, actor: User, sup: Supervision) -> bool:
-    # The listing body itself or an authority above it.
-    return actor.role == "supervisor" and in_subtree(session, actor.jurisdiction_code, sup.listing_jurisdiction_code)
+    return may_decide(session, actor, sup.listing_jurisdiction_code)
+
+
+def may_decide(session: Session, actor: User, listing_code: str) -> bool:
+    """Who decides a listing's extension and lifts it: a supervisor of the listing body itself or of
+    an authority above it."""
+    return actor.role == "supervisor" and in_subtree(session, actor.jurisdiction_code, listing_code)
 
 
 def _supervision_deadline(session: Session, sup: Supervision) -> Deadline | None:

@@ -146,3 +146,36 @@ def fold_open_counts(session: Session) -> int:
     if kept:
         session.execute(t.insert(), kept)
     return sum(rows for *_, rows in sums) - len(kept)
+
+
+# ---------------------------------------------------------------- tables of the counts (API and cockpit)
+
+
+def empty_lights() -> dict[str, int]:
+    return dict.fromkeys(LIGHTS, 0)
+
+
+def light_table(rows, names: dict[str, str]) -> dict:
+    """``light_count_rows`` as ``GET /api/stats/lights`` answers it: one item per jurisdiction code
+    (sorted) with its counts by kind and light, and the totals by light."""
+    table: dict[str, dict] = {}
+    totals = empty_lights()
+    for code, kind, lt, n in rows:
+        row = table.setdefault(code, {"jurisdiction": {"code": code, "name": names.get(code)}, "by_kind": {}})
+        row["by_kind"].setdefault(kind, empty_lights())[lt] = n
+        totals[lt] += n
+    return {"items": sorted(table.values(), key=lambda r: r["jurisdiction"]["code"]), "totals": totals}
+
+
+def rolled_up(rows, row_of: dict[str, str]) -> tuple[dict[str, dict[str, dict[str, int]]], dict[str, dict[str, int]]]:
+    """``light_count_rows`` added up per row of a drill-down table: ``row_of`` maps each jurisdiction
+    code of the subtree shown to its row (the child of the root it lies under, or the root itself).
+    Returns ({row: {kind: {light: n}}}, {kind: {light: n}} of the codes outside it — visible cases
+    moved up by 提级 above the subtree)."""
+    table: dict[str, dict[str, dict[str, int]]] = {}
+    outside: dict[str, dict[str, int]] = {}
+    for code, kind, lt, n in rows:
+        row = row_of.get(code)
+        target = outside if row is None else table.setdefault(row, {})
+        target.setdefault(kind, empty_lights())[lt] += n
+    return table, outside
