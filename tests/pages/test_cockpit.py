@@ -98,6 +98,9 @@ def test_counts_agree_with_the_api_and_every_cell_with_its_list(pages, api, worl
                                             "open_only": "true"}.items() if v}
         assert _api_total(sup_api, href) == n, href
     assert "合计" in r.text and "姑苏区" in r.text and "吴中区" in r.text
+    # The province's admin drilled down to 苏州市 sees the same figures.
+    admin = pages(world.admin, ttl=LONG).get("/cockpit?jurisdiction=320500")
+    assert admin.status_code == 200 and _cells(admin.text) == cells
 
 
 def test_drill_down_shows_a_district_and_stays_within_the_users_subtree(pages, api, world, clock, db):
@@ -121,22 +124,32 @@ def test_drill_down_shows_a_district_and_stays_within_the_users_subtree(pages, a
     assert client.get("/cockpit?jurisdiction=999999").status_code == 404
 
 
-def test_the_overdue_list_after_the_clock_moves(pages, api, world, clock, db):
+def test_the_overdue_list_after_the_clock_moves(pages, api, world, clock, db, monkeypatch):
+    from api.pages import cockpit
+
     officer = api(world.officer)
     late = _hazard(officer, world, title="逾期隐患", rectification_days=3)   # due Thu 26 Nov 24:00
     _hazard(officer, world, title="未逾期隐患", rectification_days=15)
+    other = _hazard(api(world.officer_wz), world, title="吴中逾期", project=world.p2, rectification_days=5)  # due 30 Nov
     client = pages(world.supervisor, ttl=LONG)
     assert "没有逾期案件" in client.get("/cockpit/overdue").text
     clock.set(datetime(2026, 11, 26, 2, 0, tzinfo=timezone.utc))  # the due day: its reminder is sent
     fire_all_due(db, clock.now())
     clock.set(datetime(2026, 11, 30, 2, 0, tzinfo=timezone.utc))  # Mon 30 Nov: 4 days after 26 Nov
     fire_all_due(db, clock.now())
-    html = client.get("/cockpit/overdue").text
-    assert "逾期隐患" in html and "未逾期隐患" not in html
-    assert "已逾期4天" in html and f'href="/cases/{late["id"]}"' in html
-    api_list = api(world.supervisor).get("/api/overdue").json()
+    html = client.get("/cockpit/overdue?jurisdiction=320508").text
+    assert "逾期隐患" in html and "未逾期隐患" not in html and "吴中逾期" not in html
+    assert "已逾期4天" in html and f'href="/cases/{late["id"]}"' in html and "共1件" in html
+    api_list = api(world.supervisor).get("/api/overdue", params={"jurisdiction": "320508"}).json()
     assert api_list["total"] == 1 and api_list["items"][0]["id"] == late["id"]
-    assert "共1件" in html
+    # The whole city, a page at a time (longest overdue first), as GET /api/overdue pages it.
+    clock.set(datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc))  # 吴中逾期 was due 30 Nov 24:00
+    monkeypatch.setattr(cockpit, "PAGE_SIZE", 1)
+    first, second = client.get("/cockpit/overdue").text, client.get("/cockpit/overdue?page=2").text
+    assert "共2件" in first and "第1页，共2页" in first and 'href="?page=2"' in first
+    assert "逾期隐患" in first and "已逾期5天" in first and "吴中逾期" in second and "已逾期1天" in second
+    assert [c["id"] for c in api(world.supervisor).get("/api/overdue").json()["items"]] == [late["id"], other["id"]]
+    monkeypatch.undo()
     # The escalation log of the subtree shows the overdue rung (逾期预警 with its 警示函).
     log = client.get("/cockpit/escalations").text
     assert "逾期预警（警示函）" in log and f'href="/cases/{late["id"]}"' in log
@@ -144,6 +157,11 @@ def test_the_overdue_list_after_the_clock_moves(pages, api, world, clock, db):
     assert numbers and all("〔2026〕" in n for n in numbers)
     assert "提醒" not in _tbody(log)  # reminders only on request
     assert "到期当日提醒" in _tbody(client.get("/cockpit/escalations?all=1").text)
+    # The officer of 姑苏区 reads its own subtree's log: nothing of 吴中区.
+    fire_all_due(db, clock.now())
+    assert "吴中逾期" in client.get("/cockpit/escalations").text
+    own = pages(world.officer, ttl=LONG).get("/cockpit/escalations").text
+    assert "逾期隐患" in own and "吴中逾期" not in own
 
 
 def test_an_extension_decided_through_the_board_changes_the_supervision(pages, api, world, clock, db):
