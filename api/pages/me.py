@@ -28,7 +28,7 @@ router = APIRouter(include_in_schema=False)
 
 ALL = preferences.ALL_TEMPLATES
 SOURCE_LABELS = {"user": "本人设置", "role": "按角色设置", "default": "默认"}
-QUIET = {"": "默认（22:00—07:00 不发群机器人消息）", "false": "夜间也发送"}
+QUIET = {"": "默认（夜间不发群机器人消息）", "false": "夜间也发送"}
 
 
 def _rows() -> list[tuple[str, str]]:
@@ -58,7 +58,7 @@ def _view(request: Request, user, *, status_code: int = 200, errors: dict[str, l
                      "effective": effective, "errors": (errors or {}).get(template, [])})
     return render(request, "preferences.html", user=user, status_code=status_code, title="通知设置",
                   rows=rows, channels=prefs["channels"], default=prefs["default"], channel_names=CHANNEL_NAMES,
-                  quiet_options=QUIET, source_labels=SOURCE_LABELS, general_errors=(errors or {}).get("", []),
+                  quiet_options=QUIET, source_labels=SOURCE_LABELS, quiet_hours=prefs["quiet_hours"], general_errors=(errors or {}).get("", []),
                   pw_errors=pw_errors or {}, pw_error=pw_error, has_email=bool(user.email))
 
 
