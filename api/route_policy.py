@@ -55,6 +55,7 @@ ROUTES: dict[str, tuple[str, str]] = {
     "POST /admin/users":                                     ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "POST /admin/users/{user_id}/deactivate":                ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "POST /admin/users/{user_id}/activate":                  ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "POST /admin/channels/{name}":                           ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "POST /admin/calendar":                                  ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "POST /admin/messages/{message_id}/resend":              ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "GET /api/state-machines":                               ("public",           "2   2   2   2   2   2   2   2   2   2"),

@@ -26,11 +26,11 @@ from cases.ledger import policy
 from cases.ledger.access import ROLE_LABELS, require_role, subtree_codes
 from cases.ledger.labels import options_of
 from cases.models import CalendarYear, Enterprise, Jurisdiction, OutboxMessage, User
-from cases.platform.errors import ValidationFailed
+from cases.platform.errors import NotFound, ValidationFailed
 from cases.platform.sessions import admin_set_active
 from notifications import channel_config, delivery
 from notifications.catalog import CATALOG
-from notifications.channels import CHANNEL_NAMES
+from notifications.channels import CHANNEL_NAMES, ChannelConfigError
 from notifications.channel_secrets import redact
 
 router = APIRouter(include_in_schema=False)
@@ -82,7 +82,9 @@ def _page(request: Request, user: User, *, status_code: int = 200, users_page: i
     require_role(user, "admin")
     ctx = _context(request, user, users_page)
     return render(request, "admin.html", user=user, status_code=status_code, title="系统管理",
-                  **{"new_user": {}, "user_errors": {}, "calendar_errors": [], "notice_text": "", **ctx, **extra})
+                  **{"new_user": {}, "user_errors": {}, "calendar_errors": [], "notice_text": "",
+                     "channel_errors": {}, "channel_posted": {}, "secret_mask": channel_config.SECRET_MASK,
+                     **ctx, **extra})
 
 
 @router.get("/admin")
@@ -144,6 +146,34 @@ def create_user(request: Request, user: PageUser, form: CheckedForm):
     except IntegrityError:  # a concurrent insert of the same name won the race
         return refuse([{"field": "username", "message": "用户名已存在"}])
     return redirect(request, "/admin#users", notice=f"已新增用户 {name}")
+
+
+# ---------------------------------------------------------------- channels
+
+
+@router.post("/admin/channels/{name}")
+def save_channel(request: Request, name: str, user: PageUser, form: CheckedForm):
+    """Save a channel's configuration (the root admin's, as PUT /api/admin/channels/{name}); a secret
+    left as shown (``SECRET_MASK``) keeps the stored one."""
+    require_role(user, "admin")
+    state = request.app.state
+    with state.db.session() as s:
+        policy.require_root_admin(s, user, "通知渠道配置")  # one set of channels for the province
+    if name not in channel_config.CONFIGURABLE:
+        raise NotFound(f"通知渠道“{name}”不存在或无需配置（可配置：{'、'.join(channel_config.CONFIGURABLE)}）")
+    fields = channel_config.CONFIG_FIELDS[name]
+    values = {f.name: str(form.get(f"setting.{f.name}") or "").strip() for f in fields}
+    enabled = form.get("enabled") == "1"
+    try:
+        with state.db.transaction() as s:
+            channel_config.save_config(s, name, {k: v for k, v in values.items() if v}, enabled=enabled,
+                                       now=state.clock.now(), user_id=user.id, settings=state.settings)
+    except ChannelConfigError as exc:
+        shown = {k: v for k, v in values.items() if not any(f.name == k and f.secret for f in fields)}
+        return _page(request, user, status_code=422, channel_errors={name: {exc.field or "": str(exc)}},
+                     channel_posted={name: {**shown, "enabled": enabled}})
+    return redirect(request, f"/admin#channel-{name}",
+                    notice=f"{CHANNEL_NAMES.get(name, name)}渠道配置已保存{'' if enabled else '（已停用）'}")
 
 
 # ---------------------------------------------------------------- calendar

@@ -163,3 +163,36 @@ def test_a_county_admin_resends_only_its_subtrees_messages(pages, world, db, clo
     assert f"/admin/messages/{mine}/resend" in html
     assert f"/admin/messages/{theirs}/resend" not in html and f"/admin/messages/{alert}/resend" not in html
     assert post_form(page, "/admin", f"/admin/messages/{theirs}/resend", {}).status_code == 404
+
+
+def test_root_admin_saves_a_channel_with_errors_next_to_the_field(pages, world, db, clock, allow_outbound):
+    settings = allow_outbound("127.0.0.1")  # the webhook receiver of this test would be on loopback
+    page = pages(world.admin)
+    r = post_form(page, "/admin", "/admin/channels/webhook", {"setting.url": "ftp://nowhere", "enabled": "1"})
+    assert r.status_code == 422
+    form = re.search(r'action="/admin/channels/webhook".*?</form>', r.text, re.S).group(0)
+    assert re.search(r'Webhook地址.*?<p class="field-error" role="alert">[^<]*Webhook', form, re.S)
+    assert 'value="ftp://nowhere"' in form  # what was typed stays
+    url = "http://127.0.0.1:9/hook?access_token=s3cr3t-value-42"
+    r = post_form(page, "/admin", "/admin/channels/webhook", {"setting.url": url, "enabled": "1"})
+    assert r.status_code == 303, r.text[:400]
+    html = page.get("/admin").text
+    row = re.search(r'<tr id="channel-webhook">(.*?)</tr>', html, re.S).group(1)
+    assert "已启用" in row and "已保存的配置" in row and "s3cr3t-value-42" not in html  # secrets hidden
+    # Saved again as shown (the masked URL): the stored secret is kept.
+    shown = re.search(r'name="setting.url" value="([^"]+)"', html).group(1)
+    assert "s3cr3t-value-42" not in shown
+    assert post_form(page, "/admin", "/admin/channels/webhook", {"setting.url": shown.replace("&amp;", "&"),
+                                                                 "enabled": "1"}).status_code == 303
+    from cases.models import ChannelConfig
+    from notifications import channel_config
+
+    with db.session() as s:
+        assert channel_config.saved_values(s.get(ChannelConfig, "webhook"), settings)["url"] == url
+    # Province-wide: a county admin may not.
+    from tests.conftest import password_hash
+
+    county = pages(_county_admin(db, clock, password_hash()))
+    r = post_form(county, "/admin", "/admin/channels/webhook", {"setting.url": url, "enabled": "1"})
+    assert r.status_code == 403 and "全省统一设置" in r.text
+
