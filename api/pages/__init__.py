@@ -14,8 +14,8 @@ from fastapi import FastAPI
 
 
 def install_pages(app: FastAPI) -> None:
-    from api.pages import auth, cockpit, common, home, ledger
+    from api.pages import admin, auth, cockpit, common, home, inbox, ledger, me
 
     common.install(app)
-    for module in (auth, home, ledger, cockpit):
+    for module in (auth, home, inbox, me, admin, ledger, cockpit):
         app.include_router(module.router)

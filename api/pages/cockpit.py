@@ -21,6 +21,7 @@ from api.pages.common import CheckedForm, PageUser, redirect, render
 from api.routes.deadlines import DecisionIn, LiftIn, overdue_page, read_light_counts, supervisions_page
 from cases.clocks import stats, supervision, supervision_board
 from cases.clocks.calendar_store import get_calendar
+from cases.clocks.countdown import countdown
 from cases.ledger.access import STAFF_ROLES, in_subtree, require_role
 from cases.ledger.case_lists import due_date_of
 from cases.ledger.labels import field_label, options_of
@@ -126,7 +127,7 @@ def overdue(request: Request, user: PageUser, jurisdiction: str | None = Query(N
             kind: str | None = Query(None, max_length=32), page: str | None = Query(None, max_length=8)):
     _staff(user)
     state = request.app.state
-    now, today = state.clock.now(), state.clock.today()
+    now = state.clock.now()
     number = _page_number(page)
     kind = kind or None
     with state.db.session() as s:
@@ -134,10 +135,10 @@ def overdue(request: Request, user: PageUser, jurisdiction: str | None = Query(N
         own = tree.root.code == user.jurisdiction_code
         result = overdue_page(s, user, now, kind=kind, jurisdiction=None if own else tree.root.code, page=number,
                               page_size=PAGE_SIZE)
+        calendar = get_calendar(s)
     for item in result["items"]:
-        due = due_date_of(item.get("next_due_at"))
-        item["due_date"] = due
-        item["overdue_days"] = (today - due).days if due else None
+        item["due_date"] = due_date_of(item.get("next_due_at"))
+        item["countdown"] = countdown(item.get("next_due_at"), item["due_date"], now, calendar)  # 已逾期N天
     pages = (result["total"] + PAGE_SIZE - 1) // PAGE_SIZE
     return render(request, "cockpit/overdue.html", user=user, **_ctx(
         request, user, "/cockpit/overdue", tree=tree, chain=_chain(tree, user), result=result, page=number,
@@ -164,12 +165,13 @@ def _board(request: Request, user: User, stage: str | None, page: int, *, errors
     with state.db.session() as s:
         result = supervisions_page(s, user, now=now, page=page, page_size=PAGE_SIZE, **filters)
         counts = supervision_board.stage_counts(s, user, now)
+        calendar = get_calendar(s)
         for item in result["items"]:
             # The same test the services apply (the listing body or above, a supervisor).
             item["may_decide"] = supervision.may_decide(s, user, item["listing_authority"]["code"])
             d = item.get("deadline") or {}
-            due = d.get("due_date") if d.get("status") == "open" else None
-            item["overdue_days"] = (state.clock.today() - due).days if due and d.get("due_at") and d["due_at"] <= now else None
+            item["countdown"] = (countdown(d.get("due_at"), d.get("due_date"), now, calendar)
+                                 if d.get("status") == "open" and item["status"] == "listed" else None)
     pages = (result["total"] + PAGE_SIZE - 1) // PAGE_SIZE
     return render(request, "cockpit/supervisions.html", user=user, status_code=status_code, **_ctx(
         request, user, "/cockpit/supervisions", result=result, page=page, pages=pages, stage=stage or "",

@@ -1,7 +1,7 @@
 """Deadlines, traffic lights, listed supervision, escalation log, queues and the legal calendar."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Query
@@ -43,7 +43,7 @@ def _urgency_query(user, now: datetime, **filters):
 
     light = lights.light_expression(now)
     rank = sql_case((light == "red", 0), (light == "yellow", 1), (light == "green", 2), else_=3)
-    stmt = case_lists.case_query(user, **filters).where(Case.closed_at.is_(None))
+    stmt = case_lists.case_query(user, now=now, **filters).where(Case.closed_at.is_(None))
     return stmt, light, rank
 
 
@@ -55,24 +55,62 @@ def my_queue(user: CurrentUser, db: Db, clock: AppClock, page: int = Query(1, ge
         return responses.fast_json(queue_page(s, user, now, page=page, page_size=page_size))
 
 
-def queue_page(s, user, now: datetime, *, page: int = 1, page_size: int = 50, **filters) -> dict[str, Any]:
+def queue_page(s, user, now: datetime, *, page: int = 1, page_size: int = 50, with_counts: bool = False,
+               **filters) -> dict[str, Any]:
     """The user's queue (most urgent first) as the API and the workbench show it; ``filters`` are
-    ``case_lists.case_query``'s (kind, state, text …)."""
-    stmt, light, rank = _urgency_query(user, now, **filters)
-    if user.role == "enterprise":
-        pass  # an enterprise contact's queue is every open case of their unit
+    ``case_lists.case_query``'s (kind, state, text, light …). Each item carries its running clocks
+    (``deadlines``) and the one due next (``next_clock``: label, whose clock, due date, countdown —
+    还剩N个工作日 / 已逾期N天 / 已暂停). ``with_counts``: also ``counts`` by light over the queue with
+    the same filters except the light (the workbench's counts, each a link to that light)."""
+    awaiting = _awaiting_decision(s, user)
+    light_filter = filters.pop("light", None)
+
+    def queue(**extra):
+        stmt, light, rank = _urgency_query(user, now, **filters, **extra)
+        if user.role != "enterprise":  # an enterprise contact's queue is every open case of their unit
+            # Their own cases, and the cases waiting for their decision (an approver's clock).
+            stmt = stmt.where(or_(Case.assignee_id == user.id, Case.id.in_(awaiting)) if awaiting
+                              else Case.assignee_id == user.id)
+        return stmt, light, rank
+
+    counts = None
+    if with_counts:
+        base, light, _ = queue()
+        by_light = dict(s.execute(base.order_by(None).with_only_columns(light, func.count()).group_by(light)).all())
+        counts = {k: int(by_light.get(k, 0)) for k in ("red", "yellow", "green", "none")}
+        counts["total"] = sum(counts.values())
+    stmt, light, rank = queue(light=light_filter) if light_filter else queue()
+    if counts is not None and not light_filter:
+        total = counts["total"]
     else:
-        # Their own cases, and the cases waiting for their decision (an approver's clock).
-        stmt = stmt.where(or_(Case.assignee_id == user.id, Case.id.in_(_awaiting_decision(s, user))))
-    total = s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+        total = s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     nd = lights.next_due_expression()  # the case row's clock summary: no sub-query per case
     rows = list(s.scalars(stmt.order_by(rank, nd.asc().nulls_last(), Case.id).limit(page_size).offset((page - 1) * page_size)
                           .options(lazyload(Case.related))))  # summaries: no related units
     items = _with_lights(s, rows, now)
     clocks = _open_clocks(s, [c.id for c in rows], now)
+    calendar = get_calendar(s) if rows else None
     for item in items:
         item["deadlines"] = clocks.get(item["id"], [])
-    return {"items": items, "total": total, "page": page, "page_size": page_size}
+        item["next_clock"] = _next_clock(item["deadlines"], now, calendar)
+    out = {"items": items, "total": total, "page": page, "page_size": page_size}
+    if counts is not None:
+        out["counts"] = counts
+    return out
+
+
+def _next_clock(clocks: list[dict[str, Any]], now: datetime, calendar) -> dict[str, Any] | None:
+    """The clock due next among a case's running ones (else a paused one), with its countdown."""
+    from cases.clocks.countdown import countdown
+
+    if not clocks:
+        return None
+    running = [c for c in clocks if not c["paused"]]
+    chosen = min(running, key=lambda c: datetime.fromisoformat(c["due_at"])) if running else clocks[0]
+    due_at = datetime.fromisoformat(chosen["due_at"]) if chosen["due_at"] else None
+    due_date = date.fromisoformat(chosen["due_date"]) if chosen["due_date"] else None
+    cd = countdown(due_at, due_date, now, calendar)
+    return {**chosen, "countdown": cd.text, "countdown_state": cd.state, "countdown_days": cd.days}
 
 
 def _awaiting_decision(s, user) -> list[int]:

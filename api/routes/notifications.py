@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from api import responses
 from api.deps import AppClock, AppSettings, CurrentUser, Db
@@ -30,41 +30,61 @@ def _receipt(m: OutboxMessage, attempts: list[DeliveryAttempt] | None = None, *,
 def inbox(user: CurrentUser, db: Db, settings: AppSettings, unread_only: bool = False,
           page: int = Query(1, ge=1), page_size: int = Query(50, ge=1, le=200)):
     with db.session() as s:
-        base = select(OutboxMessage).where(OutboxMessage.recipient_user_id == user.id,
-                                           OutboxMessage.channel == "inbox", OutboxMessage.status == "sent")
-        # Both counts in one statement: all of the user's messages, and the unread among them.
-        counted = base.with_only_columns(func.count(), func.count(OutboxMessage.id).filter(OutboxMessage.read_at.is_(None)))
-        total, unread = s.execute(counted).one()
-        stmt = base.where(OutboxMessage.read_at.is_(None)) if unread_only else base
-        if unread_only:
-            total = unread
-        rows = list(s.scalars(stmt.order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
-                              .limit(page_size).offset((page - 1) * page_size)))
-        prefetch(s, rows)  # a fixed number of SELECTs for the whole page, not a dozen per message
-        items = []
-        for m in rows:
-            item = {"id": m.id, "case_id": m.case_id, "template": m.template,
-                    "title": CATALOG[m.template].title if m.template in CATALOG else m.template,
-                    "document_no": m.document_no, "created_at": m.created_at, "read_at": m.read_at,
-                    "unread": m.read_at is None}
-            try:
-                rendered = render_message(m.template, build_variables(s, m, settings), html=False)
-                item["subject"], item["text"] = rendered.subject, rendered.short_text
-            except RenderError as exc:
-                item["subject"], item["text"] = item["title"], f"（消息内容无法显示：{exc}）"
-            items.append(item)
-        return responses.fast_json({"unread": unread, "total": total, "items": items, "page": page,
-                                    "page_size": page_size})
+        return responses.fast_json(inbox_page(s, user, settings, unread_only=unread_only, page=page,
+                                              page_size=page_size))
+
+
+def inbox_page(s, user, settings, *, unread_only: bool = False, page: int = 1, page_size: int = 50) -> dict[str, Any]:
+    """The user's in-app messages, newest first, with the unread count (the API's /api/inbox and the
+    /inbox page)."""
+    base = select(OutboxMessage).where(OutboxMessage.recipient_user_id == user.id,
+                                       OutboxMessage.channel == "inbox", OutboxMessage.status == "sent")
+    # Both counts in one statement: all of the user's messages, and the unread among them.
+    counted = base.with_only_columns(func.count(), func.count(OutboxMessage.id).filter(OutboxMessage.read_at.is_(None)))
+    total, unread = s.execute(counted).one()
+    stmt = base.where(OutboxMessage.read_at.is_(None)) if unread_only else base
+    if unread_only:
+        total = unread
+    rows = list(s.scalars(stmt.order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+                          .limit(page_size).offset((page - 1) * page_size)))
+    prefetch(s, rows)  # a fixed number of SELECTs for the whole page, not a dozen per message
+    items = []
+    for m in rows:
+        item = {"id": m.id, "case_id": m.case_id, "template": m.template,
+                "title": CATALOG[m.template].title if m.template in CATALOG else m.template,
+                "document_no": m.document_no, "created_at": m.created_at, "read_at": m.read_at,
+                "unread": m.read_at is None}
+        try:
+            rendered = render_message(m.template, build_variables(s, m, settings), html=False)
+            item["subject"], item["text"] = rendered.subject, rendered.short_text
+        except RenderError as exc:
+            item["subject"], item["text"] = item["title"], f"（消息内容无法显示：{exc}）"
+        items.append(item)
+    return {"unread": unread, "total": total, "items": items, "page": page, "page_size": page_size}
 
 
 @router.post("/inbox/{message_id}/read", summary="标记站内信为已读")
 def mark_read(message_id: int, user: CurrentUser, db: Db, clock: AppClock):
     with db.transaction() as s:
-        m = s.get(OutboxMessage, message_id)
-        if m is None or m.recipient_user_id != user.id or m.channel != "inbox":
-            raise NotFound(f"站内信（编号{message_id}）不存在")
-        delivery.mark_read(s, m, clock.now())
+        m = mark_inbox_read(s, user, message_id, clock.now())
         return {"id": m.id, "read_at": m.read_at}
+
+
+def mark_inbox_read(s, user, message_id: int, now) -> OutboxMessage:
+    """Mark one of the user's in-app messages read (someone else's: 404, as if missing)."""
+    m = s.get(OutboxMessage, message_id) if abs(message_id) <= 2**31 - 1 else None
+    if m is None or m.recipient_user_id != user.id or m.channel != "inbox":
+        raise NotFound(f"站内信（编号{message_id}）不存在")
+    delivery.mark_read(s, m, now)
+    return m
+
+
+def mark_all_inbox_read(s, user, now) -> int:
+    """Mark every unread in-app message of the user read; returns how many."""
+    result = s.execute(update(OutboxMessage).where(
+        OutboxMessage.recipient_user_id == user.id, OutboxMessage.channel == "inbox",
+        OutboxMessage.status == "sent", OutboxMessage.read_at.is_(None)).values(read_at=now))
+    return result.rowcount or 0
 
 
 @router.get("/cases/{case_id}/messages", summary="案件的通知与回执（状态、尝试次数、最后错误）")
@@ -105,7 +125,8 @@ def _channel_list(s=None) -> list[dict[str, Any]]:
     return [{"name": c, "label": channels.CHANNEL_NAMES[c], "configured": c in active} for c in channels.CHANNELS]
 
 
-def _my_preferences(s, user) -> dict[str, Any]:
+def my_preferences_view(s, user) -> dict[str, Any]:
+    """What GET /api/me/notification-preferences answers (the /me/preferences page shows the same)."""
     return {
         "user_id": user.id, "role": user.role, "preferences": preferences.user_preferences(s, user),
         "role_preferences": preferences.role_preferences(s, user.role),
@@ -118,14 +139,14 @@ def _my_preferences(s, user) -> dict[str, Any]:
 @router.get("/me/notification-preferences", summary="我的通知渠道偏好（含按角色与默认规则生效的结果）")
 def my_preferences(user: CurrentUser, db: Db):
     with db.session() as s:
-        return _my_preferences(s, user)
+        return my_preferences_view(s, user)
 
 
 @router.put("/me/notification-preferences", summary="设置我的通知渠道偏好（整体替换）")
 def set_my_preferences(body: PreferencesBody, user: CurrentUser, db: Db, clock: AppClock):
     with db.transaction() as s:
         preferences.set_user_preferences(s, user, [i.model_dump() for i in body.preferences], now=clock.now())
-        return _my_preferences(s, user)
+        return my_preferences_view(s, user)
 
 
 def _role_preferences(s, role: str) -> dict[str, Any]:

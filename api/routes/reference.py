@@ -225,19 +225,23 @@ def create_user(body: UserIn, user: CurrentUser, db: Db, clock: AppClock):
     require_role(user, "admin")
     try:
         with db.transaction() as s:
-            # The admin's subtree only, and an enterprise user's enterprise registered in it.
-            policy.check_new_user_scope(s, user, jurisdiction_code=body.jurisdiction_code,
-                                        enterprise_id=body.enterprise_id)
-            names = check_new_user(s, username=body.username, display_name=body.display_name,
-                                   password=body.password, role=body.role, enterprise_id=body.enterprise_id,
-                                   supervisor_id=body.supervisor_id)
-            data = {**body.model_dump(exclude={"password"}), **names}
-            u = User(**data, password_hash=hash_password(body.password), active=True, created_at=clock.now())
-            s.add(u)
-            s.flush()
-            return user_json(u)
+            return user_json(add_user(s, user, body, clock.now()))
     except IntegrityError:  # a concurrent insert of the same name won the race
         raise ValidationFailed([{"field": "username", "label": "用户名", "message": "用户名已存在"}]) from None
+
+
+def add_user(s, admin, body: UserIn, now) -> User:
+    """An admin creates an account (the API's POST /api/users and the /admin page)."""
+    require_role(admin, "admin")
+    # The admin's subtree only, and an enterprise user's enterprise registered in it.
+    policy.check_new_user_scope(s, admin, jurisdiction_code=body.jurisdiction_code, enterprise_id=body.enterprise_id)
+    names = check_new_user(s, username=body.username, display_name=body.display_name, password=body.password,
+                           role=body.role, enterprise_id=body.enterprise_id, supervisor_id=body.supervisor_id)
+    data = {**body.model_dump(exclude={"password"}), **names}
+    u = User(**data, password_hash=hash_password(body.password), active=True, created_at=now)
+    s.add(u)
+    s.flush()
+    return u
 
 
 @router.get("/hazard-catalog", summary="重大事故隐患判定标准条目")

@@ -46,6 +46,19 @@ def read_notice_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def read_notice_text(text: str) -> dict[str, Any]:
+    """A notice pasted as text (YAML, or JSON — a subset of YAML) into the dict ``load_year`` takes."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"（第{mark.line + 1}行第{mark.column + 1}列）" if mark is not None else ""
+        raise ValueError(f"无法读取放假安排：不是有效的 YAML 或 JSON{where}") from None
+    if not isinstance(data, dict):
+        raise ValueError("放假安排的内容不是一个对象（应含 year、notice、days_off 等字段）")
+    return data
+
+
 def _engine(session: Session) -> Engine:
     bind = session.get_bind()
     return getattr(bind, "engine", bind)

@@ -14,7 +14,7 @@ from cases.platform.clock import SHANGHAI
 from cases.ledger.access import visible_cases_clause
 from cases.platform.errors import ValidationFailed
 from cases.ledger.labels import SORT_LABELS, describe_options, field_label, options_of
-from cases.models import Case, CaseEnterprise, User
+from cases.models import Case, CaseEnterprise, Enterprise, User
 from cases.ledger.services import CasePage
 
 
@@ -82,10 +82,12 @@ def case_query(
         stmt = stmt.where(or_(Case.enterprise_id == enterprise_id, Case.id.in_(related)))
     if text:
         # autoescape: a typed % or _ is searched for literally, not as a LIKE wildcard
+        # and the responsible unit's name (责任单位: a search by enterprise finds its cases)
         t = text.strip()
+        named = select(Enterprise.id).where(Enterprise.name.icontains(t, autoescape=True))
         stmt = stmt.where(or_(*(c.icontains(t, autoescape=True)
                                 for c in (Case.number, Case.previous_numbers, Case.title, Case.description,
-                                          Case.location))))
+                                          Case.location)), Case.enterprise_id.in_(named)))
     if accident_grade:
         stmt = stmt.where(Case.accident_grade == accident_grade)
     if appraisal_grade:

@@ -189,6 +189,16 @@ def message_for_admin(session: Session, admin: User, message_id: int) -> OutboxM
     return msg
 
 
+def messages_for_admin_clause(session: Session, admin: User) -> ColumnElement[bool]:
+    """The messages ``admin`` may act on, as a WHERE clause (the list behind the re-send forms):
+    the same rule as ``message_for_admin``."""
+    require_role(admin, "admin")
+    of_case = OutboxMessage.case_id.in_(select(Case.id).where(visible_cases_clause(admin)))
+    if is_root_admin(session, admin):
+        return or_(of_case, OutboxMessage.case_id.is_(None))
+    return or_(of_case, (OutboxMessage.case_id.is_(None)) & (OutboxMessage.recipient_user_id == admin.id))
+
+
 def case_messages_clause(user: User) -> ColumnElement[bool]:
     """Among a visible case's messages, those ``user`` may read: staff all; a contact those
     addressed to its own unit's users."""

@@ -199,6 +199,7 @@ def test_lifting_is_refused_for_a_non_listing_authority(pages, api, world, clock
     off = pages(world.officer, ttl=LONG)
     board = off.get("/cockpit/supervisions").text
     assert case["number"] in board and f"/cockpit/supervisions/{sid}/lift" not in board
+    assert re.search(r"督办中</span> · <span class=\"countdown running\">还剩\d+个工作日</span>", board)
     r = post_form(off, "/cockpit/supervisions", f"/cockpit/supervisions/{sid}/lift", {"opinion": "已整改"})
     assert r.status_code == 403 and "只有挂牌督办机关（或其上级）的督办人员可以摘牌" in r.text
     assert api(world.supervisor).get(f"/api/supervisions/{sid}").json()["status"] == "listed"
