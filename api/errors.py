@@ -14,11 +14,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.audit import record_denial
 from cases.ledger.labels import describe_options, field_label, options_of
-from cases.platform.errors import ActionNotAllowed, DomainError, Forbidden, NotFound, StaleVersion, ValidationFailed
+from cases.platform.errors import (ActionNotAllowed, DomainError, Forbidden, NotFound, PayloadTooLarge, StaleVersion,
+                                   ValidationFailed)
 
 log = logging.getLogger("anjian.api")
 
-STATUS = {NotFound: 404, Forbidden: 403, ActionNotAllowed: 409, StaleVersion: 409, ValidationFailed: 422}
+STATUS = {NotFound: 404, Forbidden: 403, ActionNotAllowed: 409, StaleVersion: 409, ValidationFailed: 422, PayloadTooLarge: 413}
 
 _PYDANTIC_MESSAGES = {
     "missing": "必填",

@@ -33,8 +33,11 @@ class BodyLimit:
         return self.method in ("*", method) and re.fullmatch(self.path, path) is not None
 
 
-# Routes with a cap of their own (none yet: the API has no upload route). First match wins.
-BODY_LIMITS: list[BodyLimit] = []
+# Routes with a cap of their own. First match wins.
+BODY_LIMITS: list[BodyLimit] = [
+    # Evidence uploads (cases/evidence/): ANJIAN_EVIDENCE_MAX_BYTES plus the form's other fields.
+    BodyLimit("POST", r"(/api)?/cases/\d+/evidence", "evidence_max_body_bytes"),
+]
 DEFAULT_CAP = "max_json_body_bytes"
 
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from cases.evidence.services import add_evidence
 from cases.ledger import services
+from cases.platform.errors import DomainError
 from cases.ledger.engine import get_registry
 from state_machines.loader import ActionSpec, FieldSpec, MachineDefinition
+from tests.evidence_files import needs_photo, tiny_png, upload
 
 KINDS = ("hazard", "major_hazard", "accident", "dangerous_building")
 
@@ -186,8 +189,10 @@ class HttpDriver:
         return r.json()["items"]
 
     def try_act(self, case: dict, action: str, user=None, *, fields: dict | None = None, comment: str | None = None,
-                **overrides: Any):
-        """POST the action with generated fields (``fields`` replaces them); returns the response."""
+                with_photo: bool = True, **overrides: Any):
+        """POST the action with generated fields (``fields`` replaces them); returns the response.
+        An action the machine guards with ``has_rectification_photo`` gets a 整改后 photo uploaded
+        first (by the acting user), unless ``with_photo=False``."""
         d = definition(case["kind"], case.get("machine_version"))
         spec = d.action(action)
         if fields is None:
@@ -202,6 +207,9 @@ class HttpDriver:
             body["comment"] = comment
         if user is None:
             user = actor_for(spec, self.world) if spec else self.world.officer
+        if with_photo and needs_photo(case["kind"], case.get("machine_version"), action):
+            # not asserted: a user who may not act on the case may not upload either; the action's answer says so
+            upload(self.client(user), case["id"], tiny_png(), "整改后.png", "after", "image/png")
         return self.client(user).post(f"/api/cases/{case['id']}/actions/{action}", json=body)
 
     def act(self, case: dict, action: str, user=None, **kw: Any) -> dict:
@@ -233,10 +241,22 @@ class HttpDriver:
 class ServiceDriver:
     """Same, but calling ``cases.ledger.services`` in one transaction per call (fast; for properties)."""
 
-    def __init__(self, db, world, clock) -> None:
+    def __init__(self, db, world, clock, settings=None) -> None:
         self.db = db
         self.world = world
         self.clock = clock
+        self._settings = settings  # where evidence photos go (a temporary data dir unless given)
+
+    @property
+    def settings(self):
+        if self._settings is None:
+            import tempfile
+            from pathlib import Path
+
+            from cases.platform.config import Settings
+
+            self._settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="anjian-evidence-")))
+        return self._settings
 
     def create(self, kind: str, user=None, **extra: Any) -> int:
         with self.db.transaction() as s:
@@ -245,7 +265,7 @@ class ServiceDriver:
             return case.id
 
     def act(self, case_id: int, action: str, user=None, *, payload: dict | None = None, version: int | None = None,
-            comment: str | None = None):
+            comment: str | None = None, with_photo: bool = True):
         with self.db.transaction() as s:
             case = services.get_case(s, self.world.province, case_id)
             d = services.definition_of(case)
@@ -257,6 +277,12 @@ class ServiceDriver:
                 comment = comment_for(spec)
             if user is None:
                 user = actor_for(spec, self.world) if spec else self.world.officer
+            if with_photo and needs_photo(case.kind, case.machine_version, action):
+                try:  # a user who may not act may not upload either: the action's own answer says so
+                    add_evidence(s, user, case_id, tiny_png(), "整改后.png", "after", None, self.clock.now(),
+                                 self.settings)
+                except DomainError:
+                    pass
             case, event = services.perform_action(s, user, case_id, action, payload,
                                                   version=case.version if version is None else version,
                                                   comment=comment, now=self.clock.now())

@@ -32,6 +32,7 @@ from cases.ledger.identifiers import make_credit_code
 from cases.models import Document, OutboxMessage, User
 from cases.ledger.policy import RESOURCES
 from tests.conftest import complete_project, password_hash
+from tests.evidence_files import tiny_png, upload_photo
 from tests.machine_paths import HttpDriver
 
 
@@ -91,6 +92,7 @@ class Scenario:
     inbox_message_id: int
     staff_message_id: int
     target_user_id: int  # an officer of 320508 that account-management routes act on
+    evidence_id: int     # a photo on the case
     users: dict[str, User | None]
 
 
@@ -132,6 +134,7 @@ def scenario(api, db, world, clock, fresh_data_settings) -> Scenario:
         failed.status, failed.last_error = "failed", "测试：发送失败"
         sc.failed_message_id = failed.id
     sc.target_user_id = add_user(db, clock, "target_officer", "officer", "320508").id
+    sc.evidence_id = upload_photo(api(world.officer), sc.case["id"])["id"]
     sc.users = {
         "anon": None, "ent": world.contact, "off": world.officer, "off_wz": world.officer_wz,
         "city": world.supervisor, "prov": world.province, "root": world.admin,
@@ -154,6 +157,7 @@ PATH_IDS: dict[str, Callable[[Scenario, Any], Any]] = {
     "name": lambda sc, w: "webhook",
     "enterprise_id": lambda sc, w: w.e1.id,
     "user_id": lambda sc, w: sc.target_user_id,
+    "evidence_id": lambda sc, w: sc.evidence_id,
 }
 ROUTE_IDS: dict[str, dict[str, Callable[[Scenario, Any], Any]]] = {
     "POST /api/documents/{doc_id}/rerender": {"doc_id": lambda sc, w: sc.failed_doc_id},
@@ -176,6 +180,8 @@ REQUESTS: dict[str, Callable[[Scenario, Any, str], dict[str, Any]]] = {
         "kind": "hazard", "title": "权限矩阵新建", "description": "测试", "location": "平江路1号",
         "source": "inspection", "enterprise_id": w.e1.id, "project_id": w.p1.id, "category": "scaffolding"}},
     "POST /api/cases/{case_id}/actions/{action}": lambda sc, w, a: {"json": {"comment": "权限矩阵备注"}},
+    "POST /api/cases/{case_id}/evidence": lambda sc, w, a: {
+        "files": {"file": ("现场.png", tiny_png(), "image/png")}, "data": {"purpose": "other"}},
     "POST /api/supervisions/{supervision_id}/extension": lambda sc, w, a: {"json": {"days": 5, "reason": "测试"}},
     "POST /api/supervisions/{supervision_id}/extension/decision": lambda sc, w, a: {"json": {"approved": True}},
     "POST /api/supervisions/{supervision_id}/lift": lambda sc, w, a: {"json": {"opinion": "测试"}},

@@ -110,7 +110,7 @@ def test_hazard_reclassified_as_major(api, world, clock):
     number = case["number"]
     case = drv.act(case, "reclassify", hazard_item_code="8.5", stop_work_scope="partial")
     assert case["kind"] == "major_hazard" and case["kind_label"] == "重大事故隐患"
-    assert case["machine_version"] == 1 and case["state"] == "registered"
+    assert case["machine_version"] == 2 and case["state"] == "registered"
     assert case["hazard_item_code"] == "8.5"
     assert case["number"] == "320508-ZD-2026-000001" and case["previous_numbers"] == [number]  # 原编号 kept
     assert sup.get(f"/api/enterprises/{world.e1.id}").json()["credit_score"] == 90
@@ -130,7 +130,7 @@ def test_hazard_reclassified_as_major(api, world, clock):
         ("start_rectification", "registered", "rectifying", "officer"),
     ])
     rec = next(e for e in events if e["action"] == "reclassify")
-    assert rec["payload"]["reclassified"] == {"from": "hazard", "to": "major_hazard", "machine_version": 1,
+    assert rec["payload"]["reclassified"] == {"from": "hazard", "to": "major_hazard", "machine_version": 2,
                                               "number": case["number"], "previous_number": number}
     assert rec["payload"]["credit_deduction"] == {"enterprise_id": world.e1.id, "points": 10}
     # a major hazard is always listed for supervision (挂牌督办), by the system, right after

@@ -20,6 +20,10 @@ from state_machines.loader import (
 from tests.machine_paths import KINDS, HttpDriver
 
 
+# The published versions of each machine: major_hazard v2 guards 核查/销号 with a 整改后 photo.
+PUBLISHED = {"hazard": [1], "major_hazard": [1, 2], "accident": [1], "dangerous_building": [1]}
+
+
 def raw_v1(kind: str) -> dict:
     return yaml.safe_load((DEFINITIONS_DIR / kind / "v1.yaml").read_text(encoding="utf-8"))
 
@@ -28,8 +32,9 @@ def test_definitions_load_and_validate():
     registry = load_directory()
     assert registry.kinds() == list(KINDS)
     check_definitions(registry)  # every guard and effect named exists
+    assert {d.kind: registry.versions(d.kind) for d in registry.all()} == PUBLISHED
     for d in registry.all():
-        assert d.version == 1 and d.initial == "found" and d.label and d.number_code
+        assert d.initial == "found" and d.label and d.number_code
         assert len(d.digest) == 16
         names = set(d.state_names)
         assert any(s.final for s in d.states)
@@ -86,7 +91,8 @@ def test_machine_api(api, world):
     c = api(world.officer)
     listed = c.get("/api/state-machines").json()["items"]
     assert [m["kind"] for m in listed] == list(KINDS)
-    assert all(m["latest_version"] == 1 and m["versions"] == [1] for m in listed)
+    assert {m["kind"]: m["versions"] for m in listed} == PUBLISHED
+    assert all(m["latest_version"] == PUBLISHED[m["kind"]][-1] for m in listed)
     r = c.get("/api/state-machines/hazard")
     assert r.status_code == 200
     m = r.json()
@@ -178,16 +184,17 @@ def test_publishing_v2_keeps_old_cases_on_v1(api, world, clock, published_v2):
     old = drv.act(old, "close")
     assert old["state"] == "closed" and old["machine_version"] == 1
     assert [e["seq"] for e in drv.events(old)] == [1, 2, 3, 4, 5]
-    # a hazard reclassified now becomes a major hazard on that kind's latest version (still v1)
+    # a hazard reclassified now becomes a major hazard on that kind's latest version (v2)
     again = drv.drive("hazard", "registered")
     again = drv.act(again, "reclassify")
-    assert again["kind"] == "major_hazard" and again["machine_version"] == 1
+    assert again["kind"] == "major_hazard" and again["machine_version"] == 2
 
 
 def test_v1_cases_survive_a_registry_without_v2(api, world, clock):
     """After the test registry is dropped, v1 cases work as before (no state leaks between tests)."""
     assert isinstance(engine.get_registry(), MachineRegistry)
     assert engine.get_registry().versions("hazard") == [1]
+    assert engine.get_registry().versions("major_hazard") == [1, 2]
     drv = HttpDriver(api, world, clock)
     case = drv.drive("hazard", "closed")
     assert case["machine_version"] == 1

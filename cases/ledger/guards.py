@@ -177,3 +177,14 @@ def supervision_lifted(ctx: ActionContext) -> str | None:
     name = listing.authority_name if listing is not None else "挂牌督办机关"
     return (f"本案件正由{name}挂牌督办（{sup.notice_no}），须经{name}核查摘牌后方可"
             f"{ctx.action.label}")
+
+
+@guard
+def has_rectification_photo(ctx: ActionContext) -> str | None:
+    """A major hazard is verified and closed only on photographic proof of the rectification: at
+    least one 整改后 photo (an image; a PDF does not count) on the case (cases/evidence/)."""
+    from cases.evidence.services import has_rectification_photo as photo_on_case
+
+    if photo_on_case(ctx.session, ctx.case.id):
+        return None
+    return f"尚未上传整改后照片，不能{ctx.action.label}：请先在“证据材料”中上传至少一张整改后（用途“整改后”）的现场照片"

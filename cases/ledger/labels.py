@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from cases.evidence import PURPOSES as EVIDENCE_PURPOSES
+
 FIELD_LABELS: dict[str, str] = {
     # paths
     "case_id": "案件编号", "doc_id": "文书编号", "supervision_id": "督办事项编号", "enterprise_id": "企业编号",
@@ -38,6 +40,8 @@ FIELD_LABELS: dict[str, str] = {
     # notifications
     "preferences": "通知偏好", "template": "消息模板", "channels": "通知渠道", "quiet_hours": "夜间免打扰",
     "enabled": "是否启用", "settings": "渠道配置",
+    # evidence
+    "evidence_id": "证据编号", "file": "文件", "purpose": "用途", "event_id": "所属操作", "note": "说明",
     # the body as a whole
     "body": "请求体",
 }
@@ -74,7 +78,7 @@ def _state_labels() -> dict[str, str]:
 OPTION_LABELS: dict[str, Any] = {
     "kind": _kind_labels, "state": _state_labels, "unit": _UNIT_LABELS, "light": _LIGHT_LABELS,
     "role": _USER_ROLES, "parties.role": _PARTY_ROLES, "related_enterprises.role": _PARTY_ROLES,
-    "sort": SORT_LABELS,
+    "sort": SORT_LABELS, "purpose": EVIDENCE_PURPOSES,
 }
 
 _TOKEN = re.compile(r"[^.\[\]]+")

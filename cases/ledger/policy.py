@@ -50,6 +50,9 @@ RESOURCES: dict[str, dict[str, str]] = {
     "case.messages": {"read": "staff who see the case: all, with receipts; a contact who sees the case: the "
                               "messages addressed to its unit's users, without delivery transport details"},
     "document": {"read": "whoever sees the case", "write": "re-render: staff who see the case"},
+    "evidence": {"read": "whoever sees the case (photos, PDFs, thumbnails)",
+                 "write": "upload: officers/supervisors who see the case, contacts of the responsible unit; "
+                          "admins read only"},
     "supervision": {"read": "staff who see the case or whose subtree holds the listing body; a contact of the "
                             "responsible unit",
                     "write": "extension request: officers/supervisors who see the case; decision and lifting: "

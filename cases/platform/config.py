@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     # Request bodies (api/limits.py): the cap of a JSON/form request, enforced while the body streams
     # in (413 as soon as it is passed). A route with its own cap (uploads) is named in api/limits.py.
     max_json_body_bytes: int = 1024 * 1024
+    # Evidence uploads (cases/evidence/): the largest photo or PDF accepted, in bytes (413 above it).
+    # The upload routes' body cap is this plus room for the multipart form's other fields.
+    evidence_max_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)
     # Login throttling (cases/platform/sessions.py): this many failures of one account within the window lock
     # the account for login_lockout_minutes; a client address has its own, higher limit.
     login_max_failures: int = 5
@@ -101,6 +104,10 @@ class Settings(BaseSettings):
     # 32 bytes. Empty: development generates data_dir/channel_key; production refuses to save secrets.
     channel_key: str = ""
     channel_key_file: Path | None = None
+
+    @property
+    def evidence_max_body_bytes(self) -> int:
+        return self.evidence_max_bytes + 64 * 1024
 
     @property
     def effective_access_log(self) -> bool:

@@ -35,6 +35,12 @@ class StaleVersion(Conflict):
     code = "stale_version"
 
 
+class PayloadTooLarge(DomainError):
+    """An upload larger than its setting allows (evidence: ``evidence_max_bytes``) → 413."""
+
+    code = "payload_too_large"
+
+
 class ValidationFailed(DomainError):
     """One or more fields are missing or invalid; ``errors`` names each field and why."""
 
