@@ -60,7 +60,8 @@ def _credit_code(rng: random.Random, region: str) -> str:
     return make_credit_code("91" + region + "".join(rng.choice(alphabet[:10] + "ABCDMNQ") for _ in range(9))[:9])
 
 
-def load_demo(session: Session, *, now: datetime, n_cases: int = 200, seed: int = 20261122) -> dict[str, int]:
+def load_demo(session: Session, *, now: datetime, n_cases: int = 200, seed: int = 20261122,
+              settings=None) -> dict[str, int]:
     """Idempotent: a database that already has demo users is left alone."""
     load_reference_data(session)
     if session.scalar(select(User.id).where(User.username == "officer")):
@@ -159,7 +160,8 @@ def load_demo(session: Session, *, now: datetime, n_cases: int = 200, seed: int 
             if kind == "accident":
                 _demo_accident(session, rng, actor, supervisor, province_supervisor, p, contractor_id, start, now, force)
             else:
-                _demo_hazard(session, rng, kind, actor, supervisor, enterprise_user, p, contractor_id, start, now, force)
+                _demo_hazard(session, rng, kind, actor, supervisor, enterprise_user, p, contractor_id, start, now, force,
+                             settings=settings)
         counts["cases"] += 1
     session.flush()
     return counts
@@ -175,7 +177,27 @@ def _run(session, actor, case, action, payload, t, comment=None):
     return c
 
 
-def _demo_hazard(session, rng, kind, actor, supervisor, enterprise_user, project, contractor_id, t, now, force=None):
+def _demo_photo(rng: random.Random) -> bytes:
+    """A generated stand-in for a site photo (a 整改后 photo for the major-hazard guard)."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    im = Image.new("RGB", (640, 480), (186, 196, 204))
+    draw = ImageDraw.Draw(im)
+    draw.rectangle((0, 330, 640, 480), fill=(150, 140, 120))           # ground
+    for x in range(60, 600, 90):                                        # scaffold standards, ledgers
+        draw.line((x, 60, x, 330), fill=(40, 90, 160), width=6)
+    for y in range(90, 330, 60):
+        draw.line((60, y, 600, y), fill=(40, 90, 160), width=4)
+    draw.rectangle((56, 56, 604, 334), outline=(20, 140, 60), width=8)  # the new safety net
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=80)
+    return buf.getvalue()
+
+
+def _demo_hazard(session, rng, kind, actor, supervisor, enterprise_user, project, contractor_id, t, now, force=None,
+                 settings=None):
     category, title, text = rng.choice(_HAZARDS)
     fmt = {"b": rng.randrange(1, 12), "f": rng.randrange(2, 30)}
     data: dict[str, Any] = {
@@ -226,6 +248,12 @@ def _demo_hazard(session, rng, kind, actor, supervisor, enterprise_user, project
         return
     t = _step(t, rng, now)
     if kind == "major_hazard":
+        from cases.evidence.services import add_evidence
+        from cases.platform.config import get_settings
+
+        # 核查 needs a 整改后 photo on the case (major_hazard v2, guard has_rectification_photo)
+        add_evidence(session, actor, case.id, _demo_photo(rng), "整改后现场.jpg", "after", None, t,
+                     settings or get_settings(), note="脚手架已按方案重新搭设并挂设安全网")
         case = _run(session, actor, case, "apply_review", {"completion_report": "整改完成，申请核查销号。"}, t)
         t = _step(t, rng, now)  # each step after the one before: a case's history never runs backwards
         case = _run(session, actor, case, "verify", {"opinion": "现场核查整改到位", "resume_work_approved": True}, t)

@@ -192,7 +192,7 @@ class HttpDriver:
                 with_photo: bool = True, **overrides: Any):
         """POST the action with generated fields (``fields`` replaces them); returns the response.
         An action the machine guards with ``has_rectification_photo`` gets a 整改后 photo uploaded
-        first (by the acting user), unless ``with_photo=False``."""
+        first (by the acting user) when the case's state allows the action, unless ``with_photo=False``."""
         d = definition(case["kind"], case.get("machine_version"))
         spec = d.action(action)
         if fields is None:
@@ -207,7 +207,8 @@ class HttpDriver:
             body["comment"] = comment
         if user is None:
             user = actor_for(spec, self.world) if spec else self.world.officer
-        if with_photo and needs_photo(case["kind"], case.get("machine_version"), action):
+        if with_photo and spec is not None and case["state"] in spec.sources and needs_photo(
+                case["kind"], case.get("machine_version"), action):
             # not asserted: a user who may not act on the case may not upload either; the action's answer says so
             upload(self.client(user), case["id"], tiny_png(), "整改后.png", "after", "image/png")
         return self.client(user).post(f"/api/cases/{case['id']}/actions/{action}", json=body)
@@ -277,7 +278,8 @@ class ServiceDriver:
                 comment = comment_for(spec)
             if user is None:
                 user = actor_for(spec, self.world) if spec else self.world.officer
-            if with_photo and needs_photo(case.kind, case.machine_version, action):
+            if with_photo and spec is not None and case.state in spec.sources and needs_photo(
+                    case.kind, case.machine_version, action):
                 try:  # a user who may not act may not upload either: the action's own answer says so
                     add_evidence(s, user, case_id, tiny_png(), "整改后.png", "after", None, self.clock.now(),
                                  self.settings)

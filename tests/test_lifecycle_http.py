@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from tests.evidence_files import upload_photo
 from tests.machine_paths import HttpDriver
 
 
@@ -152,12 +153,13 @@ def test_major_hazard_life(api, world, clock):
     assert case["details"]["funds"] == 12.5
     # verification needs the enterprise's application first
     assert set(case["allowed_actions"]) == {"apply_review", "request_extension", "assign", "comment"}
-    r = drv.try_act(case, "verify")
+    r = drv.try_act(case, "verify", with_photo=False)
     assert r.status_code == 409 and "尚未报告整改完成" in r.json()["message"]
     case = drv.act(case, "apply_review", world.contact, completion_report="已整改完成，申请核查")
     assert "apply_review" not in drv.get(case, world.contact)["allowed_actions"]
     case = drv.act(case, "reject", world.supervisor, opinion="核查不合格")
     assert case["rectification_rounds"] == 1 and case["state"] == "rectifying"
+    upload_photo(api(world.contact), case["id"])  # the enterprise reports completion with a 整改后 photo
     case = drv.act(case, "apply_review", world.contact, completion_report="再次申请核查")
     case = drv.act(case, "verify", world.supervisor)
     assert case["state"] == "verified"
@@ -179,6 +181,7 @@ def test_major_hazard_life(api, world, clock):
         ("start_rectification", "registered", "rectifying", "officer"),
         ("apply_review", "rectifying", "rectifying", "contact"),
         ("reject", "rectifying", "rectifying", "supervisor"),
+        ("evidence_added", "rectifying", "rectifying", "contact"),
         ("apply_review", "rectifying", "rectifying", "contact"),
         ("verify", "rectifying", "verified", "supervisor"),
         ("supervision_lifted", "verified", "verified", "supervisor"),
