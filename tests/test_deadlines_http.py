@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from cases.clocks.sweep import fire_all_due
 from cases.models import OutboxMessage, RungFiring
 from tests.conftest import T0
+from tests.evidence_files import upload_photo
 
 
 def _hazard(api, world, **register):
@@ -125,6 +126,7 @@ def test_major_hazard_listed_at_registration_and_lifted_by_listing_body(api, wor
     assert r.status_code == 403
     case = officer.act(case, "start_rectification", measures="m", funds=10, plan_deadline="2026-12-20",
                        responsible_person="王某", contingency_plan="p").json()
+    upload_photo(api(world.contact), case["id"])  # 整改后 photo: 核查 needs one (major_hazard v2)
     case = api(world.contact).act(case, "apply_review", completion_report="完成").json()
     case = officer.act(case, "verify", opinion="合格", resume_work_approved=True).json()
     r = supervisor.post(f"/api/supervisions/{sup_id}/lift", json={"opinion": "现场核查合格，同意摘牌"})
