@@ -19,7 +19,7 @@ from cases.platform.backup import BackupError, backup, data_in_database, restore
 from cases.platform.config import Settings
 from cases.platform.db import Database, create_scratch_postgres
 from cases.clocks.sweep import fire_due_batch
-from cases.models import Base, Case, CaseEvent, Document, Timer
+from cases.models import Base, Case, CaseEvent, Document, Evidence, Timer
 from notifications.documents import render_pending_documents
 from tests.conftest import PG_URL, SECRET, complete_project
 from tests.machine_paths import ServiceDriver, create_payload
@@ -54,10 +54,11 @@ def target(db, tmp_path):
 
 def build_world(db, world, clock, settings) -> None:
     complete_project(db, world, clock)
-    drv = ServiceDriver(db, world, clock)
+    drv = ServiceDriver(db, world, clock, settings)
     drv.drive("hazard", "closed")
     drv.drive("hazard", "rectifying")
     drv.drive("major_hazard", "registered")
+    drv.drive("major_hazard", "verified")  # with its 整改后 photo (evidence files under the data dir)
     drv.drive("accident", "registered")
     drv.create("dangerous_building")
     rendered = render_pending_documents(db, clock.now(), settings=settings)
@@ -100,6 +101,11 @@ def test_backup_restores_into_an_empty_database_exactly(db, world, clock, tmp_pa
                 pdf = target.data_dir / doc.pdf_path
                 assert sha256(pdf) == doc.sha256
                 assert sha256(target.data_dir / doc.html_path) == sha256(source.data_dir / doc.html_path)
+            evidence = s.scalars(select(Evidence)).all()
+            assert evidence
+            for ev in evidence:  # and every evidence file, the original with its hash
+                assert sha256(target.data_dir / ev.stored_path) == ev.sha256
+                assert (target.data_dir / ev.thumb_path).read_bytes() == (source.data_dir / ev.thumb_path).read_bytes()
             assert len(s.scalars(select(Timer)).all()) == len(before["timers"])
             assert s.scalar(select(CaseEvent.id).order_by(CaseEvent.id.desc()).limit(1)) == before["case_events"][-1][0]
         assert (target.data_dir / "installation_id").read_text() == "0123456789abcdef0123456789abcdef\n"

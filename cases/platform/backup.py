@@ -8,10 +8,12 @@ The archive is a gzip'd tar, mode 0600 (it holds personal data):
     database.pgdump        PostgreSQL: ``pg_dump -Fc`` run on a snapshot exported by a REPEATABLE READ
                            transaction, which also reads the counts and the document rows
     data/documents/…       every rendered document (PDF and printable HTML) the database refers to
+    data/evidence/…        every evidence file (photo or PDF as uploaded, display copy, thumbnail)
     data/installation_id   the installation's id (tokens name it)
 
 Consistency while the service runs: the database copy is one snapshot; document files are written
-(and never changed or deleted: the names are content hashes) *before* their row says ``rendered``, so
+(and never changed or deleted: the names are content hashes) *before* their row says ``rendered`` (evidence
+files before their row is inserted), so
 every file the snapshot refers to already exists when the files are copied afterwards; each PDF is
 checked against the hash its row records.
 
@@ -96,7 +98,12 @@ def _counts_and_documents(execute, dialect: str) -> tuple[str | None, dict[str, 
     counts = {t.name: execute(f'SELECT count(*) FROM "{t.name}"')[0][0]
               for t in Base.metadata.sorted_tables if t.name in present}
     docs = execute("SELECT pdf_path, html_path, sha256 FROM documents WHERE pdf_path IS NOT NULL OR html_path IS NOT NULL")
-    return (revision[0][0] if revision else None), counts, [tuple(r) for r in docs]
+    files = [tuple(r) for r in docs]
+    if "evidence" in present:  # evidence files (cases/evidence/storage.py): the original checked against its hash
+        for stored, display, thumb, sha256 in execute(
+                "SELECT stored_path, display_path, thumb_path, sha256 FROM evidence"):
+            files += [(stored, display, sha256), (thumb, None, None)]
+    return (revision[0][0] if revision else None), counts, files
 
 
 def _snapshot_sqlite(url: str, out: Path) -> dict[str, Any]:
