@@ -3,6 +3,7 @@ use: a 重大事故隐患 (machine v2) is verified and closed only with a 整改
 from __future__ import annotations
 
 import io
+import itertools
 from typing import Any
 
 from PIL import Image
@@ -15,6 +16,18 @@ def tiny_png(colour=(30, 120, 200)) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (8, 6), colour).save(buf, "PNG")
     return buf.getvalue()
+
+
+# What the guard ``has_rectification_photo`` (cases/ledger/guards.py) says when it refuses.
+PHOTO_REFUSAL = "尚未上传整改后照片"
+
+_fresh = itertools.count(1)
+
+
+def fresh_png() -> bytes:
+    """A tiny PNG never generated before in this process (a new photo, not a duplicate)."""
+    n = next(_fresh)
+    return tiny_png((n % 256, (n // 256) % 256, 77))
 
 
 def image_bytes(fmt: str, size=(64, 32), colour=(200, 40, 40), **save) -> bytes:
@@ -76,21 +89,3 @@ def upload_photo(client, case_id: int, purpose: str = "after", colour=(30, 120, 
     r = upload(client, case_id, tiny_png(colour), "整改后.png", purpose, "image/png")
     assert r.status_code in (200, 201), r.text
     return r.json()
-
-
-def add_photo_in_session(db, case_id: int, user, now, settings, purpose: str = "after") -> None:
-    """The same through the services (for drivers that do not go over HTTP)."""
-    from cases.evidence.services import add_evidence
-
-    with db.transaction() as s:
-        add_evidence(s, user, case_id, tiny_png(), "整改后.png", purpose, None, now, settings)
-
-
-def needs_photo(kind: str, machine_version: int | None, action: str) -> bool:
-    """Whether ``action`` on such a case is guarded by ``has_rectification_photo`` (machine data)."""
-    from cases.ledger.engine import get_registry
-
-    r = get_registry()
-    d = r.get(kind, machine_version) if machine_version else r.latest(kind)
-    spec = d.action(action)
-    return spec is not None and "has_rectification_photo" in spec.guards

@@ -11,10 +11,10 @@ from typing import Any
 
 from cases.evidence.services import add_evidence
 from cases.ledger import services
-from cases.platform.errors import DomainError
+from cases.platform.errors import ActionNotAllowed
 from cases.ledger.engine import get_registry
 from state_machines.loader import ActionSpec, FieldSpec, MachineDefinition
-from tests.evidence_files import needs_photo, tiny_png, upload
+from tests.evidence_files import PHOTO_REFUSAL, fresh_png, upload
 
 KINDS = ("hazard", "major_hazard", "accident", "dangerous_building")
 
@@ -191,8 +191,8 @@ class HttpDriver:
     def try_act(self, case: dict, action: str, user=None, *, fields: dict | None = None, comment: str | None = None,
                 with_photo: bool = True, **overrides: Any):
         """POST the action with generated fields (``fields`` replaces them); returns the response.
-        An action the machine guards with ``has_rectification_photo`` gets a 整改后 photo uploaded
-        first (by the acting user) when the case's state allows the action, unless ``with_photo=False``."""
+        An action refused only for want of a 整改后 photo (guard ``has_rectification_photo``) is taken
+        again after the acting user uploads one, unless ``with_photo=False``."""
         d = definition(case["kind"], case.get("machine_version"))
         spec = d.action(action)
         if fields is None:
@@ -207,11 +207,13 @@ class HttpDriver:
             body["comment"] = comment
         if user is None:
             user = actor_for(spec, self.world) if spec else self.world.officer
-        if with_photo and spec is not None and case["state"] in spec.sources and needs_photo(
-                case["kind"], case.get("machine_version"), action):
-            # not asserted: a user who may not act on the case may not upload either; the action's answer says so
-            upload(self.client(user), case["id"], tiny_png(), "整改后.png", "after", "image/png")
-        return self.client(user).post(f"/api/cases/{case['id']}/actions/{action}", json=body)
+        r = self.client(user).post(f"/api/cases/{case['id']}/actions/{action}", json=body)
+        if with_photo and r.status_code == 409 and PHOTO_REFUSAL in r.json().get("message", ""):
+            # refused for want of a 整改后 photo only: the user uploads one, then acts again
+            photo = upload(self.client(user), case["id"], fresh_png(), "整改后.png", "after", "image/png")
+            assert photo.status_code == 201, photo.text
+            r = self.client(user).post(f"/api/cases/{case['id']}/actions/{action}", json=body)
+        return r
 
     def act(self, case: dict, action: str, user=None, **kw: Any) -> dict:
         r = self.try_act(case, action, user, **kw)
@@ -278,17 +280,18 @@ class ServiceDriver:
                 comment = comment_for(spec)
             if user is None:
                 user = actor_for(spec, self.world) if spec else self.world.officer
-            if with_photo and spec is not None and case.state in spec.sources and needs_photo(
-                    case.kind, case.machine_version, action):
-                try:  # a user who may not act may not upload either: the action's own answer says so
-                    add_evidence(s, user, case_id, tiny_png(), "整改后.png", "after", None, self.clock.now(),
-                                 self.settings)
-                except DomainError:
-                    pass
-            case, event = services.perform_action(s, user, case_id, action, payload,
-                                                  version=case.version if version is None else version,
-                                                  comment=comment, now=self.clock.now())
-            return case.state
+            try:
+                case, event = services.perform_action(s, user, case_id, action, payload,
+                                                      version=case.version if version is None else version,
+                                                      comment=comment, now=self.clock.now())
+                return case.state
+            except ActionNotAllowed as exc:
+                if not (with_photo and PHOTO_REFUSAL in exc.message):
+                    raise
+        # refused for want of a 整改后 photo only: the user uploads one, then acts again
+        with self.db.transaction() as s:
+            add_evidence(s, user, case_id, fresh_png(), "整改后.png", "after", None, self.clock.now(), self.settings)
+        return self.act(case_id, action, user, payload=payload, version=version, comment=comment, with_photo=False)
 
     def lift_supervision(self, case_id: int, user=None) -> None:
         from cases.clocks import supervision

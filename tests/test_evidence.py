@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -272,6 +273,15 @@ def test_major_hazard_is_verified_only_with_a_rectification_photo(api, world, cl
     # the enterprise uploads its 整改后 photo: now the officer may verify
     upload_photo(api(world.contact), case["id"], "after", colour=(250, 250, 0))
     assert "verify" in drv.get(case)["allowed_actions"]
+    # … but the check fails: the next round needs a photo of its own
+    clock.advance(timedelta(hours=2))
+    case = drv.act(drv.get(case), "reject", opinion="连墙件仍未补齐")
+    clock.advance(timedelta(days=1))
+    case = drv.act(case, "apply_review", world.contact)
+    r = drv.try_act(case, "verify", with_photo=False)
+    assert r.status_code == 409 and r.json()["message"].startswith(guard_message)
+    assert "新一轮" in r.json()["message"]
+    upload_photo(api(world.contact), case["id"], "after", colour=(0, 250, 250))
     case = drv.act(drv.get(case), "verify", with_photo=False)
     assert case["state"] == "verified"
     drv.lift_supervision(case)

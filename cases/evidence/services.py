@@ -5,6 +5,8 @@ one may not see is a 404 worded like a missing id. Uploading: officers and super
 case, and the contacts of its responsible unit (a contact sees only those cases anyway) — an
 enterprise reports its rectification with photos. Admins read, they do not add evidence.
 
+Evidence may be added in any state of the case, a closed one included (回头看 photos).
+
 Duplicates: the file is stored once per content (SHA-256). The same bytes uploaded again to the
 same case with the same purpose answer with the existing row (``created`` False): no second row, no
 second event. The same bytes under another purpose are a new row — except that a photo identical
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from cases.evidence import PURPOSES, storage
@@ -138,9 +140,15 @@ def get_evidence(s: Session, user: User, evidence_id: int) -> Evidence:
 
 
 def has_rectification_photo(s: Session, case_id: int) -> bool:
-    """At least one 整改后 photo (an image, not a PDF) is on the case."""
+    """At least one 整改后 photo (an image, not a PDF) of the current round of rectification: uploaded
+    at or after the case's last 核查不合格 (``reject``) or 重新打开 (``reopen``) — the photos of a
+    round that failed its check prove nothing about the next one."""
+    round_start = (select(func.max(CaseEvent.at))
+                   .where(CaseEvent.case_id == case_id, CaseEvent.action.in_(("reject", "reopen")))
+                   .scalar_subquery())
     return s.scalar(select(Evidence.id).where(
-        Evidence.case_id == case_id, Evidence.purpose == "after", Evidence.media_type.like("image/%")).limit(1)) is not None
+        Evidence.case_id == case_id, Evidence.purpose == "after", Evidence.media_type.like("image/%"),
+        or_(round_start.is_(None), Evidence.uploaded_at >= round_start)).limit(1)) is not None
 
 
 def uploader_names(s: Session, rows: list[Evidence]) -> dict[int, str]:

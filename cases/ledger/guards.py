@@ -182,9 +182,10 @@ def supervision_lifted(ctx: ActionContext) -> str | None:
 @guard
 def has_rectification_photo(ctx: ActionContext) -> str | None:
     """A major hazard is verified and closed only on photographic proof of the rectification: at
-    least one 整改后 photo (an image; a PDF does not count) on the case (cases/evidence/)."""
+    least one 整改后 photo (an image; a PDF does not count) of the current round (cases/evidence/)."""
     from cases.evidence.services import has_rectification_photo as photo_on_case
 
     if photo_on_case(ctx.session, ctx.case.id):
         return None
-    return f"尚未上传整改后照片，不能{ctx.action.label}：请先在“证据材料”中上传至少一张整改后（用途“整改后”）的现场照片"
+    return (f"尚未上传整改后照片，不能{ctx.action.label}：请先在“证据材料”中上传至少一张用途为“整改后”的现场照片"
+            f"（核查不合格或重新打开后，须上传新一轮的整改后照片）")
