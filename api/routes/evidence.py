@@ -30,7 +30,7 @@ def read_upload(upload: UploadFile, settings) -> bytes:
 
 
 def file_response(request: Request, ev, settings, *, thumb: bool = False, original: bool = False) -> Response:
-    """The stored bytes of one piece of evidence with safe headers (ETag: the served bytes' hash)."""
+    """The stored bytes of one piece of evidence with safe headers (ETag: the content hash and which copy)."""
     if thumb:
         if not ev.thumb_path:
             raise NotFound(f"证据材料（编号{ev.id}）是PDF文件，没有缩略图")
