@@ -307,3 +307,15 @@ def test_the_guard_is_machine_data_on_v2_and_v1_cases_keep_v1(api, world, clock,
     old = drv.act(old, "apply_review", world.contact)
     old = drv.act(drv.get(old), "verify", with_photo=False)
     assert old["state"] == "verified" and old["machine_version"] == 1
+
+
+def test_a_decompression_bomb_is_refused_before_it_is_decoded(api, world, clock, data_dir):
+    case = HttpDriver(api, world, clock).drive("hazard", "rectifying")
+    c = api(world.officer)
+    for size in ((10000, 7000), (10000, 9500)):  # over our 60 MP; over Pillow's own warning limit too
+        buf = io.BytesIO()
+        Image.new("1", size).save(buf, "PNG")   # a few KB that would decode to tens of megapixels
+        r = upload(c, case["id"], buf.getvalue(), "bomb.png", "after", "image/png")
+        assert r.status_code == 422 and "像素过多" in r.json()["message"], r.text
+        assert r.json()["errors"][0]["label"] == "文件"
+    assert stored_files(data_dir) == []

@@ -103,8 +103,9 @@ def sniff(data: bytes) -> tuple[Sniffed, Image.Image | None]:
             im.load()
     except ValidationFailed:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning, EOFError):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise file_error(f"照片像素过多：最多{MAX_PIXELS // 1_000_000}百万像素") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
         raise file_error(f"无法识别的文件内容：{ACCEPTED_TEXT}") from None
     media, ext = IMAGE_FORMATS[fmt]
     exif = im.getexif()

@@ -123,3 +123,24 @@ def test_chromium_shows_the_thumbnail_and_the_upright_photo(browser_page, api, w
     page.goto(f"/evidence/{ev['id']}/thumb")
     size = page.evaluate("() => { const i = document.querySelector('img'); return [i.naturalWidth, i.naturalHeight]; }")
     assert size == [160, 320]
+
+
+def test_an_oversize_upload_from_the_form_is_a_413_page(pages, api, world, clock, live_server, fresh_data_settings):
+    from cases.platform.config import Settings
+
+    state = live_server.server.config.app.state
+    previous = state.settings
+    state.settings = Settings(**{**previous.model_dump(), "evidence_max_bytes": 2048})
+    try:
+        case = HttpDriver(api, world, clock).drive("hazard", "rectifying")
+        officer = pages(world.officer)
+        noisy = Image.effect_noise((60, 60), 80).convert("RGB")
+        buf = io.BytesIO()
+        noisy.save(buf, "PNG")
+        assert 2048 < len(buf.getvalue()) < 2048 + 64 * 1024
+        r = _post(officer, case["id"], buf.getvalue(), "大图.png", "after", "image/png")
+        assert r.status_code == 413 and "文件：过大" in r.text and "text/html" in r.headers["content-type"]
+        assert api(world.officer).get(f"/api/cases/{case['id']}/evidence").json()["items"] == []
+        assert not (Path(state.settings.data_dir) / "evidence").exists()
+    finally:
+        state.settings = previous
