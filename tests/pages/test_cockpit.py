@@ -9,6 +9,7 @@ from html import unescape
 from urllib.parse import parse_qsl, urlsplit
 
 from cases.clocks.sweep import fire_all_due
+from tests.evidence_files import upload_photo
 from tests.pages.conftest import post_form
 
 LONG = timedelta(days=400)  # the tests move the clock by days
@@ -211,6 +212,7 @@ def test_lifting_is_refused_for_a_non_listing_authority(pages, api, world, clock
     assert r.status_code == 422 and "核查意见：必填" in r.text
     case = officer.act(case, "start_rectification", measures="m", funds=10, plan_deadline="2026-12-20",
                        responsible_person="王某", contingency_plan="p").json()
+    upload_photo(api(world.contact), case["id"])  # 整改后 photo: 核查 needs one (major_hazard v2)
     case = api(world.contact).act(case, "apply_review", completion_report="完成").json()
     officer.act(case, "verify", opinion="合格", resume_work_approved=True)
     r = post_form(sup, "/cockpit/supervisions", f"/cockpit/supervisions/{sid}/lift", {"opinion": "现场核查合格"})
