@@ -49,7 +49,7 @@ ROUTES: dict[str, tuple[str, str]] = {
     "GET /ledger/export.xlsx":                               ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "GET /ledger/export.csv":                                ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "GET /inbox":                                            ("page",             "3   3   3   3   3   3   3   3   3   3"),
-    "GET /cases/{case_id}":                                  ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "GET /cases/{case_id:int}":                              ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "GET /documents/{doc_id}.pdf":                           ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "GET /documents/{doc_id}.html":                          ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "POST /inbox/{message_id}/read":                         ("page",             "3   3   3   3   3   3   3   3   3   3"),

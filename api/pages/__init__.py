@@ -17,6 +17,5 @@ def install_pages(app: FastAPI) -> None:
     from api.pages import admin, auth, case_page, common, home, inbox, ledger, me
 
     common.install(app)
-    # case_page last: its /cases/{case_id} must not shadow fixed paths such as /cases/new.
     for module in (auth, home, inbox, me, admin, ledger, case_page):
         app.include_router(module.router)

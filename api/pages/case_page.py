@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover - until the evidence module is merged
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/cases/{case_id}")
+@router.get("/cases/{case_id:int}")  # :int — never shadows /cases/new
 def case_page(case_id: int, request: Request, user: PageUser):
     now = request.app.state.clock.now()
     with request.app.state.db.session() as s:
