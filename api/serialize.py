@@ -141,7 +141,7 @@ def case_detail(session: Session, case: Case, allowed: list[ActionSpec], now: da
 
 def event_json(e: CaseEvent, actor_names: dict[int, str]) -> dict[str, Any]:
     return {
-        "seq": e.seq, "at": e.at, "action": e.action, "from_state": e.from_state, "to_state": e.to_state,
+        "id": e.id, "seq": e.seq, "at": e.at, "action": e.action, "from_state": e.from_state, "to_state": e.to_state,
         "actor": {"id": e.actor_id, "name": actor_names.get(e.actor_id)} if e.actor_id else {"id": None, "name": "系统"},
         "payload": e.payload or {}, "comment": e.comment,
     }

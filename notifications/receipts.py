@@ -20,6 +20,11 @@ _MESSAGE = {"sent": SENT, "failed": FAILED}  # pending / sending → pending
 _ATTEMPT = {"sent": SENT, "retry": FAILED, "failed": FAILED, "stale": FAILED, "abandoned": FAILED}
 
 
+def status_label(status: str) -> str:
+    """已发送 / 发送失败 / 待发送 of a message's stored status (pending and sending: 待发送)."""
+    return LABELS[_MESSAGE.get(status, PENDING)]
+
+
 def _attempt(a: DeliveryAttempt, detailed: bool) -> dict[str, Any]:
     if detailed:
         return {"attempt": a.attempt_no, "status": a.status, "started_at": a.started_at,

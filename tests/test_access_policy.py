@@ -148,6 +148,7 @@ def scenario(api, db, world, clock, fresh_data_settings) -> Scenario:
 # Path parameters by name, then by route where one name means different things.
 PATH_IDS: dict[str, Callable[[Scenario, Any], Any]] = {
     "case_id": lambda sc, w: sc.case["id"],
+    "case_id:int": lambda sc, w: sc.case["id"],  # a page path with Starlette's int convertor (/cases/{case_id:int})
     "action": lambda sc, w: "comment",
     "supervision_id": lambda sc, w: sc.supervision_id,
     "doc_id": lambda sc, w: sc.doc_id,

@@ -14,8 +14,8 @@ from fastapi import FastAPI
 
 
 def install_pages(app: FastAPI) -> None:
-    from api.pages import admin, auth, cockpit, common, evidence, home, inbox, ledger, me
+    from api.pages import admin, auth, case_page, cockpit, common, evidence, home, inbox, ledger, me
 
     common.install(app)
-    for module in (auth, home, inbox, me, admin, ledger, cockpit, evidence):
+    for module in (auth, home, inbox, me, admin, ledger, cockpit, evidence, case_page):
         app.include_router(module.router)

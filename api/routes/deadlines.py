@@ -189,16 +189,23 @@ def read_light_counts(db, user, now: datetime, *, jurisdiction: str | None = Non
 
 @router.get("/cases/{case_id}/deadlines", summary="案件期限（含历史、暂停与延期）")
 def case_deadlines(case_id: int, user: CurrentUser, db: Db, clock: AppClock):
-    now = clock.now()
     with db.session() as s:
-        case = services.get_case(s, user, case_id)
-        rows = list(s.scalars(select(Deadline).where(Deadline.case_id == case_id).order_by(Deadline.id)))
-        return {"light": lights.light_of(rows, now, closed=case.closed_at is not None), "items": [deadline_json(d, now) for d in rows]}
+        return case_deadline_list(s, user, case_id, clock.now())
+
+
+def case_deadline_list(s, user, case_id: int, now: datetime) -> dict[str, Any]:
+    """Every deadline of a visible case (history, pauses, extensions) and its light: the API's
+    /api/cases/{id}/deadlines and the case page."""
+    case = services.get_case(s, user, case_id)
+    rows = list(s.scalars(select(Deadline).where(Deadline.case_id == case_id).order_by(Deadline.id)))
+    return {"light": lights.light_of(rows, now, closed=case.closed_at is not None),
+            "items": [deadline_json(d, now) for d in rows]}
 
 
 def deadline_json(d: Deadline, now: datetime) -> dict[str, Any]:
     return {
-        "id": d.id, "key": d.key, "label": d.label, "status": d.status, "supervision_id": d.supervision_id,
+        "id": d.id, "key": d.key, "label": d.label, "status": d.status,
+        "status_label": dl.STATUS_LABELS.get(d.status, d.status), "supervision_id": d.supervision_id,
         "party": d.party, "party_label": dl.PARTY_LABELS.get(d.party, d.party), "paused_since": dl.paused_since(d),
         "start_at": d.start_at, "amount": d.amount, "unit": d.unit, "extensions": d.extensions or [],
         "pauses": d.pauses or [], "paused": d.status == "open" and d.due_at is None, "due_at": d.due_at,
@@ -211,12 +218,17 @@ def deadline_json(d: Deadline, now: datetime) -> dict[str, Any]:
 @router.get("/cases/{case_id}/escalations", summary="案件升级记录（每个期限每级只触发一次）")
 def case_escalations(case_id: int, user: CurrentUser, db: Db):
     with db.session() as s:
-        services.get_case(s, user, case_id)
-        rows = s.execute(select(RungFiring, Deadline.label, Deadline.key).join(Deadline, Deadline.id == RungFiring.deadline_id)
-                         .where(RungFiring.case_id == case_id).order_by(RungFiring.fired_at, RungFiring.id)).all()
-        return {"items": [{"id": f.id, "deadline_id": f.deadline_id, "deadline": label, "deadline_key": key,
-                           "rung": f.rung, "label": f.label, "scheduled_at": f.scheduled_at, "fired_at": f.fired_at,
-                           "effects": f.effects} for f, label, key in rows]}
+        return {"items": case_escalation_list(s, user, case_id)}
+
+
+def case_escalation_list(s, user, case_id: int) -> list[dict[str, Any]]:
+    """The rungs fired on a visible case's deadlines, in order (the API and the case page)."""
+    services.get_case(s, user, case_id)
+    rows = s.execute(select(RungFiring, Deadline.label, Deadline.key).join(Deadline, Deadline.id == RungFiring.deadline_id)
+                     .where(RungFiring.case_id == case_id).order_by(RungFiring.fired_at, RungFiring.id)).all()
+    return [{"id": f.id, "deadline_id": f.deadline_id, "deadline": label, "deadline_key": key,
+             "rung": f.rung, "label": f.label, "scheduled_at": f.scheduled_at, "fired_at": f.fired_at,
+             "effects": f.effects} for f, label, key in rows]
 
 
 @router.get("/supervisions", summary="挂牌督办事项（本辖区挂牌或被督办的）")

@@ -34,7 +34,9 @@ def _visible_document(s, user, doc_id: int) -> Document:
     return doc
 
 
-def _file(request: Request, db, settings, user, doc_id: int, kind: str) -> Response:
+def document_file(request: Request, db, settings, user, doc_id: int, kind: str) -> Response:
+    """A visible document's stored PDF or printable HTML (sandboxed by its CSP), ETag = its hash:
+    the API's /api/documents/{id}.pdf|.html and the pages' cookie-authenticated twins."""
     with db.session() as s:
         doc = _visible_document(s, user, doc_id)
         s.expunge(doc)
@@ -63,21 +65,26 @@ def _file(request: Request, db, settings, user, doc_id: int, kind: str) -> Respo
 @router.get("/cases/{case_id}/documents", summary="案件的文书（文号、状态、SHA-256、下载链接）")
 def list_case_documents(case_id: int, user: CurrentUser, db: Db):
     with db.session() as s:
-        services.get_case(s, user, case_id)
-        # Issued documents, then those an event has due and not yet issued (status issuing, 生成中).
-        return {"items": [*(document_json(d) for d in case_documents(s, case_id)), *issuing_documents(s, case_id)]}
+        return {"items": case_document_list(s, user, case_id)}
+
+
+def case_document_list(s, user, case_id: int) -> list[dict]:
+    """A visible case's documents: the issued ones, then those an event has due and not yet issued
+    (status issuing, 生成中) — the API and the case page."""
+    services.get_case(s, user, case_id)
+    return [*(document_json(d) for d in case_documents(s, case_id)), *issuing_documents(s, case_id)]
 
 
 @router.get("/documents/{doc_id}.pdf", summary="下载文书PDF（ETag 为其SHA-256；生成前为404）",
             response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
 def document_pdf(doc_id: int, request: Request, user: CurrentUser, db: Db, settings: AppSettings):
-    return _file(request, db, settings, user, doc_id, "pdf")
+    return document_file(request, db, settings, user, doc_id, "pdf")
 
 
 @router.get("/documents/{doc_id}.html", summary="文书的可打印HTML（生成前为404）",
             response_class=Response, responses={200: {"content": {"text/html": {}}}})
 def document_html(doc_id: int, request: Request, user: CurrentUser, db: Db, settings: AppSettings):
-    return _file(request, db, settings, user, doc_id, "html")
+    return document_file(request, db, settings, user, doc_id, "html")
 
 
 @router.get("/documents/{doc_id}", summary="文书信息")

@@ -90,14 +90,18 @@ def mark_all_inbox_read(s, user, now) -> int:
 @router.get("/cases/{case_id}/messages", summary="案件的通知与回执（状态、尝试次数、最后错误）")
 def case_messages(case_id: int, user: CurrentUser, db: Db):
     with db.session() as s:
-        services.get_case(s, user, case_id)
-        # An enterprise contact sees what was sent to its own unit, not the authorities' traffic,
-        # and no transport detail (cases/ledger/policy.py).
-        stmt = select(OutboxMessage).where(OutboxMessage.case_id == case_id, policy.case_messages_clause(user))
-        rows = list(s.scalars(stmt.order_by(OutboxMessage.created_at, OutboxMessage.id)))
-        attempts = delivery.attempts_of(s, [m.id for m in rows])
-        return {"items": [policy.receipt_for(user, _receipt(m, attempts[m.id], detailed=user.role == "admin"))
-                          for m in rows]}
+        return {"items": case_message_list(s, user, case_id)}
+
+
+def case_message_list(s, user, case_id: int) -> list[dict[str, Any]]:
+    """A visible case's messages with their receipts, as ``user`` may read them (the API and the case page)."""
+    services.get_case(s, user, case_id)
+    # An enterprise contact sees what was sent to its own unit, not the authorities' traffic,
+    # and no transport detail (cases/ledger/policy.py).
+    stmt = select(OutboxMessage).where(OutboxMessage.case_id == case_id, policy.case_messages_clause(user))
+    rows = list(s.scalars(stmt.order_by(OutboxMessage.created_at, OutboxMessage.id)))
+    attempts = delivery.attempts_of(s, [m.id for m in rows])
+    return [policy.receipt_for(user, _receipt(m, attempts[m.id], detailed=user.role == "admin")) for m in rows]
 
 
 @router.post("/admin/messages/{message_id}/resend", summary="管理员：重新发送失败的消息（同一去重键）")

@@ -22,6 +22,8 @@ from state_machines.policies import DeadlineRule, Policy, Rung, default_policy
 OPEN = "open"
 LIGHT_LABELS = {"red": "红灯", "yellow": "黄灯", "green": "绿灯", "none": "无期限"}
 PARTY_LABELS = {"enterprise": "责任单位", "officer": "承办人", "approver": "审批人", "authority": "被督办机关"}
+STATUS_LABELS = {"open": "计时中", "met": "已完成", "missed": "已失效", "cancelled": "已取消",
+                 "superseded": "已重新计期"}
 
 _policy: Policy | None = None
 

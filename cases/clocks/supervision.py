@@ -36,6 +36,11 @@ def active_supervision(session: Session, case_id: int) -> Supervision | None:
                            .order_by(Supervision.id.desc())).first()
 
 
+def case_supervisions(session: Session, case_id: int) -> list[Supervision]:
+    """Every listing of a case, lifted ones too, the earliest first (the case page's record)."""
+    return list(session.scalars(select(Supervision).where(Supervision.case_id == case_id).order_by(Supervision.id)))
+
+
 def list_case(session: Session, case: Case, *, reason: str, requirements: str, start_at: datetime, amount: int,
               unit: str, now: datetime, listing: Jurisdiction | None = None, letter: bool = False,
               cause: str | None = None) -> Supervision:

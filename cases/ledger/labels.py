@@ -30,7 +30,7 @@ FIELD_LABELS: dict[str, str] = {
     "found_at": "发现时间", "source": "来源", "project_id": "工程项目", "building_id": "房屋",
     "assignee_id": "承办人", "comment": "备注", "fields": "字段", "related_enterprises": "相关单位",
     # supervision
-    "days": "延期天数", "reason": "理由", "approved": "是否批准", "opinion": "意见",
+    "days": "延期天数", "reason": "理由", "approved": "是否批准", "opinion": "意见", "granted_days": "批准延期天数",
     # reference data
     "credit_code": "统一社会信用代码", "legal_representative": "法定代表人", "contact_name": "联系人",
     "contact_phone": "联系电话", "qualification": "资质", "code": "项目编码", "address": "地址",
@@ -118,3 +118,32 @@ def options_of(path: str | list | tuple) -> dict[str, str] | None:
 def describe_options(options: dict[str, str]) -> str:
     """可选：hazard（一般隐患）、major_hazard（重大事故隐患）…"""
     return "可选：" + "、".join(f"{k}（{v}）" for k, v in options.items())
+
+
+# ---------------------------------------------------------------- events
+
+# Events that are not machine actions (cases.ledger.services.record_system_event and creation):
+# what the case's history calls them. A machine action is named by its own label (the definition).
+SYSTEM_EVENT_LABELS: dict[str, str] = {
+    "create": "新建案件", "listed": "挂牌督办", "supervision_extension_requested": "申请督办延期",
+    "supervision_extension_decided": "审批督办延期", "supervision_lifted": "摘牌",
+    "rung_fired": "期限提醒与升级", "rung_skipped": "升级措施未执行", "escalated": "提级办理",
+    "deadline_recomputed": "期限重新计算", "document_failed": "文书生成失败", "document_rerender": "文书重新生成",
+}
+
+
+def event_label(action: str, definition=None) -> str:
+    """The Chinese name of an event's action: the machine's label (``definition`` first, then any
+    kind's — a reclassified case's early events are its old kind's), else the system events' table."""
+    if definition is not None and (spec := definition.action(action)) is not None:
+        return spec.label
+    if action in SYSTEM_EVENT_LABELS:
+        return SYSTEM_EVENT_LABELS[action]
+    from cases.ledger.engine import get_registry
+
+    r = get_registry()
+    for kind in r.kinds():
+        for version in reversed(r.versions(kind)):
+            if (spec := r.get(kind, version).action(action)) is not None:
+                return spec.label
+    return action
