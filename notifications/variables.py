@@ -36,14 +36,14 @@ def base_url(settings: Settings | None = None) -> str:
 
 
 def case_url(case_id: int, settings: Settings | None = None, *, base: str | None = None) -> str:
-    """The one place a link to a case is made (messages, the digest). Until the web case page
-    exists it opens the API resource, which does exist."""
-    return f"{(base or base_url(settings)).rstrip('/')}/api/cases/{case_id}"
+    """The one place a link to a case is made (messages, the digest): the case page (api/pages/),
+    which asks the recipient to log in first and then opens the case."""
+    return f"{(base or base_url(settings)).rstrip('/')}/cases/{case_id}"
 
 
 def dashboard_url(jurisdiction_code: str, settings: Settings | None = None, *, base: str | None = None) -> str:
-    """Link to a jurisdiction's overview: until the web dashboard exists, its overdue list."""
-    return f"{(base or base_url(settings)).rstrip('/')}/api/overdue?jurisdiction={jurisdiction_code}"
+    """Link to a jurisdiction's overview: the supervisor cockpit drilled down to it."""
+    return f"{(base or base_url(settings)).rstrip('/')}/cockpit?jurisdiction={jurisdiction_code}"
 
 
 def case_facts(session: Session, case: Case, settings: Settings | None = None) -> dict[str, Any]:

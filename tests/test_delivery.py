@@ -190,7 +190,7 @@ def test_webhook_gets_json_payload(db, world, clock, case, receiver, settings):
     assert req["path"] == "/hook"
     payload = receiver.json(0)
     assert payload["title"].startswith("【催办提醒】" + case["number"])
-    assert "3号楼临边防护缺失" in payload["message"] and "http://anjian.test/api/cases/" in payload["message"]
+    assert "3号楼临边防护缺失" in payload["message"] and "http://anjian.test/cases/" in payload["message"]
     assert req["headers"]["X-Anjian-Dedupe-Key"] == _get(db, mid).dedupe_key
 
 
