@@ -154,6 +154,7 @@ PATH_IDS: dict[str, Callable[[Scenario, Any], Any]] = {
     "doc_id": lambda sc, w: sc.doc_id,
     "message_id": lambda sc, w: sc.inbox_message_id,
     "kind": lambda sc, w: "major_hazard",
+    "source": lambda sc, w: "projects",
     "role": lambda sc, w: "officer",
     "name": lambda sc, w: "webhook",
     "enterprise_id": lambda sc, w: w.e1.id,

@@ -14,8 +14,9 @@ from fastapi import FastAPI
 
 
 def install_pages(app: FastAPI) -> None:
-    from api.pages import admin, auth, case_page, cockpit, common, evidence, home, inbox, ledger, me
+    from api.pages import (actions, admin, auth, case_page, cockpit, common, evidence, home, inbox, ledger, me,
+                           new_case, pickers)
 
     common.install(app)
-    for module in (auth, home, inbox, me, admin, ledger, cockpit, evidence, case_page):
+    for module in (auth, home, inbox, me, admin, ledger, cockpit, evidence, case_page, new_case, actions, pickers):
         app.include_router(module.router)

@@ -62,17 +62,23 @@ def enterprise_json(e: Enterprise) -> dict:
             "contact_phone": e.contact_phone, "qualification": e.qualification, "credit_score": e.credit_score}
 
 
+def enterprises_query(user, q: str | None = None):
+    """The enterprises ``user`` may read, matching ``q`` (name or credit code), by id (API and pickers)."""
+    stmt = select(Enterprise).where(visible_enterprise_clause(user))
+    if q:
+        # autoescape: a typed % or _ is searched for literally, not as a LIKE wildcard
+        stmt = stmt.where(or_(Enterprise.name.icontains(q, autoescape=True),
+                              Enterprise.credit_code.icontains(q, autoescape=True)))
+    return stmt.order_by(Enterprise.id)
+
+
 @router.get("/enterprises", summary="企业")
 def list_enterprises(user: CurrentUser, db: Db, q: str | None = Query(None, max_length=100),
                      page: int = Query(1, ge=1), page_size: int = Query(50, ge=1, le=200)):
     with db.session() as s:
         # An enterprise contact reads its own record only (not others' credit scores or phones).
-        stmt = select(Enterprise).where(visible_enterprise_clause(user))
-        if q:
-            # autoescape: a typed % or _ is searched for literally, not as a LIKE wildcard
-            stmt = stmt.where(or_(Enterprise.name.icontains(q, autoescape=True),
-                                  Enterprise.credit_code.icontains(q, autoescape=True)))
-        rows = list(s.scalars(stmt.order_by(Enterprise.id).limit(page_size).offset((page - 1) * page_size)))
+        stmt = enterprises_query(user, q)
+        rows = list(s.scalars(stmt.limit(page_size).offset((page - 1) * page_size)))
         # Staff see every enterprise's identity; personal contact data only where they have reason to.
         details = policy.enterprise_details_visible(s, user, [e.id for e in rows])
         return responses.fast_json({"items": [policy.enterprise_for(enterprise_json(e), e.id in details) for e in rows]})
@@ -122,16 +128,21 @@ def project_json(p: Project) -> dict:
             "parties": [{"enterprise_id": x.enterprise_id, "role": x.role, "name": x.enterprise.name} for x in p.parties]}
 
 
+def projects_query(user, q: str | None = None):
+    """The projects ``user`` may read, matching ``q`` (name or address), by id (API and pickers)."""
+    stmt = select(Project).where(policy.visible_projects_clause(user))
+    if q:
+        # autoescape: a typed % or _ is searched for literally, not as a LIKE wildcard
+        stmt = stmt.where(or_(Project.name.icontains(q, autoescape=True),
+                              Project.address.icontains(q, autoescape=True)))
+    return stmt.order_by(Project.id)
+
+
 @router.get("/projects", summary="工程项目（本辖区及下级）")
 def list_projects(user: CurrentUser, db: Db, q: str | None = Query(None, max_length=100),
                   page: int = Query(1, ge=1), page_size: int = Query(50, ge=1, le=200)):
     with db.session() as s:
-        stmt = select(Project).where(policy.visible_projects_clause(user))
-        if q:
-            # autoescape: a typed % or _ is searched for literally, not as a LIKE wildcard
-            stmt = stmt.where(or_(Project.name.icontains(q, autoescape=True),
-                                  Project.address.icontains(q, autoescape=True)))
-        rows = s.scalars(stmt.order_by(Project.id).limit(page_size).offset((page - 1) * page_size))
+        rows = s.scalars(projects_query(user, q).limit(page_size).offset((page - 1) * page_size))
         return responses.fast_json({"items": [project_json(p) for p in rows]})
 
 
@@ -170,16 +181,21 @@ def building_json(b: Building) -> dict:
                                        "floors", "use", "owner_name", "owner_phone")}
 
 
+def buildings_query(user, q: str | None = None):
+    """The buildings ``user`` may read (contacts: none), matching ``q`` (name or address), by id."""
+    stmt = select(Building).where(policy.visible_buildings_clause(user))
+    if q:
+        # autoescape: a typed % or _ is searched for literally, not as a LIKE wildcard
+        stmt = stmt.where(or_(Building.name.icontains(q, autoescape=True),
+                              Building.address.icontains(q, autoescape=True)))
+    return stmt.order_by(Building.id)
+
+
 @router.get("/buildings", summary="房屋（本辖区及下级）")
 def list_buildings(user: CurrentUser, db: Db, q: str | None = Query(None, max_length=100),
                    page: int = Query(1, ge=1), page_size: int = Query(50, ge=1, le=200)):
     with db.session() as s:
-        stmt = select(Building).where(policy.visible_buildings_clause(user))  # contacts: none
-        if q:
-            # autoescape: a typed % or _ is searched for literally, not as a LIKE wildcard
-            stmt = stmt.where(or_(Building.name.icontains(q, autoescape=True),
-                                  Building.address.icontains(q, autoescape=True)))
-        rows = s.scalars(stmt.order_by(Building.id).limit(page_size).offset((page - 1) * page_size))
+        rows = s.scalars(buildings_query(user, q).limit(page_size).offset((page - 1) * page_size))
         return responses.fast_json({"items": [building_json(b) for b in rows]})
 
 
@@ -212,11 +228,16 @@ def user_json(u: User) -> dict:
                                        "enterprise_id", "supervisor_id", "email", "phone", "active")}
 
 
+def users_query(user):
+    """The accounts ``user`` may read (staff: their subtree), by id (API and pickers)."""
+    return select(User).where(policy.visible_users_clause(user)).order_by(User.id)
+
+
 @router.get("/users", summary="用户（本辖区及下级）")
 def list_users(user: CurrentUser, db: Db):
     require_role(user, *STAFF_ROLES)
     with db.session() as s:
-        rows = s.scalars(select(User).where(policy.visible_users_clause(user)).order_by(User.id))
+        rows = s.scalars(users_query(user))
         return {"items": [user_json(u) for u in rows]}
 
 
@@ -244,12 +265,15 @@ def add_user(s, admin, body: UserIn, now) -> User:
     return u
 
 
+def hazard_catalog_query(edition: str | None = None):
+    stmt = select(HazardCatalogItem).order_by(HazardCatalogItem.id)
+    return stmt.where(HazardCatalogItem.edition == edition) if edition else stmt
+
+
 @router.get("/hazard-catalog", summary="重大事故隐患判定标准条目")
 def hazard_catalog(user: CurrentUser, db: Db, edition: str | None = None):
     with db.session() as s:
-        stmt = select(HazardCatalogItem).order_by(HazardCatalogItem.id)
-        if edition:
-            stmt = stmt.where(HazardCatalogItem.edition == edition)
+        stmt = hazard_catalog_query(edition)
         return responses.fast_json({"items": [
             {"edition": i.edition, "document": i.document, "category_code": i.category_code,
              "category_name": i.category_name, "item_code": i.item_code, "text": i.text, "confirmed": i.confirmed}

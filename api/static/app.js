@@ -24,3 +24,44 @@
     });
   });
 })();
+
+// ---- forms (helper "forms"): the accident grade as it is typed, computed by the server's own rule.
+(function () {
+  "use strict";
+  document.addEventListener("DOMContentLoaded", function () {
+    var form = document.querySelector("form[data-accident-grade]");
+    var out = document.getElementById("accident-grade");
+    if (!form || !out) return;
+    var names = { deaths: "deaths", serious_injuries: "serious", direct_loss: "loss" };
+    function update() {
+      var params = [];
+      Object.keys(names).forEach(function (n) {
+        var el = form.elements[n];
+        params.push(names[n] + "=" + encodeURIComponent(el ? el.value : ""));
+      });
+      fetch(form.getAttribute("data-accident-grade") + "?" + params.join("&"), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) { if (data) { out.textContent = data.label; out.setAttribute("data-grade", data.grade || ""); } })
+        .catch(function () {});
+    }
+    Object.keys(names).forEach(function (n) { var el = form.elements[n]; if (el) el.addEventListener("input", update); });
+  });
+  // A picker shows the name of the option chosen (its value is the id); the catalogue select, the item's text.
+  document.addEventListener("change", function (e) {
+    var input = e.target, text = "";
+    if (!input.matches) return;
+    if (input.matches("input[data-picker]")) {
+      var list = document.getElementById(input.getAttribute("list"));
+      var option = list && Array.prototype.find.call(list.options, function (o) { return o.value === input.value; });
+      text = option ? "已选：" + option.label : "";
+    } else if (input.matches("select.hazard-item")) {
+      var chosen = input.options[input.selectedIndex];
+      text = chosen && chosen.value ? "已选条目：" + chosen.title : "";
+    } else {
+      return;
+    }
+    var note = input.parentNode.querySelector("p.chosen");
+    if (!note) { note = document.createElement("p"); note.className = "chosen"; input.parentNode.appendChild(note); }
+    note.textContent = text;
+  });
+})();
