@@ -227,3 +227,41 @@ def test_an_officer_registers_a_hazard_on_a_phone_with_the_enterprise_picker(api
     after = _case(officer, case["id"])
     assert after["state"] == "registered" and after["severity"] == "serious"
     assert after["enterprise"]["id"] == world.e1.id
+
+
+def test_a_rule_on_the_values_is_shown_at_its_field(api, pages, world):
+    """The machine's guards answer with field errors too (D级 must be 停止使用 or 拆除): next to 处理方式."""
+    officer = api(world.officer)
+    r = officer.post("/api/cases", json={"kind": "dangerous_building", "title": "平江路5号墙体开裂",
+                                         "building_id": world.b1.id})
+    assert r.status_code == 201, r.text
+    case = r.json()
+    page = pages(world.officer)
+    path = f"/cases/{case['id']}/actions/register"
+    html = page.get(path).text
+    grade = _field(html, "appraisal_grade")
+    assert "<select" in grade and "D级（整幢危房）" in grade  # four options: a select
+    data = {"version": str(case["version"]), "appraisal_grade": "D", "appraisal_org": "苏州房屋安全鉴定中心",
+            "appraisal_report_no": "JD-2026-118", "appraised_on": "2026-11-20", "handling": "observe"}
+    r = post_form(page, path, path, data)
+    assert r.status_code == 422
+    assert "D级（整幢危房）须停止使用或整体拆除" in _field(r.text, "handling")
+    assert '<option value="D" selected>' in r.text and 'value="JD-2026-118"' in r.text
+    assert _case(officer, case["id"])["state"] == "found"
+    r = post_form(page, path, path, {**data, "handling": "stop_use"})
+    assert r.status_code == 303
+    assert _case(officer, case["id"])["appraisal_grade"] == "D"
+
+
+def test_a_yes_no_field_is_two_radio_buttons(db, world):
+    from api.pages import forms
+    from api.pages.common import templates
+    from cases.ledger.engine import get_registry
+
+    decide = get_registry().latest("hazard").action("decide_extension")
+    macro = templates.env.get_template("_fields.html").module
+    with db.session() as s:
+        html = str(macro.fields(forms.widgets(s, world.supervisor, decide.fields, {"approved": "false"})))
+    approved = _field(html, "approved")
+    assert 'type="radio" name="approved" value="true"' in approved and "是</label>" in approved
+    assert 'value="false" checked' in approved and "否</label>" in approved
