@@ -199,9 +199,25 @@ def test_pickers_list_only_what_the_user_may_see(pages, world, db):
     assert pages(None).get("/picker/projects").status_code == 303
 
 
-def test_an_officer_registers_a_hazard_on_a_phone_with_the_enterprise_picker(api, browser_page, world):
+def test_an_officer_creates_a_hazard_and_registers_it_on_a_phone_with_the_enterprise_picker(
+        api, browser_page, world):
     officer = api(world.officer)
-    case = _hazard(officer, world, title="塔吊基础积水")
+    desk = browser_page(world.officer)
+    desk.goto("/")
+    desk.click('a[href="/cases/new"]')
+    desk.click('a[data-kind="hazard"]')
+    desk.fill("#f-title", "塔吊基础积水")
+    desk.select_option("#f-category", "lifting")
+    desk.fill("#f-project_id", "姑苏")
+    desk.wait_for_function("() => document.querySelectorAll('#dl-project_id option').length === 1")
+    desk.fill("#f-project_id", desk.eval_on_selector("#dl-project_id option", "o => o.value"))
+    desk.fill("#f-location", "2号塔吊")
+    desk.click("button.primary")
+    desk.wait_for_url(re.compile(r".*/cases/\d+$"))
+    assert "已新建一般安全隐患" in desk.inner_text("main")
+    case = _case(officer, int(desk.url.rsplit("/", 1)[1]))
+    assert case["title"] == "塔吊基础积水" and case["project_id"] == world.p1.id
+    assert case["details"] == {"category": "lifting"} and case["state"] == "found"
     page = browser_page(world.officer, width=375, height=800)
     page.goto(f"/cases/{case['id']}")
     page.click('a[data-action="register"]')

@@ -44,6 +44,10 @@ def test_create_a_hazard_with_its_category_and_project(api, pages, world):
     assert "<select" in cat and '<option value="scaffolding"' in cat and "脚手架工程" in cat
     assert 'data-picker="/picker/projects"' in _field(html, "project_id")
     assert 'type="datetime-local"' in _field(html, "found_at")
+    jurisdiction = _field(html, "jurisdiction_code")  # the officer's own subtree only
+    assert '<option value="320508">姑苏区</option>' in jurisdiction and "320506" not in jurisdiction
+    assert 'maxlength="200"' in _field(html, "title") and 'maxlength="300"' in _field(html, "location")
+    assert '<input type="radio"' not in _field(html, "source") and "监督检查" in _field(html, "source")
     r = post_form(page, "/cases/new/hazard", "/cases/new/hazard", {
         "title": "3号楼外脚手架连墙件缺失", "category": "scaffolding", "project_id": "姑苏测试项目",
         "source": "inspection", "found_at": "2026-11-23T08:30", "description": "12–15层连墙件整层缺失"})
