@@ -22,14 +22,20 @@ from state_machines.loader import ActionSpec
 router = APIRouter(include_in_schema=False)
 
 
-def _not_now(request: Request, user, case, definition, action_name: str, allowed: list[ActionSpec]):
+def _not_now(request: Request, user, case, definition, action_name: str, allowed: list[ActionSpec], s=None):
     spec = definition.action(action_name)
     if spec is None:
         raise NotFound(f"“{definition.label}”没有名为“{action_name}”的操作")
     state = definition.state(case.state).label
     message = f"案件 {case.number} 当前状态为“{state}”，您现在不能执行“{spec.label}”。"
+    reason = services.refusal_reason(s, user, case, spec, now=request.app.state.clock.now()) if s is not None else None
+    if reason:  # the rule that stops it, in its own words (e.g. 尚未上传整改后照片)
+        message += reason.rstrip("。") + "。"
     message += ("当前可执行：" + "、".join(a.label for a in allowed) + "。") if allowed else "当前没有您可执行的操作。"
-    return error_page(request, 409, message)
+    links = [(f"/cases/{case.id}", "返回案件")]
+    if reason and "照片" in reason:
+        links.insert(0, (f"/cases/{case.id}#evidence", "去上传整改后照片"))
+    return error_page(request, 409, message, links=links)
 
 
 def _form_page(request: Request, user, s, case, definition, action: ActionSpec, *, version: int,
@@ -52,7 +58,7 @@ def action_form(case_id: int, action: str, request: Request, user: PageUser):
         allowed = services.allowed_actions(s, user, case, now=now)
         spec = next((a for a in allowed if a.name == action), None)
         if spec is None:
-            return _not_now(request, user, case, definition, action, allowed)
+            return _not_now(request, user, case, definition, action, allowed, s)
         return _form_page(request, user, s, case, definition, spec, version=case.version)
 
 
@@ -98,6 +104,5 @@ def perform(case_id: int, action: str, request: Request, user: PageUser, form: C
             if any(a.name == action for a in allowed):  # a guard on the values refused it: say so on the form
                 return _form_page(request, user, s, case, definition, spec, version=case.version, values=kept,
                                   general=[str(exc)], status=409)
-            page = _not_now(request, user, case, definition, action, allowed)
-            return page
+            return _not_now(request, user, case, definition, action, allowed, s)
     return redirect(request, f"/cases/{case_id}", notice=f"已提交：{spec.label}")

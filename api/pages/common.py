@@ -269,12 +269,13 @@ def redirect(request: Request, url: str, notice: str | None = None) -> RedirectR
     return response
 
 
-def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+def error_page(request: Request, status: int, message: str,
+               links: list[tuple[str, str]] | None = None) -> HTMLResponse:
     titles = {400: "请求有误", 403: "无权访问", 404: "页面或案件不存在", 409: "操作冲突", 413: "文件过大",
               422: "填写有误", 429: "请求过多", 503: "服务暂时不可用"}
     user = getattr(request.state, "user", None)
     return render(request, "error.html", user=user, status_code=status,
-                  title=titles.get(status, "出错了"), message=message, status=status)
+                  title=titles.get(status, "出错了"), message=message, status=status, links=links or [])
 
 
 def is_page(request: Request) -> bool:

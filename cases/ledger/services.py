@@ -19,7 +19,7 @@ from cases.platform.errors import NotFound, ValidationFailed
 from cases.models import Building, Case, CaseEnterprise, CaseEvent, Enterprise, Jurisdiction, Project, User
 from cases.ledger.jurisdiction_cache import jurisdiction_rows
 from cases.ledger.numbering import format_case_number, next_serial
-from cases.ledger.rules import ActionContext, lookup_problem
+from cases.ledger.rules import GUARDS, ActionContext, lookup_problem
 from cases.ledger.validation import MAX_INT, NUL_PROBLEM, validate_fields
 from state_machines.loader import ActionSpec, FieldSpec, MachineDefinition
 
@@ -340,6 +340,28 @@ def allowed_actions(session: Session, actor: User, case: Case, *, now: datetime 
         if guards_pass(ctx):
             out.append(action)
     return out
+
+
+def refusal_reason(session: Session, actor: User, case: Case, action: ActionSpec, *,
+                   now: datetime | None = None) -> str | None:
+    """Why ``action`` is not possible for this caller now, in the words of the rule that stops it (a
+    state guard's own message, e.g. 尚未上传整改后照片…), or None when it is possible or only the state
+    is wrong (the caller says that). For pages that explain a missing action."""
+    definition = definition_of(case)
+    if action.name not in {a.name for a in definition.actions_from(case.state)}:
+        return None
+    if not _actor_may(actor, case, action):
+        return f"“{action.label}”不由您的角色执行"
+    owner = owner_refusal(session, actor, case, action)
+    if owner:
+        return owner
+    ctx = ActionContext(session=session, case=case, definition=definition, action=action, actor=actor,
+                        now=now or clock.now(), values=None)
+    for g in action.guards:
+        message = GUARDS[g](ctx)
+        if message:
+            return message
+    return None
 
 
 # ---------------------------------------------------------------- act
