@@ -74,8 +74,8 @@ def main() -> int:
         load_reference_data(s)
         load_demo(s, now=AT)
     with db.session() as s:
-        case = s.scalar(select(Case.id).where(Case.kind == "hazard", Case.closed_at.is_(None),
-                                              Case.state != "found").order_by(Case.clock_due_at.asc()))
+        case = s.scalar(select(Case.id).where(Case.kind == "hazard", Case.closed_at.is_(None), Case.state != "found",
+                                              Case.jurisdiction_code == "320508").order_by(Case.clock_due_at.asc()))
         major = s.scalar(select(Case.id).where(Case.kind == "major_hazard", Case.closed_at.is_(None),
                                                Case.state != "found").order_by(Case.id))
     settings = Settings(secret_key="screenshots-only-" + "0" * 32, database_url=url, data_dir=tmp / "data")
@@ -111,7 +111,9 @@ def main() -> int:
                         failed += 1
                     else:
                         target = out / f"{name}-{suffix}.png"
-                        page.screenshot(path=str(target), full_page=True)
+                        # Desktop: the whole page; phone: the first two screens (what one sees on site).
+                        page.screenshot(path=str(target), full_page=width > 375,
+                                        clip=None if width > 375 else {"x": 0, "y": 0, "width": 375, "height": 1600})
                         print(f"wrote {target}")
                     page.close()
             browser.close()
