@@ -109,3 +109,48 @@ def test_a_major_hazard_cannot_be_verified_without_a_rectification_photo(browser
     radios = ['input[name="resume_work_approved"][value="true"]'] if not checks and officer.locator('input[name="resume_work_approved"]').count() else []
     _act(officer, case["id"], "verify", fields, checks=checks, radios=radios)
     assert drv.get(case)["state"] == "verified"
+
+
+def test_a_supervisor_finds_the_red_case_on_the_cockpit_and_decides_an_extension(browser_page, api, world, clock,
+                                                                                  db):
+    from datetime import timedelta
+
+    from cases.clocks.sweep import fire_all_due
+
+    officer = api(world.officer)
+
+    def hazard(title: str, days: int) -> dict:
+        case = officer.post("/api/cases", json={"kind": "hazard", "title": title, "project_id": world.p1.id}).json()
+        case = officer.act(case, "register", enterprise_id=world.e1.id, severity="general", requirements="立即整改",
+                           rectification_days=days).json()
+        return officer.act(case, "start_rectification").json()
+
+    late = hazard("卸料平台限载标识缺失", 3)
+    asking = hazard("塔吊附着装置松动", 10)
+    clock.advance(timedelta(days=7))  # past the first deadline (3 working days), not the second
+    fire_all_due(db, clock.now())
+    contact = api(world.contact)
+    asked = contact.act(contact.get(f"/api/cases/{asking['id']}").json(), "request_extension", extension_days=5,
+                        reason="塔吊厂家配件到货需要时间")
+    assert asked.status_code == 200, asked.text
+    page = browser_page(world.supervisor)
+    page.goto("/cockpit")
+    page.click('a[data-cell="320508|hazard|red"]')
+    page.wait_for_url("**/ledger?**")
+    page.click(f'a[href="/cases/{late["id"]}"]')
+    page.wait_for_url(f"**/cases/{late['id']}")
+    assert "已逾期" in page.inner_text("main")
+    # The extension request waits on the supervisor's workbench; deciding it is one form.
+    page.goto("/")
+    page.click(f'a[href="/cases/{asking["id"]}"]')
+    page.click('a[data-action="decide_extension"]')
+    page.wait_for_url(f"**/cases/{asking['id']}/actions/decide_extension")
+    page.check('input[name="approved"][value="true"]')
+    page.fill("#f-approved_days", "5")
+    page.fill("#f-opinion", "同意延期5天")
+    page.click("button.primary")
+    page.wait_for_url(f"**/cases/{asking['id']}")
+    assert "已提交：审批延期" in page.inner_text("main")
+    assert "同意延期5天" in page.inner_text("#h-timeline >> xpath=..")
+    events = officer.get(f"/api/cases/{asking['id']}/events").json()["items"]
+    assert events[-1]["action"] == "decide_extension" and events[-1]["actor"]["id"] == world.supervisor.id
