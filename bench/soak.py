@@ -262,6 +262,16 @@ class Load:
         from cases.ledger.engine import get_registry
 
         kind = case["kind"]
+        if kind == "major_hazard" and case.get("state") == "rectifying" and self.rng.random() < 0.3:
+            # The 整改后 photo verification waits for (major_hazard v2 guard): what people upload on site.
+            from tests.evidence_files import fresh_png
+
+            r = self.request("evidence upload", user, "POST", f"/api/cases/{case['id']}/evidence",
+                             files={"file": ("整改后.png", fresh_png(), "image/png")}, data={"purpose": "after"})
+            if r is not None and r.status_code in (200, 201):
+                with self.lock:
+                    self.cases.pop((user, case["id"]), None)  # verify may be allowed now: read it again
+                return
         options = [a for a in case.get("allowed_actions", [])
                    if a not in SKIP_ACTIONS and (kind, a) not in self.refused_twice]
         if not options:
