@@ -5,7 +5,8 @@ services in ``cases/`` as the API and keep no second copy of a rule: labels, fie
 from the machine data, visibility from ``cases.ledger.access``/``policy``. Every page works without
 JavaScript; ``/static/app.js`` only adds conveniences (search as you type in pickers).
 
-One module per page family, each with its own ``router``; ``common`` holds what they share: the
+One module per page family, each with its own ``router`` (the pages of one case — the case page,
+action forms, new case, pickers, evidence — in ``api/pages/cases/``); ``common`` holds what they share: the
 session cookie, CSRF, the template environment and its filters, ``render`` and ``redirect``.
 """
 from __future__ import annotations
@@ -14,8 +15,8 @@ from fastapi import FastAPI
 
 
 def install_pages(app: FastAPI) -> None:
-    from api.pages import (actions, admin, auth, case_page, cockpit, common, evidence, home, inbox, ledger, me,
-                           new_case, pickers)
+    from api.pages import admin, auth, cockpit, common, home, inbox, ledger, me
+    from api.pages.cases import actions, case_page, evidence, new_case, pickers
 
     common.install(app)
     for module in (auth, home, inbox, me, admin, ledger, cockpit, evidence, case_page, new_case, actions, pickers):

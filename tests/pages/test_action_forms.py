@@ -70,7 +70,7 @@ def test_register_form_renders_each_field_from_the_machine(api, pages, world):
 def test_checklist_boolean_date_and_datetime_widgets(api, pages, world, db, clock):
     """An accident's close-out (四不放过 checklist, a must-be-true confirmation, a date) and the
     dangerous building's evacuation (datetime in Beijing time, integer)."""
-    from api.pages import forms
+    from api.pages.cases import forms
     from cases.ledger.engine import get_registry
 
     registry = get_registry()
@@ -270,7 +270,7 @@ def test_a_rule_on_the_values_is_shown_at_its_field(api, pages, world):
 
 
 def test_a_yes_no_field_is_two_radio_buttons(db, world):
-    from api.pages import forms
+    from api.pages.cases import forms
     from api.pages.common import templates
     from cases.ledger.engine import get_registry
 

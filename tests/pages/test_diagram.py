@@ -1,11 +1,11 @@
-"""The state diagram (api/pages/diagram.py): drawn from the machine data, layered by distance from
+"""The state diagram (api/pages/cases/diagram.py): drawn from the machine data, layered by distance from
 the initial state, back-edges dashed, the current state marked, every text escaped."""
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
 
-from api.pages.diagram import back_edges, columns_of, edges_of, state_diagram_svg
+from api.pages.cases.diagram import back_edges, columns_of, edges_of, state_diagram_svg
 from cases.ledger.engine import get_registry
 from state_machines.loader import parse_definition
 

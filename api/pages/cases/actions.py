@@ -1,6 +1,6 @@
 """An action's form (``GET /cases/{id}/actions/{action}``) and its submission (``POST``).
 
-The form is drawn from the action's field specs (``api.pages.forms``), with the case ``version`` the
+The form is drawn from the action's field specs (``api.pages.cases.forms``), with the case ``version`` the
 user saw in a hidden field. The POST runs ``services.perform_action`` as the API's ``act`` does
 (same transaction, then ``_derive_after`` for the documents it made due), and redirects to the case
 page with "已提交：…". Its ValidationFailed errors are shown next to the fields with the values kept;
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, BackgroundTasks, Request
 
-from api.pages import forms
+from api.pages.cases import forms
 from api.pages.common import CheckedForm, PageUser, error_page, redirect, render
 from api.routes.cases import _derive_after
 from cases.issuance import derive

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, BackgroundTasks, Request
 
-from api.pages import forms
+from api.pages.cases import forms
 from api.pages.common import CheckedForm, PageUser, error_page, redirect, render
-from api.pages.pickers import grade_of
+from api.pages.cases.pickers import grade_of
 from api.routes.cases import _derive_after
 from cases.issuance import derive
 from cases.ledger import services

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from api.pages import pickers
+from api.pages.cases import pickers
 from api.pages.common import SHANGHAI
 from cases.ledger.access import subtree_codes
 from cases.models import Jurisdiction

@@ -1,8 +1,8 @@
 """The case page (``/cases/{id}``): the read side of one case, and the cookie-authenticated twins of
 the document files (``/documents/{id}.pdf`` / ``.html``).
 
-Everything comes from ``api.pages.case_view`` (the API's own functions and labels); the state
-diagram is drawn from the machine definition by ``api.pages.diagram``. The action buttons are the
+Everything comes from ``api.pages.cases.case_view`` (the API's own functions and labels); the state
+diagram is drawn from the machine definition by ``api.pages.cases.diagram``. The action buttons are the
 actions ``services.allowed_actions`` lets this user take now, each linking to its form page
 (``/cases/{id}/actions/{action}``). A case the user may not see is the same 404 page as a missing one.
 """
@@ -11,12 +11,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from api.deps import AppSettings
-from api.pages.case_view import case_view
+from api.pages.cases.case_view import case_view
 from api.pages.common import PageUser, render
-from api.pages.diagram import state_diagram_svg
+from api.pages.cases.diagram import state_diagram_svg
 from api.routes.documents import document_file
 
-from api.pages.evidence import evidence_items
+from api.pages.cases.evidence import evidence_items
 
 router = APIRouter(include_in_schema=False)
 
