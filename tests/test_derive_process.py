@@ -206,3 +206,80 @@ def test_a_new_environment_replaces_the_running_process(db, ready, clock, tmp_pa
         assert current.poll() is None and launcher._proc is current
     finally:
         launcher.stop()
+
+
+def test_an_orphaned_derive_process_stuck_on_a_dead_prefect_leaves(db, ready, clock, tmp_path):
+    """`anjian serve` killed while its derive process is inside a flow run whose Prefect server died too:
+    Prefect's client would retry for minutes, holding the database open. The process sees its parent
+    gone and leaves within its grace (workflows/derive_worker.py PARENT_GONE_GRACE_SECONDS); what it
+    had not derived is still pending (derived by the next process), nothing is half done."""
+    import http.server
+    import subprocess
+    import sys
+    import threading
+
+    class HealthOnly(http.server.BaseHTTPRequestHandler):  # /health answers; every other call hangs
+        def do_GET(self):
+            if self.path.endswith("/health"):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b"true")
+            else:
+                time.sleep(600)
+
+        do_POST = do_PATCH = do_PUT = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HealthOnly)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    world = ready
+    case_id, _ = _registered_but_not_derived(db, world, clock)
+    env = {**os.environ, "ANJIAN_DATABASE_URL": db.url, "ANJIAN_DATA_DIR": str(tmp_path),
+           "ANJIAN_DERIVE_PREFECT": "1", "ANJIAN_DERIVE_IDLE_SECONDS": "3600",
+           "PREFECT_API_URL": f"http://127.0.0.1:{server.server_address[1]}/api",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    # The stand-in for `anjian serve`: starts the derive process with a pipe on its stdin, prints its pid.
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys, time\n"
+         "p = subprocess.Popen([sys.executable, '-m', 'workflows.derive_worker'], stdin=subprocess.PIPE, "
+         "stdout=subprocess.DEVNULL)\nprint(p.pid, flush=True)\ntime.sleep(3600)"],
+        env=env, stdout=subprocess.PIPE, text=True)
+    worker = int(parent.stdout.readline())
+    try:
+        # In its first pass the worker asks /health (answered), then starts a flow run, which hangs.
+        _wait_for(lambda: _has_connection_to(worker, server.server_address[1]), "the worker calls Prefect")
+        parent.kill()
+        parent.wait()
+        _wait_for(lambda: not _alive(worker), "the orphaned worker leaves", bound=120)
+    finally:
+        if _alive(worker):
+            os.kill(worker, signal.SIGKILL)
+        server.shutdown()
+    assert _pending(db, case_id) == 1  # left for the next derive process, not half done
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _has_connection_to(pid: int, port: int) -> bool:
+    """Does ``pid`` hold an established TCP connection to 127.0.0.1:``port`` (/proc/net/tcp)?"""
+    try:
+        inodes = {os.readlink(f"/proc/{pid}/fd/{fd}")[8:-1] for fd in os.listdir(f"/proc/{pid}/fd")
+                  if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:[")}
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            parts = line.split()
+            if parts[2].endswith(f":{port:04X}") and parts[3] == "01" and parts[9] in inodes:
+                return True
+    return False

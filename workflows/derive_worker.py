@@ -166,8 +166,29 @@ def _wait_for_wake(fd: int, timeout: float) -> str:
     return "wake"
 
 
+# After the parent dies (killed, or stopped without closing this pipe) a pass may hang on a Prefect
+# server that died with it: the Prefect client retries its calls with back-off for minutes. What this
+# process does is transactional and exactly-once by unique keys (a killed derive process loses
+# nothing: tests/test_derive_process.py), so it leaves that long after its parent is gone.
+PARENT_GONE_GRACE_SECONDS = 10.0
+
+
+def _watch_parent(parent: int, grace: float = PARENT_GONE_GRACE_SECONDS) -> None:
+    """Exit the whole process ``grace`` seconds after the parent is gone, whatever the pass is doing."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    time.sleep(grace)
+    print(f"anjian derive: the parent process {parent} is gone; leaving (work left is derived later)",
+          file=sys.stderr, flush=True)
+    os._exit(0)
+
+
 def main() -> int:
     from cases.platform.config import Settings
+
+    import threading
+
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
 
     settings = Settings()  # ANJIAN_DERIVE_* from the environment the launcher gave this process
     try:
