@@ -102,3 +102,110 @@ def test_the_trend_months_end_with_the_current_one():
     assert months[-1] == (date(2026, 11, 1), date(2026, 11, 30)) and months[2] == (date(2026, 2, 1), date(2026, 2, 28))
     assert stats.months_back(date(2027, 1, 5), 2) == [(date(2026, 12, 1), date(2026, 12, 31)),
                                                       (date(2027, 1, 1), date(2027, 1, 31))]
+
+
+def _case(client, world, title, *, county="320508", found_at, days=3):
+    project, unit = (world.p1, world.e1) if county == "320508" else (world.p2, world.e2)
+    case = client.post("/api/cases", json={"kind": "hazard", "title": title, "project_id": project.id,
+                                           "found_at": found_at})
+    assert case.status_code == 201, case.text
+    r = client.act(case.json(), "register", enterprise_id=unit.id, severity="general", requirements="整改",
+                   rectification_days=days)
+    assert r.status_code == 200, r.text
+    return client.act(r.json(), "start_rectification").json()
+
+
+def _close(client, case):
+    case = client.act(case, "verify", opinion="合格").json()
+    assert client.act(case, "close").status_code == 200
+
+
+def _recount(s, root_code, start, end, today, now, calendar):
+    """Every figure of the ranking and the trend recounted in Python from the rows, by the definitions
+    of docs/cockpit.md (the cases whose current jurisdiction lies under ``root_code``)."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from cases.models import Case, Deadline, Jurisdiction
+
+    paths = dict(s.execute(select(Jurisdiction.code, Jurisdiction.path)).all())
+    tree = stats.subtree(s, root_code)
+    cases = {c.id: c for c in s.scalars(select(Case)) if paths[c.jurisdiction_code].startswith(paths[root_code])}
+    clocks = [d for d in s.scalars(select(Deadline)) if d.case_id in cases]
+    bj = lambda t: (t.astimezone(timezone.utc) + timedelta(hours=8)).date()  # noqa: E731 (Beijing date)
+    rates: dict[str, dict[str, int]] = {}
+    for d in clocks:
+        if (d.key == "rectification" and d.status in ("open", "met", "missed") and d.due_date is not None
+                and d.due_at is not None and start <= d.due_date <= end and (d.status == "met" or d.due_at <= now)):
+            row = rates.setdefault(tree.row_of[cases[d.case_id].jurisdiction_code], {"due": 0, "on_time": 0})
+            row["due"] += 1
+            row["on_time"] += int(d.status == "met" and d.closed_at <= d.due_at)
+    times: dict[str, dict[str, int]] = {}
+    for c in cases.values():
+        if c.closed_at is not None and start <= bj(c.closed_at) <= end:
+            row = times.setdefault(tree.row_of[c.jurisdiction_code], {"closed": 0, "working_days": 0})
+            row["closed"] += 1
+            day, found = bj(c.closed_at), bj(c.found_at)
+            row["working_days"] += sum(1 for n in range((day - found).days)
+                                       if calendar.is_working_day(found + timedelta(days=n + 1)))
+    trend = []
+    for first, last in stats.months_back(today):
+        late = {d.case_id for d in clocks if d.affects_light and d.due_at is not None and d.due_at <= now
+                and first <= bj(d.due_at) <= last
+                and (d.closed_at is None or d.closed_at > d.due_at)}
+        trend.append({"first": first, "last": last,
+                      "opened": sum(1 for c in cases.values() if first <= bj(c.found_at) <= last),
+                      "closed": sum(1 for c in cases.values() if c.closed_at and first <= bj(c.closed_at) <= last),
+                      "overdue": len(late)})
+    return rates, times, trend
+
+
+def test_every_figure_equals_a_recount_by_its_definition(api, world, clock, db):
+    """The figures read through the subtree's codes (stats._scope, the indexed path of migration
+    0010_stats) against a recount in Python, for every user and root a page can show — including a
+    case moved up by 提级 and cases of two counties, found and closed in different months."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from cases.ledger import services
+    from cases.models import Case
+
+    officer, wz = api(world.officer), api(world.officer_wz)
+    on_time = _case(officer, world, "按期结案", found_at="2026-03-10T09:00:00+08:00")
+    contact = api(world.contact)
+    on_time = contact.act(on_time, "report_completion", completion_report="完成").json()
+    _close(officer, officer.get(f"/api/cases/{on_time['id']}").json())
+    late = _case(officer, world, "逾期后完成", found_at="2026-06-01T23:30:00+08:00")
+    _close(wz, _case(wz, world, "吴中结案", county="320506", found_at="2026-09-15T10:00:00+08:00"))
+    _case(wz, world, "吴中未到期", county="320506", found_at="2025-12-20T08:00:00+08:00", days=30)
+    still_late = _case(wz, world, "吴中逾期未改", county="320506", found_at="2026-10-31T17:00:00+08:00")
+    moved = _case(officer, world, "提级", found_at="2025-12-01T00:10:00+08:00")
+    with db.transaction() as s:  # 提级 as the sweep's rung does it
+        services.record_system_event(s, s.get(Case, moved["id"]), "escalated", {"from": "320508", "to": "320500"},
+                                     now=clock.now(), changes={"jurisdiction_code": "320500"}, comment="提级")
+    clock.set(clock.now() + timedelta(days=9))
+    late = officer.get(f"/api/cases/{late['id']}").json()
+    assert contact.act(late, "report_completion", completion_report="完成").status_code == 200
+    assert still_late["state"]
+
+    now = clock.now()
+    today = (now + timedelta(hours=8)).date()
+    with db.session() as s:
+        calendar = get_calendar(s)
+        for who, root in ((world.supervisor, "320500"), (world.province, "320000"), (world.province, "320500"),
+                          (world.admin, "320506"), (world.officer, "320508"), (world.officer_wz, "320506")):
+            user = s.get(User, who.id)
+            # The subtree's codes select exactly the visible cases of the subtree.
+            assert (set(s.scalars(select(Case.id).where(stats._scope(s, user, root))))
+                    == set(s.scalars(select(Case.id).where(stats._in_subtree(user, root))))), (who.username, root)
+            tree = stats.subtree(s, root)
+            for start, end in ((date(2026, 1, 1), today), (date(2025, 12, 1), date(2026, 12, 31))):
+                rates, times, trend = _recount(s, root, start, end, today, now, calendar)
+                assert stats.on_time_rates(s, user, tree, start, end, now) == rates, (who.username, root)
+                assert stats.close_times(s, user, tree, start, end, calendar) == times, (who.username, root)
+            assert stats.monthly_trend(s, user, root, today, now) == trend, (who.username, root)
+        city = stats.monthly_trend(s, s.get(User, world.supervisor.id), "320500", today, now)
+    # The set is not trivial (now 2 Dec 2026: the two cases found in December 2025 are before the 12 months).
+    assert [sum(m[k] for m in city) for k in ("opened", "closed", "overdue")] == [4, 2, 3]

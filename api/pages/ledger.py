@@ -23,6 +23,9 @@ from cases.platform.errors import ValidationFailed
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
+# The page counts the matching cases up to this many and says "超过10,000件" beyond (an exact count
+# of every case of a province is a full read of the table: docs/performance.md "Pages at 1 M cases").
+COUNT_LIMIT = 10_000
 TEXT_PARAMS = ("kind", "state", "jurisdiction", "light", "q", "found_from", "found_to", "due_from", "due_to",
                "closed_from", "closed_to", "enterprise_id", "assignee", "sort")
 DATE_RANGES = (("found", "发现日期"), ("due", "整改期限"), ("closed", "结案日期"))
@@ -86,21 +89,25 @@ def ledger_page(request: Request, user: PageUser):
     form = _form(request)
     page_raw = request.query_params.get("page") or "1"
     page = int(page_raw) if page_raw.isascii() and page_raw.isdigit() and 0 < int(page_raw) <= 100_000 else 1
-    ctx: dict[str, Any] = {"form": form, "rows": [], "total": 0, "page": page, "pages": 0, "errors": [],
+    ctx: dict[str, Any] = {"form": form, "rows": [], "total": 0, "capped": False, "page": page, "pages": 0, "errors": [],
                            "export_query": _export_query(request), "enterprise_name": None,
                            "date_ranges": DATE_RANGES, **_choices(request, user)}
     status = 200
     try:
         filters, sort = _filters(form, user)
         with request.app.state.db.session() as s:
-            result = case_lists.list_cases(s, user, sort=sort, page=page, page_size=PAGE_SIZE, **filters)
+            result = case_lists.list_cases(s, user, sort=sort, page=page, page_size=PAGE_SIZE,
+                                           count_limit=COUNT_LIMIT, **filters)
             summaries = case_summaries(s, result.items)
             ctx["rows"] = [{**summary, "due_date": due_date_of(case.clock_due_at) if case.closed_at is None else None}
                            for case, summary in zip(result.items, summaries)]
             if filters["enterprise_id"] is not None:
                 ctx["enterprise_name"] = s.scalar(select(Enterprise.name).where(Enterprise.id == filters["enterprise_id"]))
         ctx["total"] = result.total
+        ctx["capped"] = result.capped
         ctx["pages"] = (result.total + PAGE_SIZE - 1) // PAGE_SIZE
+        if result.capped:  # the last page is unknown: go on while the page is full
+            ctx["pages"] = max(ctx["pages"], page + 1) if len(result.items) == PAGE_SIZE else page
     except ValidationFailed as exc:  # shown next to the form, which keeps what was typed
         ctx["errors"] = exc.errors
         status = 422

@@ -186,14 +186,22 @@ def _check_options(name: str, raw: str) -> None:
 
 
 def list_cases(session: Session, actor: User, *, sort: str = "-created_at", page: int = 1, page_size: int = 20,
-               **filters: Any) -> CasePage:
+               count_limit: int | None = None, **filters: Any) -> CasePage:
+    """One page of the visible cases matching ``filters`` and how many match. With ``count_limit``
+    the count stops after that many (the ledger page: docs/performance.md "Pages at 1 M cases"):
+    more than that gives ``total == count_limit`` and ``capped``; otherwise the count is exact."""
     stmt = case_query(actor, **filters)
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    counted = stmt.order_by(None).with_only_columns(Case.id)
+    if count_limit is not None:
+        counted = counted.limit(count_limit + 1)
+    total = session.scalar(select(func.count()).select_from(counted.subquery())) or 0
+    capped = count_limit is not None and total > count_limit
     order = sort_order(sort)
     # A page lists summaries: the related units (selectin by default) load only if someone asks.
     items = list(session.scalars(stmt.order_by(*order).limit(page_size).offset((page - 1) * page_size)
                                  .options(lazyload(Case.related))))
-    return CasePage(items=items, total=total or 0, page=page, page_size=page_size)
+    return CasePage(items=items, total=count_limit if capped else total, page=page, page_size=page_size,
+                    capped=capped)
 
 
 def sort_order(sort: str) -> list:

@@ -114,6 +114,7 @@ class CasePage:
     total: int
     page: int
     page_size: int
+    capped: bool = False  # more than ``total`` match: the count stopped there (list_cases count_limit)
 
 
 def definition_of(case: Case) -> MachineDefinition:

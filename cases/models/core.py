@@ -182,6 +182,14 @@ class Case(Base):
               sqlite_where=text("closed_at IS NULL AND NOT clock_live")),
         Index("ix_cases_open_due_first", "jurisdiction_code", "clock_due_at",
               postgresql_where=text(DUE_FIRST), sqlite_where=text(DUE_FIRST), postgresql_include=["kind", "clock_warn_at"]),
+        # The cockpit's trend and 平均办结用时 (cases/clocks/stats.py, migration 0010_stats): a subtree's
+        # cases found / closed in a period are index-only ranges per jurisdiction; the id lets the
+        # clock statistics join a subtree's cases without reading the table.
+        Index("ix_cases_j_found", "jurisdiction_code", "found_at", postgresql_include=["id"]),
+        Index("ix_cases_j_closed", "jurisdiction_code", "closed_at", postgresql_where=text("closed_at IS NOT NULL"),
+              sqlite_where=text("closed_at IS NOT NULL"), postgresql_include=["found_at"]),
+        # The ledger's default order (newest registered first): page 1 of every case is the index's end.
+        Index("ix_cases_created", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

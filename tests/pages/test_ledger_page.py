@@ -110,3 +110,34 @@ def test_the_xlsx_downloads_in_chromium(browser_page, api, world, clock, tmp_pat
     assert numbers == {made[1]["number"], made[2]["number"]}
     found = ws.cell(row=2, column=HEADERS.index("发现日期") + 1)
     assert found.is_date and found.value in (datetime(2026, 11, 11), datetime(2026, 11, 12))
+
+
+def test_past_the_count_limit_the_ledger_says_more_than_and_still_pages(pages, api, world, clock, db, monkeypatch):
+    """The page counts up to ledger.COUNT_LIMIT (10,000; 5 here) and then says 超过…件; below it,
+    and in GET /api/cases, the count is exact. The rows and their order are those of the full list."""
+    from api.pages import ledger
+    from cases.ledger import case_lists
+    from cases.models import User
+
+    off = api(world.officer)
+    made = [_create(off, world, clock, title=f"{i}号楼") for i in range(7)]
+    monkeypatch.setattr(ledger, "PAGE_SIZE", 3)
+    with db.session() as s:
+        user = s.get(User, world.officer.id)
+        exact = case_lists.list_cases(s, user, page_size=3)
+        for limit, total, capped in ((5, 5, True), (6, 6, True), (7, 7, False), (100, 7, False)):
+            page = case_lists.list_cases(s, user, page_size=3, count_limit=limit)
+            assert (page.total, page.capped) == (total, capped), limit
+            assert [c.id for c in page.items] == [c.id for c in exact.items]
+    assert exact.total == 7 and not exact.capped and off.get("/api/cases").json()["total"] == 7
+
+    client = pages(world.officer)
+    assert "共7件" in client.get("/ledger").text  # under the limit: exact
+    monkeypatch.setattr(ledger, "COUNT_LIMIT", 5)
+    html = client.get("/ledger").text
+    assert "超过5件" in html and "共7件" not in html and "导出当前筛选结果（超过5件）" in html
+    ids = [link for p in (1, 2, 3) for link in _links(client.get(f"/ledger?page={p}").text)]
+    assert "第2页" in client.get("/ledger?page=2").text and 'rel="next"' in client.get("/ledger?page=2").text
+    assert 'rel="next"' not in client.get("/ledger?page=3").text  # the last, partial page
+    assert ids == [f"/cases/{c['id']}" for c in sorted(made, key=lambda c: c["id"], reverse=True)]
+    assert "共1件" in client.get("/ledger?q=1号楼").text  # a narrower selection is counted exactly
