@@ -121,7 +121,7 @@ def cmd_user_password(args) -> int:
 
 
 def cmd_calendar_load(args) -> int:
-    from cases.clocks.calendar_store import read_notice_file
+    from cases.calendar.calendar_store import read_notice_file
     from cases.platform.clock import now
     from cases.clocks.deadlines import load_calendar_year
 

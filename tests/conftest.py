@@ -19,7 +19,7 @@ import uvicorn
 from sqlalchemy import text
 
 from cases.platform import clock as clock_module
-from cases.clocks.calendar_store import clear_calendar_cache
+from cases.calendar.calendar_store import clear_calendar_cache
 from cases.platform.clock import Clock
 from cases.platform.config import Settings
 from cases.platform.db import Database, create_scratch_postgres

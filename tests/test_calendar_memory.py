@@ -11,9 +11,9 @@ from pathlib import Path
 
 from sqlalchemy import event, select
 
-from cases.clocks import calendar_watch
-from cases.clocks.calendar_repair import repair_calendar
-from cases.clocks.calendar_store import get_calendar, read_notice_file
+from cases.calendar import calendar_watch
+from cases.calendar.calendar_repair import repair_calendar
+from cases.calendar.calendar_store import get_calendar, read_notice_file
 from cases.platform.db import Database
 from cases.clocks.deadlines import get_policy, load_calendar_year, open_deadline, planned_timers
 from cases.clocks.legal_time import compute_due

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 from cases.clocks import stats
-from cases.clocks.calendar_store import get_calendar
+from cases.calendar.calendar_store import get_calendar
 from cases.models import User
 
 

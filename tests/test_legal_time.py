@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from cases.clocks.calendar_store import (
+from cases.calendar.calendar_store import (
     clear_calendar_cache,
     get_calendar,
     load_calendar,
@@ -32,7 +32,7 @@ from cases.clocks.legal_time import (
     compute_due,
     end_of_day_utc,
 )
-from cases.clocks.year_notice import parse_year_notice
+from cases.calendar.year_notice import parse_year_notice
 from cases.models.base import Base
 from cases.models.calendar import CalendarState, CalendarYear
 

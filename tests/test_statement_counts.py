@@ -100,7 +100,7 @@ def test_statements_per_action_of_a_hazard_walk(api, world, clock, database, cou
         ("close", world.officer, {}),
     ]
     # A served app counts its statements after its first requests: the calendar is held in memory
-    # (cases/clocks/calendar_store.py, invalidated by calendar_watch), jurisdictions in the process's
+    # (cases/calendar/calendar_store.py, invalidated by calendar_watch), jurisdictions in the process's
     # reference cache, the year's case-number counter row exists. The suite wipes the database (and
     # the calendar) before each test, so one case walks the same path uncounted first.
     warm = drv.create("hazard")

@@ -93,7 +93,7 @@ def timers_due(now: datetime) -> bool:
 
 
 def calendar_stale() -> bool:
-    """An open deadline computed with a calendar older than the last upload (cases/clocks/calendar_repair.py):
+    """An open deadline computed with a calendar older than the last upload (cases/calendar/calendar_repair.py):
     the sweep flow repairs it first."""
     current = select(CalendarState.generation).where(CalendarState.id == 1).scalar_subquery()
     return _exists(select(Deadline.id).where(Deadline.status == "open", Deadline.calendar_gen < current))

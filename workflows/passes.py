@@ -53,9 +53,9 @@ def _add(totals: dict[str, Any], counts: Counts) -> None:
 
 def repair_calendar_task() -> int:
     """First in every sweep: deadlines a process computed with a calendar older than the last
-    upload are recomputed (cases.clocks.calendar_repair), so their timers fire on the right dates.
+    upload are recomputed (cases.calendar.calendar_repair), so their timers fire on the right dates.
     Never fails the sweep: what is not repaired now is repaired by the next one."""
-    from cases.clocks.calendar_repair import BATCH, repair_calendar
+    from cases.calendar.calendar_repair import BATCH, repair_calendar
 
     total = 0
     try:

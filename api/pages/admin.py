@@ -4,7 +4,7 @@ channels, the legal holiday calendar and the messages that failed to send.
 Every act goes through the API's own functions and policy: (de)activating an account
 ``cases.platform.sessions.admin_set_active``, creating one ``api.routes.reference.add_user``, the
 channels ``notifications.channel_config.describe`` (secrets masked), loading a year's holiday notice
-``cases.clocks.calendar_years.load_calendar_year``, re-sending ``notifications.delivery.resend``.
+``cases.calendar.calendar_years.load_calendar_year``, re-sending ``notifications.delivery.resend``.
 Province-wide settings (channels, the calendar) stay the root admin's (``cases.ledger.policy``)."""
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from api.errors import request_error
 from api.pages.common import CheckedForm, PageUser, redirect, render
 from api.routes.auth import client_address
 from api.routes.reference import UserIn, add_user
-from cases.clocks.calendar_store import read_notice_text
-from cases.clocks.calendar_years import load_calendar_year
+from cases.calendar.calendar_store import read_notice_text
+from cases.calendar.calendar_years import load_calendar_year
 from cases.clocks.legal_time import PACKAGE_YEARS
 from cases.ledger import policy
 from cases.ledger.access import ROLE_LABELS, require_role, subtree_codes

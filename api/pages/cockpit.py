@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from api.pages.common import CheckedForm, PageUser, redirect, render
 from api.routes.deadlines import DecisionIn, LiftIn, overdue_page, read_light_counts, supervisions_page
 from cases.clocks import stats, supervision, supervision_board
-from cases.clocks.calendar_store import get_calendar
+from cases.calendar.calendar_store import get_calendar
 from cases.clocks.countdown import countdown
 from cases.ledger.access import STAFF_ROLES, in_subtree, require_role
 from cases.ledger.case_lists import due_date_of

@@ -18,7 +18,7 @@ from cases.ledger import policy, services
 from cases.ledger import case_lists
 from cases.clocks import supervision, supervision_board
 from cases.ledger.access import STAFF_ROLES, require_role
-from cases.clocks.calendar_store import get_calendar
+from cases.calendar.calendar_store import get_calendar
 from cases.platform.errors import ValidationFailed
 from cases.clocks.legal_time import compute_due
 from cases.ledger.light_stats import fold_due, fold_open_counts, light_count_rows, light_table

@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.orm import Session
 
 from cases.ledger import services
-from cases.clocks.calendar_store import get_calendar
+from cases.calendar.calendar_store import get_calendar
 from cases.platform.clock import SHANGHAI
 from cases.clocks.legal_time import HolidayCalendar, add_working_days, compute_due
 from cases.models import Case, CaseEvent, Deadline, RungFiring, Timer
@@ -400,6 +400,6 @@ def _on_create(session: Session, case: Case, event: CaseEvent) -> None:
 services.register_hooks("deadlines", transition=_on_transition, creation=_on_create)
 
 
-# Loading a year's holiday notice and recomputing what it moves lives in cases/clocks/calendar_years.py
+# Loading a year's holiday notice and recomputing what it moves lives in cases/calendar/calendar_years.py
 # (re-exported: the API, the CLI and the repair call it from here).
-from cases.clocks.calendar_years import load_calendar_year, recompute_for_calendar, record_recomputed  # noqa: E402,F401
+from cases.calendar.calendar_years import load_calendar_year, recompute_for_calendar, record_recomputed  # noqa: E402,F401

@@ -1,7 +1,7 @@
 """Legal deadline arithmetic in Asia/Shanghai on the Chinese statutory calendar.
 
 Pure functions, no I/O: the database side (loaded State Council notices) lives in
-``cases.clocks.calendar_store``. The rules are documented in ``docs/legal-time.md``.
+``cases.calendar.calendar_store``. The rules are documented in ``docs/legal-time.md``.
 
 Vocabulary:
 
@@ -142,7 +142,7 @@ class HolidayCalendar:
             names.update(ly.names())
         object.__setattr__(self, "_loaded", MappingProxyType(loaded))
         object.__setattr__(self, "_names", MappingProxyType(names))
-        # The calendar generation (cases.clocks.calendar_store) this was built from; stamped on deadlines.
+        # The calendar generation (cases.calendar.calendar_store) this was built from; stamped on deadlines.
         object.__setattr__(self, "generation", generation)
 
     def __setattr__(self, name: str, value: object) -> None:

@@ -60,7 +60,7 @@ def stale_reason(rung: Rung, deadline: Any, now: datetime, policy: Any, calendar
     later = ladder[[r.rung for r in ladder].index(rung.rung) + 1:] if rung in ladder else ()
     if later and later[0].is_reminder_before:
         if calendar is None:
-            from cases.clocks.calendar_store import get_calendar
+            from cases.calendar.calendar_store import get_calendar
 
             calendar = get_calendar(session)
         nxt = rung_fire_at(later[0], deadline, calendar, policy)

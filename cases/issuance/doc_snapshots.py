@@ -94,7 +94,7 @@ def _open_deadline(session: Session, case_id: int, *keys: str) -> Deadline | Non
 def _planned_deadline(session: Session, case: Case, key: str, now: datetime) -> dict[str, Any]:
     """The due date a deadline rule would give if it started now (for a notice issued before the
     deadline itself is opened, e.g. a C-grade building's 治理期限)."""
-    from cases.clocks.calendar_store import get_calendar
+    from cases.calendar.calendar_store import get_calendar
     from cases.clocks.deadlines import get_policy
     from cases.clocks.legal_time import compute_due
 

@@ -76,7 +76,7 @@ def ladder_dates(session: Session, doc_type: str, now: datetime) -> dict[str, An
     key = LETTER_DATES.get(doc_type)
     if key is None:
         return {}
-    from cases.clocks.calendar_store import get_calendar
+    from cases.calendar.calendar_store import get_calendar
     from cases.clocks.deadlines import get_policy
     from cases.clocks.legal_time import compute_due
 

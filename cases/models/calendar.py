@@ -32,7 +32,7 @@ class CalendarState(Base):
 
     Processes hold the calendar in memory tagged with the generation they read, and every
     deadline stores the generation that computed it (``deadlines.calendar_gen``): the sweep
-    recomputes open deadlines of an older generation (cases.clocks.calendar_repair). A missing row
+    recomputes open deadlines of an older generation (cases.calendar.calendar_repair). A missing row
     reads as generation 0.
     """
 

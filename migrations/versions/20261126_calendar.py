@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_calendar_state")),
     )
     # No row yet: a missing row reads as generation 0 (and a migrated database stays "empty" for
-    # a restore); the first upload inserts it (cases.clocks.calendar_store.bump_generation).
+    # a restore); the first upload inserts it (cases.calendar.calendar_store.bump_generation).
     with op.batch_alter_table("deadlines", schema=None) as batch_op:
         batch_op.add_column(sa.Column("calendar_gen", sa.Integer(), server_default="0", nullable=False))
     op.create_index("ix_deadlines_open_calendar_gen", "deadlines", ["calendar_gen"],

@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import select
 
 from cases.platform.config import Settings
-from cases.clocks.calendar_repair import repair_calendar
+from cases.calendar.calendar_repair import repair_calendar
 from cases.clocks.sweep import fire_due_batch
 from cases.models import Document, OutboxMessage, User
 from notifications.delivery import deliver_pending

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from cases.clocks.calendar_store import read_notice_file
+from cases.calendar.calendar_store import read_notice_file
 from cases.models import Deadline, Timer
 from tests.scenarios.conftest import SHANGHAI, beijing
 

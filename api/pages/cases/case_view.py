@@ -23,7 +23,7 @@ from api.routes.deadlines import case_deadline_list, case_escalation_list
 from api.routes.documents import case_document_list
 from api.routes.notifications import case_message_list
 from api.serialize import case_detail, events_json
-from cases.clocks.calendar_store import get_calendar
+from cases.calendar.calendar_store import get_calendar
 from cases.clocks.countdown import countdown
 from cases.clocks.supervision import case_supervisions, supervisions_json
 from cases.ledger import services

@@ -1,5 +1,5 @@
 """Loading a year's holiday notice (admin API, CLI) and recomputing the open deadlines it moves —
-also what the sweep's calendar repair (cases/clocks/calendar_repair.py) uses. Split from cases/clocks/deadlines.py."""
+also what the sweep's calendar repair (cases/calendar/calendar_repair.py) uses. Split from cases/clocks/deadlines.py."""
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
@@ -9,7 +9,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from cases.ledger import services
-from cases.clocks.calendar_store import get_calendar, load_year
+from cases.calendar.calendar_store import get_calendar, load_year
 from cases.clocks.deadlines import (OPEN, deadline_summary, get_policy, planned_timers, recompute_due, schedule_timers,
                              warn_at_for)
 from cases.clocks.legal_time import HolidayCalendar
@@ -42,7 +42,7 @@ def load_calendar_year(session: Session, data: dict[str, Any], *, loaded_by: str
     session.flush()
     # The other open clocks cannot touch the year: they are current as they are. Only those of the
     # previous generation — one stamped older, or one a process with the old calendar writes in
-    # the window after the SELECT above, stays old and the sweep repairs it (cases.clocks.calendar_repair).
+    # the window after the SELECT above, stays old and the sweep repairs it (cases.calendar.calendar_repair).
     session.execute(update(Deadline).where(
         Deadline.status == OPEN, Deadline.calendar_gen == calendar.generation - 1,
         or_(Deadline.due_at.is_(None), ~window)).values(calendar_gen=calendar.generation)

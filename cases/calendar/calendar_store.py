@@ -2,7 +2,7 @@
 
 ``load_year`` stores an administrator's upload and bumps the calendar generation
 (``calendar_state``); ``get_calendar`` is what request handlers and the deadline sweep call: it
-answers from memory while the process's watch (cases.clocks.calendar_watch: PostgreSQL LISTEN/NOTIFY, a
+answers from memory while the process's watch (cases.calendar.calendar_watch: PostgreSQL LISTEN/NOTIFY, a
 version file on SQLite) says nothing changed — no query per transition — and rebuilds the
 ``HolidayCalendar`` otherwise. docs/legal-time.md "The calendar in memory".
 """
@@ -21,9 +21,9 @@ from sqlalchemy import event, select, text as sql_text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from cases.clocks import calendar_watch
+from cases.calendar import calendar_watch
 from cases.clocks.legal_time import HolidayCalendar, LoadedYear
-from cases.clocks.year_notice import parse_year_notice
+from cases.calendar.year_notice import parse_year_notice
 from cases.models.calendar import CalendarState, CalendarYear
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def bump_generation(session: Session) -> int:
     """The next calendar generation, in the caller's transaction (the row lock serialises uploads).
 
     Until the transaction ends, ``get_calendar`` in this session builds the calendar from what the
-    session sees without caching it; after the commit every process rebuilds (cases.clocks.calendar_watch).
+    session sees without caching it; after the commit every process rebuilds (cases.calendar.calendar_watch).
     """
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert

@@ -1,7 +1,7 @@
 """The sweep's half of the calendar in memory: deadlines computed with a stale calendar.
 
 Processes hold the calendar in memory and hear of an upload only after it commits
-(cases.clocks.calendar_watch), so a transition in another process can open or recompute a deadline with
+(cases.calendar.calendar_watch), so a transition in another process can open or recompute a deadline with
 the old calendar just after an upload. Every deadline stores the generation that computed it
 (``deadlines.calendar_gen``); an upload moves every open deadline it has looked at, or that cannot
 touch its year, to the new generation. What is left older is exactly what the upload could not have
@@ -19,8 +19,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cases.clocks import calendar_watch
-from cases.clocks.calendar_store import _engine, current_calendar
+from cases.calendar import calendar_watch
+from cases.calendar.calendar_store import _engine, current_calendar
 from cases.platform.db import Database
 from cases.models import Case, CalendarYear, Deadline
 

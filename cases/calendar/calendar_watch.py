@@ -15,7 +15,7 @@ since it was taken, or ``None`` when the process cannot know (then the caller as
 
 Between an upload's commit and another process hearing of it a transition there may still compute
 a deadline with the old calendar; it is stamped with the old generation and the sweep repairs it
-(cases.clocks.calendar_repair).
+(cases.calendar.calendar_repair).
 """
 from __future__ import annotations
 
