@@ -64,7 +64,8 @@ def _demo(tmp: Path):
         load_demo(s, now=DEMO_AT)
     with db.session() as s:
         users = {u.username: u.id for u in s.scalars(select(User))}
-        case = s.scalar(select(Case.id).where(Case.closed_at.is_(None), Case.state != "found").order_by(Case.id))
+        case = s.scalar(select(Case.id).where(Case.closed_at.is_(None), Case.state != "found",
+                                              Case.jurisdiction_code == "320508").order_by(Case.id))
     people = {"officer": users["officer"], "city": users["supervisor"], "province": users.get("province", users["supervisor"]),
               "enterprise": users["enterprise"]}
     return db, DEMO_AT, people, case, "320508"
