@@ -281,3 +281,59 @@ def test_a_yes_no_field_is_two_radio_buttons(db, world):
     approved = _field(html, "approved")
     assert 'type="radio" name="approved" value="true"' in approved and "是</label>" in approved
     assert 'value="false" checked' in approved and "否</label>" in approved
+
+
+def test_a_name_two_enterprises_share_is_told_apart_by_the_options_label(api, pages, world, db, clock):
+    """Without JavaScript a typed name is resolved on the server; a name two visible units share is
+    said to be ambiguous at the field, and the option's whole label (名称 · 信用代码) picks one."""
+    from cases.ledger.identifiers import make_credit_code
+    from cases.models import Enterprise
+
+    with db.transaction() as s:
+        twins = [Enterprise(credit_code=make_credit_code(f"91320508MA1T{n}{n}{n}{n}{n}"), name="姑苏同名建设有限公司",
+                            jurisdiction_code="320508", credit_score=100, created_at=clock.now()) for n in (5, 6)]
+        s.add_all(twins)
+        s.flush()
+        second = (twins[1].id, twins[1].credit_code)
+    officer = api(world.officer)
+    case = _hazard(officer, world)
+    page = pages(world.officer)
+    path = f"/cases/{case['id']}/actions/register"
+    data = {"version": str(case["version"]), "severity": "general", "requirements": "立即整改",
+            "enterprise_id": "姑苏同名建设有限公司"}
+    r = post_form(page, path, path, data)
+    assert r.status_code == 422
+    ent = _field(r.text, "enterprise_id")
+    assert "名为“姑苏同名建设有限公司”的不止一个" in ent and 'value="姑苏同名建设有限公司"' in ent
+    assert _case(officer, case["id"])["state"] == "found"
+    r = post_form(page, path, path, {**data, "enterprise_id": f"姑苏同名建设有限公司 · {second[1]}"})
+    assert r.status_code == 303
+    assert _case(officer, case["id"])["enterprise"]["id"] == second[0]
+
+
+def test_a_major_hazard_verify_without_a_photo_says_so_and_links_to_the_upload(api, pages, world, clock):
+    """machine v2's guard has_rectification_photo: the form is refused (GET and POST) with the rule's
+    own words and a link to the case page's upload section; after the photo it goes through."""
+    from tests.evidence_files import PHOTO_REFUSAL, upload_photo
+    from tests.machine_paths import HttpDriver, action_payload
+
+    drv = HttpDriver(api, world, clock)
+    case = drv.create("major_hazard")
+    for action in ("register", "start_rectification", "apply_review"):
+        case = drv.act(case, action, with_photo=False)
+    page = pages(world.officer)
+    path = f"/cases/{case['id']}/actions/verify"
+    evidence_link = f'href="/cases/{case["id"]}#evidence"'
+    r = page.get(path)
+    assert r.status_code == 409 and PHOTO_REFUSAL in _text(r.text) and evidence_link in r.text
+    # a form posted anyway (opened in another tab, say): the same refusal, nothing changes
+    fields = {k: ("true" if v is True else str(v)) for k, v in action_payload("major_hazard", "verify", world, clock).items()
+              if not isinstance(v, list)}
+    token = csrf(page.get(f"/cases/{case['id']}").text)
+    r = page.post(path, data={**fields, "version": str(case["version"]), "csrf_token": token})
+    assert r.status_code == 409 and PHOTO_REFUSAL in _text(r.text) and evidence_link in r.text
+    assert drv.get(case)["state"] == "rectifying"
+    upload_photo(drv.client(world.officer), case["id"])
+    r = post_form(page, path, path, {**fields, "version": str(drv.get(case)["version"])})
+    assert r.status_code == 303, _text(r.text)[:600]
+    assert drv.get(case)["state"] == "verified"

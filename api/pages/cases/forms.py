@@ -26,6 +26,8 @@ from starlette.datastructures import FormData
 from api.pages.cases import pickers
 from api.pages.common import SHANGHAI
 from cases.ledger.access import subtree_codes
+from cases.ledger.services import COMMENT_MAX_LENGTH
+from cases.ledger.validation import text_limit
 from cases.models import Jurisdiction
 from state_machines.loader import FieldSpec
 
@@ -33,7 +35,6 @@ from state_machines.loader import FieldSpec
 PICKER_BY_TYPE = {"enterprise": "enterprises", "user": "users"}
 PICKER_BY_NAME = {"project_id": "projects", "building_id": "buildings"}
 RADIO_MAX = 3  # an enum with this many options or fewer is radio buttons, else a select
-UNRESOLVED = "未找到“{text}”：请从列表中选择，或输入名称全称、编号"
 
 
 def picker_of(spec: FieldSpec) -> str | None:
@@ -61,7 +62,7 @@ class Widget:
 def _limits(spec: FieldSpec) -> dict[str, Any]:
     attrs: dict[str, Any] = {}
     if spec.type in ("string", "text"):
-        attrs["maxlength"] = spec.max_length or (200 if spec.type == "string" else 8000)
+        attrs["maxlength"] = text_limit(spec)
     if spec.type in ("integer", "number"):
         if spec.min is not None:
             attrs["min"] = _num(spec.min)
@@ -160,7 +161,7 @@ def widgets(session: Session, user, specs: Iterable[FieldSpec], values: dict[str
 
 def comment_widget(required: bool, value: str = "", errors: list[str] | None = None) -> Widget:
     """The 备注 every action takes (required where the machine says so)."""
-    return Widget(name="comment", label="备注", kind="textarea", required=required, attrs={"maxlength": 8000},
+    return Widget(name="comment", label="备注", kind="textarea", required=required, attrs={"maxlength": COMMENT_MAX_LENGTH},
                   value=value, errors=list(errors or []), help=None if required else "选填，记入办理记录")
 
 
@@ -168,7 +169,7 @@ def comment_widget(required: bool, value: str = "", errors: list[str] | None = N
 class Parsed:
     payload: dict[str, Any]  # for the service
     kept: dict[str, Any]  # what the form shows again (as typed)
-    unresolved: dict[str, str]  # reference fields whose typed text named nothing visible
+    unresolved: dict[str, str]  # reference fields whose typed text named no single visible row → why
 
 
 def payload_from_form(session: Session, user, specs: Iterable[FieldSpec], form: FormData) -> Parsed:
@@ -200,9 +201,9 @@ def payload_from_form(session: Session, user, specs: Iterable[FieldSpec], form: 
         if t == "boolean":
             payload[name] = {"true": True, "false": False}.get(text, text)
         elif source:
-            value = pickers.resolve(session, user, source, text)
-            if isinstance(value, str):
-                unresolved[name] = text
+            value, problem = pickers.resolve(session, user, source, text)
+            if problem:
+                unresolved[name] = problem
             payload[name] = value
         elif t == "integer" and text.lstrip("-").isdigit():
             payload[name] = int(text)
@@ -226,7 +227,7 @@ def field_errors(errors: list[dict[str, str]], parsed: Parsed | None = None,
         f = e.get("field", "")
         message = e.get("message", "")
         if parsed is not None and f in parsed.unresolved:
-            message = UNRESOLVED.format(text=parsed.unresolved[f])
+            message = parsed.unresolved[f]
         if f in known:
             by_field.setdefault(f, []).append(message)
         else:
