@@ -337,3 +337,36 @@ def test_a_major_hazard_verify_without_a_photo_says_so_and_links_to_the_upload(a
     r = post_form(page, path, path, {**fields, "version": str(drv.get(case)["version"])})
     assert r.status_code == 303, _text(r.text)[:600]
     assert drv.get(case)["state"] == "verified"
+
+
+def test_a_fresh_form_starts_from_what_the_case_holds(api, pages, world, db):
+    """The 责任单位 named when the hazard was created, the catalogue item of a major hazard: already
+    chosen on the register form (a re-render keeps what was posted instead)."""
+    with db.transaction() as s:
+        if s.scalar(select(HazardCatalogItem.id).limit(1)) is None:
+            load_hazard_catalog(s)
+    officer = api(world.officer)
+    r = officer.post("/api/cases", json={"kind": "major_hazard", "title": "基坑未按方案开挖", "project_id": world.p1.id,
+                                         "enterprise_id": world.e1.id, "hazard_item_code": "7.2"})
+    assert r.status_code == 201, r.text
+    case = r.json()
+    page = pages(world.officer)
+    path = f"/cases/{case['id']}/actions/register"
+    html = page.get(path).text
+    ent = _field(html, "enterprise_id")
+    assert f'value="{world.e1.id}" list=' in ent and "已选：苏州测试建设有限公司" in ent
+    assert re.search(r'<option value="7\.2" title="[^"]*" selected>', _field(html, "hazard_item_code"))
+    r = post_form(page, path, path, {"version": str(case["version"]), "enterprise_id": "", "hazard_item_code": "7.2",
+                                     "rectification_days": "0"})
+    assert r.status_code == 422 and 'value="" list=' in _field(r.text, "enterprise_id")
+
+
+def test_date_inputs_offer_no_future_for_fields_that_may_not_lie_in_it(pages, world, clock):
+    from api.pages.common import SHANGHAI
+
+    page = pages(world.officer)
+    now = clock.now().astimezone(SHANGHAI)
+    found = _field(page.get("/cases/new/hazard").text, "found_at")
+    assert f'max="{now:%Y-%m-%dT%H:%M}"' in found and 'min="2000-01-01T00:00"' in found
+    occurred = _field(page.get("/cases/new/accident").text, "occurred_at")
+    assert f'max="{now:%Y-%m-%dT%H:%M}"' in occurred

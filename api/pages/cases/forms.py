@@ -27,7 +27,7 @@ from api.pages.cases import pickers
 from api.pages.common import SHANGHAI
 from cases.ledger.access import subtree_codes
 from cases.ledger.services import COMMENT_MAX_LENGTH
-from cases.ledger.validation import text_limit
+from cases.ledger.validation import EARLIEST_DATE, text_limit
 from cases.models import Jurisdiction
 from state_machines.loader import FieldSpec
 
@@ -109,9 +109,29 @@ def display_value(spec: FieldSpec, raw: Any) -> Any:
     return raw
 
 
+def case_values(case, specs: Iterable[FieldSpec]) -> dict[str, Any]:
+    """A fresh action form's values: what the case's own columns already hold for its fields."""
+    return {f.name: getattr(case, f.name) for f in specs
+            if f.store == "case" and getattr(case, f.name, None) is not None}
+
+
+def _time_limits(spec: FieldSpec, now: datetime | None) -> dict[str, str]:
+    """A date/time input's min (no date before EARLIEST_DATE) and, for a field that may not lie in the
+    future, its max (now, Beijing time) — so a phone's date picker offers only what the service takes."""
+    if spec.type not in ("date", "datetime"):
+        return {}
+    fmt = "%Y-%m-%d" if spec.type == "date" else "%Y-%m-%dT%H:%M"
+    attrs = {"min": EARLIEST_DATE.isoformat() + ("" if spec.type == "date" else "T00:00")}
+    if spec.not_future and now is not None:
+        attrs["max"] = now.astimezone(SHANGHAI).strftime(fmt)
+    return attrs
+
+
 def widgets(session: Session, user, specs: Iterable[FieldSpec], values: dict[str, Any] | None = None,
-            errors: dict[str, list[str]] | None = None, *, required: Iterable[str] = ()) -> list[Widget]:
-    """One widget per spec; ``values`` are what was posted (kept on a re-render), ``errors`` by field."""
+            errors: dict[str, list[str]] | None = None, *, required: Iterable[str] = (),
+            now: datetime | None = None) -> list[Widget]:
+    """One widget per spec; ``values`` are what was posted (kept on a re-render), ``errors`` by field;
+    ``now`` bounds the inputs of fields that may not lie in the future."""
     values = values or {}
     errors = errors or {}
     also_required = set(required)
@@ -154,6 +174,7 @@ def widgets(session: Session, user, specs: Iterable[FieldSpec], values: dict[str
         else:
             w.kind = {"text": "textarea", "integer": "number", "number": "number", "date": "date",
                       "datetime": "datetime"}.get(t, "text")
+            w.attrs.update(_time_limits(spec, now))
             w.value = display_value(spec, raw)
         out.append(w)
     return out
