@@ -184,6 +184,13 @@ def test_pickers_list_only_what_the_user_may_see(pages, world, db):
     assert gusu == [{"value": str(world.p1.id), "label": "姑苏测试项目 · 平江路1号"}]
     users = wz.get("/picker/users").json()["items"]
     assert [u["label"] for u in users] == ["officer_wz · officer_wz"]
+    with db.session() as s:  # what a form without JavaScript accepts: a name, login or label of a visible row
+        from api.pages.pickers import resolve
+
+        officer_wz = s.get(type(world.officer_wz), world.officer_wz.id)
+        assert resolve(s, officer_wz, "users", "officer_wz") == (world.officer_wz.id, None)
+        assert resolve(s, officer_wz, "projects", "吴中测试项目") == (world.p2.id, None)
+        assert "未找到" in resolve(s, officer_wz, "projects", "姑苏测试项目")[1]
     # an enterprise contact: its own unit, no buildings, no users
     contact = pages(world.contact)
     assert [e["value"] for e in contact.get("/picker/enterprises").json()["items"]] == [str(world.e1.id)]

@@ -103,15 +103,16 @@ def label_of(session: Session, user, source: str, value: Any) -> str | None:
 
 
 def resolve(session: Session, user, source: str, text: str) -> tuple[int | str, str | None]:
-    """What was posted → (an id, None): digits are the id; else the exact name — or the whole label
-    "名称 · 补充" of an option, which tells same-named rows apart — of one visible row. Otherwise
-    (the text as it is, why not): the service then refuses the text and the page says why, at the field."""
+    """What was posted → (an id, None): digits are the id; else the exact name (a user's, or login) —
+    or the whole label "名称 · 补充" of an option, which tells same-named rows apart — of one visible
+    row. Otherwise (the text as it is, why not): the service refuses the text, the page says why."""
     text = text.strip()
     if text.isascii() and text.isdigit() and len(text) < 19:
         return int(text), None
     name = text.split(" · ")[0].strip()
     model, name_col = MODELS[source]
-    rows = list(session.scalars(_query(user, source, None).where(name_col == name).limit(RESOLVE_MAX)))
+    same = (name_col == name) | (User.username == name) if source == "users" else name_col == name
+    rows = list(session.scalars(_query(user, source, None).where(same).limit(RESOLVE_MAX)))
     if len(rows) > 1 and " · " in text:
         rows = [r for r in rows if item(source, r)["label"] == text] or rows
     if len(rows) == 1:
