@@ -185,7 +185,7 @@ def test_pickers_list_only_what_the_user_may_see(pages, world, db):
     users = wz.get("/picker/users").json()["items"]
     assert [u["label"] for u in users] == ["officer_wz · officer_wz"]
     with db.session() as s:  # what a form without JavaScript accepts: a name, login or label of a visible row
-        from api.pages.pickers import resolve
+        from api.pages.cases.pickers import resolve
 
         officer_wz = s.get(type(world.officer_wz), world.officer_wz.id)
         assert resolve(s, officer_wz, "users", "officer_wz") == (world.officer_wz.id, None)
