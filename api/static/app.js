@@ -8,12 +8,14 @@
     document.querySelectorAll("input[data-picker]").forEach(function (input) {
       var list = document.getElementById(input.getAttribute("list"));
       if (!list) return;
+      var latest = 0;  // answers may arrive out of order: only the last question's answer fills the list
       input.addEventListener("input", debounce(function () {
-        var q = input.value.trim();
+        var q = input.value.trim(), asked = ++latest;
         if (!q) return;
         fetch(input.getAttribute("data-picker") + "?q=" + encodeURIComponent(q), { credentials: "same-origin" })
           .then(function (r) { return r.ok ? r.json() : { items: [] }; })
           .then(function (data) {
+            if (asked !== latest) return;
             list.innerHTML = "";
             (data.items || []).forEach(function (item) {
               var o = document.createElement("option");
@@ -33,15 +35,18 @@
     var out = document.getElementById("accident-grade");
     if (!form || !out) return;
     var names = { deaths: "deaths", serious_injuries: "serious", direct_loss: "loss" };
+    var latest = 0;  // answers may arrive out of order: only the last question's answer is shown
     function update() {
-      var params = [];
+      var asked = ++latest, params = [];
       Object.keys(names).forEach(function (n) {
         var el = form.elements[n];
         params.push(names[n] + "=" + encodeURIComponent(el ? el.value : ""));
       });
       fetch(form.getAttribute("data-accident-grade") + "?" + params.join("&"), { credentials: "same-origin" })
         .then(function (r) { return r.ok ? r.json() : null; })
-        .then(function (data) { if (data) { out.textContent = data.label; out.setAttribute("data-grade", data.grade || ""); } })
+        .then(function (data) {
+          if (data && asked === latest) { out.textContent = data.label; out.setAttribute("data-grade", data.grade || ""); }
+        })
         .catch(function () {});
     }
     Object.keys(names).forEach(function (n) { var el = form.elements[n]; if (el) el.addEventListener("input", update); });

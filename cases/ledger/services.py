@@ -237,13 +237,16 @@ def create_case(session: Session, actor: User, data: dict[str, Any], *, now: dat
     return case
 
 
+COMMENT_MAX_LENGTH = 8000  # 备注 (the pages' textarea takes its maxlength from here)
+
+
 def _comment_problem(comment: Any) -> str | None:
     if comment is None:
         return None
     if not isinstance(comment, str):
         return "应为文本"
-    if len(comment) > 8000:
-        return "长度不能超过8000个字符"
+    if len(comment) > COMMENT_MAX_LENGTH:
+        return f"长度不能超过{COMMENT_MAX_LENGTH}个字符"
     if "\x00" in comment:
         return NUL_PROBLEM
     return None

@@ -23,6 +23,11 @@ TOO_EARLY = "不能早于2000年1月1日"
 OUT_OF_RANGE = "数值超出范围"
 
 
+def text_limit(spec: FieldSpec) -> int:
+    """The most characters a string/text field takes (its ``max_length``, else 200 / 8000)."""
+    return spec.max_length or (200 if spec.type == "string" else 8000)
+
+
 def _parse_datetime(value: Any) -> datetime:
     if isinstance(value, datetime):
         dt = value
@@ -46,7 +51,7 @@ def coerce_field(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
             if "\x00" in value:  # PostgreSQL text cannot hold NUL
                 return None, NUL_PROBLEM
             v = value if t == "text" else value.strip()
-            limit = spec.max_length or (200 if t == "string" else 8000)
+            limit = text_limit(spec)
             if len(v) > limit:
                 return None, f"长度不能超过{limit}个字符（当前{len(v)}个）"
             if spec.required and not v.strip():

@@ -184,6 +184,13 @@ def test_pickers_list_only_what_the_user_may_see(pages, world, db):
     assert gusu == [{"value": str(world.p1.id), "label": "姑苏测试项目 · 平江路1号"}]
     users = wz.get("/picker/users").json()["items"]
     assert [u["label"] for u in users] == ["officer_wz · officer_wz"]
+    with db.session() as s:  # what a form without JavaScript accepts: a name, login or label of a visible row
+        from api.pages.cases.pickers import resolve
+
+        officer_wz = s.get(type(world.officer_wz), world.officer_wz.id)
+        assert resolve(s, officer_wz, "users", "officer_wz") == (world.officer_wz.id, None)
+        assert resolve(s, officer_wz, "projects", "吴中测试项目") == (world.p2.id, None)
+        assert "未找到" in resolve(s, officer_wz, "projects", "姑苏测试项目")[1]
     # an enterprise contact: its own unit, no buildings, no users
     contact = pages(world.contact)
     assert [e["value"] for e in contact.get("/picker/enterprises").json()["items"]] == [str(world.e1.id)]
@@ -281,3 +288,92 @@ def test_a_yes_no_field_is_two_radio_buttons(db, world):
     approved = _field(html, "approved")
     assert 'type="radio" name="approved" value="true"' in approved and "是</label>" in approved
     assert 'value="false" checked' in approved and "否</label>" in approved
+
+
+def test_a_name_two_enterprises_share_is_told_apart_by_the_options_label(api, pages, world, db, clock):
+    """Without JavaScript a typed name is resolved on the server; a name two visible units share is
+    said to be ambiguous at the field, and the option's whole label (名称 · 信用代码) picks one."""
+    from cases.ledger.identifiers import make_credit_code
+    from cases.models import Enterprise
+
+    with db.transaction() as s:
+        twins = [Enterprise(credit_code=make_credit_code(f"91320508MA1T{n}{n}{n}{n}{n}"), name="姑苏同名建设有限公司",
+                            jurisdiction_code="320508", credit_score=100, created_at=clock.now()) for n in (5, 6)]
+        s.add_all(twins)
+        s.flush()
+        second = (twins[1].id, twins[1].credit_code)
+    officer = api(world.officer)
+    case = _hazard(officer, world)
+    page = pages(world.officer)
+    path = f"/cases/{case['id']}/actions/register"
+    data = {"version": str(case["version"]), "severity": "general", "requirements": "立即整改",
+            "enterprise_id": "姑苏同名建设有限公司"}
+    r = post_form(page, path, path, data)
+    assert r.status_code == 422
+    ent = _field(r.text, "enterprise_id")
+    assert "名为“姑苏同名建设有限公司”的不止一个" in ent and 'value="姑苏同名建设有限公司"' in ent
+    assert _case(officer, case["id"])["state"] == "found"
+    r = post_form(page, path, path, {**data, "enterprise_id": f"姑苏同名建设有限公司 · {second[1]}"})
+    assert r.status_code == 303
+    assert _case(officer, case["id"])["enterprise"]["id"] == second[0]
+
+
+def test_a_major_hazard_verify_without_a_photo_says_so_and_links_to_the_upload(api, pages, world, clock):
+    """machine v2's guard has_rectification_photo: the form is refused (GET and POST) with the rule's
+    own words and a link to the case page's upload section; after the photo it goes through."""
+    from tests.evidence_files import PHOTO_REFUSAL, upload_photo
+    from tests.machine_paths import HttpDriver, action_payload
+
+    drv = HttpDriver(api, world, clock)
+    case = drv.create("major_hazard")
+    for action in ("register", "start_rectification", "apply_review"):
+        case = drv.act(case, action, with_photo=False)
+    page = pages(world.officer)
+    path = f"/cases/{case['id']}/actions/verify"
+    evidence_link = f'href="/cases/{case["id"]}#evidence"'
+    r = page.get(path)
+    assert r.status_code == 409 and PHOTO_REFUSAL in _text(r.text) and evidence_link in r.text
+    # a form posted anyway (opened in another tab, say): the same refusal, nothing changes
+    fields = {k: ("true" if v is True else str(v)) for k, v in action_payload("major_hazard", "verify", world, clock).items()
+              if not isinstance(v, list)}
+    token = csrf(page.get(f"/cases/{case['id']}").text)
+    r = page.post(path, data={**fields, "version": str(case["version"]), "csrf_token": token})
+    assert r.status_code == 409 and PHOTO_REFUSAL in _text(r.text) and evidence_link in r.text
+    assert drv.get(case)["state"] == "rectifying"
+    upload_photo(drv.client(world.officer), case["id"])
+    r = post_form(page, path, path, {**fields, "version": str(drv.get(case)["version"])})
+    assert r.status_code == 303, _text(r.text)[:600]
+    assert drv.get(case)["state"] == "verified"
+
+
+def test_a_fresh_form_starts_from_what_the_case_holds(api, pages, world, db):
+    """The 责任单位 named when the hazard was created, the catalogue item of a major hazard: already
+    chosen on the register form (a re-render keeps what was posted instead)."""
+    with db.transaction() as s:
+        if s.scalar(select(HazardCatalogItem.id).limit(1)) is None:
+            load_hazard_catalog(s)
+    officer = api(world.officer)
+    r = officer.post("/api/cases", json={"kind": "major_hazard", "title": "基坑未按方案开挖", "project_id": world.p1.id,
+                                         "enterprise_id": world.e1.id, "hazard_item_code": "7.2"})
+    assert r.status_code == 201, r.text
+    case = r.json()
+    page = pages(world.officer)
+    path = f"/cases/{case['id']}/actions/register"
+    html = page.get(path).text
+    ent = _field(html, "enterprise_id")
+    assert f'value="{world.e1.id}" list=' in ent and "已选：苏州测试建设有限公司" in ent
+    assert re.search(r'<option value="7\.2" title="[^"]*" selected>', _field(html, "hazard_item_code"))
+    r = post_form(page, path, path, {"version": str(case["version"]), "enterprise_id": "", "hazard_item_code": "7.2",
+                                     "rectification_days": "0"})
+    assert r.status_code == 422 and 'value="" list=' in _field(r.text, "enterprise_id")
+
+
+def test_date_inputs_offer_no_future_for_fields_that_may_not_lie_in_it(pages, world, clock):
+    from api.pages.common import SHANGHAI
+
+    page = pages(world.officer)
+    now = clock.now().astimezone(SHANGHAI)
+    found = _field(page.get("/cases/new/hazard").text, "found_at")
+    assert f'max="{now:%Y-%m-%dT%H:%M}"' in found and 'min="2000-01-01T00:00"' in found
+    occurred = _field(page.get("/cases/new/accident").text, "occurred_at")
+    assert f'max="{now:%Y-%m-%dT%H:%M}"' in occurred

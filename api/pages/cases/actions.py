@@ -41,7 +41,9 @@ def _not_now(request: Request, user, case, definition, action_name: str, allowed
 def _form_page(request: Request, user, s, case, definition, action: ActionSpec, *, version: int,
                values=None, errors=None, general=(), stale: int | None = None, status: int = 200):
     errors = errors or {}
-    ws = forms.widgets(s, user, action.fields, values, errors)
+    if values is None:  # a fresh form starts from what the case already holds (责任单位 named at creation…)
+        values = forms.case_values(case, action.fields)
+    ws = forms.widgets(s, user, action.fields, values, errors, now=request.app.state.clock.now())
     comment = forms.comment_widget(action.comment_required, (values or {}).get("comment", ""), errors.get("comment"))
     return render(request, "action_form.html", user=user, status_code=status, title=action.label,
                   case=case, kind_label=definition.label, state_label=definition.state(case.state).label,

@@ -26,6 +26,8 @@ from starlette.datastructures import FormData
 from api.pages.cases import pickers
 from api.pages.common import SHANGHAI
 from cases.ledger.access import subtree_codes
+from cases.ledger.services import COMMENT_MAX_LENGTH
+from cases.ledger.validation import EARLIEST_DATE, text_limit
 from cases.models import Jurisdiction
 from state_machines.loader import FieldSpec
 
@@ -33,7 +35,6 @@ from state_machines.loader import FieldSpec
 PICKER_BY_TYPE = {"enterprise": "enterprises", "user": "users"}
 PICKER_BY_NAME = {"project_id": "projects", "building_id": "buildings"}
 RADIO_MAX = 3  # an enum with this many options or fewer is radio buttons, else a select
-UNRESOLVED = "未找到“{text}”：请从列表中选择，或输入名称全称、编号"
 
 
 def picker_of(spec: FieldSpec) -> str | None:
@@ -61,7 +62,7 @@ class Widget:
 def _limits(spec: FieldSpec) -> dict[str, Any]:
     attrs: dict[str, Any] = {}
     if spec.type in ("string", "text"):
-        attrs["maxlength"] = spec.max_length or (200 if spec.type == "string" else 8000)
+        attrs["maxlength"] = text_limit(spec)
     if spec.type in ("integer", "number"):
         if spec.min is not None:
             attrs["min"] = _num(spec.min)
@@ -108,9 +109,29 @@ def display_value(spec: FieldSpec, raw: Any) -> Any:
     return raw
 
 
+def case_values(case, specs: Iterable[FieldSpec]) -> dict[str, Any]:
+    """A fresh action form's values: what the case's own columns already hold for its fields."""
+    return {f.name: getattr(case, f.name) for f in specs
+            if f.store == "case" and getattr(case, f.name, None) is not None}
+
+
+def _time_limits(spec: FieldSpec, now: datetime | None) -> dict[str, str]:
+    """A date/time input's min (no date before EARLIEST_DATE) and, for a field that may not lie in the
+    future, its max (now, Beijing time) — so a phone's date picker offers only what the service takes."""
+    if spec.type not in ("date", "datetime"):
+        return {}
+    fmt = "%Y-%m-%d" if spec.type == "date" else "%Y-%m-%dT%H:%M"
+    attrs = {"min": EARLIEST_DATE.isoformat() + ("" if spec.type == "date" else "T00:00")}
+    if spec.not_future and now is not None:
+        attrs["max"] = now.astimezone(SHANGHAI).strftime(fmt)
+    return attrs
+
+
 def widgets(session: Session, user, specs: Iterable[FieldSpec], values: dict[str, Any] | None = None,
-            errors: dict[str, list[str]] | None = None, *, required: Iterable[str] = ()) -> list[Widget]:
-    """One widget per spec; ``values`` are what was posted (kept on a re-render), ``errors`` by field."""
+            errors: dict[str, list[str]] | None = None, *, required: Iterable[str] = (),
+            now: datetime | None = None) -> list[Widget]:
+    """One widget per spec; ``values`` are what was posted (kept on a re-render), ``errors`` by field;
+    ``now`` bounds the inputs of fields that may not lie in the future."""
     values = values or {}
     errors = errors or {}
     also_required = set(required)
@@ -153,6 +174,7 @@ def widgets(session: Session, user, specs: Iterable[FieldSpec], values: dict[str
         else:
             w.kind = {"text": "textarea", "integer": "number", "number": "number", "date": "date",
                       "datetime": "datetime"}.get(t, "text")
+            w.attrs.update(_time_limits(spec, now))
             w.value = display_value(spec, raw)
         out.append(w)
     return out
@@ -160,7 +182,7 @@ def widgets(session: Session, user, specs: Iterable[FieldSpec], values: dict[str
 
 def comment_widget(required: bool, value: str = "", errors: list[str] | None = None) -> Widget:
     """The 备注 every action takes (required where the machine says so)."""
-    return Widget(name="comment", label="备注", kind="textarea", required=required, attrs={"maxlength": 8000},
+    return Widget(name="comment", label="备注", kind="textarea", required=required, attrs={"maxlength": COMMENT_MAX_LENGTH},
                   value=value, errors=list(errors or []), help=None if required else "选填，记入办理记录")
 
 
@@ -168,7 +190,7 @@ def comment_widget(required: bool, value: str = "", errors: list[str] | None = N
 class Parsed:
     payload: dict[str, Any]  # for the service
     kept: dict[str, Any]  # what the form shows again (as typed)
-    unresolved: dict[str, str]  # reference fields whose typed text named nothing visible
+    unresolved: dict[str, str]  # reference fields whose typed text named no single visible row → why
 
 
 def payload_from_form(session: Session, user, specs: Iterable[FieldSpec], form: FormData) -> Parsed:
@@ -200,9 +222,9 @@ def payload_from_form(session: Session, user, specs: Iterable[FieldSpec], form: 
         if t == "boolean":
             payload[name] = {"true": True, "false": False}.get(text, text)
         elif source:
-            value = pickers.resolve(session, user, source, text)
-            if isinstance(value, str):
-                unresolved[name] = text
+            value, problem = pickers.resolve(session, user, source, text)
+            if problem:
+                unresolved[name] = problem
             payload[name] = value
         elif t == "integer" and text.lstrip("-").isdigit():
             payload[name] = int(text)
@@ -226,7 +248,7 @@ def field_errors(errors: list[dict[str, str]], parsed: Parsed | None = None,
         f = e.get("field", "")
         message = e.get("message", "")
         if parsed is not None and f in parsed.unresolved:
-            message = UNRESOLVED.format(text=parsed.unresolved[f])
+            message = parsed.unresolved[f]
         if f in known:
             by_field.setdefault(f, []).append(message)
         else:

@@ -43,7 +43,7 @@ def _page(request: Request, user, kind: str, *, values=None, errors=None, genera
     definition, specs = _specs(kind)
     required = {"building_id"} if kind == "dangerous_building" else set()
     with request.app.state.db.session() as s:
-        ws = forms.widgets(s, user, specs, values, errors, required=required)
+        ws = forms.widgets(s, user, specs, values, errors, required=required, now=request.app.state.clock.now())
     comment = forms.comment_widget(False, (values or {}).get("comment", ""), (errors or {}).get("comment"))
     return render(request, "new_case.html", user=user, status_code=status, title=f"新建{definition.label}",
                   kind=kind, kind_label=definition.label, widgets=ws, comment=comment, general=list(general),

@@ -6,7 +6,8 @@ what they may read there (an officer of 吴中区 never sees 姑苏区 projects)
 
 Without JavaScript a reference field is an ``<input list=…>`` whose ``<datalist>`` the server filled
 with the first visible options; what is posted — an id, or a name typed or chosen — is resolved here
-(``resolve``): digits are an id, anything else the exact name of one visible row.
+(``resolve``): digits are an id, anything else the exact name (or the option's whole label) of one
+visible row; a name that is no row's, or several rows', is said so at the field.
 """
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ router = APIRouter(include_in_schema=False)
 
 FIRST = 30  # options the server puts in a datalist (and a JSON answer holds at most)
 SOURCES = ("enterprises", "projects", "buildings", "users", "hazard-items")
+RESOLVE_MAX = 50  # same-named rows compared by their whole label
+UNRESOLVED = "未找到“{text}”：请从列表中选择，或输入名称全称、编号"
+AMBIGUOUS = "名为“{text}”的不止一个：请从列表中选择（名称后附有区分信息），或输入编号"
 MODELS = {"enterprises": (Enterprise, Enterprise.name), "projects": (Project, Project.name),
           "buildings": (Building, Building.name), "users": (User, User.display_name)}
 
@@ -98,17 +102,24 @@ def label_of(session: Session, user, source: str, value: Any) -> str | None:
     return item(source, row)["label"] if row else None
 
 
-def resolve(session: Session, user, source: str, text: str) -> int | str:
-    """What was posted → an id: digits are the id; else the exact name (or label) of one visible row.
-    Unresolved text is returned as it is: the service then refuses it, next to the field."""
+def resolve(session: Session, user, source: str, text: str) -> tuple[int | str, str | None]:
+    """What was posted → (an id, None): digits are the id; else the exact name (a user's, or login) —
+    or the whole label "名称 · 补充" of an option, which tells same-named rows apart — of one visible
+    row. Otherwise (the text as it is, why not): the service refuses the text, the page says why."""
     text = text.strip()
     if text.isascii() and text.isdigit() and len(text) < 19:
-        return int(text)
+        return int(text), None
     name = text.split(" · ")[0].strip()
     model, name_col = MODELS[source]
-    ids = list(session.scalars(_query(user, source, None).where(name_col == name).with_only_columns(model.id)
-                               .limit(2)))
-    return ids[0] if len(ids) == 1 else text
+    same = (name_col == name) | (User.username == name) if source == "users" else name_col == name
+    rows = list(session.scalars(_query(user, source, None).where(same).limit(RESOLVE_MAX)))
+    if len(rows) > 1 and " · " in text:
+        rows = [r for r in rows if item(source, r)["label"] == text] or rows
+    if len(rows) == 1:
+        return rows[0].id, None
+    if rows:
+        return text, AMBIGUOUS.format(text=text)
+    return text, UNRESOLVED.format(text=text)
 
 
 def grade_of(deaths: Any, serious: Any, loss: Any) -> tuple[str | None, str]:
