@@ -1,15 +1,15 @@
 """The ledger (台账) exports over HTTP: .xlsx (xlsxwriter) and CSV (UTF-8 with a BOM), of exactly the
 selection ``GET /api/cases`` lists with the same filters and sort, without paging. The rows come
-from ``cases.ledger.export.ledger_rows`` a batch at a time (docs/ledger.md "Exports").
+from ``cases.reads.export.ledger_rows`` a batch at a time (docs/ledger.md "Exports").
 
-What is held in memory: one batch of database rows (``cases.ledger.export.BATCH``) and, for the
+What is held in memory: one batch of database rows (``cases.reads.export.BATCH``) and, for the
 .xlsx, one row of the sheet — xlsxwriter's ``constant_memory`` mode writes each row to a temporary
 file as it goes; the finished workbook is a temporary file too (unlinked at once, streamed from the
 open handle in 64 KiB chunks). The CSV is written and sent a few hundred rows at a time.
 
 Formula injection: a text cell starting with = + - @ tab or CR is neutralised — in the .xlsx a
 string cell with Excel's quote-prefix flag (shown as typed, never evaluated, even after an edit),
-in the CSV a leading single quote (``cases.ledger.export.neutralise``).
+in the CSV a leading single quote (``cases.reads.export.neutralise``).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from urllib.parse import quote
 import xlsxwriter
 from fastapi.responses import StreamingResponse
 
-from cases.ledger.export import COLUMNS, HEADERS, check_filters, is_formula_like, ledger_rows, neutralise
+from cases.reads.export import COLUMNS, HEADERS, check_filters, is_formula_like, ledger_rows, neutralise
 from cases.models import User
 from cases.platform.db import Database
 

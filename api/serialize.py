@@ -91,7 +91,7 @@ def case_detail(session: Session, case: Case, allowed: list[ActionSpec], now: da
     name from ``actor`` (the request's user) when it is them."""
     from cases.clocks import deadlines as dl
     from cases.clocks.lights import light_of
-    from cases.ledger.jurisdiction_cache import jurisdiction_facts
+    from cases.reads.jurisdiction_cache import jurisdiction_facts
     from cases.clocks.supervision import active_supervision
 
     now = now or clock.now()

@@ -391,7 +391,7 @@ def check_document(session: Session, case: Case, doc_type: str, contact: dict[st
     # The issuer and its parent from the process's reference cache (jurisdictions never change): no
     # query on a transition. Both stay referenced until the end, so the facts read below find them in
     # the session (its identity map keeps objects only while referenced).
-    from cases.ledger.jurisdiction_cache import jurisdiction_rows
+    from cases.reads.jurisdiction_cache import jurisdiction_rows
 
     held = jurisdiction_rows(session, [case.jurisdiction_code])
     issuer = held.get(case.jurisdiction_code)

@@ -1,11 +1,11 @@
-"""cases/clocks/stats.py: the cockpit's figures computed from deadlines and events on known sets
+"""cases/reads/stats.py: the cockpit's figures computed from deadlines and events on known sets
 (both databases): the drill-down rows, 按期整改率 with extensions and cancelled clocks, working
 days to close across a weekend and the Beijing date boundary, the months of the trend."""
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-from cases.clocks import stats
+from cases.reads import stats
 from cases.calendar.calendar_store import get_calendar
 from cases.models import User
 

@@ -16,7 +16,7 @@ from sqlalchemy import insert, text, update
 
 from api.exports import csv_chunks
 from cases.ledger.engine import get_registry
-from cases.ledger.export import HEADERS, ledger_rows
+from cases.reads.export import HEADERS, ledger_rows
 from cases.models import Case, Deadline
 from tests.machine_paths import create_payload
 

@@ -12,8 +12,8 @@ from sqlalchemy import delete, func, select, text
 
 from cases.clocks import lights
 from cases.ledger import services
-from cases.ledger import case_lists
-from cases.ledger.light_stats import fold_open_counts, light_count_rows
+from cases.reads import case_lists
+from cases.reads.light_stats import fold_open_counts, light_count_rows
 from cases.models import Case, CaseOpenCount
 from tests.machine_paths import ServiceDriver, action_payload
 
@@ -103,7 +103,7 @@ def test_open_counts_follow_the_case_life_cycle(db, world, clock):
 def test_the_counts_route_folds_when_the_rows_pile_up(db, world, clock, monkeypatch):
     """GET /api/stats/lights collapses the signed rows once there are many, and its figures do not move."""
     from api.routes.deadlines import light_counts
-    from cases.ledger import light_stats
+    from cases.reads import light_stats
 
     drv = ServiceDriver(db, world, clock)
     ids = [drv.create("hazard") for _ in range(4)]

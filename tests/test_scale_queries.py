@@ -26,7 +26,7 @@ CASES = {
     "yellow and green": (False, [("open", True, 96 * H, 48 * H), ("open", True, 24 * H, -H)]),
     "red twice": (False, [("open", True, -5 * H, -30 * H), ("open", True, -2 * H, -30 * H), ("open", True, 9 * H, 2 * H)]),
     "closed with a red clock": (True, [("open", True, -H, -25 * H)]),
-    # red without a past warn (cases.ledger.light_stats counts them from ix_cases_open_due_first)
+    # red without a past warn (cases.reads.light_stats counts them from ix_cases_open_due_first)
     "red, no warn": (False, [("open", True, -H, None)]),
     "red before its warn": (False, [("open", True, -H, 5 * H)]),
     "yellow, no due": (False, [("open", True, None, -H)]),
@@ -87,14 +87,14 @@ def test_overdue_clocks_are_the_red_cases_with_their_next_due(db, world, clock):
 
 
 def test_light_counts_by_index_ranges_equal_the_plain_count(db, world, clock):
-    """cases.ledger.light_stats (two disjoint index-range parts, FILTER counts) gives the counts of the plain
+    """cases.reads.light_stats (two disjoint index-range parts, FILTER counts) gives the counts of the plain
     shape — visible open cases grouped by the light computed from deadlines — for every kind of user,
     with cases moved up by 提级 (origin ≠ jurisdiction) and a jurisdiction filter."""
     from sqlalchemy import func, update
 
 
-    from cases.ledger import case_lists
-    from cases.ledger.light_stats import light_count_rows
+    from cases.reads import case_lists
+    from cases.reads.light_stats import light_count_rows
 
     now = clock.now()
     ids = make_cases(db, world, now)

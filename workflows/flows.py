@@ -85,7 +85,7 @@ def base_url(settings=None) -> str:
 def digest_variables(session: Session, user: User, now: datetime, *, url: str | None = None) -> dict[str, Any]:
     """What one supervisor's digest says: open cases they oversee (their jurisdiction and
     below, including cases escalated away from it) by light, and the red and yellow ones."""
-    from cases.ledger import case_lists
+    from cases.reads import case_lists
     from cases.clocks.lights import light_expression
 
     from notifications import variables as links

@@ -6,7 +6,7 @@ Staff only (an enterprise contact gets the 403 page); officers read their own su
 lets them (``/api/stats/lights``, ``/api/overdue``, ``/api/supervisions``), and the forms call the
 same services as the API (``cases/clocks/supervision.py``), which decide who may act. Every count
 links to the ledger list (``/ledger?…``) that selects the same cases; the figures come from the
-functions the API uses (api/routes/deadlines.py) and from ``cases/clocks/stats.py``.
+functions the API uses (api/routes/deadlines.py) and from ``cases/reads/stats.py``.
 """
 from __future__ import annotations
 
@@ -19,13 +19,14 @@ from pydantic import ValidationError
 
 from api.pages.common import CheckedForm, PageUser, redirect, render
 from api.routes.deadlines import DecisionIn, LiftIn, overdue_page, read_light_counts, supervisions_page
-from cases.clocks import stats, supervision, supervision_board
+from cases.clocks import supervision
+from cases.reads import stats, supervision_board
 from cases.calendar.calendar_store import get_calendar
 from cases.clocks.countdown import countdown
 from cases.ledger.access import STAFF_ROLES, in_subtree, require_role
-from cases.ledger.case_lists import due_date_of
+from cases.reads.case_lists import due_date_of
 from cases.ledger.labels import field_label, options_of
-from cases.ledger.light_stats import LIGHTS, empty_lights, rolled_up
+from cases.reads.light_stats import LIGHTS, empty_lights, rolled_up
 from cases.models import User
 from cases.platform.errors import ActionNotAllowed, Forbidden, NotFound, ValidationFailed
 

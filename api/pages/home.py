@@ -1,7 +1,7 @@
 """The workbench (``/``): the user's queue, most urgent first — red, yellow, green, then by due date.
 
 Read through ``api.routes.deadlines.queue_page`` (what ``/api/queue`` serves), with its filters (kind,
-state, light and the text search of ``cases.ledger.case_lists.case_query``) and the counts by light.
+state, light and the text search of ``cases.reads.case_lists.case_query``) and the counts by light.
 An enterprise contact's queue is its unit's open cases (本单位案件); a supervisor's includes the
 cases waiting for their decision (an extension request)."""
 from __future__ import annotations

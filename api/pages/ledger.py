@@ -12,9 +12,9 @@ from urllib.parse import urlencode
 from api import exports
 from api.pages.common import PageUser, render
 from api.serialize import case_summaries
-from cases.ledger import case_lists
+from cases.reads import case_lists
 from cases.ledger.access import STAFF_ROLES, subtree_codes
-from cases.ledger.case_lists import due_date_of
+from cases.reads.case_lists import due_date_of
 from cases.ledger.labels import SORT_LABELS, field_label, options_of
 from cases.ledger.validation import MAX_INT
 from cases.models import Enterprise, Jurisdiction, User

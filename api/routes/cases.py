@@ -12,7 +12,7 @@ from api.errors import domain_error_body
 from api.serialize import case_detail, case_summaries, events_json
 from cases.issuance import derive
 from cases.ledger import services
-from cases.ledger import case_lists
+from cases.reads import case_lists
 from cases.issuance.documents import CREATION_DOCUMENTS, issuing_json
 from cases.platform.errors import ActionNotAllowed, NotFound, ValidationFailed
 from cases.ledger.validation import MAX_INT
@@ -95,7 +95,7 @@ def case_filters(
     closed_from: str | None = Query(None, description="结案日期起" + _DATE_HELP),
     closed_to: str | None = Query(None, description="结案日期止" + _DATE_HELP),
 ) -> dict[str, Any]:
-    """The filters of the case list, shared by its exports (cases.ledger.case_lists.case_query)."""
+    """The filters of the case list, shared by its exports (cases.reads.case_lists.case_query)."""
     assignee_id = None
     if assignee == "me":
         assignee_id = user.id

@@ -15,13 +15,14 @@ from api.serialize import case_summaries
 from cases.clocks import deadlines as dl
 from cases.clocks import lights
 from cases.ledger import policy, services
-from cases.ledger import case_lists
-from cases.clocks import supervision, supervision_board
+from cases.reads import case_lists
+from cases.clocks import supervision
+from cases.reads import supervision_board
 from cases.ledger.access import STAFF_ROLES, require_role
 from cases.calendar.calendar_store import get_calendar
 from cases.platform.errors import ValidationFailed
 from cases.clocks.legal_time import compute_due
-from cases.ledger.light_stats import fold_due, fold_open_counts, light_count_rows, light_table
+from cases.reads.light_stats import fold_due, fold_open_counts, light_count_rows, light_table
 from cases.models import Case, CalendarYear, Deadline, Jurisdiction, RungFiring, Supervision
 
 router = APIRouter(prefix="/api", tags=["deadlines & supervision"])
@@ -177,7 +178,7 @@ def read_light_counts(db, user, now: datetime, *, jurisdiction: str | None = Non
     """(``light_count_rows``, {code: name}) for the API's counts and the cockpit; folds the open
     counts afterwards when the read saw many signed rows."""
     with db.session() as s:
-        # From the case rows' clock summaries, as index ranges per visible jurisdiction (cases/ledger/light_stats.py).
+        # From the case rows' clock summaries, as index ranges per visible jurisdiction (cases/reads/light_stats.py).
         rows = light_count_rows(s, user, now, jurisdiction=jurisdiction)
         names = dict(s.execute(select(Jurisdiction.code, Jurisdiction.name)).all())
         fold = fold_due(s)

@@ -51,8 +51,8 @@ def visible_enterprise_clause(user: User) -> ColumnElement[bool]:
 
 def in_subtree(session: Session, root_code: str, code: str) -> bool:
     """``code`` is ``root_code`` or below it: the materialised paths, held per process
-    (cases.ledger.jurisdiction_cache) — the same test as ``subtree_codes`` without a query."""
-    from cases.ledger.jurisdiction_cache import jurisdiction_facts
+    (cases.reads.jurisdiction_cache) — the same test as ``subtree_codes`` without a query."""
+    from cases.reads.jurisdiction_cache import jurisdiction_facts
 
     facts = jurisdiction_facts(session, (root_code, code))
     root, node = facts.get(root_code), facts.get(code)

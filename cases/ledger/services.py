@@ -17,7 +17,7 @@ from cases.ledger.policy import may_act_for_enterprise
 from cases.ledger.engine import get_registry, guards_pass
 from cases.platform.errors import NotFound, ValidationFailed
 from cases.models import Building, Case, CaseEnterprise, CaseEvent, Enterprise, Jurisdiction, Project, User
-from cases.ledger.jurisdiction_cache import jurisdiction_rows
+from cases.reads.jurisdiction_cache import jurisdiction_rows
 from cases.ledger.numbering import format_case_number, next_serial
 from cases.ledger.rules import GUARDS, ActionContext, lookup_problem
 from cases.ledger.validation import MAX_INT, NUL_PROBLEM, validate_fields

@@ -159,7 +159,7 @@ class Case(Base):
         # Open cases with what visibility and the light counts read: index-only at 1 M cases
         # (docs/performance.md "Scale").
         # Open cases by jurisdiction and kind with their clock summary: the light counts of a subtree
-        # are index-only ranges of it (cases/ledger/light_stats.py)...
+        # are index-only ranges of it (cases/reads/light_stats.py)...
         Index("ix_cases_open", "jurisdiction_code", "kind", postgresql_where=text("closed_at IS NULL"),
               sqlite_where=text("closed_at IS NULL"), postgresql_include=["clock_due_at", "clock_warn_at", "clock_live"]),
         # ... plus the few open cases moved up by 提级, found by their origin.
@@ -171,7 +171,7 @@ class Case(Base):
         Index("ix_cases_open_clock_due", "clock_due_at", "id", postgresql_where=text("closed_at IS NULL"),
               sqlite_where=text("closed_at IS NULL"),
               postgresql_include=["jurisdiction_code", "origin_jurisdiction_code", "kind"]),
-        # The time-dependent minority of the counts (cases/ledger/light_stats.py, migration 0008_counts): per
+        # The time-dependent minority of the counts (cases/reads/light_stats.py, migration 0008_counts): per
         # jurisdiction, a range of the past-warn cases (yellow, and red when also past due), the few
         # whose due comes before their warn (red without a past warn) and the open cases without a
         # live clock; the rest of the open cases is counted on write (CaseOpenCount).
@@ -182,7 +182,7 @@ class Case(Base):
               sqlite_where=text("closed_at IS NULL AND NOT clock_live")),
         Index("ix_cases_open_due_first", "jurisdiction_code", "clock_due_at",
               postgresql_where=text(DUE_FIRST), sqlite_where=text(DUE_FIRST), postgresql_include=["kind", "clock_warn_at"]),
-        # The cockpit's trend and 平均办结用时 (cases/clocks/stats.py, migration 0010_stats): a subtree's
+        # The cockpit's trend and 平均办结用时 (cases/reads/stats.py, migration 0010_stats): a subtree's
         # cases found / closed in a period are index-only ranges per jurisdiction; the id lets the
         # clock statistics join a subtree's cases without reading the table.
         Index("ix_cases_j_found", "jurisdiction_code", "found_at", postgresql_include=["id"]),
@@ -251,7 +251,7 @@ class CaseOpenCount(Base):
     (jurisdiction, kind) — created, reopened, moved there by 提级/移交, reclassified — and -1 when it
     leaves one. Written only by the database (triggers on ``cases``, migration 0008_counts), appended
     and never updated, so concurrent transitions never wait on a shared counter row;
-    ``cases.ledger.light_stats.fold_open_counts`` collapses the rows to one per (jurisdiction, kind)."""
+    ``cases.reads.light_stats.fold_open_counts`` collapses the rows to one per (jurisdiction, kind)."""
 
     __tablename__ = "case_open_counts"
 

@@ -14,7 +14,7 @@ from cases.models.core import BigId
 
 LIVE = text("status = 'open' AND affects_light")
 OPEN_CLOCK = text("status = 'open'")
-RECTIFICATION = text("key = 'rectification'")  # cases.clocks.stats.RECTIFICATION_KEY
+RECTIFICATION = text("key = 'rectification'")  # cases.reads.stats.RECTIFICATION_KEY
 LIGHT = text("affects_light")
 
 
@@ -36,7 +36,7 @@ class Deadline(Base):
         Index("ix_deadlines_live_due", "due_at", postgresql_where=LIVE, sqlite_where=LIVE, postgresql_include=["case_id"]),
         # Open clocks computed with an older calendar generation: what the sweep repairs.
         Index("ix_deadlines_open_calendar_gen", "calendar_gen", postgresql_where=OPEN_CLOCK, sqlite_where=OPEN_CLOCK),
-        # The cockpit's 按期整改率 and overdue trend (cases/clocks/stats.py, migration 0010_stats):
+        # The cockpit's 按期整改率 and overdue trend (cases/reads/stats.py, migration 0010_stats):
         # rectification clocks by due date, light-bearing clocks by due instant, each with what the
         # figures read, so a period's clocks are an index-only range joined to a subtree's cases.
         Index("ix_deadlines_rect_due", "due_date", postgresql_where=RECTIFICATION, sqlite_where=RECTIFICATION,

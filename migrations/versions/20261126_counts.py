@@ -1,7 +1,7 @@
 """Open cases per (jurisdiction, kind) counted on write: ``case_open_counts``, signed rows appended by
 triggers on ``cases`` (INSERT, DELETE, UPDATE OF closed_at / jurisdiction_code / kind; SQLite and
 PostgreSQL) and summed on read, backfilled here; and the indexes that count the time-dependent
-minority — past warn, red before warn, no live clock — per jurisdiction (cases/ledger/light_stats.py,
+minority — past warn, red before warn, no live clock — per jurisdiction (cases/reads/light_stats.py,
 docs/performance.md "Session 11 — counts").
 
 Revision ID: 0008_counts

@@ -10,7 +10,7 @@ from html import unescape
 
 import openpyxl
 
-from cases.ledger.export import HEADERS
+from cases.reads.export import HEADERS
 from tests.machine_paths import create_payload
 
 
@@ -116,7 +116,7 @@ def test_past_the_count_limit_the_ledger_says_more_than_and_still_pages(pages, a
     """The page counts up to ledger.COUNT_LIMIT (10,000; 5 here) and then says 超过…件; below it,
     and in GET /api/cases, the count is exact. The rows and their order are those of the full list."""
     from api.pages import ledger
-    from cases.ledger import case_lists
+    from cases.reads import case_lists
     from cases.models import User
 
     off = api(world.officer)

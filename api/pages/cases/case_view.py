@@ -27,7 +27,7 @@ from cases.calendar.calendar_store import get_calendar
 from cases.clocks.countdown import countdown
 from cases.clocks.supervision import case_supervisions, supervisions_json
 from cases.ledger import services
-from cases.ledger.jurisdiction_cache import jurisdiction_facts
+from cases.reads.jurisdiction_cache import jurisdiction_facts
 from cases.ledger.labels import event_label, field_label, options_of
 from cases.models import Building, Enterprise, Project, User
 from notifications.channels import CHANNEL_NAMES

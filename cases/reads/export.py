@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, aliased
 
 from cases.clocks.lights import light_expression
 from cases.ledger.accident import GRADE_LABELS
-from cases.ledger.case_lists import case_query, due_date_of, sort_order
+from cases.reads.case_lists import case_query, due_date_of, sort_order
 from cases.ledger.engine import get_registry
 from cases.models import Building, Case, Enterprise, Jurisdiction, Project, User
 from cases.platform.clock import SHANGHAI

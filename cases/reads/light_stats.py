@@ -28,7 +28,7 @@ from sqlalchemy import and_, func, literal_column, or_, select, text, true, unio
 from sqlalchemy.orm import Session
 
 
-from cases.ledger import case_lists
+from cases.reads import case_lists
 from cases.ledger.access import STAFF_ROLES, subtree_codes
 from cases.models import Case, CaseOpenCount, User
 from cases.models.core import DUE_FIRST

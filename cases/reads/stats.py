@@ -33,7 +33,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from cases.ledger.access import STAFF_ROLES, in_subtree, subtree_codes, visible_cases_clause
-from cases.ledger.case_lists import day_start
+from cases.reads.case_lists import day_start
 from cases.models import Case, Deadline, Jurisdiction, RungFiring, User
 
 RECTIFICATION_KEY = "rectification"
