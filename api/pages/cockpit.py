@@ -97,9 +97,9 @@ def cockpit(request: Request, user: PageUser, jurisdiction: str | None = Query(N
         for counts in by_kind.values():
             for lt in LIGHTS:
                 subtotal[lt] += counts[lt]
-        # The ledger's jurisdiction filter includes everything below: the root's own level (本级)
-        # of a jurisdiction with children has no list of its own, so its cells are not links.
-        lines.append({"place": place, "own_level": is_own_level, "linkable": not is_own_level,
+        # The root's own level (本级) of a jurisdiction with children links to the ledger's
+        # jurisdiction_only list (the jurisdiction without its subtree).
+        lines.append({"place": place, "own_level": is_own_level,
                       "drill": place.code != tree.root.code,
                       "kinds": [(k, kinds.get(k, k), by_kind[k]) for k in kinds if k in by_kind]
                       + [(k, k, v) for k, v in by_kind.items() if k not in kinds],

@@ -27,7 +27,10 @@ PAGE_SIZE = 50
 # of every case of a province is a full read of the table: docs/performance.md "Pages at 1 M cases").
 COUNT_LIMIT = 10_000
 TEXT_PARAMS = ("kind", "state", "jurisdiction", "light", "q", "found_from", "found_to", "due_from", "due_to",
-               "closed_from", "closed_to", "enterprise_id", "assignee", "sort")
+               "closed_from", "closed_to", "enterprise_id", "assignee", "sort", "rectification_due_from",
+               "rectification_due_to", "rectified_on_time", "overdue_month")
+# The cockpit's links (api/pages/cockpit.py) carry these; the form keeps them as hidden fields.
+COCKPIT_PARAMS = ("rectification_due_from", "rectification_due_to", "rectified_on_time", "overdue_month")
 DATE_RANGES = (("found", "发现日期"), ("due", "整改期限"), ("closed", "结案日期"))
 SORTS = {"-created_at": "登记时间（新→旧）", "created_at": "登记时间（旧→新）", "-found_at": "发现时间（新→旧）",
          "found_at": "发现时间（旧→新）", "number": "案件编号", "-updated_at": "最近更新"}
@@ -38,6 +41,7 @@ def _form(request: Request) -> dict[str, str]:
     params = request.query_params
     values = {name: (params.get(name) or "").strip()[:100] for name in TEXT_PARAMS}
     values["open_only"] = "1" if params.get("open_only") in ("1", "true", "on") else ""
+    values["jurisdiction_only"] = "1" if params.get("jurisdiction_only") in ("1", "true", "on") else ""
     return values
 
 
@@ -61,6 +65,8 @@ def _filters(form: dict[str, str], user: User) -> tuple[dict[str, Any], str]:
     filters = dict(kind=form["kind"] or None, state=form["state"] or None, jurisdiction=form["jurisdiction"] or None,
                    light=form["light"] or None, text=form["q"] or None, enterprise_id=enterprise_id,
                    assignee_id=assignee_id, open_only=bool(form["open_only"]),
+                   jurisdiction_only=bool(form["jurisdiction_only"] and form["jurisdiction"]),
+                   **{name: form[name] or None for name in COCKPIT_PARAMS},
                    **{f"{key}_{end}": form[f"{key}_{end}"] or None for key, _ in DATE_RANGES for end in ("from", "to")})
     return filters, form["sort"] or "-created_at"
 
@@ -79,6 +85,17 @@ def _choices(request: Request, user: User) -> dict[str, Any]:
     return out
 
 
+def _cockpit_filters(form: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(name, value, Chinese text) of the cockpit's filters in the query: kept as hidden fields."""
+    out = []
+    for name in COCKPIT_PARAMS:
+        value = form[name]
+        if value:
+            shown = {"true": "是", "false": "否"}.get(value, value) if name == "rectified_on_time" else value
+            out.append((name, value, f"{field_label(name)}：{shown}"))
+    return out
+
+
 def _export_query(request: Request) -> str:
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "page" and v != ""]
     return urlencode(params)
@@ -91,7 +108,8 @@ def ledger_page(request: Request, user: PageUser):
     page = int(page_raw) if page_raw.isascii() and page_raw.isdigit() and 0 < int(page_raw) <= 100_000 else 1
     ctx: dict[str, Any] = {"form": form, "rows": [], "total": 0, "capped": False, "page": page, "pages": 0, "errors": [],
                            "export_query": _export_query(request), "enterprise_name": None,
-                           "date_ranges": DATE_RANGES, **_choices(request, user)}
+                           "date_ranges": DATE_RANGES, "cockpit_filters": _cockpit_filters(form),
+                           **_choices(request, user)}
     status = 200
     try:
         filters, sort = _filters(form, user)

@@ -94,6 +94,12 @@ def case_filters(
     due_to: str | None = Query(None, description="整改期限止" + _DATE_HELP),
     closed_from: str | None = Query(None, description="结案日期起" + _DATE_HELP),
     closed_to: str | None = Query(None, description="结案日期止" + _DATE_HELP),
+    jurisdiction_only: bool = Query(False, description="只要辖区本级的案件，不含下级（须同时指定 jurisdiction）"),
+    rectification_due_from: str | None = Query(
+        None, description="整改期限（每一轮）到期日起，只计已有结果的（已完成或已过到期时刻）" + _DATE_HELP),
+    rectification_due_to: str | None = Query(None, description="整改期限到期日止" + _DATE_HELP),
+    rectified_on_time: bool | None = Query(None, description="该整改期限是否按期完成（与整改期限到期日合用）"),
+    overdue_month: str | None = Query(None, description="逾期月份（YYYY-MM）：当月有计灯期限届满而届满时仍未完成的案件"),
 ) -> dict[str, Any]:
     """The filters of the case list, shared by its exports (cases.reads.case_lists.case_query)."""
     assignee_id = None
@@ -107,7 +113,9 @@ def case_filters(
     return dict(kind=kind, state=state, jurisdiction=jurisdiction, assignee_id=assignee_id,
                 enterprise_id=enterprise_id, text=q, accident_grade=accident_grade, appraisal_grade=appraisal_grade,
                 open_only=open_only, light=light, found_from=found_from, found_to=found_to, due_from=due_from,
-                due_to=due_to, closed_from=closed_from, closed_to=closed_to)
+                due_to=due_to, closed_from=closed_from, closed_to=closed_to, jurisdiction_only=jurisdiction_only,
+                rectification_due_from=rectification_due_from, rectification_due_to=rectification_due_to,
+                rectified_on_time=rectified_on_time, overdue_month=overdue_month)
 
 
 CaseFilters = Annotated[dict[str, Any], Depends(case_filters)]

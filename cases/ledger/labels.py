@@ -22,7 +22,10 @@ FIELD_LABELS: dict[str, str] = {
     "accident_grade": "事故等级", "appraisal_grade": "鉴定等级", "open_only": "仅看未结案件",
     "unread_only": "仅看未读",
     "found_from": "发现日期（起）", "found_to": "发现日期（止）", "due_from": "整改期限（起）", "due_to": "整改期限（止）",
-    "closed_from": "结案日期（起）", "closed_to": "结案日期（止）", "status": "状态", "edition": "标准版本", "version": "版本号",
+    "closed_from": "结案日期（起）", "closed_to": "结案日期（止）",
+    "jurisdiction_only": "仅本级（不含下级）", "rectification_due_from": "整改期限到期日（起）",
+    "rectification_due_to": "整改期限到期日（止）", "rectified_on_time": "是否按期整改", "overdue_month": "逾期月份",
+    "status": "状态", "edition": "标准版本", "version": "版本号",
     # calendar
     "amount": "期限数值", "unit": "期限单位", "start": "起算时间", "notice": "放假安排",
     # case creation and actions (their own fields are labelled by the machine's field specs)

@@ -45,14 +45,27 @@ def case_query(
     due_to: date | str | None = None,
     closed_from: date | str | None = None,
     closed_to: date | str | None = None,
+    jurisdiction_only: bool = False,
+    rectification_due_from: date | str | None = None,
+    rectification_due_to: date | str | None = None,
+    rectified_on_time: bool | str | None = None,
+    overdue_month: str | None = None,
     now: datetime | None = None,
 ) -> Select:
     """The visible cases matching the filters (every list, the ledger and its exports). The date
     ranges are legal dates (Asia/Shanghai), both ends inclusive: ``found_*`` on 发现时间
     (``Case.found_at``), ``closed_*`` on 结案时间 (``Case.closed_at``), ``due_*`` on the case's
     current due date — the earliest due of its live clocks (``Case.clock_due_at``; a closed case or
-    one whose clocks are all paused has none, so a due range never selects it): see ``due_date_of``."""
+    one whose clocks are all paused has none, so a due range never selects it): see ``due_date_of``.
+    ``jurisdiction_only``: the jurisdiction itself without its subtree (the cockpit's 本级); the
+    rectification and overdue filters select the cases behind the cockpit's ranking and trend
+    (``clock_filters``)."""
     stmt = select(Case).where(visible_cases_clause(actor))
+    for clause in clock_filters(jurisdiction=jurisdiction, jurisdiction_only=jurisdiction_only,
+                                rectification_due_from=rectification_due_from,
+                                rectification_due_to=rectification_due_to, rectified_on_time=rectified_on_time,
+                                overdue_month=overdue_month, now=now):
+        stmt = stmt.where(clause)
     for clause in date_range_clauses(found_from=found_from, found_to=found_to, due_from=due_from, due_to=due_to,
                                      closed_from=closed_from, closed_to=closed_to):
         stmt = stmt.where(clause)
@@ -71,7 +84,9 @@ def case_query(
     if state:
         _check_options("state", state)
         stmt = stmt.where(Case.state.in_(state.split(",")))
-    if jurisdiction:
+    if jurisdiction and jurisdiction_only:
+        stmt = stmt.where(Case.jurisdiction_code == jurisdiction)
+    elif jurisdiction:
         from cases.ledger.access import subtree_codes
 
         stmt = stmt.where(Case.jurisdiction_code.in_(subtree_codes(jurisdiction)))
@@ -95,6 +110,82 @@ def case_query(
     if open_only:
         stmt = stmt.where(Case.closed_at.is_(None))
     return stmt
+
+
+# ---------------------------------------------------------------- the cockpit's figures as filters
+
+_MONTH = re.compile(r"(\d{4})-(\d{2})")
+
+
+def _flag(name: str, raw: bool | str | None) -> bool | None:
+    if raw is None or raw == "" or isinstance(raw, bool):
+        return raw if isinstance(raw, bool) else None
+    value = {"true": True, "1": True, "on": True, "false": False, "0": False}.get(str(raw).strip().lower())
+    if value is None:
+        raise ValidationFailed([{"field": name, "label": field_label(name),
+                                 "message": f"应为 true（是）或 false（否），收到“{str(raw)[:20]}”"}])
+    return value
+
+
+def _month(raw: str | None) -> date | None:
+    """``YYYY-MM`` → the first day of that month, or a 422 naming the field."""
+    if raw is None or raw == "":
+        return None
+    m = _MONTH.fullmatch(str(raw).strip())
+    if m is None or not 1 <= int(m.group(2)) <= 12 or not 1900 <= int(m.group(1)) <= 2100:
+        raise ValidationFailed([{"field": "overdue_month", "label": field_label("overdue_month"),
+                                 "message": f"应为年月（YYYY-MM，如 2026-11），收到“{str(raw)[:20]}”"}])
+    return date(int(m.group(1)), int(m.group(2)), 1)
+
+
+def clock_filters(*, jurisdiction: str | None, jurisdiction_only: bool | str | None,
+                  rectification_due_from: date | str | None, rectification_due_to: date | str | None,
+                  rectified_on_time: bool | str | None, overdue_month: str | None,
+                  now: datetime | None) -> list[ColumnElement[bool]]:
+    """The cases behind the cockpit's 按期整改率 and trend (cases/clocks/stats.py, whose clauses
+    these reuse): ``rectification_due_from/_to`` — a rectification clock due in the range that the
+    rate counts (decided: met, or past its due instant); with ``rectified_on_time`` such a clock met
+    by its due instant (true) or not (false); ``overdue_month`` — a light-bearing clock due in that
+    month (up to now) and not done by its due instant (the trend's 逾期). Bad values: a 422 each."""
+    from cases.clocks import stats
+    from cases.models import Deadline
+
+    errors: list[dict[str, str]] = []
+    values: dict[str, Any] = {}
+    for name, check in (("jurisdiction_only", lambda: _flag("jurisdiction_only", jurisdiction_only)),
+                        ("rectified_on_time", lambda: _flag("rectified_on_time", rectified_on_time)),
+                        ("rectification_due_from", lambda: legal_date("rectification_due_from", rectification_due_from)),
+                        ("rectification_due_to", lambda: legal_date("rectification_due_to", rectification_due_to)),
+                        ("overdue_month", lambda: _month(overdue_month))):
+        try:
+            values[name] = check()
+        except ValidationFailed as exc:
+            errors.extend(exc.errors)
+            values[name] = None
+    lo, hi = values["rectification_due_from"], values["rectification_due_to"]
+    if lo is not None and hi is not None and lo > hi:
+        errors.append({"field": "rectification_due_to", "label": field_label("rectification_due_to"),
+                       "message": f"不能早于{field_label('rectification_due_from')}（{lo.isoformat()}）"})
+    if values["jurisdiction_only"] and not jurisdiction:
+        errors.append({"field": "jurisdiction_only", "label": field_label("jurisdiction_only"),
+                       "message": f"须同时指定{field_label('jurisdiction')}"})
+    if errors:
+        raise ValidationFailed(errors)
+    now = now or clock.now()
+    out: list[ColumnElement[bool]] = []
+    on_time = values["rectified_on_time"]
+    if lo is not None or hi is not None or on_time is not None:
+        clocks = stats.rectification_due_clauses(lo, hi, now)
+        if on_time is not None:
+            clocks.append(stats.on_time_clause() if on_time else stats.on_time_clause().is_not(True))
+        out.append(Case.id.in_(select(Deadline.case_id).where(*clocks)))
+    first = values["overdue_month"]
+    if first is not None:
+        following = date(first.year + (first.month == 12), first.month % 12 + 1, 1)
+        out.append(Case.id.in_(select(Deadline.case_id).where(
+            Deadline.affects_light, Deadline.due_at >= day_start(first), Deadline.due_at < day_start(following),
+            stats.late_clause(now))))
+    return out
 
 
 # ---------------------------------------------------------------- date ranges

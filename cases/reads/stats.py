@@ -103,16 +103,37 @@ def _scope(session: Session, user: User, root_code: str):
 # ---------------------------------------------------------------- 按期整改率 and time to close
 
 
+def rectification_due_clauses(start: date | None, end: date | None, now: datetime) -> list:
+    """The rectification clocks the 按期整改率 counts as due in [start, end] (module docstring):
+    WHERE clauses on ``deadlines``, shared with the case lists' ``rectification_due_*`` filters."""
+    d = Deadline
+    out = [d.key == RECTIFICATION_KEY, d.status.in_(("open", "met", "missed"))]
+    if start is not None:
+        out.append(d.due_date >= start)
+    if end is not None:
+        out.append(d.due_date <= end)
+    return [*out, d.due_at.is_not(None), or_(d.status == "met", d.due_at <= now)]
+
+
+def on_time_clause():
+    """A clock met no later than its due instant (按期完成); shared with ``rectified_on_time``."""
+    return and_(Deadline.status == "met", Deadline.closed_at <= Deadline.due_at)
+
+
+def late_clause(now: datetime):
+    """A clock past its due instant that was not done by then (the trend's 逾期; ``overdue_month``)."""
+    d = Deadline
+    return and_(d.due_at <= now, or_(d.closed_at.is_(None), d.closed_at > d.due_at))
+
+
 def on_time_rates(session: Session, user: User, root: Subtree, start: date, end: date,
                   now: datetime) -> dict[str, dict[str, int]]:
     """{row code: {"due": decided clocks due in [start, end], "on_time": met by their due}} (module docstring)."""
     d = Deadline
-    on_time = and_(d.status == "met", d.closed_at <= d.due_at)
+    on_time = on_time_clause()
     stmt = (select(Case.jurisdiction_code, func.count(), func.count().filter(on_time))
             .join(Case, Case.id == d.case_id)
-            .where(_scope(session, user, root.root.code), d.key == RECTIFICATION_KEY,
-                   d.status.in_(("open", "met", "missed")), d.due_date >= start, d.due_date <= end,
-                   d.due_at.is_not(None), or_(d.status == "met", d.due_at <= now))
+            .where(_scope(session, user, root.root.code), *rectification_due_clauses(start, end, now))
             .group_by(Case.jurisdiction_code))
     out: dict[str, dict[str, int]] = {}
     for code, due, met in session.execute(stmt):
@@ -222,7 +243,7 @@ def monthly_trend(session: Session, user: User, root_code: str, today: date, now
                                       for a, b in bounds))
                              .where(where, Case.closed_at >= lo, Case.closed_at < hi)).one()
     d = Deadline
-    late = and_(d.due_at <= now, or_(d.closed_at.is_(None), d.closed_at > d.due_at))
+    late = late_clause(now)
     overdue_cols = [func.count(func.distinct(d.case_id)).filter(and_(d.due_at >= a, d.due_at < b)) for a, b in bounds]
     overdue = session.execute(select(*overdue_cols).join(Case, Case.id == d.case_id)
                               .where(where, d.affects_light, d.due_at >= lo, late)).one()  # bare: the partial index's predicate
