@@ -142,12 +142,12 @@ def clock_filters(*, jurisdiction: str | None, jurisdiction_only: bool | str | N
                   rectification_due_from: date | str | None, rectification_due_to: date | str | None,
                   rectified_on_time: bool | str | None, overdue_month: str | None,
                   now: datetime | None) -> list[ColumnElement[bool]]:
-    """The cases behind the cockpit's 按期整改率 and trend (cases/clocks/stats.py, whose clauses
+    """The cases behind the cockpit's 按期整改率 and trend (cases/reads/stats.py, whose clauses
     these reuse): ``rectification_due_from/_to`` — a rectification clock due in the range that the
     rate counts (decided: met, or past its due instant); with ``rectified_on_time`` such a clock met
     by its due instant (true) or not (false); ``overdue_month`` — a light-bearing clock due in that
     month (up to now) and not done by its due instant (the trend's 逾期). Bad values: a 422 each."""
-    from cases.clocks import stats
+    from cases.reads import stats
     from cases.models import Deadline
 
     errors: list[dict[str, str]] = []
