@@ -45,7 +45,7 @@ def _form(request: Request) -> dict[str, str]:
     return values
 
 
-def _filters(form: dict[str, str], user: User) -> tuple[dict[str, Any], str]:
+def _filters(form: dict[str, str], user: User, db) -> tuple[dict[str, Any], str]:
     """The form's values as ``case_query`` filters and the sort; a bad value is a 422 naming it."""
     errors = []
     enterprise_id = None
@@ -53,8 +53,15 @@ def _filters(form: dict[str, str], user: User) -> tuple[dict[str, Any], str]:
         raw = form["enterprise_id"]
         if raw.isascii() and raw.isdigit() and int(raw) <= MAX_INT:
             enterprise_id = int(raw)
-        else:
-            errors.append({"field": "enterprise_id", "label": "责任单位", "message": "应为企业编号（整数）"})
+        else:  # a name typed or chosen without JavaScript: the picker's own resolution (visible units only)
+            from api.pages.cases.pickers import resolve
+
+            with db.session() as s:
+                found, problem = resolve(s, user, "enterprises", raw)
+            if problem is None:
+                enterprise_id = found
+            else:
+                errors.append({"field": "enterprise_id", "label": "责任单位", "message": problem})
     assignee_id = None
     if form["assignee"] == "me":
         assignee_id = user.id
@@ -112,7 +119,7 @@ def ledger_page(request: Request, user: PageUser):
                            **_choices(request, user)}
     status = 200
     try:
-        filters, sort = _filters(form, user)
+        filters, sort = _filters(form, user, request.app.state.db)
         with request.app.state.db.session() as s:
             result = case_lists.list_cases(s, user, sort=sort, page=page, page_size=PAGE_SIZE,
                                            count_limit=COUNT_LIMIT, **filters)
@@ -134,7 +141,7 @@ def ledger_page(request: Request, user: PageUser):
 
 @router.get("/ledger/export.xlsx")
 def ledger_xlsx(request: Request, user: PageUser):
-    filters, sort = _filters(_form(request), user)
+    filters, sort = _filters(_form(request), user, request.app.state.db)
     clock = request.app.state.clock
     return exports.xlsx_response(request.app.state.db, user, now=clock.now(), today=clock.today(), sort=sort,
                                  filters=filters)
@@ -142,7 +149,7 @@ def ledger_xlsx(request: Request, user: PageUser):
 
 @router.get("/ledger/export.csv")
 def ledger_csv(request: Request, user: PageUser):
-    filters, sort = _filters(_form(request), user)
+    filters, sort = _filters(_form(request), user, request.app.state.db)
     clock = request.app.state.clock
     return exports.csv_response(request.app.state.db, user, now=clock.now(), today=clock.today(), sort=sort,
                                 filters=filters)

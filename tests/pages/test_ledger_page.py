@@ -141,3 +141,16 @@ def test_past_the_count_limit_the_ledger_says_more_than_and_still_pages(pages, a
     assert 'rel="next"' not in client.get("/ledger?page=3").text  # the last, partial page
     assert ids == [f"/cases/{c['id']}" for c in sorted(made, key=lambda c: c["id"], reverse=True)]
     assert "共1件" in client.get("/ledger?q=1号楼").text  # a narrower selection is counted exactly
+
+
+def test_the_enterprise_filter_takes_a_name_without_javascript(pages, api, world, clock):
+    off = api(world.officer)
+    mine = _create(off, world, clock, title="本单位的隐患", enterprise_id=world.e1.id)
+    _create(off, world, clock, title="他单位的隐患", enterprise_id=world.e2.id)
+    client = pages(world.officer)
+    html = client.get("/ledger", params={"enterprise_id": "苏州测试建设有限公司"}).text
+    assert f'href="/cases/{mine["id"]}"' in html and "他单位的隐患" not in html
+    # A name no visible unit has is said at the field; the export refuses it the same way.
+    r = client.get("/ledger", params={"enterprise_id": "不存在的公司"})
+    assert r.status_code == 422 and "未找到" in r.text and "不存在的公司" in r.text
+    assert client.get("/ledger/export.csv", params={"enterprise_id": "不存在的公司"}).status_code == 422
