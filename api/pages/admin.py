@@ -125,6 +125,14 @@ def create_user(request: Request, user: PageUser, form: CheckedForm):
     raw["password"] = str(form.get("password") or "")
     data: dict[str, Any] = {k: v for k, v in raw.items() if v != ""}
     errors: dict[str, list[str]] = {}
+    if data.get("enterprise_id") and not (data["enterprise_id"].isascii() and data["enterprise_id"].isdigit()):
+        # a unit's name typed or chosen without JavaScript: the picker's own resolution (visible units only)
+        from api.pages.cases.pickers import resolve
+
+        with request.app.state.db.session() as s:
+            found, problem = resolve(s, user, "enterprises", data["enterprise_id"])
+        if problem is None:
+            data["enterprise_id"] = str(found)
 
     def refuse(items):
         for e in items:

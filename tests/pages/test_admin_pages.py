@@ -196,3 +196,18 @@ def test_root_admin_saves_a_channel_with_errors_next_to_the_field(pages, world, 
     r = post_form(county, "/admin", "/admin/channels/webhook", {"setting.url": url, "enabled": "1"})
     assert r.status_code == 403 and "全省统一设置" in r.text
 
+
+
+def test_a_contact_is_created_with_its_unit_named_not_numbered(pages, world, db):
+    """Without JavaScript the unit is typed by name; the picker's resolution finds the one visible unit."""
+    page = pages(world.admin)
+    r = post_form(page, "/admin", "/admin/users", {"username": "new_contact", "display_name": "孙工",
+                                                   "password": "Long-enough-2026", "role": "enterprise",
+                                                   "jurisdiction_code": "320508",
+                                                   "enterprise_id": "苏州测试建设有限公司"})
+    assert r.status_code == 303, r.text[:800]
+    with db.session() as s:
+        from sqlalchemy import select
+
+        made = s.scalar(select(User).where(User.username == "new_contact"))
+        assert made is not None and made.enterprise_id == world.e1.id
