@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import uuid
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -40,6 +38,7 @@ from cases.ledger.access import require_role
 from cases.issuance import wakeup
 from cases.issuance.documents import ACCIDENT_GRADE_CODES, FAILED, ISSUED, RENDERED, STATUS_LABELS
 from cases.platform.errors import ActionNotAllowed, NotFound
+from cases.platform.files import write_atomically
 from cases.models import Case, Document, Jurisdiction, OutboxMessage, User
 from notifications.catalog import CATALOG
 from notifications.render import RenderError, TemplateVariableMissing, render_document
@@ -112,13 +111,7 @@ def _write_once(path: Path, data: bytes) -> None:
     """Write ``data`` at ``path`` atomically, unless the file already holds exactly these bytes."""
     if path.exists() and path.read_bytes() == data:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomically(path, data)
 
 
 def _failure_reason(exc: RenderError) -> str:

@@ -26,6 +26,7 @@ import logging
 import os
 import select
 import sys
+import threading
 import time
 
 log = logging.getLogger("anjian.derive_worker")
@@ -185,8 +186,6 @@ def _watch_parent(parent: int, grace: float = PARENT_GONE_GRACE_SECONDS) -> None
 
 def main() -> int:
     from cases.platform.config import Settings
-
-    import threading
 
     threading.Thread(target=_watch_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
 

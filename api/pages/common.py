@@ -27,10 +27,10 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from markupsafe import Markup
 from sqlalchemy import func, select
 from starlette.datastructures import FormData
 
+from cases.clocks.deadlines import LIGHT_LABELS as DEADLINE_LIGHT_LABELS
 from cases.ledger.access import ROLE_LABELS
 from cases.models import Jurisdiction, OutboxMessage, User
 from cases.platform.security import read_token_claims
@@ -78,21 +78,12 @@ def cn_datetime(value) -> str:
     return f"{d.year}年{d.month}月{d.day}日 {d:%H:%M}"
 
 
-LIGHT_LABELS = {"red": "红灯", "yellow": "黄灯", "green": "绿灯", "none": "无期限", "paused": "已暂停", None: "无期限"}
+# The domain's labels (cases.clocks.deadlines), plus a paused clock as the pages show it.
+LIGHT_LABELS = {**DEADLINE_LIGHT_LABELS, "paused": "已暂停", None: DEADLINE_LIGHT_LABELS["none"]}
 
 
 def light_label(value: str | None) -> str:
     return LIGHT_LABELS.get(value, value or "")
-
-
-def yuan(value) -> str:
-    """A money amount in 元 with thousands separators (万元 above ten thousand)."""
-    if value is None or value == "":
-        return ""
-    v = float(value)
-    if abs(v) >= 10_000:
-        return f"{v / 10_000:,.2f}万元"
-    return f"{v:,.2f}元"
 
 
 def query(request: Request, **changes) -> str:
@@ -107,7 +98,7 @@ def query(request: Request, **changes) -> str:
 
 
 env = templates.env
-env.filters.update(cn_date=cn_date, cn_datetime=cn_datetime, light_label=light_label, yuan=yuan)
+env.filters.update(cn_date=cn_date, cn_datetime=cn_datetime, light_label=light_label)
 env.globals.update(ROLE_LABELS=ROLE_LABELS, LIGHT_LABELS=LIGHT_LABELS, query=query)
 
 
@@ -301,6 +292,3 @@ def install(app: FastAPI) -> None:
     async def _csrf_failed(request: Request, exc: CsrfFailed):
         return error_page(request, 403, "表单已过期或来源不明（缺少或错误的安全校验码），请刷新页面后重新提交。")
 
-
-def markup(text: str) -> Markup:
-    return Markup(text)

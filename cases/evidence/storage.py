@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import uuid
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +25,7 @@ from typing import Any
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from cases.platform.errors import ValidationFailed
+from cases.platform.files import write_atomically
 
 THUMB_PX = 320
 # A photo larger than this (pixels) is refused before it is decoded (a "decompression bomb").
@@ -214,13 +213,7 @@ def write_once(path: Path, data: bytes) -> None:
     is the content's hash)."""
     if path.exists() and path.stat().st_size == len(data):
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomically(path, data)
 
 
 def _jpeg(im: Image.Image, quality: int) -> bytes:

@@ -22,13 +22,13 @@ from state_machines.loader import ActionSpec
 router = APIRouter(include_in_schema=False)
 
 
-def _not_now(request: Request, user, case, definition, action_name: str, allowed: list[ActionSpec], s=None):
+def _not_now(request: Request, user, case, definition, action_name: str, allowed: list[ActionSpec], s):
     spec = definition.action(action_name)
     if spec is None:
         raise NotFound(f"“{definition.label}”没有名为“{action_name}”的操作")
     state = definition.state(case.state).label
     message = f"案件 {case.number} 当前状态为“{state}”，您现在不能执行“{spec.label}”。"
-    reason = services.refusal_reason(s, user, case, spec, now=request.app.state.clock.now()) if s is not None else None
+    reason = services.refusal_reason(s, user, case, spec, now=request.app.state.clock.now())
     if reason:  # the rule that stops it, in its own words (e.g. 尚未上传整改后照片)
         message += reason.rstrip("。") + "。"
     message += ("当前可执行：" + "、".join(a.label for a in allowed) + "。") if allowed else "当前没有您可执行的操作。"
