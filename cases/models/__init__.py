@@ -30,6 +30,9 @@ from cases.models.security import RevokedToken, SecurityEvent  # noqa: F401
 from cases.models.idempotency import IdempotencyKey  # noqa: F401
 from cases.models.heartbeat import WorkerHeartbeat  # noqa: F401
 from cases.models.evidence import Evidence  # noqa: F401
+from cases.models.inspections import (  # noqa: F401
+    AnalogTask, Campaign, CampaignRound, CampaignRoundFiring, Checklist, Inspection, InspectionItem,
+)
 
 __all__ = [
     "Base", "UTCDateTime", "CalendarState", "CalendarYear", "Building", "Case", "CaseEnterprise", "CaseEvent", "CaseNumberCounter", "CaseOpenCount",

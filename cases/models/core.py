@@ -69,6 +69,8 @@ class Project(Base):
     jurisdiction_code: Mapped[str] = mapped_column(ForeignKey("jurisdictions.code"), index=True)
     address: Mapped[str] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(32), default="under_construction")
+    # 工程类别 for campaign scopes: building (房屋建筑工程) / municipal (市政基础设施工程)
+    project_kind: Mapped[str] = mapped_column(String(16), default="building", server_default="building")
     created_at: Mapped[datetime]
 
     parties: Mapped[list["ProjectParty"]] = relationship(
@@ -211,6 +213,8 @@ class Case(Base):
     severity: Mapped[Optional[str]] = mapped_column(String(16))  # hazard: general / serious
     project_id: Mapped[Optional[int]] = mapped_column(ForeignKey("projects.id"), index=True)
     building_id: Mapped[Optional[int]] = mapped_column(ForeignKey("buildings.id"), index=True)
+    # the 专项整治 campaign the case was found in (cases/models/inspections.py)
+    campaign_id: Mapped[Optional[int]] = mapped_column(ForeignKey("campaigns.id"), index=True)
     # The responsible unit chased for rectification.
     enterprise_id: Mapped[Optional[int]] = mapped_column(ForeignKey("enterprises.id"), index=True)
     assignee_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
