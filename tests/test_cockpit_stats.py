@@ -74,6 +74,26 @@ def test_on_time_rate_counts_extended_clocks_and_leaves_out_cancelled_ones(api, 
     assert pending  # (its clock, due 8 Dec, is not decided on 30 Nov)
 
 
+def test_a_case_with_an_on_time_round_and_a_late_one_counts_once_as_late_as_the_ledger_lists_it(api, world, clock, db):
+    officer, contact = api(world.officer), api(world.contact)
+    case = officer.act(_hazard(officer, world, "两轮整改"), "start_rectification").json()
+    case = contact.act(case, "report_completion", completion_report="已完成").json()   # round 1 met on time
+    case = officer.act(case, "reject", opinion="复查不合格", rectification_days=3).json()  # round 2 starts
+    clock.set(datetime(2026, 12, 7, 2, 0, tzinfo=timezone.utc))
+    assert contact.act(officer.get(f"/api/cases/{case['id']}").json(), "report_completion",
+                       completion_report="补充整改").status_code == 200                  # round 2 met late
+    user = _user(db, world.supervisor)
+    with db.session() as s:
+        rates = stats.on_time_rates(s, user, stats.subtree(s, "320500"), date(2026, 1, 1), date(2026, 12, 31),
+                                    clock.now())
+    assert rates == {"320508": {"due": 1, "on_time": 0}}
+    supervisor = api(world.supervisor)
+    period = "jurisdiction=320508&rectification_due_from=2026-01-01&rectification_due_to=2026-12-31"
+    listed = {flag: supervisor.get(f"/api/cases?{period}{flag}").json()["total"]
+              for flag in ("", "&rectified_on_time=true", "&rectified_on_time=false")}
+    assert listed == {"": 1, "&rectified_on_time=true": 0, "&rectified_on_time=false": 1}
+
+
 def test_working_days_to_close_use_the_beijing_date_and_skip_weekends(api, world, clock, db):
     officer = api(world.officer)
     clock.set(datetime(2026, 11, 30, 2, 0, tzinfo=timezone.utc))  # Mon 30 Nov 10:00 Beijing
@@ -134,13 +154,17 @@ def _recount(s, root_code, start, end, today, now, calendar):
     cases = {c.id: c for c in s.scalars(select(Case)) if paths[c.jurisdiction_code].startswith(paths[root_code])}
     clocks = [d for d in s.scalars(select(Deadline)) if d.case_id in cases]
     bj = lambda t: (t.astimezone(timezone.utc) + timedelta(hours=8)).date()  # noqa: E731 (Beijing date)
-    rates: dict[str, dict[str, int]] = {}
+    late_by_case: dict[int, bool] = {}  # cases, not clocks: late when any clock due in the period was
     for d in clocks:
         if (d.key == "rectification" and d.status in ("open", "met", "missed") and d.due_date is not None
                 and d.due_at is not None and start <= d.due_date <= end and (d.status == "met" or d.due_at <= now)):
-            row = rates.setdefault(tree.row_of[cases[d.case_id].jurisdiction_code], {"due": 0, "on_time": 0})
-            row["due"] += 1
-            row["on_time"] += int(d.status == "met" and d.closed_at <= d.due_at)
+            late = not (d.status == "met" and d.closed_at <= d.due_at)
+            late_by_case[d.case_id] = late_by_case.get(d.case_id, False) or late
+    rates: dict[str, dict[str, int]] = {}
+    for case_id, late in late_by_case.items():
+        row = rates.setdefault(tree.row_of[cases[case_id].jurisdiction_code], {"due": 0, "on_time": 0})
+        row["due"] += 1
+        row["on_time"] += int(not late)
     times: dict[str, dict[str, int]] = {}
     for c in cases.values():
         if c.closed_at is not None and start <= bj(c.closed_at) <= end:

@@ -6,7 +6,7 @@ import re
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, not_, or_, select
 from sqlalchemy.orm import Session, lazyload
 
 from cases.platform import clock
@@ -50,6 +50,7 @@ def case_query(
     rectification_due_to: date | str | None = None,
     rectified_on_time: bool | str | None = None,
     overdue_month: str | None = None,
+    moved_up: bool | str | None = None,
     now: datetime | None = None,
 ) -> Select:
     """The visible cases matching the filters (every list, the ledger and its exports). The date
@@ -59,8 +60,14 @@ def case_query(
     one whose clocks are all paused has none, so a due range never selects it): see ``due_date_of``.
     ``jurisdiction_only``: the jurisdiction itself without its subtree (the cockpit's 本级); the
     rectification and overdue filters select the cases behind the cockpit's ranking and trend
-    (``clock_filters``)."""
+    (``clock_filters``); ``moved_up``: the visible cases moved by 提级 above the actor's own
+    jurisdiction (seen through their origin; the cockpit's 已提级至上级的案件)."""
     stmt = select(Case).where(visible_cases_clause(actor))
+    if _flag("moved_up", moved_up):
+        from cases.ledger.access import subtree_codes
+
+        stmt = stmt.where(Case.origin_jurisdiction_code != Case.jurisdiction_code,
+                          Case.jurisdiction_code.not_in(subtree_codes(actor.jurisdiction_code)))
     for clause in clock_filters(jurisdiction=jurisdiction, jurisdiction_only=jurisdiction_only,
                                 rectification_due_from=rectification_due_from,
                                 rectification_due_to=rectification_due_to, rectified_on_time=rectified_on_time,
@@ -144,8 +151,8 @@ def clock_filters(*, jurisdiction: str | None, jurisdiction_only: bool | str | N
                   now: datetime | None) -> list[ColumnElement[bool]]:
     """The cases behind the cockpit's 按期整改率 and trend (cases/reads/stats.py, whose clauses
     these reuse): ``rectification_due_from/_to`` — a rectification clock due in the range that the
-    rate counts (decided: met, or past its due instant); with ``rectified_on_time`` such a clock met
-    by its due instant (true) or not (false); ``overdue_month`` — a light-bearing clock due in that
+    rate counts (decided: met, or past its due instant); with ``rectified_on_time`` every such clock
+    of the case met by its due instant (true) or at least one not (false); ``overdue_month`` — a light-bearing clock due in that
     month (up to now) and not done by its due instant (the trend's 逾期). Bad values: a 422 each."""
     from cases.reads import stats
     from cases.models import Deadline
@@ -176,9 +183,10 @@ def clock_filters(*, jurisdiction: str | None, jurisdiction_only: bool | str | N
     on_time = values["rectified_on_time"]
     if lo is not None or hi is not None or on_time is not None:
         clocks = stats.rectification_due_clauses(lo, hi, now)
-        if on_time is not None:
-            clocks.append(stats.on_time_clause() if on_time else stats.on_time_clause().is_not(True))
         out.append(Case.id.in_(select(Deadline.case_id).where(*clocks)))
+        if on_time is not None:  # a case is late when any of its clocks due in the range was
+            late = Case.id.in_(select(Deadline.case_id).where(*clocks, stats.on_time_clause().is_not(True)))
+            out.append(not_(late) if on_time else late)
     first = values["overdue_month"]
     if first is not None:
         following = date(first.year + (first.month == 12), first.month % 12 + 1, 1)

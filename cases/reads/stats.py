@@ -7,13 +7,13 @@ and the ledger list it links to agree. Each query is one set-wise statement (no 
 dates are legal dates in Beijing time (``case_lists.day_start``). docs/cockpit.md says how each
 figure is computed.
 
-- **按期整改率** (on-time rectification rate) over a period [from, to] of legal dates: the
-  rectification clocks (deadline key ``rectification``: 整改期限, 治理期限; every round of a case —
-  a failed re-inspection or a reopening starts a new one — counts once) whose due date
-  (``deadlines.due_date``, after extensions and pauses) lies in the period, that were neither
-  cancelled (the case ended otherwise) nor superseded, and that are decided: met, or past their due
-  instant. On time = met (the unit reported completion, or the case was verified) no later than the
-  due instant. Rate = on time ÷ decided.
+- **按期整改率** (on-time rectification rate) over a period [from, to] of legal dates, counted in
+  cases: due = the cases with a rectification clock (deadline key ``rectification``: 整改期限,
+  治理期限) whose due date (``deadlines.due_date``, after extensions and pauses) lies in the period,
+  that was neither cancelled (the case ended otherwise) nor superseded, and that is decided: met, or
+  past its due instant. On time = the due cases whose every such clock (a failed re-inspection or a
+  reopening starts a new round) was met (the unit reported completion, or the case was verified) no
+  later than its due instant; late = the others. Rate = on time ÷ due.
 - **平均办结用时**: over the cases closed in the period (``closed_at`` on a day of it), the
   working days from the day the case was found (``found_at``) to the day it was closed: the
   working days after the found day up to and including the closed day, by the legal calendar
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from cases.ledger.access import STAFF_ROLES, in_subtree, subtree_codes, visible_cases_clause
@@ -128,18 +128,23 @@ def late_clause(now: datetime):
 
 def on_time_rates(session: Session, user: User, root: Subtree, start: date, end: date,
                   now: datetime) -> dict[str, dict[str, int]]:
-    """{row code: {"due": decided clocks due in [start, end], "on_time": met by their due}} (module docstring)."""
+    """{row code: {"due": cases with a decided rectification clock due in [start, end], "on_time":
+    those whose every such clock was met by its due}} (module docstring). Cases, not clocks: a case
+    with two rounds due in the period counts once, late if either round was — as the ledger lists it
+    (``case_lists.clock_filters``)."""
     d = Deadline
-    on_time = on_time_clause()
-    stmt = (select(Case.jurisdiction_code, func.count(), func.count().filter(on_time))
-            .join(Case, Case.id == d.case_id)
-            .where(_scope(session, user, root.root.code), *rectification_due_clauses(start, end, now))
-            .group_by(Case.jurisdiction_code))
+    late = case((on_time_clause(), 0), else_=1)
+    per_case = (select(Case.jurisdiction_code.label("code"), func.max(late).label("late"))
+                .join(Case, Case.id == d.case_id)
+                .where(_scope(session, user, root.root.code), *rectification_due_clauses(start, end, now))
+                .group_by(Case.jurisdiction_code, d.case_id).subquery())
+    stmt = (select(per_case.c.code, func.count(), func.sum(per_case.c.late))
+            .group_by(per_case.c.code))
     out: dict[str, dict[str, int]] = {}
-    for code, due, met in session.execute(stmt):
+    for code, due, late_cases in session.execute(stmt):
         row = out.setdefault(root.row_of.get(code, root.root.code), {"due": 0, "on_time": 0})
         row["due"] += due
-        row["on_time"] += met
+        row["on_time"] += due - int(late_cases or 0)
     return out
 
 

@@ -154,3 +154,28 @@ def test_a_supervisor_follows_the_own_level_count(browser_page, api, world, cloc
     main = page.inner_text("main")
     assert "共1件" in main and "提级逾期" in main and "未整改" not in main
     assert page.locator('input[name="jurisdiction_only"]').is_checked()
+
+
+_MOVED = re.compile(r'<a href="(/ledger\?[^"]+)" data-moved="([^"|]*)\|([^"]+)"[^>]*>(\d+)</a>')
+
+
+def test_the_cases_moved_up_above_a_district_link_to_their_list(pages, api, world, clock, db):
+    """On the district's own cockpit the cases 提级 to the city are shown apart, each figure a link
+    to exactly those cases (``moved_up``), which the API's list and the ledger page agree with."""
+    _world(api, world, clock, db)
+    officer = api(world.officer)
+    client = pages(world.officer, ttl=LONG)
+    html = client.get("/cockpit").text
+    assert "已提级至上级的案件" in html
+    moved = {(kind, light): (unescape(href), int(n)) for href, kind, light, n in _MOVED.findall(html)}
+    assert {key: n for key, (_, n) in moved.items()} == {("hazard", "red"): 1, ("hazard", "green"): 1}
+    for href, n in moved.values():
+        assert _api_total(officer, href) == n, href
+    listed = officer.get("/api/cases", params={"moved_up": "true"}).json()
+    assert sorted(c["title"] for c in listed["items"]) == ["提级未到期", "提级逾期"]
+    page = client.get(moved[("hazard", "red")][0]).text
+    assert "共1件" in page and "提级逾期" in page and "提级未到期" not in page and "已提级至上级" in page
+    # The city holds them itself: for the city they are not "moved above" anything.
+    assert api(world.supervisor).get("/api/cases", params={"moved_up": "true"}).json()["total"] == 0
+    bad = officer.get("/api/cases", params={"moved_up": "maybe"})
+    assert bad.status_code == 422
