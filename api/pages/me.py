@@ -37,12 +37,11 @@ def _rows() -> list[tuple[str, str]]:
         (name, spec.title) for name, spec in CATALOG.items() if spec.is_message]
 
 
-def _view(request: Request, user, *, status_code: int = 200, errors: dict[str, list[str]] | None = None,
-          posted: dict[str, Any] | None = None, pw_errors: dict[str, list[str]] | None = None,
-          pw_error: str | None = None):
-    with request.app.state.db.session() as s:
-        prefs = my_preferences_view(s, user)
-    saved = {p["template"]: p for p in prefs["preferences"]}
+def table_rows(saved: dict[str, dict[str, Any]], *, posted: dict[str, Any] | None = None,
+               errors: dict[str, list[str]] | None = None,
+               effective: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The rows of the channels table (``_prefs_table.html``) from the saved preferences by template,
+    or from a refused form's ``posted`` values."""
     rows = []
     for template, title in _rows():
         if posted is not None:  # a refused form shows what was typed
@@ -52,10 +51,50 @@ def _view(request: Request, user, *, status_code: int = 200, errors: dict[str, l
             own = p is not None
             channels = p["channels"] if p else []
             quiet = "" if not p or p["quiet_hours"] is None else ("false" if p["quiet_hours"] is False else "")
-        effective = prefs["effective"].get(template)
         rows.append({"template": template, "title": title, "own": own, "channels": channels, "quiet": quiet,
                      "warning": saved[template]["warning"] if template in saved else None,
-                     "effective": effective, "errors": (errors or {}).get(template, [])})
+                     "effective": (effective or {}).get(template), "errors": (errors or {}).get(template, [])})
+    return rows
+
+
+def parse_form(form) -> tuple[dict[str, tuple[bool, list[str], str]], list[dict[str, Any]]]:
+    """A posted channels table → (what was typed per template, the preference items to save)."""
+    posted: dict[str, tuple[bool, list[str], str]] = {}
+    items: list[dict[str, Any]] = []
+    for template, _ in _rows():
+        key = _field(template)
+        own = form.get(f"own.{key}") == "1"
+        channels = [c for c in form.getlist(f"channels.{key}") if isinstance(c, str)]
+        quiet = str(form.get(f"quiet.{key}") or "")
+        posted[template] = (own, channels, quiet)
+        if own:
+            # The in-app inbox is always kept (the system's record of what it told whom).
+            items.append({"template": template, "channels": ["inbox", *[c for c in channels if c != "inbox"]],
+                          "quiet_hours": False if quiet == "false" else None})
+    return posted, items
+
+
+def errors_by_template(exc: ValidationFailed, items: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The service's 422 (``preferences[i].channels``…) as messages per row of the table."""
+    errors: dict[str, list[str]] = {}
+    for e in exc.errors:
+        field = str(e.get("field") or "")
+        template = ""
+        if field.startswith("preferences[") and "]" in field:
+            index = field[len("preferences["):field.index("]")]
+            if index.isdigit() and int(index) < len(items):
+                template = items[int(index)]["template"]
+        errors.setdefault(template, []).append(e["message"])
+    return errors
+
+
+def _view(request: Request, user, *, status_code: int = 200, errors: dict[str, list[str]] | None = None,
+          posted: dict[str, Any] | None = None, pw_errors: dict[str, list[str]] | None = None,
+          pw_error: str | None = None):
+    with request.app.state.db.session() as s:
+        prefs = my_preferences_view(s, user)
+    saved = {p["template"]: p for p in prefs["preferences"]}
+    rows = table_rows(saved, posted=posted, errors=errors, effective=prefs["effective"])
     return render(request, "preferences.html", user=user, status_code=status_code, title="通知设置",
                   rows=rows, channels=prefs["channels"], default=prefs["default"], channel_names=CHANNEL_NAMES,
                   quiet_options=QUIET, source_labels=SOURCE_LABELS, quiet_hours=prefs["quiet_hours"], general_errors=(errors or {}).get("", []),
@@ -73,33 +112,13 @@ def _field(template: str) -> str:
 
 @router.post("/me/preferences")
 def save(request: Request, user: PageUser, form: CheckedForm):
-    posted: dict[str, tuple[bool, list[str], str]] = {}
-    items: list[dict[str, Any]] = []
-    for template, _ in _rows():
-        key = _field(template)
-        own = form.get(f"own.{key}") == "1"
-        channels = [c for c in form.getlist(f"channels.{key}") if isinstance(c, str)]
-        quiet = str(form.get(f"quiet.{key}") or "")
-        posted[template] = (own, channels, quiet)
-        if own:
-            # The in-app inbox is always kept (the system's record of what it told whom).
-            items.append({"template": template, "channels": ["inbox", *[c for c in channels if c != "inbox"]],
-                          "quiet_hours": False if quiet == "false" else None})
+    posted, items = parse_form(form)
     state = request.app.state
     try:
         with state.db.transaction() as s:
             preferences.set_user_preferences(s, user, items, now=state.clock.now())
     except ValidationFailed as exc:
-        errors: dict[str, list[str]] = {}
-        for e in exc.errors:  # preferences[i].channels → the row of item i
-            field = str(e.get("field") or "")
-            template = ""
-            if field.startswith("preferences[") and "]" in field:
-                index = field[len("preferences["):field.index("]")]
-                if index.isdigit() and int(index) < len(items):
-                    template = items[int(index)]["template"]
-            errors.setdefault(template, []).append(e["message"])
-        return _view(request, user, status_code=422, errors=errors, posted=posted)
+        return _view(request, user, status_code=422, errors=errors_by_template(exc, items), posted=posted)
     return redirect(request, "/me/preferences", notice="通知设置已保存")
 
 

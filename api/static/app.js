@@ -69,4 +69,28 @@
     if (!note) { note = document.createElement("p"); note.className = "chosen"; input.parentNode.appendChild(note); }
     note.textContent = text;
   });
+  // Date inputs draw the date in the browser's locale (e.g. 11/30/2026): next to each one, the same
+  // date as a person here reads it (2026年11月30日, with the time for datetime-local).
+  function chineseDate(value) {
+    var m = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}))?/.exec(value || "");
+    if (!m) return "";
+    return m[1] + "年" + Number(m[2]) + "月" + Number(m[3]) + "日" + (m[4] ? " " + m[4] + ":" + m[5] : "");
+  }
+  function showChineseDate(input) {
+    var note = input.nextElementSibling;
+    if (!note || !note.classList.contains("cn-date")) {
+      note = document.createElement("span");
+      note.className = "cn-date muted";
+      note.setAttribute("aria-live", "polite");
+      input.insertAdjacentElement("afterend", note);
+    }
+    note.textContent = chineseDate(input.value);
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll('input[type="date"], input[type="datetime-local"]').forEach(function (input) {
+      showChineseDate(input);
+      input.addEventListener("input", function () { showChineseDate(input); });
+      input.addEventListener("change", function () { showChineseDate(input); });
+    });
+  });
 })();

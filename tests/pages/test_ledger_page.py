@@ -154,3 +154,14 @@ def test_the_enterprise_filter_takes_a_name_without_javascript(pages, api, world
     r = client.get("/ledger", params={"enterprise_id": "不存在的公司"})
     assert r.status_code == 422 and "未找到" in r.text and "不存在的公司" in r.text
     assert client.get("/ledger/export.csv", params={"enterprise_id": "不存在的公司"}).status_code == 422
+
+
+def test_a_date_typed_into_a_filter_is_also_shown_the_chinese_way(browser_page, world):
+    page = browser_page(world.officer, width=375)
+    page.goto("/ledger?found_from=2026-11-02")
+    first = page.locator('input[name="found_from"] + .cn-date')
+    assert first.text_content() == "2026年11月2日"
+    page.fill('input[name="closed_to"]', "2026-12-31")
+    assert page.locator('input[name="closed_to"] + .cn-date').text_content() == "2026年12月31日"
+    page.fill('input[name="found_from"]', "")
+    assert first.text_content() == ""
