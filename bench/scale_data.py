@@ -144,7 +144,7 @@ def generate(conn, n: int, *, now: datetime, officers: dict[str, list[int]], ent
                 due = created + timedelta(days=10)
                 deadlines.append(f"{deadline_id}\t{case_id}\trectification\t整改期限\trectification\tenterprise\tTrue"
                                  f"\t{ts(created)}\t10\tcalendar_day\t{ts(due)}\t{due.date()}\t{ts(due - timedelta(days=2))}"
-                                 f"\tmet\t{ts(created)}\t{ts(closed_at)}{DL_FIXED}")
+                                 f"\tmet\t{ts(created)}\t{ts(closed_at)}\t{county}{DL_FIXED}")
                 cases.append(f"{case_line}\t\\N\t\\N\tf\n")  # no live clock (migration 0005_clocksum)
                 continue
             out.open_cases += 1
@@ -166,7 +166,7 @@ def generate(conn, n: int, *, now: datetime, officers: dict[str, list[int]], ent
                 dkey, label, ladder, party = CLOCK[state] if k == 0 else ("reinspection", "复查期限", "officer", "officer")
                 start = max(created, due - timedelta(days=15))
                 deadlines.append(f"{deadline_id}\t{case_id}\t{dkey}\t{label}\t{ladder}\t{party}\tTrue\t{ts(start)}"
-                                 f"\t15\tcalendar_day\t{ts(due)}\t{due.date()}\t{ts(warn)}\topen\t{ts(start)}\t\\N{DL_FIXED}")
+                                 f"\t15\tcalendar_day\t{ts(due)}\t{due.date()}\t{ts(warn)}\topen\t{ts(start)}\t\\N\t{county}{DL_FIXED}")
                 for rung, at in (("reminder", warn), ("due", due), ("overdue", due + timedelta(days=3))):
                     timer_id += 1
                     fired = at <= now
@@ -180,7 +180,7 @@ def generate(conn, n: int, *, now: datetime, officers: dict[str, list[int]], ent
                    " reopen_count, clock_due_at, clock_warn_at, clock_live)", cases)
         _copy(cur, "case_events (id, case_id, seq, at, actor_id, action, from_state, to_state, payload, comment)", events)
         _copy(cur, "deadlines (id, case_id, key, label, ladder, party, affects_light, start_at, amount, unit,"
-                   " due_at, due_date, warn_at, status, created_at, closed_at, policy_version, extensions, pauses,"
+                   " due_at, due_date, warn_at, status, created_at, closed_at, jurisdiction_code, policy_version, extensions, pauses,"
                    " provisional, calendar_version)", deadlines)
         _copy(cur, "timers (id, case_id, deadline_id, rung, fire_at, status, created_at, fired_at, attempts)", timers)
         out.deadlines += len(deadlines)

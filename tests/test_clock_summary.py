@@ -28,6 +28,7 @@ from tests.machine_paths import KINDS, ServiceDriver, action_payload
 def check(db, now) -> None:
     with db.session() as s:
         assert s.execute(lights.summary_mismatches()).all() == []
+        assert s.execute(lights.jurisdiction_mismatches()).all() == []
         stored = dict(s.execute(select(Case.id, lights.light_expression(now))).all())
         computed = dict(s.execute(select(Case.id, lights.computed_light_expression(now))).all())
         assert stored == computed

@@ -233,3 +233,23 @@ def test_every_figure_equals_a_recount_by_its_definition(api, world, clock, db):
         city = stats.monthly_trend(s, s.get(User, world.supervisor.id), "320500", today, now)
     # The set is not trivial (now 2 Dec 2026: the two cases found in December 2025 are before the 12 months).
     assert [sum(m[k] for m in city) for k in ("opened", "closed", "overdue")] == [4, 2, 3]
+
+
+def test_the_clocks_follow_their_case_up_when_it_is_escalated(api, world, clock, db):
+    """deadlines.jurisdiction_code (migration 0017_deadline_j) is set on insert and moves with 提级."""
+    from sqlalchemy import select
+
+    from cases.clocks import lights
+    from cases.ledger import services
+    from cases.models import Case, Deadline
+
+    case = _hazard(api(world.officer), world, "提级后的期限")
+    with db.session() as s:
+        assert set(s.scalars(select(Deadline.jurisdiction_code).where(Deadline.case_id == case["id"]))) == {"320508"}
+    with db.transaction() as s:
+        row = s.get(Case, case["id"])
+        services.record_system_event(s, row, "escalated", {"from": "320508", "to": "320500"}, now=clock.now(),
+                                     changes={"jurisdiction_code": "320500"}, comment="提级")
+    with db.session() as s:
+        assert set(s.scalars(select(Deadline.jurisdiction_code).where(Deadline.case_id == case["id"]))) == {"320500"}
+        assert s.execute(lights.jurisdiction_mismatches()).all() == []

@@ -94,6 +94,14 @@ def summary_mismatches():
                        Case.clock_live.is_distinct_from(live.c.case_id.is_not(None)))))
 
 
+def jurisdiction_mismatches():
+    """SELECT of the deadlines whose copy of their case's jurisdiction (kept by the triggers of
+    migration 0017_deadline_j for the cockpit's figures) differs from the case's (empty: consistent)."""
+    return (select(Deadline.id, Deadline.jurisdiction_code, Case.jurisdiction_code)
+            .join(Case, Case.id == Deadline.case_id)
+            .where(Deadline.jurisdiction_code.is_distinct_from(Case.jurisdiction_code)))
+
+
 def lights_for(session: Session, case_ids: Iterable[int], now: datetime) -> dict[int, str]:
     ids = list(case_ids)
     if not ids:

@@ -43,10 +43,19 @@ class Deadline(Base):
               postgresql_include=["case_id", "status", "due_at", "closed_at"]),
         Index("ix_deadlines_light_due", "due_at", postgresql_where=LIGHT, sqlite_where=LIGHT,
               postgresql_include=["case_id", "closed_at"]),
+        # The same per jurisdiction (migration 0017_deadline_j): a subtree's clocks of a period are
+        # index-only ranges per code, without reading the cases of the subtree at all.
+        Index("ix_deadlines_j_rect_due", "jurisdiction_code", "due_date", postgresql_where=RECTIFICATION,
+              sqlite_where=RECTIFICATION, postgresql_include=["case_id", "status", "due_at", "closed_at"]),
+        Index("ix_deadlines_j_light_due", "jurisdiction_code", "due_at", postgresql_where=LIGHT, sqlite_where=LIGHT,
+              postgresql_include=["case_id", "closed_at"]),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    # The case's current jurisdiction, kept by the database (triggers of migration 0017_deadline_j:
+    # on a deadline's insert, and on every case whose jurisdiction changes — 提级); never set in Python.
+    jurisdiction_code: Mapped[Optional[str]] = mapped_column(String(12))
     supervision_id: Mapped[Optional[int]] = mapped_column(ForeignKey("supervisions.id"), index=True)
     key: Mapped[str] = mapped_column(String(32))  # rectification / reinspection / supervision / ...
     label: Mapped[str] = mapped_column(String(64))

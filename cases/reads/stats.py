@@ -95,9 +95,25 @@ def _scope(session: Session, user: User, root_code: str):
     it), a case held in the subtree is visible by that alone, so the clause is just the subtree's
     codes as a literal list — which PostgreSQL reads as index ranges per code (docs/performance.md
     "Pages at 1 M cases"). Anyone else: the visibility rule and the subtree, as before."""
+    codes = _codes(session, user, root_code)
+    return Case.jurisdiction_code.in_(codes) if codes is not None else _in_subtree(user, root_code)
+
+
+def _codes(session: Session, user: User, root_code: str) -> list[str] | None:
+    """The subtree's codes when they alone select what ``user`` may count (``_scope``), else None."""
     if user.role in STAFF_ROLES and in_subtree(session, user.jurisdiction_code, root_code):
-        return Case.jurisdiction_code.in_(sorted(session.scalars(subtree_codes(root_code))))
-    return _in_subtree(user, root_code)
+        return sorted(session.scalars(subtree_codes(root_code)))
+    return None
+
+
+def _clocks_scoped(session: Session, user: User, root_code: str, stmt):
+    """``stmt`` over ``deadlines`` narrowed to the clocks of the cases the figures count: by the
+    deadlines' own copy of their case's jurisdiction (kept by triggers, migration 0017_deadline_j) —
+    index ranges per code, no case read — or, for a user the codes do not describe, through the cases."""
+    codes = _codes(session, user, root_code)
+    if codes is not None:
+        return stmt.where(Deadline.jurisdiction_code.in_(codes))
+    return stmt.join(Case, Case.id == Deadline.case_id).where(_in_subtree(user, root_code))
 
 
 # ---------------------------------------------------------------- 按期整改率 and time to close
@@ -134,10 +150,10 @@ def on_time_rates(session: Session, user: User, root: Subtree, start: date, end:
     (``case_lists.clock_filters``)."""
     d = Deadline
     late = case((on_time_clause(), 0), else_=1)
-    per_case = (select(Case.jurisdiction_code.label("code"), func.max(late).label("late"))
-                .join(Case, Case.id == d.case_id)
-                .where(_scope(session, user, root.root.code), *rectification_due_clauses(start, end, now))
-                .group_by(Case.jurisdiction_code, d.case_id).subquery())
+    per_case = _clocks_scoped(session, user, root.root.code,
+                              select(d.jurisdiction_code.label("code"), func.max(late).label("late"))
+                              .where(*rectification_due_clauses(start, end, now)))
+    per_case = per_case.group_by(d.jurisdiction_code, d.case_id).subquery()
     stmt = (select(per_case.c.code, func.count(), func.sum(per_case.c.late))
             .group_by(per_case.c.code))
     out: dict[str, dict[str, int]] = {}
@@ -250,8 +266,8 @@ def monthly_trend(session: Session, user: User, root_code: str, today: date, now
     d = Deadline
     late = late_clause(now)
     overdue_cols = [func.count(func.distinct(d.case_id)).filter(and_(d.due_at >= a, d.due_at < b)) for a, b in bounds]
-    overdue = session.execute(select(*overdue_cols).join(Case, Case.id == d.case_id)
-                              .where(where, d.affects_light, d.due_at >= lo, late)).one()  # bare: the partial index's predicate
+    overdue = session.execute(_clocks_scoped(session, user, root_code, select(*overdue_cols)
+                                             .where(d.affects_light, d.due_at >= lo, late))).one()  # bare: the partial index's predicate
     return [{"first": first, "last": last, "opened": opened[i], "closed": closed[i],
              "overdue": overdue[i]} for i, (first, last) in enumerate(months)]
 
