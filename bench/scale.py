@@ -200,9 +200,8 @@ def operations(sc: Scale, users, clock):
                 comment=None, now=NOW)
 
     def ledger():
-        return list_cases(users["suzhou"], sc.db, kind="hazard", state="rectifying", jurisdiction="320508",
-                          assignee=None, enterprise_id=None, q=None, accident_grade=None, appraisal_grade=None,
-                          open_only=False, light=None, sort="-created_at", page=1, page_size=20)
+        return list_cases(users["suzhou"], sc.db, {"kind": "hazard", "state": "rectifying", "jurisdiction": "320508"},
+                          sort="-created_at", page=1, page_size=20)
 
     return {
         "queue (officer)": lambda: my_queue(users["officer"], sc.db, clock, page=1, page_size=50),
