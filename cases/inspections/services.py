@@ -267,6 +267,22 @@ def _results(checklist, raw: Any, errors: list) -> list[dict[str, Any]]:
     return [{**it, **by_code[it["code"]]} for it in checklist.items if it["code"] in by_code]
 
 
+def _scalar_values(session: Session, payload: dict[str, Any], now: datetime, errors: list) -> dict[str, Any]:
+    """The scalar fields, each checked on its own (every problem reported, the good values kept)."""
+    known = {f.name for f in FIELDS} | set(LIST_FIELDS)
+    for key in payload:
+        if key not in known:
+            errors.append(_err(key, f"字段“{key}”", "不是检查记录可填写的字段"))
+    values: dict[str, Any] = {}
+    lookup = lambda kind, v: lookup_problem(session, kind, v)  # noqa: E731
+    for spec in FIELDS:
+        try:
+            values.update(validate_fields([spec], {spec.name: payload.get(spec.name)}, lookup, now=now))
+        except ValidationFailed as exc:
+            errors += exc.errors
+    return values
+
+
 @dataclass
 class Photo:
     """A photo sent with the record for one item (the page's form): bytes and the name as uploaded."""
@@ -286,17 +302,7 @@ def record_inspection(session: Session, user: User, payload: dict[str, Any], now
     if not isinstance(payload, dict):
         raise ValidationFailed([_err("body", "请求体", "应为对象")])
     errors: list[dict[str, str]] = []
-    scalars = {k: v for k, v in payload.items() if k not in LIST_FIELDS}
-    try:
-        values = validate_fields(FIELDS, scalars, lambda kind, v: lookup_problem(session, kind, v), now=now)
-    except ValidationFailed as exc:
-        errors += exc.errors
-        good = {k: v for k, v in scalars.items() if k not in {e["field"] for e in exc.errors}}
-        try:
-            values = validate_fields(FIELDS, {k: v for k, v in good.items() if k in {f.name for f in FIELDS}},
-                                     lambda kind, v: lookup_problem(session, kind, v), now=now)
-        except ValidationFailed:
-            values = {}
+    values = _scalar_values(session, payload, now, errors)
     site = _site(session, user, values, errors)
     checklist = None
     if values.get("checklist_id") is not None:
