@@ -207,6 +207,9 @@ def _facts(definition: MachineDefinition, detail: dict[str, Any], index: dict[st
     return out
 
 
+from cases.inspections.findings import case_inspection_link  # noqa: E402
+
+
 def case_view(s: Session, user: User, case_id: int, now: datetime) -> dict[str, Any]:
     """Everything the case page shows (404 for a case the user may not see, as the API)."""
     case = services.get_case(s, user, case_id)
@@ -253,4 +256,6 @@ def case_view(s: Session, user: User, case_id: int, now: datetime) -> dict[str, 
         "documents": documents,
         "messages": messages,
         "admin_view": user.role == "admin",
+        # Made from a failed item of an inspection: the 检查记录 it came from (cases/inspections/findings.py).
+        "inspection": case_inspection_link(s, case_id),
     }
