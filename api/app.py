@@ -84,12 +84,28 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
     return app
 
 
+def _load_shipped_checklists(app: FastAPI) -> None:
+    """A shipped checklist whose YAML changed becomes a new version at start-up (cases/inspections/checklists.py)."""
+    import logging
+
+    from cases.inspections.checklists import sync_shipped
+
+    try:
+        with app.state.db.transaction() as s:
+            added = sync_shipped(s, app.state.clock.now())
+        if added:
+            logging.getLogger("anjian").info("检查表：载入 %s 个新版本", added)
+    except Exception:  # noqa: BLE001 - a database not yet migrated: `anjian db upgrade` loads them
+        logging.getLogger("anjian").warning("检查表未能在启动时载入（请运行 anjian db upgrade）", exc_info=True)
+
+
 def create_served_app() -> FastAPI:
     """The app as ``anjian serve`` runs it: built, then the long-lived objects frozen out of the
     garbage collector's full passes (api/gc_tuning.py; not for tests, which build many apps)."""
     from api.gc_tuning import settle
 
     app = create_app()
+    _load_shipped_checklists(app)
     # Documents due after a commit are derived by a separate, on-demand derive process.
     from workflows.derive_launcher import shared_launcher, wake
 

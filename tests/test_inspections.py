@@ -210,9 +210,6 @@ def _task(db, clock, source_case_id: int, project_id: int, jurisdiction: str = "
 
 def test_analog_tasks_closed_per_contract(api, world, checklists, db, clock):
     officer = api(world.officer)
-    source = officer.post("/api/cases", json={"kind": "hazard", "title": "类比排查的来源", "project_id": world.p2.id,
-                                              "jurisdiction_code": "320506"})
-    # the officer of 姑苏区 cannot create in 吴中区: use the city
     source = api(world.supervisor).post("/api/cases", json={"kind": "hazard", "title": "类比排查的来源",
                                                             "project_id": world.p2.id}).json()
     t1 = _task(db, clock, source["id"], world.p1.id)
@@ -233,12 +230,32 @@ def test_analog_tasks_closed_per_contract(api, world, checklists, db, clock):
     # without a task named: every open task of the project is closed
     src2 = api(world.supervisor).post("/api/cases", json={"kind": "hazard", "title": "第二个来源",
                                                           "project_id": world.p2.id}).json()
-    t2, t3 = _task(db, clock, src2["id"], world.p1.id), None
+    t2 = _task(db, clock, src2["id"], world.p1.id)
     r = officer.post("/api/inspections", json=body(checklists["comprehensive"], world.p1.id))
     with db.session() as s:
         assert s.get(AnalogTask, t2).status == "done" and s.get(AnalogTask, t2).inspection_id == r.json()["id"]
         assert s.get(AnalogTask, t_other).status == "open"  # another project's task stays open
-    assert t3 is None
+
+
+def test_a_building_inspection_and_its_dangerous_building_case(api, world, checklists, db):
+    officer = api(world.officer)
+    chk = checklists["existing_buildings"]
+    r = officer.post("/api/inspections", json=body(chk, world.p1.id, fails={"FW-02": "承重墙斜裂缝"}))
+    assert r.status_code == 422 and "适用于既有房屋" in r.text
+    b = body(chk, fails={"FW-02": "承重墙斜裂缝"}, building_id=world.b1.id)
+    r = officer.post("/api/inspections", json={**b, "project_id": world.p1.id})
+    assert r.status_code == 422 and "二者选一" in r.text
+    got = officer.post("/api/inspections", json=b).json()
+    assert got["building"]["id"] == world.b1.id and got["enterprise"] is None and got["place"] == "平江路5号"
+    item = next(i for i in got["items"] if i["result"] == "fail")
+    r = officer.post(f"/api/inspections/{got['id']}/items/{item['id']}/case", json={"kind": "hazard"})
+    assert r.status_code == 422 and "案件类型" in r.text and "危险房屋" in r.text
+    r = officer.post(f"/api/inspections/{got['id']}/items/{item['id']}/case")
+    assert r.status_code == 201 and r.json()["case"]["kind"] == "dangerous_building"
+    with db.session() as s:
+        assert s.get(Case, r.json()["case"]["id"]).building_id == world.b1.id
+    # the building register is the authorities': a contact does not see building inspections
+    assert api(world.contact).get(f"/api/inspections/{got['id']}").status_code == 404
 
 
 def test_checklist_versions_and_a_past_inspection_keeps_its_version(api, world, checklists, db, clock):

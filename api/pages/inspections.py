@@ -72,7 +72,7 @@ def inspection_list(request: Request, user: PageUser):
 # ---------------------------------------------------------------- new
 
 
-def _campaign_rounds(s, user, site_code: str | None) -> list[tuple[str, str]]:
+def _campaign_rounds(s, user) -> list[tuple[str, str]]:
     """Active campaigns over the user's jurisdiction, each round an option ``campaign_id:round_no``."""
     out = []
     for c in s.scalars(select(Campaign).where(Campaign.status == "active").order_by(Campaign.id)):
@@ -114,8 +114,9 @@ def _form_context(request: Request, user, values: dict[str, Any], errors: dict[s
             if t is not None:
                 project = s.get(Project, t.project_id)
                 task = {"id": t.id, "project": project.name if project else t.project_id, "due_on": t.due_on}
-        rounds = _campaign_rounds(s, user, None)
-        items = [{**it, "category_label": checklist_data.hazard_categories().get(it.get("category") or "")}
+        rounds = _campaign_rounds(s, user)
+        categories = checklist_data.hazard_categories()
+        items = [{**it, "category_label": categories.get(it.get("category") or "")}
                  for it in (chosen.items if chosen else [])]
         checklist = {"id": chosen.id, "title": chosen.title, "version": chosen.version,
                      "applies_to": chosen.applies_to} if chosen else None

@@ -48,10 +48,8 @@ def _sniff_photo(data: bytes, label: str, field: str, settings) -> tuple[storage
     return sniffed, im
 
 
-def check_photos(photos: dict[str, Photo], results: list[dict[str, Any]], errors: list) -> dict[str, tuple]:
+def check_photos(photos: dict[str, Photo], results: list[dict[str, Any]], errors: list, settings) -> dict[str, tuple]:
     """The photos sent with a record, sniffed (problems added to ``errors`` by the item's label)."""
-    from cases.platform.config import get_settings
-
     out: dict[str, tuple] = {}
     codes = {r["code"] for r in results}
     for code, photo in photos.items():
@@ -59,7 +57,7 @@ def check_photos(photos: dict[str, Photo], results: list[dict[str, Any]], errors
         if code not in codes:
             continue
         try:
-            out[code] = (*_sniff_photo(photo.data, label, field, get_settings()), photo)
+            out[code] = (*_sniff_photo(photo.data, label, field, settings), photo)
         except ValidationFailed as exc:
             errors.extend(exc.errors)
         except PayloadTooLarge as exc:

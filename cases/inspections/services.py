@@ -236,6 +236,7 @@ def _results(checklist, raw: Any, errors: list) -> list[dict[str, Any]]:
         return []
     by_code: dict[str, dict[str, Any]] = {}
     known = {it["code"]: it for it in checklist.items}
+    before = len(errors)
     for i, entry in enumerate(raw):
         if not isinstance(entry, dict):
             errors.append(_err(f"items[{i}]", f"第{i + 1}个检查结果", "应为含 item_code 和 result 的对象"))
@@ -260,7 +261,7 @@ def _results(checklist, raw: Any, errors: list) -> list[dict[str, Any]]:
             errors.append(_err(f"items[{i}].note", f"{label}的说明", f"应为不超过{NOTE_MAX}个字符的文本"))
             continue
         by_code[code] = {"result": result, "note": note.strip()}
-    if not errors:
+    if len(errors) == before:
         missing = [c for c in known if c not in by_code]
         if missing:
             errors.append(_err("items", "检查项", f"以下检查项未填写检查结果：{'、'.join(missing)}"))
@@ -320,7 +321,8 @@ def record_inspection(session: Session, user: User, payload: dict[str, Any], now
     inspectors = _inspectors(session, user, payload.get("inspector_ids"), site, errors)
     _campaign(session, values, site, errors)
     task = _analog_task(session, values, site, errors)
-    sniffed = findings.check_photos(photos or {}, results, errors)
+    settings = settings or get_settings()
+    sniffed = findings.check_photos(photos or {}, results, errors, settings)
     if errors:
         raise ValidationFailed(errors)
 
@@ -352,7 +354,7 @@ def record_inspection(session: Session, user: User, payload: dict[str, Any], now
             note=r["note"], photo={}, case_id=None))
     session.flush()
     if sniffed:
-        findings.store_photos(session, inspection, sniffed, settings or get_settings(), user, now)
+        findings.store_photos(session, inspection, sniffed, settings, user, now)
     close_analog_tasks(session, inspection, now)
     return inspection
 
