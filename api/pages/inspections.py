@@ -19,7 +19,7 @@ from api.pages.common import CheckedForm, PageUser, redirect, render
 from api.routes.inspections import item_photo_response, record_file
 from cases.inspections import INSPECTION_TYPES, RESULTS
 from cases.inspections import checklists as checklist_data
-from cases.inspections import findings, services
+from cases.inspections import findings, reads, services
 from cases.issuance import derive
 from cases.ledger.access import STAFF_ROLES, in_subtree, require_role
 from cases.ledger.policy import is_root_admin
@@ -53,16 +53,16 @@ def inspection_list(request: Request, user: PageUser):
     form = {k: q.get(k, "") for k in ("project_id", "inspection_type", "findings", "date_from", "date_to", "campaign_id")}
     page = max(1, _int(q.get("page")) or 1)
     findings_value = {"yes": True, "no": False}.get(form["findings"])
-    f = services.InspectionFilters(project_id=_int(form["project_id"]), campaign_id=_int(form["campaign_id"]),
+    f = reads.InspectionFilters(project_id=_int(form["project_id"]), campaign_id=_int(form["campaign_id"]),
                                    inspection_type=form["inspection_type"] if form["inspection_type"] in INSPECTION_TYPES else None,
                                    date_from=_day(form["date_from"]), date_to=_day(form["date_to"]), findings=findings_value)
     errors = []
     with request.app.state.db.session() as s:
         try:
-            rows, total = services.list_inspections(s, user, f, page, PAGE_SIZE)
+            rows, total = reads.list_inspections(s, user, f, page, PAGE_SIZE)
         except ValidationFailed as exc:
             rows, total, errors = [], 0, exc.errors
-        items = services.inspection_summaries(s, rows)
+        items = reads.inspection_summaries(s, rows)
         root_admin = is_root_admin(s, user)
     return render(request, "inspections/list.html", user=user, title="检查记录", rows=items, total=total, page=page,
                   pages=max(1, -(-total // PAGE_SIZE)), form=form, types=INSPECTION_TYPES, errors=errors,
@@ -257,7 +257,7 @@ async def record(request: Request, user: PageUser, form: CheckedForm):
 def inspection_page(inspection_id: int, request: Request, user: PageUser):
     with request.app.state.db.session() as s:
         row = services.get_inspection(s, user, inspection_id)
-        detail = services.inspection_detail(s, user, row, prefix="")
+        detail = reads.inspection_detail(s, user, row, prefix="")
         may_write = user.role in RECORDERS and in_subtree(s, user.jurisdiction_code, row.jurisdiction_code)
     return render(request, "inspections/detail.html", user=user, title=f"检查记录 {detail['number']}", i=detail,
                   may_write=may_write, building=detail["building"] is not None)

@@ -19,7 +19,7 @@ from api.routes.evidence import EVIDENCE_CSP, read_upload
 from api.security import DOCUMENT_CSP
 from cases.evidence import storage
 from cases.inspections import checklists as checklist_data
-from cases.inspections import findings, services
+from cases.inspections import findings, reads, services
 from cases.issuance import derive
 from cases.ledger.validation import MAX_INT
 from cases.platform.errors import NotFound, ValidationFailed
@@ -92,7 +92,7 @@ def _date(value: str | None, field: str, label: str) -> date | None:
 def record_inspection(body: InspectionCreate, user: CurrentUser, db: Db, clock: AppClock):
     with db.transaction() as s:
         row = services.record_inspection(s, user, body.model_dump(exclude_unset=True), clock.now())
-        return services.inspection_detail(s, user, row)
+        return reads.inspection_detail(s, user, row)
 
 
 @router.get("/inspections", summary="检查记录列表（本辖区及下级；企业联系人：本单位参建项目的检查记录）")
@@ -106,19 +106,19 @@ def list_inspections(user: CurrentUser, db: Db,
                      round_no: Optional[int] = Query(None, ge=1, le=99, description="轮次"),
                      findings: Optional[bool] = Query(None, description="true：发现问题的；false：未发现问题的"),
                      page: int = Query(1, ge=1, le=100000), page_size: int = Query(50, ge=1, le=200)):
-    f = services.InspectionFilters(project_id=project_id, building_id=building_id,
+    f = reads.InspectionFilters(project_id=project_id, building_id=building_id,
                                    date_from=_date(date_from, "date_from", "检查日期（起）"),
                                    date_to=_date(date_to, "date_to", "检查日期（止）"), inspection_type=inspection_type,
                                    campaign_id=campaign_id, round_no=round_no, findings=findings)
     with db.session() as s:
-        rows, total = services.list_inspections(s, user, f, page, page_size)
-        return {"items": services.inspection_summaries(s, rows), "total": total, "page": page, "page_size": page_size}
+        rows, total = reads.list_inspections(s, user, f, page, page_size)
+        return {"items": reads.inspection_summaries(s, rows), "total": total, "page": page, "page_size": page_size}
 
 
 @router.get("/inspections/{inspection_id}", summary="一条检查记录：各检查项结果、照片、转成的案件")
 def get_inspection(inspection_id: int, user: CurrentUser, db: Db):
     with db.session() as s:
-        return services.inspection_detail(s, user, services.get_inspection(s, user, inspection_id))
+        return reads.inspection_detail(s, user, services.get_inspection(s, user, inspection_id))
 
 
 @router.post("/inspections/{inspection_id}/items/{item_id}/case", status_code=201,
@@ -145,7 +145,7 @@ def upload_item_photo(inspection_id: int, item_id: int, user: CurrentUser, db: D
     data = read_upload(file, settings)
     with db.transaction() as s:
         item = findings.add_item_photo(s, user, inspection_id, item_id, data, file.filename, clock.now(), settings)
-        return services.item_json(item, None, inspection_id)
+        return reads.item_json(item, None, inspection_id)
 
 
 def item_photo_response(request: Request, item, settings, thumb: bool) -> Response:
