@@ -160,6 +160,7 @@ ROUTES: dict[str, tuple[str, str]] = {
     "GET /inspections/{inspection_id}":                      ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "POST /inspections/{inspection_id}/items/{item_id}/case": ("page",            "3   3   3   3   3   3   3   3   3   3"),
     "GET /inspections/{inspection_id}/items/{item_id}/photo": ("page",            "3   3   3   3   3   3   3   3   3   3"),
+    "POST /inspections/{inspection_id}/items/{item_id}/photo": ("page",           "3   3   3   3   3   3   3   3   3   3"),
     "GET /inspections/{inspection_id}/document.pdf":         ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "GET /inspections/{inspection_id}/document.html":        ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "GET /admin/checklists":                                 ("page",             "3   3   3   3   3   3   3   3   3   3"),

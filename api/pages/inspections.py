@@ -279,6 +279,23 @@ def item_to_case(inspection_id: int, item_id: int, request: Request, user: PageU
     return redirect(request, f"/cases/{case_id}", notice=f"已由检查记录转为案件 {number}")
 
 
+@router.post("/inspections/{inspection_id}/items/{item_id}/photo")
+async def item_photo_upload(inspection_id: int, item_id: int, request: Request, user: PageUser, form: CheckedForm):
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        raise ValidationFailed([{"field": "file", "label": "照片", "message": "请选择要上传的照片"}])
+    state = request.app.state
+    data = await upload.read(int(state.settings.evidence_max_bytes) + 1)
+
+    def add():
+        with state.db.transaction() as s:
+            return findings.add_item_photo(s, user, inspection_id, item_id, data, upload.filename, state.clock.now(),
+                                           state.settings).item_code
+
+    code = await run_in_threadpool(add)
+    return redirect(request, f"/inspections/{inspection_id}", notice=f"已上传检查项{code}的照片")
+
+
 @router.get("/inspections/{inspection_id}/items/{item_id}/photo")
 def item_photo(inspection_id: int, item_id: int, request: Request, user: PageUser, thumb: bool = False):
     with request.app.state.db.session() as s:
@@ -304,7 +321,7 @@ def record_html(inspection_id: int, request: Request, user: PageUser):
 
 def _checklists_page(request: Request, user, *, status: int = 200, errors=None):
     with request.app.state.db.session() as s:
-        rows = [checklist_data.checklist_json(c, items=False) for c in checklist_data.all_versions(s)]
+        rows = [checklist_data.checklist_json(c) for c in checklist_data.all_versions(s)]
         root = is_root_admin(s, user)
     return render(request, "inspections/checklists.html", user=user, title="检查表", rows=rows, root_admin=root,
                   errors=errors or [], status_code=status)

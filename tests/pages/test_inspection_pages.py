@@ -118,6 +118,13 @@ def test_failed_item_to_case_from_the_page_and_the_link_back(pages, world, check
     assert case_page.status_code == 200 and number in case_page.text and f'href="{inspection_url}"' in case_page.text
     again = officer.get(inspection_url)
     assert "-YH-" in again.text and 'value="hazard"' not in again.text
+    # a photo added afterwards, on the page
+    photo_action = re.search(r'action="(/inspections/\d+/items/\d+/photo)"', again.text).group(1)
+    r = officer.post(photo_action, data={"csrf_token": csrf(again.text)}, files={"file": ("后补.png", tiny_png(), "image/png")})
+    assert r.status_code == 303
+    assert "已上传检查项" in officer.get(inspection_url).text
+    with db.session() as s:
+        assert [i.photo["filename"] for i in s.scalars(select(InspectionItem)) if i.photo] == ["后补.png"]
     # another district's officer: 404 page
     assert pages(world.officer_wz).get(inspection_url).status_code == 404
     # the enterprise contact reads it without buttons
