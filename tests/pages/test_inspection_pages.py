@@ -3,7 +3,9 @@ list, the form without JavaScript (pre-filled from the query, errors by field, p
 inspection with 转为隐患/转为重大隐患, the case page's link back, the checklist admin page."""
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -13,6 +15,8 @@ from cases.models import AnalogTask, Case, Inspection, InspectionItem
 from tests.conftest import complete_project
 from tests.evidence_files import tiny_png
 from tests.pages.conftest import csrf, post_form
+
+SHOTS = Path(os.environ["INSPECTION_SHOTS"]) if os.environ.get("INSPECTION_SHOTS") else None  # to look at them
 
 
 @pytest.fixture
@@ -158,10 +162,14 @@ def test_phone_records_an_inspection_and_turns_a_finding_into_a_case(browser_pag
     page.fill("input[name='note_GL-04']", "未见安全技术交底记录")
     page.set_input_files("input[name='photo_GL-04']", files=[{"name": "交底.png", "mimeType": "image/png",
                                                               "buffer": tiny_png()}])
+    if SHOTS:
+        page.screenshot(path=str(SHOTS / "inspection-new-phone.png"), full_page=True)
     page.click("button:has-text('保存检查记录')")
     page.wait_for_url(re.compile(r"/inspections/\d+$"))
     assert "发现问题1项" in page.content()
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    if SHOTS:
+        page.screenshot(path=str(SHOTS / "inspection-phone.png"), full_page=True)
     page.click("[data-item='GL-04'] button:has-text('转为隐患')")
     page.wait_for_url(re.compile(r"/cases/\d+$"))
     assert "已由检查记录转为案件" in page.content()
