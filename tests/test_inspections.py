@@ -66,6 +66,11 @@ def test_record_with_findings_and_filters(api, world, checklists):
                       ({"project_id": world.p1.id}, 1), ({"date_from": "2026-11-24"}, 0),
                       ({"date_from": "2026-11-01", "date_to": "2026-11-23"}, 1), ({"findings": "true"}, 1)]:
         assert officer.get("/api/inspections", params=params).json()["total"] == n, params
+    for params, words in [({"findings": "maybe"}, "是否发现问题"), ({"date_from": "2026-13-01"}, "检查日期（起）"),
+                          ({"inspection_type": "surprise"}, "检查类型"), ({"round_no": "0"}, "轮次"),
+                          ({"date_from": "2026-11-24", "date_to": "2026-11-01"}, "检查日期（止）")]:
+        r = officer.get("/api/inspections", params=params)
+        assert r.status_code == 422 and words in r.json()["message"], (params, r.text)
 
 
 def test_validation_names_fields_in_chinese(api, world, checklists, clock):
@@ -86,6 +91,11 @@ def test_validation_names_fields_in_chinese(api, world, checklists, clock):
     # both a project and a building; a building checklist for a project
     r = officer.post("/api/inspections", json=body(checklists["existing_buildings"], world.p1.id))
     assert r.status_code == 422 and "检查表" in r.text and "适用于既有房屋" in r.text
+    # an item that always applies cannot be 不适用 (its checklist says results: [pass, fail])
+    na = body(chk, world.p1.id)
+    na["items"][0]["result"] = "na"
+    r = officer.post("/api/inspections", json=na)
+    assert r.status_code == 422 and "检查项“GL-01”的检查结果" in r.text and "不能选“不适用”" in r.text
     # a round without its campaign
     r = officer.post("/api/inspections", json=body(chk, world.p1.id, round_no=1))
     assert r.status_code == 422 and "专项行动" in r.text
@@ -295,13 +305,14 @@ def test_checklist_versions_and_a_past_inspection_keeps_its_version(api, world, 
 def test_bad_checklist_yaml_is_a_422_naming_the_item(api, world, checklists):
     bad = ("code: broken\ntitle: 坏检查表\napplies_to: project\nitems:\n"
            "  - {code: A-1, text: 一, category: nowhere}\n  - {code: A-1, text: 二}\n"
-           "  - {code: A-3, text: 三, major_hazard_item: '99.9'}\n")
+           "  - {code: A-3, text: 三, major_hazard_item: '99.9'}\n  - {code: A-4, text: 四, results: [na]}\n")
     r = api(world.admin).post("/api/checklists", files={"file": ("b.yaml", bad.encode(), "text/yaml")})
     assert r.status_code == 422
     text = r.text
     assert "检查项“A-1”的隐患类别" in text and "基坑工程" in text
     assert "代码须唯一" in text
     assert "检查项“A-3”的重大事故隐患判定条目" in text
+    assert "检查项“A-4”的可选结果" in text
     r = api(world.admin).post("/api/checklists", files={"file": ("b.yaml", b"code: [unclosed", "text/yaml")})
     assert r.status_code == 422 and "YAML" in r.text
 

@@ -1,7 +1,8 @@
 """Checklists (检查表) as versioned data.
 
 A checklist is YAML: ``code``, ``title``, ``applies_to`` (project / building) and ``items``, each
-``{code, text, category?, basis?, major_hazard_item?}``. ``parse_checklist`` checks it (codes unique,
+``{code, text, category?, basis?, major_hazard_item?, results?}`` (``results``: the results the item
+may take, default all three — e.g. ``[pass, fail]`` for an item that always applies). ``parse_checklist`` checks it (codes unique,
 category one of the hazard categories of the hazard machine, ``major_hazard_item`` a 2022 catalogue
 item) and answers 422 naming the line's item by its label. ``load_version`` stores it as the next
 version of its code unless a version with the same SHA-256 already exists (then that one is
@@ -22,7 +23,7 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cases.inspections import APPLIES_TO
+from cases.inspections import APPLIES_TO, RESULTS
 from cases.ledger.labels import describe_options
 from cases.models import Checklist, HazardCatalogItem, User
 from cases.platform.errors import NotFound, ValidationFailed
@@ -136,7 +137,13 @@ def parse_checklist(data: bytes | str, catalogue_codes: set[str] | None = None) 
             elif not isinstance(major, str) or (catalogue_codes is not None and major not in catalogue_codes):
                 errors.append(_err(f"{where}.major_hazard_item", f"{label}的重大事故隐患判定条目",
                                    f"判定标准中没有条目“{major}”"))
-        items.append({"code": item_code, "text": text, "category": category,
+        results = raw.get("results", list(RESULTS))
+        if (not isinstance(results, list) or not results or any(r not in RESULTS for r in results)
+                or "pass" not in results or "fail" not in results or len(set(results)) != len(results)):
+            errors.append(_err(f"{where}.results", f"{label}的可选结果",
+                               "应为 pass（合格）、fail（不合格）、na（不适用）中不重复的几项，且须含 pass 和 fail"))
+            results = list(RESULTS)
+        items.append({"code": item_code, "text": text, "category": category, "results": results,
                       "basis": _text(basis, BASIS_MAX) if basis is not None else None, "major_hazard_item": major})
     unknown = sorted(set(doc) - {"code", "title", "applies_to", "items"})
     if unknown:

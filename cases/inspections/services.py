@@ -251,6 +251,11 @@ def _results(checklist, raw: Any, errors: list) -> list[dict[str, Any]]:
             errors.append(_err(f"items[{i}].item_code", f"{label}", "重复填写"))
             continue
         result = entry.get("result")
+        allowed_here = known[code].get("results") or list(RESULTS)
+        if result in RESULTS and result not in allowed_here:
+            errors.append(_err(f"items[{i}].result", f"{label}的检查结果",
+                               f"此检查项不能选“{RESULTS[result]}”，可选：" + "、".join(RESULTS[r] for r in allowed_here)))
+            continue
         if result not in RESULTS:
             allowed = "、".join(f"{k}（{v}）" for k, v in RESULTS.items())
             errors.append(_err(f"items[{i}].result", f"{label}的检查结果",
