@@ -26,6 +26,7 @@ from api.serialize import case_detail, events_json
 from cases.calendar.calendar_store import get_calendar
 from cases.clocks.countdown import countdown
 from cases.clocks.supervision import case_supervisions, supervisions_json
+from cases.inspections.findings import case_inspection_link
 from cases.ledger import services
 from cases.reads.jurisdiction_cache import jurisdiction_facts
 from cases.ledger.labels import event_label, field_label, options_of
@@ -205,9 +206,6 @@ def _facts(definition: MachineDefinition, detail: dict[str, Any], index: dict[st
         if spec is not None and name not in ("severity", "appraisal_grade"):
             out.append((spec.label, display(spec, name, value, names)))
     return out
-
-
-from cases.inspections.findings import case_inspection_link  # noqa: E402
 
 
 def case_view(s: Session, user: User, case_id: int, now: datetime) -> dict[str, Any]:
