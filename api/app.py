@@ -13,6 +13,7 @@ from api.request_log import install_request_log
 from api.responses import OrjsonResponse
 from api.security import install_docs, install_security_headers
 from api.routes import auth, cases, deadlines, documents, evidence, machines, notifications, reference, users_admin
+from api.routes import inspections
 from cases.platform.clock import Clock, get_clock
 from cases.platform.config import Settings, get_settings
 from cases.platform.db import Database, get_database
@@ -54,7 +55,8 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
     from notifications.channel_usage import warn_unconfigured_at_startup
 
     warn_unconfigured_at_startup(app.state.db, settings)
-    for module in (auth, cases, deadlines, documents, evidence, machines, notifications, reference, users_admin):
+    for module in (auth, cases, deadlines, documents, evidence, machines, notifications, reference, users_admin,
+                   inspections):
         app.include_router(module.router)
     install_error_responses(app)  # 400/401/403/404/409/413/422/429/503 declared on every route
     install_docs(app)
@@ -82,12 +84,28 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
     return app
 
 
+def _load_shipped_checklists(app: FastAPI) -> None:
+    """A shipped checklist whose YAML changed becomes a new version at start-up (cases/inspections/checklists.py)."""
+    import logging
+
+    from cases.inspections.checklists import sync_shipped
+
+    try:
+        with app.state.db.transaction() as s:
+            added = sync_shipped(s, app.state.clock.now())
+        if added:
+            logging.getLogger("anjian").info("检查表：载入 %s 个新版本", added)
+    except Exception:  # noqa: BLE001 - a database not yet migrated: `anjian db upgrade` loads them
+        logging.getLogger("anjian").warning("检查表未能在启动时载入（请运行 anjian db upgrade）", exc_info=True)
+
+
 def create_served_app() -> FastAPI:
     """The app as ``anjian serve`` runs it: built, then the long-lived objects frozen out of the
     garbage collector's full passes (api/gc_tuning.py; not for tests, which build many apps)."""
     from api.gc_tuning import settle
 
     app = create_app()
+    _load_shipped_checklists(app)
     # Documents due after a commit are derived by a separate, on-demand derive process.
     from workflows.derive_launcher import shared_launcher, wake
 

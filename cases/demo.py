@@ -164,6 +164,9 @@ def load_demo(session: Session, *, now: datetime, n_cases: int = 200, seed: int 
                              settings=settings)
         counts["cases"] += 1
     session.flush()
+    from cases.inspections.demo import load_demo_inspections  # 检查记录 (issue 11)
+
+    counts["inspections"] = load_demo_inspections(session, rng, officer, projects, buildings, now)
     return counts
 
 

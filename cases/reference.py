@@ -70,3 +70,7 @@ def load_hazard_catalog(session: Session, path: Path = DATA_DIR / "major-hazards
 def load_reference_data(session: Session) -> None:
     load_jurisdictions(session)
     load_hazard_catalog(session)
+    from cases.inspections.checklists import sync_shipped  # checklists: a new version when a file changed
+    from cases.platform.clock import now
+
+    sync_shipped(session, now())

@@ -93,6 +93,10 @@ class Scenario:
     staff_message_id: int
     target_user_id: int  # an officer of 320508 that account-management routes act on
     evidence_id: int     # a photo on the case
+    inspection_id: int   # an inspection of the 姑苏区 project, one failed item (with a photo)
+    inspection_item_id: int
+    checklist_id: int
+    checklist_items: list[str]
     users: dict[str, User | None]
 
 
@@ -142,7 +146,39 @@ def scenario(api, db, world, clock, fresh_data_settings) -> Scenario:
         "adm": add_user(db, clock, "admin_gusu", "admin", "320508"),
         "adm_wz": add_user(db, clock, "admin_wz", "admin", "320506"),
     }
+    _add_inspection(sc, api, db, world, clock)
     return sc
+
+
+def _add_inspection(sc: Scenario, api, db, world, clock) -> None:
+    """An inspection of the 姑苏区 project (p1, e1 its 施工单位) with one failed item that has a photo."""
+    from cases.inspections.checklists import latest_versions, sync_shipped
+
+    with db.transaction() as s:
+        sync_shipped(s, clock.now())
+        chk = next(c for c in latest_versions(s) if c.code == "comprehensive")
+        sc.checklist_id, sc.checklist_items = chk.id, [it["code"] for it in chk.items]
+    officer = api(world.officer)
+    r = officer.post("/api/inspections", json=_inspection_body(sc, world.p1.id, fail="GL-04"))
+    assert r.status_code == 201, r.text
+    sc.inspection_id = r.json()["id"]
+    sc.inspection_item_id = next(i["id"] for i in r.json()["items"] if i["result"] == "fail")
+    r = officer.post(f"/api/inspections/{sc.inspection_id}/items/{sc.inspection_item_id}/photo",
+                     files={"file": ("现场.png", tiny_png(), "image/png")})
+    assert r.status_code == 200, r.text
+
+
+def _inspection_body(sc: Scenario, project_id: int, fail: str | None = None) -> dict:
+    return {"project_id": project_id, "inspected_on": "2026-11-23", "inspection_type": "daily",
+            "checklist_id": sc.checklist_id,
+            "items": [{"item_code": c, "result": "fail" if c == fail else "pass"} for c in sc.checklist_items]}
+
+
+def _unlink_item(db, sc: Scenario) -> None:
+    from cases.models import InspectionItem
+
+    with db.transaction() as s:
+        s.get(InspectionItem, sc.inspection_item_id).case_id = None
 
 
 # Path parameters by name, then by route where one name means different things.
@@ -160,6 +196,9 @@ PATH_IDS: dict[str, Callable[[Scenario, Any], Any]] = {
     "enterprise_id": lambda sc, w: w.e1.id,
     "user_id": lambda sc, w: sc.target_user_id,
     "evidence_id": lambda sc, w: sc.evidence_id,
+    "inspection_id": lambda sc, w: sc.inspection_id,
+    "item_id": lambda sc, w: sc.inspection_item_id,
+    "checklist_id": lambda sc, w: sc.checklist_id,
 }
 ROUTE_IDS: dict[str, dict[str, Callable[[Scenario, Any], Any]]] = {
     "POST /api/documents/{doc_id}/rerender": {"doc_id": lambda sc, w: sc.failed_doc_id},
@@ -200,6 +239,12 @@ REQUESTS: dict[str, Callable[[Scenario, Any, str], dict[str, Any]]] = {
         "name": "矩阵项目", "jurisdiction_code": "320508", "address": "平江路9号"}},
     "POST /api/buildings": lambda sc, w, a: {"json": {
         "name": "矩阵房屋", "jurisdiction_code": "320508", "address": "平江路9号", "structure": "砖混"}},
+    "POST /api/inspections": lambda sc, w, a: {"json": _inspection_body(sc, w.p1.id)},
+    "POST /api/inspections/{inspection_id}/items/{item_id}/photo": lambda sc, w, a: {
+        "files": {"file": ("现场.png", tiny_png(), "image/png")}},
+    "POST /api/checklists": lambda sc, w, a: {"files": {"file": ("checklist.yaml", (
+        "code: matrix\ntitle: 权限矩阵检查表\napplies_to: project\n"
+        "items:\n  - {code: M-1, text: 测试项, category: height}\n").encode(), "application/x-yaml")}},
     "POST /api/users": lambda sc, w, a: {"json": {
         "username": f"matrix{_unique()}", "display_name": f"矩阵用户{_unique()}", "password": "Matrix-pw-2026!",
         "role": "enterprise", "jurisdiction_code": "320508", "enterprise_id": w.e1.id}},
@@ -230,6 +275,7 @@ RESETS: dict[str, Callable[[Any, Scenario], None]] = {
     "POST /api/documents/{doc_id}/rerender": _fail_document,
     "POST /api/admin/documents/{doc_id}/rerender": _fail_document,
     "POST /api/admin/messages/{message_id}/resend": _fail_message,
+    "POST /api/inspections/{inspection_id}/items/{item_id}/case": lambda db, sc: _unlink_item(db, sc),
 }
 
 
@@ -245,6 +291,7 @@ LIST_TARGETS: dict[str, Callable[[Scenario, Any], tuple[str, Any]]] = {
     "GET /api/projects": lambda sc, w: ("id", w.p1.id),
     "GET /api/buildings": lambda sc, w: ("id", w.b1.id),
     "GET /api/users": lambda sc, w: ("id", w.officer.id),
+    "GET /api/inspections": lambda sc, w: ("id", sc.inspection_id),
 }
 
 

@@ -16,9 +16,25 @@ from fastapi import FastAPI
 
 def install_pages(app: FastAPI) -> None:
     from api.pages import admin, auth, cockpit, common, home, inbox, ledger, me, role_preferences
+    from api.pages import inspections
     from api.pages.cases import actions, case_page, evidence, new_case, pickers
 
     common.install(app)
-    for module in (auth, home, inbox, me, admin, role_preferences, ledger, cockpit, evidence, case_page, new_case,
-                   actions, pickers):
+    # One module a line: each domain's pages are added (and merged) as one line.
+    for module in (
+        auth,
+        home,
+        inbox,
+        me,
+        admin,
+        role_preferences,
+        ledger,
+        cockpit,
+        evidence,
+        case_page,
+        new_case,
+        actions,
+        pickers,
+        inspections,
+    ):
         app.include_router(module.router)

@@ -18,6 +18,7 @@ DOC_TYPE_CHARS = {
     "interview_notice": "约", "warning_letter": "警", "public_criticism": "通", "reinspection_opinion": "复",
     "closure_confirmation": "销", "accident_flash_report": "快", "dangerous_building_notice": "危",
     "escalation_transfer": "提",
+    "inspection_record": "检",  # 检查记录 (cases/inspections: numbered per inspection, not per case)
 }
 
 
@@ -28,6 +29,7 @@ DOCUMENT_TITLES = {
     "public_criticism": "通报批评", "reinspection_opinion": "复查意见书", "closure_confirmation": "隐患整改销号确认书",
     "accident_flash_report": "事故快报", "dangerous_building_notice": "危险房屋通知书",
     "escalation_transfer": "提级督办通知",
+    "inspection_record": "监督检查记录",
 }
 
 # 省级简称 (a province's one-character abbreviation used in document numbers).

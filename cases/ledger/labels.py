@@ -45,6 +45,14 @@ FIELD_LABELS: dict[str, str] = {
     "enabled": "是否启用", "settings": "渠道配置",
     # evidence
     "evidence_id": "证据编号", "file": "文件", "purpose": "用途", "event_id": "所属操作", "note": "说明",
+    # inspections (cases/inspections)
+    "inspection_id": "检查记录编号", "item_id": "检查项编号", "checklist_id": "检查表", "inspected_on": "检查日期",
+    "inspection_type": "检查类型", "unannounced": "四不两直", "inspector_ids": "检查人员", "items": "检查项",
+    "item_code": "检查项代码", "result": "检查结果", "campaign_id": "专项行动", "round_no": "轮次",
+    "analog_task_id": "类比排查任务", "place": "检查地点", "summary": "检查情况", "handling": "处理意见",
+    "findings": "是否发现问题", "date_from": "检查日期（起）", "date_to": "检查日期（止）",
+    "hazard_item_code": "重大事故隐患判定条目", "category": "隐患类别", "all_versions": "全部版本", "applies_to": "适用对象",
+    "thumb": "缩略图",
     # the body as a whole
     "body": "请求体",
 }

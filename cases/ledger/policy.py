@@ -81,6 +81,11 @@ RESOURCES: dict[str, dict[str, str]] = {
                        "enterprise user's enterprise registered in their subtree"},
     "reference": {"read": "everyone logged in (the published hazard catalogue)"},
     "security_log": {"read": "admins: entries about users of their subtree"},
+    "inspection": {"read": "staff: inspections in their subtree; a contact: inspections of projects its unit takes "
+                           "part in (or naming its unit as inspected), read-only",
+                   "write": "record, photos, a failed item to a case: officers/supervisors over the site"},
+    "checklist": {"read": "everyone logged in (the published checklists)",
+                  "write": "root admin only (province-wide data): a new version, never overwriting one"},
 }
 
 

@@ -26,6 +26,7 @@ from api.serialize import case_detail, events_json
 from cases.calendar.calendar_store import get_calendar
 from cases.clocks.countdown import countdown
 from cases.clocks.supervision import case_supervisions, supervisions_json
+from cases.inspections.findings import case_inspection_link
 from cases.ledger import services
 from cases.reads.jurisdiction_cache import jurisdiction_facts
 from cases.ledger.labels import event_label, field_label, options_of
@@ -253,4 +254,6 @@ def case_view(s: Session, user: User, case_id: int, now: datetime) -> dict[str, 
         "documents": documents,
         "messages": messages,
         "admin_view": user.role == "admin",
+        # Made from a failed item of an inspection: the 检查记录 it came from (cases/inspections/findings.py).
+        "inspection": case_inspection_link(s, case_id),
     }
