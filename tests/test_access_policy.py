@@ -93,6 +93,9 @@ class Scenario:
     staff_message_id: int
     target_user_id: int  # an officer of 320508 that account-management routes act on
     evidence_id: int     # a photo on the case
+    complaint_id: int    # a 12345 referral in 320508 (cases/complaints/), on a case of its own
+    complaint_case_id: int
+    complaint_code: str
     users: dict[str, User | None]
 
 
@@ -135,6 +138,12 @@ def scenario(api, db, world, clock, fresh_data_settings) -> Scenario:
         sc.failed_message_id = failed.id
     sc.target_user_id = add_user(db, clock, "target_officer", "officer", "320508").id
     sc.evidence_id = upload_photo(api(world.officer), sc.case["id"])["id"]
+    from cases.complaints import services as complaints
+
+    with db.transaction() as s:
+        complaint, sc.complaint_code = complaints.refer_12345(s, world.officer, {
+            "referral_no": "GD-MATRIX-1", "content": "工地夜间施工噪音扰民", "jurisdiction_code": "320508"}, clock.now())
+        sc.complaint_id, sc.complaint_case_id = complaint.id, complaint.case_id
     sc.users = {
         "anon": None, "ent": world.contact, "off": world.officer, "off_wz": world.officer_wz,
         "city": world.supervisor, "prov": world.province, "root": world.admin,
@@ -160,11 +169,15 @@ PATH_IDS: dict[str, Callable[[Scenario, Any], Any]] = {
     "enterprise_id": lambda sc, w: w.e1.id,
     "user_id": lambda sc, w: sc.target_user_id,
     "evidence_id": lambda sc, w: sc.evidence_id,
+    "complaint_id": lambda sc, w: sc.complaint_id,
+    "lookup_code": lambda sc, w: sc.complaint_code,
 }
 ROUTE_IDS: dict[str, dict[str, Callable[[Scenario, Any], Any]]] = {
     "POST /api/documents/{doc_id}/rerender": {"doc_id": lambda sc, w: sc.failed_doc_id},
     "POST /api/admin/documents/{doc_id}/rerender": {"doc_id": lambda sc, w: sc.failed_doc_id},
     "POST /api/admin/messages/{message_id}/resend": {"message_id": lambda sc, w: sc.failed_message_id},
+    "POST /api/cases/{case_id}/complaints/reply": {"case_id": lambda sc, w: sc.complaint_case_id},
+    "POST /api/cases/{case_id}/complaints/merge": {"case_id": lambda sc, w: sc.complaint_case_id},
 }
 
 _serial = itertools.count(1)
@@ -200,6 +213,13 @@ REQUESTS: dict[str, Callable[[Scenario, Any, str], dict[str, Any]]] = {
         "name": "矩阵项目", "jurisdiction_code": "320508", "address": "平江路9号"}},
     "POST /api/buildings": lambda sc, w, a: {"json": {
         "name": "矩阵房屋", "jurisdiction_code": "320508", "address": "平江路9号", "structure": "砖混"}},
+    "POST /api/public/complaints": lambda sc, w, a: {"json": {
+        "jurisdiction_code": "320508", "content": "工地脚手架没有安全网", "location": "平江路1号"}},
+    "POST /api/complaints/referrals": lambda sc, w, a: {"json": {
+        "referral_no": f"GD-MATRIX-{_unique() + 100}", "content": "塔吊夜间作业", "jurisdiction_code": "320508"}},
+    "POST /api/cases/{case_id}/complaints/reply": lambda sc, w, a: {"json": {"reply": "经核查，已责令整改。"}},
+    # into itself: refused (422) for whoever may merge, so the matrix leaves the case as it was
+    "POST /api/cases/{case_id}/complaints/merge": lambda sc, w, a: {"json": {"into_case_id": sc.complaint_case_id}},
     "POST /api/users": lambda sc, w, a: {"json": {
         "username": f"matrix{_unique()}", "display_name": f"矩阵用户{_unique()}", "password": "Matrix-pw-2026!",
         "role": "enterprise", "jurisdiction_code": "320508", "enterprise_id": w.e1.id}},
@@ -224,7 +244,15 @@ def _activate_target(db, sc: Scenario) -> None:
         s.get(User, sc.target_user_id).active = True
 
 
+def _forget_complaint_hits(db, sc: Scenario) -> None:
+    from cases.models import ComplaintHit
+
+    with db.transaction() as s:
+        s.execute(ComplaintHit.__table__.delete())
+
+
 RESETS: dict[str, Callable[[Any, Scenario], None]] = {
+    "POST /api/public/complaints": _forget_complaint_hits,
     "POST /api/users/{user_id}/deactivate": _activate_target,
     "POST /api/users/{user_id}/activate": _activate_target,
     "POST /api/documents/{doc_id}/rerender": _fail_document,
@@ -245,6 +273,7 @@ LIST_TARGETS: dict[str, Callable[[Scenario, Any], tuple[str, Any]]] = {
     "GET /api/projects": lambda sc, w: ("id", w.p1.id),
     "GET /api/buildings": lambda sc, w: ("id", w.b1.id),
     "GET /api/users": lambda sc, w: ("id", w.officer.id),
+    "GET /api/complaints": lambda sc, w: ("id", sc.complaint_id),
 }
 
 

@@ -81,6 +81,11 @@ RESOURCES: dict[str, dict[str, str]] = {
                        "enterprise user's enterprise registered in their subtree"},
     "reference": {"read": "everyone logged in (the published hazard catalogue)"},
     "security_log": {"read": "admins: entries about users of their subtree"},
+    "complaints": {"read": "staff who see the complaint's case (the complainant's contact included); contacts: none",
+                   "write": "12345 referral: officers/supervisors, into their subtree; reply and merge: "
+                            "officers/supervisors who see the case(s)"},
+    "complaints.public": {"read": "anyone with the lookup code: the status and the official reply, nothing else",
+                          "write": "anyone (no login), rate-limited per client address"},
 }
 
 

@@ -30,6 +30,7 @@ from cases.models.security import RevokedToken, SecurityEvent  # noqa: F401
 from cases.models.idempotency import IdempotencyKey  # noqa: F401
 from cases.models.heartbeat import WorkerHeartbeat  # noqa: F401
 from cases.models.evidence import Evidence  # noqa: F401
+from cases.models.complaints import Complaint, ComplaintHit  # noqa: F401
 
 __all__ = [
     "Base", "UTCDateTime", "CalendarState", "CalendarYear", "Building", "Case", "CaseEnterprise", "CaseEvent", "CaseNumberCounter", "CaseOpenCount",
