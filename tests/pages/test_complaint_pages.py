@@ -144,8 +144,14 @@ def test_the_public_form_on_a_phone(browser_page):
     # the honeypot is off-screen for people (and out of the tab order)
     assert page.eval_on_selector(".hp", "e => e.getBoundingClientRect().right") < 0
     assert page.get_attribute("#f-website", "tabindex") == "-1"
+    from tests.pages.test_action_forms import SHOTS
+
+    if SHOTS:
+        page.screenshot(path=str(SHOTS / "complaint-form-375.png"), full_page=True)
     page.click("button[type=submit]")
     page.wait_for_selector("#lookup-code")
+    if SHOTS:
+        page.screenshot(path=str(SHOTS / "complaint-code-375.png"), full_page=True)
     code = page.inner_text("#lookup-code")
     assert re.fullmatch(r"[0-9A-Z]{4}(-[0-9A-Z]{4}){3}", code)
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
