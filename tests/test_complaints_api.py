@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from cases.models import Complaint, ComplaintHit, Deadline
+from tests.machine_paths import create_payload
 
 PUBLIC = {"jurisdiction_code": "320508", "content": "平江路1号工地脚手架没有挂安全网，材料往下掉",
           "location": "平江路1号", "named_unit": "姑苏测试项目", "contact_name": "王小明", "contact_phone": "13800001234"}
@@ -220,7 +221,7 @@ def test_merging_a_duplicate_moves_its_complaint_and_one_reply_answers_both(api,
     assert wz_case["lookup_code"]
 
 
-def test_only_an_early_case_is_merged(api, world):
+def test_only_an_early_case_is_merged(api, world, clock):
     file_public(api, content="第一件：塔吊司机无证")
     # a 12345 referral the hotline already matched to the project: it can be registered
     assert refer(api, world.officer, content="第二件：塔吊司机无证上岗", project_id=world.p1.id).status_code == 201
@@ -238,6 +239,11 @@ def test_only_an_early_case_is_merged(api, world):
     r = officer.post(f"/api/cases/{plain['id']}/complaints/merge", json={"into_case_id": first})
     assert r.status_code == 409 and "不是群众举报案件" in r.json()["message"]
     assert officer.get(f"/api/cases/{plain['id']}").json()["deadlines"] == []  # no reply clock without a complaint
+    # Only into a kind whose policy answers complainants (an accident's does not).
+    accident = officer.post("/api/cases", json=create_payload("accident", world, clock))
+    assert accident.status_code == 201, accident.text
+    r = officer.post(f"/api/cases/{first}/complaints/merge", json={"into_case_id": accident.json()["id"]})
+    assert r.status_code == 409 and "不办理群众举报的答复" in r.json()["message"]
 
 
 def test_openapi_documents_the_complaint_routes(api):

@@ -291,6 +291,9 @@ def merge(session: Session, actor: User, case_id: int, into_case_id: Any, now: d
         raise ActionNotAllowed(f"案件{b.number}已登记立案，只有“已发现”状态的举报案件可以作为重复举报并入其他案件")
     if services.definition_of(a).state(a.state).final:
         raise ActionNotAllowed(f"目标案件{a.number}已办结，不能再并入举报；请按新的举报办理")
+    if deadlines.get_policy().rule(a.kind, REPLY_RULE) is None:  # policy data: which kinds answer complainants
+        raise ActionNotAllowed(f"目标案件{a.number}是{services.definition_of(a).label}，不办理群众举报的答复，"
+                               "请并入隐患案件")
     b, _ = services.perform_action(session, actor, b.id, "dismiss", {"reason": f"重复举报，已并入案件{a.number}办理"},
                                    version=b.version, comment=comment, now=now)
     ids = [c.id for c in moving]
