@@ -253,3 +253,9 @@ def test_openapi_documents_the_complaint_routes(api):
                  "/api/cases/{case_id}/complaints/merge"):
         assert path in paths, path
     assert "429" in paths["/api/public/complaints"]["post"]["responses"]
+
+
+def test_a_large_body_is_refused_before_it_is_read(api):
+    r = api(None).post("/api/public/complaints", content=b"{" + b" " * 40_000 + b"}",
+                       headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and "32 KB" in r.json()["message"]
