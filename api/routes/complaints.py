@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from api.deps import AppClock, AppSettings, CurrentUser, Db
+from api.deps import AppClock, CurrentUser, Db
 from api.responses import OrjsonResponse
 from api.routes.auth import client_address
 from cases.complaints import codes, reads, services

@@ -25,7 +25,7 @@ from cases.ledger.policy import root_jurisdiction
 from cases.ledger.validation import NUL_PROBLEM
 from cases.models import Case, Complaint, Jurisdiction, Project, User
 from cases.platform.clock import to_local
-from cases.platform.errors import ActionNotAllowed, NotFound, ValidationFailed  # noqa: F401
+from cases.platform.errors import ActionNotAllowed, NotFound, ValidationFailed
 
 # The account public submissions are filed by: a system account of the root jurisdiction that
 # cannot log in (inactive, no usable password). The timeline names it as the case's creator.
