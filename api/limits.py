@@ -37,6 +37,8 @@ class BodyLimit:
 BODY_LIMITS: list[BodyLimit] = [
     # Evidence uploads (cases/evidence/): ANJIAN_EVIDENCE_MAX_BYTES plus the form's other fields.
     BodyLimit("POST", r"(/api)?/cases/\d+/evidence", "evidence_max_body_bytes"),
+    # Public complaints (no login): a report of at most 4,000 characters and a few short fields.
+    BodyLimit("POST", r"/api/public/complaints|/complaint(/status)?", 32 * 1024),
 ]
 DEFAULT_CAP = "max_json_body_bytes"
 

@@ -168,6 +168,23 @@ ROUTES: dict[str, tuple[str, str]] = {
     "GET /inspections/{inspection_id}/document.html":        ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "GET /admin/checklists":                                 ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "POST /admin/checklists":                                ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    # Public complaints (投诉举报, cases/complaints/): the public routes need no login (rate-limited per address).
+    "POST /api/public/complaints":                           ("complaints.public", "2   2   2   2   2   2   2   2   2   2"),
+    "GET /api/public/complaints/{lookup_code}":              ("complaints.public", "2   2   2   2   2   2   2   2   2   2"),
+    "GET /api/public/complaint-districts":                   ("complaints.public", "2   2   2   2   2   2   2   2   2   2"),
+    "GET /complaint":                                        ("complaints.public", "2   2   2   2   2   2   2   2   2   2"),
+    "POST /complaint":                                       ("complaints.public", "403 403 403 403 403 403 403 403 403 403"),
+    "GET /complaint/status":                                 ("complaints.public", "2   2   2   2   2   2   2   2   2   2"),
+    "POST /complaint/status":                                ("complaints.public", "403 403 403 403 403 403 403 403 403 403"),
+    "POST /api/complaints/referrals":                        ("complaints",       "401 403 403 2   422 2   2   403 403 403"),
+    "GET /api/complaints":                                   ("complaints",       "401 403 403 2+  2-  2+  2+  2+  2-  2+"),
+    "GET /api/complaints/{complaint_id}":                    ("complaints",       "401 403 403 2   404 2   2   2   404 2"),
+    "GET /api/cases/{case_id}/complaints":                   ("complaints",       "401 403 403 2   404 2   2   2   404 2"),
+    "POST /api/cases/{case_id}/complaints/reply":            ("complaints",       "401 403 403 ok  404 ok  ok  403 403 403"),
+    "POST /api/cases/{case_id}/complaints/merge":            ("complaints",       "401 403 403 422 404 422 422 403 403 403"),
+    "GET /complaints":                                       ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "POST /cases/{case_id}/complaints/reply":                ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "POST /cases/{case_id}/complaints/merge":                ("page",             "3   3   3   3   3   3   3   3   3   3"),
 }
 # fmt: on
 

@@ -128,6 +128,12 @@ def load_policy(version: int = 1, directory: Path = POLICY_DIR) -> Policy:
                   letters=dict(escalation.get("letters") or {}))
 
 
+def latest_version(directory: Path = POLICY_DIR) -> int:
+    """The highest N with a ``deadlines-vN.yaml``: new deadlines are opened under it (each deadline
+    stores the version that opened it; a new version adds rules, it never rewrites a running clock)."""
+    return max(int(p.stem.rsplit("-v", 1)[1]) for p in directory.glob("deadlines-v*.yaml"))
+
+
 @lru_cache
 def default_policy() -> Policy:
-    return load_policy(1)
+    return load_policy(latest_version())

@@ -97,6 +97,9 @@ class Scenario:
     inspection_item_id: int
     checklist_id: int
     checklist_items: list[str]
+    complaint_id: int    # a 12345 referral in 320508 (cases/complaints/), on a case of its own
+    complaint_case_id: int
+    complaint_code: str
     users: dict[str, User | None]
 
 
@@ -139,6 +142,12 @@ def scenario(api, db, world, clock, fresh_data_settings) -> Scenario:
         sc.failed_message_id = failed.id
     sc.target_user_id = add_user(db, clock, "target_officer", "officer", "320508").id
     sc.evidence_id = upload_photo(api(world.officer), sc.case["id"])["id"]
+    from cases.complaints import services as complaints
+
+    with db.transaction() as s:
+        complaint, sc.complaint_code = complaints.refer_12345(s, world.officer, {
+            "referral_no": "GD-MATRIX-1", "content": "工地夜间施工噪音扰民", "jurisdiction_code": "320508"}, clock.now())
+        sc.complaint_id, sc.complaint_case_id = complaint.id, complaint.case_id
     sc.users = {
         "anon": None, "ent": world.contact, "off": world.officer, "off_wz": world.officer_wz,
         "city": world.supervisor, "prov": world.province, "root": world.admin,
@@ -199,11 +208,15 @@ PATH_IDS: dict[str, Callable[[Scenario, Any], Any]] = {
     "inspection_id": lambda sc, w: sc.inspection_id,
     "item_id": lambda sc, w: sc.inspection_item_id,
     "checklist_id": lambda sc, w: sc.checklist_id,
+    "complaint_id": lambda sc, w: sc.complaint_id,
+    "lookup_code": lambda sc, w: sc.complaint_code,
 }
 ROUTE_IDS: dict[str, dict[str, Callable[[Scenario, Any], Any]]] = {
     "POST /api/documents/{doc_id}/rerender": {"doc_id": lambda sc, w: sc.failed_doc_id},
     "POST /api/admin/documents/{doc_id}/rerender": {"doc_id": lambda sc, w: sc.failed_doc_id},
     "POST /api/admin/messages/{message_id}/resend": {"message_id": lambda sc, w: sc.failed_message_id},
+    "POST /api/cases/{case_id}/complaints/reply": {"case_id": lambda sc, w: sc.complaint_case_id},
+    "POST /api/cases/{case_id}/complaints/merge": {"case_id": lambda sc, w: sc.complaint_case_id},
 }
 
 _serial = itertools.count(1)
@@ -245,6 +258,13 @@ REQUESTS: dict[str, Callable[[Scenario, Any, str], dict[str, Any]]] = {
     "POST /api/checklists": lambda sc, w, a: {"files": {"file": ("checklist.yaml", (
         "code: matrix\ntitle: 权限矩阵检查表\napplies_to: project\n"
         "items:\n  - {code: M-1, text: 测试项, category: height}\n").encode(), "application/x-yaml")}},
+    "POST /api/public/complaints": lambda sc, w, a: {"json": {
+        "jurisdiction_code": "320508", "content": "工地脚手架没有安全网", "location": "平江路1号"}},
+    "POST /api/complaints/referrals": lambda sc, w, a: {"json": {
+        "referral_no": f"GD-MATRIX-{_unique() + 100}", "content": "塔吊夜间作业", "jurisdiction_code": "320508"}},
+    "POST /api/cases/{case_id}/complaints/reply": lambda sc, w, a: {"json": {"reply": "经核查，已责令整改。"}},
+    # into itself: refused (422) for whoever may merge, so the matrix leaves the case as it was
+    "POST /api/cases/{case_id}/complaints/merge": lambda sc, w, a: {"json": {"into_case_id": sc.complaint_case_id}},
     "POST /api/users": lambda sc, w, a: {"json": {
         "username": f"matrix{_unique()}", "display_name": f"矩阵用户{_unique()}", "password": "Matrix-pw-2026!",
         "role": "enterprise", "jurisdiction_code": "320508", "enterprise_id": w.e1.id}},
@@ -269,7 +289,15 @@ def _activate_target(db, sc: Scenario) -> None:
         s.get(User, sc.target_user_id).active = True
 
 
+def _forget_complaint_hits(db, sc: Scenario) -> None:
+    from cases.models import ComplaintHit
+
+    with db.transaction() as s:
+        s.execute(ComplaintHit.__table__.delete())
+
+
 RESETS: dict[str, Callable[[Any, Scenario], None]] = {
+    "POST /api/public/complaints": _forget_complaint_hits,
     "POST /api/users/{user_id}/deactivate": _activate_target,
     "POST /api/users/{user_id}/activate": _activate_target,
     "POST /api/documents/{doc_id}/rerender": _fail_document,
@@ -292,6 +320,7 @@ LIST_TARGETS: dict[str, Callable[[Scenario, Any], tuple[str, Any]]] = {
     "GET /api/buildings": lambda sc, w: ("id", w.b1.id),
     "GET /api/users": lambda sc, w: ("id", w.officer.id),
     "GET /api/inspections": lambda sc, w: ("id", sc.inspection_id),
+    "GET /api/complaints": lambda sc, w: ("id", sc.complaint_id),
 }
 
 

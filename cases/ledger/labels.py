@@ -53,6 +53,10 @@ FIELD_LABELS: dict[str, str] = {
     "findings": "是否发现问题", "date_from": "检查日期（起）", "date_to": "检查日期（止）",
     "hazard_item_code": "重大事故隐患判定条目", "category": "隐患类别", "all_versions": "全部版本", "applies_to": "适用对象",
     "thumb": "缩略图",
+    # complaints (cases/complaints/)
+    "complaint_id": "举报编号", "referral_no": "12345工单号", "submitted_at": "举报时间", "content": "举报内容",
+    "named_unit": "涉及项目或单位", "reply": "答复内容", "into_case_id": "并入案件", "lookup_code": "查询码",
+    "channel": "举报渠道",
     # the body as a whole
     "body": "请求体",
 }
@@ -140,6 +144,9 @@ SYSTEM_EVENT_LABELS: dict[str, str] = {
     "supervision_extension_decided": "审批督办延期", "supervision_lifted": "摘牌",
     "rung_fired": "期限提醒与升级", "rung_skipped": "升级措施未执行", "escalated": "提级办理",
     "deadline_recomputed": "期限重新计算", "document_failed": "文书生成失败", "document_rerender": "文书重新生成",
+    # cases/complaints/ (投诉举报)
+    "receive_complaint": "受理群众举报", "reply_complainant": "答复举报人", "merge_complaint": "合并重复举报",
+    "complaint_merged_in": "并入重复举报",
 }
 
 

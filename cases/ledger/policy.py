@@ -86,6 +86,11 @@ RESOURCES: dict[str, dict[str, str]] = {
                    "write": "record, photos, a failed item to a case: officers/supervisors over the site"},
     "checklist": {"read": "everyone logged in (the published checklists)",
                   "write": "root admin only (province-wide data): a new version, never overwriting one"},
+    "complaints": {"read": "staff who see the complaint's case (the complainant's contact included); contacts: none",
+                   "write": "12345 referral: officers/supervisors, into their subtree; reply and merge: "
+                            "officers/supervisors who see the case(s)"},
+    "complaints.public": {"read": "anyone with the lookup code: the status and the official reply, nothing else",
+                          "write": "anyone (no login), rate-limited per client address"},
 }
 
 

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = 30
     login_window_minutes: int = 15
     login_lockout_minutes: int = 15
+    # Public complaints (cases/complaints/): per client address and hour, submissions and unknown lookup codes.
+    complaint_submits_per_hour: int = 10
+    complaint_bad_lookups_per_hour: int = 30
     # Password hashing (argon2) runs on its own small pool of threads, never on the request threads;
     # beyond login_hash_queue logins waiting for it, a login is answered 503 at once.
     login_hash_threads: int = 2

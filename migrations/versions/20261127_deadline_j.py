@@ -4,7 +4,7 @@ jurisdiction changes (提级) — and backfilled here, with two indexes per juri
 按期整改率 and overdue trend (docs/performance.md "Pages at 1 M cases (issue 10)").
 
 Revision ID: 0017_deadline_j
-Revises: 0011_inspections
+Revises: 0012_complaints
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 
 revision = "0017_deadline_j"
-down_revision = "0011_inspections"
+down_revision = "0012_complaints"
 branch_labels = None
 depends_on = None
 

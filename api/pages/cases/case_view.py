@@ -40,6 +40,7 @@ SYSTEM_EVENT_VALUES = {
     "supervision_extension_requested": ("days", "reason"),
     "supervision_extension_decided": ("approved", "granted_days", "opinion"),
     "supervision_lifted": ("opinion",),
+    "reply_complainant": ("reply",),
 }
 # Whose reference ids a field holds: looked up by name for the page.
 _REFS = {"enterprise": Enterprise, "user": User}
