@@ -50,6 +50,7 @@ def case_query(
     rectification_due_to: date | str | None = None,
     rectified_on_time: bool | str | None = None,
     overdue_month: str | None = None,
+    campaign_id: int | str | None = None,
     now: datetime | None = None,
 ) -> Select:
     """The visible cases matching the filters (every list, the ledger and its exports). The date
@@ -59,8 +60,11 @@ def case_query(
     one whose clocks are all paused has none, so a due range never selects it): see ``due_date_of``.
     ``jurisdiction_only``: the jurisdiction itself without its subtree (the cockpit's 本级); the
     rectification and overdue filters select the cases behind the cockpit's ranking and trend
-    (``clock_filters``)."""
+    (``clock_filters``). ``campaign_id``: the cases found in that 专项整治 campaign (``Case.campaign_id``,
+    the campaign's coverage figures: cases/campaigns/coverage.py)."""
     stmt = select(Case).where(visible_cases_clause(actor))
+    if campaign_id is not None and campaign_id != "":
+        stmt = stmt.where(Case.campaign_id == _campaign_id(campaign_id))
     for clause in clock_filters(jurisdiction=jurisdiction, jurisdiction_only=jurisdiction_only,
                                 rectification_due_from=rectification_due_from,
                                 rectification_due_to=rectification_due_to, rectified_on_time=rectified_on_time,
@@ -110,6 +114,14 @@ def case_query(
     if open_only:
         stmt = stmt.where(Case.closed_at.is_(None))
     return stmt
+
+
+def _campaign_id(raw: int | str) -> int:
+    text = str(raw).strip()
+    if isinstance(raw, bool) or not (text.isascii() and text.isdigit()) or int(text) > 2**63 - 1:
+        raise ValidationFailed([{"field": "campaign_id", "label": field_label("campaign_id"),
+                                 "message": f"应为专项行动编号（整数），收到“{text[:20]}”"}])
+    return int(text)
 
 
 # ---------------------------------------------------------------- the cockpit's figures as filters

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from cases.platform.config import Settings
 from cases.calendar.calendar_repair import repair_calendar
 from cases.clocks.sweep import fire_due_batch
+from cases.campaigns.clock import fire_all_due_rounds
 from cases.models import Document, OutboxMessage, User
 from notifications.delivery import deliver_pending
 from notifications.documents import read_stored, render_pending_documents
@@ -83,6 +84,7 @@ class Story:
                 fired[k] = fired.get(k, 0) + v
             if counts.get("seen", 0) < 500:
                 break
+        rounds = fire_all_due_rounds(self.db, now)  # the campaigns' round clocks, as sweep_pass does last
         rendered = render_pending_documents(self.db, now, settings=self.settings)
         delivered: dict[str, int] = {}
         while True:
@@ -93,7 +95,7 @@ class Story:
                 delivered[k] = delivered.get(k, 0) + v
             if sum(counts.values()) < 200:
                 break
-        out = {"at": now, "fired": fired, "rendered": rendered, "delivered": delivered}
+        out = {"at": now, "fired": fired, "rendered": rendered, "delivered": delivered, "campaign_rounds": rounds}
         self.swept.append(out)
         return out
 
