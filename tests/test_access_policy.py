@@ -93,6 +93,7 @@ class Scenario:
     staff_message_id: int
     target_user_id: int  # an officer of 320508 that account-management routes act on
     evidence_id: int     # a photo on the case
+    campaign_id: int     # a campaign of 苏州市 320500 with 320508 in scope
     users: dict[str, User | None]
 
 
@@ -135,6 +136,7 @@ def scenario(api, db, world, clock, fresh_data_settings) -> Scenario:
         sc.failed_message_id = failed.id
     sc.target_user_id = add_user(db, clock, "target_officer", "officer", "320508").id
     sc.evidence_id = upload_photo(api(world.officer), sc.case["id"])["id"]
+    sc.campaign_id = add_campaign(db, clock, world)
     sc.users = {
         "anon": None, "ent": world.contact, "off": world.officer, "off_wz": world.officer_wz,
         "city": world.supervisor, "prov": world.province, "root": world.admin,
@@ -143,6 +145,22 @@ def scenario(api, db, world, clock, fresh_data_settings) -> Scenario:
         "adm_wz": add_user(db, clock, "admin_wz", "admin", "320506"),
     }
     return sc
+
+
+def add_campaign(db, clock, world) -> int:
+    from datetime import date
+
+    from cases.models.inspections import Campaign, CampaignRound
+
+    with db.transaction() as s:
+        c = Campaign(name="权限矩阵专项行动", jurisdiction_code="320500", starts_on=date(2026, 11, 1),
+                     ends_on=date(2026, 12, 31), scope_codes=["320508"], project_kinds=[], coverage_target=100,
+                     description="", status="active", created_by_id=world.supervisor.id, created_at=clock.now())
+        s.add(c)
+        s.flush()
+        s.add(CampaignRound(campaign_id=c.id, round_no=1, name="第一轮", starts_on=date(2026, 11, 1),
+                            due_on=date(2026, 12, 31)))
+        return c.id
 
 
 # Path parameters by name, then by route where one name means different things.
@@ -160,6 +178,7 @@ PATH_IDS: dict[str, Callable[[Scenario, Any], Any]] = {
     "enterprise_id": lambda sc, w: w.e1.id,
     "user_id": lambda sc, w: sc.target_user_id,
     "evidence_id": lambda sc, w: sc.evidence_id,
+    "campaign_id": lambda sc, w: sc.campaign_id,
 }
 ROUTE_IDS: dict[str, dict[str, Callable[[Scenario, Any], Any]]] = {
     "POST /api/documents/{doc_id}/rerender": {"doc_id": lambda sc, w: sc.failed_doc_id},
@@ -200,6 +219,10 @@ REQUESTS: dict[str, Callable[[Scenario, Any, str], dict[str, Any]]] = {
         "name": "矩阵项目", "jurisdiction_code": "320508", "address": "平江路9号"}},
     "POST /api/buildings": lambda sc, w, a: {"json": {
         "name": "矩阵房屋", "jurisdiction_code": "320508", "address": "平江路9号", "structure": "砖混"}},
+    "POST /api/campaigns": lambda sc, w, a: {"json": {
+        "name": f"矩阵专项行动{_unique()}", "starts_on": "2026-12-01", "ends_on": "2026-12-31",
+        "rounds": [{"due_on": "2026-12-31"}]}},
+    "PATCH /api/campaigns/{campaign_id}": lambda sc, w, a: {"json": {"description": f"矩阵修改{_unique()}"}},
     "POST /api/users": lambda sc, w, a: {"json": {
         "username": f"matrix{_unique()}", "display_name": f"矩阵用户{_unique()}", "password": "Matrix-pw-2026!",
         "role": "enterprise", "jurisdiction_code": "320508", "enterprise_id": w.e1.id}},
@@ -245,6 +268,7 @@ LIST_TARGETS: dict[str, Callable[[Scenario, Any], tuple[str, Any]]] = {
     "GET /api/projects": lambda sc, w: ("id", w.p1.id),
     "GET /api/buildings": lambda sc, w: ("id", w.b1.id),
     "GET /api/users": lambda sc, w: ("id", w.officer.id),
+    "GET /api/campaigns": lambda sc, w: ("id", sc.campaign_id),
 }
 
 

@@ -159,7 +159,7 @@ def validate(session: Session, organiser_code: str, data: dict[str, Any], *, par
     given = set(data)
 
     def pick(key: str, current: Any) -> Any:
-        return data.get(key) if key in given or partial is None else current
+        return data[key] if key in given else current
 
     name = str(pick("name", partial.name if partial else None) or "").strip()
     if not name:
@@ -271,7 +271,9 @@ def update_campaign(session: Session, user: User, campaign_id: int, data: dict[s
 
 def get_campaign(session: Session, user: User, campaign_id: int) -> Campaign:
     _require_staff(user)
-    campaign = session.get(Campaign, campaign_id) if abs(campaign_id) <= 2**63 - 1 else None
+    from cases.ledger.validation import MAX_INT
+
+    campaign = session.get(Campaign, campaign_id) if abs(campaign_id) <= MAX_INT else None
     if campaign is None or not can_see(session, user, campaign):
         raise NotFound(f"专项行动（编号{campaign_id}）不存在或您无权查看")
     return campaign

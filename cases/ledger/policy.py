@@ -81,6 +81,10 @@ RESOURCES: dict[str, dict[str, str]] = {
                        "enterprise user's enterprise registered in their subtree"},
     "reference": {"read": "everyone logged in (the published hazard catalogue)"},
     "security_log": {"read": "admins: entries about users of their subtree"},
+    "campaigns": {"read": "staff: campaigns organised at or below their jurisdiction, and those organised above it "
+                          "whose scope reaches it (cases/campaigns/services.py can_see); contacts: none",
+                  "write": "create: supervisors and admins of a city or province, for their own jurisdiction; edit: "
+                           "supervisors and admins of the organiser's jurisdiction or above"},
 }
 
 
