@@ -185,7 +185,7 @@ def fire_due_rounds(session: Session, now: datetime, *, policy: CampaignPolicy |
                 "district_name": d.authority_name, "issuing_authority": organiser.authority_name,
                 "coverage_in_scope": row.in_scope, "coverage_inspected": row.inspected,
                 "coverage_pending": row.pending, "coverage_percent": _pct(row),
-                "coverage_target": c.coverage_target, "campaign_url": f"/campaigns/{c.id}",
+                "coverage_target": c.coverage_target, "dashboard_url": f"/campaigns/{c.id}",
             }
             number = None
             if rung.document:
