@@ -86,6 +86,7 @@ OPTION_LABELS: dict[str, Any] = {
     "kind": _kind_labels, "state": _state_labels, "unit": _UNIT_LABELS, "light": _LIGHT_LABELS,
     "role": _USER_ROLES, "parties.role": _PARTY_ROLES, "related_enterprises.role": _PARTY_ROLES,
     "sort": SORT_LABELS, "purpose": EVIDENCE_PURPOSES,
+    "project_kinds": {"building": "房屋建筑工程", "municipal": "市政基础设施工程"},  # cases/campaigns PROJECT_KINDS
 }
 
 _TOKEN = re.compile(r"[^.\[\]]+")

@@ -105,3 +105,17 @@ def test_a_supervisor_follows_the_pending_figure_to_record_an_inspection(browser
     page.locator('table.coverage tr[data-district="320508"][data-round="1"] [data-figure="major_hazards"] a').click()
     page.wait_for_url(re.compile(r"/ledger\?"))
     assert "共1件" in page.locator("h1").inner_text()
+
+
+def test_the_campaign_page_keeps_the_round_clocks_record(pages, api, world, db, clock):
+    from datetime import datetime, timezone
+
+    from cases.campaigns.clock import fire_all_due_rounds
+
+    c = create(api(world.supervisor), rounds=[{"name": "第一轮", "due_on": "2026-11-30"}], ends_on="2026-11-30")
+    clock.set(datetime(2026, 11, 30, 16, 0, tzinfo=timezone.utc))  # 24:00 of the due date
+    assert fire_all_due_rounds(db, clock.now())["sent"] == 2  # neither district inspected anything
+    html = pages(world.supervisor).get(f"/campaigns/{c['id']}").text
+    assert html.count("督办函全文") == 2 and "苏州建质督函〔2026〕1号" in html and "苏州建质督函〔2026〕2号" in html
+    assert "未完成工作要求" in html and "未发送：轮次已到期，提醒不再发送（由督办函接续）" in html
+    assert html.count('class="behind"') == 2
