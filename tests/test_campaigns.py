@@ -196,11 +196,18 @@ def test_every_coverage_figure_equals_the_list_it_links_to(api, world, db, clock
 
 
 def test_project_kinds_narrow_the_scope(api, world, db, clock):
-    add_project(db, clock, "姑苏市政道路", "320508", project_kind="municipal")
-    c = create(api(world.supervisor), project_kinds=["building"])
+    from cases.campaigns.coverage import project_in_scope
+
+    road = add_project(db, clock, "姑苏市政道路", "320508", project_kind="municipal")
+    c = create(api(world.supervisor), project_kinds=["building"], scope_codes=["320508"])
     row = next(x for x in api(world.supervisor).get(f"/api/campaigns/{c['id']}/coverage").json()["districts"]
                if x["code"] == "320508")
     assert row["in_scope"] == 1
+    with db.session() as s:  # the check the inspections service makes of a campaign inspection
+        campaign = s.get(Campaign, c["id"])
+        assert project_in_scope(s, campaign, s.get(Project, world.p1.id))
+        assert not project_in_scope(s, campaign, s.get(Project, road))  # another kind
+        assert not project_in_scope(s, campaign, s.get(Project, world.p2.id))  # another district
 
 
 def test_the_ledger_filters_by_campaign_and_exports_it(api, world, db, clock):

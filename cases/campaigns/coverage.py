@@ -100,6 +100,14 @@ def project_scope(campaign: Campaign) -> list:
     return out
 
 
+def project_in_scope(session: Session, campaign: Campaign, project: Project) -> bool:
+    """Whether ``project`` is one the campaign's figures count (for the inspections service's check of
+    a campaign inspection: the project in scope)."""
+    in_districts = _district_of(districts(session, campaign), _places(session))
+    return (project.jurisdiction_code in in_districts and project.status in IN_SCOPE_STATUSES
+            and (not campaign.project_kinds or project.project_kind in campaign.project_kinds))
+
+
 def inspected_clause(campaign: Campaign, round_no: int):
     return exists().where(Inspection.project_id == Project.id, Inspection.campaign_id == campaign.id,
                           Inspection.round_no == round_no)

@@ -3,7 +3,8 @@
 A story is told through the real API (``story.act`` as the officer, the supervisor or the
 enterprise contact), and time passes through the real sweep: ``story.advance`` moves the one
 clock step by step and at every step does what the served flows do — fire every due timer
-(``cases.clocks.sweep.fire_due_batch``, the body of the sweep flow's task), render every issued
+(``cases.clocks.sweep.fire_due_batch``, the body of the sweep flow's task), run the campaigns' round
+clocks (``cases.campaigns.clock.fire_all_due_rounds``, last in every sweep), render every issued
 document (``notifications.documents.render_pending_documents``) and deliver the outbox
 (``notifications.delivery.deliver_pending``; the in-app inbox at once). Assertions then read
 what a person would read: the documents' text, the events, the lights, who was notified.
