@@ -155,6 +155,7 @@ ROUTES: dict[str, tuple[str, str]] = {
     "POST /campaigns/new":                                  ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "GET /campaigns/{campaign_id}":                         ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "GET /campaigns/{campaign_id}/projects":                ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "GET /campaigns/{campaign_id}/letters/{firing_id}":     ("page",             "3   3   3   3   3   3   3   3   3   3"),
 }
 # fmt: on
 

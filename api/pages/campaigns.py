@@ -103,10 +103,11 @@ def campaign_page(request: Request, user: PageUser, campaign_id: int):
             c = cov.coverage(s, campaign, r.round_no, user, now=now)
             tables.append({"round": r, "rows": [(x, cov.figure_links(campaign, r, x.code)) for x in c.rows]})
         rounds_by_id = {r.id: r for r in v.rounds}
+        mine = {d.code for d in cov.districts(s, campaign, user)}  # a district reads its own record only
         names = dict(s.execute(select(Jurisdiction.code, Jurisdiction.name)).all())
-        fired = [{"round": rounds_by_id.get(f.round_id), "district": names.get(f.jurisdiction_code, f.jurisdiction_code),
+        fired = [{"id": f.id, "round": rounds_by_id.get(f.round_id), "district": names.get(f.jurisdiction_code, f.jurisdiction_code),
                   "rung": f.rung, "fired_at": f.fired_at, "number": f.document_number, "facts": f.coverage or {}}
-                 for f in round_clock.firings(s, campaign)]
+                 for f in round_clock.firings(s, campaign) if f.jurisdiction_code in mine]
         scope_names = [names.get(code, code) for code in campaign.scope_codes or []]
     return render(request, "campaigns/detail.html", user=user, v=v, c=campaign, tables=tables, fired=fired,
                   scope_names=scope_names, kinds=services.PROJECT_KINDS, statuses=services.STATUSES,
@@ -133,3 +134,25 @@ def campaign_projects_page(request: Request, user: PageUser, campaign_id: int):
     return render(request, "campaigns/projects.html", user=user, c=campaign, rnd=rnd, items=items,
                   district=district, district_name=district_name, status=status,
                   status_label=cov.PROJECT_STATUSES.get(status or "", "在建项目"), kinds=services.PROJECT_KINDS)
+
+
+@router.get("/campaigns/{campaign_id}/letters/{firing_id}")
+def campaign_letter_page(request: Request, user: PageUser, campaign_id: int, firing_id: int):
+    """A 督办函 the round clock issued, laid out for printing (its text as kept on the firing row)."""
+    from cases.models.inspections import CampaignRound, CampaignRoundFiring
+    from cases.platform.errors import NotFound
+
+    refused = _staff_only(request, user)
+    if refused:
+        return refused
+    with request.app.state.db.session() as s:
+        campaign = services.get_campaign(s, user, campaign_id)
+        firing = s.get(CampaignRoundFiring, firing_id) if abs(firing_id) <= 2**63 - 1 else None
+        rnd = s.get(CampaignRound, firing.round_id) if firing is not None else None
+        letter = (firing.coverage or {}).get("letter") if firing is not None else None
+        mine = {d.code for d in cov.districts(s, campaign, user)}
+        if rnd is None or rnd.campaign_id != campaign.id or not letter or firing.jurisdiction_code not in mine:
+            raise NotFound(f"督办函（编号{firing_id}）不存在或您无权查看")
+        lines = letter.split("\n")
+    return render(request, "campaigns/letter.html", user=user, c=campaign, title_line=lines[0], number=lines[1],
+                  addressee=lines[2], body=lines[3:-2], issuer=lines[-2], issued=lines[-1])

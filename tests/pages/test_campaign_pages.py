@@ -119,3 +119,14 @@ def test_the_campaign_page_keeps_the_round_clocks_record(pages, api, world, db, 
     assert html.count("督办函全文") == 2 and "苏州建质督函〔2026〕1号" in html and "苏州建质督函〔2026〕2号" in html
     assert "未完成工作要求" in html and "未发送：轮次已到期，提醒不再发送（由督办函接续）" in html
     assert html.count('class="behind"') == 2
+    letter = re.search(r'href="(/campaigns/\d+/letters/\d+)"', html).group(1)
+    printed = pages(world.supervisor).get(letter)
+    assert printed.status_code == 200 and '<article class="campaign-letter">' in printed.text
+    assert "苏州市住房和城乡建设局" in printed.text and "2026年12月1日" in printed.text and "督办函" in printed.text
+    wz_page = pages(world.officer_wz).get(f"/campaigns/{c['id']}").text  # a district reads its own record only
+    assert wz_page.count("督办函全文") == 1
+    own = re.search(r'href="(/campaigns/\d+/letters/\d+)"', wz_page).group(1)
+    assert pages(world.officer_wz).get(own).status_code == 200
+    other = letter if letter != own else re.findall(r'href="(/campaigns/\d+/letters/\d+)"', html)[1]
+    assert pages(world.officer_wz).get(other).status_code == 404
+    assert pages(world.supervisor).get(f"/campaigns/{c['id']}/letters/999999").status_code == 404
