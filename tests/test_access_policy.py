@@ -179,6 +179,7 @@ PATH_IDS: dict[str, Callable[[Scenario, Any], Any]] = {
     "user_id": lambda sc, w: sc.target_user_id,
     "evidence_id": lambda sc, w: sc.evidence_id,
     "campaign_id": lambda sc, w: sc.campaign_id,
+    "firing_id": lambda sc, w: 1,  # a page: every actor is redirected before it is looked up
 }
 ROUTE_IDS: dict[str, dict[str, Callable[[Scenario, Any], Any]]] = {
     "POST /api/documents/{doc_id}/rerender": {"doc_id": lambda sc, w: sc.failed_doc_id},

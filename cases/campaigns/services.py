@@ -32,6 +32,7 @@ PROJECT_KINDS = {"building": "房屋建筑工程", "municipal": "市政基础设
 STATUSES = {"active": "进行中", "ended": "已结束", "cancelled": "已撤销"}
 ORGANISER_LEVELS = ("province", "prefecture")
 ORGANISER_ROLES = ("supervisor", "admin")
+SCOPE_LEVELS = ("province", "prefecture", "county")  # the coverage rows are the county-level jurisdictions
 LABELS = {
     "name": "专项行动名称", "starts_on": "开始日期", "ends_on": "结束日期", "rounds": "轮次",
     "round_no": "轮次序号", "round_name": "轮次名称", "round_starts_on": "轮次开始日期", "due_on": "完成时限",
@@ -182,8 +183,11 @@ def validate(session: Session, organiser_code: str, data: dict[str, Any], *, par
         scope = []
     scope = sorted({c.strip() for c in scope if c.strip()})
     for code in scope:
-        if session.get(Jurisdiction, code) is None:
+        place = session.get(Jurisdiction, code)
+        if place is None:
             _err(errors, "scope_codes", "scope_codes", f"行政区划代码“{code[:12]}”不存在")
+        elif place.level not in SCOPE_LEVELS:
+            _err(errors, "scope_codes", "scope_codes", f"“{place.name}”不是市或县（市、区）级辖区，整治范围按市、县（市、区）划定")
         elif not in_subtree(session, organiser_code, code):
             _err(errors, "scope_codes", "scope_codes", f"“{code}”不在组织单位的管辖范围内")
     kinds = pick("project_kinds", list(partial.project_kinds or []) if partial else [])
