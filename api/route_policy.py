@@ -185,6 +185,19 @@ ROUTES: dict[str, tuple[str, str]] = {
     "GET /complaints":                                       ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "POST /cases/{case_id}/complaints/reply":                ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "POST /cases/{case_id}/complaints/merge":                ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    # Campaigns (专项整治): the scenario's campaign is organised by 苏州市 320500 with 320508 in scope.
+    "POST /api/campaigns":                                  ("campaigns",        "401 403 403 403 403 2   2   403 403 2"),
+    "GET /api/campaigns":                                   ("campaigns",        "401 403 403 2+  2-  2+  2+  2+  2-  2+"),
+    "GET /api/campaigns/{campaign_id}":                     ("campaigns",        "401 403 403 2   404 2   2   2   404 2"),
+    "PATCH /api/campaigns/{campaign_id}":                   ("campaigns",        "401 403 403 403 404 2   2   403 404 2"),
+    "GET /api/campaigns/{campaign_id}/coverage":            ("campaigns",        "401 403 403 2   404 2   2   2   404 2"),
+    "GET /api/campaigns/{campaign_id}/projects":            ("campaigns",        "401 403 403 2   404 2   2   2   404 2"),
+    "GET /campaigns":                                       ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "GET /campaigns/new":                                   ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "POST /campaigns/new":                                  ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "GET /campaigns/{campaign_id}":                         ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "GET /campaigns/{campaign_id}/projects":                ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "GET /campaigns/{campaign_id}/letters/{firing_id}":     ("page",             "3   3   3   3   3   3   3   3   3   3"),
 }
 # fmt: on
 

@@ -314,6 +314,8 @@ def build_variables(session: Session, msg: OutboxMessage, settings: Settings | N
         if user is not None:
             merged["recipient_name"] = user.display_name
     merged.update({k: v for k, v in (msg.variables or {}).items() if v is not None})
+    if isinstance(merged.get("dashboard_url"), str) and merged["dashboard_url"].startswith("/"):
+        merged["dashboard_url"] = base_url(settings) + merged["dashboard_url"]  # a page path (campaign rounds)
     for k, v in _derived(merged).items():
         merged.setdefault(k, v)
     if msg.document_no:

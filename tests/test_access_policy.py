@@ -100,6 +100,7 @@ class Scenario:
     complaint_id: int    # a 12345 referral in 320508 (cases/complaints/), on a case of its own
     complaint_case_id: int
     complaint_code: str
+    campaign_id: int     # a campaign of 苏州市 320500 with 320508 in scope
     users: dict[str, User | None]
 
 
@@ -148,6 +149,7 @@ def scenario(api, db, world, clock, fresh_data_settings) -> Scenario:
         complaint, sc.complaint_code = complaints.refer_12345(s, world.officer, {
             "referral_no": "GD-MATRIX-1", "content": "工地夜间施工噪音扰民", "jurisdiction_code": "320508"}, clock.now())
         sc.complaint_id, sc.complaint_case_id = complaint.id, complaint.case_id
+    sc.campaign_id = add_campaign(db, clock, world)
     sc.users = {
         "anon": None, "ent": world.contact, "off": world.officer, "off_wz": world.officer_wz,
         "city": world.supervisor, "prov": world.province, "root": world.admin,
@@ -190,6 +192,21 @@ def _unlink_item(db, sc: Scenario) -> None:
         s.get(InspectionItem, sc.inspection_item_id).case_id = None
 
 
+def add_campaign(db, clock, world) -> int:
+    from datetime import date
+    from cases.models.inspections import Campaign, CampaignRound
+
+    with db.transaction() as s:
+        c = Campaign(name="权限矩阵专项行动", jurisdiction_code="320500", starts_on=date(2026, 11, 1),
+                     ends_on=date(2026, 12, 31), scope_codes=["320508"], project_kinds=[], coverage_target=100,
+                     description="", status="active", created_by_id=world.supervisor.id, created_at=clock.now())
+        s.add(c)
+        s.flush()
+        s.add(CampaignRound(campaign_id=c.id, round_no=1, name="第一轮", starts_on=date(2026, 11, 1),
+                            due_on=date(2026, 12, 31)))
+        return c.id
+
+
 # Path parameters by name, then by route where one name means different things.
 PATH_IDS: dict[str, Callable[[Scenario, Any], Any]] = {
     "case_id": lambda sc, w: sc.case["id"],
@@ -210,6 +227,8 @@ PATH_IDS: dict[str, Callable[[Scenario, Any], Any]] = {
     "checklist_id": lambda sc, w: sc.checklist_id,
     "complaint_id": lambda sc, w: sc.complaint_id,
     "lookup_code": lambda sc, w: sc.complaint_code,
+    "campaign_id": lambda sc, w: sc.campaign_id,
+    "firing_id": lambda sc, w: 1,  # a page: every actor is redirected before it is looked up
 }
 ROUTE_IDS: dict[str, dict[str, Callable[[Scenario, Any], Any]]] = {
     "POST /api/documents/{doc_id}/rerender": {"doc_id": lambda sc, w: sc.failed_doc_id},
@@ -265,6 +284,10 @@ REQUESTS: dict[str, Callable[[Scenario, Any, str], dict[str, Any]]] = {
     "POST /api/cases/{case_id}/complaints/reply": lambda sc, w, a: {"json": {"reply": "经核查，已责令整改。"}},
     # into itself: refused (422) for whoever may merge, so the matrix leaves the case as it was
     "POST /api/cases/{case_id}/complaints/merge": lambda sc, w, a: {"json": {"into_case_id": sc.complaint_case_id}},
+    "POST /api/campaigns": lambda sc, w, a: {"json": {
+        "name": f"矩阵专项行动{_unique()}", "starts_on": "2026-12-01", "ends_on": "2026-12-31",
+        "rounds": [{"due_on": "2026-12-31"}]}},
+    "PATCH /api/campaigns/{campaign_id}": lambda sc, w, a: {"json": {"description": f"矩阵修改{_unique()}"}},
     "POST /api/users": lambda sc, w, a: {"json": {
         "username": f"matrix{_unique()}", "display_name": f"矩阵用户{_unique()}", "password": "Matrix-pw-2026!",
         "role": "enterprise", "jurisdiction_code": "320508", "enterprise_id": w.e1.id}},
@@ -321,6 +344,7 @@ LIST_TARGETS: dict[str, Callable[[Scenario, Any], tuple[str, Any]]] = {
     "GET /api/users": lambda sc, w: ("id", w.officer.id),
     "GET /api/inspections": lambda sc, w: ("id", sc.inspection_id),
     "GET /api/complaints": lambda sc, w: ("id", sc.complaint_id),
+    "GET /api/campaigns": lambda sc, w: ("id", sc.campaign_id),
 }
 
 

@@ -99,6 +99,14 @@ def calendar_stale() -> bool:
     return _exists(select(Deadline.id).where(Deadline.status == "open", Deadline.calendar_gen < current))
 
 
+def campaign_rounds_due(now: datetime) -> bool:
+    """A campaign round's rung whose moment has come for a district not yet looked at (cases/campaigns/clock.py)."""
+    from cases.campaigns.clock import rounds_due
+
+    with get_database().session() as s:
+        return rounds_due(s, now)
+
+
 def documents_due(now: datetime) -> bool:
     from notifications.documents import ISSUED
 
@@ -311,7 +319,7 @@ class FlowLoop:
 
     def _sweep_tick(self) -> None:
         now = clock.now()
-        if timers_due(now) or calendar_stale():
+        if timers_due(now) or calendar_stale() or campaign_rounds_due(now):
             self._run("sweep-timers", self._sweep)  # the flow records the sweep's heartbeat
         elif time.monotonic() >= self._next_idle_beat:
             # Nothing due is a sweep done too: /readyz must not call an idle worker stale. At most

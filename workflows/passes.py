@@ -69,6 +69,19 @@ def repair_calendar_task() -> int:
         return total
 
 
+def campaign_rounds_task() -> dict[str, int]:
+    """Last in every sweep: the campaigns' round clocks (cases/campaigns/clock.py: reminders and
+    督办函 to the districts behind a round, once each). Never fails the sweep: what is not fired now
+    is fired by the next one."""
+    from cases.campaigns.clock import fire_all_due_rounds
+
+    try:
+        return fire_all_due_rounds(get_database(), clock.now())
+    except Exception:  # noqa: BLE001
+        log.warning("sweep: the campaign round clocks failed; the next sweep tries again", exc_info=True)
+        return {}
+
+
 def count_due(now: datetime) -> int:
     with get_database().session() as s:
         return s.scalar(select(func.count()).select_from(Timer).where(Timer.status == "pending", Timer.fire_at <= now)) or 0
@@ -95,6 +108,9 @@ def sweep_pass(fire: Callable[[int, int], Counts], *, batch_size: int | None = N
         if time.monotonic() - started >= budget_seconds:
             totals["remaining_due"] = count_due(clock.now())
             break
+    rounds = campaign_rounds_task()
+    if rounds.get("sent") or rounds.get("checked"):
+        totals["campaign_rounds"] = rounds
     totals["seconds"] = round(time.monotonic() - started, 3)
     if logger is not None:
         if totals["failed"]:

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 
 def install_pages(app: FastAPI) -> None:
-    from api.pages import admin, auth, cockpit, common, complaints, home, inbox, ledger, me, role_preferences
+    from api.pages import admin, auth, campaigns, cockpit, common, complaints, home, inbox, ledger, me, role_preferences
     from api.pages import inspections
     from api.pages.cases import actions, case_page, evidence, new_case, pickers
 
@@ -30,6 +30,7 @@ def install_pages(app: FastAPI) -> None:
         role_preferences,
         ledger,
         cockpit,
+        campaigns,
         complaints,
         evidence,
         case_page,

@@ -232,7 +232,7 @@ def navigation(user: User) -> list[tuple[str, str]]:
         items.append(("/cases/new", "新建案件"))
     if user.role in ("supervisor", "admin"):
         items.append(("/cockpit", "督办驾驶舱"))
-    items += [("/ledger", "台账"), ("/inspections", "检查记录")]
+    items += [("/ledger", "台账"), ("/inspections", "检查记录"), ("/campaigns", "专项行动")]
     items += [("/complaints", "群众举报")] if user.role in ("officer", "supervisor") else []
     items += [("/inbox", "站内信")]
     if user.role == "admin":

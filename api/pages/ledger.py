@@ -28,7 +28,7 @@ PAGE_SIZE = 50
 COUNT_LIMIT = 10_000
 TEXT_PARAMS = ("kind", "state", "jurisdiction", "light", "q", "found_from", "found_to", "due_from", "due_to",
                "closed_from", "closed_to", "enterprise_id", "assignee", "sort", "rectification_due_from",
-               "rectification_due_to", "rectified_on_time", "overdue_month", "moved_up")
+               "rectification_due_to", "rectified_on_time", "overdue_month", "moved_up", "campaign_id")
 # The cockpit's links (api/pages/cockpit.py) carry these; the form keeps them as hidden fields.
 COCKPIT_PARAMS = ("rectification_due_from", "rectification_due_to", "rectified_on_time", "overdue_month", "moved_up")
 DATE_RANGES = (("found", "发现日期"), ("due", "整改期限"), ("closed", "结案日期"))
@@ -73,6 +73,7 @@ def _filters(form: dict[str, str], user: User, db) -> tuple[dict[str, Any], str]
                    light=form["light"] or None, text=form["q"] or None, enterprise_id=enterprise_id,
                    assignee_id=assignee_id, open_only=bool(form["open_only"]),
                    jurisdiction_only=bool(form["jurisdiction_only"] and form["jurisdiction"]),
+                   campaign_id=form["campaign_id"] or None,
                    **{name: form[name] or None for name in COCKPIT_PARAMS},
                    **{f"{key}_{end}": form[f"{key}_{end}"] or None for key, _ in DATE_RANGES for end in ("from", "to")})
     return filters, form["sort"] or "-created_at"
@@ -82,9 +83,12 @@ def _choices(request: Request, user: User) -> dict[str, Any]:
     """The selects' options: kinds and states (labels from the machine data), lights, the
     jurisdictions of the user's subtree, and for a staff user whose subtree has few, the enterprises."""
     out: dict[str, Any] = {"kinds": options_of("kind"), "states": options_of("state"), "lights": options_of("light"),
-                           "sorts": SORTS, "jurisdictions": [], "staff": user.role in STAFF_ROLES}
+                           "sorts": SORTS, "jurisdictions": [], "staff": user.role in STAFF_ROLES, "campaigns": []}
     if user.role in STAFF_ROLES:
+        from cases.campaigns.services import list_campaigns
+
         with request.app.state.db.session() as s:
+            out["campaigns"] = [(c.id, c.name) for c in list_campaigns(s, user)]
             out["jurisdictions"] = s.execute(
                 select(Jurisdiction.code, Jurisdiction.name, Jurisdiction.level)
                 .where(Jurisdiction.code.in_(subtree_codes(user.jurisdiction_code)))

@@ -101,6 +101,7 @@ def case_filters(
     rectified_on_time: bool | None = Query(None, description="该整改期限是否按期完成（与整改期限到期日合用）"),
     overdue_month: str | None = Query(None, description="逾期月份（YYYY-MM）：当月有计灯期限届满而届满时仍未完成的案件"),
     moved_up: bool | None = Query(None, description="只要经提级移至本人辖区以上、由上级办理的案件（按原辖区可见）"),
+    campaign_id: int | None = Query(None, ge=1, le=MAX_INT, description="专项行动编号：在该专项整治中发现的案件"),
 ) -> dict[str, Any]:
     """The filters of the case list, shared by its exports (cases.reads.case_lists.case_query)."""
     assignee_id = None
@@ -116,7 +117,8 @@ def case_filters(
                 open_only=open_only, light=light, found_from=found_from, found_to=found_to, due_from=due_from,
                 due_to=due_to, closed_from=closed_from, closed_to=closed_to, jurisdiction_only=jurisdiction_only,
                 rectification_due_from=rectification_due_from, rectification_due_to=rectification_due_to,
-                rectified_on_time=rectified_on_time, overdue_month=overdue_month, moved_up=moved_up)
+                rectified_on_time=rectified_on_time, overdue_month=overdue_month, moved_up=moved_up,
+                campaign_id=campaign_id)
 
 
 CaseFilters = Annotated[dict[str, Any], Depends(case_filters)]

@@ -26,6 +26,10 @@ FIELD_LABELS: dict[str, str] = {
     "jurisdiction_only": "仅本级（不含下级）", "moved_up": "已提级至上级", "rectification_due_from": "整改期限到期日（起）",
     "rectification_due_to": "整改期限到期日（止）", "rectified_on_time": "是否按期整改", "overdue_month": "逾期月份",
     "status": "状态", "edition": "标准版本", "version": "版本号",
+    # campaigns (cases/campaigns/services.py LABELS)
+    "campaign_id": "专项行动", "round": "轮次", "district": "区县", "starts_on": "开始日期", "ends_on": "结束日期",
+    "rounds": "轮次", "due_on": "完成时限", "scope_codes": "整治范围", "project_kinds": "工程类别",
+    "coverage_target": "覆盖率目标（%）", "round_no": "轮次序号",
     # calendar
     "amount": "期限数值", "unit": "期限单位", "start": "起算时间", "notice": "放假安排",
     # case creation and actions (their own fields are labelled by the machine's field specs)
@@ -94,6 +98,7 @@ OPTION_LABELS: dict[str, Any] = {
     "kind": _kind_labels, "state": _state_labels, "unit": _UNIT_LABELS, "light": _LIGHT_LABELS,
     "role": _USER_ROLES, "parties.role": _PARTY_ROLES, "related_enterprises.role": _PARTY_ROLES,
     "sort": SORT_LABELS, "purpose": EVIDENCE_PURPOSES,
+    "project_kinds": {"building": "房屋建筑工程", "municipal": "市政基础设施工程"},  # cases/campaigns PROJECT_KINDS
 }
 
 _TOKEN = re.compile(r"[^.\[\]]+")

@@ -91,6 +91,10 @@ RESOURCES: dict[str, dict[str, str]] = {
                             "officers/supervisors who see the case(s)"},
     "complaints.public": {"read": "anyone with the lookup code: the status and the official reply, nothing else",
                           "write": "anyone (no login), rate-limited per client address"},
+    "campaigns": {"read": "staff: campaigns organised at or below their jurisdiction, and those organised above it "
+                          "whose scope reaches it (cases/campaigns/services.py can_see); contacts: none",
+                  "write": "create: supervisors and admins of a city or province, for their own jurisdiction; edit: "
+                           "supervisors and admins of the organiser's jurisdiction or above"},
 }
 
 

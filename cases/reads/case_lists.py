@@ -51,6 +51,7 @@ def case_query(
     rectified_on_time: bool | str | None = None,
     overdue_month: str | None = None,
     moved_up: bool | str | None = None,
+    campaign_id: int | str | None = None,
     now: datetime | None = None,
 ) -> Select:
     """The visible cases matching the filters (every list, the ledger and its exports). The date
@@ -61,13 +62,17 @@ def case_query(
     ``jurisdiction_only``: the jurisdiction itself without its subtree (the cockpit's 本级); the
     rectification and overdue filters select the cases behind the cockpit's ranking and trend
     (``clock_filters``); ``moved_up``: the visible cases moved by 提级 above the actor's own
-    jurisdiction (seen through their origin; the cockpit's 已提级至上级的案件)."""
+    jurisdiction (seen through their origin; the cockpit's 已提级至上级的案件). ``campaign_id``: the
+    cases found in that 专项整治 campaign (``Case.campaign_id``, the campaign's coverage figures:
+    cases/campaigns/coverage.py)."""
     stmt = select(Case).where(visible_cases_clause(actor))
     if _flag("moved_up", moved_up):
         from cases.ledger.access import subtree_codes
 
         stmt = stmt.where(Case.origin_jurisdiction_code != Case.jurisdiction_code,
                           Case.jurisdiction_code.not_in(subtree_codes(actor.jurisdiction_code)))
+    if campaign_id is not None and campaign_id != "":
+        stmt = stmt.where(Case.campaign_id == _campaign_id(campaign_id))
     for clause in clock_filters(jurisdiction=jurisdiction, jurisdiction_only=jurisdiction_only,
                                 rectification_due_from=rectification_due_from,
                                 rectification_due_to=rectification_due_to, rectified_on_time=rectified_on_time,
@@ -117,6 +122,14 @@ def case_query(
     if open_only:
         stmt = stmt.where(Case.closed_at.is_(None))
     return stmt
+
+
+def _campaign_id(raw: int | str) -> int:
+    text = str(raw).strip()
+    if isinstance(raw, bool) or not (text.isascii() and text.isdigit()) or int(text) > 2**63 - 1:
+        raise ValidationFailed([{"field": "campaign_id", "label": field_label("campaign_id"),
+                                 "message": f"应为专项行动编号（整数），收到“{text[:20]}”"}])
+    return int(text)
 
 
 # ---------------------------------------------------------------- the cockpit's figures as filters

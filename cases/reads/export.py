@@ -22,6 +22,7 @@ from cases.ledger.accident import GRADE_LABELS
 from cases.reads.case_lists import case_query, due_date_of, sort_order
 from cases.ledger.engine import get_registry
 from cases.models import Building, Case, Enterprise, Jurisdiction, Project, User
+from cases.models.inspections import Campaign
 from cases.platform.clock import SHANGHAI
 
 BATCH = 1000  # rows per fetch from the database
@@ -45,6 +46,8 @@ COLUMNS: tuple[Column, ...] = (
     # kind-specific (empty for the other kinds)
     Column("隐患等级", "text", 10), Column("重大事故隐患判定条目", "text", 14), Column("事故等级", "text", 12),
     Column("鉴定等级", "text", 16),
+    # the 专项整治 campaign the case was found in (ledger filter campaign_id)
+    Column("专项行动", "text", 24),
 )
 HEADERS = tuple(c.header for c in COLUMNS)
 
@@ -107,18 +110,20 @@ def ledger_statement(actor: User, *, sort: str = "-created_at", now: datetime, *
     # embedded SELECT would correlate to an unaliased table joined here.
     jurisdiction, enterprise, project, building, assignee = (aliased(Jurisdiction), aliased(Enterprise),
                                                              aliased(Project), aliased(Building), aliased(User))
+    campaign = aliased(Campaign)
     columns = (Case.id, Case.number, Case.kind, Case.machine_version, Case.state, Case.title, Case.location,
                Case.found_at, Case.clock_due_at, Case.closed_at, Case.severity, Case.hazard_item_code,
                Case.accident_grade, Case.appraisal_grade, jurisdiction.name.label("jurisdiction_name"),
                enterprise.name.label("enterprise_name"), project.name.label("project_name"),
                building.name.label("building_name"), assignee.display_name.label("assignee_name"),
-               light_expression(now).label("light"))
+               light_expression(now).label("light"), campaign.name.label("campaign_name"))
     return (base.with_only_columns(*columns, maintain_column_froms=False).select_from(Case)
             .outerjoin(jurisdiction, jurisdiction.code == Case.jurisdiction_code)
             .outerjoin(enterprise, enterprise.id == Case.enterprise_id)
             .outerjoin(project, project.id == Case.project_id)
             .outerjoin(building, building.id == Case.building_id)
             .outerjoin(assignee, assignee.id == Case.assignee_id)
+            .outerjoin(campaign, campaign.id == Case.campaign_id)
             .order_by(*sort_order(sort)))
 
 
@@ -139,6 +144,7 @@ def ledger_rows(session: Session, actor: User, *, now: datetime, sort: str = "-c
                 _option_label(r.kind, "severity", r.severity), r.hazard_item_code,
                 GRADE_LABELS.get(r.accident_grade, r.accident_grade) if r.accident_grade else None,
                 _option_label("dangerous_building", "appraisal_grade", r.appraisal_grade),
+                r.campaign_name,
             )
     finally:
         result.close()

@@ -400,6 +400,36 @@ SAMPLES: dict[str, dict] = {
              "case_url": "https://anjian.example.gov.cn/cases/320508-YH-2026-000131"},
         ],
     },
+    "campaign_round_reminder": {
+        "recipient_name": "周敏（苏州市吴中区住房和城乡建设局）",
+        "campaign_name": "2轮全覆盖精准排查",
+        "round_name": "第一轮",
+        "due_date": date(2026, 6, 30),
+        "district_name": "苏州市吴中区住房和城乡建设局",
+        "issuing_authority": CITY_AUTHORITY,
+        "coverage_in_scope": 12, "coverage_inspected": 7, "coverage_pending": 5, "coverage_percent": "58.3%",
+        "coverage_target": 100,
+        "reminder_text": "苏州市吴中区住房和城乡建设局：《2轮全覆盖精准排查》第一轮将于2026年6月30日到期。截至目前，你辖区范围内"
+                         "在建项目12个，已检查7个，尚有5个未检查（覆盖率58.3%，目标100%），请抓紧组织检查，确保按期完成。",
+        "dashboard_url": "https://anjian.example.gov.cn/campaigns/3",
+    },
+    "campaign_supervision_letter": {
+        "recipient_name": "周敏（苏州市吴中区住房和城乡建设局）",
+        "campaign_name": "2轮全覆盖精准排查",
+        "round_name": "第一轮",
+        "due_date": date(2026, 6, 30),
+        "district_name": "苏州市吴中区住房和城乡建设局",
+        "issuing_authority": CITY_AUTHORITY,
+        "doc_number": "苏州建质督函〔2026〕3号",
+        "issued_at": utc(2026, 6, 30, 16, 0),
+        "coverage_in_scope": 12, "coverage_inspected": 7, "coverage_pending": 5, "coverage_percent": "58.3%",
+        "coverage_target": 100,
+        "letter_text": "督办函\n苏州建质督函〔2026〕3号\n苏州市吴中区住房和城乡建设局：\n根据苏州市住房和城乡建设局《2轮全覆盖精准排查》"
+                       "工作安排，第一轮应于2026年6月30日前完成辖区内在建项目检查全覆盖（覆盖率目标100%）。截至2026年6月30日，"
+                       "你辖区范围内在建项目12个，已检查7个，未检查5个，覆盖率58.3%，未完成工作要求。\n请于收到本函后立即组织对"
+                       "未检查项目逐一开展检查，并于2026年7月8日前将整改落实情况书面报告组织单位。\n苏州市住房和城乡建设局\n2026年7月1日",
+        "dashboard_url": "https://anjian.example.gov.cn/campaigns/3",
+    },
     "system_alert": {
         **CASE,
         "recipient_name": "孙磊（江苏省住房和城乡建设厅 系统管理员）",
@@ -430,6 +460,8 @@ EXPECTED_TEXT: dict[str, list[str]] = {
     "escalation_transfer": ["提级督办", CITY_AUTHORITY],
     "daily_digest": ["红灯", "黄灯", "2026年11月25日"],
     "system_alert": ["系统告警", "隐患整改通知书", "legal_basis"],
+    "campaign_round_reminder": ["专项行动提醒", "2026年6月30日", "5个未检查"],
+    "campaign_supervision_letter": ["督办函", "苏州建质督函〔2026〕3号", "2026年6月30日", "未检查5个"],
 }
 
 

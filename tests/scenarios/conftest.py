@@ -3,7 +3,8 @@
 A story is told through the real API (``story.act`` as the officer, the supervisor or the
 enterprise contact), and time passes through the real sweep: ``story.advance`` moves the one
 clock step by step and at every step does what the served flows do — fire every due timer
-(``cases.clocks.sweep.fire_due_batch``, the body of the sweep flow's task), render every issued
+(``cases.clocks.sweep.fire_due_batch``, the body of the sweep flow's task), run the campaigns' round
+clocks (``cases.campaigns.clock.fire_all_due_rounds``, last in every sweep), render every issued
 document (``notifications.documents.render_pending_documents``) and deliver the outbox
 (``notifications.delivery.deliver_pending``; the in-app inbox at once). Assertions then read
 what a person would read: the documents' text, the events, the lights, who was notified.
@@ -24,6 +25,7 @@ from sqlalchemy import select
 from cases.platform.config import Settings
 from cases.calendar.calendar_repair import repair_calendar
 from cases.clocks.sweep import fire_due_batch
+from cases.campaigns.clock import fire_all_due_rounds
 from cases.models import Document, OutboxMessage, User
 from notifications.delivery import deliver_pending
 from notifications.documents import read_stored, render_pending_documents
@@ -83,6 +85,7 @@ class Story:
                 fired[k] = fired.get(k, 0) + v
             if counts.get("seen", 0) < 500:
                 break
+        rounds = fire_all_due_rounds(self.db, now)  # the campaigns' round clocks, as sweep_pass does last
         rendered = render_pending_documents(self.db, now, settings=self.settings)
         delivered: dict[str, int] = {}
         while True:
@@ -93,7 +96,7 @@ class Story:
                 delivered[k] = delivered.get(k, 0) + v
             if sum(counts.values()) < 200:
                 break
-        out = {"at": now, "fired": fired, "rendered": rendered, "delivered": delivered}
+        out = {"at": now, "fired": fired, "rendered": rendered, "delivered": delivered, "campaign_rounds": rounds}
         self.swept.append(out)
         return out
 
