@@ -16,7 +16,9 @@ from cases.ledger.engine import get_registry
 from state_machines.loader import ActionSpec, FieldSpec, MachineDefinition
 from tests.evidence_files import PHOTO_REFUSAL, fresh_png, upload
 
-KINDS = ("hazard", "major_hazard", "accident", "dangerous_building")
+# Every loaded kind (state_machines/definitions/): a new kind needs a path to each of its states in
+# PATHS (test_forbidden_actions checks) and, where the generated values break a guard, OVERRIDES.
+KINDS = tuple(get_registry().kinds())
 
 # The action sequence (from the initial state) that reaches each state of each machine.
 PATHS: dict[str, dict[str, list[str]]] = {
@@ -50,6 +52,14 @@ PATHS: dict[str, dict[str, list[str]]] = {
         "verified": ["register", "record_evacuation", "start_rectification", "verify"],
         "closed": ["register", "record_evacuation", "start_rectification", "verify", "close"],
     },
+    "dangerous_occurrence": {
+        "found": [],
+        "registered": ["register"],
+        "rectifying": ["register", "start_rectification"],
+        "verified": ["register", "start_rectification", "verify"],
+        "closed": ["register", "start_rectification", "verify", "close"],
+        "dismissed": ["dismiss"],
+    },
 }
 
 # Values a guard needs that the generic generator would not choose.
@@ -59,6 +69,9 @@ OVERRIDES: dict[tuple[str, str], dict[str, Any]] = {
     ("dangerous_building", "register"): {"appraisal_grade": "D", "handling": "stop_use"},
     ("dangerous_building", "conclude_safe"): {"appraisal_grade": "A"},
     ("dangerous_building", "verify"): {"new_grade": "B"},
+    # a 重大险情 has no death, serious injury or loss at the accident threshold; its reclassification has
+    ("dangerous_occurrence", "register"): {"deaths": 0, "serious_injuries": 0, "direct_loss": 20000},
+    ("dangerous_occurrence", "reclassify"): {"deaths": 1, "serious_injuries": 0, "direct_loss": 0},
 }
 
 CHINESE = "现场检查发现问题已按要求处理完毕"
@@ -148,6 +161,10 @@ def create_payload(kind: str, world, clock, **extra: Any) -> dict[str, Any]:
                     accident_type="fall", brief="高处坠落一人")
     elif kind == "dangerous_building":
         base.update(building_id=world.b1.id, source="survey", building_use="residential", occupants=6)
+    elif kind == "dangerous_occurrence":
+        base.update(project_id=world.p1.id, source="occurrence_report", occurred_at=clock.now().isoformat(),
+                    occurrence_type="scaffolding", brief="3号楼外脚手架局部变形下沉，现场人员已撤离",
+                    endangered=12, evacuated=12, deaths=0, serious_injuries=0, minor_injuries=0, direct_loss=50000)
     base.update(extra)
     return base
 
