@@ -1,0 +1,189 @@
+"""重大险情 (dangerous_occurrence) over real HTTP: its life with the back-edges, its clocks, the line
+between it and an accident (both directions), its number, and the ledger's filter and exports."""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from cases.models import Deadline
+from cases.reads.export import HEADERS
+from state_machines.policies import load_policy
+from tests.machine_paths import HttpDriver
+from tests.test_lifecycle_http import check_log
+
+
+def _clocks(case: dict) -> dict[str, str]:
+    return {d["key"]: d["party"] for d in case["deadlines"]}
+
+
+def test_life_with_reports_reject_close_and_reopen(api, db, world, clock):
+    drv = HttpDriver(api, world, clock)
+    case = drv.create("dangerous_occurrence", title="3号楼外脚手架局部下沉变形")
+    assert case["kind_label"] == "重大险情" and case["state_label"] == "已快报"
+    assert case["number"] == "320508-XQ-2026-000001"
+    assert case["details"]["occurrence_type"] == "scaffolding" and case["details"]["evacuated"] == 12
+    # the report clocks and the 核查 clock run from the 快报
+    labels = {d["key"]: d["label"] for d in case["deadlines"]}
+    assert labels == {"flash_report": "险情快报上报（2小时）", "written_report": "书面报告（24小时）",
+                      "verification": "核查期限（5个工作日）"}
+    assert set(_clocks(case).values()) == {"officer"}
+    assert case["allowed_actions"] == ["report_up", "submit_written_report", "register", "dismiss", "reclassify",
+                                       "assign", "comment"]
+    assert drv.get(case, world.contact)["allowed_actions"] == ["comment"]
+
+    clock.advance(timedelta(hours=1))
+    case = drv.act(case, "report_up", reported_to="苏州市住房和城乡建设局")
+    assert case["details"]["flash_report"]["text"] == "苏州市住房和城乡建设局"
+    assert "flash_report" not in _clocks(case)
+    again = drv.try_act(case, "report_up", reported_to="苏州市住房和城乡建设局")
+    assert again.status_code == 409 and "不能重复上报" in again.json()["message"], again.text
+    case = drv.act(case, "submit_written_report", written_report="9时40分3号楼外架东侧立杆下沉约15厘米……")
+    assert set(_clocks(case)) == {"verification"}
+
+    clock.advance(timedelta(days=1))
+    case = drv.act(case, "register", deaths=0, serious_injuries=0, minor_injuries=1, direct_loss=80000,
+                   finding="现场核查属实，立杆基础被雨水浸泡下沉")
+    assert case["state"] == "registered" and case["enterprise"]["id"] == world.e1.id
+    assert case["assignee"]["id"] == world.officer.id and case["deadlines"] == []
+
+    case = drv.act(case, "start_rectification", measures_required="拆除变形架体，重新做基础并验收", rectification_days=7)
+    [rect] = case["deadlines"]
+    assert (rect["key"], rect["party"], rect["amount"], rect["unit"]) == ("rectification", "enterprise", 7, "working_day")
+    assert set(drv.get(case, world.contact)["allowed_actions"]) == {"report_completion", "comment"}
+    case = drv.act(case, "report_completion", world.contact, completion_report="已拆除重搭并经验收")
+    assert _clocks(case) == {"reinspection": "officer"}
+    case = drv.act(case, "reject", opinion="连墙件仍未补齐", rectification_days=5)
+    assert case["rectification_rounds"] == 1 and _clocks(case) == {"rectification": "enterprise"}
+    case = drv.act(case, "report_completion", world.contact, completion_report="连墙件已补齐")
+    case = drv.act(case, "verify", opinion="险情已排除，整改到位")
+    assert case["state"] == "verified" and case["deadlines"] == []
+    case = drv.act(case, "close", lessons="全市在建项目开展脚手架基础专项检查")
+    assert case["state"] == "closed" and case["final"] and case["closed_at"]
+    assert case["allowed_actions"] == ["reopen", "comment"]
+    case = drv.act(case, "reopen", reason="回头看发现架体再次下沉")
+    assert case["state"] == "rectifying" and case["reopen_count"] == 1 and _clocks(case) == {"rectification": "enterprise"}
+
+    check_log(drv.events(case), [
+        ("create", None, "found", "officer"),
+        ("report_up", "found", "found", "officer"),
+        ("submit_written_report", "found", "found", "officer"),
+        ("register", "found", "registered", "officer"),
+        ("start_rectification", "registered", "rectifying", "officer"),
+        ("report_completion", "rectifying", "rectifying", "contact"),
+        ("reject", "rectifying", "rectifying", "officer"),
+        ("report_completion", "rectifying", "rectifying", "contact"),
+        ("verify", "rectifying", "verified", "officer"),
+        ("close", "verified", "closed", "officer"),
+        ("reopen", "closed", "rectifying", "officer"),
+    ])
+    # the clocks were opened under the latest policy version, the one holding the kind's rules
+    with db.session() as s:
+        versions = set(s.scalars(select(Deadline.policy_version).where(Deadline.case_id == case["id"])))
+    assert versions == {load_policy().version} and load_policy().version >= 2
+
+
+def test_dismissed_when_the_report_is_not_true(api, world, clock):
+    drv = HttpDriver(api, world, clock)
+    case = drv.create("dangerous_occurrence")
+    case = drv.act(case, "dismiss", reason="经核查为正常沉降观测，不属于险情")
+    assert case["state"] == "dismissed" and case["final"] and case["deadlines"] == []
+    assert case["allowed_actions"] == ["comment"]
+
+
+def test_an_accident_is_not_a_dangerous_occurrence(api, world, clock):
+    """A death, a serious injury or a loss of 1 M is an accident: refused, naming the field and pointing
+    to 生产安全事故 — at creation, and at 核查 (then to its reclassification)."""
+    drv = HttpDriver(api, world, clock)
+    off = drv.client(world.officer)
+    from tests.machine_paths import create_payload
+
+    for facts, field in (({"deaths": 1}, "deaths"), ({"serious_injuries": 2}, "serious_injuries"),
+                         ({"direct_loss": 1_000_000}, "direct_loss")):
+        r = off.post("/api/cases", json=create_payload("dangerous_occurrence", world, clock, **facts))
+        assert r.status_code == 422, r.text
+        [error] = r.json()["errors"]
+        assert error["field"] == field
+        assert "属于房屋市政工程生产安全事故，不属于重大险情" in error["message"]
+        assert "请按“生产安全事故”报告" in error["message"]
+    assert off.get("/api/cases?kind=dangerous_occurrence").json()["total"] == 0
+    # just below the line it is a 重大险情
+    ok = drv.create("dangerous_occurrence", direct_loss=999_999, minor_injuries=3)
+    assert ok["state"] == "found"
+
+    # 核查 finds a serious injury: refused, pointing to 认定为生产安全事故; nothing written
+    before = drv.get(ok)
+    r = drv.try_act(ok, "register", serious_injuries=1)
+    assert r.status_code == 422, r.text
+    [error] = r.json()["errors"]
+    assert error["field"] == "serious_injuries" and "认定为生产安全事故" in error["message"]
+    assert drv.get(ok) == before
+
+
+def test_reclassified_as_an_accident(api, world, clock):
+    """认定为生产安全事故: refused on a 险情's facts; on a death the case becomes an accident (SG number,
+    the XQ number kept as 原编号), the 险情 clocks end and the accident's start."""
+    drv = HttpDriver(api, world, clock)
+    case = drv.drive("dangerous_occurrence", "registered")
+    number = case["number"]
+    r = drv.try_act(case, "reclassify", deaths=0, serious_injuries=0, direct_loss=50_000)
+    assert r.status_code == 422 and "未达到生产安全事故标准" in r.json()["errors"][0]["message"], r.text
+
+    clock.advance(timedelta(hours=3))
+    case = drv.act(case, "reclassify", deaths=1, serious_injuries=0, direct_loss=0, reason="一名受伤工人经抢救无效死亡")
+    assert case["kind"] == "accident" and case["kind_label"] == "生产安全事故" and case["state"] == "found"
+    assert case["number"].startswith("320508-SG-2026-") and case["previous_numbers"] == [number]
+    keys = {d["key"] for d in case["deadlines"]}
+    assert {"report_up", "detailed_report", "investigation"} <= keys
+    assert not keys & {"flash_report", "written_report", "verification", "rectification"}
+    # now it follows the accident machine: 定级上报 grades it
+    case = drv.act(case, "register", deaths=1, serious_injuries=0, direct_loss=0)
+    assert case["state"] == "registered" and case["accident_grade"] == "ordinary"
+    rec = next(e for e in drv.events(case) if e["action"] == "reclassify")
+    assert rec["payload"]["reclassified"]["from"] == "dangerous_occurrence"
+    assert rec["payload"]["reclassified"]["to"] == "accident"
+
+
+def test_the_accident_refusal_points_to_a_dangerous_occurrence(api, world, clock):
+    drv = HttpDriver(api, world, clock)
+    acc = drv.create("accident")
+    r = drv.try_act(acc, "register", deaths=0, serious_injuries=0, direct_loss=300_000)
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["message"].endswith("不属于房屋市政工程生产安全事故，可按重大险情报告")
+
+
+def test_the_ledger_lists_filters_and_exports_it(api, world, clock):
+    """台账 of 重大事故隐患、非亡人事故和重大险情: the kind filter, several kinds at once, both exports."""
+    drv = HttpDriver(api, world, clock)
+    off = drv.client(world.officer)
+    occurrence = drv.create("dangerous_occurrence", title="塔吊顶升过程中标准节螺栓断裂")
+    drv.create("major_hazard")
+    drv.create("hazard")
+    listed = off.get("/api/cases?kind=dangerous_occurrence").json()
+    assert [c["id"] for c in listed["items"]] == [occurrence["id"]]
+    assert listed["items"][0]["kind_label"] == "重大险情"
+    both = off.get("/api/cases?kind=major_hazard,dangerous_occurrence").json()
+    assert {c["kind"] for c in both["items"]} == {"major_hazard", "dangerous_occurrence"}
+    r = off.get("/api/cases?kind=bogus")
+    assert r.status_code == 422 and "dangerous_occurrence（重大险情）" in r.text
+
+    r = off.get("/api/cases/export.csv?kind=dangerous_occurrence")
+    assert r.status_code == 200, r.text
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"), newline="")))
+    assert rows[0] == list(HEADERS) and len(rows) == 2
+    row = dict(zip(HEADERS, rows[1]))
+    assert (row["案件编号"], row["类型"], row["状态"], row["标题"]) == \
+        (occurrence["number"], "重大险情", "已快报", "塔吊顶升过程中标准节螺栓断裂")
+    assert row["工程项目"] == world.p1.name and row["红黄绿灯"]
+    r = off.get("/api/cases/export.xlsx?kind=major_hazard,dangerous_occurrence")
+    assert r.status_code == 200
+
+
+def test_the_cockpit_counts_it_in_its_own_column(api, world, clock):
+    drv = HttpDriver(api, world, clock)
+    drv.create("dangerous_occurrence")
+    r = drv.client(world.supervisor).get("/api/stats/lights")
+    assert r.status_code == 200, r.text
+    assert "dangerous_occurrence" in r.text
