@@ -88,7 +88,7 @@ def _v(name: str, type_: str, description: str, **kw: Any) -> Variable:
 _DIGEST_ITEM_FIELDS: tuple[tuple[str, str], ...] = (
     ("case_number", "case number"),
     ("case_title", "case title"),
-    ("kind", "case kind: hazard / major_hazard / accident / dangerous_building"),
+    ("kind", "case kind (a machine definition's kind: hazard, major_hazard, accident, dangerous_building, dangerous_occurrence …; the case_kind filter prints its short_label)"),
     ("light", "traffic light: red / yellow (green cases are not listed)"),
     ("due_date", "legal due date (date, Asia/Shanghai)"),
     ("days_left", "whole days to the due date; 0 = due today, negative = days overdue"),

@@ -187,3 +187,76 @@ def test_the_cockpit_counts_it_in_its_own_column(api, world, clock):
     r = drv.client(world.supervisor).get("/api/stats/lights")
     assert r.status_code == 200, r.text
     assert "dangerous_occurrence" in r.text
+
+
+# ---------------------------------------------------------------- what makes a kind data only
+
+
+def test_every_kind_comes_from_the_machine_data():
+    """The lists that name kinds are derived from the loaded definitions: the API's CaseCreate.kind,
+    the digest's short names, the creation form's fields."""
+    from api.routes.cases import CaseCreate
+    from cases.ledger.engine import get_registry
+    from notifications.filters import case_kind
+
+    registry = get_registry()
+    assert CaseCreate.model_json_schema()["properties"]["kind"]["enum"] == registry.kinds()
+    assert {k: case_kind(k) for k in registry.kinds()} == {
+        "hazard": "一般隐患", "major_hazard": "重大隐患", "accident": "事故", "dangerous_building": "危房",
+        "dangerous_occurrence": "险情"}
+    building = registry.latest("dangerous_building").creation
+    assert (building.omit, building.require) == (("project_id", "enterprise_id"), ("building_id",))
+    assert registry.latest("dangerous_occurrence").creation.omit == ("building_id",)
+
+
+def test_a_creation_block_naming_nothing_known_fails_at_start_up():
+    import pytest
+
+    from cases.ledger.engine import check_definitions, get_registry
+    from state_machines.loader import DefinitionError, parse_definition
+    import yaml
+    from state_machines.loader import DEFINITIONS_DIR
+
+    raw = yaml.safe_load((DEFINITIONS_DIR / "dangerous_occurrence" / "v1.yaml").read_text(encoding="utf-8"))
+    for creation, problem in (({"checks": ["no_such_check"]}, "unknown check"),
+                              ({"see_also": [{"kind": "ufo", "text": "…"}]}, "unknown kind"),
+                              ({"require": ["category"]}, "not a common creation field")):
+        d = parse_definition({**raw, "version": 2, "creation": creation})
+        with pytest.raises(ValueError, match=problem):
+            check_definitions(get_registry().with_definition(d))
+    with pytest.raises(DefinitionError, match="unknown keys"):
+        parse_definition({**raw, "creation": {"hide": ["project_id"]}})
+
+
+def test_a_policy_version_states_only_what_it_adds(tmp_path):
+    """deadlines-v2 ``extends: 1``: v1's rules stay as they were, v2 adds the kind's; a version with no
+    escalation file of its own takes the one before; new deadlines are opened under the latest."""
+    import shutil
+
+    import pytest
+
+    from state_machines.policies import POLICY_DIR, latest_version, load_policy
+
+    v1, v2 = load_policy(1), load_policy(2)
+    assert latest_version() == load_policy().version >= 2
+    assert v1.rules_for("dangerous_occurrence") == () and "report" not in v1.ladders
+    assert [r.key for r in v2.rules_for("dangerous_occurrence")] == \
+        ["flash_report", "written_report", "verification", "rectification", "reinspection"]
+    for kind in ("hazard", "major_hazard", "dangerous_building"):  # untouched by v2
+        assert v2.rules_for(kind) == v1.rules_for(kind)
+    assert v1.rule("accident", "report_up").start_on == ("create",)
+    assert v2.rule("accident", "report_up").start_on == ("create", "reclassify")
+    assert v2.rule("accident", "report_up").amount == v1.rule("accident", "report_up").amount  # merged, not replaced
+    assert v2.supervision == v1.supervision and v2.letters == v1.letters
+    assert [r.rung for r in v2.ladder("report")] == ["remind_before", "overdue", "supervise"]
+
+    for name in ("deadlines-v1.yaml", "escalation-v1.yaml", "deadlines-v2.yaml", "escalation-v2.yaml"):
+        shutil.copy(POLICY_DIR / name, tmp_path / name)
+    (tmp_path / "deadlines-v3.yaml").write_text("version: 3\nextends: 2\nkinds: {hazard: {lookback: {amount: 60}}}\n",
+                                                encoding="utf-8")
+    v3 = load_policy(directory=tmp_path)
+    assert v3.version == 3 and v3.rule("hazard", "lookback").amount == 60 and v3.rule("hazard", "lookback").label == "回头看"
+    assert v3.ladders == v2.ladders  # no escalation-v3: v2's ladders
+    (tmp_path / "deadlines-v4.yaml").write_text("version: 4\nextends: 4\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="not an earlier version"):
+        load_policy(directory=tmp_path)
