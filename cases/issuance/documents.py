@@ -122,6 +122,7 @@ TRANSITION_DOCUMENTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("hazard", "close"): ("closure_confirmation",),
     ("major_hazard", "close"): ("closure_confirmation",),
     ("dangerous_building", "register"): ("dangerous_building_notice",),
+    ("dangerous_occurrence", "report_up"): ("occurrence_flash_report",),
 }
 CREATION_DOCUMENTS: dict[str, tuple[str, ...]] = {"accident": ("accident_flash_report",)}
 

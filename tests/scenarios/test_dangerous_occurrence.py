@@ -10,7 +10,7 @@ The report clock climbs like the other officer clocks, through the real sweep: a
 officer at 11:30, the overdue warning to the officer and their supervisor at 12:00, and at 14:00 a
 督办 reminder to the supervisors of the level above (苏州市). The case is red and in /api/overdue
 while the 快报 is late. The officer reports up at 14:30; the written report goes in the next morning
-within its 24 hours; the site is verified on Wednesday, the unit dismantles and re-erects the scaffold,
+within its 24 hours (the 险情快报 itself is a numbered document to the city); the site is verified on Wednesday, the unit dismantles and re-erects the scaffold,
 the officer re-inspects it and closes the case. The enterprise hears nothing about the officer's
 clocks; it hears of its own 整改期限 only.
 """
@@ -80,6 +80,15 @@ def test_scaffold_occurrence_reported_up_late(story):
 
     # Tuesday 08:00 — the written report, inside its 24 hours: nothing fires for it
     story.advance(to=beijing(2026, 11, 24, 8, 0), step=timedelta(hours=2))
+    # the 险情快报 went to the city (its supervisors hear of it at once), numbered and printed
+    [doc] = story.document_rows(case, "occurrence_flash_report")
+    assert doc.number == "姑苏建质险〔2026〕1号"
+    text = story.text_of(doc)
+    for expected in ("险情快报", "姑苏建质险〔2026〕1号", "苏州市住房和城乡建设局：", "2026年11月23日09时40分",
+                     "发生一起脚手架险情", "紧急撤离23人", "未造成人员死亡、重伤", "属于重大险情", "约6万元",
+                     "5号楼北侧外架第8至11步局部外倾", "设置警戒区，撤离作业人员", w.e1.name):
+        assert expected in text, expected
+    assert story.notified(case, "occurrence_flash_report") == {"supervisor"}
     case = story.act(case, "submit_written_report", fields={
         "written_report": "险情经过：9时40分5号楼北侧外架局部外倾；原因初判：连墙件被违规拆除；已撤离23人，无人员伤亡。"})
     story.advance(to=beijing(2026, 11, 25, 9, 0), step=timedelta(hours=2))
