@@ -123,3 +123,29 @@ def test_scaffold_occurrence_reported_up_late(story):
     before = _rungs(story, case)
     story.advance(days=7, step=timedelta(hours=12))
     assert _rungs(story, case) == before
+
+
+def test_the_unit_that_never_rectifies_gets_the_hazards_ladder(story):
+    """The 整改期限 of a 重大险情 is the unit's, on the hazards' ladder: 警示函 when it runs out, 挂牌督办
+    five working days later — each letter rendered and naming the unit and the missed date."""
+    w = story.world
+    case = story.drv.create("dangerous_occurrence", title="基坑北侧支护局部坍塌险情", occurrence_type="excavation",
+                            brief="基坑北侧支护桩间土体局部坍塌约3立方米，坑边道路出现裂缝", assignee_id=w.officer.id)
+    case = story.act(case, "report_up", fields={"reported_to": "苏州市住房和城乡建设局"})
+    case = story.act(case, "register", fields={
+        "enterprise_id": w.e1.id, "deaths": 0, "serious_injuries": 0, "direct_loss": 30_000,
+        "finding": "现场核查属实：桩间土未挂网喷护"})
+    case = story.act(case, "start_rectification", fields={
+        "measures_required": "立即回填反压，桩间土挂网喷护，加密基坑监测", "rectification_days": 5})
+    [rect] = [d for d in case["deadlines"] if d["key"] == "rectification"]
+    assert rect["due_date"] == "2026-11-30"  # 5 days → 5 working days
+    story.advance(to=beijing(2026, 12, 8, 12), step=timedelta(hours=6))
+    case = story.get(case)
+    rungs = [(e["payload"]["deadline"], e["payload"]["rung"]) for e in story.events(case) if e["action"] == "rung_fired"]
+    assert ("整改期限", "overdue") in rungs and ("整改期限", "listing") in rungs
+    [letter] = story.document_rows(case, "warning_letter")
+    text = story.text_of(letter)
+    assert "警示函" in text and w.e1.name in text and "2026年11月30日" in text
+    assert case["supervision"] is not None and case["light"] == "red"
+    [notice] = story.document_rows(case, "supervision_notice")
+    assert "挂牌督办通知书" in story.text_of(notice)
