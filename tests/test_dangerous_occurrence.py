@@ -181,6 +181,13 @@ def test_the_ledger_lists_filters_and_exports_it(api, world, clock):
     assert r.status_code == 200
 
 
+def test_the_machine_api_says_how_to_create_one(api, world):
+    m = api(world.officer).get("/api/state-machines/dangerous_occurrence").json()
+    assert (m["label"], m["short_label"], m["number_code"]) == ("重大险情", "险情", "XQ")
+    assert m["creation"]["omit"] == ["building_id"] and m["creation"]["see_also"][0]["kind"] == "accident"
+    assert "occurrence_type" in [f["name"] for f in m["create_fields"]]
+
+
 def test_the_cockpit_counts_it_in_its_own_column(api, world, clock):
     drv = HttpDriver(api, world, clock)
     drv.create("dangerous_occurrence")
