@@ -133,6 +133,15 @@ class MachineDefinition:
     short_label: str = ""  # for tight spaces (the digest's table: 危房, 险情); the label if not given
 
     @property
+    def category_field(self) -> str | None:
+        """The creation field that says what sort of case it is (the ledger's 类别 column): an enum
+        named ``category`` or ending in ``_type`` (隐患类别, 事故类型, 险情类型); None if it has none."""
+        for f in self.create_fields:
+            if f.type == "enum" and (f.name == "category" or f.name.endswith("_type")):
+                return f.name
+        return None
+
+    @property
     def state_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.states)
 

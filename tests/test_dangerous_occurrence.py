@@ -176,9 +176,14 @@ def test_the_ledger_lists_filters_and_exports_it(api, world, clock):
     row = dict(zip(HEADERS, rows[1]))
     assert (row["案件编号"], row["类型"], row["状态"], row["标题"]) == \
         (occurrence["number"], "重大险情", "已快报", "塔吊顶升过程中标准节螺栓断裂")
-    assert row["工程项目"] == world.p1.name and row["红黄绿灯"]
+    assert row["工程项目"] == world.p1.name and row["红黄绿灯"] and row["类别"] == "脚手架险情"
     r = off.get("/api/cases/export.xlsx?kind=major_hazard,dangerous_occurrence")
     assert r.status_code == 200
+    # every kind's category in the one 类别 column: 隐患类别, 险情类型; none for a major hazard
+    r = off.get("/api/cases/export.csv")
+    rows = [dict(zip(HEADERS, row)) for row in csv.reader(io.StringIO(r.content.decode("utf-8-sig"), newline=""))][1:]
+    assert {(row["类型"], row["类别"]) for row in rows} == {
+        ("重大险情", "脚手架险情"), ("重大事故隐患", ""), ("一般安全隐患", "脚手架工程")}
 
 
 def test_the_machine_api_says_how_to_create_one(api, world):
