@@ -52,3 +52,19 @@ def test_create_a_scaffold_occurrence(api, pages, world):
     # the case page names it and its clocks
     page_html = page.get(f"/cases/{case['id']}").text
     assert "重大险情" in page_html and "险情快报上报（2小时）" in page_html and "上报险情快报" in page_html
+
+
+def test_the_ledger_and_the_cockpit_offer_it(api, pages, world):
+    """台账 page: the kind filter lists 重大险情 and filters to it; the cockpit counts it in its own row."""
+    officer = api(world.officer)
+    r = officer.post("/api/cases", json={"kind": "dangerous_occurrence", "title": "塔吊顶升套架导轮脱出险情",
+                                         "project_id": world.p1.id, "occurred_at": "2026-11-23T00:30:00+00:00",
+                                         "occurrence_type": "lifting", "brief": "顶升作业中套架导轮脱出，司机及时停机"})
+    assert r.status_code == 201, r.text
+    officer.post("/api/cases", json={"kind": "hazard", "title": "临边防护缺失", "project_id": world.p1.id})
+    page = pages(world.officer)
+    ledger = page.get("/ledger", params={"kind": "dangerous_occurrence"}).text
+    assert '<option value="dangerous_occurrence" selected>重大险情</option>' in ledger
+    assert "塔吊顶升套架导轮脱出险情" in ledger and "临边防护缺失" not in ledger
+    cockpit = pages(world.supervisor).get("/cockpit").text
+    assert "重大险情" in cockpit
