@@ -272,3 +272,19 @@ def test_a_policy_version_states_only_what_it_adds(tmp_path):
     (tmp_path / "deadlines-v4.yaml").write_text("version: 4\nextends: 4\n", encoding="utf-8")
     with pytest.raises(ValueError, match="not an earlier version"):
         load_policy(directory=tmp_path)
+
+
+def test_the_flash_report_needs_a_place(api, world, clock):
+    """上报险情快报 issues the 险情快报: without a 地点 (none typed, no project) it is refused naming the
+    field — no report that could never be printed; with one it is numbered at once."""
+    drv = HttpDriver(api, world, clock)
+    case = drv.create("dangerous_occurrence", location="", project_id=None)
+    r = drv.try_act(case, "report_up", reported_to="苏州市住房和城乡建设局")
+    assert r.status_code == 422, r.text
+    assert [e["field"] for e in r.json()["errors"]] == ["location"]
+    assert drv.get(case)["version"] == case["version"]
+    case = drv.create("dangerous_occurrence")
+    case = drv.act(case, "report_up", reported_to="苏州市住房和城乡建设局")
+    docs = drv.client(world.officer).get(f"/api/cases/{case['id']}/documents").json()["items"]
+    assert [(d["doc_type"], d["title"], d["number"]) for d in docs] == \
+        [("occurrence_flash_report", "险情快报", "姑苏建质险〔2026〕1号")]
