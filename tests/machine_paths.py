@@ -16,8 +16,10 @@ from cases.ledger.engine import get_registry
 from state_machines.loader import ActionSpec, FieldSpec, MachineDefinition
 from tests.evidence_files import PHOTO_REFUSAL, fresh_png, upload
 
-# Every loaded kind (state_machines/definitions/): a new kind needs a path to each of its states in
-# PATHS (test_forbidden_actions checks) and, where the generated values break a guard, OVERRIDES.
+# Every loaded kind (state_machines/definitions/). A kind's path to each state is the shortest one
+# through its machine (``shortest_paths``) unless PATHS names another (a guard needing an internal
+# action first: apply_review, record_evacuation, submit_report); OVERRIDES where the generated values
+# break a guard. test_forbidden_actions checks every state is reached.
 KINDS = tuple(get_registry().kinds())
 
 # The action sequence (from the initial state) that reaches each state of each machine.
@@ -52,15 +54,26 @@ PATHS: dict[str, dict[str, list[str]]] = {
         "verified": ["register", "record_evacuation", "start_rectification", "verify"],
         "closed": ["register", "record_evacuation", "start_rectification", "verify", "close"],
     },
-    "dangerous_occurrence": {
-        "found": [],
-        "registered": ["register"],
-        "rectifying": ["register", "start_rectification"],
-        "verified": ["register", "start_rectification", "verify"],
-        "closed": ["register", "start_rectification", "verify", "close"],
-        "dismissed": ["dismiss"],
-    },
 }
+
+
+
+def shortest_paths(d: MachineDefinition) -> dict[str, list[str]]:
+    """From the initial state, the fewest state-changing actions to each state (breadth first, in the
+    order the machine lists its actions; reclassification leaves the kind, so it is not a route)."""
+    paths = {d.initial: []}
+    queue = [d.initial]
+    while queue:
+        state = queue.pop(0)
+        for a in d.actions_from(state):
+            if a.dest and a.dest not in paths and a.name != "reclassify":
+                paths[a.dest] = [*paths[state], a.name]
+                queue.append(a.dest)
+    return paths
+
+
+for _kind in KINDS:
+    PATHS.setdefault(_kind, shortest_paths(get_registry().latest(_kind)))
 
 # Values a guard needs that the generic generator would not choose.
 OVERRIDES: dict[tuple[str, str], dict[str, Any]] = {
@@ -165,6 +178,14 @@ def create_payload(kind: str, world, clock, **extra: Any) -> dict[str, Any]:
         base.update(project_id=world.p1.id, source="occurrence_report", occurred_at=clock.now().isoformat(),
                     occurrence_type="scaffolding", brief="3号楼外脚手架局部变形下沉，现场人员已撤离",
                     endangered=12, evacuated=12, deaths=0, serious_injuries=0, minor_injuries=0, direct_loss=50000)
+    elif kind not in ("hazard", "major_hazard", "accident", "dangerous_building"):
+        # any other kind: its required creation fields, generated from the machine data
+        d = definition(kind)
+        base.update({f.name: value_for(f, world, clock) for f in d.create_fields if f.required})
+        if "project_id" not in d.creation.omit:
+            base["project_id"] = world.p1.id
+        for name in d.creation.omit:
+            base.pop(name, None)
     base.update(extra)
     return base
 
