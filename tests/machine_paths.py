@@ -84,7 +84,7 @@ OVERRIDES: dict[tuple[str, str], dict[str, Any]] = {
     ("dangerous_building", "verify"): {"new_grade": "B"},
     # a 重大险情 has no death, serious injury or loss at the accident threshold; its reclassification has
     ("dangerous_occurrence", "register"): {"deaths": 0, "serious_injuries": 0, "direct_loss": 20000},
-    ("dangerous_occurrence", "reclassify"): {"deaths": 1, "serious_injuries": 0, "direct_loss": 0},
+    ("dangerous_occurrence", "reclassify"): {"deaths": 1, "serious_injuries": 0, "direct_loss": 0, "accident_type": "fall"},
 }
 
 CHINESE = "现场检查发现问题已按要求处理完毕"

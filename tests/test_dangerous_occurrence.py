@@ -122,22 +122,37 @@ def test_an_accident_is_not_a_dangerous_occurrence(api, world, clock):
     assert drv.get(ok) == before
 
 
-def test_reclassified_as_an_accident(api, world, clock):
+def test_reclassified_as_an_accident(api, db, world, clock, fresh_data_settings):
     """认定为生产安全事故: refused on a 险情's facts; on a death the case becomes an accident (SG number,
     the XQ number kept as 原编号), the 险情 clocks end and the accident's start."""
     drv = HttpDriver(api, world, clock)
     case = drv.drive("dangerous_occurrence", "registered")
     number = case["number"]
-    r = drv.try_act(case, "reclassify", deaths=0, serious_injuries=0, direct_loss=50_000)
+    r = drv.try_act(case, "reclassify", deaths=0, serious_injuries=0, direct_loss=50_000, accident_type="collapse")
     assert r.status_code == 422 and "未达到生产安全事故标准" in r.json()["errors"][0]["message"], r.text
 
     clock.advance(timedelta(hours=3))
-    case = drv.act(case, "reclassify", deaths=1, serious_injuries=0, direct_loss=0, reason="一名受伤工人经抢救无效死亡")
+    case = drv.act(case, "reclassify", deaths=1, serious_injuries=0, direct_loss=0, accident_type="fall",
+                   reason="一名受伤工人经抢救无效死亡")
     assert case["kind"] == "accident" and case["kind_label"] == "生产安全事故" and case["state"] == "found"
     assert case["number"].startswith("320508-SG-2026-") and case["previous_numbers"] == [number]
     keys = {d["key"] for d in case["deadlines"]}
     assert {"report_up", "detailed_report", "investigation"} <= keys
     assert not keys & {"flash_report", "written_report", "verification", "rectification"}
+    # the 事故快报 goes up as for an accident reported as one, numbered at once
+    docs = drv.client(world.officer).get(f"/api/cases/{case['id']}/documents").json()["items"]
+    assert [(d["doc_type"], d["number"]) for d in docs] == [("accident_flash_report", "姑苏建质快〔2026〕1号")]
+    from cases.models import Document
+    from notifications.documents import read_stored, render_pending_documents
+
+    render_pending_documents(db, clock.now(), settings=fresh_data_settings)
+    with db.session() as s:
+        doc = s.scalars(select(Document).where(Document.case_id == case["id"])).one()
+        s.expunge(doc)
+    assert doc.status == "rendered", doc.error
+    html = read_stored(doc, fresh_data_settings, "html").decode()
+    for text in ("事故快报", "高处坠落", "死亡1人", "事故等级待核定", "原编号", number):
+        assert text in html, text
     # now it follows the accident machine: 定级上报 grades it
     case = drv.act(case, "register", deaths=1, serious_injuries=0, direct_loss=0)
     assert case["state"] == "registered" and case["accident_grade"] == "ordinary"
