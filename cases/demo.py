@@ -135,14 +135,16 @@ def load_demo(session: Session, *, now: datetime, n_cases: int = 200, seed: int 
     officers["320102"] = user("officer_nj", "孙监督（玄武区质安站）", "officer", "320102", phone="025-84000000")
     province_supervisor = user("province", "江苏省住建厅质安处", "supervisor", "320000", phone="025-51868000")
 
-    kinds = ["hazard"] * 55 + ["major_hazard"] * 12 + ["accident"] * 10 + ["dangerous_building"] * 23
+    kinds = (["hazard"] * 55 + ["major_hazard"] * 12 + ["accident"] * 10 + ["dangerous_building"] * 23
+             + ["dangerous_occurrence"] * 8)
     counts = {"cases": 0}
     # The first cases of each kind take every end state in turn (the demo shows every state
     # whatever the random draws); the rest are drawn at random.
     cover = {"hazard": ["found", "registered", "rectifying", "verified", "closed", "other"],
              "major_hazard": ["found", "registered", "rectifying", "verified", "closed"],
              "accident": ["found", "registered", "rectifying", "verified", "closed"],
-             "dangerous_building": ["found", "safe", "registered", "rectifying", "verified", "closed"]}
+             "dangerous_building": ["found", "safe", "registered", "rectifying", "verified", "closed"],
+             "dangerous_occurrence": ["found", "registered", "rectifying", "verified", "closed", "dismissed"]}
     seen_kind: dict[str, int] = {}
     for i in range(n_cases):
         kind = kinds[i % len(kinds)]
@@ -161,6 +163,8 @@ def load_demo(session: Session, *, now: datetime, n_cases: int = 200, seed: int 
                 contractor_id = contractor.id  # the demo enterprise user has work to do
             if kind == "accident":
                 _demo_accident(session, rng, actor, supervisor, province_supervisor, p, contractor_id, start, now, force)
+            elif kind == "dangerous_occurrence":
+                _demo_occurrence(session, rng, actor, enterprise_user, p, contractor_id, start, now, force)
             else:
                 _demo_hazard(session, rng, kind, actor, supervisor, enterprise_user, p, contractor_id, start, now, force,
                              settings=settings)
@@ -370,6 +374,62 @@ def _demo_accident(session, rng, actor, supervisor, province, project, contracto
     if target == "verified":
         return
     _run(session, acting, case, "close", {}, _step(t, rng, now))
+
+
+_OCCURRENCES = [
+    ("scaffolding", "外脚手架局部外倾险情", "{b}号楼外脚手架第{f}步附近局部外倾，现场立即停止作业并撤离人员"),
+    ("excavation", "深基坑局部坍塌险情", "基坑北侧支护桩间土体局部坍塌，坑边道路出现裂缝"),
+    ("lifting", "塔吊顶升险情", "{b}号塔吊顶升作业中套架导轮脱出，司机及时停机"),
+    ("collapse", "高支模沉降险情", "地下车库高支模浇筑混凝土时立杆局部下沉"),
+    ("fire", "保温材料起火险情", "{b}号楼{f}层外墙保温材料因电焊火花起火，现场扑灭"),
+    ("fall", "吊篮倾斜险情", "{b}号楼吊篮一端钢丝绳卡阻倾斜，作业人员系挂安全带未坠落"),
+]
+
+
+def _demo_occurrence(session, rng, actor, enterprise_user, project, contractor_id, t, now, force=None):
+    """重大险情: 快报 → 上报 → 核查 → 整改处置 → 复查 → 销号 (or 核查不属实)."""
+    kind_name, title, text = rng.choice(_OCCURRENCES)
+    fmt = {"b": rng.randrange(1, 12), "f": rng.randrange(2, 30)}
+    people = rng.randrange(3, 40)
+    loss = rng.choice([0, 20_000, 80_000, 350_000])
+    case = services.create_case(session, actor, {
+        "kind": "dangerous_occurrence", "title": f"{project.name}{title}", "description": text.format(**fmt),
+        "location": f"{project.name}{fmt['b']}号楼", "source": "occurrence_report", "project_id": project.id,
+        "found_at": t.isoformat(), "assignee_id": actor.id, "occurred_at": (t - timedelta(minutes=25)).isoformat(),
+        "occurrence_type": kind_name, "brief": text.format(**fmt), "endangered": people, "evacuated": people,
+        "minor_injuries": rng.choice([0, 0, 1]), "direct_loss": loss, "measures_taken": "设置警戒区，停止相关作业，撤离人员",
+    }, now=t)
+    target = force or rng.choices(["found", "registered", "rectifying", "verified", "closed", "dismissed"],
+                                  [2, 2, 4, 2, 4, 1])[0]
+    if target == "found":
+        return
+    t = _step(t, rng, now, 0.05)
+    case = _run(session, actor, case, "report_up", {"reported_to": "苏州市住房和城乡建设局"}, t)
+    if target == "dismissed":
+        _run(session, actor, case, "dismiss", {"reason": "经现场核查为正常施工沉降，不属于险情"}, _step(t, rng, now, 1))
+        return
+    t = _step(t, rng, now, 0.5)
+    case = _run(session, actor, case, "submit_written_report",
+                {"written_report": f"险情经过：{text.format(**fmt)}；原因初判：现场安全管理不到位；无人员死亡、重伤。"}, t)
+    t = _step(t, rng, now, 3)
+    case = _run(session, actor, case, "register", {
+        "enterprise_id": contractor_id, "deaths": 0, "serious_injuries": 0, "direct_loss": loss,
+        "finding": "现场核查险情属实，已排除紧急危险"}, t)
+    if target == "registered":
+        return
+    t = _step(t, rng, now)
+    case = _run(session, actor, case, "start_rectification", {
+        "measures_required": "排除险情，按专项方案整改到位，组织专家论证后方可恢复作业", "rectification_days": rng.choice([7, 15, 30])}, t)
+    if target == "rectifying":
+        return
+    t = _step(t, rng, now)
+    by = enterprise_user if case.enterprise_id == enterprise_user.enterprise_id else actor
+    case = _run(session, by, case, "report_completion", {"completion_report": "已整改完毕并经专家论证，附整改前后照片。"}, t)
+    t = _step(t, rng, now)
+    case = _run(session, actor, case, "verify", {"opinion": "现场复查险情已排除，整改到位", "inspectors": "李某、王某"}, t)
+    if target == "verified":
+        return
+    _run(session, actor, case, "close", {"lessons": "在全区开展同类险情举一反三排查"}, _step(t, rng, now))
 
 
 def _demo_building(session, rng, actor, supervisor, building, t, now, force=None):

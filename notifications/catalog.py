@@ -88,7 +88,7 @@ def _v(name: str, type_: str, description: str, **kw: Any) -> Variable:
 _DIGEST_ITEM_FIELDS: tuple[tuple[str, str], ...] = (
     ("case_number", "case number"),
     ("case_title", "case title"),
-    ("kind", "case kind: hazard / major_hazard / accident / dangerous_building"),
+    ("kind", "case kind (a machine definition's kind: hazard, major_hazard, accident, dangerous_building, dangerous_occurrence …; the case_kind filter prints its short_label)"),
     ("light", "traffic light: red / yellow (green cases are not listed)"),
     ("due_date", "legal due date (date, Asia/Shanghai)"),
     ("days_left", "whole days to the due date; 0 = due today, negative = days overdue"),
@@ -203,6 +203,11 @@ _VARIABLES: dict[str, Variable] = {
         _v("cause_preliminary", "str", "Preliminary cause (user text)."),
         _v("measures_taken", "str", "Measures already taken (user text)."),
         _v("reported_at", "datetime (aware)", "When this report is sent."),
+        # --- 重大险情 (dangerous occurrences) ----------------------------------------------------
+        _v("occurrence_type", "str", "Type of the dangerous occurrence, e.g. 脚手架险情, 深基坑险情."),
+        _v("endangered", "int", "People endangered (受威胁人数)."),
+        _v("evacuated", "int", "People evacuated (紧急撤离人数)."),
+        _v("minor_injuries", "int", "Minor injuries (a death or serious injury would make it an accident)."),
         # --- dangerous buildings --------------------------------------------------------------
         _v("building_name", "str", "Building name, e.g. 平江路XX号3幢 (the case's building; optional in "
            "letters about any case kind: None when the case has no building)."),
@@ -356,6 +361,14 @@ CATALOG: dict[str, TemplateSpec] = {
               variables=_pick(*_CASE, *_DOC, *_SITE, "location", *_UNITS, "occurred_at",
                               "accident_type", "accident_grade", "deaths", "serious_injuries",
                               "missing_persons", "direct_loss_yuan", "sequence", "cause_preliminary",
+                              "measures_taken", "reported_at",
+                              optional={**_SITE_OPTIONAL, **{u: None for u in _UNITS}})),
+        _spec("occurrence_flash_report", "险情快报",
+              "Report of a 重大险情 (no death or serious injury, a loss under the accident threshold) to the "
+              "next authority up (2-hour clock).",
+              document=True, addressee="parent_authority",
+              variables=_pick(*_CASE, *_DOC, *_SITE, "location", *_UNITS, "occurred_at", "occurrence_type",
+                              "endangered", "evacuated", "minor_injuries", "direct_loss_yuan", "sequence",
                               "measures_taken", "reported_at",
                               optional={**_SITE_OPTIONAL, **{u: None for u in _UNITS}})),
         _spec("dangerous_building_notice", "危险房屋通知书",

@@ -118,14 +118,12 @@ def appraisal_grade(value: str) -> str:
         raise RenderError(f"unknown appraisal grade {value!r}; expected A, B, C or D") from None
 
 
-_KINDS = {
-    "hazard": "一般隐患", "major_hazard": "重大隐患", "accident": "事故", "dangerous_building": "危房",
-}
-
-
 def case_kind(value: str) -> str:
+    """The kind's short name (``short_label`` of its machine definition: 一般隐患, 危房, 险情…)."""
+    from cases.ledger.engine import get_registry
+
     try:
-        return _KINDS[value]
+        return get_registry().latest(value).short_label
     except KeyError:
         raise RenderError(f"unknown case kind {value!r}") from None
 

@@ -166,6 +166,16 @@ class Scenario:
                      "accident_type": "fall", "deaths": 1, "serious_injuries": 0, "direct_loss": 1600000,
                      "brief": "一名架子工在拆除4#楼西侧外脚手架连墙件时，未系挂安全带，从第11步（约32米）坠落，"
                               "经送医抢救无效死亡。", "source": "flash_report", "enterprise_id": self.contractor.id})
+        # 4b. A 重大险情 on the same site, reported up (险情快报).
+        occurrence = self.create({
+            "kind": "dangerous_occurrence", "title": "5#楼外脚手架局部外倾险情", "project_id": p,
+            "location": "5#楼北侧外脚手架第8至11步", "occurred_at": (self.clock.now() - timedelta(minutes=50)).isoformat(),
+            "occurrence_type": "scaffolding", "endangered": 23, "evacuated": 23, "deaths": 0, "serious_injuries": 0,
+            "minor_injuries": 0, "direct_loss": 60000, "source": "occurrence_report", "enterprise_id": self.contractor.id,
+            "brief": "5#楼北侧外脚手架第8至11步局部外倾约20厘米，现场管理人员发现后立即停止作业，组织架上及下方"
+                     "23名作业人员撤离，未造成人员伤亡。",
+            "measures_taken": "设置警戒区，停止外架及下方交叉作业；组织专家现场会商，制定卸荷加固方案。"})
+        self.act(occurrence, "report_up", {"reported_to": "苏州市住房和城乡建设局"})
         # 5. A D-grade building.
         db_case = self.create({"kind": "dangerous_building", "title": "十全街112号沿街住宅楼房屋安全隐患", "building_id": b,
                                "description": "底层承重墙多处贯通斜裂缝，最大宽度8毫米；二层楼面预制板支座处松动，"

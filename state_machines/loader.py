@@ -102,6 +102,22 @@ class ActionSpec:
 
 
 @dataclass(frozen=True)
+class CreationSpec:
+    """How a kind's cases are created, beyond its ``create_fields`` (the ``creation`` block).
+
+    ``omit``: common creation fields (cases.ledger.services.COMMON_CREATE_FIELDS) this kind leaves
+    out — they mean nothing for it (a dangerous building has no project); default: ``building_id``.
+    ``require``: common fields it needs (危险房屋案件必须关联房屋). ``checks``: functions of
+    cases.ledger.rules (``@create_check``) run on the creation values (422). ``see_also``: other
+    kinds the new-case page points to, each with the sentence saying when (重大险情 ↔ 生产安全事故).
+    """
+    omit: tuple[str, ...] = ("building_id",)
+    require: tuple[str, ...] = ()
+    checks: tuple[str, ...] = ()
+    see_also: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class MachineDefinition:
     kind: str
     version: int
@@ -113,6 +129,17 @@ class MachineDefinition:
     create_fields: tuple[FieldSpec, ...]
     settings: dict[str, Any] = field(default_factory=dict)
     digest: str = ""
+    creation: CreationSpec = CreationSpec()
+    short_label: str = ""  # for tight spaces (the digest's table: 危房, 险情); the label if not given
+
+    @property
+    def category_field(self) -> str | None:
+        """The creation field that says what sort of case it is (the ledger's 类别 column): an enum
+        named ``category`` or ending in ``_type`` (隐患类别, 事故类型, 险情类型); None if it has none."""
+        for f in self.create_fields:
+            if f.type == "enum" and (f.name == "category" or f.name.endswith("_type")):
+                return f.name
+        return None
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -173,6 +200,22 @@ def _parse_field(raw: dict[str, Any], where: str) -> FieldSpec:
     )
 
 
+def _parse_creation(raw: dict[str, Any], source: str) -> CreationSpec:
+    unknown = set(raw) - {"omit", "require", "checks", "see_also"}
+    if unknown:
+        raise DefinitionError(f"{source}: creation: unknown keys {sorted(unknown)}")
+    see_also = []
+    for item in raw.get("see_also", ()):
+        if not isinstance(item, dict) or "kind" not in item or "text" not in item:
+            raise DefinitionError(f"{source}: creation.see_also entries need kind and text")
+        see_also.append((str(item["kind"]), str(item["text"])))
+    require = tuple(raw.get("require", ()))
+    omit = tuple(raw.get("omit", CreationSpec.omit))
+    if set(require) & set(omit):
+        raise DefinitionError(f"{source}: creation: a field both omitted and required")
+    return CreationSpec(omit=omit, require=require, checks=tuple(raw.get("checks", ())), see_also=tuple(see_also))
+
+
 def parse_definition(raw: dict[str, Any], source: str = "<data>") -> MachineDefinition:
     try:
         states = tuple(
@@ -228,6 +271,8 @@ def parse_definition(raw: dict[str, Any], source: str = "<data>") -> MachineDefi
             number_code=raw["number_code"], initial=raw.get("initial", names[0]),
             states=states, actions=tuple(actions), create_fields=create_fields,
             settings=dict(raw.get("settings", {})), digest=digest[:16],
+            creation=_parse_creation(raw.get("creation") or {}, source),
+            short_label=str(raw.get("short_label") or raw["label"]),
         )
     except KeyError as exc:
         raise DefinitionError(f"{source}: missing key {exc}") from exc
@@ -260,8 +305,12 @@ class MachineRegistry:
         return max(versions, key=lambda d: d.version)
 
     def kinds(self) -> list[str]:
+        """Every kind, in the order people see them (lists, the new-case chooser, the cockpit's
+        columns, 422 options): the four first kinds in their historical order, then the others
+        by ``number_code`` — a new kind needs no entry here."""
         order = {"hazard": 0, "major_hazard": 1, "accident": 2, "dangerous_building": 3}
-        return sorted({k for k, _ in self._by_key}, key=lambda k: (order.get(k, 99), k))
+        return sorted({k for k, _ in self._by_key},
+                      key=lambda k: (order.get(k, 99), self.latest(k).number_code, k))
 
     def versions(self, kind: str) -> list[int]:
         return sorted(v for k, v in self._by_key if k == kind)

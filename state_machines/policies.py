@@ -1,6 +1,7 @@
 """Deadline rules and escalation ladders as versioned data (``policies/*-vN.yaml``)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -90,9 +91,42 @@ def _tuple(v) -> tuple:
     return tuple(v) if isinstance(v, (list, tuple)) else (v,)
 
 
-def load_policy(version: int = 1, directory: Path = POLICY_DIR) -> Policy:
-    deadlines = yaml.safe_load((directory / f"deadlines-v{version}.yaml").read_text(encoding="utf-8"))
-    escalation = yaml.safe_load((directory / f"escalation-v{version}.yaml").read_text(encoding="utf-8"))
+def _deep_merge(base: dict, over: dict) -> dict:
+    """``over`` on top of ``base``: mappings merge key by key, anything else (lists too) replaces."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _layer(directory: Path, name: str, version: int) -> dict:
+    """``<name>-v<version>.yaml`` with what it ``extends`` underneath (``extends: N`` = version N's
+    data, merged key by key: a new version states only what it adds or changes). A version with no
+    file of this name is the one before it (a deadlines-v2 needs no escalation-v2)."""
+    path = directory / f"{name}-v{version}.yaml"
+    if not path.exists():
+        if version <= 1:
+            raise FileNotFoundError(path)
+        return _layer(directory, name, version - 1)
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    if int(base) >= version:
+        raise ValueError(f"{path.name}: extends {base}, not an earlier version")
+    return _deep_merge(_layer(directory, name, int(base)), raw)
+
+
+def latest_version(directory: Path = POLICY_DIR) -> int:
+    """The highest N of ``deadlines-vN.yaml``: new deadlines are opened under it."""
+    return max(int(m.group(1)) for p in directory.glob("deadlines-v*.yaml")
+               if (m := re.fullmatch(r"deadlines-v(\d+)\.yaml", p.name)))
+
+
+def load_policy(version: int | None = None, directory: Path = POLICY_DIR) -> Policy:
+    version = latest_version(directory) if version is None else version
+    deadlines = _layer(directory, "deadlines", version)
+    escalation = _layer(directory, "escalation", version)
     ladders = {
         name: tuple(Rung(r["rung"], r.get("label", r["rung"]), dict(r["at"]), _tuple(r.get("effects")))
                     for r in rungs)
@@ -128,12 +162,7 @@ def load_policy(version: int = 1, directory: Path = POLICY_DIR) -> Policy:
                   letters=dict(escalation.get("letters") or {}))
 
 
-def latest_version(directory: Path = POLICY_DIR) -> int:
-    """The highest N with a ``deadlines-vN.yaml``: new deadlines are opened under it (each deadline
-    stores the version that opened it; a new version adds rules, it never rewrites a running clock)."""
-    return max(int(p.stem.rsplit("-v", 1)[1]) for p in directory.glob("deadlines-v*.yaml"))
-
-
 @lru_cache
 def default_policy() -> Policy:
-    return load_policy(latest_version())
+    """The latest version: every deadline records the version it was opened under (``policy_version``)."""
+    return load_policy()

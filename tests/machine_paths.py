@@ -16,7 +16,11 @@ from cases.ledger.engine import get_registry
 from state_machines.loader import ActionSpec, FieldSpec, MachineDefinition
 from tests.evidence_files import PHOTO_REFUSAL, fresh_png, upload
 
-KINDS = ("hazard", "major_hazard", "accident", "dangerous_building")
+# Every loaded kind (state_machines/definitions/). A kind's path to each state is the shortest one
+# through its machine (``shortest_paths``) unless PATHS names another (a guard needing an internal
+# action first: apply_review, record_evacuation, submit_report); OVERRIDES where the generated values
+# break a guard. test_forbidden_actions checks every state is reached.
+KINDS = tuple(get_registry().kinds())
 
 # The action sequence (from the initial state) that reaches each state of each machine.
 PATHS: dict[str, dict[str, list[str]]] = {
@@ -52,6 +56,25 @@ PATHS: dict[str, dict[str, list[str]]] = {
     },
 }
 
+
+
+def shortest_paths(d: MachineDefinition) -> dict[str, list[str]]:
+    """From the initial state, the fewest state-changing actions to each state (breadth first, in the
+    order the machine lists its actions; reclassification leaves the kind, so it is not a route)."""
+    paths = {d.initial: []}
+    queue = [d.initial]
+    while queue:
+        state = queue.pop(0)
+        for a in d.actions_from(state):
+            if a.dest and a.dest not in paths and a.name != "reclassify":
+                paths[a.dest] = [*paths[state], a.name]
+                queue.append(a.dest)
+    return paths
+
+
+for _kind in KINDS:
+    PATHS.setdefault(_kind, shortest_paths(get_registry().latest(_kind)))
+
 # Values a guard needs that the generic generator would not choose.
 OVERRIDES: dict[tuple[str, str], dict[str, Any]] = {
     ("accident", "register"): {"deaths": 1, "serious_injuries": 0, "direct_loss": 0},
@@ -59,6 +82,9 @@ OVERRIDES: dict[tuple[str, str], dict[str, Any]] = {
     ("dangerous_building", "register"): {"appraisal_grade": "D", "handling": "stop_use"},
     ("dangerous_building", "conclude_safe"): {"appraisal_grade": "A"},
     ("dangerous_building", "verify"): {"new_grade": "B"},
+    # a 重大险情 has no death, serious injury or loss at the accident threshold; its reclassification has
+    ("dangerous_occurrence", "register"): {"deaths": 0, "serious_injuries": 0, "direct_loss": 20000},
+    ("dangerous_occurrence", "reclassify"): {"deaths": 1, "serious_injuries": 0, "direct_loss": 0, "accident_type": "fall"},
 }
 
 CHINESE = "现场检查发现问题已按要求处理完毕"
@@ -148,6 +174,18 @@ def create_payload(kind: str, world, clock, **extra: Any) -> dict[str, Any]:
                     accident_type="fall", brief="高处坠落一人")
     elif kind == "dangerous_building":
         base.update(building_id=world.b1.id, source="survey", building_use="residential", occupants=6)
+    elif kind == "dangerous_occurrence":
+        base.update(project_id=world.p1.id, source="occurrence_report", occurred_at=clock.now().isoformat(),
+                    occurrence_type="scaffolding", brief="3号楼外脚手架局部变形下沉，现场人员已撤离",
+                    endangered=12, evacuated=12, deaths=0, serious_injuries=0, minor_injuries=0, direct_loss=50000)
+    elif kind not in ("hazard", "major_hazard", "accident", "dangerous_building"):
+        # any other kind: its required creation fields, generated from the machine data
+        d = definition(kind)
+        base.update({f.name: value_for(f, world, clock) for f in d.create_fields if f.required})
+        if "project_id" not in d.creation.omit:
+            base["project_id"] = world.p1.id
+        for name in d.creation.omit:
+            base.pop(name, None)
     base.update(extra)
     return base
 

@@ -157,7 +157,7 @@ def test_stale_version_and_nothing_partial(api, world, clock):
     acc = drv.create("accident")
     acc_before = snapshot(drv, acc)
     r = drv.try_act(acc, "register", deaths=0, serious_injuries=0, direct_loss=10)
-    assert by_field(r) == {"direct_loss": "无人员伤亡且直接经济损失不足100万元，不属于房屋市政工程生产安全事故"}
+    assert by_field(r) == {"direct_loss": "无人员伤亡且直接经济损失不足100万元，不属于房屋市政工程生产安全事故，可按重大险情报告"}
     assert snapshot(drv, acc) == acc_before
     # after all that, the right version still works and the log is contiguous
     case = drv.act(case, "reclassify")

@@ -21,7 +21,8 @@ from tests.machine_paths import KINDS, HttpDriver
 
 
 # The published versions of each machine: major_hazard v2 guards 核查/销号 with a 整改后 photo.
-PUBLISHED = {"hazard": [1], "major_hazard": [1, 2], "accident": [1], "dangerous_building": [1]}
+PUBLISHED = {"hazard": [1], "major_hazard": [1, 2], "accident": [1], "dangerous_building": [1],
+             "dangerous_occurrence": [1]}
 
 
 def raw_v1(kind: str) -> dict:
@@ -33,6 +34,9 @@ def test_definitions_load_and_validate():
     assert registry.kinds() == list(KINDS)
     check_definitions(registry)  # every guard and effect named exists
     assert {d.kind: registry.versions(d.kind) for d in registry.all()} == PUBLISHED
+    # a case number says its kind: no two kinds share a number code
+    codes = {registry.latest(k).number_code: k for k in registry.kinds()}
+    assert len(codes) == len(registry.kinds()), codes
     for d in registry.all():
         assert d.initial == "found" and d.label and d.number_code
         assert len(d.digest) == 16

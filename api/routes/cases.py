@@ -12,6 +12,7 @@ from api.errors import domain_error_body
 from api.serialize import case_detail, case_summaries, events_json
 from cases.issuance import derive
 from cases.ledger import services
+from cases.ledger.engine import get_registry
 from cases.reads import case_lists
 from cases.issuance.documents import CREATION_DOCUMENTS, issuing_json
 from cases.platform.errors import ActionNotAllowed, NotFound, ValidationFailed
@@ -27,7 +28,9 @@ class CaseCreate(BaseModel):
         "kind": "hazard", "title": "3号楼外脚手架连墙件缺失", "description": "3号楼12–15层外架连墙件整层缺失",
         "location": "姑苏区某项目3号楼", "source": "inspection", "category": "scaffolding", "project_id": 1}})
 
-    kind: Literal["hazard", "major_hazard", "accident", "dangerous_building"]
+    # The kinds of the loaded machine definitions (state_machines/definitions/<kind>/): a new kind
+    # needs no edit here.
+    kind: Literal.__getitem__(tuple(get_registry().kinds()))  # type: ignore[valid-type]
     title: str
 
 

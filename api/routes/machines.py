@@ -11,8 +11,11 @@ router = APIRouter(prefix="/api/state-machines", tags=["state machines"])
 
 def definition_json(d: MachineDefinition) -> dict:
     return {
-        "kind": d.kind, "version": d.version, "label": d.label, "number_code": d.number_code,
-        "initial": d.initial, "digest": d.digest, "settings": d.settings,
+        "kind": d.kind, "version": d.version, "label": d.label, "short_label": d.short_label,
+        "number_code": d.number_code, "initial": d.initial, "digest": d.digest, "settings": d.settings,
+        # how a case of the kind is created: the common fields it omits and requires, other kinds to consider
+        "creation": {"omit": list(d.creation.omit), "require": list(d.creation.require),
+                     "see_also": [{"kind": k, "text": t} for k, t in d.creation.see_also]},
         "states": [{"name": s.name, "label": s.label, "final": s.final} for s in d.states],
         "create_fields": [f.to_dict() for f in d.create_fields],
         "actions": [{

@@ -273,9 +273,11 @@ def _start(rule: DeadlineRule, case: Case, values: dict[str, Any], now: datetime
         return now, max(0, (due - start_day).days)
     start = now
     if rule.start_from != "action":
-        raw = values.get(rule.start_from) or (case.details or {}).get(rule.start_from)
+        # a details field (occurred_at) or a case column (found_at: when the authority learned of it)
+        raw = (values.get(rule.start_from) or (case.details or {}).get(rule.start_from)
+               or getattr(case, rule.start_from, None))
         if raw:
-            start = datetime.fromisoformat(str(raw))
+            start = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw))
     return start, _rule_amount(rule, case, values)
 
 

@@ -244,6 +244,27 @@ def _accident_flash_report(session: Session, case: Case, values: dict[str, Any],
     return snap, outbox.nearest_supervisors(session, parent), True
 
 
+def _occurrence_flash_report(session: Session, case: Case, values: dict[str, Any], now: datetime, **_: Any) -> Plan:
+    """险情快报: the 重大险情's facts as recorded, to the authority one level up (as the 事故快报)."""
+    d = case.details or {}
+    snap = {
+        "reported_at": now.isoformat(),
+        "occurred_at": d.get("occurred_at"),
+        "occurrence_type": _field_label(case, "occurrence_type", d.get("occurrence_type")),
+        "endangered": int(d.get("endangered") or 0),
+        "evacuated": int(d.get("evacuated") or 0),
+        "minor_injuries": int(d.get("minor_injuries") or 0),
+        "direct_loss_yuan": d.get("direct_loss") or 0,
+        "sequence": d.get("brief") or case.description or case.title,
+        "measures_taken": d.get("measures_taken") or "待续报",
+    }
+    if values.get("reported_to"):
+        snap["recipient"] = values["reported_to"]
+    j = session.get(Jurisdiction, case.jurisdiction_code)
+    parent = j.parent_code if j is not None and j.parent_code else case.jurisdiction_code
+    return snap, outbox.nearest_supervisors(session, parent), True
+
+
 def _dangerous_building_notice(session: Session, case: Case, values: dict[str, Any], now: datetime, *,
                                opened: dict | None = None, **_: Any) -> Plan:
     from cases.models import Building
@@ -274,4 +295,5 @@ SNAPSHOTS: dict[str, Callable[..., Plan]] = {
     "closure_confirmation": _closure_confirmation,
     "accident_flash_report": _accident_flash_report,
     "dangerous_building_notice": _dangerous_building_notice,
+    "occurrence_flash_report": _occurrence_flash_report,
 }

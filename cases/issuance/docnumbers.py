@@ -17,7 +17,7 @@ DOC_TYPE_CHARS = {
     "rectification_notice": "改", "stop_work_order": "停", "supervision_notice": "督", "supervision_letter": "督函",
     "interview_notice": "约", "warning_letter": "警", "public_criticism": "通", "reinspection_opinion": "复",
     "closure_confirmation": "销", "accident_flash_report": "快", "dangerous_building_notice": "危",
-    "escalation_transfer": "提",
+    "escalation_transfer": "提", "occurrence_flash_report": "险",
     "inspection_record": "检",  # 检查记录 (cases/inspections: numbered per inspection, not per case)
 }
 
@@ -28,7 +28,7 @@ DOCUMENT_TITLES = {
     "supervision_letter": "督办函", "interview_notice": "约谈通知书", "warning_letter": "警示函",
     "public_criticism": "通报批评", "reinspection_opinion": "复查意见书", "closure_confirmation": "隐患整改销号确认书",
     "accident_flash_report": "事故快报", "dangerous_building_notice": "危险房屋通知书",
-    "escalation_transfer": "提级督办通知",
+    "escalation_transfer": "提级督办通知", "occurrence_flash_report": "险情快报",
     "inspection_record": "监督检查记录",
 }
 

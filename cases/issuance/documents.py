@@ -122,6 +122,8 @@ TRANSITION_DOCUMENTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("hazard", "close"): ("closure_confirmation",),
     ("major_hazard", "close"): ("closure_confirmation",),
     ("dangerous_building", "register"): ("dangerous_building_notice",),
+    ("dangerous_occurrence", "report_up"): ("occurrence_flash_report",),
+    ("dangerous_occurrence", "reclassify"): ("accident_flash_report",),  # as an accident's creation does
 }
 CREATION_DOCUMENTS: dict[str, tuple[str, ...]] = {"accident": ("accident_flash_report",)}
 

@@ -11,7 +11,7 @@ import threading
 from transitions import Machine, MachineError
 
 from cases.platform.errors import ActionNotAllowed
-from cases.ledger.rules import EFFECTS, GUARDS, ActionContext
+from cases.ledger.rules import CREATE_CHECKS, EFFECTS, GUARDS, ActionContext
 from state_machines.loader import MachineDefinition, MachineRegistry, default_registry
 
 _registry: MachineRegistry | None = None
@@ -32,8 +32,23 @@ def set_registry(registry: MachineRegistry | None) -> None:
 
 
 def check_definitions(registry: MachineRegistry) -> None:
-    """Every guard and effect a definition names must exist: fail at start-up, not mid-request."""
+    """Every guard, effect and creation check a definition names must exist, and every common
+    field and kind its ``creation`` block names: fail at start-up, not mid-request."""
+    from cases.ledger.services import COMMON_CREATE_FIELDS
+
+    common = {f.name for f in COMMON_CREATE_FIELDS}
+    kinds = set(registry.kinds())
     for d in registry.all():
+        where = f"{d.kind} v{d.version}: creation"
+        for name in (*d.creation.omit, *d.creation.require):
+            if name not in common:
+                raise ValueError(f"{where} names {name!r}, not a common creation field ({sorted(common)})")
+        for c in d.creation.checks:
+            if c not in CREATE_CHECKS:
+                raise ValueError(f"{where} names unknown check {c!r}")
+        for kind, _ in d.creation.see_also:
+            if kind not in kinds:
+                raise ValueError(f"{where}: see_also names unknown kind {kind!r}")
         for a in d.actions:
             for g in a.guards:
                 if g not in GUARDS:

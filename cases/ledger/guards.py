@@ -3,13 +3,14 @@ reason it may not (shown to the user, 409)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 
 from cases.ledger.accident import accident_grade
 from cases.platform.clock import to_local
 from cases.platform.errors import ValidationFailed
 from cases.models import Jurisdiction
-from cases.ledger.rules import ActionContext, guard
+from cases.ledger.rules import ActionContext, create_check, guard
 
 
 # ---------------------------------------------------------------- guards
@@ -77,8 +78,77 @@ def is_construction_accident(ctx: ActionContext) -> str | None:
     if grade is None:
         raise ValidationFailed([{
             "field": "direct_loss", "label": "直接经济损失（元）",
-            "message": "无人员伤亡且直接经济损失不足100万元，不属于房屋市政工程生产安全事故",
+            "message": "无人员伤亡且直接经济损失不足100万元，不属于房屋市政工程生产安全事故，可按重大险情报告",
         }])
+    return None
+
+
+# ---------------------------------------------------------------- 重大险情 (dangerous_occurrence)
+# The line between a 重大险情 and an accident is the accident threshold itself
+# (cases.ledger.accident.accident_grade): one rule, read the same from both sides.
+
+_ACCIDENT_FACTS = (("deaths", "死亡人数", "有人员死亡"), ("serious_injuries", "重伤人数", "有人员重伤"),
+                   ("direct_loss", "直接经济损失（元）", "直接经济损失100万元以上"))
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def accident_fact_errors(values: dict[str, Any], then: str) -> list[dict[str, str]]:
+    """The facts that make an event an accident, each named by its field, with what to do ``then``."""
+    if accident_grade(int(_number(values.get("deaths"))), int(_number(values.get("serious_injuries"))),
+                      _number(values.get("direct_loss"))) is None:
+        return []
+    out = []
+    for name, label, fact in _ACCIDENT_FACTS:
+        value = _number(values.get(name))
+        if (name == "direct_loss" and accident_grade(0, 0, value)) or (name != "direct_loss" and value > 0):
+            out.append({"field": name, "label": label,
+                        "message": f"{fact}的属于房屋市政工程生产安全事故，不属于重大险情，{then}"})
+    return out
+
+
+@create_check
+def below_accident_threshold_at_creation(values: dict[str, Any]) -> list[dict[str, str]]:
+    return accident_fact_errors(values, "请按“生产安全事故”报告（新建生产安全事故）")
+
+
+@guard
+def below_accident_threshold(ctx: ActionContext) -> str | None:
+    """核查: the facts found on site must still be a 重大险情's; an accident is reclassified instead."""
+    if ctx.values is None:
+        return None
+    errors = accident_fact_errors({**ctx.details, **ctx.values}, "请使用“认定为生产安全事故”转为事故办理")
+    if errors:
+        raise ValidationFailed(errors)
+    return None
+
+
+@guard
+def reaches_accident_threshold(ctx: ActionContext) -> str | None:
+    """认定为生产安全事故: only on the facts of an accident (else it stays a 重大险情)."""
+    if ctx.values is None:
+        return None
+    merged = {**ctx.details, **ctx.values}
+    if accident_grade(int(_number(merged.get("deaths"))), int(_number(merged.get("serious_injuries"))),
+                      _number(merged.get("direct_loss"))) is None:
+        raise ValidationFailed([{
+            "field": "deaths", "label": "死亡人数",
+            "message": "无人员死亡、重伤且直接经济损失不足100万元，未达到生产安全事故标准，仍按重大险情办理",
+        }])
+    return None
+
+
+@guard
+def flash_report_not_sent(ctx: ActionContext) -> str | None:
+    sent = ctx.details.get("flash_report")
+    if sent:
+        t = to_local(datetime.fromisoformat(sent["at"]))
+        return f"已于{t.year}年{t.month}月{t.day}日 {t:%H:%M}上报险情快报（{sent.get('text') or '上一级主管部门'}），不能重复上报"
     return None
 
 

@@ -62,6 +62,9 @@ class ActionContext:
 
 GUARDS: dict[str, Callable[[ActionContext], str | None]] = {}
 EFFECTS: dict[str, Callable[..., None]] = {}
+# Checks on a new case's values, named by a definition's ``creation.checks``: fn(values) → the
+# errors ({field, label, message}) that refuse the creation with 422, or an empty list.
+CREATE_CHECKS: dict[str, Callable[[dict[str, Any]], list[dict[str, str]]]] = {}
 
 
 def guard(fn):
@@ -71,6 +74,11 @@ def guard(fn):
 
 def effect(fn):
     EFFECTS[fn.__name__] = fn
+    return fn
+
+
+def create_check(fn):
+    CREATE_CHECKS[fn.__name__] = fn
     return fn
 
 
@@ -128,6 +136,15 @@ def record_completion_report(ctx: ActionContext) -> None:
         "report": (ctx.values or {}).get("completion_report"),
     }
     ctx.details.pop("completion_report", None)
+
+
+@effect
+def record_report(ctx: ActionContext, key: str, field: str) -> None:
+    """A report made on the case (险情快报 to the level above, the written report): who, when and
+    what, kept in ``details[key]``; its clock is met by the action (policy ``met_on``)."""
+    ctx.details[key] = {"at": ctx.now.isoformat(), "by": ctx.actor_ref, "text": (ctx.values or {}).get(field)}
+    if key != field:
+        ctx.details.pop(field, None)
 
 
 @effect

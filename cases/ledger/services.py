@@ -19,12 +19,13 @@ from cases.platform.errors import NotFound, ValidationFailed
 from cases.models import Building, Case, CaseEnterprise, CaseEvent, Enterprise, Jurisdiction, Project, User
 from cases.reads.jurisdiction_cache import jurisdiction_rows
 from cases.ledger.numbering import format_case_number, next_serial
-from cases.ledger.rules import GUARDS, ActionContext, lookup_problem
+from cases.ledger.rules import CREATE_CHECKS, GUARDS, ActionContext, lookup_problem
 from cases.ledger.validation import MAX_INT, NUL_PROBLEM, validate_fields
 from state_machines.loader import ActionSpec, FieldSpec, MachineDefinition
 
 SOURCES = {"inspection": "监督检查", "self_check": "企业自查", "public_report": "群众举报",
            "referral": "上级交办", "survey": "专项排查", "flash_report": "事故快报", "other": "其他"}
+SOURCES["occurrence_report"] = "险情快报"  # 重大险情 (dangerous_occurrence)
 RELATED_ROLES = {"builder": "建设单位", "contractor": "施工单位", "supervisor": "监理单位"}
 
 # Fields every case has at creation, whatever its kind.
@@ -193,8 +194,13 @@ def create_case(session: Session, actor: User, data: dict[str, Any], *, now: dat
     problem = assignee_problem(session, values.get("assignee_id"), jurisdiction_code)
     if problem:
         errors.append({"field": "assignee_id", "label": "承办人", "message": problem})
-    if kind == "dangerous_building" and values.get("building_id") is None:
-        errors.append({"field": "building_id", "label": "房屋", "message": "危险房屋案件必须关联房屋"})
+    labels = {f.name: f.label for f in COMMON_CREATE_FIELDS}
+    for name in definition.creation.require:  # the machine data's creation block (危房: 房屋)
+        if values.get(name) is None:
+            errors.append({"field": name, "label": labels[name],
+                           "message": f"{definition.label}案件必须{'关联' if name.endswith('_id') else '填写'}{labels[name]}"})
+    for check in definition.creation.checks:  # e.g. 重大险情: not an accident's facts
+        errors.extend(CREATE_CHECKS[check](values))
     related = _validate_related(session, data.get("related_enterprises"), errors)
     problem = _comment_problem(data.get("comment"))
     if problem:

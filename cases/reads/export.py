@@ -14,7 +14,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, Iterator
 
-from sqlalchemy import select
+from sqlalchemy import case, null, select
 from sqlalchemy.orm import Session, aliased
 
 from cases.clocks.lights import light_expression
@@ -46,6 +46,7 @@ COLUMNS: tuple[Column, ...] = (
     # kind-specific (empty for the other kinds)
     Column("隐患等级", "text", 10), Column("重大事故隐患判定条目", "text", 14), Column("事故等级", "text", 12),
     Column("鉴定等级", "text", 16),
+    Column("类别", "text", 14),  # the kind's category field: 隐患类别, 事故类型, 险情类型 (MachineDefinition.category_field)
     # the 专项整治 campaign the case was found in (ledger filter campaign_id)
     Column("专项行动", "text", 24),
 )
@@ -99,6 +100,24 @@ def _option_label(kind: str, name: str, value: str | None) -> str | None:
     return dict(_field_options(kind, name)).get(value, value)
 
 
+def _category_column():
+    """The category value of each kind's own field, read from ``details`` in SQL (one JSON path per
+    kind, not the whole document per row)."""
+    registry = get_registry()
+    whens = [(Case.kind == kind, Case.details[field].as_string()) for kind in registry.kinds()
+             if (field := registry.latest(kind).category_field)]
+    return (case(*whens, else_=null()) if whens else null()).label("category")
+
+
+@lru_cache(maxsize=None)
+def _category_label(kind: str, value: str | None) -> str | None:
+    try:
+        field = get_registry().latest(kind).category_field
+    except KeyError:
+        return value
+    return _option_label(kind, field, value) if field and value else None
+
+
 def local_date(instant: datetime | None) -> date | None:
     return instant.astimezone(SHANGHAI).date() if instant is not None else None
 
@@ -116,7 +135,7 @@ def ledger_statement(actor: User, *, sort: str = "-created_at", now: datetime, *
                Case.accident_grade, Case.appraisal_grade, jurisdiction.name.label("jurisdiction_name"),
                enterprise.name.label("enterprise_name"), project.name.label("project_name"),
                building.name.label("building_name"), assignee.display_name.label("assignee_name"),
-               light_expression(now).label("light"), campaign.name.label("campaign_name"))
+               light_expression(now).label("light"), _category_column(), campaign.name.label("campaign_name"))
     return (base.with_only_columns(*columns, maintain_column_froms=False).select_from(Case)
             .outerjoin(jurisdiction, jurisdiction.code == Case.jurisdiction_code)
             .outerjoin(enterprise, enterprise.id == Case.enterprise_id)
@@ -144,6 +163,7 @@ def ledger_rows(session: Session, actor: User, *, now: datetime, sort: str = "-c
                 _option_label(r.kind, "severity", r.severity), r.hazard_item_code,
                 GRADE_LABELS.get(r.accident_grade, r.accident_grade) if r.accident_grade else None,
                 _option_label("dangerous_building", "appraisal_grade", r.appraisal_grade),
+                _category_label(r.kind, r.category),
                 r.campaign_name,
             )
     finally:

@@ -296,6 +296,32 @@ SAMPLES: dict[str, dict] = {
         ),
         "reported_at": utc(2026, 11, 20, 7, 10),
     },
+    "occurrence_flash_report": {
+        **CASE, **DOC, **UNITS,
+        "case_number": "320508-XQ-2026-000002",
+        "case_title": "平江新城安置房二期工程5#楼外脚手架局部外倾险情",
+        "case_url": "https://anjian.example.gov.cn/cases/320508-XQ-2026-000002",
+        "doc_number": "姑苏建质险〔2026〕2号",
+        "recipient": CITY_AUTHORITY,
+        "issued_at": utc(2026, 11, 23, 6, 30),
+        "contact_name": "陈静",
+        "contact_phone": "0512-65223306",
+        "cc": [],
+        "project_name": PROJECT,
+        "location": "5#楼北侧外脚手架第8至11步",
+        "occurred_at": utc(2026, 11, 23, 1, 40),  # 09:40 Shanghai
+        "occurrence_type": "脚手架险情",
+        "endangered": 23,
+        "evacuated": 23,
+        "minor_injuries": 0,
+        "direct_loss_yuan": Decimal("60000"),
+        "sequence": (
+            "2026年11月23日9时40分许，5#楼北侧外脚手架第8至11步局部外倾约20厘米，现场管理人员发现后"
+            "立即停止作业，组织架上及下方23名作业人员撤离，未造成人员伤亡。"
+        ),
+        "measures_taken": "已设置警戒区，停止外架及下方交叉作业；已组织专家现场会商，制定卸荷加固方案。",
+        "reported_at": utc(2026, 11, 23, 6, 30),
+    },
     "dangerous_building_notice": {
         **CASE, **DOC, **DEADLINE,
         "case_number": "320508-WF-2026-000031",
@@ -455,6 +481,7 @@ EXPECTED_TEXT: dict[str, list[str]] = {
     "closure_confirmation": ["销号", "姑苏建质销〔2026〕41号", "2026年11月30日"],
     "accident_flash_report": ["事故快报", "姑苏建事快〔2026〕4号", "高处坠落", "135万元"],
     "dangerous_building_notice": ["危险房屋通知书", "姑苏建危〔2026〕18号", "2026年11月26日"],
+    "occurrence_flash_report": ["险情快报", "姑苏建质险〔2026〕2号", "脚手架险情", "6万元"],
     "warning_letter": ["警示函", "姑苏建警〔2026〕6号", "2026年11月28日"],
     "public_criticism": ["通报批评", "姑苏建通〔2026〕3号", "2026年12月10日"],
     "escalation_transfer": ["提级督办", CITY_AUTHORITY],

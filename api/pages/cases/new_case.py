@@ -24,15 +24,13 @@ from cases.platform.errors import ValidationFailed
 router = APIRouter(include_in_schema=False)
 
 CREATORS = ("officer", "supervisor")  # services.create_case's require_role
-# The common fields each kind leaves out of its form (they mean nothing for it); the rest are offered.
-NOT_FOR = {"dangerous_building": {"project_id", "enterprise_id"}, "accident": {"building_id"},
-           "hazard": {"building_id"}, "major_hazard": {"building_id"}}
 GRADE_FIELDS = ("deaths", "serious_injuries", "direct_loss")
 
 
 def _specs(kind: str):
     definition = get_registry().latest(kind)
-    common = [f for f in services.COMMON_CREATE_FIELDS if f.name not in NOT_FOR.get(kind, set())]
+    # the common fields the kind leaves out of its form mean nothing for it (its ``creation.omit``)
+    common = [f for f in services.COMMON_CREATE_FIELDS if f.name not in definition.creation.omit]
     names = {f.name for f in common}
     kind_fields = [f for f in definition.create_fields if f.name not in names]
     # title first, then what this kind is about, then the rest of the common fields
@@ -41,13 +39,15 @@ def _specs(kind: str):
 
 def _page(request: Request, user, kind: str, *, values=None, errors=None, general=(), grade=None, status=200):
     definition, specs = _specs(kind)
-    required = {"building_id"} if kind == "dangerous_building" else set()
+    required = set(definition.creation.require)
+    registry = get_registry()
+    see_also = [(k, registry.latest(k).label, text) for k, text in definition.creation.see_also]
     with request.app.state.db.session() as s:
         ws = forms.widgets(s, user, specs, values, errors, required=required, now=request.app.state.clock.now())
     comment = forms.comment_widget(False, (values or {}).get("comment", ""), (errors or {}).get("comment"))
     return render(request, "new_case.html", user=user, status_code=status, title=f"新建{definition.label}",
                   kind=kind, kind_label=definition.label, widgets=ws, comment=comment, general=list(general),
-                  grade=grade, shows_grade=kind == "accident")
+                  grade=grade, shows_grade=kind == "accident", see_also=see_also)
 
 
 @router.get("/cases/new")
