@@ -94,6 +94,7 @@ ROUTES: dict[str, tuple[str, str]] = {
     "POST /api/cases/{case_id}/actions/{action}":            ("case",             "401 2   404 2   404 2   2   403 404 403"),
     "GET /api/queue":                                        ("queue",            "401 2+  2-  2+  2-  2-  2-  2-  2-  2-"),
     "GET /api/overdue":                                      ("queue",            "401 2   2   2   2   2   2   2   2   2"),
+    "GET /api/self-inspection":                              ("case",             "401 2   2   2   2   2   2   2   2   2"),
     "GET /api/stats/lights":                                 ("queue",            "401 2   2   2   2   2   2   2   2   2"),
     "GET /api/cases/{case_id}/deadlines":                    ("case",             "401 2   404 2   404 2   2   2   404 2"),
     "GET /api/cases/{case_id}/escalations":                  ("case",             "401 2   404 2   404 2   2   2   404 2"),

@@ -10,8 +10,9 @@ import yaml
 
 POLICY_DIR = Path(__file__).parent / "policies"
 # Whose clock a deadline is: the ladder's reminders and warnings go to that party and up its chain.
-# "authority" is the supervised lower authority of a listing (挂牌督办), set by the listing itself.
-PARTIES = ("enterprise", "officer", "approver", "authority")
+# "authority" is the supervised lower authority of a listing (挂牌督办), set by the listing itself;
+# "self" an enterprise's own self-inspection clock (自查整改期限: its contacts only, docs/self-inspection.md).
+PARTIES = ("enterprise", "officer", "approver", "authority", "self")
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,16 @@ def load_policy(version: int = 1, directory: Path = POLICY_DIR) -> Policy:
                   letters=dict(escalation.get("letters") or {}))
 
 
+def latest_version(directory: Path = POLICY_DIR) -> int:
+    """The newest policy version present (``deadlines-vN.yaml`` with its ``escalation-vN.yaml``).
+
+    A new version keeps every rule and ladder of the one before (a deadline stores its rule's key
+    and ladder name, and is read against the current policy), and adds to them."""
+    versions = [int(p.stem.rsplit("-v", 1)[1]) for p in directory.glob("deadlines-v*.yaml")
+                if (directory / f"escalation-v{p.stem.rsplit('-v', 1)[1]}.yaml").exists()]
+    return max(versions)
+
+
 @lru_cache
 def default_policy() -> Policy:
-    return load_policy(1)
+    return load_policy(latest_version())

@@ -27,7 +27,7 @@ class CaseCreate(BaseModel):
         "kind": "hazard", "title": "3号楼外脚手架连墙件缺失", "description": "3号楼12–15层外架连墙件整层缺失",
         "location": "姑苏区某项目3号楼", "source": "inspection", "category": "scaffolding", "project_id": 1}})
 
-    kind: Literal["hazard", "major_hazard", "accident", "dangerous_building"]
+    kind: Literal["hazard", "major_hazard", "accident", "dangerous_building", "self_hazard"]
     title: str
 
 

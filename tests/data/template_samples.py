@@ -376,6 +376,16 @@ SAMPLES: dict[str, dict] = {
         "contact_name": "张伟",
         "contact_phone": "0512-65223310",
     },
+    "self_check_handover": {
+        **CASE, **DEADLINE,
+        "project_name": PROJECT,
+        "recipient_name": "张伟",
+        "original_case_number": "320508-ZC-2026-000003",
+        "responsible_unit_name": CONTRACTOR,
+        "original_due_date": date(2026, 11, 20),
+        "handed_over_at": utc(2026, 11, 20, 16, 0),
+        "issuing_authority": AUTHORITY,
+    },
     "daily_digest": {
         "recipient_name": "赵强",
         "jurisdiction_name": "姑苏区",
@@ -428,6 +438,7 @@ EXPECTED_TEXT: dict[str, list[str]] = {
     "warning_letter": ["警示函", "姑苏建警〔2026〕6号", "2026年11月28日"],
     "public_criticism": ["通报批评", "姑苏建通〔2026〕3号", "2026年12月10日"],
     "escalation_transfer": ["提级督办", CITY_AUTHORITY],
+    "self_check_handover": ["自查隐患逾期移交", "320508-ZC-2026-000003", "2026年11月20日", AUTHORITY],
     "daily_digest": ["红灯", "黄灯", "2026年11月25日"],
     "system_alert": ["系统告警", "隐患整改通知书", "legal_basis"],
 }
