@@ -49,6 +49,7 @@ ROUTES: dict[str, tuple[str, str]] = {
     "GET /ledger/export.xlsx":                               ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "GET /ledger/export.csv":                                ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "GET /inbox":                                            ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "GET /self-inspection":                                  ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "GET /cases/{case_id:int}":                              ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "GET /documents/{doc_id}.pdf":                           ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "GET /documents/{doc_id}.html":                          ("page",             "3   3   3   3   3   3   3   3   3   3"),

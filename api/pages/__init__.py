@@ -15,9 +15,9 @@ from fastapi import FastAPI
 
 
 def install_pages(app: FastAPI) -> None:
-    from api.pages import admin, auth, cockpit, common, home, inbox, ledger, me
+    from api.pages import admin, auth, cockpit, common, home, inbox, ledger, me, self_inspection
     from api.pages.cases import actions, case_page, evidence, new_case, pickers
 
     common.install(app)
-    for module in (auth, home, inbox, me, admin, ledger, cockpit, evidence, case_page, new_case, actions, pickers):
+    for module in (auth, home, inbox, me, admin, ledger, self_inspection, cockpit, evidence, case_page, new_case, actions, pickers):
         app.include_router(module.router)
