@@ -16,7 +16,7 @@ from cases.ledger.engine import get_registry
 from state_machines.loader import ActionSpec, FieldSpec, MachineDefinition
 from tests.evidence_files import PHOTO_REFUSAL, fresh_png, upload
 
-KINDS = ("hazard", "major_hazard", "accident", "dangerous_building")
+KINDS = ("hazard", "major_hazard", "accident", "dangerous_building", "self_hazard")
 
 # The action sequence (from the initial state) that reaches each state of each machine.
 PATHS: dict[str, dict[str, list[str]]] = {
@@ -49,6 +49,11 @@ PATHS: dict[str, dict[str, list[str]]] = {
         "rectifying": ["register", "record_evacuation", "start_rectification"],
         "verified": ["register", "record_evacuation", "start_rectification", "verify"],
         "closed": ["register", "record_evacuation", "start_rectification", "verify", "close"],
+    },
+    "self_hazard": {  # recorded by the enterprise's contact (settings.creators), docs/self-inspection.md
+        "found": [],
+        "rectifying": ["start_rectification"],
+        "rectified": ["start_rectification", "report_completion"],
     },
 }
 
@@ -136,6 +141,11 @@ def actor_for(spec: ActionSpec, world):
     raise AssertionError(f"nobody may take {spec.name}")
 
 
+def creator_for(kind: str, world):
+    """Who records a case of the kind: an officer, or the contact where the machine says so (self_hazard)."""
+    return world.contact if "enterprise" in definition(kind).settings.get("creators", ()) else world.officer
+
+
 def create_payload(kind: str, world, clock, **extra: Any) -> dict[str, Any]:
     base: dict[str, Any] = {"kind": kind, "title": f"测试{kind}案件", "description": "测试用案件",
                             "location": "平江路1号", "source": "inspection", "enterprise_id": world.e1.id}
@@ -148,6 +158,9 @@ def create_payload(kind: str, world, clock, **extra: Any) -> dict[str, Any]:
                     accident_type="fall", brief="高处坠落一人")
     elif kind == "dangerous_building":
         base.update(building_id=world.b1.id, source="survey", building_use="residential", occupants=6)
+    elif kind == "self_hazard":  # the contact's own unit and project; the source is 企业自查
+        base.update(project_id=world.p1.id, source="self_check", severity="general", rectification_days=5,
+                    category="scaffolding")
     base.update(extra)
     return base
 
@@ -174,7 +187,8 @@ class HttpDriver:
         return minted[1]
 
     def create(self, kind: str, user=None, **extra: Any) -> dict:
-        r = self.client(user or self.world.officer).post("/api/cases", json=create_payload(kind, self.world, self.clock, **extra))
+        r = self.client(user or creator_for(kind, self.world)).post(
+            "/api/cases", json=create_payload(kind, self.world, self.clock, **extra))
         assert r.status_code == 201, r.text
         return r.json()
 
@@ -263,7 +277,8 @@ class ServiceDriver:
 
     def create(self, kind: str, user=None, **extra: Any) -> int:
         with self.db.transaction() as s:
-            case = services.create_case(s, user or self.world.officer, create_payload(kind, self.world, self.clock, **extra),
+            case = services.create_case(s, user or creator_for(kind, self.world),
+                                        create_payload(kind, self.world, self.clock, **extra),
                                         now=self.clock.now())
             return case.id
 

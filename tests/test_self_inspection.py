@@ -43,13 +43,16 @@ def test_contact_records_its_own_self_found_hazard(api, world, clock):
     r = record(api, world)
     assert r.status_code == 201, r.text
     case = r.json()
-    assert case["kind"] == "self_hazard" and case["state"] == "rectifying"
+    assert case["kind"] == "self_hazard" and case["state"] == "found"
     assert case["number"].startswith("320508-ZC-2026-")
     assert case["enterprise"]["id"] == world.e1.id and case["source"] == "self_check"
     assert case["jurisdiction"]["code"] == world.p1.jurisdiction_code
     [clock_] = case["deadlines"]
     assert clock_["label"] == "自查整改期限" and clock_["party"] == "self"
     assert clock_["due_date"] == "2026-11-30"  # Mon 23 Nov + 5 days = Sat 28 Nov → the next working day
+    assert case["allowed_actions"] == ["start_rectification", "comment"]
+    case = api(world.contact).act(case, "start_rectification").json()
+    assert case["state"] == "rectifying"
     assert case["allowed_actions"] == ["comment"]  # 报告整改完成 once a 整改后 photo is on the case
     upload_photo(api(world.contact), case["id"])
     assert "report_completion" in api(world.contact).get(f"/api/cases/{case['id']}").json()["allowed_actions"]
@@ -84,7 +87,7 @@ def test_contact_may_record_only_its_own_unit_and_projects_and_only_this_kind(ap
 
 def test_rectified_in_time_with_a_photo_never_enters_the_ladder(api, world, clock, db):
     contact = api(world.contact)
-    case = record(api, world).json()
+    case = contact.act(record(api, world).json(), "start_rectification").json()
     r = contact.act(case, "report_completion", completion_report="已补设剪刀撑")
     assert r.status_code == 409 and PHOTO_REFUSAL in r.json()["message"]
     upload_photo(contact, case["id"])
@@ -160,7 +163,7 @@ def test_the_per_timer_path_hands_over_alike(api, world, clock, db):
 
 def test_self_inspection_ledger_scoped_and_counts_agree(api, world, clock, db):
     contact = api(world.contact)
-    fixed = record(api, world, title="配电箱门锁损坏").json()
+    fixed = contact.act(record(api, world, title="配电箱门锁损坏").json(), "start_rectification").json()
     upload_photo(contact, fixed["id"])
     contact.act(fixed, "report_completion", completion_report="已更换门锁")
     record(api, world, title="安全网破损", rectification_days=1)

@@ -52,6 +52,9 @@ def test_the_contact_records_rectifies_and_reads_its_ledger(pages, api, world, f
     case_path = r.headers["location"]
     case = api(world.contact).get("/api" + case_path).json()
     assert case["kind"] == "self_hazard" and case["enterprise"]["id"] == world.e1.id
+    r = post_form(page, f"{case_path}/actions/start_rectification", f"{case_path}/actions/start_rectification",
+                  {"version": str(case["version"])})
+    assert r.status_code == 303, r.text[:1000]
     # 报告整改完成 wants a 整改后 photo first: the form says so and links to the upload
     refused = page.get(f"{case_path}/actions/report_completion")
     assert refused.status_code == 409 and "尚未上传整改后照片" in refused.text
@@ -79,6 +82,7 @@ def test_the_regulator_reads_every_enterprise_and_the_figures_link_to_their_rows
     assert _record(contact, title="临边防护缺失", rectification_days="20").status_code == 303
     r = _record(contact, title="洞口未封闭", rectification_days="3")
     fixed = api(world.contact).get("/api" + r.headers["location"]).json()
+    fixed = api(world.contact).act(fixed, "start_rectification").json()
     upload_photo(api(world.contact), fixed["id"])
     api(world.contact).act(fixed, "report_completion", completion_report="已封闭")
     clock.advance(timedelta(days=3))
@@ -128,7 +132,7 @@ def test_on_a_phone_the_contact_records_a_self_found_hazard_with_a_photo(browser
     items = api(world.contact).get(f"/api/cases/{case_id}/evidence").json()["items"]
     assert [e["purpose"] for e in items] == ["after"] and items[0]["is_image"]
     case = api(world.contact).get(f"/api/cases/{case_id}").json()
-    assert case["kind"] == "self_hazard" and "report_completion" in case["allowed_actions"]
+    assert case["kind"] == "self_hazard" and "start_rectification" in case["allowed_actions"]
     page.goto("/self-inspection")
-    assert "塔吊标准节螺栓松动" in page.content() and "自查整改中" in page.content()
+    assert "塔吊标准节螺栓松动" in page.content() and "自查整改中" in page.content() and "已发现，待整改" in page.content()
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
