@@ -120,6 +120,7 @@ def appraisal_grade(value: str) -> str:
 
 _KINDS = {
     "hazard": "一般隐患", "major_hazard": "重大隐患", "accident": "事故", "dangerous_building": "危房",
+    "self_hazard": "企业自查",
 }
 
 

@@ -19,13 +19,14 @@ from cases.models import Case, CaseEvent, Deadline, Enterprise, Project, User
 from cases.platform.errors import ValidationFailed
 
 KIND = "self_hazard"
+SELF_CLOCK = "self_rectification"  # its deadline key (deadlines-v2.yaml)
 STATUSES = {"rectifying": "自查整改中", "rectified_on_time": "按期整改", "rectified_late": "逾期后整改",
             "handed_over": "逾期移交监管部门"}
 SUMMARY_KEYS = tuple(STATUSES)
 
 _handed_over = exists().where(CaseEvent.case_id == Case.id, CaseEvent.action == "handed_over")
 # The self-inspection clock met no later than its due instant.
-_met_on_time = exists().where(Deadline.case_id == Case.id, Deadline.key == "rectification", Deadline.status == "met",
+_met_on_time = exists().where(Deadline.case_id == Case.id, Deadline.key == SELF_CLOCK, Deadline.status == "met",
                               Deadline.closed_at <= Deadline.due_at)
 STATUS = sql_case(
     (Case.kind != KIND, "handed_over"),
@@ -89,10 +90,9 @@ def _items(s: Session, rows) -> list[dict[str, Any]]:
     units = {c.enterprise_id for c in cases if c.enterprise_id}
     unit_names = dict(s.execute(select(Enterprise.id, Enterprise.name).where(Enterprise.id.in_(units))).all()) \
         if units else {}
-    # The self-inspection clock of each (its first deadline: opened at recording).
-    first = (select(Deadline.case_id, func.min(Deadline.id).label("did")).where(Deadline.case_id.in_(ids))
-             .group_by(Deadline.case_id).subquery())
-    clocks = {d.case_id: d for d in s.scalars(select(Deadline).join(first, Deadline.id == first.c.did))}
+    # The self-inspection clock of each (opened at recording).
+    clocks = {d.case_id: d for d in s.scalars(select(Deadline).where(Deadline.case_id.in_(ids),
+                                                                     Deadline.key == SELF_CLOCK))}
     from cases.ledger.services import definition_of
 
     out = []
