@@ -191,3 +191,28 @@ def test_self_inspection_ledger_scoped_and_counts_agree(api, world, clock, db):
     assert other["total"] == 0 and other["summary"] == []
     bad = contact.get("/api/self-inspection", params={"status": "lost"})
     assert bad.status_code == 422 and "状态" in bad.text
+
+
+def test_a_rung_of_a_rectified_self_hazard_is_stale_on_both_paths(api, world, clock, db):
+    """Closing cancelled its timers; were one pending still (the second line of defence), the sweep
+    counts it stale and hands nothing over — through the batch path and the per-timer path."""
+    from sqlalchemy import update
+
+    from cases.models import Timer
+
+    contact = api(world.contact)
+    for per_timer in (False, True):
+        case = contact.act(record(api, world).json(), "start_rectification").json()
+        upload_photo(contact, case["id"])
+        case = contact.act(case, "report_completion", completion_report="已整改").json()
+        with db.transaction() as s:
+            n = s.execute(update(Timer).where(Timer.case_id == case["id"], Timer.rung == "hand_over")
+                          .values(status="pending")).rowcount
+        assert n == 1
+        clock.advance(timedelta(days=10))
+        runs = sweep_twice(db, clock, per_timer=per_timer)
+        assert runs[0]["stale"] >= 1 and runs[0]["fired"] == 0, runs
+        after = contact.get(f"/api/cases/{case['id']}").json()
+        assert after["kind"] == "self_hazard" and after["state"] == "rectified" and after["number"] == case["number"]
+        with db.session() as s:
+            assert s.scalar(select(func.count()).select_from(RungFiring).where(RungFiring.case_id == case["id"])) == 0
