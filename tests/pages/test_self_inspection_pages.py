@@ -100,6 +100,10 @@ def test_the_regulator_reads_every_enterprise_and_the_figures_link_to_their_rows
         assert _rows(listed) == int(n), (status, href)
     handed = officer.get(f"/self-inspection?status=handed_over&enterprise_id={world.e1.id}").text
     assert "原自查编号 320508-ZC-2026-" in handed and "320508-YH-2026-000001" in handed
+    # its case page: the timeline names the hand-over, the case its old number
+    case_id = re.search(r'<tr class="self-handed_over" data-case="(\d+)"', handed).group(1)
+    page = officer.get(f"/cases/{case_id}").text
+    assert "逾期移交监管部门" in page and "320508-ZC-2026-" in page and "一般安全隐患" in page
     # another county's officer reads none of it
     assert "还没有自查隐患记录" in pages(world.officer_wz).get("/self-inspection").text
     bad = officer.get("/self-inspection?status=lost")
