@@ -216,3 +216,21 @@ def test_a_rung_of_a_rectified_self_hazard_is_stale_on_both_paths(api, world, cl
         assert after["kind"] == "self_hazard" and after["state"] == "rectified" and after["number"] == case["number"]
         with db.session() as s:
             assert s.scalar(select(func.count()).select_from(RungFiring).where(RungFiring.case_id == case["id"])) == 0
+
+
+def test_rectified_after_its_date_before_the_sweep_came_stays_the_units(api, world, clock, db):
+    """The sweep was down over the due instant; the unit reports its rectification first: the ledger
+    says 逾期后整改, and the late sweep hands nothing over."""
+    contact = api(world.contact)
+    case = contact.act(record(api, world, rectification_days=1).json(), "start_rectification").json()
+    clock.advance(timedelta(days=3))  # no sweep meanwhile
+    upload_photo(contact, case["id"])
+    case = contact.act(case, "report_completion", completion_report="已整改").json()
+    assert case["state"] == "rectified"
+    runs = sweep_twice(db, clock)
+    assert runs[0]["fired"] == 0
+    after = contact.get(f"/api/cases/{case['id']}").json()
+    assert after["kind"] == "self_hazard" and after["number"] == case["number"]
+    book = contact.get("/api/self-inspection").json()
+    assert [r["status"] for r in book["items"]] == ["rectified_late"]
+    assert book["summary"][0]["rectified_late"] == 1 and book["summary"][0]["handed_over"] == 0
