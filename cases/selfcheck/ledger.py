@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from cases.ledger.access import visible_cases_clause
 from cases.models import Case, CaseEvent, Deadline, Enterprise, Project, User
 from cases.platform.errors import ValidationFailed
+from cases.selfcheck.records import SELF_CHECK_SOURCE
 
 KIND = "self_hazard"
 SELF_CLOCK = "self_rectification"  # its deadline key (deadlines-v2.yaml)
@@ -37,7 +38,9 @@ STATUS = sql_case(
 
 
 def _base(user: User, enterprise_id: int | None):
-    stmt = (select(Case.id).where(visible_cases_clause(user), (Case.kind == KIND) | _handed_over))
+    # A handed-over one keeps the source 企业自查: the event is looked up only for those.
+    stmt = (select(Case.id).where(visible_cases_clause(user),
+                                  (Case.kind == KIND) | ((Case.source == SELF_CHECK_SOURCE) & _handed_over)))
     if enterprise_id is not None:
         stmt = stmt.where(Case.enterprise_id == enterprise_id)
     return stmt
