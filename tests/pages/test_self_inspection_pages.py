@@ -140,3 +140,7 @@ def test_on_a_phone_the_contact_records_a_self_found_hazard_with_a_photo(browser
     page.goto("/self-inspection")
     assert "塔吊标准节螺栓松动" in page.content() and "自查整改中" in page.content() and "已发现，待整改" in page.content()
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    from tests.pages.test_action_forms import SHOTS
+
+    if SHOTS:
+        page.screenshot(path=str(SHOTS / "self-inspection-375.png"), full_page=True)
