@@ -135,8 +135,10 @@ def load_demo(session: Session, *, now: datetime, n_cases: int = 200, seed: int 
     officers["320102"] = user("officer_nj", "孙监督（玄武区质安站）", "officer", "320102", phone="025-84000000")
     province_supervisor = user("province", "江苏省住建厅质安处", "supervisor", "320000", phone="025-51868000")
 
-    kinds = (["hazard"] * 55 + ["major_hazard"] * 12 + ["accident"] * 10 + ["dangerous_building"] * 23
-             + ["dangerous_occurrence"] * 8)
+    kinds = (["hazard"] * 52 + ["major_hazard"] * 12 + ["accident"] * 10 + ["dangerous_building"] * 23
+             + ["dangerous_occurrence"] * 8 + ["self_hazard"] * 3)
+    # The contact's own projects, for its self-inspection (自查自纠): where its unit is a party.
+    own_projects = [p for p in projects if any(x.enterprise_id == contractor.id for x in p.parties)] or projects[:1]
     counts = {"cases": 0}
     # The first cases of each kind take every end state in turn (the demo shows every state
     # whatever the random draws); the rest are drawn at random.
@@ -144,14 +146,18 @@ def load_demo(session: Session, *, now: datetime, n_cases: int = 200, seed: int 
              "major_hazard": ["found", "registered", "rectifying", "verified", "closed"],
              "accident": ["found", "registered", "rectifying", "verified", "closed"],
              "dangerous_building": ["found", "safe", "registered", "rectifying", "verified", "closed"],
-             "dangerous_occurrence": ["found", "registered", "rectifying", "verified", "closed", "dismissed"]}
+             "dangerous_occurrence": ["found", "registered", "rectifying", "verified", "closed", "dismissed"],
+             "self_hazard": ["found", "rectifying", "rectified"]}
     seen_kind: dict[str, int] = {}
     for i in range(n_cases):
         kind = kinds[i % len(kinds)]
         k = seen_kind[kind] = seen_kind.get(kind, -1) + 1
         force = cover[kind][k] if k < len(cover[kind]) else None
         start = now - timedelta(days=rng.uniform(1, 75), hours=rng.uniform(0, 10))
-        if kind == "dangerous_building":
+        if kind == "self_hazard":
+            _demo_self_hazard(session, rng, enterprise_user, own_projects[i % len(own_projects)], start, now, force,
+                              settings=settings)
+        elif kind == "dangerous_building":
             b = buildings[i % len(buildings)]
             actor = officers.get(b.jurisdiction_code, officer)
             _demo_building(session, rng, actor, supervisor, b, start, now, force)
@@ -467,3 +473,34 @@ def _demo_building(session, rng, actor, supervisor, building, t, now, force=None
     if target == "verified":
         return
     _run(session, actor, case, "close", {}, _step(t, rng, now))
+
+
+_SELF_FOUND = ["配电箱门未上锁", "安全网局部破损", "楼层临边防护栏杆缺失", "施工电梯防护门联锁失效", "塔吊标准节螺栓松动"]
+
+
+def _demo_self_hazard(session, rng, contact, project, t, now, force=None, settings=None):
+    """An enterprise's self-found hazard (自查自纠, docs/self-inspection.md), recorded by its contact."""
+    from cases.ledger.engine import get_registry
+
+    if project is not None and not any(x.enterprise_id == contact.enterprise_id for x in project.parties):
+        project.parties.append(ProjectParty(enterprise_id=contact.enterprise_id, role="contractor"))
+        session.flush()
+    case = services.create_case(session, contact, {
+        "kind": "self_hazard", "title": rng.choice(_SELF_FOUND), "project_id": project.id,
+        "severity": rng.choice(["general", "general", "serious"]), "rectification_days": rng.choice([3, 5, 7, 15]),
+        "category": rng.choice(list(get_registry().latest("self_hazard").create_fields[0].options)),
+        "measures": "落实整改责任人，限期整改", "found_at": t.isoformat()}, now=t)
+    target = force or rng.choice(["found", "rectifying", "rectified", "rectified"])
+    if target == "found":
+        return
+    t = _step(t, rng, now, days=1)
+    case = _run(session, contact, case, "start_rectification", {}, t)
+    if target == "rectifying":
+        return
+    from cases.evidence.services import add_evidence
+    from cases.platform.config import get_settings
+
+    t = _step(t, rng, now, days=2)
+    add_evidence(session, contact, case.id, _demo_photo(rng), "整改后.jpg", "after", None, t, settings or get_settings(),
+                 note="已整改完毕")
+    _run(session, contact, case, "report_completion", {"completion_report": "已按整改措施完成整改，附整改后照片。"}, t)

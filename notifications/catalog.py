@@ -183,6 +183,8 @@ _VARIABLES: dict[str, Variable] = {
         _v("rung_name", "str", "Name of the escalation rung, e.g. 提级督办."),
         _v("reason", "str", "Why the case is escalated."),
         _v("escalated_at", "datetime (aware)", "When the escalation took effect."),
+        _v("handed_over_at", "datetime (aware)",
+           "When an overdue self-found hazard (企业自查隐患) was handed over to the regulator."),
         # --- interview ------------------------------------------------------------------------
         _v("interview_reason", "str", "Why the unit is summoned (约谈事由)."),
         _v("interview_at", "datetime (aware)", "Start of the interview."),
@@ -396,6 +398,14 @@ CATALOG: dict[str, TemplateSpec] = {
               variables=_pick(*_CASE, *_SITE, "recipient_name", "from_authority",
                               "to_authority", "rung_name", "reason", "escalated_at",
                               "contact_name", "contact_phone", optional=_SITE_OPTIONAL)),
+        _spec("self_check_handover", "企业自查隐患逾期移交",
+              "A self-found hazard left overdue becomes the regulator's case: to its officers and the unit "
+              "(docs/self-inspection.md).",
+              document=False,
+              variables=(*_pick(*_CASE, *_SITE, "recipient_name", "responsible_unit_name", "original_due_date",
+                                "handed_over_at", *_DEADLINE, "issuing_authority", optional=_SITE_OPTIONAL),
+                         # the self-inspection number it had: always there on a handed-over case
+                         replace(_VARIABLES["original_case_number"], required=True))),
         _spec("daily_digest", "每日督办汇总",
               "Daily list for supervisors of overdue (red) and near-due (yellow) cases.",
               document=False,

@@ -46,6 +46,16 @@ def dashboard_url(jurisdiction_code: str, settings: Settings | None = None, *, b
     return f"{(base or base_url(settings)).rstrip('/')}/cockpit?jurisdiction={jurisdiction_code}"
 
 
+def _authority_staff(session: Session, jurisdiction_code: str) -> User | None:
+    """Who answers for the authority of a case nobody at it recorded or took: its first active officer
+    (or supervisor), else the nearest supervisor above it."""
+    from cases.issuance.outbox import nearest_supervisors
+
+    staff = session.scalars(select(User).where(User.jurisdiction_code == jurisdiction_code, User.active.is_(True),
+                                               User.role.in_(("officer", "supervisor"))).order_by(User.id)).first()
+    return staff or next(iter(nearest_supervisors(session, jurisdiction_code)), None)
+
+
 def case_facts(session: Session, case: Case, settings: Settings | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "case_number": case.number, "case_title": case.title, "case_url": case_url(case.id, settings),
@@ -112,6 +122,10 @@ def case_facts(session: Session, case: Case, settings: Settings | None = None) -
         if creator is not None and creator.role in ("officer", "supervisor"):
             out["contact_name"] = creator.display_name
             out["contact_phone"] = creator.phone
+        elif creator is not None:  # recorded by the unit itself (自查, docs/self-inspection.md): the bureau answers
+            staff = _authority_staff(session, case.jurisdiction_code)
+            if staff is not None:
+                out["contact_name"], out["contact_phone"] = staff.display_name, staff.phone
     pre = _prefetched(session)
     held = held_open_deadlines(session, case.id)  # a transition's deadlines hook holds them all
     if pre is not None and case.id in pre.case_ids:

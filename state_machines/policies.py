@@ -11,8 +11,9 @@ import yaml
 
 POLICY_DIR = Path(__file__).parent / "policies"
 # Whose clock a deadline is: the ladder's reminders and warnings go to that party and up its chain.
-# "authority" is the supervised lower authority of a listing (挂牌督办), set by the listing itself.
-PARTIES = ("enterprise", "officer", "approver", "authority")
+# "authority" is the supervised lower authority of a listing (挂牌督办), set by the listing itself;
+# "self" an enterprise's own self-inspection clock (自查整改期限: its contacts only, docs/self-inspection.md).
+PARTIES = ("enterprise", "officer", "approver", "authority", "self")
 
 
 @dataclass(frozen=True)

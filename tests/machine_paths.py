@@ -54,6 +54,11 @@ PATHS: dict[str, dict[str, list[str]]] = {
         "verified": ["register", "record_evacuation", "start_rectification", "verify"],
         "closed": ["register", "record_evacuation", "start_rectification", "verify", "close"],
     },
+    "self_hazard": {  # recorded by the enterprise's contact (settings.creators), docs/self-inspection.md
+        "found": [],
+        "rectifying": ["start_rectification"],
+        "rectified": ["start_rectification", "report_completion"],
+    },
 }
 
 
@@ -162,6 +167,11 @@ def actor_for(spec: ActionSpec, world):
     raise AssertionError(f"nobody may take {spec.name}")
 
 
+def creator_for(kind: str, world):
+    """Who records a case of the kind: an officer, or the contact where the machine says so (self_hazard)."""
+    return world.contact if "enterprise" in definition(kind).settings.get("creators", ()) else world.officer
+
+
 def create_payload(kind: str, world, clock, **extra: Any) -> dict[str, Any]:
     base: dict[str, Any] = {"kind": kind, "title": f"测试{kind}案件", "description": "测试用案件",
                             "location": "平江路1号", "source": "inspection", "enterprise_id": world.e1.id}
@@ -178,6 +188,9 @@ def create_payload(kind: str, world, clock, **extra: Any) -> dict[str, Any]:
         base.update(project_id=world.p1.id, source="occurrence_report", occurred_at=clock.now().isoformat(),
                     occurrence_type="scaffolding", brief="3号楼外脚手架局部变形下沉，现场人员已撤离",
                     endangered=12, evacuated=12, deaths=0, serious_injuries=0, minor_injuries=0, direct_loss=50000)
+    elif kind == "self_hazard":  # the contact's own unit and project; the source is 企业自查
+        base.update(project_id=world.p1.id, source="self_check", severity="general", rectification_days=5,
+                    category="scaffolding")
     elif kind not in ("hazard", "major_hazard", "accident", "dangerous_building"):
         # any other kind: its required creation fields, generated from the machine data
         d = definition(kind)
@@ -212,7 +225,8 @@ class HttpDriver:
         return minted[1]
 
     def create(self, kind: str, user=None, **extra: Any) -> dict:
-        r = self.client(user or self.world.officer).post("/api/cases", json=create_payload(kind, self.world, self.clock, **extra))
+        r = self.client(user or creator_for(kind, self.world)).post(
+            "/api/cases", json=create_payload(kind, self.world, self.clock, **extra))
         assert r.status_code == 201, r.text
         return r.json()
 
@@ -301,7 +315,8 @@ class ServiceDriver:
 
     def create(self, kind: str, user=None, **extra: Any) -> int:
         with self.db.transaction() as s:
-            case = services.create_case(s, user or self.world.officer, create_payload(kind, self.world, self.clock, **extra),
+            case = services.create_case(s, user or creator_for(kind, self.world),
+                                        create_payload(kind, self.world, self.clock, **extra),
                                         now=self.clock.now())
             return case.id
 

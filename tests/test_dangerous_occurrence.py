@@ -230,7 +230,7 @@ def test_every_kind_comes_from_the_machine_data():
     assert CaseCreate.model_json_schema()["properties"]["kind"]["enum"] == registry.kinds()
     assert {k: case_kind(k) for k in registry.kinds()} == {
         "hazard": "一般隐患", "major_hazard": "重大隐患", "accident": "事故", "dangerous_building": "危房",
-        "dangerous_occurrence": "险情"}
+        "dangerous_occurrence": "险情", "self_hazard": "企业自查"}
     building = registry.latest("dangerous_building").creation
     assert (building.omit, building.require) == (("project_id", "enterprise_id"), ("building_id",))
     assert registry.latest("dangerous_occurrence").creation.omit == ("building_id",)

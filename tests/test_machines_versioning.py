@@ -22,7 +22,7 @@ from tests.machine_paths import KINDS, HttpDriver
 
 # The published versions of each machine: major_hazard v2 guards 核查/销号 with a 整改后 photo.
 PUBLISHED = {"hazard": [1], "major_hazard": [1, 2], "accident": [1], "dangerous_building": [1],
-             "dangerous_occurrence": [1]}
+             "dangerous_occurrence": [1], "self_hazard": [1]}
 
 
 def raw_v1(kind: str) -> dict:

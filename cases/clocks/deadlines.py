@@ -331,8 +331,11 @@ def apply_rules(session: Session, case: Case, action: str, values: dict[str, Any
         # cannot get here before 摘牌, see rules.supervision_lifted) — and with them every
         # pending rung; only follow-ups keep running (整改评估; 回头看 opens just below).
         definition = services.definition_of(case)
+        # A clock the final action itself meets ends met, below (自查整改期限 on 报告整改完成).
+        met_now = {r.key for r in rules if action in r.met_on}
         for d in live:
-            if d.status == OPEN and not is_follow_up(policy, definition, d.key, d.supervision_id):
+            if d.status == OPEN and not is_follow_up(policy, definition, d.key, d.supervision_id) \
+                    and not (d.key in met_now and d.supervision_id is None):
                 close_deadline(session, d, "cancelled", now)
                 changes.append({"deadline": d.label, "change": "cancelled"})
     for rule in rules:

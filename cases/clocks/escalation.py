@@ -29,7 +29,13 @@ NEXT_MEASURE_STAFF = {"remind_before": "逾期预警", "remind_due_day": "逾期
                       "supervise": "通报"}
 
 
+# An enterprise's own self-inspection clock (party "self"): what follows is the hand-over.
+NEXT_MEASURE_SELF = {"remind_before": "移交监管部门立案", "remind_due_day": "移交监管部门立案"}
+
+
 def next_measure(rung: str, party: str | None) -> str:
+    if party == "self":
+        return NEXT_MEASURE_SELF.get(rung, "")
     table = NEXT_MEASURE_STAFF if party in ("officer", "approver") else NEXT_MEASURE
     return table.get(rung, "")
 
@@ -39,6 +45,8 @@ def ladder_roles(effect: str, party: str | None, ladder: str) -> tuple[str, ...]
     for both firing paths. An enterprise hears only of its own clock; an officer's or an
     approver's clock climbs their own chain."""
     party = party or "enterprise"
+    if party == "self":  # an enterprise's own self-inspection clock: its contacts only, no officer's ladder
+        return (outbox.ENTERPRISE_CONTACT,) if effect in ("remind", "task_due") else ()
     if effect == "remind":
         return {"enterprise": (outbox.ASSIGNEE, outbox.ENTERPRISE_CONTACT), "officer": (outbox.ASSIGNEE,),
                 "approver": (outbox.APPROVERS,), "authority": (outbox.AUTHORITY, outbox.ASSIGNEE)}[party]
@@ -243,3 +251,12 @@ def task_due(f: Firing) -> None:
     f.effects["messages"] = f.effects.get("messages", 0) + n
 
 
+
+
+@rung_effect
+def hand_over(f: Firing) -> None:
+    """An overdue self-found hazard becomes the regulator's case (cases/selfcheck/handover.py).
+    Not a bulk effect: the bulk path hands its rungs to this per-timer path."""
+    from cases.selfcheck.handover import hand_over as hand_over_case
+
+    f.effects.update(hand_over_case(f.session, f.case, f.deadline, now=f.now, cause=f.cause, rung_label=f.rung.label))

@@ -148,6 +148,7 @@ SYSTEM_EVENT_LABELS: dict[str, str] = {
     "create": "新建案件", "listed": "挂牌督办", "supervision_extension_requested": "申请督办延期",
     "supervision_extension_decided": "审批督办延期", "supervision_lifted": "摘牌",
     "rung_fired": "期限提醒与升级", "rung_skipped": "升级措施未执行", "escalated": "提级办理",
+    "handed_over": "逾期移交监管部门",
     "deadline_recomputed": "期限重新计算", "document_failed": "文书生成失败", "document_rerender": "文书重新生成",
     # cases/complaints/ (投诉举报)
     "receive_complaint": "受理群众举报", "reply_complainant": "答复举报人", "merge_complaint": "合并重复举报",

@@ -44,7 +44,8 @@ RESOURCES: dict[str, dict[str, str]] = {
     "session": {"read": "the logged-in user, about themselves", "write": "anyone may try to log in"},
     "case": {"read": "staff: cases in their subtree (or originally theirs, after 提级); a contact: cases whose "
                      "responsible unit is its unit",
-             "write": "create: officers/supervisors in their subtree; actions: the machine's roles, staff in "
+             "write": "create: officers/supervisors in their subtree (a contact: only a 企业自查隐患 of its own "
+                      "unit on a project its unit takes part in); actions: the machine's roles, staff in "
                       "their subtree (the investigating authority for graded accidents), contacts of the "
                       "responsible unit only"},
     "case.messages": {"read": "staff who see the case: all, with receipts; a contact who sees the case: the "

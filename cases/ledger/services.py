@@ -28,6 +28,9 @@ SOURCES = {"inspection": "监督检查", "self_check": "企业自查", "public_r
 SOURCES["occurrence_report"] = "险情快报"  # 重大险情 (dangerous_occurrence)
 RELATED_ROLES = {"builder": "建设单位", "contractor": "施工单位", "supervisor": "监理单位"}
 
+# Who records cases unless the kind's machine names its own ``settings.creators``.
+STAFF_CREATORS = ("officer", "supervisor")
+
 # Fields every case has at creation, whatever its kind.
 COMMON_CREATE_FIELDS = (
     FieldSpec("title", "string", "标题", required=True, max_length=200),
@@ -154,7 +157,8 @@ def _lookup(session: Session, kept: list | None = None):
 
 def create_case(session: Session, actor: User, data: dict[str, Any], *, now: datetime | None = None) -> Case:
     now = now or clock.now()
-    require_role(actor, "officer", "supervisor")
+    if actor.role != "enterprise":
+        require_role(actor, *STAFF_CREATORS)
     kind = data.get("kind")
     registry = get_registry()
     if kind not in registry.kinds():
@@ -162,12 +166,18 @@ def create_case(session: Session, actor: User, data: dict[str, Any], *, now: dat
                                  "message": f"无效的案件类型“{kind}”，可选：" + "、".join(
                                      f"{k}（{registry.latest(k).label}）" for k in registry.kinds())}])
     definition = registry.latest(kind)
+    # Who records a case of this kind: staff, or as the machine says (企业自查隐患: the unit's contact).
+    require_role(actor, *definition.settings.get("creators", STAFF_CREATORS))
     payload = {k: v for k, v in data.items() if k not in ("kind", "related_enterprises", "comment")}
     common_names = {f.name for f in COMMON_CREATE_FIELDS}
     kind_fields = [f for f in definition.create_fields if f.name not in common_names]
     kept: list = []  # referenced until the hooks are done (see _lookup)
     values = validate_fields([*COMMON_CREATE_FIELDS, *kind_fields], payload, _lookup(session, kept), now=now)
     errors: list[dict[str, str]] = []
+    if actor.role == "enterprise":  # its own unit and one of its own projects (cases/selfcheck/records.py)
+        from cases.selfcheck.records import own_unit_problems
+
+        errors.extend(own_unit_problems(session, actor, values, data))
 
     jurisdiction_code = values.get("jurisdiction_code", actor.jurisdiction_code)
     jurisdiction_field = ("jurisdiction_code", "所属辖区")
@@ -187,7 +197,7 @@ def create_case(session: Session, actor: User, data: dict[str, Any], *, now: dat
             jurisdiction_field = ("building_id", "房屋")
     # Checked after the project/building decided the jurisdiction: neither may take a case
     # outside the creator's own jurisdiction.
-    if not in_subtree(session, actor.jurisdiction_code, jurisdiction_code):
+    if actor.role != "enterprise" and not in_subtree(session, actor.jurisdiction_code, jurisdiction_code):
         field, label = jurisdiction_field
         errors.append({"field": field, "label": label,
                        "message": "所在辖区不在您的管辖范围内" if field != "jurisdiction_code" else "不在您的管辖范围内"})
@@ -220,7 +230,7 @@ def create_case(session: Session, actor: User, data: dict[str, Any], *, now: dat
         title=values["title"], description=values.get("description", ""), location=values.get("location", ""),
         source=values.get("source"), project_id=values.get("project_id"), building_id=values.get("building_id"),
         enterprise_id=values.get("enterprise_id"), assignee_id=values.get("assignee_id"),
-        hazard_item_code=values.get("hazard_item_code"),
+        hazard_item_code=values.get("hazard_item_code"), severity=values.get("severity"),
         created_by_id=actor.id, details=details, found_at=found_at, created_at=now, updated_at=now, version=1,
         rectification_rounds=0, reopen_count=0, event_seq=1,
     )
@@ -383,7 +393,8 @@ def record_system_event(session: Session, case: Case, action: str, payload: dict
     """An event that is not a machine action (a deadline recomputed, a rung fired, 提级, a listing).
 
     It takes the next event seq; only when it changes case fields (``changes``, e.g. 提级 moves
-    the jurisdiction) does it bump ``version`` so officers' open forms go stale.
+    the jurisdiction) does it bump ``version`` so officers' open forms go stale. A ``state`` among
+    the changes (a self-found hazard handed over: cases/selfcheck/handover.py) is its ``to_state``.
     """
     write_unwritten_event(session)
     values: dict[str, Any] = {"event_seq": Case.event_seq + 1, **(changes or {})}
@@ -395,7 +406,8 @@ def record_system_event(session: Session, case: Case, action: str, payload: dict
         .execution_options(synchronize_session=False)
     ).scalar_one()
     event = CaseEvent(case_id=case.id, seq=seq, at=now, actor_id=actor.id if actor else None, action=action,
-                      from_state=case.state, to_state=case.state, payload=payload, comment=comment)
+                      from_state=case.state, to_state=(changes or {}).get("state", case.state), payload=payload,
+                      comment=comment)
     session.add(event)
     session.flush()
     session.refresh(case)

@@ -37,8 +37,9 @@ from cases.reads.case_lists import day_start
 from cases.models import Case, Deadline, Jurisdiction, RungFiring, User
 
 RECTIFICATION_KEY = "rectification"
-# The rungs that are measures against a late party (not reminders): the escalation log shows these.
-MEASURE_RUNGS = ("overdue", "listing", "interview", "criticism", "escalate", "supervise")
+# The rungs that are measures against a late party (not reminders): the escalation log shows these
+# (hand_over: a self-found hazard left overdue becomes the regulator's case, docs/self-inspection.md).
+MEASURE_RUNGS = ("overdue", "listing", "interview", "criticism", "escalate", "supervise", "hand_over")
 
 
 @dataclass(frozen=True)
