@@ -13,6 +13,7 @@ from api.request_log import install_request_log
 from api.responses import OrjsonResponse
 from api.security import install_docs, install_security_headers
 from api.routes import auth, cases, deadlines, documents, evidence, machines, notifications, reference, users_admin
+from api.routes import analogs
 from cases.platform.clock import Clock, get_clock
 from cases.platform.config import Settings, get_settings
 from cases.platform.db import Database, get_database
@@ -54,7 +55,7 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
     from notifications.channel_usage import warn_unconfigured_at_startup
 
     warn_unconfigured_at_startup(app.state.db, settings)
-    for module in (auth, cases, deadlines, documents, evidence, machines, notifications, reference, users_admin):
+    for module in (auth, cases, deadlines, documents, evidence, machines, notifications, reference, users_admin, analogs):
         app.include_router(module.router)
     install_error_responses(app)  # 400/401/403/404/409/413/422/429/503 declared on every route
     install_docs(app)

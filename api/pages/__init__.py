@@ -15,9 +15,9 @@ from fastapi import FastAPI
 
 
 def install_pages(app: FastAPI) -> None:
-    from api.pages import admin, auth, cockpit, common, home, inbox, ledger, me
+    from api.pages import admin, analogs, auth, cockpit, common, home, inbox, ledger, me
     from api.pages.cases import actions, case_page, evidence, new_case, pickers
 
     common.install(app)
-    for module in (auth, home, inbox, me, admin, ledger, cockpit, evidence, case_page, new_case, actions, pickers):
+    for module in (auth, home, inbox, me, admin, ledger, cockpit, evidence, case_page, new_case, actions, pickers, analogs):
         app.include_router(module.router)

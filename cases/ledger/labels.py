@@ -45,6 +45,9 @@ FIELD_LABELS: dict[str, str] = {
     "enabled": "是否启用", "settings": "渠道配置",
     # evidence
     "evidence_id": "证据编号", "file": "文件", "purpose": "用途", "event_id": "所属操作", "note": "说明",
+    # 类比排查 (cases/analogs/)
+    "task_id": "类比排查任务编号", "source_case_id": "来源案件", "with_findings": "是否发现问题",
+    "analog_task_id": "类比排查任务",
     # the body as a whole
     "body": "请求体",
 }

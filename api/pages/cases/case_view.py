@@ -23,10 +23,12 @@ from api.routes.deadlines import case_deadline_list, case_escalation_list
 from api.routes.documents import case_document_list
 from api.routes.notifications import case_message_list
 from api.serialize import case_detail, events_json
+from cases.analogs.reads import case_tasks
 from cases.calendar.calendar_store import get_calendar
 from cases.clocks.countdown import countdown
 from cases.clocks.supervision import case_supervisions, supervisions_json
 from cases.ledger import services
+from cases.ledger.access import STAFF_ROLES
 from cases.reads.jurisdiction_cache import jurisdiction_facts
 from cases.ledger.labels import event_label, field_label, options_of
 from cases.models import Building, Enterprise, Project, User
@@ -253,4 +255,6 @@ def case_view(s: Session, user: User, case_id: int, now: datetime) -> dict[str, 
         "documents": documents,
         "messages": messages,
         "admin_view": user.role == "admin",
+        # 类比排查 proposed by this case (staff only: cases/analogs/reads.py)
+        "analog_tasks": case_tasks(s, user, case_id, now) if user.role in STAFF_ROLES else None,
     }
