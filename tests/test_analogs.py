@@ -217,3 +217,24 @@ def test_the_policy_data_is_checked():
         (Path(d) / "analogs-v1.yaml").write_text(good.replace("[district_staff]", "[mayor]"), encoding="utf-8")
         with pytest.raises(ValueError, match="mayor"):
             load_analog_policy(1, Path(d))
+
+
+def test_a_failed_inspection_item_of_the_category_counts_as_a_record(db, world, clock, drv):
+    """p8 has only a 临时用电 hazard — but last month an inspection failed its 脚手架 item: it is
+    checked too, ranked after the site with an open 脚手架 hazard."""
+    from datetime import timedelta
+
+    sites = seed_sites(db, world, clock, drv)
+    with db.transaction() as s:
+        from cases.models import InspectionItem
+
+        i = Inspection(jurisdiction_code="320508", project_id=sites.p8, inspected_on=date(2026, 10, 20),
+                       inspection_type="daily", findings=1, created_by_id=world.officer.id,
+                       created_at=clock.now() - timedelta(days=34))
+        s.add(i)
+        s.flush()
+        s.add(InspectionItem(inspection_id=i.id, position=1, item_code="JSJ-3", text="连墙件设置", category="scaffolding",
+                             result="fail"))
+    case = register_major_hazard(drv, world)
+    got = [(t.project_id, t.reason, t.basis.get("open_cases")) for t in tasks_of(db, case["id"])]
+    assert got[2:] == [(sites.p6, "same_category", 1), (sites.p8, "same_category", 0)]

@@ -99,21 +99,27 @@ def same_category_projects(session: Session, case: Case, categories: tuple[str, 
     items = select(HazardCatalogItem.item_code).where(HazardCatalogItem.category_code.in_(categories))
     of_category = or_(Case.hazard_item_code.in_(items),
                       and_(Case.kind == "hazard", Case.details["category"].as_string().in_(categories)))
-    cases_ = (select(Case.project_id.label("pid"), when((Case.closed_at.is_(None), 1), else_=0).label("open"),
-                     Case.found_at.label("at"))
-              .where(Case.project_id.is_not(None), Case.kind.in_(HAZARD_KINDS), Case.id != case.id, of_category,
-                     or_(Case.closed_at.is_(None), Case.found_at >= since)))
+    # The subtree's cases as two index ranges (docs/analogs.md "Cost"): its open hazards
+    # (ix_cases_open) and its closed ones found since the lookback (ix_cases_j_found).
+    codes = subtree_codes(case.jurisdiction_code)
+
+    def of_cases(is_open: bool):
+        return (select(Case.project_id.label("pid"), literal(1 if is_open else 0, Integer).label("open"),
+                       Case.found_at.label("at"))
+                .where(Case.jurisdiction_code.in_(codes), Case.kind.in_(HAZARD_KINDS), Case.project_id.is_not(None),
+                       Case.id != case.id, of_category,
+                       Case.closed_at.is_(None) if is_open else and_(Case.closed_at.is_not(None), Case.found_at >= since)))
     failed = (select(Inspection.project_id.label("pid"), literal(0, Integer).label("open"), Inspection.created_at.label("at"))
               .join(InspectionItem, InspectionItem.inspection_id == Inspection.id)
-              .where(Inspection.project_id.is_not(None), InspectionItem.result == "fail", Inspection.created_at >= since,
+              .where(Inspection.jurisdiction_code.in_(codes), Inspection.inspected_on >= since.date(),
+                     Inspection.project_id.is_not(None), InspectionItem.result == "fail",
                      or_(InspectionItem.category.in_(categories), InspectionItem.major_hazard_item.in_(items))))
-    ev = union_all(cases_, failed).subquery()
+    ev = union_all(of_cases(True), of_cases(False), failed).subquery()
     open_cases, last = func.sum(ev.c.open), func.max(ev.c.at)
     stmt = (select(Project.id, Project.jurisdiction_code, open_cases.label("open_cases"),
                    func.count().label("records"), last.label("last"))
             .join(ev, ev.c.pid == Project.id)
-            .where(Project.jurisdiction_code.in_(subtree_codes(case.jurisdiction_code)),
-                   _statuses(policy.category_statuses))
+            .where(Project.jurisdiction_code.in_(codes), _statuses(policy.category_statuses))
             .group_by(Project.id, Project.jurisdiction_code)
             .order_by(open_cases.desc(), last.desc(), Project.id).limit(policy.category_max))
     skip = set(exclude) | ({case.project_id} if case.project_id else set())
