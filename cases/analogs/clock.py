@@ -21,7 +21,7 @@ from cases.analogs.proposals import REASON_LABELS
 from state_machines.analog_policy import analog_policy
 
 log = logging.getLogger("anjian.analogs")
-NEXT_MEASURE = "请立即组织类比排查并录入检查记录；逾期情况已同时告知上级主管部门"
+NEXT_MEASURE = "提请上级主管部门督办"  # printed as 否则将提请上级主管部门督办
 
 
 def _due_clause(now: datetime):
@@ -87,7 +87,8 @@ def fire_due_tasks(session: Session, now: datetime) -> dict[str, int]:
             "task": f"类比排查（{REASON_LABELS.get(task.reason, task.reason)}）：{project_name}",
             "project_name": project_name, "due_date": task.due_on.isoformat(),
             "deadline_at": end_of_day_utc(task.due_on).isoformat(), "deadline_provisional": False,
-            "issuing_authority": authority, "analog_task_id": task.id,
+            # the sender and contact stay the proposing case's authority and officer (case facts)
+            "task_authority": authority, "analog_task_id": task.id,
         }
         if task.id in reminders:
             counts["analog_messages"] += outbox.enqueue(

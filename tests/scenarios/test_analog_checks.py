@@ -14,9 +14,7 @@ import re
 from datetime import date, timedelta
 
 import httpx
-from sqlalchemy import select
-
-from cases.models import Inspection, InspectionItem, OutboxMessage, User
+from cases.models import Inspection, InspectionItem
 from tests.analog_world import record_inspection, register_major_hazard, seed_sites, tasks_of
 from tests.pages.conftest import session_token
 from tests.scenarios.conftest import beijing
@@ -73,8 +71,16 @@ def test_a_major_hazard_sends_its_district_and_the_next_to_the_units_other_sites
         [(tasks[sites.p4].id, wz_chief.id), (tasks[sites.p4].id, w.supervisor.id)])
     assert story.notified(case, "overdue_warning") >= {"wz_chief", "supervisor"}
     assert "officer" not in story.notified(case, "overdue_warning")
-    with db.session() as s:
-        assert s.scalar(select(OutboxMessage.variables).where(OutboxMessage.id == overdue[0].id))["overdue_days"] >= 1
+    assert {m.status for m in overdue} == {"sent"}
+    # what 吴中区's supervisor reads in the inbox: the task, its project, the missed date
+    inbox = story.client(wz_chief).get("/api/inbox").json()["items"]
+    late = [i for i in inbox if i["template"] == "overdue_warning"]
+    assert len(late) == 1, inbox
+    assert "类比排查（同一企业其他在建项目）：吴中科技园三期" in late[0]["text"] and "逾期" in late[0]["text"]
+    assert "现逾期1天" in late[0]["text"] and "否则将提请上级主管部门督办" in late[0]["text"]
+    assert "（苏州市姑苏区住房和城乡建设局）" in late[0]["text"]  # the proposing authority and its officer to ask
+    reminder = [i for i in story.client(w.officer_wz).get("/api/inbox").json()["items"] if i["template"] == "reminder"]
+    assert len(reminder) == 1 and "吴中科技园三期" in reminder[0]["text"], reminder
 
     # the API, the case page and the cockpit agree: 2 of 3 done, 1 overdue, 1 with findings
     city = story.client(w.supervisor)
