@@ -238,3 +238,43 @@ def test_a_failed_inspection_item_of_the_category_counts_as_a_record(db, world, 
     case = register_major_hazard(drv, world)
     got = [(t.project_id, t.reason, t.basis.get("open_cases")) for t in tasks_of(db, case["id"])]
     assert got[2:] == [(sites.p6, "same_category", 1), (sites.p8, "same_category", 0)]
+
+
+def test_the_sweep_pass_reminds_and_warns_once(db, world, clock, drv):
+    """The sweep's own pass (workflows/passes.py ``sweep_plainly``, the lanes' fallback; the flow runs
+    the same ``sweep_pass``) fires the 类比排查 clock; the lane's check sees the work first."""
+    from sqlalchemy import func, select
+
+    from cases.analogs import clock as analog_clock
+    from cases.models import OutboxMessage
+    from cases.platform import db as db_module
+    from workflows.passes import sweep_plainly
+
+    seed_sites(db, world, clock, drv)
+    case = register_major_hazard(drv, world)
+
+    def messages(template):
+        with db.session() as s:
+            return s.scalar(select(func.count()).select_from(OutboxMessage).where(
+                OutboxMessage.case_id == case["id"], OutboxMessage.template == template,
+                OutboxMessage.dedupe_key.like("analog:%"))) or 0
+
+    previous = db_module.get_database()
+    db_module.set_database(db)
+    try:
+        assert not analog_clock.due_check(db, clock.now())
+        clock.set(datetime(2026, 12, 3, 9, 5, tzinfo=SHANGHAI).astimezone(timezone.utc))
+        assert analog_clock.due_check(db, clock.now())
+        totals = sweep_plainly("analogs-test", budget_seconds=5)
+        assert totals["analog_reminders"] == 3 and messages("reminder") > 0
+        sent = messages("reminder")
+        sweep_plainly("analogs-test", budget_seconds=5)
+        assert messages("reminder") == sent and not analog_clock.due_check(db, clock.now())
+        clock.set(datetime(2026, 12, 8, 0, 5, tzinfo=SHANGHAI).astimezone(timezone.utc))
+        assert sweep_plainly("analogs-test", budget_seconds=5)["analog_overdue"] == 3
+        warned = messages("overdue_warning")
+        assert warned > 0
+        sweep_plainly("analogs-test", budget_seconds=5)
+        assert messages("overdue_warning") == warned
+    finally:
+        db_module.set_database(previous)
