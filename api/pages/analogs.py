@@ -46,9 +46,10 @@ def analog_task_list(request: Request, user: PageUser, jurisdiction: str | None 
                "source_case_id": _int(source_case_id)}
     with request.app.state.db.session() as s:
         result = reads.list_tasks(s, user, now, page=number, page_size=PAGE_SIZE, **filters)
+        reads.mark_for(s, user, result["items"])
     return render(request, "analogs/list.html", user=user, title="类比排查任务", result=result, page=number,
                   pages=max(1, ceil(result["total"] / PAGE_SIZE)), filters=filters, statuses=reads.STATUS_LABELS,
-                  status_raw=status or "", may_cancel=user.role == "supervisor")
+                  status_raw=status or "")
 
 
 @router.post("/analog-tasks/{task_id}/cancel")

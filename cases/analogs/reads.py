@@ -188,6 +188,24 @@ def tasks_json(s: Session, tasks: list[AnalogTask], now: datetime) -> list[dict[
     return out
 
 
+def mark_for(s: Session, user: User, items: list[dict[str, Any]], case_codes: dict[int, str] | None = None) -> None:
+    """What ``user`` may do with each listed task (the pages' links and forms): ``may_record`` — an
+    officer or supervisor whose subtree holds the project inspects it; ``may_cancel`` — a supervisor
+    whose subtree holds the project or the proposing case (``cases.analogs.services.cancel_task``)."""
+    from cases.ledger.access import in_subtree
+
+    if case_codes is None:
+        ids = {i["source_case"]["id"] for i in items}
+        case_codes = dict(s.execute(select(Case.id, Case.jurisdiction_code).where(Case.id.in_(ids))).all()) if ids else {}
+    for i in items:
+        running = i["status"] in ("open", "overdue")
+        here = in_subtree(s, user.jurisdiction_code, i["jurisdiction"]["code"])
+        source = case_codes.get(i["source_case"]["id"])
+        i["may_record"] = running and here and user.role in ("officer", "supervisor")
+        i["may_cancel"] = running and user.role == "supervisor" and (
+            here or (source is not None and in_subtree(s, user.jurisdiction_code, source)))
+
+
 # ---------------------------------------------------------------- the cockpit's figures
 
 FIGURES = ("proposed", "open", "overdue", "done", "with_findings", "cancelled")

@@ -100,6 +100,11 @@ def test_the_case_page_shows_the_tasks_and_their_completion(stage, pages, world,
     assert "已完成1/2项" in section  # the cancelled one is not counted
     assert "姑苏二号地块" in section and "吴中科技园三期" in section and "姑苏商业综合体" in section
     assert "2026年12月7日" in section and "已逾期2天" in section
+    # 姑苏区's officer records the checks of 姑苏区's sites; 吴中区's site waits for 吴中区
+    fresh = pages(world.officer).get(f"/cases/{second['id']}").text
+    fresh = fresh[fresh.index('id="h-analogs"'):]
+    assert fresh.count("记录检查") == 1 and "待吴中区检查" in fresh and "撤销任务" not in fresh
+    assert "撤销任务" in pages(world.supervisor).get(f"/cases/{second['id']}").text
     # the other district's officer may not read the case; the contact reads it without the section
     assert pages(world.officer_wz).get(f"/cases/{first['id']}").status_code == 404
     contact = pages(world.contact).get(f"/cases/{first['id']}")
