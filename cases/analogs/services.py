@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from cases.clocks.legal_time import end_of_day_utc, shanghai_date
 from cases.ledger.access import in_subtree, require_role
-from cases.models import AnalogTask, Inspection, User
-from cases.platform.errors import ActionNotAllowed, ValidationFailed
+from cases.models import AnalogTask, Case, Inspection, User
+from cases.platform.errors import ActionNotAllowed, Forbidden, ValidationFailed
 
 TASK_FIELD = {"field": "analog_task_id", "label": "类比排查任务"}
 REASON_MAX = 500
@@ -59,12 +59,8 @@ def cancel_task(session: Session, actor: User, task_id: int, reason: str, now: d
     task = get_task(session, actor, task_id)  # 404 for what the actor may not see
     require_role(actor, "supervisor")
     if not in_subtree(session, actor.jurisdiction_code, task.jurisdiction_code):
-        from cases.models import Case
-
         case = session.get(Case, task.source_case_id)
         if case is None or not in_subtree(session, actor.jurisdiction_code, case.jurisdiction_code):
-            from cases.platform.errors import Forbidden
-
             raise Forbidden("只有项目所在辖区或提出该任务的机关的监管负责人可以撤销类比排查任务")
     text = (reason or "").strip()
     if not text:
