@@ -232,7 +232,7 @@ def navigation(user: User) -> list[tuple[str, str]]:
         items.append(("/cases/new", "新建案件"))
     if user.role in ("supervisor", "admin"):
         items.append(("/cockpit", "督办驾驶舱"))
-    items += [("/ledger", "台账"), ("/inbox", "站内信")]
+    items += [("/ledger", "台账"), ("/analog-tasks", "类比排查"), ("/inbox", "站内信")]
     if user.role == "admin":
         items.append(("/admin", "系统管理"))
     return items

@@ -123,3 +123,10 @@ def test_the_case_page_section_in_chromium(stage, browser_page, world, db):
     link = section.locator("a", has_text="记录检查").first
     assert link.is_visible() and link.get_attribute("href").startswith("/inspections/new?project_id=")
     assert "还剩" in section.inner_text()
+    # on a phone the section, the list and the cockpit's figures fit the screen
+    phone = browser_page(world.supervisor, width=375)
+    for path in (f"/cases/{second['id']}", "/analog-tasks", "/cockpit/analogs"):
+        phone.goto(path)
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 375 + 1, path
+    phone.click("a[href='/cockpit/analogs?jurisdiction=320508']")
+    phone.wait_for_url("**/cockpit/analogs?jurisdiction=320508")
