@@ -200,6 +200,13 @@ ROUTES: dict[str, tuple[str, str]] = {
     "GET /campaigns/{campaign_id}":                         ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "GET /campaigns/{campaign_id}/projects":                ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "GET /campaigns/{campaign_id}/letters/{firing_id}":     ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    # 类比排查 (cases/analogs/, docs/analogs.md)
+    "GET /api/analog-tasks":                                 ("analog_task",      "401 403 403 2+  2-  2+  2+  2+  2-  2+"),
+    "GET /api/cases/{case_id}/analog-tasks":                 ("analog_task",      "401 403 403 2   404 2   2   2   404 2"),
+    "POST /api/analog-tasks/{task_id}/cancel":               ("analog_task",      "401 403 403 403 404 ok  ok  403 404 403"),
+    "GET /analog-tasks":                                     ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "POST /analog-tasks/{task_id}/cancel":                   ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "GET /cockpit/analogs":                                  ("page",             "3   3   3   3   3   3   3   3   3   3"),
 }
 # fmt: on
 

@@ -101,6 +101,7 @@ class Scenario:
     complaint_case_id: int
     complaint_code: str
     campaign_id: int     # a campaign of 苏州市 320500 with 320508 in scope
+    analog_task_id: int  # a 类比排查 task of the case, for p1
     users: dict[str, User | None]
 
 
@@ -112,6 +113,18 @@ def add_user(db, clock, username: str, role: str, code: str, enterprise_id: int 
         s.flush()
         s.expunge(u)
     return u
+
+
+def add_analog_task(db, clock, case_id: int, project_id: int) -> int:
+    """A 类比排查 task of the case for a project of 320508 (cases/analogs/)."""
+    from cases.models import AnalogTask
+
+    with db.transaction() as s:
+        t = AnalogTask(source_case_id=case_id, project_id=project_id, jurisdiction_code="320508",
+                       reason="same_category", due_on=clock.now().date(), status="open", created_at=clock.now())
+        s.add(t)
+        s.flush()
+        return t.id
 
 
 @pytest.fixture
@@ -142,6 +155,7 @@ def scenario(api, db, world, clock, fresh_data_settings) -> Scenario:
         failed.status, failed.last_error = "failed", "测试：发送失败"
         sc.failed_message_id = failed.id
     sc.target_user_id = add_user(db, clock, "target_officer", "officer", "320508").id
+    sc.analog_task_id = add_analog_task(db, clock, sc.case["id"], world.p1.id)
     sc.evidence_id = upload_photo(api(world.officer), sc.case["id"])["id"]
     from cases.complaints import services as complaints
 
@@ -229,6 +243,7 @@ PATH_IDS: dict[str, Callable[[Scenario, Any], Any]] = {
     "lookup_code": lambda sc, w: sc.complaint_code,
     "campaign_id": lambda sc, w: sc.campaign_id,
     "firing_id": lambda sc, w: 1,  # a page: every actor is redirected before it is looked up
+    "task_id": lambda sc, w: sc.analog_task_id,
 }
 ROUTE_IDS: dict[str, dict[str, Callable[[Scenario, Any], Any]]] = {
     "POST /api/documents/{doc_id}/rerender": {"doc_id": lambda sc, w: sc.failed_doc_id},
@@ -258,6 +273,8 @@ REQUESTS: dict[str, Callable[[Scenario, Any, str], dict[str, Any]]] = {
     "POST /api/supervisions/{supervision_id}/extension": lambda sc, w, a: {"json": {"days": 5, "reason": "测试"}},
     "POST /api/supervisions/{supervision_id}/extension/decision": lambda sc, w, a: {"json": {"approved": True}},
     "POST /api/supervisions/{supervision_id}/lift": lambda sc, w, a: {"json": {"opinion": "测试"}},
+    "POST /api/analog-tasks/{task_id}/cancel": lambda sc, w, a: {"json": {"reason": "测试：项目已竣工"}},
+    "POST /analog-tasks/{task_id}/cancel": lambda sc, w, a: {"data": {"reason": "测试"}},
     "GET /api/calendar/deadline": lambda sc, w, a: {"params": {"amount": 3, "unit": "working_day"}},
     "POST /api/admin/calendar/years": lambda sc, w, a: {"json": {}},
     "PUT /api/me/notification-preferences": lambda sc, w, a: {"json": {"preferences": []}},
@@ -345,6 +362,7 @@ LIST_TARGETS: dict[str, Callable[[Scenario, Any], tuple[str, Any]]] = {
     "GET /api/inspections": lambda sc, w: ("id", sc.inspection_id),
     "GET /api/complaints": lambda sc, w: ("id", sc.complaint_id),
     "GET /api/campaigns": lambda sc, w: ("id", sc.campaign_id),
+    "GET /api/analog-tasks": lambda sc, w: ("id", sc.analog_task_id),
 }
 
 

@@ -29,6 +29,7 @@ from cases.platform import clock, heartbeat
 from cases.platform.config import get_settings
 from cases.platform.db import get_database
 from cases.clocks.sweep import fire_due_batch
+from cases.analogs import clock as analog_clock
 from cases.models import Timer
 
 log = logging.getLogger("anjian.workflows")
@@ -98,6 +99,7 @@ def sweep_pass(fire: Callable[[int, int], Counts], *, batch_size: int | None = N
     repaired = repair_calendar_task()
     if repaired:
         totals["calendar_repaired"] = repaired
+    _add(totals, analog_clock.sweep(get_database(), clock.now()))  # 类比排查 reminders and overdue notices
     while True:
         counts = fire(batch_size, totals["batches"])
         totals["batches"] += 1

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 def install_pages(app: FastAPI) -> None:
     from api.pages import admin, auth, campaigns, cockpit, common, complaints, home, inbox, ledger, me, role_preferences
-    from api.pages import inspections, self_inspection
+    from api.pages import analogs, inspections, self_inspection
     from api.pages.cases import actions, case_page, evidence, new_case, pickers
 
     common.install(app)
@@ -39,5 +39,6 @@ def install_pages(app: FastAPI) -> None:
         actions,
         pickers,
         inspections,
+        analogs,
     ):
         app.include_router(module.router)

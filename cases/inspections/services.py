@@ -360,20 +360,10 @@ def record_inspection(session: Session, user: User, payload: dict[str, Any], now
     session.flush()
     if sniffed:
         findings.store_photos(session, inspection, sniffed, settings, user, now)
-    close_analog_tasks(session, inspection, now)
+    # 类比排查: the task it names, else every open task of the project (cases/analogs/services.py)
+    from cases.analogs.services import close_tasks_for_inspection
+
+    close_tasks_for_inspection(session, inspection, now)
     return inspection
 
 
-def close_analog_tasks(session: Session, inspection: Inspection, now: datetime) -> int:
-    """The contract of issue 11: the inspection's own task, or else every open task of its project,
-    becomes done (with the inspection and the instant). Returns how many were closed."""
-    if inspection.analog_task_id is not None:
-        where = AnalogTask.id == inspection.analog_task_id
-    elif inspection.project_id is not None:
-        where = AnalogTask.project_id == inspection.project_id
-    else:
-        return 0
-    done = session.execute(update(AnalogTask).where(where, AnalogTask.status == "open")
-                           .values(status="done", inspection_id=inspection.id, done_at=now)
-                           .execution_options(synchronize_session=False))
-    return done.rowcount or 0

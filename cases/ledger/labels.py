@@ -61,6 +61,9 @@ FIELD_LABELS: dict[str, str] = {
     "complaint_id": "举报编号", "referral_no": "12345工单号", "submitted_at": "举报时间", "content": "举报内容",
     "named_unit": "涉及项目或单位", "reply": "答复内容", "into_case_id": "并入案件", "lookup_code": "查询码",
     "channel": "举报渠道",
+    # 类比排查 (cases/analogs/)
+    "task_id": "类比排查任务编号", "source_case_id": "来源案件", "with_findings": "是否发现问题",
+    "analog_task_id": "类比排查任务",
     # the body as a whole
     "body": "请求体",
 }

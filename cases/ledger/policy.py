@@ -59,6 +59,9 @@ RESOURCES: dict[str, dict[str, str]] = {
                     "write": "extension request: officers/supervisors who see the case; decision and lifting: "
                              "supervisors of the listing body or above"},
     "queue": {"read": "everyone logged in, over the cases they see"},
+    "analog_task": {"read": "staff whose subtree holds the task's project or who see the case that proposed it; "
+                            "never enterprise contacts (the regulator's inspection plan)",
+                    "write": "cancel (with a reason): supervisors whose subtree holds the project or the proposing case"},
     "calendar": {"read": "everyone logged in", "write": "root admin only (one calendar for the province)"},
     "inbox": {"read": "the recipient only", "write": "the recipient only (mark read)"},
     "preferences.own": {"read": "the user", "write": "the user"},

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Optional
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cases.models.base import Base
@@ -97,6 +97,11 @@ class AnalogTask(Base):
     __table_args__ = (
         UniqueConstraint("source_case_id", "project_id"),
         Index("ix_analog_tasks_j_status", "jurisdiction_code", "status"),
+        # The sweep's two claims (cases/analogs/clock.py): open tasks by reminder instant and due date.
+        Index("ix_analog_tasks_open_remind", "remind_at", postgresql_where=text("status = 'open' AND reminded_at IS NULL"),
+              sqlite_where=text("status = 'open' AND reminded_at IS NULL")),
+        Index("ix_analog_tasks_open_due", "due_on", postgresql_where=text("status = 'open' AND overdue_notified_at IS NULL"),
+              sqlite_where=text("status = 'open' AND overdue_notified_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -110,6 +115,18 @@ class AnalogTask(Base):
     inspection_id: Mapped[Optional[int]] = mapped_column(BigId)  # the inspection that did it (no FK: the tables name each other)
     created_at: Mapped[datetime]
     done_at: Mapped[Optional[datetime]]
+    # migration 0016_analogs_more (cases/analogs/, docs/analogs.md): what proposed it, its rank among
+    # the proposals, why the project was chosen, the reminder instant and when the reminder and the
+    # overdue notice went out, and a supervisor's cancellation with its reason.
+    trigger: Mapped[Optional[str]] = mapped_column(String(32))
+    rank: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    basis: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    remind_at: Mapped[Optional[datetime]]
+    reminded_at: Mapped[Optional[datetime]]
+    overdue_notified_at: Mapped[Optional[datetime]]
+    cancelled_at: Mapped[Optional[datetime]]
+    cancelled_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    cancel_reason: Mapped[Optional[str]] = mapped_column(Text)
 
 
 class Inspection(Base):

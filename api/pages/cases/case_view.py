@@ -23,11 +23,13 @@ from api.routes.deadlines import case_deadline_list, case_escalation_list
 from api.routes.documents import case_document_list
 from api.routes.notifications import case_message_list
 from api.serialize import case_detail, events_json
+from cases.analogs.reads import case_tasks, mark_for
 from cases.calendar.calendar_store import get_calendar
 from cases.clocks.countdown import countdown
 from cases.clocks.supervision import case_supervisions, supervisions_json
 from cases.inspections.findings import case_inspection_link
 from cases.ledger import services
+from cases.ledger.access import STAFF_ROLES
 from cases.reads.jurisdiction_cache import jurisdiction_facts
 from cases.ledger.labels import event_label, field_label, options_of
 from cases.models import Building, Enterprise, Project, User
@@ -209,6 +211,15 @@ def _facts(definition: MachineDefinition, detail: dict[str, Any], index: dict[st
     return out
 
 
+def _analog_tasks(s: Session, user: User, case, now: datetime) -> list[dict[str, Any]] | None:
+    """The 类比排查 tasks the case proposed, with what this user may do (staff only: cases/analogs/)."""
+    if user.role not in STAFF_ROLES:
+        return None
+    items = case_tasks(s, user, case.id, now)
+    mark_for(s, user, items, {case.id: case.jurisdiction_code})
+    return items
+
+
 def case_view(s: Session, user: User, case_id: int, now: datetime) -> dict[str, Any]:
     """Everything the case page shows (404 for a case the user may not see, as the API)."""
     case = services.get_case(s, user, case_id)
@@ -257,4 +268,6 @@ def case_view(s: Session, user: User, case_id: int, now: datetime) -> dict[str, 
         "admin_view": user.role == "admin",
         # Made from a failed item of an inspection: the 检查记录 it came from (cases/inspections/findings.py).
         "inspection": case_inspection_link(s, case_id),
+        # 类比排查 proposed by this case (staff only: cases/analogs/reads.py)
+        "analog_tasks": _analog_tasks(s, user, case, now),
     }
