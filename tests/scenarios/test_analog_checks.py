@@ -1,6 +1,8 @@
 """类比排查: an inspection's failed item becomes a major hazard on the unit's site, and the unit's two
 other active sites — one in 姑苏区, one in 吴中区 — are to be checked, with 姑苏区's other site that
-has an open 脚手架 hazard (same category).
+has an open 脚手架 hazard (same category). Everything goes through the API as the officers use it:
+the 检查记录 with the 综合检查表, the failed item turned into a case in one step, the analogous
+checks recorded as inspections of their own.
 
 Registered Monday 23 November 2026: the tasks are due in 10 working days (Monday 7 December). Time
 passes through the real sweep: on Thursday 3 December at 09:00 each district's staff are reminded;
@@ -14,8 +16,8 @@ import re
 from datetime import date, timedelta
 
 import httpx
-from cases.models import Inspection, InspectionItem
-from tests.analog_world import record_inspection, register_major_hazard, seed_sites, tasks_of
+from cases.inspections.checklists import latest_versions, sync_shipped
+from tests.analog_world import seed_sites, tasks_of
 from tests.pages.conftest import session_token
 from tests.scenarios.conftest import beijing
 from tests.test_access_policy import add_user
@@ -30,15 +32,32 @@ def test_a_major_hazard_sends_its_district_and_the_next_to_the_units_other_sites
     wz_chief = add_user(db, clock, "wz_chief", "supervisor", "320506")
     sites = seed_sites(db, w, clock, story.drv)
 
-    # the inspection on p1 whose failed item (7.2 连墙件整层缺失) is the major hazard
-    case = register_major_hazard(story.drv, w)
+    # 姑苏区's officer inspects p1 with the 综合检查表: 连墙件整层缺失 (JSJ-02, catalogue 7.2) fails; the
+    # item becomes a 重大事故隐患 in one step, and registering it is the trigger.
+    officer = story.client(w.officer)
     with db.transaction() as s:
-        found = Inspection(jurisdiction_code="320508", project_id=w.p1.id, inspected_on=date(2026, 11, 23),
-                           inspection_type="special", findings=1, created_by_id=w.officer.id, created_at=clock.now())
-        s.add(found)
-        s.flush()
-        s.add(InspectionItem(inspection_id=found.id, position=1, item_code="7.2", text="连墙件", category="scaffolding",
-                             major_hazard_item="7.2", result="fail", case_id=case["id"]))
+        sync_shipped(s, clock.now())
+        checklist = next(c for c in latest_versions(s) if c.code == "comprehensive")
+        checklist_id, codes = checklist.id, [it["code"] for it in checklist.items]
+
+    def inspect(project_id, on, fails=()):
+        r = officer.post("/api/inspections", json={
+            "project_id": project_id, "inspected_on": on, "inspection_type": "special", "unannounced": True,
+            "checklist_id": checklist_id, "handling": "当场责令整改" if fails else "未发现问题",
+            "items": [{"item_code": c, "result": "fail" if c in fails else "pass", "note": fails[c] if c in fails else ""}
+                      for c in codes]})
+        assert r.status_code == 201, r.text
+        record = r.json()
+        return record, {i["item_code"]: i["id"] for i in record["items"]}
+
+    found, items = inspect(w.p1.id, "2026-11-23", {"JSJ-02": "1号楼外架连墙件整层缺失"})
+    made = officer.post(f"/api/inspections/{found['id']}/items/{items['JSJ-02']}/case")
+    assert made.status_code in (200, 201), made.text
+    proposed = made.json()["case"]
+    assert proposed["kind"] == "major_hazard"
+    case = story.drv.act(story.get(proposed), "register", fields={
+        "enterprise_id": w.e1.id, "hazard_item_code": "7.2", "stop_work_scope": "whole",
+        "requirements": "立即停止外架作业，补设连墙件", "rectification_days": 30})
 
     tasks = {t.project_id: t for t in tasks_of(db, case["id"])}
     assert [(t.project_id, t.reason) for t in tasks_of(db, case["id"])] == [
@@ -54,12 +73,21 @@ def test_a_major_hazard_sends_its_district_and_the_next_to_the_units_other_sites
     assert reminded == {(tasks[sites.p3].id, w.officer.id), (tasks[sites.p6].id, w.officer.id),
                         (tasks[sites.p4].id, w.officer_wz.id), (tasks[sites.p4].id, wz_chief.id)}
 
-    # 姑苏区 inspects its two sites that day: nothing on p3, a new hazard on p6
-    record_inspection(db, clock, w, sites.p3, on=date(2026, 12, 3))
-    new_case = story.drv.create("hazard", project_id=sites.p6, category="scaffolding", enterprise_id=w.e2.id,
-                                title="剪刀撑缺失")
-    record_inspection(db, clock, w, sites.p6, on=date(2026, 12, 3), findings=2, case_id=new_case["id"],
-                      analog_task_id=tasks[sites.p6].id)
+    # 姑苏区 inspects its two sites that day: nothing on p3 (the inspection closes the project's open
+    # task by itself), two problems on p6, recorded against its task, one of them a new hazard case
+    inspect(sites.p3, "2026-12-03")
+    r = officer.post("/api/inspections", json={
+        "project_id": sites.p6, "inspected_on": "2026-12-03", "inspection_type": "special", "unannounced": True,
+        "checklist_id": checklist_id, "analog_task_id": tasks[sites.p6].id, "handling": "责令限期整改",
+        "items": [{"item_code": c, "result": "fail" if c in ("JSJ-01", "GL-04") else "pass",
+                   "note": {"JSJ-01": "外架基础局部积水，未设排水沟", "GL-04": "未见安全技术交底记录"}.get(c, "")} for c in codes]})
+    assert r.status_code == 201, r.text
+    p6_record = r.json()
+    p6_items = {i["item_code"]: i["id"] for i in p6_record["items"]}
+    # the officer judges it an ordinary hazard (the item's catalogue criterion would propose a major one)
+    new_case = officer.post(f"/api/inspections/{p6_record['id']}/items/{p6_items['JSJ-01']}/case",
+                            json={"kind": "hazard"}).json()["case"]
+    assert new_case["kind"] == "hazard"
 
     # 吴中区 does nothing: on Monday 7 December (the due day) nothing is overdue yet …
     story.advance(to=beijing(2026, 12, 7, 23), step=timedelta(hours=6))
