@@ -185,6 +185,11 @@ _VARIABLES: dict[str, Variable] = {
         _v("escalated_at", "datetime (aware)", "When the escalation took effect."),
         _v("handed_over_at", "datetime (aware)",
            "When an overdue self-found hazard (企业自查隐患) was handed over to the regulator."),
+        # --- public complaints (cases/complaints) -------------------------------------------------
+        _v("complaint_channel", "str", "How the complaint arrived: 网上举报 or 12345热线转办."),
+        _v("referral_no", "str", "The 12345 work-order number (工单号) of a referral.", required=False),
+        _v("complaint_content", "str", "What the complainant reported (no personal data)."),
+        _v("reply_due_date", "date", "The day the reply to the complainant falls due (答复期限)."),
         # --- interview ------------------------------------------------------------------------
         _v("interview_reason", "str", "Why the unit is summoned (约谈事由)."),
         _v("interview_at", "datetime (aware)", "Start of the interview."),
@@ -406,6 +411,12 @@ CATALOG: dict[str, TemplateSpec] = {
                                 "handed_over_at", *_DEADLINE, "issuing_authority", optional=_SITE_OPTIONAL),
                          # the self-inspection number it had: always there on a handed-over case
                          replace(_VARIABLES["original_case_number"], required=True))),
+        _spec("complaint_received", "群众举报待处理",
+              "A public complaint or a 12345 referral became a case: tells the district's staff, with the reply's due date.",
+              document=False,
+              variables=(*_pick(*_CASE, "recipient_name", "complaint_channel", "complaint_content", "reply_due_date",
+                                "location", optional={"location": None}),
+                         _VARIABLES["referral_no"])),
         _spec("daily_digest", "每日督办汇总",
               "Daily list for supervisors of overdue (red) and near-due (yellow) cases.",
               document=False,

@@ -259,3 +259,30 @@ def test_a_large_body_is_refused_before_it_is_read(api):
     r = api(None).post("/api/public/complaints", content=b"{" + b" " * 40_000 + b"}",
                        headers={"Content-Type": "application/json"})
     assert r.status_code == 413 and "32 KB" in r.json()["message"]
+
+
+def test_the_district_hears_of_a_new_complaint_at_once_without_the_complainants_contact(api, world, db):
+    from cases.models import OutboxMessage
+    from notifications.render import render_message
+    from notifications.variables import build_variables
+
+    out = file_public(api)
+    referral = refer(api, world.officer, no="GD20261123009")
+    assert referral.status_code == 201
+    with db.session() as s:
+        rows = s.scalars(select(OutboxMessage).where(OutboxMessage.template == "complaint_received")
+                         .order_by(OutboxMessage.id)).all()
+        inbox = [m for m in rows if m.channel == "inbox"]
+        # 姑苏区's officer and supervisor, once per complaint; nobody of another district
+        by_complaint = {}
+        for m in inbox:
+            by_complaint.setdefault(m.case_id, set()).add(m.recipient_user_id)
+        assert len(by_complaint) == 2
+        staff = {u.id for u in (world.officer,)}
+        assert all(staff <= ids and world.officer_wz.id not in ids and world.contact.id not in ids
+                   for ids in by_complaint.values())
+        texts = [render_message(m.template, build_variables(s, m)).short_text for m in inbox]
+    assert any("网上举报" in t and "2026年12月14日" in t for t in texts)
+    assert any("工单号GD20261123009" in t for t in texts)
+    assert not any("13800001234" in t or "王小明" in t or "李女士" in t for t in texts)
+    assert out["lookup_code"] and not any(out["lookup_code"] in t for t in texts)

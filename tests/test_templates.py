@@ -184,7 +184,7 @@ LONG_TEXT = ("case_title", "project_name", "location", "hazard_description", "is
              "facts", "interview_reason", "interview_place", "attendees_required", "reason",
              "findings", "sequence", "cause_preliminary", "measures_taken", "rectification_summary",
              "task", "next_measure", "stop_scope", "building_name", "building_address",
-             "credit_deduction", "criticized_unit", "campaign_name", "reminder_text")
+             "credit_deduction", "criticized_unit", "campaign_name", "reminder_text", "complaint_content")
 
 
 @pytest.mark.parametrize("name", MESSAGES)

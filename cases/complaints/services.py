@@ -168,7 +168,28 @@ def _file(session: Session, actor: User, *, channel: str, reported: dict[str, st
         session, case, "receive_complaint", {"complaint_id": complaint.id, "channel": channel, "referral_no": referral_no},
         now=now, actor=event_actor, comment=said)
     deadlines.apply_rules(session, case, "receive_complaint", {}, now, event, became_final=False)
+    _tell_the_district(session, case, complaint, now)
     return complaint, code
+
+
+def _tell_the_district(session: Session, case: Case, complaint: Complaint, now: datetime) -> int:
+    """群众举报待处理: the staff of the case's jurisdiction (else its nearest supervisors) hear of the new
+    complaint at once, with the day the reply falls due — not only a day before it (12345 practice:
+    a work order is pushed to the body that handles it). The contact stays out of the message."""
+    from cases.issuance import outbox
+    from cases.models import Deadline
+
+    staff = outbox.resolve_recipients(session, case, [outbox.AUTHORITY]) or outbox.nearest_supervisors(
+        session, case.jurisdiction_code)
+    due = session.scalar(select(Deadline.due_date).where(Deadline.case_id == case.id, Deadline.key == "complaint_reply",
+                                                         Deadline.status == "open"))
+    if not staff or due is None:
+        return 0
+    return outbox.enqueue(session, case=case, template="complaint_received", recipients=staff,
+                          cause=f"complaint:{complaint.id}", now=now,
+                          variables={"complaint_channel": CHANNELS[complaint.channel], "referral_no": complaint.referral_no,
+                                     "complaint_content": complaint.content, "reply_due_date": due.isoformat(),
+                                     "location": complaint.location or None})
 
 
 def submit_public(session: Session, data: dict[str, Any], now: datetime, *, client_key: str,

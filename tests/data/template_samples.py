@@ -412,6 +412,15 @@ SAMPLES: dict[str, dict] = {
         "handed_over_at": utc(2026, 11, 20, 16, 0),
         "issuing_authority": AUTHORITY,
     },
+    "complaint_received": {
+        **CASE,
+        "recipient_name": "张伟",
+        "complaint_channel": "12345热线转办",
+        "referral_no": "SZ12345-20261123-0007",
+        "complaint_content": "平江路某工地夜间塔吊作业，吊物从人行道上方经过，没有人看管。",
+        "location": "平江路与白塔东路交叉口东北侧",
+        "reply_due_date": date(2026, 12, 14),
+    },
     "daily_digest": {
         "recipient_name": "赵强",
         "jurisdiction_name": "姑苏区",
@@ -496,6 +505,7 @@ EXPECTED_TEXT: dict[str, list[str]] = {
     "public_criticism": ["通报批评", "姑苏建通〔2026〕3号", "2026年12月10日"],
     "escalation_transfer": ["提级督办", CITY_AUTHORITY],
     "self_check_handover": ["自查隐患逾期移交", "320508-ZC-2026-000003", "2026年11月20日", AUTHORITY],
+    "complaint_received": ["群众举报待处理", "SZ12345-20261123-0007", "2026年12月14日", "塔吊"],
     "daily_digest": ["红灯", "黄灯", "2026年11月25日"],
     "system_alert": ["系统告警", "隐患整改通知书", "legal_basis"],
     "campaign_round_reminder": ["专项行动提醒", "2026年6月30日", "5个未检查"],
