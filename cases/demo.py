@@ -149,7 +149,7 @@ def load_demo(session: Session, *, now: datetime, n_cases: int = 200, seed: int 
              "dangerous_occurrence": ["found", "registered", "rectifying", "verified", "closed", "dismissed"],
              "self_hazard": ["found", "rectifying", "rectified"]}
     seen_kind: dict[str, int] = {}
-    for i in range(n_cases):
+    for i in range(n_cases - DEMO_COMPLAINTS):  # the complaints (below) are cases too
         kind = kinds[i % len(kinds)]
         k = seen_kind[kind] = seen_kind.get(kind, -1) + 1
         force = cover[kind][k] if k < len(cover[kind]) else None
@@ -180,6 +180,8 @@ def load_demo(session: Session, *, now: datetime, n_cases: int = 200, seed: int 
 
     counts["inspections"] = load_demo_inspections(session, rng, officer, projects, buildings, now)
     counts["campaigns"] = _demo_campaign(session, rng, supervisor, officers, projects, now)
+    counts["complaints"] = _demo_complaints(session, officer, projects, now)
+    counts["cases"] += counts["complaints"]
     return counts
 
 
@@ -504,3 +506,25 @@ def _demo_self_hazard(session, rng, contact, project, t, now, force=None, settin
     add_evidence(session, contact, case.id, _demo_photo(rng), "整改后.jpg", "after", None, t, settings or get_settings(),
                  note="已整改完毕")
     _run(session, contact, case, "report_completion", {"completion_report": "已按整改措施完成整改，附整改后照片。"}, t)
+
+
+DEMO_COMPLAINTS = 2
+
+
+def _demo_complaints(session: Session, officer: User, projects: list, now: datetime) -> int:
+    """群众举报 (cases/complaints): a public report still waiting for its reply, and a 12345 referral
+    about a site of the officer's district, answered."""
+    from cases.complaints import services as complaints
+
+    site = next((p for p in projects if p.jurisdiction_code == officer.jurisdiction_code), projects[0])
+    web, _ = complaints.submit_public(session, {
+        "jurisdiction_code": officer.jurisdiction_code, "content": "工地夜间塔吊作业，吊物从人行道上方经过，无人看管。",
+        "location": site.address, "named_unit": site.name}, now - timedelta(days=3),
+        client_key="demo", limit=1000)
+    hotline, _ = complaints.refer_12345(session, officer, {
+        "referral_no": "SZ12345-DEMO-0001", "content": "市民来电反映：工地围挡倒塌，堵住半条人行道。",
+        "jurisdiction_code": officer.jurisdiction_code, "project_id": site.id, "location": site.address,
+        "submitted_at": (now - timedelta(days=6)).isoformat()}, now - timedelta(days=6))
+    complaints.reply(session, officer, hotline.case_id, "经现场核查，围挡已于当日恢复，已责令施工单位加强巡查。",
+                     now - timedelta(days=2))
+    return DEMO_COMPLAINTS
