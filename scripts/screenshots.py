@@ -31,6 +31,12 @@ PAGES = [  # (user, path, file name); {case} is an open case of the officer's, {
     ("supervisor", "/cockpit/supervisions", "supervisions"),
     ("supervisor", "/cases/{major}", "major-hazard"),
     ("enterprise", "/", "enterprise"),
+    ("officer", "/inspections/new", "inspection-new"),
+    ("supervisor", "/campaigns", "campaigns"),
+    ("officer", "/complaints", "complaints"),
+    (None, "/complaint", "complaint-public"),
+    ("enterprise", "/self-inspection", "self-inspection"),
+    ("supervisor", "/cockpit/analogs", "analogs"),
 ]
 
 
