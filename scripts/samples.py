@@ -219,6 +219,40 @@ class Scenario:
         return out
 
 
+def _inspection_record(sc: Scenario) -> tuple[str, bytes]:
+    """An unannounced special inspection of the scenario's project with the 综合检查表: two items
+    fail, one of them (a 2022 catalogue criterion) made a 重大事故隐患 case — its 检查记录 as a PDF."""
+    from cases.inspections.checklists import latest_versions, sync_shipped
+    from cases.inspections.findings import case_from_item
+    from cases.inspections.services import record_inspection
+    from cases.models import Inspection, InspectionItem, User
+    from notifications.inspection_record import stored_record
+
+    now = sc.clock.now()
+    with sc.db.transaction() as s:
+        sync_shipped(s, now)
+        checklist = next(c for c in latest_versions(s) if c.code == "comprehensive")
+        notes = {"JSJ-02": "3#楼外脚手架12—15层东侧连墙件整层缺失", "GL-04": "未见本月分部分项工程安全技术交底记录"}
+        officer = s.get(User, sc.officer.id)
+        inspection = record_inspection(s, officer, {
+            "project_id": sc.project.id, "inspected_on": now.astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat(),
+            "inspection_type": "special", "unannounced": True, "checklist_id": checklist.id,
+            "inspector_ids": [sc.officer.id], "place": "3#—6#楼施工现场及项目部",
+            "summary": "对照综合检查表逐项检查脚手架、临时用电、安全管理等内容，查阅安全技术交底、教育培训记录。",
+            "handling": "当场责令3#楼外脚手架停止作业，限期补设连墙件；安全技术交底限3日内补齐。",
+            "items": [{"item_code": c, "result": "fail" if c in notes else "pass", "note": notes.get(c, "")}
+                      for c in (it["code"] for it in checklist.items)]}, now)
+        item_id = s.scalar(select(InspectionItem.id).where(InspectionItem.inspection_id == inspection.id,
+                                                           InspectionItem.item_code == "JSJ-02"))
+        inspection_id = inspection.id
+    with sc.db.transaction() as s:
+        case_from_item(s, s.get(User, sc.officer.id), inspection_id, item_id, {}, now)
+    with sc.db.transaction() as s:
+        inspection = s.get(Inspection, inspection_id)
+        data, _ = stored_record(s, inspection, sc.settings, "pdf")
+        return inspection.number, data
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "docs" / "samples"))
@@ -240,11 +274,17 @@ def main(argv: list[str] | None = None) -> int:
             sc.run()
             sc.render()
             picked = sc.pick()
+            record = _inspection_record(sc)  # 检查记录: numbered per inspection, not a case's document
         finally:
             clock_module.set_clock(previous)
         missing = [t for t, spec in CATALOG.items() if spec.is_document and t not in picked]
         if missing:
             raise SystemExit(f"the scenario issued no {', '.join(missing)}")
+        (out / "inspection_record.pdf").write_bytes(record[1])
+        if shutil.which("pdftoppm"):
+            subprocess.run(["pdftoppm", "-png", "-r", "80", "-singlefile", str(out / "inspection_record.pdf"),
+                            str(out / "inspection_record")], check=True)
+        print(f"{'inspection_record':28s} {record[0]:24s} {out / 'inspection_record.pdf'}")
         for doc_type, doc in sorted(picked.items()):
             data = rendering.read_stored(doc, settings, "pdf")
             pdf = out / f"{doc_type}.pdf"
