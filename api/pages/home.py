@@ -27,9 +27,24 @@ def workbench(request: Request, user: PageUser, page: int = Query(1, ge=1, le=10
                "text": (q or "").strip() or None}
     with request.app.state.db.session() as s:
         queue = queue_page(s, user, now, page=page, page_size=PAGE_SIZE, with_counts=True, **filters)
+        analogs = _analog_counts(s, user, now) if user.role in ("officer", "supervisor") else None
     pages = max(1, -(-queue["total"] // PAGE_SIZE))
     title = "本单位案件" if user.role == "enterprise" else "我的待办"
     return render(request, "workbench.html", user=user, title=title, queue=queue, counts=queue["counts"],
                   kinds=options_of("kind"), states=options_of("state"), lights=LIGHTS,
                   selected={"kind": kind or "", "state": state or "", "light": light or "", "q": q or ""},
-                  filtered=any(filters.values()), page=page, pages=pages)
+                  filtered=any(filters.values()), page=page, pages=pages, analogs=analogs)
+
+
+def _analog_counts(s, user, now) -> dict[str, int]:
+    """类比排查 waiting in the user's own jurisdiction (and below): to be checked, and of those overdue —
+    the numbers the linked /analog-tasks lists show (cases/analogs/reads.py)."""
+    from sqlalchemy import func, select
+
+    from cases.analogs.reads import task_query
+
+    def count(statuses: list[str]) -> int:
+        stmt = task_query(user, now, jurisdiction=user.jurisdiction_code, status=statuses)
+        return s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+
+    return {"waiting": count(["open", "overdue"]), "overdue": count(["overdue"])}

@@ -130,3 +130,17 @@ def test_the_case_page_section_in_chromium(stage, browser_page, world, db):
         assert phone.evaluate("document.documentElement.scrollWidth") <= 375 + 1, path
     phone.click("a[href='/cockpit/analogs?jurisdiction=320508']")
     phone.wait_for_url("**/cockpit/analogs?jurisdiction=320508")
+
+
+def test_the_workbench_says_how_many_sites_wait_for_their_analogous_check(pages, stage, world):
+    """The officer's 我的待办 names the 类比排查 waiting in its district, and each number is its list."""
+    client = pages(world.officer)
+    html = client.get("/").text
+    line = re.search(r'<p class="notice analog-waiting">(.*?)</p>', html, re.S).group(1)
+    links = [(unescape(href), int(n)) for href, n in re.findall(r'<a href="([^"]+)">(\d+)个', line)]
+    assert len(links) == 2 and links[0][1] >= links[1][1] >= 1  # waiting, of which overdue (p6's)
+    for href, n in links:
+        listed = client.get(href).text
+        assert f"共{n}项" in listed, href
+    # an enterprise contact's workbench has no such line
+    assert "analog-waiting" not in pages(world.contact).get("/").text
