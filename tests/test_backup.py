@@ -204,3 +204,19 @@ def test_pg_tools_older_than_the_server_are_refused(tmp_path):
         find_pg_tool("pg_dump", 15, old.parent)
     assert "PostgreSQL 15" in str(refused.value) and "9" in str(refused.value) and "ANJIAN_PG_BIN_DIR" in str(refused.value)
     assert find_pg_tool("pg_dump", 9, old.parent) == (old, 9)
+
+
+def test_a_checklist_an_admin_loaded_is_data_the_shipped_ones_are_not(db, world, clock, tmp_path):
+    """The shipped checklists come with `anjian db upgrade` (reference data); one an admin loaded is
+    the installation's own: a restore over it needs --force."""
+    from cases.inspections.checklists import sync_shipped
+    from cases.models import Checklist
+
+    with db.transaction() as s:
+        sync_shipped(s, clock.now())
+    assert "checklists" not in data_in_database(db.url)
+    with db.transaction() as s:
+        s.add(Checklist(code="local", version=1, title="本市脚手架专项检查表", applies_to="project",
+                        items=[{"code": "L-1", "text": "连墙件", "category": "scaffolding"}], sha256="0" * 64,
+                        loaded_at=clock.now(), loaded_by_id=world.admin.id))
+    assert data_in_database(db.url)["checklists"] == 1

@@ -41,7 +41,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sqlalchemy import func, inspect, select, table
+from sqlalchemy import func, inspect, select, table, text
 from sqlalchemy.engine import make_url
 
 from cases.platform.db import make_engine
@@ -57,6 +57,9 @@ MEMBERS = {"sqlite": "database.sqlite3", "postgresql": "database.pgdump"}
 DATA_PREFIX = "data/"
 DATA_FILES = ("installation_id",)  # besides the documents; keys are deliberately not here
 REFERENCE_TABLES = frozenset({"jurisdictions", "hazard_catalog_items", "alembic_version"})
+# Tables that hold reference data shipped with the release beside data of the installation: only
+# rows matching the clause are data (the checklists an admin loaded, not the shipped ones).
+PARTLY_REFERENCE = {"checklists": "loaded_by_id IS NOT NULL"}
 DIALECT_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 
@@ -230,7 +233,9 @@ def data_in_database(url: str) -> dict[str, int]:
     try:
         with engine.connect() as conn:
             names = set(inspect(conn).get_table_names()) - REFERENCE_TABLES
-            counts = {name: conn.execute(select(func.count()).select_from(table(name))).scalar() for name in sorted(names)}
+            counts = {name: conn.execute(select(func.count()).select_from(table(name))
+                                         .where(text(PARTLY_REFERENCE.get(name, "1 = 1")))).scalar()
+                      for name in sorted(names)}
     finally:
         engine.dispose()
     return {name: n for name, n in counts.items() if n}
