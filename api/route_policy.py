@@ -100,6 +100,8 @@ ROUTES: dict[str, tuple[str, str]] = {
     "GET /api/overdue":                                      ("queue",            "401 2   2   2   2   2   2   2   2   2"),
     "GET /api/self-inspection":                              ("case",             "401 2   2   2   2   2   2   2   2   2"),
     "GET /api/stats/lights":                                 ("queue",            "401 2   2   2   2   2   2   2   2   2"),
+    "GET /api/stats/early-warning":                          ("queue",            "401 403 403 2   2   2   2   2   2   2"),
+    "GET /cockpit/early-warning":                            ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "GET /api/cases/{case_id}/deadlines":                    ("case",             "401 2   404 2   404 2   2   2   404 2"),
     "GET /api/cases/{case_id}/escalations":                  ("case",             "401 2   404 2   404 2   2   2   404 2"),
     "GET /api/supervisions":                                 ("supervision",      "401 403 403 2+  2-  2+  2+  2+  2-  2+"),

@@ -34,7 +34,8 @@ router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
 SECTIONS = (("/cockpit", "红黄绿灯统计"), ("/cockpit/overdue", "逾期清单"), ("/cockpit/supervisions", "挂牌督办"),
-            ("/cockpit/escalations", "升级记录"), ("/cockpit/performance", "按期整改率与趋势"))
+            ("/cockpit/escalations", "升级记录"), ("/cockpit/performance", "按期整改率与趋势"),
+            ("/cockpit/early-warning", "预警"))
 
 
 def ledger_url(**params: Any) -> str:
@@ -345,3 +346,28 @@ def _chart(trend: list[dict[str, Any]]) -> dict[str, Any]:
                          "w": round(bar - 2, 1), "n": m[key]})
         months.append({"bars": bars, "label_x": round(i * slot + slot / 2, 1), "month": m})
     return {"width": width, "height": height, "months": months, "base": height - bottom, "peak": peak}
+
+
+# ---------------------------------------------------------------- early warning (预警)
+
+
+@router.get("/cockpit/early-warning")
+def early_warning_page(request: Request, user: PageUser, jurisdiction: str | None = Query(None, max_length=12),
+                       days: str | None = Query(None, max_length=4)):
+    """Per district: the open cases that turn red, and that climb a measure rung, by 24:00 of the N-th
+    working day (cases/reads/early_warning.py); every figure links to its ledger list."""
+    from cases.reads import early_warning
+
+    _staff(user)
+    n = int(days) if days and days.isascii() and days.isdigit() and 1 <= int(days) <= 60 else 5
+    state = request.app.state
+    now = state.clock.now()
+    with state.db.session() as s:
+        tree = _root(request, s, user, jurisdiction)
+        win = early_warning.window(now, n, get_calendar(s))
+        figures = early_warning.figures(s, user, tree, now, win)
+    labels = early_warning.rung_labels()
+    used = [r for r in labels if any(r in row["rungs"] for row in figures["rows"])]
+    return render(request, "cockpit/early_warning.html", user=user, **_ctx(
+        request, user, "/cockpit/early-warning", tree=tree, chain=_chain(tree, user), figures=figures, win=win,
+        days=n, choices=early_warning.DAY_CHOICES, rung_labels=labels, used_rungs=used))

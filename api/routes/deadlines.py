@@ -174,6 +174,34 @@ def light_counts(user: CurrentUser, db: Db, clock: AppClock, jurisdiction: str |
     return responses.fast_json({**light_table(rows, names), "at": now})
 
 
+@router.get("/stats/early-warning", summary="预警：未来N个工作日内将变红、将升级的案件（按下级辖区）")
+def early_warning_figures(user: CurrentUser, db: Db, clock: AppClock, jurisdiction: str | None = None,
+                          days: int = Query(5, ge=1, le=60, description="预警天数（工作日，含调休）")):
+    """Per district of ``jurisdiction`` (default: the user's), the open cases that will turn red and
+    that will climb a measure rung of the ladder by 24:00 of the ``days``-th working day — from the
+    clocks and the sweep's pending timers (cases/reads/early_warning.py). Staff only."""
+    from cases.calendar.calendar_store import get_calendar
+    from cases.ledger.access import STAFF_ROLES, in_subtree, require_role
+    from cases.platform.errors import NotFound
+    from cases.reads import early_warning, stats
+
+    require_role(user, *STAFF_ROLES)
+    now = clock.now()
+    code = (jurisdiction or user.jurisdiction_code).strip()[:12]
+    with db.session() as s:
+        tree = stats.subtree(s, code) if in_subtree(s, user.jurisdiction_code, code) else None
+        if tree is None:
+            raise NotFound(f"辖区“{code}”不存在或不在您的管辖范围内")
+        win = early_warning.window(now, days, get_calendar(s))
+        figures = early_warning.figures(s, user, tree, now, win)
+    labels = early_warning.rung_labels()
+    return {"jurisdiction": {"code": tree.root.code, "name": tree.root.name}, "days": days, "at": now,
+            "until": win.until, "last_day": win.last_day.isoformat(), "rung_labels": labels,
+            "rows": [{"jurisdiction": {"code": r["place"].code, "name": r["place"].name}, "own_level": r["own_level"],
+                      "turning_red": r["red"], "climbing": r["climbing"], "rungs": r["rungs"]} for r in figures["rows"]],
+            "total_turning_red": figures["total_red"], "total_climbing": figures["total_climbing"]}
+
+
 def read_light_counts(db, user, now: datetime, *, jurisdiction: str | None = None):
     """(``light_count_rows``, {code: name}) for the API's counts and the cockpit; folds the open
     counts afterwards when the read saw many signed rows."""
