@@ -102,6 +102,8 @@ ROUTES: dict[str, tuple[str, str]] = {
     "GET /api/stats/lights":                                 ("queue",            "401 2   2   2   2   2   2   2   2   2"),
     "GET /api/stats/early-warning":                          ("queue",            "401 403 403 2   2   2   2   2   2   2"),
     "GET /cockpit/early-warning":                            ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "GET /api/stats/enterprise-ranking":                     ("queue",            "401 403 403 2   2   2   2   2   2   2"),
+    "GET /cockpit/enterprises":                              ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "GET /api/cases/{case_id}/deadlines":                    ("case",             "401 2   404 2   404 2   2   2   404 2"),
     "GET /api/cases/{case_id}/escalations":                  ("case",             "401 2   404 2   404 2   2   2   404 2"),
     "GET /api/supervisions":                                 ("supervision",      "401 403 403 2+  2-  2+  2+  2+  2-  2+"),

@@ -35,7 +35,7 @@ router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 SECTIONS = (("/cockpit", "红黄绿灯统计"), ("/cockpit/overdue", "逾期清单"), ("/cockpit/supervisions", "挂牌督办"),
             ("/cockpit/escalations", "升级记录"), ("/cockpit/performance", "按期整改率与趋势"),
-            ("/cockpit/early-warning", "预警"))
+            ("/cockpit/early-warning", "预警"), ("/cockpit/enterprises", "企业排名"))
 
 
 def ledger_url(**params: Any) -> str:
@@ -371,3 +371,26 @@ def early_warning_page(request: Request, user: PageUser, jurisdiction: str | Non
     return render(request, "cockpit/early_warning.html", user=user, **_ctx(
         request, user, "/cockpit/early-warning", tree=tree, chain=_chain(tree, user), figures=figures, win=win,
         days=n, choices=early_warning.DAY_CHOICES, rung_labels=labels, used_rungs=used))
+
+
+# ---------------------------------------------------------------- enterprise rankings (企业排名)
+
+
+@router.get("/cockpit/enterprises")
+def enterprise_ranking_page(request: Request, user: PageUser, jurisdiction: str | None = Query(None, max_length=12),
+                            period_from: str | None = Query(None, alias="from", max_length=20),
+                            period_to: str | None = Query(None, alias="to", max_length=20)):
+    """停工通知书/在建项目 and 信用分 per unit of the subtree (cases/reads/enterprise_ranking.py)."""
+    from cases.reads import enterprise_ranking as ranking
+
+    _staff(user)
+    state = request.app.state
+    today = state.clock.today()
+    start, end, errors = _period(period_from, period_to, today)
+    with state.db.session() as s:
+        tree = _root(request, s, user, jurisdiction)
+        stop_work = ranking.stop_work_ranking(s, tree.root.code, start, end)
+        credit = ranking.credit_ranking(s, tree.root.code)
+    return render(request, "cockpit/enterprises.html", user=user, status_code=422 if errors else 200, **_ctx(
+        request, user, "/cockpit/enterprises", tree=tree, chain=_chain(tree, user), stop_work=stop_work,
+        credit=credit, start=start, end=end, errors=errors))

@@ -202,6 +202,29 @@ def early_warning_figures(user: CurrentUser, db: Db, clock: AppClock, jurisdicti
             "total_turning_red": figures["total_red"], "total_climbing": figures["total_climbing"]}
 
 
+@router.get("/stats/enterprise-ranking", summary="企业排名：停工通知书与在建项目之比、信用分（按辖区）")
+def enterprise_ranking(user: CurrentUser, db: Db, clock: AppClock, jurisdiction: str | None = None,
+                       period_from: str | None = Query(None, alias="from", description="统计起始日期（YYYY-MM-DD，默认当年1月1日）"),
+                       period_to: str | None = Query(None, alias="to", description="统计截止日期（YYYY-MM-DD，默认今天）")):
+    """The units of ``jurisdiction``'s subtree (default: the user's) by 责令停工通知书 per project under
+    construction in the period, and by credit score (cases/reads/enterprise_ranking.py). Staff only."""
+    from cases.ledger.access import STAFF_ROLES, in_subtree, require_role
+    from cases.platform.errors import NotFound
+    from cases.reads import enterprise_ranking as ranking
+    from cases.reads.case_lists import legal_date
+
+    require_role(user, *STAFF_ROLES)
+    today = clock.today()
+    start = legal_date("from", period_from) or today.replace(month=1, day=1)
+    end = legal_date("to", period_to) or today
+    code = (jurisdiction or user.jurisdiction_code).strip()[:12]
+    with db.session() as s:
+        if not in_subtree(s, user.jurisdiction_code, code):
+            raise NotFound(f"辖区“{code}”不存在或不在您的管辖范围内")
+        return {"jurisdiction": code, "from": start.isoformat(), "to": end.isoformat(),
+                "stop_work": ranking.stop_work_ranking(s, code, start, end), "credit": ranking.credit_ranking(s, code)}
+
+
 def read_light_counts(db, user, now: datetime, *, jurisdiction: str | None = None):
     """(``light_count_rows``, {code: name}) for the API's counts and the cockpit; folds the open
     counts afterwards when the read saw many signed rows."""
