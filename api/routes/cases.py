@@ -199,3 +199,11 @@ def act(case_id: int, action: str, user: CurrentUser, db: Db, clock: AppClock, r
             pass
         return JSONResponse(body_json, status_code=409)
     return out
+
+
+@router.get("/{case_id}/accident-report", summary="事故信息报送表：按全国平台填报顺序的事故信息，含快报与详细报告的迟报、漏报标记")
+def accident_report(case_id: int, user: CurrentUser, db: Db, clock: AppClock):
+    from cases.reads.accident_report import accident_report as build
+
+    with db.session() as s:
+        return build(s, user, case_id, clock.now())
