@@ -104,6 +104,8 @@ ROUTES: dict[str, tuple[str, str]] = {
     "GET /cockpit/early-warning":                            ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "GET /api/stats/enterprise-ranking":                     ("queue",            "401 403 403 2   2   2   2   2   2   2"),
     "GET /cockpit/enterprises":                              ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "GET /api/stats/repeat-offenders":                       ("queue",            "401 403 403 2   2   2   2   2   2   2"),
+    "GET /cockpit/repeat-offenders":                         ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "GET /api/cases/{case_id}/deadlines":                    ("case",             "401 2   404 2   404 2   2   2   404 2"),
     "GET /api/cases/{case_id}/accident-report":              ("case",             "401 409 404 409 404 409 409 409 404 409"),
     "GET /cases/{case_id:int}/accident-report":              ("page",             "3   3   3   3   3   3   3   3   3   3"),

@@ -35,7 +35,8 @@ router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 SECTIONS = (("/cockpit", "红黄绿灯统计"), ("/cockpit/overdue", "逾期清单"), ("/cockpit/supervisions", "挂牌督办"),
             ("/cockpit/escalations", "升级记录"), ("/cockpit/performance", "按期整改率与趋势"),
-            ("/cockpit/early-warning", "预警"), ("/cockpit/enterprises", "企业排名"))
+            ("/cockpit/early-warning", "预警"), ("/cockpit/enterprises", "企业排名"),
+            ("/cockpit/repeat-offenders", "屡查屡犯"))
 
 
 def ledger_url(**params: Any) -> str:
@@ -394,3 +395,22 @@ def enterprise_ranking_page(request: Request, user: PageUser, jurisdiction: str 
     return render(request, "cockpit/enterprises.html", user=user, status_code=422 if errors else 200, **_ctx(
         request, user, "/cockpit/enterprises", tree=tree, chain=_chain(tree, user), stop_work=stop_work,
         credit=credit, start=start, end=end, errors=errors))
+
+
+# ---------------------------------------------------------------- repeat offenders (屡查屡犯)
+
+
+@router.get("/cockpit/repeat-offenders")
+def repeat_offenders_page(request: Request, user: PageUser, jurisdiction: str | None = Query(None, max_length=12)):
+    """Enterprises reaching a repeat-offender pattern, with the proposal and the cases behind it."""
+    from cases.ledger.access import subtree_codes
+    from cases.reads.repeat_offenders import flagged
+
+    _staff(user)
+    state = request.app.state
+    now = state.clock.now()
+    with state.db.session() as s:
+        tree = _root(request, s, user, jurisdiction)
+        items = flagged(s, sorted(s.scalars(subtree_codes(tree.root.code))), now)
+    return render(request, "cockpit/repeat_offenders.html", user=user, **_ctx(
+        request, user, "/cockpit/repeat-offenders", tree=tree, chain=_chain(tree, user), items=items))

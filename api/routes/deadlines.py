@@ -225,6 +225,23 @@ def enterprise_ranking(user: CurrentUser, db: Db, clock: AppClock, jurisdiction:
                 "stop_work": ranking.stop_work_ranking(s, code, start, end), "credit": ranking.credit_ranking(s, code)}
 
 
+@router.get("/stats/repeat-offenders", summary="屡查屡犯：达到重复违法情形的企业（按辖区），附处理建议和所涉案件")
+def repeat_offenders(user: CurrentUser, db: Db, clock: AppClock, jurisdiction: str | None = None):
+    """Enterprises whose 重大事故隐患 or overdue 整改期限 in the subtree reach a pattern of
+    state_machines/policies/patterns-v1.yaml (cases/reads/repeat_offenders.py). Staff only."""
+    from cases.ledger.access import STAFF_ROLES, in_subtree, require_role, subtree_codes
+    from cases.platform.errors import NotFound
+    from cases.reads.repeat_offenders import flagged
+
+    require_role(user, *STAFF_ROLES)
+    code = (jurisdiction or user.jurisdiction_code).strip()[:12]
+    with db.session() as s:
+        if not in_subtree(s, user.jurisdiction_code, code):
+            raise NotFound(f"辖区“{code}”不存在或不在您的管辖范围内")
+        codes = sorted(s.scalars(subtree_codes(code)))
+        return {"jurisdiction": code, "at": clock.now(), "items": flagged(s, codes, clock.now())}
+
+
 def read_light_counts(db, user, now: datetime, *, jurisdiction: str | None = None):
     """(``light_count_rows``, {code: name}) for the API's counts and the cockpit; folds the open
     counts afterwards when the read saw many signed rows."""
