@@ -34,7 +34,9 @@ router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
 SECTIONS = (("/cockpit", "红黄绿灯统计"), ("/cockpit/overdue", "逾期清单"), ("/cockpit/supervisions", "挂牌督办"),
-            ("/cockpit/escalations", "升级记录"), ("/cockpit/performance", "按期整改率与趋势"))
+            ("/cockpit/escalations", "升级记录"), ("/cockpit/performance", "按期整改率与趋势"),
+            ("/cockpit/early-warning", "预警"), ("/cockpit/enterprises", "企业排名"),
+            ("/cockpit/repeat-offenders", "屡查屡犯"))
 
 
 def ledger_url(**params: Any) -> str:
@@ -345,3 +347,70 @@ def _chart(trend: list[dict[str, Any]]) -> dict[str, Any]:
                          "w": round(bar - 2, 1), "n": m[key]})
         months.append({"bars": bars, "label_x": round(i * slot + slot / 2, 1), "month": m})
     return {"width": width, "height": height, "months": months, "base": height - bottom, "peak": peak}
+
+
+# ---------------------------------------------------------------- early warning (预警)
+
+
+@router.get("/cockpit/early-warning")
+def early_warning_page(request: Request, user: PageUser, jurisdiction: str | None = Query(None, max_length=12),
+                       days: str | None = Query(None, max_length=4)):
+    """Per district: the open cases that turn red, and that climb a measure rung, by 24:00 of the N-th
+    working day (cases/reads/early_warning.py); every figure links to its ledger list."""
+    from cases.reads import early_warning
+
+    _staff(user)
+    n = int(days) if days and days.isascii() and days.isdigit() and 1 <= int(days) <= 60 else 5
+    state = request.app.state
+    now = state.clock.now()
+    with state.db.session() as s:
+        tree = _root(request, s, user, jurisdiction)
+        win = early_warning.window(now, n, get_calendar(s))
+        figures = early_warning.figures(s, user, tree, now, win)
+    labels = early_warning.rung_labels()
+    used = [r for r in labels if any(r in row["rungs"] for row in figures["rows"])]
+    return render(request, "cockpit/early_warning.html", user=user, **_ctx(
+        request, user, "/cockpit/early-warning", tree=tree, chain=_chain(tree, user), figures=figures, win=win,
+        days=n, choices=early_warning.DAY_CHOICES, rung_labels=labels, used_rungs=used))
+
+
+# ---------------------------------------------------------------- enterprise rankings (企业排名)
+
+
+@router.get("/cockpit/enterprises")
+def enterprise_ranking_page(request: Request, user: PageUser, jurisdiction: str | None = Query(None, max_length=12),
+                            period_from: str | None = Query(None, alias="from", max_length=20),
+                            period_to: str | None = Query(None, alias="to", max_length=20)):
+    """停工通知书/在建项目 and 信用分 per unit of the subtree (cases/reads/enterprise_ranking.py)."""
+    from cases.reads import enterprise_ranking as ranking
+
+    _staff(user)
+    state = request.app.state
+    today = state.clock.today()
+    start, end, errors = _period(period_from, period_to, today)
+    with state.db.session() as s:
+        tree = _root(request, s, user, jurisdiction)
+        stop_work = ranking.stop_work_ranking(s, tree.root.code, start, end)
+        credit = ranking.credit_ranking(s, tree.root.code)
+    return render(request, "cockpit/enterprises.html", user=user, status_code=422 if errors else 200, **_ctx(
+        request, user, "/cockpit/enterprises", tree=tree, chain=_chain(tree, user), stop_work=stop_work,
+        credit=credit, start=start, end=end, errors=errors))
+
+
+# ---------------------------------------------------------------- repeat offenders (屡查屡犯)
+
+
+@router.get("/cockpit/repeat-offenders")
+def repeat_offenders_page(request: Request, user: PageUser, jurisdiction: str | None = Query(None, max_length=12)):
+    """Enterprises reaching a repeat-offender pattern, with the proposal and the cases behind it."""
+    from cases.ledger.access import subtree_codes
+    from cases.reads.repeat_offenders import flagged
+
+    _staff(user)
+    state = request.app.state
+    now = state.clock.now()
+    with state.db.session() as s:
+        tree = _root(request, s, user, jurisdiction)
+        items = flagged(s, sorted(s.scalars(subtree_codes(tree.root.code))), now)
+    return render(request, "cockpit/repeat_offenders.html", user=user, **_ctx(
+        request, user, "/cockpit/repeat-offenders", tree=tree, chain=_chain(tree, user), items=items))

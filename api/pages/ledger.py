@@ -28,9 +28,11 @@ PAGE_SIZE = 50
 COUNT_LIMIT = 10_000
 TEXT_PARAMS = ("kind", "state", "jurisdiction", "light", "q", "found_from", "found_to", "due_from", "due_to",
                "closed_from", "closed_to", "enterprise_id", "assignee", "sort", "rectification_due_from",
-               "rectification_due_to", "rectified_on_time", "overdue_month", "moved_up", "campaign_id")
+               "rectification_due_to", "rectified_on_time", "overdue_month", "moved_up", "campaign_id",
+               "red_by", "measure_by", "measure_rung")
 # The cockpit's links (api/pages/cockpit.py) carry these; the form keeps them as hidden fields.
-COCKPIT_PARAMS = ("rectification_due_from", "rectification_due_to", "rectified_on_time", "overdue_month", "moved_up")
+COCKPIT_PARAMS = ("rectification_due_from", "rectification_due_to", "rectified_on_time", "overdue_month", "moved_up",
+                  "red_by", "measure_by", "measure_rung")
 DATE_RANGES = (("found", "发现日期"), ("due", "整改期限"), ("closed", "结案日期"))
 SORTS = {"-created_at": "登记时间（新→旧）", "created_at": "登记时间（旧→新）", "-found_at": "发现时间（新→旧）",
          "found_at": "发现时间（旧→新）", "number": "案件编号", "-updated_at": "最近更新"}
@@ -103,6 +105,10 @@ def _cockpit_filters(form: dict[str, str]) -> list[tuple[str, str, str]]:
         value = form[name]
         if value:
             shown = {"true": "是", "false": "否"}.get(value, value) if name in ("rectified_on_time", "moved_up") else value
+            if name == "measure_rung":
+                from cases.reads.early_warning import rung_labels
+
+                shown = rung_labels().get(value, value)
             out.append((name, value, f"{field_label(name)}：{shown}"))
     return out
 

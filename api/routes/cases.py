@@ -105,6 +105,9 @@ def case_filters(
     overdue_month: str | None = Query(None, description="逾期月份（YYYY-MM）：当月有计灯期限届满而届满时仍未完成的案件"),
     moved_up: bool | None = Query(None, description="只要经提级移至本人辖区以上、由上级办理的案件（按原辖区可见）"),
     campaign_id: int | None = Query(None, ge=1, le=MAX_INT, description="专项行动编号：在该专项整治中发现的案件"),
+    red_by: str | None = Query(None, description="预警：现在未变红、至该日24时将变红的未结案件" + _DATE_HELP),
+    measure_by: str | None = Query(None, description="预警：至该日24时将升级（警示、挂牌、约谈、通报、提级等）的未结案件" + _DATE_HELP),
+    measure_rung: str | None = Query(None, max_length=32, description="预警：只看这一级升级措施（与 measure_by 合用）"),
 ) -> dict[str, Any]:
     """The filters of the case list, shared by its exports (cases.reads.case_lists.case_query)."""
     assignee_id = None
@@ -121,7 +124,7 @@ def case_filters(
                 due_to=due_to, closed_from=closed_from, closed_to=closed_to, jurisdiction_only=jurisdiction_only,
                 rectification_due_from=rectification_due_from, rectification_due_to=rectification_due_to,
                 rectified_on_time=rectified_on_time, overdue_month=overdue_month, moved_up=moved_up,
-                campaign_id=campaign_id)
+                campaign_id=campaign_id, red_by=red_by, measure_by=measure_by, measure_rung=measure_rung)
 
 
 CaseFilters = Annotated[dict[str, Any], Depends(case_filters)]
@@ -196,3 +199,11 @@ def act(case_id: int, action: str, user: CurrentUser, db: Db, clock: AppClock, r
             pass
         return JSONResponse(body_json, status_code=409)
     return out
+
+
+@router.get("/{case_id}/accident-report", summary="事故信息报送表：按全国平台填报顺序的事故信息，含快报与详细报告的迟报、漏报标记")
+def accident_report(case_id: int, user: CurrentUser, db: Db, clock: AppClock):
+    from cases.reads.accident_report import accident_report as build
+
+    with db.session() as s:
+        return build(s, user, case_id, clock.now())

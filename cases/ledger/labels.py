@@ -23,7 +23,8 @@ FIELD_LABELS: dict[str, str] = {
     "unread_only": "仅看未读",
     "found_from": "发现日期（起）", "found_to": "发现日期（止）", "due_from": "整改期限（起）", "due_to": "整改期限（止）",
     "closed_from": "结案日期（起）", "closed_to": "结案日期（止）",
-    "jurisdiction_only": "仅本级（不含下级）", "moved_up": "已提级至上级", "rectification_due_from": "整改期限到期日（起）",
+    "jurisdiction_only": "仅本级（不含下级）", "moved_up": "已提级至上级",
+    "red_by": "将变红（截至日期）", "measure_by": "将升级（截至日期）", "measure_rung": "升级措施", "days": "预警天数（工作日）", "rectification_due_from": "整改期限到期日（起）",
     "rectification_due_to": "整改期限到期日（止）", "rectified_on_time": "是否按期整改", "overdue_month": "逾期月份",
     "status": "状态", "edition": "标准版本", "version": "版本号",
     # campaigns (cases/campaigns/services.py LABELS)

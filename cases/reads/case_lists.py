@@ -52,6 +52,9 @@ def case_query(
     overdue_month: str | None = None,
     moved_up: bool | str | None = None,
     campaign_id: int | str | None = None,
+    red_by: date | str | None = None,
+    measure_by: date | str | None = None,
+    measure_rung: str | None = None,
     now: datetime | None = None,
 ) -> Select:
     """The visible cases matching the filters (every list, the ledger and its exports). The date
@@ -73,6 +76,8 @@ def case_query(
                           Case.jurisdiction_code.not_in(subtree_codes(actor.jurisdiction_code)))
     if campaign_id is not None and campaign_id != "":
         stmt = stmt.where(Case.campaign_id == _campaign_id(campaign_id))
+    for clause in early_warning_filters(red_by=red_by, measure_by=measure_by, measure_rung=measure_rung, now=now):
+        stmt = stmt.where(clause)
     for clause in clock_filters(jurisdiction=jurisdiction, jurisdiction_only=jurisdiction_only,
                                 rectification_due_from=rectification_due_from,
                                 rectification_due_to=rectification_due_to, rectified_on_time=rectified_on_time,
@@ -206,6 +211,42 @@ def clock_filters(*, jurisdiction: str | None, jurisdiction_only: bool | str | N
         out.append(Case.id.in_(select(Deadline.case_id).where(
             Deadline.affects_light, Deadline.due_at >= day_start(first), Deadline.due_at < day_start(following),
             stats.late_clause(now))))
+    return out
+
+
+def early_warning_filters(*, red_by: date | str | None, measure_by: date | str | None, measure_rung: str | None,
+                          now: datetime | None) -> list[ColumnElement[bool]]:
+    """The cases behind the cockpit's 预警 (cases/reads/early_warning.py, whose clauses these are):
+    ``red_by`` — not red now, red by 24:00 of that day; ``measure_by`` — a measure rung of the ladder
+    due by 24:00 of that day (``measure_rung``: only that rung). Bad values: a 422 each."""
+    from cases.clocks.legal_time import end_of_day_utc
+    from cases.reads import early_warning
+    from cases.reads.stats import MEASURE_RUNGS
+
+    errors: list[dict[str, str]] = []
+    values: dict[str, Any] = {}
+    for name, raw in (("red_by", red_by), ("measure_by", measure_by)):
+        try:
+            values[name] = legal_date(name, raw)
+        except ValidationFailed as exc:
+            errors.extend(exc.errors)
+            values[name] = None
+    rung = (measure_rung or "").strip() or None
+    if rung is not None and rung not in MEASURE_RUNGS:
+        labels = early_warning.rung_labels()
+        errors.append({"field": "measure_rung", "label": field_label("measure_rung"), "message": "只能是 " + "、".join(
+            f"{r}（{labels.get(r, r)}）" for r in MEASURE_RUNGS) + f"，收到“{rung[:20]}”"})
+    if rung is not None and values["measure_by"] is None and not errors:
+        errors.append({"field": "measure_rung", "label": field_label("measure_rung"),
+                       "message": f"须同时指定{field_label('measure_by')}"})
+    if errors:
+        raise ValidationFailed(errors)
+    now = now or clock.now()
+    out: list[ColumnElement[bool]] = []
+    if values["red_by"] is not None:
+        out.append(early_warning.turning_red_clause(now, end_of_day_utc(values["red_by"])))
+    if values["measure_by"] is not None:
+        out.append(early_warning.climbing_clause(now, end_of_day_utc(values["measure_by"]), rung))
     return out
 
 

@@ -45,3 +45,14 @@ def document_pdf_page(doc_id: int, request: Request, user: PageUser, settings: A
 @router.get("/documents/{doc_id}.html")
 def document_html_page(doc_id: int, request: Request, user: PageUser, settings: AppSettings):
     return document_file(request, request.app.state.db, settings, user, doc_id, "html")
+
+
+@router.get("/cases/{case_id:int}/accident-report")
+def accident_report_page(case_id: int, request: Request, user: PageUser):
+    """事故信息报送表, printable: what a clerk keys into the national platform (cases/reads/accident_report.py)."""
+    from cases.reads.accident_report import accident_report
+
+    with request.app.state.db.session() as s:
+        report = accident_report(s, user, case_id, request.app.state.clock.now())
+    return render(request, "case/accident_report.html", user=user, title=f"事故信息报送表 {report['case_number']}",
+                  report=report)
