@@ -715,14 +715,17 @@ def test_served_flow_runs_execute_in_the_worker_process_and_idle_ticks_make_none
         worker_pid = supervisor.status()["worker"]["pid"]
         deadline = time.monotonic() + 90
         # A flow-run process lives for seconds (its imports alone take ~3 s of CPU): sampled every 0.2 s.
-        while time.monotonic() < deadline and not (settled() and completed_runs(supervisor.api_url, "deliver-outbox")):
+        # The rows change inside a flow run, before the run's final state reaches the Prefect server:
+        # wait for the three flows' completed runs too, not only for the rows.
+        flows = ("sweep-timers", "render-documents", "deliver-outbox")
+        while time.monotonic() < deadline and not (settled() and all(completed_runs(supervisor.api_url, f) for f in flows)):
             children.update(descendants(worker_pid))
             time.sleep(0.2)
         assert settled(), supervisor.status()
         with app_db.session() as s:
             workers = set(s.scalars(select(RungFiring.worker).where(RungFiring.case_id == case_id)))
         assert workers == {f"embedded-{socket.gethostname()}:{worker_pid}"[:64]}
-        for flow in ("sweep-timers", "render-documents", "deliver-outbox"):
+        for flow in flows:
             assert completed_runs(supervisor.api_url, flow), flow
         # Idle: three sweep ticks and more than three outbox checks later, Prefect has no new run.
         before = count_flow_runs(supervisor.api_url)
