@@ -11,7 +11,7 @@ from state_machines.policies import default_policy, latest_version, load_policy
 
 def test_v2_adds_the_reply_rule_and_changes_nothing_of_v1():
     v1, v2 = load_policy(1), load_policy(2)
-    assert latest_version() == 2 and default_policy().version == 2
+    assert latest_version() == default_policy().version >= 2
     from dataclasses import replace
 
     for kind, rules in v1.rules.items():

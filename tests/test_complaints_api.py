@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from cases.models import Complaint, ComplaintHit, Deadline
+from state_machines.policies import latest_version
 from tests.machine_paths import create_payload
 
 PUBLIC = {"jurisdiction_code": "320508", "content": "平江路1号工地脚手架没有挂安全网，材料往下掉",
@@ -38,7 +39,7 @@ def test_a_public_complaint_becomes_a_found_hazard_with_a_reply_clock(api, world
         assert code not in (c.code_hash or "") and len(c.code_hash) == 64
         [clock] = s.scalars(select(Deadline).where(Deadline.case_id == c.case_id)).all()
         assert (clock.key, clock.party, clock.unit, clock.amount, clock.policy_version) == \
-            ("complaint_reply", "officer", "working_day", 15, 2)
+            ("complaint_reply", "officer", "working_day", 15, latest_version())
     officer = api(world.officer)
     case = officer.get(f"/api/cases/{c.case_id}").json()
     assert (case["kind"], case["state"], case["source"]) == ("hazard", "found", "public_report")
