@@ -1,0 +1,2 @@
+"""Pages of sanctions (issue 12): credit records, blacklist and public exposure, 约谈 records, referrals
+(移送), repeat-offender flags — one module per domain, each with its own ``router``."""
