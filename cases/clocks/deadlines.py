@@ -6,6 +6,7 @@ Rules come from ``state_machines/policies/deadlines-vN.yaml``; arithmetic from c
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
 from typing import Any, Iterable
 
 from sqlalchemy import bindparam, event, select, update
@@ -17,7 +18,7 @@ from cases.platform.clock import SHANGHAI
 from cases.clocks.legal_time import HolidayCalendar, add_working_days, compute_due
 from cases.models import Case, CaseEvent, Deadline, RungFiring, Timer
 from cases.ledger.rules import ActionContext
-from state_machines.policies import DeadlineRule, Policy, Rung, default_policy
+from state_machines.policies import DeadlineRule, Policy, Rung, default_policy, load_policy
 
 OPEN = "open"
 LIGHT_LABELS = {"red": "红灯", "yellow": "黄灯", "green": "绿灯", "none": "无期限"}
@@ -35,6 +36,37 @@ def get_policy() -> Policy:
 def set_policy(policy: Policy | None) -> None:
     global _policy
     _policy = policy
+
+
+@lru_cache(maxsize=None)
+def policy_version(version: int) -> Policy:
+    """The policy of one version (the latest is ``default_policy()`` itself)."""
+    latest = default_policy()
+    return latest if version == latest.version else load_policy(version)
+
+
+def policy_for(deadline: Any, policy: Policy | None = None) -> Policy:
+    """The policy a deadline is evaluated under: the version it was opened under
+    (``deadlines.policy_version``) — its rule, ladder and reminder hours — so a later version that
+    changes a rule changes only the clocks opened after it. ``policy`` is returned when it is that
+    version already; a test's ``set_policy`` override applies to every deadline."""
+    if _policy is not None:
+        return _policy
+    version = getattr(deadline, "policy_version", None)
+    if version is None or (policy is not None and policy.version == version):
+        return policy or default_policy()
+    return policy_version(int(version))
+
+
+@lru_cache(maxsize=None)
+def _clock_actions(kind: str, latest: int) -> frozenset[str]:
+    """Every action that meets, ends, pauses, resumes, extends or cancels a clock of ``kind`` under
+    any version up to ``latest`` (an open clock follows its own version's rule)."""
+    out: set[str] = set()
+    for v in range(1, latest + 1):
+        for r in policy_version(v).rules_for(kind):
+            out.update(r.met_on, r.ends_on, r.pause_on, r.resume_on, r.extend_on, r.cancel_on)
+    return frozenset(out)
 
 
 # ---------------------------------------------------------------- arithmetic
@@ -76,6 +108,7 @@ def warn_at_for(deadline: Deadline, calendar: HolidayCalendar, policy: Policy) -
     """When the light turns yellow: the ladder's first reminder, else the policy's near-due window."""
     if deadline.due_at is None or not deadline.affects_light:
         return None
+    policy = policy_for(deadline, policy)
     for rung in policy.ladder(deadline.ladder):
         if rung.is_reminder_before:
             t = rung_fire_at(rung, deadline, calendar, policy)
@@ -131,7 +164,7 @@ def schedule_timers(session: Session, deadline: Deadline, now: datetime, calenda
 def planned_timers(session: Session, deadline: Deadline, now: datetime, calendar: HolidayCalendar,
                    policy: Policy | None = None, *, fresh: bool = False) -> dict[str, datetime]:
     """The pending timers a deadline should have now: {rung: fire_at}, in ladder order (nothing written)."""
-    policy = policy or get_policy()
+    policy = policy_for(deadline, policy or get_policy())
     if deadline.status != OPEN or deadline.due_at is None:
         return {}
     fired = set() if fresh else set(session.scalars(select(RungFiring.rung).where(RungFiring.deadline_id == deadline.id)))
@@ -300,14 +333,18 @@ def is_follow_up(policy: Policy, definition, key: str, supervision_id: int | Non
 
 def apply_rules(session: Session, case: Case, action: str, values: dict[str, Any], now: datetime,
                 event: CaseEvent | None, *, became_final: bool) -> list[dict[str, Any]]:
-    """Open, meet, pause, resume, extend and cancel the case's deadlines for one action."""
+    """Open, meet, pause, resume, extend and cancel the case's deadlines for one action.
+
+    New clocks open under the latest policy; an open clock follows the rule of the version it was
+    opened under (``policy_for``), so a version that changes a rule leaves the clocks before it alone."""
     policy = get_policy()
+    starts = [r for r in policy.rules_for(case.kind) if action in r.start_on and _rule_applies(r, case)]
+    touching = _clock_actions(case.kind, policy.version) if _policy is None else frozenset(
+        a for r in policy.rules_for(case.kind) for a in (*r.met_on, *r.ends_on, *r.pause_on, *r.resume_on,
+                                                         *r.extend_on, *r.cancel_on))
+    if not starts and action not in touching and not became_final:
+        return []  # most actions (comments, assignment…) touch no clock: no query at all
     changes: list[dict[str, Any]] = []
-    rules = [r for r in policy.rules_for(case.kind)
-             if action in r.met_on or action in r.ends_on or action in r.pause_on or action in r.resume_on
-             or action in r.extend_on or action in r.cancel_on or (action in r.start_on and _rule_applies(r, case))]
-    if not rules and not became_final:
-        return changes  # most actions (comments, assignment…) touch no clock: no query at all
     # One read of the case's open deadlines serves every rule (the hot path of a transition).
     live = open_deadlines(session, case.id, supervision=None)
     hold_open_deadlines(session, case.id, live)
@@ -319,11 +356,14 @@ def apply_rules(session: Session, case: Case, action: str, values: dict[str, Any
             calendar = get_calendar(session)
         return calendar
 
-    def live_of(key: str) -> list[Deadline]:
-        return [d for d in live if d.status == OPEN and d.key == key and d.supervision_id is None]
+    def rule_of(d: Deadline) -> DeadlineRule | None:
+        return policy_for(d, policy).rule(case.kind, d.key)
+
+    def is_live(d: Deadline) -> bool:
+        return d.status == OPEN and d.supervision_id is None
 
     for d in live:  # a clock of the case's former kind (a hazard reclassified as major) has no rule any more
-        if d.status == OPEN and d.supervision_id is None and policy.rule(case.kind, d.key) is None:
+        if is_live(d) and rule_of(d) is None:
             close_deadline(session, d, "cancelled", now)
             changes.append({"deadline": d.label, "change": "cancelled"})
     if became_final:
@@ -331,27 +371,28 @@ def apply_rules(session: Session, case: Case, action: str, values: dict[str, Any
         # cannot get here before 摘牌, see rules.supervision_lifted) — and with them every
         # pending rung; only follow-ups keep running (整改评估; 回头看 opens just below).
         definition = services.definition_of(case)
-        # A clock the final action itself meets ends met, below (自查整改期限 on 报告整改完成).
-        met_now = {r.key for r in rules if action in r.met_on}
         for d in live:
-            if d.status == OPEN and not is_follow_up(policy, definition, d.key, d.supervision_id) \
-                    and not (d.key in met_now and d.supervision_id is None):
+            rule = rule_of(d) if d.supervision_id is None else None
+            # A clock the final action itself meets ends met, below (自查整改期限 on 报告整改完成).
+            met_now = rule is not None and action in rule.met_on
+            if d.status == OPEN and not is_follow_up(policy_for(d, policy), definition, d.key, d.supervision_id) \
+                    and not met_now:
                 close_deadline(session, d, "cancelled", now)
                 changes.append({"deadline": d.label, "change": "cancelled"})
-    for rule in rules:
-        if action in rule.met_on:
-            for d in live_of(rule.key):
-                close_deadline(session, d, "met", now)
-                changes.append({"deadline": d.label, "change": "met"})
-        if action in rule.cancel_on:  # the case moved on: the clock is moot
-            for d in live_of(rule.key):
-                close_deadline(session, d, "cancelled", now)
-                changes.append({"deadline": d.label, "change": "cancelled"})
-        if action in rule.ends_on:
-            for d in live_of(rule.key):
-                close_deadline(session, d, "missed", now)
-                changes.append({"deadline": d.label, "change": "missed"})
-        for d in live_of(rule.key):
+    # The clocks in the order of the latest version's rules (then keys only older versions have).
+    order = {r.key: i for i, r in enumerate(policy.rules_for(case.kind))}
+    keys = sorted({d.key for d in live if is_live(d)} | {r.key for r in starts}, key=lambda k: (order.get(k, len(order)), k))
+    for key in keys:
+        for d in [d for d in live if is_live(d) and d.key == key]:
+            rule = rule_of(d)
+            if rule is None:
+                continue
+            for actions, status in ((rule.met_on, "met"), (rule.cancel_on, "cancelled"), (rule.ends_on, "missed")):
+                if action in actions and d.status == OPEN:  # cancel_on: the case moved on, the clock is moot
+                    close_deadline(session, d, status, now)
+                    changes.append({"deadline": d.label, "change": status})
+            if d.status != OPEN:
+                continue
             touched = False
             if action in rule.pause_on and not any(p[1] is None for p in d.pauses or []):
                 d.pauses = [*(d.pauses or []), [now.isoformat(), None]]
@@ -375,8 +416,8 @@ def apply_rules(session: Session, case: Case, action: str, values: dict[str, Any
                 session.flush()
                 schedule_timers(session, d, now, cal(), policy)
                 changes[-1].update(deadline_summary(d))
-        if action in rule.start_on and _rule_applies(rule, case):
-            for d in live_of(rule.key):
+        for rule in (r for r in starts if r.key == key):
+            for d in [d for d in live if is_live(d) and d.key == key]:
                 close_deadline(session, d, "superseded", now)
             start, amount = _start(rule, case, values, now)
             d = open_deadline(session, case=case, key=rule.key, label=rule.label, ladder=rule.ladder, start_at=start,

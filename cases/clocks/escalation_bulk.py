@@ -42,7 +42,8 @@ from state_machines.policies import Rung
 BULK_EFFECTS = {"remind", "overdue_warning", "task_due", "warning_letter", "supervise"}
 
 _DEADLINE_COLS = (Deadline.status.label("d_status"), Deadline.ladder, Deadline.label, Deadline.key, Deadline.due_at,
-                  Deadline.due_date, Deadline.provisional, Deadline.supervision_id, Deadline.unit, Deadline.party)
+                  Deadline.due_date, Deadline.provisional, Deadline.supervision_id, Deadline.unit, Deadline.party,
+                  Deadline.policy_version)
 _FIRING_COLS = ("case_id", "deadline_id", "rung", "label", "scheduled_at", "fired_at", "worker", "effects")
 _EVENT_COLS = ("case_id", "seq", "at", "actor_id", "action", "from_state", "to_state", "comment", "payload")
 _DOCUMENT_COLS = ("case_id", "doc_type", "number", "title", "issuing_jurisdiction_code", "variables", "status", "cause",
@@ -102,7 +103,7 @@ def _late_reminder(rung: Rung, t: Any, now: datetime, policy: Any, s: Session,
     """``stale_reason`` for a bulk row (cached per ladder, rung and due instant: a batch's rows share few)."""
     if t.due_at is None:
         return None
-    key = (t.ladder, rung.rung, t.due_at, t.due_date, t.unit)
+    key = (policy.version, t.ladder, rung.rung, t.due_at, t.due_date, t.unit)
     if key not in cache:
         cache[key] = stale_reason(rung, t, now, policy, session=s)
     return cache[key]
@@ -149,23 +150,24 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
     Timers whose case is locked elsewhere (PostgreSQL) are left pending, neither claimed nor
     counted: ``seen`` minus the counts.
     """
-    from cases.clocks.deadlines import get_policy
+    from cases.clocks.deadlines import get_policy, policy_for
 
     counts = {"fired": 0, "duplicate": 0, "stale": 0}
-    policy = get_policy()
+    latest = get_policy()
     dialect = s.get_bind().dialect.name
     tt = Timer.__table__
 
     slow: list[int] = []
     fast: list[tuple[Any, Rung | None]] = []
-    rungs: dict[tuple[str, str], Rung | None] = {}
+    rungs: dict[tuple[int, str, str], Rung | None] = {}
     stale_cache: dict[tuple, str | None] = {}
     late: dict[int, str] = {}  # timer id → why its reminder is no longer true (skipped here, not sent)
     for t in due:
         is_open = t.d_status == "open"
         rung = None
+        policy = policy_for(t, latest)  # the ladder of the version the deadline was opened under
         if is_open:
-            key = (t.ladder, t.rung)
+            key = (policy.version, t.ladder, t.rung)
             if key not in rungs:
                 rungs[key] = policy.rung(t.ladder, t.rung)
             rung = rungs[key]

@@ -117,7 +117,7 @@ def _ended_by_closure(session: Session, case_ids, deadlines) -> set[int]:
 
 def fire_timer(session: Session, timer: Timer, now: datetime, worker: str | None = None) -> str:
     """Fire one timer inside the caller's transaction. Returns fired / duplicate / stale."""
-    from cases.clocks.deadlines import get_policy
+    from cases.clocks.deadlines import get_policy, policy_for
 
     deadline = session.get(Deadline, timer.deadline_id)
     claimed = session.execute(update(Timer).where(Timer.id == timer.id, Timer.status == "pending")
@@ -131,11 +131,12 @@ def fire_timer(session: Session, timer: Timer, now: datetime, worker: str | None
         # Second line of defence: closing cancels these; nothing fires on a closed case but its follow-ups.
         session.execute(update(Timer).where(Timer.id == timer.id).values(status="cancelled", last_error="case closed"))
         return "stale"
-    rung = get_policy().rung(deadline.ladder, timer.rung)
+    policy = policy_for(deadline, get_policy())  # the ladder of the version the deadline was opened under
+    rung = policy.rung(deadline.ladder, timer.rung)
     if rung is None:
         session.execute(update(Timer).where(Timer.id == timer.id).values(status="cancelled", last_error="rung not in policy"))
         return "stale"
-    reason = stale_reason(rung, deadline, now, get_policy(), session=session)
+    reason = stale_reason(rung, deadline, now, policy, session=session)
     if reason is not None:
         return _skip(session, timer, deadline, session.get(Case, timer.case_id), rung, now, reason)
     firing_id = _claim_firing(session, timer, rung, now, worker)
