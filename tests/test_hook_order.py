@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("first", ["cases.clocks.deadlines", "cases.issuance.documents", "cases.ledger.services", "api.app",
+@pytest.mark.parametrize("first", ["cases.clocks.deadlines", "cases.clocks.deadline_rules", "cases.issuance.documents", "cases.ledger.services", "api.app",
                                    "cases.analogs.proposals"])
 def test_hooks_run_in_their_declared_order_whatever_is_imported_first(first):
     code = (f"import {first}\nfrom cases.ledger import services\n"
@@ -22,4 +22,4 @@ def test_hooks_run_in_their_declared_order_whatever_is_imported_first(first):
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
     # 类比排查 last: it proposes only once the transition's clocks and documents passed their checks
-    assert out.stdout.splitlines() == ["cases.clocks.deadlines cases.issuance.documents cases.analogs.proposals"] * 2
+    assert out.stdout.splitlines() == ["cases.clocks.deadline_rules cases.issuance.documents cases.analogs.proposals"] * 2

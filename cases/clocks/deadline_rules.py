@@ -4,7 +4,7 @@ the version it was opened under (``cases.clocks.deadlines.policy_for``). Registe
 ``deadlines`` hook of ``cases.ledger.services``; the clocks themselves are ``cases.clocks.deadlines``."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -17,6 +17,7 @@ from cases.clocks.deadlines import (OPEN, _clock_actions, close_deadline, deadli
 from cases.clocks.legal_time import HolidayCalendar
 from cases.ledger import services
 from cases.ledger.rules import ActionContext
+from cases.platform.clock import SHANGHAI
 from cases.models import Case, CaseEvent, Deadline
 from state_machines.policies import DeadlineRule, Policy
 

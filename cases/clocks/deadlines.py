@@ -278,7 +278,13 @@ def deadline_summary(d: Deadline) -> dict[str, Any]:
 
 # The rules that open, meet, pause, extend and cancel clocks on a transition, and the hooks that
 # run them: cases/clocks/deadline_rules.py (re-exported: complaints and the sweep call them from here).
-from cases.clocks.deadline_rules import apply_rules, is_follow_up  # noqa: E402,F401
+from cases.clocks import deadline_rules as _rules  # noqa: E402,F401  (registers the hooks)
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("apply_rules", "is_follow_up"):
+        return getattr(_rules, name)
+    raise AttributeError(name)
 
 # Loading a year's holiday notice and recomputing what it moves lives in cases/calendar/calendar_years.py
 # (re-exported: the API, the CLI and the repair call it from here).

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from cases.clocks.holiday_calendar import (  # noqa: F401  (re-exported: the calendar's public names)
     _DAY, _WEEKDAY_ZH, PACKAGE_VERSION, PACKAGE_YEARS, UNITS, DayInfo, HolidayCalendar, HolidayRange, LoadedYear,

@@ -297,7 +297,7 @@ def replay_state(definition_lookup: Callable[[str, int], MachineDefinition], eve
     return kind, state, version
 
 
-# Deadlines and listed supervision ride on every transition (cases.clocks.deadlines registers its hooks).
+# Deadlines and listed supervision ride on every transition (cases.clocks.deadline_rules registers their hooks; importing cases.clocks.deadlines imports it).
 from cases.ledger.transition_path import perform_action  # noqa: E402,F401  (the hot path, its own module)
 from cases.clocks import deadlines as _deadlines  # noqa: E402,F401
 from cases.issuance import documents as _documents  # noqa: E402,F401
