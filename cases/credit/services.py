@@ -61,7 +61,7 @@ def refresh_score(session: Session, enterprise_id: int, now: datetime) -> int:
     return score
 
 
-def _records_summary(session: Session, enterprise_id: int, today: date) -> str:
+def records_summary(session: Session, enterprise_id: int, today: date) -> str:
     rows = session.execute(select(CreditRecord.item_label, func.count()).where(
         CreditRecord.enterprise_id == enterprise_id, in_force_clause(today))
         .group_by(CreditRecord.item_label).order_by(CreditRecord.item_label)).all()
@@ -79,7 +79,7 @@ def apply_thresholds(session: Session, enterprise_id: int, score: int, now: date
         if score > t.score_at_most:
             continue
         reason = (f"信用分{score}分，达到{t.label}标准（{t.score_at_most}分及以下）。"
-                  f"在效不良行为记录：{_records_summary(session, enterprise_id, today)}")
+                  f"在效不良行为记录：{records_summary(session, enterprise_id, today)}")
         row = dict(enterprise_id=enterprise_id, list=name, active_key=f"{name}:{enterprise_id}",
                    table_version=policy.version, score=score, reason=reason,
                    authority_code=enterprise.jurisdiction_code, listed_at=now, listed_on=today,
