@@ -102,7 +102,7 @@ def upgrade() -> None:
 
 def _carry_over_deductions() -> None:
     """The major-hazard deductions made before the records existed become records under table
-    version 1 (item XY-01, their own points, a year's validity from the day they were made), so
+    version 1 (item XY-01, their own points, the table's 180 days of validity from the day they were made), so
     the score derived from the records equals the score the enterprises had."""
     from cases.platform.clock import to_local
 
@@ -121,7 +121,7 @@ def _carry_over_deductions() -> None:
             source_key=f"major_hazard:{case_id}" if case_id else f"legacy:{rid}", table_version=1, item_code="XY-01",
             item_label="存在重大事故隐患被责令停工、挂牌督办", points=-int(delta), original_points=-int(delta),
             summary=reason, case_id=case_id, authority_code=case_code or ent_code, recorded_at=at, valid_from=day,
-            valid_until=day + timedelta(days=365), status="active"))
+            valid_until=day + timedelta(days=180), status="active"))
 
 
 def downgrade() -> None:

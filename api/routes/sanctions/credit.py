@@ -111,19 +111,19 @@ class PublicExposureOut(BaseModel):
 
 
 class AppealIn(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000, description="申诉理由")
+    reason: str = Field(max_length=2000, description="申诉理由（必填）")
 
 
 class DecisionIn(BaseModel):
     outcome: Literal["upheld", "corrected", "withdrawn"] = Field(description="upheld 维持 / corrected 更正 / withdrawn 撤销")
-    reason: str = Field(min_length=1, max_length=2000, description="处理理由")
+    reason: str = Field(max_length=2000, description="处理理由（必填）")
     points: Optional[int] = Field(None, ge=0, le=1000, description="更正后分值（更正时必填，低于原分值）")
 
 
 class ManualIn(BaseModel):
     case_id: int = Field(ge=1, le=2**31 - 1, description="案件")
     cause: Literal["refused_stop_work"] = Field(description="refused_stop_work 拒不执行停工指令")
-    facts: str = Field(min_length=1, max_length=2000, description="事实经过")
+    facts: str = Field(max_length=2000, description="事实经过（必填）")
 
 
 def _jsonable(value: Any) -> Any:
