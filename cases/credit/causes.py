@@ -117,6 +117,8 @@ def record_rung_firings(session: Session, firings: Iterable[tuple[int, int, str,
     if not wanted:
         return 0
     cases = {c.id: c for c in session.scalars(select(Case).where(Case.id.in_({w[0] for w in wanted})))}
+    # by enterprise: the score's row locks (services.refresh_score) are taken in one order by every batch
+    wanted.sort(key=lambda w: (cases[w[0]].enterprise_id or 0 if w[0] in cases else 0, w[1]))
     n = 0
     for case_id, deadline_id, rung, cause in wanted:
         case = cases.get(case_id)

@@ -51,7 +51,11 @@ def derived_score(session: Session, enterprise_id: int, today: date, policy: Cre
 
 
 def refresh_score(session: Session, enterprise_id: int, now: datetime) -> int:
-    """Recompute the cache ``Enterprise.credit_score`` from the records, in the caller's transaction."""
+    """Recompute the cache ``Enterprise.credit_score`` from the records, in the caller's transaction.
+    PostgreSQL: the enterprise row is locked first, so two transactions recording against the same
+    unit take turns and the second one's sum (a new snapshot) sees the first one's record."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(Enterprise.id).where(Enterprise.id == enterprise_id).with_for_update())
     score = derived_score(session, enterprise_id, shanghai_date(now))
     session.execute(update(Enterprise).where(Enterprise.id == enterprise_id).values(credit_score=score)
                     .execution_options(synchronize_session=False))

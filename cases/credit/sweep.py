@@ -35,9 +35,9 @@ def due(session: Session, now: datetime) -> bool:
 
 def run(session: Session, now: datetime) -> dict[str, int]:
     today = shanghai_date(now)
-    expired = session.execute(update(CreditRecord).where(_due_clause(today)).values(status="expired")
-                              .returning(CreditRecord.id, CreditRecord.enterprise_id, CreditRecord.points)
-                              .execution_options(synchronize_session=False)).all()
+    expired = sorted(session.execute(update(CreditRecord).where(_due_clause(today)).values(status="expired")
+                                     .returning(CreditRecord.id, CreditRecord.enterprise_id, CreditRecord.points)
+                                     .execution_options(synchronize_session=False)).all(), key=lambda r: (r[1], r[0]))
     for record_id, _, points in expired:
         credit.add_event(session, record_id, "expired", now, reason="有效期届满", before=points, after=0)
     scores = {e: credit.refresh_score(session, e, now) for e in sorted({r[1] for r in expired})}
