@@ -102,6 +102,7 @@ class Scenario:
     complaint_code: str
     campaign_id: int     # a campaign of 苏州市 320500 with 320508 in scope
     analog_task_id: int  # a 类比排查 task of the case, for p1
+    credit_record_id: int  # e1's 不良行为记录 for the case's registration (recorded by 320508)
     users: dict[str, User | None]
 
 
@@ -156,6 +157,9 @@ def scenario(api, db, world, clock, fresh_data_settings) -> Scenario:
         sc.failed_message_id = failed.id
     sc.target_user_id = add_user(db, clock, "target_officer", "officer", "320508").id
     sc.analog_task_id = add_analog_task(db, clock, sc.case["id"], world.p1.id)
+    with db.session() as s:
+        from cases.models import CreditRecord
+        sc.credit_record_id = s.scalar(select(CreditRecord.id).where(CreditRecord.source_key == f"major_hazard:{sc.case['id']}"))
     sc.evidence_id = upload_photo(api(world.officer), sc.case["id"])["id"]
     from cases.complaints import services as complaints
 
@@ -244,6 +248,7 @@ PATH_IDS: dict[str, Callable[[Scenario, Any], Any]] = {
     "campaign_id": lambda sc, w: sc.campaign_id,
     "firing_id": lambda sc, w: 1,  # a page: every actor is redirected before it is looked up
     "task_id": lambda sc, w: sc.analog_task_id,
+    "record_id": lambda sc, w: sc.credit_record_id,
 }
 ROUTE_IDS: dict[str, dict[str, Callable[[Scenario, Any], Any]]] = {
     "POST /api/documents/{doc_id}/rerender": {"doc_id": lambda sc, w: sc.failed_doc_id},
@@ -305,6 +310,10 @@ REQUESTS: dict[str, Callable[[Scenario, Any, str], dict[str, Any]]] = {
         "name": f"矩阵专项行动{_unique()}", "starts_on": "2026-12-01", "ends_on": "2026-12-31",
         "rounds": [{"due_on": "2026-12-31"}]}},
     "PATCH /api/campaigns/{campaign_id}": lambda sc, w, a: {"json": {"description": f"矩阵修改{_unique()}"}},
+    "POST /api/credit-records": lambda sc, w, a: {"json": {"case_id": sc.case["id"], "cause": "refused_stop_work",
+                                                           "facts": "权限矩阵：复查时仍在施工"}},
+    "POST /api/credit-records/{record_id}/appeal": lambda sc, w, a: {"json": {"reason": "权限矩阵申诉"}},
+    "POST /api/credit-records/{record_id}/decision": lambda sc, w, a: {"json": {"outcome": "upheld", "reason": "权限矩阵"}},
     "POST /api/users": lambda sc, w, a: {"json": {
         "username": f"matrix{_unique()}", "display_name": f"矩阵用户{_unique()}", "password": "Matrix-pw-2026!",
         "role": "enterprise", "jurisdiction_code": "320508", "enterprise_id": w.e1.id}},

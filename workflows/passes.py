@@ -30,6 +30,7 @@ from cases.platform.config import get_settings
 from cases.platform.db import get_database
 from cases.clocks.sweep import fire_due_batch
 from cases.analogs import clock as analog_clock
+from cases.credit import sweep as credit_sweep
 from cases.models import Timer
 
 log = logging.getLogger("anjian.workflows")
@@ -110,6 +111,7 @@ def sweep_pass(fire: Callable[[int, int], Counts], *, batch_size: int | None = N
         if time.monotonic() - started >= budget_seconds:
             totals["remaining_due"] = count_due(clock.now())
             break
+    _add(totals, credit_sweep.sweep(get_database(), clock.now()))  # 不良行为记录 expire, 黑名单/曝光 lifted
     rounds = campaign_rounds_task()
     if rounds.get("sent") or rounds.get("checked"):
         totals["campaign_rounds"] = rounds

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 def install_pages(app: FastAPI) -> None:
     from api.pages import admin, auth, campaigns, cockpit, common, complaints, home, inbox, ledger, me, role_preferences
     from api.pages import analogs, inspections, self_inspection
+    from api.pages.sanctions import credit as credit_pages
     from api.pages.cases import actions, case_page, evidence, new_case, pickers
 
     common.install(app)
@@ -40,5 +41,6 @@ def install_pages(app: FastAPI) -> None:
         pickers,
         inspections,
         analogs,
+        credit_pages,
     ):
         app.include_router(module.router)

@@ -226,7 +226,8 @@ def header_context(request: Request, user: User | None) -> dict[str, Any]:
 def navigation(user: User) -> list[tuple[str, str]]:
     """The header's links for this role (the pages check access themselves)."""
     if user.role == "enterprise":
-        return [("/", "本单位案件"), ("/self-inspection", "自查台账"), ("/inbox", "站内信")]
+        return [("/", "本单位案件"), ("/self-inspection", "自查台账"), ("/inbox", "站内信")] + (
+            [(f"/enterprises/{user.enterprise_id}/credit", "本单位信用")] if user.enterprise_id else [])
     items = [("/", "工作台")]
     if user.role in ("officer", "supervisor"):
         items.append(("/cases/new", "新建案件"))
@@ -235,6 +236,7 @@ def navigation(user: User) -> list[tuple[str, str]]:
     items += [("/ledger", "台账"), ("/inspections", "检查记录"), ("/campaigns", "专项行动")]
     items += [("/analog-tasks", "类比排查")]
     items += [("/complaints", "群众举报")] if user.role in ("officer", "supervisor") else []
+    items += [("/credit/blacklist", "信用惩戒")]
     items += [("/self-inspection", "企业自查"), ("/inbox", "站内信")]
     if user.role == "admin":
         items.append(("/admin", "系统管理"))

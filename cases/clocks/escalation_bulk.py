@@ -21,6 +21,7 @@ from cases.clocks.bulk_recipients import BatchContext
 from cases.clocks.bulk_rows import OutboxRows, bump_seqs, copy_rows, dumps
 from cases.clocks.escalation import ladder_roles, next_measure
 from cases.clocks.sweep import _ended_by_closure, _in, stale_reason
+from cases.credit.causes import record_rung_firings
 from cases.models import Deadline, Jurisdiction, Timer
 from state_machines.policies import Rung
 
@@ -340,5 +341,6 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
     copy_rows(s, "documents", _DOCUMENT_COLS, document_rows)
     copy_rows(s, "rung_firings", _FIRING_COLS, firing_rows)
     copy_rows(s, "case_events", _EVENT_COLS, event_rows)
+    record_rung_firings(s, [(t.case_id, t.deadline_id, t.ladder, rung.rung, t.key) for t, rung in live], now)  # 不良行为记录
     counts["fired"] += len(live)
     return slow, counts

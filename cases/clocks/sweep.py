@@ -14,6 +14,7 @@ from cases.ledger import services
 from cases.models import Case, Deadline, RungFiring, Timer
 from state_machines.policies import Rung
 from cases.clocks.escalation import EFFECTS, Firing, MAX_ATTEMPTS, log
+from cases.credit.causes import record_rung_firings
 
 
 # ---------------------------------------------------------------- the sweep
@@ -146,6 +147,7 @@ def fire_timer(session: Session, timer: Timer, now: datetime, worker: str | None
     f = Firing(session=session, timer=timer, deadline=deadline, case=case, rung=rung, now=now)
     for name in rung.effects:
         EFFECTS[name](f)
+    record_rung_firings(session, [(case.id, deadline.id, deadline.ladder, rung.rung, deadline.key)], now)  # 不良行为记录
     services.record_system_event(session, case, "rung_fired", {
         "deadline_id": deadline.id, "deadline": deadline.label, "rung": rung.rung, "rung_label": rung.label,
         "due_at": deadline.due_at.isoformat() if deadline.due_at else None, "scheduled_at": timer.fire_at.isoformat(),

@@ -39,6 +39,8 @@ FIELD_LABELS: dict[str, str] = {
     "assignee_id": "承办人", "comment": "备注", "fields": "字段", "related_enterprises": "相关单位",
     # supervision
     "days": "延期天数", "reason": "理由", "approved": "是否批准", "opinion": "意见", "granted_days": "批准延期天数",
+    # credit records (cases/credit/)
+    "outcome": "处理结果", "points": "更正后分值", "facts": "事实经过", "cause": "记录事由", "list": "名单", "active": "仅当前在列",
     # reference data
     "credit_code": "统一社会信用代码", "legal_representative": "法定代表人", "contact_name": "联系人",
     "contact_phone": "联系电话", "qualification": "资质", "code": "项目编码", "address": "地址",

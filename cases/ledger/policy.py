@@ -95,6 +95,12 @@ RESOURCES: dict[str, dict[str, str]] = {
                             "officers/supervisors who see the case(s)"},
     "complaints.public": {"read": "anyone with the lookup code: the status and the official reply, nothing else",
                           "write": "anyone (no login), rate-limited per client address"},
+    "credit": {"read": "staff: enterprises registered in their subtree or recorded against by an authority of it; "
+                       "contacts: their own unit's records",
+               "write": "appeal: the recorded unit's contact; decision: officers/supervisors of the authority that "
+                        "recorded it; a manual record: officers/supervisors who see the case"},
+    "credit.public": {"read": "anyone (no login): the enterprises exposed now, causes, dates, authority; no person",
+                      "write": "none"},
     "campaigns": {"read": "staff: campaigns organised at or below their jurisdiction, and those organised above it "
                           "whose scope reaches it (cases/campaigns/services.py can_see); contacts: none",
                   "write": "create: supervisors and admins of a city or province, for their own jurisdiction; edit: "

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cases.ledger.accident import GRADE_LABELS, accident_grade
 from cases.ledger.identifiers import LEVEL_RANK
-from cases.models import Case, Enterprise, EnterpriseCreditChange, Jurisdiction, User
+from cases.models import Case, Enterprise, Jurisdiction, User
 
 if TYPE_CHECKING:
     from state_machines.loader import ActionSpec, MachineDefinition
@@ -254,19 +254,17 @@ def grade_accident(ctx: ActionContext) -> None:
 
 @effect
 def deduct_credit(ctx: ActionContext) -> None:
-    points = int(ctx.definition.settings.get("credit_deduction", 0))
+    """A 不良行为记录 for the responsible unit (cases/credit/: the versioned deduction table, once
+    per case; the score is derived from the records)."""
+    from cases.credit.causes import record_major_hazard
+
     enterprise_id = ctx.current("enterprise_id")
-    if not points or not enterprise_id:
+    if not enterprise_id:
         return
-    ctx.session.add(EnterpriseCreditChange(
-        enterprise_id=enterprise_id, case_id=ctx.case.id, delta=-points,
-        reason=f"{ctx.case.number} 重大事故隐患挂牌督办", at=ctx.now,
-    ))
-    ctx.session.execute(
-        update(Enterprise).where(Enterprise.id == enterprise_id)
-        .values(credit_score=Enterprise.credit_score - points)
-    )
-    ctx.event_payload["credit_deduction"] = {"enterprise_id": enterprise_id, "points": points}
+    recorded = record_major_hazard(ctx.session, ctx.case, enterprise_id, ctx.current("jurisdiction_code"), ctx.now,
+                                   actor=ctx.actor)
+    if recorded:
+        ctx.event_payload["credit_deduction"] = {"enterprise_id": enterprise_id, "points": recorded["points"]}
 
 
 @effect

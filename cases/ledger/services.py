@@ -33,7 +33,7 @@ _HOOK_ORDER: dict[Callable, int] = {}
 # The order hooks run in, whatever order their modules happen to be imported in: deadlines (and
 # listed supervision) first, so the clocks a transition opens exist when the documents' snapshot
 # is taken and their preflight checks it.
-HOOK_ORDER = {"deadlines": 10, "documents": 20, "analogs": 30}
+HOOK_ORDER = {"deadlines": 10, "documents": 20, "analogs": 30, "credit": 40}
 
 
 def register_hooks(name: str, *, transition: TransitionHook, creation: CreationHook) -> None:
@@ -302,6 +302,7 @@ from cases.ledger.transition_path import perform_action  # noqa: E402,F401  (the
 from cases.clocks import deadlines as _deadlines  # noqa: E402,F401
 from cases.issuance import documents as _documents  # noqa: E402,F401
 from cases.analogs import proposals as _analogs  # noqa: E402,F401  (类比排查: docs/analogs.md)
+from cases.credit import causes as _credit  # noqa: E402,F401  (不良行为记录: docs/credit.md)
 
 
 # Creation lives in cases/ledger/creation.py; its names are served from here too (services.create_case…).

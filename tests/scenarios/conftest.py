@@ -25,6 +25,7 @@ from sqlalchemy import select
 from cases.platform.config import Settings
 from cases.calendar.calendar_repair import repair_calendar
 from cases.analogs import clock as analog_clock
+from cases.credit import sweep as credit_sweep
 from cases.clocks.sweep import fire_due_batch
 from cases.campaigns.clock import fire_all_due_rounds
 from cases.models import Document, OutboxMessage, User
@@ -87,6 +88,7 @@ class Story:
                 fired[k] = fired.get(k, 0) + v
             if counts.get("seen", 0) < 500:
                 break
+        credit_sweep.sweep(self.db, now)  # records expire, 黑名单/曝光 lifted (cases/credit/sweep.py), as sweep_pass does
         rounds = fire_all_due_rounds(self.db, now)  # the campaigns' round clocks, as sweep_pass does last
         rendered = render_pending_documents(self.db, now, settings=self.settings)
         delivered: dict[str, int] = {}
