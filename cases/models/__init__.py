@@ -34,6 +34,7 @@ from cases.models.inspections import (  # noqa: F401
     AnalogTask, Campaign, CampaignRound, CampaignRoundFiring, Checklist, Inspection, InspectionItem,
 )
 from cases.models.complaints import Complaint, ComplaintHit  # noqa: F401
+from cases.models.interviews import Interview, InterviewCommitment, InterviewUnit  # noqa: F401
 
 __all__ = [
     "Base", "UTCDateTime", "CalendarState", "CalendarYear", "Building", "Case", "CaseEnterprise", "CaseEvent", "CaseNumberCounter", "CaseOpenCount",
