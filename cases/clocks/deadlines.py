@@ -281,11 +281,20 @@ def _start(rule: DeadlineRule, case: Case, values: dict[str, Any], now: datetime
     return start, _rule_amount(rule, case, values)
 
 
+# Clocks opened outside the case's machine, by key: no rule of the case's kind names them, so a
+# transition never cancels them as a former kind's clock. True: they keep running when the case
+# is closed (an 约谈's commitments: cases/interviews/, docs/interviews.md).
+EXTERNAL_CLOCKS: dict[str, bool] = {"commitment": True}
+
+
 def is_follow_up(policy: Policy, definition, key: str, supervision_id: int | None = None) -> bool:
     """Whether a deadline keeps running once its case is in a final state: its rule says
-    ``survives_closure``, or it is opened by an action that ends the case (回头看 on close)."""
+    ``survives_closure``, or it is opened by an action that ends the case (回头看 on close), or it
+    is an outside clock that survives closure (``EXTERNAL_CLOCKS``)."""
     if supervision_id is not None:
         return False
+    if key in EXTERNAL_CLOCKS:
+        return EXTERNAL_CLOCKS[key]
     rule = policy.rule(definition.kind, key)
     if rule is None:
         return False
@@ -323,7 +332,8 @@ def apply_rules(session: Session, case: Case, action: str, values: dict[str, Any
         return [d for d in live if d.status == OPEN and d.key == key and d.supervision_id is None]
 
     for d in live:  # a clock of the case's former kind (a hazard reclassified as major) has no rule any more
-        if d.status == OPEN and d.supervision_id is None and policy.rule(case.kind, d.key) is None:
+        if d.status == OPEN and d.supervision_id is None and policy.rule(case.kind, d.key) is None \
+                and d.key not in EXTERNAL_CLOCKS:
             close_deadline(session, d, "cancelled", now)
             changes.append({"deadline": d.label, "change": "cancelled"})
     if became_final:
