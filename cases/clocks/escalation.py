@@ -202,9 +202,17 @@ def interview(f: Firing) -> None:
     # Addressed to the supervised authority (catalogue: interview_notice), so sent to its staff;
     # the interview's time comes from the policy (cases.issuance.documents.ladder_dates).
     listing = _listing(f)
-    _document(f, "interview_notice", "interview_notice", [outbox.AUTHORITY], listing,
-              interview_reason=f"“{f.case.title}”（案件编号：{f.case.number}）挂牌督办事项逾期未完成",
-              interview_place=listing.authority_name + "会议室", listing_jurisdiction_code=listing.code)
+    number = _document(f, "interview_notice", "interview_notice", [outbox.AUTHORITY], listing,
+                       interview_reason=f"“{f.case.title}”（案件编号：{f.case.number}）挂牌督办事项逾期未完成",
+                       interview_place=listing.authority_name + "会议室", listing_jurisdiction_code=listing.code)
+    # The notice opens its 约谈 record at once (cases/interviews/, docs/interviews.md).
+    from sqlalchemy import select
+
+    from cases.interviews.services import open_for_notice
+    from cases.models import Document
+
+    notice = f.session.scalars(select(Document).where(Document.number == number)).one()
+    f.effects["interview_id"] = open_for_notice(f.session, notice, f.now).id
 
 
 @rung_effect
