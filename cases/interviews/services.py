@@ -131,7 +131,8 @@ def create_interview(session: Session, actor: User, data: dict[str, Any], now: d
     (``summon_enterprise``: the case's responsible unit, ``summon_authority``: the case's bureau)."""
     require_role(actor, *WRITERS)
     if data.get("notice_document_id") is not None:
-        notice = session.get(Document, data["notice_document_id"])
+        doc_id = data["notice_document_id"]
+        notice = session.get(Document, doc_id) if isinstance(doc_id, int) and abs(doc_id) < 2**31 else None
         if notice is None or not can_see_case(session, actor, session.get(Case, notice.case_id)):
             raise NotFound("约谈通知书不存在或不在您的管辖范围内")
         return open_for_notice(session, notice, now, actor)
@@ -168,7 +169,7 @@ def create_interview(session: Session, actor: User, data: dict[str, Any], now: d
 
 
 def _writable(session: Session, actor: User, interview_id: int) -> tuple[Interview, Case]:
-    interview = session.get(Interview, interview_id)
+    interview = session.get(Interview, interview_id) if abs(interview_id) < 2**31 else None
     if interview is None:
         raise NotFound(f"约谈记录（{interview_id}）不存在或不在您的管辖范围内")
     from cases.interviews.reads import visible
@@ -352,7 +353,7 @@ def add_later(session: Session, actor: User, interview_id: int, items: list[dict
 
 def mark_met(session: Session, actor: User, commitment_id: int, note: str, now: datetime) -> InterviewCommitment:
     """A commitment fulfilled: recorded with the evidence note; its clock ends (met)."""
-    c = session.get(InterviewCommitment, commitment_id)
+    c = session.get(InterviewCommitment, commitment_id) if abs(commitment_id) < 2**31 else None
     if c is None:
         raise NotFound(f"承诺事项（{commitment_id}）不存在或不在您的管辖范围内")
     interview, case = _writable(session, actor, c.interview_id)
