@@ -223,6 +223,12 @@ ROUTES: dict[str, tuple[str, str]] = {
     "POST /api/interviews/{interview_id}/held":              ("interview",        "401 403 404 ok  404 ok  ok  403 404 403"),
     "POST /api/interviews/{interview_id}/commitments":       ("interview",        "401 403 404 ok  404 ok  ok  403 404 403"),
     "POST /api/interview-commitments/{commitment_id}/met":   ("interview",        "401 403 404 ok  404 ok  ok  403 404 403"),
+    "GET /interviews":                                       ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "GET /interviews/new":                                   ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "POST /interviews/new":                                  ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "GET /interviews/{interview_id}":                        ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "POST /interviews/{interview_id}/held":                  ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "POST /interview-commitments/{commitment_id}/met":       ("page",             "3   3   3   3   3   3   3   3   3   3"),
 }
 # fmt: on
 
