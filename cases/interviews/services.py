@@ -240,6 +240,9 @@ def add_commitments(session: Session, actor: User | None, interview: Interview, 
         content = _text(item, "content", f"承诺事项第{i}项内容", errors)
         person = _text(item, "responsible_person", f"承诺事项第{i}项责任人", errors, limit=NAME_MAX)
         unit_id = item.get("unit_id")
+        if unit_id is None and item.get("party") in ("enterprise", "authority"):  # the one unit of that kind
+            kind = [u.id for u in units.values() if bool(u.enterprise_id) == (item["party"] == "enterprise")]
+            unit_id = kind[0] if len(kind) == 1 else None
         if unit_id is None and len(units) == 1:
             unit_id = next(iter(units))
         if unit_id not in units:

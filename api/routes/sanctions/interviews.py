@@ -27,6 +27,8 @@ class CommitmentIn(BaseModel):
     content: str = Field(description="承诺事项")
     responsible_person: str = Field(description="责任人")
     unit_id: Optional[int] = Field(None, description="责任单位：本次被约谈单位之一（units[].id）；只有一个被约谈单位时可省略")
+    party: Optional[Literal["enterprise", "authority"]] = Field(
+        None, description="或按类别指定责任单位：enterprise 本案责任单位 / authority 被约谈的住建部门")
     due_date: Optional[date] = Field(None, description="完成日期（北京时间，晚于今天）；或用 within + unit")
     within: Optional[int] = Field(None, description="期限天数（1—365），与 unit 一起使用")
     unit: Optional[Literal["calendar_day", "working_day"]] = Field(None, description="calendar_day 自然日 / working_day 工作日")
