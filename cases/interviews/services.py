@@ -289,6 +289,13 @@ def record_held(session: Session, actor: User, interview_id: int, data: dict[str
     minutes = _text(data, "minutes", "约谈内容", errors, limit=MINUTES_MAX)
     if data.get("summon_enterprise") and case.enterprise_id is None:
         errors.append(_problem("summon_enterprise", "约谈责任单位", "本案未确定责任单位"))
+    items = data.get("commitments") or []
+    if isinstance(items, list):  # every problem at once (the unit is checked once the units are known)
+        for i, raw in enumerate(items, 1):
+            item = raw if isinstance(raw, dict) else {}
+            _text(item, "content", f"承诺事项第{i}项内容", errors)
+            _text(item, "responsible_person", f"承诺事项第{i}项责任人", errors, limit=NAME_MAX)
+            _due(item, i, now, errors)
     if errors:
         raise ValidationFailed(errors)
     claimed = session.execute(update(Interview).where(Interview.id == interview.id, Interview.status == "scheduled")
