@@ -159,6 +159,8 @@ SYSTEM_EVENT_LABELS: dict[str, str] = {
     # cases/complaints/ (投诉举报)
     "receive_complaint": "受理群众举报", "reply_complainant": "答复举报人", "merge_complaint": "合并重复举报",
     "complaint_merged_in": "并入重复举报",
+    # cases/interviews/ (约谈)
+    "interview_opened": "约谈", "interview_held": "约谈召开", "commitments_added": "约谈承诺事项", "commitment_missed": "约谈承诺事项逾期未落实", "commitment_met": "约谈承诺事项已落实",
 }
 
 
