@@ -231,6 +231,20 @@ ROUTES: dict[str, tuple[str, str]] = {
     "GET /analog-tasks":                                     ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "POST /analog-tasks/{task_id}/cancel":                   ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "GET /cockpit/analogs":                                  ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    # 约谈 records (cases/interviews/, docs/interviews.md): the scenario's interview summons e1 and 姑苏区
+    "POST /api/interviews":                                  ("interview",        "401 403 403 2   404 2   2   403 403 403"),
+    "GET /api/interviews":                                   ("interview",        "401 2+  2-  2+  2-  2+  2+  2+  2-  2+"),
+    "GET /api/interviews/{interview_id}":                    ("interview",        "401 2   404 2   404 2   2   2   404 2"),
+    "GET /api/cases/{case_id}/interviews":                   ("interview",        "401 2   404 2   404 2   2   2   404 2"),
+    "POST /api/interviews/{interview_id}/held":              ("interview",        "401 403 404 ok  404 ok  ok  403 404 403"),
+    "POST /api/interviews/{interview_id}/commitments":       ("interview",        "401 403 404 ok  404 ok  ok  403 404 403"),
+    "POST /api/interview-commitments/{commitment_id}/met":   ("interview",        "401 403 404 ok  404 ok  ok  403 404 403"),
+    "GET /interviews":                                       ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "GET /interviews/new":                                   ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "POST /interviews/new":                                  ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "GET /interviews/{interview_id}":                        ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "POST /interviews/{interview_id}/held":                  ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "POST /interview-commitments/{commitment_id}/met":       ("page",             "3   3   3   3   3   3   3   3   3   3"),
 }
 # fmt: on
 

@@ -196,6 +196,18 @@ _VARIABLES: dict[str, Variable] = {
         _v("interview_place", "str", "Where the interview takes place."),
         _v("attendees_required", "str", "Who must attend, e.g. 法定代表人、项目负责人."),
         _v("materials", "list[str]", "Materials the unit must bring."),
+        # --- interview records (cases/interviews, docs/interviews.md) ------------------------------
+        _v("interview_held_at", "datetime (aware)", "When the interview was held."),
+        _v("interview_hosts", "str", "约谈人: who interviewed for the authority (names, as typed)."),
+        _v("interview_minutes", "str", "What was said at the interview (约谈内容, user text)."),
+        _v("interview_notice_number", "str | None", "文号 of the 约谈通知书 that summoned the unit; None for an "
+           "interview opened without one.", required=False),
+        _v("attendees", "list[mapping]", "Who attended, by unit; each item has the fields listed below.",
+           item_fields=(("name", "name"), ("unit", "unit (company or authority)"), ("position", "position (职务)"))),
+        _v("commitments", "list[mapping]", "Commitments made at the interview; each item has the fields listed below "
+           "(may be empty).", item_fields=(("content", "what was promised"), ("unit", "the unit that promised it"),
+                                           ("responsible_person", "who answers for it"),
+                                           ("due_date", "legal due date of its clock (date, Beijing)"))),
         # --- accidents ------------------------------------------------------------------------
         _v("occurred_at", "datetime (aware)", "When the accident happened."),
         _v("accident_type", "str", "Accident type, e.g. 高处坠落, 坍塌, 物体打击."),
@@ -347,6 +359,13 @@ CATALOG: dict[str, TemplateSpec] = {
               variables=_pick(*_CASE, *_DOC, *_SITE, "interview_reason", "interview_at",
                               "interview_place", "attendees_required", "materials", "legal_basis",
                               optional=_SITE_OPTIONAL)),
+        _spec("interview_record", "约谈记录",
+              "An interview (约谈) was held: who attended, what was said, the commitments with their dates; "
+              "to the interviewed units (cases/interviews).",
+              document=True, addressee="supervised_authority",
+              variables=_pick(*_CASE, *_DOC, *_SITE, "interview_reason", "interview_held_at", "interview_place",
+                              "interview_hosts", "interview_minutes", "interview_notice_number", "attendees",
+                              "commitments", optional=_SITE_OPTIONAL)),
         _spec("reinspection_opinion", "复查意见书",
               "Result of a re-inspection: accepted, or returned for rectification with a new deadline.",
               document=True, addressee="responsible_unit", cc=_PROJECT_PARTIES,

@@ -203,6 +203,33 @@ class Scenario:
         # 督办函), then the supervision runs over: 约谈通知书, 通报批评.
         self.advance(beijing(2027, 2, 10, 18), step)
         self.h1 = h1
+        self.interview(h1)
+
+    def interview(self, case_id: int) -> None:
+        """The 约谈 the ladder's 约谈通知书 opened is held: the bureau and the subcontractor attend and
+        commit; the 约谈记录 is issued (cases/interviews/)."""
+        from cases.interviews import services as interviews
+        from cases.models import Interview
+
+        now = self.clock.now()
+        with self.db.transaction() as s:
+            iv = s.scalars(select(Interview).where(Interview.case_id == case_id).order_by(Interview.id)).first()
+            officer = s.get(User, self.officer.id)
+            interviews.record_held(s, officer, iv.id, {
+                "held_at": (now - timedelta(hours=2)).isoformat(), "hosts": "刘芳（苏州市住房和城乡建设局）",
+                "summon_enterprise": True,
+                "minutes": "约谈人通报了3#楼幕墙吊篮隐患整改逾期、挂牌督办事项逾期未完成的情况。\n"
+                           "姑苏区住建局表示已成立督办专班，每日跟踪整改进度；江苏天成幕墙装饰工程有限公司"
+                           "表示已停用DL-07吊篮，正在更换安全锁，并对全部在用吊篮开展专项检查。",
+                "attendees": [{"name": "陈国强", "unit": "苏州市姑苏区住房和城乡建设局", "position": "副局长"},
+                              {"name": "张伟", "unit": "苏州市姑苏区住房和城乡建设局", "position": "质安站监督员"},
+                              {"name": "沈立新", "unit": "江苏天成幕墙装饰工程有限公司", "position": "法定代表人"}],
+                "commitments": [
+                    {"content": "报送督办事项整改方案及每周整改进度", "responsible_person": "陈国强",
+                     "party": "authority", "within": 3, "unit": "working_day"},
+                    {"content": "完成DL-07吊篮安全锁更换，经检测合格后报送检测报告", "responsible_person": "沈立新",
+                     "party": "enterprise", "within": 7, "unit": "calendar_day"}]}, now)
+        self.render()
 
     # ------------------------------------------------------------ output
     def pick(self) -> dict[str, Document]:

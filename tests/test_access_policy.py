@@ -103,6 +103,8 @@ class Scenario:
     campaign_id: int     # a campaign of 苏州市 320500 with 320508 in scope
     analog_task_id: int  # a 类比排查 task of the case, for p1
     credit_record_id: int  # e1's 不良行为记录 for the case's registration (recorded by 320508)
+    interview_id: int    # a 约谈 of the case summoning e1 and 姑苏区, held, with one commitment (cases/interviews/)
+    commitment_id: int
     users: dict[str, User | None]
 
 
@@ -126,6 +128,30 @@ def add_analog_task(db, clock, case_id: int, project_id: int) -> int:
         s.add(t)
         s.flush()
         return t.id
+
+
+def add_interview(db, clock, world, case_id: int) -> tuple[int, int]:
+    """A 约谈 of the case by 姑苏区's officer, summoning e1 and the bureau, held, one commitment."""
+    from datetime import timedelta
+
+    from cases.interviews import services as interviews
+    from cases.models import User as U
+
+    now = clock.now()
+    with db.transaction() as s:
+        officer = s.get(U, world.officer.id)
+        iv = interviews.create_interview(s, officer, {
+            "case_id": case_id, "reason": "矩阵约谈", "scheduled_at": now.isoformat(), "place": "姑苏区住建局会议室",
+            "summon_enterprise": True, "summon_authority": True}, now)
+        unit = interviews.units_of(s, iv.id)[0]
+        interviews.record_held(s, officer, iv.id, {
+            "held_at": now.isoformat(), "hosts": "officer", "minutes": "测试",
+            "attendees": [{"name": "周", "unit": world.e1.name, "position": "经理"}],
+            "commitments": [{"content": "完成整改", "responsible_person": "周", "unit_id": unit.id,
+                             "due_date": (now + timedelta(days=10)).date().isoformat()}]}, now)
+        from cases.models import InterviewCommitment
+
+        return iv.id, s.scalars(select(InterviewCommitment.id).where(InterviewCommitment.interview_id == iv.id)).one()
 
 
 @pytest.fixture
@@ -160,6 +186,7 @@ def scenario(api, db, world, clock, fresh_data_settings) -> Scenario:
     with db.session() as s:
         from cases.models import CreditRecord
         sc.credit_record_id = s.scalar(select(CreditRecord.id).where(CreditRecord.source_key == f"major_hazard:{sc.case['id']}"))
+    sc.interview_id, sc.commitment_id = add_interview(db, clock, world, sc.case["id"])
     sc.evidence_id = upload_photo(api(world.officer), sc.case["id"])["id"]
     from cases.complaints import services as complaints
 
@@ -249,6 +276,8 @@ PATH_IDS: dict[str, Callable[[Scenario, Any], Any]] = {
     "firing_id": lambda sc, w: 1,  # a page: every actor is redirected before it is looked up
     "task_id": lambda sc, w: sc.analog_task_id,
     "record_id": lambda sc, w: sc.credit_record_id,
+    "interview_id": lambda sc, w: sc.interview_id,
+    "commitment_id": lambda sc, w: sc.commitment_id,
 }
 ROUTE_IDS: dict[str, dict[str, Callable[[Scenario, Any], Any]]] = {
     "POST /api/documents/{doc_id}/rerender": {"doc_id": lambda sc, w: sc.failed_doc_id},
@@ -280,6 +309,16 @@ REQUESTS: dict[str, Callable[[Scenario, Any, str], dict[str, Any]]] = {
     "POST /api/supervisions/{supervision_id}/lift": lambda sc, w, a: {"json": {"opinion": "测试"}},
     "POST /api/analog-tasks/{task_id}/cancel": lambda sc, w, a: {"json": {"reason": "测试：项目已竣工"}},
     "POST /analog-tasks/{task_id}/cancel": lambda sc, w, a: {"data": {"reason": "测试"}},
+    "POST /api/interviews": lambda sc, w, a: {"json": {
+        "case_id": sc.case["id"], "reason": "矩阵约谈提醒", "measure": "reminder", "scheduled_at": "2026-12-01T09:30:00+08:00",
+        "place": "姑苏区住建局", "summon_enterprise": True}},
+    "POST /api/interviews/{interview_id}/held": lambda sc, w, a: {"json": {
+        "held_at": "2026-01-01T09:30:00+08:00", "hosts": "测试", "minutes": "测试",
+        "attendees": [{"name": "周", "unit": "测试单位", "position": "经理"}]}},
+    "POST /api/interviews/{interview_id}/commitments": lambda sc, w, a: {"json": {"commitments": [
+        {"content": "补充承诺", "responsible_person": "周", "within": 5, "unit": "working_day"}]}},
+    "POST /api/interview-commitments/{commitment_id}/met": lambda sc, w, a: {"json": {"note": "已提交整改报告"}},
+    "POST /interviews/new": lambda sc, w, a: {"data": {"case_id": sc.case["id"]}},
     "GET /api/calendar/deadline": lambda sc, w, a: {"params": {"amount": 3, "unit": "working_day"}},
     "POST /api/admin/calendar/years": lambda sc, w, a: {"json": {}},
     "PUT /api/me/notification-preferences": lambda sc, w, a: {"json": {"preferences": []}},
@@ -372,6 +411,7 @@ LIST_TARGETS: dict[str, Callable[[Scenario, Any], tuple[str, Any]]] = {
     "GET /api/complaints": lambda sc, w: ("id", sc.complaint_id),
     "GET /api/campaigns": lambda sc, w: ("id", sc.campaign_id),
     "GET /api/analog-tasks": lambda sc, w: ("id", sc.analog_task_id),
+    "GET /api/interviews": lambda sc, w: ("id", sc.interview_id),
 }
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from cases.calendar.calendar_store import get_calendar
 from cases.clocks import deadlines as dl
-from cases.clocks.deadlines import (OPEN, _clock_actions, close_deadline, deadline_summary, get_policy,
+from cases.clocks.deadlines import (EXTERNAL_CLOCKS, OPEN, _clock_actions, close_deadline, deadline_summary, get_policy,
                                     hold_open_deadlines, open_deadline, open_deadlines, policy_for, recompute_due,
                                     schedule_timers, warn_at_for)
 from cases.clocks.legal_time import HolidayCalendar
@@ -57,9 +57,12 @@ def _start(rule: DeadlineRule, case: Case, values: dict[str, Any], now: datetime
 
 def is_follow_up(policy: Policy, definition, key: str, supervision_id: int | None = None) -> bool:
     """Whether a deadline keeps running once its case is in a final state: its rule says
-    ``survives_closure``, or it is opened by an action that ends the case (回头看 on close)."""
+    ``survives_closure``, or it is opened by an action that ends the case (回头看 on close), or it
+    is an outside clock that survives closure (``EXTERNAL_CLOCKS``)."""
     if supervision_id is not None:
         return False
+    if key in EXTERNAL_CLOCKS:
+        return EXTERNAL_CLOCKS[key]
     rule = policy.rule(definition.kind, key)
     if rule is None:
         return False
@@ -104,7 +107,7 @@ def apply_rules(session: Session, case: Case, action: str, values: dict[str, Any
         return d.status == OPEN and d.supervision_id is None
 
     for d in live:  # a clock of the case's former kind (a hazard reclassified as major) has no rule any more
-        if is_live(d) and rule_of(d) is None:
+        if is_live(d) and rule_of(d) is None and d.key not in EXTERNAL_CLOCKS:
             close_deadline(session, d, "cancelled", now)
             changes.append({"deadline": d.label, "change": "cancelled"})
     if became_final:

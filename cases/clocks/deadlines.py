@@ -26,6 +26,12 @@ STATUS_LABELS = {"open": "计时中", "met": "已完成", "missed": "已失效",
 
 _policy: Policy | None = None
 
+# Clocks opened outside the case's machine by a side record, by key: no rule of the case's kind
+# names them, so a transition never cancels them as a former kind's clock; True: they keep running
+# when the case is closed (an 约谈's commitments: cases/interviews/; a 移送's reply: cases/referrals/ —
+# a promise made or a reply owed stands whatever the case does).
+EXTERNAL_CLOCKS: dict[str, bool] = {"commitment": True}
+
 
 def get_policy() -> Policy:
     return _policy or default_policy()

@@ -33,7 +33,14 @@ NEXT_MEASURE_STAFF = {"remind_before": "逾期预警", "remind_due_day": "逾期
 NEXT_MEASURE_SELF = {"remind_before": "移交监管部门立案", "remind_due_day": "移交监管部门立案"}
 
 
-def next_measure(rung: str, party: str | None) -> str:
+# A ladder whose measures are its own (an 约谈 commitment: cases/interviews/): what follows each rung.
+NEXT_MEASURE_LADDER = {"commitment": {"remind_before": "逾期预警", "remind_due_day": "逾期预警",
+                                      "overdue": "通报批评", "criticism": ""}}
+
+
+def next_measure(rung: str, party: str | None, ladder: str | None = None) -> str:
+    if ladder in NEXT_MEASURE_LADDER:
+        return NEXT_MEASURE_LADDER[ladder].get(rung, "")
     if party == "self":
         return NEXT_MEASURE_SELF.get(rung, "")
     table = NEXT_MEASURE_STAFF if party in ("officer", "approver") else NEXT_MEASURE
@@ -91,7 +98,7 @@ class Firing:
             "due_date": d.due_date.isoformat() if d.due_date else None, "deadline_provisional": d.provisional,
             "days_left": days_left, "overdue_days": max(0, -(days_left or 0)),
             "light": "red" if d.due_at and d.due_at <= self.now else "yellow",
-            "rung": self.rung.rung, "rung_name": self.rung.label, "next_measure": next_measure(self.rung.rung, d.party),
+            "rung": self.rung.rung, "rung_name": self.rung.label, "next_measure": next_measure(self.rung.rung, d.party, d.ladder),
             "issuing_authority": j.authority_name if j else "",
         }
 
@@ -195,9 +202,17 @@ def interview(f: Firing) -> None:
     # Addressed to the supervised authority (catalogue: interview_notice), so sent to its staff;
     # the interview's time comes from the policy (cases.issuance.documents.ladder_dates).
     listing = _listing(f)
-    _document(f, "interview_notice", "interview_notice", [outbox.AUTHORITY], listing,
-              interview_reason=f"“{f.case.title}”（案件编号：{f.case.number}）挂牌督办事项逾期未完成",
-              interview_place=listing.authority_name + "会议室", listing_jurisdiction_code=listing.code)
+    number = _document(f, "interview_notice", "interview_notice", [outbox.AUTHORITY], listing,
+                       interview_reason=f"“{f.case.title}”（案件编号：{f.case.number}）挂牌督办事项逾期未完成",
+                       interview_place=listing.authority_name + "会议室", listing_jurisdiction_code=listing.code)
+    # The notice opens its 约谈 record at once (cases/interviews/, docs/interviews.md).
+    from sqlalchemy import select
+
+    from cases.interviews.services import open_for_notice
+    from cases.models import Document
+
+    notice = f.session.scalars(select(Document).where(Document.number == number)).one()
+    f.effects["interview_id"] = open_for_notice(f.session, notice, f.now).id
 
 
 @rung_effect
@@ -260,3 +275,22 @@ def hand_over(f: Firing) -> None:
     from cases.selfcheck.handover import hand_over as hand_over_case
 
     f.effects.update(hand_over_case(f.session, f.case, f.deadline, now=f.now, cause=f.cause, rung_label=f.rung.label))
+
+
+@rung_effect
+def commitment_missed(f: Firing) -> None:
+    """An 约谈 commitment ran out: recorded as missed, once (cases/interviews/clock.py). Not a bulk
+    effect: the bulk path hands its rungs to this per-timer path."""
+    from cases.interviews.clock import commitment_missed as missed
+
+    f.effects.update(missed(f.session, f.case, f.deadline, now=f.now, cause=f.cause))
+
+
+@rung_effect
+def commitment_criticism(f: Firing) -> None:
+    """通报批评 of the unit that let its 约谈 commitment run out (cases/interviews/clock.py)."""
+    from cases.interviews.clock import commitment_criticism as criticise
+
+    number = criticise(f, _document)
+    if number:
+        f.effects.setdefault("commitment", {})["criticism"] = number

@@ -274,7 +274,7 @@ def _fire_bulk(s: Session, due: list, now: datetime, worker: str | None) -> tupl
                 "deadline_at": due_at, "due_date": t.due_date.isoformat() if t.due_date else None,
                 "deadline_provisional": t.provisional, "days_left": days_left, "overdue_days": max(0, -(days_left or 0)),
                 "light": "red" if t.due_at and t.due_at <= now else "yellow", "rung": rung.rung,
-                "rung_name": rung.label, "next_measure": next_measure(rung.rung, t.party),
+                "rung_name": rung.label, "next_measure": next_measure(rung.rung, t.party, t.ladder),
                 "issuing_authority": j.authority_name if j else ""}
             cause = f"rung:{t.deadline_id}:{rung.rung}"
             base = dumps(variables)[:-1]

@@ -60,6 +60,8 @@ FIELD_LABELS: dict[str, str] = {
     "findings": "是否发现问题", "date_from": "检查日期（起）", "date_to": "检查日期（止）",
     "hazard_item_code": "重大事故隐患判定条目", "category": "隐患类别", "all_versions": "全部版本", "applies_to": "适用对象",
     "thumb": "缩略图",
+    # 约谈 records (cases/interviews/); place, reason, content, note, name, unit keep their shared labels
+    "scheduled_at": "约谈时间", "held_at": "约谈召开时间", "hosts": "约谈人", "minutes": "约谈内容", "attendees": "参加人员", "commitments": "承诺事项", "responsible_person": "责任人", "within": "期限天数", "measure": "约谈类型", "notice_document_id": "约谈通知书", "summon_enterprise": "约谈责任单位", "summon_authority": "约谈住建部门", "position": "职务", "due_date": "完成日期", "unit_id": "责任单位", "party": "责任单位类别",
     # complaints (cases/complaints/)
     "complaint_id": "举报编号", "referral_no": "12345工单号", "submitted_at": "举报时间", "content": "举报内容",
     "named_unit": "涉及项目或单位", "reply": "答复内容", "into_case_id": "并入案件", "lookup_code": "查询码",
@@ -159,6 +161,8 @@ SYSTEM_EVENT_LABELS: dict[str, str] = {
     # cases/complaints/ (投诉举报)
     "receive_complaint": "受理群众举报", "reply_complainant": "答复举报人", "merge_complaint": "合并重复举报",
     "complaint_merged_in": "并入重复举报",
+    # cases/interviews/ (约谈)
+    "interview_opened": "约谈", "interview_held": "约谈召开", "commitments_added": "约谈承诺事项", "commitment_missed": "约谈承诺事项逾期未落实", "commitment_met": "约谈承诺事项已落实",
 }
 
 

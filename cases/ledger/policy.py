@@ -62,6 +62,9 @@ RESOURCES: dict[str, dict[str, str]] = {
     "analog_task": {"read": "staff whose subtree holds the task's project or who see the case that proposed it; "
                             "never enterprise contacts (the regulator's inspection plan)",
                     "write": "cancel (with a reason): supervisors whose subtree holds the project or the proposing case"},
+    "interview": {"read": "staff whose subtree holds the interviewing authority or who see the case; enterprise contacts "
+                          "the 约谈 records that summoned their own unit (and their commitments)",
+                  "write": "officers and supervisors who see the case (open, record held, commitments, mark met)"},
     "calendar": {"read": "everyone logged in", "write": "root admin only (one calendar for the province)"},
     "inbox": {"read": "the recipient only", "write": "the recipient only (mark read)"},
     "preferences.own": {"read": "the user", "write": "the user"},

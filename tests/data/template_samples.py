@@ -222,6 +222,29 @@ SAMPLES: dict[str, dict] = {
         ],
         "legal_basis": "《中华人民共和国安全生产法》及《江苏省建筑施工安全生产约谈制度》",
     },
+    "interview_record": {
+        **CASE, **DOC,
+        "doc_number": "姑苏建约记〔2026〕2号",
+        "issued_at": utc(2026, 11, 27, 3, 0),
+        "project_name": PROJECT,
+        "recipient": "苏州二建建筑集团有限公司",
+        "interview_notice_number": "姑苏建约〔2026〕4号",
+        "interview_reason": "你单位承建的平江新城安置房二期工程隐患整改逾期未完成",
+        "interview_held_at": utc(2026, 11, 27, 1, 30),  # 09:30 Shanghai
+        "interview_place": "苏州市姑苏区住房和城乡建设局三楼会议室",
+        "interview_hosts": "张伟、陈国强",
+        "interview_minutes": "约谈人通报了该项目隐患整改逾期情况。\n被约谈单位法定代表人表示：已成立整改专班，承诺限期完成整改。",
+        "attendees": [
+            {"name": "周建明", "unit": "苏州二建建筑集团有限公司", "position": "法定代表人"},
+            {"name": "王磊", "unit": "苏州二建建筑集团有限公司", "position": "项目负责人"},
+        ],
+        "commitments": [
+            {"content": "完成3#楼吊篮安全锁更换并经检测合格", "unit": "苏州二建建筑集团有限公司",
+             "responsible_person": "王磊", "due_date": date(2026, 12, 4)},
+            {"content": "对全部在建项目吊篮开展专项检查并报送检查报告", "unit": "苏州二建建筑集团有限公司",
+             "responsible_person": "周建明", "due_date": date(2026, 12, 11)},
+        ],
+    },
     "reinspection_opinion": {
         **CASE, **DOC,
         "doc_number": "姑苏建质复〔2026〕52号",
@@ -496,6 +519,7 @@ EXPECTED_TEXT: dict[str, list[str]] = {
     "supervision_notice": ["挂牌督办通知书", "苏建质督〔2026〕12号", "2026年12月18日"],
     "supervision_letter": ["督办函", "苏建质督函〔2026〕5号", "2026年12月7日"],
     "interview_notice": ["约谈通知书", "姑苏建约〔2026〕4号", "2026年11月27日"],
+    "interview_record": ["约谈记录", "姑苏建约记〔2026〕2号", "2026年12月4日", "吊篮安全锁"],
     "reinspection_opinion": ["复查意见书", "姑苏建质复〔2026〕52号", "2026年11月27日"],
     "closure_confirmation": ["销号", "姑苏建质销〔2026〕41号", "2026年11月30日"],
     "accident_flash_report": ["事故快报", "姑苏建事快〔2026〕4号", "高处坠落", "135万元"],
