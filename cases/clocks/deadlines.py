@@ -27,6 +27,11 @@ STATUS_LABELS = {"open": "计时中", "met": "已完成", "missed": "已失效",
 
 _policy: Policy | None = None
 
+# Clocks of side records (a referral's reply clock: cases/referrals/services.py): opened by their
+# record, not by the case's policy rules, so those rules never close them — not as a former
+# kind's clock, not on the case's closure (a referral's reply is owed whatever the case does).
+SIDE_CLOCK_KEYS = frozenset({"referral_reply"})
+
 
 def get_policy() -> Policy:
     return _policy or default_policy()
@@ -286,6 +291,8 @@ def is_follow_up(policy: Policy, definition, key: str, supervision_id: int | Non
     ``survives_closure``, or it is opened by an action that ends the case (回头看 on close)."""
     if supervision_id is not None:
         return False
+    if key in SIDE_CLOCK_KEYS:
+        return True
     rule = policy.rule(definition.kind, key)
     if rule is None:
         return False
@@ -323,7 +330,8 @@ def apply_rules(session: Session, case: Case, action: str, values: dict[str, Any
         return [d for d in live if d.status == OPEN and d.key == key and d.supervision_id is None]
 
     for d in live:  # a clock of the case's former kind (a hazard reclassified as major) has no rule any more
-        if d.status == OPEN and d.supervision_id is None and policy.rule(case.kind, d.key) is None:
+        if d.status == OPEN and d.supervision_id is None and policy.rule(case.kind, d.key) is None \
+                and d.key not in SIDE_CLOCK_KEYS:
             close_deadline(session, d, "cancelled", now)
             changes.append({"deadline": d.label, "change": "cancelled"})
     if became_final:

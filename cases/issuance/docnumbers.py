@@ -19,6 +19,7 @@ DOC_TYPE_CHARS = {
     "closure_confirmation": "销", "accident_flash_report": "快", "dangerous_building_notice": "危",
     "escalation_transfer": "提", "occurrence_flash_report": "险",
     "inspection_record": "检",  # 检查记录 (cases/inspections: numbered per inspection, not per case)
+    "referral_letter": "移",  # 移送函 (cases/referrals)
 }
 
 
@@ -30,6 +31,7 @@ DOCUMENT_TITLES = {
     "accident_flash_report": "事故快报", "dangerous_building_notice": "危险房屋通知书",
     "escalation_transfer": "提级督办通知", "occurrence_flash_report": "险情快报",
     "inspection_record": "监督检查记录",
+    "referral_letter": "移送函",
 }
 
 # 省级简称 (a province's one-character abbreviation used in document numbers).
