@@ -235,6 +235,7 @@ def navigation(user: User) -> list[tuple[str, str]]:
     items += [("/ledger", "台账"), ("/inspections", "检查记录"), ("/campaigns", "专项行动")]
     items += [("/analog-tasks", "类比排查")]
     items += [("/complaints", "群众举报")] if user.role in ("officer", "supervisor") else []
+    items += [("/referrals", "移送")]
     items += [("/self-inspection", "企业自查"), ("/inbox", "站内信")]
     if user.role == "admin":
         items.append(("/admin", "系统管理"))
