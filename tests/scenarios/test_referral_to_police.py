@@ -68,7 +68,7 @@ def test_work_continued_under_stop_work_is_referred_to_the_police(story):
     assert squash("关于移送涉嫌危险作业罪案件线索的函") in text
     assert "苏州市公安局姑苏分局：" in text  # 主送
     assert "苏州市姑苏区住房和城乡建设局" in text and "姑苏建质移〔2026〕1号" in text
-    assert stop.number in text and "拒不执行停工指令" in text and "23名作业人员" in text  # the facts
+    assert stop.number in text and "拒不执行停工" in text and "23名作业人员" in text  # the facts (a page may break them)
     assert "刑法》第一百三十四条之一" in text and "国务院令第310号" in text  # the basis
     assert "请依法审查是否立案" in text and f"请于{cn(beijing(2026, 11, 30))}前将处理情况书面回复我局" in text
     assert "11月25日复查现场照片及视频" in text and "移送材料接收回执" in text  # attachments and the receipt
