@@ -188,3 +188,16 @@ def test_enterprises_never_see_a_referral(api, world, clock, db):
     with db.session() as s:
         to_contact = list(s.scalars(select(OutboxMessage).where(OutboxMessage.recipient_user_id == world.contact.id)))
         assert not [m for m in to_contact if "移送" in str(m.variables)]
+
+
+def test_suggested_receiving_bodies_follow_the_jurisdiction_s_naming():
+    from cases.referrals.policy import suggested_bodies
+
+    up = [("苏州市", "prefecture"), ("江苏省", "province")]
+    gusu = suggested_bodies([("姑苏区", "county"), *up])
+    assert gusu == {"public_security": ["苏州市公安局姑苏分局"], "fire_rescue": ["苏州市姑苏区消防救援大队"],
+                    "licence_authority": ["江苏省住房和城乡建设厅"], "discipline": ["苏州市姑苏区纪委监委"]}
+    assert suggested_bodies([("常熟市", "county"), *up])["public_security"] == ["常熟市公安局"]
+    assert suggested_bodies([("苏州工业园区", "county"), *up])["public_security"] == ["苏州市公安局苏州工业园区分局"]
+    assert suggested_bodies(up)["fire_rescue"] == ["苏州市消防救援支队"]
+    assert suggested_bodies([("江苏省", "province")])["public_security"] == ["江苏省公安厅"]

@@ -56,3 +56,27 @@ def load_referral_policy(version: int = LATEST, directory: Path = POLICY_DIR) ->
 @lru_cache(maxsize=None)
 def referral_policy(version: int = LATEST) -> ReferralPolicy:
     return load_referral_policy(version)
+
+
+def suggested_bodies(chain: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """The usual names of the receiving bodies for a jurisdiction, as suggestions the form offers
+    (the officer may type any other). ``chain``: (name, level) from the jurisdiction up to the
+    province, e.g. [("姑苏区", "county"), ("苏州市", "prefecture"), ("江苏省", "province")].
+    Local naming varies (a development zone's police may be a branch of the city's): never enforced."""
+    if not chain:
+        return {}
+    name, level = chain[0]
+    parent = chain[1][0] if len(chain) > 1 else ""
+    province = next((n for n, lv in chain if lv == "province"), name)
+    if level == "province":
+        police, fire, discipline = f"{name}公安厅", f"{name}消防救援总队", f"{name}纪委监委"
+    elif level == "prefecture":
+        police, fire, discipline = f"{name}公安局", f"{name}消防救援支队", f"{name}纪委监委"
+    else:
+        district = name.endswith("区") and not name.endswith("园区")
+        police = f"{parent}公安局{name[:-1]}分局" if district else (
+            f"{parent}公安局{name}分局" if name.endswith("园区") else f"{name}公安局")
+        local = f"{parent}{name}" if district else name
+        fire, discipline = f"{local}消防救援大队", f"{local}纪委监委"
+    return {"public_security": [police], "fire_rescue": [fire], "licence_authority": [f"{province}住房和城乡建设厅"],
+            "discipline": [discipline]}

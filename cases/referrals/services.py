@@ -94,6 +94,20 @@ def default_attachments(target: str) -> list[str]:
     return base
 
 
+def bodies_for(session: Session, jurisdiction_code: str) -> dict[str, list[str]]:
+    """Suggested receiving bodies for a jurisdiction (``policy.suggested_bodies``)."""
+    from cases.referrals.policy import suggested_bodies
+
+    chain, code = [], jurisdiction_code
+    while code and len(chain) < 6:
+        j = session.get(Jurisdiction, code)
+        if j is None:
+            break
+        chain.append((j.name, j.level))
+        code = j.parent_code
+    return suggested_bodies(chain)
+
+
 def _staff_case(session: Session, actor: User, case_id: int, *, for_update: bool = False) -> Case:
     require_role(actor, *ACTING_ROLES)
     return services.get_case(session, actor, case_id)

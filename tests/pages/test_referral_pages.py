@@ -20,6 +20,7 @@ def test_refer_from_the_case_page_reply_and_list(pages, api, world, clock):
     form = officer.get(f"/cases/{case['id']}/referrals/new")
     assert form.status_code == 200 and "公安机关（涉嫌危险作业罪案件线索，回复期限3个工作日）" in form.text
     assert "高支模未按方案搭设" in form.text  # the facts proposed from the case
+    assert '<option value="苏州市公安局姑苏分局">' in form.text  # the district's usual bodies, suggested
 
     # Bad input: kept, named in Chinese, 422.
     r = post_form(officer, f"/cases/{case['id']}/referrals/new", f"/cases/{case['id']}/referrals",

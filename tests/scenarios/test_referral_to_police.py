@@ -51,6 +51,7 @@ def test_work_continued_under_stop_work_is_referred_to_the_police(story):
     police = next(t for t in targets["items"] if t["target"] == "public_security")
     assert police["label"] == "公安机关" and "第一百三十四条之一" in police["legal_basis"]
     assert (police["reply_amount"], police["reply_unit"]) == (3, "working_day")
+    assert police["suggested_bodies"] == ["苏州市公安局姑苏分局"]  # offered by the form, typed or chosen
     r = officer.post(f"/api/cases/{case['id']}/referrals", json={
         "target": "public_security", "body_name": "苏州市公安局姑苏分局", "facts": FACTS.format(stop_no=stop.number),
         "attachments": ["责令停工通知书（复印件）", "11月25日复查现场照片及视频", "现场检查记录"]})

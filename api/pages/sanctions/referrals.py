@@ -61,11 +61,12 @@ def _new_page(request: Request, user, case_id: int, *, values: dict[str, str] | 
         case = case_services.get_case(s, user, case_id)
         case_info = {"id": case.id, "number": case.number, "title": case.title}
         facts = services.default_facts(case)
+        bodies = services.bodies_for(s, case.jurisdiction_code)
     targets = [{"name": t.name, "label": t.label, "subject": t.subject, "legal_basis": t.legal_basis,
                 "request": t.request, "reply": f"{t.reply_amount}个{'工作日' if t.reply_unit == 'working_day' else '日'}",
                 "attachments": "\n".join(services.default_attachments(t.name))} for t in policy.targets.values()]
     return render(request, "referral/new.html", user=user, title=f"移送 {case_info['number']}", case=case_info,
-                  targets=targets, values=values or {"facts": facts}, errors=errors or {}, status_code=status_code)
+                  targets=targets, bodies=sorted({b for names in bodies.values() for b in names}), values=values or {"facts": facts}, errors=errors or {}, status_code=status_code)
 
 
 @router.get("/cases/{case_id:int}/referrals/new")

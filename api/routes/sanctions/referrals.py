@@ -45,14 +45,17 @@ class Withdrawal(BaseModel):
 State = Literal[STATES]  # type: ignore[valid-type]
 
 
-@router.get("/referral-targets", summary="移送对象（政策数据：默认事由、依据、请求事项、回复期限）")
-def get_targets(user: CurrentUser) -> dict[str, Any]:
+@router.get("/referral-targets", summary="移送对象（政策数据：默认事由、依据、请求事项、回复期限；本辖区常用接收机关名称）")
+def get_targets(user: CurrentUser, db: Db) -> dict[str, Any]:
     require_role(user, *STAFF_ROLES)
     policy = referral_policy()
+    with db.session() as s:
+        bodies = services.bodies_for(s, user.jurisdiction_code)
     return {"policy_version": policy.version, "results": policy.results, "items": [
         {"target": t.name, "label": t.label, "subject": t.subject, "legal_basis": t.legal_basis, "request": t.request,
          "reply_amount": t.reply_amount, "reply_unit": t.reply_unit,
-         "attachments": services.default_attachments(t.name)} for t in policy.targets.values()]}
+         "attachments": services.default_attachments(t.name), "suggested_bodies": bodies.get(t.name, [])}
+        for t in policy.targets.values()]}
 
 
 @router.post("/cases/{case_id}/referrals", status_code=201,
