@@ -31,3 +31,27 @@ def sample_referral(session: Session, officer: User, case_id: int, now: datetime
         "target": "public_security", "body_name": body_name, "facts": facts,
         "attachments": ["责令停工通知书（复印件）", "现场检查记录及复查记录（复印件）", "复查现场照片及视频资料",
                         "高支模专项施工方案及专家论证情况说明"]}, now)
+
+
+def load_demo_referrals(session: Session, officer: User, now: datetime) -> int:
+    """移送 in the demo (``anjian demo``, cases/demo.py calls it): the officer's oldest registered major
+    hazard referred to the police five days ago (its reply overdue by now) and to the licence authority
+    two days ago (awaiting the reply). Only a case whose history ends before the referral is used, so
+    the event log stays in time order."""
+    from datetime import timedelta
+
+    from cases.models import Case, CaseEvent
+    from cases.referrals import services
+
+    last_at = (select(CaseEvent.at).where(CaseEvent.case_id == Case.id).order_by(CaseEvent.seq.desc()).limit(1)
+               .scalar_subquery())
+    case = session.scalars(select(Case).where(
+        Case.kind == "major_hazard", Case.jurisdiction_code == officer.jurisdiction_code,
+        Case.state.in_(("registered", "rectifying")), last_at < now - timedelta(days=6)).order_by(Case.id)).first()
+    if case is None:
+        return 0
+    bodies = services.bodies_for(session, case.jurisdiction_code)
+    sample_referral(session, officer, case.id, now - timedelta(days=5), body_name=bodies["public_security"][0])
+    services.refer(session, officer, case.id, {"target": "licence_authority", "body_name": bodies["licence_authority"][0]},
+                   now - timedelta(days=2))
+    return 2
