@@ -201,3 +201,29 @@ def test_suggested_receiving_bodies_follow_the_jurisdiction_s_naming():
     assert suggested_bodies([("苏州工业园区", "county"), *up])["public_security"] == ["苏州市公安局苏州工业园区分局"]
     assert suggested_bodies(up)["fire_rescue"] == ["苏州市消防救援支队"]
     assert suggested_bodies([("江苏省", "province")])["public_security"] == ["江苏省公安厅"]
+
+
+def test_the_policy_is_versioned_and_checked(tmp_path):
+    """Each version is its own file; a reply period that is not a positive number of working or
+    calendar days is refused when the policy loads, naming the target."""
+    import pytest
+    import yaml
+
+    from cases.referrals.policy import POLICY_DIR, load_referral_policy
+
+    raw = yaml.safe_load((POLICY_DIR / "referrals-v1.yaml").read_text(encoding="utf-8"))
+    assert load_referral_policy(1).targets["public_security"].reply_amount == 3
+    raw["version"] = 2
+    raw["targets"]["public_security"]["reply"] = {"amount": 5, "unit": "working_day"}
+    (tmp_path / "referrals-v2.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    v2 = load_referral_policy(2, tmp_path)
+    assert v2.version == 2 and v2.targets["public_security"].reply_amount == 5
+    assert load_referral_policy(1).targets["public_security"].reply_amount == 3  # v1 as it was
+    raw["targets"]["fire_rescue"]["reply"] = {"amount": 0, "unit": "working_day"}
+    (tmp_path / "referrals-v2.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ValueError, match="fire_rescue"):
+        load_referral_policy(2, tmp_path)
+    raw["targets"]["fire_rescue"]["reply"] = {"amount": 3, "unit": "hour"}
+    (tmp_path / "referrals-v2.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ValueError, match="unit"):
+        load_referral_policy(2, tmp_path)
