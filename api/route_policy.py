@@ -245,6 +245,20 @@ ROUTES: dict[str, tuple[str, str]] = {
     "GET /interviews/{interview_id}":                        ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "POST /interviews/{interview_id}/held":                  ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "POST /interview-commitments/{commitment_id}/met":       ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    # 移送 (cases/referrals/, docs/referrals.md): staff only, enterprises never
+    "GET /api/referral-targets":                             ("referrals",        "401 403 403 2   2   2   2   2   2   2"),
+    "POST /api/cases/{case_id}/referrals":                   ("referrals",        "401 403 403 2   404 2   2   403 403 403"),
+    "GET /api/cases/{case_id}/referrals":                    ("referrals",        "401 403 403 2   404 2   2   2   404 2"),
+    "GET /api/referrals":                                    ("referrals",        "401 403 403 2+  2-  2+  2+  2+  2-  2+"),
+    "GET /api/referrals/{referral_id}":                      ("referrals",        "401 403 403 2   404 2   2   2   404 2"),
+    "POST /api/referrals/{referral_id}/reply":               ("referrals",        "401 403 403 422 404 422 422 403 403 403"),
+    "POST /api/referrals/{referral_id}/withdraw":            ("referrals",        "401 403 403 422 404 422 422 403 403 403"),
+    "GET /referrals":                                        ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "GET /referrals/{referral_id:int}":                      ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "GET /cases/{case_id:int}/referrals/new":                ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "POST /cases/{case_id}/referrals":                       ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "POST /referrals/{referral_id}/reply":                   ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "POST /referrals/{referral_id}/withdraw":                ("page",             "3   3   3   3   3   3   3   3   3   3"),
 }
 # fmt: on
 

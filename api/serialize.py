@@ -8,6 +8,7 @@ from sqlalchemy import BigInteger, String, cast, null, select, union_all
 from sqlalchemy.orm import Session
 
 from cases.ledger.accident import GRADE_LABELS
+from cases.ledger.access import STAFF_ONLY_DEADLINE_KEYS, STAFF_ROLES
 from cases.issuance.documents import issuing_documents
 from cases.ledger import case_hints
 from cases.platform import clock
@@ -110,8 +111,10 @@ def case_detail(session: Session, case: Case, allowed: list[ActionSpec], now: da
            else {held.id: held.display_name} if held is not None
            else _names(session, User, [case.assignee_id], "display_name"))
     body = _summary(case, jur, {}, usr, light_of(open_deadlines, now, closed=case.closed_at is not None))
+    staff = actor is None or actor.role in STAFF_ROLES  # a referral's reply clock is staff's (cases/referrals)
     body["deadlines"] = [{**dl.deadline_summary(x), "light": ("paused" if x.due_at is None else light_of([x], now))
-                          if x.affects_light else None, "supervision_id": x.supervision_id} for x in open_deadlines]
+                          if x.affects_light else None, "supervision_id": x.supervision_id} for x in open_deadlines
+                         if staff or x.key not in STAFF_ONLY_DEADLINE_KEYS]
     body["supervision"] = ({"id": sup.id, "notice_no": sup.notice_no, "status": sup.status,
                             "listing_jurisdiction_code": sup.listing_jurisdiction_code} if sup else None)
     enterprise = enterprises.get(case.enterprise_id) if case.enterprise_id else None

@@ -179,6 +179,8 @@ def load_demo(session: Session, *, now: datetime, n_cases: int = 200, seed: int 
     counts["inspections"] = load_demo_inspections(session, rng, officer, projects, buildings, now)
     counts["campaigns"] = load_demo_campaign(session, rng, supervisor, officers, projects, now)
     counts["complaints"] = load_demo_complaints(session, officer, projects, now)
+    from cases.referrals.demo import load_demo_referrals  # 移送 (issue 12)
+    counts["referrals"] = load_demo_referrals(session, officer, now)
     counts["cases"] += counts["complaints"]
     return counts
 

@@ -110,6 +110,12 @@ class Scenario:
             services.perform_action(s, actor, case_id, action, payload, version=case.version, comment=comment,
                                     now=self.clock.now())
 
+    def refer(self, case_id: int, body_name: str) -> None:
+        from cases.referrals.demo import sample_referral
+
+        with self.db.transaction() as s:
+            sample_referral(s, s.get(User, self.officer.id), case_id, self.clock.now(), body_name=body_name)
+
     def advance(self, until: datetime, step: timedelta = timedelta(hours=1)) -> None:
         while self.clock.now() < until:
             self.clock.set(min(self.clock.now() + step, until))
@@ -188,6 +194,7 @@ class Scenario:
 
         # A few days later: h2's completion is reported, rejected once, then verified and closed.
         self.advance(beijing(2026, 11, 26, 10), step)
+        self.refer(m1, "苏州市公安局姑苏分局")  # 移送函 (cases/referrals): work went on under the stop-work order
         self.act(h2, "report_completion", {"completion_report": "已更换开关箱3台，电缆已穿管保护。"},
                  user=self.contact_a)
         self.act(h2, "reject", {"opinion": "5#楼钢筋加工棚内1台开关箱仍未安装漏电保护器，电缆穿管未到位。",

@@ -105,6 +105,7 @@ class Scenario:
     credit_record_id: int  # e1's 不良行为记录 for the case's registration (recorded by 320508)
     interview_id: int    # a 约谈 of the case summoning e1 and 姑苏区, held, with one commitment (cases/interviews/)
     commitment_id: int
+    referral_id: int     # a referral (移送) of the case to 公安 (cases/referrals/)
     users: dict[str, User | None]
 
 
@@ -116,6 +117,15 @@ def add_user(db, clock, username: str, role: str, code: str, enterprise_id: int 
         s.flush()
         s.expunge(u)
     return u
+
+
+def add_referral(db, clock, world, case_id: int) -> int:
+    """A referral of the case to 公安 (cases/referrals/), awaiting its reply."""
+    from cases.referrals import services as referrals
+
+    with db.transaction() as s:
+        return referrals.refer(s, s.get(User, world.officer.id), case_id,
+                               {"target": "public_security", "body_name": "苏州市公安局姑苏分局"}, clock.now()).id
 
 
 def add_analog_task(db, clock, case_id: int, project_id: int) -> int:
@@ -187,6 +197,7 @@ def scenario(api, db, world, clock, fresh_data_settings) -> Scenario:
         from cases.models import CreditRecord
         sc.credit_record_id = s.scalar(select(CreditRecord.id).where(CreditRecord.source_key == f"major_hazard:{sc.case['id']}"))
     sc.interview_id, sc.commitment_id = add_interview(db, clock, world, sc.case["id"])
+    sc.referral_id = add_referral(db, clock, world, sc.case["id"])
     sc.evidence_id = upload_photo(api(world.officer), sc.case["id"])["id"]
     from cases.complaints import services as complaints
 
@@ -278,6 +289,8 @@ PATH_IDS: dict[str, Callable[[Scenario, Any], Any]] = {
     "record_id": lambda sc, w: sc.credit_record_id,
     "interview_id": lambda sc, w: sc.interview_id,
     "commitment_id": lambda sc, w: sc.commitment_id,
+    "referral_id": lambda sc, w: sc.referral_id,
+    "referral_id:int": lambda sc, w: sc.referral_id,
 }
 ROUTE_IDS: dict[str, dict[str, Callable[[Scenario, Any], Any]]] = {
     "POST /api/documents/{doc_id}/rerender": {"doc_id": lambda sc, w: sc.failed_doc_id},
@@ -345,6 +358,11 @@ REQUESTS: dict[str, Callable[[Scenario, Any, str], dict[str, Any]]] = {
     "POST /api/cases/{case_id}/complaints/reply": lambda sc, w, a: {"json": {"reply": "经核查，已责令整改。"}},
     # into itself: refused (422) for whoever may merge, so the matrix leaves the case as it was
     "POST /api/cases/{case_id}/complaints/merge": lambda sc, w, a: {"json": {"into_case_id": sc.complaint_case_id}},
+    "POST /api/cases/{case_id}/referrals": lambda sc, w, a: {"json": {
+        "target": "fire_rescue", "body_name": "苏州市姑苏区消防救援大队"}},
+    # empty: refused (422) for whoever may record, so the referral stays open for the next actor
+    "POST /api/referrals/{referral_id}/reply": lambda sc, w, a: {"json": {}},
+    "POST /api/referrals/{referral_id}/withdraw": lambda sc, w, a: {"json": {}},
     "POST /api/campaigns": lambda sc, w, a: {"json": {
         "name": f"矩阵专项行动{_unique()}", "starts_on": "2026-12-01", "ends_on": "2026-12-31",
         "rounds": [{"due_on": "2026-12-31"}]}},
@@ -412,6 +430,7 @@ LIST_TARGETS: dict[str, Callable[[Scenario, Any], tuple[str, Any]]] = {
     "GET /api/campaigns": lambda sc, w: ("id", sc.campaign_id),
     "GET /api/analog-tasks": lambda sc, w: ("id", sc.analog_task_id),
     "GET /api/interviews": lambda sc, w: ("id", sc.interview_id),
+    "GET /api/referrals": lambda sc, w: ("id", sc.referral_id),
 }
 
 

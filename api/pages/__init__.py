@@ -20,6 +20,7 @@ def install_pages(app: FastAPI) -> None:
     from api.pages.sanctions import credit as credit_pages
     from api.pages.cases import actions, case_page, evidence, new_case, pickers
     from api.pages.sanctions import interviews as interview_pages
+    from api.pages.sanctions import referrals as referral_pages
 
     common.install(app)
     # One module a line: each domain's pages are added (and merged) as one line.
@@ -44,5 +45,6 @@ def install_pages(app: FastAPI) -> None:
         analogs,
         credit_pages,
         interview_pages,
+        referral_pages,
     ):
         app.include_router(module.router)

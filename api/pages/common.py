@@ -237,6 +237,7 @@ def navigation(user: User) -> list[tuple[str, str]]:
     items += [("/analog-tasks", "类比排查")]
     items += [("/complaints", "群众举报")] if user.role in ("officer", "supervisor") else []
     items += [("/credit/blacklist", "信用惩戒")]
+    items += [("/referrals", "移送")]
     items += [("/self-inspection", "企业自查"), ("/inbox", "站内信")]
     if user.role == "admin":
         items.append(("/admin", "系统管理"))

@@ -18,7 +18,7 @@ from cases.ledger import policy, services
 from cases.reads import case_lists
 from cases.clocks import supervision
 from cases.reads import supervision_board
-from cases.ledger.access import STAFF_ROLES, require_role
+from cases.ledger.access import STAFF_ONLY_DEADLINE_KEYS, STAFF_ROLES, require_role
 from cases.calendar.calendar_store import get_calendar
 from cases.platform.errors import ValidationFailed
 from cases.clocks.legal_time import compute_due
@@ -269,6 +269,8 @@ def case_deadline_list(s, user, case_id: int, now: datetime) -> dict[str, Any]:
     /api/cases/{id}/deadlines and the case page."""
     case = services.get_case(s, user, case_id)
     rows = list(s.scalars(select(Deadline).where(Deadline.case_id == case_id).order_by(Deadline.id)))
+    if user.role not in STAFF_ROLES:  # a referral's reply clock is staff's (cases/referrals)
+        rows = [d for d in rows if d.key not in STAFF_ONLY_DEADLINE_KEYS]
     return {"light": lights.light_of(rows, now, closed=case.closed_at is not None),
             "items": [deadline_json(d, now) for d in rows]}
 
@@ -297,9 +299,10 @@ def case_escalation_list(s, user, case_id: int) -> list[dict[str, Any]]:
     services.get_case(s, user, case_id)
     rows = s.execute(select(RungFiring, Deadline.label, Deadline.key).join(Deadline, Deadline.id == RungFiring.deadline_id)
                      .where(RungFiring.case_id == case_id).order_by(RungFiring.fired_at, RungFiring.id)).all()
+    staff = user.role in STAFF_ROLES
     return [{"id": f.id, "deadline_id": f.deadline_id, "deadline": label, "deadline_key": key,
              "rung": f.rung, "label": f.label, "scheduled_at": f.scheduled_at, "fired_at": f.fired_at,
-             "effects": f.effects} for f, label, key in rows]
+             "effects": f.effects} for f, label, key in rows if staff or key not in STAFF_ONLY_DEADLINE_KEYS]
 
 
 @router.get("/supervisions", summary="挂牌督办事项（本辖区挂牌或被督办的）")

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from api.deps import AppClock, AppSettings, CurrentUser, Db
 from api.security import DOCUMENT_CSP
 from cases.ledger import services
-from cases.ledger.access import require_role
+from cases.ledger.access import STAFF_ONLY_DOC_TYPES, STAFF_ROLES, require_role
 from cases.issuance.documents import FAILED, ISSUED, RENDERED, STATUS_LABELS, case_documents, document_json, issuing_documents
 from cases.platform.errors import NotFound
 from cases.models import Document
@@ -31,6 +31,8 @@ def _visible_document(s, user, doc_id: int) -> Document:
         services.get_case(s, user, doc.case_id)
     except NotFound:
         raise missing from None
+    if user.role not in STAFF_ROLES and doc.doc_type in STAFF_ONLY_DOC_TYPES:  # a 移送函 (cases/referrals)
+        raise missing
     return doc
 
 
@@ -72,7 +74,9 @@ def case_document_list(s, user, case_id: int) -> list[dict]:
     """A visible case's documents: the issued ones, then those an event has due and not yet issued
     (status issuing, 生成中) — the API and the case page."""
     services.get_case(s, user, case_id)
-    return [*(document_json(d) for d in case_documents(s, case_id)), *issuing_documents(s, case_id)]
+    staff = user.role in STAFF_ROLES  # a 移送函 is staff's (cases/referrals)
+    return [*(document_json(d) for d in case_documents(s, case_id) if staff or d.doc_type not in STAFF_ONLY_DOC_TYPES),
+            *issuing_documents(s, case_id)]
 
 
 @router.get("/documents/{doc_id}.pdf", summary="下载文书PDF（ETag 为其SHA-256；生成前为404）",

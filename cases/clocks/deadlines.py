@@ -30,7 +30,7 @@ _policy: Policy | None = None
 # names them, so a transition never cancels them as a former kind's clock; True: they keep running
 # when the case is closed (an 约谈's commitments: cases/interviews/; a 移送's reply: cases/referrals/ —
 # a promise made or a reply owed stands whatever the case does).
-EXTERNAL_CLOCKS: dict[str, bool] = {"commitment": True}
+EXTERNAL_CLOCKS: dict[str, bool] = {"commitment": True, "referral_reply": True}
 
 
 def get_policy() -> Policy:

@@ -20,6 +20,7 @@ DOC_TYPE_CHARS = {
     "escalation_transfer": "提", "occurrence_flash_report": "险",
     "inspection_record": "检",  # 检查记录 (cases/inspections: numbered per inspection, not per case)
     "interview_record": "约记",  # 约谈记录 (cases/interviews)
+    "referral_letter": "移",  # 移送函 (cases/referrals)
 }
 
 
@@ -32,6 +33,7 @@ DOCUMENT_TITLES = {
     "escalation_transfer": "提级督办通知", "occurrence_flash_report": "险情快报",
     "inspection_record": "监督检查记录",
     "interview_record": "约谈记录",
+    "referral_letter": "移送函",
 }
 
 # 省级简称 (a province's one-character abbreviation used in document numbers).

@@ -8,6 +8,11 @@ from cases.platform.errors import Forbidden
 from cases.models import Case, Jurisdiction, User
 
 STAFF_ROLES = ("officer", "supervisor", "admin")
+# Records of a case that only staff read (a referral to 公安 is not the enterprise's to read:
+# cases/referrals): its events, its clock (and that clock's rung events), its documents.
+STAFF_ONLY_EVENT_ACTIONS = frozenset({"referred", "referral_replied", "referral_withdrawn"})
+STAFF_ONLY_DEADLINE_KEYS = frozenset({"referral_reply"})
+STAFF_ONLY_DOC_TYPES = frozenset({"referral_letter"})
 ROLE_LABELS = {"officer": "监管人员", "supervisor": "督办/审批人员", "admin": "系统管理员", "enterprise": "企业联系人"}
 
 

@@ -108,6 +108,9 @@ RESOURCES: dict[str, dict[str, str]] = {
                           "whose scope reaches it (cases/campaigns/services.py can_see); contacts: none",
                   "write": "create: supervisors and admins of a city or province, for their own jurisdiction; edit: "
                            "supervisors and admins of the organiser's jurisdiction or above"},
+    "referrals": {"read": "staff who see the referred case (their jurisdiction and below); contacts: none (a clue "
+                          "handed to the police is not the referred unit's to read)",
+                  "write": "refer, record the reply, withdraw: officers/supervisors who see the case"},
 }
 
 

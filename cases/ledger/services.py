@@ -165,7 +165,20 @@ def get_case(session: Session, actor: User, case_id: int, *, for_update: bool = 
 
 def case_events(session: Session, actor: User, case_id: int) -> list[CaseEvent]:
     get_case(session, actor, case_id)
-    return list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)))
+    events = list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)))
+    if actor.role not in STAFF_ROLES:  # a referral's events and its clock's rungs are staff's (cases/referrals)
+        events = without_staff_only_events(session, case_id, events)
+    return events
+
+
+def without_staff_only_events(session: Session, case_id: int, events: list[CaseEvent]) -> list[CaseEvent]:
+    from cases.ledger.access import STAFF_ONLY_DEADLINE_KEYS, STAFF_ONLY_EVENT_ACTIONS
+    from cases.models import Deadline
+
+    hidden = set(session.scalars(select(Deadline.id).where(Deadline.case_id == case_id,
+                                                           Deadline.key.in_(STAFF_ONLY_DEADLINE_KEYS))))
+    return [e for e in events if e.action not in STAFF_ONLY_EVENT_ACTIONS
+            and not (hidden and (e.payload or {}).get("deadline_id") in hidden)]
 
 
 def _actor_may(actor: User, case: Case, action: ActionSpec) -> bool:

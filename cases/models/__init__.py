@@ -43,3 +43,4 @@ __all__ = [
     "ProjectParty", "User", "Deadline", "DocumentNumberCounter", "OutboxMessage", "RungFiring",
     "Supervision", "Timer",
 ]
+from cases.models.referrals import Referral  # noqa: F401

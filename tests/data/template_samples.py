@@ -392,6 +392,27 @@ SAMPLES: dict[str, dict] = {
         "due_date": date(2026, 11, 28),
         "next_measure": "约谈",
     },
+    "referral_letter": {
+        **CASE, **DOC,
+        "doc_number": "姑苏建质移〔2026〕2号",
+        "issued_at": utc(2026, 11, 24, 2, 0),
+        "recipient": "苏州市公安局姑苏分局",
+        "cc": [],
+        "project_name": PROJECT,
+        "location": "3#楼北侧基坑",
+        "responsible_unit_name": CONTRACTOR,
+        "responsible_unit_credit_code": CONTRACTOR_CODE,
+        "referral_target": "公安机关",
+        "referral_subject": "涉嫌危险作业罪案件线索",
+        "facts": (
+            "2026年11月12日我局对该项目3#楼北侧基坑下达责令停工通知书（姑苏建质停〔2026〕9号）后，"
+            "11月20日复查发现基坑内仍有12名工人继续作业，坑边超载堆放未清除，基坑监测数据显示位移持续增大。"
+        ),
+        "legal_basis": "《中华人民共和国刑法》第一百三十四条之一、《行政执法机关移送涉嫌犯罪案件的规定》（国务院令第310号）第三条",
+        "referral_request": "请依法审查是否立案，并将审查决定书面函告我局。",
+        "referral_attachments": ["责令停工通知书（复印件）", "现场检查记录及照片"],
+        "referral_reply_due_date": date(2026, 11, 27),
+    },
     "public_criticism": {
         **CASE, **DOC, **DEADLINE,
         "doc_number": "姑苏建通〔2026〕3号",
@@ -527,6 +548,7 @@ EXPECTED_TEXT: dict[str, list[str]] = {
     "occurrence_flash_report": ["险情快报", "姑苏建质险〔2026〕2号", "脚手架险情", "6万元"],
     "warning_letter": ["警示函", "姑苏建警〔2026〕6号", "2026年11月28日"],
     "public_criticism": ["通报批评", "姑苏建通〔2026〕3号", "2026年12月10日"],
+    "referral_letter": ["关于移送涉嫌危险作业罪案件线索的函", "姑苏建质移〔2026〕2号", "苏州市公安局姑苏分局", "2026年11月27日"],
     "escalation_transfer": ["提级督办", CITY_AUTHORITY],
     "self_check_handover": ["自查隐患逾期移交", "320508-ZC-2026-000003", "2026年11月20日", AUTHORITY],
     "complaint_received": ["群众举报待处理", "SZ12345-20261123-0007", "2026年12月14日", "塔吊"],

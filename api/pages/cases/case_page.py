@@ -19,6 +19,7 @@ from api.routes.documents import document_file
 from api.pages.cases.evidence import evidence_items
 from api.pages.complaints import case_complaints_view
 from api.pages.sanctions.interviews import case_interviews_view
+from api.pages.sanctions.referrals import case_referrals_view
 
 router = APIRouter(include_in_schema=False)
 
@@ -31,12 +32,13 @@ def case_page(case_id: int, request: Request, user: PageUser):
         evidence = evidence_items(s, user, case_id)
         complaints = case_complaints_view(s, user, case_id, now)
         interviews = case_interviews_view(s, user, case_id, now)
+        referrals = case_referrals_view(s, user, case_id, now)
     case = view["case"]
     # An upload can be tied to the action it documents (整改后照片 → 报告整改完成).
     events = [{"id": e["id"], "label": f"{e['label']}（{e['actor']}）"} for e in view["timeline"] if e.get("id")]
     return render(request, "case/page.html", user=user, title=f"{case['number']} {case['title']}",
                   diagram=state_diagram_svg(view["definition"], case["state"]), evidence=evidence,
-                  evidence_events=events, complaints=complaints, interviews=interviews,
+                  evidence_events=events, complaints=complaints, interviews=interviews, referrals=referrals,
                   may_open_interview=user.role in ("officer", "supervisor"), **view)
 
 
