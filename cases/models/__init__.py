@@ -41,3 +41,4 @@ __all__ = [
     "ProjectParty", "User", "Deadline", "DocumentNumberCounter", "OutboxMessage", "RungFiring",
     "Supervision", "Timer",
 ]
+from cases.models.reports import ReportSubmission  # noqa: F401
