@@ -102,6 +102,7 @@ class Scenario:
     complaint_code: str
     campaign_id: int     # a campaign of 苏州市 320500 with 320508 in scope
     analog_task_id: int  # a 类比排查 task of the case, for p1
+    report_submission_id: int  # 姑苏区's 2026年10月 report (cases/reports/)
     users: dict[str, User | None]
 
 
@@ -156,6 +157,11 @@ def scenario(api, db, world, clock, fresh_data_settings) -> Scenario:
         sc.failed_message_id = failed.id
     sc.target_user_id = add_user(db, clock, "target_officer", "officer", "320508").id
     sc.analog_task_id = add_analog_task(db, clock, sc.case["id"], world.p1.id)
+    from cases.reports import services as periodic_reports
+
+    with db.transaction() as s:
+        sc.report_submission_id = periodic_reports.submit(s, s.get(User, world.officer.id), "320508", "month", "2026-10",
+                                                          now=clock.now()).id
     sc.evidence_id = upload_photo(api(world.officer), sc.case["id"])["id"]
     from cases.complaints import services as complaints
 
@@ -244,6 +250,9 @@ PATH_IDS: dict[str, Callable[[Scenario, Any], Any]] = {
     "campaign_id": lambda sc, w: sc.campaign_id,
     "firing_id": lambda sc, w: 1,  # a page: every actor is redirected before it is looked up
     "task_id": lambda sc, w: sc.analog_task_id,
+    "submission_id": lambda sc, w: sc.report_submission_id,
+    "submission_id:int": lambda sc, w: sc.report_submission_id,
+    "fmt": lambda sc, w: "xlsx",
 }
 ROUTE_IDS: dict[str, dict[str, Callable[[Scenario, Any], Any]]] = {
     "POST /api/documents/{doc_id}/rerender": {"doc_id": lambda sc, w: sc.failed_doc_id},
@@ -275,6 +284,13 @@ REQUESTS: dict[str, Callable[[Scenario, Any, str], dict[str, Any]]] = {
     "POST /api/supervisions/{supervision_id}/lift": lambda sc, w, a: {"json": {"opinion": "测试"}},
     "POST /api/analog-tasks/{task_id}/cancel": lambda sc, w, a: {"json": {"reason": "测试：项目已竣工"}},
     "POST /analog-tasks/{task_id}/cancel": lambda sc, w, a: {"data": {"reason": "测试"}},
+    "GET /api/reports/periodic": lambda sc, w, a: {"params": {"jurisdiction": "320508", "period_kind": "month", "period": "2026-10"}},
+    "GET /api/reports/periodic/submissions": lambda sc, w, a: {"params": {"jurisdiction": "320508", "period_kind": "month", "period": "2026-10"}},
+    "GET /api/reports/periodic/overview": lambda sc, w, a: {"params": {"jurisdiction": "320508", "period_kind": "month", "period": "2026-10"}},
+    "GET /api/reports/periodic/export.xlsx": lambda sc, w, a: {"params": {"jurisdiction": "320508", "period_kind": "month", "period": "2026-10"}},
+    "GET /api/reports/periodic/export.pdf": lambda sc, w, a: {"params": {"jurisdiction": "320508", "period_kind": "month", "period": "2026-10"}},
+    "POST /api/reports/periodic/submissions": lambda sc, w, a: {"json": {
+        "jurisdiction": "320508", "period_kind": "month", "period": "2026-09"}},
     "GET /api/calendar/deadline": lambda sc, w, a: {"params": {"amount": 3, "unit": "working_day"}},
     "POST /api/admin/calendar/years": lambda sc, w, a: {"json": {}},
     "PUT /api/me/notification-preferences": lambda sc, w, a: {"json": {"preferences": []}},

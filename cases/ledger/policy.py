@@ -62,6 +62,8 @@ RESOURCES: dict[str, dict[str, str]] = {
     "analog_task": {"read": "staff whose subtree holds the task's project or who see the case that proposed it; "
                             "never enterprise contacts (the regulator's inspection plan)",
                     "write": "cancel (with a reason): supervisors whose subtree holds the project or the proposing case"},
+    "periodic_report": {"read": "staff whose subtree holds the jurisdiction (定期报表, cases/reports/)",
+                        "write": "submit: staff of the jurisdiction itself, once its period has ended"},
     "calendar": {"read": "everyone logged in", "write": "root admin only (one calendar for the province)"},
     "inbox": {"read": "the recipient only", "write": "the recipient only (mark read)"},
     "preferences.own": {"read": "the user", "write": "the user"},
