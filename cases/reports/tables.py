@@ -57,7 +57,7 @@ def sections(report: dict[str, Any]) -> list[dict[str, Any]]:
         fig = total["kinds"][k] if k else total["all"]
         rows.append([kind_label(k) if k else "合计", *(_value(fig[f]) for f, _ in KIND_COLUMNS)])
         links.append([None, *(ledger_link(code, period, f, k) for f, _ in KIND_COLUMNS)])
-    out.append({"title": "一、案件办理情况（按类型）", "headers": ["类型", *(h for _, h in KIND_COLUMNS)],
+    out.append({"title": "案件办理情况（按类型）", "headers": ["类型", *(h for _, h in KIND_COLUMNS)],
                 "rows": rows, "links": links})
     if len(report["rows"]) > 1:
         rows, links = [], []
@@ -70,7 +70,7 @@ def sections(report: dict[str, Any]) -> list[dict[str, Any]]:
                          f["supervision"]["lifted_major_hazard"], f["inspections"]["count"]])
             links.append([None, ledger_link(r["code"], period, "new"), ledger_link(r["code"], period, "closed"),
                           None, ledger_link(r["code"], period, "overdue"), None, None, None, None, None, None])
-        out.append({"title": "二、各辖区情况", "headers": ["辖区", "新增", "办结", "期末在办", "逾期", "按期整改率（%）",
+        out.append({"title": "各辖区情况", "headers": ["辖区", "新增", "办结", "期末在办", "逾期", "按期整改率（%）",
                                                    "事故起数", "死亡人数", "重大隐患挂牌", "重大隐患摘牌", "监督检查次数"],
                     "rows": rows, "links": links})
     acc = total["accidents"]
@@ -78,13 +78,15 @@ def sections(report: dict[str, Any]) -> list[dict[str, Any]]:
              round(a["direct_loss"] / 10000, 2)] for g, a in acc.items()]
     rows.append(["合计", *(sum(a[f] for a in acc.values()) for f in ("count", "deaths", "serious_injuries", "minor_injuries")),
                  round(sum(a["direct_loss"] for a in acc.values()) / 10000, 2)])
-    out.append({"title": "三、生产安全事故（按事故等级）", "headers": ["事故等级", "起数", "死亡人数", "重伤人数", "轻伤人数", "直接经济损失（万元）"],
+    out.append({"title": "生产安全事故（按事故等级）", "headers": ["事故等级", "起数", "死亡人数", "重伤人数", "轻伤人数", "直接经济损失（万元）"],
                 "rows": rows, "links": [[None] * 6 for _ in rows]})
     s = total["supervision"]
-    out.append({"title": "四、挂牌督办", "headers": ["项目", "挂牌", "摘牌"],
+    out.append({"title": "挂牌督办", "headers": ["项目", "挂牌", "摘牌"],
                 "rows": [["重大事故隐患", s["listed_major_hazard"], s["lifted_major_hazard"]],
                          ["全部挂牌督办事项", s["listed"], s["lifted"]]], "links": [[None] * 3, [None] * 3]})
     i = total["inspections"]
-    out.append({"title": "五、监督检查", "headers": ["检查次数", "其中“四不两直”", "其中专项行动"],
+    out.append({"title": "监督检查", "headers": ["检查次数", "其中“四不两直”", "其中专项行动"],
                 "rows": [[i["count"], i["unannounced"], i["campaign"]]], "links": [[None] * 3]})
+    for n, sec in enumerate(out):
+        sec["title"] = f"{'一二三四五六七八'[n]}、{sec['title']}"
     return out
