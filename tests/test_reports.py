@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from cases.calendar.calendar_store import get_calendar  # noqa: F401  (the calendar the clocks use)
+from cases.clocks.sweep import fire_all_due
 from cases.models import Case, User
 from cases.platform.errors import ActionNotAllowed, DomainError, Forbidden, ValidationFailed
 from cases.reads import stats
@@ -122,17 +122,19 @@ def test_a_march_figure_does_not_move_with_what_is_recorded_later(db, world, clo
 
 # ---------------------------------------------------------------- the property test
 
-_OPS = ("act", "act", "act", "escalate", "backdated", "casualties", "advance")
+_OPS = ("act", "act", "act", "escalate", "backdated", "casualties", "advance", "sweep")
 _FIELDS = {
     "start_rectification": {}, "report_completion": {"completion_report": "已整改"},
     "verify": {"opinion": "合格"}, "reject": {"opinion": "不合格", "rectification_days": 5}, "close": {},
     "reopen": {"reason": "回头看", "rectification_days": 4}, "request_extension": {"extension_days": 3, "reason": "材料"},
     "register": {"severity": "general", "requirements": "整改", "rectification_days": 3},
     "dismiss": {"reason": "不属实"},
+    "reclassify": {"hazard_item_code": "8.5", "stop_work_scope": "partial", "reason": "认定为重大事故隐患",
+                   "requirements": "停工整改"},
 }
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(st.tuples(st.sampled_from(_OPS), st.integers(0, 50), st.integers(0, 50)), min_size=3, max_size=10))
 def test_property_later_changes_never_move_a_past_report(db, world, clock, steps):
     """Built once per database (the examples accumulate: every example's changes come after the cut-off,
@@ -153,6 +155,8 @@ def test_property_later_changes_never_move_a_past_report(db, world, clock, steps
         try:
             if op == "advance":
                 clock.advance(timedelta(hours=1 + b * 7))
+            elif op == "sweep":  # the ladder's rungs fire as the served sweep fires them (提级 included)
+                fire_all_due(db, clock.now())
             elif op == "escalate":
                 d.escalate(cid)
             elif op == "backdated":
@@ -168,9 +172,10 @@ def test_property_later_changes_never_move_a_past_report(db, world, clock, steps
                     continue
                 action = allowed[b % len(allowed)]
                 fields = dict(_FIELDS[action])
-                if action == "register":
+                if action in ("register", "reclassify"):
                     fields["enterprise_id"] = world.e1.id
                 d.act(cid, action, actor, **fields)
+                state.setdefault("actions", set()).add(action)
             applied += 1
         except DomainError:
             continue  # a guard refused (a window passed, a completion not reported): nothing written

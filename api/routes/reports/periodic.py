@@ -164,7 +164,7 @@ def report_file(s, user: User, rep: dict[str, Any], sub: Optional[ReportSubmissi
     return _file(pdf, "application/pdf", stem + ".pdf", ascii_stem + ".pdf")
 
 
-@router.get("/export.xlsx", summary="导出定期报表（.xlsx，按统计截止时点）")
+@router.get("/export.xlsx", response_class=Response, responses={200: {"content": {XLSX: {}}}}, summary="导出定期报表（.xlsx，按统计截止时点）")
 def export_xlsx(user: CurrentUser, db: Db, clock: AppClock, jurisdiction: str = JURISDICTION, period_kind: str = KIND,
                 period: str = PERIOD, cutoff: Optional[str] = CUTOFF):
     with db.session() as s:
@@ -172,7 +172,7 @@ def export_xlsx(user: CurrentUser, db: Db, clock: AppClock, jurisdiction: str = 
         return report_file(s, user, rep, None, "xlsx")
 
 
-@router.get("/export.pdf", summary="导出定期报表（PDF，按统计截止时点）")
+@router.get("/export.pdf", response_class=Response, responses={200: {"content": {"application/pdf": {}}}}, summary="导出定期报表（PDF，按统计截止时点）")
 def export_pdf(user: CurrentUser, db: Db, clock: AppClock, jurisdiction: str = JURISDICTION, period_kind: str = KIND,
                period: str = PERIOD, cutoff: Optional[str] = CUTOFF):
     with db.session() as s:
@@ -180,14 +180,16 @@ def export_pdf(user: CurrentUser, db: Db, clock: AppClock, jurisdiction: str = J
         return report_file(s, user, rep, None, "pdf")
 
 
-@router.get("/submissions/{submission_id}.xlsx", summary="导出已报送的报表（.xlsx，冻结的数据与文号）")
+@router.get("/submissions/{submission_id}.xlsx", response_class=Response,
+            responses={200: {"content": {XLSX: {}}}}, summary="导出已报送的报表（.xlsx，冻结的数据与文号）")
 def submission_xlsx(submission_id: int, user: CurrentUser, db: Db):
     with db.session() as s:
         sub = services.get_submission(s, user, submission_id)
         return report_file(s, user, sub.figures, sub, "xlsx")
 
 
-@router.get("/submissions/{submission_id}.pdf", summary="导出已报送的报表（PDF，冻结的数据与文号）")
+@router.get("/submissions/{submission_id}.pdf", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}}}}, summary="导出已报送的报表（PDF，冻结的数据与文号）")
 def submission_pdf(submission_id: int, user: CurrentUser, db: Db):
     with db.session() as s:
         sub = services.get_submission(s, user, submission_id)
