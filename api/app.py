@@ -17,6 +17,7 @@ from api.routes import analogs, inspections, self_inspection, users_admin
 from api.routes.sanctions import credit as credit_routes
 from api.routes.sanctions import interviews as interview_routes
 from api.routes.sanctions import referrals as referral_routes
+from api.routes.reports import periodic as periodic_reports
 from cases.platform.clock import Clock, get_clock
 from cases.platform.config import Settings, get_settings
 from cases.platform.db import Database, get_database
@@ -77,6 +78,7 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
         credit_routes,
         interview_routes,
         referral_routes,
+        periodic_reports,
     ):
         app.include_router(module.router)
     install_error_responses(app)  # 400/401/403/404/409/413/422/429/503 declared on every route

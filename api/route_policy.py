@@ -259,6 +259,23 @@ ROUTES: dict[str, tuple[str, str]] = {
     "POST /cases/{case_id}/referrals":                       ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "POST /referrals/{referral_id}/reply":                   ("page",             "3   3   3   3   3   3   3   3   3   3"),
     "POST /referrals/{referral_id}/withdraw":                ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    # 定期报表 (cases/reports/, docs/reports.md): staff within the subtree; a jurisdiction submits only its own
+    "GET /api/reports/periodic":                             ("periodic_report",  "401 403 403 2   403 2   2   2   403 2"),
+    "POST /api/reports/periodic/submissions":                ("periodic_report",  "401 403 403 ok  403 403 403 ok  403 403"),
+    "GET /api/reports/periodic/submissions":                 ("periodic_report",  "401 403 403 2   403 2   2   2   403 2"),
+    "GET /api/reports/periodic/submissions/{submission_id:int}": ("periodic_report", "401 403 403 2   403 2   2   2   403 2"),
+    "GET /api/reports/periodic/submissions/{submission_id}/rerun": ("periodic_report", "401 403 403 2   403 2   2   2   403 2"),
+    "GET /api/reports/periodic/overview":                    ("periodic_report",  "401 403 403 2   403 2   2   2   403 2"),
+    "GET /api/reports/periodic/export.xlsx":                 ("periodic_report",  "401 403 403 2   403 2   2   2   403 2"),
+    "GET /api/reports/periodic/export.pdf":                  ("periodic_report",  "401 403 403 2   403 2   2   2   403 2"),
+    "GET /api/reports/periodic/submissions/{submission_id}.xlsx": ("periodic_report", "401 403 403 2   403 2   2   2   403 2"),
+    "GET /api/reports/periodic/submissions/{submission_id}.pdf": ("periodic_report", "401 403 403 2   403 2   2   2   403 2"),
+    "GET /reports/periodic":                                 ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "POST /reports/periodic/submit":                         ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "GET /reports/periodic/board":                           ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "GET /reports/periodic/submissions/{submission_id:int}": ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "GET /reports/periodic/export.{fmt}":                    ("page",             "3   3   3   3   3   3   3   3   3   3"),
+    "GET /reports/periodic/submissions/{submission_id:int}.{fmt}": ("page",       "3   3   3   3   3   3   3   3   3   3"),
 }
 # fmt: on
 

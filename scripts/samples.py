@@ -253,6 +253,21 @@ class Scenario:
         return out
 
 
+def _periodic_report(sc: Scenario) -> tuple[str, bytes]:
+    """姑苏区's November report (定期报表), submitted on 3 December: the figures of the scenario's
+    cases as of the submission, with its 文号 — as a PDF (cases/reports/, notifications/periodic_report.py)."""
+    from cases.models import Jurisdiction
+    from cases.reports import services as reports
+    from notifications.periodic_report import render_report
+
+    sc.clock.set(max(sc.clock.now(), beijing(2026, 12, 3, 10)))
+    with sc.db.transaction() as s:
+        sub = reports.submit(s, s.get(User, sc.officer.id), "320508", "month", "2026-11", now=sc.clock.now())
+        _, pdf = render_report(sub.figures, reports.submission_json(sub, figures=False),
+                               authority=s.get(Jurisdiction, "320508").authority_name)
+        return sub.doc_number, pdf
+
+
 def _inspection_record(sc: Scenario) -> tuple[str, bytes]:
     """An unannounced special inspection of the scenario's project with the 综合检查表: two items
     fail, one of them (a 2022 catalogue criterion) made a 重大事故隐患 case — its 检查记录 as a PDF."""
@@ -309,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
             sc.render()
             picked = sc.pick()
             record = _inspection_record(sc)  # 检查记录: numbered per inspection, not a case's document
+            report = _periodic_report(sc)  # 定期报表: a jurisdiction's submission, not a case's document
         finally:
             clock_module.set_clock(previous)
         missing = [t for t, spec in CATALOG.items() if spec.is_document and t not in picked]
@@ -319,6 +335,11 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run(["pdftoppm", "-png", "-r", "80", "-singlefile", str(out / "inspection_record.pdf"),
                             str(out / "inspection_record")], check=True)
         print(f"{'inspection_record':28s} {record[0]:24s} {out / 'inspection_record.pdf'}")
+        (out / "periodic_report.pdf").write_bytes(report[1])
+        if shutil.which("pdftoppm"):
+            subprocess.run(["pdftoppm", "-png", "-r", "80", "-singlefile", str(out / "periodic_report.pdf"),
+                            str(out / "periodic_report")], check=True)
+        print(f"{'periodic_report':28s} {report[0]:24s} {out / 'periodic_report.pdf'}")
         for doc_type, doc in sorted(picked.items()):
             data = rendering.read_stored(doc, settings, "pdf")
             pdf = out / f"{doc_type}.pdf"

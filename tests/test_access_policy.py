@@ -106,6 +106,7 @@ class Scenario:
     interview_id: int    # a 约谈 of the case summoning e1 and 姑苏区, held, with one commitment (cases/interviews/)
     commitment_id: int
     referral_id: int     # a referral (移送) of the case to 公安 (cases/referrals/)
+    report_submission_id: int  # 姑苏区's 2026年10月 report (cases/reports/)
     users: dict[str, User | None]
 
 
@@ -198,6 +199,11 @@ def scenario(api, db, world, clock, fresh_data_settings) -> Scenario:
         sc.credit_record_id = s.scalar(select(CreditRecord.id).where(CreditRecord.source_key == f"major_hazard:{sc.case['id']}"))
     sc.interview_id, sc.commitment_id = add_interview(db, clock, world, sc.case["id"])
     sc.referral_id = add_referral(db, clock, world, sc.case["id"])
+    from cases.reports import services as periodic_reports
+
+    with db.transaction() as s:
+        sc.report_submission_id = periodic_reports.submit(s, s.get(User, world.officer.id), "320508", "month", "2026-10",
+                                                          now=clock.now()).id
     sc.evidence_id = upload_photo(api(world.officer), sc.case["id"])["id"]
     from cases.complaints import services as complaints
 
@@ -291,6 +297,9 @@ PATH_IDS: dict[str, Callable[[Scenario, Any], Any]] = {
     "commitment_id": lambda sc, w: sc.commitment_id,
     "referral_id": lambda sc, w: sc.referral_id,
     "referral_id:int": lambda sc, w: sc.referral_id,
+    "submission_id": lambda sc, w: sc.report_submission_id,
+    "submission_id:int": lambda sc, w: sc.report_submission_id,
+    "fmt": lambda sc, w: "xlsx",
 }
 ROUTE_IDS: dict[str, dict[str, Callable[[Scenario, Any], Any]]] = {
     "POST /api/documents/{doc_id}/rerender": {"doc_id": lambda sc, w: sc.failed_doc_id},
@@ -332,6 +341,13 @@ REQUESTS: dict[str, Callable[[Scenario, Any, str], dict[str, Any]]] = {
         {"content": "补充承诺", "responsible_person": "周", "within": 5, "unit": "working_day"}]}},
     "POST /api/interview-commitments/{commitment_id}/met": lambda sc, w, a: {"json": {"note": "已提交整改报告"}},
     "POST /interviews/new": lambda sc, w, a: {"data": {"case_id": sc.case["id"]}},
+    "GET /api/reports/periodic": lambda sc, w, a: {"params": {"jurisdiction": "320508", "period_kind": "month", "period": "2026-10"}},
+    "GET /api/reports/periodic/submissions": lambda sc, w, a: {"params": {"jurisdiction": "320508", "period_kind": "month", "period": "2026-10"}},
+    "GET /api/reports/periodic/overview": lambda sc, w, a: {"params": {"jurisdiction": "320508", "period_kind": "month", "period": "2026-10"}},
+    "GET /api/reports/periodic/export.xlsx": lambda sc, w, a: {"params": {"jurisdiction": "320508", "period_kind": "month", "period": "2026-10"}},
+    "GET /api/reports/periodic/export.pdf": lambda sc, w, a: {"params": {"jurisdiction": "320508", "period_kind": "month", "period": "2026-10"}},
+    "POST /api/reports/periodic/submissions": lambda sc, w, a: {"json": {
+        "jurisdiction": "320508", "period_kind": "month", "period": "2026-09"}},
     "GET /api/calendar/deadline": lambda sc, w, a: {"params": {"amount": 3, "unit": "working_day"}},
     "POST /api/admin/calendar/years": lambda sc, w, a: {"json": {}},
     "PUT /api/me/notification-preferences": lambda sc, w, a: {"json": {"preferences": []}},

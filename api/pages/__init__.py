@@ -21,6 +21,7 @@ def install_pages(app: FastAPI) -> None:
     from api.pages.cases import actions, case_page, evidence, new_case, pickers
     from api.pages.sanctions import interviews as interview_pages
     from api.pages.sanctions import referrals as referral_pages
+    from api.pages.reports import periodic as periodic_reports
 
     common.install(app)
     # One module a line: each domain's pages are added (and merged) as one line.
@@ -46,5 +47,6 @@ def install_pages(app: FastAPI) -> None:
         credit_pages,
         interview_pages,
         referral_pages,
+        periodic_reports,
     ):
         app.include_router(module.router)

@@ -235,6 +235,7 @@ def navigation(user: User) -> list[tuple[str, str]]:
         items.append(("/cockpit", "督办驾驶舱"))
     items += [("/ledger", "台账"), ("/inspections", "检查记录"), ("/campaigns", "专项行动")]
     items += [("/analog-tasks", "类比排查")]
+    items += [("/reports/periodic", "定期报表")]
     items += [("/complaints", "群众举报")] if user.role in ("officer", "supervisor") else []
     items += [("/credit/blacklist", "信用惩戒")]
     items += [("/referrals", "移送")]

@@ -16,6 +16,7 @@ FIELD_LABELS: dict[str, str] = {
     # paths
     "case_id": "案件编号", "doc_id": "文书编号", "supervision_id": "督办事项编号", "enterprise_id": "企业编号",
     "message_id": "消息编号", "action": "操作", "role": "角色", "name": "名称",
+    "submission_id": "报表编号", "period_kind": "报告周期", "period": "报告期", "cutoff": "统计截止时点",  # 定期报表 (cases/reports/)
     # list and search parameters
     "page": "页码", "page_size": "每页条数", "kind": "案件类型", "state": "状态", "light": "红黄绿灯",
     "q": "搜索关键词", "sort": "排序", "jurisdiction": "辖区", "assignee": "承办人",

@@ -65,6 +65,8 @@ RESOURCES: dict[str, dict[str, str]] = {
     "interview": {"read": "staff whose subtree holds the interviewing authority or who see the case; enterprise contacts "
                           "the 约谈 records that summoned their own unit (and their commitments)",
                   "write": "officers and supervisors who see the case (open, record held, commitments, mark met)"},
+    "periodic_report": {"read": "staff whose subtree holds the jurisdiction (定期报表, cases/reports/)",
+                        "write": "submit: staff of the jurisdiction itself, once its period has ended"},
     "calendar": {"read": "everyone logged in", "write": "root admin only (one calendar for the province)"},
     "inbox": {"read": "the recipient only", "write": "the recipient only (mark read)"},
     "preferences.own": {"read": "the user", "write": "the user"},

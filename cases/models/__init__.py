@@ -44,3 +44,4 @@ __all__ = [
     "Supervision", "Timer",
 ]
 from cases.models.referrals import Referral  # noqa: F401
+from cases.models.reports import ReportSubmission  # noqa: F401
