@@ -223,6 +223,7 @@ def add_campaign(db, clock, world) -> int:
 
 # Path parameters by name, then by route where one name means different things.
 PATH_IDS: dict[str, Callable[[Scenario, Any], Any]] = {
+    "flag_id": lambda sc, w: 2**31 - 1,  # no flag in the scenario: every staff member gets 404 (tests/test_patterns.py acts on real ones)
     "case_id": lambda sc, w: sc.case["id"],
     "case_id:int": lambda sc, w: sc.case["id"],  # a page path with Starlette's int convertor (/cases/{case_id:int})
     "action": lambda sc, w: "comment",
@@ -274,6 +275,7 @@ REQUESTS: dict[str, Callable[[Scenario, Any, str], dict[str, Any]]] = {
     "POST /api/supervisions/{supervision_id}/extension/decision": lambda sc, w, a: {"json": {"approved": True}},
     "POST /api/supervisions/{supervision_id}/lift": lambda sc, w, a: {"json": {"opinion": "测试"}},
     "POST /api/analog-tasks/{task_id}/cancel": lambda sc, w, a: {"json": {"reason": "测试：项目已竣工"}},
+    "POST /api/repeat-offender-flags/{flag_id}/decision": lambda sc, w, a: {"json": {"decision": "interview", "note": "测试"}},
     "POST /analog-tasks/{task_id}/cancel": lambda sc, w, a: {"data": {"reason": "测试"}},
     "GET /api/calendar/deadline": lambda sc, w, a: {"params": {"amount": 3, "unit": "working_day"}},
     "POST /api/admin/calendar/years": lambda sc, w, a: {"json": {}},

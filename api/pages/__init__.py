@@ -18,6 +18,7 @@ def install_pages(app: FastAPI) -> None:
     from api.pages import admin, auth, campaigns, cockpit, common, complaints, home, inbox, ledger, me, role_preferences
     from api.pages import analogs, inspections, self_inspection
     from api.pages.cases import actions, case_page, evidence, new_case, pickers
+    from api.pages.sanctions import patterns as pattern_pages
 
     common.install(app)
     # One module a line: each domain's pages are added (and merged) as one line.
@@ -40,5 +41,6 @@ def install_pages(app: FastAPI) -> None:
         pickers,
         inspections,
         analogs,
+        pattern_pages,
     ):
         app.include_router(module.router)

@@ -93,6 +93,8 @@ RESOURCES: dict[str, dict[str, str]] = {
     "complaints": {"read": "staff who see the complaint's case (the complainant's contact included); contacts: none",
                    "write": "12345 referral: officers/supervisors, into their subtree; reply and merge: "
                             "officers/supervisors who see the case(s)"},
+    "patterns": {"read": "staff: the 屡查屡犯 flags of their subtree (by the triggering case's jurisdiction); contacts: none",
+                 "write": "acknowledge and decide: supervisors whose subtree holds the flag's jurisdiction"},
     "complaints.public": {"read": "anyone with the lookup code: the status and the official reply, nothing else",
                           "write": "anyone (no login), rate-limited per client address"},
     "campaigns": {"read": "staff: campaigns organised at or below their jurisdiction, and those organised above it "
