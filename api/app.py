@@ -16,6 +16,7 @@ from api.routes import auth, campaigns, cases, complaints, deadlines, documents,
 from api.routes import analogs, inspections, self_inspection, users_admin
 from api.routes.sanctions import patterns as pattern_routes
 from api.routes.reports import accident_platform as accident_platform_routes
+from api.routes.reports import rankings as ranking_routes
 from cases.platform.clock import Clock, get_clock
 from cases.platform.config import Settings, get_settings
 from cases.platform.db import Database, get_database
@@ -75,6 +76,7 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
         analogs,
         pattern_routes,
         accident_platform_routes,
+        ranking_routes,
     ):
         app.include_router(module.router)
     install_error_responses(app)  # 400/401/403/404/409/413/422/429/503 declared on every route

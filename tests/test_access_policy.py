@@ -276,6 +276,13 @@ REQUESTS: dict[str, Callable[[Scenario, Any, str], dict[str, Any]]] = {
     "POST /api/supervisions/{supervision_id}/lift": lambda sc, w, a: {"json": {"opinion": "测试"}},
     "POST /api/analog-tasks/{task_id}/cancel": lambda sc, w, a: {"json": {"reason": "测试：项目已竣工"}},
     "POST /api/repeat-offender-flags/{flag_id}/decision": lambda sc, w, a: {"json": {"decision": "interview", "note": "测试"}},
+    "POST /api/enterprise-rankings/publications": lambda sc, w, a: {"json": {"city": "3205"}},
+    "GET /api/enterprise-rankings/publications": lambda sc, w, a: {"params": {"city": "3205"}},
+    "GET /api/public/enterprise-ranking": lambda sc, w, a: {"params": {"city": "3205"}},
+    "GET /public/enterprise-ranking": lambda sc, w, a: {"params": {"city": "3205"}},
+    # 南通市: never published in the scenario, so the exports answer 404 whatever ran before
+    "GET /public/enterprise-ranking.xlsx": lambda sc, w, a: {"params": {"city": "3206"}},
+    "GET /public/enterprise-ranking.csv": lambda sc, w, a: {"params": {"city": "3206"}},
     "POST /analog-tasks/{task_id}/cancel": lambda sc, w, a: {"data": {"reason": "测试"}},
     "GET /api/calendar/deadline": lambda sc, w, a: {"params": {"amount": 3, "unit": "working_day"}},
     "POST /api/admin/calendar/years": lambda sc, w, a: {"json": {}},

@@ -19,6 +19,7 @@ def install_pages(app: FastAPI) -> None:
     from api.pages import analogs, inspections, self_inspection
     from api.pages.cases import actions, case_page, evidence, new_case, pickers
     from api.pages.sanctions import patterns as pattern_pages
+    from api.pages.reports import rankings as ranking_pages
 
     common.install(app)
     # One module a line: each domain's pages are added (and merged) as one line.
@@ -42,5 +43,6 @@ def install_pages(app: FastAPI) -> None:
         inspections,
         analogs,
         pattern_pages,
+        ranking_pages,
     ):
         app.include_router(module.router)

@@ -95,6 +95,10 @@ RESOURCES: dict[str, dict[str, str]] = {
                             "officers/supervisors who see the case(s)"},
     "patterns": {"read": "staff: the 屡查屡犯 flags of their subtree (by the triggering case's jurisdiction); contacts: none",
                  "write": "acknowledge and decide: supervisors whose subtree holds the flag's jurisdiction"},
+    "rankings": {"read": "staff: the publication record of any city (what was published is public anyway)",
+                 "write": "publish: supervisors whose subtree holds the city (the city's, the province's)"},
+    "rankings.public": {"read": "anyone, without login: a city's latest published ranking (enterprises' names, credit codes "
+                                "and figures; no personal data)"},
     "complaints.public": {"read": "anyone with the lookup code: the status and the official reply, nothing else",
                           "write": "anyone (no login), rate-limited per client address"},
     "campaigns": {"read": "staff: campaigns organised at or below their jurisdiction, and those organised above it "
