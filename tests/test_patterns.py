@@ -71,3 +71,13 @@ def test_each_event_counts_once_per_window(db, api, world, clock):
                if f.pattern == "major_hazards"]
     ids = [c["id"] for c in made]
     assert got == [(180, ids[2], ids[:3]), (365, ids[3], ids[:4]), (180, ids[5], ids[3:6])]
+
+
+def test_the_lane_check_sees_new_events_and_nothing_once_scanned(db, api, world, clock):
+    assert detect.due_check(db, clock.now()) is False  # nothing ever happened: an idle lane stays idle
+    _major(api(world.officer), world, title="连墙件整层缺失")
+    assert detect.due_check(db, clock.now()) is True
+    detect.sweep(db, clock.now())
+    assert detect.due_check(db, clock.now()) is False
+    clock.advance(timedelta(days=31))  # its 整改期限 (30 days) ran over: an event of the second pattern
+    assert detect.due_check(db, clock.now()) is True

@@ -160,12 +160,10 @@ def sweep(db, now: datetime) -> dict[str, int]:
 
 
 def work_due(session: Session, now: datetime) -> bool:
-    """An event of some pattern after the watermark (or never scanned)."""
+    """An event of some pattern after the watermark (never scanned: within the longest window)."""
     state = session.get(PatternScanState, 1)
-    if state is None:
-        return True
+    after = (state.scanned_to if state is not None else now - timedelta(days=_longest())) + timedelta(microseconds=1)
     for p in patterns().values():
-        after = state.scanned_to + timedelta(microseconds=1)
         if session.execute(EVENTS[p["event"]](None, after, now).limit(1)).first():
             return True
     return False
