@@ -63,3 +63,4 @@ def test_the_platform_record_keeps_the_form_order_and_flags_a_late_report(api, w
     bad = officer.get("/api/reports/accident-platform", params={"from": "2026-13-01"})
     assert bad.status_code == 422
     assert api(world.contact).get("/api/reports/accident-platform").status_code == 403
+

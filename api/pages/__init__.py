@@ -20,6 +20,7 @@ def install_pages(app: FastAPI) -> None:
     from api.pages.cases import actions, case_page, evidence, new_case, pickers
     from api.pages.sanctions import patterns as pattern_pages
     from api.pages.reports import rankings as ranking_pages
+    from api.pages.reports import accident_platform as accident_platform_pages
 
     common.install(app)
     # One module a line: each domain's pages are added (and merged) as one line.
@@ -44,5 +45,6 @@ def install_pages(app: FastAPI) -> None:
         analogs,
         pattern_pages,
         ranking_pages,
+        accident_platform_pages,
     ):
         app.include_router(module.router)
