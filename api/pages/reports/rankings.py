@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from api.pages.common import CheckedForm, PageUser, redirect, render
 from api.routes.reports.rankings import publish_ranking
 from api.routes.reports.tables import XLSX, csv_bytes, download, xlsx_bytes
+from cases.platform.clock import SHANGHAI
 from cases.platform.errors import Forbidden, NotFound, ValidationFailed
 from cases.rankings import publish as publication
 
@@ -40,7 +41,7 @@ def _rows(pub):
     stop = [(r["rank"], r["name"], r["credit_code"], r["orders"], r["active_projects"],
              "—" if r["ratio"] is None else r["ratio"]) for r in pub["stop_work"]]
     credit = [(r["rank"], r["name"], r["credit_code"], r["credit_score"]) for r in pub["credit"]]
-    title = [f"{pub['city_name']}企业排名公示", f"发布机关：{pub['authority_name']}　发布日期：{_cn(pub['published_at'].date())}",
+    title = [f"{pub['city_name']}企业排名公示", f"发布机关：{pub['authority_name']}　发布日期：{_cn(pub['published_at'].astimezone(SHANGHAI).date())}",
              f"统计期间：{_cn(pub['period_from'])}至{_cn(pub['period_to'])}"]
     return title, stop, credit
 
@@ -50,7 +51,7 @@ def _export(request: Request, city: str | None, ext: str):
     if pub is None:
         raise NotFound("该设区市尚未发布企业排名")
     title, stop, credit = _rows(pub)
-    name = f"企业排名公示-{pub['city_code']}-{pub['published_at']:%Y%m%d}.{ext}"
+    name = f"企业排名公示-{pub['city_code']}-{pub['published_at'].astimezone(SHANGHAI):%Y%m%d}.{ext}"
     ascii_name = f"enterprise-ranking-{pub['city_code']}.{ext}"
     if ext == "xlsx":
         import io
