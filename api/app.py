@@ -18,6 +18,9 @@ from api.routes.sanctions import credit as credit_routes
 from api.routes.sanctions import interviews as interview_routes
 from api.routes.sanctions import referrals as referral_routes
 from api.routes.reports import periodic as periodic_reports
+from api.routes.sanctions import patterns as pattern_routes
+from api.routes.reports import accident_platform as accident_platform_routes
+from api.routes.reports import rankings as ranking_routes
 from cases.platform.clock import Clock, get_clock
 from cases.platform.config import Settings, get_settings
 from cases.platform.db import Database, get_database
@@ -79,6 +82,9 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
         interview_routes,
         referral_routes,
         periodic_reports,
+        pattern_routes,
+        accident_platform_routes,
+        ranking_routes,
     ):
         app.include_router(module.router)
     install_error_responses(app)  # 400/401/403/404/409/413/422/429/503 declared on every route

@@ -271,6 +271,7 @@ def add_campaign(db, clock, world) -> int:
 
 # Path parameters by name, then by route where one name means different things.
 PATH_IDS: dict[str, Callable[[Scenario, Any], Any]] = {
+    "flag_id": lambda sc, w: 2**31 - 1,  # no flag in the scenario: every staff member gets 404 (tests/test_patterns.py acts on real ones)
     "case_id": lambda sc, w: sc.case["id"],
     "case_id:int": lambda sc, w: sc.case["id"],  # a page path with Starlette's int convertor (/cases/{case_id:int})
     "action": lambda sc, w: "comment",
@@ -330,6 +331,14 @@ REQUESTS: dict[str, Callable[[Scenario, Any, str], dict[str, Any]]] = {
     "POST /api/supervisions/{supervision_id}/extension/decision": lambda sc, w, a: {"json": {"approved": True}},
     "POST /api/supervisions/{supervision_id}/lift": lambda sc, w, a: {"json": {"opinion": "测试"}},
     "POST /api/analog-tasks/{task_id}/cancel": lambda sc, w, a: {"json": {"reason": "测试：项目已竣工"}},
+    "POST /api/repeat-offender-flags/{flag_id}/decision": lambda sc, w, a: {"json": {"decision": "interview", "note": "测试"}},
+    "POST /api/enterprise-rankings/publications": lambda sc, w, a: {"json": {"city": "3205"}},
+    "GET /api/enterprise-rankings/publications": lambda sc, w, a: {"params": {"city": "3205"}},
+    "GET /api/public/enterprise-ranking": lambda sc, w, a: {"params": {"city": "3205"}},
+    "GET /public/enterprise-ranking": lambda sc, w, a: {"params": {"city": "3205"}},
+    # 南通市: never published in the scenario, so the exports answer 404 whatever ran before
+    "GET /public/enterprise-ranking.xlsx": lambda sc, w, a: {"params": {"city": "3206"}},
+    "GET /public/enterprise-ranking.csv": lambda sc, w, a: {"params": {"city": "3206"}},
     "POST /analog-tasks/{task_id}/cancel": lambda sc, w, a: {"data": {"reason": "测试"}},
     "POST /api/interviews": lambda sc, w, a: {"json": {
         "case_id": sc.case["id"], "reason": "矩阵约谈提醒", "measure": "reminder", "scheduled_at": "2026-12-01T09:30:00+08:00",

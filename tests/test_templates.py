@@ -184,7 +184,8 @@ LONG_TEXT = ("case_title", "project_name", "location", "hazard_description", "is
              "facts", "interview_reason", "interview_place", "attendees_required", "reason",
              "findings", "sequence", "cause_preliminary", "measures_taken", "rectification_summary",
              "task", "next_measure", "stop_scope", "building_name", "building_address",
-             "credit_deduction", "criticized_unit", "campaign_name", "reminder_text", "complaint_content")
+             "credit_deduction", "criticized_unit", "campaign_name", "reminder_text", "complaint_content",
+             "proposal")
 
 
 @pytest.mark.parametrize("name", MESSAGES)

@@ -48,6 +48,7 @@ from cases.platform.db import get_database
 from cases.issuance.derive import derivations_due
 from cases.analogs import clock as analog_clock
 from cases.credit import sweep as credit_sweep
+from cases.patterns import detect as pattern_detect
 from cases.models import CalendarState, Deadline, Document, OutboxMessage, Timer
 from workflows.prefect_env import DIGEST_TIMEZONE, default_worker_name
 
@@ -323,7 +324,8 @@ class FlowLoop:
         now = clock.now()
         if (timers_due(now) or calendar_stale() or campaign_rounds_due(now)
                 or analog_clock.due_check(get_database(), now)
-                or credit_sweep.due_check(get_database(), now)):
+                or credit_sweep.due_check(get_database(), now)
+                or pattern_detect.due_check(get_database(), now)):
             self._run("sweep-timers", self._sweep)  # the flow records the sweep's heartbeat
         elif time.monotonic() >= self._next_idle_beat:
             # Nothing due is a sweep done too: /readyz must not call an idle worker stale. At most

@@ -31,6 +31,7 @@ from cases.platform.db import get_database
 from cases.clocks.sweep import fire_due_batch
 from cases.analogs import clock as analog_clock
 from cases.credit import sweep as credit_sweep
+from cases.patterns import detect as pattern_detect
 from cases.models import Timer
 
 log = logging.getLogger("anjian.workflows")
@@ -101,6 +102,7 @@ def sweep_pass(fire: Callable[[int, int], Counts], *, batch_size: int | None = N
     if repaired:
         totals["calendar_repaired"] = repaired
     _add(totals, analog_clock.sweep(get_database(), clock.now()))  # 类比排查 reminders and overdue notices
+    _add(totals, pattern_detect.sweep(get_database(), clock.now()))  # 屡查屡犯 flags (cases/patterns/detect.py)
     while True:
         counts = fire(batch_size, totals["batches"])
         totals["batches"] += 1

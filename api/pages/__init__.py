@@ -22,6 +22,9 @@ def install_pages(app: FastAPI) -> None:
     from api.pages.sanctions import interviews as interview_pages
     from api.pages.sanctions import referrals as referral_pages
     from api.pages.reports import periodic as periodic_reports
+    from api.pages.sanctions import patterns as pattern_pages
+    from api.pages.reports import rankings as ranking_pages
+    from api.pages.reports import accident_platform as accident_platform_pages
 
     common.install(app)
     # One module a line: each domain's pages are added (and merged) as one line.
@@ -48,5 +51,8 @@ def install_pages(app: FastAPI) -> None:
         interview_pages,
         referral_pages,
         periodic_reports,
+        pattern_pages,
+        ranking_pages,
+        accident_platform_pages,
     ):
         app.include_router(module.router)

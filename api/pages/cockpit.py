@@ -405,6 +405,7 @@ def repeat_offenders_page(request: Request, user: PageUser, jurisdiction: str | 
     """Enterprises reaching a repeat-offender pattern, with the proposal and the cases behind it."""
     from cases.ledger.access import subtree_codes
     from cases.reads.repeat_offenders import flagged
+    from api.pages.sanctions.patterns import open_flags
 
     _staff(user)
     state = request.app.state
@@ -412,5 +413,6 @@ def repeat_offenders_page(request: Request, user: PageUser, jurisdiction: str | 
     with state.db.session() as s:
         tree = _root(request, s, user, jurisdiction)
         items = flagged(s, sorted(s.scalars(subtree_codes(tree.root.code))), now)
+        flags = open_flags(s, user, tree.root.code)  # the recorded flags awaiting a decision (cases/patterns/)
     return render(request, "cockpit/repeat_offenders.html", user=user, **_ctx(
-        request, user, "/cockpit/repeat-offenders", tree=tree, chain=_chain(tree, user), items=items))
+        request, user, "/cockpit/repeat-offenders", tree=tree, chain=_chain(tree, user), items=items, **flags))

@@ -98,6 +98,12 @@ RESOURCES: dict[str, dict[str, str]] = {
     "complaints": {"read": "staff who see the complaint's case (the complainant's contact included); contacts: none",
                    "write": "12345 referral: officers/supervisors, into their subtree; reply and merge: "
                             "officers/supervisors who see the case(s)"},
+    "patterns": {"read": "staff: the 屡查屡犯 flags of their subtree (by the triggering case's jurisdiction); contacts: none",
+                 "write": "acknowledge and decide: supervisors whose subtree holds the flag's jurisdiction"},
+    "rankings": {"read": "staff: the publication record of any city (what was published is public anyway)",
+                 "write": "publish: supervisors whose subtree holds the city (the city's, the province's)"},
+    "rankings.public": {"read": "anyone, without login: a city's latest published ranking (enterprises' names, credit codes "
+                                "and figures; no personal data)"},
     "complaints.public": {"read": "anyone with the lookup code: the status and the official reply, nothing else",
                           "write": "anyone (no login), rate-limited per client address"},
     "credit": {"read": "staff: enterprises registered in their subtree or recorded against by an authority of it; "

@@ -36,6 +36,8 @@ from cases.models.inspections import (  # noqa: F401
 from cases.models.complaints import Complaint, ComplaintHit  # noqa: F401
 from cases.models.credit import CreditListing, CreditRecord, CreditRecordEvent  # noqa: F401
 from cases.models.interviews import Interview, InterviewCommitment, InterviewUnit  # noqa: F401
+from cases.models.patterns import PatternScanState, RepeatOffenderFlag, RepeatOffenderFlagEvent  # noqa: F401
+from cases.models.rankings import RankingPublication  # noqa: F401
 
 __all__ = [
     "Base", "UTCDateTime", "CalendarState", "CalendarYear", "Building", "Case", "CaseEnterprise", "CaseEvent", "CaseNumberCounter", "CaseOpenCount",

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import or_, select
+from sqlalchemy import String, cast, literal, or_, select
 from sqlalchemy.orm import Session
 
 from cases.models import Case, CaseEvent, Deadline, Enterprise
@@ -19,8 +19,18 @@ POLICY = Path(__file__).resolve().parents[2] / "state_machines" / "policies" / "
 
 
 @lru_cache
+def _policy_data() -> dict[str, Any]:
+    return yaml.safe_load(POLICY.read_text(encoding="utf-8"))
+
+
+def policy_version() -> int:
+    """The version a flag records (cases/patterns/detect.py)."""
+    return int(_policy_data()["version"])
+
+
+@lru_cache
 def patterns() -> dict[str, dict[str, Any]]:
-    data = yaml.safe_load(POLICY.read_text(encoding="utf-8"))
+    data = _policy_data()
     out = {}
     for name, p in data["patterns"].items():
         if p["event"] not in _EVENTS:
@@ -29,23 +39,31 @@ def patterns() -> dict[str, dict[str, Any]]:
     return out
 
 
+# Each event query selects (enterprise_id, at, case_id, number, key, title, jurisdiction_code): ``key``
+# names the event itself (the flags' trigger_key); ``codes`` None means every jurisdiction (the sweep).
+
+
 def _major_hazards(codes, since: datetime, now: datetime):
-    return (select(Case.enterprise_id, CaseEvent.at, Case.id, Case.number)
+    stmt = (select(Case.enterprise_id, CaseEvent.at, Case.id, Case.number,
+                   literal("event:") + cast(CaseEvent.id, String), Case.title, Case.jurisdiction_code)
             .join(Case, Case.id == CaseEvent.case_id)
             .where(Case.kind == "major_hazard", CaseEvent.action == "register", Case.enterprise_id.is_not(None),
-                   Case.jurisdiction_code.in_(codes), CaseEvent.at >= since, CaseEvent.at <= now))
+                   CaseEvent.at >= since, CaseEvent.at <= now))
+    return stmt if codes is None else stmt.where(Case.jurisdiction_code.in_(codes))
 
 
 def _overdue_rectifications(codes, since: datetime, now: datetime):
-    return (select(Case.enterprise_id, Deadline.due_at, Case.id, Case.number)
+    stmt = (select(Case.enterprise_id, Deadline.due_at, Case.id, Case.number,
+                   literal("deadline:") + cast(Deadline.id, String), Case.title, Deadline.jurisdiction_code)
             .join(Case, Case.id == Deadline.case_id)
             .where(Deadline.key == "rectification", Deadline.status.in_(("open", "met", "missed")),
-                   Case.enterprise_id.is_not(None), Deadline.jurisdiction_code.in_(codes),
+                   Case.enterprise_id.is_not(None),
                    Deadline.due_at >= since, Deadline.due_at <= now,
                    or_(Deadline.closed_at.is_(None), Deadline.closed_at > Deadline.due_at)))
+    return stmt if codes is None else stmt.where(Deadline.jurisdiction_code.in_(codes))
 
 
-_EVENTS = {"major_hazard_registered": _major_hazards, "rectification_overdue": _overdue_rectifications}
+EVENTS = _EVENTS = {"major_hazard_registered": _major_hazards, "rectification_overdue": _overdue_rectifications}
 
 
 def flagged(session: Session, codes: list[str], now: datetime) -> list[dict[str, Any]]:
@@ -55,7 +73,7 @@ def flagged(session: Session, codes: list[str], now: datetime) -> list[dict[str,
     for name, p in patterns().items():
         longest = max(days for days, _ in p["windows"])
         by_unit: dict[int, list[tuple[datetime, int, str]]] = {}
-        for unit, at, case_id, number in session.execute(_EVENTS[p["event"]](codes, now - timedelta(days=longest), now)):
+        for unit, at, case_id, number, *_ in session.execute(_EVENTS[p["event"]](codes, now - timedelta(days=longest), now)):
             by_unit.setdefault(unit, []).append((at, case_id, number))
         for unit, events in by_unit.items():
             for days, count in p["windows"]:

@@ -519,6 +519,22 @@ SAMPLES: dict[str, dict] = {
                        "未检查项目逐一开展检查，并于2026年7月8日前将整改落实情况书面报告组织单位。\n苏州市住房和城乡建设局\n2026年7月1日",
         "dashboard_url": "https://anjian.example.gov.cn/campaigns/3",
     },
+    "repeat_offender_flag": {
+        "recipient_name": "陈刚（苏州市姑苏区住房和城乡建设局）",
+        "enterprise_name": "苏州市姑苏建设工程有限公司",
+        "enterprise_credit_code": "91320508MA1XXXXX0Q",
+        "pattern_label": "重大事故隐患屡查屡犯",
+        "legal_basis": "《安全生产法》第一百一十三条：180日内3次或1年内4次因同一问题受到罚款处罚",
+        "proposal": "提请依法从重处罚，并按规定报请有关部门责令停业整顿、吊销有关证照",
+        "window_text": "180日内3次（达到180日内3次）",
+        "flagged_cases": [
+            {"case_number": "320508-ZD-2026-000003", "case_title": "连墙件整层缺失", "event_date": "2026年6月1日"},
+            {"case_number": "320508-ZD-2026-000011", "case_title": "深基坑未按方案开挖", "event_date": "2026年8月3日"},
+            {"case_number": "320508-ZD-2026-000019", "case_title": "高支模未验收即浇筑", "event_date": "2026年10月9日"},
+        ],
+        "issuing_authority": AUTHORITY,
+        "dashboard_url": "https://anjian.example.gov.cn/cockpit/repeat-offenders#flag-7",
+    },
     "system_alert": {
         **CASE,
         "recipient_name": "孙磊（江苏省住房和城乡建设厅 系统管理员）",
@@ -554,6 +570,7 @@ EXPECTED_TEXT: dict[str, list[str]] = {
     "complaint_received": ["群众举报待处理", "SZ12345-20261123-0007", "2026年12月14日", "塔吊"],
     "daily_digest": ["红灯", "黄灯", "2026年11月25日"],
     "system_alert": ["系统告警", "隐患整改通知书", "legal_basis"],
+    "repeat_offender_flag": ["屡查屡犯提示", "320508-ZD-2026-000019", "第一百一十三条", "从重处罚"],
     "campaign_round_reminder": ["专项行动提醒", "2026年6月30日", "5个未检查"],
     "campaign_supervision_letter": ["督办函", "苏州建质督函〔2026〕3号", "2026年6月30日", "未检查5个"],
 }

@@ -26,6 +26,7 @@ from cases.platform.config import Settings
 from cases.calendar.calendar_repair import repair_calendar
 from cases.analogs import clock as analog_clock
 from cases.credit import sweep as credit_sweep
+from cases.patterns import detect as pattern_detect
 from cases.clocks.sweep import fire_due_batch
 from cases.campaigns.clock import fire_all_due_rounds
 from cases.models import Document, OutboxMessage, User
@@ -82,6 +83,7 @@ class Story:
         fired: dict[str, int] = {}
         repair_calendar(self.db, now)  # as sweep_timers does first
         analog_clock.sweep(self.db, now)  # as sweep_pass does next (类比排查, cases/analogs/clock.py)
+        pattern_detect.sweep(self.db, now)  # then the repeat-offender flags (cases/patterns/detect.py)
         while True:
             counts = fire_due_batch(self.db, now, limit=500, worker="story")
             for k, v in counts.items():
