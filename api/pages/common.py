@@ -223,23 +223,29 @@ def header_context(request: Request, user: User | None) -> dict[str, Any]:
             "role_label": ROLE_LABELS.get(user.role, user.role), "nav": navigation(user)}
 
 
-def navigation(user: User) -> list[tuple[str, str]]:
-    """The header's links for this role (the pages check access themselves)."""
+NavItem = tuple[str, Any]  # (href, label) or (label, [(href, label), ...]): a link or a menu
+
+
+def navigation(user: User) -> list[NavItem]:
+    """The header for this role (the pages check access themselves): a few links and two menus —
+    检查 (the work on sites) and 督办与惩戒 (what follows a case: supervision, 约谈, 移送, credit,
+    reports) — so the header stays one line on a laptop and two on a phone."""
     if user.role == "enterprise":
         return [("/", "本单位案件"), ("/self-inspection", "自查台账"), ("/inbox", "站内信")] + (
             [(f"/enterprises/{user.enterprise_id}/credit", "本单位信用")] if user.enterprise_id else [])
-    items = [("/", "工作台")]
+    items: list[NavItem] = [("/", "工作台")]
     if user.role in ("officer", "supervisor"):
         items.append(("/cases/new", "新建案件"))
-    if user.role in ("supervisor", "admin"):
-        items.append(("/cockpit", "督办驾驶舱"))
-    items += [("/ledger", "台账"), ("/inspections", "检查记录"), ("/campaigns", "专项行动")]
-    items += [("/analog-tasks", "类比排查")]
-    items += [("/reports/periodic", "定期报表")]
-    items += [("/complaints", "群众举报")] if user.role in ("officer", "supervisor") else []
-    items += [("/credit/blacklist", "信用惩戒")]
-    items += [("/referrals", "移送")]
-    items += [("/self-inspection", "企业自查"), ("/inbox", "站内信")]
+    items.append(("/ledger", "台账"))
+    items.append(("检查", [("/inspections", "检查记录"), ("/campaigns", "专项行动"), ("/analog-tasks", "类比排查"),
+                           ("/self-inspection", "企业自查")]))
+    follow_up = [("/cockpit", "督办驾驶舱")] if user.role in ("supervisor", "admin") else []
+    follow_up += [("/interviews", "约谈"), ("/referrals", "移送"), ("/credit/blacklist", "信用惩戒"),
+                  ("/reports/periodic", "定期报表")]
+    items.append(("督办与惩戒", follow_up))
+    if user.role in ("officer", "supervisor"):
+        items.append(("/complaints", "群众举报"))
+    items.append(("/inbox", "站内信"))
     if user.role == "admin":
         items.append(("/admin", "系统管理"))
     return items

@@ -94,3 +94,11 @@
     });
   });
 })();
+
+// The header's menus (<details class="nav-menu">) open without JavaScript; with it, one menu is open
+// at a time and a click elsewhere closes it.
+document.addEventListener("click", (ev) => {
+  for (const menu of document.querySelectorAll("details.nav-menu[open]")) {
+    if (!menu.contains(ev.target)) menu.removeAttribute("open");
+  }
+});

@@ -2,7 +2,7 @@
 docs/interviews.md)
 
 Revision ID: 0019_interviews
-Revises: 0016_analogs_more
+Revises: 0018_credit
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import cases.models.base
 
 
 revision = "0019_interviews"
-down_revision = "0016_analogs_more"
+down_revision = "0018_credit"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """patterns: repeat-offender flags with their trail and the scan watermark; published enterprise rankings
 
 Revision ID: 0022_patterns
-Revises: 0016_analogs_more
+Revises: 0021_reports
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import cases.models.base
 
 
 revision = "0022_patterns"
-down_revision = "0016_analogs_more"
+down_revision = "0021_reports"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """referrals: a case referred to another body (移送 公安/消防救援/许可证颁发机关/纪检监察), its 移送函 and reply
 
 Revision ID: 0020_referrals
-Revises: 0016_analogs_more
+Revises: 0019_interviews
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import cases.models.base
 
 
 revision = "0020_referrals"
-down_revision = "0016_analogs_more"
+down_revision = "0019_interviews"
 branch_labels = None
 depends_on = None
 

@@ -2,7 +2,7 @@
 cut-off, policy versions, 文号 and late flag; a correction is a new version (cases/reports/, docs/reports.md)
 
 Revision ID: 0021_reports
-Revises: 0016_analogs_more
+Revises: 0020_referrals
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import cases.models.base
 
 
 revision = "0021_reports"
-down_revision = "0016_analogs_more"
+down_revision = "0020_referrals"
 branch_labels = None
 depends_on = None
 
