@@ -13,7 +13,7 @@ from sqlalchemy import select
 from cases.clocks.sweep import fire_due_batch
 from cases.credit import causes, services as credit, sweep as credit_sweep
 from cases.models import CreditListing, CreditRecord, CreditRecordEvent, Enterprise
-from state_machines.credit_policy import load_credit_policy
+from state_machines.credit_policy import credit_policy, load_credit_policy
 from tests.machine_paths import HttpDriver, ServiceDriver
 
 
@@ -42,7 +42,7 @@ def test_major_hazard_records_once_under_the_table_and_the_score_follows(api, wo
     body = drv.client(world.officer).get(f"/api/enterprises/{world.e1.id}/credit").json()
     assert body["score"] == 90 and body["base_score"] == 100
     [rec] = body["records"]
-    assert (rec["cause"], rec["item_code"], rec["table_version"], rec["points"]) == ("major_hazard", "XY-01", 1, 10)
+    assert (rec["cause"], rec["item_code"], rec["table_version"], rec["points"]) == ("major_hazard", "XY-01", credit_policy().version, 10)
     assert rec["case"]["id"] == case["id"] and rec["authority_name"] == "苏州市姑苏区住房和城乡建设局"
     assert rec["valid_from"] == "2026-11-23" and rec["valid_until"] == "2027-05-22"
     assert rec["document"]["number"]  # the case's 责令停工通知书, derived after commit
@@ -164,7 +164,7 @@ def test_appeal_and_decision_with_their_trail(api, world, clock, db):
     r = officer.post(f"/api/credit-records/{rec.id}/decision", json={"outcome": "corrected", "reason": "情节较轻", "points": 6})
     assert r.status_code == 200, r.text
     out = r.json()
-    assert out["status"] == "active" and out["points"] == 6 and out["original_points"] == 10 and out["table_version"] == 1
+    assert out["status"] == "active" and out["points"] == 6 and out["original_points"] == 10 and out["table_version"] == credit_policy().version
     assert [(e["action"], e["points_before"], e["points_after"], (e["actor"] or {}).get("name")) for e in out["events"]] == [
         ("recorded", None, 10, "officer"), ("appealed", 10, 10, "contact"), ("corrected", 10, 6, "officer")]
     assert officer.get(f"/api/enterprises/{world.e1.id}/credit").json()["score"] == 94 == _cached_score(db, world.e1.id)
@@ -245,8 +245,9 @@ def test_thresholds_list_and_the_sweep_lifts_once_when_the_period_ends(api, worl
 
 
 def test_a_new_table_version_applies_to_new_records_and_never_rewrites_past_ones(db, world, clock, tmp_path, monkeypatch):
-    first = _record(db, clock, world.e2.id, "interview", "v:1")
     v1 = load_credit_policy(1)
+    monkeypatch.setattr(credit, "credit_policy", lambda version=None: v1)  # installed: version 1
+    first = _record(db, clock, world.e2.id, "interview", "v:1")
     (tmp_path / "credit-v2.yaml").write_text(
         open("state_machines/policies/credit-v1.yaml", encoding="utf-8").read()
         .replace("version: 1", "version: 2").replace("points: 5, validity_days: 90}\n  refused", "points: 8, validity_days: 90}\n  refused"),
@@ -259,3 +260,12 @@ def test_a_new_table_version_applies_to_new_records_and_never_rewrites_past_ones
         a, b = s.get(CreditRecord, first), s.get(CreditRecord, second)
         assert (a.table_version, a.points) == (1, 5) and (b.table_version, b.points) == (2, 8)
     assert _cached_score(db, world.e2.id) == 87
+
+
+def test_table_v2_only_adds_the_missed_commitment_item():
+    """credit-v2.yaml: v1's items, rungs and thresholds unchanged, plus 未履行约谈承诺事项 (XY-07)."""
+    v1, v2 = load_credit_policy(1), load_credit_policy(2)
+    assert set(v2.items) - set(v1.items) == {"commitment_missed"}
+    assert all(v2.items[c] == i for c, i in v1.items.items())
+    assert v2.rungs == v1.rungs and v2.thresholds == v1.thresholds and v2.base_score == v1.base_score
+    assert (v2.item("commitment_missed").code, v2.item("commitment_missed").points) == ("XY-07", 5)

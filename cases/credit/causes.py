@@ -6,7 +6,9 @@ report clock's ``overdue`` rung). Which rung records what is policy data (credit
 ``rungs``); each cause has its source key, so both paths, retries and re-registrations record once:
 
 - ``major_hazard:<case>`` · ``accident:<case>`` · ``rung:<deadline>:<rung>`` · ``report:<deadline>``
-  (the report clock's overdue rung and its late meeting share the key: 漏报 then 迟报 is one record).
+  (the report clock's overdue rung and its late meeting share the key: 漏报 then 迟报 is one record)
+  · ``commitment:<commitment>`` (an enterprise's 约谈 commitment not kept, heard through the hook of
+  cases/interviews/hooks.py; recorded only under a table that has the item, credit-v2 on).
 """
 from __future__ import annotations
 
@@ -142,10 +144,31 @@ def record_rung_firings(session: Session, firings: Iterable[tuple[int, int, str,
     return n
 
 
+def record_commitment_missed(session: Session, commitment, interview, event: CaseEvent) -> CreditRecord | None:
+    """An 约谈 commitment's clock ran out (the interviews' hook, once per commitment): a record against
+    the enterprise that made it, by the authority that held the 约谈, under the current table if it
+    has the item (a table without it records nothing). A bureau's commitment is not an enterprise's."""
+    from cases.models import InterviewUnit
+
+    policy = credit_policy()
+    unit = session.get(InterviewUnit, commitment.unit_id)
+    if "commitment_missed" not in policy.items or unit is None or not unit.enterprise_id:
+        return None
+    case = session.get(Case, commitment.case_id)
+    due = commitment.due_on
+    return credit.record_cause(
+        session, enterprise_id=unit.enterprise_id, cause="commitment_missed", source_key=f"commitment:{commitment.id}",
+        authority_code=interview.jurisdiction_code, now=event.at, case_id=commitment.case_id,
+        summary=f"{case.number if case else ''}：约谈承诺“{commitment.content}”未于{due.year}年{due.month}月{due.day}日前落实")
+
+
 def install() -> None:
+    from cases.interviews import hooks as interview_hooks
     from cases.ledger import services
 
     services.register_hooks("credit", transition=_on_transition, creation=_on_create)
+    if record_commitment_missed not in interview_hooks.COMMITMENT_MISSED:
+        interview_hooks.on_commitment_missed(record_commitment_missed)
 
 
 install()

@@ -23,7 +23,7 @@ LIST_LABELS = {"blacklist": "黑名单", "exposure": "曝光"}
 CAUSE_LABELS = {"major_hazard": "重大事故隐患", "accident_ordinary": "一般事故", "accident_larger": "较大事故",
                 "accident_major": "重大事故", "accident_especially_major": "特别重大事故",
                 "overdue_rectification": "逾期未整改", "interview": "约谈", "refused_stop_work": "拒不停工",
-                "late_report": "事故迟报、漏报"}
+                "late_report": "事故迟报、漏报", "commitment_missed": "未履行约谈承诺"}
 MANUAL_CAUSES = ("refused_stop_work",)  # no machine event records these: staff record them with the case
 
 

@@ -175,6 +175,12 @@ def _story(story, world, officer, contact, city, heard):
     assert [x["status"] for x in c] == ["met", "overdue"]
     assert [x for x in story.events(case) if x["action"] == "commitment_missed"][0]["payload"]["due_on"] == due.isoformat()
     assert len(heard) == 1 and heard[0][0] == scaffold["id"]
+    # The company's 不良行为记录 for the promise not kept (credit-v2 item XY-07), by the city that held
+    # the 约谈; the company reads it on its own credit page.
+    records = story.client(contact).get(f"/api/enterprises/{world.e1.id}/credit").json()["records"]
+    missed = [r for r in records if r["cause"] == "commitment_missed"]
+    assert [(r["item_code"], r["points"], r["authority_code"]) for r in missed] == [("XY-07", 5, "320500")], records
+    assert "按专项方案重新设置3#楼外脚手架连墙件" in missed[0]["summary"]
 
     # Five working days later: the city's 通报批评 of the company.
     story.advance(days=10, step=timedelta(hours=6))
@@ -196,6 +202,8 @@ def _story(story, world, officer, contact, city, heard):
         assert len(s.scalars(select(CaseEvent).where(CaseEvent.case_id == case["id"],
                                                      CaseEvent.action == "commitment_missed")).all()) == 1
     assert len(heard) == 1
+    records = story.client(contact).get(f"/api/enterprises/{world.e1.id}/credit").json()["records"]
+    assert len([r for r in records if r["cause"] == "commitment_missed"]) == 1
     # Met late: recorded so, its clock ends.
     r = story.client(officer).post(f"/api/interview-commitments/{scaffold['id']}/met",
                                    json={"note": "连墙件已按方案设置，监理验收合格（附验收记录）"})

@@ -42,7 +42,7 @@ class CreditRecordOut(BaseModel):
     id: int
     enterprise_id: int
     cause: str = Field(description="major_hazard / accident_<grade> / overdue_rectification / interview / "
-                                   "refused_stop_work / late_report")
+                                   "refused_stop_work / late_report / commitment_missed")
     cause_label: str
     item_code: str
     item_label: str
