@@ -257,3 +257,43 @@ def test_submission_versions_number_and_lateness(db, world, clock):
     assert board["submitted_sum"]["kinds"]["hazard"]["new"] == 5
     assert board["live"]["total"]["kinds"]["hazard"]["new"] == 6  # + the case 提级 to the city
     assert {"figure": "kinds.hazard.new", "before": 5, "after": 6} in board["differences"]
+
+
+def test_the_credit_section_as_of_the_cut_off(db, world, clock):
+    """The 不良行为记录 of the period (the accidents' records here) with their points as of the cut-off:
+    an appeal withdrawn later moves today's figures, never the past report's, and is listed among the
+    events after the cut-off."""
+    from cases.credit import services as credit
+    from cases.models import CreditRecord
+
+    d, ids = _world(db, world, clock)
+    clock.set(datetime(2026, 12, 1, 3, 0, tzinfo=UTC))  # 姑苏区 reports November on 1 December
+    cutoff = clock.now()
+    nov = (date(2026, 11, 1), date(2026, 11, 30))
+    with db.session() as s:
+        expected = s.scalars(select(CreditRecord).where(CreditRecord.authority_code.in_(("320500", "320508", "320506")))).all()
+        tree = stats.subtree(s, "320500")
+        before = asof.compute(s, tree, *nov, cutoff)
+    assert expected and before.total["credit"]["records"] == len(expected)
+    assert before.total["credit"]["points"] == sum(r.points for r in expected) > 0
+    mine = next(r for r in expected if r.enterprise_id == world.e1.id and r.authority_code == "320508")
+    with db.transaction() as s:
+        sub_id = reports.submit(s, s.get(User, world.officer.id), "320508", "month", "2026-11", now=cutoff).id
+    clock.set(datetime(2026, 12, 3, 2, 0, tzinfo=UTC))
+    with db.transaction() as s:
+        credit.appeal(s, s.get(User, world.contact.id), mine.id, "事故责任在分包单位", clock.now())
+    with db.transaction() as s:
+        credit.decide(s, s.get(User, world.officer.id), mine.id, "withdrawn", "经复核，责任主体认定有误", clock.now())
+    with db.session() as s:
+        tree = stats.subtree(s, "320500")
+        again = asof.compute(s, tree, *nov, cutoff)
+        live = asof.compute(s, tree, *nov, clock.now())
+    assert again.total["credit"] == before.total["credit"]
+    assert live.total["credit"]["withdrawn"] == 1 and live.total["credit"]["appealed"] == 1
+    assert live.total["credit"]["points"] == before.total["credit"]["points"] - mine.points
+    sup = _u(db, world.supervisor)
+    with db.session() as s:
+        out = reports.rerun(s, sup, sub_id, now=clock.now())
+    assert out["same_as_frozen"], out["rerun_differences"]
+    assert {"credit_record_event"} <= {e["type"] for e in out["events_after_cutoff"]}
+    assert [e["action"] for e in out["events_after_cutoff"] if e["type"] == "credit_record_event"] == ["appealed", "withdrawn"]

@@ -20,6 +20,12 @@ due_at never change after closing, so the row says it. A clock still open at ``T
 whatever the row says now, and its due instant is the last one the event log recorded by ``T`` for
 that deadline id (each opening, extension, pause, resumption and calendar recomputation writes the
 clock's summary with its id and due_at into the event payload).
+
+Credit (definitions version 2, ``_credit``): the 不良行为记录 an authority of the row recorded in the
+period (``recorded_at``), with their points as of ``T`` — the last ``points_after`` of their own
+event trail by ``T`` (recorded, regraded, corrected; withdrawn is 0), never the row's current points —
+and how many of them had been appealed and withdrawn by ``T``; the 曝光/黑名单 listings made in the
+period and those lifted in it (``listed_at``, ``lifted_at`` are written once).
 """
 from __future__ import annotations
 
@@ -33,12 +39,14 @@ from sqlalchemy.orm import Session
 
 from cases.ledger.accident import accident_grade
 from cases.ledger.engine import get_registry
-from cases.models import Case, CaseEvent, Deadline, Inspection
+from cases.models import Case, CaseEvent, CreditListing, CreditRecord, CreditRecordEvent, Deadline, Inspection
 from cases.platform.clock import to_local
 from cases.reads.case_lists import day_start
 from cases.reads.stats import RECTIFICATION_KEY, Subtree
 
-DEFINITIONS_VERSION = 1
+DEFINITIONS_VERSION = 2  # 2: the credit section
+CREDIT_FIGURES = ("records", "points", "appealed", "withdrawn", "exposure_listed", "blacklist_listed",
+                  "exposure_lifted", "blacklist_lifted")
 KINDS = ("hazard", "major_hazard", "accident", "dangerous_building", "dangerous_occurrence", "self_hazard")
 GRADES = ("especially_major", "major", "larger", "ordinary", "none")
 FACTS = ("deaths", "serious_injuries", "minor_injuries", "direct_loss")
@@ -154,7 +162,8 @@ def empty_figures() -> dict[str, Any]:
             "accidents": {g: {"count": 0, "deaths": 0, "serious_injuries": 0, "minor_injuries": 0, "direct_loss": 0.0}
                           for g in GRADES},
             "supervision": {"listed": 0, "lifted": 0, "listed_major_hazard": 0, "lifted_major_hazard": 0},
-            "inspections": {"count": 0, "unannounced": 0, "campaign": 0}}
+            "inspections": {"count": 0, "unannounced": 0, "campaign": 0},
+            "credit": {f: 0 for f in CREDIT_FIGURES}}
 
 
 def finish(fig: dict[str, Any]) -> dict[str, Any]:
@@ -210,6 +219,10 @@ def compute(session: Session, tree: Subtree, first: date, last: date, cutoff: da
         fig["count"] += n
         fig["unannounced"] += unannounced
         fig["campaign"] += campaign
+    for code, figures in _credit(session, codes, lo, hi, T).items():
+        fig = rows[tree.row_of[code]]["credit"]
+        for name, v in figures.items():
+            fig[name] += v
     total = empty_figures()
     for fig in rows.values():
         _add(total, fig)
@@ -306,6 +319,47 @@ def _add(total: dict[str, Any], fig: dict[str, Any]) -> None:
     for g, row in fig["accidents"].items():
         for name, v in row.items():
             total["accidents"][g][name] += v
-    for section in ("supervision", "inspections"):
-        for name, v in fig[section].items():
+    for section in ("supervision", "inspections", "credit"):
+        for name, v in fig.get(section, {}).items():
             total[section][name] += v
+
+
+def _credit(session: Session, codes: set[str], lo: datetime, hi: datetime, T: datetime) -> dict[str, dict[str, int]]:
+    """Per recording authority: the period's 不良行为记录 and listings as of ``T`` (module docstring)."""
+    out: dict[str, dict[str, int]] = defaultdict(lambda: {f: 0 for f in CREDIT_FIGURES})
+    end = min(hi, T + timedelta(microseconds=1))
+    records = dict(session.execute(select(CreditRecord.id, CreditRecord.authority_code).where(
+        CreditRecord.authority_code.in_(sorted(codes)), CreditRecord.recorded_at >= lo, CreditRecord.recorded_at < end)).all())
+    points: dict[int, int] = {}
+    appealed: set[int] = set()
+    withdrawn: set[int] = set()
+    ids = sorted(records)
+    for chunk in _chunks(ids):
+        for rid, action, after in session.execute(
+                select(CreditRecordEvent.record_id, CreditRecordEvent.action, CreditRecordEvent.points_after)
+                .where(CreditRecordEvent.record_id.in_(chunk), CreditRecordEvent.at <= T)
+                .order_by(CreditRecordEvent.record_id, CreditRecordEvent.at, CreditRecordEvent.id)):
+            if action in ("recorded", "regraded", "corrected", "withdrawn") and after is not None:
+                points[rid] = after
+            if action == "appealed":
+                appealed.add(rid)
+            if action == "withdrawn":
+                withdrawn.add(rid)
+    for rid, code in records.items():
+        row = out[code]
+        row["records"] += 1
+        row["points"] += points.get(rid, 0)
+        row["appealed"] += rid in appealed
+        row["withdrawn"] += rid in withdrawn
+    for code, lst, listed_at, lifted_at in session.execute(
+            select(CreditListing.authority_code, CreditListing.list, CreditListing.listed_at, CreditListing.lifted_at)
+            .where(CreditListing.authority_code.in_(sorted(codes)))
+            .where(((CreditListing.listed_at >= lo) & (CreditListing.listed_at < end))
+                   | ((CreditListing.lifted_at >= lo) & (CreditListing.lifted_at < end)))):
+        if lst not in ("exposure", "blacklist"):
+            continue
+        if lo <= utc(listed_at) < end:
+            out[code][f"{lst}_listed"] += 1
+        if lifted_at is not None and lo <= utc(lifted_at) < end:
+            out[code][f"{lst}_lifted"] += 1
+    return dict(out)

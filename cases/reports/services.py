@@ -4,16 +4,18 @@ submission and explain the difference, the city's board of its districts' submis
 own report; enterprises see none."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cases.credit.services import EVENT_LABELS as CREDIT_EVENT_LABELS
 from cases.issuance.docnumbers import authority_prefix, next_document_serial
 from cases.ledger.access import STAFF_ROLES, in_subtree
 from cases.ledger.labels import event_label
-from cases.models import Case, CaseEvent, Inspection, Jurisdiction, ReportSubmission, User
+from cases.models import (Case, CaseEvent, CreditRecord, CreditRecordEvent, Inspection, Jurisdiction, ReportSubmission,
+                          User)
 from cases.platform.clock import to_local
 from cases.platform.errors import ActionNotAllowed, Forbidden, NotFound, ValidationFailed
 from cases.reads.stats import Subtree, subtree
@@ -84,6 +86,18 @@ def differences(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str,
     a, b = flatten(before), flatten(after)
     return [{"figure": k, "before": a.get(k), "after": b.get(k)} for k in sorted(set(a) | set(b))
             if a.get(k) != b.get(k) and not (a.get(k) in (None, 0) and b.get(k) in (None, 0))]
+
+
+def _under_definitions(figures: dict[str, Any], version: int) -> dict[str, Any]:
+    """The figures a snapshot of definitions ``version`` has (version 1 had no credit section)."""
+    if version >= 2:
+        return figures
+
+    def strip(fig: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in fig.items() if k != "credit"}
+
+    return {"rows": [{**r, "figures": strip(r["figures"])} if "figures" in r else r for r in figures["rows"]],
+            "total": strip(figures["total"])}
 
 
 def public(rep: dict[str, Any]) -> dict[str, Any]:
@@ -171,9 +185,11 @@ def rerun(session: Session, user: User, submission_id: int, *, now: datetime) ->
     again = _report(session, tree, period, asof.utc(sub.cutoff_at))
     live = _report(session, tree, period, asof.utc(now))
     frozen = {"rows": sub.figures["rows"], "total": sub.figures["total"]}
+    # A snapshot frozen under older definitions is compared on the figures it has (version 1: no credit).
+    same_defs = _under_definitions({"rows": again["rows"], "total": again["total"]}, sub.definitions_version)
     return {"submission": submission_json(sub, figures=False),
-            "same_as_frozen": differences(frozen, {"rows": again["rows"], "total": again["total"]}) == [],
-            "rerun_differences": differences(frozen, {"rows": again["rows"], "total": again["total"]}),
+            "same_as_frozen": differences(frozen, same_defs) == [],
+            "rerun_differences": differences(frozen, same_defs),
             "live": public(live), "differences": differences(sub.figures["total"], live["total"]),
             "events_after_cutoff": explain(session, tree, period, asof.utc(sub.cutoff_at), asof.utc(now),
                                            set(again["_touched"]) | set(live["_touched"]))}
@@ -210,6 +226,16 @@ def explain(session: Session, tree: Subtree, period: Period, cutoff: datetime, n
         out.append({"type": "inspection", "inspection_id": ins.id, "number": ins.number,
                     "at": asof.utc(ins.created_at).isoformat(), "label": "补录检查记录",
                     "inspected_on": ins.inspected_on.isoformat()})
+    lo, hi = asof.day_start(period.first), asof.day_start(period.last + timedelta(days=1))
+    for ev, rec in session.execute(
+            select(CreditRecordEvent, CreditRecord).join(CreditRecord, CreditRecord.id == CreditRecordEvent.record_id)
+            .where(CreditRecord.authority_code.in_(codes), CreditRecord.recorded_at >= lo, CreditRecord.recorded_at < hi,
+                   CreditRecordEvent.action.in_(("appealed", "regraded", "corrected", "withdrawn")),
+                   CreditRecordEvent.at > cutoff, CreditRecordEvent.at <= now)):
+        out.append({"type": "credit_record_event", "record_id": rec.id, "item_code": rec.item_code,
+                    "at": asof.utc(ev.at).isoformat(), "action": ev.action,
+                    "label": CREDIT_EVENT_LABELS.get(ev.action, ev.action),
+                    "points_before": ev.points_before, "points_after": ev.points_after})
     out.sort(key=lambda x: x["at"])
     return out
 

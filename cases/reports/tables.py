@@ -87,6 +87,13 @@ def sections(report: dict[str, Any]) -> list[dict[str, Any]]:
     i = total["inspections"]
     out.append({"title": "监督检查", "headers": ["检查次数", "其中“四不两直”", "其中专项行动"],
                 "rows": [[i["count"], i["unannounced"], i["campaign"]]], "links": [[None] * 3]})
+    c = total.get("credit")
+    if c is not None:  # definitions version 2 on (an older frozen snapshot has no credit section)
+        out.append({"title": "不良行为记录与信用惩戒", "headers": ["记录条数", "扣分合计", "其中申诉", "其中撤销",
+                                                         "列入曝光", "列入黑名单", "移出曝光", "移出黑名单"],
+                    "rows": [[c["records"], c["points"], c["appealed"], c["withdrawn"], c["exposure_listed"],
+                              c["blacklist_listed"], c["exposure_lifted"], c["blacklist_lifted"]]],
+                    "links": [[None] * 8]})
     for n, sec in enumerate(out):
         sec["title"] = f"{'一二三四五六七八'[n]}、{sec['title']}"
     return out
