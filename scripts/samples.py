@@ -260,7 +260,9 @@ def _periodic_report(sc: Scenario) -> tuple[str, bytes]:
     from cases.reports import services as reports
     from notifications.periodic_report import render_report
 
-    sc.clock.set(max(sc.clock.now(), beijing(2026, 12, 3, 10)))
+    # Submitted on 3 December 2026 (on time: monthly reports are due by the 5th): the scenario's later
+    # events (recorded after that instant) are not in it — the report is as of its submission.
+    sc.clock.set(beijing(2026, 12, 3, 10))
     with sc.db.transaction() as s:
         sub = reports.submit(s, s.get(User, sc.officer.id), "320508", "month", "2026-11", now=sc.clock.now())
         _, pdf = render_report(sub.figures, reports.submission_json(sub, figures=False),
