@@ -273,6 +273,12 @@ _VARIABLES: dict[str, Variable] = {
         _v("flagged_cases", "list[mapping]", "The cases behind the flag, in order.",
            item_fields=(("case_number", "case number"), ("case_title", "case title"),
                         ("event_date", "the event's date as printed, e.g. 2026年11月30日"))),
+        # --- credit listings (cases/credit/services.py: 黑名单 / 曝光, listed and lifted) -----------------
+        _v("list_label", "str", "The list as named, 黑名单 or 曝光名单."),
+        _v("listing_action", "str", "What happened: 列入 or 移出."),
+        _v("credit_score", "int", "The enterprise's credit score at that moment (derived from its records)."),
+        _v("listing_reason", "str", "Why: the threshold reached and the records in force, or why it was lifted."),
+        _v("listing_period", "str", "The listing's period as printed, e.g. 2026年12月1日至2027年5月30日."),
         # --- system alerts (to administrators) ---------------------------------------------------
         _v("alert_title", "str", "What happened, one line, e.g. 消息模板渲染失败，消息未发送."),
         _v("alert_detail", "str", "The recorded error or detail (e.g. which template variable is missing)."),
@@ -484,6 +490,13 @@ CATALOG: dict[str, TemplateSpec] = {
               document=False,
               variables=_pick("recipient_name", "enterprise_name", "enterprise_credit_code", "pattern_label",
                               "legal_basis", "proposal", "window_text", "flagged_cases", "issuing_authority",
+                              "dashboard_url")),
+        _spec("credit_listing", "信用惩戒告知",
+              "An enterprise was listed on, or lifted from, the 黑名单 or the 曝光 list (credit-vN.yaml thresholds): "
+              "to its contacts, by the authority of its registration.",
+              document=False,
+              variables=_pick("recipient_name", "enterprise_name", "enterprise_credit_code", "list_label",
+                              "listing_action", "credit_score", "listing_reason", "listing_period", "issuing_authority",
                               "dashboard_url")),
         _spec("system_alert", "系统告警",
               "To the province's administrators: a message failed (e.g. a template variable is missing) and needs fixing.",

@@ -185,7 +185,7 @@ LONG_TEXT = ("case_title", "project_name", "location", "hazard_description", "is
              "findings", "sequence", "cause_preliminary", "measures_taken", "rectification_summary",
              "task", "next_measure", "stop_scope", "building_name", "building_address",
              "credit_deduction", "criticized_unit", "campaign_name", "reminder_text", "complaint_content",
-             "proposal")
+             "proposal", "listing_reason")
 
 
 @pytest.mark.parametrize("name", MESSAGES)

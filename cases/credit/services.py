@@ -93,17 +93,53 @@ def apply_thresholds(session: Session, enterprise_id: int, score: int, now: date
                                    .returning(CreditListing.id)).scalar()
         if inserted:
             joined.append(name)
+            tell_listing(session, inserted, "listed", now)
     return joined
+
+
+def _cn(d: date) -> str:
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
+def tell_listing(session: Session, listing_id: int, action: str, now: datetime) -> int:
+    """信用惩戒告知: the enterprise's contacts are told it was listed on (``listed``) or lifted from
+    (``lifted``) a list, by the authority of its registration, once per listing and action (the
+    outbox's dedupe key), in the transaction that lists or lifts it. Returns the messages queued."""
+    from cases.issuance import outbox
+
+    listing = session.get(CreditListing, listing_id)
+    enterprise = session.get(Enterprise, listing.enterprise_id)
+    contacts = list(session.scalars(select(User).where(User.enterprise_id == enterprise.id, User.role == "enterprise",
+                                                       User.active.is_(True)).order_by(User.id)))
+    if not contacts:
+        return 0
+    authority = session.get(Jurisdiction, listing.authority_code)
+    lifted = action == "lifted"
+    period = f"{_cn(listing.listed_on)}至{_cn(shanghai_date(listing.lifted_at) if lifted and listing.lifted_at else listing.until)}"
+    return outbox.enqueue(session, case=None, template="credit_listing", recipients=contacts,
+                          cause=f"credit_listing:{listing.id}:{action}", now=now, variables={
+                              "enterprise_name": enterprise.name, "enterprise_credit_code": enterprise.credit_code,
+                              "list_label": {"blacklist": "黑名单", "exposure": "曝光名单"}.get(listing.list, listing.list),
+                              "listing_action": "移出" if lifted else "列入",
+                              "credit_score": derived_score(session, enterprise.id, shanghai_date(now)),
+                              "listing_reason": (listing.lifted_reason if lifted else listing.reason) or "",
+                              "listing_period": period,
+                              "issuing_authority": authority.authority_name if authority else listing.authority_code,
+                              "dashboard_url": f"/enterprises/{enterprise.id}/credit"})
 
 
 def lift(session: Session, listing_ids: list[int], now: datetime, reason: str) -> int:
     """Lift listings once each (the conditional UPDATE clears ``active_key``)."""
     if not listing_ids:
         return 0
-    return len(session.execute(update(CreditListing).where(
+    lifted = session.execute(update(CreditListing).where(
         CreditListing.id.in_(listing_ids), CreditListing.active_key.is_not(None))
         .values(active_key=None, lifted_at=now, lifted_reason=reason)
-        .returning(CreditListing.id).execution_options(synchronize_session=False)).scalars().all())
+        .returning(CreditListing.id).execution_options(synchronize_session=False)).scalars().all()
+    for listing_id in sorted(lifted):
+        session.expire(session.get(CreditListing, listing_id))  # the row as updated
+        tell_listing(session, listing_id, "lifted", now)
+    return len(lifted)
 
 
 def lift_if_below(session: Session, enterprise_id: int, score: int, now: datetime, why: str) -> int:

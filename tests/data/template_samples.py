@@ -535,6 +535,18 @@ SAMPLES: dict[str, dict] = {
         "issuing_authority": AUTHORITY,
         "dashboard_url": "https://anjian.example.gov.cn/cockpit/repeat-offenders#flag-7",
     },
+    "credit_listing": {
+        "recipient_name": "钱工（苏州测试建设有限公司）",
+        "enterprise_name": "苏州测试建设有限公司",
+        "enterprise_credit_code": "91320508MA1XXXXX0Q",
+        "list_label": "黑名单",
+        "listing_action": "列入",
+        "credit_score": 65,
+        "listing_reason": "信用分65分，达到黑名单标准（70分及以下）。在效不良行为记录：存在重大事故隐患被责令停工、挂牌督办；拒不执行停工指令",
+        "listing_period": "2026年11月30日至2027年5月29日",
+        "issuing_authority": AUTHORITY,
+        "dashboard_url": "https://anjian.example.gov.cn/enterprises/7/credit",
+    },
     "system_alert": {
         **CASE,
         "recipient_name": "孙磊（江苏省住房和城乡建设厅 系统管理员）",
@@ -571,6 +583,7 @@ EXPECTED_TEXT: dict[str, list[str]] = {
     "daily_digest": ["红灯", "黄灯", "2026年11月25日"],
     "system_alert": ["系统告警", "隐患整改通知书", "legal_basis"],
     "repeat_offender_flag": ["屡查屡犯提示", "320508-ZD-2026-000019", "第一百一十三条", "从重处罚"],
+    "credit_listing": ["信用惩戒告知", "已列入黑名单", "65分", "2026年11月30日至2027年5月29日", "拒不执行停工指令"],
     "campaign_round_reminder": ["专项行动提醒", "2026年6月30日", "5个未检查"],
     "campaign_supervision_letter": ["督办函", "苏州建质督函〔2026〕3号", "2026年6月30日", "未检查5个"],
 }

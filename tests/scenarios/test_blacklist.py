@@ -36,6 +36,12 @@ def _public(story):
     return [i["enterprise_name"] for i in story.drv._api(None).get("/api/public/exposure").json()["items"]]
 
 
+def _told(story) -> list[str]:
+    """The 信用惩戒告知 in the contact's inbox, oldest first, as read (subject and text)."""
+    items = story.client(story.world.contact).get("/api/inbox").json()["items"]
+    return [m["subject"] + "\n" + m["text"] for m in reversed(items) if m["template"] == "credit_listing"]
+
+
 def test_an_enterprise_reaches_the_blacklist_and_leaves_it(story):
     w = story.world
     name = "苏州测试建设有限公司"
@@ -63,6 +69,10 @@ def test_an_enterprise_reaches_the_blacklist_and_leaves_it(story):
     page = story.drv._api(None).get("/public/exposure")
     assert name in page.text and "未按期完成隐患整改" in page.text and "苏州市姑苏区住房和城乡建设局" in page.text
     assert "钱工" not in page.text and "13900000000" not in page.text  # no person on the public page
+    # the unit is told (信用惩戒告知), once, by the authority of its registration
+    [told] = _told(story)
+    assert "已列入曝光名单" in told and "信用分85分" in told and "未按期完成隐患整改" in told and "申诉" in told
+    assert "苏州市姑苏区住房和城乡建设局" in told
 
     # Monday 30 November: work goes on under the stop-work order → XY-05 (65) → blacklist
     story.advance(to=beijing(2026, 11, 30, 10), step=timedelta(hours=6))
@@ -73,6 +83,9 @@ def test_an_enterprise_reaches_the_blacklist_and_leaves_it(story):
     assert c["score"] == 65 and _on(c, "blacklist") and _on(c, "exposure")
     black = next(x for x in c["listings"] if x["list"] == "blacklist")
     assert black["listed_on"] == "2026-11-30" and black["until"] == "2027-05-29" and "拒不执行停工指令" in black["reason"]
+    story.sweep()  # the outbox delivered
+    told = _told(story)
+    assert len(told) == 2 and "已列入黑名单" in told[1] and "2026年11月30日至2027年5月29日" in told[1]
     assert [x["enterprise"]["name"] for x in story.client(w.officer).get("/api/credit-listings?list=blacklist").json()["items"]] \
         == [name]
 
@@ -135,6 +148,10 @@ def test_an_enterprise_reaches_the_blacklist_and_leaves_it(story):
     for lst in ("blacklist", "exposure"):
         assert "列入期限届满" in lifted[lst]["lifted_reason"] and lifted[lst]["lifted_at"][:10] == "2027-05-29"
     assert _public(story) == []
+    told = _told(story)  # and told of both liftings, once each
+    assert len(told) == 4
+    assert any("已移出黑名单" in x for x in told[2:]) and any("已移出曝光名单" in x for x in told[2:])
+    assert all("信用分100分" in x and "列入期限届满" in x for x in told[2:])
     page = story.drv._api(None).get("/public/exposure")
     assert name not in page.text and "当前没有曝光的企业" in page.text
     history = story.client(w.officer).get("/api/credit-listings?active=false").json()["items"]
