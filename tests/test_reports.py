@@ -197,14 +197,26 @@ _PERIODS = {"2026-11": (date(2026, 11, 1), date(2026, 11, 30)), "2026-Q4": (date
 
 
 def test_periods_and_their_deadlines_come_from_the_policy():
-    p = policy.load()
-    assert p.version == 1
+    p = policy.load(1)
+    assert p.version == 1 and not p.rolls_over_days_off
     assert p.deadline(policy.parse_period("month", "2026-03")) == date(2026, 4, 5)
     assert p.deadline(policy.parse_period("month", "2026-12")) == date(2027, 1, 5)
     assert p.deadline(policy.parse_period("quarter", "2026-Q1")) == date(2026, 4, 10)
     assert p.deadline(policy.parse_period("half", "2026-H1")) == date(2026, 8, 1)
     assert p.deadline(policy.parse_period("year", "2026")) == date(2026, 12, 31)
     assert policy.parse_period("quarter", "2026-Q4").label == "2026年第四季度"
+    # v2 (current): a deadline on a day off moves to the next working day, on the statutory calendar
+    from cases.clocks.holiday_calendar import HolidayCalendar
+
+    v2, cal = policy.load(), HolidayCalendar()
+    assert v2.version == 2 and v2.rolls_over_days_off and v2.periods == p.periods
+    assert v2.deadline(policy.parse_period("month", "2026-03"), cal) == date(2026, 4, 7)   # 清明 4–6 April
+    assert v2.deadline(policy.parse_period("month", "2026-09"), cal) == date(2026, 10, 8)  # 国庆 1–7 October
+    assert v2.deadline(policy.parse_period("half", "2026-H1"), cal) == date(2026, 8, 3)    # Sat 1 August
+    assert v2.deadline(policy.parse_period("quarter", "2026-Q1"), cal) == date(2026, 4, 10)  # a Friday: unchanged
+    assert v2.deadline(policy.parse_period("year", "2026"), cal) == date(2026, 12, 31)
+    with pytest.raises(ValueError):
+        v2.deadline(policy.parse_period("month", "2026-03"))
     with pytest.raises(ValidationFailed) as e:
         policy.parse_period("month", "2026-13")
     assert e.value.errors[0]["label"] == "报告期" and "2026-03" in e.value.errors[0]["message"]
@@ -224,7 +236,7 @@ def test_submission_versions_number_and_lateness(db, world, clock):
         first = reports.submit(s, officer, "320508", "month", "2026-11", now=clock.now())
         assert (first.version, first.late, first.late_days) == (1, False, 0)
         assert first.doc_number == "姑苏建质报〔2026〕1号"
-        assert first.deadline_date == date(2026, 12, 5)
+        assert first.deadline_date == date(2026, 12, 7)  # the 5th is a Saturday: Monday 7th
         with pytest.raises(Forbidden):  # a district submits only its own report
             reports.submit(s, officer, "320506", "month", "2026-11", now=clock.now())
         with pytest.raises(Forbidden):
@@ -240,7 +252,7 @@ def test_submission_versions_number_and_lateness(db, world, clock):
         board = reports.overview(s, sup, "320500", "month", "2026-11", now=clock.now())
     rows = {r["code"]: r for r in board["districts"]}
     assert rows["320508"]["status"] == "submitted" and rows["320506"]["status"] == "not_yet"
-    clock.set(datetime(2026, 12, 8, 2, 0, tzinfo=UTC))  # Tue 8 Dec: 3 days after the 5th
+    clock.set(datetime(2026, 12, 10, 2, 0, tzinfo=UTC))  # Thu 10 Dec: 3 days after Monday 7th
     with db.transaction() as s:
         late = reports.submit(s, wz, "320506", "month", "2026-11", now=clock.now())
         assert (late.late, late.late_days) == (True, 3) and late.doc_number == "吴中建质报〔2026〕1号"

@@ -69,17 +69,28 @@ def parse_period(kind: Any, key: Any) -> Period:
 class ReportingPolicy:
     version: int
     periods: dict[str, dict[str, Any]]
+    # A deadline that falls on a day off (weekend, holiday, not a 调休 working day) moves to the next
+    # working day (期间届满的最后一日是法定休假日的，以法定休假日结束的次日为期间的最后一日).
+    rolls_over_days_off: bool = False
 
-    def deadline(self, period: Period) -> date:
-        """The last legal date on which the period's report is on time (inclusive)."""
+    def deadline(self, period: Period, calendar: Any = None) -> date:
+        """The last legal date on which the period's report is on time (inclusive); with
+        ``rolls_over_days_off``, on the working-day ``calendar`` (cases.clocks.holiday_calendar)."""
         rule = self.periods[period.kind]["deadline"]
         if "after_end" in rule:
             months, day = int(rule["after_end"]["months"]), int(rule["after_end"]["day"])
             y, m = period.last.year, period.last.month + months
             y, m = y + (m - 1) // 12, (m - 1) % 12 + 1
-            return date(y, m, min(day, _month_end(y, m).day))
-        fixed = rule["fixed"]
-        return date(period.first.year + int(fixed.get("year_offset", 0)), int(fixed["month"]), int(fixed["day"]))
+            d = date(y, m, min(day, _month_end(y, m).day))
+        else:
+            fixed = rule["fixed"]
+            d = date(period.first.year + int(fixed.get("year_offset", 0)), int(fixed["month"]), int(fixed["day"]))
+        if self.rolls_over_days_off:
+            if calendar is None:
+                raise ValueError(f"reporting-v{self.version}: the deadline needs the working-day calendar")
+            while not calendar.is_working_day(d):
+                d += timedelta(days=1)
+        return d
 
 
 def _check(data: dict[str, Any], name: str) -> ReportingPolicy:
@@ -88,7 +99,7 @@ def _check(data: dict[str, Any], name: str) -> ReportingPolicy:
         rule = (periods.get(kind) or {}).get("deadline") or {}
         if not ("after_end" in rule or "fixed" in rule):
             raise ValueError(f"{name}: periods.{kind}.deadline needs after_end or fixed")
-    return ReportingPolicy(int(data["version"]), periods)
+    return ReportingPolicy(int(data["version"]), periods, bool(data.get("rolls_over_days_off", False)))
 
 
 @lru_cache(maxsize=8)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cases.calendar.calendar_store import get_calendar
 from cases.credit.services import EVENT_LABELS as CREDIT_EVENT_LABELS
 from cases.issuance.docnumbers import authority_prefix, next_document_serial
 from cases.ledger.access import STAFF_ROLES, in_subtree
@@ -64,7 +65,7 @@ def _report(session: Session, tree: Subtree, period: Period, cutoff: datetime) -
             "period": {"kind": period.kind, "key": period.key, "label": period.label,
                        "first": period.first.isoformat(), "last": period.last.isoformat()},
             "cutoff": cutoff.isoformat(), "definitions_version": asof.DEFINITIONS_VERSION,
-            "policy_version": policy.version, "deadline": policy.deadline(period).isoformat(),
+            "policy_version": policy.version, "deadline": policy.deadline(period, get_calendar(session)).isoformat(),
             "rows": rows, "total": comp.total, "_touched": sorted(comp.touched)}
 
 
@@ -126,7 +127,7 @@ def submit(session: Session, user: User, code: str, kind: Any, key: Any, *, now:
         raise ValidationFailed([{"field": "note", "label": "更正说明", "message": "重新报送（更正）时必填"}])
     rep = _report(session, tree, period, asof.utc(now))
     policy = load()
-    deadline = policy.deadline(period)
+    deadline = policy.deadline(period, get_calendar(session))
     late_days = max(0, (today - deadline).days)
     j = session.get(Jurisdiction, code)
     serial = next_document_serial(session, code, DOC_TYPE, today.year)
@@ -250,7 +251,7 @@ def overview(session: Session, user: User, code: str, kind: Any, key: Any, *, no
     period = parse_period(kind, key)
     tree = _tree(session, user, code)
     policy = load()
-    deadline = policy.deadline(period)
+    deadline = policy.deadline(period, get_calendar(session))
     today = to_local(now).date()
     latest: dict[str, ReportSubmission] = {}
     counts: dict[str, int] = {}

@@ -28,7 +28,7 @@ def test_periodic_report_pages(pages, api, db, world, clock):
     sup, off = pages(world.supervisor, ttl=timedelta(days=60)), pages(world.officer, ttl=timedelta(days=60))
     page = sup.get("/reports/periodic?jurisdiction=320508&period_kind=month&period=2026-11")
     assert page.status_code == 200, page.text[:300]
-    assert "2026年11月" in page.text and "按期整改率" in page.text and "报送期限：2026年12月5日" in page.text
+    assert "2026年11月" in page.text and "按期整改率" in page.text and "报送期限：2026年12月7日" in page.text
     links = [(label, unescape(url), int(n)) for label, url, n in LINK.findall(page.text)]
     assert {label for label, _, _ in links} >= {"新增", "办结", "应按期整改", "按期整改", "逾期"}
     api_sup = api(world.supervisor)

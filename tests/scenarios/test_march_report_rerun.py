@@ -3,8 +3,8 @@
 In March 2026 姑苏区 registers two hazards on its project — one rectified before its deadline,
 verified and closed; the other left past its deadline — and a fall from height on 28 March: one
 dead, one seriously injured (一般事故). 吴中区 registers a hazard of its own. On 3 April the 姑苏区
-officer submits the March report: the figures are frozen with a 文号, on time (the deadline is
-5 April). 吴中区 submits on 8 April, three days late. On 20 April (within the 30-day window) the
+officer submits the March report: the figures are frozen with a 文号, on time (the deadline, 5 April,
+falls in the 清明 holiday and moves to Tuesday 7 April). 吴中区 submits on 10 April, three days late. On 20 April (within the 30-day window) the
 seriously injured worker dies: the accident's casualties are corrected. In July a 回头看 reopens
 the closed hazard, and a hazard found on 20 March is entered late. The city's supervisor re-runs
 姑苏区's March report: as of its cut-off it gives exactly the frozen figures; as of now, the deaths,
@@ -66,7 +66,7 @@ def test_march_report_rerun_after_back_dated_corrections(story):
     r = officer.post("/api/reports/periodic/submissions", json=march)
     assert r.status_code == 201, r.text
     sub = r.json()
-    assert sub["doc_number"] == "姑苏建质报〔2026〕1号" and sub["late"] is False and sub["deadline_label"] == "2026年4月5日"
+    assert sub["doc_number"] == "姑苏建质报〔2026〕1号" and sub["late"] is False and sub["deadline_label"] == "2026年4月7日"  # the 5th falls in 清明 (4–6 April)
     frozen = sub["figures"]["total"]
     assert frozen["kinds"]["hazard"]["new"] == 2 and frozen["kinds"]["hazard"]["closed"] == 1
     assert frozen["kinds"]["hazard"]["rect_due"] == 2 and frozen["kinds"]["hazard"]["rect_on_time"] == 1
@@ -78,8 +78,8 @@ def test_march_report_rerun_after_back_dated_corrections(story):
     wz = story.client(w.officer_wz)
     assert wz.post("/api/reports/periodic/submissions", json=march).status_code == 403
 
-    # 8 April: 吴中区 submits, three days after the 5th
-    story.advance(to=beijing(2026, 4, 8, 10), step=timedelta(days=1))
+    # 10 April: 吴中区 submits, three days after the deadline (the 5th, in the 清明 holiday, moves to the 7th)
+    story.advance(to=beijing(2026, 4, 10, 10), step=timedelta(days=1))
     r = wz.post("/api/reports/periodic/submissions", json={**march, "jurisdiction": "320506"})
     assert r.status_code == 201, r.text
     assert (r.json()["late"], r.json()["late_days"]) == (True, 3)
