@@ -18,6 +18,7 @@ from api.routes.sanctions import credit as credit_routes
 from api.routes.sanctions import interviews as interview_routes
 from api.routes.sanctions import referrals as referral_routes
 from api.routes.reports import periodic as periodic_reports
+from api.routes.reports import statistics as statistics_routes
 from api.routes.sanctions import patterns as pattern_routes
 from api.routes.reports import accident_platform as accident_platform_routes
 from api.routes.reports import rankings as ranking_routes
@@ -82,6 +83,7 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
         interview_routes,
         referral_routes,
         periodic_reports,
+        statistics_routes,
         pattern_routes,
         accident_platform_routes,
         ranking_routes,

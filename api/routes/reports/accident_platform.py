@@ -41,10 +41,10 @@ class PlatformList(BaseModel):
 
 
 def _period(s, user, clock, jurisdiction, period_from, period_to):
-    from api.routes.deadlines import _staff_subtree_code
+    from api.routes.reports.statistics import staff_subtree_code
     from cases.reads.case_lists import legal_date
 
-    code = _staff_subtree_code(s, user, jurisdiction)
+    code = staff_subtree_code(s, user, jurisdiction)
     today = clock.today()
     start = legal_date("from", period_from) or today.replace(month=1, day=1)
     end = legal_date("to", period_to) or today

@@ -75,10 +75,10 @@ class DecisionIn(BaseModel):
 @router.get("/repeat-offender-flags", summary="屡查屡犯提示清单（本辖区及下级，默认未处理的）", response_model=FlagList)
 def list_flags(user: CurrentUser, db: Db, jurisdiction: Optional[str] = Query(None, max_length=12),
                status: Literal["open", "handled", "all"] = Query("open", description="open 未处理（含已阅）/ handled 已处理 / all 全部")):
-    from api.routes.deadlines import _staff_subtree_code
+    from api.routes.reports.statistics import staff_subtree_code
 
     with db.session() as s:
-        code = _staff_subtree_code(s, user, jurisdiction)
+        code = staff_subtree_code(s, user, jurisdiction)
         return {"jurisdiction": code, "items": flags.list_flags(s, user, code, status=None if status == "all" else status)}
 
 
