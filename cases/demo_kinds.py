@@ -147,11 +147,18 @@ def _demo_accident(session, rng, actor, supervisor, province, project, contracto
     target = force or target
     if target == "found":
         return
-    t = _step(t, rng, now, 1)
+    # Reported up within the 2 hours as a rule (one in five late: 迟报), the 48-hour detailed report
+    # likewise (one in five after it) — the credit records and the 报送表 show the late ones.
+    occurred = t - timedelta(minutes=40)
+    t = min(now - timedelta(minutes=5), t + timedelta(minutes=rng.choice([35, 50, 70, 95, 240])))
     case = _run(session, actor, case, "register", {
         "enterprise_id": contractor_id, "deaths": max(deaths, 0), "serious_injuries": max(injuries, 1 if deaths == 0 else 0),
         "direct_loss": round(rng.uniform(1.2e6, 6e6)), "cause": "安全防护措施不到位"}, t)
     acting = actor if case.jurisdiction_code == actor.jurisdiction_code else supervisor
+    t = max(t + timedelta(minutes=5), min(now - timedelta(minutes=5), occurred + timedelta(hours=rng.choice([20, 30, 40, 44, 60]))))
+    case = _run(session, acting, case, "submit_detailed_report", {
+        "detailed_report": f"事故单位：{project.name}施工总承包单位；{text}，死亡{deaths}人、重伤{injuries}人；"
+                           "已启动应急预案，封闭现场；原因初判：安全防护措施不到位。"}, t)
     if target == "registered":
         return
     t = _step(t, rng, now)

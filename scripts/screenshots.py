@@ -37,6 +37,12 @@ PAGES = [  # (user, path, file name); {case} is an open case of the officer's, {
     (None, "/complaint", "complaint-public"),
     ("enterprise", "/self-inspection", "self-inspection"),
     ("supervisor", "/cockpit/analogs", "analogs"),
+    ("supervisor", "/credit/blacklist", "credit-lists"),
+    (None, "/public/exposure", "exposure-public"),
+    ("officer", "/interviews", "interviews"),
+    ("officer", "/referrals", "referrals"),
+    ("officer", "/reports/periodic", "periodic-report"),
+    ("supervisor", "/cockpit/repeat-offenders", "repeat-offenders"),
 ]
 
 
