@@ -181,6 +181,8 @@ def load_demo(session: Session, *, now: datetime, n_cases: int = 200, seed: int 
     counts["complaints"] = load_demo_complaints(session, officer, projects, now)
     from cases.referrals.demo import load_demo_referrals  # 移送 (issue 12)
     counts["referrals"] = load_demo_referrals(session, officer, now)
+    from cases.interviews.demo import load_demo_interviews  # 约谈 (issue 12)
+    counts["interviews"] = load_demo_interviews(session, officer, now)
     counts["cases"] += counts["complaints"]
     return counts
 
