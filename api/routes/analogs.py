@@ -114,14 +114,14 @@ def list_analog_tasks(
         body = reads.list_tasks(s, user, now, page=page, page_size=page_size, source_case_id=source_case_id,
                                 jurisdiction=(jurisdiction or "").strip() or None, jurisdiction_only=jurisdiction_only,
                                 status=reads.parse_statuses(status), with_findings=with_findings, project_id=project_id)
-    return responses.fast_json(_jsonable(body))
+    return responses.fast_json(body)
 
 
 @router.get("/cases/{case_id}/analog-tasks", summary="本案提出的类比排查任务", response_model=CaseAnalogTasks)
 def case_analog_tasks(case_id: int, user: CurrentUser, db: Db, clock: AppClock):
     with db.session() as s:
         items = reads.case_tasks(s, user, case_id, clock.now())
-    return responses.fast_json(_jsonable({"items": items}))
+    return responses.fast_json({"items": items})
 
 
 @router.post("/analog-tasks/{task_id}/cancel", summary="撤销类比排查任务（监管负责人，须说明理由）",
@@ -131,14 +131,4 @@ def cancel_analog_task(task_id: int, body: CancelIn, user: CurrentUser, db: Db, 
     with db.transaction() as s:
         task = services.cancel_task(s, user, task_id, body.reason, now)
         item = reads.tasks_json(s, [task], now)[0]
-    return responses.fast_json(_jsonable(item))
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    return value
+    return responses.fast_json(item)

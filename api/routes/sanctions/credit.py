@@ -126,16 +126,6 @@ class ManualIn(BaseModel):
     facts: str = Field(max_length=2000, description="事实经过（必填）")
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    return value
-
-
 def _one(s, record, now) -> dict[str, Any]:
     return reads.records_out(s, [record], shanghai_date(now))[0]
 
@@ -145,7 +135,7 @@ def _one(s, record, now) -> dict[str, Any]:
 def get_enterprise_credit(enterprise_id: int, user: CurrentUser, db: Db, clock: AppClock):
     with db.session() as s:
         body = reads.enterprise_credit(s, user, enterprise_id, clock.now())
-    return responses.fast_json(_jsonable(body))
+    return responses.fast_json(body)
 
 
 @router.post("/credit-records", status_code=201, summary="登记不良行为（无案件动作对应的事由，如拒不执行停工指令；须关联案件）",
@@ -155,7 +145,7 @@ def post_credit_record(body: ManualIn, user: CurrentUser, db: Db, clock: AppCloc
     with db.transaction() as s:
         record = services.record_manual(s, user, case_id=body.case_id, cause=body.cause, facts=body.facts, now=now)
         out = _one(s, record, now)
-    return responses.fast_json(_jsonable(out), status_code=201)
+    return responses.fast_json(out, status_code=201)
 
 
 @router.post("/credit-records/{record_id}/appeal", summary="企业申诉不良行为记录（本企业联系人，说明理由）",
@@ -165,7 +155,7 @@ def post_appeal(record_id: int, body: AppealIn, user: CurrentUser, db: Db, clock
     with db.transaction() as s:
         record = services.appeal(s, user, record_id, body.reason, now)
         out = _one(s, record, now)
-    return responses.fast_json(_jsonable(out))
+    return responses.fast_json(out)
 
 
 @router.post("/credit-records/{record_id}/decision", summary="处理申诉（作出记录的机关）：维持、更正分值或撤销",
@@ -175,7 +165,7 @@ def post_decision(record_id: int, body: DecisionIn, user: CurrentUser, db: Db, c
     with db.transaction() as s:
         record = services.decide(s, user, record_id, body.outcome, body.reason, now, points=body.points)
         out = _one(s, record, now)
-    return responses.fast_json(_jsonable(out))
+    return responses.fast_json(out)
 
 
 @router.get("/credit-listings", summary="黑名单、曝光名单（本辖区及下级登记的企业；默认仅当前在列）", response_model=ListingsOut)
@@ -184,7 +174,7 @@ def get_listings(user: CurrentUser, db: Db,
                  active: bool = Query(True, description="false: 含已移出的历史记录")):
     with db.session() as s:
         items = reads.staff_listings(s, user, list, active=active)
-    return responses.fast_json(_jsonable({"items": items}))
+    return responses.fast_json({"items": items})
 
 
 @router.get("/public/exposure", summary="曝光名单（无需登录）：当前曝光的企业、不良行为、日期和作出机关", response_model=PublicExposureOut)
@@ -192,7 +182,7 @@ def get_public_exposure(db: Db, clock: AppClock):
     now = clock.now()
     with db.session() as s:
         items = reads.public_exposure(s, now)
-    return responses.fast_json(_jsonable({"items": items, "as_of": shanghai_date(now)}))
+    return responses.fast_json({"items": items, "as_of": shanghai_date(now)})
 
 
 def export_response(db, now: datetime, ext: str) -> Response:

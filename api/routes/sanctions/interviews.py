@@ -140,7 +140,7 @@ def create_interview(body: InterviewCreate, user: CurrentUser, db: Db, clock: Ap
     with db.transaction() as s:
         iv = services.create_interview(s, user, body.model_dump(), now)
         item = _one(s, user, iv.id, now)
-    return responses.fast_json(_jsonable(item))
+    return responses.fast_json(item)
 
 
 @router.get("/interviews", summary="约谈记录清单", response_model=InterviewPage)
@@ -152,21 +152,21 @@ def list_interviews(user: CurrentUser, db: Db, clock: AppClock,
     with db.session() as s:
         body = reads.list_interviews(s, user, clock.now(), case_id=case_id, jurisdiction=(jurisdiction or "").strip() or None,
                                      status=status, page=page, page_size=page_size)
-    return responses.fast_json(_jsonable(body))
+    return responses.fast_json(body)
 
 
 @router.get("/interviews/{interview_id}", summary="约谈记录详情", response_model=InterviewOut)
 def get_interview(interview_id: int, user: CurrentUser, db: Db, clock: AppClock):
     with db.session() as s:
         item = _one(s, user, interview_id, clock.now())
-    return responses.fast_json(_jsonable(item))
+    return responses.fast_json(item)
 
 
 @router.get("/cases/{case_id}/interviews", summary="本案的约谈记录", response_model=InterviewList)
 def case_interviews(case_id: int, user: CurrentUser, db: Db, clock: AppClock):
     with db.session() as s:
         items = reads.case_interviews(s, user, case_id, clock.now())
-    return responses.fast_json(_jsonable({"items": items}))
+    return responses.fast_json({"items": items})
 
 
 @router.post("/interviews/{interview_id}/held", summary="登记约谈召开情况（参加人员、约谈内容、承诺事项），生成约谈记录",
@@ -178,7 +178,7 @@ def record_held(interview_id: int, body: HeldIn, user: CurrentUser, db: Db, cloc
     with db.transaction() as s:
         services.record_held(s, user, interview_id, data, now)
         item = _one(s, user, interview_id, now)
-    return responses.fast_json(_jsonable(item))
+    return responses.fast_json(item)
 
 
 @router.post("/interviews/{interview_id}/commitments", summary="补充承诺事项", response_model=CommitmentList)
@@ -188,7 +188,7 @@ def add_commitments(interview_id: int, body: CommitmentsIn, user: CurrentUser, d
     with db.transaction() as s:
         added = services.add_later(s, user, interview_id, items, now)
         out = reads.commitments_json(s, added, now)
-    return responses.fast_json(_jsonable({"items": out}))
+    return responses.fast_json({"items": out})
 
 
 @router.post("/interview-commitments/{commitment_id}/met", summary="登记承诺事项已落实（附佐证说明）",
@@ -198,14 +198,4 @@ def mark_met(commitment_id: int, body: MetIn, user: CurrentUser, db: Db, clock: 
     with db.transaction() as s:
         c = services.mark_met(s, user, commitment_id, body.note, now)
         out = reads.commitments_json(s, [c], now)[0]
-    return responses.fast_json(_jsonable(out))
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    return value
+    return responses.fast_json(out)
