@@ -228,8 +228,9 @@ NavItem = tuple[str, Any]  # (href, label) or (label, [(href, label), ...]): a l
 
 def navigation(user: User) -> list[NavItem]:
     """The header for this role (the pages check access themselves): a few links and two menus —
-    检查 (the work on sites) and 督办与惩戒 (what follows a case: supervision, 约谈, 移送, credit,
-    reports) — so the header stays one line on a laptop and two on a phone."""
+    检查 (the work on sites) and 惩戒与报表 (what follows a case: 约谈, 移送, credit, periodic
+    reports) — so the header stays one line on a laptop and two on a phone. The supervisor's
+    cockpit stays a link of its own: it is where a supervisor starts."""
     if user.role == "enterprise":
         return [("/", "本单位案件"), ("/self-inspection", "自查台账"), ("/inbox", "站内信")] + (
             [(f"/enterprises/{user.enterprise_id}/credit", "本单位信用")] if user.enterprise_id else [])
@@ -239,10 +240,10 @@ def navigation(user: User) -> list[NavItem]:
     items.append(("/ledger", "台账"))
     items.append(("检查", [("/inspections", "检查记录"), ("/campaigns", "专项行动"), ("/analog-tasks", "类比排查"),
                            ("/self-inspection", "企业自查")]))
-    follow_up = [("/cockpit", "督办驾驶舱")] if user.role in ("supervisor", "admin") else []
-    follow_up += [("/interviews", "约谈"), ("/referrals", "移送"), ("/credit/blacklist", "信用惩戒"),
-                  ("/reports/periodic", "定期报表")]
-    items.append(("督办与惩戒", follow_up))
+    if user.role in ("supervisor", "admin"):
+        items.append(("/cockpit", "督办驾驶舱"))
+    items.append(("惩戒与报表", [("/interviews", "约谈"), ("/referrals", "移送"), ("/credit/blacklist", "信用惩戒"),
+                                ("/reports/periodic", "定期报表")]))
     if user.role in ("officer", "supervisor"):
         items.append(("/complaints", "群众举报"))
     items.append(("/inbox", "站内信"))
