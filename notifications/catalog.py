@@ -269,6 +269,13 @@ CATALOG: dict[str, TemplateSpec] = {
               variables=_pick("recipient_name", "enterprise_name", "enterprise_credit_code", "list_label",
                               "listing_action", "credit_score", "listing_reason", "listing_period", "issuing_authority",
                               "dashboard_url")),
+        _spec("credit_record", "不良行为记录告知",
+              "A 不良行为记录 was made against an enterprise (credit-vN.yaml item): to its contacts, by the "
+              "recording authority, with the points, the validity and the right to appeal.",
+              document=False,
+              variables=_pick("recipient_name", "enterprise_name", "enterprise_credit_code", "record_item",
+                              "record_points", "listing_reason", "listing_period", "credit_score", "issuing_authority",
+                              "dashboard_url")),
         _spec("system_alert", "系统告警",
               "To the province's administrators: a message failed (e.g. a template variable is missing) and needs fixing.",
               document=False,

@@ -220,6 +220,8 @@ _VARIABLES: dict[str, Variable] = {
         _v("listing_action", "str", "What happened: 列入 or 移出."),
         _v("credit_score", "int", "The enterprise's credit score at that moment (derived from its records)."),
         _v("listing_reason", "str", "Why: the threshold reached and the records in force, or why it was lifted."),
+        _v("record_item", "str", "A 不良行为记录's item as printed: code and label, e.g. XY-03 未按期完成隐患整改."),
+        _v("record_points", "int", "The points the record deducts."),
         _v("listing_period", "str", "The listing's period as printed, e.g. 2026年12月1日至2027年5月30日."),
         # --- system alerts (to administrators) ---------------------------------------------------
         _v("alert_title", "str", "What happened, one line, e.g. 消息模板渲染失败，消息未发送."),

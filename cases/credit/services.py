@@ -174,8 +174,34 @@ def record_cause(session: Session, *, enterprise_id: int, cause: str, source_key
         return None
     add_event(session, record_id, "recorded", now, actor=actor, reason=summary, after=item.points)
     score = refresh_score(session, enterprise_id, now)
+    tell_record(session, record_id, score, now)
     apply_thresholds(session, enterprise_id, score, now)
     return session.get(CreditRecord, record_id)
+
+
+def tell_record(session: Session, record_id: int, score: int, now: datetime) -> int:
+    """不良行为记录告知: the unit's contacts are told of a record made against it — the item, the points,
+    what it is about, until when it counts, the score now, and that it may appeal — once per record
+    (outbox cause ``credit_record:<id>``), in the transaction that records it."""
+    from cases.issuance import outbox
+
+    record = session.get(CreditRecord, record_id)
+    enterprise = session.get(Enterprise, record.enterprise_id)
+    contacts = list(session.scalars(select(User).where(User.enterprise_id == enterprise.id, User.role == "enterprise",
+                                                       User.active.is_(True)).order_by(User.id)))
+    if not contacts:
+        return 0
+    authority = session.get(Jurisdiction, record.authority_code)
+    last_day = record.valid_until - timedelta(days=1)
+    return outbox.enqueue(session, case=None, template="credit_record", recipients=contacts,
+                          cause=f"credit_record:{record.id}", now=now, variables={
+                              "enterprise_name": enterprise.name, "enterprise_credit_code": enterprise.credit_code,
+                              "record_item": f"{record.item_code} {record.item_label}", "record_points": record.points,
+                              "listing_reason": record.summary,
+                              "listing_period": f"{_cn(record.valid_from)}至{_cn(last_day)}",
+                              "credit_score": score,
+                              "issuing_authority": authority.authority_name if authority else record.authority_code,
+                              "dashboard_url": f"/enterprises/{enterprise.id}/credit"})
 
 
 def regrade(session: Session, record: CreditRecord, cause: str, now: datetime, reason: str) -> bool:

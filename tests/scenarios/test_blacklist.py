@@ -154,5 +154,12 @@ def test_an_enterprise_reaches_the_blacklist_and_leaves_it(story):
     assert all("信用分100分" in x and "列入期限届满" in x for x in told[2:])
     page = story.drv._api(None).get("/public/exposure")
     assert name not in page.text and "当前没有曝光的企业" in page.text
+    # and of each record as it was made: item, points, validity and the right to appeal, once each
+    items = story.client(story.world.contact).get("/api/inbox").json()["items"]
+    records = [m["subject"] + "\n" + m["text"] for m in reversed(items) if m["template"] == "credit_record"]
+    assert [x.split("：", 1)[1].split("，")[0] for x in records][:4] == \
+        ["XY-01 存在重大事故隐患被责令停工、挂牌督办", "XY-03 未按期完成隐患整改", "XY-05 拒不执行停工指令",
+         "XY-04 挂牌督办事项逾期被约谈"], records
+    assert len(records) == 4 and all("申诉" in x for x in records) and "扣5分" in records[1] and "现信用分85分" in records[1]
     history = story.client(w.officer).get("/api/credit-listings?active=false").json()["items"]
     assert {x["list"] for x in history} == {"blacklist", "exposure"}
