@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from cases.clocks.legal_time import shanghai_date
 from cases.credit import services as credit
-from cases.models import CreditListing, CreditRecord
+from cases.models import CreditListing, CreditRecord, Enterprise
 from state_machines.credit_policy import credit_policy
 
 log = logging.getLogger("anjian.credit")
@@ -25,12 +25,20 @@ def _due_clause(today):
 
 
 def due(session: Session, now: datetime) -> bool:
-    """Anything for the pass to do (the sweep lane's one-row check)."""
+    """Anything for the pass to do (the sweep lane's one-row checks): a record to expire, or a listing
+    past its period whose unit's score (the cache, exact once the expiries are done) no longer
+    reaches its list's threshold. A listing that still reaches it is not work: it would wake the
+    sweep at every tick until a record expires (which the first check sees)."""
     today = shanghai_date(now)
     if session.execute(select(CreditRecord.id).where(_due_clause(today)).limit(1)).first() is not None:
         return True
-    return session.execute(select(CreditListing.id).where(CreditListing.active_key.is_not(None),
-                                                          CreditListing.until <= today).limit(1)).first() is not None
+    thresholds = credit_policy().thresholds
+    liftable = CreditListing.list.not_in(sorted(thresholds))
+    for name, t in thresholds.items():
+        liftable = liftable | ((CreditListing.list == name) & (Enterprise.credit_score > t.score_at_most))
+    return session.execute(select(CreditListing.id).join(Enterprise, Enterprise.id == CreditListing.enterprise_id)
+                           .where(CreditListing.active_key.is_not(None), CreditListing.until <= today, liftable)
+                           .limit(1)).first() is not None
 
 
 def run(session: Session, now: datetime) -> dict[str, int]:

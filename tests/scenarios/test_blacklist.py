@@ -133,6 +133,10 @@ def test_an_enterprise_reaches_the_blacklist_and_leaves_it(story):
     c = _credit(story)
     assert c["score"] == 70 and next(r for r in c["records"] if r["item_code"] == "XY-03")["status"] == "expired"
     assert _on(c, "exposure") and _on(c, "blacklist") and _public(story) == [name]
+    # a listing past its period that still applies is no work for the sweep lane (it would wake every tick)
+    from cases.credit import sweep as credit_sweep
+
+    assert credit_sweep.due_check(story.db, story.clock.now()) is False
 
     # XY-01 expires (180 days, 22 May): 80 — above the blacklist's 70, but its period runs to 29 May;
     # 80 still reaches the exposure threshold: both stay
