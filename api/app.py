@@ -11,6 +11,7 @@ from api.idempotency import install_idempotency
 from api.openapi_errors import install_error_responses
 from api.request_log import install_request_log
 from api.responses import OrjsonResponse
+from api.route_table import include_flat, install_route_index
 from api.security import install_docs, install_security_headers
 from api.routes import auth, campaigns, cases, complaints, deadlines, documents, evidence, machines, notifications, reference
 from api.routes import analogs, inspections, self_inspection, users_admin
@@ -88,7 +89,7 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
         accident_platform_routes,
         ranking_routes,
     ):
-        app.include_router(module.router)
+        include_flat(app, module.router)
     install_error_responses(app)  # 400/401/403/404/409/413/422/429/503 declared on every route
     install_docs(app)
 
@@ -112,6 +113,7 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
     from api.pages import install_pages
 
     install_pages(app)
+    install_route_index(app)  # requests are matched against their path's group of routes (api/route_table.py)
     return app
 
 

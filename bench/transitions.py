@@ -507,6 +507,19 @@ class Server:
         self.log.close()
 
 
+def start_py_spy(out_dir: str | None, server: Server, name: str, workers: int, mode: str,
+                 duration: float) -> subprocess.Popen | None:
+    """py-spy (collapsed stacks of the threads holding the GIL: where the CPU goes) of the server's process tree for one run."""
+    if not out_dir:
+        return None
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    out = Path(out_dir) / f"{name}-w{workers}-{mode.replace(' ', '-').replace('/', '')}.txt"
+    exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return subprocess.Popen([exe, "record", "--pid", str(server.proc.pid), "--subprocesses", "--gil", "--format", "raw",
+                             "--rate", "100", "--duration", str(max(int(duration) - 1, 1)), "--output", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def run_wrk(server: Server, script: Path, *, connections: int, threads: int, duration: float) -> dict:
     cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration:g}s", "--timeout", "10s",
            "-s", str(script), server.base]
@@ -620,7 +633,10 @@ def bench_database(name: str, args, tmp: Path) -> tuple[dict, list[Row]]:
                     background = background_busy(1.0) if mode != "warmup" else 0.0
                     since = datetime.now(timezone.utc) - timedelta(seconds=1)
                     before = cpu_snapshot(server.proc.pid, pg_database)
+                    spy = start_py_spy(args.py_spy, server, name, workers, mode, duration) if mode != "warmup" else None
                     r = run_wrk(server, script, connections=conns, threads=args.threads, duration=duration)
+                    if spy is not None:
+                        spy.wait(timeout=duration + 60)
                     after = cpu_snapshot(server.proc.pid, pg_database)
                     time.sleep(1.0)  # requests still in flight when wrk stopped finish on the server
                     events = sum(count_events_since(db, since).values())
@@ -692,6 +708,8 @@ def machine_facts() -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    p.add_argument("--py-spy", metavar="DIR", help="record each run's server processes with py-spy (collapsed stacks "
+                   "in DIR/<db>-w<workers>-<mode>.txt; needs py-spy and ptrace rights)")
     p.add_argument("--cases", type=int, default=6000, help="fresh cases handed to each run (default 6000: 24,000 transitions)")
     p.add_argument("--duration", type=float, default=15, help="seconds per measured run (default 15)")
     p.add_argument("--warmup", type=float, default=3, help="seconds of unreported load after each server start")

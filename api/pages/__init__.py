@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from api.route_table import include_flat
+
 
 def install_pages(app: FastAPI) -> None:
     from api.pages import admin, auth, campaigns, cockpit, common, complaints, home, inbox, ledger, me, role_preferences
@@ -55,4 +57,4 @@ def install_pages(app: FastAPI) -> None:
         ranking_pages,
         accident_platform_pages,
     ):
-        app.include_router(module.router)
+        include_flat(app, module.router)
