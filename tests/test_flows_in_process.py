@@ -240,3 +240,100 @@ def test_a_stalled_prefect_server_delays_no_rung_and_no_message(app_db, world):
         assert loop.stop(15)
         stalled.close()
     assert_exactly_once(app_db)
+
+
+class _StallingPrefect:
+    """An HTTP server that answers ``GET /api/health`` until the first other request — a flow run
+    beginning — and from then on accepts connections and answers nothing, health included: a
+    Prefect server that stalls inside a run (its SQLite database locked, docs/performance.md)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/api"
+        self.stalled = False
+        self.held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+            if self.stalled:
+                continue  # held open, never read, never answered
+            try:
+                conn.settimeout(5)
+                request = conn.recv(65536).decode("latin-1")
+            except OSError:
+                continue
+            if request.startswith("GET /api/health"):
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 4\r\n"
+                             b"Connection: close\r\n\r\ntrue")
+                conn.close()
+            else:
+                self.stalled = True  # the run began: from now on nothing answers
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.held:
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+
+def test_a_prefect_server_that_stalls_inside_a_run_delays_no_message_and_no_rung(app_db, world):
+    """The health check before a run passes, the run begins, then the server stops answering: the
+    run's watchdog (workflows/loop.py run_guarded) finds the health check unanswered after
+    STALL_SECONDS and delivers the outbox and fires the rungs without a flow run meanwhile — within
+    seconds, not after the stuck client's minute of retries; still exactly once."""
+    from tests.test_delivery import REMINDER_VARS
+    from tests.test_workflows import seed_due_timers
+    from workflows.loop import STALL_SECONDS, FlowLoop, prefect_answers
+    from cases.platform import clock as clock_module
+
+    server = _StallingPrefect()
+    assert prefect_answers(server.url, timeout=2)
+    now = clock_module.now()
+    seed_due_timers(app_db, world, now, 1, task_deadlines=0)
+    assert pending_due(app_db, now) > 0
+    loop = FlowLoop(sweep_interval=1, delivery_poll=1, digest=False, worker="stall-inside-test", api_url=server.url)
+    started = time.monotonic()
+    loop.start()
+    try:
+        case_id = register_hazard(app_db, world, now, title="卸料平台限载牌缺失")
+        with app_db.transaction() as s:
+            assert outbox.enqueue(s, case=s.get(Case, case_id), template="reminder", recipients=[s.get(User, world.officer.id)],
+                                  cause="stall-inside:1", variables=REMINDER_VARS, now=now) >= 1
+        deadline = time.monotonic() + 60
+        statuses: set = set()
+        while time.monotonic() < deadline:
+            with app_db.session() as s:
+                statuses = set(s.scalars(select(OutboxMessage.status)
+                                         .where(OutboxMessage.dedupe_key.like("stall-inside:1:%"))))
+            if statuses == {"sent"} and pending_due(app_db, now) == 0:
+                break
+            time.sleep(0.25)
+        took = time.monotonic() - started
+        assert server.stalled  # a flow run did begin, and stalled
+        assert statuses == {"sent"}
+        assert pending_due(app_db, now) == 0
+        # Not a minute (the Prefect client's timeout): the stall was noticed and worked around.
+        assert took < 45, took
+        assert sum(loop.rescues.values()) >= 1, (loop.rescues, loop.plain_runs)
+        assert loop.plain_runs["deliver-outbox"] + loop.plain_runs["sweep-timers"] + sum(loop.rescues.values()) >= 2
+        with app_db.session() as s:
+            assert s.scalar(select(func.count()).select_from(RungFiring)) >= 1
+        print(f"stall noticed and worked around in {took:.1f} s (STALL_SECONDS {STALL_SECONDS}); rescues {loop.rescues}")
+    finally:
+        server.close()  # the stuck client's connections are reset: its run fails and the lane stops
+        loop.stop(90)
+    assert_exactly_once(app_db)

@@ -83,13 +83,16 @@ class Pass:
 
         if not derivations_due(get_database()):
             return 0  # one indexed SELECT: no empty flow run
+        from workflows.passes import derive_plainly
+
         if self.flows:
             from workflows.derive_flow import derive_documents
+            from workflows.loop import run_guarded
 
-            totals = _as_flow_run(derive_documents, budget_seconds=PASS_BUDGET_SECONDS)
+            totals = run_guarded(lambda: _as_flow_run(derive_documents, budget_seconds=PASS_BUDGET_SECONDS),
+                                 lambda: derive_plainly(budget_seconds=PASS_BUDGET_SECONDS),
+                                 name="derive-documents") or {}
         else:
-            from workflows.passes import derive_plainly
-
             totals = derive_plainly(budget_seconds=PASS_BUDGET_SECONDS)
         return int(totals.get("events", 0))
 
@@ -99,15 +102,18 @@ class Pass:
 
         if not documents_due(clock.now()):
             return 0
+        # As render-documents does (its batches, the renderer's garbage collected after each),
+        # without importing Prefect.
+        from workflows.passes import render_plainly
+
         if self.flows:
             from workflows.flows import render_documents
+            from workflows.loop import run_guarded
 
-            totals = _as_flow_run(render_documents, budget_seconds=PASS_BUDGET_SECONDS)
+            totals = run_guarded(lambda: _as_flow_run(render_documents, budget_seconds=PASS_BUDGET_SECONDS),
+                                 lambda: render_plainly(budget_seconds=PASS_BUDGET_SECONDS),
+                                 name="render-documents") or {}
         else:
-            from workflows.passes import render_plainly
-
-            # As render-documents does (its batches, the renderer's garbage collected after each),
-            # without importing Prefect.
             totals = render_plainly(budget_seconds=PASS_BUDGET_SECONDS)
         release_memory()
         return int(totals.get("rendered", 0)) + int(totals.get("failed", 0))

@@ -83,6 +83,48 @@ def prefect_answers(api_url: str | None = None, timeout: float = PROBE_SECONDS) 
         return False
 
 
+# A flow run that has not ended after STALL_SECONDS while the Prefect API does not answer its health
+# check is taken for stalled (its client waits up to a minute per call, and retries): its work is done
+# meanwhile without a flow run, by the same claims, so still exactly once.
+STALL_SECONDS = 3.0
+
+
+def run_guarded(flow_call: Callable[[], object], plain_call: Callable[[], object], *, api_url: str | None = None,
+                name: str = "", stall_seconds: float = STALL_SECONDS,
+                on_rescue: Callable[[str], None] | None = None) -> object:
+    """``flow_call()`` (a flow run) with a watchdog: if the run has not returned after ``stall_seconds``
+    and the Prefect API does not answer ``/health``, ``plain_call()`` (the same pass without a flow
+    run) runs on the watchdog's thread, and again every ``stall_seconds`` while the stall lasts.
+
+    The health check before a run (``prefect_answers``) covers a server already stalled; this covers
+    one that stalls *inside* a run — seen on SQLite (docs/performance.md "The stall"), where the
+    deliveries of the next minute waited for the stuck run. Both passes claim their rows in the
+    database (``SKIP LOCKED``, leases, unique firings), so running them side by side is safe; what
+    must not run twice at once in one process (rendering) holds its own lock."""
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(stall_seconds):
+            if prefect_answers(api_url):
+                continue  # a long run, not a stalled one
+            if done.is_set():
+                return
+            if on_rescue is not None:
+                on_rescue(name)
+            try:
+                plain_call()
+            except Exception as exc:  # noqa: BLE001 - the next tick tries again
+                print(f"anjian worker: {name} (while the flow run is stalled) failed: {type(exc).__name__}: {exc}"[:500],
+                      file=sys.stderr, flush=True)
+
+    watchdog = threading.Thread(target=watch, name=f"anjian-{name or 'flow'}-watchdog", daemon=True)
+    watchdog.start()
+    try:
+        return flow_call()
+    finally:
+        done.set()
+
+
 # ---------------------------------------------------------------- is there work? (one indexed SELECT each)
 
 
@@ -223,6 +265,7 @@ class FlowLoop:
                        "render-documents": lambda: render_plainly(budget),
                        "derive-documents": lambda: derive_plainly(budget)}
         self.plain_runs = dict.fromkeys(self._plain, 0)
+        self.rescues = dict.fromkeys(self._plain, 0)  # passes run while a flow run was stalled (run_guarded)
         self._next_plain_warning = 0.0
         self._digest = daily_digest if digest else None
         self.next_digest = next_digest_at(clock.now()) if digest else None
@@ -309,16 +352,28 @@ class FlowLoop:
         plain = self._plain.get(name)
         if plain is not None and not prefect_answers(self.api_url):
             self.plain_runs[name] += 1
-            if time.monotonic() >= self._next_plain_warning:
-                self._next_plain_warning = time.monotonic() + 60.0
-                print(f"anjian worker: the Prefect API did not answer its health check within {PROBE_SECONDS:.0f} s; "
-                      f"{name} runs without a flow run until it does", file=sys.stderr, flush=True)
+            self._warn_plain(name)
             call = plain
+        elif plain is not None:
+            flow_call = call
+            call = lambda: run_guarded(flow_call, plain, api_url=self.api_url, name=name,  # noqa: E731
+                                       on_rescue=self._rescued)
         try:
             call()
         except Exception as exc:  # the flow run failed (after its task retries) or Prefect is unreachable
             self.failures[name] += 1
             print(f"anjian worker: {name} failed: {type(exc).__name__}: {exc}"[:500], file=sys.stderr, flush=True)
+
+    def _warn_plain(self, name: str) -> None:
+        if time.monotonic() >= self._next_plain_warning:
+            self._next_plain_warning = time.monotonic() + 60.0
+            print(f"anjian worker: the Prefect API did not answer its health check within {PROBE_SECONDS:.0f} s; "
+                  f"{name} runs without a flow run until it does", file=sys.stderr, flush=True)
+
+    def _rescued(self, name: str) -> None:
+        """A flow run of ``name`` stalled inside (run_guarded): its pass runs without one meanwhile."""
+        self.rescues[name] += 1
+        self._warn_plain(name)
 
     def _sweep_tick(self) -> None:
         now = clock.now()

@@ -19,6 +19,7 @@ wait for its import, nor for its server.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import datetime
 from typing import Any, Callable, Mapping
@@ -225,10 +226,16 @@ def deliver_now(limit: int, worker: str) -> Counts:
     return deliver_pending(get_database(), clock.now(), limit=limit, worker=worker)
 
 
+# One render at a time in a process: a stalled flow run's pass and its stand-in (workflows/loop.py
+# run_guarded) may overlap, and WeasyPrint (Pango, fontconfig) is not made for threads.
+_render_lock = threading.Lock()
+
+
 def render_now(limit: int) -> Counts:
     from notifications.documents import render_pending_documents
 
-    return render_pending_documents(get_database(), clock.now(), limit=limit)
+    with _render_lock:
+        return render_pending_documents(get_database(), clock.now(), limit=limit)
 
 
 def derive_now(limit: int) -> Counts:
