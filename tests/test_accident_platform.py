@@ -64,3 +64,28 @@ def test_the_platform_record_keeps_the_form_order_and_flags_a_late_report(api, w
     assert bad.status_code == 422
     assert api(world.contact).get("/api/reports/accident-platform").status_code == 403
 
+
+
+def test_the_jurisdictions_list_reads_a_fixed_number_of_statements(api, world, clock, db):
+    """One accident or four: the list reads the same number of statements (the reports' units,
+    projects, parties, authorities and clocks are read for all the accidents at once)."""
+    from tests.test_reads import statements
+
+    drv = HttpDriver(api, world, clock)
+    officer = api(world.officer)
+    params = {"from": "2000-01-01", "to": clock.today().isoformat()}
+
+    def listed() -> tuple[int, list]:
+        officer.get("/api/reports/accident-platform", params=params)  # warm
+        with statements(db) as seen:
+            body = officer.get("/api/reports/accident-platform", params=params).json()
+        return len(seen), body["items"]
+
+    first = drv.act(drv.create("accident", direct_loss=800_000, brief="基坑边坡局部坍塌"), "register", deaths=1)
+    one, items = listed()
+    assert [i["case_number"] for i in items] == [first["number"]]
+    for brief in ("卸料平台倾覆", "塔吊吊物坠落", "模板支撑体系失稳"):
+        drv.act(drv.create("accident", direct_loss=500_000, brief=brief), "register", serious_injuries=1)
+    four, items = listed()
+    assert len(items) == 4 and items[0]["case_number"] == first["number"]
+    assert four == one, (one, four)

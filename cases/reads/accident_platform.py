@@ -11,12 +11,12 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
-from cases.ledger.access import subtree_codes
+from cases.ledger.access import subtree_codes, visible_cases_clause
 from cases.models import Case, User
 from cases.platform.clock import SHANGHAI
-from cases.reads.accident_report import accident_report
+from cases.reads.accident_report import accident_report, accident_reports
 from cases.reads.case_lists import day_start
 
 # (key, label) in the platform form's order.
@@ -111,12 +111,12 @@ def platform_records(session: Session, user: User, root_code: str, start: date, 
     An accident's found_at is never before it occurred, so the query narrows on found_at and the
     occurrence decides."""
     codes = subtree_codes(root_code)
-    ids = list(session.scalars(select(Case.id).where(
+    cases = list(session.scalars(select(Case).where(
         Case.kind == "accident", Case.found_at >= day_start(start),
-        or_(Case.jurisdiction_code.in_(codes), Case.origin_jurisdiction_code.in_(codes))).order_by(Case.id)))
+        or_(Case.jurisdiction_code.in_(codes), Case.origin_jurisdiction_code.in_(codes)),
+        visible_cases_clause(user)).options(lazyload(Case.related)).order_by(Case.id)))
     out = []
-    for case_id in ids:
-        report = accident_report(session, user, case_id, now)
+    for case_id, report in accident_reports(session, cases, now).items():
         occurred = report.get("occurred_at")
         at = datetime.fromisoformat(occurred) if isinstance(occurred, str) else occurred
         if at is None or not (day_start(start) <= at < day_start(end + timedelta(days=1))):

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from cases.ledger import services
 from cases.ledger.accident import GRADE_LABELS
 from cases.ledger.engine import get_registry
-from cases.models import Deadline, Enterprise, Jurisdiction, Project, ProjectParty, User
+from cases.models import Case, Deadline, Enterprise, Jurisdiction, Project, ProjectParty, User
 from cases.platform.errors import ActionNotAllowed
 
 REPORT_CLOCKS = (("report_up", "快报（逐级上报）"), ("detailed_report", "详细报告"))
@@ -36,20 +36,47 @@ def accident_report(session: Session, user: User, case_id: int, now: datetime) -
     case = services.get_case(session, user, case_id)  # 404 for what the user may not see
     if case.kind != "accident":
         raise ActionNotAllowed("只有生产安全事故案件才有事故信息报送表")
+    return accident_reports(session, [case], now)[case.id]
+
+
+def accident_reports(session: Session, cases: list[Case], now: datetime) -> dict[int, dict[str, Any]]:
+    """The report of each accident case, by case id: its units, projects and parties, authorities and
+    reporting clocks read for all of them at once (five statements, however many cases — the
+    platform's list of a province's accidents, cases/reads/accident_platform.py)."""
+    if not cases:
+        return {}
+    units = _by_id(session, Enterprise, {c.enterprise_id for c in cases if c.enterprise_id})
+    projects = _by_id(session, Project, {c.project_id for c in cases if c.project_id})
+    parties: dict[int, dict[str, list[str]]] = {}
+    if projects:
+        for project_id, role, name in session.execute(
+                select(ProjectParty.project_id, ProjectParty.role, Enterprise.name)
+                .join(Enterprise, Enterprise.id == ProjectParty.enterprise_id)
+                .where(ProjectParty.project_id.in_(projects)).order_by(ProjectParty.id)):
+            parties.setdefault(project_id, {}).setdefault(role, []).append(name)
+    authorities = {j.code: j for j in session.scalars(
+        select(Jurisdiction).where(Jurisdiction.code.in_({c.jurisdiction_code for c in cases})))}
+    clocks: dict[int, dict[str, Deadline]] = {}
+    for d in session.scalars(select(Deadline).where(
+            Deadline.case_id.in_([c.id for c in cases]), Deadline.key.in_([k for k, _ in REPORT_CLOCKS]))
+            .order_by(Deadline.id)):
+        clocks.setdefault(d.case_id, {})[d.key] = d  # the latest of a key, as before
+    return {c.id: _report(c, units.get(c.enterprise_id), projects.get(c.project_id),
+                          parties.get(c.project_id, {}), authorities.get(c.jurisdiction_code),
+                          clocks.get(c.id, {}), now) for c in cases}
+
+
+def _by_id(session: Session, model, ids: set[int]) -> dict[int, Any]:
+    if not ids:
+        return {}
+    return {row.id: row for row in session.scalars(select(model).where(model.id.in_(ids)))}
+
+
+def _report(case: Case, unit: Enterprise | None, project: Project | None, parties: dict[str, list[str]],
+            authority: Jurisdiction | None, clocks: dict[str, Deadline], now: datetime) -> dict[str, Any]:
     details = case.details or {}
     spec = get_registry().get(case.kind, case.machine_version)
     types = next((f.options for f in spec.create_fields if f.name == "accident_type"), {}) or {}
-    unit = session.get(Enterprise, case.enterprise_id) if case.enterprise_id else None
-    project = session.get(Project, case.project_id) if case.project_id else None
-    parties: dict[str, list[str]] = {}
-    if project is not None:
-        for role, name in session.execute(select(ProjectParty.role, Enterprise.name)
-                                          .join(Enterprise, Enterprise.id == ProjectParty.enterprise_id)
-                                          .where(ProjectParty.project_id == project.id)):
-            parties.setdefault(role, []).append(name)
-    authority = session.get(Jurisdiction, case.jurisdiction_code)
-    clocks = {d.key: d for d in session.scalars(select(Deadline).where(
-        Deadline.case_id == case.id, Deadline.key.in_([k for k, _ in REPORT_CLOCKS])).order_by(Deadline.id))}
     reporting = []
     for key, label in REPORT_CLOCKS:
         d = clocks.get(key)
