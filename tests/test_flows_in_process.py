@@ -142,6 +142,10 @@ def test_serve_runs_the_lanes_in_its_own_process_and_a_commit_wakes_delivery(bac
         while time.monotonic() < deadline and not attempted():
             time.sleep(0.2)
         assert attempted()
+        # The delivery run lingers for more messages (workflows/passes.py Linger) and completes after
+        # DELIVERY_LINGER_SECONDS without work.
+        while time.monotonic() < deadline and not completed_runs(supervisor.api_url, "deliver-outbox"):
+            time.sleep(0.5)
         assert completed_runs(supervisor.api_url, "sweep-timers") and completed_runs(supervisor.api_url,
                                                                                        "deliver-outbox")
         assert not [c for c in descendants(os.getpid()).values() if "workflows.serve" in c]
@@ -337,3 +341,62 @@ def test_a_prefect_server_that_stalls_inside_a_run_delays_no_message_and_no_rung
         server.close()  # the stuck client's connections are reset: its run fails and the lane stops
         loop.stop(90)
     assert_exactly_once(app_db)
+
+
+def test_a_lanes_delivery_run_lingers_for_the_next_message(prefect_harness, app_db, world):
+    """Two messages committed a second and a half apart: one deliver-outbox flow run delivers both —
+    it stayed open after the first (workflows/passes.py Linger) and the second commit woke it — so no
+    flow run is created between a transition and its message; the run ends after its linger."""
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    from tests.test_delivery import REMINDER_VARS
+    from workflows.loop import FlowLoop
+    from cases.platform import clock as clock_module
+
+    api_url = PREFECT_API_URL.value().rstrip("/")
+
+    def delivery_runs(state: str | None = None) -> list[dict]:
+        body: dict = {"flows": {"name": {"any_": ["deliver-outbox"]}}}
+        if state:
+            body["flow_runs"] = {"state": {"type": {"any_": [state]}}}
+        return httpx.post(f"{api_url}/flow_runs/filter", json=body, timeout=60).json()
+
+    before = {r["id"] for r in delivery_runs()}  # the harness is the session's: other tests' runs
+    now = clock_module.now()
+    case_id = register_hazard(app_db, world, now, title="施工升降机防坠安全器超期未检")
+
+    def send(cause: str) -> None:
+        with app_db.transaction() as s:
+            assert outbox.enqueue(s, case=s.get(Case, case_id), template="reminder",
+                                  recipients=[s.get(User, world.officer.id)], cause=cause, variables=REMINDER_VARS,
+                                  now=clock_module.now()) >= 1
+
+    def sent(cause: str) -> bool:
+        with app_db.session() as s:
+            return set(s.scalars(select(OutboxMessage.status).where(OutboxMessage.dedupe_key.like(f"{cause}:%")))) == {"sent"}
+
+    loop = FlowLoop(sweep_interval=3600, delivery_poll=3600, delivery_linger=5, digest=False, worker="linger-test",
+                    api_url=api_url)
+    loop.start()
+    try:
+        send("linger:1")
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not sent("linger:1"):
+            time.sleep(0.1)
+        assert sent("linger:1")
+        time.sleep(1.5)  # well inside the linger
+        send("linger:2")
+        while time.monotonic() < deadline and not sent("linger:2"):
+            time.sleep(0.1)
+        assert sent("linger:2")
+        new: list[dict] = []
+        while time.monotonic() < deadline:  # the run ends once it has lingered without work
+            new = [r for r in delivery_runs() if r["id"] not in before]
+            if new and all(r["state_type"] == "COMPLETED" for r in new):
+                break
+            time.sleep(0.5)
+        assert len(new) == 1 and new[0]["state_type"] == "COMPLETED", [(r["name"], r["state_type"]) for r in new]
+        assert loop.runs["deliver-outbox"] == 1 and loop.failures["deliver-outbox"] == 0
+    finally:
+        assert loop.stop(30)

@@ -30,7 +30,7 @@ from cases.platform.db import get_database
 from cases.clocks.sweep import fire_due_batch
 from cases.models import Case, Deadline, Jurisdiction, OutboxMessage, User
 import notifications.preferences as _preferences  # noqa: F401  (installs cases.issuance.outbox.channel_resolver)
-from workflows.passes import (DELIVERY_BATCH, RENDER_BATCH, SWEEP_BUDGET_SECONDS, deliver_now, delivery_pass,
+from workflows.passes import (DELIVERY_BATCH, RENDER_BATCH, SWEEP_BUDGET_SECONDS, current_linger, deliver_now, delivery_pass,
                               record_heartbeat, render_now, render_pass, sweep_pass)
 from workflows.prefect_env import DELIVERY_FLOW, DIGEST_FLOW, RENDER_FLOW, SWEEP_FLOW, default_worker_name
 
@@ -207,7 +207,13 @@ def deliver_outbox(limit: int = DELIVERY_BATCH, budget_seconds: float = SWEEP_BU
     """Deliver what the sweep, the digest and the officers' actions put in the outbox: the in-app
     inbox at once, e-mail / webhook / 企业微信 / 钉钉 through their channels (docs/notifications.md)."""
     worker = worker or default_worker_name()
+    logger = get_run_logger()
     totals = delivery_pass(lambda n: deliver_batch(n, worker), limit=limit, budget_seconds=budget_seconds,
-                           logger=get_run_logger())
+                           logger=logger)
     record_heartbeat(worker, heartbeat.DELIVERY)
+    linger = current_linger()  # started by a lane (workflows/loop.py): stay open for the next messages
+    if linger is not None:
+        linger.more(lambda: delivery_pass(lambda n: deliver_batch(n, worker), limit=limit,
+                                          budget_seconds=budget_seconds, logger=logger),
+                    totals, on_work=lambda: record_heartbeat(worker, heartbeat.DELIVERY))
     return totals

@@ -55,6 +55,10 @@ from workflows.prefect_env import DIGEST_TIMEZONE, default_worker_name
 log = logging.getLogger("anjian.workflows.loop")
 
 DELIVERY_POLL_SECONDS = 1.0
+# A lane's delivery run stays open for the next messages (workflows/passes.py Linger): until this long
+# without work, and at most this long in all (the Prefect UI shows one run per burst or per minute).
+DELIVERY_LINGER_SECONDS = 10.0
+DELIVERY_WINDOW_SECONDS = 60.0
 IDLE_BEAT_SECONDS = 30.0  # an idle sweep lane's heartbeat (cases/platform/heartbeat.py: stale after >= 3 min)
 DIGEST_HOUR = 8  # the digest's moment: 08:00 in DIGEST_TIMEZONE (prefect_env.DIGEST_CRON)
 
@@ -235,6 +239,7 @@ class FlowLoop:
     started (and ``failures`` those that raised), for tests and logs."""
 
     def __init__(self, *, sweep_interval: float, delivery_poll: float = DELIVERY_POLL_SECONDS,
+                 delivery_linger: float = DELIVERY_LINGER_SECONDS,
                  digest: bool = True, worker: str | None = None, api_url: str | None = None,
                  gate: Callable[[], bool] | None = None, offload: Callable[[], None] | None = None) -> None:
         from workflows.flows import daily_digest, deliver_outbox, render_documents, sweep_timers
@@ -242,6 +247,7 @@ class FlowLoop:
 
         self.sweep_interval = float(sweep_interval)
         self.delivery_poll = float(delivery_poll)
+        self.delivery_linger = float(delivery_linger)
         self.worker = worker
         self.api_url = api_url  # the Prefect API of the lanes' flow runs (else Prefect's own setting)
         self.gate = gate        # ticks skip while it says False (e.g. the embedded server restarting)
@@ -254,7 +260,7 @@ class FlowLoop:
         from workflows.derive_flow import derive_documents
 
         self._derive = lambda: derive_documents(budget_seconds=budget)
-        self._deliver = lambda: deliver_outbox(worker=worker, budget_seconds=budget)
+        self._deliver_once = lambda: deliver_outbox(worker=worker, budget_seconds=budget)
         # The same work without a flow run, while the Prefect API does not answer (prefect_answers):
         # a stalled Prefect server delays no rung and no message (exactly-once is the database's).
         from workflows.passes import deliver_plainly, derive_plainly, render_plainly, sweep_plainly
@@ -401,6 +407,15 @@ class FlowLoop:
         if self._digest is not None and not self._stop.is_set() and clock.now() >= self.next_digest:
             self.next_digest = next_digest_at(clock.now())
             self._run("daily-digest", self._digest)
+
+    def _deliver(self) -> object:
+        """A delivery flow run that lingers for the next messages (workflows/passes.py Linger)."""
+        from workflows.passes import Linger, lingering
+
+        linger = Linger(self._wake, self._stop, lambda: outbox_due(clock.now()), idle_seconds=self.delivery_linger,
+                        window_seconds=DELIVERY_WINDOW_SECONDS, poll_seconds=min(self.delivery_poll, DELIVERY_POLL_SECONDS))
+        with lingering(linger if self.delivery_linger > 0 else None):
+            return self._deliver_once()
 
     def _delivery_tick(self) -> None:
         if outbox_due(clock.now()):
