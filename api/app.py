@@ -140,9 +140,10 @@ def create_served_app() -> FastAPI:
     app = create_app()
     _load_shipped_checklists(app)
     # Documents due after a commit are derived by a separate, on-demand derive process.
-    from workflows.derive_launcher import shared_launcher, wake
+    from workflows.derive_launcher import shared_launcher, wake, warm
 
     shared_launcher()
     app.state.derive_waker = wake
+    app.state.derive_warmer = warm  # signed-in requests (api/deps.py, api/pages/common.py)
     settle()
     return app

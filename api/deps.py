@@ -56,6 +56,9 @@ def current_user(
     # For the security log (api/audit.py): who made this request, with which token.
     request.state.user = user
     request.state.token_claims = claims
+    warm = getattr(state, "derive_warmer", None)  # someone is working: ready the derive process
+    if warm is not None:
+        warm()
     return user
 
 

@@ -247,10 +247,12 @@ def pdf_reproducible() -> bool:
 def html_to_pdf(html: str) -> bytes:
     """Printable HTML → PDF bytes with WeasyPrint (imported lazily: it is slow to import)."""
     try:
-        import weasyprint
+        import weasyprint  # noqa: F401 - the error below names what is missing
     except ImportError as exc:  # pragma: no cover - weasyprint is a dependency
         raise RenderError("weasyprint is not installed; cannot produce PDF") from exc
+    from notifications.pdf_engine import write_pdf
+
     try:
-        return weasyprint.HTML(string=html, base_url=str(TEMPLATE_DIR)).write_pdf()
+        return write_pdf(html, str(TEMPLATE_DIR))
     except Exception as exc:
         raise RenderError(f"PDF rendering failed: {exc}") from exc

@@ -232,3 +232,51 @@ def test_the_worker_lane_derives_what_a_crashed_process_left_as_a_flow_run(prefe
     loop._sweep_tick()
     assert loop.runs["derive-documents"] == 1
     assert _state(app_db, case_id) == state
+
+
+def test_the_derive_process_pass_is_one_flow_run_that_lingers_for_the_next_commit(prefect_harness, app_db, ready,
+                                                                                    clock):
+    """Two registrations committed a second and a half apart: one ``derive-documents`` flow run derives
+    and renders both — it stayed open after the first (workflows/passes.py Linger) and the second
+    commit's wake reached it — so no flow run is created between a transition and its e-mail."""
+    import threading
+    import time
+
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    from workflows.derive_worker import Pass
+
+    api_url = PREFECT_API_URL.value().rstrip("/")
+
+    def derive_runs() -> list[dict]:
+        return httpx.post(f"{api_url}/flow_runs/filter", json={"flows": {"name": {"any_": ["derive-documents"]}}},
+                          timeout=60).json()
+
+    def rendered(case_id: int) -> bool:
+        with app_db.session() as s:
+            return set(s.scalars(select(Document.status).where(Document.case_id == case_id))) == {"rendered"}
+
+    before = {r["id"] for r in derive_runs()}  # the harness is the session's: other tests' runs
+    wake, stop = threading.Event(), threading.Event()
+    work = Pass(use_prefect=True, render=True, wake=wake, stop=stop, linger_seconds=4.0)
+    first, _ = _registered_but_not_derived(app_db, ready, clock)
+    done: list[int] = []
+    runner = threading.Thread(target=lambda: done.append(work.run()), daemon=True)
+    try:
+        runner.start()
+        _wait_for(lambda: rendered(first), "the first notice derived and rendered", bound=120)
+        time.sleep(1.5)  # well inside the linger
+        second, _ = _registered_but_not_derived(app_db, ready, clock)
+        wake.set()  # what the launcher's byte on stdin does
+        _wait_for(lambda: rendered(second), "the second notice, in the same run", bound=120)
+        runner.join(120)
+        assert not runner.is_alive() and done == [4]  # two events derived, two documents rendered
+    finally:
+        stop.set()
+        wake.set()
+        runner.join(30)
+        work.close()
+    new = [r for r in derive_runs() if r["id"] not in before]
+    assert len(new) == 1 and new[0]["state_type"] == "COMPLETED", [(r["name"], r["state_type"]) for r in new]
+    assert [n for (_, n, _) in _state(app_db, second)["docs"]] == ["姑苏建质改〔2026〕2号"]

@@ -67,6 +67,34 @@ def test_woken_by_a_commit_exits_when_idle_and_restarts_on_the_next(api, db, rea
         launcher.stop()
 
 
+def test_a_signed_in_request_readies_the_derive_process_for_the_next_commit(api, db, ready, clock, live_server,
+                                                                           tmp_path):
+    """An officer at work (any signed-in request) has a derive process started before there is
+    anything to derive, so the next commit's documents do not wait for its start-up; one look per
+    few seconds however many requests; with nothing to do it leaves when idle, as a woken one does."""
+    world = ready
+    launcher = _launcher(db, tmp_path, idle=4.0)
+    state = live_server.server.config.app.state
+    state.derive_before_response, state.derive_waker, state.derive_warmer = False, launcher.wake, launcher.warm
+    try:
+        launcher.start()
+        drv = HttpDriver(api, world, clock)
+        case = drv.create("hazard")  # signed in; nothing to derive yet
+        _wait_for(lambda: launcher.warmed == 1 and launcher.pid() is not None, "a derive process readied")
+        child = launcher._proc
+        assert launcher.started == 1
+        drv.act(case, "register", enterprise_id=world.e1.id, severity="general",
+                rectification_days=10, requirements="立即设置临边防护栏杆")
+        _wait_for(lambda: _pending(db, case["id"]) == 0, "the readied process derives the notice")
+        assert launcher.started == 1 and launcher._proc is child  # the same process, woken
+        assert launcher.warmed == 1  # the requests since found it running
+        _wait_for(lambda: child.poll() is not None, "the idle derive process exits")
+        assert child.returncode == 0
+    finally:
+        state.derive_before_response, state.derive_waker, state.derive_warmer = True, None, None
+        launcher.stop()
+
+
 def test_after_a_quiet_spell_the_api_process_derives_first_and_the_process_takes_over(api, db, ready, clock,
                                                                                      live_server, tmp_path):
     """No derive process running: the launcher's thread derives the first commits itself (the

@@ -1,17 +1,25 @@
 """The ``derive-documents`` flow: documents derived after commit (cases/issuance/derive.py).
 
 Run by the derive process (workflows/derive_worker.py) that the served API wakes after its commits,
-one flow run per pass; and by a worker's sweep lane for what is left — a process died between its
-commit and the derivation, or the derivation failed — found by its one indexed check
+and by a worker's sweep lane for what is left — a process died between its commit and the
+derivation, or the derivation failed — found by its one indexed check
 (:func:`cases.issuance.derive.derivations_due`, the partial index ``ix_case_events_derive_due``).
 Exactly once by the keys in cases/issuance/derive.py, however many workers and API processes race.
+
+In the derive process a run does more than derive: with ``render=True`` it renders the PDFs of what
+it issued too (``render-batch`` task runs, as ``render-documents`` has them), and it lingers
+(workflows/passes.py ``Linger``): woken by the next commit, it derives and renders within the same
+run, so a busy minute is one flow run and not two per transition — creating a run costs a round
+trip to the Prefect server (0.1 s, seconds when its SQLite is busy) between a commit and its e-mail.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from workflows.passes import DERIVE_BATCH, derive_now, derive_pass
+from workflows.passes import DERIVE_BATCH, add_counts, current_linger, derive_now, derive_pass, render_pass
 
 DERIVE_FLOW = "derive-documents"
 DERIVE_BUDGET_SECONDS = 50.0
@@ -25,6 +33,28 @@ def derive_batch(limit: int) -> dict[str, int]:
 
 
 @flow(name=DERIVE_FLOW, persist_result=False, log_prints=False)
-def derive_documents(limit: int = DERIVE_BATCH, budget_seconds: float = DERIVE_BUDGET_SECONDS) -> dict[str, int]:
-    """Issue the documents (文号, snapshot, recipients, messages) of events nobody derived yet."""
-    return derive_pass(derive_batch, limit=limit, budget_seconds=budget_seconds, logger=get_run_logger())
+def derive_documents(limit: int = DERIVE_BATCH, budget_seconds: float = DERIVE_BUDGET_SECONDS,
+                     render: bool = False) -> dict[str, int]:
+    """Issue the documents (文号, snapshot, recipients, messages) of events nobody derived yet and,
+    with ``render``, render them."""
+    logger = get_run_logger()
+    linger = current_linger()
+    step: Callable[[], None] = (linger.on_step if linger is not None and linger.on_step else lambda: None)
+
+    def one_pass() -> dict[str, int]:
+        totals = derive_pass(derive_batch, limit=limit, budget_seconds=budget_seconds, logger=logger)
+        step()  # messages without a PDF may leave now
+        if render:
+            from workflows.flows import render_batch
+            from workflows.loop import documents_due
+            from cases.platform import clock
+
+            if documents_due(clock.now()):
+                add_counts(totals, render_pass(render_batch, budget_seconds=budget_seconds, logger=logger))
+                step()
+        return totals
+
+    totals = one_pass()
+    if linger is not None:
+        linger.more(one_pass, totals)
+    return totals

@@ -22,11 +22,13 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from typing import Mapping
 
 log = logging.getLogger("anjian.derive")
 
 POLL_SECONDS = 15.0
+WARM_EVERY_SECONDS = 5.0
 
 
 class DeriveLauncher:
@@ -46,6 +48,9 @@ class DeriveLauncher:
         self.python = python
         self._due = due  # () -> bool: is work pending? (default: cases.issuance.derive.derivations_due)
         self._wake = threading.Event()
+        self._warm = False
+        self._warmed_at = -WARM_EVERY_SECONDS
+        self.warmed = 0  # derive processes started by warm() (tests, logs)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.started = 0  # derive processes started (tests, logs)
@@ -84,6 +89,19 @@ class DeriveLauncher:
 
     def wake(self) -> None:
         """Work was committed: have the derive process look (started if needed). Cheap, never blocks."""
+        self._wake.set()
+
+    def warm(self) -> None:
+        """Someone is working (a signed-in request): have a derive process running, so the next
+        commit's documents do not wait for one to start — its imports (~3 s of CPU with Prefect) and
+        its first PDF's fonts. It leaves after ``ANJIAN_DERIVE_IDLE_SECONDS`` without work, as a
+        woken one does; an idle service starts none. Cheap, never blocks; at most one look every
+        ``WARM_EVERY_SECONDS``."""
+        now = time.monotonic()
+        if now - self._warmed_at < WARM_EVERY_SECONDS:
+            return
+        self._warmed_at = now
+        self._warm = True
         self._wake.set()
 
     def pid(self) -> int | None:
@@ -132,8 +150,14 @@ class DeriveLauncher:
             self._wake.clear()
             if self._stop.is_set():
                 return
+            warm, self._warm = self._warm, False
             if not woke and self.pid() is not None:
                 continue  # a live derive process polls nothing: it was woken for what is pending
+            if warm and self.pid() is None and not self._work_due():
+                if self._ensure() is not None:
+                    self.warmed += 1
+                first = False
+                continue
             if woke or self._work_due():
                 if self.inline_cases > 0 and self.pid() is None:
                     self._derive_inline()
@@ -232,6 +256,12 @@ def configure_shared_launcher(env: Mapping[str, str] | None = None, *, render: b
 
 def current_launcher() -> DeriveLauncher | None:
     return _launcher
+
+
+def warm() -> None:
+    launcher = current_launcher()
+    if launcher is not None:
+        launcher.warm()
 
 
 def wake() -> None:

@@ -4,10 +4,12 @@
 event with documents due (workflows/derive_launcher.py) and works off the pending events in
 batches: the 文号, the snapshot, recipients and outbox rows (:func:`cases.issuance.derive.derive_pending`),
 then — where the launcher asks for it (``ANJIAN_DERIVE_RENDER=1``: under ``anjian serve``, whose
-lanes run in the API process) — the PDFs of what it issued (``render-documents``), so WeasyPrint's
-heap never lives in the API process. With a Prefect API configured (``PREFECT_API_URL``) every
-pass is a Prefect flow run (``derive-documents``, ``render-documents``: task retries, listed in the
-UI); without one (``anjian serve --no-prefect``) the same batch loops run without a flow run
+lanes run in the API process) — the PDFs of what it issued (``render-batch`` tasks), so WeasyPrint's
+heap never lives in the API process. With a Prefect API configured (``PREFECT_API_URL``) a pass is
+one Prefect flow run (``derive-documents``: derive-batch and render-batch task runs with retries,
+listed in the UI) that lingers for the next commits — up to ``LINGER_IDLE_SECONDS`` without work,
+``LINGER_WINDOW_SECONDS`` in all — so a busy minute costs one run's creation, not two per
+transition; without one (``anjian serve --no-prefect``) the same batch loops run without a flow run
 (workflows/passes.py).
 
 Its protocol with the launcher is two pipes: any byte on stdin is "a commit left work", EOF is
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import os
-import select
 import sys
 import threading
 import time
@@ -34,13 +35,25 @@ log = logging.getLogger("anjian.derive_worker")
 PASS_BUDGET_SECONDS = 20.0
 
 
-class Pass:
-    """One pass: derive what is pending, then render what is due (each a flow run with Prefect)."""
+# A pass's flow run stays open for the next commits (workflows/passes.py Linger): this long without
+# work, this long in all, polling for work left by others this often.
+LINGER_IDLE_SECONDS = 10.0
+LINGER_WINDOW_SECONDS = 60.0
+LINGER_POLL_SECONDS = 1.0
 
-    def __init__(self, *, use_prefect: bool, render: bool) -> None:
+
+class Pass:
+    """One pass: derive what is pending, then render what is due — with Prefect, one flow run
+    (``derive-documents``) that does both and lingers for the next commits."""
+
+    def __init__(self, *, use_prefect: bool, render: bool, wake: threading.Event | None = None,
+                 stop: threading.Event | None = None, linger_seconds: float = LINGER_IDLE_SECONDS) -> None:
         self.use_prefect, self.render = use_prefect, render
         self.flows = use_prefect
         self.outbox_written = False
+        self.wake = wake or threading.Event()
+        self.stop = stop or threading.Event()
+        self.linger_seconds = linger_seconds
         if use_prefect:
             from workflows.loop import import_prefect_quietly
 
@@ -51,72 +64,79 @@ class Pass:
         # the pass says it once after deriving and once after rendering (a render wakes held e-mails).
         wakeup.add_outbox_waker(self._outbox_committed)
 
+    def close(self) -> None:
+        from cases.issuance import wakeup
+
+        wakeup.remove_outbox_waker(self._outbox_committed)
+
     def _outbox_committed(self) -> None:
         # The parent's deliverer is told at once (one line on a pipe); other processes' deliverers
-        # by one NOTIFY per pass (_announce).
+        # by one NOTIFY per step (_announce).
         self.outbox_written = True
         _tell_parent()
 
+    def due(self) -> bool:
+        """One indexed SELECT each: events to derive; documents to render."""
+        from cases.platform import clock
+        from cases.platform.db import get_database
+        from cases.issuance.derive import derivations_due
+        from workflows.loop import documents_due
+
+        return derivations_due(get_database()) or (self.render and documents_due(clock.now()))
+
     def run(self) -> int:
         """Returns how many events were derived plus documents rendered."""
+        if not self.due():
+            return 0  # no empty flow run
         # A Prefect server that does not answer its health check (stalled: docs/performance.md)
         # holds nothing up: this pass runs without flow runs.
         self.flows = self.use_prefect and _prefect_answers()
-        done = self._derive()
+        if self.flows:
+            totals = self._flow_run()
+        else:
+            totals = self._plainly()
+        from workflows.loop import release_memory
+
+        release_memory()
+        return sum(int(totals.get(k, 0)) for k in ("events", "rendered", "failed"))
+
+    def _flow_run(self) -> dict:
+        from workflows.derive_flow import derive_documents
+        from workflows.loop import run_guarded
+        from workflows.passes import Linger, lingering
+
+        linger = None
+        if self.linger_seconds > 0:
+            linger = Linger(self.wake, self.stop, self.due, idle_seconds=self.linger_seconds,
+                            window_seconds=LINGER_WINDOW_SECONDS, poll_seconds=LINGER_POLL_SECONDS,
+                            on_step=self._announce)
+
+        def flow_call() -> dict:
+            with lingering(linger):
+                return _as_flow_run(derive_documents, budget_seconds=PASS_BUDGET_SECONDS, render=self.render)
+
+        return run_guarded(flow_call, self._plainly, name="derive-documents") or {}
+
+    def _plainly(self) -> dict:
+        """The same pass without a flow run (no Prefect API, or it does not answer)."""
+        from workflows.passes import add_counts, derive_plainly, render_plainly
+        from cases.platform import clock
+        from workflows.loop import documents_due
+
+        totals = dict(derive_plainly(budget_seconds=PASS_BUDGET_SECONDS))
         # Announced before rendering: messages without a PDF (webhook, SMS, inbox) leave now; an
         # e-mail carrying a document is not claimed until it is rendered (notifications/delivery.py),
         # and the render's commit is announced in turn.
         self._announce()
-        if self.render:
-            done += self._render()
+        if self.render and documents_due(clock.now()):
+            add_counts(totals, render_plainly(budget_seconds=PASS_BUDGET_SECONDS))
             self._announce()
-        return done
+        return totals
 
     def _announce(self) -> None:
         if self.outbox_written:
             self.outbox_written = False
             _announce_outbox()
-
-    def _derive(self) -> int:
-        from cases.platform.db import get_database
-        from cases.issuance.derive import derivations_due
-
-        if not derivations_due(get_database()):
-            return 0  # one indexed SELECT: no empty flow run
-        from workflows.passes import derive_plainly
-
-        if self.flows:
-            from workflows.derive_flow import derive_documents
-            from workflows.loop import run_guarded
-
-            totals = run_guarded(lambda: _as_flow_run(derive_documents, budget_seconds=PASS_BUDGET_SECONDS),
-                                 lambda: derive_plainly(budget_seconds=PASS_BUDGET_SECONDS),
-                                 name="derive-documents") or {}
-        else:
-            totals = derive_plainly(budget_seconds=PASS_BUDGET_SECONDS)
-        return int(totals.get("events", 0))
-
-    def _render(self) -> int:
-        from cases.platform import clock
-        from workflows.loop import documents_due, release_memory
-
-        if not documents_due(clock.now()):
-            return 0
-        # As render-documents does (its batches, the renderer's garbage collected after each),
-        # without importing Prefect.
-        from workflows.passes import render_plainly
-
-        if self.flows:
-            from workflows.flows import render_documents
-            from workflows.loop import run_guarded
-
-            totals = run_guarded(lambda: _as_flow_run(render_documents, budget_seconds=PASS_BUDGET_SECONDS),
-                                 lambda: render_plainly(budget_seconds=PASS_BUDGET_SECONDS),
-                                 name="render-documents") or {}
-        else:
-            totals = render_plainly(budget_seconds=PASS_BUDGET_SECONDS)
-        release_memory()
-        return int(totals.get("rendered", 0)) + int(totals.get("failed", 0))
 
 
 def _as_flow_run(flow, **kwargs) -> dict:
@@ -158,19 +178,18 @@ def _announce_outbox() -> None:
             log.exception("outbox NOTIFY failed")
 
 
-def _wait_for_wake(fd: int, timeout: float) -> str:
-    """'wake' (bytes arrived, all drained), 'idle' (timeout) or 'eof' (the parent is gone)."""
-    ready, _, _ = select.select([fd], [], [], timeout)
-    if not ready:
-        return "idle"
-    got = os.read(fd, 65536)
-    if not got:
-        return "eof"
-    while select.select([fd], [], [], 0)[0]:  # drain: one pass serves every wake so far
-        more = os.read(fd, 65536)
-        if not more:
-            return "eof"
-    return "wake"
+def _read_wakes(fd: int, wake: threading.Event, stop: threading.Event) -> None:
+    """Any bytes on stdin: a commit left work (``wake``); EOF: the parent is gone (``stop`` too)."""
+    while True:
+        try:
+            got = os.read(fd, 65536)
+        except OSError:
+            got = b""
+        if not got:
+            stop.set()
+            wake.set()
+            return
+        wake.set()
 
 
 # After the parent dies (killed, or stopped without closing this pipe) a pass may hang on a Prefect
@@ -201,6 +220,10 @@ def main() -> int:
     except OSError:
         pass
     logging.basicConfig(level=logging.WARNING, format="anjian derive: %(levelname)s %(name)s: %(message)s")
+    if settings.derive_render:  # fonts opened while Prefect imports: the first PDF costs what later ones do
+        from notifications.pdf_engine import warm_up
+
+        threading.Thread(target=warm_up, name="pdf-warm-up", daemon=True).start()
     idle = settings.derive_idle_seconds
     max_items = settings.derive_max_items
     # What the API process installs at import (api/app.py): guards and effects, channel resolver.
@@ -209,10 +232,12 @@ def main() -> int:
     import notifications.documents  # noqa: F401
 
     use_prefect = bool(os.environ.get("PREFECT_API_URL")) and settings.derive_prefect
-    work = Pass(use_prefect=use_prefect, render=settings.derive_render)
-    fd = sys.stdin.fileno()
-    done, parent_gone = 0, False
+    wake, stop = threading.Event(), threading.Event()
+    work = Pass(use_prefect=use_prefect, render=settings.derive_render, wake=wake, stop=stop)
+    threading.Thread(target=_read_wakes, args=(sys.stdin.fileno(), wake, stop), name="wakes", daemon=True).start()
+    done = 0
     while True:
+        wake.clear()  # a commit from now on wakes the wait below
         try:
             n = work.run()
         except Exception as exc:  # noqa: BLE001 - the flow failed after its retries: left pending
@@ -220,15 +245,12 @@ def main() -> int:
             n = 0
             time.sleep(1.0)
         done += n
-        if parent_gone or done >= max_items:
-            break
+        if stop.is_set() or done >= max_items:
+            break  # the parent is gone (finish the batch in hand and leave), or recycled
         if n:
-            state = _wait_for_wake(fd, 0)  # consume the wakes this pass served; go on at once
-        else:
-            state = _wait_for_wake(fd, idle)
-            if state == "idle":
-                break
-        parent_gone = state == "eof"
+            continue  # go on at once: one more indexed check
+        if not wake.wait(idle):
+            break  # idle
     if use_prefect:
         from workflows.embedded import drain_prefect_services
 

@@ -48,9 +48,12 @@ DERIVE_BATCH = 50  # cases per batch
 Counts = Mapping[str, int]
 
 
-def _add(totals: dict[str, Any], counts: Counts) -> None:
+def add_counts(totals: dict[str, Any], counts: Counts) -> None:
     for key, n in counts.items():
         totals[key] = totals.get(key, 0) + n
+
+
+_add = add_counts
 
 
 # ---------------------------------------------------------------- sweep
@@ -168,12 +171,17 @@ class Linger:
     writes to the outbox (or its poll), it delivers within the same run instead of the lane starting
     a new one — no flow-run creation (an API round trip to Prefect, 0.1 s to seconds when its SQLite
     is busy) between a transition and its message. The run ends after ``idle_seconds`` without work,
-    after ``window_seconds`` in all, or when the lane stops; an idle service starts no run at all."""
+    after ``window_seconds`` in all, or when the lane stops; an idle service starts no run at all.
+    The derive process's runs linger the same way (workflows/derive_flow.py); ``on_step`` is what the
+    flow calls after each step that may have written messages (the derive process tells other
+    processes' deliverers)."""
 
     def __init__(self, wake: threading.Event, stop: threading.Event, due: Callable[[], bool], *,
-                 idle_seconds: float, window_seconds: float, poll_seconds: float) -> None:
+                 idle_seconds: float, window_seconds: float, poll_seconds: float,
+                 on_step: Callable[[], None] | None = None) -> None:
         self.wake, self.stop, self.due = wake, stop, due
         self.idle_seconds, self.window_seconds, self.poll_seconds = idle_seconds, window_seconds, poll_seconds
+        self.on_step = on_step
 
     def more(self, run_pass: Callable[[], dict[str, int]], totals: dict[str, int],
              on_work: Callable[[], None] | None = None) -> dict[str, int]:

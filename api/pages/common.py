@@ -140,6 +140,9 @@ def page_user(request: Request) -> User:
         raise LoginRequired(_next_of(request), "登录已过期或已在别处退出，请重新登录")
     request.state.user = user
     request.state.token_claims = claims
+    warm = getattr(state, "derive_warmer", None)  # someone is working: ready the derive process
+    if warm is not None:
+        warm()
     return user
 
 
