@@ -271,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
 
     by_channel: dict[str, list[float]] = {}
     rung_lat: dict[str, list[float]] = {}
+    slowest: dict[str, list[tuple[float, int]]] = {}  # (latency, which transition)
     fired_at = {(r.deadline_id, r.rung): ts(r.fired_at) for r in fired}
     statuses: dict[str, int] = {}
     for case_id, channel, status, address, number, key in rows:
@@ -291,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
                 rung_lat.setdefault(channel, []).append(arrived - moment)
         elif case_id in committed:
             by_channel.setdefault(channel, []).append(arrived - committed[case_id])
+            order = sorted(committed, key=committed.get).index(case_id) + 1
+            slowest.setdefault(channel, []).append((arrived - committed[case_id], order))
     timer_lat = [ts(r.fired_at) - ts(r.fire_at) for r in fired]
     print(f"load average (1/5/15 min) at start {load_start[0]:.2f}/{load_start[1]:.2f}/{load_start[2]:.2f}, "
           f"at end {load_end[0]:.2f}/{load_end[1]:.2f}/{load_end[2]:.2f} (2 cores)")
@@ -300,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     for channel, xs in sorted(by_channel.items()):
         print("commit → delivered, " + summary(channel, xs)
               + (" (attaches the 整改通知书's PDF: waits for it to be rendered)" if channel == "email" else ""))
+        worst = sorted(slowest.get(channel, []), reverse=True)[:3]
+        print("  slowest: " + ", ".join(f"{lat:.2f} s (transition {n} of {len(committed)})" for lat, n in worst))
     print("timer moment → fired, " + summary(f"{len(moved)} timers moved", timer_lat)
           + f" (goal: ≤ 1 s + the sweep interval = {1 + args.sweep_interval} s)")
     for channel, xs in sorted(rung_lat.items()):

@@ -9,11 +9,13 @@ by default spends most of a document's CPU on its fonts:
 - HarfBuzz subsetting each face from scratch: for a CFF font of 65,000 glyphs that is parsing
   its charstrings and subroutines every time (~35 ms per face, five faces per document).
 
-So each process keeps one ``FontConfiguration`` (its faces stay open) and subsets from faces that
-HarfBuzz has *preprocessed* once (``hb_subset_preprocess``, HarfBuzz ≥ 6: the face with the data
-the subsetter would otherwise compute on each call attached). The PDF bytes are the same either
-way (tests/test_pdf_engine.py compares them); only the time differs: about half the CPU of a
-document. Renders in one process take a lock: Pango's font map is not meant for two threads.
+So each process keeps one ``FontConfiguration`` (its faces stay open) and, once it has used a face
+a few times (``PREPROCESS_AFTER_USES``: it is rendering a batch), subsets from a copy that HarfBuzz
+has *preprocessed* (``hb_subset_preprocess``, HarfBuzz ≥ 6: the face with the data the subsetter
+would otherwise compute on each call attached). Preprocessing is dear (~1 s of CPU per CJK face),
+so it runs on a thread of its own while documents go on the plain way. The PDF bytes are the same
+either way (tests/test_pdf_engine.py compares them); only the time differs: about half the CPU of
+a document. Renders in one process take a lock: Pango's font map is not meant for two threads.
 
 Where the installed WeasyPrint or HarfBuzz does not offer what this relies on (``Font`` without
 ``_harfbuzz_subset``, no ``hb_subset_preprocess``), documents render as WeasyPrint does by default.
@@ -29,6 +31,14 @@ log = logging.getLogger("anjian.pdf")
 _lock = threading.Lock()
 _font_config: Any = None
 _preprocessed: dict[tuple, Any] = {}
+_preprocessing: set[tuple] = set()
+_uses: dict[tuple, int] = {}
+_uses_lock = threading.Lock()
+# Preprocessing a Noto CJK face costs ~1 s of CPU (5.5 s for a notice's five faces, measured) and
+# saves ~35 ms on each later subset: worth it for a process that renders a batch, not for one that
+# renders a single notice. So a face is preprocessed — on a thread of its own, the documents meanwhile
+# subset it the plain way — once this process has subset it this many times.
+PREPROCESS_AFTER_USES = 3
 _patched: bool | None = None  # None: not tried yet
 
 
@@ -60,6 +70,16 @@ def preprocessing_installed() -> bool:
     return bool(_patched)
 
 
+def preprocessing_settled(timeout: float) -> bool:
+    """Wait until no face is being preprocessed (tests, benches); False if some still are."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while _preprocessing and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not _preprocessing
+
+
 def _install_preprocessed_subsetting() -> None:
     global _patched
     if _patched is not None:
@@ -86,16 +106,38 @@ def _install_preprocessed_subsetting() -> None:
         return
     destroy = text_ffi.harfbuzz.hb_face_destroy
 
+    reference = text_ffi.harfbuzz.hb_face_reference
+
+    def preprocess_in_background(key: tuple, source) -> None:
+        own = reference(source)  # the face outlives the document that asked for it
+
+        def work() -> None:
+            try:
+                made = preprocess(own)  # C, without the GIL: the renders go on meanwhile
+                if made != ffi.NULL:
+                    _preprocessed[key] = ffi.gc(made, destroy)
+            except Exception:  # noqa: BLE001 - the face is subset the plain way
+                log.warning("preprocessing a font face failed", exc_info=True)
+            finally:
+                destroy(own)
+                _preprocessing.discard(key)
+
+        threading.Thread(target=work, name="font-preprocess", daemon=True).start()
+
     def subset_from_preprocessed(self, to_unicode, hinting):
         # The face's identity: the font file (its size stands for it among the installed fonts),
         # the face within a collection, and what Pango matched. A process keeps at most a few.
         key = (len(self.file_content), self.index, self.family, self.weight, self.style)
         face = _preprocessed.get(key)
         if face is None:
-            made = preprocess(self.hb_face)
-            if made == ffi.NULL:
-                return original(self, to_unicode, hinting)
-            face = _preprocessed[key] = ffi.gc(made, destroy)
+            with _uses_lock:
+                _uses[key] = uses = _uses.get(key, 0) + 1
+                start = uses >= PREPROCESS_AFTER_USES and key not in _preprocessing
+                if start:
+                    _preprocessing.add(key)
+            if start:
+                preprocess_in_background(key, self.hb_face)
+            return original(self, to_unicode, hinting)
         own = self.hb_face
         self.hb_face = face
         try:

@@ -80,7 +80,7 @@ def test_a_signed_in_request_readies_the_derive_process_for_the_next_commit(api,
         launcher.start()
         drv = HttpDriver(api, world, clock)
         case = drv.create("hazard")  # signed in; nothing to derive yet
-        _wait_for(lambda: launcher.warmed == 1 and launcher.pid() is not None, "a derive process readied")
+        _wait_for(lambda: launcher.warmed == 1 and launcher.ready(), "a derive process readied")
         child = launcher._proc
         assert launcher.started == 1
         drv.act(case, "register", enterprise_id=world.e1.id, severity="general",
@@ -99,7 +99,8 @@ def test_after_a_quiet_spell_the_api_process_derives_first_and_the_process_takes
                                                                                      live_server, tmp_path):
     """No derive process running: the launcher's thread derives the first commits itself (the
     webhook need not wait for a process to start) and starts the process anyway (rendering, the
-    rest); while it runs, the process derives everything."""
+    rest) — as it does for commits while the process is still starting; once the process has said it
+    is ready, the process derives everything."""
     world = ready
     launcher = _launcher(db, tmp_path, idle=30.0, inline_cases=5)
     state = live_server.server.config.app.state
@@ -111,7 +112,7 @@ def test_after_a_quiet_spell_the_api_process_derives_first_and_the_process_takes
         drv.act(first, "register", enterprise_id=world.e1.id, severity="general",
                 rectification_days=10, requirements="立即设置临边防护栏杆")
         _wait_for(lambda: _pending(db, first["id"]) == 0, "the first notice is derived")
-        _wait_for(lambda: launcher.pid() is not None, "the derive process is started all the same")
+        _wait_for(lambda: launcher.ready(), "the derive process is started all the same, and says it is ready")
         assert launcher.inline_derived == 1 and launcher.started == 1
         second = drv.create("hazard")
         drv.act(second, "register", enterprise_id=world.e1.id, severity="general",

@@ -48,6 +48,7 @@ class DeriveLauncher:
         self.python = python
         self._due = due  # () -> bool: is work pending? (default: cases.issuance.derive.derivations_due)
         self._wake = threading.Event()
+        self._ready_pid: int | None = None
         self._warm = False
         self._warmed_at = -WARM_EVERY_SECONDS
         self.warmed = 0  # derive processes started by warm() (tests, logs)
@@ -108,6 +109,11 @@ class DeriveLauncher:
         proc = self._proc
         return proc.pid if proc is not None and proc.poll() is None else None
 
+    def ready(self) -> bool:
+        """A derive process runs and has said it is ready (its imports done: it works at once)."""
+        pid = self.pid()
+        return pid is not None and pid == self._ready_pid
+
     def stop(self, grace: float = 15.0) -> None:
         """Stop launching; the derive process finishes the batch in hand (stdin closed) or is killed."""
         self._stop.set()
@@ -159,8 +165,8 @@ class DeriveLauncher:
                 first = False
                 continue
             if woke or self._work_due():
-                if self.inline_cases > 0 and self.pid() is None:
-                    self._derive_inline()
+                if self.inline_cases > 0 and not self.ready():
+                    self._derive_inline()  # none running, or one still starting (readied by warm())
                 self._signal()
             first = False
 
@@ -211,14 +217,17 @@ class DeriveLauncher:
         threading.Thread(target=self._read, args=(proc,), name="anjian-derive-out", daemon=True).start()
         return proc
 
-    @staticmethod
-    def _read(proc: subprocess.Popen) -> None:
-        """The derive process's ``o`` lines: outbox rows committed — wake this process's deliverers."""
+    def _read(self, proc: subprocess.Popen) -> None:
+        """The derive process's lines: ``o`` outbox rows committed — wake this process's deliverers;
+        ``r`` ready (its imports done)."""
         from cases.issuance import wakeup
 
         for line in proc.stdout:
-            if line.strip() == b"o":
+            said = line.strip()
+            if said == b"o":
                 wakeup.wake_outbox()
+            elif said == b"r":
+                self._ready_pid = proc.pid
         proc.wait()
 
 

@@ -13,7 +13,7 @@ transition; without one (``anjian serve --no-prefect``) the same batch loops run
 (workflows/passes.py).
 
 Its protocol with the launcher is two pipes: any byte on stdin is "a commit left work", EOF is
-"your parent is gone, finish the batch in hand and exit"; a line ``o`` on stdout is "outbox rows
+"your parent is gone, finish the batch in hand and exit"; a line ``r`` on stdout is "ready" (imports done), a line ``o`` is "outbox rows
 were committed" (the parent wakes its in-process deliverer; on PostgreSQL the child also sends the
 ``NOTIFY`` other processes listen to). It runs niced (the kernel serves the requests first) and
 exits after ``ANJIAN_DERIVE_IDLE_SECONDS`` (Settings.derive_idle_seconds) without work or after ``ANJIAN_DERIVE_MAX_ITEMS``
@@ -153,9 +153,9 @@ def _prefect_answers() -> bool:
     return prefect_answers()
 
 
-def _tell_parent() -> None:
+def _tell_parent(line: str = "o") -> None:
     try:
-        sys.stdout.write("o\n")
+        sys.stdout.write(line + "\n")
         sys.stdout.flush()
     except (BrokenPipeError, ValueError):  # the parent is gone
         pass
@@ -235,6 +235,7 @@ def main() -> int:
     wake, stop = threading.Event(), threading.Event()
     work = Pass(use_prefect=use_prefect, render=settings.derive_render, wake=wake, stop=stop)
     threading.Thread(target=_read_wakes, args=(sys.stdin.fileno(), wake, stop), name="wakes", daemon=True).start()
+    _tell_parent("r")  # ready: the launcher stops deriving a few cases itself while this one starts
     done = 0
     while True:
         wake.clear()  # a commit from now on wakes the wait below
