@@ -50,6 +50,7 @@ HERE = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(HERE))
 
+SETTLING = 3  # the first transitions after the login meet a derive process still starting
 SECRET = "bench-secret-not-for-production-0123456789"
 REGISTER = {"severity": "general", "requirements": "立即停止相关部位作业，整改到位后书面回复"}
 
@@ -304,6 +305,10 @@ def main(argv: list[str] | None = None) -> int:
         print("commit → delivered, " + summary(channel, xs)
               + (" (attaches the 整改通知书's PDF: waits for it to be rendered)" if channel == "email" else ""))
         worst = sorted(slowest.get(channel, []), reverse=True)[:3]
+        later = [lat for lat, n in slowest.get(channel, []) if n > SETTLING]
+        if later:
+            print(f"  without the first {SETTLING} transitions (the derive process starting): "
+                  + summary(channel, later))
         print("  slowest: " + ", ".join(f"{lat:.2f} s (transition {n} of {len(committed)})" for lat, n in worst))
     print("timer moment → fired, " + summary(f"{len(moved)} timers moved", timer_lat)
           + f" (goal: ≤ 1 s + the sweep interval = {1 + args.sweep_interval} s)")
