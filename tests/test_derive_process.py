@@ -71,9 +71,10 @@ def test_a_signed_in_request_readies_the_derive_process_for_the_next_commit(api,
                                                                            tmp_path):
     """An officer at work (any signed-in request) has a derive process started before there is
     anything to derive, so the next commit's documents do not wait for its start-up; one look per
-    few seconds however many requests; with nothing to do it leaves when idle, as a woken one does."""
+    few seconds however many requests keeps it while people work; without requests or work it
+    leaves when idle, as a woken one does."""
     world = ready
-    launcher = _launcher(db, tmp_path, idle=4.0)
+    launcher = _launcher(db, tmp_path, idle=8.0)
     state = live_server.server.config.app.state
     state.derive_before_response, state.derive_waker, state.derive_warmer = False, launcher.wake, launcher.warm
     try:
@@ -87,8 +88,13 @@ def test_a_signed_in_request_readies_the_derive_process_for_the_next_commit(api,
                 rectification_days=10, requirements="立即设置临边防护栏杆")
         _wait_for(lambda: _pending(db, case["id"]) == 0, "the readied process derives the notice")
         assert launcher.started == 1 and launcher._proc is child  # the same process, woken
-        assert launcher.warmed == 1  # the requests since found it running
-        _wait_for(lambda: child.poll() is not None, "the idle derive process exits")
+        # Signed-in requests, no commits, for longer than its idle time: it stays (each look wakes it).
+        until = time.monotonic() + 12
+        while time.monotonic() < until:
+            assert drv.client(world.officer).get("/api/me").status_code == 200
+            time.sleep(1.0)
+        assert child.poll() is None and launcher.started == 1 and launcher.warmed == 1
+        _wait_for(lambda: child.poll() is not None, "without requests the idle derive process exits")
         assert child.returncode == 0
     finally:
         state.derive_before_response, state.derive_waker, state.derive_warmer = True, None, None

@@ -95,9 +95,9 @@ class DeriveLauncher:
     def warm(self) -> None:
         """Someone is working (a signed-in request): have a derive process running, so the next
         commit's documents do not wait for one to start — its imports (~3 s of CPU with Prefect) and
-        its first PDF's fonts. It leaves after ``ANJIAN_DERIVE_IDLE_SECONDS`` without work, as a
-        woken one does; an idle service starts none. Cheap, never blocks; at most one look every
-        ``WARM_EVERY_SECONDS``."""
+        its first PDF's fonts. A running one is woken (one indexed check), which keeps it while
+        people work; it leaves ``ANJIAN_DERIVE_IDLE_SECONDS`` after the last request or work, and an
+        idle service starts none. Cheap, never blocks; at most one look every ``WARM_EVERY_SECONDS``."""
         now = time.monotonic()
         if now - self._warmed_at < WARM_EVERY_SECONDS:
             return
