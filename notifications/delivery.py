@@ -144,7 +144,7 @@ def _claim(db: Database, now: datetime, limit: int, counts: Counter, worker: str
 
 def _record(db: Database, msg_id: int, attempt: int, now: datetime, *, ok: bool, response: str | None,
             error: str | None, final: bool = False, attempt_id: int | None = None,
-            alert: bool = False) -> str:
+            alert: bool = False, delivered: tuple[str, str] | None = None) -> str:
     with db.transaction() as s:
         q = select(OutboxMessage).where(OutboxMessage.id == msg_id)
         if db.dialect == "postgresql":
@@ -162,6 +162,8 @@ def _record(db: Database, msg_id: int, attempt: int, now: datetime, *, ok: bool,
         msg.provider_response = response
         if ok:
             msg.status, msg.sent_at, msg.last_error = "sent", now, None
+            if delivered is not None:  # an in-app message: what the inbox shows from now on
+                msg.sent_subject, msg.sent_text = delivered[0][:300], delivered[1]
             outcome = "sent"
         else:
             msg.last_error = error
@@ -259,8 +261,10 @@ def deliver_one(db: Database, msg_id: int, attempt: int, now: datetime, *, setti
     except RenderError as exc:  # never send a half-rendered message; tell the administrators
         return _record(db, msg_id, attempt, now, ok=False, response=None, error=f"模板渲染失败：{exc}", final=True,
                        alert=True, **record)
+    delivered = None
     if msg.channel == "inbox":
         result = channels.SendResult(ok=True, response="inbox")
+        delivered = (rendered.subject, rendered.short_text)
     else:
         if msg.channel in setup.errors and msg.channel not in setup.disabled:  # saved secrets unreadable: retry later
             return _record(db, msg_id, attempt, now, ok=False, response=None,
@@ -279,7 +283,8 @@ def deliver_one(db: Database, msg_id: int, attempt: int, now: datetime, *, setti
     if crash_hook is not None:
         crash_hook(msg)  # tests: simulate the worker dying after the channel answered
     return _record(db, msg_id, attempt, now, ok=result.ok, response=result.response,
-                   error=None if result.ok else f"发送失败：{result.response}", final=result.final, **record)
+                   error=None if result.ok else f"发送失败：{result.response}", final=result.final,
+                   delivered=delivered, **record)
 
 
 def deliver_pending(db: Database, now: datetime, *, limit: int = 100, worker: str | None = None, crash_hook=None,

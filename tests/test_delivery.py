@@ -466,6 +466,31 @@ def test_inbox_unread_count_and_mark_read(api, db, world, clock, case, settings)
     assert api(world.officer_wz).get("/api/inbox").json()["unread"] == 0
 
 
+def test_the_inbox_shows_a_message_as_it_was_delivered(api, db, world, clock, case, settings):
+    """An in-app message keeps the subject and text it was delivered with: the case retitled later
+    does not rewrite it (an e-mail sent cannot be rewritten either), and the inbox renders no
+    template for it. A row delivered before the text was kept is rendered as the case is now."""
+    from cases.models import Case
+
+    a = _row(db, clock, case["id"], world.officer, "reminder", "inbox", REMINDER_VARS)
+    assert delivery.deliver_pending(db, clock.now(), settings=settings) == {"sent": 1}
+    officer = api(world.officer)
+    first = officer.get("/api/inbox").json()["items"][0]
+    assert first["id"] == a and first["text"].startswith("【催办提醒】") and case["title"][:10] in first["text"]
+    with db.session() as s:
+        m = s.get(OutboxMessage, a)
+        assert (m.sent_subject, m.sent_text) == (first["subject"], first["text"])
+    with db.transaction() as s:
+        s.get(Case, case["id"]).title = "三号楼卸料平台限载标识缺失"
+    again = officer.get("/api/inbox").json()["items"][0]
+    assert (again["subject"], again["text"]) == (first["subject"], first["text"])
+    with db.transaction() as s:  # as a row delivered before 0023_inbox_text
+        m = s.get(OutboxMessage, a)
+        m.sent_subject = m.sent_text = None
+    old = officer.get("/api/inbox").json()["items"][0]
+    assert "三号楼卸料平台限载标识缺失" in old["text"] and old["text"] != first["text"]
+
+
 def test_invalid_channel_configuration_is_refused_in_chinese():
     with pytest.raises(channels.ChannelConfigError, match="渠道配置无效"):
         channels.validate_url("webhook", "nosuchscheme://x")

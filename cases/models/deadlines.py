@@ -183,3 +183,7 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[Optional[datetime]]
     read_at: Mapped[Optional[datetime]]  # in-app inbox
+    # An in-app message's subject and short text as delivered (the inbox shows what was sent, and
+    # does not render 50 templates per page view); empty for other channels and older rows.
+    sent_subject: Mapped[Optional[str]] = mapped_column(String(300))
+    sent_text: Mapped[Optional[str]] = mapped_column(Text)
