@@ -9,10 +9,8 @@ import sys
 import threading
 from pathlib import Path
 
-import pytest
-
 from notifications import pdf_engine
-from notifications.render import PRINT_FILE, TEMPLATE_DIR, _check_variables, _render, _spec, harfbuzz_subsetting
+from notifications.render import PRINT_FILE, TEMPLATE_DIR, _check_variables, _render, _spec
 from tests.data.template_samples import SAMPLES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,8 +35,10 @@ def _plain_sha256(html: str) -> str:
     return done.stdout.strip()
 
 
-@pytest.mark.skipif(not harfbuzz_subsetting(), reason="PDF bytes are reproducible only with HarfBuzz subsetting")
-def test_documents_from_the_shared_font_configuration_are_the_bytes_of_weasyprints_default():
+def test_documents_from_the_shared_font_configuration_are_the_bytes_of_weasyprints_default(monkeypatch):
+    # Reproducible bytes need HarfBuzz subsetting or SOURCE_DATE_EPOCH (notifications/render.py
+    # pdf_reproducible): set it, in this process and the stock one, so the comparison holds on both.
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1795000000")
     first, second = _html("rectification_notice"), _html("stop_work_order")
     plain = [_plain_sha256(first), _plain_sha256(second)]
     pdf_engine.warm_up()

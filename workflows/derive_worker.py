@@ -49,7 +49,6 @@ class Pass:
     def __init__(self, *, use_prefect: bool, render: bool, wake: threading.Event | None = None,
                  stop: threading.Event | None = None, linger_seconds: float = LINGER_IDLE_SECONDS) -> None:
         self.use_prefect, self.render = use_prefect, render
-        self.flows = use_prefect
         self.outbox_written = False
         self.wake = wake or threading.Event()
         self.stop = stop or threading.Event()
@@ -90,8 +89,7 @@ class Pass:
             return 0  # no empty flow run
         # A Prefect server that does not answer its health check (stalled: docs/performance.md)
         # holds nothing up: this pass runs without flow runs.
-        self.flows = self.use_prefect and _prefect_answers()
-        if self.flows:
+        if self.use_prefect and _prefect_answers():
             totals = self._flow_run()
         else:
             totals = self._plainly()

@@ -49,16 +49,15 @@ def inbox_page(s, user, settings, *, unread_only: bool = False, page: int = 1, p
                           .limit(page_size).offset((page - 1) * page_size)))
     # Messages delivered since 0023_inbox_text carry their subject and text; older ones are rendered
     # (their variables read for the whole page at once: a fixed number of SELECTs).
-    unrendered = [m for m in rows if m.sent_subject is None or m.sent_text is None]
-    if unrendered:
-        prefetch(s, unrendered)
+    stored = {m.id for m in rows if m.sent_subject is not None and m.sent_text is not None}
+    prefetch(s, [m for m in rows if m.id not in stored])
     items = []
     for m in rows:
         item = {"id": m.id, "case_id": m.case_id, "template": m.template,
                 "title": CATALOG[m.template].title if m.template in CATALOG else m.template,
                 "document_no": m.document_no, "created_at": m.created_at, "read_at": m.read_at,
                 "unread": m.read_at is None}
-        if m.sent_subject is not None and m.sent_text is not None:
+        if m.id in stored:
             item["subject"], item["text"] = m.sent_subject, m.sent_text
             items.append(item)
             continue
