@@ -56,10 +56,16 @@ def current_user(
     # For the security log (api/audit.py): who made this request, with which token.
     request.state.user = user
     request.state.token_claims = claims
-    warm = getattr(state, "derive_warmer", None)  # someone is working: ready the derive process
+    someone_is_working(request)
+    return user
+
+
+def someone_is_working(request: Request) -> None:
+    """A signed-in request, or a sign-in: ready the derive process (workflows/derive_launcher.py
+    ``warm``), so the documents of this person's next commit do not wait for one to start."""
+    warm = getattr(request.app.state, "derive_warmer", None)
     if warm is not None:
         warm()
-    return user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

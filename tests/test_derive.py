@@ -260,6 +260,7 @@ def test_the_derive_process_pass_is_one_flow_run_that_lingers_for_the_next_commi
     before = {r["id"] for r in derive_runs()}  # the harness is the session's: other tests' runs
     wake, stop = threading.Event(), threading.Event()
     work = Pass(use_prefect=True, render=True, wake=wake, stop=stop, linger_seconds=4.0)
+    assert work.prefect_ready.wait(60)  # imported on a thread; until then a pass runs without a flow run
     first, _ = _registered_but_not_derived(app_db, ready, clock)
     done: list[int] = []
     runner = threading.Thread(target=lambda: done.append(work.run()), daemon=True)
@@ -279,4 +280,52 @@ def test_the_derive_process_pass_is_one_flow_run_that_lingers_for_the_next_commi
         work.close()
     new = [r for r in derive_runs() if r["id"] not in before]
     assert len(new) == 1 and new[0]["state_type"] == "COMPLETED", [(r["name"], r["state_type"]) for r in new]
+    assert [n for (_, n, _) in _state(app_db, second)["docs"]] == ["姑苏建质改〔2026〕2号"]
+
+
+def test_while_the_derive_process_imports_prefect_its_passes_run_without_a_flow_run(prefect_harness, app_db,
+                                                                                     ready, clock, monkeypatch):
+    """Importing Prefect costs the derive process ~2 s of CPU; it does so on a thread. A commit that
+    arrives meanwhile is derived and rendered at once, without a flow run; once Prefect is in, the
+    next pass is a ``derive-documents`` flow run again."""
+    import threading
+
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    import workflows.loop
+    from workflows.derive_worker import Pass
+
+    api_url = PREFECT_API_URL.value().rstrip("/")
+
+    def derive_runs() -> set[str]:
+        return {r["id"] for r in httpx.post(f"{api_url}/flow_runs/filter", timeout=60,
+                                            json={"flows": {"name": {"any_": ["derive-documents"]}}}).json()}
+
+    importing, imported = threading.Event(), threading.Event()
+    real_import = workflows.loop.import_prefect_quietly
+
+    def slow_import() -> None:  # the import, held until the test lets it finish
+        importing.set()
+        assert imported.wait(120)
+        real_import()
+
+    monkeypatch.setattr(workflows.loop, "import_prefect_quietly", slow_import)
+    before = derive_runs()
+    work = Pass(use_prefect=True, render=True, linger_seconds=0)
+    try:
+        assert importing.wait(60) and not work.prefect_ready.is_set()
+        first, _ = _registered_but_not_derived(app_db, ready, clock)
+        assert work.run() == 2  # derived and rendered, Prefect still importing
+        with app_db.session() as s:
+            assert set(s.scalars(select(Document.status).where(Document.case_id == first))) == {"rendered"}
+        assert derive_runs() == before  # no flow run
+        imported.set()
+        assert work.prefect_ready.wait(120)
+        second, _ = _registered_but_not_derived(app_db, ready, clock)
+        assert work.run() == 2
+        assert len(derive_runs() - before) == 1  # a flow run now
+    finally:
+        imported.set()
+        work.close()
     assert [n for (_, n, _) in _state(app_db, second)["docs"]] == ["姑苏建质改〔2026〕2号"]

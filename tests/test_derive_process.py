@@ -101,6 +101,31 @@ def test_a_signed_in_request_readies_the_derive_process_for_the_next_commit(api,
         launcher.stop()
 
 
+def test_signing_in_readies_the_derive_process_and_a_failed_attempt_does_not(db, ready, live_server, tmp_path):
+    """The first commit of an officer who has just signed in does not wait for a derive process to
+    start: the sign-in starts it. A wrong password starts nothing."""
+    import httpx
+
+    launcher = _launcher(db, tmp_path, idle=8.0)
+    state = live_server.server.config.app.state
+    state.derive_warmer = launcher.warm
+    try:
+        launcher.start()
+
+        def sign_in(password: str) -> int:
+            return httpx.post(f"{live_server.url}/api/auth/token", timeout=60,
+                              data={"username": "officer", "password": password}).status_code
+
+        assert sign_in("wrong-pw") == 401
+        time.sleep(1.0)
+        assert launcher.warmed == 0 and launcher.pid() is None
+        assert sign_in("secret-pw") == 200
+        _wait_for(lambda: launcher.warmed == 1 and launcher.ready(), "a derive process readied by the sign-in")
+    finally:
+        state.derive_warmer = None
+        launcher.stop()
+
+
 def test_after_a_quiet_spell_the_api_process_derives_first_and_the_process_takes_over(api, db, ready, clock,
                                                                                      live_server, tmp_path):
     """No derive process running: the launcher's thread derives the first commits itself (the
@@ -272,21 +297,34 @@ def test_an_orphaned_derive_process_stuck_on_a_dead_prefect_leaves(db, ready, cl
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     world = ready
-    case_id, _ = _registered_but_not_derived(db, world, clock)
     env = {**os.environ, "ANJIAN_DATABASE_URL": db.url, "ANJIAN_DATA_DIR": str(tmp_path),
            "ANJIAN_DERIVE_PREFECT": "1", "ANJIAN_DERIVE_IDLE_SECONDS": "3600",
            "PREFECT_API_URL": f"http://127.0.0.1:{server.server_address[1]}/api",
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    # The stand-in for `anjian serve`: starts the derive process with a pipe on its stdin, prints its pid.
+    # The stand-in for `anjian serve`: starts the derive process with a pipe on its stdin, prints its
+    # pid, and passes each line it reads on as a wake (what the launcher does after a commit).
     parent = subprocess.Popen(
-        [sys.executable, "-c", "import subprocess, sys, time\n"
+        [sys.executable, "-c", "import subprocess, sys\n"
          "p = subprocess.Popen([sys.executable, '-m', 'workflows.derive_worker'], stdin=subprocess.PIPE, "
-         "stdout=subprocess.DEVNULL)\nprint(p.pid, flush=True)\ntime.sleep(3600)"],
-        env=env, stdout=subprocess.PIPE, text=True)
+         "stdout=subprocess.DEVNULL)\nprint(p.pid, flush=True)\n"
+         "for line in sys.stdin:\n    p.stdin.write(b'w'); p.stdin.flush()\n"],
+        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     worker = int(parent.stdout.readline())
     try:
-        # In its first pass the worker asks /health (answered), then starts a flow run, which hangs.
-        _wait_for(lambda: _has_connection_to(worker, server.server_address[1]), "the worker calls Prefect")
+        # Until the worker has imported Prefect (on a thread) its passes run without a flow run and
+        # derive the commit; once it has, a pass asks /health (answered), then starts a flow run,
+        # which hangs. Commits until one is held in such a run.
+        deadline = time.monotonic() + 120
+        while True:
+            case_id, _ = _registered_but_not_derived(db, world, clock)
+            parent.stdin.write("commit\n")
+            parent.stdin.flush()
+            _wait_for(lambda: _has_connection_to(worker, server.server_address[1]) or _pending(db, case_id) == 0,
+                      "the worker calls Prefect or derives the commit")
+            if _has_connection_to(worker, server.server_address[1]) and _pending(db, case_id) == 1:
+                break
+            assert time.monotonic() < deadline, "the worker never called Prefect"
+            time.sleep(0.5)
         parent.kill()
         parent.wait()
         _wait_for(lambda: not _alive(worker), "the orphaned worker leaves", bound=120)

@@ -19,7 +19,7 @@ from typing import Callable
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from workflows.passes import DERIVE_BATCH, add_counts, current_linger, derive_now, derive_pass, render_pass
+from workflows.passes import DERIVE_BATCH, current_linger, derive_and_render_pass, derive_now
 
 DERIVE_FLOW = "derive-documents"
 DERIVE_BUDGET_SECONDS = 50.0
@@ -41,18 +41,11 @@ def derive_documents(limit: int = DERIVE_BATCH, budget_seconds: float = DERIVE_B
     linger = current_linger()
     step: Callable[[], None] = (linger.on_step if linger is not None and linger.on_step else lambda: None)
 
-    def one_pass() -> dict[str, int]:
-        totals = derive_pass(derive_batch, limit=limit, budget_seconds=budget_seconds, logger=logger)
-        step()  # messages without a PDF may leave now
-        if render:
-            from workflows.flows import render_batch
-            from workflows.loop import documents_due
-            from cases.platform import clock
+    from workflows.flows import render_batch
 
-            if documents_due(clock.now()):
-                add_counts(totals, render_pass(render_batch, budget_seconds=budget_seconds, logger=logger))
-                step()
-        return totals
+    def one_pass() -> dict[str, int]:
+        return derive_and_render_pass(derive_batch, render_batch if render else None, step=step, limit=limit,
+                                      budget_seconds=budget_seconds, logger=logger)
 
     totals = one_pass()
     if linger is not None:

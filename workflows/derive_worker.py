@@ -7,7 +7,7 @@ then — where the launcher asks for it (``ANJIAN_DERIVE_RENDER=1``: under ``anj
 lanes run in the API process) — the PDFs of what it issued (``render-batch`` tasks), so WeasyPrint's
 heap never lives in the API process. With a Prefect API configured (``PREFECT_API_URL``) a pass is
 one Prefect flow run (``derive-documents``: derive-batch and render-batch task runs with retries,
-listed in the UI) that lingers for the next commits — up to ``LINGER_IDLE_SECONDS`` without work,
+listed in the UI; until Prefect is imported, on a thread, the first passes run without one) that lingers for the next commits — up to ``LINGER_IDLE_SECONDS`` without work,
 ``LINGER_WINDOW_SECONDS`` in all — so a busy minute costs one run's creation, not two per
 transition; without one (``anjian serve --no-prefect``) the same batch loops run without a flow run
 (workflows/passes.py).
@@ -53,15 +53,27 @@ class Pass:
         self.wake = wake or threading.Event()
         self.stop = stop or threading.Event()
         self.linger_seconds = linger_seconds
+        # Prefect is imported on a thread (~2 s of CPU): until it is, passes run without a flow run,
+        # so the commits that started this process are derived and rendered that much sooner.
+        self.prefect_ready = threading.Event()
         if use_prefect:
-            from workflows.loop import import_prefect_quietly
-
-            import_prefect_quietly()
+            threading.Thread(target=self._import_prefect, name="prefect-import", daemon=True).start()
         from cases.issuance import wakeup
 
         # A registered waker: the outbox INSERTs of this process carry no pg_notify (notify_column);
         # the pass says it once after deriving and once after rendering (a render wakes held e-mails).
         wakeup.add_outbox_waker(self._outbox_committed)
+
+    def _import_prefect(self) -> None:
+        try:
+            from workflows.loop import import_prefect_quietly
+
+            import_prefect_quietly()
+            import workflows.derive_flow  # noqa: F401
+        except Exception:  # noqa: BLE001 - the passes go on without flow runs
+            log.exception("importing Prefect failed; deriving without flow runs")
+            return
+        self.prefect_ready.set()
 
     def close(self) -> None:
         from cases.issuance import wakeup
@@ -89,7 +101,7 @@ class Pass:
             return 0  # no empty flow run
         # A Prefect server that does not answer its health check (stalled: docs/performance.md)
         # holds nothing up: this pass runs without flow runs.
-        if self.use_prefect and _prefect_answers():
+        if self.use_prefect and self.prefect_ready.is_set() and _prefect_answers():
             totals = self._flow_run()
         else:
             totals = self._plainly()
@@ -116,20 +128,11 @@ class Pass:
         return run_guarded(flow_call, self._plainly, name="derive-documents") or {}
 
     def _plainly(self) -> dict:
-        """The same pass without a flow run (no Prefect API, or it does not answer)."""
-        from workflows.passes import add_counts, derive_plainly, render_plainly
-        from cases.platform import clock
-        from workflows.loop import documents_due
+        """The same pass without a flow run (no Prefect API, not imported yet, or not answering)."""
+        from workflows.passes import derive_and_render_pass, derive_now, render_now
 
-        totals = dict(derive_plainly(budget_seconds=PASS_BUDGET_SECONDS))
-        # Announced before rendering: messages without a PDF (webhook, SMS, inbox) leave now; an
-        # e-mail carrying a document is not claimed until it is rendered (notifications/delivery.py),
-        # and the render's commit is announced in turn.
-        self._announce()
-        if self.render and documents_due(clock.now()):
-            add_counts(totals, render_plainly(budget_seconds=PASS_BUDGET_SECONDS))
-            self._announce()
-        return totals
+        return derive_and_render_pass(derive_now, render_now if self.render else None, step=self._announce,
+                                      budget_seconds=PASS_BUDGET_SECONDS)
 
     def _announce(self) -> None:
         if self.outbox_written:
@@ -250,7 +253,7 @@ def main() -> int:
             continue  # go on at once: one more indexed check
         if not wake.wait(idle):
             break  # idle
-    if use_prefect:
+    if work.prefect_ready.is_set():
         from workflows.embedded import drain_prefect_services
 
         drain_prefect_services(5.0)

@@ -272,6 +272,24 @@ def derive_pass(derive: Callable[[int], Counts], *, limit: int = DERIVE_BATCH,
     return totals
 
 
+def derive_and_render_pass(derive: Callable[[int], Counts], render: Callable[[int], Counts] | None, *,
+                           step: Callable[[], None] = lambda: None, budget_seconds: float = SWEEP_BUDGET_SECONDS,
+                           limit: int = DERIVE_BATCH, logger: Any = None) -> dict[str, int]:
+    """The derive process's pass, in a flow run (``derive_batch``/``render_batch`` tasks) or without
+    one (:func:`derive_now`/:func:`render_now`): derive, then — with ``render`` — render what is due.
+    ``step()`` after each: messages without a PDF (webhook, SMS, inbox) leave once derived; an e-mail
+    carrying a document is not claimed until it is rendered (notifications/delivery.py), and the
+    render's commit is announced in turn."""
+    from workflows.loop import documents_due
+
+    totals = derive_pass(derive, limit=limit, budget_seconds=budget_seconds, logger=logger)
+    step()
+    if render is not None and documents_due(clock.now()):
+        _add(totals, render_pass(render, budget_seconds=budget_seconds, logger=logger))
+        step()
+    return totals
+
+
 # ---------------------------------------------------------------- the batches without a flow run
 
 

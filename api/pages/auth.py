@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 
 from api.hashing import BUSY_MESSAGE, PasswordPoolBusy, password_pool
 from api.pages.common import SESSION_COOKIE, PageUser, redirect, render, safe_next, verify_csrf
+from api.deps import someone_is_working
 from api.routes.auth import client_address
 from cases.platform.security import issue_token
 from cases.platform.sessions import LoginFailed, LoginLocked, LoginPolicy, authenticate, revoke_token
@@ -45,6 +46,7 @@ async def login(request: Request):
     except LoginFailed:
         return again(LoginFailed.message, 401)
     request.state.security_logged = True
+    someone_is_working(request)
     ttl = timedelta(minutes=state.settings.token_ttl_minutes)
     token = issue_token(result.user_id, state.signing_key, now, ttl, epoch=result.epoch)
     response = redirect(request, next_url)

@@ -30,6 +30,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 from starlette.datastructures import FormData
 
+from api.deps import someone_is_working
 from cases.clocks.deadlines import LIGHT_LABELS as DEADLINE_LIGHT_LABELS
 from cases.ledger.access import ROLE_LABELS
 from cases.models import Jurisdiction, OutboxMessage, User
@@ -140,9 +141,7 @@ def page_user(request: Request) -> User:
         raise LoginRequired(_next_of(request), "登录已过期或已在别处退出，请重新登录")
     request.state.user = user
     request.state.token_claims = claims
-    warm = getattr(state, "derive_warmer", None)  # someone is working: ready the derive process
-    if warm is not None:
-        warm()
+    someone_is_working(request)
     return user
 
 

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 
-from api.deps import AppClock, CurrentUser, Db
+from api.deps import AppClock, CurrentUser, Db, someone_is_working
 from api.hashing import PasswordPoolBusy, busy_response, password_pool
 from cases.ledger.access import ROLE_LABELS
 from cases.models import Jurisdiction
@@ -58,6 +58,7 @@ async def login(request: Request, form: Annotated[OAuth2PasswordRequestForm, Dep
     except LoginFailed:
         raise HTTPException(status_code=401, detail=LoginFailed.message, headers={"WWW-Authenticate": "Bearer"})
     request.state.security_logged = True
+    someone_is_working(request)
     return _token_response(request, result.user_id, result.epoch, now)
 
 
