@@ -7,7 +7,7 @@ then — where the launcher asks for it (``ANJIAN_DERIVE_RENDER=1``: under ``anj
 lanes run in the API process) — the PDFs of what it issued (``render-batch`` tasks), so WeasyPrint's
 heap never lives in the API process. With a Prefect API configured (``PREFECT_API_URL``) a pass is
 one Prefect flow run (``derive-documents``: derive-batch and render-batch task runs with retries,
-listed in the UI; until Prefect is imported, on a thread, the first passes run without one) that lingers for the next commits — up to ``LINGER_IDLE_SECONDS`` without work,
+listed in the UI; until Prefect is imported, on a thread after the first pass, passes run without one) that lingers for the next commits — up to ``LINGER_IDLE_SECONDS`` without work,
 ``LINGER_WINDOW_SECONDS`` in all — so a busy minute costs one run's creation, not two per
 transition; without one (``anjian serve --no-prefect``) the same batch loops run without a flow run
 (workflows/passes.py).
@@ -53,16 +53,21 @@ class Pass:
         self.wake = wake or threading.Event()
         self.stop = stop or threading.Event()
         self.linger_seconds = linger_seconds
-        # Prefect is imported on a thread (~2 s of CPU): until it is, passes run without a flow run,
-        # so the commits that started this process are derived and rendered that much sooner.
+        # Prefect is imported on a thread (~2 s of CPU) once there is nothing to do (after the pass
+        # that the commits which started this process left, so as not to slow it); until it is in,
+        # passes run without a flow run.
         self.prefect_ready = threading.Event()
-        if use_prefect:
-            threading.Thread(target=self._import_prefect, name="prefect-import", daemon=True).start()
+        self._prefect_importing = not use_prefect
         from cases.issuance import wakeup
 
         # A registered waker: the outbox INSERTs of this process carry no pg_notify (notify_column);
         # the pass says it once after deriving and once after rendering (a render wakes held e-mails).
         wakeup.add_outbox_waker(self._outbox_committed)
+
+    def _start_prefect_import(self) -> None:
+        if not self._prefect_importing:
+            self._prefect_importing = True
+            threading.Thread(target=self._import_prefect, name="prefect-import", daemon=True).start()
 
     def _import_prefect(self) -> None:
         try:
@@ -98,6 +103,7 @@ class Pass:
     def run(self) -> int:
         """Returns how many events were derived plus documents rendered."""
         if not self.due():
+            self._start_prefect_import()
             return 0  # no empty flow run
         # A Prefect server that does not answer its health check (stalled: docs/performance.md)
         # holds nothing up: this pass runs without flow runs.
@@ -105,6 +111,7 @@ class Pass:
             totals = self._flow_run()
         else:
             totals = self._plainly()
+            self._start_prefect_import()
         from workflows.loop import release_memory
 
         release_memory()
