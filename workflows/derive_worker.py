@@ -33,6 +33,9 @@ import time
 log = logging.getLogger("anjian.derive_worker")
 
 PASS_BUDGET_SECONDS = 20.0
+# A full collection and malloc_trim (workflows/loop.py release_memory): after a quiet second, not
+# after every pass (the renders collect their garbage after each batch themselves, workflows/passes.py).
+RELEASE_AFTER_QUIET_SECONDS = 1.0
 
 
 # A pass's flow run stays open for the next commits (workflows/passes.py Linger): this long without
@@ -58,16 +61,23 @@ class Pass:
         # passes run without a flow run.
         self.prefect_ready = threading.Event()
         self._prefect_importing = not use_prefect
+        self._prefect_thread: threading.Thread | None = None
         from cases.issuance import wakeup
 
         # A registered waker: the outbox INSERTs of this process carry no pg_notify (notify_column);
         # the pass says it once after deriving and once after rendering (a render wakes held e-mails).
         wakeup.add_outbox_waker(self._outbox_committed)
 
+    def prefect_settled(self) -> bool:
+        """Prefect imported (or not wanted, or its import failed): nothing more is loaded for good."""
+        return not self.use_prefect or self.prefect_ready.is_set() or (
+            self._prefect_thread is not None and not self._prefect_thread.is_alive())
+
     def _start_prefect_import(self) -> None:
         if not self._prefect_importing:
             self._prefect_importing = True
-            threading.Thread(target=self._import_prefect, name="prefect-import", daemon=True).start()
+            self._prefect_thread = threading.Thread(target=self._import_prefect, name="prefect-import", daemon=True)
+            self._prefect_thread.start()
 
     def _import_prefect(self) -> None:
         try:
@@ -77,8 +87,10 @@ class Pass:
             import workflows.derive_flow  # noqa: F401
         except Exception:  # noqa: BLE001 - the passes go on without flow runs
             log.exception("importing Prefect failed; deriving without flow runs")
-            return
-        self.prefect_ready.set()
+        else:
+            self.prefect_ready.set()
+        finally:
+            self.wake.set()  # the main loop looks again: what is loaded now may be frozen (main)
 
     def close(self) -> None:
         from cases.issuance import wakeup
@@ -112,9 +124,6 @@ class Pass:
         else:
             totals = self._plainly()
             self._start_prefect_import()
-        from workflows.loop import release_memory
-
-        release_memory()
         return sum(int(totals.get(k, 0)) for k in ("events", "rendered", "failed"))
 
     def _flow_run(self) -> dict:
@@ -228,10 +237,19 @@ def main() -> int:
     except OSError:
         pass
     logging.basicConfig(level=logging.WARNING, format="anjian derive: %(levelname)s %(name)s: %(message)s")
-    if settings.derive_render:  # fonts opened while Prefect imports: the first PDF costs what later ones do
+    wake, stop = threading.Event(), threading.Event()
+    warming = None
+    if settings.derive_render:  # fonts opened while the app imports: the first PDF costs what later ones do
         from notifications.pdf_engine import warm_up
 
-        threading.Thread(target=warm_up, name="pdf-warm-up", daemon=True).start()
+        def warm_then_wake() -> None:
+            try:
+                warm_up()
+            finally:
+                wake.set()  # the main loop looks again: what is loaded now may be frozen
+
+        warming = threading.Thread(target=warm_then_wake, name="pdf-warm-up", daemon=True)
+        warming.start()
     idle = settings.derive_idle_seconds
     max_items = settings.derive_max_items
     # What the API process installs at import (api/app.py): guards and effects, channel resolver.
@@ -240,11 +258,13 @@ def main() -> int:
     import notifications.documents  # noqa: F401
 
     use_prefect = bool(os.environ.get("PREFECT_API_URL")) and settings.derive_prefect
-    wake, stop = threading.Event(), threading.Event()
     work = Pass(use_prefect=use_prefect, render=settings.derive_render, wake=wake, stop=stop)
     threading.Thread(target=_read_wakes, args=(sys.stdin.fileno(), wake, stop), name="wakes", daemon=True).start()
     _tell_parent("r")  # ready: the launcher stops deriving a few cases itself while this one starts
-    done = 0
+    from workflows.loop import freeze_long_lived, release_memory
+
+    done = since_release = 0
+    frozen = False
     while True:
         wake.clear()  # a commit from now on wakes the wait below
         try:
@@ -257,7 +277,16 @@ def main() -> int:
         if stop.is_set() or done >= max_items:
             break  # the parent is gone (finish the batch in hand and leave), or recycled
         if n:
+            since_release += n
             continue  # go on at once: one more indexed check
+        if not frozen and (warming is None or not warming.is_alive()) and work.prefect_settled():
+            frozen, since_release = True, 0  # nothing in flight: what lives now lives for good
+            freeze_long_lived()
+        elif since_release:  # a quiet second after work: the heap back to the system, once per busy spell
+            if wake.wait(RELEASE_AFTER_QUIET_SECONDS):
+                continue
+            since_release = 0
+            release_memory()
         if not wake.wait(idle):
             break  # idle
     if work.prefect_ready.is_set():

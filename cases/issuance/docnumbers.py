@@ -62,10 +62,11 @@ def authority_prefix(jurisdiction: Jurisdiction, overrides: dict[str, str] | Non
 
 def next_document_serial(session: Session, authority_code: str, doc_type: str, year: int, count: int = 1) -> int:
     """Reserve ``count`` consecutive numbers; returns the last one."""
-    where = ((DocumentNumberCounter.authority_code == authority_code) & (DocumentNumberCounter.doc_type == doc_type)
-             & (DocumentNumberCounter.year == year))
-    stmt = (update(DocumentNumberCounter).where(where)
-            .values(last_value=DocumentNumberCounter.last_value + count).returning(DocumentNumberCounter.last_value))
+    # On the table, not the entity: an ORM-enabled UPDATE … RETURNING goes through the ORM's bulk
+    # update (synchronising the session's objects) — a counter row is never loaded as an object.
+    t = DocumentNumberCounter.__table__
+    stmt = (update(t).where(t.c.authority_code == authority_code, t.c.doc_type == doc_type, t.c.year == year)
+            .values(last_value=t.c.last_value + count).returning(t.c.last_value))
     value = session.execute(stmt).scalar()
     if value is not None:
         return value
