@@ -88,6 +88,26 @@ def test_fast_json_routes_give_the_same_bytes(api, world, clock, db, monkeypatch
             assert (r.status_code, r.content) == fast[role, route], (role, route)
 
 
+def test_an_action_answers_the_bytes_the_long_way_gives(api, world, clock, db, monkeypatch):
+    """``POST …/actions/{action}`` answers the case as ``fast_json`` renders it: what FastAPI's
+    jsonable_encoder and JSONResponse would have sent for the same content."""
+    seen = []
+    real = responses.fast_json
+
+    def spy(content, status_code=200):
+        seen.append(content)
+        return real(content, status_code)
+
+    monkeypatch.setattr(responses, "fast_json", spy)
+    officer = api(world.officer)
+    case = officer.post("/api/cases", json={"kind": "hazard", "title": "脚手架连墙件缺失", "project_id": world.p1.id}).json()
+    r = officer.act(case, "register", enterprise_id=world.e1.id, severity="general", requirements="立即整改",
+                    rectification_days=5)
+    assert r.status_code == 200 and len(seen) == 1
+    assert r.content == JSONResponse(jsonable_encoder(seen[0])).body
+    assert r.json()["state"] == "registered" and r.json()["documents_issuing"]
+
+
 def _counts(db, client) -> dict[str, int]:
     out = {}
     for route in ("/api/cases?page_size=200", "/api/queue", "/api/overdue"):

@@ -198,7 +198,7 @@ def act(case_id: int, action: str, user: CurrentUser, db: Db, clock: AppClock, r
         except NotFound:
             pass
         return JSONResponse(body_json, status_code=409)
-    return out
+    return responses.fast_json(out)
 
 
 @router.get("/{case_id}/accident-report", summary="事故信息报送表：按全国平台填报顺序的事故信息，含快报与详细报告的迟报、漏报标记")
