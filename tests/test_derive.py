@@ -260,7 +260,7 @@ def test_the_derive_process_pass_is_one_flow_run_that_lingers_for_the_next_commi
     before = {r["id"] for r in derive_runs()}  # the harness is the session's: other tests' runs
     wake, stop = threading.Event(), threading.Event()
     work = Pass(use_prefect=True, render=True, wake=wake, stop=stop, linger_seconds=4.0)
-    work.run()  # nothing due (or what other tests left, without a flow run): Prefect is imported now
+    work.quiet()  # what the process does after a few quiet seconds: Prefect is imported
     assert work.prefect_ready.wait(60)  # on a thread; until then a pass runs without a flow run
     first, _ = _registered_but_not_derived(app_db, ready, clock)
     done: list[int] = []
@@ -286,9 +286,9 @@ def test_the_derive_process_pass_is_one_flow_run_that_lingers_for_the_next_commi
 
 def test_while_the_derive_process_imports_prefect_its_passes_run_without_a_flow_run(prefect_harness, app_db,
                                                                                      ready, clock, monkeypatch):
-    """Importing Prefect costs the derive process ~2 s of CPU; it does so on a thread, after its first
-    pass (the commit that started it is derived and rendered without waiting for it, or sharing the
-    CPU with it). A commit that arrives while it imports is derived and rendered at once, without a
+    """Importing Prefect costs the derive process ~2 s of CPU; it does so on a thread, after a few
+    quiet seconds (the commits that started it are derived and rendered without waiting for it, or
+    sharing the CPU with it). A commit that arrives while it imports is derived and rendered at once, without a
     flow run; once Prefect is in, the next pass is a ``derive-documents`` flow run again."""
     import threading
 
@@ -317,7 +317,9 @@ def test_while_the_derive_process_imports_prefect_its_passes_run_without_a_flow_
     work = Pass(use_prefect=True, render=True, linger_seconds=0)
     try:
         first, _ = _registered_but_not_derived(app_db, ready, clock)
-        assert work.run() == 2  # derived and rendered without a flow run, then Prefect's import starts
+        assert work.run() == 2  # derived and rendered without a flow run, Prefect not even importing
+        assert not importing.is_set()
+        work.quiet()  # what the process does after a few quiet seconds: Prefect's import starts
         assert importing.wait(60) and not work.prefect_ready.is_set()
         second, _ = _registered_but_not_derived(app_db, ready, clock)
         assert work.run() == 2  # Prefect still importing: the same

@@ -7,7 +7,7 @@ then — where the launcher asks for it (``ANJIAN_DERIVE_RENDER=1``: under ``anj
 lanes run in the API process) — the PDFs of what it issued (``render-batch`` tasks), so WeasyPrint's
 heap never lives in the API process. With a Prefect API configured (``PREFECT_API_URL``) a pass is
 one Prefect flow run (``derive-documents``: derive-batch and render-batch task runs with retries,
-listed in the UI; until Prefect is imported, on a thread after the first pass, passes run without one) that lingers for the next commits — up to ``LINGER_IDLE_SECONDS`` without work,
+listed in the UI; until Prefect is imported — on a thread, after a few quiet seconds — passes run without one) that lingers for the next commits — up to ``LINGER_IDLE_SECONDS`` without work,
 ``LINGER_WINDOW_SECONDS`` in all — so a busy minute costs one run's creation, not two per
 transition; without one (``anjian serve --no-prefect``) the same batch loops run without a flow run
 (workflows/passes.py).
@@ -36,6 +36,10 @@ PASS_BUDGET_SECONDS = 20.0
 # A full collection and malloc_trim (workflows/loop.py release_memory): after a quiet second, not
 # after every pass (the renders collect their garbage after each batch themselves, workflows/passes.py).
 RELEASE_AFTER_QUIET_SECONDS = 1.0
+# Prefect is imported after this long without work, or after PREFECT_IMPORT_LATEST_SECONDS busy
+# (Pass.quiet): an import beside a pass slows it by about as much as the import costs.
+PREFECT_IMPORT_QUIET_SECONDS = 5.0
+PREFECT_IMPORT_LATEST_SECONDS = 30.0
 
 
 # A pass's flow run stays open for the next commits (workflows/passes.py Linger): this long without
@@ -56,11 +60,11 @@ class Pass:
         self.wake = wake or threading.Event()
         self.stop = stop or threading.Event()
         self.linger_seconds = linger_seconds
-        # Prefect is imported on a thread (~2 s of CPU) once there is nothing to do (after the pass
-        # that the commits which started this process left, so as not to slow it); until it is in,
-        # passes run without a flow run.
+        # Prefect is imported on a thread (~2 s of CPU) when there is nothing to do (:meth:`quiet`),
+        # or after PREFECT_IMPORT_LATEST_SECONDS of work; until it is in, passes run without a flow run.
         self.prefect_ready = threading.Event()
         self._prefect_importing = not use_prefect
+        self._born = time.monotonic()
         self._prefect_thread: threading.Thread | None = None
         from cases.issuance import wakeup
 
@@ -73,7 +77,10 @@ class Pass:
         return not self.use_prefect or self.prefect_ready.is_set() or (
             self._prefect_thread is not None and not self._prefect_thread.is_alive())
 
-    def _start_prefect_import(self) -> None:
+    def quiet(self) -> None:
+        """Nothing to do for a while: the moment to import Prefect (~2 s of CPU, on a thread) without
+        slowing a pass down — the commits that started this process, and those right after, are
+        derived and rendered without a flow run and without sharing the CPU with the import."""
         if not self._prefect_importing:
             self._prefect_importing = True
             self._prefect_thread = threading.Thread(target=self._import_prefect, name="prefect-import", daemon=True)
@@ -115,7 +122,6 @@ class Pass:
     def run(self) -> int:
         """Returns how many events were derived plus documents rendered."""
         if not self.due():
-            self._start_prefect_import()
             return 0  # no empty flow run
         # A Prefect server that does not answer its health check (stalled: docs/performance.md)
         # holds nothing up: this pass runs without flow runs.
@@ -123,7 +129,8 @@ class Pass:
             totals = self._flow_run()
         else:
             totals = self._plainly()
-            self._start_prefect_import()
+            if time.monotonic() - self._born > PREFECT_IMPORT_LATEST_SECONDS:
+                self.quiet()  # busy since it started: Prefect's import shares the CPU with the passes
         return sum(int(totals.get(k, 0)) for k in ("events", "rendered", "failed"))
 
     def _flow_run(self) -> dict:
@@ -279,14 +286,18 @@ def main() -> int:
         if n:
             since_release += n
             continue  # go on at once: one more indexed check
+        if wake.wait(RELEASE_AFTER_QUIET_SECONDS):
+            continue  # more work within the second
         if not frozen and (warming is None or not warming.is_alive()) and work.prefect_settled():
             frozen, since_release = True, 0  # nothing in flight: what lives now lives for good
             freeze_long_lived()
-        elif since_release:  # a quiet second after work: the heap back to the system, once per busy spell
-            if wake.wait(RELEASE_AFTER_QUIET_SECONDS):
-                continue
+        elif since_release:  # the heap back to the system, once per busy spell
             since_release = 0
             release_memory()
+        if not work.prefect_settled():
+            if wake.wait(PREFECT_IMPORT_QUIET_SECONDS - RELEASE_AFTER_QUIET_SECONDS):
+                continue
+            work.quiet()  # quiet for a few seconds: Prefect is imported now (its end wakes this loop)
         if not wake.wait(idle):
             break  # idle
     if work.prefect_ready.is_set():
