@@ -7,9 +7,10 @@ then — where the launcher asks for it (``ANJIAN_DERIVE_RENDER=1``: under ``anj
 lanes run in the API process) — the PDFs of what it issued (``render-batch`` tasks), so WeasyPrint's
 heap never lives in the API process. With a Prefect API configured (``PREFECT_API_URL``) a pass is
 one Prefect flow run (``derive-documents``: derive-batch and render-batch task runs with retries,
-listed in the UI; until Prefect is imported — on a thread, after a few quiet seconds — passes run without one) that lingers for the next commits — up to ``LINGER_IDLE_SECONDS`` without work,
+listed in the UI) that lingers for the next commits — up to ``LINGER_IDLE_SECONDS`` without work,
 ``LINGER_WINDOW_SECONDS`` in all — so a busy minute costs one run's creation, not two per
-transition; without one (``anjian serve --no-prefect``) the same batch loops run without a flow run
+transition; until Prefect is imported (on a thread, after a few quiet seconds: ``Pass.quiet``) and
+without a Prefect API (``anjian serve --no-prefect``) the same batch loops run without a flow run
 (workflows/passes.py).
 
 Its protocol with the launcher is two pipes: any byte on stdin is "a commit left work", EOF is
