@@ -1,6 +1,8 @@
 """The FastAPI application: JSON API under /api, OpenAPI docs at /docs."""
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
@@ -145,5 +147,22 @@ def create_served_app() -> FastAPI:
     shared_launcher()
     app.state.derive_waker = wake
     app.state.derive_warmer = warm  # signed-in requests (api/deps.py, api/pages/common.py)
+    app.router.lifespan_context = _stops_the_derive_process
     settle()
     return app
+
+
+@asynccontextmanager
+async def _stops_the_derive_process(app: FastAPI):
+    """The served app's lifespan: on shutdown the derive process finishes the pass in hand and leaves
+    (workflows/derive_launcher.py ``stop``) before ``anjian serve`` stops its embedded Prefect, so
+    its flow run ends against a server that is still there (else its client logs lost events and
+    it leaves by its parent-gone watchdog; nothing is lost either way)."""
+    yield
+    from anyio import to_thread
+
+    from workflows.derive_launcher import current_launcher
+
+    launcher = current_launcher()
+    if launcher is not None:
+        await to_thread.run_sync(launcher.stop)

@@ -15,20 +15,24 @@ from cases.platform.sessions import token_user
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
+# The dependencies that only read ``app.state`` are ``async def``: FastAPI runs a plain ``def``
+# dependency on its thread pool, and each such hop cost a transition ~1 ms of CPU in the event loop
+# (py-spy, docs/performance.md "session 19"). Those that touch the database stay plain.
 
-def get_db(request: Request) -> Database:
+
+async def get_db(request: Request) -> Database:
     return request.app.state.db
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     return request.app.state.clock
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_signing_key(request: Request) -> SigningKey:
+async def get_signing_key(request: Request) -> SigningKey:
     return request.app.state.signing_key
 
 

@@ -1,4 +1,4 @@
-"""CPU and statements per transition of the request's own part, in process (no HTTP, no derivation).
+"""CPU and statements per transition of the request's own part, in process (no HTTP), then of its derivation.
 
 What the API's action route does inside its transaction — ``services.perform_action`` and the
 case page it answers with (``api.serialize.case_detail`` with ``allowed_actions``) — for the hazard
@@ -6,6 +6,8 @@ walk of bench/transitions.py (register → start_rectification → verify → cl
 on a throw-away PostgreSQL (or SQLite) database. The documents due are collected, not derived
 (``derive.deferred``), so the figure is the request's alone. One thread, one transition at a time:
 process CPU time (``time.process_time``) per transition, the statements it sent, and wall time.
+After each round, the round's pending events are derived as the derive process derives them
+(``derive_pending`` in batches of cases, no rendering): CPU and statements per derived event.
 
 Which code it measures is whatever ``cases``/``api`` import resolves to, so an A/B is two runs:
 
@@ -102,7 +104,7 @@ def main() -> int:
         for cid in ids[:args.warm]:
             walk(cid)
         profiler = cProfile.Profile(time.process_time) if args.profile else None  # CPU, not wall
-        results = []
+        results, derived = [], []
         for r in range(args.rounds):
             chunk = ids[args.warm + r * args.cases: args.warm + (r + 1) * args.cases]
             statements[0] = 0
@@ -118,8 +120,21 @@ def main() -> int:
             results.append((cpu / n * 1e3, wall / n * 1e3, statements[0] / n))
             print(f"round {r + 1}: {n} transitions, CPU {cpu / n * 1e3:.2f} ms, wall {wall / n * 1e3:.2f} ms, "
                   f"{statements[0] / n:.2f} statements per transition")
+            # Then what the derive process does with them (its batches of cases per transaction).
+            statements[0] = 0
+            c0 = time.process_time()
+            events = 0
+            while got := derive.derive_pending(db, limit=10 * derive.PG_BATCH_CASES,
+                                               batch=derive.PG_BATCH_CASES)["events"]:
+                events += got
+            dcpu = time.process_time() - c0
+            derived.append((dcpu / max(events, 1) * 1e3, statements[0] / max(events, 1)))
+            print(f"         derived after: {events} events, CPU {derived[-1][0]:.2f} ms, "
+                  f"{derived[-1][1]:.2f} statements per event (no rendering)")
         print(f"median CPU {statistics.median(x[0] for x in results):.2f} ms/transition, wall "
               f"{statistics.median(x[1] for x in results):.2f} ms, statements {results[0][2]:.2f}; "
+              f"derived after: median CPU {statistics.median(x[0] for x in derived):.2f} ms/event, "
+              f"statements {statistics.median(x[1] for x in derived):.2f}; "
               f"load {open('/proc/loadavg').read().split()[:3]}")
         if profiler:
             profiler.dump_stats(args.profile)

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from cases.issuance import derive
 from cases.models import Document, OutboxMessage
+from tests.conftest import BACKENDS
 from tests.machine_paths import HttpDriver
 from tests.test_derive import _registered_but_not_derived, _state, _wait_for, ready  # noqa: F401
 from workflows.derive_launcher import DeriveLauncher
@@ -356,3 +357,65 @@ def _has_connection_to(pid: int, port: int) -> bool:
             if parts[2].endswith(f":{port:04X}") and parts[3] == "01" and parts[9] in inodes:
                 return True
     return False
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        kids += [int(k) for k in (task / "children").read_text().split()]
+    return kids
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie left for a reaper."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_stopping_the_service_stops_its_derive_process_before_it_exits(backend, tmp_path):
+    """``anjian serve`` stopped (SIGTERM) while its derive process runs: the served app's shutdown
+    has the derive process finish and leave first — under the embedded Prefect, its flow run ends
+    while the Prefect server is still there — instead of leaving it orphaned to its watchdog."""
+    from datetime import datetime, timezone
+
+    from tests.faults.conftest import ApiProcess, api_factory, prepare_database, wait_for
+
+    url, drop = _scratch(backend, tmp_path)
+    server, clients = None, []
+    try:
+        _, world = prepare_database(url, datetime.now(timezone.utc))
+        server = ApiProcess(url, tmp_path / "data").start()
+        officer = api_factory(server.url, server.data_dir, clients)(world.officer)
+        assert officer.get("/api/me").status_code == 200  # signed in: a derive process is readied
+
+        def derive_process() -> int | None:
+            for kid in _children(server.proc.pid):
+                if b"workflows.derive_worker" in Path(f"/proc/{kid}/cmdline").read_bytes():
+                    return kid
+            return None
+
+        child = wait_for(derive_process, "the derive process readied by a signed-in request")
+        server.proc.send_signal(signal.SIGTERM)
+        server.proc.wait(timeout=60)  # uvicorn shuts down, then raises the signal again: -15
+        assert "Application shutdown complete" in server.log()
+        assert not _running(child), "the derive process outlived the service that started it"
+        assert "is gone" not in server.log()  # it did not leave by its parent-gone watchdog
+    finally:
+        for client in clients:
+            client.close()
+        if server is not None:
+            server.stop()
+        drop()
+
+
+def _scratch(backend: str, tmp_path) -> tuple[str, callable]:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path}/anjian.db", lambda: None
+    from cases.platform.db import create_scratch_postgres
+    from tests.conftest import PG_URL
+
+    return create_scratch_postgres(PG_URL, "anjian_test_derive")

@@ -275,6 +275,7 @@ def main() -> int:
     frozen = False
     while True:
         wake.clear()  # a commit from now on wakes the wait below
+        since = time.monotonic()  # woken (or just worked): idle counts from here
         try:
             n = work.run()
         except Exception as exc:  # noqa: BLE001 - the flow failed after its retries: left pending
@@ -295,12 +296,13 @@ def main() -> int:
         elif since_release:  # the heap back to the system, once per busy spell
             since_release = 0
             release_memory()
-        if not work.prefect_settled():
-            if wake.wait(PREFECT_IMPORT_QUIET_SECONDS - RELEASE_AFTER_QUIET_SECONDS):
+        quiet_wait = PREFECT_IMPORT_QUIET_SECONDS - RELEASE_AFTER_QUIET_SECONDS
+        if not work.prefect_settled() and idle - (time.monotonic() - since) > quiet_wait:
+            if wake.wait(quiet_wait):
                 continue
             work.quiet()  # quiet for a few seconds: Prefect is imported now (its end wakes this loop)
-        if not wake.wait(idle):
-            break  # idle
+        if not wake.wait(max(0.0, idle - (time.monotonic() - since))):
+            break  # idle for ANJIAN_DERIVE_IDLE_SECONDS since the last wake or work, the waits above included
     if work.prefect_ready.is_set():
         from workflows.embedded import drain_prefect_services
 

@@ -79,7 +79,7 @@ def create_case(body: CaseCreate, user: CurrentUser, db: Db, clock: AppClock, re
 _DATE_HELP = "（YYYY-MM-DD，北京时间，含当日）"
 
 
-def case_filters(
+async def case_filters(
     user: CurrentUser,
     kind: str | None = Query(None, description="案件类型，可逗号分隔"),
     state: str | None = Query(None, description="状态，可逗号分隔"),
@@ -109,7 +109,8 @@ def case_filters(
     measure_by: str | None = Query(None, description="预警：至该日24时将升级（警示、挂牌、约谈、通报、提级等）的未结案件" + _DATE_HELP),
     measure_rung: str | None = Query(None, max_length=32, description="预警：只看这一级升级措施（与 measure_by 合用）"),
 ) -> dict[str, Any]:
-    """The filters of the case list, shared by its exports (cases.reads.case_lists.case_query)."""
+    """The filters of the case list, shared by its exports (cases.reads.case_lists.case_query);
+    ``async``: pure parsing, no thread-pool hop (api/deps.py)."""
     assignee_id = None
     if assignee == "me":
         assignee_id = user.id

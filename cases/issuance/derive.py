@@ -128,11 +128,11 @@ def derive_event(session: Session, event: CaseEvent) -> list[dict[str, Any]]:
     due = [d["type"] for d in payload.get("documents_due") or []]
     at_event = payload.get("at_event") or {}
     case = _case_as_of(event)
-    actor = session.get(User, event.actor_id) if event.actor_id else None
+    actor = _held(session, User, event.actor_id) if event.actor_id else None
     ctx = SimpleNamespace(action=SimpleNamespace(name=event.action), actor=actor)
     opened = {d["key"]: d for d in payload.get("deadlines") or [] if d.get("key") and d.get("change") == "opened"}
     values = dict(payload.get("values") or {})
-    issuer = session.get(Jurisdiction, case.jurisdiction_code)
+    issuer = _held(session, Jurisdiction, case.jurisdiction_code)
     issued = []
     for doc_type in due:
         snapshot, recipients, urgent = SNAPSHOTS[doc_type](session, case, values, event.at, ctx=ctx,
@@ -148,6 +148,20 @@ def derive_event(session: Session, event: CaseEvent) -> list[dict[str, Any]]:
     event.derive_due = None
     session.flush()
     return issued
+
+
+_HELD = "anjian.derive_held"
+
+
+def _held(session: Session, model, key):
+    """``session.get``, the row kept for the rest of the transaction: a batch's events mostly share
+    their actor and issuing authority, and the identity map forgets a row nobody references — so
+    without this each event read them again (two SELECTs per event; docs/performance.md session 19)."""
+    held = session.info.setdefault(_HELD, {})
+    found = held.get((model, key))
+    if found is None:
+        found = held[(model, key)] = session.get(model, key)
+    return found
 
 
 def _lock_case(session: Session, case_id: int, wait: bool) -> bool:
