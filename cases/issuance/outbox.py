@@ -5,11 +5,11 @@ only decide *who* gets *what* and make the row, idempotently (``dedupe_key``).
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from cases.issuance import wakeup
@@ -147,17 +147,40 @@ def enqueue(session: Session, *, case: Case | None, template: str, recipients: I
             })
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # RETURNING counts the rows really inserted (psycopg reports -1 as rowcount for this statement).
-    notify = wakeup.notify_column(session)  # PostgreSQL, deliverers in other processes: wake them at commit
-    returning = (OutboxMessage.id,) if notify is None else (OutboxMessage.id, notify)
-    # One statement executed for all the rows (SQLAlchemy's insertmanyvalues batches them into one
-    # INSERT … VALUES round trip) rather than .values(rows): a multi-row VALUES is never cached, and
-    # compiling it anew was a tenth of the derive process's CPU (docs/performance.md, session 18).
-    stmt = (insert_fn(OutboxMessage.__table__).on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(*returning))
-    inserted = len(session.connection().execute(stmt, rows).all())
+    inserted = _insert_new(session, rows)
     if inserted:
         wakeup.outbox_written(session)  # its commit wakes the delivery lane of this process
     return inserted
+
+
+# The rows whose dedupe key is new, in one round trip, by a statement SQLAlchemy compiles once per
+# process. Its dialects' INSERT … ON CONFLICT constructs are never cached (``inherit_cache = False``
+# in SQLAlchemy 2.0, its issue #10445): compiling one per call was ~a fifth of the derive process's
+# CPU per event (docs/performance.md, session 19). RETURNING counts the rows really inserted.
+_COLUMNS = ("dedupe_key", "case_id", "template", "recipient_user_id", "recipient_address", "channel", "variables",
+            "document_no", "urgent", "status", "attempts", "next_attempt_at", "created_at")
+# PostgreSQL: the rows as one JSON parameter, typed by the table's own row type.
+_PG_INSERT = (f"INSERT INTO outbox_messages ({', '.join(_COLUMNS)}) SELECT {', '.join(_COLUMNS)} "
+              "FROM json_populate_recordset(NULL::outbox_messages, CAST(:rows AS json)) "
+              "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id")
+_PG = {False: text(_PG_INSERT),
+       # deliverers in other processes only (wakeup.notify_column): woken by the server at commit
+       True: text(f"{_PG_INSERT}, pg_notify('{wakeup.CHANNEL}', '')")}
+# SQLite: a plain (cached) INSERT with OR IGNORE, its rows sent as one multi-row VALUES.
+_SQLITE = insert(OutboxMessage.__table__).prefix_with("OR IGNORE").returning(OutboxMessage.id)
+
+
+def _insert_new(session: Session, rows: list[dict[str, Any]]) -> int:
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        payload = json.dumps(rows, default=_instant)  # as the JSON column writes it
+        return len(conn.execute(_PG[wakeup.notify_column(session) is not None], {"rows": payload}).all())
+    return len(conn.execute(_SQLITE, rows).all())
+
+
+def _instant(value: Any) -> str:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC column")
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
