@@ -382,9 +382,9 @@ def test_stopping_the_service_stops_its_derive_process_before_it_exits(backend, 
     while the Prefect server is still there — instead of leaving it orphaned to its watchdog."""
     from datetime import datetime, timezone
 
-    from tests.faults.conftest import ApiProcess, api_factory, prepare_database, wait_for
+    from tests.faults.conftest import ApiProcess, api_factory, prepare_database, scratch_database, wait_for
 
-    url, drop = _scratch(backend, tmp_path)
+    url, drop = scratch_database(backend, tmp_path, "anjian_test_derive")
     server, clients = None, []
     try:
         _, world = prepare_database(url, datetime.now(timezone.utc))
@@ -411,11 +411,3 @@ def test_stopping_the_service_stops_its_derive_process_before_it_exits(backend, 
             server.stop()
         drop()
 
-
-def _scratch(backend: str, tmp_path) -> tuple[str, callable]:
-    if backend == "sqlite":
-        return f"sqlite:///{tmp_path}/anjian.db", lambda: None
-    from cases.platform.db import create_scratch_postgres
-    from tests.conftest import PG_URL
-
-    return create_scratch_postgres(PG_URL, "anjian_test_derive")

@@ -71,6 +71,17 @@ def wait_for(predicate, what: str, timeout: float = START_GUARD, every: float = 
 # ---------------------------------------------------------------- a database with the world in it
 
 
+def scratch_database(backend: str, tmp_path: Path, prefix: str = "anjian_test_faults") -> tuple[str, callable]:
+    """A throw-away database of ``backend`` for a test that serves it from its own processes:
+    (URL, a function that drops it)."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path}/anjian.db", lambda: None
+    from cases.platform.db import create_scratch_postgres
+    from tests.conftest import PG_URL
+
+    return create_scratch_postgres(PG_URL, prefix)
+
+
 def prepare_database(url: str, now: datetime):
     """Migrate ``url``, load reference data and the test world; returns (Database, World)."""
     upgrade(url)

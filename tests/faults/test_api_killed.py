@@ -21,24 +21,16 @@ from tests.faults.conftest import (
     assert_acks_durable,
     assert_every_case_replays,
     prepare_database,
+    scratch_database,
     wait_for,
 )
 
 pytestmark = pytest.mark.slow
 
 
-def _scratch(backend: str, tmp_path) -> tuple[str, callable]:
-    if backend == "sqlite":
-        return f"sqlite:///{tmp_path}/anjian.db", lambda: None
-    from cases.platform.db import create_scratch_postgres
-    from tests.conftest import PG_URL
-
-    return create_scratch_postgres(PG_URL, "anjian_test_faults")
-
-
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_api_killed_mid_stream_every_ack_durable_every_case_replays(backend, tmp_path):
-    url, drop = _scratch(backend, tmp_path)
+    url, drop = scratch_database(backend, tmp_path)
     db: Database | None = None
     servers: list[ApiProcess] = []
     try:
