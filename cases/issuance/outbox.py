@@ -155,8 +155,8 @@ def enqueue(session: Session, *, case: Case | None, template: str, recipients: I
 
 # The rows whose dedupe key is new, in one round trip, by a statement SQLAlchemy compiles once per
 # process. Its dialects' INSERT … ON CONFLICT constructs are never cached (``inherit_cache = False``
-# in SQLAlchemy 2.0, its issue #10445): compiling one per call was ~a fifth of the derive process's
-# CPU per event (docs/performance.md, session 19). RETURNING counts the rows really inserted.
+# in SQLAlchemy 2.0, its issue #10445): compiling one per call was ~a tenth of the derive process's
+# CPU per event in a cProfile (docs/performance.md, session 19). RETURNING counts the rows inserted.
 _COLUMNS = ("dedupe_key", "case_id", "template", "recipient_user_id", "recipient_address", "channel", "variables",
             "document_no", "urgent", "status", "attempts", "next_attempt_at", "created_at")
 # PostgreSQL: the rows as one JSON parameter, typed by the table's own row type.
