@@ -15,7 +15,7 @@ dependencies, callbacks, responses, or routes of another kind) is included the u
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, request_response
 from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import Receive, Scope, Send
 from starlette._utils import get_route_path
@@ -41,7 +41,10 @@ def include_flat(app: FastAPI, router: APIRouter) -> None:
         app.include_router(router)
         return
     for route in router.routes:
-        route.dependency_overrides_provider = app  # what an inclusion would give them
+        # What an inclusion gives them: ``app.dependency_overrides`` apply. The request handler
+        # captured the provider when the route was made (None), so it is built again with it.
+        route.dependency_overrides_provider = app
+        route.app = request_response(route.get_route_handler())
     app.router.routes.extend(router.routes)
     app.router._mark_routes_changed()  # FastAPI's cache of effective routes (a private name; tested)
 

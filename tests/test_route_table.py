@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 
 import httpx
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
 from starlette.routing import Match
 
 from api.route_table import RouteIndex, include_flat, install_route_index
@@ -102,3 +103,26 @@ def test_served_routes_answer_over_http(live_server):
         assert client.get("/no/such/page").status_code == 404
         assert client.delete("/healthz").status_code == 405
         assert client.post("/api/cases/1/actions/register", json={}).status_code == 401
+
+
+def test_a_flattened_route_honours_the_apps_dependency_overrides():
+    """What ``include_router`` gives its routes — ``app.dependency_overrides`` apply to them — the
+    flat table gives too (a test or an operator's hook replacing a dependency)."""
+    def who() -> str:
+        return "real"
+
+    router = APIRouter(prefix="/api/things")
+
+    @router.get("/{thing_id}/owner")
+    def owner(thing_id: int, name: str = Depends(who)):
+        return {"id": thing_id, "owner": name}
+
+    app = FastAPI()
+    include_flat(app, router)
+    install_route_index(app)
+    with TestClient(app) as client:
+        assert client.get("/api/things/3/owner").json() == {"id": 3, "owner": "real"}
+        app.dependency_overrides[who] = lambda: "overridden"
+        assert client.get("/api/things/3/owner").json() == {"id": 3, "owner": "overridden"}
+        app.dependency_overrides.clear()
+        assert client.get("/api/things/3/owner").json() == {"id": 3, "owner": "real"}
