@@ -359,22 +359,6 @@ def _has_connection_to(pid: int, port: int) -> bool:
     return False
 
 
-def _children(pid: int) -> list[int]:
-    kids = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        kids += [int(k) for k in (task / "children").read_text().split()]
-    return kids
-
-
-def _running(pid: int) -> bool:
-    """The process exists and is not a zombie left for a reaper."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
-
-
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_stopping_the_service_stops_its_derive_process_before_it_exits(backend, tmp_path):
     """``anjian serve`` stopped (SIGTERM) while its derive process runs: the served app's shutdown
@@ -383,31 +367,31 @@ def test_stopping_the_service_stops_its_derive_process_before_it_exits(backend, 
     from datetime import datetime, timezone
 
     from tests.faults.conftest import ApiProcess, api_factory, prepare_database, scratch_database, wait_for
+    from tests.test_workflows import descendants
 
     url, drop = scratch_database(backend, tmp_path, "anjian_test_derive")
-    server, clients = None, []
+    db, server, clients = None, None, []
     try:
-        _, world = prepare_database(url, datetime.now(timezone.utc))
+        db, world = prepare_database(url, datetime.now(timezone.utc))
         server = ApiProcess(url, tmp_path / "data").start()
         officer = api_factory(server.url, server.data_dir, clients)(world.officer)
         assert officer.get("/api/me").status_code == 200  # signed in: a derive process is readied
 
         def derive_process() -> int | None:
-            for kid in _children(server.proc.pid):
-                if b"workflows.derive_worker" in Path(f"/proc/{kid}/cmdline").read_bytes():
-                    return kid
-            return None
+            return next((pid for pid, cmd in descendants(server.proc.pid).items()
+                         if "workflows.derive_worker" in cmd), None)
 
         child = wait_for(derive_process, "the derive process readied by a signed-in request")
         server.proc.send_signal(signal.SIGTERM)
         server.proc.wait(timeout=60)  # uvicorn shuts down, then raises the signal again: -15
         assert "Application shutdown complete" in server.log()
-        assert not _running(child), "the derive process outlived the service that started it"
+        assert not _alive(child), "the derive process outlived the service that started it"
         assert "is gone" not in server.log()  # it did not leave by its parent-gone watchdog
     finally:
         for client in clients:
             client.close()
         if server is not None:
             server.stop()
+        if db is not None:
+            db.dispose()
         drop()
-

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from cases.platform import clock
 from cases.platform.db import AFTER_COMMIT, Database
-from cases.models import Case, CaseEvent, Jurisdiction, User
+from cases.models import Case, CaseEvent, User
 
 log = logging.getLogger(__name__)
 
@@ -123,16 +123,18 @@ def derive_event(session: Session, event: CaseEvent) -> list[dict[str, Any]]:
     transaction). Idempotent: a document already issued for (case, cause, type) is not issued again."""
     from cases.issuance import documents
     from cases.issuance.doc_snapshots import SNAPSHOTS
+    from cases.reads.jurisdiction_cache import jurisdiction_rows
 
     payload = dict(event.payload or {})
     due = [d["type"] for d in payload.get("documents_due") or []]
     at_event = payload.get("at_event") or {}
     case = _case_as_of(event)
-    actor = _held(session, User, event.actor_id) if event.actor_id else None
+    actor = _actor(session, event.actor_id) if event.actor_id else None
     ctx = SimpleNamespace(action=SimpleNamespace(name=event.action), actor=actor)
     opened = {d["key"]: d for d in payload.get("deadlines") or [] if d.get("key") and d.get("change") == "opened"}
     values = dict(payload.get("values") or {})
-    issuer = _held(session, Jurisdiction, case.jurisdiction_code)
+    # The process's reference cache (cases/reads/jurisdiction_cache.py), as the request's preflight reads it.
+    issuer = jurisdiction_rows(session, [case.jurisdiction_code]).get(case.jurisdiction_code)
     issued = []
     for doc_type in due:
         snapshot, recipients, urgent = SNAPSHOTS[doc_type](session, case, values, event.at, ctx=ctx,
@@ -150,17 +152,17 @@ def derive_event(session: Session, event: CaseEvent) -> list[dict[str, Any]]:
     return issued
 
 
-_HELD = "anjian.derive_held"
+_ACTORS = "anjian.derive_actors"
 
 
-def _held(session: Session, model, key):
+def _actor(session: Session, user_id: int) -> User | None:
     """``session.get``, the row kept for the rest of the transaction: a batch's events mostly share
-    their actor and issuing authority, and the identity map forgets a row nobody references — so
-    without this each event read them again (two SELECTs per event; docs/performance.md session 19)."""
-    held = session.info.setdefault(_HELD, {})
-    found = held.get((model, key))
+    their actor, and the identity map forgets a row nobody references — so without this each event
+    read it again (docs/performance.md session 19)."""
+    held = session.info.setdefault(_ACTORS, {})
+    found = held.get(user_id)
     if found is None:
-        found = held[(model, key)] = session.get(model, key)
+        found = held[user_id] = session.get(User, user_id)
     return found
 
 
