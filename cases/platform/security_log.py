@@ -17,6 +17,11 @@ from cases.platform.sessions import KIND_LABELS, log_event
 __all__ = ["KIND_LABELS", "log_event", "read_log", "log_permission_denied", "log_admin_act"]
 
 
+# The two user columns as aliases made once (an alias adapts its columns on first use).
+_SUBJECT = aliased(User)
+_ACTOR = aliased(User)
+
+
 def read_log(s: Session, admin: User, *, user_id: int | None = None, kind: str | None = None,
              since: datetime | None = None, until: datetime | None = None, page: int = 1,
              page_size: int = 50) -> dict[str, Any]:
@@ -28,8 +33,7 @@ def read_log(s: Session, admin: User, *, user_id: int | None = None, kind: str |
     if kind is not None and kind not in KIND_LABELS:
         options = "、".join(f"{k}（{v}）" for k, v in KIND_LABELS.items())
         raise ValidationFailed([{"field": "kind", "label": "类型", "message": f"取值“{kind}”无效，可选：{options}"}])
-    subject = aliased(User)
-    actor = aliased(User)
+    subject, actor = _SUBJECT, _ACTOR
     mine = subject.jurisdiction_code.in_(subtree_codes(admin.jurisdiction_code))
     is_root = s.scalar(select(Jurisdiction.parent_code).where(Jurisdiction.code == admin.jurisdiction_code)) is None
     scope = or_(mine, SecurityEvent.user_id.is_(None)) if is_root else mine
