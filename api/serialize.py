@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import BigInteger, String, cast, null, select, union_all
+from sqlalchemy import BigInteger, String, bindparam, cast, null, select, union_all
 from sqlalchemy.orm import Session
 
 from cases.ledger.accident import GRADE_LABELS
@@ -54,6 +54,11 @@ def action_brief(a: ActionSpec) -> dict[str, Any]:
     return {"name": a.name, "label": a.label}
 
 
+# Built once (the case page of every action that does not hold its deadlines reads them).
+_OPEN_DEADLINES = (select(Deadline).where(Deadline.case_id == bindparam("case_id"), Deadline.status == "open")
+                   .order_by(Deadline.id))
+
+
 def _enterprises(session: Session, case: Case) -> tuple[dict[int, Any], list[tuple[int, str]]]:
     """The responsible unit and the related ones (names, credit codes) and the related (id, role)
     pairs in order: one statement. The locked case of a transition is read without its related
@@ -99,8 +104,7 @@ def case_detail(session: Session, case: Case, allowed: list[ActionSpec], now: da
     d = definition_of(case)
     open_deadlines = dl.held_open_deadlines(session, case.id)
     if open_deadlines is None:
-        open_deadlines = list(session.scalars(select(Deadline).where(Deadline.case_id == case.id,
-                                                                     Deadline.status == "open").order_by(Deadline.id)))
+        open_deadlines = list(session.scalars(_OPEN_DEADLINES, {"case_id": case.id}))
     sup = active_supervision(session, case.id)
     jur = {code: f.name for code, f in jurisdiction_facts(
         session, [case.jurisdiction_code, case.origin_jurisdiction_code]).items()}

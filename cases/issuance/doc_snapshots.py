@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Callable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from cases.issuance import outbox
@@ -108,10 +108,13 @@ def _planned_deadline(session: Session, case: Case, key: str, now: datetime) -> 
 
 def _original_doc_number(session: Session, case: Case) -> str | None:
     """The notice the re-inspection or closure follows up: the latest 整改通知书 / 责令停工通知书."""
-    number = session.scalar(select(Document.number).where(
-        Document.case_id == case.id, Document.doc_type.in_(("rectification_notice", "stop_work_order")))
-        .order_by(Document.id.desc()).limit(1))
-    return number
+    return session.scalar(_ORIGINAL_NOTICE, {"case_id": case.id})
+
+
+_ORIGINAL_NOTICE = (select(Document.number)
+                    .where(Document.case_id == bindparam("case_id"),
+                           Document.doc_type.in_(("rectification_notice", "stop_work_order")))
+                    .order_by(Document.id.desc()).limit(1))
 
 
 def _catalog_item_text(session: Session, code: str | None) -> str | None:

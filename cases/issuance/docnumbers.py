@@ -6,7 +6,7 @@ rolled-back issue rolls its number back and two concurrent issuers queue on the 
 """
 from __future__ import annotations
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -64,10 +64,8 @@ def next_document_serial(session: Session, authority_code: str, doc_type: str, y
     """Reserve ``count`` consecutive numbers; returns the last one."""
     # On the table, not the entity: an ORM-enabled UPDATE … RETURNING goes through the ORM's bulk
     # update (synchronising the session's objects) — a counter row is never loaded as an object.
-    t = DocumentNumberCounter.__table__
-    stmt = (update(t).where(t.c.authority_code == authority_code, t.c.doc_type == doc_type, t.c.year == year)
-            .values(last_value=t.c.last_value + count).returning(t.c.last_value))
-    value = session.execute(stmt).scalar()
+    params = {"w_authority_code": authority_code, "w_doc_type": doc_type, "w_year": year, "count": count}
+    value = session.execute(_TAKE, params).scalar()
     if value is not None:
         return value
     try:
@@ -76,7 +74,13 @@ def next_document_serial(session: Session, authority_code: str, doc_type: str, y
                 authority_code=authority_code, doc_type=doc_type, year=year, last_value=count))
         return count
     except IntegrityError:
-        return session.execute(stmt).scalar_one()
+        return session.execute(_TAKE, params).scalar_one()
+
+
+_t = DocumentNumberCounter.__table__
+_TAKE = (update(_t).where(_t.c.authority_code == bindparam("w_authority_code"),
+                          _t.c.doc_type == bindparam("w_doc_type"), _t.c.year == bindparam("w_year"))
+         .values(last_value=_t.c.last_value + bindparam("count")).returning(_t.c.last_value))
 
 
 def issue_document_number(session: Session, jurisdiction: Jurisdiction, doc_type: str, year: int,

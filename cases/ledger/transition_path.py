@@ -95,17 +95,11 @@ def perform_action(
                "updated_at": now}
     # On the table, not the entity (the attribute names are the column names): an ORM-enabled
     # UPDATE costs the ORM's bulk-update set-up on every action; the case object is updated below.
-    t = Case.__table__
-    guard = [t.c.version == case.version]
     if note:
         written = {"updated_at": now}
-        guard = []
-    row = session.execute(
-        update(t)
-        .where(t.c.id == case.id, *guard)
-        .values(**written, event_seq=t.c.event_seq + 1)
-        .returning(*(t.c[k] for k in written), t.c.event_seq)
-    ).first()
+    params = {f"v_{k}": v for k, v in written.items()}
+    params["w_id"], params["w_version"] = case.id, case.version
+    row = session.execute(_case_update(tuple(written), not note), params).first()
     if row is None:
         raise StaleVersion("案件已被他人更新，请刷新后重试", current_version=None, state=case.state)
     # The row is locked and only these columns changed: take them from RETURNING instead of
@@ -119,6 +113,21 @@ def perform_action(
     ctx.case = case
     services.run_hooks(session, services.TRANSITION_HOOKS, ctx, event)
     return case, event
+
+
+@functools.lru_cache(maxsize=256)
+def _case_update(columns: tuple[str, ...], guarded: bool):
+    """The case UPDATE for this set of columns, built once per shape (an action writes the same
+    columns every time): building and keying it cost ~0.27 ms of CPU per action. Parameters
+    ``v_<column>``, ``w_id`` and (guarded: the optimistic lock) ``w_version``."""
+    t = Case.__table__
+    where = [t.c.id == bindparam("w_id")]
+    if guarded:
+        where.append(t.c.version == bindparam("w_version"))
+    return (update(t).where(*where)
+            .values({**{t.c[k]: bindparam(f"v_{k}", type_=t.c[k].type) for k in columns},
+                     t.c.event_seq: t.c.event_seq + 1})
+            .returning(*(t.c[k] for k in columns), t.c.event_seq))
 
 
 def locked_case(session: Session, actor: User, case_id: int) -> Case | None:
