@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from cases.calendar.calendar_store import get_calendar
 from cases.platform.clock import SHANGHAI
+from cases.platform.db import insert_as_loaded
 from cases.clocks.legal_time import HolidayCalendar, add_working_days, compute_due
 from cases.models import Case, Deadline, RungFiring, Timer
 from state_machines.policies import Policy, Rung, default_policy, load_policy
@@ -215,8 +216,7 @@ def open_deadline(session: Session, *, case: Case, key: str, label: str, ladder:
                  calendar_version="")
     recompute_due(d, calendar)
     d.warn_at = warn_at_for(d, calendar, policy)
-    session.add(d)
-    session.flush()
+    insert_as_loaded(session, d)  # the timers need its id
     held = session.info.get(_HELD, {}).get(case.id)
     if held is not None:
         held.append(d)

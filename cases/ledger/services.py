@@ -10,10 +10,10 @@ from datetime import datetime
 from typing import Any, Callable, Iterable
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, lazyload, make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import Session, lazyload
 
 from cases.platform import clock
+from cases.platform.db import insert_as_loaded
 from cases.ledger.access import STAFF_ROLES, in_subtree, visible_cases_clause
 from cases.ledger.policy import may_act_for_enterprise
 from cases.ledger.engine import get_registry, guards_pass
@@ -77,27 +77,10 @@ def run_hooks(session: Session, hooks: list, subject: Any, event: CaseEvent) -> 
         session.info.pop(_UNWRITTEN, None)
     if pending:
         event.payload = {**(event.payload or {}), **pending}
-    session.flush()  # what the hooks changed, if anything is still pending
-    if event not in session:
-        _insert_event(session, event)
-
-
-_EVENT_COLUMNS = tuple(c.key for c in CaseEvent.__table__.c if c.key != "id")
-_INSERT_EVENT = CaseEvent.__table__.insert().returning(CaseEvent.__table__.c.id)
-
-
-def _insert_event(session: Session, event: CaseEvent) -> None:
-    """The event's INSERT on the table, then the object joins the session as if loaded: the ORM's
-    unit of work costs about twice a plain statement for this one row (~1 ms of CPU per action
-    here, docs/performance.md session 20). Every column is set, so nothing is read back later."""
-    values = {k: event.__dict__.get(k) for k in _EVENT_COLUMNS}
-    if values["payload"] is None:
-        values["payload"] = {}
-    values["id"] = session.execute(_INSERT_EVENT, values).scalar_one()
-    for key, value in values.items():
-        set_committed_value(event, key, value)
-    make_transient_to_detached(event)
-    session.add(event)
+    if event in session:
+        session.flush()
+    else:  # on the table (the ORM's unit of work costs twice that), with what the hooks left pending
+        insert_as_loaded(session, event)
 
 
 def write_unwritten_event(session: Session) -> None:
