@@ -28,6 +28,7 @@ from cases.issuance import outbox
 from cases.ledger import services
 from cases.platform.clock import SHANGHAI, to_local
 from cases.platform.config import get_settings
+from cases.platform.db import insert_as_loaded
 from cases.issuance.docnumbers import DOCUMENT_TITLES, issue_document_number
 from cases.platform.errors import ValidationFailed
 from cases.models import Case, CaseEvent, Document, Jurisdiction
@@ -166,8 +167,7 @@ def record(session: Session, case: Case, doc_type: str, *, number: str, issuer: 
     doc = Document(case_id=case.id, doc_type=doc_type, number=number, title=_title(doc_type),
                    issuing_jurisdiction_code=issuer.code, variables=variables, status=ISSUED, cause=cause,
                    issued_at=now)
-    session.add(doc)
-    session.flush()
+    insert_as_loaded(session, doc)  # its id for the messages; one INSERT on the table
     doc.enqueued = outbox.enqueue(session, case=case, template=doc_type, recipients=list(recipients), cause=cause,
                                   variables=variables, now=now, urgent=urgent, document_no=number)
     return doc
