@@ -101,14 +101,14 @@ def _stream_file(handle) -> Iterator[bytes]:
 
 
 def xlsx_response(db: Database, user: User, *, now: datetime, today: date, sort: str,
-                  filters: dict[str, Any]) -> StreamingResponse:
+                  filters: dict[str, Any]) -> Response:
     """Build the workbook (the filters are checked first: a 422 before any work), then send it:
     a short one from memory; a long one is built into a temporary file, then streamed — the file
     is unlinked as soon as it is open, so nothing is left behind whether or not the client reads
     it to the end."""
     stmt = ledger_statement(user, now=now, sort=sort, **filters)
     filename = export_filename(today, "xlsx")
-    fd = path = None
+    path = None
     try:
         with db.session() as s:
             rows = statement_rows(s, stmt)
@@ -116,8 +116,7 @@ def xlsx_response(db: Database, user: User, *, now: datetime, today: date, sort:
             if len(head) < IN_MEMORY_ROWS:
                 buf = io.BytesIO()
                 write_xlsx(head, buf, in_memory=True)
-                body = buf.getvalue()
-                return Response(body, media_type=XLSX_MEDIA, headers=_headers(filename))
+                return Response(buf.getvalue(), media_type=XLSX_MEDIA, headers=_headers(filename))
             fd, path = tempfile.mkstemp(prefix="anjian-ledger-", suffix=".xlsx")
             os.close(fd)
             write_xlsx(chain(head, rows), path)
