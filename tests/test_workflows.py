@@ -608,8 +608,9 @@ def count_flow_runs(api_url: str) -> int:
 
 
 def descendants(pid: int) -> dict[int, str]:
-    """The live processes below ``pid`` (from /proc): {pid: command line}."""
-    parent = {}
+    """The live processes below ``pid`` (from /proc): {pid: command line}. A process that exits (or
+    is a zombie) between the two reads is named by its stat's short name, in brackets: ``[ldconfig]``."""
+    parent, name = {}, {}
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             try:
@@ -617,17 +618,30 @@ def descendants(pid: int) -> dict[int, str]:
             except (FileNotFoundError, ProcessLookupError):
                 continue
             parent[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
+            name[int(entry.name)] = stat[stat.index("(") + 1:stat.rindex(")")]
     out, todo = {}, [pid]
     while todo:
         p = todo.pop()
         for child, ppid in parent.items():
             if ppid == p and child not in out:
                 try:
-                    out[child] = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                    cmd = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
                 except (FileNotFoundError, ProcessLookupError):
-                    out[child] = "?"
+                    cmd = ""
+                out[child] = cmd.strip() or f"[{name[child]}]"
                 todo.append(child)
     return out
+
+
+LIBRARY_PROBES = {"ldconfig", "ldconfig.real", "gcc", "cc", "cc1", "collect2", "ld", "ld.bfd", "ld.gold", "objdump"}
+
+
+def is_library_probe(command: str) -> bool:
+    """Is this command line (or ``[short name]``) one of the tools ctypes' find_library runs?"""
+    program = os.path.basename(command.strip("[]").split()[0]) if command.strip("[]") else ""
+    # A toolchain may be named for its target (x86_64-linux-gnu-gcc-12); a short name is cut at 15.
+    bare = program.removeprefix("x86_64-linux-gnu-").removeprefix("x86_64-linux-gn").rstrip("-0123456789")
+    return bare in LIBRARY_PROBES or (command.startswith("[") and program.startswith("x86_64-linux-gn"))
 
 
 @pytest.mark.slow
@@ -694,7 +708,7 @@ def test_served_schedule_really_fires(tmp_path, monkeypatch):
 def test_served_flow_runs_execute_in_the_worker_process_and_idle_ticks_make_none(tmp_path, monkeypatch):
     """No process per flow run (issue 9, "Rest"): `anjian serve`'s worker fires the rungs, renders
     the documents and delivers the messages as Prefect flow runs executed in its own process — the
-    firings name its pid, and it starts no child process while it does so — and once nothing is due,
+    firings name its pid, and it starts no child process but a library probe — and once nothing is due,
     ticks create no flow run at all."""
     from workflows.embedded import EmbeddedPrefect
 
@@ -741,12 +755,12 @@ def test_served_flow_runs_execute_in_the_worker_process_and_idle_ticks_make_none
         assert count_flow_runs(supervisor.api_url) == before
         assert supervisor.status()["worker"]["pid"] == worker_pid and supervisor.restarts == {"server": 0, "worker": 0}
         # Not one flow-run process (a Python running prefect.engine or the flows). What the worker may
-        # start once is a library's probe (WeasyPrint's cffi looks its libraries up with `ldconfig -p`),
-        # which a sample can catch between fork and exec, still showing the worker's own command line.
-        own = open(f"/proc/{worker_pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()
-        assert not [c for c in children.values() if ("python" in c or "prefect" in c) and c.strip() != own.strip()], \
-            children
-        assert len(children) <= 4, children
+        # start is a library's probe: WeasyPrint's cffi finds its libraries with ctypes' find_library,
+        # which runs `ldconfig -p` and, for a name ldconfig does not know, gcc (with collect2 and ld)
+        # and objdump. A sample can catch one between fork and exec, still showing the worker's own
+        # command line; how many a 0.2 s sampler sees depends on the machine's speed (5 in one CI run).
+        own = open(f"/proc/{worker_pid}/cmdline", "rb").read().replace(b"\0", b" ").decode().strip()
+        assert not [c for c in children.values() if c != own and not is_library_probe(c)], children
     finally:
         supervisor.stop()
         app_db.dispose()
