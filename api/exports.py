@@ -19,7 +19,7 @@ import csv
 import io
 import os
 import tempfile
-from datetime import date, datetime, time
+from datetime import date, datetime
 from itertools import chain, islice
 from typing import Any, BinaryIO, Iterable, Iterator
 from urllib.parse import quote
@@ -36,6 +36,7 @@ CSV_MEDIA = "text/csv; charset=utf-8"
 CHUNK = 64 * 1024
 CSV_ROWS_PER_CHUNK = 500
 IN_MEMORY_ROWS = 2000  # an .xlsx of fewer rows is built in memory (docstring)
+EXCEL_EPOCH = date(1899, 12, 30)  # day 0 of Excel's 1900 date system, for dates after 1900-02-28
 
 
 def export_filename(today: date, ext: str) -> str:
@@ -82,9 +83,10 @@ def write_xlsx(rows: Iterable[tuple], target: str | BinaryIO, *, in_memory: bool
             for i, value in enumerate(row):
                 if value is None:
                     continue
-                if isinstance(value, date):
-                    ws.write_datetime(n, i, datetime.combine(value, time()) if not isinstance(value, datetime)
-                                      else value, date_fmt)
+                if isinstance(value, datetime):
+                    ws.write_datetime(n, i, value, date_fmt)
+                elif isinstance(value, date):  # Excel's day number, as write_datetime would make it
+                    ws.write_number(n, i, (value - EXCEL_EPOCH).days, date_fmt)
                 else:
                     text = str(value)
                     ws.write_string(n, i, text, quoted if is_formula_like(text) else None)

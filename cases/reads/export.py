@@ -82,22 +82,23 @@ def _kind_label(kind: str) -> str:
 
 
 @lru_cache(maxsize=None)
-def _field_options(kind: str, name: str) -> tuple[tuple[str, str], ...]:
-    """The options (value, label) of a field of the kind's machine data (its creation or any action)."""
+def _field_options(kind: str, name: str) -> dict[str, str]:
+    """The options {value: label} of a field of the kind's machine data (its creation or any action);
+    the one dict per (kind, field) is shared: read it, never change it."""
     try:
         d = get_registry().latest(kind)
     except KeyError:
-        return ()
+        return {}
     for spec in (*d.create_fields, *(f for a in d.actions for f in a.fields)):
         if spec.name == name and spec.options:
-            return tuple(spec.options.items())
-    return ()
+            return dict(spec.options)
+    return {}
 
 
 def _option_label(kind: str, name: str, value: str | None) -> str | None:
     if value is None:
         return None
-    return dict(_field_options(kind, name)).get(value, value)
+    return _field_options(kind, name).get(value, value)
 
 
 def _category_column():
@@ -161,18 +162,23 @@ def statement_rows(session: Session, stmt, *, batch: int = BATCH) -> Iterator[tu
     """The rows of ``COLUMNS`` from a ``ledger_statement``, fetched ``batch`` at a time."""
     result = session.execute(stmt.execution_options(yield_per=batch))
     try:
-        for r in result:
+        # Unpacked by position (the order of ledger_statement's columns): a Row's attribute access
+        # costs ~1 µs each here, a third of the export's row work.
+        for (_id, number, kind, version, state, title, location, found_at, clock_due_at, closed_at, severity,
+             hazard_item_code, accident_grade, appraisal_grade, jurisdiction_name, enterprise_name, project_name,
+             building_name, assignee_name, light, category, campaign_name) in result:
+            open_ = closed_at is None
             yield (
-                r.number, _kind_label(r.kind), r.title, _state_label(r.kind, r.machine_version, r.state),
-                r.jurisdiction_name, r.enterprise_name, r.project_name, r.building_name, r.location or None,
-                local_date(r.found_at), due_date_of(r.clock_due_at) if r.closed_at is None else None,
-                None if r.closed_at is not None else LIGHT_LABELS.get(r.light, r.light),
-                local_date(r.closed_at), r.assignee_name,
-                _option_label(r.kind, "severity", r.severity), r.hazard_item_code,
-                GRADE_LABELS.get(r.accident_grade, r.accident_grade) if r.accident_grade else None,
-                _option_label("dangerous_building", "appraisal_grade", r.appraisal_grade),
-                _category_label(r.kind, r.category),
-                r.campaign_name,
+                number, _kind_label(kind), title, _state_label(kind, version, state),
+                jurisdiction_name, enterprise_name, project_name, building_name, location or None,
+                local_date(found_at), due_date_of(clock_due_at) if open_ else None,
+                LIGHT_LABELS.get(light, light) if open_ else None,
+                local_date(closed_at), assignee_name,
+                _option_label(kind, "severity", severity), hazard_item_code,
+                GRADE_LABELS.get(accident_grade, accident_grade) if accident_grade else None,
+                _option_label("dangerous_building", "appraisal_grade", appraisal_grade),
+                _category_label(kind, category),
+                campaign_name,
             )
     finally:
         result.close()
