@@ -152,9 +152,13 @@ def test_preflight_still_refuses_before_the_state_changes_with_nothing_written(d
     from cases.platform.errors import ValidationFailed
     import notifications.documents  # noqa: F401  (installs the preflight)
 
+    with db.session() as s:  # the officer as the API's user check reads it for the request: no phone
+        officer = s.get(User, world.officer.id)
+        s.expunge(officer)
+    assert officer.phone is None
     with pytest.raises(ValidationFailed) as refused:
         with db.transaction() as s:
-            services.perform_action(s, world.officer, case_id, "register", {"enterprise_id": world.e1.id, **REGISTER},
+            services.perform_action(s, officer, case_id, "register", {"enterprise_id": world.e1.id, **REGISTER},
                                     version=1, now=clock.now())
     assert [(e["field"], e["label"]) for e in refused.value.errors] == [("assignee_id", "承办人联系电话")]
     with db.session() as s:

@@ -10,15 +10,19 @@ When it has none, the case page (``cases.clocks.supervision.active_supervision``
 addressing (``notifications.variables.party_name``) skip their SELECT — unless this transaction wrote a supervision of the case (listing a major hazard at registration):
 any Supervision pending in the session, or flushed since, for that case voids the hint. The hint
 lives in ``session.info`` until the transaction ends.
+
+**Kept rows**: what a transition read by key (and the signed-in user, ``hold_actor``) stays in the
+session's identity map until the transaction ends, where later lookups by key find it.
 """
 from __future__ import annotations
 
 from itertools import chain
+from typing import Any
 
-from sqlalchemy import event, exists
+from sqlalchemy import event, exists, inspect
 from sqlalchemy.orm import Session, object_session
 
-from cases.models import Case, CaseEnterprise, Supervision
+from cases.models import Case, CaseEnterprise, Supervision, User
 
 _KEY = "anjian_no_supervision"
 _NO_RELATED = "anjian_no_related_units"
@@ -46,6 +50,24 @@ def kept_rows(session: Session) -> list:
     """A list the transition keeps the rows it read by key in until its transaction ends (the
     identity map holds them weakly): the answer finds them there too (the responsible unit's name)."""
     return session.info.setdefault(_KEPT, [])
+
+
+def hold_actor(session: Session, actor: Any, kept: list) -> None:
+    """Put the signed-in user (read by the request's user check in its own session, every column
+    loaded) into this session's identity map and keep it there, so that the lookups of the same
+    user by key — the case's creator or assignee in a document's facts, the letter's contact —
+    find it instead of reading it again: ``merge(load=False)`` copies it without a SELECT (~0.08
+    against ~0.8 ms of CPU for a read by key here). Nothing is written: the copy is clean."""
+    if actor is None or not isinstance(actor, User):
+        return
+    key = session.identity_key(User, actor.id)
+    held = session.identity_map.get(key)
+    if held is None:
+        state = inspect(actor)
+        if state.session_id is not None or state.transient or state.pending or state.expired_attributes:
+            return  # attached elsewhere, never stored or partly expired: the lookups read it as before
+        held = session.merge(actor, load=False)
+    kept.append(held)
 
 
 def no_related(session: Session, case_id: int) -> bool:

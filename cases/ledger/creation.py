@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, lazyload
 
+from cases.ledger import case_hints
 from cases.ledger.access import in_subtree, require_role
 from cases.ledger.engine import get_registry
 from cases.ledger.numbering import format_case_number, next_serial
@@ -61,6 +62,10 @@ def create_case(session: Session, actor: User, data: dict[str, Any], *, now: dat
     common_names = {f.name for f in COMMON_CREATE_FIELDS}
     kind_fields = [f for f in definition.create_fields if f.name not in common_names]
     kept: list = []  # referenced until the hooks are done (see _lookup)
+    from cases.issuance.documents import CREATION_DOCUMENTS
+
+    if kind in CREATION_DOCUMENTS:  # their facts name the creator: found in the session, not read again
+        case_hints.hold_actor(session, actor, kept)
     values = validate_fields([*COMMON_CREATE_FIELDS, *kind_fields], payload, _lookup(session, kept), now=now)
     errors: list[dict[str, str]] = []
     if actor.role == "enterprise":  # its own unit and one of its own projects (cases/selfcheck/records.py)

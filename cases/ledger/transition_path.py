@@ -72,6 +72,7 @@ def perform_action(
     if action.comment_required and not (comment or "").strip():
         raise ValidationFailed([{"field": "comment", "label": "备注", "message": "必填"}])
     kept = case_hints.kept_rows(session)  # referenced until the transaction ends (see _lookup)
+    case_hints.hold_actor(session, actor, kept)
     prefetch_rows(session, case, definition.kind, action, payload, kept)
     values = validate_fields(action.fields, payload, services._lookup(session, kept), now=now)
 
