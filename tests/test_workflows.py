@@ -807,3 +807,22 @@ def test_without_prefect_the_plain_passes_derive_and_render_a_backlog_in_batches
         assert {d.status for d in s.scalars(select(Document).where(Document.case_id.in_(ids)))} == {"rendered"}
     assert len(collected) == 2, (collected, rendered)  # a full batch of 5, then the last 2
     config.get_settings.cache_clear()
+
+
+def test_prefect_queues_are_drained_and_waited_for_even_from_a_running_event_loop(recwarn):
+    """`EmbeddedPrefect.stop` drains Prefect's log and event queues before the server goes. Called
+    where an event loop runs (the served app's lifespan), Prefect's ``drain_all`` returns a coroutine
+    instead of waiting — it was left un-awaited ("coroutine 'wait' was never awaited", seen in the
+    suite) and nothing waited. The drain now runs in a thread of its own, which has no loop."""
+    import asyncio
+    import gc
+
+    import prefect.logging.handlers  # noqa: F401  (the services exist only once Prefect is imported)
+    from workflows.embedded import drain_prefect_services
+
+    async def stopping() -> None:
+        drain_prefect_services(0.5)
+
+    asyncio.run(stopping())
+    gc.collect()
+    assert not [w for w in recwarn.list if "never awaited" in str(w.message)], [str(w.message) for w in recwarn.list]

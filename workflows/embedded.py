@@ -81,17 +81,27 @@ def terminate(proc: subprocess.Popen | None, grace: float) -> int | None:
 
 def drain_prefect_services(timeout: float) -> None:
     """Send what the in-process flow runs left queued (their logs and events) while the server is
-    still up: at interpreter exit Prefect would otherwise retry sending it to a stopped server."""
+    still up: at interpreter exit Prefect would otherwise retry sending it to a stopped server.
+
+    Prefect's ``drain_all`` only waits when no event loop runs in the calling thread — in one (the
+    served app's lifespan, a test's loop) it returns a coroutine instead and nothing waits. So it
+    is called from a thread of its own, which has no loop: each service gets ``timeout`` seconds."""
     if "prefect" not in sys.modules:
         return
-    try:
-        from prefect.events.worker import EventsWorker
-        from prefect.logging.handlers import APILogWorker
 
-        for service in (APILogWorker, EventsWorker):
-            service.drain_all(timeout=timeout, at_exit=False)
-    except Exception as exc:  # noqa: BLE001 - stopping goes on
-        log.warning("could not drain Prefect's log and event queues: %s", exc)
+    def drain() -> None:
+        try:
+            from prefect.events.worker import EventsWorker
+            from prefect.logging.handlers import APILogWorker
+
+            for service in (APILogWorker, EventsWorker):
+                service.drain_all(timeout=timeout, at_exit=False)
+        except Exception as exc:  # noqa: BLE001 - stopping goes on
+            log.warning("could not drain Prefect's log and event queues: %s", exc)
+
+    thread = threading.Thread(target=drain, name="anjian-prefect-drain", daemon=True)
+    thread.start()
+    thread.join(2 * timeout + 1)
 
 
 def ensure_postgres_database(url: str) -> bool:
