@@ -93,6 +93,11 @@ def make_engine(url: str, *, connect_timeout: float = CONNECT_TIMEOUT,
         if "jit" not in options:
             options = f"{options} -c jit=off".strip()
         connect_args["options"] = options
+        # psycopg builds cursor.description on every read; SQLAlchemy mostly only asks whether there
+        # is one (cases/platform/pg_cursor.py). A caller's own cursor factory wins.
+        from cases.platform.pg_cursor import LazyDescriptionCursor
+
+        connect_args.setdefault("cursor_factory", LazyDescriptionCursor)
     return create_engine(
         url,
         pool_size=kwargs.pop("pool_size", POOL_SIZE),
