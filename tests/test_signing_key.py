@@ -22,6 +22,7 @@ from cases.platform.security import (
     SigningKey,
     SigningKeyError,
     issue_token,
+    read_token_claims,
     resolve_signing_key,
 )
 
@@ -74,6 +75,27 @@ def test_a_token_without_issuer_audience_or_installation_is_refused(live_server,
     key = live_server.signing_key
     token = jwt.encode(_claims(world.officer.id, key, clock.now(), **change), key.secret, algorithm="HS256")
     _refused(_get_cases(live_server, token))
+
+
+def test_a_remembered_verification_still_expires_and_belongs_to_one_key(monkeypatch):
+    """A token's signature is verified once and remembered (security._verified_claims); expiry is
+    still checked on every read against the clock given, and the same token under another key (or
+    another installation with the same secret) is verified for that key and refused."""
+    now = datetime(2026, 11, 28, 2, 0, tzinfo=timezone.utc)
+    key = SigningKey(secret="k" * MIN_KEY_BYTES, installation_id="here")
+    token = issue_token(7, key, now, timedelta(hours=1))
+    decodes = []
+    real = jwt.decode
+    monkeypatch.setattr(jwt, "decode", lambda *a, **kw: decodes.append(1) or real(*a, **kw))
+    first = read_token_claims(token, key, now)
+    assert first is not None and first.user_id == 7 and first.expires_at == now + timedelta(hours=1)
+    assert read_token_claims(token, key, now + timedelta(minutes=59)) == first
+    assert len(decodes) == 1  # verified once
+    assert read_token_claims(token, key, now + timedelta(hours=1, seconds=1)) is None  # expired, though remembered
+    assert read_token_claims(token, SigningKey(secret="o" * MIN_KEY_BYTES, installation_id="here"), now) is None
+    assert read_token_claims(token, SigningKey(secret=key.secret, installation_id="elsewhere"), now) is None
+    assert read_token_claims(token[:-2] + ("AA" if not token.endswith("AA") else "BB"), key, now) is None
+    assert read_token_claims(None, key, now) is None  # type: ignore[arg-type]
 
 
 def test_login_issues_a_token_naming_issuer_audience_and_installation(live_server, world):
