@@ -642,7 +642,8 @@ def is_library_probe(command: str) -> bool:
     program = os.path.basename(command.strip("[]").split()[0]) if command.strip("[]") else ""
     # A toolchain may be named for its target (x86_64-linux-gnu-gcc-12); a short name is cut at 15.
     bare = program.removeprefix("x86_64-linux-gnu-").removeprefix("x86_64-linux-gn").rstrip("-0123456789")
-    return bare in LIBRARY_PROBES or (command.startswith("[") and program.startswith("x86_64-linux-gn"))
+    return (program in LIBRARY_PROBES or bare in LIBRARY_PROBES
+            or (command.startswith("[") and program.startswith("x86_64-linux-gn")))
 
 
 @pytest.mark.slow
