@@ -13,7 +13,7 @@ from cases.platform.db import Database
 from cases.platform.pg_cursor import LazyDescription, LazyDescriptionCursor
 from tests.conftest import PG_ENABLED, PG_URL
 
-pytestmark = pytest.mark.skipif(not PG_ENABLED, reason="PostgreSQL disabled by ANJIAN_TEST_POSTGRES_URL")
+pytestmark = pytest.mark.skipif(not PG_ENABLED, reason="a psycopg cursor: PostgreSQL only, and ANJIAN_TEST_POSTGRES_URL turned PostgreSQL off")
 
 
 @pytest.fixture

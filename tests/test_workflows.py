@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import re
 import os
 import shutil
 import signal
@@ -634,16 +635,15 @@ def descendants(pid: int) -> dict[int, str]:
     return out
 
 
-LIBRARY_PROBES = {"ldconfig", "ldconfig.real", "gcc", "cc", "cc1", "collect2", "ld", "ld.bfd", "ld.gold", "objdump"}
+# What ctypes' find_library runs (maybe named for its target, x86_64-linux-gnu-gcc-12).
+LIBRARY_PROBE = re.compile(r"(x86_64-linux-gnu-)?(ldconfig(\.real)?|gcc|cc1?|collect2|ld(\.bfd|\.gold)?|objdump)(-\d+)?")
 
 
 def is_library_probe(command: str) -> bool:
-    """Is this command line (or ``[short name]``) one of the tools ctypes' find_library runs?"""
-    program = os.path.basename(command.strip("[]").split()[0]) if command.strip("[]") else ""
-    # A toolchain may be named for its target (x86_64-linux-gnu-gcc-12); a short name is cut at 15.
-    bare = program.removeprefix("x86_64-linux-gnu-").removeprefix("x86_64-linux-gn").rstrip("-0123456789")
-    return (program in LIBRARY_PROBES or bare in LIBRARY_PROBES
-            or (command.startswith("[") and program.startswith("x86_64-linux-gn")))
+    """Is this command line (or ``[short name]``, cut at 15 characters) a find_library probe?"""
+    words = command.strip("[]").split()
+    program = os.path.basename(words[0]) if words else ""
+    return bool(LIBRARY_PROBE.fullmatch(program)) or (command.startswith("[") and program.startswith("x86_64-linux-gn"))
 
 
 @pytest.mark.slow
