@@ -283,8 +283,9 @@ class CaseEvent(Base):
     __tablename__ = "case_events"
     __table_args__ = (
         UniqueConstraint("case_id", "seq"),
-        # Events whose documents (文号, recipients, messages) are still to be derived (cases/issuance/derive.py).
-        Index("ix_case_events_derive_due", "case_id", postgresql_where=text("derive_due IS NOT NULL"),
+        # Events whose documents (文号, recipients, messages) are still to be derived, oldest first
+        # (cases/issuance/derive.py; on id so that no statistics can turn the poll into a table scan).
+        Index("ix_case_events_derive_due", "id", "case_id", postgresql_where=text("derive_due IS NOT NULL"),
               sqlite_where=text("derive_due IS NOT NULL")),
     )
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -85,6 +86,10 @@ def make_engine(url: str, *, connect_timeout: float = CONNECT_TIMEOUT,
             connect_args.setdefault("connect_timeout", max(2, int(round(connect_timeout))))
         options = connect_args.get("options") or u.query.get("options") or ""
         options = options if isinstance(options, str) else " ".join(options)
+        # libpq takes PGOPTIONS only when no options are given, and some always are (below): keep
+        # the operator's (e.g. "-c log_min_duration_statement=0" while profiling) in front of ours.
+        if os.environ.get("PGOPTIONS"):
+            options = f"{os.environ['PGOPTIONS']} {options}".strip()
         if statement_timeout and "statement_timeout" not in options:
             options = f"{options} -c statement_timeout={int(statement_timeout * 1000)}".strip()
         # Short OLTP statements: PostgreSQL's JIT compiles any plan above jit_above_cost (a count over
@@ -94,11 +99,11 @@ def make_engine(url: str, *, connect_timeout: float = CONNECT_TIMEOUT,
             options = f"{options} -c jit=off".strip()
         connect_args["options"] = options
         # psycopg builds cursor.description on every read; SQLAlchemy mostly only asks whether there
-        # is one (cases/platform/pg_cursor.py). A caller's own cursor factory wins.
-        from cases.platform.pg_cursor import LazyDescriptionCursor
+        # is one (cases/platform/pg_driver.py). A caller's own cursor factory wins.
+        from cases.platform.pg_driver import LazyDescriptionCursor
 
         connect_args.setdefault("cursor_factory", LazyDescriptionCursor)
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=kwargs.pop("pool_size", POOL_SIZE),
         max_overflow=kwargs.pop("max_overflow", MAX_OVERFLOW),
@@ -106,6 +111,13 @@ def make_engine(url: str, *, connect_timeout: float = CONNECT_TIMEOUT,
         connect_args=connect_args,
         **kwargs,
     )
+    if u.get_backend_name() == "postgresql":
+        # A session that only read ends with COMMIT: psycopg keeps its prepared statements
+        # (cases/platform/pg_driver.py end_read, called by Database.session).
+        from cases.platform.pg_driver import track_writes
+
+        track_writes(engine)
+    return engine
 
 
 # session.info key: {name: fn(database)} run once after the transaction commits (never after a rollback).
@@ -119,6 +131,11 @@ class Database:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url, **engine_kwargs)
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+        self._end_read = None
+        if self.engine.dialect.name == "postgresql":
+            from cases.platform.pg_driver import end_read
+
+            self._end_read = end_read
 
     @property
     def dialect(self) -> str:
@@ -126,8 +143,13 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
+        """A session for reads, or for writes the caller commits. Left without an error, a
+        transaction that only read ends with COMMIT on PostgreSQL (it keeps psycopg's prepared
+        statements: cases/platform/pg_driver.py); anything else is rolled back, as always."""
         with self.session_factory() as s:
             yield s
+            if self._end_read is not None:
+                self._end_read(s)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
