@@ -153,3 +153,15 @@ def test_a_notify_in_a_session_that_did_not_commit_is_not_sent(one_connection):
         got = [n.payload for n in listener.notifies(timeout=5, stop_after=1)]
         got += [n.payload for n in listener.notifies(timeout=0.5)]
     assert got == ["sent"]
+
+
+def test_a_copy_on_the_drivers_cursor_counts_as_a_write(one_connection):
+    from cases.clocks.bulk_rows import copy_rows
+
+    db = one_connection
+    with db.session() as s:  # SQLAlchemy does not see this COPY: copy_rows says it wrote
+        s.execute(text(f"SELECT count(*) FROM {PROBE}")).scalar()
+        copy_rows(s, PROBE, ("n",), [(1,), (2,)])
+        assert s.execute(text(f"SELECT count(*) FROM {PROBE}")).scalar() == 2
+    with db.session() as s:
+        assert s.execute(text(f"SELECT count(*) FROM {PROBE}")).scalar() == 0

@@ -11,6 +11,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from cases.clocks.sweep import _in
+from cases.platform.db import mark_written
 from cases.models import Case
 
 CASE_COLS = ("id", "event_seq", "number", "title", "state", "jurisdiction_code", "assignee_id", "enterprise_id")
@@ -45,6 +46,7 @@ def copy_rows(s: Session, table: str, cols: tuple[str, ...], rows: list[tuple]) 
         return
     conn = s.connection()
     if conn.dialect.name == "postgresql":
+        mark_written(conn)  # a COPY on the driver's cursor: no session may end it with COMMIT as a read
         raw = conn.connection.dbapi_connection
         with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as cp:
             for row in rows:
@@ -79,7 +81,9 @@ class OutboxRows:
         from contextlib import ExitStack
 
         self._stack = ExitStack()
-        cur = self._stack.enter_context(self.s.connection().connection.dbapi_connection.cursor())
+        conn = self.s.connection()
+        mark_written(conn)
+        cur = self._stack.enter_context(conn.connection.dbapi_connection.cursor())
         self._copy = self._stack.enter_context(cur.copy(f"COPY outbox_messages ({', '.join(OUTBOX_COLS)}) FROM STDIN"))
 
     def __exit__(self, *exc) -> None:

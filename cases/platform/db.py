@@ -122,6 +122,14 @@ def make_engine(url: str, *, connect_timeout: float = CONNECT_TIMEOUT,
 
 # session.info key: {name: fn(database)} run once after the transaction commits (never after a rollback).
 AFTER_COMMIT = "anjian_after_commit"
+# Connection.info key (PostgreSQL): this transaction ran something other than a plain SELECT, so a
+# session ending without an error rolls it back rather than commit it as a read (pg_driver.end_read).
+WROTE = "anjian_wrote"
+
+
+def mark_written(conn) -> None:
+    """For a write SQLAlchemy does not see (a ``COPY`` on the driver's own cursor)."""
+    conn.info[WROTE] = True
 
 
 class Database:

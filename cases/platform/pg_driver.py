@@ -37,6 +37,8 @@ from psycopg import pq
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
+from cases.platform.db import WROTE
+
 _TUPLES = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.SINGLE_TUPLE, pq.ExecStatus.TUPLES_CHUNK)
 _psycopg_description = psycopg.Cursor.description.fget
 
@@ -82,9 +84,6 @@ class LazyDescriptionCursor(psycopg.Cursor):
 
 
 # ---------------------------------------------------------------- reads end with COMMIT
-
-WROTE = "anjian_wrote"  # Connection.info: this transaction ran something other than a plain SELECT
-
 
 def _began(conn, *_a) -> None:
     conn.info[WROTE] = False
