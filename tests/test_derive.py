@@ -172,7 +172,7 @@ def test_preflight_still_refuses_before_the_state_changes_with_nothing_written(d
 def test_pending_cases_come_oldest_first_once_each_from_the_partial_index(db, ready, clock):
     world = ready
     cases = [_registered_but_not_derived(db, world, clock)[0] for _ in range(3)]
-    with db.transaction() as s:  # the first case's events waited least: its oldest pending event is now the newest
+    with db.transaction() as s:  # the first case's events derived already: only the other two wait
         s.execute(update(CaseEvent).where(CaseEvent.case_id == cases[0]).values(derive_due=None))
     with db.session() as s:
         first = {c: s.scalar(select(func.min(CaseEvent.id)).where(CaseEvent.case_id == c,
@@ -198,7 +198,7 @@ def test_pending_cases_come_oldest_first_once_each_from_the_partial_index(db, re
     with db.transaction() as s:
         s.execute(update(CaseEvent).values(derive_due=None))
     with db.engine.connect() as c:
-        for stmt, params in ((derive._ANY_PENDING, {}), (derive._PENDING_IN_ORDER, {"rows": 400})):
+        for stmt in (derive._ANY_PENDING, derive._PENDING_IN_ORDER.params(rows=400)):
             sql = str(stmt.compile(dialect=c.dialect, compile_kwargs={"literal_binds": True}))
             plan = "\n".join(c.exec_driver_sql(f"EXPLAIN {sql}").scalars())
             assert "ix_case_events_derive_due" in plan and "Seq Scan" not in plan, plan

@@ -1,7 +1,8 @@
-"""PostgreSQL driver tuning (cases/platform/pg_driver.py): ``description`` made only when read; a session that only read ends with COMMIT.
+"""PostgreSQL driver tuning (cases/platform/pg_driver.py): ``description`` made only when read; a
+session that only read ends with COMMIT, so psycopg keeps its prepared statements.
 
-PostgreSQL only: the cursor is psycopg's (SQLite's driver builds its description once per
-statement in C and is left as it is).
+PostgreSQL only: both are about psycopg (SQLite's driver builds its description once per statement
+in C and has no prepared statements to lose). CI always runs them.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from cases.platform.db import Database
 from cases.platform.pg_driver import LazyDescription, LazyDescriptionCursor
 from tests.conftest import PG_ENABLED, PG_URL
 
-pytestmark = pytest.mark.skipif(not PG_ENABLED, reason="a psycopg cursor: PostgreSQL only, and ANJIAN_TEST_POSTGRES_URL turned PostgreSQL off")
+pytestmark = pytest.mark.skipif(not PG_ENABLED, reason="psycopg behaviour, PostgreSQL only: ANJIAN_TEST_POSTGRES_URL turned PostgreSQL off")
 
 
 @pytest.fixture

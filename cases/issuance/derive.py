@@ -31,7 +31,7 @@ from contextvars import ContextVar
 from types import SimpleNamespace
 from typing import Any, Iterator
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import Integer, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from cases.platform import clock
@@ -229,11 +229,12 @@ def derive_cases(db: Database, case_ids: list[int]) -> tuple[int, int]:
         deriving.reset(token)
 
 
-# Both read the pending events in id order, which only the partial index ix_case_events_derive_due
-# (id, case_id) gives: an index-only scan of the pending rows, never a scan of the table, whatever
-# PostgreSQL's statistics say (migration 0024_derive_order).
+# Both read the pending events in id order, which the partial index ix_case_events_derive_due
+# (id, case_id) gives: an index-only scan of the pending rows, not a scan of the table — unless
+# PostgreSQL last analysed the table when nearly every event was pending; then walking the primary
+# key looks as cheap until the next analysis (migration 0024_derive_order, docs/performance.md).
 _PENDING_IN_ORDER = (select(CaseEvent.case_id).where(CaseEvent.derive_due.is_not(None))
-                     .order_by(CaseEvent.id).limit(bindparam("rows")))
+                     .order_by(CaseEvent.id).limit(bindparam("rows", type_=Integer)))
 _ANY_PENDING = select(CaseEvent.id).where(CaseEvent.derive_due.is_not(None)).order_by(CaseEvent.id).limit(1)
 PENDING_ROWS_PER_CASE = 4  # rows read per case asked for (a case usually has one or two pending)
 

@@ -284,7 +284,7 @@ class CaseEvent(Base):
     __table_args__ = (
         UniqueConstraint("case_id", "seq"),
         # Events whose documents (文号, recipients, messages) are still to be derived, oldest first
-        # (cases/issuance/derive.py; on id so that no statistics can turn the poll into a table scan).
+        # (cases/issuance/derive.py; on id, so that the poll reads this index, not the table).
         Index("ix_case_events_derive_due", "id", "case_id", postgresql_where=text("derive_due IS NOT NULL"),
               sqlite_where=text("derive_due IS NOT NULL")),
     )

@@ -2,9 +2,9 @@
 
 **Descriptions made only when read.** psycopg 3 builds ``cursor.description`` anew on every
 access: one Python ``Column`` per column, each decoding its name and looking its type up (~1.9 µs
-per column here, 39 µs for a 21-column result). SQLAlchemy reads ``description`` after every statement — but once a statement's compiled
-form is cached it only asks whether there *is* one (``CursorResult``: a cached compiled statement
-carries its result metadata). A transition's results hold ~130 columns: ~0.25 ms of CPU per
+per column here, 39 µs for a 21-column result). SQLAlchemy reads ``description`` after every
+statement — but once a statement's compiled form is cached it only asks whether there *is* one
+(``CursorResult``: a cached compiled statement carries its result metadata). A transition's results hold ~130 columns: ~0.25 ms of CPU per
 transition spent on objects nobody reads (docs/performance.md, session 21; psycopg issue 446
 describes the same cost).
 

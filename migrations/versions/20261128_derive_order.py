@@ -4,8 +4,8 @@ The derive process asks, several times a second, whether any event is still to d
 cases are, the longest waiting first. With the index on ``case_id`` alone PostgreSQL answered both
 with a sequential scan of ``case_events`` whenever its statistics still counted many pending events
 (never analysed, or analysed during a backlog): 0.5 ms at 2,300 events, seconds at millions. Ordered
-by ``id`` and covered by this index, both are an index-only scan of the pending rows, whatever the
-statistics say (docs/performance.md, session 22). The per-case lookup uses the (case_id, seq) key.
+by ``id`` and covered by this index, both are an index-only scan of the pending rows (unless the
+statistics were taken when nearly every event was pending: docs/performance.md, session 22). The per-case lookup uses the (case_id, seq) key.
 
 Revision ID: 0024_derive_order
 Revises: 0023_inbox_text
