@@ -6,8 +6,9 @@ from __future__ import annotations
 import threading
 import time
 
+import psycopg
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import event, func, make_url, select, text, update
 
 from cases.issuance import derive
 from cases.ledger import services
@@ -203,6 +204,60 @@ def test_pending_cases_come_oldest_first_once_each_from_the_partial_index(db, re
             plan = "\n".join(c.exec_driver_sql(f"EXPLAIN {sql}").scalars())
             assert "ix_case_events_derive_due" in plan and "Seq Scan" not in plan, plan
     assert not derive.derivations_due(db)
+
+
+def test_the_derive_process_pass_is_one_transaction_whose_commit_wakes_every_deliverer(db, ready, clock, monkeypatch):
+    """The derive process (workflows/derive_worker.py) lists the pending cases and derives the first
+    batch in one transaction — a pass per commit at a moderate rate, so one transaction per event —
+    and that commit wakes the deliverers: its parent's through the process's waker, those of other
+    processes by the NOTIFY the outbox INSERT carries (PostgreSQL), not by a transaction of its own."""
+    from cases.issuance import wakeup
+
+    case_id, event_id = _registered_but_not_derived(db, ready, clock)
+    checkouts: list[int] = []
+    woken: list[int] = []
+
+    def waker() -> None:
+        woken.append(1)
+
+    def checkout(*_args) -> None:
+        checkouts.append(1)
+
+    wakeup.add_outbox_waker(waker)  # the derive process's: one line to its parent
+    monkeypatch.setattr(wakeup, "_notify_always", False)
+    wakeup.notify_other_processes()  # what the derive process's main() says (undone by monkeypatch)
+    event.listen(db.engine, "checkout", checkout)
+    try:
+        if db.dialect != "postgresql":  # SQLite: one case per transaction, the others poll (no NOTIFY)
+            assert derive.derive_pending(db, batch=derive.PG_BATCH_CASES)["events"] == 1
+            assert woken == [1]
+            return
+        dsn = make_url(db.url).set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(dsn, autocommit=True) as listener:  # the test's own database: NOTIFY is per database
+            listener.execute(f"LISTEN {wakeup.CHANNEL}")
+            assert derive.derive_pending(db, batch=derive.PG_BATCH_CASES) == {"cases": 1, "events": 1, "busy": 0,
+                                                                               "errors": 0}
+            assert len(checkouts) == 1  # listed and derived in one transaction
+            assert woken == [1]
+            assert [n.channel for n in listener.notifies(timeout=10, stop_after=1)] == [wakeup.CHANNEL]
+            # A transaction that wakes held e-mails without inserting any (a render's) NOTIFYs too; one that
+            # rolls back does not.
+            with pytest.raises(RuntimeError):
+                with db.transaction() as s:
+                    wakeup.outbox_written(s)
+                    raise RuntimeError("rolled back")
+            assert list(listener.notifies(timeout=1)) == []
+            with db.transaction() as s:
+                wakeup.outbox_written(s)
+            assert [n.channel for n in listener.notifies(timeout=10, stop_after=1)] == [wakeup.CHANNEL]
+            # Nothing left: the next pass is one read and no NOTIFY.
+            checkouts.clear()
+            assert derive.derive_pending(db, batch=derive.PG_BATCH_CASES)["events"] == 0
+            assert len(checkouts) == 1 and list(listener.notifies(timeout=1)) == []
+    finally:
+        event.remove(db.engine, "checkout", checkout)
+        wakeup.remove_outbox_waker(waker)
+    assert _state(db, case_id)["docs"] == [("rectification_notice", "姑苏建质改〔2026〕1号", f"action:{event_id}")]
 
 
 @pytest.fixture

@@ -14,8 +14,6 @@ trip to the Prefect server (0.1 s, seconds when its SQLite is busy) between a co
 """
 from __future__ import annotations
 
-from typing import Callable
-
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -39,12 +37,11 @@ def derive_documents(limit: int = DERIVE_BATCH, budget_seconds: float = DERIVE_B
     with ``render``, render them."""
     logger = get_run_logger()
     linger = current_linger()
-    step: Callable[[], None] = (linger.on_step if linger is not None and linger.on_step else lambda: None)
 
     from workflows.flows import render_batch
 
     def one_pass() -> dict[str, int]:
-        return derive_and_render_pass(derive_batch, render_batch if render else None, step=step, limit=limit,
+        return derive_and_render_pass(derive_batch, render_batch if render else None, limit=limit,
                                       budget_seconds=budget_seconds, logger=logger)
 
     totals = one_pass()

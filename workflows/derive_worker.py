@@ -15,8 +15,8 @@ without a Prefect API (``anjian serve --no-prefect``) the same batch loops run w
 
 Its protocol with the launcher is two pipes: any byte on stdin is "a commit left work", EOF is
 "your parent is gone, finish the batch in hand and exit"; a line ``r`` on stdout is "ready" (imports done), a line ``o`` is "outbox rows
-were committed" (the parent wakes its in-process deliverer; on PostgreSQL the child also sends the
-``NOTIFY`` other processes listen to). It runs niced (the kernel serves the requests first) and
+were committed" (the parent wakes its in-process deliverer; on PostgreSQL the transaction that wrote
+them also sent the ``NOTIFY`` other processes listen to: cases/issuance/wakeup.py). It runs niced (the kernel serves the requests first) and
 exits after ``ANJIAN_DERIVE_IDLE_SECONDS`` (Settings.derive_idle_seconds) without work or after ``ANJIAN_DERIVE_MAX_ITEMS``
 events and documents (recycled: the heap goes back to the system); the launcher starts the next
 one at the next commit. Killed at any point it loses nothing: the event's ``derive_due`` flag and
@@ -57,7 +57,9 @@ class Pass:
     def __init__(self, *, use_prefect: bool, render: bool, wake: threading.Event | None = None,
                  stop: threading.Event | None = None, linger_seconds: float = LINGER_IDLE_SECONDS) -> None:
         self.use_prefect, self.render = use_prefect, render
-        self.outbox_written = False
+        # The last pass ended within its budget: it left nothing it saw (the main loop need not look again
+        # before the next wake).
+        self.settled = False
         self.wake = wake or threading.Event()
         self.stop = stop or threading.Event()
         self.linger_seconds = linger_seconds
@@ -69,8 +71,8 @@ class Pass:
         self._prefect_thread: threading.Thread | None = None
         from cases.issuance import wakeup
 
-        # A registered waker: the outbox INSERTs of this process carry no pg_notify (notify_column);
-        # the pass says it once after deriving and once after rendering (a render wakes held e-mails).
+        # The parent hears of each commit that wrote to the outbox on a pipe (_outbox_committed); other
+        # processes by the NOTIFY inside that transaction (main: wakeup.notify_other_processes).
         wakeup.add_outbox_waker(self._outbox_committed)
 
     def prefect_settled(self) -> bool:
@@ -106,10 +108,7 @@ class Pass:
         wakeup.remove_outbox_waker(self._outbox_committed)
 
     def _outbox_committed(self) -> None:
-        # The parent's deliverer is told at once (one line on a pipe); other processes' deliverers
-        # by one NOTIFY per step (_announce).
-        self.outbox_written = True
-        _tell_parent()
+        _tell_parent()  # the parent's deliverer is told at once (one line on a pipe)
 
     def due(self) -> bool:
         """One indexed SELECT each: events to derive; documents to render."""
@@ -122,17 +121,24 @@ class Pass:
 
     def run(self) -> int:
         """Returns how many events were derived plus documents rendered."""
-        if not self.due():
-            return 0  # no empty flow run
+        started = time.monotonic()
+        self.settled = False
+        flow_run = self.use_prefect and self.prefect_ready.is_set()
+        if flow_run and not self.due():
+            return 0  # no empty flow run (a pass without one needs no check first: its listing is the check)
         # A Prefect server that does not answer its health check (stalled: docs/performance.md)
         # holds nothing up: this pass runs without flow runs.
-        if self.use_prefect and self.prefect_ready.is_set() and _prefect_answers():
+        if flow_run and _prefect_answers():
             totals = self._flow_run()
         else:
             totals = self._plainly()
-            if time.monotonic() - self._born > PREFECT_IMPORT_LATEST_SECONDS:
-                self.quiet()  # busy since it started: Prefect's import shares the CPU with the passes
-        return sum(int(totals.get(k, 0)) for k in ("events", "rendered", "failed"))
+        done = sum(int(totals.get(k, 0)) for k in ("events", "rendered", "failed"))
+        if done and not flow_run and time.monotonic() - self._born > PREFECT_IMPORT_LATEST_SECONDS:
+            self.quiet()  # busy since it started: Prefect's import shares the CPU with the passes
+        # Each batch loop of a pass ends when a batch is not full, or when the pass's budget is spent:
+        # a pass shorter than its budget saw all there was.
+        self.settled = time.monotonic() - started < PASS_BUDGET_SECONDS
+        return done
 
     def _flow_run(self) -> dict:
         from workflows.derive_flow import derive_documents
@@ -143,7 +149,7 @@ class Pass:
         if self.linger_seconds > 0:
             linger = Linger(self.wake, self.stop, self.due, idle_seconds=self.linger_seconds,
                             window_seconds=LINGER_WINDOW_SECONDS, poll_seconds=LINGER_POLL_SECONDS,
-                            on_step=self._announce)
+                            pass_budget_seconds=PASS_BUDGET_SECONDS)
 
         def flow_call() -> dict:
             with lingering(linger):
@@ -155,13 +161,8 @@ class Pass:
         """The same pass without a flow run (no Prefect API, not imported yet, or not answering)."""
         from workflows.passes import derive_and_render_pass, derive_now, render_now
 
-        return derive_and_render_pass(derive_now, render_now if self.render else None, step=self._announce,
+        return derive_and_render_pass(derive_now, render_now if self.render else None,
                                       budget_seconds=PASS_BUDGET_SECONDS)
-
-    def _announce(self) -> None:
-        if self.outbox_written:
-            self.outbox_written = False
-            _announce_outbox()
 
 
 def _as_flow_run(flow, **kwargs) -> dict:
@@ -184,23 +185,6 @@ def _tell_parent(line: str = "o") -> None:
         sys.stdout.flush()
     except (BrokenPipeError, ValueError):  # the parent is gone
         pass
-
-
-def _announce_outbox() -> None:
-    """Outbox rows were committed: on PostgreSQL, wake the deliverers of other processes (one
-    ``NOTIFY`` per pass). The parent was told at each commit already (``_outbox_committed``)."""
-    from cases.platform.db import get_database
-
-    db = get_database()
-    if db.dialect == "postgresql":
-        from sqlalchemy import text
-        from cases.issuance.wakeup import CHANNEL
-
-        try:
-            with db.transaction() as s:
-                s.execute(text("SELECT pg_notify(:c, '')"), {"c": CHANNEL})
-        except Exception:  # noqa: BLE001 - the deliverers' poll is the fallback
-            log.exception("outbox NOTIFY failed")
 
 
 def _read_wakes(fd: int, wake: threading.Event, stop: threading.Event) -> None:
@@ -266,6 +250,9 @@ def main() -> int:
     import notifications.documents  # noqa: F401
 
     use_prefect = bool(os.environ.get("PREFECT_API_URL")) and settings.derive_prefect
+    from cases.issuance import wakeup
+
+    wakeup.notify_other_processes()  # its outbox commits NOTIFY other processes' deliverers themselves
     work = Pass(use_prefect=use_prefect, render=settings.derive_render, wake=wake, stop=stop)
     threading.Thread(target=_read_wakes, args=(sys.stdin.fileno(), wake, stop), name="wakes", daemon=True).start()
     _tell_parent("r")  # ready: the launcher stops deriving a few cases itself while this one starts
@@ -287,7 +274,8 @@ def main() -> int:
             break  # the parent is gone (finish the batch in hand and leave), or recycled
         if n:
             since_release += n
-            continue  # go on at once: one more indexed check
+            if wake.is_set() or not work.settled:
+                continue  # a commit came meanwhile, or the budget cut the pass short: go on at once
         if wake.wait(RELEASE_AFTER_QUIET_SECONDS):
             continue  # more work within the second
         if not frozen and (warming is None or not warming.is_alive()) and work.prefect_settled():

@@ -172,16 +172,17 @@ class Linger:
     a new one — no flow-run creation (an API round trip to Prefect, 0.1 s to seconds when its SQLite
     is busy) between a transition and its message. The run ends after ``idle_seconds`` without work,
     after ``window_seconds`` in all, or when the lane stops; an idle service starts no run at all.
-    The derive process's runs linger the same way (workflows/derive_flow.py); ``on_step`` is what the
-    flow calls after each step that may have written messages (the derive process tells other
-    processes' deliverers)."""
+    The derive process's runs linger the same way (workflows/derive_flow.py). With
+    ``pass_budget_seconds`` a pass that ended within it saw all there was: the next look waits for a
+    wake or the poll instead of following at once (one check fewer per pass: the derive process's
+    passes are one per commit at a moderate rate)."""
 
     def __init__(self, wake: threading.Event, stop: threading.Event, due: Callable[[], bool], *,
                  idle_seconds: float, window_seconds: float, poll_seconds: float,
-                 on_step: Callable[[], None] | None = None) -> None:
+                 pass_budget_seconds: float | None = None) -> None:
         self.wake, self.stop, self.due = wake, stop, due
         self.idle_seconds, self.window_seconds, self.poll_seconds = idle_seconds, window_seconds, poll_seconds
-        self.on_step = on_step
+        self.pass_budget_seconds = pass_budget_seconds
 
     def more(self, run_pass: Callable[[], dict[str, int]], totals: dict[str, int],
              on_work: Callable[[], None] | None = None) -> dict[str, int]:
@@ -195,10 +196,11 @@ class Linger:
             counts = run_pass() if self.due() else {}
             if counts:
                 _add(totals, counts)
-                last_work = time.monotonic()
+                took, last_work = time.monotonic() - now, time.monotonic()
                 if on_work is not None:
                     on_work()
-                continue
+                if self.wake.is_set() or self.pass_budget_seconds is None or took >= self.pass_budget_seconds:
+                    continue  # woken meanwhile, or the pass may have left work: look again at once
             self.wake.wait(min(self.poll_seconds, left))
         return totals
 
@@ -273,20 +275,18 @@ def derive_pass(derive: Callable[[int], Counts], *, limit: int = DERIVE_BATCH,
 
 
 def derive_and_render_pass(derive: Callable[[int], Counts], render: Callable[[int], Counts] | None, *,
-                           step: Callable[[], None] = lambda: None, budget_seconds: float = SWEEP_BUDGET_SECONDS,
+                           budget_seconds: float = SWEEP_BUDGET_SECONDS,
                            limit: int = DERIVE_BATCH, logger: Any = None) -> dict[str, int]:
     """The derive process's pass, in a flow run (``derive_batch``/``render_batch`` tasks) or without
     one (:func:`derive_now`/:func:`render_now`): derive, then — with ``render`` — render what is due.
-    ``step()`` after each: messages without a PDF (webhook, SMS, inbox) leave once derived; an e-mail
-    carrying a document is not claimed until it is rendered (notifications/delivery.py), and the
-    render's commit is announced in turn."""
+    Messages without a PDF (webhook, SMS, inbox) leave once derived; an e-mail carrying a document
+    is not claimed until it is rendered (notifications/delivery.py): the render's commit wakes the
+    deliverers in turn (cases/issuance/wakeup.py)."""
     from workflows.loop import documents_due
 
     totals = derive_pass(derive, limit=limit, budget_seconds=budget_seconds, logger=logger)
-    step()
     if render is not None and documents_due(clock.now()):
         _add(totals, render_pass(render, budget_seconds=budget_seconds, logger=logger))
-        step()
     return totals
 
 

@@ -216,15 +216,37 @@ def derive_cases(db: Database, case_ids: list[int]) -> tuple[int, int]:
     returns (cases derived, events derived). An error rolls the batch back (the caller retries case
     by case)."""
     token = deriving.set(True)
-    cases = events = 0
     try:
         with db.transaction() as s:
-            for case_id in case_ids:
-                n = _derive_locked(s, case_id, wait=False)
-                if n:
-                    cases += 1
-                    events += n
-        return cases, events
+            return _derive_batch(s, case_ids)
+    finally:
+        deriving.reset(token)
+
+
+def _derive_batch(s: Session, case_ids: list[int]) -> tuple[int, int]:
+    cases = events = 0
+    for case_id in case_ids:
+        n = _derive_locked(s, case_id, wait=False)
+        if n:
+            cases += 1
+            events += n
+    return cases, events
+
+
+def _list_and_derive_first(db: Database, limit: int, batch: int) -> tuple[list[int], tuple[int, int] | None]:
+    """The pending cases, and the first ``batch`` of them derived — in one transaction: a pass that
+    finds one case (the usual pass, one per commit at a moderate rate) is one transaction, not one
+    to list and one to derive. (cases listed, (cases, events) derived — None if that rolled back)."""
+    token = deriving.set(True)
+    listed: list[int] | None = None
+    try:
+        with db.transaction() as s:
+            listed = pending_cases(s, limit)
+            return listed, _derive_batch(s, listed[:batch])
+    except Exception:  # noqa: BLE001 - rolled back: the caller derives the first batch case by case
+        if listed is None:
+            raise  # not even listed (the database is away): the pass fails, as it would have
+        return listed, None
     finally:
         deriving.reset(token)
 
@@ -261,22 +283,30 @@ def derive_pending(db: Database, *, limit: int = 100, batch: int = 1) -> dict[st
     """The worker's pass: derive up to ``limit`` cases' pending events, each case in its own
     transaction — on PostgreSQL ``batch`` cases per transaction (the derive process) — ; a case
     another deriver holds is skipped (it is being done)."""
-    with db.session() as s:
-        case_ids = pending_cases(s, limit)
     counts = {"cases": 0, "events": 0, "busy": 0, "errors": 0}
-    singles = []
+    singles: list[int] = []
     if db.dialect == "postgresql" and batch > 1:
-        for i in range(0, len(case_ids), batch):
-            chunk = case_ids[i:i + batch]
-            try:
-                cases, events = derive_cases(db, chunk)
-            except Exception:  # noqa: BLE001 - rolled back: case by case, the failing one logged
+        case_ids, first = _list_and_derive_first(db, limit, batch)
+        chunks = [case_ids[i:i + batch] for i in range(0, len(case_ids), batch)]
+        for i, chunk in enumerate(chunks):
+            if i == 0:
+                done = first
+            else:
+                try:
+                    done = derive_cases(db, chunk)
+                except Exception:  # noqa: BLE001 - rolled back: case by case, the failing one logged
+                    done = None
+            if done is None:
                 singles += chunk
                 continue
+            cases, events = done
             counts["cases"] += cases
             counts["busy"] += len(chunk) - cases
             counts["events"] += events
         case_ids = singles
+    else:
+        with db.session() as s:
+            case_ids = pending_cases(s, limit)
     for case_id in case_ids:
         try:
             n = derive_case(db, case_id, wait=False)

@@ -171,7 +171,7 @@ _PG_INSERT = (f"INSERT INTO outbox_messages ({', '.join(_COLUMNS)}) SELECT {', '
               "FROM json_populate_recordset(NULL::outbox_messages, CAST(:rows AS json)) "
               "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id")
 _PG = {False: text(_PG_INSERT),
-       # deliverers in other processes only (wakeup.notify_column): woken by the server at commit
+       # deliverers in other processes (wakeup.notify_with_insert): woken by the server at commit
        True: text(f"{_PG_INSERT}, pg_notify('{wakeup.CHANNEL}', '')")}
 # SQLite: a plain (cached) INSERT with OR IGNORE, its rows sent as one multi-row VALUES.
 _SQLITE = insert(OutboxMessage.__table__).prefix_with("OR IGNORE").returning(OutboxMessage.id)
@@ -181,7 +181,7 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> int:
     conn = session.connection()
     if conn.dialect.name == "postgresql":
         payload = json.dumps(rows, default=_instant)  # as the JSON column writes it
-        return len(conn.execute(_PG[wakeup.notify_column(session) is not None], {"rows": payload}).all())
+        return len(conn.execute(_PG[wakeup.notify_with_insert(session)], {"rows": payload}).all())
     return len(conn.execute(_SQLITE, rows).all())
 
 

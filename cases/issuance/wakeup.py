@@ -5,7 +5,8 @@ commits, every callback registered here (``add_outbox_waker``) is called — in 
 after the commit, so the row is visible to whoever the callback wakes. Under ``anjian serve`` the
 delivery lane runs in the API process (workflows/loop.py) and registers its wake-up here: a message
 leaves within milliseconds of the transition that wrote it, not at the next poll. A rolled-back
-transaction wakes nobody. Delivery in another process is woken by PostgreSQL ``NOTIFY`` (below),
+transaction wakes nobody. Delivery in another process is woken by PostgreSQL ``NOTIFY`` sent at the
+commit of the transaction that wrote (:func:`notify_with_insert`; :func:`notify_other_processes`),
 and on SQLite by its poll (the fallback, always on): nothing here is
 needed for correctness — a wake-up only shortens the wait (a lost one costs one poll interval), and the claim (``SKIP LOCKED``) keeps
 delivery exactly-once however many deliverers wake.
@@ -18,14 +19,16 @@ import logging
 import threading
 from typing import Callable
 
-from sqlalchemy import event, func
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 log = logging.getLogger("anjian.wakeup")
 
 _FLAG = "anjian_outbox_written"
 CHANNEL = "anjian_outbox"  # PostgreSQL NOTIFY channel: "an outbox row was committed"
+_NOTIFIED = "anjian_outbox_notified"  # this transaction's outbox INSERT carried the NOTIFY
 _wakers: list[Callable[[], None]] = []
+_notify_always = False  # notify_other_processes()
 _lock = threading.Lock()
 
 
@@ -46,14 +49,24 @@ def outbox_written(session: Session) -> None:
     session.info[_FLAG] = True
 
 
-def notify_column(session: Session):
+def notify_other_processes() -> None:
+    """This process's wakers reach only itself and its parent (the derive process,
+    workflows/derive_worker.py): its commits that wrote to the outbox also ``NOTIFY`` the deliverers
+    of other processes — inside the same transaction, not in one of their own."""
+    global _notify_always
+    _notify_always = True
+
+
+def notify_with_insert(session: Session) -> bool:
     """On PostgreSQL, when no deliverer runs in this process (e.g. the API processes of ``anjian
-    serve --workers N``): a ``pg_notify`` to add to the outbox INSERT's RETURNING, so the workers
-    elsewhere (``LISTEN``, workflows/loop.py) are woken by the server at commit — nothing on
-    rollback, and no statement of its own (duplicates within a transaction are sent once). Else None."""
-    if _wakers or session.get_bind().dialect.name != "postgresql":
-        return None
-    return func.pg_notify(CHANNEL, "")
+    serve --workers N``) or :func:`notify_other_processes` was called: True — the outbox INSERT
+    carries a ``pg_notify`` in its RETURNING, so the workers elsewhere (``LISTEN``, workflows/loop.py)
+    are woken by the server at commit — nothing on rollback, and no statement of its own
+    (duplicates within a transaction are sent once)."""
+    if (_wakers and not _notify_always) or session.get_bind().dialect.name != "postgresql":
+        return False
+    session.info[_NOTIFIED] = True
+    return True
 
 
 def wake_outbox() -> None:
@@ -66,8 +79,21 @@ def wake_outbox() -> None:
             log.exception("outbox wake-up failed")
 
 
+# Built once: the NOTIFY of a transaction that woke held e-mails without inserting any (a render).
+_NOTIFY = select(func.pg_notify(CHANNEL, ""))
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    if (_notify_always and session.info.get(_FLAG) and not session.info.get(_NOTIFIED)
+            and session.get_bind().dialect.name == "postgresql"):
+        session.execute(_NOTIFY)
+        session.info[_NOTIFIED] = True
+
+
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
+    session.info.pop(_NOTIFIED, None)
     if session.info.pop(_FLAG, False):
         wake_outbox()
 
@@ -75,3 +101,4 @@ def _after_commit(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
     session.info.pop(_FLAG, None)
+    session.info.pop(_NOTIFIED, None)
