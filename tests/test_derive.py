@@ -235,6 +235,11 @@ def test_the_derive_process_pass_is_one_transaction_whose_commit_wakes_every_del
         dsn = make_url(db.url).set(drivername="postgresql").render_as_string(hide_password=False)
         with psycopg.connect(dsn, autocommit=True) as listener:  # the test's own database: NOTIFY is per database
             listener.execute(f"LISTEN {wakeup.CHANNEL}")
+            with psycopg.connect(dsn) as other, other.transaction():  # another deriver holds the case
+                other.execute("SELECT pg_advisory_xact_lock(%s, %s)", (derive.ADVISORY_CLASS, case_id))
+                assert derive.derive_pending(db, batch=derive.PG_BATCH_CASES) == {"cases": 0, "events": 0, "busy": 1,
+                                                                                   "errors": 0}
+            checkouts.clear()
             assert derive.derive_pending(db, batch=derive.PG_BATCH_CASES) == {"cases": 1, "events": 1, "busy": 0,
                                                                                "errors": 0}
             assert len(checkouts) == 1  # listed and derived in one transaction

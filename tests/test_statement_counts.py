@@ -77,12 +77,14 @@ def counter(live_server, database):
     event.remove(database.engine, "before_cursor_execute", c)
 
 
-def _report(name: str, dialect: str, statements: list[tuple[str, object]], derived: int = 0) -> None:
+def _report(name: str, dialect: str, statements: list[tuple[str, object]], derived: list[str] = ()) -> None:
     print(f"\n{dialect:10} {name:22} {len(statements):3} statements (ceiling {CEILINGS[name]}), "
-          f"{derived} derived after commit")
+          f"{len(derived)} derived after commit")
     if os.environ.get("ANJIAN_DUMP_STATEMENTS"):
         for i, (s, params) in enumerate(statements, 1):
             print(f"    {i:2}. {' '.join(s.split())[:400]}\n        {str(params)[:300]}")
+        for i, s in enumerate(derived, 1):
+            print(f"    derived {i:2}. {' '.join(s.split())[:300]}")
 
 
 def test_statements_per_action_of_a_hazard_walk(api, world, clock, database, counter):
@@ -112,14 +114,14 @@ def test_statements_per_action_of_a_hazard_walk(api, world, clock, database, cou
     with counter.counting() as c:
         case = drv.create("hazard")
     counts["create"] = list(zip(c.statements, c.parameters))
-    derived = {"create": len(c.derived)}
+    derived = {"create": list(c.derived)}
     for action, user, fields in steps:
         with counter.counting() as c:
             r = drv.try_act(case, action, user, **fields)
         assert r.status_code == 200, r.text
         case = r.json()
         counts[action] = list(zip(c.statements, c.parameters))
-        derived[action] = len(c.derived)
+        derived[action] = list(c.derived)
     assert case["state"] == "closed"
     for name, statements in counts.items():
         _report(name, database.dialect, statements, derived[name])

@@ -31,7 +31,7 @@ from contextvars import ContextVar
 from types import SimpleNamespace
 from typing import Any, Iterator
 
-from sqlalchemy import Integer, bindparam, func, select, text
+from sqlalchemy import Boolean, Integer, bindparam, cast, func, literal, select, text
 from sqlalchemy.orm import Session
 
 from cases.platform import clock
@@ -166,28 +166,31 @@ def _actor(session: Session, user_id: int) -> User | None:
     return found
 
 
-def _lock_case(session: Session, case_id: int, wait: bool) -> bool:
-    if session.get_bind().dialect.name != "postgresql":
-        return True  # SQLite: the write transaction (BEGIN IMMEDIATE) is the lock
-    if wait:
-        session.execute(_LOCK, {"c": ADVISORY_CLASS, "k": case_id})
-        return True
-    return bool(session.scalar(_TRY_LOCK, {"c": ADVISORY_CLASS, "k": case_id}))
-
-
 # Built once (each event of a derivation runs them; a statement built per call costs ~0.1–0.3 ms of CPU).
 _LOCK = text("SELECT pg_advisory_xact_lock(:c, :k)")
-_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:c, :k)")
 _PENDING_EVENTS = (select(CaseEvent).where(CaseEvent.case_id == bindparam("case_id"), CaseEvent.derive_due.is_not(None))
                    .order_by(CaseEvent.seq))
 _PENDING_EVENTS_SKIP_LOCKED = _PENDING_EVENTS.with_for_update(skip_locked=True)
+# The derive process's: the case's lock tried in the same statement (one round trip, not two) — no
+# row if another deriver holds the case. The key is the parameter, not the row's column: in whatever
+# order PostgreSQL evaluates the conditions, no other case's lock is taken.
+_PENDING_EVENTS_TRY_LOCKED = (select(CaseEvent).where(
+    CaseEvent.case_id == bindparam("case_id"), CaseEvent.derive_due.is_not(None),
+    func.pg_try_advisory_xact_lock(literal(ADVISORY_CLASS, Integer), cast(bindparam("case_id"), Integer),
+                                   type_=Boolean))
+    .order_by(CaseEvent.seq).with_for_update(skip_locked=True))
 
 
-def _derive_locked(s: Session, case_id: int, wait: bool) -> int | None:
-    """The case's pending events derived in the caller's transaction; None if another holds it."""
-    if not _lock_case(s, case_id, wait):
-        return None
-    stmt = _PENDING_EVENTS_SKIP_LOCKED if s.get_bind().dialect.name == "postgresql" else _PENDING_EVENTS
+def _derive_locked(s: Session, case_id: int, wait: bool) -> int:
+    """The case's pending events derived in the caller's transaction, holding the case's lock — 0 if,
+    not waiting, another deriver holds it (PostgreSQL; SQLite: the write transaction is the lock)."""
+    if s.get_bind().dialect.name != "postgresql":
+        stmt = _PENDING_EVENTS
+    elif wait:
+        s.execute(_LOCK, {"c": ADVISORY_CLASS, "k": case_id})
+        stmt = _PENDING_EVENTS_SKIP_LOCKED
+    else:
+        stmt = _PENDING_EVENTS_TRY_LOCKED
     events = list(s.scalars(stmt, {"case_id": case_id}))
     for event in events:
         derive_event(s, event)
@@ -200,7 +203,7 @@ def derive_case(db: Database, case_id: int, *, wait: bool = True) -> int:
     token = deriving.set(True)
     try:
         with db.transaction() as s:
-            return _derive_locked(s, case_id, wait) or 0
+            return _derive_locked(s, case_id, wait)
     finally:
         deriving.reset(token)
 
