@@ -17,7 +17,7 @@ from cases.platform.db import Database
 from cases.platform.pg_driver import LazyDescription, LazyDescriptionCursor
 from tests.conftest import PG_ENABLED, PG_URL
 
-pytestmark = pytest.mark.skipif(not PG_ENABLED, reason="psycopg behaviour, PostgreSQL only: ANJIAN_TEST_POSTGRES_URL turned PostgreSQL off")
+pytestmark = pytest.mark.skipif(not PG_ENABLED, reason="these test PostgreSQL's driver (psycopg); skipped only where ANJIAN_TEST_POSTGRES_URL turns PostgreSQL off — CI always runs them")
 
 
 @pytest.fixture

@@ -14,9 +14,10 @@ without a Prefect API (``anjian serve --no-prefect``) the same batch loops run w
 (workflows/passes.py).
 
 Its protocol with the launcher is two pipes: any byte on stdin is "a commit left work", EOF is
-"your parent is gone, finish the batch in hand and exit"; a line ``r`` on stdout is "ready" (imports done), a line ``o`` is "outbox rows
-were committed" (the parent wakes its in-process deliverer; on PostgreSQL the transaction that wrote
-them also sent the ``NOTIFY`` other processes listen to: cases/issuance/wakeup.py). It runs niced (the kernel serves the requests first) and
+"your parent is gone, finish the batch in hand and exit"; a line ``r`` on stdout is "ready"
+(imports done), a line ``o`` is "outbox rows were committed" (the parent wakes its in-process
+deliverer; on PostgreSQL the transaction that wrote them also sent the ``NOTIFY`` other processes
+listen to: cases/issuance/wakeup.py). It runs niced (the kernel serves the requests first) and
 exits after ``ANJIAN_DERIVE_IDLE_SECONDS`` (Settings.derive_idle_seconds) without work or after ``ANJIAN_DERIVE_MAX_ITEMS``
 events and documents (recycled: the heap goes back to the system); the launcher starts the next
 one at the next commit. Killed at any point it loses nothing: the event's ``derive_due`` flag and

@@ -236,6 +236,13 @@ def _derive_batch(s: Session, case_ids: list[int]) -> tuple[int, int]:
     return cases, events
 
 
+def _derive_cases_or_none(db: Database, case_ids: list[int]) -> tuple[int, int] | None:
+    try:
+        return derive_cases(db, case_ids)
+    except Exception:  # noqa: BLE001 - rolled back: the caller derives these case by case
+        return None
+
+
 def _list_and_derive_first(db: Database, limit: int, batch: int) -> tuple[list[int], tuple[int, int] | None]:
     """The pending cases, and the first ``batch`` of them derived — in one transaction: a pass that
     finds one case (the usual pass, one per commit at a moderate rate) is one transaction, not one
@@ -290,16 +297,10 @@ def derive_pending(db: Database, *, limit: int = 100, batch: int = 1) -> dict[st
     singles: list[int] = []
     if db.dialect == "postgresql" and batch > 1:
         case_ids, first = _list_and_derive_first(db, limit, batch)
-        chunks = [case_ids[i:i + batch] for i in range(0, len(case_ids), batch)]
-        for i, chunk in enumerate(chunks):
-            if i == 0:
-                done = first
-            else:
-                try:
-                    done = derive_cases(db, chunk)
-                except Exception:  # noqa: BLE001 - rolled back: case by case, the failing one logged
-                    done = None
-            if done is None:
+        for i in range(0, len(case_ids), batch):
+            chunk = case_ids[i:i + batch]
+            done = first if i == 0 else _derive_cases_or_none(db, chunk)
+            if done is None:  # rolled back: case by case below, the failing one logged
                 singles += chunk
                 continue
             cases, events = done

@@ -62,7 +62,8 @@ def notify_with_insert(session: Session) -> bool:
     serve --workers N``) or :func:`notify_other_processes` was called: True — the outbox INSERT
     carries a ``pg_notify`` in its RETURNING, so the workers elsewhere (``LISTEN``, workflows/loop.py)
     are woken by the server at commit — nothing on rollback, and no statement of its own
-    (duplicates within a transaction are sent once)."""
+    (duplicates within a transaction are sent once). Records on the session that it did, so its
+    commit sends no second one (``_before_commit``)."""
     if (_wakers and not _notify_always) or session.get_bind().dialect.name != "postgresql":
         return False
     session.info[_NOTIFIED] = True
