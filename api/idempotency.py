@@ -99,10 +99,10 @@ _EXECUTED_BUT_FAILED = _Stored(JSONResponse(
 
 
 def _authenticate(request: Request, token: str | None):
-    from api.deps import current_user
+    from api.deps import current_claims, current_user
 
     try:
-        return current_user(request, token)
+        return current_user(request, current_claims(request, token))
     except _DATABASE_ERRORS:
         raise
     except Exception:  # 401 (HTTPException) or any refusal: the route answers for itself

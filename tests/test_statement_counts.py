@@ -45,6 +45,7 @@ class Counter:
         self.statements: list[str] = []
         self.parameters: list = []
         self.derived: list[str] = []
+        self.checkouts = 0
         self.on = False
 
     def __call__(self, conn, cursor, statement, parameters, context, executemany):
@@ -57,11 +58,17 @@ class Counter:
             self.statements.append(statement)
             self.parameters.append(parameters)
 
+    def checkout(self, *_args) -> None:
+        """A connection taken from the pool (the derivation after the commit is not the request's)."""
+        if self.on and not derive.deriving.get():
+            self.checkouts += 1
+
     @contextmanager
     def counting(self):
         self.statements = []
         self.parameters = []
         self.derived = []
+        self.checkouts = 0
         self.on = True
         try:
             yield self
@@ -73,7 +80,9 @@ class Counter:
 def counter(live_server, database):
     c = Counter(database.engine)
     event.listen(database.engine, "before_cursor_execute", c)
+    event.listen(database.engine, "checkout", c.checkout)
     yield c
+    event.remove(database.engine, "checkout", c.checkout)
     event.remove(database.engine, "before_cursor_execute", c)
 
 
@@ -111,9 +120,11 @@ def test_statements_per_action_of_a_hazard_walk(api, world, clock, database, cou
         assert r.status_code == 200, r.text
         warm = r.json()
     counts = {}
+    checkouts = {}
     with counter.counting() as c:
         case = drv.create("hazard")
     counts["create"] = list(zip(c.statements, c.parameters))
+    checkouts["create"] = c.checkouts
     derived = {"create": list(c.derived)}
     for action, user, fields in steps:
         with counter.counting() as c:
@@ -122,11 +133,15 @@ def test_statements_per_action_of_a_hazard_walk(api, world, clock, database, cou
         case = r.json()
         counts[action] = list(zip(c.statements, c.parameters))
         derived[action] = list(c.derived)
+        checkouts[action] = c.checkouts
     assert case["state"] == "closed"
     for name, statements in counts.items():
         _report(name, database.dialect, statements, derived[name])
     over = {k: (len(v), CEILINGS[k]) for k, v in counts.items() if len(v) > CEILINGS[k]}
     assert not over, f"statements per request above the ceiling (count, ceiling): {over}"
+    # A creation or an action is one connection checkout: the user check is the first statement of
+    # its own transaction (api/routes/cases.py ``create_case``, ``act``), not a session of its own.
+    assert checkouts == {"create": 1, **{action: 1 for action, _, _ in steps}}, checkouts
     # The counter sees the request's statements at all (a listener on the wrong engine would count 0).
     assert all(len(v) >= 3 for v in counts.values())
     # The documents were derived after the commit (the live server of the suite derives before it

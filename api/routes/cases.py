@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import exports, responses
-from api.deps import AppClock, CurrentUser, Db
+from api.deps import AppClock, CurrentClaims, CurrentUser, Db, signed_in_user
 from api.errors import domain_error_body
 from api.serialize import case_detail, case_summaries, events_json
 from cases.issuance import derive
@@ -63,11 +63,12 @@ def _derive_after(request: Request, background: BackgroundTasks, items: list) ->
 
 
 @router.post("", status_code=201, summary="登记新案件（状态为“已发现”）")
-def create_case(body: CaseCreate, user: CurrentUser, db: Db, clock: AppClock, request: Request,
+def create_case(body: CaseCreate, claims: CurrentClaims, db: Db, clock: AppClock, request: Request,
                 background: BackgroundTasks):
     data = body.model_dump(exclude_none=True)
     with derive.deferred() as pending:
         with db.transaction() as s:
+            user = signed_in_user(request, s, claims)  # first statement of the transaction (as ``act``)
             case = services.create_case(s, user, data, now=clock.now())
             allowed = services.allowed_actions(s, user, case, now=clock.now())
             out = case_detail(s, case, allowed, actor=user,
@@ -173,7 +174,7 @@ def get_events(case_id: int, user: CurrentUser, db: Db):
 
 
 @router.post("/{case_id}/actions/{action}", summary="执行操作（须提交看到的版本号）")
-def act(case_id: int, action: str, user: CurrentUser, db: Db, clock: AppClock, request: Request,
+def act(case_id: int, action: str, claims: CurrentClaims, db: Db, clock: AppClock, request: Request,
         background: BackgroundTasks, body: ActionRequest = Body(default_factory=ActionRequest)):
     extra = dict(body.model_extra or {})
     payload = {**extra, **(body.fields or {})}
@@ -181,6 +182,8 @@ def act(case_id: int, action: str, user: CurrentUser, db: Db, clock: AppClock, r
     try:
         with derive.deferred() as pending:
             with db.transaction() as s:
+                # The user check is this transaction's first statement: one connection per action.
+                user = signed_in_user(request, s, claims)
                 case, event = services.perform_action(s, user, case_id, action, payload, version=body.version,
                                                       comment=body.comment, now=now)
                 # This action's documents are 生成中 (GET /api/cases/{id} lists every event's still due).
