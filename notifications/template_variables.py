@@ -93,6 +93,8 @@ _VARIABLES: dict[str, Variable] = {
         # --- inspections ----------------------------------------------------------------------
         _v("inspected_at", "datetime (aware)", "When the inspection that found the problem took place."),
         _v("original_doc_number", "str", "文号 of the rectification notice this document follows up."),
+        _v("original_doc_title", "str", "That notice's title: 隐患整改通知书, or 责令停工通知书 when the case began "
+           "with a stop-work order (a major hazard).", required=False, default="隐患整改通知书"),
         _v("reinspected_at", "datetime (aware)", "When the re-inspection (复查) took place."),
         _v("inspectors", "str", "Names of the officers who re-inspected."),
         _v("findings", "str", "What the re-inspection found (user text)."),

@@ -129,8 +129,7 @@ def derive_event(session: Session, event: CaseEvent) -> list[dict[str, Any]]:
     due = [d["type"] for d in payload.get("documents_due") or []]
     at_event = payload.get("at_event") or {}
     case = _case_as_of(event)
-    actor = _actor(session, event.actor_id) if event.actor_id else None
-    ctx = SimpleNamespace(action=SimpleNamespace(name=event.action), actor=actor)
+    ctx = _SnapshotContext(session, event.action, event.actor_id)
     opened = {d["key"]: d for d in payload.get("deadlines") or [] if d.get("key") and d.get("change") == "opened"}
     values = dict(payload.get("values") or {})
     # The process's reference cache (cases/reads/jurisdiction_cache.py), as the request's preflight reads it.
@@ -150,6 +149,24 @@ def derive_event(session: Session, event: CaseEvent) -> list[dict[str, Any]]:
     event.derive_due = None
     session.flush()
     return issued
+
+
+class _SnapshotContext:
+    """The action as a snapshot sees it (``ctx.action.name``, ``ctx.actor``). The actor is read when
+    a snapshot names it (a 复查意见书's inspectors), not for every event: most documents never do."""
+
+    __slots__ = ("action", "_session", "_actor_id", "_actor")
+    _UNREAD = object()
+
+    def __init__(self, session: Session, action: str, actor_id: int | None) -> None:
+        self.action = SimpleNamespace(name=action)
+        self._session, self._actor_id, self._actor = session, actor_id, self._UNREAD
+
+    @property
+    def actor(self) -> User | None:
+        if self._actor is self._UNREAD:
+            self._actor = _actor(self._session, self._actor_id) if self._actor_id else None
+        return self._actor
 
 
 _ACTORS = "anjian.derive_actors"

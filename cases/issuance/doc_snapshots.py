@@ -14,9 +14,11 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from cases.issuance import outbox
+from cases.issuance.docnumbers import DOCUMENT_TITLES
 from cases.ledger import services
 from cases.ledger.identifiers import cn_num
 from cases.models import Case, CaseEvent, Deadline, Document, HazardCatalogItem, Jurisdiction, Supervision
+from cases.reads.jurisdiction_cache import jurisdiction_rows
 
 # Used when the officer gave none (the action's legal_basis field is optional or absent).
 DEFAULT_LEGAL_BASIS = {
@@ -83,12 +85,17 @@ def _deadline(session: Session, case: Case, opened: dict[str, dict[str, Any]] | 
 
 def _open_deadline(session: Session, case_id: int, *keys: str) -> Deadline | None:
     for key in keys:
-        d = session.scalars(select(Deadline).where(Deadline.case_id == case_id, Deadline.key == key,
-                                                   Deadline.status == "open", Deadline.supervision_id.is_(None))
-                            .order_by(Deadline.id.desc())).first()
+        d = session.scalars(_OPEN_DEADLINE, {"case_id": case_id, "key": key}).first()
         if d is not None:
             return d
     return None
+
+
+# Statements built once (their construction and cache key cost more than PostgreSQL's answer).
+_OPEN_DEADLINE = (select(Deadline)
+                  .where(Deadline.case_id == bindparam("case_id"), Deadline.key == bindparam("key"),
+                         Deadline.status == "open", Deadline.supervision_id.is_(None))
+                  .order_by(Deadline.id.desc()).limit(1))
 
 
 def _planned_deadline(session: Session, case: Case, key: str, now: datetime) -> dict[str, Any]:
@@ -106,12 +113,18 @@ def _planned_deadline(session: Session, case: Case, key: str, now: datetime) -> 
             "deadline_provisional": bool(due.provisional)}
 
 
-def _original_doc_number(session: Session, case: Case) -> str | None:
-    """The notice the re-inspection or closure follows up: the latest 整改通知书 / 责令停工通知书."""
-    return session.scalar(_ORIGINAL_NOTICE, {"case_id": case.id})
+def _original_notice(session: Session, case: Case) -> dict[str, Any]:
+    """The notice the re-inspection or closure follows up — the latest 整改通知书 or 责令停工通知书 —
+    by its number and its own title: a major hazard's first notice is a 责令停工通知书, and a letter
+    must not call it a 隐患整改通知书."""
+    row = session.execute(_ORIGINAL_NOTICE, {"case_id": case.id}).first()
+    if row is None:
+        return {"original_doc_number": None}
+    number, doc_type = row
+    return {"original_doc_number": number, "original_doc_title": DOCUMENT_TITLES[doc_type]}
 
 
-_ORIGINAL_NOTICE = (select(Document.number)
+_ORIGINAL_NOTICE = (select(Document.number, Document.doc_type)
                     .where(Document.case_id == bindparam("case_id"),
                            Document.doc_type.in_(("rectification_notice", "stop_work_order")))
                     .order_by(Document.id.desc()).limit(1))
@@ -142,16 +155,21 @@ def _field_label(case: Case, name: str, value: Any) -> Any:
 def _rectification_summary(session: Session, case: Case, before_seq: int | None = None) -> str | None:
     """What the unit reported it did: the latest completion report (up to the event), else the
     verification opinion."""
-    stmt = select(CaseEvent).where(CaseEvent.case_id == case.id,
-                                   CaseEvent.action.in_(("report_completion", "apply_review")))
-    if before_seq is not None:
-        stmt = stmt.where(CaseEvent.seq <= before_seq)
-    events = session.scalars(stmt.order_by(CaseEvent.seq.desc()))
-    for e in events:
-        report = ((e.payload or {}).get("values") or {}).get("completion_report")
+    if before_seq is None:
+        payloads = session.scalars(_REPORT_PAYLOADS, {"case_id": case.id})
+    else:
+        payloads = session.scalars(_REPORT_PAYLOADS_UP_TO, {"case_id": case.id, "seq": before_seq})
+    for payload in payloads:
+        report = ((payload or {}).get("values") or {}).get("completion_report")
         if report:
             return report
     return ((case.details or {}).get("last_verification") or {}).get("opinion")
+
+
+_REPORTS = (CaseEvent.case_id == bindparam("case_id"), CaseEvent.action.in_(("report_completion", "apply_review")))
+_REPORT_PAYLOADS = select(CaseEvent.payload).where(*_REPORTS).order_by(CaseEvent.seq.desc())
+_REPORT_PAYLOADS_UP_TO = (select(CaseEvent.payload).where(*_REPORTS, CaseEvent.seq <= bindparam("seq"))
+                          .order_by(CaseEvent.seq.desc()))
 
 
 # ---------------------------------------------------------------- snapshots per document type
@@ -193,7 +211,7 @@ def _reinspection_opinion(session: Session, case: Case, values: dict[str, Any], 
     round_ = case.rectification_rounds if not passed else case.rectification_rounds + 1
     actor = ctx.actor.display_name if ctx is not None and ctx.actor is not None else None
     snap = {
-        "original_doc_number": _original_doc_number(session, case),
+        **_original_notice(session, case),
         "reinspected_at": now.isoformat(),
         "inspectors": values.get("inspectors") or actor,
         "findings": values.get("opinion"),
@@ -209,12 +227,12 @@ def _reinspection_opinion(session: Session, case: Case, values: dict[str, Any], 
 def _closure_confirmation(session: Session, case: Case, values: dict[str, Any], now: datetime, *,
                           opened: dict | None = None, seq: int | None = None, **_: Any) -> Plan:
     last = (case.details or {}).get("last_verification") or {}
-    sup = session.scalars(select(Supervision).where(Supervision.case_id == case.id)
-                          .order_by(Supervision.id.desc())).first()
-    listing = session.get(Jurisdiction, sup.listing_jurisdiction_code) if sup else None
+    listing_code = session.scalar(_LATEST_LISTING, {"case_id": case.id})
+    # The process's reference cache (cases/reads/jurisdiction_cache.py): no query for a code read before.
+    listing = jurisdiction_rows(session, [listing_code]).get(listing_code) if listing_code else None
     lookback = _deadline(session, case, opened, "lookback")
     snap = {
-        "original_doc_number": _original_doc_number(session, case),
+        **_original_notice(session, case),
         "rectification_summary": _rectification_summary(session, case, seq),
         "verified_at": last.get("at"),
         "closed_at": now.isoformat(),
@@ -225,6 +243,11 @@ def _closure_confirmation(session: Session, case: Case, values: dict[str, Any], 
     recipients = outbox.resolve_recipients(session, case, roles,
                                            listing_jurisdiction_code=listing.code if listing else None)
     return snap, recipients, False
+
+
+# The authority that listed the case's latest supervision (挂牌督办), if it was ever listed.
+_LATEST_LISTING = (select(Supervision.listing_jurisdiction_code).where(Supervision.case_id == bindparam("case_id"))
+                   .order_by(Supervision.id.desc()).limit(1))
 
 
 def _accident_flash_report(session: Session, case: Case, values: dict[str, Any], now: datetime, **_: Any) -> Plan:

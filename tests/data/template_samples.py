@@ -254,6 +254,7 @@ SAMPLES: dict[str, dict] = {
         "contractor_name": CONTRACTOR,
         "hazard_description": HAZARD,
         "original_doc_number": "姑苏建质改〔2026〕37号",
+        "original_doc_title": "隐患整改通知书",
         "reinspected_at": utc(2026, 11, 23, 6, 0),
         "inspectors": "张伟、李明",
         "findings": (
@@ -279,6 +280,7 @@ SAMPLES: dict[str, dict] = {
         "contractor_name": CONTRACTOR,
         "hazard_description": HAZARD,
         "original_doc_number": "姑苏建质改〔2026〕37号",
+        "original_doc_title": "隐患整改通知书",
         "rectification_summary": (
             "已恢复设置临边防护栏杆及挡脚板18米，清运坑边堆载钢筋12吨，"
             "补齐基坑监测数据并建立监测日报制度；监理单位已复查确认。"

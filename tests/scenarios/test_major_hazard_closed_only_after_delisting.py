@@ -62,6 +62,15 @@ def test_major_hazard_is_closed_only_after_delisting_and_never_escalates_afterwa
     letters_before = {d.number for d in story.document_rows(case)}
     story.advance(days=45, step=timedelta(hours=6))
 
+    # the 销号确认书 says what the unit did, which notice it answers, and that the city agreed
+    [stop_order] = [d.number for d in story.document_rows(case, "stop_work_order")]
+    [confirmation] = [story.text_of(d) for d in story.document_rows(case, "closure_confirmation")]
+    assert f"我局已于前期下达《责令停工通知书》（{stop_order}）" in confirmation  # its own title, not 隐患整改通知书
+    assert "你单位报送的整改完成情况如下：支护已加固，监测数据稳定" in confirmation
+    assert "并经挂牌督办单位苏州市住房和城乡建设局核查同意" in confirmation and "同时解除挂牌督办" in confirmation
+    [opinion] = [story.text_of(d) for d in story.document_rows(case, "reinspection_opinion")]
+    assert f"根据《责令停工通知书》（{stop_order}）" in opinion
+
     # nothing escalated after closure: no letter, no 提级, no rung but the 回头看's
     after = [d for d in story.document_rows(case) if d.number not in letters_before]
     assert [d.doc_type for d in after if d.doc_type in ("interview_notice", "public_criticism", "supervision_letter",
