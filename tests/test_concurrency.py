@@ -112,3 +112,33 @@ def test_concurrent_creation_numbers_are_unique_and_gap_free(api, world, clock):
     assert [r.status_code for r in responses] == [201] * N, [r.text for r in responses]
     numbers = sorted(r.json()["number"] for r in responses)
     assert numbers == [f"320508-YH-2026-{i:06d}" for i in range(1, N + 1)]
+
+
+def test_a_transition_does_not_wait_for_a_deriver_holding_rows_that_reference_the_case(api, world, clock, database):
+    """The derive process inserts documents and messages that reference the case; for each such
+    foreign key PostgreSQL takes FOR KEY SHARE on the case row until the deriver's transaction ends.
+    The transition locks its case FOR NO KEY UPDATE (cases/ledger/transition_path.py), which that
+    does not block: an action goes on while a niced derive process is mid-batch. With FOR UPDATE it
+    waited for the whole batch — the 1–2 s stalls of bench/transitions.py at 100/s (docs/performance.md,
+    session 24). Two transitions of one case still exclude each other (the tests above). On SQLite the
+    holder is a reader: a reader never holds a transition up either."""
+    from sqlalchemy import text
+
+    drv = HttpDriver(api, world, clock)
+    case = drv.create("hazard")
+    body = {"version": case["version"], **action_payload("hazard", "register", world, clock)}
+    client = api(world.officer)
+    with database.engine.connect() as holder:
+        if database.dialect == "postgresql":  # what an INSERT referencing the case takes
+            holder.execute(text("SELECT id FROM cases WHERE id = :id FOR KEY SHARE"), {"id": case["id"]})
+        else:
+            holder.execute(text("SELECT id FROM cases WHERE id = :id"), {"id": case["id"]})
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            answer = pool.submit(client.post, f"/api/cases/{case['id']}/actions/register", json=body)
+            try:
+                # Generous: a loaded machine answers in well under a second; a blocked one never does.
+                r = answer.result(timeout=60)
+            finally:
+                holder.rollback()  # lets a blocked request (the old lock) finish before the pool closes
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "registered"

@@ -53,7 +53,7 @@ def repair_stale_deadlines(session: Session, now: datetime, *, limit: int = BATC
     checked = 0
     by_case: dict[int, list[dict[str, Any]]] = {}
     for case_id in case_ids:
-        session.execute(select(Case.id).where(Case.id == case_id).with_for_update())
+        session.execute(select(Case.id).where(Case.id == case_id).with_for_update(key_share=True))
         stale = session.scalars(select(Deadline).where(
             Deadline.case_id == case_id, Deadline.status == OPEN, Deadline.calendar_gen < generation)
             .order_by(Deadline.id)).all()

@@ -92,8 +92,9 @@ def add_evidence(s: Session, user: User, case_id: int, data: bytes, filename: An
                        field="file", max_bytes=cap)
     sniffed, im = storage.sniff(data)
 
-    # One upload at a time per case (the duplicate check below and the event's number).
-    s.execute(select(Case.id).where(Case.id == case.id).with_for_update())
+    # One upload at a time per case (the duplicate check below and the event's number); NO KEY, as a
+    # transition locks it: rows that only reference the case (a deriver's documents) do not hold it up.
+    s.execute(select(Case.id).where(Case.id == case.id).with_for_update(key_share=True))
     same = s.scalars(select(Evidence).where(Evidence.case_id == case.id, Evidence.sha256 == sniffed.sha256)).all()
     for row in same:
         if row.purpose == purpose:

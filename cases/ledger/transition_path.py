@@ -151,7 +151,9 @@ def _locked_statement(role: str, jurisdiction_code: str | None, enterprise_id: i
     who = SimpleNamespace(role=role, jurisdiction_code=jurisdiction_code, enterprise_id=enterprise_id)
     return (select(Case, case_hints.SUPERVISIONS, case_hints.RELATED_UNITS)
             .where(Case.id == bindparam("case_id"), visible_cases_clause(who))
-            .options(lazyload(Case.related)).with_for_update(of=Case)
+            # FOR NO KEY UPDATE: excludes another transition of the case, but not the FOR KEY SHARE a
+            # deriver's INSERTs referencing the case hold until its batch commits (FOR UPDATE waited).
+            .options(lazyload(Case.related)).with_for_update(of=Case, key_share=True)
             .execution_options(populate_existing=True))
 
 

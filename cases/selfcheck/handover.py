@@ -70,7 +70,7 @@ def hand_over(session: Session, case: Case, deadline: Deadline, *, now: datetime
     definition = services.definition_of(case)
     # The case row locked, then read again with its clock: a rectification committed since the sweep
     # read them (PostgreSQL, read committed) wins — nothing is handed over.
-    current = session.execute(select(Case.kind, Case.closed_at).where(Case.id == case.id).with_for_update()).one()
+    current = session.execute(select(Case.kind, Case.closed_at).where(Case.id == case.id).with_for_update(key_share=True)).one()
     session.refresh(deadline)
     if current.kind != definition.kind or current.closed_at is not None or deadline.status != "open":
         return {"handed_over": None, "reason": "已整改或已移交"}
