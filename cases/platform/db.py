@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import functools
 import os
-import threading
-import weakref
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -45,49 +43,11 @@ def _sqlite_pragmas(dbapi_conn, _record, busy_ms: int = 15000) -> None:
 _write_intent: ContextVar[bool] = ContextVar("anjian_write_intent", default=False)
 
 
-_GATE = "anjian_writer_gate"
-
-
-class _WriterGate:
-    """This process's SQLite writers take turns here before ``BEGIN IMMEDIATE``. Without it they
-    queue in SQLite's busy handler, which polls with sleeps growing to 100 ms and lets a newcomer
-    overtake a sleeper: at 100 transitions/s over 32 connections a request now and then lost the
-    race for over a second (bench/transitions.py, docs/performance.md session 24). Here the turn
-    passes the moment the writer before gives its connection back (after its COMMIT or ROLLBACK).
-    Other processes (a second API worker, the derive process) still meet this one in SQLite's
-    handler. The turn belongs to the pooled connection (its ``record_info``, which outlives an
-    invalidation), not to a thread, and ends when the pool takes the connection back, however it
-    got there. A turn not had within the busy timeout is not waited for further: the writer goes on
-    to SQLite's own wait, as without the gate."""
-
-    def __init__(self, timeout: float) -> None:
-        self._lock = threading.Lock()
-        self.timeout = timeout
-
-    def begin(self, conn) -> None:
-        # A writer takes the write lock at BEGIN so writers queue instead of one failing later with
-        # "database is locked" when it upgrades a read transaction; readers use a deferred BEGIN and
-        # never wait for writers (WAL).
-        if not _write_intent.get():
-            conn.exec_driver_sql("BEGIN")
-            return
-        info = conn.connection.record_info
-        if not info.get(_GATE) and self._lock.acquire(timeout=self.timeout):
-            info[_GATE] = True
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    def checkin(self, _dbapi_conn, record) -> None:
-        if record is not None and record.record_info.pop(_GATE, None):
-            self._lock.release()
-
-
-_gates: "weakref.WeakKeyDictionary[Engine, _WriterGate]" = weakref.WeakKeyDictionary()
-
-
-def writer_gate_busy(engine: Engine) -> bool:
-    """Is a writer of this process holding its SQLite turn (tests: a turn is never left behind)?"""
-    gate = _gates.get(engine)
-    return gate is not None and gate._lock.locked()
+def _sqlite_begin(conn) -> None:
+    # A writer takes the write lock at BEGIN so writers queue on busy_timeout instead of one
+    # failing later with "database is locked" when it upgrades a read transaction; readers
+    # use a deferred BEGIN and never wait for writers (WAL).
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
 
 
 # Pool: the API runs sync endpoints on anyio's thread pool (40 threads), each holding a connection
@@ -115,9 +75,7 @@ def make_engine(url: str, *, connect_timeout: float = CONNECT_TIMEOUT,
             **kwargs,
         )
         event.listen(engine, "connect", lambda c, r: _sqlite_pragmas(c, r, int(busy * 1000)))
-        gate = _gates[engine] = _WriterGate(busy)
-        event.listen(engine, "begin", gate.begin)
-        event.listen(engine.pool, "checkin", gate.checkin)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     connect_args = dict(kwargs.pop("connect_args", {}))
     if u.get_backend_name() == "postgresql":
