@@ -119,9 +119,9 @@ def test_a_transition_does_not_wait_for_a_deriver_holding_rows_that_reference_th
     foreign key PostgreSQL takes FOR KEY SHARE on the case row until the deriver's transaction ends.
     The transition locks its case FOR NO KEY UPDATE (cases/ledger/transition_path.py), which that
     does not block: an action goes on while a niced derive process is mid-batch. With FOR UPDATE it
-    waited for the whole batch — the 1–2 s stalls of bench/transitions.py at 100/s (docs/performance.md,
-    session 24). Two transitions of one case still exclude each other (the tests above). On SQLite the
-    holder is a reader: a reader never holds a transition up either."""
+    waited for the whole batch (lock waits sampled under bench/transitions.py at 100/s,
+    docs/performance.md session 24). Two transitions of one case still exclude each other (the tests
+    above). On SQLite the holder is a reader: a reader never holds a transition up either."""
     from sqlalchemy import text
 
     drv = HttpDriver(api, world, clock)

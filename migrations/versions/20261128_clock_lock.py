@@ -6,7 +6,7 @@ that PostgreSQL takes on the case row for every row inserted with a foreign key 
 process's documents and messages, held until its batch commits. The clock summary's function
 (0005_clocksum) locked the case ``FOR UPDATE``, which conflicts with ``FOR KEY SHARE``: a transition
 that opened a deadline waited, inside its own transaction, for a niced derive process to finish a
-batch (1–2 s stalls at 100 transitions/s, docs/performance.md session 24). ``FOR NO KEY UPDATE``
+batch (lock waits sampled at 100 transitions/s, docs/performance.md session 24). ``FOR NO KEY UPDATE``
 still makes two clock writers of one case take turns. SQLite has no row locks: nothing changes there.
 
 Revision ID: 0025_clock_lock
