@@ -26,6 +26,11 @@ messages. Also what the receivers
 got, so a message "sent" is one that arrived.
 
     .venv/bin/python bench/react.py                             # this checkout, 40 cases
+    .venv/bin/python bench/react.py --sign-in --think 90 --cases 10   # an officer who reads first
+
+``--sign-in`` takes the token as a person does (``POST /api/auth/token``) instead of minting it;
+``--think S`` then reads the first case and waits ``S`` seconds before the first transition (an
+officer reading a case longer than the derive process's idle time, ``ANJIAN_DERIVE_IDLE_SECONDS``).
     .venv/bin/python bench/react.py --repo /work/main --port 19190   # another checkout (before)
 """
 from __future__ import annotations
@@ -41,6 +46,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -168,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sweep-interval", type=int, default=10)
     p.add_argument("--timeout", type=float, default=600.0)
     p.add_argument("--keep", action="store_true")
+    p.add_argument("--sign-in", action="store_true", help="sign in over HTTP for the token (as a person does)")
+    p.add_argument("--think", type=float, default=0.0,
+                   help="after signing in, read the first case and wait this long before the first transition")
     args = p.parse_args(argv)
 
     from sqlalchemy import create_engine, text
@@ -218,6 +227,18 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.5)
         else:
             raise SystemExit(f"the flows never ran; see {log_path}")
+        if args.sign_in:
+            form = urllib.parse.urlencode({"username": "bench_officer", "password": "bench"}).encode()
+            req = urllib.request.Request(f"{base}/api/auth/token", data=form, method="POST",
+                                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                token = json.loads(resp.read())["access_token"]
+        if args.think:
+            req = urllib.request.Request(f"{base}/api/cases/{ids[0]}", headers={"Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                resp.read()
+            print(f"reading case {ids[0]} for {args.think:g} s before acting", flush=True)
+            time.sleep(args.think)
         for case_id in ids:
             body = json.dumps({"version": 1, "enterprise_id": enterprise_id, **REGISTER}).encode()
             req = urllib.request.Request(f"{base}/api/cases/{case_id}/actions/register", data=body, method="POST",
@@ -298,7 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     timer_lat = [ts(r.fired_at) - ts(r.fire_at) for r in fired]
     print(f"load average (1/5/15 min) at start {load_start[0]:.2f}/{load_start[1]:.2f}/{load_start[2]:.2f}, "
           f"at end {load_end[0]:.2f}/{load_end[1]:.2f}/{load_end[2]:.2f} (2 cores)")
-    print(f"{len(committed)} transitions (register), one every {args.gap:g} s; sweep every {args.sweep_interval} s")
+    print(f"{len(committed)} transitions (register), one every {args.gap:g} s; sweep every {args.sweep_interval} s; "
+          + ("signed in over HTTP" if args.sign_in else "token minted (no sign-in)")
+          + (f", {args.think:g} s reading before the first" if args.think else ""))
     print(f"outbox rows by channel:status: {dict(sorted(statuses.items()))}")
     print(f"received: {len(inbox.mails)} mails on the loopback SMTP server, {len(inbox.hooks)} webhook POSTs")
     for channel, xs in sorted(by_channel.items()):

@@ -22,10 +22,12 @@ from workflows.derive_launcher import DeriveLauncher
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _launcher(db, tmp_path, *, idle: float = 3.0, poll: float = 3600.0, inline_cases: int = 0) -> DeriveLauncher:
+def _launcher(db, tmp_path, *, idle: float = 3.0, poll: float = 3600.0, inline_cases: int = 0,
+              keep: float = 900.0) -> DeriveLauncher:
     """A launcher whose derive process works on the test's database (no Prefect: plain passes)."""
     env = {**os.environ, "ANJIAN_DATABASE_URL": db.url, "ANJIAN_DATA_DIR": str(tmp_path),
            "ANJIAN_DERIVE_PREFECT": "0", "ANJIAN_DERIVE_IDLE_SECONDS": str(idle),
+           "ANJIAN_DERIVE_KEEP_WARM_SECONDS": str(keep),
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     env.pop("PREFECT_API_URL", None)
     env.pop("ANJIAN_DERIVE_PREFECT_API_URL", None)
@@ -73,9 +75,9 @@ def test_a_signed_in_request_readies_the_derive_process_for_the_next_commit(api,
     """An officer at work (any signed-in request) has a derive process started before there is
     anything to derive, so the next commit's documents do not wait for its start-up; one look per
     few seconds however many requests keeps it while people work; without requests or work it
-    leaves when idle, as a woken one does."""
+    leaves ``ANJIAN_DERIVE_KEEP_WARM_SECONDS`` after the last request."""
     world = ready
-    launcher = _launcher(db, tmp_path, idle=8.0)
+    launcher = _launcher(db, tmp_path, idle=8.0, keep=10.0)
     state = live_server.server.config.app.state
     state.derive_before_response, state.derive_waker, state.derive_warmer = False, launcher.wake, launcher.warm
     try:
@@ -89,7 +91,8 @@ def test_a_signed_in_request_readies_the_derive_process_for_the_next_commit(api,
                 rectification_days=10, requirements="立即设置临边防护栏杆")
         _wait_for(lambda: _pending(db, case["id"]) == 0, "the readied process derives the notice")
         assert launcher.started == 1 and launcher._proc is child  # the same process, woken
-        # Signed-in requests, no commits, for longer than its idle time: it stays (each look wakes it).
+        # Signed-in requests, no commits, for longer than its idle time: it stays (each look says
+        # someone is at work).
         until = time.monotonic() + 12
         while time.monotonic() < until:
             assert drv.client(world.officer).get("/api/me").status_code == 200
@@ -124,6 +127,53 @@ def test_signing_in_readies_the_derive_process_and_a_failed_attempt_does_not(db,
         _wait_for(lambda: launcher.warmed == 1 and launcher.ready(), "a derive process readied by the sign-in")
     finally:
         state.derive_warmer = None
+        launcher.stop()
+
+
+def test_someone_at_work_keeps_the_derive_process_up_past_its_idle_time(api, db, ready, clock, live_server, tmp_path):
+    """An officer who signs in and reads a case for minutes before acting finds the derive process
+    still up (it would leave ``ANJIAN_DERIVE_IDLE_SECONDS`` after its last work): it stays
+    ``ANJIAN_DERIVE_KEEP_WARM_SECONDS`` after the last signed-in request, then leaves; the commit
+    that finally comes is derived by that same process. Nobody at work, it leaves after its idle time."""
+    import httpx
+
+    idle, keep = 2.0, 14.0
+    world = ready
+    launcher = _launcher(db, tmp_path, idle=idle, keep=keep)
+    state = live_server.server.config.app.state
+    state.derive_before_response, state.derive_waker = False, launcher.wake
+    state.derive_warmer = launcher.warm
+    try:
+        launcher.start()
+        signed_in = time.monotonic()
+        answer = httpx.post(f"{live_server.url}/api/auth/token", timeout=60,
+                            data={"username": "officer", "password": "secret-pw"})
+        assert answer.status_code == 200
+        _wait_for(lambda: launcher.ready(), "a derive process readied by the sign-in")
+        pid = launcher.pid()
+        time.sleep(3 * idle)  # reading: no request
+        assert launcher.pid() == pid, "the derive process left while someone was at work"
+        drv = HttpDriver(api, world, clock)  # its requests are signed-in requests: each keeps it warm too
+        first = drv.create("hazard")
+        drv.act(first, "register", enterprise_id=world.e1.id, severity="general",
+                rectification_days=10, requirements="立即设置临边防护栏杆")
+        _wait_for(lambda: _pending(db, first["id"]) == 0, "the notice is derived")
+        assert launcher.started == 1 and launcher.inline_derived == 0  # by the process kept warm
+        _wait_for(lambda: launcher.pid() is None, "the derive process leaves once nobody has been at work for a while")
+        assert time.monotonic() - signed_in >= keep
+        # A commit with nobody at work (a commit from elsewhere: no signed-in request warms): the
+        # next process leaves after its idle time.
+        state.derive_warmer = None
+        second = drv.create("hazard")
+        drv.act(second, "register", enterprise_id=world.e1.id, severity="general",
+                rectification_days=10, requirements="立即设置临边防护栏杆")
+        _wait_for(lambda: _pending(db, second["id"]) == 0, "the second notice is derived")
+        assert launcher.started == 2
+        committed = time.monotonic()
+        _wait_for(lambda: launcher.pid() is None, "the derive process leaves after its idle time")
+        assert time.monotonic() - committed < keep
+    finally:
+        state.derive_before_response, state.derive_waker, state.derive_warmer = True, None, None
         launcher.stop()
 
 

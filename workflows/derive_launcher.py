@@ -6,7 +6,10 @@ process if none is running (a fresh ``python -m workflows.derive_worker``, niced
 derived up to ``ANJIAN_DERIVE_INLINE_CASES`` cases itself, so a webhook or SMS after a quiet spell
 does not wait the ~1 s the process takes to start — and writes one byte to its stdin; the derive process works off every pending event in batches and stays warm
 for ``ANJIAN_DERIVE_IDLE_SECONDS`` after its last work, so a busy period pays the start-up (the
-imports: ~1.5 s of CPU without Prefect, ~4 s with it) once. Its ``o`` lines ("outbox rows
+imports: ~1.5 s of CPU without Prefect, ~4 s with it) once. A sign-in or signed-in request
+(:meth:`DeriveLauncher.warm`) starts it ahead and keeps it up ``ANJIAN_DERIVE_KEEP_WARM_SECONDS``
+after the last such request (a ``k`` on its stdin), so an officer who reads for minutes before
+acting does not pay the start-up either; nobody signed in, nothing keeps it. Its ``o`` lines ("outbox rows
 committed") wake this process's deliverer (cases/issuance/wakeup.py).
 
 Without a wake — a commit by another process, a derive process killed mid-batch — the launcher
@@ -50,6 +53,8 @@ class DeriveLauncher:
         self._wake = threading.Event()
         self._ready_pid: int | None = None
         self._warm = False
+        self._committed = False
+        self._flags = threading.Lock()  # _warm/_committed: set by request threads, taken by the thread
         self._warmed_at = -WARM_EVERY_SECONDS
         self.warmed = 0  # derive processes started by warm() (tests, logs)
         self._stop = threading.Event()
@@ -90,19 +95,23 @@ class DeriveLauncher:
 
     def wake(self) -> None:
         """Work was committed: have the derive process look (started if needed). Cheap, never blocks."""
+        with self._flags:
+            self._committed = True
         self._wake.set()
 
     def warm(self) -> None:
-        """Someone is working (a signed-in request): have a derive process running, so the next
-        commit's documents do not wait for one to start — its imports (~3 s of CPU with Prefect) and
-        its first PDF's fonts. A running one is woken (one indexed check), which keeps it while
-        people work; it leaves ``ANJIAN_DERIVE_IDLE_SECONDS`` after the last request or work, and an
-        idle service starts none. Cheap, never blocks; at most one look every ``WARM_EVERY_SECONDS``."""
+        """Someone is working (a sign-in or a signed-in request): have a derive process running, so
+        the next commit's documents do not wait for one to start — its imports (~3 s of CPU with
+        Prefect) and its first PDF's fonts — and tell it (a ``k``) to stay up
+        ``ANJIAN_DERIVE_KEEP_WARM_SECONDS`` from now, however long this person reads before acting.
+        Nobody at work: it leaves ``ANJIAN_DERIVE_IDLE_SECONDS`` after its last work, and an idle
+        service starts none. Cheap, never blocks; at most one look every ``WARM_EVERY_SECONDS``."""
         now = time.monotonic()
         if now - self._warmed_at < WARM_EVERY_SECONDS:
             return
         self._warmed_at = now
-        self._warm = True
+        with self._flags:
+            self._warm = True
         self._wake.set()
 
     def pid(self) -> int | None:
@@ -156,18 +165,20 @@ class DeriveLauncher:
             self._wake.clear()
             if self._stop.is_set():
                 return
-            warm, self._warm = self._warm, False
+            with self._flags:
+                warm, self._warm = self._warm, False
+                committed, self._committed = self._committed, False
             if not woke and self.pid() is not None:
                 continue  # a live derive process polls nothing: it was woken for what is pending
-            if warm and self.pid() is None and not self._work_due():
-                if self._ensure() is not None:
-                    self.warmed += 1
-                first = False
-                continue
-            if woke or self._work_due():
+            if committed or (self.pid() is None and self._work_due()):
                 if self.inline_cases > 0 and not self.ready():
                     self._derive_inline()  # none running, or one still starting (readied by warm())
                 self._signal()
+            elif warm and self.pid() is None:
+                if self._ensure() is not None:
+                    self.warmed += 1
+            if warm:
+                self._keep_warm()
             first = False
 
     def _derive_inline(self) -> None:
@@ -198,6 +209,16 @@ class DeriveLauncher:
                     if self._proc is proc:
                         self._proc = None
                 proc.wait()
+
+    def _keep_warm(self) -> None:
+        """Tell the running derive process someone is at work (``k``: it stays up a while)."""
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.write(proc.stdin.fileno(), b"k")
+        except (BlockingIOError, BrokenPipeError, OSError, ValueError):
+            pass  # a full pipe is a busy process; a closed one is starting over at the next wake
 
     def _ensure(self) -> subprocess.Popen | None:
         with self._lock:

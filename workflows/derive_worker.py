@@ -13,12 +13,14 @@ transition; until Prefect is imported (on a thread, after a few quiet seconds: `
 without a Prefect API (``anjian serve --no-prefect``) the same batch loops run without a flow run
 (workflows/passes.py).
 
-Its protocol with the launcher is two pipes: any byte on stdin is "a commit left work", EOF is
+Its protocol with the launcher is two pipes: a byte ``k`` on stdin is "someone is at work: stay up
+``ANJIAN_DERIVE_KEEP_WARM_SECONDS`` from now", any other byte is "a commit left work", EOF is
 "your parent is gone, finish the batch in hand and exit"; a line ``r`` on stdout is "ready"
 (imports done), a line ``o`` is "outbox rows were committed" (the parent wakes its in-process
 deliverer; on PostgreSQL the transaction that wrote them also sent the ``NOTIFY`` other processes
 listen to: cases/issuance/wakeup.py). It runs niced (the kernel serves the requests first) and
-exits after ``ANJIAN_DERIVE_IDLE_SECONDS`` (Settings.derive_idle_seconds) without work or after ``ANJIAN_DERIVE_MAX_ITEMS``
+exits after ``ANJIAN_DERIVE_IDLE_SECONDS`` (Settings.derive_idle_seconds) without work — and not
+before ``ANJIAN_DERIVE_KEEP_WARM_SECONDS`` after the last ``k`` — or after ``ANJIAN_DERIVE_MAX_ITEMS``
 events and documents (recycled: the heap goes back to the system); the launcher starts the next
 one at the next commit. Killed at any point it loses nothing: the event's ``derive_due`` flag and
 the partial index stay until the transaction that derived it commits, and the unique keys make a
@@ -188,8 +190,19 @@ def _tell_parent(line: str = "o") -> None:
         pass
 
 
-def _read_wakes(fd: int, wake: threading.Event, stop: threading.Event) -> None:
-    """Any bytes on stdin: a commit left work (``wake``); EOF: the parent is gone (``stop`` too)."""
+class KeptWarm:
+    """When the launcher last said someone is at work (a ``k`` on stdin; monotonic seconds)."""
+
+    def __init__(self) -> None:
+        self.at = float("-inf")
+
+    def remaining(self, keep_seconds: float, now: float) -> float:
+        return keep_seconds - (now - self.at)
+
+
+def _read_wakes(fd: int, wake: threading.Event, stop: threading.Event, kept: KeptWarm | None = None) -> None:
+    """``k`` on stdin: someone is at work (``kept``); any other byte: a commit left work (``wake``);
+    EOF: the parent is gone (``stop`` too)."""
     while True:
         try:
             got = os.read(fd, 65536)
@@ -199,7 +212,23 @@ def _read_wakes(fd: int, wake: threading.Event, stop: threading.Event) -> None:
             stop.set()
             wake.set()
             return
-        wake.set()
+        if kept is not None and b"k" in got:
+            kept.at = time.monotonic()
+            got = got.replace(b"k", b"")
+        if got:
+            wake.set()
+
+
+def wait_while_warm(wake: threading.Event, since: float, kept: KeptWarm, idle: float, keep: float) -> bool:
+    """Wait for a wake (True) until ``idle`` seconds have passed since ``since`` and ``keep`` since
+    the last ``k`` (False: time to leave). A ``k`` arriving meanwhile extends the wait."""
+    while True:
+        now = time.monotonic()
+        remaining = max(idle - (now - since), kept.remaining(keep, now))
+        if remaining <= 0:
+            return False
+        if wake.wait(remaining):
+            return True
 
 
 # After the parent dies (killed, or stopped without closing this pipe) a pass may hang on a Prefect
@@ -244,6 +273,8 @@ def main() -> int:
         warming = threading.Thread(target=warm_then_wake, name="pdf-warm-up", daemon=True)
         warming.start()
     idle = settings.derive_idle_seconds
+    keep = settings.derive_keep_warm_seconds
+    kept = KeptWarm()
     max_items = settings.derive_max_items
     # What the API process installs at import (api/app.py): guards and effects, channel resolver.
     from cases.ledger.rules import EFFECTS  # noqa: F401
@@ -255,7 +286,7 @@ def main() -> int:
 
     wakeup.notify_other_processes()  # its outbox commits NOTIFY other processes' deliverers themselves
     work = Pass(use_prefect=use_prefect, render=settings.derive_render, wake=wake, stop=stop)
-    threading.Thread(target=_read_wakes, args=(sys.stdin.fileno(), wake, stop), name="wakes", daemon=True).start()
+    threading.Thread(target=_read_wakes, args=(sys.stdin.fileno(), wake, stop, kept), name="wakes", daemon=True).start()
     _tell_parent("r")  # ready: the launcher stops deriving a few cases itself while this one starts
     from workflows.loop import freeze_long_lived, release_memory
 
@@ -286,12 +317,14 @@ def main() -> int:
             since_release = 0
             release_memory()
         quiet_wait = PREFECT_IMPORT_QUIET_SECONDS - RELEASE_AFTER_QUIET_SECONDS
-        if not work.prefect_settled() and idle - (time.monotonic() - since) > quiet_wait:
+        left = max(idle - (time.monotonic() - since), kept.remaining(keep, time.monotonic()))
+        if not work.prefect_settled() and left > quiet_wait:
             if wake.wait(quiet_wait):
                 continue
             work.quiet()  # quiet for a few seconds: Prefect is imported now (its end wakes this loop)
-        if not wake.wait(max(0.0, idle - (time.monotonic() - since))):
-            break  # idle for ANJIAN_DERIVE_IDLE_SECONDS since the last wake or work, the waits above included
+        if not wait_while_warm(wake, since, kept, idle, keep):
+            break  # idle for ANJIAN_DERIVE_IDLE_SECONDS since the last wake or work (the waits above
+            # included), and nobody at work for ANJIAN_DERIVE_KEEP_WARM_SECONDS
     if work.prefect_ready.is_set():
         from workflows.embedded import drain_prefect_services
 

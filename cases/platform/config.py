@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     # events + documents (gives WeasyPrint's heap back); its nice level; its passes as Prefect flow runs
     # (at derive_prefect_api_url, which `anjian serve` sets; else PREFECT_API_URL); rendering too.
     derive_idle_seconds: float = 60.0
+    # ... and, once someone signed in has made a request (a person at work, about to commit), kept
+    # up this long after their last request: an officer reading a case for minutes does not find
+    # it gone when they act. An idle service (nobody signed in) keeps none.
+    derive_keep_warm_seconds: float = Field(default=900.0, ge=0)
     derive_max_items: int = 2000
     derive_nice: int = 10
     derive_prefect: bool = True
