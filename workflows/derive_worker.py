@@ -98,6 +98,9 @@ class Pass:
 
             import_prefect_quietly()
             import workflows.derive_flow  # noqa: F401
+            from workflows.loop import import_flow_engine
+
+            import_flow_engine()  # the first flow run's imports, now rather than between a commit and its e-mail
         except Exception:  # noqa: BLE001 - the passes go on without flow runs
             log.exception("importing Prefect failed; deriving without flow runs")
         else:
