@@ -1,6 +1,7 @@
 """The ledger (台账) exports over HTTP: .xlsx (xlsxwriter) and CSV (UTF-8 with a BOM), of exactly the
 selection ``GET /api/cases`` lists with the same filters and sort, without paging. The rows come
-from ``cases.reads.export.statement_rows`` a batch at a time (docs/ledger.md "Exports").
+from ``cases.reads.export.export_rows``: a short selection in one fetch, a long one a batch at a
+time (docs/ledger.md "Exports").
 
 What is held in memory: one batch of database rows (``cases.reads.export.BATCH``) and, for the
 .xlsx, one row of the sheet — xlsxwriter's ``constant_memory`` mode writes each row to a temporary
@@ -20,14 +21,13 @@ import io
 import os
 import tempfile
 from datetime import date, datetime
-from itertools import chain, islice
 from typing import Any, BinaryIO, Iterable, Iterator
 from urllib.parse import quote
 
 import xlsxwriter
 from fastapi.responses import Response, StreamingResponse
 
-from cases.reads.export import COLUMNS, HEADERS, is_formula_like, ledger_statement, neutralise, statement_rows
+from cases.reads.export import COLUMNS, HEADERS, export_rows, is_formula_like, ledger_statement, neutralise
 from cases.models import User
 from cases.platform.db import Database
 
@@ -35,6 +35,7 @@ XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_MEDIA = "text/csv; charset=utf-8"
 CHUNK = 64 * 1024
 CSV_ROWS_PER_CHUNK = 500
+CSV_ROWS_AT_ONCE = 2000  # a CSV of fewer rows is read in one fetch (cases.reads.export.export_rows)
 IN_MEMORY_ROWS = 2000  # an .xlsx of fewer rows is built in memory (docstring)
 EXCEL_EPOCH = date(1899, 12, 30)  # day 0 of Excel's 1900 date system, for dates after 1900-02-28
 
@@ -113,15 +114,14 @@ def xlsx_response(db: Database, user: User, *, now: datetime, today: date, sort:
     path = None
     try:
         with db.session() as s:
-            rows = statement_rows(s, stmt)
-            head = list(islice(rows, IN_MEMORY_ROWS))
-            if len(head) < IN_MEMORY_ROWS:
+            rows = export_rows(s, stmt, at_once=IN_MEMORY_ROWS)
+            if isinstance(rows, list):
                 buf = io.BytesIO()
-                write_xlsx(head, buf, in_memory=True)
+                write_xlsx(rows, buf, in_memory=True)
                 return Response(buf.getvalue(), media_type=XLSX_MEDIA, headers=_headers(filename))
             fd, path = tempfile.mkstemp(prefix="anjian-ledger-", suffix=".xlsx")
             os.close(fd)
-            write_xlsx(chain(head, rows), path)
+            write_xlsx(rows, path)
         handle = open(path, "rb")
     finally:
         if path is not None:
@@ -170,6 +170,6 @@ def csv_response(db: Database, user: User, *, now: datetime, today: date, sort: 
 
     def body() -> Iterator[bytes]:
         with db.session() as s:
-            yield from csv_chunks(statement_rows(s, stmt))
+            yield from csv_chunks(export_rows(s, stmt, at_once=CSV_ROWS_AT_ONCE))
 
     return StreamingResponse(body(), media_type=CSV_MEDIA, headers=_headers(export_filename(today, "csv")))

@@ -18,7 +18,7 @@ from sqlalchemy import insert, text, update
 
 from api.exports import csv_chunks
 from cases.ledger.engine import get_registry
-from cases.reads.export import HEADERS, ledger_rows
+from cases.reads.export import HEADERS, export_rows, ledger_rows, ledger_statement
 from cases.models import Case, Deadline
 from tests.machine_paths import create_payload
 
@@ -314,3 +314,25 @@ def test_export_reads_in_batches(api, world, db, clock):
     _, table = _csv(off, "sort=-found_at")
     assert len(table) - 1 == off.get("/api/cases").json()["total"] == n
     assert table[1][0] == "320508-YH-2026-900000" and table[-1][0] == f"320508-YH-2026-{900000 + n - 1:06d}"
+
+
+def test_a_short_export_is_read_in_one_fetch_and_a_long_one_streamed(api, world, db, clock):
+    """Fewer rows than the in-memory bound: one plain read, no server-side cursor (on PostgreSQL
+    its DECLARE, FETCHes and CLOSE cost more than the rows of a city's ledger); more: the whole
+    selection again, a batch at a time — the same rows in the same order either way."""
+    off = api(world.officer)
+    for i in range(5):
+        _create(off, world, clock, title=f"{i}号楼临边防护缺失", found_at=f"2026-11-{10 + i:02d}T02:00:00+00:00")
+    stmt = ledger_statement(world.officer, now=clock.now(), sort="-found_at")
+    with db.session() as s:
+        short = export_rows(s, stmt, at_once=6)
+        assert isinstance(short, list) and len(short) == 5
+        if db.dialect == "postgresql":
+            assert s.execute(text("SELECT count(*) FROM pg_cursors WHERE NOT is_holdable")).scalar() == 0
+        long = export_rows(s, stmt, at_once=5, batch=2)
+        assert not isinstance(long, list)
+        first = next(long)
+        if db.dialect == "postgresql":
+            assert s.execute(text("SELECT count(*) FROM pg_cursors WHERE NOT is_holdable")).scalar() >= 1
+        assert [first, *long] == short
+        assert [row[0] for row in short] == [c["number"] for c in off.get("/api/cases?sort=-found_at").json()["items"]]
