@@ -26,12 +26,12 @@ messages. Also what the receivers
 got, so a message "sent" is one that arrived.
 
     .venv/bin/python bench/react.py                             # this checkout, 40 cases
+    .venv/bin/python bench/react.py --repo /work/main --port 19190   # another checkout (before)
     .venv/bin/python bench/react.py --sign-in --think 90 --cases 10   # an officer who reads first
 
 ``--sign-in`` takes the token as a person does (``POST /api/auth/token``) instead of minting it;
 ``--think S`` then reads the first case and waits ``S`` seconds before the first transition (an
 officer reading a case longer than the derive process's idle time, ``ANJIAN_DERIVE_IDLE_SECONDS``).
-    .venv/bin/python bench/react.py --repo /work/main --port 19190   # another checkout (before)
 """
 from __future__ import annotations
 
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true")
     p.add_argument("--sign-in", action="store_true", help="sign in over HTTP for the token (as a person does)")
     p.add_argument("--think", type=float, default=0.0,
-                   help="after signing in, read the first case and wait this long before the first transition")
+                   help="read the first case, then wait this long before the first transition")
     args = p.parse_args(argv)
 
     from sqlalchemy import create_engine, text

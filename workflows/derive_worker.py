@@ -203,7 +203,7 @@ class KeptWarm:
         return keep_seconds - (now - self.at)
 
 
-def _read_wakes(fd: int, wake: threading.Event, stop: threading.Event, kept: KeptWarm | None = None) -> None:
+def _read_wakes(fd: int, wake: threading.Event, stop: threading.Event, kept: KeptWarm) -> None:
     """``k`` on stdin: someone is at work (``kept``); any other byte: a commit left work (``wake``);
     EOF: the parent is gone (``stop`` too)."""
     while True:
@@ -215,7 +215,7 @@ def _read_wakes(fd: int, wake: threading.Event, stop: threading.Event, kept: Kep
             stop.set()
             wake.set()
             return
-        if kept is not None and b"k" in got:
+        if b"k" in got:
             kept.at = time.monotonic()
             got = got.replace(b"k", b"")
         if got:
