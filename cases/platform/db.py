@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import functools
 import os
+import sqlite3
+import threading
+import time
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -10,6 +13,7 @@ from typing import Iterator
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -43,11 +47,80 @@ def _sqlite_pragmas(dbapi_conn, _record, busy_ms: int = 15000) -> None:
 _write_intent: ContextVar[bool] = ContextVar("anjian_write_intent", default=False)
 
 
-def _sqlite_begin(conn) -> None:
-    # A writer takes the write lock at BEGIN so writers queue on busy_timeout instead of one
-    # failing later with "database is locked" when it upgrades a read transaction; readers
-    # use a deferred BEGIN and never wait for writers (WAL).
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
+# How a writer waits for SQLite's write lock at BEGIN IMMEDIATE: it tries again after these
+# pauses (seconds; the last repeats) instead of in SQLite's busy handler, which sleeps in steps
+# growing to 100 ms — a writer that arrives while another sleeps takes the lock first, and the
+# sleeper's next look may be 100 ms away, so at 100 transitions/s on a half-busy machine a few
+# writers in a hundred waited 0.2–2 s for a lock free most of that time. After
+# _BEGIN_SLOW_AFTER seconds of waiting (a backup, a long migration) it looks every
+# _BEGIN_SLOW_PAUSE instead, and it gives up after the busy timeout as SQLite would.
+_BEGIN_PAUSES = (0.0005, 0.001, 0.001, 0.002)
+_BEGIN_SLOW_AFTER = 0.5
+_BEGIN_SLOW_PAUSE = 0.01
+
+
+def _sqlite_begin(conn, busy_ms: int = int(STATEMENT_TIMEOUT * 1000), looker: threading.Lock | None = None) -> None:
+    # A writer takes the write lock at BEGIN so writers queue for it instead of one failing later
+    # with "database is locked" when it upgrades a read transaction; readers use a deferred BEGIN
+    # and never wait for writers (WAL).
+    if not _write_intent.get():
+        conn.exec_driver_sql("BEGIN")
+        return
+    # The connection's busy timeout is off while BEGIN IMMEDIATE looks (a PRAGMA: no I/O) and set
+    # back after; every other statement keeps it.
+    dbapi = conn.connection.driver_connection
+    try:
+        dbapi.execute("PRAGMA busy_timeout=0")
+        try:
+            try:
+                dbapi.execute("BEGIN IMMEDIATE")  # the common case: the lock is free
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+            _begin_when_free(dbapi, busy_ms / 1000, looker)
+        finally:
+            dbapi.execute(f"PRAGMA busy_timeout={busy_ms}")
+    except sqlite3.Error as exc:  # as SQLAlchemy would have raised it (api/errors.py: 503)
+        raise DBAPIError.instance("BEGIN IMMEDIATE", None, exc, sqlite3.Error) from exc
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF == sqlite3.SQLITE_BUSY
+    return "locked" in str(exc)
+
+
+def _begin_when_free(dbapi, busy_seconds: float, looker: threading.Lock | None = None) -> None:
+    """BEGIN IMMEDIATE tried again every few milliseconds until it gets the lock or the busy
+    timeout has passed ("database is locked", as SQLite's own handler would say). Of one engine's
+    waiting threads only the holder of ``looker`` looks; the others wait for it in turn (each
+    process then competes for the lock with one looker, however many requests it has waiting)."""
+    started = time.monotonic()
+    if looker is not None and not looker.acquire(timeout=busy_seconds):
+        raise sqlite3.OperationalError("database is locked")
+    try:
+        step = 0
+        while True:
+            try:
+                dbapi.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+            waited = time.monotonic() - started
+            if waited < _BEGIN_SLOW_AFTER:
+                pause = _BEGIN_PAUSES[min(step, len(_BEGIN_PAUSES) - 1)]
+            else:
+                pause = _BEGIN_SLOW_PAUSE
+            if waited + pause > busy_seconds:
+                raise sqlite3.OperationalError("database is locked")
+            time.sleep(pause)
+            step += 1
+    finally:
+        if looker is not None:
+            looker.release()
 
 
 # Pool: the API runs sync endpoints on anyio's thread pool (40 threads), each holding a connection
@@ -75,7 +148,8 @@ def make_engine(url: str, *, connect_timeout: float = CONNECT_TIMEOUT,
             **kwargs,
         )
         event.listen(engine, "connect", lambda c, r: _sqlite_pragmas(c, r, int(busy * 1000)))
-        event.listen(engine, "begin", _sqlite_begin)
+        looker = threading.Lock()
+        event.listen(engine, "begin", lambda c: _sqlite_begin(c, int(busy * 1000), looker))
         return engine
     connect_args = dict(kwargs.pop("connect_args", {}))
     if u.get_backend_name() == "postgresql":
