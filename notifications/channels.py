@@ -31,8 +31,6 @@ import tempfile
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
-import apprise
-
 from cases.platform.config import Settings
 from notifications import channel_secrets, outbound
 
@@ -58,6 +56,8 @@ class SendResult:
 
 
 def validate_url(channel: str, url: str) -> str:
+    import apprise  # here, not at the top: the derive process imports this module and never sends
+
     name = CHANNEL_NAMES.get(channel, channel)
     if not url:
         raise ChannelConfigError(f"{name}渠道未配置地址")
@@ -125,6 +125,8 @@ def validate_settings(settings: Settings) -> list[str]:
 
 
 def _plugin(channel: str, url: str, endpoints: dict[str, str] | None):
+    import apprise
+
     # async_mode off: the plugin runs in the calling thread, under outbound.guard (a context variable)
     plugin = apprise.Apprise.instantiate(url, asset=apprise.AppriseAsset(async_mode=False))
     if not plugin:
@@ -171,6 +173,8 @@ def _refused(channel: str, exc: outbound.OutboundRefused, known: list[str]) -> S
 
 def _notify(plugin, channel: str, *, subject: str, short_text: str, html: str,
             attachments: dict[str, bytes] | None) -> SendResult:
+    import apprise
+
     ap = apprise.Apprise()
     ap.add(plugin)
     tmpdir = None

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Mapping
 
-import httpx
 
 # Quiet a Prefect started on a closed network: no telemetry error per start, no INFO chatter
 # every sweep, and no warning when a log record has no flow run to go to.
@@ -144,6 +143,8 @@ def default_worker_name() -> str:
 
 def api_healthy(api_url: str, timeout: float = 2.0) -> bool:
     """True when the Prefect API answers ``GET /api/health`` with ``true``."""
+    import httpx  # here: the derive process imports this module at its cold start and never calls it
+
     try:
         r = httpx.get(f"{api_url.rstrip('/')}/health", timeout=timeout)
         return r.status_code == 200 and r.json() is True
