@@ -274,6 +274,13 @@ def main(argv: list[str] | None = None) -> int:
         with engine.connect() as c:
             rows = c.execute(text("SELECT o.case_id, o.channel, o.status, o.recipient_address, k.number, o.dedupe_key "
                                   "FROM outbox_messages o JOIN cases k ON k.id = o.case_id")).all()
+            first_case = min(committed, key=committed.get) if committed else 0
+            first_docs = c.execute(text("SELECT doc_type, issued_at, rendered_at FROM documents WHERE case_id = :c "
+                                        "ORDER BY id"), {"c": first_case}).all()
+            first_msgs = c.execute(text("SELECT o.channel, o.recipient_address, o.created_at, o.sent_at, o.dedupe_key, "
+                                        "k.number FROM outbox_messages o JOIN cases k ON k.id = o.case_id "
+                                        "WHERE o.case_id = :c AND o.dedupe_key NOT LIKE 'rung:%' ORDER BY o.id"),
+                                   {"c": first_case}).all()
             fired = c.execute(text("SELECT t.id, t.fire_at, f.fired_at, f.deadline_id, f.rung FROM timers t JOIN "
                                    "rung_firings f ON f.deadline_id = t.deadline_id AND f.rung = t.rung "
                                    "WHERE t.id IN (%s)" % (",".join(map(str, moved)) or "0"))).all()
@@ -333,6 +340,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  without the first {SETTLING} transitions (the derive process starting): "
                   + summary(channel, later))
         print("  slowest: " + ", ".join(f"{lat:.2f} s (transition {n} of {len(committed)})" for lat, n in worst))
+    if committed:
+        # Where the first transition's time went (a cold derive process, after a quiet spell): seconds
+        # after its commit was answered, from the rows' own timestamps and the receivers'.
+        t0 = committed[first_case]
+        marks = []
+        for doc_type, issued, rendered in first_docs:
+            marks.append(f"{doc_type} issued {ts(issued) - t0:+.2f}"
+                         + (f", rendered {ts(rendered) - t0:+.2f}" if rendered else ", not rendered"))
+        for channel, address, created, sent, key, number in first_msgs:
+            if channel not in ("email", "webhook"):
+                continue
+            arrived = inbox.hooks.get(key) if channel == "webhook" else inbox.mail_for(address or "", number, t0)
+            marks.append(f"{channel} queued {ts(created) - t0:+.2f}"
+                         + (f", sent {ts(sent) - t0:+.2f}" if sent else "")
+                         + (f", received {arrived - t0:+.2f}" if arrived else ""))
+        print("the first transition, s after its commit: " + "; ".join(marks))
     print("timer moment → fired, " + summary(f"{len(moved)} timers moved", timer_lat)
           + f" (goal: ≤ 1 s + the sweep interval = {1 + args.sweep_interval} s)")
     for channel, xs in sorted(rung_lat.items()):
