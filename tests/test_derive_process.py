@@ -445,3 +445,20 @@ def test_stopping_the_service_stops_its_derive_process_before_it_exits(backend, 
         if db is not None:
             db.dispose()
         drop()
+
+
+def test_the_derive_process_starts_without_the_senders_or_prefect():
+    """What the derive process imports before it says ready (workflows/derive_worker.py ``main`` and
+    its ``Pass``) leaves out what it never uses at its cold start — apprise (sending is the API
+    process's), httpx (the Prefect health probe), Prefect itself (imported later, when quiet) and
+    WeasyPrint (the warm-up thread's): each would delay the first document of a quiet spell."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, workflows.derive_worker, workflows.passes, workflows.loop, cases.ledger.rules, "
+             "notifications.preferences, notifications.documents, cases.issuance.wakeup, cases.platform.config; "
+             "print(' '.join(sorted(m for m in ('apprise', 'httpx', 'prefect', 'weasyprint') if m in sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "", done.stdout

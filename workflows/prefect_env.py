@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Mapping
 
-
 # Quiet a Prefect started on a closed network: no telemetry error per start, no INFO chatter
 # every sweep, and no warning when a log record has no flow run to go to.
 QUIET_ENV: dict[str, str] = {
