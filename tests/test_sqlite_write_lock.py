@@ -27,7 +27,7 @@ GENEROUS = 20.0  # seconds: the bound on waiting for progress on a loaded machin
 
 
 @pytest.fixture()
-def world(tmp_path):
+def locked_db(tmp_path):
     path = tmp_path / "lock.db"
     db = Database(f"sqlite:///{path}", statement_timeout=GENEROUS)
     looks: list[tuple[int, str]] = []
@@ -64,8 +64,8 @@ def _write(db: Database, who: str, errors: list) -> None:
         errors.append(exc)
 
 
-def test_a_waiting_writer_looks_again_every_few_milliseconds_and_writes_once_the_lock_is_free(world):
-    db, holder, looks = world
+def test_a_waiting_writer_looks_again_every_few_milliseconds_and_writes_once_the_lock_is_free(locked_db):
+    db, holder, looks = locked_db
     holder.execute("BEGIN IMMEDIATE")
     errors: list = []
     writer = threading.Thread(target=_write, args=(db, "officer", errors))
@@ -83,8 +83,8 @@ def test_a_waiting_writer_looks_again_every_few_milliseconds_and_writes_once_the
         assert s.connection().exec_driver_sql("PRAGMA busy_timeout").scalar() == int(GENEROUS * 1000)
 
 
-def test_of_one_process_s_waiting_writers_one_looks_and_the_others_queue(world):
-    db, holder, looks = world
+def test_of_one_process_s_waiting_writers_one_looks_and_the_others_queue(locked_db):
+    db, holder, looks = locked_db
     holder.execute("BEGIN IMMEDIATE")
     errors: list = []
     writers = [threading.Thread(target=_write, args=(db, f"w{i}", errors)) for i in range(4)]

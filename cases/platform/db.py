@@ -59,7 +59,7 @@ _BEGIN_SLOW_AFTER = 0.5
 _BEGIN_SLOW_PAUSE = 0.01
 
 
-def _sqlite_begin(conn, busy_ms: int = int(STATEMENT_TIMEOUT * 1000), looker: threading.Lock | None = None) -> None:
+def _sqlite_begin(conn, busy_ms: int, looker: threading.Lock) -> None:
     # A writer takes the write lock at BEGIN so writers queue for it instead of one failing later
     # with "database is locked" when it upgrades a read transaction; readers use a deferred BEGIN
     # and never wait for writers (WAL).
@@ -86,19 +86,16 @@ def _sqlite_begin(conn, busy_ms: int = int(STATEMENT_TIMEOUT * 1000), looker: th
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF == sqlite3.SQLITE_BUSY
-    return "locked" in str(exc)
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
 
 
-def _begin_when_free(dbapi, busy_seconds: float, looker: threading.Lock | None = None) -> None:
+def _begin_when_free(dbapi, busy_seconds: float, looker: threading.Lock) -> None:
     """BEGIN IMMEDIATE tried again every few milliseconds until it gets the lock or the busy
     timeout has passed ("database is locked", as SQLite's own handler would say). Of one engine's
     waiting threads only the holder of ``looker`` looks; the others wait for it in turn (each
     process then competes for the lock with one looker, however many requests it has waiting)."""
     started = time.monotonic()
-    if looker is not None and not looker.acquire(timeout=busy_seconds):
+    if not looker.acquire(timeout=busy_seconds):
         raise sqlite3.OperationalError("database is locked")
     try:
         step = 0
@@ -119,8 +116,7 @@ def _begin_when_free(dbapi, busy_seconds: float, looker: threading.Lock | None =
             time.sleep(pause)
             step += 1
     finally:
-        if looker is not None:
-            looker.release()
+        looker.release()
 
 
 # Pool: the API runs sync endpoints on anyio's thread pool (40 threads), each holding a connection
