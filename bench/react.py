@@ -28,10 +28,16 @@ got, so a message "sent" is one that arrived.
     .venv/bin/python bench/react.py                             # this checkout, 40 cases
     .venv/bin/python bench/react.py --repo /work/main --port 19190   # another checkout (before)
     .venv/bin/python bench/react.py --sign-in --think 90 --cases 10   # an officer who reads first
+    .venv/bin/python bench/react.py --prime --quiet 100 --env ANJIAN_DERIVE_KEEP_WARM_SECONDS=20 --cases 7
+        # a client whose first request after a quiet spell is a transition (no derive process up)
 
 ``--sign-in`` takes the token as a person does (``POST /api/auth/token``) instead of minting it;
 ``--think S`` then reads the first case and waits ``S`` seconds before the first transition (an
-officer reading a case longer than the derive process's idle time, ``ANJIAN_DERIVE_IDLE_SECONDS``).
+officer reading a case longer than the derive process's idle time, ``ANJIAN_DERIVE_IDLE_SECONDS``;
+a signed-in request keeps it up ``ANJIAN_DERIVE_KEEP_WARM_SECONDS``, so the read keeps it warm).
+``--prime`` first registers one more case and waits for its messages (a service that has sent before:
+its senders loaded); ``--quiet S`` then waits ``S`` seconds without any request, so with
+``--env ANJIAN_DERIVE_KEEP_WARM_SECONDS=20`` the first transition meets no derive process at all.
 """
 from __future__ import annotations
 
@@ -177,6 +183,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sign-in", action="store_true", help="sign in over HTTP for the token (as a person does)")
     p.add_argument("--think", type=float, default=0.0,
                    help="read the first case, then wait this long before the first transition")
+    p.add_argument("--prime", action="store_true",
+                   help="first register one more case and wait for its messages (a service that has sent "
+                        "before: its senders loaded), then --think; that case is not counted")
+    p.add_argument("--quiet", type=float, default=0.0,
+                   help="wait this long without any request before the first transition (after --prime)")
+    p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                   help="an ANJIAN_ setting for the served app, e.g. ANJIAN_DERIVE_KEEP_WARM_SECONDS=20")
     args = p.parse_args(argv)
 
     from sqlalchemy import create_engine, text
@@ -194,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                ANJIAN_SECRET_KEY=SECRET, ANJIAN_SMTP_HOST="127.0.0.1", ANJIAN_SMTP_PORT=str(smtp_port),
                ANJIAN_WEBHOOK_URL=f"json://127.0.0.1:{hook_port}/hook", ANJIAN_OUTBOUND_ALLOW="127.0.0.1",
                ANJIAN_SWEEP_INTERVAL_SECONDS=str(args.sweep_interval), PYTHONUNBUFFERED="1")
+    env.update(item.split("=", 1) for item in args.env)
     cli = [args.python, "-m", "anjian.cli"]
     r = subprocess.run(cli + ["db", "upgrade"], env=env, cwd=repo, capture_output=True, text=True)
     if r.returncode:
@@ -233,6 +247,26 @@ def main(argv: list[str] | None = None) -> int:
                                          headers={"Content-Type": "application/x-www-form-urlencoded"})
             with urllib.request.urlopen(req, timeout=60) as resp:
                 token = json.loads(resp.read())["access_token"]
+        if args.prime:
+            prime_id = ids.pop()
+            body = json.dumps({"version": 1, "enterprise_id": enterprise_id, **REGISTER}).encode()
+            req = urllib.request.Request(f"{base}/api/cases/{prime_id}/actions/register", data=body, method="POST",
+                                         headers={"Authorization": f"Bearer {token}",
+                                                  "Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                resp.read()
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                with engine.connect() as c:
+                    left = c.execute(text("SELECT count(*), count(*) FILTER (WHERE status IN ('pending', 'sending')) "
+                                          "FROM outbox_messages WHERE case_id = :c"), {"c": prime_id}).one()
+                if left[0] and not left[1]:
+                    break
+                time.sleep(0.5)
+            print(f"primed: case {prime_id} registered and its messages sent", flush=True)
+        if args.quiet:
+            print(f"quiet for {args.quiet:g} s (no request) before the first transition", flush=True)
+            time.sleep(args.quiet)
         if args.think:
             req = urllib.request.Request(f"{base}/api/cases/{ids[0]}", headers={"Authorization": f"Bearer {token}"})
             with urllib.request.urlopen(req, timeout=60) as resp:
@@ -273,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
         load_end = os.getloadavg()
         with engine.connect() as c:
             rows = c.execute(text("SELECT o.case_id, o.channel, o.status, o.recipient_address, k.number, o.dedupe_key "
-                                  "FROM outbox_messages o JOIN cases k ON k.id = o.case_id")).all()
+                                  "FROM outbox_messages o JOIN cases k ON k.id = o.case_id "
+                                  "WHERE o.case_id IN (%s)" % ",".join(map(str, ids)))).all()
             first_case = min(committed, key=committed.get) if committed else 0
             first_docs = c.execute(text("SELECT doc_type, issued_at, rendered_at FROM documents WHERE case_id = :c "
                                         "ORDER BY id"), {"c": first_case}).all()
@@ -328,7 +363,10 @@ def main(argv: list[str] | None = None) -> int:
           f"at end {load_end[0]:.2f}/{load_end[1]:.2f}/{load_end[2]:.2f} (2 cores)")
     print(f"{len(committed)} transitions (register), one every {args.gap:g} s; sweep every {args.sweep_interval} s; "
           + ("signed in over HTTP" if args.sign_in else "token minted (no sign-in)")
-          + (f", {args.think:g} s reading before the first" if args.think else ""))
+          + (", one more case registered first (its messages sent)" if args.prime else "")
+          + (f", {args.quiet:g} s without a request before the first" if args.quiet else "")
+          + (f", {args.think:g} s reading before the first" if args.think else "")
+          + (f"; {' '.join(args.env)}" if args.env else ""))
     print(f"outbox rows by channel:status: {dict(sorted(statuses.items()))}")
     print(f"received: {len(inbox.mails)} mails on the loopback SMTP server, {len(inbox.hooks)} webhook POSTs")
     for channel, xs in sorted(by_channel.items()):

@@ -124,6 +124,15 @@ def validate_settings(settings: Settings) -> list[str]:
     return configured
 
 
+def load_senders() -> None:
+    """Import apprise and load its plugins now (~0.4 s of CPU, ~15 MiB): otherwise the first message
+    a process sends waits for them (after a restart, the first transition's webhook took 1.8 s
+    instead of 0.1–0.4 s: docs/performance.md, "Issue 9, session 27")."""
+    import apprise
+
+    apprise.Apprise.instantiate("json://localhost/", asset=apprise.AppriseAsset(async_mode=False))
+
+
 def _plugin(channel: str, url: str, endpoints: dict[str, str] | None):
     import apprise
 

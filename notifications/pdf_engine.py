@@ -9,6 +9,14 @@ stay open), and a process about to render opens them ahead (:func:`warm_up`). Th
 the same either way (tests/test_pdf_engine.py compares them with WeasyPrint's own). Renders in one
 process take a lock: Pango's font map is not meant for two threads.
 
+WeasyPrint opens its shared libraries (GObject, Pango, HarfBuzz, fontconfig) through cffi, trying
+several names each; a name that is not a file path goes to ``ctypes.util.find_library``, which on
+Linux runs ``ldconfig -p``, then gcc, then ld for every miss — 54 processes and ~0.2 s of CPU at each
+import, ~0.25 s of a cold derive process's first document (docs/performance.md, "Issue 9, session
+27"). :func:`import_weasyprint` imports it with a lookup that reads ``ldconfig -p`` once and stops
+there (names with ``.so`` are still opened directly by the dynamic loader, ``LD_LIBRARY_PATH``
+included); every import of WeasyPrint in the service goes through it.
+
 Measured and left out: subsetting from faces preprocessed by HarfBuzz (``hb_subset_preprocess``)
 halves a document's subsetting CPU, but each preprocessed CJK face holds ~380 MiB (1.9 GiB for a
 notice's five) and costs ~1 s of CPU to make.
@@ -16,18 +24,64 @@ notice's five) and costs ~1 s of CPU to make.
 from __future__ import annotations
 
 import logging
+import re
+import subprocess
+import sys
 import threading
+from types import ModuleType
 from typing import Any
 
 log = logging.getLogger("anjian.pdf")
 
 _lock = threading.Lock()
+_import_lock = threading.Lock()
 _font_config: Any = None
+
+
+def import_weasyprint() -> ModuleType:
+    """``import weasyprint``, its shared libraries looked up in one ``ldconfig -p`` (see above)."""
+    module = sys.modules.get("weasyprint")
+    if module is not None:
+        return module
+    import ctypes.util
+
+    with _import_lock:
+        original = ctypes.util.find_library
+        ctypes.util.find_library = _library_finder(original)
+        try:
+            import weasyprint
+        finally:
+            ctypes.util.find_library = original
+    return weasyprint
+
+
+def _library_finder(fallback):
+    """``find_library`` answered from one ``ldconfig -p`` listing, matched as the standard lookup
+    matches it (CPython's ``ctypes.util._findSoname_ldconfig``); without a listing, the standard one."""
+    try:
+        listing = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True, timeout=10,
+                                 env={"LC_ALL": "C", "LANG": "C", "PATH": "/sbin:/usr/sbin:/bin:/usr/bin"}).stdout
+    except (OSError, subprocess.SubprocessError):
+        listing = ""
+    if not listing:
+        return fallback
+    import os
+    import struct
+
+    machine = os.uname().machine + ("-64" if struct.calcsize("l") == 8 else "-32")
+    abi = {"x86_64-64": "libc6,x86-64", "ppc64-64": "libc6,64bit", "sparc64-64": "libc6,64bit",
+           "s390x-64": "libc6,64bit", "ia64-64": "libc6,IA-64"}.get(machine, "libc6")
+
+    def find_library(name: str) -> str | None:
+        match = re.search(r"\s+(lib%s\.[^\s]+)\s+\(%s" % (re.escape(name), re.escape(abi)), listing)
+        return match.group(1) if match else None
+
+    return find_library
 
 
 def write_pdf(html: str, base_url: str) -> bytes:
     """Printable HTML → PDF bytes with the process's font configuration."""
-    import weasyprint
+    weasyprint = import_weasyprint()
 
     with _lock:
         return weasyprint.HTML(string=html, base_url=base_url).write_pdf(font_config=_shared_font_config())
@@ -36,6 +90,7 @@ def write_pdf(html: str, base_url: str) -> bytes:
 def _shared_font_config():
     global _font_config
     if _font_config is None:
+        import_weasyprint()
         from weasyprint.text.fonts import FontConfiguration
 
         _font_config = FontConfiguration()

@@ -233,6 +233,9 @@ def harfbuzz_subsetting() -> bool:
     PDF bytes. Without it WeasyPrint falls back to fontTools: ~15 s per document, and fontTools
     writes the current time into each embedded font unless ``SOURCE_DATE_EPOCH`` is set.
     """
+    from notifications.pdf_engine import import_weasyprint
+
+    import_weasyprint()
     from weasyprint.pdf import fonts
     from weasyprint.text.ffi import harfbuzz
 
@@ -246,11 +249,12 @@ def pdf_reproducible() -> bool:
 
 def html_to_pdf(html: str) -> bytes:
     """Printable HTML → PDF bytes with WeasyPrint (imported lazily: it is slow to import)."""
+    from notifications.pdf_engine import import_weasyprint, write_pdf
+
     try:
-        import weasyprint  # noqa: F401 - the error below names what is missing
+        import_weasyprint()
     except ImportError as exc:  # pragma: no cover - weasyprint is a dependency
         raise RenderError("weasyprint is not installed; cannot produce PDF") from exc
-    from notifications.pdf_engine import write_pdf
 
     try:
         return write_pdf(html, str(TEMPLATE_DIR))

@@ -462,3 +462,20 @@ def test_the_derive_process_starts_without_the_senders_or_prefect():
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "", done.stdout
+
+
+def test_a_rendering_derive_process_says_it_is_ready_once_its_fonts_are_open(db, tmp_path):
+    """Ready (``r``) means a document costs what later ones do: with rendering on, WeasyPrint is
+    loaded and the CJK faces are open by then — until that moment the launcher goes on deriving a
+    few cases itself, so a commit's webhook does not wait behind the new process's first render."""
+    launcher = _launcher(db, tmp_path, idle=30.0)
+    launcher.env["ANJIAN_DERIVE_RENDER"] = "1"
+    try:
+        launcher.start()
+        launcher.warm()
+        _wait_for(lambda: launcher.ready(), "the derive process says it is ready", bound=120)
+        with open(f"/proc/{launcher.pid()}/maps") as maps:
+            mapped = {line.split()[-1] for line in maps if line.rstrip().endswith((".ttc", ".otf", ".ttf"))}
+        assert any("CJK" in path for path in mapped), mapped
+    finally:
+        launcher.stop()

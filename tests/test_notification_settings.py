@@ -334,3 +334,52 @@ def test_unconfigured_channels_are_warned_about_once_at_start_up(db, monkeypatch
         channel_usage.warn_unconfigured_at_startup(db, Settings())
     [record] = [r for r in caplog.records if r.name == "anjian.notifications"]
     assert "email (set ANJIAN_SMTP_HOST)" in record.getMessage() and "webhook" not in record.getMessage()
+
+
+# ---------------------------------------------------------------- senders loaded ahead where a channel sends outside
+
+
+LOAD_SENDERS = """
+import json, sys
+from cases.platform.config import get_settings
+from cases.platform.db import get_database
+from notifications.channel_config import load_senders_if_configured
+with get_database().session() as s:
+    names = load_senders_if_configured(s, get_settings())
+print(json.dumps({"channels": names, "apprise": "apprise" in sys.modules}))
+"""
+
+
+def _load_senders_in_fresh_process(db, tmp_path, **env) -> dict:
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ANJIAN_")}
+    done = subprocess.run([sys.executable, "-c", LOAD_SENDERS], capture_output=True, text=True, cwd=root, timeout=120,
+                          env={**base, "ANJIAN_DATABASE_URL": db.url, "ANJIAN_DATA_DIR": str(tmp_path),
+                               "PYTHONPATH": str(root), **env})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_delivering_process_loads_its_senders_ahead_only_where_a_channel_sends_outside(db, world, clock,
+                                                                                        app_settings, tmp_path):
+    """The delivery lane's first step (workflows/loop.py): with a channel that sends outside
+    configured, apprise and its plugins are loaded at start-up instead of on the way of the first
+    message; with none (the demo: every message to the in-app inbox) nothing is loaded."""
+    assert _load_senders_in_fresh_process(db, tmp_path) == {"channels": [], "apprise": False}
+    assert _load_senders_in_fresh_process(db, tmp_path, ANJIAN_WEBHOOK_URL="http://127.0.0.1:9/hook") == {
+        "channels": ["webhook"], "apprise": True}
+    # Saved by an administrator: enabled counts, disabled does not (over the environment's setting).
+    with db.transaction() as s:
+        channel_config.save_config(s, "dingtalk", {"token": "dingtoken"}, enabled=True, now=clock.now(),
+                                   user_id=world.admin.id, settings=app_settings)
+        channel_config.save_config(s, "webhook", None, enabled=False, now=clock.now(), user_id=world.admin.id,
+                                   settings=app_settings)
+    with db.session() as s:
+        assert channel_config.sending_channels(s, app_settings.model_copy(
+            update={"webhook_url": "http://127.0.0.1:9/hook"})) == ["dingtalk"]

@@ -58,3 +58,41 @@ def test_renders_from_two_threads_at_once_are_both_whole():
         t.join(300)
     assert len(out) == 2 and out[0] == out[1]
     assert out[0].startswith(b"%PDF") and out[0].rstrip().endswith(b"%%EOF")
+
+
+LIBRARIES = """
+import json, sys
+started = []
+sys.addaudithook(lambda event, args: event == "subprocess.Popen" and started.append(str(args[1])[:80]))
+if sys.argv[1] == "ours":
+    from notifications.pdf_engine import import_weasyprint
+    import_weasyprint()
+else:
+    import weasyprint
+import ctypes.util
+with open("/proc/self/maps") as maps:
+    mapped = sorted({line.split()[-1].rsplit("/", 1)[-1] for line in maps if ".so" in line})
+print(json.dumps({"started": started, "mapped": mapped,
+                  "find_library_restored": ctypes.util.find_library.__module__ == "ctypes.util"}))
+"""
+
+
+def _import_in_fresh_process(how: str) -> dict:
+    import json
+
+    done = subprocess.run([sys.executable, "-c", LIBRARIES, how], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120, check=True)
+    return json.loads(done.stdout)
+
+
+def test_weasyprint_is_imported_with_one_library_lookup_and_the_same_libraries():
+    """WeasyPrint's shared libraries looked up in one ``ldconfig -p`` instead of ldconfig, gcc and ld
+    for each name it tries (54 processes with the standard lookup): the same libraries end up loaded,
+    and the standard lookup is back in place afterwards."""
+    ours, standard = _import_in_fresh_process("ours"), _import_in_fresh_process("standard")
+    assert len(ours["started"]) <= 1, ours["started"]
+    assert ours["mapped"] == standard["mapped"]
+    for lib in ("libpango-1.0.so.0", "libharfbuzz.so.0", "libharfbuzz-subset.so.0", "libfontconfig.so.1",
+                "libgobject-2.0.so.0", "libpangoft2-1.0.so.0"):
+        assert any(name.startswith(lib) for name in ours["mapped"]), lib
+    assert ours["find_library_restored"]

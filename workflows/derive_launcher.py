@@ -119,7 +119,8 @@ class DeriveLauncher:
         return proc.pid if proc is not None and proc.poll() is None else None
 
     def ready(self) -> bool:
-        """A derive process runs and has said it is ready (its imports done: it works at once)."""
+        """A derive process runs and has said it is ready (its imports done and WeasyPrint warmed
+        up: it works at once, and its first render does not hold up the next derivations)."""
         pid = self.pid()
         return pid is not None and pid == self._ready_pid
 

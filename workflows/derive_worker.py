@@ -16,7 +16,7 @@ without a Prefect API (``anjian serve --no-prefect``) the same batch loops run w
 Its protocol with the launcher is two pipes: a byte ``k`` on stdin is "someone is at work: stay up
 ``ANJIAN_DERIVE_KEEP_WARM_SECONDS`` from now", any other byte is "a commit left work", EOF is
 "your parent is gone, finish the batch in hand and exit"; a line ``r`` on stdout is "ready"
-(imports done), a line ``o`` is "outbox rows were committed" (the parent wakes its in-process
+(imports done and, when it renders, WeasyPrint warmed up: its next PDF costs what later ones do), a line ``o`` is "outbox rows were committed" (the parent wakes its in-process
 deliverer; on PostgreSQL the transaction that wrote them also sent the ``NOTIFY`` other processes
 listen to: cases/issuance/wakeup.py). It runs niced (the kernel serves the requests first) and
 exits after ``ANJIAN_DERIVE_IDLE_SECONDS`` (Settings.derive_idle_seconds) without work — and not
@@ -185,10 +185,14 @@ def _prefect_answers() -> bool:
     return prefect_answers()
 
 
+_told = threading.Lock()  # lines come from the main loop and the warm-up thread
+
+
 def _tell_parent(line: str = "o") -> None:
     try:
-        sys.stdout.write(line + "\n")
-        sys.stdout.flush()
+        with _told:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
     except (BrokenPipeError, ValueError):  # the parent is gone
         pass
 
@@ -271,6 +275,10 @@ def main() -> int:
             try:
                 warm_up()
             finally:
+                # Ready once a document costs what later ones do: until then the launcher goes on
+                # deriving a few cases itself, so a webhook does not wait behind this process's
+                # first render (~1 s more while WeasyPrint loads).
+                _tell_parent("r")
                 wake.set()  # the main loop looks again: what is loaded now may be frozen
 
         warming = threading.Thread(target=warm_then_wake, name="pdf-warm-up", daemon=True)
@@ -290,7 +298,8 @@ def main() -> int:
     wakeup.notify_other_processes()  # its outbox commits NOTIFY other processes' deliverers themselves
     work = Pass(use_prefect=use_prefect, render=settings.derive_render, wake=wake, stop=stop)
     threading.Thread(target=_read_wakes, args=(sys.stdin.fileno(), wake, stop, kept), name="wakes", daemon=True).start()
-    _tell_parent("r")  # ready: the launcher stops deriving a few cases itself while this one starts
+    if warming is None:
+        _tell_parent("r")  # ready: the launcher stops deriving a few cases itself while this one starts
     from workflows.loop import freeze_long_lived, release_memory
 
     done = since_release = 0

@@ -321,9 +321,10 @@ class FlowLoop:
     def start(self) -> None:
         from cases.issuance import wakeup
 
-        for name, body, every, wake in (("sweep", self._sweep_tick, self.sweep_interval, None),
-                                        ("delivery", self._delivery_tick, self.delivery_poll, self._wake)):
-            t = threading.Thread(target=self._lane, args=(body, every, wake), name=f"anjian-{name}-lane",
+        for name, body, every, wake, first in (
+                ("sweep", self._sweep_tick, self.sweep_interval, None, None),
+                ("delivery", self._delivery_tick, self.delivery_poll, self._wake, self._load_senders)):
+            t = threading.Thread(target=self._lane, args=(body, every, wake, first), name=f"anjian-{name}-lane",
                                  daemon=True)
             t.start()
             self._threads.append(t)
@@ -452,7 +453,23 @@ class FlowLoop:
         if outbox_due(clock.now()):
             self._run("deliver-outbox", self._deliver)
 
-    def _lane(self, body: Callable[[], None], every: float, wake: threading.Event | None) -> None:
+    @staticmethod
+    def _load_senders() -> None:
+        """The delivery lane's first step: a channel that sends outside has its sender loaded now,
+        not on the way of the first message (notifications/channel_config.py)."""
+        try:
+            from cases.platform.config import get_settings
+            from notifications.channel_config import load_senders_if_configured
+
+            with get_database().session() as s:
+                load_senders_if_configured(s, get_settings())
+        except Exception as exc:  # noqa: BLE001 - the first message loads them itself
+            log.warning("could not load the senders ahead: %s: %s", type(exc).__name__, exc)
+
+    def _lane(self, body: Callable[[], None], every: float, wake: threading.Event | None,
+              first: Callable[[], None] | None = None) -> None:
+        if first is not None:
+            first()
         # Settings live in a context variable: set them in the lane's own thread. Heartbeats off:
         # each would add a thread per run and ~1 s to every sync flow run (shared/notes/prefect.md).
         from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
