@@ -12,10 +12,11 @@ process take a lock: Pango's font map is not meant for two threads.
 WeasyPrint opens its shared libraries (GObject, Pango, HarfBuzz, fontconfig) through cffi, trying
 several names each; a name that is not a file path goes to ``ctypes.util.find_library``, which on
 Linux runs ``ldconfig -p``, then gcc, then ld for every miss — 54 processes and ~0.2 s of CPU at each
-import, ~0.25 s of a cold derive process's first document (docs/performance.md, "Issue 9, session
-27"). :func:`import_weasyprint` imports it with a lookup that reads ``ldconfig -p`` once and stops
+import (docs/performance.md, "Issue 9, session 27"). :func:`import_weasyprint` imports it with a lookup that reads ``ldconfig -p`` once and stops
 there (names with ``.so`` are still opened directly by the dynamic loader, ``LD_LIBRARY_PATH``
-included); every import of WeasyPrint in the service goes through it.
+included); every import of WeasyPrint in the service goes through it. It also has WeasyPrint copy
+a font face's data only when something reads it (:func:`_defer_face_copies`): a notice no longer
+copies its four CJK faces whole (~70 MB) to embed their subsets — 10–20 % of a document's CPU.
 
 Measured and left out: subsetting from faces preprocessed by HarfBuzz (``hb_subset_preprocess``)
 halves a document's subsetting CPU, but each preprocessed CJK face holds ~380 MiB (1.9 GiB for a
@@ -52,7 +53,66 @@ def import_weasyprint() -> ModuleType:
             import weasyprint
         finally:
             ctypes.util.find_library = original
+        _defer_face_copies()
     return weasyprint
+
+
+class _FaceBlob:
+    """A HarfBuzz face's data, referenced and not yet copied out (see :func:`_defer_face_copies`)."""
+
+    __slots__ = ("blob",)
+
+    def __init__(self, ffi, harfbuzz, hb_face) -> None:
+        self.blob = ffi.gc(harfbuzz.hb_face_reference_blob(hb_face), harfbuzz.hb_blob_destroy)
+
+    def __bool__(self) -> bool:
+        from weasyprint.text.ffi import harfbuzz
+
+        return harfbuzz.hb_blob_get_length(self.blob) > 0
+
+    def copy(self) -> bytes | None:
+        from weasyprint.text.ffi import ffi, harfbuzz
+
+        with ffi.new("unsigned int *") as length:
+            data = harfbuzz.hb_blob_get_data(self.blob, length)
+            return None if data == ffi.NULL else ffi.unpack(data, int(length[0]))
+
+
+def _defer_face_copies() -> None:
+    """WeasyPrint copies each font face's whole data into Python bytes when a document first uses
+    the face (``Font.file_content``: ~10–20 MB for a CJK face, four faces a notice) and replaces it
+    with the subset's bytes before anything reads it, when HarfBuzz subsets. Here the copy waits
+    until something reads ``file_content`` — the subset's bytes, or the whole face where subsetting
+    is not done — holding a reference to the face's data meanwhile (so it cannot be freed or
+    reused under it). Whatever reads it gets the same bytes as before (tests/test_pdf_engine.py
+    compares PDFs with WeasyPrint's default). Not installed where WeasyPrint's internals differ."""
+    from weasyprint.pdf import fonts as pdf_fonts
+    from weasyprint.text.ffi import ffi, harfbuzz
+
+    font_class = getattr(pdf_fonts, "Font", None)
+    original = getattr(pdf_fonts, "get_hb_object_data", None)
+    if font_class is None or original is None or getattr(original, "anjian_deferred", False) \
+            or "file_content" in vars(font_class):
+        return
+
+    def get_hb_object_data(hb_object, ot_color=None, glyph=None):
+        if ot_color is None and glyph is None:
+            return _FaceBlob(ffi, harfbuzz, hb_object)
+        return original(hb_object, ot_color, glyph)
+
+    get_hb_object_data.anjian_deferred = True
+
+    def read(font):
+        value = font.__dict__.get("_anjian_file_content")
+        if isinstance(value, _FaceBlob):
+            value = font.__dict__["_anjian_file_content"] = value.copy()
+        return value
+
+    def write(font, value) -> None:
+        font.__dict__["_anjian_file_content"] = value
+
+    font_class.file_content = property(read, write)
+    pdf_fonts.get_hb_object_data = get_hb_object_data
 
 
 def _library_finder(fallback):
