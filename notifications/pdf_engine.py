@@ -11,10 +11,10 @@ process take a lock: Pango's font map is not meant for two threads.
 
 WeasyPrint opens its shared libraries (GObject, Pango, HarfBuzz, fontconfig) through cffi, trying
 several names each; a name that is not a file path goes to ``ctypes.util.find_library``, which on
-Linux runs ``ldconfig -p``, then gcc, then ld for every miss — 54 processes and ~0.2 s of CPU at each
-import (docs/performance.md, "Issue 9, session 27"). :func:`import_weasyprint` imports it with a lookup that reads ``ldconfig -p`` once and stops
-there (names with ``.so`` are still opened directly by the dynamic loader, ``LD_LIBRARY_PATH``
-included); every import of WeasyPrint in the service goes through it. It also has WeasyPrint copy
+Linux runs ``ldconfig -p``, then gcc, then ld for every miss — 54 processes and ~0.2 s of CPU at
+each import (docs/performance.md, "Issue 9, session 27"). :func:`import_weasyprint` imports it with
+a lookup that reads ``ldconfig -p`` once and stops there (names with ``.so`` are still opened
+directly by the dynamic loader, ``LD_LIBRARY_PATH`` included); every import of WeasyPrint in the service goes through it. It also has WeasyPrint copy
 a font face's data only when something reads it (:func:`_defer_face_copies`): a notice no longer
 copies its four CJK faces whole (~70 MB) to embed their subsets — 10–20 % of a document's CPU.
 
@@ -62,7 +62,9 @@ class _FaceBlob:
 
     __slots__ = ("blob",)
 
-    def __init__(self, ffi, harfbuzz, hb_face) -> None:
+    def __init__(self, hb_face) -> None:
+        from weasyprint.text.ffi import ffi, harfbuzz
+
         self.blob = ffi.gc(harfbuzz.hb_face_reference_blob(hb_face), harfbuzz.hb_blob_destroy)
 
     def __bool__(self) -> bool:
@@ -87,7 +89,6 @@ def _defer_face_copies() -> None:
     reused under it). Whatever reads it gets the same bytes as before (tests/test_pdf_engine.py
     compares PDFs with WeasyPrint's default). Not installed where WeasyPrint's internals differ."""
     from weasyprint.pdf import fonts as pdf_fonts
-    from weasyprint.text.ffi import ffi, harfbuzz
 
     font_class = getattr(pdf_fonts, "Font", None)
     original = getattr(pdf_fonts, "get_hb_object_data", None)
@@ -97,7 +98,7 @@ def _defer_face_copies() -> None:
 
     def get_hb_object_data(hb_object, ot_color=None, glyph=None):
         if ot_color is None and glyph is None:
-            return _FaceBlob(ffi, harfbuzz, hb_object)
+            return _FaceBlob(hb_object)
         return original(hb_object, ot_color, glyph)
 
     get_hb_object_data.anjian_deferred = True

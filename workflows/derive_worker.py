@@ -16,8 +16,8 @@ without a Prefect API (``anjian serve --no-prefect``) the same batch loops run w
 Its protocol with the launcher is two pipes: a byte ``k`` on stdin is "someone is at work: stay up
 ``ANJIAN_DERIVE_KEEP_WARM_SECONDS`` from now", any other byte is "a commit left work", EOF is
 "your parent is gone, finish the batch in hand and exit"; a line ``r`` on stdout is "ready"
-(imports done and, when it renders, WeasyPrint warmed up: its next PDF costs what later ones do), a line ``o`` is "outbox rows were committed" (the parent wakes its in-process
-deliverer; on PostgreSQL the transaction that wrote them also sent the ``NOTIFY`` other processes
+(imports done and, when it renders, WeasyPrint warmed up: its next PDF costs what later ones do),
+a line ``o`` is "outbox rows were committed" (the parent wakes its in-process deliverer; on PostgreSQL the transaction that wrote them also sent the ``NOTIFY`` other processes
 listen to: cases/issuance/wakeup.py). It runs niced (the kernel serves the requests first) and
 exits after ``ANJIAN_DERIVE_IDLE_SECONDS`` (Settings.derive_idle_seconds) without work — and not
 before ``ANJIAN_DERIVE_KEEP_WARM_SECONDS`` after the last ``k`` — or after ``ANJIAN_DERIVE_MAX_ITEMS``
@@ -188,6 +188,20 @@ def _prefect_answers() -> bool:
 _told = threading.Lock()  # lines come from the main loop and the warm-up thread
 
 
+class _Readiness:
+    """``r`` once every part is done: the imports, and the warm-up when this process renders."""
+
+    def __init__(self, parts: int) -> None:
+        self._left, self._lock = parts, threading.Lock()
+
+    def done(self) -> None:
+        with self._lock:
+            self._left -= 1
+            last = self._left == 0
+        if last:
+            _tell_parent("r")
+
+
 def _tell_parent(line: str = "o") -> None:
     try:
         with _told:
@@ -268,6 +282,7 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING, format="anjian derive: %(levelname)s %(name)s: %(message)s")
     wake, stop = threading.Event(), threading.Event()
     warming = None
+    readiness = _Readiness(2 if settings.derive_render else 1)
     if settings.derive_render:  # fonts opened while the app imports: the first PDF costs what later ones do
         from notifications.pdf_engine import warm_up
 
@@ -278,7 +293,7 @@ def main() -> int:
                 # Ready once a document costs what later ones do: until then the launcher goes on
                 # deriving a few cases itself, so a webhook does not wait behind this process's
                 # first render (~1 s more while WeasyPrint loads).
-                _tell_parent("r")
+                readiness.done()
                 wake.set()  # the main loop looks again: what is loaded now may be frozen
 
         warming = threading.Thread(target=warm_then_wake, name="pdf-warm-up", daemon=True)
@@ -298,8 +313,7 @@ def main() -> int:
     wakeup.notify_other_processes()  # its outbox commits NOTIFY other processes' deliverers themselves
     work = Pass(use_prefect=use_prefect, render=settings.derive_render, wake=wake, stop=stop)
     threading.Thread(target=_read_wakes, args=(sys.stdin.fileno(), wake, stop, kept), name="wakes", daemon=True).start()
-    if warming is None:
-        _tell_parent("r")  # ready: the launcher stops deriving a few cases itself while this one starts
+    readiness.done()  # imports done: with the warm-up too, the launcher stops deriving cases itself
     from workflows.loop import freeze_long_lived, release_memory
 
     done = since_release = 0
