@@ -247,14 +247,17 @@ def main(argv: list[str] | None = None) -> int:
                                          headers={"Content-Type": "application/x-www-form-urlencoded"})
             with urllib.request.urlopen(req, timeout=60) as resp:
                 token = json.loads(resp.read())["access_token"]
-        if args.prime:
-            prime_id = ids.pop()
+        def register(case_id: int) -> None:
             body = json.dumps({"version": 1, "enterprise_id": enterprise_id, **REGISTER}).encode()
-            req = urllib.request.Request(f"{base}/api/cases/{prime_id}/actions/register", data=body, method="POST",
+            req = urllib.request.Request(f"{base}/api/cases/{case_id}/actions/register", data=body, method="POST",
                                          headers={"Authorization": f"Bearer {token}",
                                                   "Content-Type": "application/json"})
             with urllib.request.urlopen(req, timeout=60) as resp:
                 resp.read()
+
+        if args.prime:
+            prime_id = ids.pop()
+            register(prime_id)
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 with engine.connect() as c:
@@ -274,12 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"reading case {ids[0]} for {args.think:g} s before acting", flush=True)
             time.sleep(args.think)
         for case_id in ids:
-            body = json.dumps({"version": 1, "enterprise_id": enterprise_id, **REGISTER}).encode()
-            req = urllib.request.Request(f"{base}/api/cases/{case_id}/actions/register", data=body, method="POST",
-                                         headers={"Authorization": f"Bearer {token}",
-                                                  "Content-Type": "application/json"})
-            with urllib.request.urlopen(req, timeout=60) as resp:
-                resp.read()
+            register(case_id)
             committed[case_id] = time.time()
             time.sleep(args.gap)
         # Timers: one pending timer per case, moved to fire at a known moment.
