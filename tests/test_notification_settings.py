@@ -2,6 +2,12 @@
 both databases: resolution order, what the outbox writes, validation with Chinese messages."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from sqlalchemy import select
 
@@ -351,12 +357,6 @@ print(json.dumps({"channels": names, "apprise": "apprise" in sys.modules}))
 
 
 def _load_senders_in_fresh_process(db, tmp_path, **env) -> dict:
-    import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     root = Path(__file__).resolve().parents[1]
     base = {k: v for k, v in os.environ.items() if not k.startswith("ANJIAN_")}
     done = subprocess.run([sys.executable, "-c", LOAD_SENDERS], capture_output=True, text=True, cwd=root, timeout=120,

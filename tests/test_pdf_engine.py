@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import subprocess
 import sys
 import threading
@@ -78,8 +79,6 @@ print(json.dumps({"started": started, "mapped": mapped,
 
 
 def _import_in_fresh_process(how: str) -> dict:
-    import json
-
     done = subprocess.run([sys.executable, "-c", LIBRARIES, how], capture_output=True, text=True, cwd=ROOT,
                           timeout=120, check=True)
     return json.loads(done.stdout)
