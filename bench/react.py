@@ -266,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
                 if left[0] and not left[1]:
                     break
                 time.sleep(0.5)
+            else:
+                raise SystemExit(f"case {prime_id}'s messages did not leave within 120 s; see {log_path}")
             print(f"primed: case {prime_id} registered and its messages sent", flush=True)
         if args.quiet:
             print(f"quiet for {args.quiet:g} s (no request) before the first transition", flush=True)

@@ -239,26 +239,6 @@ def load_setup(session: Session, settings: Settings) -> ChannelSetup:
     return setup
 
 
-def sending_channels(session: Session, settings: Settings) -> list[str]:
-    """The channels that send outside (through apprise) with a configuration, saved or from the
-    environment, that an administrator has not disabled."""
-    setup = load_setup(session, settings)
-    return [name for name in CONFIGURABLE
-            if setup.sources.get(name, "none") != "none" and name not in setup.disabled]
-
-
-def load_senders_if_configured(session: Session, settings: Settings) -> list[str]:
-    """A process about to deliver: where a channel sends outside, load its sender now, at start-up,
-    rather than on the way of the first message (``channels.load_senders``). Nothing configured
-    (every message to the in-app inbox, as in the demo): nothing loaded. Returns the channels."""
-    from notifications.channels import load_senders
-
-    names = sending_channels(session, settings)
-    if names:
-        load_senders()
-    return names
-
-
 def env_values(channel: str, settings: Settings) -> dict[str, Any]:
     """A channel's environment settings, in the field names of a saved configuration."""
     return {key: getattr(settings, attr) for key, attr in _ENV_FIELDS[channel].items()

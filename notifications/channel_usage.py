@@ -42,6 +42,20 @@ def configured_in(session: Session, settings: Settings | None = None) -> set[str
     return cached
 
 
+def load_senders_if_configured(session: Session, settings: Settings | None = None) -> list[str]:
+    """A process about to deliver: where a channel that sends outside is configured (not the inbox),
+    load the senders now, at start-up, rather than on the way of the first message
+    (``channels.load_senders``). None (the demo: every message to the in-app inbox): nothing loaded.
+    Returns those channels."""
+    from notifications.channels import load_senders
+
+    active = configured_in(session, settings)
+    names = [name for name in CONFIGURABLE if name in active]
+    if names:
+        load_senders()
+    return names
+
+
 def not_configured_message(channel: str) -> str:
     """What a person is told about a channel nobody configured (Chinese, naming the channel)."""
     return (f"{_label(channel)}渠道尚未配置，不能选择（请系统管理员配置{_label(channel)}渠道："

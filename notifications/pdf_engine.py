@@ -14,9 +14,10 @@ several names each; a name that is not a file path goes to ``ctypes.util.find_li
 Linux runs ``ldconfig -p``, then gcc, then ld for every miss — 54 processes and ~0.2 s of CPU at
 each import (docs/performance.md, "Issue 9, session 27"). :func:`import_weasyprint` imports it with
 a lookup that reads ``ldconfig -p`` once and stops there (names with ``.so`` are still opened
-directly by the dynamic loader, ``LD_LIBRARY_PATH`` included); every import of WeasyPrint in the service goes through it. It also has WeasyPrint copy
-a font face's data only when something reads it (:func:`_defer_face_copies`): a notice no longer
-copies its four CJK faces whole (~70 MB) to embed their subsets — 10–20 % of a document's CPU.
+directly by the dynamic loader, ``LD_LIBRARY_PATH`` included); every import of WeasyPrint in the
+service goes through it. It also has WeasyPrint copy a font face's data only when something reads
+it (:func:`_defer_face_copies`): a notice no longer copies its four CJK faces whole (~70 MB) to
+embed their subsets — 10–20 % of a document's CPU.
 
 Measured and left out: subsetting from faces preprocessed by HarfBuzz (``hb_subset_preprocess``)
 halves a document's subsetting CPU, but each preprocessed CJK face holds ~380 MiB (1.9 GiB for a
@@ -36,25 +37,28 @@ log = logging.getLogger("anjian.pdf")
 
 _lock = threading.Lock()
 _import_lock = threading.Lock()
+_prepared = threading.Event()  # WeasyPrint imported and its face copies deferred
 _font_config: Any = None
 
 
 def import_weasyprint() -> ModuleType:
-    """``import weasyprint``, its shared libraries looked up in one ``ldconfig -p`` (see above)."""
-    module = sys.modules.get("weasyprint")
-    if module is not None:
-        return module
-    import ctypes.util
+    """``import weasyprint``, its shared libraries looked up in one ``ldconfig -p`` and its face
+    copies deferred (see above). Another thread gets it once all of that is done."""
+    if not _prepared.is_set():
+        with _import_lock:
+            if not _prepared.is_set():
+                if "weasyprint" not in sys.modules:
+                    import ctypes.util
 
-    with _import_lock:
-        original = ctypes.util.find_library
-        ctypes.util.find_library = _library_finder(original)
-        try:
-            import weasyprint
-        finally:
-            ctypes.util.find_library = original
-        _defer_face_copies()
-    return weasyprint
+                    original = ctypes.util.find_library
+                    ctypes.util.find_library = _library_finder(original)
+                    try:
+                        import weasyprint  # noqa: F401
+                    finally:
+                        ctypes.util.find_library = original
+                _defer_face_copies()
+                _prepared.set()
+    return sys.modules["weasyprint"]
 
 
 class _FaceBlob:

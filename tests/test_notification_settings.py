@@ -349,7 +349,7 @@ LOAD_SENDERS = """
 import json, sys
 from cases.platform.config import get_settings
 from cases.platform.db import get_database
-from notifications.channel_config import load_senders_if_configured
+from notifications.channel_usage import load_senders_if_configured
 with get_database().session() as s:
     names = load_senders_if_configured(s, get_settings())
 print(json.dumps({"channels": names, "apprise": "apprise" in sys.modules}))
@@ -381,5 +381,5 @@ def test_a_delivering_process_loads_its_senders_ahead_only_where_a_channel_sends
         channel_config.save_config(s, "webhook", None, enabled=False, now=clock.now(), user_id=world.admin.id,
                                    settings=app_settings)
     with db.session() as s:
-        assert channel_config.sending_channels(s, app_settings.model_copy(
+        assert channel_usage.load_senders_if_configured(s, app_settings.model_copy(
             update={"webhook_url": "http://127.0.0.1:9/hook"})) == ["dingtalk"]

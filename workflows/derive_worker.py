@@ -17,7 +17,8 @@ Its protocol with the launcher is two pipes: a byte ``k`` on stdin is "someone i
 ``ANJIAN_DERIVE_KEEP_WARM_SECONDS`` from now", any other byte is "a commit left work", EOF is
 "your parent is gone, finish the batch in hand and exit"; a line ``r`` on stdout is "ready"
 (imports done and, when it renders, WeasyPrint warmed up: its next PDF costs what later ones do),
-a line ``o`` is "outbox rows were committed" (the parent wakes its in-process deliverer; on PostgreSQL the transaction that wrote them also sent the ``NOTIFY`` other processes
+a line ``o`` is "outbox rows were committed" (the parent wakes its in-process deliverer; on
+PostgreSQL the transaction that wrote them also sent the ``NOTIFY`` other processes
 listen to: cases/issuance/wakeup.py). It runs niced (the kernel serves the requests first) and
 exits after ``ANJIAN_DERIVE_IDLE_SECONDS`` (Settings.derive_idle_seconds) without work — and not
 before ``ANJIAN_DERIVE_KEEP_WARM_SECONDS`` after the last ``k`` — or after ``ANJIAN_DERIVE_MAX_ITEMS``

@@ -456,10 +456,10 @@ class FlowLoop:
     @staticmethod
     def _load_senders() -> None:
         """The delivery lane's first step: a channel that sends outside has its sender loaded now,
-        not on the way of the first message (notifications/channel_config.py)."""
+        not on the way of the first message (notifications/channel_usage.py)."""
         try:
             from cases.platform.config import get_settings
-            from notifications.channel_config import load_senders_if_configured
+            from notifications.channel_usage import load_senders_if_configured
 
             with get_database().session() as s:
                 load_senders_if_configured(s, get_settings())
