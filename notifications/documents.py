@@ -41,7 +41,7 @@ from cases.platform.errors import ActionNotAllowed, NotFound
 from cases.platform.files import write_atomically
 from cases.models import Case, Document, Jurisdiction, OutboxMessage, User
 from notifications.catalog import CATALOG
-from notifications.render import RenderError, TemplateVariableMissing, render_document
+from notifications.render import RenderError, RenderedDocument, TemplateVariableMissing, render_document
 from notifications.variables import _coerce, build_variables
 
 log = logging.getLogger(__name__)
@@ -211,6 +211,12 @@ def render_one(db: Database, doc_id: int, now: datetime, *, settings: Settings |
         return _record_failure(db, doc_id, _failure_reason(exc), now)
     except Exception as exc:  # noqa: BLE001 - e.g. the PDF engine ran out of memory: transient
         return _record_transient(db, doc_id, exc, now)
+    return store_rendered(db, doc_id, rendered, now, settings)
+
+
+def store_rendered(db: Database, doc_id: int, rendered: RenderedDocument, now: datetime, settings: Settings) -> str:
+    """Write a rendered document's files and mark it rendered (if it is still only issued): rendered /
+    stale (someone else recorded it first) / retry (the files could not be written: backoff)."""
     pdf_rel = f"{DOCUMENTS_DIR}/{rendered.sha256}.pdf"
     html_rel = f"{DOCUMENTS_DIR}/{rendered.sha256}.html"
     try:
