@@ -14,7 +14,11 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The application's bytecode compiled ahead (quick when it is up to date): a process that cannot write
+# it — PYTHONDONTWRITEBYTECODE, a read-only checkout — would otherwise compile ~250 modules at every
+# start (the derive process's cold start, every `anjian` command; docs/performance.md, session 28).
 install: $(STAMP)
+	@$(PY) -m compileall -q -j 0 cases api workflows notifications state_machines anjian > /dev/null
 
 # Debian packages the tests and PDFs need (CJK fonts, HarfBuzz subsetting, poppler; wrk for benchmarks).
 # Installed only when missing and when we may (root); otherwise say what to install.
