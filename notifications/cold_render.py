@@ -143,7 +143,7 @@ class ColdRenderer:
         self.ready, self.limit, self._database = ready, int(limit), database
         self.helper = RenderProcess(python, env, nice=nice)  # loading WeasyPrint from now on
         self._poke = threading.Event()
-        self.outcomes: dict[str, int] = {}  # tests, logs
+        self.outcomes: dict[str, int] = {}  # per outcome of render_leased (logged at the end; tests)
         self._thread = threading.Thread(target=self._run, name="anjian-cold-render", daemon=True)
         self._thread.start()
 
@@ -195,3 +195,5 @@ class ColdRenderer:
             log.warning("rendering documents in the API process stopped", exc_info=True)
         finally:
             self.helper.close()
+            if self.outcomes:
+                log.info("documents rendered in the lean process while the derive process started: %s", self.outcomes)
