@@ -183,8 +183,8 @@ def cmd_worker(args) -> int:
 
 def cmd_notify_test(args) -> int:
     from cases.platform.clock import now
-    from notifications.channels import CHANNEL_NAMES
-    from notifications.delivery import send_test
+    from notifications.channels.send import CHANNEL_NAMES
+    from notifications.delivery.service import send_test
 
     endpoints = {args.channel: args.endpoint} if args.endpoint else None
     result = send_test(args.channel, now=now(), to=args.to, db=_db(), endpoints=endpoints)
@@ -199,7 +199,7 @@ def cmd_notify_test(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     # Every command that writes messages (demo, calendar load, workers) honours channel preferences.
-    import notifications.preferences  # noqa: F401
+    import notifications.delivery.preferences  # noqa: F401
     p = argparse.ArgumentParser(prog="anjian", description="安监：建设工程安全监管案件系统")
     sub = p.add_subparsers(dest="command", required=True)
 

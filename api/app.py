@@ -31,8 +31,8 @@ from cases.platform.db import Database, get_database
 from cases.platform.security import resolve_signing_key
 from cases.ledger.engine import check_definitions, get_registry
 from cases.ledger.rules import EFFECTS  # noqa: F401  (registers guards and effects)
-import notifications.preferences as _preferences  # noqa: F401  (installs cases.issuance.outbox.channel_resolver)
-import notifications.documents as _documents  # noqa: F401  (installs cases.issuance.documents.preflight)
+import notifications.delivery.preferences as _preferences  # noqa: F401  (installs cases.issuance.outbox.channel_resolver)
+import notifications.documents.store as _documents  # noqa: F401  (installs cases.issuance.documents.preflight)
 
 
 def create_app(*, database: Database | None = None, clock: Clock | None = None,
@@ -63,7 +63,7 @@ def create_app(*, database: Database | None = None, clock: Clock | None = None,
     if settings.effective_request_log:  # outermost: JSON lines instead of uvicorn's access log
         install_request_log(app)
     # A channel nobody configured is not used; say so once at start-up, naming the setting.
-    from notifications.channel_usage import warn_unconfigured_at_startup
+    from notifications.channels.usage import warn_unconfigured_at_startup
 
     warn_unconfigured_at_startup(app.state.db, settings)
     # One module a line: each domain's routes are added (and merged) as one line.

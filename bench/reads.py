@@ -202,10 +202,10 @@ def prepare_db(kind: str, work: Path, pg_url: str, app_dir: str) -> tuple[dict[s
 # What the delivery workers would have done by now: the demo's messages delivered (the in-app
 # inbox shows only delivered messages; unconfigured channels fall back to it).
 DELIVER = """
-import notifications.preferences
+import notifications.delivery.preferences
 from cases.platform.clock import now
 from cases.platform.db import get_database
-from notifications.delivery import deliver_pending
+from notifications.delivery.service import deliver_pending
 db = get_database()
 while deliver_pending(db, now(), limit=500).get("sent"):
     pass

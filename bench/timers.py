@@ -296,7 +296,7 @@ def _drain(url: str, now: datetime, batch: int, worker: str, out=None, impl: str
 
     logging.getLogger("anjian.escalation").setLevel(os.environ.get("BENCH_ESCALATION_LOG", "CRITICAL"))
     try:  # as in the sweep flow (workflows/flows.py): channels from the users' preferences
-        import notifications.preferences  # noqa: F401
+        import notifications.delivery.preferences  # noqa: F401
     except ImportError:
         pass
     fire_due_batch = load_escalation(impl).fire_due_batch

@@ -3,7 +3,7 @@
 Builds a small slice of 苏州市姑苏区 (a project whose 施工单位 is not the unit held responsible,
 a building, the officers of the district and the city), drives cases through the real services
 and the real sweep (``cases.clocks.sweep.fire_due_batch``, the clock moved hour by hour), renders
-every issued document with ``notifications.documents`` and writes one PDF of each document type
+every issued document with ``notifications.documents.store`` and writes one PDF of each document type
 in the catalogue to ``docs/samples/<type>.pdf``, plus a PNG of its first page
 (``pdftoppm -png -r 80 -singlefile``). Read them as their recipients would.
 
@@ -36,9 +36,9 @@ from cases.platform.migrate import upgrade  # noqa: E402
 from cases.models import Building, Case, Document, Enterprise, Project, ProjectParty, User  # noqa: E402
 from cases.reference import load_reference_data  # noqa: E402
 from cases.ledger.rules import EFFECTS  # noqa: E402,F401  (registers guards and effects)
-import notifications.documents as rendering  # noqa: E402  (also installs cases.issuance.documents.preflight)
-import notifications.preferences  # noqa: E402,F401  (installs cases.issuance.outbox.channel_resolver)
-from notifications.catalog import CATALOG  # noqa: E402
+import notifications.documents.store as rendering  # noqa: E402  (also installs cases.issuance.documents.preflight)
+import notifications.delivery.preferences  # noqa: E402,F401  (installs cases.issuance.outbox.channel_resolver)
+from notifications.rendering.catalog import CATALOG  # noqa: E402
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 11, 23, 9, 30, tzinfo=SHANGHAI).astimezone(timezone.utc)  # a Monday morning
@@ -255,10 +255,10 @@ class Scenario:
 
 def _periodic_report(sc: Scenario) -> tuple[str, bytes]:
     """姑苏区's November report (定期报表), submitted on 3 December: the figures of the scenario's
-    cases as of the submission, with its 文号 — as a PDF (cases/reports/, notifications/periodic_report.py)."""
+    cases as of the submission, with its 文号 — as a PDF (cases/reports/, notifications/documents/periodic_report.py)."""
     from cases.models import Jurisdiction
     from cases.reports import services as reports
-    from notifications.periodic_report import render_report
+    from notifications.documents.periodic_report import render_report
 
     # Submitted on 3 December 2026 (on time: monthly reports are due by the 5th): the scenario's later
     # events (recorded after that instant) are not in it — the report is as of its submission.
@@ -277,7 +277,7 @@ def _inspection_record(sc: Scenario) -> tuple[str, bytes]:
     from cases.inspections.findings import case_from_item
     from cases.inspections.services import record_inspection
     from cases.models import Inspection, InspectionItem, User
-    from notifications.inspection_record import stored_record
+    from notifications.documents.inspection_record import stored_record
 
     now = sc.clock.now()
     with sc.db.transaction() as s:

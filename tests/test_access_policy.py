@@ -167,7 +167,7 @@ def add_interview(db, clock, world, case_id: int) -> tuple[int, int]:
 
 @pytest.fixture
 def scenario(api, db, world, clock, fresh_data_settings) -> Scenario:
-    from notifications.documents import render_pending_documents
+    from notifications.documents.store import render_pending_documents
 
     sc = Scenario()
     drv = HttpDriver(api, world, clock)

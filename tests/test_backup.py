@@ -20,7 +20,7 @@ from cases.platform.config import Settings
 from cases.platform.db import Database, create_scratch_postgres
 from cases.clocks.sweep import fire_due_batch
 from cases.models import Base, Case, CaseEvent, Document, Evidence, Timer
-from notifications.documents import render_pending_documents
+from notifications.documents.store import render_pending_documents
 from tests.conftest import PG_URL, SECRET, complete_project
 from tests.machine_paths import ServiceDriver, create_payload
 

@@ -1,5 +1,5 @@
-"""The first documents after a quiet spell (notifications/cold_render.py): rendered by a lean process
-(notifications/render_process.py) fed by the API process while the derive process starts — the same
+"""The first documents after a quiet spell (notifications/documents/cold_render.py): rendered by a lean process
+(notifications/rendering/render_process.py) fed by the API process while the derive process starts — the same
 bytes as the derive process would store, under a lease the derive process's render passes respect,
 and handed back to them whenever the lean process cannot finish."""
 from __future__ import annotations
@@ -14,9 +14,9 @@ from cases.issuance import derive
 from cases.issuance.documents import ISSUED, RENDERED
 from cases.models import Document
 from cases.platform.config import get_settings
-from notifications.cold_render import ColdRenderer, RenderProcess, lease_due_document, release
-from notifications.documents import read_stored, render_pending_documents
-from notifications.render import render_document
+from notifications.documents.cold_render import ColdRenderer, RenderProcess, lease_due_document, release
+from notifications.documents.store import read_stored, render_pending_documents
+from notifications.rendering.render import render_document
 from tests.data.template_samples import SAMPLES
 from tests.test_derive import _registered_but_not_derived, _wait_for, ready  # noqa: F401
 from tests.test_derive_process import _launcher
@@ -54,7 +54,7 @@ def test_the_lean_process_renders_the_same_bytes_without_the_application():
     # Lean: neither the database layer nor the application comes in with the templates and WeasyPrint
     # (one filter's helper aside), a document rendered.
     loaded = subprocess.run([sys.executable, "-c", (
-        "import sys, notifications.render_process, notifications.render as r;"
+        "import sys, notifications.rendering.render_process, notifications.rendering.render as r;"
         "from tests.data.template_samples import SAMPLES;"
         "assert r.render_document('rectification_notice', SAMPLES['rectification_notice']).pdf;"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'cases', 'pydantic', 'prefect')))")],

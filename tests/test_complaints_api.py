@@ -264,8 +264,8 @@ def test_a_large_body_is_refused_before_it_is_read(api):
 
 def test_the_district_hears_of_a_new_complaint_at_once_without_the_complainants_contact(api, world, db):
     from cases.models import OutboxMessage
-    from notifications.render import render_message
-    from notifications.variables import build_variables
+    from notifications.rendering.render import render_message
+    from notifications.rendering.variables import build_variables
 
     out = file_public(api)
     referral = refer(api, world.officer, no="GD20261123009")

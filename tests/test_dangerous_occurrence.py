@@ -143,7 +143,7 @@ def test_reclassified_as_an_accident(api, db, world, clock, fresh_data_settings)
     docs = drv.client(world.officer).get(f"/api/cases/{case['id']}/documents").json()["items"]
     assert [(d["doc_type"], d["number"]) for d in docs] == [("accident_flash_report", "姑苏建质快〔2026〕1号")]
     from cases.models import Document
-    from notifications.documents import read_stored, render_pending_documents
+    from notifications.documents.store import read_stored, render_pending_documents
 
     render_pending_documents(db, clock.now(), settings=fresh_data_settings)
     with db.session() as s:
@@ -224,7 +224,7 @@ def test_every_kind_comes_from_the_machine_data():
     the digest's short names, the creation form's fields."""
     from api.routes.cases import CaseCreate
     from cases.ledger.engine import get_registry
-    from notifications.filters import case_kind
+    from notifications.rendering.filters import case_kind
 
     registry = get_registry()
     assert CaseCreate.model_json_schema()["properties"]["kind"]["enum"] == registry.kinds()

@@ -24,7 +24,10 @@ from sqlalchemy import delete, select
 from cases.platform.clock import SHANGHAI
 from cases.platform.config import Settings
 from cases.models import Base, DeliveryAttempt, OutboxMessage, User
-from notifications import channel_config, channels, delivery, preferences
+from notifications.channels import config as channel_config
+from notifications.channels import send as channels
+from notifications.delivery import service as delivery
+from notifications.delivery import preferences
 from tests.conftest import complete_project
 
 REPO = Path(__file__).resolve().parents[1]
@@ -602,7 +605,7 @@ def rendering_elsewhere():
 def test_email_waits_for_its_document_render_while_the_webhook_goes(db, world, clock, case, smtp, receiver, settings,
                                                                       rendering_elsewhere):
     from cases.issuance import wakeup
-    from notifications.documents import render_one
+    from notifications.documents.store import render_one
 
     doc = _issued_document(db, case["id"])
     variables = {"legal_basis": "《建设工程安全生产管理条例》第二十八条", "requirements": ["立即设置临边防护栏杆"]}
@@ -636,7 +639,7 @@ def test_email_waits_for_its_document_render_while_the_webhook_goes(db, world, c
 
 def test_email_of_a_document_that_failed_is_claimed_and_fails(db, world, clock, case, smtp, settings,
                                                              rendering_elsewhere):
-    from notifications.documents import _record_failure
+    from notifications.documents.store import _record_failure
 
     doc = _issued_document(db, case["id"])
     variables = {"legal_basis": "《建设工程安全生产管理条例》第二十八条", "requirements": ["立即设置临边防护栏杆"]}

@@ -151,7 +151,7 @@ def test_preflight_still_refuses_before_the_state_changes_with_nothing_written(d
         case = services.create_case(s, world.officer, create_payload("hazard", world, clock), now=clock.now())
         case_id = case.id
     from cases.platform.errors import ValidationFailed
-    import notifications.documents  # noqa: F401  (installs the preflight)
+    import notifications.documents.store  # noqa: F401  (installs the preflight)
 
     with db.session() as s:  # the officer as the API's user check reads it for the request: no phone
         officer = s.get(User, world.officer.id)

@@ -456,7 +456,7 @@ def test_the_derive_process_starts_without_the_senders_or_prefect():
     import sys
 
     probe = ("import sys, workflows.derive_worker, workflows.passes, workflows.loop, cases.ledger.rules, "
-             "notifications.preferences, notifications.documents, cases.issuance.wakeup, cases.platform.config; "
+             "notifications.delivery.preferences, notifications.documents.store, cases.issuance.wakeup, cases.platform.config; "
              "print(' '.join(sorted(m for m in ('apprise', 'httpx', 'prefect', 'weasyprint') if m in sys.modules)))")
     done = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).resolve().parents[1],
                           capture_output=True, text=True, timeout=120)

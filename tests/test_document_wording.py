@@ -18,8 +18,8 @@ from sqlalchemy import select
 from cases.platform.clock import to_local
 from cases.platform.config import Settings
 from cases.models import Case, Document, Enterprise
-from notifications.catalog import CATALOG
-from notifications.documents import read_stored
+from notifications.rendering.catalog import CATALOG
+from notifications.documents.store import read_stored
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENT_TYPES = sorted(n for n, s in CATALOG.items() if s.is_document)

@@ -21,10 +21,10 @@ from sqlalchemy import select, update
 from cases.platform.config import Settings
 from cases.issuance.docnumbers import issue_document_number
 from cases.models import Document, DocumentNumberCounter, Jurisdiction, OutboxMessage, User
-from notifications import delivery
-from notifications.documents import render_pending_documents
-from notifications.render import render_message
-from notifications.variables import build_variables
+from notifications.delivery import service as delivery
+from notifications.documents.store import render_pending_documents
+from notifications.rendering.render import render_message
+from notifications.rendering.variables import build_variables
 from tests.conftest import complete_project
 from tests.machine_paths import HttpDriver
 
@@ -373,7 +373,7 @@ def test_failed_render_shows_reason_on_the_case_alerts_once_and_the_officer_retr
 
 def test_transient_render_errors_retry_with_backoff_then_fail_with_one_alert(api, drv, db, world, clock, settings,
                                                                             monkeypatch):
-    import notifications.documents as documents_module
+    import notifications.documents.store as documents_module
 
     complete_project(db, world, clock)
     case = register_hazard(drv, world)
@@ -417,7 +417,7 @@ class _Smtp:
 
 def configure_smtp(db, clock, port: int, settings: Settings) -> None:
     """SMTP saved by an administrator (as PUT /api/admin/channels/email does): e-mail is in use."""
-    from notifications import channel_config
+    from notifications.channels import config as channel_config
 
     with db.transaction() as s:
         channel_config.save_config(s, "email", {"host": "127.0.0.1", "port": port, "from_address": "anjian@test.local"},

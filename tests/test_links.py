@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from cases.platform.config import Settings
-from notifications import variables as links
+from notifications.rendering import variables as links
 from tests.machine_paths import HttpDriver
 from workflows import flows
 

@@ -14,7 +14,10 @@ from sqlalchemy import select
 from cases.issuance import outbox
 from cases.platform.config import Settings
 from cases.models import Base, ChannelConfig, OutboxMessage, User
-from notifications import channel_config, channel_usage, channels, preferences
+from notifications.channels import config as channel_config
+from notifications.channels import usage as channel_usage
+from notifications.channels import send as channels
+from notifications.delivery import preferences
 
 ME = "/api/me/notification-preferences"
 
@@ -246,7 +249,7 @@ def test_without_smtp_a_transition_writes_no_email_and_nothing_fails(api, db, wo
     """A fresh `make run`: no SMTP. The contact and the officer have addresses, yet no e-mail row is
     written, no attempt made, nothing fails."""
     from cases.models import DeliveryAttempt
-    from notifications import delivery
+    from notifications.delivery import service as delivery
 
     from tests.conftest import complete_project
 
@@ -272,7 +275,7 @@ def test_with_smtp_configured_email_is_used(api, db, world, clock, app_settings)
 
     from aiosmtpd.controller import Controller
 
-    from notifications import delivery
+    from notifications.delivery import service as delivery
 
     class Handler:
         def __init__(self):
@@ -349,7 +352,7 @@ LOAD_SENDERS = """
 import json, sys
 from cases.platform.config import get_settings
 from cases.platform.db import get_database
-from notifications.channel_usage import load_senders_if_configured
+from notifications.channels.usage import load_senders_if_configured
 with get_database().session() as s:
     names = load_senders_if_configured(s, get_settings())
 print(json.dumps({"channels": names, "apprise": "apprise" in sys.modules}))

@@ -25,7 +25,12 @@ from sqlalchemy import delete, select, text
 
 from cases.platform.config import Settings
 from cases.models import ChannelConfig, DeliveryAttempt, OutboxMessage
-from notifications import channel_config, channel_secrets, channel_usage, channels, delivery, outbound
+from notifications.channels import config as channel_config
+from notifications.channels import secrets as channel_secrets
+from notifications.channels import usage as channel_usage
+from notifications.channels import send as channels
+from notifications.delivery import service as delivery
+from notifications.channels import outbound
 
 KEY = "outbound-test-channel-key-0123456789abcdef"
 REMINDER = {"task": "完成隐患整改", "days_left": 2, "light": "yellow", "deadline_at": "2026-11-30T16:00:00+00:00",
@@ -109,7 +114,7 @@ def smtp_listener():
 
 @pytest.fixture
 def resolver():
-    """Fake DNS answers for names under ``.rebind.test`` (the seam in notifications/outbound.py);
+    """Fake DNS answers for names under ``.rebind.test`` (the seam in notifications/channels/outbound.py);
     every other name goes to the system resolver as usual."""
     answers: dict[str, list[str]] = {}
 

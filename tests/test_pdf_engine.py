@@ -1,4 +1,4 @@
-"""PDF set-up (notifications/pdf_engine.py): one font configuration per process — the same PDF
+"""PDF set-up (notifications/rendering/pdf_engine.py): one font configuration per process — the same PDF
 bytes as WeasyPrint's default, rendered faster; renders from two threads are serialised."""
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import sys
 import threading
 from pathlib import Path
 
-from notifications import pdf_engine
-from notifications.render import PRINT_FILE, TEMPLATE_DIR, _check_variables, _render, _spec
+from notifications.rendering import pdf_engine
+from notifications.rendering.render import PRINT_FILE, TEMPLATE_DIR, _check_variables, _render, _spec
 from tests.data.template_samples import SAMPLES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +37,7 @@ def _plain_sha256(html: str) -> str:
 
 
 def test_documents_from_the_shared_font_configuration_are_the_bytes_of_weasyprints_default(monkeypatch):
-    # Reproducible bytes need HarfBuzz subsetting or SOURCE_DATE_EPOCH (notifications/render.py
+    # Reproducible bytes need HarfBuzz subsetting or SOURCE_DATE_EPOCH (notifications/rendering/render.py
     # pdf_reproducible): set it, in this process and the stock one, so the comparison holds on both.
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1795000000")
     first, second = _html("rectification_notice"), _html("stop_work_order")
@@ -66,7 +66,7 @@ import json, sys
 started = []
 sys.addaudithook(lambda event, args: event == "subprocess.Popen" and started.append(str(args[1])[:80]))
 if sys.argv[1] == "ours":
-    from notifications.pdf_engine import import_weasyprint
+    from notifications.rendering.pdf_engine import import_weasyprint
     import_weasyprint()
 else:
     import weasyprint

@@ -14,7 +14,7 @@ from sqlalchemy import event, select, update
 from cases.platform.config import Settings
 from cases.models import OutboxMessage, Supervision, User
 from cases.platform.security import PASSWORD_MEMORY_KIB, PASSWORD_TIME_COST, verify_password
-from notifications.variables import build_variables, prefetch
+from notifications.rendering.variables import build_variables, prefetch
 
 REMINDER_VARS = {"task": "完成隐患整改", "days_left": 2, "light": "yellow", "deadline_at": "2026-11-30T16:00:00+00:00",
                  "due_date": "2026-11-30", "deadline_provisional": False}

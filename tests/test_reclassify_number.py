@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.conftest import complete_project
 from tests.machine_paths import HttpDriver
 from tests.test_documents import pdf_text, settings  # noqa: F401  (settings is a fixture)
-from notifications.documents import render_pending_documents
+from notifications.documents.store import render_pending_documents
 
 
 def test_reclassified_hazard_gets_a_zd_number_and_keeps_its_yh_number(api, db, world, clock, settings):  # noqa: F811

@@ -10,7 +10,7 @@ import pytest
 
 from api.security import DEFAULT_CSP, DOCUMENT_CSP
 from cases.platform.config import Settings
-from notifications.documents import render_pending_documents
+from notifications.documents.store import render_pending_documents
 from tests.conftest import SECRET, LiveServer, complete_project
 from tests.machine_paths import HttpDriver
 

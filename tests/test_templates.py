@@ -19,11 +19,11 @@ import pytest
 from jinja2 import meta, nodes
 
 from cases.ledger.identifiers import cn_num
-from notifications import filters
-from notifications import render as render_mod
-from notifications.catalog import CATALOG
-from notifications.filters import cn_date, cn_datetime, light, wan_yuan
-from notifications.render import (
+from notifications.rendering import filters
+from notifications.rendering import render as render_mod
+from notifications.rendering.catalog import CATALOG
+from notifications.rendering.filters import cn_date, cn_datetime, light, wan_yuan
+from notifications.rendering.render import (
     RenderedDocument,
     RenderError,
     TemplateVariableMissing,

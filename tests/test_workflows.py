@@ -330,8 +330,8 @@ def test_served_lanes_check_for_work_exactly_as_the_flows_claim_it(app_db, world
     when its check finds work, so each check must find work exactly when the flow would claim some —
     due timers, issued documents to render (rendering is a job of its own, not a side effect of
     delivery), due outbox rows."""
-    from notifications.delivery import deliver_pending
-    from notifications.documents import render_pending_documents
+    from notifications.delivery.service import deliver_pending
+    from notifications.documents.store import render_pending_documents
     from workflows import loop
 
     db = app_db
@@ -371,7 +371,7 @@ def test_render_flow_alone_renders_without_any_delivery(prefect_harness, app_db,
     and without its outbox rows (deleted here: the render never reads them)."""
     from cases.platform.config import reset_settings_cache
     from cases.models import DeliveryAttempt, Document
-    from notifications.documents import read_stored
+    from notifications.documents.store import read_stored
     from tests.conftest import complete_project
 
     monkeypatch.setenv("ANJIAN_DATA_DIR", str(tmp_path / "data"))

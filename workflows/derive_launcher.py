@@ -18,7 +18,7 @@ partial index) and starts the derive process for it; under ``anjian serve`` the 
 check wakes it too (workflows/loop.py). Nothing is rendered in the API process, and nothing is
 derived there while a derive process runs (under load it takes all of it: its own core, niced).
 While a rendering launcher's derive process is not yet ready, the documents due are rendered by a
-lean process it starts with the inline derivation (notifications/cold_render.py): the first PDF
+lean process it starts with the inline derivation (notifications/documents/cold_render.py): the first PDF
 after a quiet spell is ready ~1 s after the commit instead of ~2.5 s.
 """
 from __future__ import annotations
@@ -63,7 +63,7 @@ class DeriveLauncher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.started = 0  # derive processes started (tests, logs)
-        self._cold = None  # notifications.cold_render.ColdRenderer at work, if any
+        self._cold = None  # notifications.documents.cold_render.ColdRenderer at work, if any
         self.cold_started = 0  # lean render processes started (tests, logs)
 
     # ------------------------------------------------------------ public
@@ -195,7 +195,7 @@ class DeriveLauncher:
     def _derive_inline(self) -> None:
         """A few cases' documents derived on this thread (rendered by the lean process of
         :meth:`_cold_renderer`, or by the derive process: the e-mails that attach a PDF wait for it,
-        notifications/delivery.py); their commits wake this process's deliverer. Errors leave the
+        notifications/delivery/service.py); their commits wake this process's deliverer. Errors leave the
         events pending for the derive process."""
         try:
             from cases.platform.db import get_database
@@ -208,7 +208,7 @@ class DeriveLauncher:
 
     def _cold_renderer(self):
         """Rendering launchers only: the documents due while no derive process is ready are rendered
-        by a lean process fed from this one (notifications/cold_render.py) — started now, before the
+        by a lean process fed from this one (notifications/documents/cold_render.py) — started now, before the
         commit's documents are derived, or the one still at work."""
         if self.env.get("ANJIAN_DERIVE_RENDER") != "1":
             return None
@@ -217,7 +217,7 @@ class DeriveLauncher:
             return cold
         try:
             from cases.platform.config import get_settings
-            from notifications.cold_render import ColdRenderer
+            from notifications.documents.cold_render import ColdRenderer
 
             self._cold = cold = ColdRenderer(self.python, self.env, ready=self.ready, limit=self.inline_cases,
                                              database=self._database, nice=get_settings().derive_nice)

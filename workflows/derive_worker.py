@@ -285,7 +285,7 @@ def main() -> int:
     warming = None
     readiness = _Readiness(2 if settings.derive_render else 1)
     if settings.derive_render:  # fonts opened while the app imports: the first PDF costs what later ones do
-        from notifications.pdf_engine import warm_up
+        from notifications.rendering.pdf_engine import warm_up
 
         def warm_then_wake() -> None:
             try:
@@ -305,8 +305,8 @@ def main() -> int:
     max_items = settings.derive_max_items
     # What the API process installs at import (api/app.py): guards and effects, channel resolver.
     from cases.ledger.rules import EFFECTS  # noqa: F401
-    import notifications.preferences  # noqa: F401
-    import notifications.documents  # noqa: F401
+    import notifications.delivery.preferences  # noqa: F401
+    import notifications.documents.store  # noqa: F401
 
     use_prefect = bool(os.environ.get("PREFECT_API_URL")) and settings.derive_prefect
     from cases.issuance import wakeup

@@ -29,7 +29,7 @@ from cases.platform import clock, heartbeat
 from cases.platform.db import get_database
 from cases.clocks.sweep import fire_due_batch
 from cases.models import Case, Deadline, Jurisdiction, OutboxMessage, User
-import notifications.preferences as _preferences  # noqa: F401  (installs cases.issuance.outbox.channel_resolver)
+import notifications.delivery.preferences as _preferences  # noqa: F401  (installs cases.issuance.outbox.channel_resolver)
 from workflows.passes import (DELIVERY_BATCH, RENDER_BATCH, SWEEP_BUDGET_SECONDS, current_linger, deliver_now, delivery_pass,
                               record_heartbeat, render_now, render_pass, sweep_pass)
 from workflows.prefect_env import DELIVERY_FLOW, DIGEST_FLOW, RENDER_FLOW, SWEEP_FLOW, default_worker_name
@@ -77,7 +77,7 @@ def sweep_timers(batch_size: int | None = None, budget_seconds: float = SWEEP_BU
 
 def base_url(settings=None) -> str:
     """Links in messages: ``ANJIAN_BASE_URL``, through the one function the notifications use."""
-    from notifications.variables import base_url as _base_url
+    from notifications.rendering.variables import base_url as _base_url
 
     return _base_url(settings)
 
@@ -88,7 +88,7 @@ def digest_variables(session: Session, user: User, now: datetime, *, url: str | 
     from cases.reads import case_lists
     from cases.clocks.lights import light_expression
 
-    from notifications import variables as links
+    from notifications.rendering import variables as links
 
     base = url or base_url()
     today = clock.to_local(now).date()
@@ -177,7 +177,7 @@ def daily_digest() -> dict[str, int]:
 
 @task(name="render-batch", retries=2, retry_delay_seconds=2, persist_result=False, cache_policy=NO_CACHE)
 def render_batch(limit: int) -> dict[str, int]:
-    """Render up to ``limit`` due issued documents (notifications.documents: a document is marked
+    """Render up to ``limit`` due issued documents (notifications.documents.store: a document is marked
     rendered only if it is still issued, so a retried task or a second worker never renders twice)."""
     return render_now(limit)
 
@@ -196,7 +196,7 @@ def render_documents(limit: int = RENDER_BATCH, budget_seconds: float = SWEEP_BU
 
 @task(name="deliver-batch", retries=2, retry_delay_seconds=2, persist_result=False, cache_policy=NO_CACHE)
 def deliver_batch(limit: int, worker: str) -> dict[str, int]:
-    """Claim and deliver up to ``limit`` due outbox rows (notifications.delivery: a claim is
+    """Claim and deliver up to ``limit`` due outbox rows (notifications.delivery.service: a claim is
     committed before anything is sent, so a retry never holds a row twice)."""
     return deliver_now(limit, worker)
 

@@ -18,8 +18,8 @@ with its task runs, retried per task (``retries=2``) and listed in the Prefect U
 executed in this process. What a lane does when there is nothing to do is one indexed ``SELECT …
 LIMIT 1`` on the app database: an idle tick creates no flow run, starts no process and sends
 nothing to Prefect. The checks are the very conditions the flows claim work by
-(``Timer.status/fire_at``, ``notifications.documents.due_documents``, the outbox claim in
-``notifications.delivery``), so a tick that skips has nothing a flow run would have done.
+(``Timer.status/fire_at``, ``notifications.documents.store.due_documents``, the outbox claim in
+``notifications.delivery.service``), so a tick that skips has nothing a flow run would have done.
 
 Before each of those runs the lane asks the Prefect API's health check (``prefect_answers``, 2 s):
 a Prefect server that does not answer (seen stalled for up to a minute with its SQLite database
@@ -157,14 +157,14 @@ def campaign_rounds_due(now: datetime) -> bool:
 
 
 def documents_due(now: datetime) -> bool:
-    from notifications.documents import ISSUED
+    from notifications.documents.store import ISSUED
 
     return _exists(select(Document.id).where(
         Document.status == ISSUED, or_(Document.next_render_at.is_(None), Document.next_render_at <= now)))
 
 
 def outbox_due(now: datetime) -> bool:
-    from notifications.delivery import deliverable
+    from notifications.delivery.service import deliverable
 
     return _exists(select(OutboxMessage.id).where(deliverable(now)))
 
@@ -330,7 +330,7 @@ class FlowLoop:
             self._threads.append(t)
         wakeup.add_outbox_waker(self.wake)
         if self.offload is not None:
-            from notifications.delivery import render_elsewhere
+            from notifications.delivery.service import render_elsewhere
 
             render_elsewhere(True)  # an e-mail waits for the derive process's render, never renders here
         db = get_database()
@@ -349,7 +349,7 @@ class FlowLoop:
 
         wakeup.remove_outbox_waker(self.wake)
         if self.offload is not None:
-            from notifications.delivery import render_elsewhere
+            from notifications.delivery.service import render_elsewhere
 
             render_elsewhere(False)
         self._stop.set()
@@ -456,10 +456,10 @@ class FlowLoop:
     @staticmethod
     def _load_senders() -> None:
         """The delivery lane's first step: a channel that sends outside has its sender loaded now,
-        not on the way of the first message (notifications/channel_usage.py)."""
+        not on the way of the first message (notifications/channels/usage.py)."""
         try:
             from cases.platform.config import get_settings
-            from notifications.channel_usage import load_senders_if_configured
+            from notifications.channels.usage import load_senders_if_configured
 
             with get_database().session() as s:
                 load_senders_if_configured(s, get_settings())

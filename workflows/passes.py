@@ -149,7 +149,7 @@ def record_heartbeat(worker: str, flow_name: str) -> None:
 
 def delivery_pass(deliver: Callable[[int], Counts], *, limit: int = DELIVERY_BATCH,
                   budget_seconds: float = SWEEP_BUDGET_SECONDS, logger: Any = None) -> dict[str, int]:
-    """Deliver batch after batch (``deliver(limit)``: notifications.delivery.deliver_pending) until
+    """Deliver batch after batch (``deliver(limit)``: notifications.delivery.service.deliver_pending) until
     a batch finds nothing due or the time budget is spent."""
     started = time.monotonic()
     totals: dict[str, int] = {}
@@ -237,7 +237,7 @@ def collect_render_garbage() -> None:
 
 def render_pass(render: Callable[[int], Counts], *, limit: int = RENDER_BATCH,
                 budget_seconds: float = SWEEP_BUDGET_SECONDS, logger: Any = None) -> dict[str, int]:
-    """Render batch after batch (``render(limit)``: notifications.documents.render_pending_documents),
+    """Render batch after batch (``render(limit)``: notifications.documents.store.render_pending_documents),
     the renderer's garbage collected after each, until a batch is not full or the budget is spent."""
     started = time.monotonic()
     totals: dict[str, int] = {}
@@ -280,7 +280,7 @@ def derive_and_render_pass(derive: Callable[[int], Counts], render: Callable[[in
     """The derive process's pass, in a flow run (``derive_batch``/``render_batch`` tasks) or without
     one (:func:`derive_now`/:func:`render_now`): derive, then — with ``render`` — render what is due.
     Messages without a PDF (webhook, SMS, inbox) leave once derived; an e-mail carrying a document
-    is not claimed until it is rendered (notifications/delivery.py): the render's commit wakes the
+    is not claimed until it is rendered (notifications/delivery/service.py): the render's commit wakes the
     deliverers in turn (cases/issuance/wakeup.py)."""
     from workflows.loop import documents_due
 
@@ -298,7 +298,7 @@ def fire_now(limit: int, worker: str) -> Counts:
 
 
 def deliver_now(limit: int, worker: str) -> Counts:
-    from notifications.delivery import deliver_pending
+    from notifications.delivery.service import deliver_pending
 
     return deliver_pending(get_database(), clock.now(), limit=limit, worker=worker)
 
@@ -309,7 +309,7 @@ _render_lock = threading.Lock()
 
 
 def render_now(limit: int) -> Counts:
-    from notifications.documents import render_pending_documents
+    from notifications.documents.store import render_pending_documents
 
     with _render_lock:
         return render_pending_documents(get_database(), clock.now(), limit=limit)

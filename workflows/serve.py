@@ -100,7 +100,7 @@ def _serve_worker(name: str | None, api_url: str, interval: float, digest: bool)
     if not os.environ.get("ANJIAN_CHANNEL_WARNING_DONE"):
         try:
             from cases.platform.db import get_database
-            from notifications.channel_usage import warn_unconfigured_at_startup
+            from notifications.channels.usage import warn_unconfigured_at_startup
 
             warn_unconfigured_at_startup(get_database(), settings)
         except Exception as exc:  # noqa: BLE001 - never a reason not to serve

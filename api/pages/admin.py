@@ -3,8 +3,8 @@ channels, the legal holiday calendar and the messages that failed to send.
 
 Every act goes through the API's own functions and policy: (de)activating an account
 ``cases.platform.sessions.admin_set_active``, creating one ``api.routes.reference.add_user``, the
-channels ``notifications.channel_config.describe`` (secrets masked), loading a year's holiday notice
-``cases.calendar.calendar_years.load_calendar_year``, re-sending ``notifications.delivery.resend``.
+channels ``notifications.channels.config.describe`` (secrets masked), loading a year's holiday notice
+``cases.calendar.calendar_years.load_calendar_year``, re-sending ``notifications.delivery.service.resend``.
 Province-wide settings (channels, the calendar) stay the root admin's (``cases.ledger.policy``)."""
 from __future__ import annotations
 
@@ -28,10 +28,11 @@ from cases.ledger.labels import options_of
 from cases.models import CalendarYear, Enterprise, Jurisdiction, OutboxMessage, User
 from cases.platform.errors import NotFound, ValidationFailed
 from cases.platform.sessions import admin_set_active
-from notifications import channel_config, delivery
-from notifications.catalog import CATALOG
-from notifications.channels import CHANNEL_NAMES, ChannelConfigError
-from notifications.channel_secrets import redact
+from notifications.channels import config as channel_config
+from notifications.delivery import service as delivery
+from notifications.rendering.catalog import CATALOG
+from notifications.channels.send import CHANNEL_NAMES, ChannelConfigError
+from notifications.channels.secrets import redact
 
 router = APIRouter(include_in_schema=False)
 

@@ -1,7 +1,7 @@
 """My notification preferences and my password (``/me/preferences``).
 
 The preferences are read and saved through the same functions as ``/api/me/notification-preferences``
-(``notifications.preferences``; the view is ``api.routes.notifications.my_preferences_view``): the
+(``notifications.delivery.preferences``; the view is ``api.routes.notifications.my_preferences_view``): the
 form has a row for 全部消息 (``*``) and one per message kind of the catalogue, each with the channels.
 The password change runs ``cases.platform.sessions.change_password`` on the password pool, as
 ``/api/me/password`` does; afterwards this session's cookie holds the new token (every other session
@@ -20,9 +20,9 @@ from api.routes.notifications import my_preferences_view
 from cases.platform.errors import ValidationFailed
 from cases.platform.security import issue_token
 from cases.platform.sessions import LoginLocked, LoginPolicy, change_password
-from notifications import preferences
-from notifications.catalog import CATALOG
-from notifications.channels import CHANNEL_NAMES, CHANNELS
+from notifications.delivery import preferences
+from notifications.rendering.catalog import CATALOG
+from notifications.channels.send import CHANNEL_NAMES, CHANNELS
 
 router = APIRouter(include_in_schema=False)
 

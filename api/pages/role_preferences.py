@@ -1,6 +1,6 @@
 """Notification preferences per role (``/admin/role-preferences``): which channels every user of a
 role gets each message on, unless the user set their own. Read and saved through the functions of
-``/api/admin/role-preferences/{role}`` (``notifications.preferences``); any admin reads them, only
+``/api/admin/role-preferences/{role}`` (``notifications.delivery.preferences``); any admin reads them, only
 the root admin (the province's) changes them (``policy.require_root_admin``), as the API says."""
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from api.routes.notifications import _role_preferences
 from cases.ledger import policy
 from cases.ledger.access import ROLE_LABELS, require_role
 from cases.platform.errors import ValidationFailed
-from notifications import preferences
-from notifications.channels import CHANNEL_NAMES
+from notifications.delivery import preferences
+from notifications.channels.send import CHANNEL_NAMES
 
 router = APIRouter(include_in_schema=False)
 

@@ -15,7 +15,7 @@ from cases.issuance.documents import FAILED, ISSUED, RENDERED, STATUS_LABELS, ca
 from cases.platform.errors import NotFound
 from cases.models import Document
 from cases.ledger.validation import MAX_INT
-from notifications.documents import read_stored, rerender
+from notifications.documents.store import read_stored, rerender
 
 router = APIRouter(prefix="/api", tags=["documents"])
 

@@ -1,7 +1,7 @@
 """Inspections (检查记录) and checklists (检查表): record an inspection with every item's result, list
 and read them under the jurisdiction tree, turn a failed item into a case, attach an item's photo,
 the 检查记录 as PDF / printable HTML; the checklist versions, and an admin's upload of a new version.
-Services: cases/inspections/; the document: notifications/inspection_record.py; docs/inspections.md."""
+Services: cases/inspections/; the document: notifications/documents/inspection_record.py; docs/inspections.md."""
 from __future__ import annotations
 
 import hashlib
@@ -23,7 +23,7 @@ from cases.inspections import findings, reads, services
 from cases.issuance import derive
 from cases.ledger.validation import MAX_INT
 from cases.platform.errors import NotFound, ValidationFailed
-from notifications.inspection_record import TITLE, stored_record
+from notifications.documents.inspection_record import TITLE, stored_record
 
 router = APIRouter(prefix="/api", tags=["inspections"])
 

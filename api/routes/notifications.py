@@ -14,10 +14,15 @@ from cases.ledger import policy, services
 from cases.ledger.access import ROLE_LABELS, require_role
 from cases.platform.errors import NotFound, ValidationFailed
 from cases.models import DeliveryAttempt, OutboxMessage
-from notifications import channel_config, channel_usage, channels, delivery, preferences, receipts
-from notifications.catalog import CATALOG
-from notifications.render import RenderError, render_message
-from notifications.variables import build_variables, prefetch
+from notifications.channels import config as channel_config
+from notifications.channels import usage as channel_usage
+from notifications.channels import send as channels
+from notifications.delivery import service as delivery
+from notifications.delivery import preferences
+from notifications.delivery import receipts
+from notifications.rendering.catalog import CATALOG
+from notifications.rendering.render import RenderError, render_message
+from notifications.rendering.variables import build_variables, prefetch
 
 router = APIRouter(prefix="/api", tags=["notifications"])
 

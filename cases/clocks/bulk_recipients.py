@@ -126,7 +126,7 @@ class BatchContext:
         key = (user.id, template, urgent)
         if key not in self.channels:
             # Users are plain rows here; resolvers read id, role and email (cases.issuance.outbox,
-            # notifications.preferences).
+            # notifications.delivery.preferences).
             self.channels[key] = outbox.channels_for(self.s, user, template, urgent)
         return self.channels[key]
 

@@ -10,7 +10,7 @@ item of it gets a result (合格 / 不合格 / 不适用). A campaign round is c
 tables (the site in the campaign's scope, the round exists); an analogous-check task (类比排查) must
 be an open task of the same project. Recording closes analogous-check tasks: the given one, or else
 every open task of the project. The 检查记录 gets its 文号 at once (cases.issuance.docnumbers); its
-printable file is rendered on first request (notifications/inspection_record.py).
+printable file is rendered on first request (notifications/documents/inspection_record.py).
 """
 from __future__ import annotations
 

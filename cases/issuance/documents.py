@@ -13,8 +13,8 @@ recipient and channel (template = the document type, ``document_no`` = the numbe
 letters with :func:`issue` / :func:`record` inside the rung's own transaction.
 
 Rendering (PDF + HTML, content hash, storage) happens later, once, in
-:mod:`notifications.documents`; facts that are not the action's (project, parties, contact
-officer, building, …) are read there by :mod:`notifications.variables`.
+:mod:`notifications.documents.store`; facts that are not the action's (project, parties, contact
+officer, building, …) are read there by :mod:`notifications.rendering.variables`.
 """
 from __future__ import annotations
 
@@ -173,7 +173,7 @@ def record(session: Session, case: Case, doc_type: str, *, number: str, issuer: 
     return doc
 
 
-# Installed by notifications.documents: fn(session, case, doc_type, contact) → field errors for the
+# Installed by notifications.documents.store: fn(session, case, doc_type, contact) → field errors for the
 # facts of the case the document cannot be filled with (a missing builder, a contact phone, …). An
 # action that would issue such a document is refused (422), in its own transaction, before anything
 # is written, instead of leaving a notice that never renders. None (cases used alone): unchecked.

@@ -7,7 +7,7 @@ the responsible unit is already in the session (the action's reference check rea
 **No supervision**: ``cases.ledger.services.get_case(for_update=True)`` reads, with the case row,
 whether the case has a supervision at all (live or lifted; an indexed EXISTS in the same statement).
 When it has none, the case page (``cases.clocks.supervision.active_supervision``) and a document's
-addressing (``notifications.variables.party_name``) skip their SELECT — unless this transaction wrote a supervision of the case (listing a major hazard at registration):
+addressing (``notifications.rendering.variables.party_name``) skip their SELECT — unless this transaction wrote a supervision of the case (listing a major hazard at registration):
 any Supervision pending in the session, or flushed since, for that case voids the hint. The hint
 lives in ``session.info`` until the transaction ends.
 

@@ -29,7 +29,7 @@ class Document(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
-    doc_type: Mapped[str] = mapped_column(String(48))  # template name (notifications/catalog.py)
+    doc_type: Mapped[str] = mapped_column(String(48))  # template name (notifications/rendering/catalog.py)
     number: Mapped[str] = mapped_column(String(64), unique=True)  # 文号
     title: Mapped[str] = mapped_column(String(64))
     issuing_jurisdiction_code: Mapped[str] = mapped_column(ForeignKey("jurisdictions.code"))

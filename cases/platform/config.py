@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     derive_inline_cases: int = Field(default=5, ge=0)
     # Authority prefixes for document numbers (文号): JSON mapping jurisdiction code -> prefix.
     doc_number_prefixes: dict[str, str] = Field(default_factory=dict)
-    # Notification channels (notifications/channels.py); empty = channel not configured.
+    # Notification channels (notifications/channels/send.py); empty = channel not configured.
     smtp_host: str = ""
     smtp_port: int = 25
     smtp_from: str = "anjian@localhost"
@@ -103,11 +103,11 @@ class Settings(BaseSettings):
     wecom_webhook_key: str = ""
     dingtalk_token: str = ""
     # Outbound notification targets on loopback / private / link-local / metadata addresses are
-    # refused (notifications/outbound.py) unless listed here: comma-separated CIDRs or addresses,
+    # refused (notifications/channels/outbound.py) unless listed here: comma-separated CIDRs or addresses,
     # optionally with :port ("10.20.0.0/16, 10.1.2.3:8080, [fd12::1]:25"), or host names
     # ("gw.gov.internal", "gw.gov.internal:8080"). Empty (default): nothing internal is allowed.
     outbound_allow: str = ""
-    # Encrypts channel secrets saved in the database (notifications/channel_secrets.py): at least
+    # Encrypts channel secrets saved in the database (notifications/channels/secrets.py): at least
     # 32 bytes. Empty: development generates data_dir/channel_key; production refuses to save secrets.
     channel_key: str = ""
     channel_key_file: Path | None = None

@@ -1,4 +1,4 @@
-"""Realistic sample variables for every template in notifications/catalog.py.
+"""Realistic sample variables for every template in notifications/rendering/catalog.py.
 
 All instants are aware UTC datetimes (as stored); legal dates are Asia/Shanghai dates. The names
 and numbers are made up but shaped like real ones (Suzhou, Gusu district, 2026); the credit codes

@@ -30,7 +30,7 @@ from sqlalchemy import func, select
 
 from cases.platform.config import Settings
 from cases.models import CaseEvent, DeliveryAttempt, Document, OutboxMessage, RungFiring, Timer, User
-from notifications import delivery
+from notifications.delivery import service as delivery
 from tests.conftest import password_hash
 from tests.faults.conftest import REPO, free_port, wait_for
 
@@ -49,10 +49,10 @@ print(json.dumps(out), flush=True)
 DELIVERY_SCRIPT = r"""
 import json, sys
 from datetime import datetime
-import notifications.preferences
+import notifications.delivery.preferences
 from cases.platform.config import Settings
 from cases.platform.db import Database
-from notifications.delivery import deliver_pending
+from notifications.delivery.service import deliver_pending
 url, now, port, data_dir = sys.argv[1:5]
 settings = Settings(smtp_host="127.0.0.1", smtp_port=int(port), smtp_from="anjian@test.local", data_dir=data_dir,
                     outbound_allow="127.0.0.1")  # the loopback SMTP server is this test's gateway

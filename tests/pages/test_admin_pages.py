@@ -185,7 +185,7 @@ def test_root_admin_saves_a_channel_with_errors_next_to_the_field(pages, world, 
     assert post_form(page, "/admin", "/admin/channels/webhook", {"setting.url": shown.replace("&amp;", "&"),
                                                                  "enabled": "1"}).status_code == 303
     from cases.models import ChannelConfig
-    from notifications import channel_config
+    from notifications.channels import config as channel_config
 
     with db.session() as s:
         assert channel_config.saved_values(s.get(ChannelConfig, "webhook"), settings)["url"] == url

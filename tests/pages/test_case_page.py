@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from cases.clocks.sweep import fire_all_due
-from notifications.documents import render_pending_documents
+from notifications.documents.store import render_pending_documents
 
 SHOTS = Path(os.environ["CASE_PAGE_SHOTS"]) if os.environ.get("CASE_PAGE_SHOTS") else None  # to look at it
 LONG = timedelta(days=60)  # the tests move the clock by days

@@ -5,8 +5,8 @@ enterprise contact), and time passes through the real sweep: ``story.advance`` m
 clock step by step and at every step does what the served flows do — fire every due timer
 (``cases.clocks.sweep.fire_due_batch``, the body of the sweep flow's task), run the campaigns' round
 clocks (``cases.campaigns.clock.fire_all_due_rounds``, last in every sweep), render every issued
-document (``notifications.documents.render_pending_documents``) and deliver the outbox
-(``notifications.delivery.deliver_pending``; the in-app inbox at once). Assertions then read
+document (``notifications.documents.store.render_pending_documents``) and deliver the outbox
+(``notifications.delivery.service.deliver_pending``; the in-app inbox at once). Assertions then read
 what a person would read: the documents' text, the events, the lights, who was notified.
 """
 from __future__ import annotations
@@ -30,8 +30,8 @@ from cases.patterns import detect as pattern_detect
 from cases.clocks.sweep import fire_due_batch
 from cases.campaigns.clock import fire_all_due_rounds
 from cases.models import Document, OutboxMessage, User
-from notifications.delivery import deliver_pending
-from notifications.documents import read_stored, render_pending_documents
+from notifications.delivery.service import deliver_pending
+from notifications.documents.store import read_stored, render_pending_documents
 from tests.conftest import complete_project
 from tests.machine_paths import HttpDriver
 

@@ -76,8 +76,8 @@ def test_a_complaint_not_answered_climbs_the_ladder(story):
     assert all(m.variables["task"] == "答复举报人期限" for m in sent)
     assert not [m for m in story.messages(case) if m.recipient_user_id == world.contact.id]  # no unit involved
     assert story.notified(case, "overdue_warning") == {"officer", "supervisor"}
-    from notifications.render import render_message
-    from notifications.variables import build_variables
+    from notifications.rendering.render import render_message
+    from notifications.rendering.variables import build_variables
     supervise = next(m for m in sent if m.variables["rung"] == "supervise")
     with story.db.session() as s:
         text = render_message(supervise.template, build_variables(s, supervise))

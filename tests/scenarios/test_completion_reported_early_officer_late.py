@@ -82,8 +82,8 @@ def test_the_unit_reports_early_and_the_officer_never_comes(story):
     assert [(m.template, m.variables["rung"]) for m in supervisor_msgs] == \
         [("overdue_warning", "overdue"), ("overdue_warning", "supervise")]
     # what the supervisor reads: first the warning, then a 督办提醒 asking them to see it done
-    from notifications.render import render_message
-    from notifications.variables import build_variables
+    from notifications.rendering.render import render_message
+    from notifications.rendering.variables import build_variables
     with story.db.session() as s:
         warning, supervise = (render_message(m.template, build_variables(s, m)) for m in supervisor_msgs)
     assert warning.subject.startswith("【逾期预警】") and "督促" not in warning.short_text

@@ -64,8 +64,8 @@ def test_scaffold_occurrence_reported_up_late(story):
     supervise = [m for m in story.messages(case, "overdue_warning")
                  if m.variables.get("rung") == "supervise" and m.channel == "inbox"]
     assert {m.recipient_user_id for m in supervise} == {w.supervisor.id}
-    from notifications.render import render_message
-    from notifications.variables import build_variables
+    from notifications.rendering.render import render_message
+    from notifications.rendering.variables import build_variables
 
     with story.db.session() as s:
         text = render_message(supervise[0].template, build_variables(s, supervise[0]))

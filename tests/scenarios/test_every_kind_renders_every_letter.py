@@ -18,9 +18,9 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from cases.models import Building, Case, Document, OutboxMessage
-from notifications.catalog import CATALOG
-from notifications.render import RenderError, render_message
-from notifications.variables import build_variables
+from notifications.rendering.catalog import CATALOG
+from notifications.rendering.render import RenderError, render_message
+from notifications.rendering.variables import build_variables
 from tests.scenarios.conftest import beijing
 
 LADDER_LETTERS = {"warning_letter", "supervision_notice", "supervision_letter", "interview_notice", "public_criticism"}

@@ -33,8 +33,8 @@ from cases.ledger.access import STAFF_ROLES
 from cases.reads.jurisdiction_cache import jurisdiction_facts
 from cases.ledger.labels import event_label, field_label, options_of
 from cases.models import Building, Enterprise, Project, User
-from notifications.channels import CHANNEL_NAMES
-from notifications.receipts import status_label
+from notifications.channels.send import CHANNEL_NAMES
+from notifications.delivery.receipts import status_label
 from state_machines.loader import FieldSpec, MachineDefinition
 
 # The values a system event (not a machine action) carries that a person reads, by event.

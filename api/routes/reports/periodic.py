@@ -158,7 +158,7 @@ def report_file(s, user: User, rep: dict[str, Any], sub: Optional[ReportSubmissi
     ascii_stem = f"report-{rep['jurisdiction']['code']}-{rep['period']['key']}" + (f"-v{sub.version}" if sub else "")
     if fmt == "xlsx":
         return _file(export.xlsx_bytes(rep, sub_json), XLSX, stem + ".xlsx", ascii_stem + ".xlsx")
-    from notifications.periodic_report import render_report
+    from notifications.documents.periodic_report import render_report
 
     _, pdf = render_report(rep, sub_json, authority=j.authority_name if j else "")
     return _file(pdf, "application/pdf", stem + ".pdf", ascii_stem + ".pdf")

@@ -12,7 +12,7 @@ from typing import Any
 
 import jinja2
 
-from notifications.render import RenderError, SHANGHAI, _RequiredValueMissing
+from notifications.rendering.render import RenderError, SHANGHAI, _RequiredValueMissing
 
 
 # --------------------------------------------------------------------------------------------

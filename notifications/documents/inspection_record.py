@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from cases.inspections import INSPECTION_TYPES, RESULTS
 from cases.models import Building, Campaign, Case, Checklist, Enterprise, Inspection, InspectionItem, Jurisdiction, Project
 from cases.platform.files import write_atomically
-from notifications.render import RenderError, environment, html_to_pdf
+from notifications.rendering.render import RenderError, environment, html_to_pdf
 
 TEMPLATE = "_records/inspection_record.html.j2"
 TITLE = "监督检查记录"

@@ -19,9 +19,9 @@ configurations on the environment settings for delivery (a saved configuration r
 channel's environment settings entirely; a disabled one turns the channel off).
 
 Outbound safety (issue 8): every host a channel connects to is checked after DNS resolution at
-save time and again right before each send (notifications/outbound.py; ``ANJIAN_OUTBOUND_ALLOW``
+save time and again right before each send (notifications/channels/outbound.py; ``ANJIAN_OUTBOUND_ALLOW``
 for an intranet gateway), and apprise is told not to follow redirects. Saved secrets and URLs are
-encrypted at rest and masked on read, in receipts and in logs (notifications/channel_secrets.py).
+encrypted at rest and masked on read, in receipts and in logs (notifications/channels/secrets.py).
 """
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 from cases.platform.config import Settings
-from notifications import channel_secrets, outbound
+from notifications.channels import secrets as channel_secrets
+from notifications.channels import outbound
 
 CHANNELS = ("inbox", "email", "webhook", "wecom", "dingtalk")
 BOT_CHANNELS = ("wecom", "dingtalk")  # subject to quiet hours

@@ -21,7 +21,7 @@ from cases.platform.config import Settings, get_settings
 from cases.ledger import case_hints
 from cases.clocks.deadlines import held_open_deadlines
 from cases.models import Building, Case, Deadline, Enterprise, Jurisdiction, OutboxMessage, Project, Supervision, User
-from notifications.catalog import CATALOG, _VARIABLES, TemplateSpec
+from notifications.rendering.catalog import CATALOG, _VARIABLES, TemplateSpec
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 PARTY_ROLES = {"contractor": "contractor", "builder": "builder", "supervisor": "supervision_unit"}

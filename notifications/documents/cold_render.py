@@ -4,12 +4,12 @@ Under ``anjian serve`` documents are rendered by the derive process (workflows/d
 which exits when nobody has worked for a while. The first commit after that would wait for a new one
 to import the application, then WeasyPrint, then render: ~2.5 s before the PDF an e-mail attaches.
 Instead the API process's launcher (workflows/derive_launcher.py), woken by that commit while no
-derive process is ready, starts a :mod:`notifications.render_process` (templates and WeasyPrint
+derive process is ready, starts a :mod:`notifications.rendering.render_process` (templates and WeasyPrint
 only) *before* it derives the commit's documents itself, and :class:`ColdRenderer` then feeds it:
 for each due document it takes a lease (the row's ``next_render_at``, so the derive process's render
 passes leave it alone meanwhile), computes the variables here — this process has the application
 loaded — and stores what comes back exactly as the derive process would
-(:func:`notifications.documents.store_rendered`), which wakes the e-mails waiting for it.
+(:func:`notifications.documents.store.store_rendered`), which wakes the e-mails waiting for it.
 
 Once the derive process says it is ready, it renders the rest and the lean process is closed.
 Whatever goes wrong here — a render error, the process dying, a timeout — only gives the lease back:
@@ -45,10 +45,10 @@ WAIT_FOR_WORK_SECONDS = 3.0
 
 
 class RenderProcess:
-    """One ``python -m notifications.render_process``: jobs in, rendered documents out (pickles)."""
+    """One ``python -m notifications.rendering.render_process``: jobs in, rendered documents out (pickles)."""
 
     def __init__(self, python: str, env: Mapping[str, str], *, nice: int = 0) -> None:
-        self.proc = subprocess.Popen([python, "-m", "notifications.render_process"],
+        self.proc = subprocess.Popen([python, "-m", "notifications.rendering.render_process"],
                                      env={**env, "ANJIAN_RENDER_PROCESS_NICE": str(nice)},
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
 
@@ -87,7 +87,7 @@ def lease_due_document(db: Database, now: datetime, until: datetime, skip: froze
     """One document due for its render (not in ``skip``), now leased until ``until`` (its
     ``next_render_at``: render passes skip it meanwhile); None when nothing is due. Another
     process's lease is never taken."""
-    from notifications.documents import due_documents
+    from notifications.documents.store import due_documents
 
     with db.session() as s:
         ids = [i for i in due_documents(s, now, len(skip) + 3) if i not in skip]
@@ -113,8 +113,8 @@ def release(db: Database, doc_id: int, until: datetime) -> None:
 def render_leased(db: Database, doc_id: int, helper: RenderProcess, settings: Settings) -> str:
     """Render a leased document in ``helper`` and store it: rendered / stale / retry / skipped, or
     ``given back`` (anything else: the lease is for the caller to release)."""
-    from notifications.documents import document_variables, store_rendered
-    from notifications.render import RenderError, RenderedDocument
+    from notifications.documents.store import document_variables, store_rendered
+    from notifications.rendering.render import RenderError, RenderedDocument
 
     with db.session() as s:
         doc = s.get(Document, doc_id)

@@ -1,17 +1,17 @@
 """A lean process that turns a document's template variables into its HTML and PDF, and nothing else.
 
-``python -m notifications.render_process`` is started by the API process when a commit issued a
-document and no derive process is ready to render it (notifications/cold_render.py): the derive
+``python -m notifications.rendering.render_process`` is started by the API process when a commit issued a
+document and no derive process is ready to render it (notifications/documents/cold_render.py): the derive
 process first imports the whole application (~1 s of CPU) before its first PDF, while this one
 imports only the templates and WeasyPrint — started before the API process has even derived the
 document, so WeasyPrint loads while the 文号 is taken. Its first PDF is ready ~1 s after its start
 instead of ~2.5 s, and the e-mail that attaches it goes out that much sooner.
 
 It reads nothing from the database and writes nothing to disk: the parent computes the variables
-(notifications/documents.py ``document_variables``) and stores the result. Protocol, pickles on the
+(notifications/documents/store.py ``document_variables``) and stores the result. Protocol, pickles on the
 pipes (parent and child are the same program): stdin carries ``(doc_type, variables)`` jobs; for each
 stdout carries ``("ok", {"html", "pdf", "sha256", "title"})``, ``("render", message)`` for a
-:class:`notifications.render.RenderError` (the document's data is at fault) or ``("crash", message)``
+:class:`notifications.rendering.render.RenderError` (the document's data is at fault) or ``("crash", message)``
 for anything else. EOF on stdin (the parent closed it or is gone) ends the process.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sys
 
 
 def _answer(out, job) -> None:
-    from notifications.render import RenderError, render_document
+    from notifications.rendering.render import RenderError, render_document
 
     doc_type, variables = job
     try:
@@ -46,10 +46,10 @@ def main() -> int:
         except OSError:
             pass
     # WeasyPrint loads while the parent derives the document (the first job is a few ms away).
-    from notifications.pdf_engine import import_weasyprint
+    from notifications.rendering.pdf_engine import import_weasyprint
 
     import_weasyprint()
-    importlib.import_module("notifications.render")  # the templates' environment, before the first job
+    importlib.import_module("notifications.rendering.render")  # the templates' environment, before the first job
 
     jobs, out = sys.stdin.buffer, sys.stdout.buffer
     while True:

@@ -32,17 +32,19 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import and_, not_, select, update
 from sqlalchemy.orm import Session
 
-import notifications.preferences as preferences  # installs cases.issuance.outbox.channel_resolver
+import notifications.delivery.preferences as preferences  # installs cases.issuance.outbox.channel_resolver
 from cases.platform.clock import SHANGHAI
 from cases.platform.config import Settings, get_settings
 from cases.platform.db import Database
 from cases.platform.errors import ActionNotAllowed, NotFound
 from cases.models import DeliveryAttempt, OutboxMessage, User
-from notifications import channel_config, channels, outbound
-from notifications.catalog import CATALOG
-from notifications.alerts import ALERT_TEMPLATE, enqueue_alert
-from notifications.render import RenderError, render_document, render_message
-from notifications.variables import build_variables
+from notifications.channels import config as channel_config
+from notifications.channels import send as channels
+from notifications.channels import outbound
+from notifications.rendering.catalog import CATALOG
+from notifications.delivery.alerts import ALERT_TEMPLATE, enqueue_alert
+from notifications.rendering.render import RenderError, render_document, render_message
+from notifications.rendering.variables import build_variables
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +75,7 @@ def quiet_until(now: datetime) -> datetime | None:
 # (render_one). True: this process leaves rendering to another (``anjian serve``: the derive process,
 # workflows/derive_launcher.py — WeasyPrint's heap never enters the API process); such an e-mail is not
 # claimed until its document is rendered or failed, and the renderer's commit wakes delivery
-# (notifications/documents.py), so the message waits for the render, not for a postponement.
+# (notifications/documents/store.py), so the message waits for the render, not for a postponement.
 _rendering_elsewhere = False
 
 
@@ -242,7 +244,7 @@ def deliver_one(db: Database, msg_id: int, attempt: int, now: datetime, *, setti
         if msg.channel == "email" and spec.is_document:
             # A document issued by a transition is attached as stored (rendered once, same bytes
             # and sha256 as on the case); other numbered messages are rendered from the row.
-            from notifications.documents import DocumentFailed, DocumentNotReady, stored_pdf_for_message
+            from notifications.documents.store import DocumentFailed, DocumentNotReady, stored_pdf_for_message
 
             try:
                 stored = stored_pdf_for_message(db, msg, now, setup.settings)

@@ -4,15 +4,15 @@ Administrators see everything (errors, the provider's answer, the worker). Every
 only whether a message was sent — 已发送 / 发送失败 / 待发送 — and when: no transport detail
 (error text, provider answer, next attempt), so a receipt can never be read as a port scanner's
 answer. Secrets in what administrators see were masked when the receipt was written
-(notifications/channel_secrets.py).
+(notifications/channels/secrets.py).
 """
 from __future__ import annotations
 
 from typing import Any
 
 from cases.models import DeliveryAttempt, OutboxMessage
-from notifications.catalog import CATALOG
-from notifications.channel_secrets import redact
+from notifications.rendering.catalog import CATALOG
+from notifications.channels.secrets import redact
 
 SENT, FAILED, PENDING = "sent", "failed", "pending"
 LABELS = {SENT: "已发送", FAILED: "发送失败", PENDING: "待发送"}

@@ -5,7 +5,7 @@ whether it is a *message* (short text + e-mail) and/or a *document* (printable H
 variables its templates use. ``tests/test_templates.py`` checks that this list matches what the
 template files really reference, so ``docs/templates.md`` and the callers cannot drift from them.
 
-Variables are defined once in ``notifications/template_variables.py`` (``_VARIABLES``) so that the same name means the same thing in every
+Variables are defined once in ``notifications/rendering/template_variables.py`` (``_VARIABLES``) so that the same name means the same thing in every
 template; a type picks the ones it needs and may mark some optional (with a default).
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from notifications.template_variables import _VARIABLES, VARIABLES, Variable  # noqa: F401  (re-exported)
+from notifications.rendering.template_variables import _VARIABLES, VARIABLES, Variable  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class TemplateSpec:
     reply_form: str | None = None  # Chinese title of the attached reply form (回执), if any
     files: tuple[str, ...] = field(default=())
     # Documents: who it is addressed to (主送) and who gets a copy (抄送), as parties of the case
-    # (see PARTIES); notifications.variables turns them into ``recipient`` and ``cc``.
+    # (see PARTIES); notifications.rendering.variables turns them into ``recipient`` and ``cc``.
     addressee: str | None = None
     cc_parties: tuple[str, ...] = ()
 

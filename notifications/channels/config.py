@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from cases.platform.config import Settings
 from cases.models import ChannelConfig
-from notifications import channel_secrets, outbound
-from notifications.channels import CHANNEL_NAMES, ChannelConfigError, _plugin, channel_url, validate_url
+from notifications.channels import secrets as channel_secrets
+from notifications.channels import outbound
+from notifications.channels.send import CHANNEL_NAMES, ChannelConfigError, _plugin, channel_url, validate_url
 
 
 # ---------------------------------------------------------------- saved channel configuration
@@ -85,7 +86,7 @@ def validate_config(channel: str, values: dict[str, Any] | None, *, enabled: boo
 
     Our own checks first (fields, types, host names, addresses), then apprise must accept the
     URL built from it, then every host it names must resolve to an allowed address
-    (:mod:`notifications.outbound`, the allow-list of ``settings``). Raises
+    (:mod:`notifications.channels.outbound`, the allow-list of ``settings``). Raises
     :class:`ChannelConfigError` with a Chinese message naming the field. A secret sent back as
     ``SECRET_MASK`` (a URL sent back as shown, masked) keeps the ``previous`` value. A disabled
     channel may be saved without settings; whatever it has is still checked.

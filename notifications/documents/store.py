@@ -2,8 +2,8 @@
 
 ``render_pending_documents`` takes documents in status ``issued`` (numbered by a transition, see
 :mod:`cases.issuance.documents`), builds their variables — the snapshot taken at issue over what the database
-knows (:func:`notifications.variables.build_variables`) — renders them with
-:func:`notifications.render.render_document` and stores
+knows (:func:`notifications.rendering.variables.build_variables`) — renders them with
+:func:`notifications.rendering.render.render_document` and stores
 
     <data_dir>/documents/<sha256>.pdf    the PDF (sha256 = SHA-256 of these bytes)
     <data_dir>/documents/<sha256>.html   the printable HTML it was made from
@@ -40,9 +40,8 @@ from cases.issuance.documents import ACCIDENT_GRADE_CODES, FAILED, ISSUED, RENDE
 from cases.platform.errors import ActionNotAllowed, NotFound
 from cases.platform.files import write_atomically
 from cases.models import Case, Document, Jurisdiction, OutboxMessage, User
-from notifications.catalog import CATALOG
-from notifications.render import RenderError, RenderedDocument, TemplateVariableMissing, render_document
-from notifications.variables import _coerce, build_variables
+from notifications.rendering.render import RenderError, RenderedDocument, TemplateVariableMissing, render_document
+from notifications.rendering.variables import _coerce, build_variables
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +57,14 @@ def data_path(settings: Settings, relative: str) -> Path:
 
 
 def _kind_facts(session: Session, case: Case) -> dict[str, Any]:
-    """Facts some document types need that notifications.variables does not read (lowest precedence)."""
+    """Facts some document types need that notifications.rendering.variables does not read (lowest precedence)."""
     out: dict[str, Any] = {}
-    # (A building's name, address and owner are case facts: notifications.variables.case_facts.)
+    # (A building's name, address and owner are case facts: notifications.rendering.variables.case_facts.)
     if case.accident_grade:
         out["accident_grade"] = ACCIDENT_GRADE_CODES.get(case.accident_grade, case.accident_grade)
     if case.appraisal_grade:
         out["appraisal_grade"] = case.appraisal_grade
-    # (Who to contact when nobody is assigned yet is a case fact too: notifications.variables.case_facts.)
+    # (Who to contact when nobody is assigned yet is a case fact too: notifications.rendering.variables.case_facts.)
     return out
 
 
@@ -97,7 +96,7 @@ def _issuer_contact(session: Session, case: Case, issuer: Jurisdiction) -> tuple
     """The 联系人 of a letter is someone of the authority that signs it: the case's officer when the
     letter is their bureau's, else (a city's 督办函 or 通报 about a county's case) the issuing
     bureau's supervisor, then officer, with a phone. None: keep the case's contact."""
-    contact_id = case.assignee_id or case.created_by_id  # as notifications.variables.case_facts
+    contact_id = case.assignee_id or case.created_by_id  # as notifications.rendering.variables.case_facts
     contact = session.get(User, contact_id) if contact_id else None
     if contact is not None and contact.jurisdiction_code == issuer.code:
         return None
@@ -134,7 +133,7 @@ def alert_admins(s: Session, doc: Document, reason: str, now: datetime, failure_
     """One ``system_alert`` inbox row per administrator of the case's province about a document that
     failed to render. The dedupe key holds the ``document_failed`` event: once per failure (never per
     attempt); a retried document that fails again is a new failure and is alerted again."""
-    from notifications.alerts import insert_admin_alerts
+    from notifications.delivery.alerts import insert_admin_alerts
 
     case = s.get(Case, doc.case_id)
     variables = {"alert_title": f"文书生成失败：{doc.title}（{doc.number}）",
@@ -157,7 +156,7 @@ def _record_failure(db: Database, doc_id: int, reason: str, now: datetime, *, at
                          .values(**values).execution_options(synchronize_session=False))
         if done.rowcount != 1:
             return "stale"
-        wakeup.outbox_written(s)  # e-mails held for it (notifications/delivery.py) now fail: wake delivery
+        wakeup.outbox_written(s)  # e-mails held for it (notifications/delivery/service.py) now fail: wake delivery
         doc = s.get(Document, doc_id)
         case = s.get(Case, doc.case_id)
         event = services.record_system_event(
@@ -230,7 +229,7 @@ def store_rendered(db: Database, doc_id: int, rendered: RenderedDocument, now: d
             title=(rendered.title or "")[:64] or Document.title, error=None, next_render_at=None)
             .execution_options(synchronize_session=False))
         if done.rowcount == 1:
-            wakeup.outbox_written(s)  # e-mails held for it (notifications/delivery.py) can go now
+            wakeup.outbox_written(s)  # e-mails held for it (notifications/delivery/service.py) can go now
     return "rendered" if done.rowcount == 1 else "stale"
 
 
@@ -266,7 +265,7 @@ def rerender(db: Database, doc_id: int, *, user: User | None = None, now: dateti
     the render flow renders it on its next run. With ``user``: the case must be visible to them and
     they must be staff (the case's officers or an administrator); the request is recorded on the case.
     E-mails that failed only because this document had not been generated are sent again."""
-    from notifications.delivery import resend_for_document
+    from notifications.delivery.service import resend_for_document
 
     with db.transaction() as s:
         doc = s.get(Document, doc_id)
@@ -357,64 +356,5 @@ def stored_pdf_for_message(db: Database, msg: OutboxMessage, now: datetime,
     return doc.title, data
 
 
-# ---------------------------------------------------------------- checked when the action is taken
-
-# What a user supplies for a document variable that can be missing: (field, Chinese label, what to
-# do). A variable not listed is named by the document and the variable.
-FACT_FIELDS: dict[str, tuple[str, str, str]] = {
-    "location": ("location", "地点", "案件未填写地点，所属工程项目或房屋也未登记地址"),
-    "project_name": ("project_id", "工程项目", "案件未关联工程项目"),
-    "hazard_description": ("description", "情况描述", "案件未填写情况描述"),
-    "recipient": ("enterprise_id", "责任单位", "无法确定文书的主送单位"),
-    "responsible_unit_name": ("enterprise_id", "责任单位", "案件未明确责任单位，工程项目也未登记施工单位"),
-    "responsible_unit_credit_code": ("enterprise_id", "责任单位", "责任单位未登记统一社会信用代码"),
-    "contact_name": ("assignee_id", "承办人", "案件未指定承办人"),
-    "contact_phone": ("assignee_id", "承办人联系电话", "承办人未登记联系电话，请先在用户资料中补充"),
-    "building_name": ("building_id", "房屋", "案件未关联房屋"),
-    "building_address": ("building_id", "房屋地址", "房屋未登记地址"),
-    "property_owner": ("building_id", "房屋所有人", "房屋未登记所有人或使用人"),
-    "inspected_at": ("found_at", "发现时间", "案件未记录发现时间"),
-}
-
-
-def check_document(session: Session, case: Case, doc_type: str, contact: dict[str, Any]) -> list[dict[str, str]]:
-    """The facts of the case a document of ``doc_type`` cannot be filled with, as field errors
-    (empty: it can be issued). Installed as ``cases.issuance.documents.preflight`` and run in the action's
-    transaction, before the state changes: an action whose document its data cannot fill is refused
-    (422 naming the field) instead of leaving a notice that never renders.
-
-    Only the facts that can be missing are checked (``FACT_FIELDS``: the database's, which a user
-    supplies); the rest of the document — its 文号, the snapshot of the action, its recipients — is
-    derived after commit (cases/issuance/derive.py) from what the code computes, and is not rendered here."""
-    title = CATALOG[doc_type].title if doc_type in CATALOG else doc_type
-    # The issuer and its parent from the process's reference cache (jurisdictions never change): no
-    # query on a transition. Both stay referenced until the end, so the facts read below find them in
-    # the session (its identity map keeps objects only while referenced).
-    from cases.reads.jurisdiction_cache import jurisdiction_rows
-
-    held = jurisdiction_rows(session, [case.jurisdiction_code])
-    issuer = held.get(case.jurisdiction_code)
-    parent = jurisdiction_rows(session, [issuer.parent_code] if issuer is not None else [])  # noqa: F841  (kept)
-    # A transient document (never added): the facts are read as the render will read them.
-    doc = Document(case_id=case.id, doc_type=doc_type, number="", issuing_jurisdiction_code=case.jurisdiction_code,
-                   variables=dict(contact), issued_at=None)
-    try:
-        variables = document_variables(session, doc)
-    except TemplateVariableMissing as exc:
-        missing = [exc.variable]
-    except RenderError as exc:
-        return [{"field": "document", "label": title, "message": f"《{title}》无法生成：{exc}"}]
-    else:
-        required = CATALOG[doc_type].required if doc_type in CATALOG else []
-        missing = [v for v in required if v in FACT_FIELDS and variables.get(v) is None]
-    errors = []
-    for name in missing:
-        field, label, why = FACT_FIELDS.get(name, (name, f"《{title}》的{name}", "缺少该项内容"))
-        if not any(e["field"] == field and e["label"] == label for e in errors):
-            errors.append({"field": field, "label": label, "message": f"签发《{title}》需要此项：{why}"})
-    return errors
-
-
-import cases.issuance.documents as _cases_documents  # noqa: E402
-
-_cases_documents.preflight = check_document
+# The preflight of an action's documents (installed as cases.issuance.documents.preflight on import).
+from notifications.documents import preflight as _preflight  # noqa: E402,F401

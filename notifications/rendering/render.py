@@ -21,7 +21,7 @@ import jinja2
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from notifications.catalog import (
+from notifications.rendering.catalog import (
     CATALOG,
     EMAIL_FILE,
     PRINT_FILE,
@@ -30,7 +30,7 @@ from notifications.catalog import (
     TemplateSpec,
 )
 
-TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -114,7 +114,7 @@ def environment() -> Environment:
         keep_trailing_newline=False,
         auto_reload=False,
     )
-    from notifications.filters import FILTERS  # filters import this module's errors
+    from notifications.rendering.filters import FILTERS  # filters import this module's errors
 
     env.filters.update(FILTERS)
     return env
@@ -233,7 +233,7 @@ def harfbuzz_subsetting() -> bool:
     PDF bytes. Without it WeasyPrint falls back to fontTools: ~15 s per document, and fontTools
     writes the current time into each embedded font unless ``SOURCE_DATE_EPOCH`` is set.
     """
-    from notifications.pdf_engine import import_weasyprint
+    from notifications.rendering.pdf_engine import import_weasyprint
 
     import_weasyprint()
     from weasyprint.pdf import fonts
@@ -249,7 +249,7 @@ def pdf_reproducible() -> bool:
 
 def html_to_pdf(html: str) -> bytes:
     """Printable HTML → PDF bytes with WeasyPrint (imported lazily: it is slow to import)."""
-    from notifications.pdf_engine import import_weasyprint, write_pdf
+    from notifications.rendering.pdf_engine import import_weasyprint, write_pdf
 
     try:
         import_weasyprint()

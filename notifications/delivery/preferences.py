@@ -11,10 +11,10 @@ Resolution for (user, template), first match wins:
 
 Whatever matched, the in-app inbox is always kept (the system's own record of what it told whom),
 e-mail is dropped for a user without an address, and a channel that is not configured (no SMTP
-server, no webhook URL, …; :func:`notifications.channel_usage.configured_in`) is not used at all: no row
+server, no webhook URL, …; :func:`notifications.channels.usage.configured_in`) is not used at all: no row
 is written for it. Saving a preference for such a channel is refused (422); a saved preference whose
 channel's configuration was removed later is flagged (``unavailable_channels``, ``warning``). Importing this module installs the resolver;
-``api/app.py``, ``workflows/flows.py`` and ``notifications/delivery.py`` import it.
+``api/app.py``, ``workflows/flows.py`` and ``notifications/delivery/service.py`` import it.
 """
 from __future__ import annotations
 
@@ -29,9 +29,9 @@ from cases.issuance import outbox
 from cases.ledger.access import ROLE_LABELS
 from cases.platform.errors import ValidationFailed
 from cases.models import NotificationPreference, User
-from notifications.catalog import CATALOG
-from notifications.channels import CHANNEL_NAMES, CHANNELS
-from notifications.channel_usage import configured_in, not_configured_message
+from notifications.rendering.catalog import CATALOG
+from notifications.channels.send import CHANNEL_NAMES, CHANNELS
+from notifications.channels.usage import configured_in, not_configured_message
 
 ALL_TEMPLATES = "*"
 ROLES = tuple(ROLE_LABELS)

@@ -1,5 +1,5 @@
 """The variables the message and document templates use, each defined once (name, type, meaning),
-so the same name means the same thing in every template; ``notifications.catalog`` picks, per
+so the same name means the same thing in every template; ``notifications.rendering.catalog`` picks, per
 template type, the ones it uses (re-exported there)."""
 from __future__ import annotations
 

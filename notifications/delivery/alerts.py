@@ -10,12 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-import notifications.preferences as preferences  # installs cases.issuance.outbox.channel_resolver
+import notifications.delivery.preferences as preferences  # installs cases.issuance.outbox.channel_resolver
 from cases.models import Case, Jurisdiction, OutboxMessage, User
-from notifications import channels
-from notifications.catalog import CATALOG
+from notifications.channels import send as channels
+from notifications.rendering.catalog import CATALOG
 
-log = logging.getLogger("notifications.delivery")  # the delivery's log: alerts are part of it
+log = logging.getLogger("notifications.delivery.service")  # the delivery's log: alerts are part of it
 
 
 # ---------------------------------------------------------------- admin alert

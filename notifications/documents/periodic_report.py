@@ -9,7 +9,7 @@ from typing import Any
 
 from cases.reports.export import title_lines
 from cases.reports.tables import sections
-from notifications.render import RenderError, environment, html_to_pdf
+from notifications.rendering.render import RenderError, environment, html_to_pdf
 
 TEMPLATE = "_records/periodic_report.html.j2"
 

@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from cases.platform.config import Settings
 from cases.models import ChannelConfig
-from notifications import channel_secrets
-from notifications.channel_config import CONFIGURABLE, ChannelSetup, _CONFIGURED_KEY, _encrypted_fields, _label, load_setup, overlay
+from notifications.channels import secrets as channel_secrets
+from notifications.channels.config import CONFIGURABLE, ChannelSetup, _CONFIGURED_KEY, _encrypted_fields, _label, load_setup, overlay
 
 
 # ---------------------------------------------------------------- which channels are in use
@@ -47,7 +47,7 @@ def load_senders_if_configured(session: Session, settings: Settings | None = Non
     load the senders now, at start-up, rather than on the way of the first message
     (``channels.load_senders``). None (the demo: every message to the in-app inbox): nothing loaded.
     Returns those channels."""
-    from notifications.channels import load_senders
+    from notifications.channels.send import load_senders
 
     active = configured_in(session, settings)
     names = [name for name in CONFIGURABLE if name in active]

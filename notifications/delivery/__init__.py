@@ -1,0 +1,1 @@
+"""The outbox delivered: claim, render, send, record; preferences, receipts, alerts."""

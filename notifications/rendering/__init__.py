@@ -1,0 +1,1 @@
+"""Templates to text, HTML and PDF (docs/architecture.md lists the modules)."""
