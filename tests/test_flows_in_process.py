@@ -150,6 +150,10 @@ def test_serve_runs_the_lanes_in_its_own_process_and_a_commit_wakes_delivery(bac
                                                                                        "deliver-outbox")
         assert not [c for c in descendants(os.getpid()).values() if "workflows.serve" in c]
         assert supervisor.restarts == {"server": 0, "worker": 0}
+        # The new Prefect database was migrated by a short process before the server started (the
+        # server keeps no migration memory: workflows/embedded.py _migrate_first) — once.
+        server_log = (tmp_path / "data" / "prefect" / "server.log").read_text(errors="replace")
+        assert server_log.count("Migrations succeeded!") == 1, server_log[-3000:]
         if prefect_db is not None:  # the runs are in Prefect's own PostgreSQL database, no SQLite file
             with psycopg.connect(make_url(app_db.url).set(drivername="postgresql", database=prefect_db)
                                  .render_as_string(hide_password=False)) as conn:

@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 from typing import IO
 
-from workflows.prefect_env import api_healthy, local_api_url, prefect_home, server_env, worker_env
+from workflows.prefect_env import (api_healthy, local_api_url, operator_database_url, prefect_home, server_env,
+                                   worker_env)
 
 log = logging.getLogger("anjian.prefect")
 
@@ -241,28 +242,50 @@ class EmbeddedPrefect:
         self._server_log.flush()
         prefect = Path(self.python).with_name("prefect")
         cmd = [str(prefect)] if prefect.exists() else [self.python, "-m", "prefect"]
-        cmd += ["server", "start", "--host", "127.0.0.1", "--port", str(self.port), "--analytics-off"]
-        return self._spawn("_server", cmd, server_env(self.settings, database_url=self._server_database()),
-                           self._server_log)
+        database_url, created = self._server_database()
+        env = server_env(self.settings, database_url=database_url)
+        if created or (database_url is None and not operator_database_url(env) and not self._sqlite_file().exists()):
+            self._migrate_first(cmd, env)
+        return self._spawn("_server", cmd + ["server", "start", "--host", "127.0.0.1", "--port", str(self.port),
+                                             "--analytics-off"], env, self._server_log)
 
-    def _server_database(self) -> str | None:
-        """On PostgreSQL, the server's own database next to the app's (created if missing); None
-        (SQLite under PREFECT_HOME) on SQLite, when the operator chose one, or when it cannot be
-        created (said in the log)."""
-        from workflows.prefect_env import operator_database_url, prefect_database_url
+    def _sqlite_file(self) -> Path:
+        return self.home / "prefect.db"  # Prefect's default database under PREFECT_HOME
+
+    def _migrate_first(self, cmd: list[str], env: dict[str, str]) -> None:
+        """A new Prefect database is migrated by a short process of its own before the server starts:
+        a server that migrates its own database keeps the migrations' memory for its whole life
+        (~35 MiB of the idle tree, docs/performance.md session 29). If this fails the server migrates
+        as before."""
+        proc = self._spawn("_server", cmd + ["server", "database", "upgrade", "-y"], env, self._server_log)
+        if proc is None:
+            return
+        try:
+            code = proc.wait(self.startup_timeout)
+        except subprocess.TimeoutExpired:
+            code = terminate(proc, 5)
+        if code and not self._stop.is_set():
+            log.warning("Prefect: migrating its new database first failed (exit code %s); the server migrates it "
+                        "itself. See %s", code, self.home / "server.log")
+
+    def _server_database(self) -> tuple[str | None, bool]:
+        """On PostgreSQL, the server's own database next to the app's (created if missing) and
+        whether it was just created; None (SQLite under PREFECT_HOME) on SQLite, when the operator
+        chose one, or when it cannot be created (said in the log)."""
+        from workflows.prefect_env import prefect_database_url
 
         url = prefect_database_url(self.settings)
         if url is None or operator_database_url(os.environ):
-            return None
+            return None, False
         try:
-            ensure_postgres_database(url)
+            created = ensure_postgres_database(url)
         except Exception as exc:  # no CREATEDB right, server away: Prefect still runs, on SQLite
             log.error("Prefect: could not create its PostgreSQL database (%s: %s); using SQLite under %s. Create it "
                       "or set PREFECT_SERVER_DATABASE_CONNECTION_URL.", type(exc).__name__, exc, self.home)
             print(f"Prefect: could not create its PostgreSQL database ({type(exc).__name__}); using SQLite",
                   file=sys.stderr, flush=True)
-            return None
-        return url
+            return None, False
+        return url, created
 
     def _start_worker(self) -> subprocess.Popen | None:
         cmd = [self.python, "-m", "workflows.serve", "--name", f"embedded-{socket.gethostname()}",

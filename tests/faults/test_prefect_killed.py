@@ -78,6 +78,9 @@ def test_prefect_server_frozen_then_killed_timers_fire_once_when_it_is_back(tmp_
                              .order_by(RungFiring.id)).all()
         assert {r.case_id for r in rows} == {first, second}
         assert all(r.fired_at >= r.scheduled_at for r in rows)  # late, never early
+        # Its database was new at the first start only: migrated first then, not again on the restart.
+        server_log = (tmp_path / "data" / "prefect" / "server.log").read_text(errors="replace")
+        assert server_log.count("starting Prefect server") >= 2 and server_log.count("Migrations succeeded!") == 1
         print(f"fired while the server was frozen: {fired_while_frozen}; restarts: {supervisor.restarts}; "
               + ", ".join(f"{name} +{t - marks[0][1]:.1f}s" for name, t in marks))
     finally:
