@@ -384,6 +384,62 @@ def test_the_derive_process_pass_is_one_flow_run_that_lingers_for_the_next_commi
     assert [n for (_, n, _) in _state(app_db, second)["docs"]] == ["姑苏建质改〔2026〕2号"]
 
 
+def test_a_derive_run_that_ends_at_its_window_while_busy_hands_over_to_the_next(prefect_harness, app_db, ready,
+                                                                                 clock, monkeypatch):
+    """The derive process's run ends at its window (here 3 s) while commits keep coming: the next
+    pass is a flow run at once even with nothing due (it waits for the next commit inside its run, no
+    creation on that commit's way) and ends after its linger; a pass after a run that ended idle makes
+    no empty run."""
+    import threading
+
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    import workflows.derive_worker
+    from workflows.derive_worker import Pass
+
+    monkeypatch.setattr(workflows.derive_worker, "LINGER_WINDOW_SECONDS", 3.0)
+    api_url = PREFECT_API_URL.value().rstrip("/")
+
+    def derive_runs() -> list[dict]:
+        return httpx.post(f"{api_url}/flow_runs/filter", json={"flows": {"name": {"any_": ["derive-documents"]}}},
+                          timeout=60).json()
+
+    def derived(case_id: int) -> bool:
+        with app_db.session() as s:
+            return bool(s.scalars(select(Document.id).where(Document.case_id == case_id)).first())
+
+    before = {r["id"] for r in derive_runs()}
+    wake, stop = threading.Event(), threading.Event()
+    work = Pass(use_prefect=True, render=False, wake=wake, stop=stop, linger_seconds=2.5)
+    work.quiet()
+    assert work.prefect_ready.wait(60)
+    first, _ = _registered_but_not_derived(app_db, ready, clock)
+    runner = threading.Thread(target=work.run, daemon=True)
+    try:
+        runner.start()
+        _wait_for(lambda: derived(first), "the first notice derived", bound=120)
+        for _ in range(2):  # a commit a second: busy until the window ends
+            time.sleep(1.0)
+            case_id, _ = _registered_but_not_derived(app_db, ready, clock)
+            wake.set()
+            _wait_for(lambda: derived(case_id), "a notice derived in the same run", bound=120)
+        runner.join(120)
+        assert not runner.is_alive()
+        assert wake.is_set() and len([r for r in derive_runs() if r["id"] not in before]) == 1
+        wake.clear()
+        assert work.run() == 0  # nothing due, yet a flow run: it lingered for a commit that did not come
+        new = [r for r in derive_runs() if r["id"] not in before]
+        assert len(new) == 2 and all(r["state_type"] == "COMPLETED" for r in new), [(r["name"], r["state_type"]) for r in new]
+        assert not wake.is_set() and work.run() == 0  # that one ended idle: no third run
+        assert len([r for r in derive_runs() if r["id"] not in before]) == 2
+    finally:
+        stop.set()
+        wake.set()
+        runner.join(30)
+        work.close()
+
+
 def test_while_the_derive_process_imports_prefect_its_passes_run_without_a_flow_run(prefect_harness, app_db,
                                                                                      ready, clock, monkeypatch):
     """Importing Prefect costs the derive process ~2 s of CPU; it does so on a thread, after a few

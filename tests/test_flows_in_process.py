@@ -347,60 +347,108 @@ def test_a_prefect_server_that_stalls_inside_a_run_delays_no_message_and_no_rung
     assert_exactly_once(app_db)
 
 
+def _delivery_runs(api_url: str) -> list[dict]:
+    import httpx
+
+    body: dict = {"flows": {"name": {"any_": ["deliver-outbox"]}}}
+    return httpx.post(f"{api_url}/flow_runs/filter", json=body, timeout=60).json()
+
+
+def _send(app_db, world, case_id: int, cause: str) -> None:
+    from cases.platform import clock as clock_module
+    from tests.test_delivery import REMINDER_VARS
+
+    with app_db.transaction() as s:
+        assert outbox.enqueue(s, case=s.get(Case, case_id), template="reminder",
+                              recipients=[s.get(User, world.officer.id)], cause=cause, variables=REMINDER_VARS,
+                              now=clock_module.now()) >= 1
+
+
+def _sent(app_db, cause: str) -> bool:
+    with app_db.session() as s:
+        return set(s.scalars(select(OutboxMessage.status).where(OutboxMessage.dedupe_key.like(f"{cause}:%")))) == {"sent"}
+
+
+def _wait_sent(app_db, cause: str, deadline: float) -> None:
+    while time.monotonic() < deadline and not _sent(app_db, cause):
+        time.sleep(0.1)
+    assert _sent(app_db, cause)
+
+
+def _new_runs_completed(api_url: str, before: set, deadline: float, count: int | None = None) -> list[dict]:
+    """The deliver-outbox runs not in ``before``, once all have ended (and, given, there are ``count``)."""
+    new: list[dict] = []
+    while time.monotonic() < deadline:
+        new = [r for r in _delivery_runs(api_url) if r["id"] not in before]
+        if new and all(r["state_type"] == "COMPLETED" for r in new) and (count is None or len(new) >= count):
+            break
+        time.sleep(0.5)
+    return new
+
+
 def test_a_lanes_delivery_run_lingers_for_the_next_message(prefect_harness, app_db, world):
     """Two messages committed a second and a half apart: one deliver-outbox flow run delivers both —
     it stayed open after the first (workflows/passes.py Linger) and the second commit woke it — so no
     flow run is created between a transition and its message; the run ends after its linger."""
-    import httpx
     from prefect.settings import PREFECT_API_URL
 
-    from tests.test_delivery import REMINDER_VARS
     from workflows.loop import FlowLoop
     from cases.platform import clock as clock_module
 
     api_url = PREFECT_API_URL.value().rstrip("/")
-
-    def delivery_runs(state: str | None = None) -> list[dict]:
-        body: dict = {"flows": {"name": {"any_": ["deliver-outbox"]}}}
-        if state:
-            body["flow_runs"] = {"state": {"type": {"any_": [state]}}}
-        return httpx.post(f"{api_url}/flow_runs/filter", json=body, timeout=60).json()
-
-    before = {r["id"] for r in delivery_runs()}  # the harness is the session's: other tests' runs
-    now = clock_module.now()
-    case_id = register_hazard(app_db, world, now, title="施工升降机防坠安全器超期未检")
-
-    def send(cause: str) -> None:
-        with app_db.transaction() as s:
-            assert outbox.enqueue(s, case=s.get(Case, case_id), template="reminder",
-                                  recipients=[s.get(User, world.officer.id)], cause=cause, variables=REMINDER_VARS,
-                                  now=clock_module.now()) >= 1
-
-    def sent(cause: str) -> bool:
-        with app_db.session() as s:
-            return set(s.scalars(select(OutboxMessage.status).where(OutboxMessage.dedupe_key.like(f"{cause}:%")))) == {"sent"}
-
+    before = {r["id"] for r in _delivery_runs(api_url)}  # the harness is the session's: other tests' runs
+    case_id = register_hazard(app_db, world, clock_module.now(), title="施工升降机防坠安全器超期未检")
     loop = FlowLoop(sweep_interval=3600, delivery_poll=3600, delivery_linger=5, digest=False, worker="linger-test",
                     api_url=api_url)
     loop.start()
     try:
-        send("linger:1")
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and not sent("linger:1"):
-            time.sleep(0.1)
-        assert sent("linger:1")
+        _send(app_db, world, case_id, "linger:1")
+        _wait_sent(app_db, "linger:1", deadline)
         time.sleep(1.5)  # well inside the linger
-        send("linger:2")
-        while time.monotonic() < deadline and not sent("linger:2"):
-            time.sleep(0.1)
-        assert sent("linger:2")
-        new: list[dict] = []
-        while time.monotonic() < deadline:  # the run ends once it has lingered without work
-            new = [r for r in delivery_runs() if r["id"] not in before]
-            if new and all(r["state_type"] == "COMPLETED" for r in new):
-                break
-            time.sleep(0.5)
+        _send(app_db, world, case_id, "linger:2")
+        _wait_sent(app_db, "linger:2", deadline)
+        new = _new_runs_completed(api_url, before, deadline)  # the run ends once it has lingered without work
         assert len(new) == 1 and new[0]["state_type"] == "COMPLETED", [(r["name"], r["state_type"]) for r in new]
         assert loop.runs["deliver-outbox"] == 1 and loop.failures["deliver-outbox"] == 0
+    finally:
+        assert loop.stop(30)
+
+
+def test_a_delivery_run_that_ends_at_its_window_while_busy_hands_over_to_the_next_at_once(prefect_harness, app_db,
+                                                                                           world):
+    """Steady traffic: the run ends at its window (here 6 s) while messages keep coming (one every
+    ~1.5 s, the linger being 3 s), and the lane starts the next run at once, before any commit needs
+    it — with no commit after the window, a second run exists, and the message committed then is
+    delivered inside it. That run, idle for its linger before its window, ends without handing over."""
+    from prefect.settings import PREFECT_API_URL
+
+    from workflows.loop import FlowLoop
+    from cases.platform import clock as clock_module
+
+    api_url = PREFECT_API_URL.value().rstrip("/")
+    before = {r["id"] for r in _delivery_runs(api_url)}
+    case_id = register_hazard(app_db, world, clock_module.now(), title="塔吊基础积水未排除")
+    loop = FlowLoop(sweep_interval=3600, delivery_poll=3600, delivery_linger=3, delivery_window=6, digest=False,
+                    worker="handover-test", api_url=api_url)
+    loop.start()
+    try:
+        deadline = time.monotonic() + 120
+        for n in (1, 2, 3):  # busy until near the window's end
+            if n > 1:
+                time.sleep(1.5)
+            _send(app_db, world, case_id, f"handover:{n}")
+            _wait_sent(app_db, f"handover:{n}", deadline)
+        assert loop.runs["deliver-outbox"] == 1, loop.runs  # all three inside the first run
+        # No commit from here: only a handover starts a second run.
+        while time.monotonic() < deadline and loop.runs["deliver-outbox"] < 2:
+            time.sleep(0.1)
+        assert loop.runs["deliver-outbox"] == 2, loop.runs
+        _send(app_db, world, case_id, "handover:4")
+        _wait_sent(app_db, "handover:4", deadline)
+        new = _new_runs_completed(api_url, before, deadline, count=2)
+        assert len(new) == 2 and all(r["state_type"] == "COMPLETED" for r in new), [(r["name"], r["state_type"]) for r in new]
+        time.sleep(1.0)  # the second ended idle: nothing more starts
+        assert loop.runs["deliver-outbox"] == 2 and loop.failures["deliver-outbox"] == 0
     finally:
         assert loop.stop(30)

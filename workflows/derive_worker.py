@@ -67,6 +67,7 @@ class Pass:
         self.wake = wake or threading.Event()
         self.stop = stop or threading.Event()
         self.linger_seconds = linger_seconds
+        self._handover = False  # the last flow run ended at its window while busy: start the next at once
         # Prefect is imported on a thread (~2 s of CPU) when there is nothing to do (:meth:`quiet`),
         # or after PREFECT_IMPORT_LATEST_SECONDS of work; until it is in, passes run without a flow run.
         self.prefect_ready = threading.Event()
@@ -131,7 +132,8 @@ class Pass:
         started = time.monotonic()
         self.settled = False
         flow_run = self.use_prefect and self.prefect_ready.is_set()
-        if flow_run and not self.due():
+        handover, self._handover = self._handover, False
+        if flow_run and not handover and not self.due():
             return 0  # no empty flow run (a pass without one needs no check first: its listing is the check)
         # A Prefect server that does not answer its health check (stalled: docs/performance.md)
         # holds nothing up: this pass runs without flow runs.
@@ -162,7 +164,12 @@ class Pass:
             with lingering(linger):
                 return _as_flow_run(derive_documents, budget_seconds=PASS_BUDGET_SECONDS, render=self.render)
 
-        return run_guarded(flow_call, self._plainly, name="derive-documents") or {}
+        try:
+            return run_guarded(flow_call, self._plainly, name="derive-documents") or {}
+        finally:
+            if linger is not None and linger.handover and not self.stop.is_set():
+                self._handover = True  # the run ended at its window while busy: the next one now (Linger)
+                self.wake.set()
 
     def _plainly(self) -> dict:
         """The same pass without a flow run (no Prefect API, not imported yet, or not answering)."""

@@ -270,7 +270,7 @@ class FlowLoop:
     started (and ``failures`` those that raised), for tests and logs."""
 
     def __init__(self, *, sweep_interval: float, delivery_poll: float = DELIVERY_POLL_SECONDS,
-                 delivery_linger: float = DELIVERY_LINGER_SECONDS,
+                 delivery_linger: float = DELIVERY_LINGER_SECONDS, delivery_window: float = DELIVERY_WINDOW_SECONDS,
                  digest: bool = True, worker: str | None = None, api_url: str | None = None,
                  gate: Callable[[], bool] | None = None, offload: Callable[[], None] | None = None) -> None:
         from workflows.flows import daily_digest, deliver_outbox, render_documents, sweep_timers
@@ -279,6 +279,8 @@ class FlowLoop:
         self.sweep_interval = float(sweep_interval)
         self.delivery_poll = float(delivery_poll)
         self.delivery_linger = float(delivery_linger)
+        self.delivery_window = float(delivery_window)
+        self._delivery_handover = False  # the last delivery run ended at its window while busy (Linger)
         self.worker = worker
         self.api_url = api_url  # the Prefect API of the lanes' flow runs (else Prefect's own setting)
         self.gate = gate        # ticks skip while it says False (e.g. the embedded server restarting)
@@ -445,12 +447,18 @@ class FlowLoop:
         from workflows.passes import Linger, lingering
 
         linger = Linger(self._wake, self._stop, lambda: outbox_due(clock.now()), idle_seconds=self.delivery_linger,
-                        window_seconds=DELIVERY_WINDOW_SECONDS, poll_seconds=min(self.delivery_poll, DELIVERY_POLL_SECONDS))
-        with lingering(linger if self.delivery_linger > 0 else None):
-            return self._deliver_once()
+                        window_seconds=self.delivery_window, poll_seconds=min(self.delivery_poll, DELIVERY_POLL_SECONDS))
+        try:
+            with lingering(linger if self.delivery_linger > 0 else None):
+                return self._deliver_once()
+        finally:
+            if linger.handover and not self._stop.is_set():
+                self._delivery_handover = True  # the next run now, before the next commit needs it
+                self._wake.set()
 
     def _delivery_tick(self) -> None:
-        if outbox_due(clock.now()):
+        handover, self._delivery_handover = self._delivery_handover, False
+        if handover or outbox_due(clock.now()):
             self._run("deliver-outbox", self._deliver)
 
     @staticmethod

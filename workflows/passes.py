@@ -175,7 +175,13 @@ class Linger:
     The derive process's runs linger the same way (workflows/derive_flow.py). With
     ``pass_budget_seconds`` a pass that ended within it saw all there was: the next look waits for a
     wake or the poll instead of following at once (one check fewer per pass: the derive process's
-    passes are one per commit at a moderate rate)."""
+    passes are one per commit at a moderate rate).
+
+    ``handover``: the run ended at its window while work was still coming (some within
+    ``idle_seconds``). The lane then starts the next run at once, whether or not anything is due, so
+    under steady traffic no commit waits for a flow run to be created (docs/performance.md session
+    29: one such creation took 2.5 s once, Prefect's SQLite busy); that run ends after
+    ``idle_seconds`` without work like any other."""
 
     def __init__(self, wake: threading.Event, stop: threading.Event, due: Callable[[], bool], *,
                  idle_seconds: float, window_seconds: float, poll_seconds: float,
@@ -183,14 +189,18 @@ class Linger:
         self.wake, self.stop, self.due = wake, stop, due
         self.idle_seconds, self.window_seconds, self.poll_seconds = idle_seconds, window_seconds, poll_seconds
         self.pass_budget_seconds = pass_budget_seconds
+        self.handover = False
 
     def more(self, run_pass: Callable[[], dict[str, int]], totals: dict[str, int],
              on_work: Callable[[], None] | None = None) -> dict[str, int]:
         started = last_work = time.monotonic()
+        self.handover = False
         while not self.stop.is_set():
             now = time.monotonic()
-            left = min(self.idle_seconds - (now - last_work), self.window_seconds - (now - started))
+            idle_left = self.idle_seconds - (now - last_work)
+            left = min(idle_left, self.window_seconds - (now - started))
             if left <= 0:
+                self.handover = idle_left > 0  # the window ended, not the work
                 break
             self.wake.clear()  # a commit from now on ends the wait below
             counts = run_pass() if self.due() else {}
