@@ -255,7 +255,7 @@ class EmbeddedPrefect:
     def _migrate_first(self, cmd: list[str], env: dict[str, str]) -> None:
         """A new Prefect database is migrated by a short process of its own before the server starts:
         a server that migrates its own database keeps the migrations' memory for its whole life
-        (~35 MiB of the idle tree, docs/performance.md session 29). If this fails the server migrates
+        (~30 MiB of the idle tree, docs/performance.md session 29). If this fails the server migrates
         as before."""
         proc = self._spawn("_server", cmd + ["server", "database", "upgrade", "-y"], env, self._server_log)
         if proc is None:
